@@ -1,0 +1,21 @@
+/**
+ * Reverse mapping of anonymous pages (`struct anon_vma`), reduced to one family per original
+ * mapping: the VMAs of a process and of its forked children that may map the family's pages.
+ * A page records its family id and linear page index; rmap finds it at
+ * `vma.start + (index - vma.pgoff) * PAGE_SIZE` in each family VMA.
+ * @module
+ */
+import type { Vma } from './vma.ts';
+
+/** One anonymous reverse-map family. */
+export class AnonVma {
+  /** Mapping id stored in `PhysMem.mapping` of its pages. */
+  readonly id: number;
+  /** VMAs that may map its pages. */
+  readonly vmas = new Set<Vma>();
+
+  /** @param id the mapping id */
+  constructor(id: number) {
+    this.id = id;
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * Constants of the modelled machine (x86-64, 4-level paging, 4 KiB pages) and of the system-call
+ * ABI, with Linux's values.
+ * @module
+ */
+
+/** log2 of the base page size. */
+export const PAGE_SHIFT = 12;
+/** Base page size in bytes. */
+export const PAGE_SIZE = 4096;
+/** Bytes mapped by one PMD leaf (THP, hugetlb). */
+export const PMD_SIZE = 2 * 1024 * 1024;
+/** Bytes mapped by one PUD leaf. */
+export const PUD_SIZE = 1024 * 1024 * 1024;
+/** Folio order of a PMD mapping. */
+export const HPAGE_PMD_ORDER = 9;
+/** Base pages per PMD mapping. */
+export const HPAGE_PMD_NR = 512;
+/** Folio order of a PUD mapping. */
+export const HPAGE_PUD_ORDER = 18;
+/** Entries per page-table page at every level. */
+export const PTRS_PER_TABLE = 512;
+/** End of the user address space (exclusive), as on x86-64 with 4-level paging. */
+export const TASK_SIZE = 2 ** 47 - PAGE_SIZE;
+/** Where top-down mmap placement starts. */
+export const MMAP_BASE = 0x7f00_0000_0000;
+/** Lowest address mmap hands out (vm.mmap_min_addr). */
+export const MMAP_MIN_ADDR = 0x10000;
+/** The kernel's ULONG_MAX as a JavaScript number (2^64 − 1 rounds to 2^64 in a double). */
+export const ULONG_MAX = 2 ** 64 - 1;
+
+/** No access. */
+export const PROT_NONE = 0;
+/** Readable. */
+export const PROT_READ = 1;
+/** Writable. */
+export const PROT_WRITE = 2;
+/** Executable. */
+export const PROT_EXEC = 4;
+
+/** Share changes with other mappers. */
+export const MAP_SHARED = 0x01;
+/** Copy-on-write private mapping. */
+export const MAP_PRIVATE = 0x02;
+/** Place exactly at `addr`, replacing what is there. */
+export const MAP_FIXED = 0x10;
+/** Not backed by a file. */
+export const MAP_ANONYMOUS = 0x20;
+/** Prefault the whole mapping. */
+export const MAP_POPULATE = 0x8000;
+/** Back with pages from the hugetlb pool. */
+export const MAP_HUGETLB = 0x40000;
+/** Like MAP_FIXED but fail with EEXIST instead of replacing. */
+export const MAP_FIXED_NOREPLACE = 0x100000;
+
+/** Drop the pages of the range. */
+export const MADV_DONTNEED = 4;
+/** Pages may be freed lazily if not written again. */
+export const MADV_FREE = 8;
+/** Allow THP. */
+export const MADV_HUGEPAGE = 14;
+/** Forbid THP. */
+export const MADV_NOHUGEPAGE = 15;
+/** Reclaim the pages now (to swap for anonymous memory). */
+export const MADV_PAGEOUT = 21;
+/** Collapse the range into THPs now. */
+export const MADV_COLLAPSE = 25;
+
+/** mremap may move the mapping. */
+export const MREMAP_MAYMOVE = 1;
+/** mremap moves to `newAddr`. */
+export const MREMAP_FIXED = 2;
+/** mremap leaves the old range mapped (and empty). */
+export const MREMAP_DONTUNMAP = 4;
+
+/** VMA flags (include/linux/mm.h), the subset hmmsim models. */
+export const VM_READ = 0x1;
+/** @see VM_READ */
+export const VM_WRITE = 0x2;
+/** @see VM_READ */
+export const VM_EXEC = 0x4;
+/** @see VM_READ */
+export const VM_SHARED = 0x8;
+/** @see VM_READ */
+export const VM_MAYREAD = 0x10;
+/** @see VM_READ */
+export const VM_MAYWRITE = 0x20;
+/** @see VM_READ */
+export const VM_MAYEXEC = 0x40;
+/** @see VM_READ */
+export const VM_MAYSHARE = 0x80;
+/** Page ranges with no struct page: raw PFN mapping. */
+export const VM_PFNMAP = 0x400;
+/** Memory-mapped I/O. */
+export const VM_IO = 0x4000;
+/** Do not expand with mremap. */
+export const VM_DONTEXPAND = 0x40000;
+/** hugetlb mapping. */
+export const VM_HUGETLB = 0x400000;
+/** Mixed struct-page and raw-PFN mapping (drivers inserting pages). */
+export const VM_MIXEDMAP = 0x10000000;
+/** MADV_HUGEPAGE given. */
+export const VM_HUGEPAGE = 0x20000000;
+/** MADV_NOHUGEPAGE given. */
+export const VM_NOHUGEPAGE = 0x40000000;
+/** VMAs whose pages are not normal memory for the generic code. */
+export const VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP;
+
+/** Page-fault flags (FAULT_FLAG_*). */
+export const FAULT_FLAG_WRITE = 0x1;
+/** @see FAULT_FLAG_WRITE */
+export const FAULT_FLAG_REMOTE = 0x80;
+
+/** handle_mm_fault results (VM_FAULT_*). 0 = handled. */
+export const VM_FAULT_OOM = 0x1;
+/** @see VM_FAULT_OOM */
+export const VM_FAULT_SIGBUS = 0x2;
+/** @see VM_FAULT_OOM */
+export const VM_FAULT_HWPOISON = 0x10;
+/** @see VM_FAULT_OOM */
+export const VM_FAULT_SIGSEGV = 0x40;
+/** The fault must be retried (the entry changed, or a page lock was contended). */
+export const VM_FAULT_RETRY = 0x400;
+/** Any result that is an error. */
+export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON;
+
+/** rss counter indices (MM_*). */
+export const MM_FILEPAGES = 0;
+/** @see MM_FILEPAGES */
+export const MM_ANONPAGES = 1;
+/** @see MM_FILEPAGES */
+export const MM_SWAPENTS = 2;
+/** @see MM_FILEPAGES */
+export const MM_SHMEMPAGES = 3;
+/** Number of rss counters. */
+export const NR_MM_COUNTERS = 4;

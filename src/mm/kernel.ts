@@ -1,0 +1,194 @@
+/**
+ * The simulated machine's memory-management state (what the kernel keeps globally): the
+ * scheduler, physical memory, page-table pool, swap, hugetlb pool, THP setting, the registry of
+ * reverse-map owners (anon_vma families and files), and the hooks that ZONE_DEVICE memory
+ * installs. `Machine` (src/machine.ts) builds on it.
+ * @module
+ */
+import { EventBus } from '../sim/event-bus.ts';
+import { UsageError } from '../sim/errors.ts';
+import { Prng } from '../sim/prng.ts';
+import { Scheduler, type SchedulerOptions } from '../sim/scheduler.ts';
+import { AnonVma } from './anon-vma.ts';
+import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, PAGE_SIZE } from './constants.ts';
+import type { MmEvent } from './events.ts';
+import { SimFile } from './file.ts';
+import { HugetlbPool } from './hugetlb.ts';
+import { MmStruct } from './mm-struct.ts';
+import { PageTablePool } from './page-table.ts';
+import { PG_anon, PG_hugetlb, PG_reserved, PG_swapbacked, PG_zone_device } from './page-flags.ts';
+import { PhysMem } from './physmem.ts';
+import { SwapDevice } from './swap.ts';
+
+/** THP policy (/sys/kernel/mm/transparent_hugepage/enabled). */
+export type ThpMode = 'always' | 'madvise' | 'never';
+
+/** Options of a simulated machine. */
+export interface KernelOptions {
+  /** Bytes of RAM (default 256 MiB). */
+  memory?: number;
+  /** Bytes of swap (default 0: none). */
+  swap?: number;
+  /** 2 MiB huge pages reserved for MAP_HUGETLB (default 2). */
+  hugetlbPages?: number;
+  /** THP policy (default 'madvise'). */
+  thp?: ThpMode;
+  /** Seed of everything random in the run (default 1). */
+  seed?: number;
+  /** Scheduler options (policy, step budget, host hooks). */
+  scheduler?: SchedulerOptions;
+}
+
+/**
+ * What ZONE_DEVICE memory registers for its pfns (`struct dev_pagemap` as the core mm sees it).
+ * `src/devmem` implements it; the fault handler and the page freeing path call it.
+ */
+export interface DevPagemapHooks {
+  /** First device pfn and number of pages. */
+  readonly pfnFirst: number;
+  /** @see pfnFirst */
+  readonly nrPages: number;
+  /** True for MEMORY_DEVICE_PRIVATE (not CPU addressable). */
+  readonly isPrivate: boolean;
+  /** The owner cookie. */
+  readonly owner: unknown;
+  /** `page_free`: the last reference to a device page went away. */
+  pageFree(pfn: number): void;
+  /**
+   * `migrate_to_ram`: a CPU fault hit a device-private entry. Called with the page locked and
+   * referenced; returns 0 or VM_FAULT_* bits.
+   */
+  migrateToRam(vmf: { vma: import('./vma.ts').Vma; address: number; page: number; write: boolean }): Promise<number>;
+}
+
+/** Default RAM size when none is given. */
+export const DEFAULT_MEMORY = 256 * 1024 * 1024;
+
+/** Global memory-management state of one simulated machine. */
+export class Kernel {
+  /** Runs the simulated threads; owns virtual time. */
+  readonly sched: Scheduler;
+  /** Physical frames and their metadata. */
+  readonly pm: PhysMem;
+  /** Page-table pages. */
+  readonly pt: PageTablePool;
+  /** Swap space. */
+  readonly swap: SwapDevice;
+  /** hugetlb pool. */
+  readonly hugetlb: HugetlbPool;
+  /** THP policy. */
+  thp: ThpMode;
+  /** The run's seeded random source. */
+  readonly prng: Prng;
+  /** Trace events (free when nobody listens). */
+  readonly bus = new EventBus<MmEvent>();
+  /** Reverse-map owners by mapping id (index 0 unused). */
+  readonly mappings: (AnonVma | SimFile | undefined)[] = [undefined];
+  /** ZONE_DEVICE ranges. */
+  readonly devPagemaps: DevPagemapHooks[] = [];
+  /** Live address spaces. */
+  readonly mms = new Set<MmStruct>();
+  private nextMmId = 1;
+
+  /** Builds the machine. Invalid options throw a {@link UsageError} naming the option. */
+  constructor(options: KernelOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new UsageError('options', 'must be an object');
+    const memory = options.memory ?? DEFAULT_MEMORY;
+    checkNonNegativeInteger('memory', memory);
+    const swap = options.swap ?? 0;
+    checkNonNegativeInteger('swap', swap);
+    const hugetlbPages = options.hugetlbPages ?? 2;
+    checkNonNegativeInteger('hugetlbPages', hugetlbPages);
+    const thp = options.thp ?? 'madvise';
+    if (thp !== 'always' && thp !== 'madvise' && thp !== 'never') {
+      throw new UsageError('thp', `must be 'always', 'madvise' or 'never', got ${String(thp)}`);
+    }
+    const seed = options.seed ?? 1;
+    checkNonNegativeInteger('seed', seed);
+    this.sched = new Scheduler(options.scheduler);
+    this.pm = new PhysMem(memory);
+    this.pt = new PageTablePool();
+    this.swap = new SwapDevice(swap);
+    this.hugetlb = new HugetlbPool(this.pm, hugetlbPages);
+    if (this.hugetlb.nrHugePages < hugetlbPages) {
+      throw new UsageError('hugetlbPages', `${hugetlbPages} huge pages do not fit in ${memory} bytes of memory`);
+    }
+    this.thp = thp;
+    this.prng = new Prng(seed);
+  }
+
+  /** Creates an empty address space with one user and one structure reference. */
+  newMm(): MmStruct {
+    const mm = new MmStruct(this, this.nextMmId++, this.pt.alloc());
+    this.mms.add(mm);
+    return mm;
+  }
+
+  /** A new anonymous reverse-map family. */
+  newAnonVma(): AnonVma {
+    const a = new AnonVma(this.mappings.length);
+    this.mappings.push(a);
+    return a;
+  }
+
+  /** A new file (`shmem` for tmpfs / shared anonymous memory). */
+  newFile(size: number, shmem: boolean): SimFile {
+    const f = new SimFile(this.mappings.length, size, shmem);
+    this.mappings.push(f);
+    return f;
+  }
+
+  /** The ZONE_DEVICE range containing `pfn`, or null for RAM. */
+  pgmapOf(pfn: number): DevPagemapHooks | null {
+    if (pfn < this.pm.ramFrames) return null;
+    for (const p of this.devPagemaps) if (pfn >= p.pfnFirst && pfn < p.pfnFirst + p.nrPages) return p;
+    return null;
+  }
+
+  /** `folio_get`: one more reference to the folio of `pfn`. */
+  getPage(pfn: number): void {
+    this.pm.refcount[this.pm.folioHead(pfn)]!++;
+  }
+
+  /** `folio_put`: drops a reference; the folio is freed with its last one. */
+  putPage(pfn: number): void {
+    const pm = this.pm;
+    const head = pm.folioHead(pfn);
+    const f = pm.flags[head]!;
+    if ((f & PG_reserved) !== 0) return;
+    const r = --pm.refcount[head]!;
+    if (r > 0) return;
+    if (r < 0) throw new Error(`refcount underflow on pfn ${head}`);
+    this.freeFolio(head);
+  }
+
+  /** Frees a folio whose refcount reached zero, to its allocator. */
+  freeFolio(head: number): void {
+    const f = this.pm.flags[head]!;
+    if ((f & PG_zone_device) !== 0) {
+      const pgmap = this.pgmapOf(head);
+      if (pgmap === null) throw new Error(`device pfn ${head} has no pagemap`);
+      pgmap.pageFree(head);
+    } else if ((f & PG_hugetlb) !== 0) this.hugetlb.release(head);
+    else this.pm.freePages(head);
+  }
+
+  /** The rss counter a page is accounted in (`mm_counter`). */
+  mmCounterOf(pfn: number): number {
+    const f = this.pm.flags[pfn]!;
+    if ((f & (PG_anon | PG_zone_device)) !== 0) return MM_ANONPAGES;
+    if ((f & PG_swapbacked) !== 0) return MM_SHMEMPAGES;
+    return MM_FILEPAGES;
+  }
+
+  /** Bytes of RAM. */
+  get memoryBytes(): number {
+    return this.pm.ramFrames * PAGE_SIZE;
+  }
+}
+
+function checkNonNegativeInteger(name: string, v: unknown): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    throw new UsageError(name, `must be a non-negative integer, got ${String(v)}`);
+  }
+}

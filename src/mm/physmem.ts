@@ -1,0 +1,329 @@
+/**
+ * Physical memory: the `struct page` array as structure-of-arrays indexed by pfn, page contents
+ * stored only for pages that hold data, the zero page and the huge zero page, and a page
+ * allocator for orders 0 and 9 that fails cleanly when memory is exhausted (mm/page_alloc.c,
+ * reduced to what the simulation needs).
+ *
+ * Layout per frame: refcount (4 B), mapcount (4 B), entire mapcount (4 B), flags (4 B),
+ * mapping id (4 B), index (4 B), private (4 B), order (1 B) and one bit of free bitmap: 29 B.
+ * Contents live in 2 MiB chunks allocated the first time a frame in them holds data.
+ * @module
+ */
+import { UsageError } from '../sim/errors.ts';
+import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE } from './constants.ts';
+import { PG_allocated, PG_hasdata, PG_head, PG_reserved } from './page-flags.ts';
+
+/** Frames per allocation block (one PMD). */
+const BLOCK_FRAMES = HPAGE_PMD_NR;
+/** Words of the free bitmap per block. */
+const BLOCK_WORDS = BLOCK_FRAMES / 32;
+/** pfn of the shared zero page. */
+export const ZERO_PFN = 1;
+/** First pfn of the huge zero folio (order 9). */
+export const HUGE_ZERO_PFN = BLOCK_FRAMES;
+
+/** Bytes of metadata per frame (the arrays below). */
+export const FRAME_METADATA_BYTES = 4 * 7 + 1 + 1 / 8;
+
+/** A zero-filled page, returned for reads of pages without stored data. */
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
+
+/** The machine's page frames and their metadata. */
+export class PhysMem {
+  /** Number of frames (RAM plus ZONE_DEVICE ranges added later). */
+  nrFrames: number;
+  /** Frames of system RAM (pfns below this are RAM). */
+  readonly ramFrames: number;
+  /** `_refcount` (for a large folio: on the head). */
+  refcount: Int32Array;
+  /** `_mapcount` + 1: PTE mappings of this page. */
+  mapcount: Int32Array;
+  /** `_entire_mapcount` + 1: PMD/PUD mappings of the folio (on the head). */
+  entireMapcount: Int32Array;
+  /** PG_* bits. */
+  flags: Int32Array;
+  /** Mapping id: anon_vma family or file id (0 = none). */
+  mapping: Int32Array;
+  /** Page index in its mapping (file page offset, or anon linear page index for rmap). */
+  index: Int32Array;
+  /** Driver / subsystem private word (ZONE_DEVICE zone_device_data, swap slot …). */
+  private: Int32Array;
+  /** Folio order, stored on every page of the folio. */
+  order: Uint8Array;
+  /** Free frames (1 bit each) of RAM; device frames are managed by their drivers. */
+  private freeBits: Int32Array;
+  /** Free frames per block. */
+  private blockFree: Int16Array;
+  /** Blocks that are entirely free (stack) and partially free (stack), with positions. */
+  private freeBlocks: Int32Array;
+  private nFreeBlocks = 0;
+  private partialBlocks: Int32Array;
+  private nPartialBlocks = 0;
+  private partialPos: Int32Array;
+  private freeBlockPos: Int32Array;
+  /** Content chunks of 2 MiB, indexed by pfn >> 9. */
+  private chunks: (Uint8Array | undefined)[] = [];
+  /** Free RAM frames. */
+  freeFrames = 0;
+  /** Frames allocated by the allocator since boot (a statistic). */
+  allocations = 0;
+
+  /** Creates `bytes` of RAM (rounded down to whole 2 MiB blocks, at least 4 blocks). */
+  constructor(bytes: number) {
+    if (!Number.isFinite(bytes) || bytes < 4 * BLOCK_FRAMES * PAGE_SIZE) {
+      throw new UsageError('memory', `must be at least ${4 * BLOCK_FRAMES * PAGE_SIZE} bytes, got ${bytes}`);
+    }
+    const nBlocks = Math.floor(bytes / (BLOCK_FRAMES * PAGE_SIZE));
+    const n = nBlocks * BLOCK_FRAMES;
+    this.nrFrames = n;
+    this.ramFrames = n;
+    this.refcount = new Int32Array(n);
+    this.mapcount = new Int32Array(n);
+    this.entireMapcount = new Int32Array(n);
+    this.flags = new Int32Array(n);
+    this.mapping = new Int32Array(n);
+    this.index = new Int32Array(n);
+    this.private = new Int32Array(n);
+    this.order = new Uint8Array(n);
+    this.freeBits = new Int32Array(n / 32);
+    this.blockFree = new Int16Array(nBlocks);
+    this.freeBlocks = new Int32Array(nBlocks);
+    this.partialBlocks = new Int32Array(nBlocks);
+    this.partialPos = new Int32Array(nBlocks).fill(-1);
+    this.freeBlockPos = new Int32Array(nBlocks).fill(-1);
+    // Block 0 holds pfn 0 (never used) and the zero page; block 1 is the huge zero folio.
+    for (let b = nBlocks - 1; b >= 2; b--) {
+      this.freeBits.fill(-1, b * BLOCK_WORDS, (b + 1) * BLOCK_WORDS);
+      this.blockFree[b] = BLOCK_FRAMES;
+      this.pushFreeBlock(b);
+    }
+    this.freeFrames = (nBlocks - 2) * BLOCK_FRAMES;
+    for (let pfn = 0; pfn < 2 * BLOCK_FRAMES; pfn++) this.flags[pfn] = PG_reserved | PG_allocated;
+    this.refcount[ZERO_PFN] = 1;
+    this.flags[HUGE_ZERO_PFN] |= PG_head;
+    this.refcount[HUGE_ZERO_PFN] = 1;
+    for (let i = 0; i < BLOCK_FRAMES; i++) this.order[HUGE_ZERO_PFN + i] = HPAGE_PMD_ORDER;
+  }
+
+  /** True for the zero page and every page of the huge zero folio. */
+  isZeroPfn(pfn: number): boolean {
+    return pfn === ZERO_PFN || (pfn >= HUGE_ZERO_PFN && pfn < HUGE_ZERO_PFN + BLOCK_FRAMES);
+  }
+
+  /** Head pfn of the folio containing `pfn`. */
+  folioHead(pfn: number): number {
+    const o = this.order[pfn]!;
+    return o === 0 ? pfn : pfn - (pfn % (1 << o));
+  }
+
+  /** Number of pages of the folio containing `pfn`. */
+  folioNrPages(pfn: number): number {
+    return 1 << this.order[pfn]!;
+  }
+
+  /**
+   * Allocates a folio of `order` (0 or 9) with refcount 1 and clean metadata, or returns 0 when
+   * memory is exhausted (`alloc_pages` returning NULL).
+   */
+  allocPages(order: number): number {
+    if (order === 0) return this.allocOne();
+    if (order === HPAGE_PMD_ORDER) return this.allocBlock();
+    throw new UsageError('allocPages(order)', `order ${order} is not supported (0 or ${HPAGE_PMD_ORDER})`);
+  }
+
+  /** Returns a folio (all its pages) to the allocator; `pfn` must be its head. */
+  freePages(pfn: number): void {
+    const order = this.order[pfn]!;
+    const f = this.flags;
+    if ((f[pfn]! & PG_reserved) !== 0) throw new UsageError('freePages', `pfn ${pfn} is reserved`);
+    if ((f[pfn]! & PG_allocated) === 0) throw new UsageError('freePages', `pfn ${pfn} is already free (double free)`);
+    if (pfn >= this.ramFrames) throw new UsageError('freePages', `pfn ${pfn} is device memory, freed by its driver`);
+    const n = 1 << order;
+    for (let i = 0; i < n; i++) {
+      const p = pfn + i;
+      this.refcount[p] = 0;
+      this.mapcount[p] = 0;
+      this.entireMapcount[p] = 0;
+      this.flags[p] = 0;
+      this.mapping[p] = 0;
+      this.index[p] = 0;
+      this.private[p] = 0;
+      this.order[p] = 0;
+    }
+    if (order === HPAGE_PMD_ORDER) {
+      const b = pfn / BLOCK_FRAMES;
+      this.freeBits.fill(-1, b * BLOCK_WORDS, (b + 1) * BLOCK_WORDS);
+      this.blockFree[b] = BLOCK_FRAMES;
+      this.pushFreeBlock(b);
+      this.freeFrames += BLOCK_FRAMES;
+      return;
+    }
+    this.freeOne(pfn);
+  }
+
+  /** Splits a large folio into order-0 pages (split_folio); refcounts are set by the caller. */
+  splitFolioMetadata(head: number): void {
+    const n = 1 << this.order[head]!;
+    const keep = this.flags[head]! & ~PG_head;
+    for (let i = 0; i < n; i++) {
+      this.order[head + i] = 0;
+      this.flags[head + i] = (this.flags[head + i]! & PG_hasdata) | keep;
+      this.entireMapcount[head + i] = 0;
+    }
+  }
+
+  // ---- contents ------------------------------------------------------------------------------
+
+  /** True when the frame holds stored (possibly non-zero) contents. */
+  hasData(pfn: number): boolean {
+    return (this.flags[pfn]! & PG_hasdata) !== 0;
+  }
+
+  /** The frame's bytes for writing: its slot in the content store, zeroed the first time. */
+  writableBytes(pfn: number): Uint8Array {
+    const c = pfn >>> 9;
+    let chunk = this.chunks[c];
+    if (chunk === undefined) {
+      chunk = new Uint8Array(BLOCK_FRAMES * PAGE_SIZE);
+      this.chunks[c] = chunk;
+    }
+    const off = (pfn & (BLOCK_FRAMES - 1)) * PAGE_SIZE;
+    const bytes = chunk.subarray(off, off + PAGE_SIZE);
+    if ((this.flags[pfn]! & PG_hasdata) === 0) {
+      bytes.fill(0);
+      this.flags[pfn]! |= PG_hasdata;
+    }
+    return bytes;
+  }
+
+  /** The frame's bytes for reading (a shared zero page when it holds no data). Do not modify. */
+  readableBytes(pfn: number): Uint8Array {
+    if ((this.flags[pfn]! & PG_hasdata) === 0) return ZERO_PAGE;
+    const off = (pfn & (BLOCK_FRAMES - 1)) * PAGE_SIZE;
+    return this.chunks[pfn >>> 9]!.subarray(off, off + PAGE_SIZE);
+  }
+
+  /** Copies the contents of frame `src` to frame `dst` (copy_highpage). */
+  copyPage(dst: number, src: number): void {
+    if ((this.flags[src]! & PG_hasdata) === 0) {
+      this.clearPage(dst);
+      return;
+    }
+    this.writableBytes(dst).set(this.readableBytes(src));
+  }
+
+  /** Makes the frame read as zeros (clear_page) without touching its content slot. */
+  clearPage(pfn: number): void {
+    this.flags[pfn]! &= ~PG_hasdata;
+  }
+
+  // ---- device memory -------------------------------------------------------------------------
+
+  /**
+   * Adds `nrPages` frames above everything present (a ZONE_DEVICE range for `memremap_pages`) and
+   * returns the first pfn. The range starts on a 2 MiB boundary.
+   */
+  addFrames(nrPages: number): number {
+    const first = Math.ceil(this.nrFrames / BLOCK_FRAMES) * BLOCK_FRAMES;
+    const n = first + Math.ceil(nrPages / BLOCK_FRAMES) * BLOCK_FRAMES;
+    const grow32 = (a: Int32Array): Int32Array => {
+      const b = new Int32Array(n);
+      b.set(a);
+      return b;
+    };
+    this.refcount = grow32(this.refcount);
+    this.mapcount = grow32(this.mapcount);
+    this.entireMapcount = grow32(this.entireMapcount);
+    this.flags = grow32(this.flags);
+    this.mapping = grow32(this.mapping);
+    this.index = grow32(this.index);
+    this.private = grow32(this.private);
+    const order = new Uint8Array(n);
+    order.set(this.order);
+    this.order = order;
+    this.nrFrames = n;
+    return first;
+  }
+
+  // ---- allocator internals ----------------------------------------------------------------
+
+  private allocOne(): number {
+    let b: number;
+    if (this.nPartialBlocks > 0) b = this.partialBlocks[this.nPartialBlocks - 1]!;
+    else if (this.nFreeBlocks > 0) {
+      b = this.popFreeBlock();
+      this.pushPartial(b);
+    } else return 0;
+    const base = b * BLOCK_WORDS;
+    for (let w = 0; w < BLOCK_WORDS; w++) {
+      const bits = this.freeBits[base + w]!;
+      if (bits === 0) continue;
+      const bit = 31 - Math.clz32(bits & -bits);
+      this.freeBits[base + w] = bits & ~(1 << bit);
+      const pfn = b * BLOCK_FRAMES + w * 32 + bit;
+      if (--this.blockFree[b]! === 0) this.removePartial(b);
+      this.freeFrames--;
+      this.allocations++;
+      this.refcount[pfn] = 1;
+      this.flags[pfn] = PG_allocated;
+      return pfn;
+    }
+    throw new Error(`allocator corrupt: block ${b} listed partial but has no free frame`);
+  }
+
+  private allocBlock(): number {
+    if (this.nFreeBlocks === 0) return 0;
+    const b = this.popFreeBlock();
+    this.freeBits.fill(0, b * BLOCK_WORDS, (b + 1) * BLOCK_WORDS);
+    this.blockFree[b] = 0;
+    this.freeFrames -= BLOCK_FRAMES;
+    this.allocations += BLOCK_FRAMES;
+    const pfn = b * BLOCK_FRAMES;
+    for (let i = 0; i < BLOCK_FRAMES; i++) {
+      this.order[pfn + i] = HPAGE_PMD_ORDER;
+      this.flags[pfn + i] = PG_allocated;
+    }
+    this.flags[pfn] = PG_allocated | PG_head;
+    this.refcount[pfn] = 1;
+    return pfn;
+  }
+
+  private freeOne(pfn: number): void {
+    const b = Math.floor(pfn / BLOCK_FRAMES);
+    const w = pfn >>> 5;
+    this.freeBits[w]! |= 1 << (pfn & 31);
+    this.freeFrames++;
+    const nf = ++this.blockFree[b]!;
+    if (nf === 1) this.pushPartial(b);
+    if (nf === BLOCK_FRAMES) {
+      this.removePartial(b);
+      this.pushFreeBlock(b);
+    }
+  }
+
+  private pushFreeBlock(b: number): void {
+    this.freeBlockPos[b] = this.nFreeBlocks;
+    this.freeBlocks[this.nFreeBlocks++] = b;
+  }
+
+  private popFreeBlock(): number {
+    const b = this.freeBlocks[--this.nFreeBlocks]!;
+    this.freeBlockPos[b] = -1;
+    return b;
+  }
+
+  private pushPartial(b: number): void {
+    if (this.partialPos[b] !== -1) return;
+    this.partialPos[b] = this.nPartialBlocks;
+    this.partialBlocks[this.nPartialBlocks++] = b;
+  }
+
+  private removePartial(b: number): void {
+    const pos = this.partialPos[b]!;
+    if (pos < 0) return;
+    const last = this.partialBlocks[--this.nPartialBlocks]!;
+    this.partialBlocks[pos] = last;
+    this.partialPos[last] = pos;
+    this.partialPos[b] = -1;
+  }
+}

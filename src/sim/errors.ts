@@ -1,0 +1,39 @@
+/**
+ * Errors the simulation raises about itself (not errno results of simulated kernel calls).
+ * @module
+ */
+
+/** Base class of every error hmmsim throws for misuse or for a broken simulation. */
+export class SimulationError extends Error {
+  override name = 'SimulationError';
+}
+
+/**
+ * A programming error in the use of the TypeScript API: a wrong type, a missing field, a call
+ * without the lock the kernel would require. `what` names the offending argument or rule.
+ */
+export class UsageError extends SimulationError {
+  override name = 'UsageError';
+  /** The argument, field or rule that was violated. */
+  readonly what: string;
+  /** @param what the argument or rule; @param message what was wrong with it */
+  constructor(what: string, message: string) {
+    super(`${what}: ${message}`);
+    this.what = what;
+  }
+}
+
+/** Every simulated thread is blocked and nothing can wake any of them. */
+export class DeadlockError extends SimulationError {
+  override name = 'DeadlockError';
+}
+
+/** A simulated thread awaited a promise that does not belong to the simulation. */
+export class ExternalAwaitError extends SimulationError {
+  override name = 'ExternalAwaitError';
+}
+
+/** The scheduler's step budget ran out: a livelock, or a run longer than allowed. */
+export class StepBudgetError extends SimulationError {
+  override name = 'StepBudgetError';
+}
