@@ -19,3 +19,12 @@ export class AnonVma {
     this.id = id;
   }
 }
+
+/** `anon_vma_prepare`: gives `vma` a reverse-map family before its first anonymous page. */
+export function anonVmaPrepare(vma: import('./vma.ts').Vma): AnonVma {
+  if (vma.anonVma === null) {
+    vma.anonVma = vma.mm.kernel.newAnonVma();
+    vma.anonVma.vmas.add(vma);
+  }
+  return vma.anonVma;
+}

@@ -5,18 +5,20 @@
  * installs. `Machine` (src/machine.ts) builds on it.
  * @module
  */
-import { EventBus } from '../sim/event-bus.ts';
+
 import { UsageError } from '../sim/errors.ts';
+import { EventBus } from '../sim/event-bus.ts';
 import { Prng } from '../sim/prng.ts';
 import { Scheduler, type SchedulerOptions } from '../sim/scheduler.ts';
+import { WaitQueue } from '../sim/wait-queue.ts';
 import { AnonVma } from './anon-vma.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, PAGE_SIZE } from './constants.ts';
 import type { MmEvent } from './events.ts';
 import { SimFile } from './file.ts';
 import { HugetlbPool } from './hugetlb.ts';
 import { MmStruct } from './mm-struct.ts';
-import { PageTablePool } from './page-table.ts';
 import { PG_anon, PG_hugetlb, PG_reserved, PG_swapbacked, PG_zone_device } from './page-flags.ts';
+import { PageTablePool } from './page-table.ts';
 import { PhysMem } from './physmem.ts';
 import { SwapDevice } from './swap.ts';
 
@@ -58,7 +60,12 @@ export interface DevPagemapHooks {
    * `migrate_to_ram`: a CPU fault hit a device-private entry. Called with the page locked and
    * referenced; returns 0 or VM_FAULT_* bits.
    */
-  migrateToRam(vmf: { vma: import('./vma.ts').Vma; address: number; page: number; write: boolean }): Promise<number>;
+  migrateToRam(vmf: {
+    vma: import('./vma.ts').Vma;
+    address: number;
+    page: number;
+    write: boolean;
+  }): Promise<number>;
 }
 
 /** Default RAM size when none is given. */
@@ -86,6 +93,8 @@ export class Kernel {
   readonly mappings: (AnonVma | SimFile | undefined)[] = [undefined];
   /** ZONE_DEVICE ranges. */
   readonly devPagemaps: DevPagemapHooks[] = [];
+  /** Wait queue of page locks (folio_wait_bit). */
+  readonly pageWait: WaitQueue;
   /** Live address spaces. */
   readonly mms = new Set<MmStruct>();
   private nextMmId = 1;
@@ -106,12 +115,16 @@ export class Kernel {
     const seed = options.seed ?? 1;
     checkNonNegativeInteger('seed', seed);
     this.sched = new Scheduler(options.scheduler);
+    this.pageWait = new WaitQueue(this.sched, 'page lock');
     this.pm = new PhysMem(memory);
     this.pt = new PageTablePool();
     this.swap = new SwapDevice(swap);
     this.hugetlb = new HugetlbPool(this.pm, hugetlbPages);
     if (this.hugetlb.nrHugePages < hugetlbPages) {
-      throw new UsageError('hugetlbPages', `${hugetlbPages} huge pages do not fit in ${memory} bytes of memory`);
+      throw new UsageError(
+        'hugetlbPages',
+        `${hugetlbPages} huge pages do not fit in ${memory} bytes of memory`,
+      );
     }
     this.thp = thp;
     this.prng = new Prng(seed);

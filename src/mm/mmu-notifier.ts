@@ -88,7 +88,8 @@ export function mmuNotifierRangeInit(
  */
 export async function mmuNotifierInvalidateRangeStart(range: MmuNotifierRange): Promise<number> {
   const k = range.mm.kernel;
-  if (k.bus.on) k.bus.emit({ type: 'invalidate_start', time: k.sched.clock.now, thread: k.sched.current.name, range });
+  if (k.bus.on)
+    k.bus.emit({ type: 'invalidate_start', time: k.sched.clock.now, thread: k.sched.current.name, range });
   const subs = range.mm.notifierSubscriptions;
   if (subs === null) return 0;
   return subs.invalidateRangeStart(range);
@@ -99,7 +100,8 @@ export function mmuNotifierInvalidateRangeEnd(range: MmuNotifierRange): void {
   const k = range.mm.kernel;
   const subs = range.mm.notifierSubscriptions;
   if (subs !== null) subs.invalidateRangeEnd(range);
-  if (k.bus.on) k.bus.emit({ type: 'invalidate_end', time: k.sched.clock.now, thread: k.sched.current.name, range });
+  if (k.bus.on)
+    k.bus.emit({ type: 'invalidate_end', time: k.sched.clock.now, thread: k.sched.current.name, range });
 }
 
 /** `mmu_notifier_release`: called once when the address space is torn down, before its pages go. */

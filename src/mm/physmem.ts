@@ -136,8 +136,10 @@ export class PhysMem {
     const order = this.order[pfn]!;
     const f = this.flags;
     if ((f[pfn]! & PG_reserved) !== 0) throw new UsageError('freePages', `pfn ${pfn} is reserved`);
-    if ((f[pfn]! & PG_allocated) === 0) throw new UsageError('freePages', `pfn ${pfn} is already free (double free)`);
-    if (pfn >= this.ramFrames) throw new UsageError('freePages', `pfn ${pfn} is device memory, freed by its driver`);
+    if ((f[pfn]! & PG_allocated) === 0)
+      throw new UsageError('freePages', `pfn ${pfn} is already free (double free)`);
+    if (pfn >= this.ramFrames)
+      throw new UsageError('freePages', `pfn ${pfn} is device memory, freed by its driver`);
     const n = 1 << order;
     for (let i = 0; i < n; i++) {
       const p = pfn + i;
@@ -164,7 +166,7 @@ export class PhysMem {
   /** Splits a large folio into order-0 pages (split_folio); refcounts are set by the caller. */
   splitFolioMetadata(head: number): void {
     const n = 1 << this.order[head]!;
-    const keep = this.flags[head]! & ~PG_head;
+    const keep = this.flags[head]! & ~(PG_head | PG_hasdata);
     for (let i = 0; i < n; i++) {
       this.order[head + i] = 0;
       this.flags[head + i] = (this.flags[head + i]! & PG_hasdata) | keep;
@@ -210,6 +212,23 @@ export class PhysMem {
       return;
     }
     this.writableBytes(dst).set(this.readableBytes(src));
+  }
+
+  /** Copies `n` bytes from `src[srcOff..]` into the frame at `pageOff`. */
+  writeBytes(pfn: number, pageOff: number, src: Uint8Array, srcOff: number, n: number): void {
+    const bytes = this.writableBytes(pfn);
+    bytes.set(n === src.length && srcOff === 0 ? src : src.subarray(srcOff, srcOff + n), pageOff);
+  }
+
+  /** Copies `n` bytes of the frame from `pageOff` into `dst[dstOff..]`. */
+  readBytes(pfn: number, pageOff: number, dst: Uint8Array, dstOff: number, n: number): void {
+    if ((this.flags[pfn]! & PG_hasdata) === 0) {
+      dst.fill(0, dstOff, dstOff + n);
+      return;
+    }
+    const c = this.chunks[pfn >>> 9]!;
+    const off = (pfn & (BLOCK_FRAMES - 1)) * PAGE_SIZE + pageOff;
+    dst.set(c.subarray(off, off + n), dstOff);
   }
 
   /** Makes the frame read as zeros (clear_page) without touching its content slot. */

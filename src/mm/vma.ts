@@ -4,7 +4,7 @@
  * @module
  */
 import type { AnonVma } from './anon-vma.ts';
-import { PAGE_SIZE, VM_HUGETLB, VM_IO, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, VM_MAYWRITE } from './constants.ts';
+import { PAGE_SIZE, VM_HUGETLB, VM_IO, VM_MAYWRITE, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED } from './constants.ts';
 import type { SimFile } from './file.ts';
 import type { MmStruct } from './mm-struct.ts';
 
@@ -47,7 +47,15 @@ export class Vma {
   vmOps: VmOperations | null;
 
   /** @internal use the mm's mapping functions to create VMAs */
-  constructor(mm: MmStruct, start: number, end: number, flags: number, pgoff: number, file: SimFile | null, vmOps: VmOperations | null = null) {
+  constructor(
+    mm: MmStruct,
+    start: number,
+    end: number,
+    flags: number,
+    pgoff: number,
+    file: SimFile | null,
+    vmOps: VmOperations | null = null,
+  ) {
     this.mm = mm;
     this.start = start;
     this.end = end;

@@ -15,16 +15,20 @@ export class EventBus<E> {
 
   /** Attaches a listener; returns the function that detaches it. */
   subscribe(listener: EventListener<E>): () => void {
-    this.listeners.push(listener);
+    // Copy on write: an emit in progress keeps iterating the array it started with.
+    this.listeners = [...this.listeners, listener];
     this.on = true;
+    let attached = true;
     return () => {
+      if (!attached) return;
+      attached = false;
       const i = this.listeners.indexOf(listener);
-      if (i >= 0) this.listeners.splice(i, 1);
+      if (i >= 0) this.listeners = [...this.listeners.slice(0, i), ...this.listeners.slice(i + 1)];
       this.on = this.listeners.length > 0;
     };
   }
 
-  /** Delivers `event` to every listener in attachment order. */
+  /** Delivers `event` to every listener attached when the emit began, in attachment order. */
   emit(event: E): void {
     for (const l of this.listeners) l(event);
   }

@@ -31,9 +31,11 @@ export class Mutex {
       this.owner = cur;
       return;
     }
-    if (this.owner === cur) throw new UsageError(`mutex ${this.name}`, `#${cur.id} ${cur.name} locks it twice (self-deadlock)`);
+    if (this.owner === cur)
+      throw new UsageError(`mutex ${this.name}`, `#${cur.id} ${cur.name} locks it twice (self-deadlock)`);
     this.waiters.push(cur);
-    while (this.owner !== cur) await this.sched.block(`mutex ${this.name} held by #${this.owner?.id} ${this.owner?.name}`);
+    while (this.owner !== cur)
+      await this.sched.block(`mutex ${this.name} held by #${this.owner?.id} ${this.owner?.name}`);
   }
 
   /** `mutex_trylock`: takes the lock if free; never sleeps. */
@@ -47,7 +49,10 @@ export class Mutex {
   unlock(): void {
     const cur = this.sched.current;
     if (this.owner !== cur) {
-      throw new UsageError(`mutex ${this.name}`, `unlocked by #${cur.id} ${cur.name}, which does not hold it`);
+      throw new UsageError(
+        `mutex ${this.name}`,
+        `unlocked by #${cur.id} ${cur.name}, which does not hold it`,
+      );
     }
     const next = this.waiters.shift() ?? null;
     this.owner = next;

@@ -30,7 +30,9 @@ export class RunToBlockPolicy implements SchedulePolicy {
 export class RoundRobinPolicy implements SchedulePolicy {
   readonly preemptive = true;
   choose(candidates: readonly SimThread[]): number {
-    return candidates.length > 1 ? 1 : 0;
+    // At a preemption point candidates[0] is the running thread, passed over; after a block or an
+    // exit every candidate is waiting and candidates[0] has waited longest.
+    return candidates.length > 1 && candidates[0]!.state === 'running' ? 1 : 0;
   }
 }
 

@@ -50,7 +50,11 @@ export class RwSemaphore {
     const cur = this.sched.current;
     let i = this.readers.lastIndexOf(cur);
     if (i < 0) {
-      if (this.readers.length === 0) throw new UsageError(`rwsem ${this.name}`, `up_read by #${cur.id} ${cur.name} with no reader holding it`);
+      if (this.readers.length === 0)
+        throw new UsageError(
+          `rwsem ${this.name}`,
+          `up_read by #${cur.id} ${cur.name} with no reader holding it`,
+        );
       i = this.readers.length - 1; // up_read_non_owner
     }
     this.readers.splice(i, 1);
@@ -63,7 +67,10 @@ export class RwSemaphore {
     if (p) await p;
     if (this.downWriteTrylock()) return;
     if (this.writer === this.sched.current || this.readers.includes(this.sched.current)) {
-      throw new UsageError(`rwsem ${this.name}`, `#${this.sched.current.id} ${this.sched.current.name} takes it for writing while already holding it (self-deadlock)`);
+      throw new UsageError(
+        `rwsem ${this.name}`,
+        `#${this.sched.current.id} ${this.sched.current.name} takes it for writing while already holding it (self-deadlock)`,
+      );
     }
     await this.enqueue(true);
   }
@@ -78,7 +85,11 @@ export class RwSemaphore {
   /** `up_write`. */
   upWrite(): void {
     const cur = this.sched.current;
-    if (this.writer !== cur) throw new UsageError(`rwsem ${this.name}`, `up_write by #${cur.id} ${cur.name}, which does not hold it for writing`);
+    if (this.writer !== cur)
+      throw new UsageError(
+        `rwsem ${this.name}`,
+        `up_write by #${cur.id} ${cur.name}, which does not hold it for writing`,
+      );
     this.writer = null;
     this.grant();
   }
@@ -86,7 +97,8 @@ export class RwSemaphore {
   /** `downgrade_write`: the writer becomes a reader without releasing. */
   downgradeWrite(): void {
     const cur = this.sched.current;
-    if (this.writer !== cur) throw new UsageError(`rwsem ${this.name}`, 'downgrade_write without holding it for writing');
+    if (this.writer !== cur)
+      throw new UsageError(`rwsem ${this.name}`, 'downgrade_write without holding it for writing');
     this.writer = null;
     this.readers.push(cur);
     this.grant();
@@ -112,7 +124,9 @@ export class RwSemaphore {
     const w: Waiter = { thread: this.sched.current, write, granted: false };
     this.waiters.push(w);
     while (!w.granted) {
-      const holder = this.writer ? `writer #${this.writer.id} ${this.writer.name}` : `${this.readers.length} reader(s)`;
+      const holder = this.writer
+        ? `writer #${this.writer.id} ${this.writer.name}`
+        : `${this.readers.length} reader(s)`;
       await this.sched.block(`${write ? 'down_write' : 'down_read'} ${this.name} held by ${holder}`);
     }
   }

@@ -143,6 +143,7 @@ export class Scheduler {
   /** Sleeps the current thread for `ns` of virtual time. */
   sleep(ns: number): Promise<void> {
     const cur = this.current;
+    cur.at = 'sleep';
     cur.wakeAt = this.clock.now + Math.max(0, ns);
     this.sleepers.push(cur);
     return this.park(cur, 'sleeping', null, 'sleep');
@@ -174,7 +175,12 @@ export class Scheduler {
   }
 
   /** Parks `cur` in `state`, hands the CPU to `next` (or the policy's choice) and resolves when `cur` runs again. */
-  private park(cur: SimThread, state: SimThread['state'], next: SimThread | null, label: string): Promise<void> {
+  private park(
+    cur: SimThread,
+    state: SimThread['state'],
+    next: SimThread | null,
+    label: string,
+  ): Promise<void> {
     cur.state = state;
     const p = new Promise<void>((resolve, reject) => {
       cur.resume = resolve;
@@ -267,15 +273,15 @@ export class Scheduler {
       }
       const reject = this.main.reject;
       if (!reject) return;
+      // Describe the threads as they were found, before main is made current again.
+      const error = new ExternalAwaitError(
+        `simulated thread #${cur.id} ${cur.name} awaited something outside the simulation after "${cur.at}" (only simulated points, locks and waits may be awaited)\n${this.describeThreads()}`,
+      );
       this.main.resume = null;
       this.main.reject = null;
       this.main.state = 'running';
       this.current = this.main;
-      reject(
-        new ExternalAwaitError(
-          `simulated thread #${cur.id} ${cur.name} awaited something outside the simulation after "${cur.at}" (only simulated points, locks and waits may be awaited)\n${this.describeThreads()}`,
-        ),
-      );
+      reject(error);
     });
   }
 }

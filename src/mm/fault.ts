@@ -1,0 +1,524 @@
+/**
+ * The page-fault handler (`handle_mm_fault`, mm/memory.c and mm/huge_memory.c): anonymous
+ * faults (zero page, new page, THP), copy-on-write, swap-in, file pages through the page cache,
+ * hugetlb, driver-inserted special mappings, migration-entry waits, device-private pages
+ * (`migrate_to_ram`) and device-exclusive entries. The caller holds the mmap lock.
+ *
+ * Result: 0 (handled, or retry: the caller re-checks the page tables), or VM_FAULT_* error bits.
+ * @module
+ */
+import { anonVmaPrepare } from './anon-vma.ts';
+import {
+  FAULT_FLAG_WRITE,
+  HPAGE_PMD_NR,
+  HPAGE_PMD_ORDER,
+  MM_ANONPAGES,
+  MM_SWAPENTS,
+  PAGE_SIZE,
+  PMD_SIZE,
+  VM_FAULT_HWPOISON,
+  VM_FAULT_OOM,
+  VM_FAULT_SIGBUS,
+  VM_SHARED,
+  VM_WRITE,
+} from './constants.ts';
+import { getFilePage } from './filemap.ts';
+import { deferredSplitFolio, splitHugePmd, thpEligible } from './huge-memory.ts';
+import type { Kernel } from './kernel.ts';
+import {
+  MMU_NOTIFY_CLEAR,
+  MMU_NOTIFY_EXCLUSIVE,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+} from './mmu-notifier.ts';
+import { PG_anon, PG_anon_exclusive, PG_dirty, PG_lru, PG_swapbacked } from './page-flags.ts';
+import { trylockPage, unlockPage, waitOnPageLocked } from './page-lock.ts';
+import { ensureEntry, findEntry } from './page-table.ts';
+import { HUGE_ZERO_PFN, ZERO_PFN } from './physmem.ts';
+import {
+  PTE_DEVICE_EXCLUSIVE,
+  PTE_DEVICE_PRIVATE_READ,
+  PTE_DEVICE_PRIVATE_WRITE,
+  PTE_DIRTY,
+  PTE_HWPOISON,
+  PTE_KIND_MASK,
+  PTE_LEAF,
+  PTE_MARKER,
+  PTE_MIGRATION_READ,
+  PTE_MIGRATION_READ_EXCLUSIVE,
+  PTE_MIGRATION_WRITE,
+  PTE_NONE,
+  PTE_PRESENT,
+  PTE_PROTNONE,
+  PTE_SOFT_DIRTY,
+  PTE_SPECIAL,
+  PTE_SWAP,
+  PTE_WRITE,
+  PTE_YOUNG,
+} from './pte.ts';
+import type { Vma } from './vma.ts';
+
+/** Internal: a huge-page path declined; continue at PTE level (VM_FAULT_FALLBACK). */
+const FALLBACK = -1;
+
+/** Faults handled since boot, by outcome (a statistic for traces and benchmarks). */
+export const faultStats = { total: 0, thp: 0, cow: 0, swapin: 0 };
+
+/**
+ * `handle_mm_fault(vma, addr, flags)`: resolves one fault at `addr` inside `vma`. The caller has
+ * checked the VMA's permissions and holds the mmap lock.
+ */
+export async function handleMmFault(vma: Vma, addr: number, flags: number): Promise<number> {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const p = k.sched.point('handle_mm_fault');
+  if (p) await p;
+  faultStats.total++;
+  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  addr = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+  const result = vma.isHugetlb ? await hugetlbFault(vma, addr, write) : await faultPmd(vma, addr, write);
+  if (k.bus.on)
+    k.bus.emit({
+      type: 'fault',
+      time: k.sched.clock.now,
+      thread: k.sched.current.name,
+      mm: mm.id,
+      addr,
+      write,
+      result,
+    });
+  return result;
+}
+
+async function faultPmd(vma: Vma, addr: number, write: boolean): Promise<number> {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const vpn = addr / PAGE_SIZE;
+  const pmdOff = ensureEntry(k.pt, mm.pgd, vpn, 2);
+  if (pmdOff < 0) return 0;
+  const lo = k.pt.words[pmdOff]!;
+  const kind = lo & PTE_KIND_MASK;
+  const haddr = Math.floor(addr / PMD_SIZE) * PMD_SIZE;
+  if (kind === PTE_NONE && thpEligible(k, vma, addr)) {
+    const r = doHugePmdAnonymousPage(vma, haddr, pmdOff, write);
+    if (r !== FALLBACK) return r;
+  } else if ((lo & PTE_LEAF) !== 0) {
+    const head = k.pt.words[pmdOff + 1]!;
+    if (kind === PTE_PRESENT) {
+      if (write && (lo & PTE_WRITE) === 0) {
+        const r = await doHugePmdWpPage(vma, haddr, pmdOff, lo, head);
+        if (r !== FALLBACK) return r;
+      } else {
+        k.pt.words[pmdOff]! |= PTE_YOUNG | (write ? PTE_DIRTY : 0);
+        return 0;
+      }
+    } else if (kind >= PTE_MIGRATION_READ && kind <= PTE_MIGRATION_WRITE) {
+      await waitOnPageLocked(k, head); // pmd_migration_entry_wait
+      return 0;
+    } else if (kind === PTE_DEVICE_PRIVATE_READ || kind === PTE_DEVICE_PRIVATE_WRITE) {
+      return doDevicePrivateFault(vma, addr, head + (vpn % HPAGE_PMD_NR), write);
+    } else return VM_FAULT_SIGBUS;
+  }
+  const pteOff = ensureEntry(k.pt, mm.pgd, vpn, 1);
+  if (pteOff < 0) return 0; // a huge entry appeared meanwhile: retry
+  return handlePteFault(vma, addr, pteOff, write);
+}
+
+async function handlePteFault(vma: Vma, addr: number, off: number, write: boolean): Promise<number> {
+  const k = vma.mm.kernel;
+  const w = k.pt.words;
+  const lo = w[off]!;
+  const hi = w[off + 1]!;
+  switch (lo & PTE_KIND_MASK) {
+    case PTE_NONE:
+    case PTE_MARKER:
+      if (vma.isAnonymous) return doAnonymousPage(vma, addr, off, write);
+      if (vma.vmOps !== null) return doSpecialFault(vma, addr, off, write);
+      return doFileFault(vma, addr, off, write);
+    case PTE_PRESENT:
+      if ((lo & PTE_PROTNONE) !== 0) {
+        w[off] = (lo & ~PTE_PROTNONE) | PTE_YOUNG; // do_numa_page: restore access
+        return 0;
+      }
+      if (write && (lo & PTE_WRITE) === 0) return doWpPage(vma, addr, off, lo, hi);
+      w[off] = lo | PTE_YOUNG | (write ? PTE_DIRTY : 0);
+      return 0;
+    case PTE_SWAP:
+      return doSwapPage(vma, addr, off, hi, write);
+    case PTE_MIGRATION_READ:
+    case PTE_MIGRATION_READ_EXCLUSIVE:
+    case PTE_MIGRATION_WRITE:
+      await waitOnPageLocked(k, hi); // migration_entry_wait
+      return 0;
+    case PTE_DEVICE_PRIVATE_READ:
+    case PTE_DEVICE_PRIVATE_WRITE:
+      return doDevicePrivateFault(vma, addr, hi, write);
+    case PTE_DEVICE_EXCLUSIVE:
+      return removeDeviceExclusiveEntry(vma, addr, hi);
+    case PTE_HWPOISON:
+      return VM_FAULT_HWPOISON;
+    default:
+      throw new Error(`handle_mm_fault: unexpected PTE kind ${lo & PTE_KIND_MASK}`);
+  }
+}
+
+/** Sets up a freshly allocated order-0 page as an exclusive anonymous page of `vma` at `addr`. */
+export function initAnonPage(vma: Vma, addr: number, pfn: number): void {
+  const k = vma.mm.kernel;
+  const pm = k.pm;
+  const anon = anonVmaPrepare(vma);
+  pm.flags[pfn]! |= PG_anon | PG_anon_exclusive | PG_lru;
+  pm.mapping[pfn] = anon.id;
+  pm.index[pfn] = vma.pageIndex(addr);
+  pm.mapcount[pfn] = 1;
+}
+
+/** do_anonymous_page: a read maps the zero page; a write maps a new zeroed page. */
+function doAnonymousPage(vma: Vma, addr: number, off: number, write: boolean): number {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  if (!write) {
+    k.pt.words[off] = PTE_PRESENT | PTE_SPECIAL | PTE_YOUNG;
+    k.pt.words[off + 1] = ZERO_PFN;
+    return 0;
+  }
+  const pfn = k.pm.allocPages(0);
+  if (pfn === 0) return VM_FAULT_OOM;
+  initAnonPage(vma, addr, pfn);
+  k.pt.words[off] = PTE_PRESENT | PTE_YOUNG | PTE_DIRTY | ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
+  k.pt.words[off + 1] = pfn;
+  mm.rss[MM_ANONPAGES]!++;
+  return 0;
+}
+
+/** do_huge_pmd_anonymous_page: huge zero page on read, a new THP on write; FALLBACK if none is free. */
+function doHugePmdAnonymousPage(vma: Vma, haddr: number, pmdOff: number, write: boolean): number {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const pm = k.pm;
+  if (!write) {
+    k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG;
+    k.pt.words[pmdOff + 1] = HUGE_ZERO_PFN;
+    return 0;
+  }
+  const head = pm.allocPages(HPAGE_PMD_ORDER);
+  if (head === 0) return FALLBACK;
+  const anon = anonVmaPrepare(vma);
+  const index = vma.pageIndex(haddr);
+  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+    pm.flags[head + i]! |= PG_anon | PG_anon_exclusive | PG_lru;
+    pm.mapping[head + i] = anon.id;
+    pm.index[head + i] = index + i;
+  }
+  pm.entireMapcount[head] = 1;
+  k.pt.words[pmdOff] =
+    PTE_PRESENT | PTE_LEAF | PTE_YOUNG | PTE_DIRTY | ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
+  k.pt.words[pmdOff + 1] = head;
+  mm.rss[MM_ANONPAGES]! += HPAGE_PMD_NR;
+  faultStats.thp++;
+  return 0;
+}
+
+/** do_huge_pmd_wp_page: reuse an exclusive THP, otherwise split the PMD and fall back to PTEs. */
+async function doHugePmdWpPage(
+  vma: Vma,
+  haddr: number,
+  pmdOff: number,
+  lo: number,
+  head: number,
+): Promise<number> {
+  const k = vma.mm.kernel;
+  const pm = k.pm;
+  if (!pm.isZeroPfn(head) && (pm.flags[head]! & PG_anon) !== 0) {
+    let ptesMapped = 0;
+    for (let i = 0; i < HPAGE_PMD_NR; i++) ptesMapped += pm.mapcount[head + i]!;
+    const exclusive = (pm.flags[head]! & PG_anon_exclusive) !== 0;
+    if (exclusive || (pm.refcount[head] === 1 && pm.entireMapcount[head] === 1 && ptesMapped === 0)) {
+      for (let i = 0; i < HPAGE_PMD_NR; i++) pm.flags[head + i]! |= PG_anon_exclusive;
+      k.pt.words[pmdOff] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
+      return 0;
+    }
+  }
+  await splitHugePmd(vma.mm, haddr);
+  return FALLBACK;
+}
+
+/** do_wp_page: a write to a present read-only PTE. Reuse the page when it is ours alone, else copy. */
+async function doWpPage(vma: Vma, addr: number, off: number, lo: number, pfn: number): Promise<number> {
+  const k = vma.mm.kernel;
+  const pm = k.pm;
+  const w = k.pt.words;
+  if (pm.isZeroPfn(pfn)) return wpPageCopy(vma, addr, lo, pfn);
+  if ((lo & PTE_SPECIAL) !== 0) {
+    if ((vma.flags & VM_SHARED) !== 0) {
+      w[off] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG; // wp_pfn_shared
+      return 0;
+    }
+    return wpPageCopy(vma, addr, lo, pfn);
+  }
+  const f = pm.flags[pfn]!;
+  if ((f & PG_anon) !== 0) {
+    const head = pm.folioHead(pfn);
+    const small = head === pfn && pm.order[pfn] === 0;
+    if ((f & PG_anon_exclusive) !== 0 || (small && pm.refcount[pfn] === 1 && pm.mapcount[pfn] === 1)) {
+      pm.flags[pfn]! |= PG_anon_exclusive; // wp_page_reuse: no invalidation needed
+      w[off] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
+      return 0;
+    }
+    return wpPageCopy(vma, addr, lo, pfn);
+  }
+  if ((vma.flags & VM_SHARED) !== 0) {
+    pm.flags[pfn]! |= PG_dirty; // wp_page_shared
+    w[off] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
+    return 0;
+  }
+  return wpPageCopy(vma, addr, lo, pfn);
+}
+
+/**
+ * wp_page_copy: copies the page into a new anonymous page and replaces the PTE, announcing CLEAR
+ * over the page. If the PTE changed while the notifiers ran, the copy is dropped and the fault
+ * retried.
+ */
+async function wpPageCopy(vma: Vma, addr: number, oldLo: number, oldPfn: number): Promise<number> {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const pm = k.pm;
+  const pfn = pm.allocPages(0);
+  if (pfn === 0) return VM_FAULT_OOM;
+  if (!pm.isZeroPfn(oldPfn)) pm.copyPage(pfn, oldPfn);
+  const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, addr, addr + PAGE_SIZE);
+  await mmuNotifierInvalidateRangeStart(range);
+  const off = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 1);
+  const w = k.pt.words;
+  const same =
+    off >= 0 &&
+    (w[off]! & (PTE_KIND_MASK | PTE_WRITE)) === (oldLo & (PTE_KIND_MASK | PTE_WRITE)) &&
+    w[off + 1] === oldPfn;
+  if (!same) {
+    pm.freePages(pfn);
+    mmuNotifierInvalidateRangeEnd(range);
+    return 0;
+  }
+  initAnonPage(vma, addr, pfn);
+  w[off] = PTE_PRESENT | PTE_WRITE | PTE_DIRTY | PTE_YOUNG | (oldLo & PTE_SOFT_DIRTY);
+  w[off + 1] = pfn;
+  mm.rss[MM_ANONPAGES]!++;
+  if (!pm.isZeroPfn(oldPfn) && (oldLo & PTE_SPECIAL) === 0) {
+    pm.mapcount[oldPfn]!--;
+    mm.rss[k.mmCounterOf(oldPfn)]!--;
+    const head = pm.folioHead(oldPfn);
+    const large = pm.order[oldPfn] !== 0;
+    k.putPage(oldPfn);
+    if (large) deferredSplitFolio(k, head);
+  }
+  mmuNotifierInvalidateRangeEnd(range);
+  faultStats.cow++;
+  return 0;
+}
+
+/** do_swap_page: reads the slot into a new exclusive anonymous page. */
+function doSwapPage(vma: Vma, addr: number, off: number, slot: number, write: boolean): number {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const pm = k.pm;
+  const pfn = pm.allocPages(0);
+  if (pfn === 0) return VM_FAULT_OOM;
+  const data = k.swap.read(slot);
+  if (data !== null) pm.writableBytes(pfn).set(data);
+  k.swap.swapIns++;
+  initAnonPage(vma, addr, pfn);
+  const writable = write && (vma.flags & VM_WRITE) !== 0;
+  k.pt.words[off] = PTE_PRESENT | PTE_YOUNG | (writable ? PTE_WRITE | PTE_DIRTY : 0);
+  k.pt.words[off + 1] = pfn;
+  k.swap.free(slot);
+  mm.rss[MM_SWAPENTS]!--;
+  mm.rss[MM_ANONPAGES]!++;
+  faultStats.swapin++;
+  return 0;
+}
+
+/**
+ * do_read_fault / do_cow_fault / do_shared_fault: file pages come from the page cache. A private
+ * write copies the page into a new anonymous page at once.
+ */
+function doFileFault(vma: Vma, addr: number, off: number, write: boolean): number {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const pm = k.pm;
+  const file = vma.file!;
+  const pgidx = vma.pageIndex(addr);
+  if (pgidx * PAGE_SIZE >= Math.ceil(file.size / PAGE_SIZE) * PAGE_SIZE) return VM_FAULT_SIGBUS;
+  const cached = getFilePage(k, file, pgidx);
+  if (cached === 0) return VM_FAULT_OOM;
+  const shared = (vma.flags & VM_SHARED) !== 0;
+  if (!shared && write) {
+    const pfn = pm.allocPages(0);
+    if (pfn === 0) return VM_FAULT_OOM;
+    pm.copyPage(pfn, cached);
+    initAnonPage(vma, addr, pfn);
+    k.pt.words[off] = PTE_PRESENT | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
+    k.pt.words[off + 1] = pfn;
+    mm.rss[MM_ANONPAGES]!++;
+    return 0;
+  }
+  pm.refcount[cached]!++;
+  pm.mapcount[cached]!++;
+  mm.rss[k.mmCounterOf(cached)]!++;
+  // shmem has no dirty accounting, so a shared writable mapping maps its pages writable at once.
+  const wr = shared && (vma.flags & VM_WRITE) !== 0 && (write || (pm.flags[cached]! & PG_swapbacked) !== 0);
+  if (wr && write) pm.flags[cached]! |= PG_dirty;
+  k.pt.words[off] = PTE_PRESENT | PTE_YOUNG | (wr ? PTE_WRITE : 0) | (write ? PTE_DIRTY : 0);
+  k.pt.words[off + 1] = cached;
+  return 0;
+}
+
+/** A fault in a driver's special mapping: its `fault` op supplies the page (filemap-like). */
+function doSpecialFault(vma: Vma, addr: number, off: number, write: boolean): number {
+  const fault = vma.vmOps!.fault;
+  if (fault === undefined) return VM_FAULT_SIGBUS;
+  const r = fault(vma, addr);
+  if (r < 0) return -r;
+  insertPageLocked(vma, off, r, write && (vma.flags & VM_SHARED) !== 0);
+  return 0;
+}
+
+/** Maps a driver page with a struct page at PTE offset `off` (vm_insert_page). */
+export function insertPageLocked(vma: Vma, off: number, pfn: number, writable: boolean): void {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  k.getPage(pfn);
+  k.pm.mapcount[pfn]!++;
+  mm.rss[k.mmCounterOf(pfn)]!++;
+  k.pt.words[off] = PTE_PRESENT | PTE_YOUNG | (writable ? PTE_WRITE | PTE_DIRTY : 0);
+  k.pt.words[off + 1] = pfn;
+}
+
+/**
+ * A CPU access to a device-private entry (do_swap_page → `migrate_to_ram`): lock and reference
+ * the page and ask its pagemap to bring it back. If the page lock is taken (a migration is in
+ * progress), wait for it and retry.
+ */
+async function doDevicePrivateFault(vma: Vma, addr: number, pfn: number, write: boolean): Promise<number> {
+  const k: Kernel = vma.mm.kernel;
+  const pgmap = k.pgmapOf(pfn);
+  if (pgmap === null) return VM_FAULT_SIGBUS;
+  if (!trylockPage(k, pfn)) {
+    await waitOnPageLocked(k, pfn);
+    return 0;
+  }
+  k.getPage(pfn);
+  let r: number;
+  try {
+    r = await pgmap.migrateToRam({ vma, address: addr, page: pfn, write });
+  } finally {
+    unlockPage(k, pfn);
+    k.putPage(pfn);
+  }
+  return r;
+}
+
+/**
+ * remove_device_exclusive_entry: a CPU access ends a device's exclusive access. EXCLUSIVE with
+ * owner NULL over the page, then the normal PTE is restored (writable if the VMA allows).
+ */
+async function removeDeviceExclusiveEntry(vma: Vma, addr: number, pfn: number): Promise<number> {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const head = k.pm.folioHead(pfn);
+  if (k.pm.refcount[head] === 0) return 0;
+  k.getPage(pfn);
+  if (!trylockPage(k, pfn)) {
+    k.putPage(pfn);
+    await waitOnPageLocked(k, pfn);
+    return 0;
+  }
+  const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_EXCLUSIVE, addr, addr + PAGE_SIZE, null);
+  await mmuNotifierInvalidateRangeStart(range);
+  const off = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 1);
+  if (
+    off >= 0 &&
+    (k.pt.words[off]! & PTE_KIND_MASK) === PTE_DEVICE_EXCLUSIVE &&
+    k.pt.words[off + 1] === pfn
+  ) {
+    const wr = (vma.flags & VM_WRITE) !== 0;
+    k.pt.words[off] = PTE_PRESENT | (wr ? PTE_WRITE | PTE_DIRTY : 0) | (k.pt.words[off]! & PTE_SOFT_DIRTY);
+  }
+  mmuNotifierInvalidateRangeEnd(range);
+  unlockPage(k, pfn);
+  k.putPage(pfn);
+  return 0;
+}
+
+/** hugetlb_fault: map a huge page from the pool; copy-on-write for private mappings. */
+async function hugetlbFault(vma: Vma, addr: number, write: boolean): Promise<number> {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const pm = k.pm;
+  const haddr = Math.floor(addr / PMD_SIZE) * PMD_SIZE;
+  const pmdOff = ensureEntry(k.pt, mm.pgd, haddr / PAGE_SIZE, 2);
+  if (pmdOff < 0) return VM_FAULT_SIGBUS;
+  const lo = k.pt.words[pmdOff]!;
+  const kind = lo & PTE_KIND_MASK;
+  const wr = (vma.flags & VM_WRITE) !== 0;
+  if (kind === PTE_NONE) {
+    const head = k.hugetlb.alloc(false);
+    if (head === 0) return VM_FAULT_SIGBUS;
+    const anon = anonVmaPrepare(vma);
+    const index = vma.pageIndex(haddr);
+    for (let i = 0; i < HPAGE_PMD_NR; i++) {
+      pm.flags[head + i]! |= PG_anon | PG_anon_exclusive;
+      pm.mapping[head + i] = anon.id;
+      pm.index[head + i] = index + i;
+    }
+    pm.entireMapcount[head] = 1;
+    k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG | (write && wr ? PTE_WRITE | PTE_DIRTY : 0);
+    k.pt.words[pmdOff + 1] = head;
+    mm.hugetlbPages += HPAGE_PMD_NR;
+    return 0;
+  }
+  if (kind !== PTE_PRESENT) {
+    if (kind >= PTE_MIGRATION_READ && kind <= PTE_MIGRATION_WRITE)
+      await waitOnPageLocked(k, k.pt.words[pmdOff + 1]!);
+    return kind === PTE_HWPOISON ? VM_FAULT_HWPOISON : 0;
+  }
+  const head = k.pt.words[pmdOff + 1]!;
+  if (!write || (lo & PTE_WRITE) !== 0) {
+    k.pt.words[pmdOff] = lo | PTE_YOUNG | (write ? PTE_DIRTY : 0);
+    return 0;
+  }
+  // hugetlb_wp: reuse when exclusive, else copy into a new huge page.
+  if (
+    (pm.flags[head]! & PG_anon_exclusive) !== 0 ||
+    (pm.refcount[head] === 1 && pm.entireMapcount[head] === 1)
+  ) {
+    pm.flags[head]! |= PG_anon_exclusive;
+    k.pt.words[pmdOff] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
+    return 0;
+  }
+  const copy = k.hugetlb.alloc(false);
+  if (copy === 0) return VM_FAULT_SIGBUS;
+  for (let i = 0; i < HPAGE_PMD_NR; i++) pm.copyPage(copy + i, head + i);
+  const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, haddr, haddr + PMD_SIZE);
+  await mmuNotifierInvalidateRangeStart(range);
+  if (k.pt.words[pmdOff] !== lo || k.pt.words[pmdOff + 1] !== head) {
+    k.putPage(copy);
+    mmuNotifierInvalidateRangeEnd(range);
+    return 0;
+  }
+  const anon = anonVmaPrepare(vma);
+  const index = vma.pageIndex(haddr);
+  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+    pm.flags[copy + i]! |= PG_anon | PG_anon_exclusive;
+    pm.mapping[copy + i] = anon.id;
+    pm.index[copy + i] = index + i;
+  }
+  pm.entireMapcount[copy] = 1;
+  k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG | PTE_WRITE | PTE_DIRTY;
+  k.pt.words[pmdOff + 1] = copy;
+  pm.entireMapcount[head]!--;
+  k.putPage(head);
+  mmuNotifierInvalidateRangeEnd(range);
+  return 0;
+}

@@ -1,0 +1,18 @@
+/**
+ * The memory manager: physical memory, page tables, VMAs, faults, system calls.
+ * @module
+ */
+export * from './constants.ts';
+export type { MmEvent } from './events.ts';
+export { mmdrop, mmget, mmgetNotZero, mmgrab, mmput } from './exit.ts';
+export { faultStats, handleMmFault } from './fault.ts';
+export type { FileOperations, OpenFile } from './fdtable.ts';
+export { SimFile } from './file.ts';
+export { DEFAULT_MEMORY, type DevPagemapHooks, Kernel, type KernelOptions, type ThpMode } from './kernel.ts';
+export { MmStruct } from './mm-struct.ts';
+export * from './mmu-notifier.ts';
+export { PageTablePool } from './page-table.ts';
+export { FRAME_METADATA_BYTES, HUGE_ZERO_PFN, PhysMem, ZERO_PFN } from './physmem.ts';
+export { Process } from './process.ts';
+export { AccessSignal, BusError, OutOfMemoryKill, SegmentationFault } from './signals.ts';
+export { Vma, type VmOperations } from './vma.ts';

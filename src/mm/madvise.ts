@@ -1,0 +1,339 @@
+/**
+ * madvise (mm/madvise.c, mm/khugepaged.c, mm/vmscan.c): DONTNEED, FREE, HUGEPAGE, NOHUGEPAGE,
+ * PAGEOUT (reclaim to swap) and COLLAPSE.
+ * @module
+ */
+import { EAGAIN, EINVAL, ENOMEM } from '../sim/errno.ts';
+import { anonVmaPrepare } from './anon-vma.ts';
+import {
+  HPAGE_PMD_NR,
+  HPAGE_PMD_ORDER,
+  MADV_COLLAPSE,
+  MADV_DONTNEED,
+  MADV_FREE,
+  MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
+  MADV_PAGEOUT,
+  MM_ANONPAGES,
+  MM_SWAPENTS,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PTRS_PER_TABLE,
+  VM_HUGEPAGE,
+  VM_NOHUGEPAGE,
+  VM_PFNMAP,
+  VM_WRITE,
+} from './constants.ts';
+import { splitFolio, splitHugePmd } from './huge-memory.ts';
+import type { MmStruct } from './mm-struct.ts';
+import { pageAlign } from './mmap.ts';
+import {
+  MMU_NOTIFY_CLEAR,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+} from './mmu-notifier.ts';
+import { PG_anon, PG_anon_exclusive, PG_dirty, PG_lazyfree, PG_lru } from './page-flags.ts';
+import { ensureEntry, findEntry } from './page-table.ts';
+import { collectPmds } from './pgwalk.ts';
+import {
+  PTE_DIRTY,
+  PTE_KIND_MASK,
+  PTE_LEAF,
+  PTE_PRESENT,
+  PTE_SPECIAL,
+  PTE_SWAP,
+  PTE_TABLE,
+  PTE_WRITE,
+  PTE_YOUNG,
+} from './pte.ts';
+import type { Vma } from './vma.ts';
+import { isolateRange } from './vma-ops.ts';
+import { zapPte, zapVmaRange } from './zap.ts';
+
+/** True for advice values that need the mmap write lock (they change VMA flags). */
+export function madviseNeedsWriteLock(advice: number): boolean {
+  return advice === MADV_HUGEPAGE || advice === MADV_NOHUGEPAGE;
+}
+
+const KNOWN = new Set([
+  MADV_DONTNEED,
+  MADV_FREE,
+  MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
+  MADV_PAGEOUT,
+  MADV_COLLAPSE,
+]);
+
+/** `do_madvise` with the right mmap lock held (see {@link madviseNeedsWriteLock}). */
+export async function doMadvise(
+  mm: MmStruct,
+  start: number,
+  length: number,
+  advice: number,
+): Promise<number> {
+  if (!Number.isInteger(start) || start < 0 || start % PAGE_SIZE !== 0) return -EINVAL;
+  if (!Number.isInteger(length) || length < 0) return -EINVAL;
+  if (!KNOWN.has(advice)) return -EINVAL;
+  const end = start + pageAlign(length);
+  if (end === start) return 0;
+  // Unmapped parts are skipped, and reported as -ENOMEM at the end (madvise_walk_vmas).
+  let unmapped = false;
+  let cursor = start;
+  for (const vma of mm.vmasIn(start, end)) {
+    if (vma.start > cursor) unmapped = true;
+    cursor = vma.end;
+  }
+  if (cursor < end) unmapped = true;
+  let r = 0;
+  if (advice === MADV_HUGEPAGE || advice === MADV_NOHUGEPAGE) {
+    const vmas = await isolateRange(mm, start, end);
+    if (typeof vmas === 'number') return vmas;
+    for (const vma of vmas) {
+      if (advice === MADV_HUGEPAGE) vma.flags = (vma.flags & ~VM_NOHUGEPAGE) | VM_HUGEPAGE;
+      else vma.flags = (vma.flags & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;
+    }
+  } else {
+    for (const vma of mm.vmasIn(start, end)) {
+      const s = Math.max(start, vma.start);
+      const e = Math.min(end, vma.end);
+      if (advice === MADV_DONTNEED) r = await madviseDontneed(vma, s, e);
+      else if (advice === MADV_FREE) r = await madviseFree(vma, s, e);
+      else if (advice === MADV_PAGEOUT) r = await madvisePageout(vma, s, e);
+      else r = await madviseCollapse(vma, s, e);
+      if (r < 0) return r;
+    }
+  }
+  return unmapped ? -ENOMEM : r;
+}
+
+async function madviseDontneed(vma: Vma, start: number, end: number): Promise<number> {
+  if ((vma.flags & VM_PFNMAP) !== 0) return -EINVAL;
+  if (vma.isHugetlb) {
+    start = Math.ceil(start / PMD_SIZE) * PMD_SIZE;
+    end = Math.floor(end / PMD_SIZE) * PMD_SIZE;
+    if (start >= end) return 0;
+  }
+  const range = mmuNotifierRangeInit(vma.mm, MMU_NOTIFY_CLEAR, start, end);
+  await mmuNotifierInvalidateRangeStart(range);
+  await zapVmaRange(vma, start, end);
+  mmuNotifierInvalidateRangeEnd(range);
+  return 0;
+}
+
+/** MADV_FREE: exclusive anonymous pages become clean and lazily freeable; swap entries are freed. */
+async function madviseFree(vma: Vma, start: number, end: number): Promise<number> {
+  if (!vma.isAnonymous || vma.isHugetlb) return -EINVAL;
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const pm = k.pm;
+  const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, start, end);
+  await mmuNotifierInvalidateRangeStart(range);
+  await splitPartialHugePmds(mm, start, end);
+  const pmds = collectPmds(k.pt, mm.pgd, start / PAGE_SIZE, end / PAGE_SIZE);
+  for (let i = 0; i < pmds.length; i += 3) {
+    const pmdOff = pmds[i]!;
+    const lo = k.pt.words[pmdOff]!;
+    if ((lo & PTE_LEAF) !== 0) {
+      const head = k.pt.words[pmdOff + 1]!;
+      if (
+        (lo & PTE_KIND_MASK) === PTE_PRESENT &&
+        !pm.isZeroPfn(head) &&
+        pm.entireMapcount[head] === 1 &&
+        pm.refcount[head] === 1
+      ) {
+        k.pt.words[pmdOff] = lo & ~PTE_DIRTY;
+        for (let j = 0; j < HPAGE_PMD_NR; j++)
+          pm.flags[head + j] = (pm.flags[head + j]! & ~PG_dirty) | PG_lazyfree;
+      }
+      continue;
+    }
+    if ((lo & PTE_KIND_MASK) !== PTE_TABLE) continue;
+    forEachPte(k.pt.words[pmdOff + 1]!, pmds[i + 1]!, pmds[i + 2]!, (off) => {
+      const e = k.pt.words[off]!;
+      const kind = e & PTE_KIND_MASK;
+      if (kind === PTE_SWAP) {
+        zapPte(mm, off);
+        return;
+      }
+      if (kind !== PTE_PRESENT || (e & PTE_SPECIAL) !== 0) return;
+      const pfn = k.pt.words[off + 1]!;
+      if (
+        pm.order[pfn] !== 0 ||
+        (pm.flags[pfn]! & PG_anon) === 0 ||
+        pm.mapcount[pfn] !== 1 ||
+        pm.refcount[pfn] !== 1
+      )
+        return;
+      k.pt.words[off] = e & ~(PTE_DIRTY | PTE_YOUNG);
+      pm.flags[pfn] = (pm.flags[pfn]! & ~PG_dirty) | PG_lazyfree;
+    });
+  }
+  mmuNotifierInvalidateRangeEnd(range);
+  return 0;
+}
+
+/**
+ * MADV_PAGEOUT: reclaims the exclusive anonymous pages of the range (shrink_folio_list): each is
+ * unmapped (CLEAR over the page, as try_to_unmap announces it), written to a swap slot unless it
+ * is a clean lazy-free page (then it is simply dropped), and freed. Without a free swap slot a
+ * page stays. Shared, pinned and file pages are left in place.
+ */
+async function madvisePageout(vma: Vma, start: number, end: number): Promise<number> {
+  if (!vma.isAnonymous || vma.isHugetlb) return 0;
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const pm = k.pm;
+  // Reclaim splits THPs that would go to swap.
+  for (let a = Math.floor(start / PMD_SIZE) * PMD_SIZE; a < end; a += PMD_SIZE) await splitHugePmd(mm, a);
+  for (let addr = start; addr < end; addr += PAGE_SIZE) {
+    const off = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 1);
+    if (off < 0) continue;
+    const lo = k.pt.words[off]!;
+    if ((lo & PTE_KIND_MASK) !== PTE_PRESENT || (lo & PTE_SPECIAL) !== 0) continue;
+    const pfn = k.pt.words[off + 1]!;
+    const head = pm.folioHead(pfn);
+    if ((pm.flags[pfn]! & PG_anon) === 0 || pm.mapcount[pfn] !== 1) continue;
+    if (pm.order[pfn] !== 0) {
+      // A PTE-mapped large folio: reclaim splits it when nothing else holds it.
+      let mapped = 0;
+      for (let j = 0; j < HPAGE_PMD_NR; j++) mapped += pm.mapcount[head + j]!;
+      if (pm.entireMapcount[head] !== 0 || pm.refcount[head] !== mapped) continue;
+      splitFolio(k, head);
+    }
+    if (pm.refcount[pfn] !== 1) continue;
+    const discard =
+      (pm.flags[pfn]! & PG_lazyfree) !== 0 && (pm.flags[pfn]! & PG_dirty) === 0 && (lo & PTE_DIRTY) === 0;
+    const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, addr, addr + PAGE_SIZE);
+    await mmuNotifierInvalidateRangeStart(range);
+    const off2 = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 1);
+    if (
+      off2 >= 0 &&
+      k.pt.words[off2 + 1] === pfn &&
+      (k.pt.words[off2]! & PTE_KIND_MASK) === PTE_PRESENT &&
+      pm.refcount[pfn] === 1
+    ) {
+      if (discard) {
+        zapPte(mm, off2);
+      } else {
+        const slot = k.swap.allocSlot(pm.hasData(pfn) ? pm.readableBytes(pfn) : null);
+        if (slot !== 0) {
+          k.pt.words[off2] = PTE_SWAP;
+          k.pt.words[off2 + 1] = slot;
+          mm.rss[MM_ANONPAGES]!--;
+          mm.rss[MM_SWAPENTS]!++;
+          pm.mapcount[pfn] = 0;
+          k.putPage(pfn);
+        }
+      }
+    }
+    mmuNotifierInvalidateRangeEnd(range);
+  }
+  return 0;
+}
+
+/**
+ * MADV_COLLAPSE: each 2 MiB-aligned chunk of the range inside the VMA becomes one PMD-mapped THP
+ * (collapse_huge_page): CLEAR over the chunk, contents copied (holes and zero pages read as
+ * zeros, swap entries read back), the small pages released. -EAGAIN when a chunk holds a page
+ * that cannot be collapsed (pinned, locked, under migration, on a device), -ENOMEM when no huge
+ * page is free.
+ */
+async function madviseCollapse(vma: Vma, start: number, end: number): Promise<number> {
+  if (!vma.isAnonymous || vma.isHugetlb || (vma.flags & VM_NOHUGEPAGE) !== 0) return -EINVAL;
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const pm = k.pm;
+  for (let haddr = Math.ceil(start / PMD_SIZE) * PMD_SIZE; haddr + PMD_SIZE <= end; haddr += PMD_SIZE) {
+    const vpn = haddr / PAGE_SIZE;
+    let pmdOff = findEntry(k.pt, mm.pgd, vpn, 2);
+    if (pmdOff >= 0 && (k.pt.words[pmdOff]! & PTE_LEAF) !== 0 && !pm.isZeroPfn(k.pt.words[pmdOff + 1]!))
+      continue;
+    if (pmdOff >= 0 && (k.pt.words[pmdOff]! & PTE_LEAF) !== 0) await splitHugePmd(mm, haddr);
+    // Check every entry first.
+    pmdOff = findEntry(k.pt, mm.pgd, vpn, 2);
+    const table =
+      pmdOff >= 0 && (k.pt.words[pmdOff]! & PTE_KIND_MASK) === PTE_TABLE ? k.pt.words[pmdOff + 1]! : 0;
+    let ok = true;
+    if (table !== 0) {
+      forEachPte(table, vpn, vpn + HPAGE_PMD_NR, (off) => {
+        const e = k.pt.words[off]!;
+        const kind = e & PTE_KIND_MASK;
+        if (kind === 0 || kind === PTE_SWAP) return;
+        if (kind !== PTE_PRESENT) ok = false;
+        else if ((e & PTE_SPECIAL) === 0) {
+          const pfn = k.pt.words[off + 1]!;
+          if ((pm.flags[pfn]! & PG_anon) === 0 || pm.refcount[pm.folioHead(pfn)]! > totalMapcount(pm, pfn))
+            ok = false;
+        }
+      });
+    }
+    if (!ok) return -EAGAIN;
+    const head = pm.allocPages(HPAGE_PMD_ORDER);
+    if (head === 0) return -ENOMEM;
+    const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, haddr, haddr + PMD_SIZE);
+    await mmuNotifierInvalidateRangeStart(range);
+    const anon = anonVmaPrepare(vma);
+    const index = vma.pageIndex(haddr);
+    pmdOff = findEntry(k.pt, mm.pgd, vpn, 2);
+    const t =
+      pmdOff >= 0 && (k.pt.words[pmdOff]! & PTE_KIND_MASK) === PTE_TABLE ? k.pt.words[pmdOff + 1]! : 0;
+    for (let i = 0; i < HPAGE_PMD_NR; i++) {
+      pm.flags[head + i]! |= PG_anon | PG_anon_exclusive | PG_lru;
+      pm.mapping[head + i] = anon.id;
+      pm.index[head + i] = index + i;
+      if (t === 0) continue;
+      const off = (t * PTRS_PER_TABLE + i) * 2;
+      const e = k.pt.words[off]!;
+      const kind = e & PTE_KIND_MASK;
+      if (kind === PTE_PRESENT && !pm.isZeroPfn(k.pt.words[off + 1]!) && (e & PTE_SPECIAL) === 0)
+        pm.copyPage(head + i, k.pt.words[off + 1]!);
+      else if (kind === PTE_SWAP) {
+        const data = k.swap.read(k.pt.words[off + 1]!);
+        if (data !== null) pm.writableBytes(head + i).set(data);
+      }
+      if (kind !== 0) zapPte(mm, off);
+    }
+    if (t !== 0) {
+      k.pt.free(t);
+    }
+    pmdOff = findEntry(k.pt, mm.pgd, vpn, 2);
+    if (pmdOff < 0) pmdOff = ensureEntry(k.pt, mm.pgd, vpn, 2);
+    pm.entireMapcount[head] = 1;
+    k.pt.words[pmdOff] =
+      PTE_PRESENT | PTE_LEAF | PTE_YOUNG | PTE_DIRTY | ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
+    k.pt.words[pmdOff + 1] = head;
+    mm.rss[MM_ANONPAGES]! += HPAGE_PMD_NR;
+    mmuNotifierInvalidateRangeEnd(range);
+  }
+  return 0;
+}
+
+function totalMapcount(
+  pm: {
+    mapcount: Int32Array;
+    entireMapcount: Int32Array;
+    folioHead(p: number): number;
+    folioNrPages(p: number): number;
+  },
+  pfn: number,
+): number {
+  const head = pm.folioHead(pfn);
+  let n = pm.entireMapcount[head]!;
+  const nr = pm.folioNrPages(pfn);
+  for (let i = 0; i < nr; i++) n += pm.mapcount[head + i]!;
+  return n;
+}
+
+/** Splits huge PMDs only partly inside `[start, end)`. */
+async function splitPartialHugePmds(mm: MmStruct, start: number, end: number): Promise<void> {
+  if (start % PMD_SIZE !== 0) await splitHugePmd(mm, Math.floor(start / PMD_SIZE) * PMD_SIZE);
+  if (end % PMD_SIZE !== 0) await splitHugePmd(mm, Math.floor(end / PMD_SIZE) * PMD_SIZE);
+}
+
+/** Calls `fn` with the word offset of each PTE of table `t` for vpns in `[fromVpn, toVpn)` (same table). */
+function forEachPte(t: number, fromVpn: number, toVpn: number, fn: (off: number) => void): void {
+  const base = t * PTRS_PER_TABLE * 2;
+  const a = fromVpn % PTRS_PER_TABLE;
+  for (let j = a; j < a + (toVpn - fromVpn); j++) fn(base + 2 * j);
+}

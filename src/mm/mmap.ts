@@ -1,0 +1,215 @@
+/**
+ * mmap and munmap (mm/mmap.c, mm/vma.c): argument checks with Linux's error codes, placement,
+ * VMA creation for anonymous, shared-anonymous (shmem), file, hugetlb and device mappings,
+ * MAP_POPULATE, and unmapping with UNMAP invalidation and page-table freeing.
+ * @module
+ */
+import { EBADF, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP } from '../sim/errno.ts';
+import {
+  FAULT_FLAG_WRITE,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
+  MAP_HUGETLB,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MMAP_MIN_ADDR,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
+  TASK_SIZE,
+  VM_EXEC,
+  VM_FAULT_ERROR,
+  VM_HUGETLB,
+  VM_MAYEXEC,
+  VM_MAYREAD,
+  VM_MAYSHARE,
+  VM_MAYWRITE,
+  VM_READ,
+  VM_SHARED,
+  VM_WRITE,
+} from './constants.ts';
+import { handleMmFault } from './fault.ts';
+import type { OpenFile } from './fdtable.ts';
+import type { MmStruct } from './mm-struct.ts';
+import {
+  MMU_NOTIFY_UNMAP,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+} from './mmu-notifier.ts';
+import { freePgtables } from './pgwalk.ts';
+import { isolateRange, vmaCreate, vmaRemove } from './vma-ops.ts';
+import { zapVmaRange } from './zap.ts';
+
+/** Known mmap flag bits; others are ignored as Linux ignores unknown legacy flags. */
+const MAP_TYPE = 0x0f;
+/** MAP_SHARED_VALIDATE: shared, with unknown flags rejected. */
+const MAP_SHARED_VALIDATE = 0x03;
+
+/** VM_* bits for PROT_* bits (`calc_vm_prot_bits`). */
+export function calcVmProtBits(prot: number): number {
+  return (
+    ((prot & PROT_READ) !== 0 ? VM_READ : 0) |
+    ((prot & PROT_WRITE) !== 0 ? VM_WRITE : 0) |
+    ((prot & PROT_EXEC) !== 0 ? VM_EXEC : 0)
+  );
+}
+
+/** Rounds `len` up to whole pages. */
+export function pageAlign(len: number): number {
+  return Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
+}
+
+/** True for an integer address/length the 64-bit ABI could carry. */
+function isUlong(v: number): boolean {
+  return Number.isInteger(v) && v >= 0 && v <= 2 ** 64;
+}
+
+/**
+ * `do_mmap` with the caller holding the mmap write lock. Returns the address or -errno. `fdLookup`
+ * resolves a descriptor. MAP_POPULATE is the caller's job (after the lock is dropped).
+ */
+export async function doMmap(
+  mm: MmStruct,
+  addr: number,
+  length: number,
+  prot: number,
+  flags: number,
+  fdLookup: () => OpenFile | undefined,
+  offset: number,
+): Promise<number> {
+  if (
+    !isUlong(addr) ||
+    !isUlong(length) ||
+    !isUlong(offset) ||
+    !Number.isInteger(prot) ||
+    !Number.isInteger(flags)
+  )
+    return -EINVAL;
+  if (length === 0) return -EINVAL;
+  if (offset % PAGE_SIZE !== 0) return -EINVAL;
+  const type = flags & MAP_TYPE;
+  if (type !== MAP_SHARED && type !== MAP_PRIVATE && type !== MAP_SHARED_VALIDATE) return -EINVAL;
+  const shared = type !== MAP_PRIVATE;
+  if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) !== 0) return -EINVAL;
+  const hugetlb = (flags & MAP_HUGETLB) !== 0;
+  const anonymous = (flags & MAP_ANONYMOUS) !== 0;
+  const align = hugetlb ? PMD_SIZE : PAGE_SIZE;
+  const len = Math.ceil(length / align) * align;
+  if (len > TASK_SIZE) return -ENOMEM;
+  const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
+  if (fixed && addr % align !== 0) return -EINVAL;
+  let open: OpenFile | undefined;
+  if (!anonymous) {
+    open = fdLookup();
+    if (open === undefined) return -EBADF;
+    if (hugetlb) return -EINVAL; // MAP_HUGETLB needs anonymous memory or a hugetlbfs file
+    if (open.file === null && open.fops?.mmap === undefined) return -ENODEV;
+  }
+  if (hugetlb && shared) return -EOPNOTSUPP; // shared hugetlb (hugetlbfs files) is not modelled
+  if (hugetlb && mm.kernel.hugetlb.freeHugePages < len / PMD_SIZE) return -ENOMEM;
+
+  // Placement.
+  let start: number;
+  if (fixed) {
+    if (addr + len > TASK_SIZE || addr < MMAP_MIN_ADDR) return -ENOMEM;
+    if ((flags & MAP_FIXED_NOREPLACE) !== 0 && !mm.isFree(addr, addr + len)) return -17; // EEXIST
+    const r = await doMunmap(mm, addr, addr + len);
+    if (r < 0) return r;
+    start = addr;
+  } else {
+    const hint = Math.floor(addr / align) * align;
+    if (hint >= MMAP_MIN_ADDR && hint + len <= TASK_SIZE && mm.isFree(hint, hint + len)) start = hint;
+    else start = mm.getUnmappedArea(len, align);
+    if (start < 0) return -ENOMEM;
+  }
+
+  const vmFlags =
+    calcVmProtBits(prot) |
+    VM_MAYREAD |
+    VM_MAYWRITE |
+    VM_MAYEXEC |
+    (shared ? VM_SHARED | VM_MAYSHARE : 0) |
+    (hugetlb ? VM_HUGETLB : 0);
+  const k = mm.kernel;
+  if (anonymous) {
+    if (shared) {
+      // A shared anonymous mapping is backed by a shmem file (shmem_zero_setup).
+      const file = k.newFile(len, true);
+      vmaCreate(mm, start, start + len, vmFlags, 0, file, null);
+    } else vmaCreate(mm, start, start + len, vmFlags, start / PAGE_SIZE, null, null);
+    return start;
+  }
+  if (open!.file !== null) {
+    vmaCreate(mm, start, start + len, vmFlags, offset / PAGE_SIZE, open!.file, null);
+    return start;
+  }
+  const vma = vmaCreate(mm, start, start + len, vmFlags, offset / PAGE_SIZE, null, null);
+  const r = await open!.fops!.mmap!(vma);
+  if (r < 0) {
+    await doMunmap(mm, start, start + len);
+    return r;
+  }
+  return start;
+}
+
+/**
+ * `mm_populate` for MAP_POPULATE: faults every page in, writing for private writable mappings
+ * (`populate_vma_page_range`). Caller holds the mmap read lock. Errors are ignored, as Linux does.
+ */
+export async function mmPopulate(mm: MmStruct, start: number, len: number): Promise<void> {
+  for (let addr = start; addr < start + len; ) {
+    const vma = mm.vmaLookup(addr);
+    if (vma === null) return;
+    if ((vma.flags & (VM_READ | VM_WRITE)) === 0) {
+      addr = vma.end;
+      continue;
+    }
+    const write = (vma.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
+    const end = Math.min(vma.end, start + len);
+    for (; addr < end; addr += PAGE_SIZE) {
+      const r = await handleMmFault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
+      if ((r & VM_FAULT_ERROR) !== 0) return;
+      if (mm.vmaLookup(addr) !== vma) break;
+    }
+  }
+}
+
+/** MAP_POPULATE was given. */
+export function wantsPopulate(flags: number): boolean {
+  return (flags & MAP_POPULATE) !== 0;
+}
+
+/**
+ * `do_vmi_munmap` with the mmap write lock held: splits the VMAs at the edges, announces UNMAP
+ * over `[start, end)`, zaps every page, frees the page tables no VMA needs any more, and removes
+ * the VMAs. Returns 0 or -errno (-EINVAL for a split that is not allowed).
+ */
+export async function doMunmap(mm: MmStruct, start: number, end: number): Promise<number> {
+  const vmas = await isolateRange(mm, start, end);
+  if (typeof vmas === 'number') return vmas;
+  if (vmas.length === 0) return 0;
+  const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_UNMAP, start, end);
+  await mmuNotifierInvalidateRangeStart(range);
+  for (const vma of vmas) await zapVmaRange(vma, vma.start, vma.end);
+  for (const vma of vmas) vmaRemove(vma);
+  const prev = mm.vmasIn(0, start).pop();
+  const next = mm.findVma(end);
+  const floor = prev?.end ?? 0;
+  const ceiling = next?.start ?? TASK_SIZE + PAGE_SIZE;
+  freePgtables(mm.kernel.pt, mm.pgd, floor / PAGE_SIZE, ceiling / PAGE_SIZE);
+  mmuNotifierInvalidateRangeEnd(range);
+  return 0;
+}
+
+/** munmap argument checks; returns the page-aligned end, or -EINVAL. */
+export function munmapRange(addr: number, length: number): number {
+  if (!isUlong(addr) || !isUlong(length) || addr % PAGE_SIZE !== 0 || length === 0) return -EINVAL;
+  const end = addr + pageAlign(length);
+  if (end > TASK_SIZE) return -EINVAL;
+  return end;
+}

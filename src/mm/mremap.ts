@@ -1,0 +1,210 @@
+/**
+ * mremap (mm/mremap.c): shrink, grow in place, move (MAYMOVE, FIXED), and DONTUNMAP. Moving
+ * carries the page-table entries to the new address (whole PMDs when both sides are aligned,
+ * otherwise the THP is split first), announcing UNMAP over the old range.
+ * @module
+ */
+import { EFAULT, EINVAL, ENOMEM } from '../sim/errno.ts';
+import {
+  HPAGE_PMD_NR,
+  MREMAP_DONTUNMAP,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PTRS_PER_TABLE,
+  TASK_SIZE,
+  VM_DONTEXPAND,
+  VM_PFNMAP,
+} from './constants.ts';
+import { splitHugePmd } from './huge-memory.ts';
+import type { MmStruct } from './mm-struct.ts';
+import { doMunmap, pageAlign } from './mmap.ts';
+import {
+  MMU_NOTIFY_UNMAP,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+} from './mmu-notifier.ts';
+import { ensureEntry, findEntry } from './page-table.ts';
+import { collectPmds } from './pgwalk.ts';
+import { PTE_KIND_MASK, PTE_LEAF, PTE_TABLE } from './pte.ts';
+import type { Vma } from './vma.ts';
+import { isolateRange, vmaDup } from './vma-ops.ts';
+
+/** `sys_mremap` with the mmap write lock held. Returns the new address or -errno. */
+export async function doMremap(
+  mm: MmStruct,
+  oldAddr: number,
+  oldSize: number,
+  newSize: number,
+  flags: number,
+  newAddr: number,
+): Promise<number> {
+  if (
+    !Number.isInteger(oldAddr) ||
+    !Number.isInteger(oldSize) ||
+    !Number.isInteger(newSize) ||
+    !Number.isInteger(flags)
+  )
+    return -EINVAL;
+  if (oldAddr < 0 || oldSize < 0 || newSize < 0) return -EINVAL;
+  if ((flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0) return -EINVAL;
+  if ((flags & MREMAP_FIXED) !== 0 && (flags & MREMAP_MAYMOVE) === 0) return -EINVAL;
+  if ((flags & MREMAP_DONTUNMAP) !== 0 && ((flags & MREMAP_MAYMOVE) === 0 || oldSize !== newSize))
+    return -EINVAL;
+  if (oldAddr % PAGE_SIZE !== 0) return -EINVAL;
+  oldSize = pageAlign(oldSize);
+  newSize = pageAlign(newSize);
+  if (newSize === 0) return -EINVAL;
+  const fixed = (flags & MREMAP_FIXED) !== 0;
+  if (fixed) {
+    if (!Number.isInteger(newAddr) || newAddr % PAGE_SIZE !== 0) return -EINVAL;
+    if (newAddr + newSize > TASK_SIZE) return -EINVAL;
+    // The ranges may not overlap.
+    if (newAddr < oldAddr + oldSize && oldAddr < newAddr + newSize) return -EINVAL;
+  }
+  const vma = mm.vmaLookup(oldAddr);
+  if (vma === null || oldAddr + Math.max(oldSize, 1) > vma.end) return -EFAULT;
+  if (vma.isHugetlb && (oldAddr % PMD_SIZE !== 0 || oldSize % PMD_SIZE !== 0 || newSize % PMD_SIZE !== 0))
+    return -EINVAL;
+  if (oldSize === 0) return -EINVAL; // duplicating shared mappings (old_len 0) is not modelled
+
+  if (fixed) {
+    let r = await doMunmap(mm, newAddr, newAddr + newSize);
+    if (r < 0) return r;
+    if (oldSize > newSize) {
+      r = await doMunmap(mm, oldAddr + newSize, oldAddr + oldSize);
+      if (r < 0) return r;
+      oldSize = newSize;
+    }
+    return moveVma(mm, oldAddr, oldSize, newAddr, newSize, (flags & MREMAP_DONTUNMAP) !== 0);
+  }
+  if (newSize <= oldSize && (flags & MREMAP_DONTUNMAP) === 0) {
+    if (newSize < oldSize) {
+      const r = await doMunmap(mm, oldAddr + newSize, oldAddr + oldSize);
+      if (r < 0) return r;
+    }
+    return oldAddr;
+  }
+  if ((flags & MREMAP_DONTUNMAP) === 0) {
+    if ((vma.flags & (VM_DONTEXPAND | VM_PFNMAP)) !== 0) return -EFAULT;
+    // Grow in place when the VMA ends at the old range and the space after it is free.
+    const delta = newSize - oldSize;
+    if (
+      oldAddr + oldSize === vma.end &&
+      vma.end + delta <= TASK_SIZE &&
+      mm.isFree(vma.end, vma.end + delta)
+    ) {
+      vma.end += delta;
+      if (vma.file !== null && !vma.file.shmem) {
+        /* file size is unchanged: pages beyond EOF fault with SIGBUS */
+      } else if (vma.file !== null)
+        vma.file.size = Math.max(vma.file.size, vma.pgoff * PAGE_SIZE + vma.end - vma.start);
+      return oldAddr;
+    }
+  }
+  if ((flags & MREMAP_MAYMOVE) === 0) return -ENOMEM;
+  const align = vma.isHugetlb ? PMD_SIZE : PAGE_SIZE;
+  const target = mm.getUnmappedArea(newSize, align);
+  if (target < 0) return -ENOMEM;
+  return moveVma(mm, oldAddr, oldSize, target, newSize, (flags & MREMAP_DONTUNMAP) !== 0);
+}
+
+/** move_vma: moves `[oldAddr, oldAddr+oldSize)` to `newAddr`, growing to `newSize`. */
+async function moveVma(
+  mm: MmStruct,
+  oldAddr: number,
+  oldSize: number,
+  newAddr: number,
+  newSize: number,
+  dontUnmap: boolean,
+): Promise<number> {
+  const isolated = await isolateRange(mm, oldAddr, oldAddr + oldSize);
+  if (typeof isolated === 'number') return isolated;
+  const old = isolated[0]!;
+  const moved = vmaDup(old, mm, newAddr, newAddr + newSize, old.pgoff);
+  if (moved.file?.shmem) moved.file.size = Math.max(moved.file.size, moved.pgoff * PAGE_SIZE + newSize);
+  await movePageTables(old, oldAddr, moved, newAddr, oldSize);
+  if (dontUnmap) {
+    // The old VMA stays, empty, and forgets its anonymous pages' family.
+    if (old.anonVma !== null) {
+      old.anonVma.vmas.delete(old);
+      old.anonVma = null;
+    }
+    return newAddr;
+  }
+  const r = await doMunmap(mm, oldAddr, oldAddr + oldSize);
+  if (r < 0) return r;
+  return newAddr;
+}
+
+/** move_page_tables: entries move with their accounting untouched (same mm). */
+async function movePageTables(
+  old: Vma,
+  oldAddr: number,
+  moved: Vma,
+  newAddr: number,
+  len: number,
+): Promise<void> {
+  const mm = old.mm;
+  const k = mm.kernel;
+  const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_UNMAP, oldAddr, oldAddr + len);
+  await mmuNotifierInvalidateRangeStart(range);
+  const sameOffset = (oldAddr - newAddr) % PMD_SIZE === 0;
+  const oldVpn = oldAddr / PAGE_SIZE;
+  const newVpn = newAddr / PAGE_SIZE;
+  const npages = len / PAGE_SIZE;
+  if (!old.isHugetlb) {
+    // Huge PMDs that cannot move whole are split first.
+    for (const pmd of chunksOf(k, mm, oldVpn, oldVpn + npages)) {
+      const whole = pmd.from % HPAGE_PMD_NR === 0 && pmd.to - pmd.from === HPAGE_PMD_NR;
+      if (!sameOffset || !whole)
+        await splitHugePmd(mm, Math.floor(pmd.from / HPAGE_PMD_NR) * HPAGE_PMD_NR * PAGE_SIZE);
+    }
+  }
+  const w = () => k.pt.words;
+  for (const pmd of chunksOf(k, mm, oldVpn, oldVpn + npages)) {
+    const lo = w()[pmd.off]!;
+    const dstVpn = newVpn + (pmd.from - oldVpn);
+    if ((lo & PTE_LEAF) !== 0) {
+      const dst = ensureEntry(k.pt, mm.pgd, dstVpn, 2);
+      w()[dst] = lo;
+      w()[dst + 1] = w()[pmd.off + 1]!;
+      w()[pmd.off] = 0;
+      w()[pmd.off + 1] = 0;
+      continue;
+    }
+    if ((lo & PTE_KIND_MASK) !== PTE_TABLE) continue;
+    const t = w()[pmd.off + 1]!;
+    for (let v = pmd.from; v < pmd.to; v++) {
+      const src = (t * PTRS_PER_TABLE + (v % PTRS_PER_TABLE)) * 2;
+      if (w()[src] === 0) continue;
+      const dst = ensureEntry(k.pt, mm.pgd, newVpn + (v - oldVpn), 1);
+      w()[dst] = w()[src]!;
+      w()[dst + 1] = w()[src + 1]!;
+      w()[src] = 0;
+      w()[src + 1] = 0;
+    }
+  }
+  void moved;
+  mmuNotifierInvalidateRangeEnd(range);
+}
+
+function chunksOf(
+  k: MmStruct['kernel'],
+  mm: MmStruct,
+  fromVpn: number,
+  toVpn: number,
+): { off: number; from: number; to: number }[] {
+  const flat = collectPmds(k.pt, mm.pgd, fromVpn, toVpn);
+  const out: { off: number; from: number; to: number }[] = [];
+  for (let i = 0; i < flat.length; i += 3) out.push({ off: flat[i]!, from: flat[i + 1]!, to: flat[i + 2]! });
+  return out;
+}
+
+/** @internal exported for tests: whether a PMD entry at `vpn` is a huge leaf. */
+export function isHugeLeafAt(mm: MmStruct, vpn: number): boolean {
+  const off = findEntry(mm.kernel.pt, mm.pgd, vpn, 2);
+  return off >= 0 && (mm.kernel.pt.words[off]! & PTE_LEAF) !== 0;
+}

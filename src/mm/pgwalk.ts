@@ -1,0 +1,80 @@
+/**
+ * Range walks over page tables that visit only the tables that exist (mm/pagewalk.c, reduced).
+ * @module
+ */
+import { PTRS_PER_TABLE } from './constants.ts';
+import { LEVEL_PAGES, type PageTablePool, type PtLevel } from './page-table.ts';
+import { PTE_KIND_MASK, PTE_NONE, PTE_TABLE } from './pte.ts';
+
+/**
+ * Collects the PMD entries that are not none and whose 2 MiB span intersects the virtual page
+ * range `[startVpn, endVpn)`. Returns flattened triples (word offset of the PMD entry, first vpn of
+ * the part of its span inside the range, end vpn of that part). Offsets stay valid across pool
+ * growth (tables are never moved), as long as the PMD table itself is not freed.
+ */
+export function collectPmds(pool: PageTablePool, pgd: number, startVpn: number, endVpn: number): number[] {
+  const out: number[] = [];
+  collect(pool, pgd, 4, 0, startVpn, endVpn, out);
+  return out;
+}
+
+function collect(
+  pool: PageTablePool,
+  table: number,
+  level: PtLevel,
+  baseVpn: number,
+  startVpn: number,
+  endVpn: number,
+  out: number[],
+): void {
+  const span = LEVEL_PAGES[level];
+  const first = Math.max(0, Math.floor((startVpn - baseVpn) / span));
+  const last = Math.min(PTRS_PER_TABLE - 1, Math.floor((endVpn - 1 - baseVpn) / span));
+  const w = pool.words;
+  for (let i = first; i <= last; i++) {
+    const off = (table * PTRS_PER_TABLE + i) * 2;
+    const kind = w[off]! & PTE_KIND_MASK;
+    if (kind === PTE_NONE) continue;
+    const entryVpn = baseVpn + i * span;
+    if (level === 2) {
+      out.push(off, Math.max(startVpn, entryVpn), Math.min(endVpn, entryVpn + span));
+    } else if (kind === PTE_TABLE) {
+      collect(pool, w[off + 1]!, (level - 1) as PtLevel, entryVpn, startVpn, endVpn, out);
+    }
+  }
+}
+
+/**
+ * Frees page-table pages whose whole span lies in `[startVpn, endVpn)` and that hold no entry
+ * (free_pgtables after munmap). The caller passes a range that no VMA intersects any more.
+ */
+export function freePgtables(pool: PageTablePool, pgd: number, startVpn: number, endVpn: number): void {
+  freeIn(pool, pgd, 4, 0, startVpn, endVpn);
+}
+
+function freeIn(
+  pool: PageTablePool,
+  table: number,
+  level: PtLevel,
+  baseVpn: number,
+  startVpn: number,
+  endVpn: number,
+): void {
+  if (level === 1) return;
+  const span = LEVEL_PAGES[level];
+  const first = Math.max(0, Math.floor((startVpn - baseVpn) / span));
+  const last = Math.min(PTRS_PER_TABLE - 1, Math.floor((endVpn - 1 - baseVpn) / span));
+  for (let i = first; i <= last; i++) {
+    const off = (table * PTRS_PER_TABLE + i) * 2;
+    if ((pool.words[off]! & PTE_KIND_MASK) !== PTE_TABLE) continue;
+    const child = pool.words[off + 1]!;
+    const entryVpn = baseVpn + i * span;
+    freeIn(pool, child, (level - 1) as PtLevel, entryVpn, startVpn, endVpn);
+    const whollyInside = entryVpn >= startVpn && entryVpn + span <= endVpn;
+    if (whollyInside && pool.isEmpty(child)) {
+      pool.free(child);
+      pool.words[off] = 0;
+      pool.words[off + 1] = 0;
+    }
+  }
+}

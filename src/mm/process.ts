@@ -1,0 +1,259 @@
+/**
+ * A simulated process: an address space plus descriptors, with the system calls of the API
+ * contract (raw Linux semantics: a result or a negative errno) and CPU accesses that fault like
+ * a CPU does.
+ * @module
+ */
+import { EBADF } from '../sim/errno.ts';
+import { UsageError } from '../sim/errors.ts';
+import { cpuRead, cpuWrite } from './access.ts';
+import { mmput } from './exit.ts';
+import type { FileOperations, OpenFile } from './fdtable.ts';
+import { dupMmap } from './fork.ts';
+import type { Kernel } from './kernel.ts';
+import { doMadvise, madviseNeedsWriteLock } from './madvise.ts';
+import type { MmStruct } from './mm-struct.ts';
+import { doMmap, doMunmap, mmPopulate, munmapRange, wantsPopulate } from './mmap.ts';
+import { doMprotect } from './mprotect.ts';
+import { doMremap } from './mremap.ts';
+import { fileRelease } from './vma-ops.ts';
+
+/** A process of the simulated machine. */
+export class Process {
+  /** Process id. */
+  readonly pid: number;
+  /** Its address space. */
+  readonly mm: MmStruct;
+  /** The machine. */
+  readonly kernel: Kernel;
+  /** Open descriptors. */
+  readonly fds = new Map<number, OpenFile>();
+  /** True after `exit`. */
+  exited = false;
+
+  /** @internal use `Machine.createProcess` or `fork` */
+  constructor(kernel: Kernel, mm: MmStruct) {
+    this.kernel = kernel;
+    this.mm = mm;
+    this.pid = mm.id;
+  }
+
+  /** Creates a process with an empty address space. */
+  static create(kernel: Kernel): Process {
+    return new Process(kernel, kernel.newMm());
+  }
+
+  /** `mmap(2)`: the mapped address, or -errno. */
+  async mmap(
+    addr: number,
+    length: number,
+    prot: number,
+    flags: number,
+    fd: number,
+    offset: number,
+  ): Promise<number> {
+    this.check('mmap', { addr, length, prot, flags, fd, offset });
+    const mm = this.mm;
+    await mm.mmapLock.downWrite();
+    let r: number;
+    try {
+      r = await doMmap(mm, addr, length, prot, flags, () => this.fds.get(fd), offset);
+    } finally {
+      mm.mmapLock.upWrite();
+    }
+    if (r >= 0 && wantsPopulate(flags)) {
+      await mm.mmapLock.downRead();
+      try {
+        await mmPopulate(mm, r, length);
+      } finally {
+        mm.mmapLock.upRead();
+      }
+    }
+    this.traceSyscall('mmap', [addr, length, prot, flags, fd, offset], r);
+    return r;
+  }
+
+  /** `munmap(2)`: 0 or -errno. */
+  async munmap(addr: number, length: number): Promise<number> {
+    this.check('munmap', { addr, length });
+    const end = munmapRange(addr, length);
+    if (end < 0) return this.traceSyscall('munmap', [addr, length], end);
+    await this.mm.mmapLock.downWrite();
+    try {
+      return this.traceSyscall('munmap', [addr, length], await doMunmap(this.mm, addr, end));
+    } finally {
+      this.mm.mmapLock.upWrite();
+    }
+  }
+
+  /** `mprotect(2)`: 0 or -errno. */
+  async mprotect(addr: number, length: number, prot: number): Promise<number> {
+    this.check('mprotect', { addr, length, prot });
+    await this.mm.mmapLock.downWrite();
+    try {
+      return this.traceSyscall(
+        'mprotect',
+        [addr, length, prot],
+        await doMprotect(this.mm, addr, length, prot),
+      );
+    } finally {
+      this.mm.mmapLock.upWrite();
+    }
+  }
+
+  /** `madvise(2)`: 0 or -errno. */
+  async madvise(addr: number, length: number, advice: number): Promise<number> {
+    this.check('madvise', { addr, length, advice });
+    const write = madviseNeedsWriteLock(advice);
+    const lock = this.mm.mmapLock;
+    if (write) await lock.downWrite();
+    else await lock.downRead();
+    try {
+      return this.traceSyscall(
+        'madvise',
+        [addr, length, advice],
+        await doMadvise(this.mm, addr, length, advice),
+      );
+    } finally {
+      if (write) lock.upWrite();
+      else lock.upRead();
+    }
+  }
+
+  /** `mremap(2)`: the new address or -errno. */
+  async mremap(
+    oldAddr: number,
+    oldSize: number,
+    newSize: number,
+    flags: number,
+    newAddr = 0,
+  ): Promise<number> {
+    this.check('mremap', { oldAddr, oldSize, newSize, flags, newAddr });
+    await this.mm.mmapLock.downWrite();
+    try {
+      return this.traceSyscall(
+        'mremap',
+        [oldAddr, oldSize, newSize, flags, newAddr],
+        await doMremap(this.mm, oldAddr, oldSize, newSize, flags, newAddr),
+      );
+    } finally {
+      this.mm.mmapLock.upWrite();
+    }
+  }
+
+  /** `fork(2)`: the child process (its address space a copy-on-write copy of this one). */
+  async fork(): Promise<Process> {
+    this.check('fork', {});
+    const k = this.kernel;
+    const parent = this.mm;
+    await parent.mmapLock.downWrite();
+    let child: Process;
+    try {
+      child = new Process(k, k.newMm());
+      await dupMmap(parent, child.mm);
+    } finally {
+      parent.mmapLock.upWrite();
+    }
+    for (const [fd, open] of this.fds) {
+      open.refs++;
+      if (open.file !== null) open.file.refs++;
+      child.fds.set(fd, open);
+    }
+    this.traceSyscall('fork', [], child.pid);
+    return child;
+  }
+
+  /** `exit(2)`: the address space goes (once no one else holds it), then the descriptors. */
+  async exit(): Promise<void> {
+    this.check('exit', {});
+    this.exited = true;
+    await mmput(this.mm);
+    for (const fd of [...this.fds.keys()]) await this.close(fd);
+    this.traceSyscall('exit', [], 0);
+  }
+
+  /** An unnamed temporary file of `size` bytes (`open(O_TMPFILE)` + `ftruncate`); returns its fd. */
+  async createTmpFile(size: number): Promise<number> {
+    this.check('createTmpFile', { size });
+    const file = this.kernel.newFile(size, false);
+    file.refs++;
+    return this.installFd({ file, fops: null, refs: 1 });
+  }
+
+  /** Installs an open file at the lowest free descriptor ≥ 3 and returns it. */
+  installFd(open: OpenFile): number {
+    let fd = 3;
+    while (this.fds.has(fd)) fd++;
+    this.fds.set(fd, open);
+    return fd;
+  }
+
+  /** Opens a device file driven by `fops` (what `open("/dev/…")` does); returns the fd. */
+  openDevice(fops: FileOperations): number {
+    return this.installFd({ file: null, fops, refs: 1 });
+  }
+
+  /** `close(2)`: 0 or -EBADF. The driver's release runs when the last descriptor goes. */
+  async close(fd: number): Promise<number> {
+    const open = this.fds.get(fd);
+    if (open === undefined) return -EBADF;
+    this.fds.delete(fd);
+    if (open.file !== null) fileRelease(this.mm, open.file);
+    if (--open.refs === 0 && open.fops?.release) await open.fops.release();
+    return 0;
+  }
+
+  /** Reads memory as the CPU would (faults; SIGSEGV/SIGBUS throw). */
+  async read(addr: number, length: number): Promise<Uint8Array> {
+    this.check('read', { addr, length });
+    return cpuRead(this.mm, addr, length);
+  }
+
+  /** Writes memory as the CPU would. */
+  async write(addr: number, data: Uint8Array): Promise<void> {
+    this.check('write', { addr });
+    if (!(data instanceof Uint8Array)) throw new UsageError('write(data)', 'data must be a Uint8Array');
+    return cpuWrite(this.mm, addr, data);
+  }
+
+  /** Loads a little-endian unsigned 32-bit value. */
+  async load32(addr: number): Promise<number> {
+    this.check('load32', { addr });
+    const b = await cpuRead(this.mm, addr, 4);
+    return (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
+  }
+
+  /** Stores a little-endian 32-bit value. */
+  async store32(addr: number, value: number): Promise<void> {
+    this.check('store32', { addr, value });
+    const v = value >>> 0;
+    await cpuWrite(this.mm, addr, new Uint8Array([v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24]));
+  }
+
+  private check(call: string, args: Record<string, number>): void {
+    if (this.exited) throw new UsageError(`${call}`, `process ${this.pid} has exited`);
+    for (const [name, v] of Object.entries(args)) {
+      if (typeof v !== 'number' || !Number.isFinite(v) || !Number.isInteger(v)) {
+        throw new UsageError(
+          `${call}(${name})`,
+          `must be an integer, got ${typeof v === 'number' ? v : typeof v}`,
+        );
+      }
+    }
+  }
+
+  private traceSyscall(name: string, args: readonly number[], result: number): number {
+    const k = this.kernel;
+    if (k.bus.on)
+      k.bus.emit({
+        type: 'syscall',
+        time: k.sched.clock.now,
+        thread: k.sched.current.name,
+        mm: this.mm.id,
+        name,
+        args,
+        result,
+      });
+    return result;
+  }
+}

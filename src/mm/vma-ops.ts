@@ -1,0 +1,98 @@
+/**
+ * Creating, splitting and removing VMAs (mm/vma.c): the parts of mmap, munmap, mprotect and
+ * mremap that change the VMA list.
+ * @module
+ */
+import { EINVAL } from '../sim/errno.ts';
+import { PAGE_SIZE, PMD_SIZE } from './constants.ts';
+import type { SimFile } from './file.ts';
+import { truncateInodePages } from './filemap.ts';
+import { splitHugePmd } from './huge-memory.ts';
+import type { MmStruct } from './mm-struct.ts';
+import { Vma, type VmOperations } from './vma.ts';
+
+/** Creates a VMA, links it into `mm`, its file's mappings and its anon family. */
+export function vmaCreate(
+  mm: MmStruct,
+  start: number,
+  end: number,
+  flags: number,
+  pgoff: number,
+  file: SimFile | null,
+  vmOps: VmOperations | null,
+): Vma {
+  const vma = new Vma(mm, start, end, flags, pgoff, file, vmOps);
+  if (file !== null) {
+    file.refs++;
+    file.mappings.add(vma);
+  }
+  mm.insertVma(vma);
+  return vma;
+}
+
+/** A copy of `vma` over another range of (possibly another) mm, sharing its backing and anon family. */
+export function vmaDup(src: Vma, mm: MmStruct, start: number, end: number, pgoff: number): Vma {
+  const vma = vmaCreate(mm, start, end, src.flags, pgoff, src.file, src.vmOps);
+  if (src.anonVma !== null) {
+    vma.anonVma = src.anonVma;
+    src.anonVma.vmas.add(vma);
+  }
+  return vma;
+}
+
+/** Unlinks a VMA that no longer maps anything; drops its file reference. */
+export function vmaRemove(vma: Vma): void {
+  const mm = vma.mm;
+  mm.removeVma(vma);
+  if (vma.anonVma !== null) vma.anonVma.vmas.delete(vma);
+  vma.vmOps?.close?.(vma);
+  const file = vma.file;
+  if (file !== null) {
+    file.mappings.delete(vma);
+    fileRelease(mm, file);
+  }
+}
+
+/** Drops one reference to `file`; its page cache goes with the last one. */
+export function fileRelease(mm: MmStruct, file: SimFile): void {
+  if (--file.refs === 0) truncateInodePages(mm.kernel, file);
+}
+
+/**
+ * `__split_vma`: splits `vma` at `addr` (page aligned, strictly inside). `vma` keeps the lower
+ * part; the new upper VMA is returned. A THP straddling `addr` is split first (CLEAR), like
+ * `vma_adjust_trans_huge`. Returns -EINVAL when the split is not allowed (unaligned hugetlb, a
+ * driver refusing).
+ */
+export async function splitVma(vma: Vma, addr: number): Promise<Vma | number> {
+  if (addr <= vma.start || addr >= vma.end)
+    throw new Error(`splitVma: 0x${addr.toString(16)} not inside the VMA`);
+  if (vma.isHugetlb && addr % PMD_SIZE !== 0) return -EINVAL;
+  if (vma.vmOps?.maySplit && !vma.vmOps.maySplit(vma, addr)) return -EINVAL;
+  if (!vma.isHugetlb && addr % PMD_SIZE !== 0)
+    await splitHugePmd(vma.mm, Math.floor(addr / PMD_SIZE) * PMD_SIZE);
+  const upper = vmaDup(vma, vma.mm, addr, vma.end, vma.pgoff + (addr - vma.start) / PAGE_SIZE);
+  vma.end = addr;
+  return upper;
+}
+
+/**
+ * Splits the VMAs at `start` and `end` so that VMAs intersecting `[start, end)` lie wholly inside
+ * it; returns them, or -errno.
+ */
+export async function isolateRange(mm: MmStruct, start: number, end: number): Promise<Vma[] | number> {
+  let vmas = mm.vmasIn(start, end);
+  if (vmas.length === 0) return vmas;
+  const first = vmas[0]!;
+  if (first.start < start) {
+    const r = await splitVma(first, start);
+    if (typeof r === 'number') return r;
+  }
+  vmas = mm.vmasIn(start, end);
+  const last = vmas[vmas.length - 1]!;
+  if (last.end > end) {
+    const r = await splitVma(last, end);
+    if (typeof r === 'number') return r;
+  }
+  return mm.vmasIn(start, end);
+}

@@ -1,0 +1,157 @@
+/**
+ * Removing mappings (`zap_page_range_single`, `unmap_vmas`, mm/memory.c): every kind of entry is
+ * cleared with its accounting (mapcount, references, rss, swap slots). Partial huge PMDs are split
+ * first (CLEAR over the 2 MiB span, nested in the caller's own invalidation).
+ * @module
+ */
+import { HPAGE_PMD_NR, MM_SWAPENTS, PAGE_SIZE, PTRS_PER_TABLE } from './constants.ts';
+import { deferredSplitFolio, splitHugePmd } from './huge-memory.ts';
+import type { MmStruct } from './mm-struct.ts';
+import { PG_dirty, PG_hugetlb } from './page-flags.ts';
+import { findEntry } from './page-table.ts';
+import { collectPmds } from './pgwalk.ts';
+import {
+  PTE_DEVICE_EXCLUSIVE,
+  PTE_DEVICE_PRIVATE_READ,
+  PTE_DEVICE_PRIVATE_WRITE,
+  PTE_DIRTY,
+  PTE_HWPOISON,
+  PTE_KIND_MASK,
+  PTE_LEAF,
+  PTE_MARKER,
+  PTE_MIGRATION_READ,
+  PTE_MIGRATION_READ_EXCLUSIVE,
+  PTE_MIGRATION_WRITE,
+  PTE_NONE,
+  PTE_PRESENT,
+  PTE_SPECIAL,
+  PTE_SWAP,
+  PTE_TABLE,
+} from './pte.ts';
+import type { Vma } from './vma.ts';
+
+/**
+ * Clears one PTE-level entry at word offset `off` of `mm` with its accounting. Returns the head
+ * pfn of a large folio that lost a PTE mapping (a deferred-split candidate), or 0.
+ */
+export function zapPte(mm: MmStruct, off: number): number {
+  const k = mm.kernel;
+  const w = k.pt.words;
+  const lo = w[off]!;
+  const hi = w[off + 1]!;
+  w[off] = 0;
+  w[off + 1] = 0;
+  const pm = k.pm;
+  switch (lo & PTE_KIND_MASK) {
+    case PTE_NONE:
+    case PTE_HWPOISON:
+    case PTE_MARKER:
+      return 0;
+    case PTE_PRESENT: {
+      if ((lo & PTE_SPECIAL) !== 0 || pm.isZeroPfn(hi)) return 0;
+      if ((lo & PTE_DIRTY) !== 0) pm.flags[hi]! |= PG_dirty;
+      return dropPageMapping(mm, hi);
+    }
+    case PTE_SWAP:
+      k.swap.free(hi);
+      mm.rss[MM_SWAPENTS]!--;
+      return 0;
+    case PTE_MIGRATION_READ:
+    case PTE_MIGRATION_READ_EXCLUSIVE:
+    case PTE_MIGRATION_WRITE:
+      // The migration holds the page; the entry itself holds no reference, only rss.
+      mm.rss[k.mmCounterOf(hi)]!--;
+      return 0;
+    case PTE_DEVICE_PRIVATE_READ:
+    case PTE_DEVICE_PRIVATE_WRITE:
+    case PTE_DEVICE_EXCLUSIVE:
+      return dropPageMapping(mm, hi);
+    default:
+      throw new Error(`zapPte: unexpected entry kind ${lo & PTE_KIND_MASK} at offset ${off}`);
+  }
+}
+
+function dropPageMapping(mm: MmStruct, pfn: number): number {
+  const k = mm.kernel;
+  const pm = k.pm;
+  pm.mapcount[pfn]!--;
+  mm.rss[k.mmCounterOf(pfn)]!--;
+  const head = pm.folioHead(pfn);
+  const large = head !== pfn || pm.order[pfn] !== 0;
+  k.putPage(pfn);
+  return large && pm.refcount[head]! > 0 ? head : 0;
+}
+
+/** Clears a huge leaf (THP, huge zero page, hugetlb, PMD migration entry) at PMD offset `off`. */
+export function zapHugePmd(mm: MmStruct, off: number): void {
+  const k = mm.kernel;
+  const w = k.pt.words;
+  const lo = w[off]!;
+  const head = w[off + 1]!;
+  w[off] = 0;
+  w[off + 1] = 0;
+  const pm = k.pm;
+  const kind = lo & PTE_KIND_MASK;
+  if (kind === PTE_PRESENT) {
+    if (pm.isZeroPfn(head)) return;
+    if ((lo & PTE_DIRTY) !== 0) pm.flags[head]! |= PG_dirty;
+    pm.entireMapcount[head]!--;
+    if ((pm.flags[head]! & PG_hugetlb) !== 0) mm.hugetlbPages -= HPAGE_PMD_NR;
+    else mm.rss[k.mmCounterOf(head)]! -= HPAGE_PMD_NR;
+    k.putPage(head);
+  } else if (kind >= PTE_MIGRATION_READ && kind <= PTE_MIGRATION_WRITE) {
+    mm.rss[k.mmCounterOf(head)]! -= HPAGE_PMD_NR;
+  } else if (kind === PTE_DEVICE_PRIVATE_READ || kind === PTE_DEVICE_PRIVATE_WRITE) {
+    pm.entireMapcount[head]!--;
+    mm.rss[k.mmCounterOf(head)]! -= HPAGE_PMD_NR;
+    k.putPage(head);
+  } else throw new Error(`zapHugePmd: unexpected entry kind ${kind}`);
+}
+
+/**
+ * Removes every mapping of `vma` in `[start, end)` (`unmap_single_vma`). A huge PMD only partly
+ * inside the range is split first. The caller holds the mmap lock and has started its own
+ * invalidation over the range.
+ */
+export async function zapVmaRange(vma: Vma, start: number, end: number): Promise<void> {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  start = Math.max(start, vma.start);
+  end = Math.min(end, vma.end);
+  if (start >= end) return;
+  const startVpn = start / PAGE_SIZE;
+  const endVpn = end / PAGE_SIZE;
+  // Split partial huge PMDs at the edges first (this may sleep in notifier callbacks).
+  if (!vma.isHugetlb) {
+    for (const edge of [startVpn, endVpn - 1]) {
+      const off = findEntry(k.pt, mm.pgd, edge, 2);
+      if (off < 0 || (k.pt.words[off]! & PTE_LEAF) === 0) continue;
+      const chunk = Math.floor(edge / HPAGE_PMD_NR) * HPAGE_PMD_NR;
+      if (chunk < startVpn || chunk + HPAGE_PMD_NR > endVpn) await splitHugePmd(mm, chunk * PAGE_SIZE);
+    }
+  }
+  const pmds = collectPmds(k.pt, mm.pgd, startVpn, endVpn);
+  const candidates: number[] = [];
+  for (let i = 0; i < pmds.length; i += 3) {
+    const pmdOff = pmds[i]!;
+    const from = pmds[i + 1]!;
+    const to = pmds[i + 2]!;
+    const lo = k.pt.words[pmdOff]!;
+    if ((lo & PTE_LEAF) !== 0) {
+      zapHugePmd(mm, pmdOff);
+      continue;
+    }
+    if ((lo & PTE_KIND_MASK) !== PTE_TABLE) continue;
+    const t = k.pt.words[pmdOff + 1]!;
+    const base = t * PTRS_PER_TABLE * 2;
+    const a = from % PTRS_PER_TABLE;
+    const b = a + (to - from);
+    for (let j = a; j < b; j++) {
+      const off = base + 2 * j;
+      if (k.pt.words[off] === 0) continue;
+      const head = zapPte(mm, off);
+      if (head !== 0 && candidates[candidates.length - 1] !== head) candidates.push(head);
+    }
+  }
+  for (const head of candidates) deferredSplitFolio(k, head);
+}
