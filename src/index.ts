@@ -2,8 +2,11 @@
  * hmmsim: Linux's Heterogeneous Memory Management, executable. The public surface.
  * @module
  */
+
+export * from './hmm/index.ts';
 export { Machine, type MachineOptions } from './machine.ts';
 export * from './mm/index.ts';
+export * from './notifier/index.ts';
 export * from './sim/errno.ts';
 export {
   DeadlockError,

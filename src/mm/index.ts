@@ -10,6 +10,14 @@ export type { FileOperations, OpenFile } from './fdtable.ts';
 export { SimFile } from './file.ts';
 export { DEFAULT_MEMORY, type DevPagemapHooks, Kernel, type KernelOptions, type ThpMode } from './kernel.ts';
 export { MmStruct } from './mm-struct.ts';
+export {
+  mmapLockedByCurrent,
+  mmapReadLock,
+  mmapReadTrylock,
+  mmapReadUnlock,
+  mmapWriteLock,
+  mmapWriteUnlock,
+} from './mmap-lock.ts';
 export * from './mmu-notifier.ts';
 export { PageTablePool } from './page-table.ts';
 export { FRAME_METADATA_BYTES, HUGE_ZERO_PFN, PhysMem, ZERO_PFN } from './physmem.ts';

@@ -86,14 +86,17 @@ export function mmuNotifierRangeInit(
  * about to change. Resolves to 0, or -EAGAIN for a non-blockable range that a callback refused
  * (the end has then already run; the initiator must not call it).
  */
-export async function mmuNotifierInvalidateRangeStart(range: MmuNotifierRange): Promise<number> {
+export function mmuNotifierInvalidateRangeStart(range: MmuNotifierRange): Promise<number> {
   const k = range.mm.kernel;
   if (k.bus.on)
     k.bus.emit({ type: 'invalidate_start', time: k.sched.clock.now, thread: k.sched.current.name, range });
   const subs = range.mm.notifierSubscriptions;
-  if (subs === null) return 0;
+  if (subs === null) return RESOLVED_ZERO;
   return subs.invalidateRangeStart(range);
 }
+
+/** One shared settled promise for invalidations on an mm without subscriptions. */
+const RESOLVED_ZERO: Promise<number> = Promise.resolve(0);
 
 /** `mmu_notifier_invalidate_range_end`: the change is complete. */
 export function mmuNotifierInvalidateRangeEnd(range: MmuNotifierRange): void {

@@ -660,11 +660,14 @@ describe('Scheduler: step budget', () => {
 });
 
 describe('Scheduler: awaits outside the simulation', () => {
+  // Detection runs when the host is idle (after two idle callbacks), so it races the outside
+  // promise: the timers here are long enough that an event-loop stall of a few ms cannot make the
+  // timer win. (With 5 ms, stalls of 6 ms were seen under vitest and the test was flaky.)
   it('reports a thread that awaits a host timer with ExternalAwaitError naming it', async () => {
     const s = new Scheduler({ host: nodeHost });
     const fetcher = s.spawn('fetcher', async () => {
       await s.yield('before fetch');
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 50));
       return 'late';
     });
     const err = await rejectionOf(s.join(fetcher));
@@ -679,9 +682,30 @@ describe('Scheduler: awaits outside the simulation', () => {
     );
     expect(s.current).toBe(s.main);
     expect(s.main.state).toBe('running');
+    expect(fetcher.state).toBe('running'); // still waiting for its timer
+  });
+
+  it('reports a thread awaiting a promise that only the host settles, and survives its late finish', async () => {
+    const s = new Scheduler({ host: nodeHost });
+    let release: (v: string) => void = () => undefined;
+    const outside = new Promise<string>((r) => {
+      release = r;
+    });
+    const waiter = s.spawn('waiter', async () => {
+      await s.sleep(7);
+      return await outside;
+    });
+    const err = await rejectionOf(s.join(waiter));
+    expect(err).toBeInstanceOf(ExternalAwaitError);
+    expect(err.message.split('\n')[0]).toBe(
+      'simulated thread #1 waiter awaited something outside the simulation after "sleep" (only simulated points, locks and waits may be awaited)',
+    );
+    expect(s.clock.now).toBe(7);
     // The stray thread finishing later does not take the CPU from main.
-    await new Promise((r) => setTimeout(r, 15));
-    expect(fetcher.state).toBe('done');
+    release('late');
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    expect(waiter.state).toBe('done');
+    expect(waiter.result).toBe('late');
     expect(s.current).toBe(s.main);
     expect(s.main.state).toBe('running');
   });
@@ -689,14 +713,17 @@ describe('Scheduler: awaits outside the simulation', () => {
   it('reports it to main parked at a point under round-robin', async () => {
     const s = new Scheduler({ policy: new RoundRobinPolicy(), host: nodeHost });
     s.spawn('reader', async () => {
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 50));
     });
     const err = await rejectionOf(s.yield('main point'));
     expect(err).toBeInstanceOf(ExternalAwaitError);
-    expect(err.message.split('\n')[0]).toBe(
-      'simulated thread #1 reader awaited something outside the simulation after "start" (only simulated points, locks and waits may be awaited)',
+    expect(err.message).toBe(
+      [
+        'simulated thread #1 reader awaited something outside the simulation after "start" (only simulated points, locks and waits may be awaited)',
+        '#0 main runnable (last point: main point)',
+        '#1 reader running (last point: start)',
+      ].join('\n'),
     );
-    await new Promise((r) => setTimeout(r, 15));
   });
 
   it('raises nothing when threads await only simulated points, locks, waits and sleeps', async () => {

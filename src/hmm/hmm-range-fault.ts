@@ -1,0 +1,486 @@
+/**
+ * `hmm_range_fault` (mm/hmm.c): describe the CPU page tables of a range in `hmm_pfns` words, and
+ * fault in what the request asks for. The walk mirrors the kernel's page-walk callbacks: a hole
+ * without a VMA, the per-VMA test, holes in the tables, PMD leaves and absent PMD entries, PTEs,
+ * PUD leaves and hugetlb. Every callback that returns -EBUSY first sets `last` to the first
+ * address whose word it has not written, and the next pass resumes there.
+ * @module
+ */
+import {
+  FAULT_FLAG_REMOTE,
+  FAULT_FLAG_WRITE,
+  HPAGE_PMD_NR,
+  HPAGE_PMD_ORDER,
+  HPAGE_PUD_ORDER,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PTRS_PER_TABLE,
+  VM_FAULT_ERROR,
+  VM_READ,
+  VM_WRITE,
+} from '../mm/constants.ts';
+import { handleMmFault } from '../mm/fault.ts';
+import type { Kernel } from '../mm/kernel.ts';
+import type { MmStruct } from '../mm/mm-struct.ts';
+import { waitOnPageLocked } from '../mm/page-lock.ts';
+import { findEntry, LEVEL_PAGES, type PtLevel } from '../mm/page-table.ts';
+import {
+  isDevicePrivateKind,
+  isMigrationKind,
+  PTE_DEVICE_EXCLUSIVE,
+  PTE_DEVICE_PRIVATE_WRITE,
+  PTE_KIND_MASK,
+  PTE_LEAF,
+  PTE_MARKER,
+  PTE_NONE,
+  PTE_PRESENT,
+  PTE_PROTNONE,
+  PTE_SPECIAL,
+  PTE_SWAP,
+  PTE_TABLE,
+  PTE_WRITE,
+} from '../mm/pte.ts';
+import type { Vma } from '../mm/vma.ts';
+import { mmuIntervalCheckRetry } from '../notifier/interval-notifier.ts';
+import { EBUSY, EFAULT, EINVAL, EPERM } from '../sim/errno.ts';
+import { UsageError } from '../sim/errors.ts';
+import { HI_ERROR, HI_INOUT, HI_ORDER_SHIFT, HI_VALID, HI_WRITE, hiHalf, LITTLE_ENDIAN } from './hmm-pfn.ts';
+import type { HmmRange } from './hmm-range.ts';
+
+/** The page needs a fault (HMM_NEED_FAULT). */
+const NEED_FAULT = 1;
+/** The page needs a write fault (HMM_NEED_WRITE_FAULT). */
+const NEED_WRITE_FAULT = 2;
+/** Both. */
+const NEED_ALL_BITS = NEED_FAULT | NEED_WRITE_FAULT;
+
+/** Virtual time charged per walk pass and per page described (a cost-model parameter). */
+export const HMM_WALK_PASS_NS = 200;
+/** @see HMM_WALK_PASS_NS */
+export const HMM_WALK_PAGE_NS = 1;
+
+/** Walk statistics since boot (for traces and benchmarks). */
+export const hmmStats = { calls: 0, passes: 0, faults: 0, ebusy: 0 };
+
+/**
+ * `hmm_range_fault(range)`: 0 when every word of `range.hmmPfns` describes its page, or -EBUSY
+ * (the interval was invalidated: restart from `mmuIntervalReadBegin`), -EFAULT (a requested page
+ * cannot be made valid), -EPERM (a write fault is required on a VMA without VM_WRITE), -EINVAL
+ * (`start >= end`). The caller holds the mmap lock of the notifier's mm.
+ */
+export async function hmmRangeFault(range: HmmRange): Promise<number> {
+  const walk = new HmmVmaWalk(range);
+  hmmStats.calls++;
+  if (range.start >= range.end) return -EINVAL;
+  const sched = walk.k.sched;
+  for (;;) {
+    hmmStats.passes++;
+    const p = sched.point('hmm_range_fault');
+    if (p) await p;
+    sched.clock.advance(HMM_WALK_PASS_NS + HMM_WALK_PAGE_NS * ((range.end - walk.last) / PAGE_SIZE));
+    if (mmuIntervalCheckRetry(range.notifier, range.notifierSeq)) {
+      hmmStats.ebusy++;
+      return -EBUSY;
+    }
+    const ret = await walk.walkRange(walk.last, range.end);
+    if (ret !== -EBUSY) return ret;
+  }
+}
+
+/** `struct hmm_vma_walk` plus the walk itself. */
+class HmmVmaWalk {
+  readonly range: HmmRange;
+  readonly mm: MmStruct;
+  readonly k: Kernel;
+  /** The words as 32-bit halves: `w32[2i]` low (pfn), `w32[2i + 1]` high (flags). */
+  readonly w32: Uint32Array;
+  /** First address whose word has not been written in this call. */
+  last: number;
+  private readonly startPage: number;
+  private readonly maskHi: number;
+  private readonly defaultHi: number;
+  /** Whether any page can require a fault (the hmm_range_need_fault short-cut). */
+  private readonly mayFault: boolean;
+
+  constructor(range: HmmRange) {
+    checkRange(range);
+    const mm = range.notifier.mm!;
+    if (!mm.mmapLock.heldByCurrent()) {
+      throw new UsageError(
+        'hmmRangeFault',
+        `the caller must hold the mmap lock of mm ${mm.id} (mmapReadLock before the call)`,
+      );
+    }
+    this.range = range;
+    this.mm = mm;
+    this.k = mm.kernel;
+    const a = range.hmmPfns;
+    this.w32 = new Uint32Array(a.buffer, a.byteOffset, a.length * 2);
+    this.last = range.start;
+    this.startPage = range.start / PAGE_SIZE;
+    this.maskHi = hiHalf(range.pfnFlagsMask) & (HI_VALID | HI_WRITE);
+    this.defaultHi = hiHalf(range.defaultFlags) & (HI_VALID | HI_WRITE);
+    this.mayFault = ((this.maskHi | this.defaultHi) & HI_VALID) !== 0;
+  }
+
+  /** hmm_pte_need_fault: the requirement of one page given what the CPU tables offer. */
+  private pteNeedFault(inHi: number, cpuHi: number): number {
+    const req = (inHi & this.maskHi) | this.defaultHi;
+    if ((req & HI_VALID) === 0) return 0;
+    if ((req & HI_WRITE) !== 0 && (cpuHi & HI_WRITE) === 0) return NEED_ALL_BITS;
+    if ((cpuHi & HI_VALID) === 0) return NEED_FAULT;
+    return 0;
+  }
+
+  /** hmm_range_need_fault: the OR of the requirements of `[addr, end)`. */
+  private rangeNeedFault(addr: number, end: number, cpuHi: number): number {
+    if (!this.mayFault) return 0;
+    const w = this.w32;
+    let required = 0;
+    for (let i = addr / PAGE_SIZE - this.startPage, n = i + (end - addr) / PAGE_SIZE; i < n; i++) {
+      required |= this.pteNeedFault(w[2 * i + 1]!, cpuHi);
+      if (required === NEED_ALL_BITS) return required;
+    }
+    return required;
+  }
+
+  /** hmm_pfns_fill: every word of `[addr, end)` gets `hi` flags and pfn 0, sticky bits kept. */
+  private pfnsFill(addr: number, end: number, hi: number): number {
+    const w = this.w32;
+    for (let i = addr / PAGE_SIZE - this.startPage, n = i + (end - addr) / PAGE_SIZE; i < n; i++) {
+      w[2 * i] = 0;
+      w[2 * i + 1] = ((w[2 * i + 1]! & HI_INOUT) | hi) >>> 0;
+    }
+    return 0;
+  }
+
+  /** Fills `[addr, end)` with consecutive pfns from `pfn`, all with `cpuHi`. */
+  private pfnsFillPfn(addr: number, end: number, pfn: number, cpuHi: number): void {
+    const w = this.w32;
+    for (let i = addr / PAGE_SIZE - this.startPage, n = i + (end - addr) / PAGE_SIZE; i < n; i++, pfn++) {
+      w[2 * i] = pfn;
+      w[2 * i + 1] = ((w[2 * i + 1]! & HI_INOUT) | cpuHi) >>> 0;
+    }
+  }
+
+  /**
+   * hmm_vma_fault: faults every page of `[addr, end)` (remote, write if required) and returns
+   * -EBUSY so the next pass re-reads the tables from `addr`.
+   */
+  private async vmaFault(addr: number, end: number, required: number, vma: Vma): Promise<number> {
+    this.last = addr;
+    let flags = FAULT_FLAG_REMOTE;
+    if ((required & NEED_WRITE_FAULT) !== 0) {
+      if ((vma.flags & VM_WRITE) === 0) return -EPERM;
+      flags |= FAULT_FLAG_WRITE;
+    }
+    for (; addr < end; addr += PAGE_SIZE) {
+      hmmStats.faults++;
+      if ((await handleMmFault(vma, addr, flags)) & VM_FAULT_ERROR) return -EFAULT;
+    }
+    return -EBUSY;
+  }
+
+  /** walk_page_range over `[start, end)`: holes without a VMA, then each VMA. */
+  async walkRange(start: number, end: number): Promise<number> {
+    let addr = start;
+    while (addr < end) {
+      const vma = this.mm.findVma(addr);
+      if (vma === null || vma.start >= end) return this.walkHole(addr, end, null);
+      if (vma.start > addr) {
+        const r = this.walkHole(addr, vma.start, null);
+        if (r !== 0) return r;
+        addr = vma.start;
+      }
+      const vend = Math.min(vma.end, end);
+      const r = await this.walkVma(vma, addr, vend);
+      if (r !== 0) return r;
+      addr = vend;
+    }
+    return 0;
+  }
+
+  /** hmm_vma_walk_hole: no VMA (ERROR or -EFAULT), or missing tables in a VMA (0 or fault). */
+  private walkHole(addr: number, end: number, vma: Vma | null): number | Promise<number> {
+    const required = this.rangeNeedFault(addr, end, 0);
+    if (vma === null) {
+      if (required !== 0) return -EFAULT;
+      return this.pfnsFill(addr, end, HI_ERROR);
+    }
+    if (required !== 0) return this.vmaFault(addr, end, required, vma);
+    return this.pfnsFill(addr, end, 0);
+  }
+
+  private async walkVma(vma: Vma, addr: number, end: number): Promise<number> {
+    // hmm_vma_walk_test: VMAs without struct pages behind them, or unreadable, are errors.
+    if (vma.isIoOrPfnmap || (vma.flags & VM_READ) === 0) {
+      if (this.rangeNeedFault(addr, end, 0) !== 0) return -EFAULT;
+      this.pfnsFill(addr, end, HI_ERROR);
+      return 0;
+    }
+    if (vma.isHugetlb) return this.walkHugetlb(vma, addr, end);
+    return this.walkLevel(vma, this.mm.pgd, 4, 0, addr, end);
+  }
+
+  /** walk_pgd_range … walk_pmd_range: one entry at a time, holes for missing tables. */
+  private async walkLevel(
+    vma: Vma,
+    table: number,
+    level: PtLevel,
+    baseVpn: number,
+    addr: number,
+    end: number,
+  ): Promise<number> {
+    const span = LEVEL_PAGES[level];
+    const spanBytes = span * PAGE_SIZE;
+    while (addr < end) {
+      const vpn = addr / PAGE_SIZE;
+      const idx = Math.floor((vpn - baseVpn) / span);
+      const entryStart = (baseVpn + idx * span) * PAGE_SIZE;
+      const next = Math.min(entryStart + spanBytes, end);
+      const off = (table * PTRS_PER_TABLE + idx) * 2;
+      let r: number;
+      if (level === 2) r = await this.walkPmd(vma, off, addr, next);
+      else {
+        const lo = this.k.pt.words[off]!;
+        const kind = lo & PTE_KIND_MASK;
+        if (kind === PTE_NONE) r = await this.walkHole(addr, next, vma);
+        else if (kind === PTE_TABLE)
+          r = await this.walkLevel(
+            vma,
+            this.k.pt.words[off + 1]!,
+            (level - 1) as PtLevel,
+            baseVpn + idx * span,
+            addr,
+            next,
+          );
+        else if (level === 3 && (lo & PTE_LEAF) !== 0) r = await this.walkPud(vma, off, addr, next);
+        else r = await this.walkHole(addr, next, vma);
+      }
+      if (r !== 0) return r;
+      addr = next;
+    }
+    return 0;
+  }
+
+  /** hmm_vma_walk_pud for a PUD leaf: like a PMD leaf, with order 18. */
+  private async walkPud(vma: Vma, off: number, addr: number, end: number): Promise<number> {
+    const lo = this.k.pt.words[off]!;
+    if ((lo & PTE_KIND_MASK) !== PTE_PRESENT) return this.walkHole(addr, end, vma);
+    const cpuHi =
+      (HI_VALID | ((lo & PTE_WRITE) !== 0 ? HI_WRITE : 0) | (HPAGE_PUD_ORDER << HI_ORDER_SHIFT)) >>> 0;
+    const required = this.rangeNeedFault(addr, end, cpuHi);
+    if (required !== 0) return this.vmaFault(addr, end, required, vma);
+    const first = this.k.pt.words[off + 1]! + ((addr / PAGE_SIZE) % LEVEL_PAGES[3]);
+    this.pfnsFillPfn(addr, end, first, cpuHi);
+    return 0;
+  }
+
+  /** hmm_vma_walk_pmd for `[start, end)` inside one PMD entry. */
+  private async walkPmd(vma: Vma, pmdOff: number, start: number, end: number): Promise<number> {
+    const k = this.k;
+    const lo = k.pt.words[pmdOff]!;
+    const kind = lo & PTE_KIND_MASK;
+    if (kind === PTE_NONE) return this.walkHole(start, end, vma);
+    if ((lo & PTE_LEAF) !== 0) {
+      const head = k.pt.words[pmdOff + 1]!;
+      if (isMigrationKind(kind)) {
+        // A THP under migration: wait for it, then resume here.
+        if (this.rangeNeedFault(start, end, 0) !== 0) {
+          this.last = start;
+          await waitOnPageLocked(k, head);
+          return -EBUSY;
+        }
+        return this.pfnsFill(start, end, 0);
+      }
+      if (kind === PTE_PRESENT) return this.handlePmd(vma, start, end, lo, head);
+      return this.handleAbsentPmd(vma, start, end, kind, head);
+    }
+    if (kind !== PTE_TABLE) {
+      // pmd_bad
+      if (this.rangeNeedFault(start, end, 0) !== 0) return -EFAULT;
+      return this.pfnsFill(start, end, HI_ERROR);
+    }
+    const t = k.pt.words[pmdOff + 1]!;
+    for (let addr = start; addr < end; addr += PAGE_SIZE) {
+      const off = (t * PTRS_PER_TABLE + ((addr / PAGE_SIZE) % PTRS_PER_TABLE)) * 2;
+      const r = this.handlePte(vma, off, addr, end);
+      if (r !== 0) return r;
+    }
+    return 0;
+  }
+
+  /** hmm_vma_handle_pmd: a present PMD leaf (THP or the huge zero page). */
+  private handlePmd(
+    vma: Vma,
+    start: number,
+    end: number,
+    lo: number,
+    head: number,
+  ): number | Promise<number> {
+    const cpuHi =
+      (lo & PTE_PROTNONE) !== 0
+        ? 0
+        : (HI_VALID | ((lo & PTE_WRITE) !== 0 ? HI_WRITE : 0) | (HPAGE_PMD_ORDER << HI_ORDER_SHIFT)) >>> 0;
+    const required = this.rangeNeedFault(start, end, cpuHi);
+    if (required !== 0) return this.vmaFault(start, end, required, vma);
+    this.pfnsFillPfn(start, end, head + ((start / PAGE_SIZE) % HPAGE_PMD_NR), cpuHi);
+    return 0;
+  }
+
+  /** hmm_vma_handle_absent_pmd: a device-private PMD entry (owned: reported; else faulted), or an error. */
+  private handleAbsentPmd(
+    vma: Vma,
+    start: number,
+    end: number,
+    kind: number,
+    head: number,
+  ): number | Promise<number> {
+    const devPrivate = isDevicePrivateKind(kind);
+    if (devPrivate && this.k.pgmapOf(head)?.owner === this.range.devPrivateOwner) {
+      const cpuHi =
+        (HI_VALID |
+          (kind === PTE_DEVICE_PRIVATE_WRITE ? HI_WRITE : 0) |
+          (HPAGE_PMD_ORDER << HI_ORDER_SHIFT)) >>>
+        0;
+      this.pfnsFillPfn(start, end, head + ((start / PAGE_SIZE) % HPAGE_PMD_NR), cpuHi);
+      return 0;
+    }
+    const required = this.rangeNeedFault(start, end, 0);
+    if (required !== 0) return devPrivate ? this.vmaFault(start, end, required, vma) : -EFAULT;
+    return this.pfnsFill(start, end, HI_ERROR);
+  }
+
+  /** hmm_vma_handle_pte: one PTE at word offset `off`; faults run from `addr` to `end`. */
+  private handlePte(vma: Vma, off: number, addr: number, end: number): number | Promise<number> {
+    const k = this.k;
+    const words = k.pt.words;
+    const lo = words[off]!;
+    const kind = lo & PTE_KIND_MASK;
+    const i = addr / PAGE_SIZE - this.startPage;
+    const w = this.w32;
+    const inHi = w[2 * i + 1]!;
+    let newLo = 0;
+    let newHi = 0;
+    if (kind === PTE_PRESENT) {
+      const pfn = words[off + 1]!;
+      const cpuHi =
+        (lo & PTE_PROTNONE) !== 0 ? 0 : (lo & PTE_WRITE) !== 0 ? (HI_VALID | HI_WRITE) >>> 0 : HI_VALID;
+      if (this.mayFault) {
+        const required = this.pteNeedFault(inHi, cpuHi);
+        if (required !== 0) return this.vmaFault(addr, end, required, vma);
+      }
+      if ((lo & PTE_SPECIAL) !== 0 && !k.pm.isZeroPfn(pfn)) {
+        // No struct page behind it (vm_normal_page() is NULL): an error, or -EFAULT if requested.
+        if (this.mayFault && this.pteNeedFault(inHi, 0) !== 0) return -EFAULT;
+        newHi = HI_ERROR;
+      } else {
+        newLo = pfn;
+        newHi = cpuHi;
+      }
+    } else if (kind === PTE_NONE || kind === PTE_MARKER) {
+      if (this.mayFault) {
+        const required = this.pteNeedFault(inHi, 0);
+        if (required !== 0) return this.vmaFault(addr, end, required, vma);
+      }
+    } else {
+      const pfn = words[off + 1]!;
+      if (isDevicePrivateKind(kind) && k.pgmapOf(pfn)?.owner === this.range.devPrivateOwner) {
+        // Device-private pages of the caller's own device are reported, never faulted.
+        newLo = pfn;
+        newHi = kind === PTE_DEVICE_PRIVATE_WRITE ? (HI_VALID | HI_WRITE) >>> 0 : HI_VALID;
+      } else {
+        const required = this.mayFault ? this.pteNeedFault(inHi, 0) : 0;
+        if (required !== 0) {
+          if (kind === PTE_SWAP || isDevicePrivateKind(kind) || kind === PTE_DEVICE_EXCLUSIVE)
+            return this.vmaFault(addr, end, required, vma);
+          if (isMigrationKind(kind)) return this.migrationWait(addr, pfn);
+          return -EFAULT;
+        }
+      }
+    }
+    w[2 * i] = newLo;
+    w[2 * i + 1] = ((inHi & HI_INOUT) | newHi) >>> 0;
+    return 0;
+  }
+
+  /** A PTE under migration: wait for it (migration_entry_wait), then resume at `addr`. */
+  private async migrationWait(addr: number, pfn: number): Promise<number> {
+    this.last = addr;
+    await waitOnPageLocked(this.k, pfn);
+    return -EBUSY;
+  }
+
+  /**
+   * hmm_vma_walk_hugetlb_entry, one huge page at a time. Only the first page's request word is
+   * consulted (a kernel quirk kept on purpose); a non-present huge entry yields pfns with the
+   * order but without VALID.
+   */
+  private async walkHugetlb(vma: Vma, addr: number, end: number): Promise<number> {
+    const k = this.k;
+    while (addr < end) {
+      const next = Math.min((Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE, end);
+      const pmdOff = findEntry(k.pt, this.mm.pgd, addr / PAGE_SIZE, 2);
+      let r: number;
+      if (pmdOff < 0) r = await this.walkHole(addr, next, vma);
+      else {
+        const lo = k.pt.words[pmdOff]!;
+        const present = (lo & PTE_KIND_MASK) === PTE_PRESENT && (lo & PTE_PROTNONE) === 0;
+        const cpuHi =
+          ((present ? HI_VALID | ((lo & PTE_WRITE) !== 0 ? HI_WRITE : 0) : 0) |
+            (HPAGE_PMD_ORDER << HI_ORDER_SHIFT)) >>>
+          0;
+        const i = addr / PAGE_SIZE - this.startPage;
+        const required = this.mayFault ? this.pteNeedFault(this.w32[2 * i + 1]!, cpuHi) : 0;
+        if (required !== 0) r = await this.vmaFault(addr, next, required, vma);
+        else {
+          const base = (lo & PTE_KIND_MASK) === PTE_PRESENT ? k.pt.words[pmdOff + 1]! : 0;
+          this.pfnsFillPfn(addr, next, base + ((addr / PAGE_SIZE) % HPAGE_PMD_NR), cpuHi);
+          r = 0;
+        }
+      }
+      if (r !== 0) return r;
+      addr = next;
+    }
+    return 0;
+  }
+}
+
+function checkRange(range: HmmRange): void {
+  if (typeof range !== 'object' || range === null)
+    throw new UsageError('hmmRangeFault(range)', 'must be an HmmRange object');
+  const sub = range.notifier;
+  if (typeof sub !== 'object' || sub === null || sub.mm === null || sub.mm === undefined) {
+    throw new UsageError('range.notifier', 'must be an inserted MmuIntervalNotifier');
+  }
+  if (
+    !Number.isInteger(range.start) ||
+    !Number.isInteger(range.end) ||
+    range.start % PAGE_SIZE !== 0 ||
+    range.end % PAGE_SIZE !== 0
+  ) {
+    throw new UsageError(
+      'range.start/end',
+      `must be page-aligned integers, got [${range.start}, ${range.end})`,
+    );
+  }
+  if (!(range.hmmPfns instanceof BigUint64Array))
+    throw new UsageError('range.hmmPfns', 'must be a BigUint64Array');
+  const npages = Math.max(0, (range.end - range.start) / PAGE_SIZE);
+  if (range.hmmPfns.length < npages) {
+    throw new UsageError(
+      'range.hmmPfns',
+      `holds ${range.hmmPfns.length} words but the range has ${npages} pages`,
+    );
+  }
+  if (typeof range.defaultFlags !== 'bigint' || typeof range.pfnFlagsMask !== 'bigint') {
+    throw new UsageError('range.defaultFlags/pfnFlagsMask', 'must be bigint');
+  }
+  if (typeof range.notifierSeq !== 'number')
+    throw new UsageError('range.notifierSeq', 'must be the number from mmuIntervalReadBegin');
+  if (!LITTLE_ENDIAN) throw new UsageError('hmmRangeFault', 'hmmsim needs a little-endian host');
+  const end = sub.last + 1;
+  if (range.start < sub.start || range.end > end) {
+    throw new UsageError('range', `[${range.start}, ${range.end}) is not inside the notifier's interval`);
+  }
+}
