@@ -3,8 +3,29 @@
  * @module
  */
 
+export {
+  DMIRROR_NDEVICES,
+  DmirrorDevice,
+  DmirrorFile,
+  type DmirrorResult,
+  HMM_DMIRROR_FLAG_FAIL_ALLOC,
+  HMM_DMIRROR_MEMORY_DEVICE_COHERENT,
+  HMM_DMIRROR_MEMORY_DEVICE_PRIVATE,
+  HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL,
+  HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE,
+  HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL,
+  HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE,
+  HMM_DMIRROR_PROT_ERROR,
+  HMM_DMIRROR_PROT_NONE,
+  HMM_DMIRROR_PROT_PMD,
+  HMM_DMIRROR_PROT_PUD,
+  HMM_DMIRROR_PROT_READ,
+  HMM_DMIRROR_PROT_WRITE,
+  HMM_DMIRROR_PROT_ZERO,
+} from './devices/dmirror/index.ts';
+export * from './devmem/index.ts';
 export * from './hmm/index.ts';
-export { Machine, type MachineOptions } from './machine.ts';
+export { type DmirrorDeviceOptions, Machine, type MachineOptions } from './machine.ts';
 export * from './mm/index.ts';
 export * from './notifier/index.ts';
 export * from './sim/errno.ts';

@@ -1,18 +1,27 @@
 /**
- * The simulated machine: the memory manager's global state plus processes, and (as the layers
- * above land) devices.
+ * The simulated machine: the memory manager's global state plus processes and devices.
  * @module
  */
+import { DMIRROR_NDEVICES, DmirrorDevice } from './devices/dmirror/device.ts';
 import { Kernel, type KernelOptions } from './mm/kernel.ts';
 import { Process } from './mm/process.ts';
+import { UsageError } from './sim/errors.ts';
 
 /** Options of a {@link Machine}. */
 export type MachineOptions = KernelOptions;
 
-/** A simulated machine: RAM, swap, hugetlb pool, scheduler and processes. */
+/** Options of {@link Machine.addDmirrorDevice}. */
+export interface DmirrorDeviceOptions {
+  /** A device-coherent device (minors 2, 3) rather than device-private (minors 0, 1). Default false. */
+  coherent?: boolean;
+}
+
+/** A simulated machine: RAM, swap, hugetlb pool, scheduler, processes and devices. */
 export class Machine extends Kernel {
   /** Processes created on this machine (forked ones included). */
   readonly processes: Process[] = [];
+  /** dmirror devices, in the order they were added. */
+  readonly dmirrorDevices: DmirrorDevice[] = [];
 
   /** @param options machine size and policy (see {@link KernelOptions}) */
   constructor(options: MachineOptions = {}) {
@@ -24,5 +33,37 @@ export class Machine extends Kernel {
     const p = Process.create(this);
     this.processes.push(p);
     return p;
+  }
+
+  /**
+   * Adds a dmirror device, like the test module's /dev/hmm_dmirrorN: device-private devices take
+   * minors 0 then 1, device-coherent ones minors 2 then 3 (the module's numbering). A third device
+   * of one kind is a {@link UsageError}: the module registers at most four.
+   */
+  addDmirrorDevice(options: DmirrorDeviceOptions = {}): DmirrorDevice {
+    if (typeof options !== 'object' || options === null)
+      throw new UsageError('addDmirrorDevice(options)', 'must be an object');
+    const coherent = options.coherent ?? false;
+    if (typeof coherent !== 'boolean')
+      throw new UsageError(
+        'addDmirrorDevice(options.coherent)',
+        `must be a boolean, got ${String(coherent)}`,
+      );
+    const minors = coherent ? [2, 3] : [0, 1];
+    const minor = minors.find((m) => !this.dmirrorDevices.some((d) => d.minor === m));
+    if (minor === undefined) {
+      throw new UsageError(
+        'addDmirrorDevice',
+        `the dmirror module has ${DMIRROR_NDEVICES} devices: minors ${minors.join(' and ')} (${coherent ? 'device-coherent' : 'device-private'}) already exist`,
+      );
+    }
+    const device = new DmirrorDevice(this, minor, coherent);
+    this.dmirrorDevices.push(device);
+    return device;
+  }
+
+  /** The dmirror device with minor `minor` (/dev/hmm_dmirrorN), or undefined if none was added. */
+  dmirrorDevice(minor: number): DmirrorDevice | undefined {
+    return this.dmirrorDevices.find((d) => d.minor === minor);
   }
 }

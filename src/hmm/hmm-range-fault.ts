@@ -71,7 +71,6 @@ export const hmmStats = { calls: 0, passes: 0, faults: 0, ebusy: 0 };
 export async function hmmRangeFault(range: HmmRange): Promise<number> {
   const walk = new HmmVmaWalk(range);
   hmmStats.calls++;
-  if (range.start >= range.end) return -EINVAL;
   const sched = walk.k.sched;
   for (;;) {
     hmmStats.passes++;
@@ -183,6 +182,8 @@ class HmmVmaWalk {
 
   /** walk_page_range over `[start, end)`: holes without a VMA, then each VMA. */
   async walkRange(start: number, end: number): Promise<number> {
+    // walk_page_range rejects a degenerate range; the sequence check of the pass came first.
+    if (start >= end) return -EINVAL;
     let addr = start;
     while (addr < end) {
       const vma = this.mm.findVma(addr);

@@ -16,7 +16,7 @@ import {
   VM_READ,
   VM_WRITE,
 } from './constants.ts';
-import { handleMmFault } from './fault.ts';
+import { handleMmFaultNoWait } from './fault.ts';
 import type { MmStruct } from './mm-struct.ts';
 import { walkLevel, walkToLeaf } from './page-table.ts';
 import { PTE_DIRTY, PTE_KIND_MASK, PTE_PRESENT, PTE_PROTNONE, PTE_WRITE, PTE_YOUNG } from './pte.ts';
@@ -45,18 +45,58 @@ export function translate(mm: MmStruct, vpn: number, write: boolean): number {
  * OutOfMemoryKill when the kernel would deliver a signal.
  */
 export async function userFault(mm: MmStruct, addr: number, write: boolean): Promise<void> {
-  if (!mm.mmapLock.downReadTrylock()) await mm.mmapLock.downRead();
-  let r: number;
+  const p = userFaultNoWait(mm, addr, write);
+  if (p) await p;
+}
+
+/**
+ * {@link userFault} without a promise in the common case: returns undefined once the fault is
+ * handled when nothing had to wait (the mmap lock was free, the scheduler did not switch, the
+ * fault took no sleeping branch), or a promise to await otherwise. Signals are thrown either way.
+ */
+export function userFaultNoWait(mm: MmStruct, addr: number, write: boolean): Promise<void> | undefined {
+  if (!mm.mmapLock.downReadTrylock()) return userFaultWaitingForLock(mm, addr, write);
+  return userFaultLocked(mm, addr, write);
+}
+
+async function userFaultWaitingForLock(mm: MmStruct, addr: number, write: boolean): Promise<void> {
+  await mm.mmapLock.downRead();
+  const p = userFaultLocked(mm, addr, write);
+  if (p) await p;
+}
+
+/** The fault with the mmap read lock held; releases it. */
+function userFaultLocked(mm: MmStruct, addr: number, write: boolean): Promise<void> | undefined {
+  let r: number | Promise<number>;
   try {
     const vma = mm.vmaLookup(addr);
     if (vma === null) throw new SegmentationFault(addr, write, 'no mapping at this address');
     const allowed = write ? (vma.flags & VM_WRITE) !== 0 : (vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
     if (!allowed)
       throw new SegmentationFault(addr, write, `the mapping does not allow ${write ? 'writes' : 'reads'}`);
-    r = await handleMmFault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
+    r = handleMmFaultNoWait(vma, addr, write ? FAULT_FLAG_WRITE : 0);
+  } catch (e) {
+    mm.mmapLock.upRead();
+    throw e;
+  }
+  if (typeof r !== 'number') return userFaultFinish(mm, r, addr, write);
+  mm.mmapLock.upRead();
+  deliverFaultSignal(r, addr, write);
+  return undefined;
+}
+
+async function userFaultFinish(mm: MmStruct, pending: Promise<number>, addr: number, write: boolean): Promise<void> {
+  let r: number;
+  try {
+    r = await pending;
   } finally {
     mm.mmapLock.upRead();
   }
+  deliverFaultSignal(r, addr, write);
+}
+
+/** Throws the signal a failed fault delivers (VM_FAULT_* bits of `r`); returns if none. */
+function deliverFaultSignal(r: number, addr: number, write: boolean): void {
   if ((r & VM_FAULT_OOM) !== 0) throw new OutOfMemoryKill(addr, write);
   if ((r & (VM_FAULT_SIGBUS | VM_FAULT_HWPOISON)) !== 0)
     throw new BusError(
@@ -83,7 +123,8 @@ export async function cpuRead(mm: MmStruct, addr: number, length: number): Promi
     if (p) await p;
     const pfn = translate(mm, vpn, false);
     if (pfn < 0) {
-      await userFault(mm, a, false);
+      const f = userFaultNoWait(mm, a, false);
+      if (f) await f;
       continue;
     }
     pm.readBytes(pfn, pageOff, out, done, n);
@@ -107,10 +148,67 @@ export async function cpuWrite(mm: MmStruct, addr: number, data: Uint8Array): Pr
     if (p) await p;
     const pfn = translate(mm, vpn, true);
     if (pfn < 0) {
-      await userFault(mm, a, true);
+      const f = userFaultNoWait(mm, a, true);
+      if (f) await f;
       continue;
     }
     pm.writeBytes(pfn, pageOff, data, done, n);
     done += n;
+  }
+}
+
+/** The four bytes of a little-endian 32-bit value. */
+function le32(v: number): Uint8Array {
+  return new Uint8Array([v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24]);
+}
+
+/**
+ * Stores a little-endian 32-bit value at `addr` as the CPU would: the same steps as a 4-byte
+ * {@link cpuWrite}, without a buffer and without a promise when nothing waits (returns undefined
+ * once stored, or a promise to await).
+ */
+export function cpuStore32(mm: MmStruct, addr: number, value: number): Promise<void> | undefined {
+  if (addr % PAGE_SIZE > PAGE_SIZE - 4) return cpuWrite(mm, addr, le32(value >>> 0)); // crosses a page
+  const p = mm.kernel.sched.point('cpu write');
+  if (p) return p.then(() => store32AfterPoint(mm, addr, value));
+  return store32AfterPoint(mm, addr, value);
+}
+
+function store32AfterPoint(mm: MmStruct, addr: number, value: number): Promise<void> | undefined {
+  const vpn = Math.floor(addr / PAGE_SIZE);
+  for (;;) {
+    const pfn = translate(mm, vpn, true);
+    if (pfn >= 0) {
+      mm.kernel.pm.writeU32(pfn, addr - vpn * PAGE_SIZE, value);
+      return undefined;
+    }
+    const f = userFaultNoWait(mm, addr, true);
+    if (f) return f.then(() => cpuStore32(mm, addr, value));
+    const p = mm.kernel.sched.point('cpu write');
+    if (p) return p.then(() => store32AfterPoint(mm, addr, value));
+  }
+}
+
+/**
+ * Loads a little-endian unsigned 32-bit value at `addr` as the CPU would: the same steps as a
+ * 4-byte {@link cpuRead}, returning the value itself when nothing waits, or a promise of it.
+ */
+export function cpuLoad32(mm: MmStruct, addr: number): number | Promise<number> {
+  if (addr % PAGE_SIZE > PAGE_SIZE - 4)
+    return cpuRead(mm, addr, 4).then((b) => (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0);
+  const p = mm.kernel.sched.point('cpu read');
+  if (p) return p.then(() => load32AfterPoint(mm, addr));
+  return load32AfterPoint(mm, addr);
+}
+
+function load32AfterPoint(mm: MmStruct, addr: number): number | Promise<number> {
+  const vpn = Math.floor(addr / PAGE_SIZE);
+  for (;;) {
+    const pfn = translate(mm, vpn, false);
+    if (pfn >= 0) return mm.kernel.pm.readU32(pfn, addr - vpn * PAGE_SIZE);
+    const f = userFaultNoWait(mm, addr, false);
+    if (f) return f.then(() => cpuLoad32(mm, addr));
+    const p = mm.kernel.sched.point('cpu read');
+    if (p) return p.then(() => load32AfterPoint(mm, addr));
   }
 }

@@ -66,32 +66,69 @@ const FALLBACK = -1;
 export const faultStats = { total: 0, thp: 0, cow: 0, swapin: 0 };
 
 /**
+ * Internal: the non-sleeping part of a fault reached a branch that sleeps (a page-lock wait, a
+ * notifier invalidation, a huge PMD split, a driver's `migrate_to_ram`). It returns this before
+ * changing anything in that branch; the sleeping variant then walks to the same entry again
+ * (table allocations already made are found, not repeated) and takes the branch.
+ */
+const WOULD_SLEEP = -2;
+
+/**
  * `handle_mm_fault(vma, addr, flags)`: resolves one fault at `addr` inside `vma`. The caller has
  * checked the VMA's permissions and holds the mmap lock.
  */
 export async function handleMmFault(vma: Vma, addr: number, flags: number): Promise<number> {
-  const mm = vma.mm;
-  const k = mm.kernel;
-  const p = k.sched.point('handle_mm_fault');
-  if (p) await p;
+  return handleMmFaultNoWait(vma, addr, flags);
+}
+
+/**
+ * {@link handleMmFault} without a promise in the common case: returns the result itself when the
+ * preemption point did not switch threads and the fault took no branch that sleeps (anonymous,
+ * zero-page, file, swap-in, write-protect reuse faults), or a promise of the result otherwise.
+ * The same steps run in the same order either way.
+ */
+export function handleMmFaultNoWait(vma: Vma, addr: number, flags: number): number | Promise<number> {
+  const p = vma.mm.kernel.sched.point('handle_mm_fault');
+  if (p) return p.then(() => faultAfterPoint(vma, addr, flags));
+  return faultAfterPoint(vma, addr, flags);
+}
+
+function faultAfterPoint(vma: Vma, addr: number, flags: number): number | Promise<number> {
   faultStats.total++;
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   addr = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
-  const result = vma.isHugetlb ? await hugetlbFault(vma, addr, write) : await faultPmd(vma, addr, write);
+  if (!vma.isHugetlb) {
+    const result = faultPmdNoSleep(vma, addr, write);
+    if (result !== WOULD_SLEEP) {
+      traceFault(vma, addr, write, result);
+      return result;
+    }
+  }
+  return faultSleeping(vma, addr, write);
+}
+
+async function faultSleeping(vma: Vma, addr: number, write: boolean): Promise<number> {
+  const result = vma.isHugetlb ? await hugetlbFault(vma, addr, write) : await faultPmdSleeping(vma, addr, write);
+  traceFault(vma, addr, write, result);
+  return result;
+}
+
+function traceFault(vma: Vma, addr: number, write: boolean, result: number): void {
+  const k = vma.mm.kernel;
   if (k.bus.on)
     k.bus.emit({
       type: 'fault',
       time: k.sched.clock.now,
       thread: k.sched.current.name,
-      mm: mm.id,
+      mm: vma.mm.id,
       addr,
       write,
       result,
     });
-  return result;
 }
 
-async function faultPmd(vma: Vma, addr: number, write: boolean): Promise<number> {
+/** The PMD level of the fault, up to a branch that sleeps (WOULD_SLEEP). */
+function faultPmdNoSleep(vma: Vma, addr: number, write: boolean): number {
   const mm = vma.mm;
   const k = mm.kernel;
   const vpn = addr / PAGE_SIZE;
@@ -99,20 +136,47 @@ async function faultPmd(vma: Vma, addr: number, write: boolean): Promise<number>
   if (pmdOff < 0) return 0;
   const lo = k.pt.words[pmdOff]!;
   const kind = lo & PTE_KIND_MASK;
-  const haddr = Math.floor(addr / PMD_SIZE) * PMD_SIZE;
   if (kind === PTE_NONE && thpEligible(k, vma, addr)) {
-    const r = doHugePmdAnonymousPage(vma, haddr, pmdOff, write);
+    const r = doHugePmdAnonymousPage(vma, Math.floor(addr / PMD_SIZE) * PMD_SIZE, pmdOff, write);
     if (r !== FALLBACK) return r;
   } else if ((lo & PTE_LEAF) !== 0) {
-    const head = k.pt.words[pmdOff + 1]!;
     if (kind === PTE_PRESENT) {
-      if (write && (lo & PTE_WRITE) === 0) {
-        const r = await doHugePmdWpPage(vma, haddr, pmdOff, lo, head);
-        if (r !== FALLBACK) return r;
-      } else {
-        k.pt.words[pmdOff]! |= PTE_YOUNG | (write ? PTE_DIRTY : 0);
+      if ((lo & PTE_PROTNONE) !== 0) {
+        // do_huge_pmd_numa_page, checked before the write path as __handle_mm_fault does:
+        // restore access (without it a fault on a protnone PMD would leave it inaccessible).
+        k.pt.words[pmdOff] = (lo & ~PTE_PROTNONE) | PTE_YOUNG;
         return 0;
       }
+      if (write && (lo & PTE_WRITE) === 0) {
+        if (hugePmdWpReuse(vma, pmdOff, lo, k.pt.words[pmdOff + 1]!)) return 0;
+        return WOULD_SLEEP; // the PMD must be split
+      }
+      k.pt.words[pmdOff]! |= PTE_YOUNG | (write ? PTE_DIRTY : 0);
+      return 0;
+    }
+    if (kind >= PTE_MIGRATION_READ && kind <= PTE_MIGRATION_WRITE) return WOULD_SLEEP;
+    if (kind === PTE_DEVICE_PRIVATE_READ || kind === PTE_DEVICE_PRIVATE_WRITE) return WOULD_SLEEP;
+    return VM_FAULT_SIGBUS;
+  }
+  const pteOff = ensureEntry(k.pt, mm.pgd, vpn, 1);
+  if (pteOff < 0) return 0; // a huge entry appeared meanwhile: retry
+  return handlePteFaultNoSleep(vma, addr, pteOff, write);
+}
+
+/** The PMD level of a fault that {@link faultPmdNoSleep} stopped at a sleeping branch. */
+async function faultPmdSleeping(vma: Vma, addr: number, write: boolean): Promise<number> {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const vpn = addr / PAGE_SIZE;
+  const pmdOff = ensureEntry(k.pt, mm.pgd, vpn, 2);
+  if (pmdOff < 0) return 0;
+  const lo = k.pt.words[pmdOff]!;
+  const kind = lo & PTE_KIND_MASK;
+  if ((lo & PTE_LEAF) !== 0) {
+    const head = k.pt.words[pmdOff + 1]!;
+    if (kind === PTE_PRESENT) {
+      const r = await doHugePmdWpPage(vma, Math.floor(addr / PMD_SIZE) * PMD_SIZE, pmdOff, lo, head);
+      if (r !== FALLBACK) return r;
     } else if (kind >= PTE_MIGRATION_READ && kind <= PTE_MIGRATION_WRITE) {
       await waitOnPageLocked(k, head); // pmd_migration_entry_wait
       return 0;
@@ -122,10 +186,12 @@ async function faultPmd(vma: Vma, addr: number, write: boolean): Promise<number>
   }
   const pteOff = ensureEntry(k.pt, mm.pgd, vpn, 1);
   if (pteOff < 0) return 0; // a huge entry appeared meanwhile: retry
-  return handlePteFault(vma, addr, pteOff, write);
+  const r = handlePteFaultNoSleep(vma, addr, pteOff, write);
+  return r !== WOULD_SLEEP ? r : handlePteFaultSleeping(vma, addr, pteOff, write);
 }
 
-async function handlePteFault(vma: Vma, addr: number, off: number, write: boolean): Promise<number> {
+/** The PTE level of the fault, up to a branch that sleeps (WOULD_SLEEP). */
+function handlePteFaultNoSleep(vma: Vma, addr: number, off: number, write: boolean): number {
   const k = vma.mm.kernel;
   const w = k.pt.words;
   const lo = w[off]!;
@@ -141,11 +207,34 @@ async function handlePteFault(vma: Vma, addr: number, off: number, write: boolea
         w[off] = (lo & ~PTE_PROTNONE) | PTE_YOUNG; // do_numa_page: restore access
         return 0;
       }
-      if (write && (lo & PTE_WRITE) === 0) return doWpPage(vma, addr, off, lo, hi);
+      if (write && (lo & PTE_WRITE) === 0) return doWpPage(vma, off, lo, hi);
       w[off] = lo | PTE_YOUNG | (write ? PTE_DIRTY : 0);
       return 0;
     case PTE_SWAP:
       return doSwapPage(vma, addr, off, hi, write);
+    case PTE_MIGRATION_READ:
+    case PTE_MIGRATION_READ_EXCLUSIVE:
+    case PTE_MIGRATION_WRITE:
+    case PTE_DEVICE_PRIVATE_READ:
+    case PTE_DEVICE_PRIVATE_WRITE:
+    case PTE_DEVICE_EXCLUSIVE:
+      return WOULD_SLEEP;
+    case PTE_HWPOISON:
+      return VM_FAULT_HWPOISON;
+    default:
+      throw new Error(`handle_mm_fault: unexpected PTE kind ${lo & PTE_KIND_MASK}`);
+  }
+}
+
+/** The PTE level of a fault that {@link handlePteFaultNoSleep} stopped at a sleeping branch. */
+async function handlePteFaultSleeping(vma: Vma, addr: number, off: number, write: boolean): Promise<number> {
+  const k = vma.mm.kernel;
+  const w = k.pt.words;
+  const lo = w[off]!;
+  const hi = w[off + 1]!;
+  switch (lo & PTE_KIND_MASK) {
+    case PTE_PRESENT:
+      return wpPageCopy(vma, addr, lo, hi); // doWpPage found the page must be copied
     case PTE_MIGRATION_READ:
     case PTE_MIGRATION_READ_EXCLUSIVE:
     case PTE_MIGRATION_WRITE:
@@ -156,10 +245,8 @@ async function handlePteFault(vma: Vma, addr: number, off: number, write: boolea
       return doDevicePrivateFault(vma, addr, hi, write);
     case PTE_DEVICE_EXCLUSIVE:
       return removeDeviceExclusiveEntry(vma, addr, hi);
-    case PTE_HWPOISON:
-      return VM_FAULT_HWPOISON;
     default:
-      throw new Error(`handle_mm_fault: unexpected PTE kind ${lo & PTE_KIND_MASK}`);
+      throw new Error(`handle_mm_fault: PTE kind ${lo & PTE_KIND_MASK} has no sleeping branch`);
   }
 }
 
@@ -197,6 +284,9 @@ function doHugePmdAnonymousPage(vma: Vma, haddr: number, pmdOff: number, write: 
   const mm = vma.mm;
   const k = mm.kernel;
   const pm = k.pm;
+  // vmf_anon_prepare() comes before the huge zero page (unlike do_anonymous_page), so fork copies
+  // a huge zero PMD.
+  const anon = anonVmaPrepare(vma);
   if (!write) {
     k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG;
     k.pt.words[pmdOff + 1] = HUGE_ZERO_PFN;
@@ -204,7 +294,6 @@ function doHugePmdAnonymousPage(vma: Vma, haddr: number, pmdOff: number, write: 
   }
   const head = pm.allocPages(HPAGE_PMD_ORDER);
   if (head === 0) return FALLBACK;
-  const anon = anonVmaPrepare(vma);
   const index = vma.pageIndex(haddr);
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     pm.flags[head + i]! |= PG_anon | PG_anon_exclusive | PG_lru;
@@ -228,6 +317,13 @@ async function doHugePmdWpPage(
   lo: number,
   head: number,
 ): Promise<number> {
+  if (hugePmdWpReuse(vma, pmdOff, lo, head)) return 0;
+  await splitHugePmd(vma.mm, haddr);
+  return FALLBACK;
+}
+
+/** The reuse half of do_huge_pmd_wp_page: makes an exclusive THP writable; false if it cannot. */
+function hugePmdWpReuse(vma: Vma, pmdOff: number, lo: number, head: number): boolean {
   const k = vma.mm.kernel;
   const pm = k.pm;
   if (!pm.isZeroPfn(head) && (pm.flags[head]! & PG_anon) !== 0) {
@@ -237,25 +333,27 @@ async function doHugePmdWpPage(
     if (exclusive || (pm.refcount[head] === 1 && pm.entireMapcount[head] === 1 && ptesMapped === 0)) {
       for (let i = 0; i < HPAGE_PMD_NR; i++) pm.flags[head + i]! |= PG_anon_exclusive;
       k.pt.words[pmdOff] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
-      return 0;
+      return true;
     }
   }
-  await splitHugePmd(vma.mm, haddr);
-  return FALLBACK;
+  return false;
 }
 
-/** do_wp_page: a write to a present read-only PTE. Reuse the page when it is ours alone, else copy. */
-async function doWpPage(vma: Vma, addr: number, off: number, lo: number, pfn: number): Promise<number> {
+/**
+ * do_wp_page: a write to a present read-only PTE. Reuse the page when it is ours alone; a copy
+ * (wp_page_copy, which sleeps in the notifiers) is left to the sleeping path (WOULD_SLEEP).
+ */
+function doWpPage(vma: Vma, off: number, lo: number, pfn: number): number {
   const k = vma.mm.kernel;
   const pm = k.pm;
   const w = k.pt.words;
-  if (pm.isZeroPfn(pfn)) return wpPageCopy(vma, addr, lo, pfn);
+  if (pm.isZeroPfn(pfn)) return WOULD_SLEEP; // wp_page_copy
   if ((lo & PTE_SPECIAL) !== 0) {
     if ((vma.flags & VM_SHARED) !== 0) {
       w[off] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG; // wp_pfn_shared
       return 0;
     }
-    return wpPageCopy(vma, addr, lo, pfn);
+    return WOULD_SLEEP; // wp_page_copy
   }
   const f = pm.flags[pfn]!;
   if ((f & PG_anon) !== 0) {
@@ -266,14 +364,14 @@ async function doWpPage(vma: Vma, addr: number, off: number, lo: number, pfn: nu
       w[off] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
       return 0;
     }
-    return wpPageCopy(vma, addr, lo, pfn);
+    return WOULD_SLEEP; // wp_page_copy
   }
   if ((vma.flags & VM_SHARED) !== 0) {
     pm.flags[pfn]! |= PG_dirty; // wp_page_shared
     w[off] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
     return 0;
   }
-  return wpPageCopy(vma, addr, lo, pfn);
+  return WOULD_SLEEP; // wp_page_copy
 }
 
 /**
@@ -329,8 +427,11 @@ function doSwapPage(vma: Vma, addr: number, off: number, slot: number, write: bo
   if (data !== null) pm.writableBytes(pfn).set(data);
   k.swap.swapIns++;
   initAnonPage(vma, addr, pfn);
-  const writable = write && (vma.flags & VM_WRITE) !== 0;
-  k.pt.words[off] = PTE_PRESENT | PTE_YOUNG | (writable ? PTE_WRITE | PTE_DIRTY : 0);
+  // The page is exclusive (a private copy): since 6.11 do_swap_page maps it writable even on a
+  // read fault when the VMA allows writes, so the first write needs no second fault; dirty only
+  // on a write fault.
+  const writable = (vma.flags & VM_WRITE) !== 0;
+  k.pt.words[off] = PTE_PRESENT | PTE_YOUNG | (writable ? PTE_WRITE : 0) | (write ? PTE_DIRTY : 0);
   k.pt.words[off + 1] = pfn;
   k.swap.free(slot);
   mm.rss[MM_SWAPENTS]!--;

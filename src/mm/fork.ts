@@ -9,6 +9,7 @@
 import { HPAGE_PMD_NR, MM_SWAPENTS, PAGE_SIZE, PTRS_PER_TABLE, VM_MIXEDMAP, VM_PFNMAP } from './constants.ts';
 import type { MmStruct } from './mm-struct.ts';
 import {
+  MMU_NOTIFY_CLEAR,
   MMU_NOTIFY_PROTECTION_PAGE,
   mmuNotifierInvalidateRangeEnd,
   mmuNotifierInvalidateRangeStart,
@@ -49,7 +50,9 @@ async function copyPageRange(src: Vma, dst: Vma): Promise<void> {
   const mm = src.mm;
   const k = mm.kernel;
   const cow = src.isCow;
-  const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_PROTECTION_PAGE, src.start, src.end);
+  // copy_hugetlb_page_range announces CLEAR over the VMA; copy_page_range PROTECTION_PAGE.
+  const event = src.isHugetlb ? MMU_NOTIFY_CLEAR : MMU_NOTIFY_PROTECTION_PAGE;
+  const range = mmuNotifierRangeInit(mm, event, src.start, src.end);
   if (cow) await mmuNotifierInvalidateRangeStart(range);
   const pmds = collectPmds(k.pt, mm.pgd, src.start / PAGE_SIZE, src.end / PAGE_SIZE);
   for (let i = 0; i < pmds.length; i += 3) {

@@ -24,6 +24,7 @@ import {
   PTE_LEAF,
   PTE_PRESENT,
   PTE_SOFT_DIRTY,
+  PTE_SPECIAL,
   PTE_TABLE,
   PTE_WRITE,
   PTE_YOUNG,
@@ -56,8 +57,9 @@ export function splitHugePmdLocked(k: Kernel, pmdOff: number): boolean {
   const w = pool.words;
   const base = t * PTRS_PER_TABLE * 2;
   if (kind === PTE_PRESENT && pm.isZeroPfn(head)) {
-    // __split_huge_zero_page_pmd: every PTE maps the small zero page, read-only.
-    const bits = PTE_PRESENT | (lo & PTE_YOUNG);
+    // __split_huge_zero_page_pmd: every PTE maps the small zero page, read-only and special like
+    // the PTEs do_anonymous_page installs (pte_mkspecial).
+    const bits = PTE_PRESENT | PTE_SPECIAL | (lo & PTE_YOUNG);
     for (let i = 0; i < HPAGE_PMD_NR; i++) {
       w[base + 2 * i] = bits;
       w[base + 2 * i + 1] = ZERO_PFN;
@@ -116,13 +118,35 @@ export function deferredSplitFolio(k: Kernel, head: number): void {
  * `split_folio`: turns a large folio whose references are exactly its PTE mappings into small
  * folios, each holding the references of its own mappings; pages left without any are freed.
  */
-export function splitFolio(k: Kernel, head: number): void {
+export function splitFolio(k: Kernel, head: number, extraRefs = 0): void {
   const pm = k.pm;
   const n = pm.folioNrPages(head);
   pm.splitFolioMetadata(head);
   for (let i = 0; i < n; i++) {
     const p = head + i;
-    pm.refcount[p] = pm.mapcount[p]!;
-    if (pm.refcount[p] === 0) pm.freePages(p);
+    // References beyond the mappings (the splitter's own) stay with the head page.
+    pm.refcount[p] = pm.mapcount[p]! + (i === 0 ? extraRefs : 0);
+    if (pm.refcount[p] === 0) k.freeFolio(p);
   }
+}
+
+/**
+ * split_folio for a folio the caller holds `extraRefs` references to (and possibly locks): the
+ * PMD mapping, if any, is split first (CLEAR); the split fails (false) when someone else holds a
+ * reference (a pin) or another process maps it with a PMD.
+ */
+export async function trySplitFolio(mm: MmStruct, head: number, haddr: number, extraRefs: number): Promise<boolean> {
+  const k = mm.kernel;
+  const pm = k.pm;
+  if (pm.order[head] === 0) return true;
+  if ((pm.flags[head]! & PG_hugetlb) !== 0) return false;
+  await splitHugePmd(mm, haddr);
+  if (pm.entireMapcount[head] !== 0) return false;
+  let mapped = 0;
+  for (let i = 0; i < HPAGE_PMD_NR; i++) mapped += pm.mapcount[head + i]!;
+  if (pm.refcount[head] !== mapped + extraRefs) return false;
+  const locked = pm.flags[head]! & PG_locked;
+  splitFolio(k, head, extraRefs);
+  pm.flags[head]! |= locked;
+  return true;
 }

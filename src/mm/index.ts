@@ -9,6 +9,17 @@ export { faultStats, handleMmFault } from './fault.ts';
 export type { FileOperations, OpenFile } from './fdtable.ts';
 export { SimFile } from './file.ts';
 export { DEFAULT_MEMORY, type DevPagemapHooks, Kernel, type KernelOptions, type ThpMode } from './kernel.ts';
+export {
+  FOLL_GET,
+  FOLL_LONGTERM,
+  FOLL_PIN,
+  FOLL_WRITE,
+  folioMaybeDmaPinned,
+  GUP_PIN_COUNTING_BIAS,
+  getUserPages,
+  putUserPage,
+  unpinUserPage,
+} from './gup.ts';
 export { MmStruct } from './mm-struct.ts';
 export {
   mmapLockedByCurrent,

@@ -66,7 +66,15 @@ export interface DevPagemapHooks {
     page: number;
     write: boolean;
   }): Promise<number>;
+  /** The core split a large device folio headed by `head` into small pages (the driver follows). */
+  folioSplit?(head: number): void;
 }
+
+/**
+ * Moves the device-coherent page `pfn`, mapped at `addr` in `mm`, to system memory
+ * (`migrate_device_coherent_folio`) for a long-term pin; 0 or -EBUSY. Installed by `src/devmem`.
+ */
+export type CoherentMigrator = (mm: MmStruct, addr: number, pfn: number) => Promise<number>;
 
 /** Default RAM size when none is given. */
 export const DEFAULT_MEMORY = 256 * 1024 * 1024;
@@ -95,6 +103,8 @@ export class Kernel {
   readonly devPagemaps: DevPagemapHooks[] = [];
   /** Wait queue of page locks (folio_wait_bit). */
   readonly pageWait: WaitQueue;
+  /** FOLL_LONGTERM's way to move device-coherent pages out (set when coherent memory exists). */
+  coherentMigrator: CoherentMigrator | null = null;
   /** Live address spaces. */
   readonly mms = new Set<MmStruct>();
   private nextMmId = 1;

@@ -110,7 +110,9 @@ export async function doMadvise(
 async function madviseDontneed(vma: Vma, start: number, end: number): Promise<number> {
   if ((vma.flags & VM_PFNMAP) !== 0) return -EINVAL;
   if (vma.isHugetlb) {
-    start = Math.ceil(start / PMD_SIZE) * PMD_SIZE;
+    // madvise_dontneed_free_valid_vma: the start must be huge-page aligned; the end is rounded
+    // down so that a length rounded to base pages never drops a huge page only partly covered.
+    if (start % PMD_SIZE !== 0) return -EINVAL;
     end = Math.floor(end / PMD_SIZE) * PMD_SIZE;
     if (start >= end) return 0;
   }
@@ -180,7 +182,9 @@ async function madviseFree(vma: Vma, start: number, end: number): Promise<number
  * page stays. Shared, pinned and file pages are left in place.
  */
 async function madvisePageout(vma: Vma, start: number, end: number): Promise<number> {
-  if (!vma.isAnonymous || vma.isHugetlb) return 0;
+  // can_madv_lru_vma: hugetlb and raw PFN mappings cannot be reclaimed.
+  if (vma.isHugetlb || (vma.flags & VM_PFNMAP) !== 0) return -EINVAL;
+  if (!vma.isAnonymous) return 0;
   const mm = vma.mm;
   const k = mm.kernel;
   const pm = k.pm;

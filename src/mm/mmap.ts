@@ -21,6 +21,7 @@ import {
   PROT_READ,
   PROT_WRITE,
   TASK_SIZE,
+  VM_DONTEXPAND,
   VM_EXEC,
   VM_FAULT_ERROR,
   VM_HUGETLB,
@@ -122,8 +123,12 @@ export async function doMmap(
     if (r < 0) return r;
     start = addr;
   } else {
-    const hint = Math.floor(addr / align) * align;
-    if (hint >= MMAP_MIN_ADDR && hint + len <= TASK_SIZE && mm.isFree(hint, hint + len)) start = hint;
+    // round_hint_to_min: a non-zero hint below mmap_min_addr is raised to it. The hint is rounded
+    // down to a page, or up to a huge page for hugetlb (hugetlb_get_unmapped_area).
+    let hint = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+    if (hint !== 0 && hint < MMAP_MIN_ADDR) hint = MMAP_MIN_ADDR;
+    hint = Math.ceil(hint / align) * align;
+    if (hint !== 0 && hint + len <= TASK_SIZE && mm.isFree(hint, hint + len)) start = hint;
     else start = mm.getUnmappedArea(len, align);
     if (start < 0) return -ENOMEM;
   }
@@ -134,7 +139,7 @@ export async function doMmap(
     VM_MAYWRITE |
     VM_MAYEXEC |
     (shared ? VM_SHARED | VM_MAYSHARE : 0) |
-    (hugetlb ? VM_HUGETLB : 0);
+    (hugetlb ? VM_HUGETLB | VM_DONTEXPAND : 0); // as hugetlbfs_file_mmap sets them
   const k = mm.kernel;
   if (anonymous) {
     if (shared) {

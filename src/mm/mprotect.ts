@@ -8,6 +8,9 @@ import { EACCES, EINVAL, ENOMEM } from '../sim/errno.ts';
 import {
   HPAGE_PMD_NR,
   PAGE_SIZE,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
   PTRS_PER_TABLE,
   PUD_SIZE,
   VM_EXEC,
@@ -45,31 +48,52 @@ import {
 import type { Vma } from './vma.ts';
 import { isolateRange } from './vma-ops.ts';
 
-/** `sys_mprotect` with the mmap write lock held by the caller. */
+/** PROT_SEM: accepted and ignored (the generic `arch_validate_prot`, which x86 uses). */
+const PROT_SEM = 0x8;
+/** Extend the change to the start / end of a growable stack VMA. */
+const PROT_GROWSDOWN = 0x0100_0000;
+/** @see PROT_GROWSDOWN */
+const PROT_GROWSUP = 0x0200_0000;
+
+/**
+ * `do_mprotect_pkey` with the mmap write lock held by the caller. Like Linux, VMAs are changed one
+ * by one in address order: a hole (-ENOMEM) or a refused VMA (-EACCES) ends the call with the
+ * VMAs before it already changed.
+ */
 export async function doMprotect(mm: MmStruct, start: number, length: number, prot: number): Promise<number> {
-  if (!Number.isInteger(start) || start < 0 || start % PAGE_SIZE !== 0) return -EINVAL;
-  if (!Number.isInteger(length) || length < 0 || !Number.isInteger(prot)) return -EINVAL;
-  if ((prot & ~7) !== 0) return -EINVAL;
-  const len = pageAlign(length);
-  const end = start + len;
-  if (len === 0) return 0;
-  // The whole range must be mapped (checked before anything changes).
-  let cursor = start;
-  for (const vma of mm.vmasIn(start, end)) {
-    if (vma.start > cursor) return -ENOMEM;
-    if ((prot & 2) !== 0 && (vma.flags & VM_MAYWRITE) === 0) return -EACCES;
-    cursor = vma.end;
-  }
-  if (cursor < end) return -ENOMEM;
-  const vmas = await isolateRange(mm, start, end);
-  if (typeof vmas === 'number') return vmas;
+  if (!Number.isInteger(start) || start < 0 || !Number.isInteger(length) || length < 0) return -EINVAL;
+  if (!Number.isInteger(prot) || prot < 0 || prot > 0x7fff_ffff) return -EINVAL;
+  const grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+  prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP);
+  if (grows === (PROT_GROWSDOWN | PROT_GROWSUP)) return -EINVAL;
+  if (start % PAGE_SIZE !== 0) return -EINVAL;
+  if (length === 0) return 0;
+  const end = start + pageAlign(length);
+  if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) !== 0) return -EINVAL;
+  const first = mm.findVma(start);
+  if (first === null || first.start >= end) return -ENOMEM;
+  // No VMA is VM_GROWSDOWN / VM_GROWSUP here (stacks are not modelled).
+  if ((grows & PROT_GROWSDOWN) !== 0) return -EINVAL;
+  if (first.start > start) return -ENOMEM;
+  if (grows !== 0) return -EINVAL;
   const newBits = calcVmProtBits(prot);
-  for (const vma of vmas) {
+  let cursor = start;
+  for (;;) {
+    const vma = mm.findVma(cursor);
+    if (vma === null || vma.start >= end) break;
+    if (vma.start > cursor) return -ENOMEM;
+    if ((prot & PROT_WRITE) !== 0 && (vma.flags & VM_MAYWRITE) === 0) return -EACCES;
+    const to = Math.min(end, vma.end);
     const newFlags = (vma.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | newBits;
-    if (newFlags === vma.flags) continue;
-    await changeProtection(vma, newFlags);
+    if (newFlags !== vma.flags) {
+      // mprotect_fixup: split off [cursor, to), then change it.
+      const vmas = await isolateRange(mm, cursor, to);
+      if (typeof vmas === 'number') return vmas;
+      await changeProtection(vmas[0]!, newFlags);
+    }
+    cursor = to;
   }
-  return 0;
+  return cursor < end ? -ENOMEM : 0;
 }
 
 /** change_protection over a whole VMA that gets `newFlags`. */

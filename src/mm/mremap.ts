@@ -15,7 +15,9 @@ import {
   PTRS_PER_TABLE,
   TASK_SIZE,
   VM_DONTEXPAND,
+  VM_MAYSHARE,
   VM_PFNMAP,
+  VM_SHARED,
 } from './constants.ts';
 import { splitHugePmd } from './huge-memory.ts';
 import type { MmStruct } from './mm-struct.ts';
@@ -32,7 +34,12 @@ import { PTE_KIND_MASK, PTE_LEAF, PTE_TABLE } from './pte.ts';
 import type { Vma } from './vma.ts';
 import { isolateRange, vmaDup } from './vma-ops.ts';
 
-/** `sys_mremap` with the mmap write lock held. Returns the new address or -errno. */
+/**
+ * `sys_mremap` with the mmap write lock held. Returns the new address or -errno. The checks and
+ * their order are mainline's (`check_mremap_params`, `align_hugetlb`, `remap_is_valid`): shrinking
+ * or keeping the size in place never looks past the first VMA; growing or moving needs the old
+ * range inside one VMA (-EFAULT).
+ */
 export async function doMremap(
   mm: MmStruct,
   oldAddr: number,
@@ -45,70 +52,97 @@ export async function doMremap(
     !Number.isInteger(oldAddr) ||
     !Number.isInteger(oldSize) ||
     !Number.isInteger(newSize) ||
-    !Number.isInteger(flags)
+    !Number.isInteger(flags) ||
+    !Number.isInteger(newAddr)
   )
     return -EINVAL;
-  if (oldAddr < 0 || oldSize < 0 || newSize < 0) return -EINVAL;
+  if (oldAddr < 0 || oldSize < 0 || newSize < 0 || newAddr < 0) return -EINVAL;
   if ((flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0) return -EINVAL;
-  if ((flags & MREMAP_FIXED) !== 0 && (flags & MREMAP_MAYMOVE) === 0) return -EINVAL;
-  if ((flags & MREMAP_DONTUNMAP) !== 0 && ((flags & MREMAP_MAYMOVE) === 0 || oldSize !== newSize))
-    return -EINVAL;
   if (oldAddr % PAGE_SIZE !== 0) return -EINVAL;
+  if (pageAlign(newSize) === 0) return -EINVAL;
+  // FIXED and DONTUNMAP imply a move to a new address (vrm_implies_new_addr).
+  const moveTo = (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0;
+  if (moveTo) {
+    if (newAddr % PAGE_SIZE !== 0) return -EINVAL;
+    if ((flags & MREMAP_MAYMOVE) === 0) return -EINVAL;
+    if ((flags & MREMAP_DONTUNMAP) !== 0 && oldSize !== newSize) return -EINVAL;
+  }
   oldSize = pageAlign(oldSize);
   newSize = pageAlign(newSize);
-  if (newSize === 0) return -EINVAL;
-  const fixed = (flags & MREMAP_FIXED) !== 0;
-  if (fixed) {
-    if (!Number.isInteger(newAddr) || newAddr % PAGE_SIZE !== 0) return -EINVAL;
-    if (newAddr + newSize > TASK_SIZE) return -EINVAL;
-    // The ranges may not overlap.
-    if (newAddr < oldAddr + oldSize && oldAddr < newAddr + newSize) return -EINVAL;
+  let vma = mm.vmaLookup(oldAddr);
+  if (vma === null) return -EFAULT;
+  if (vma.isHugetlb) {
+    // align_hugetlb: lengths round up to the huge page size; a hugetlb mapping never grows.
+    oldSize = Math.ceil(oldSize / PMD_SIZE) * PMD_SIZE;
+    newSize = Math.ceil(newSize / PMD_SIZE) * PMD_SIZE;
+    if (oldAddr % PMD_SIZE !== 0 || newAddr % PMD_SIZE !== 0) return -EINVAL;
+    if (newSize > oldSize) return -EINVAL;
   }
-  const vma = mm.vmaLookup(oldAddr);
-  if (vma === null || oldAddr + Math.max(oldSize, 1) > vma.end) return -EFAULT;
-  if (vma.isHugetlb && (oldAddr % PMD_SIZE !== 0 || oldSize % PMD_SIZE !== 0 || newSize % PMD_SIZE !== 0))
-    return -EINVAL;
-  if (oldSize === 0) return -EINVAL; // duplicating shared mappings (old_len 0) is not modelled
+  const dontUnmap = (flags & MREMAP_DONTUNMAP) !== 0;
 
-  if (fixed) {
-    let r = await doMunmap(mm, newAddr, newAddr + newSize);
-    if (r < 0) return r;
-    if (oldSize > newSize) {
-      r = await doMunmap(mm, oldAddr + newSize, oldAddr + oldSize);
+  if (moveTo) {
+    // mremap_to
+    if (newSize > TASK_SIZE || newAddr > TASK_SIZE - newSize) return -EINVAL;
+    if (newAddr < oldAddr + oldSize && oldAddr < newAddr + newSize) return -EINVAL; // overlap
+    if ((flags & MREMAP_FIXED) !== 0) {
+      const r = await doMunmap(mm, newAddr, newAddr + newSize);
       if (r < 0) return r;
-      oldSize = newSize;
+      vma = mm.vmaLookup(oldAddr);
+      if (vma === null) return -EFAULT;
     }
-    return moveVma(mm, oldAddr, oldSize, newAddr, newSize, (flags & MREMAP_DONTUNMAP) !== 0);
-  }
-  if (newSize <= oldSize && (flags & MREMAP_DONTUNMAP) === 0) {
     if (newSize < oldSize) {
       const r = await doMunmap(mm, oldAddr + newSize, oldAddr + oldSize);
       if (r < 0) return r;
+      vma = mm.vmaLookup(oldAddr);
+      if (vma === null) return -EFAULT;
+      oldSize = newSize;
     }
+    const r = remapIsValid(vma, oldAddr, oldSize, newSize, dontUnmap);
+    if (r < 0) return r;
+    const target =
+      (flags & MREMAP_FIXED) !== 0
+        ? newAddr
+        : mm.getUnmappedArea(newSize, vma.isHugetlb ? PMD_SIZE : PAGE_SIZE);
+    if (target < 0) return -ENOMEM;
+    return moveVma(mm, oldAddr, oldSize, target, newSize, dontUnmap);
+  }
+
+  // mremap_at
+  if (newSize === oldSize) return oldAddr;
+  if (newSize < oldSize) {
+    const r = await doMunmap(mm, oldAddr + newSize, oldAddr + oldSize);
+    return r < 0 ? r : oldAddr;
+  }
+  const r = remapIsValid(vma, oldAddr, oldSize, newSize, false);
+  if (r < 0) return r;
+  // Grow in place when the VMA ends at the old range and the space after it is free. A file's
+  // size (a shmem object's too) does not change: pages beyond its end fault with SIGBUS.
+  const delta = newSize - oldSize;
+  if (oldAddr + oldSize === vma.end && vma.end + delta <= TASK_SIZE && mm.isFree(vma.end, vma.end + delta)) {
+    vma.end += delta;
     return oldAddr;
   }
-  if ((flags & MREMAP_DONTUNMAP) === 0) {
-    if ((vma.flags & (VM_DONTEXPAND | VM_PFNMAP)) !== 0) return -EFAULT;
-    // Grow in place when the VMA ends at the old range and the space after it is free.
-    const delta = newSize - oldSize;
-    if (
-      oldAddr + oldSize === vma.end &&
-      vma.end + delta <= TASK_SIZE &&
-      mm.isFree(vma.end, vma.end + delta)
-    ) {
-      vma.end += delta;
-      if (vma.file !== null && !vma.file.shmem) {
-        /* file size is unchanged: pages beyond EOF fault with SIGBUS */
-      } else if (vma.file !== null)
-        vma.file.size = Math.max(vma.file.size, vma.pgoff * PAGE_SIZE + vma.end - vma.start);
-      return oldAddr;
-    }
-  }
   if ((flags & MREMAP_MAYMOVE) === 0) return -ENOMEM;
-  const align = vma.isHugetlb ? PMD_SIZE : PAGE_SIZE;
-  const target = mm.getUnmappedArea(newSize, align);
+  const target = mm.getUnmappedArea(newSize, vma.isHugetlb ? PMD_SIZE : PAGE_SIZE);
   if (target < 0) return -ENOMEM;
-  return moveVma(mm, oldAddr, oldSize, target, newSize, (flags & MREMAP_DONTUNMAP) !== 0);
+  return moveVma(mm, oldAddr, oldSize, target, newSize, false);
+}
+
+/** remap_is_valid: can `[oldAddr, oldAddr + oldSize)` of `vma` be moved or resized to `newSize`? */
+function remapIsValid(
+  vma: Vma,
+  oldAddr: number,
+  oldSize: number,
+  newSize: number,
+  dontUnmap: boolean,
+): number {
+  if (oldSize === 0 && (vma.flags & (VM_SHARED | VM_MAYSHARE)) === 0) return -EINVAL; // duplicating a private mapping
+  if (dontUnmap && (vma.flags & (VM_DONTEXPAND | VM_PFNMAP)) !== 0) return -EINVAL;
+  if (oldAddr + oldSize > vma.end) return -EFAULT; // across VMA boundaries
+  if (oldSize === 0) return -EINVAL; // duplicating a shared mapping (old_len 0) is not modelled
+  if (newSize === oldSize) return 0;
+  if ((vma.flags & (VM_DONTEXPAND | VM_PFNMAP)) !== 0) return -EFAULT;
+  return 0;
 }
 
 /** move_vma: moves `[oldAddr, oldAddr+oldSize)` to `newAddr`, growing to `newSize`. */
@@ -124,7 +158,6 @@ async function moveVma(
   if (typeof isolated === 'number') return isolated;
   const old = isolated[0]!;
   const moved = vmaDup(old, mm, newAddr, newAddr + newSize, old.pgoff);
-  if (moved.file?.shmem) moved.file.size = Math.max(moved.file.size, moved.pgoff * PAGE_SIZE + newSize);
   await movePageTables(old, oldAddr, moved, newAddr, oldSize);
   if (dontUnmap) {
     // The old VMA stays, empty, and forgets its anonymous pages' family.

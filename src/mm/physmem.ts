@@ -5,13 +5,13 @@
  * reduced to what the simulation needs).
  *
  * Layout per frame: refcount (4 B), mapcount (4 B), entire mapcount (4 B), flags (4 B),
- * mapping id (4 B), index (4 B), private (4 B), order (1 B) and one bit of free bitmap: 29 B.
+ * mapping id (4 B), index (8 B), private (4 B), order (1 B) and one bit of free bitmap: 33 B.
  * Contents live in 2 MiB chunks allocated the first time a frame in them holds data.
  * @module
  */
 import { UsageError } from '../sim/errors.ts';
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE } from './constants.ts';
-import { PG_allocated, PG_hasdata, PG_head, PG_reserved } from './page-flags.ts';
+import { PG_allocated, PG_hasdata, PG_head, PG_locked, PG_reserved } from './page-flags.ts';
 
 /** Frames per allocation block (one PMD). */
 const BLOCK_FRAMES = HPAGE_PMD_NR;
@@ -23,7 +23,7 @@ export const ZERO_PFN = 1;
 export const HUGE_ZERO_PFN = BLOCK_FRAMES;
 
 /** Bytes of metadata per frame (the arrays below). */
-export const FRAME_METADATA_BYTES = 4 * 7 + 1 + 1 / 8;
+export const FRAME_METADATA_BYTES = 4 * 6 + 8 + 1 + 1 / 8;
 
 /** A zero-filled page, returned for reads of pages without stored data. */
 const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
@@ -44,8 +44,12 @@ export class PhysMem {
   flags: Int32Array;
   /** Mapping id: anon_vma family or file id (0 = none). */
   mapping: Int32Array;
-  /** Page index in its mapping (file page offset, or anon linear page index for rmap). */
-  index: Int32Array;
+  /**
+   * Page index in its mapping (file page offset, or anon linear page index for rmap). 64-bit like
+   * the kernel's: an anonymous page's index is its virtual page number, above 2^31 for most of a
+   * 48-bit address space.
+   */
+  index: Float64Array;
   /** Driver / subsystem private word (ZONE_DEVICE zone_device_data, swap slot …). */
   private: Int32Array;
   /** Folio order, stored on every page of the folio. */
@@ -82,7 +86,7 @@ export class PhysMem {
     this.entireMapcount = new Int32Array(n);
     this.flags = new Int32Array(n);
     this.mapping = new Int32Array(n);
-    this.index = new Int32Array(n);
+    this.index = new Float64Array(n);
     this.private = new Int32Array(n);
     this.order = new Uint8Array(n);
     this.freeBits = new Int32Array(n / 32);
@@ -166,7 +170,7 @@ export class PhysMem {
   /** Splits a large folio into order-0 pages (split_folio); refcounts are set by the caller. */
   splitFolioMetadata(head: number): void {
     const n = 1 << this.order[head]!;
-    const keep = this.flags[head]! & ~(PG_head | PG_hasdata);
+    const keep = this.flags[head]! & ~(PG_head | PG_hasdata | PG_locked);
     for (let i = 0; i < n; i++) {
       this.order[head + i] = 0;
       this.flags[head + i] = (this.flags[head + i]! & PG_hasdata) | keep;
@@ -216,8 +220,49 @@ export class PhysMem {
 
   /** Copies `n` bytes from `src[srcOff..]` into the frame at `pageOff`. */
   writeBytes(pfn: number, pageOff: number, src: Uint8Array, srcOff: number, n: number): void {
-    const bytes = this.writableBytes(pfn);
-    bytes.set(n === src.length && srcOff === 0 ? src : src.subarray(srcOff, srcOff + n), pageOff);
+    const chunk = this.chunkForWrite(pfn, n === PAGE_SIZE);
+    const off = (pfn & (BLOCK_FRAMES - 1)) * PAGE_SIZE + pageOff;
+    chunk.set(n === src.length && srcOff === 0 ? src : src.subarray(srcOff, srcOff + n), off);
+  }
+
+  /** Stores a little-endian 32-bit value at `pageOff` (at most PAGE_SIZE - 4) of the frame. */
+  writeU32(pfn: number, pageOff: number, value: number): void {
+    const chunk = this.chunkForWrite(pfn, false);
+    const off = (pfn & (BLOCK_FRAMES - 1)) * PAGE_SIZE + pageOff;
+    chunk[off] = value;
+    chunk[off + 1] = value >>> 8;
+    chunk[off + 2] = value >>> 16;
+    chunk[off + 3] = value >>> 24;
+  }
+
+  /** Loads a little-endian unsigned 32-bit value at `pageOff` (at most PAGE_SIZE - 4) of the frame. */
+  readU32(pfn: number, pageOff: number): number {
+    if ((this.flags[pfn]! & PG_hasdata) === 0) return 0;
+    const c = this.chunks[pfn >>> 9]!;
+    const off = (pfn & (BLOCK_FRAMES - 1)) * PAGE_SIZE + pageOff;
+    return (c[off]! | (c[off + 1]! << 8) | (c[off + 2]! << 16) | (c[off + 3]! << 24)) >>> 0;
+  }
+
+  /**
+   * The content chunk holding the frame, ready for a write: allocated the first time, and the
+   * frame's slot zeroed when it holds no data yet (stale bytes of an earlier use of the slot must
+   * read as zeros), unless the caller overwrites the whole page (`whole`).
+   */
+  private chunkForWrite(pfn: number, whole: boolean): Uint8Array {
+    const c = pfn >>> 9;
+    let chunk = this.chunks[c];
+    if (chunk === undefined) {
+      chunk = new Uint8Array(BLOCK_FRAMES * PAGE_SIZE);
+      this.chunks[c] = chunk;
+    }
+    if ((this.flags[pfn]! & PG_hasdata) === 0) {
+      if (!whole) {
+        const off = (pfn & (BLOCK_FRAMES - 1)) * PAGE_SIZE;
+        chunk.fill(0, off, off + PAGE_SIZE);
+      }
+      this.flags[pfn]! |= PG_hasdata;
+    }
+    return chunk;
   }
 
   /** Copies `n` bytes of the frame from `pageOff` into `dst[dstOff..]`. */
@@ -255,7 +300,9 @@ export class PhysMem {
     this.entireMapcount = grow32(this.entireMapcount);
     this.flags = grow32(this.flags);
     this.mapping = grow32(this.mapping);
-    this.index = grow32(this.index);
+    const index = new Float64Array(n);
+    index.set(this.index);
+    this.index = index;
     this.private = grow32(this.private);
     const order = new Uint8Array(n);
     order.set(this.order);

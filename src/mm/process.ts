@@ -4,11 +4,12 @@
  * a CPU does.
  * @module
  */
-import { EBADF } from '../sim/errno.ts';
+import { EBADF, EINVAL } from '../sim/errno.ts';
 import { UsageError } from '../sim/errors.ts';
-import { cpuRead, cpuWrite } from './access.ts';
+import { cpuLoad32, cpuRead, cpuStore32, cpuWrite } from './access.ts';
 import { mmput } from './exit.ts';
 import type { FileOperations, OpenFile } from './fdtable.ts';
+import { filemapRead, filemapWrite } from './filemap.ts';
 import { dupMmap } from './fork.ts';
 import type { Kernel } from './kernel.ts';
 import { doMadvise, madviseNeedsWriteLock } from './madvise.ts';
@@ -180,6 +181,36 @@ export class Process {
     return this.installFd({ file, fops: null, refs: 1 });
   }
 
+  /**
+   * `pread(2)`: reads into `buf` from byte `offset` of the regular file at `fd`; the bytes read
+   * (0 at end of file), or -EBADF, or -EINVAL (a device file, a negative offset).
+   */
+  async pread(fd: number, buf: Uint8Array, offset: number): Promise<number> {
+    this.check('pread', { fd, offset });
+    if (!(buf instanceof Uint8Array)) throw new UsageError('pread(buf)', 'buf must be a Uint8Array');
+    const open = this.fds.get(fd);
+    if (open === undefined) return this.traceSyscall('pread', [fd, buf.length, offset], -EBADF);
+    if (open.file === null || offset < 0)
+      return this.traceSyscall('pread', [fd, buf.length, offset], -EINVAL);
+    const r = filemapRead(this.kernel, open.file, offset, buf);
+    return this.traceSyscall('pread', [fd, buf.length, offset], r);
+  }
+
+  /**
+   * `pwrite(2)`: writes `buf` at byte `offset` of the regular file at `fd` (through the page
+   * cache, so shared mappings see it at once); the bytes written, or -EBADF, -EINVAL, -ENOMEM.
+   */
+  async pwrite(fd: number, buf: Uint8Array, offset: number): Promise<number> {
+    this.check('pwrite', { fd, offset });
+    if (!(buf instanceof Uint8Array)) throw new UsageError('pwrite(buf)', 'buf must be a Uint8Array');
+    const open = this.fds.get(fd);
+    if (open === undefined) return this.traceSyscall('pwrite', [fd, buf.length, offset], -EBADF);
+    if (open.file === null || offset < 0)
+      return this.traceSyscall('pwrite', [fd, buf.length, offset], -EINVAL);
+    const r = filemapWrite(this.kernel, open.file, offset, buf);
+    return this.traceSyscall('pwrite', [fd, buf.length, offset], r);
+  }
+
   /** Installs an open file at the lowest free descriptor ≥ 3 and returns it. */
   installFd(open: OpenFile): number {
     let fd = 3;
@@ -205,41 +236,43 @@ export class Process {
 
   /** Reads memory as the CPU would (faults; SIGSEGV/SIGBUS throw). */
   async read(addr: number, length: number): Promise<Uint8Array> {
-    this.check('read', { addr, length });
+    this.checkLive('read');
+    checkInteger('read', 'addr', addr);
+    checkInteger('read', 'length', length);
     return cpuRead(this.mm, addr, length);
   }
 
   /** Writes memory as the CPU would. */
   async write(addr: number, data: Uint8Array): Promise<void> {
-    this.check('write', { addr });
+    this.checkLive('write');
+    checkInteger('write', 'addr', addr);
     if (!(data instanceof Uint8Array)) throw new UsageError('write(data)', 'data must be a Uint8Array');
     return cpuWrite(this.mm, addr, data);
   }
 
   /** Loads a little-endian unsigned 32-bit value. */
   async load32(addr: number): Promise<number> {
-    this.check('load32', { addr });
-    const b = await cpuRead(this.mm, addr, 4);
-    return (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
+    this.checkLive('load32');
+    checkInteger('load32', 'addr', addr);
+    return cpuLoad32(this.mm, addr);
   }
 
   /** Stores a little-endian 32-bit value. */
   async store32(addr: number, value: number): Promise<void> {
-    this.check('store32', { addr, value });
-    const v = value >>> 0;
-    await cpuWrite(this.mm, addr, new Uint8Array([v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24]));
+    this.checkLive('store32');
+    checkInteger('store32', 'addr', addr);
+    checkInteger('store32', 'value', value);
+    const f = cpuStore32(this.mm, addr, value >>> 0);
+    if (f) await f;
   }
 
   private check(call: string, args: Record<string, number>): void {
+    this.checkLive(call);
+    for (const name in args) checkInteger(call, name, args[name]);
+  }
+
+  private checkLive(call: string): void {
     if (this.exited) throw new UsageError(`${call}`, `process ${this.pid} has exited`);
-    for (const [name, v] of Object.entries(args)) {
-      if (typeof v !== 'number' || !Number.isFinite(v) || !Number.isInteger(v)) {
-        throw new UsageError(
-          `${call}(${name})`,
-          `must be an integer, got ${typeof v === 'number' ? v : typeof v}`,
-        );
-      }
-    }
   }
 
   private traceSyscall(name: string, args: readonly number[], result: number): number {
@@ -255,5 +288,12 @@ export class Process {
         result,
       });
     return result;
+  }
+}
+
+/** Throws the UsageError for an argument that is not an integer number. */
+function checkInteger(call: string, name: string, v: unknown): void {
+  if (typeof v !== 'number' || !Number.isInteger(v)) {
+    throw new UsageError(`${call}(${name})`, `must be an integer, got ${typeof v === 'number' ? v : typeof v}`);
   }
 }

@@ -71,9 +71,10 @@ export async function splitVma(vma: Vma, addr: number): Promise<Vma | number> {
   if (vma.vmOps?.maySplit && !vma.vmOps.maySplit(vma, addr)) return -EINVAL;
   if (!vma.isHugetlb && addr % PMD_SIZE !== 0)
     await splitHugePmd(vma.mm, Math.floor(addr / PMD_SIZE) * PMD_SIZE);
-  const upper = vmaDup(vma, vma.mm, addr, vma.end, vma.pgoff + (addr - vma.start) / PAGE_SIZE);
+  // Shrink first so the new VMA is inserted after the original in address order.
+  const end = vma.end;
   vma.end = addr;
-  return upper;
+  return vmaDup(vma, vma.mm, addr, end, vma.pgoff + (addr - vma.start) / PAGE_SIZE);
 }
 
 /**

@@ -1,0 +1,127 @@
+/**
+ * The device fault path of dmirror (`dmirror_fault`, `dmirror_range_fault` and `dmirror_do_fault`
+ * in lib/test_hmm.c): the documented `hmm_range_fault` caller pattern, in batches of 32 pages,
+ * committing what it got to the device page table under the file's mutex.
+ * @module
+ */
+import {
+  HI_WRITE,
+  HMM_PFN_REQ_FAULT,
+  HMM_PFN_REQ_WRITE,
+  HMM_RANGE_DEFAULT_TIMEOUT,
+} from '../../hmm/hmm-pfn.ts';
+import type { HmmRange } from '../../hmm/hmm-range.ts';
+import { hmmRangeFault } from '../../hmm/hmm-range-fault.ts';
+import { PAGE_SIZE } from '../../mm/constants.ts';
+import { mmgetNotZero, mmput } from '../../mm/exit.ts';
+import { mmapReadLock, mmapReadUnlock } from '../../mm/mmap-lock.ts';
+import { mmuIntervalReadBegin, mmuIntervalReadRetry } from '../../notifier/interval-notifier.ts';
+import { NSEC_PER_MSEC } from '../../sim/clock.ts';
+import { EBUSY, EFAULT } from '../../sim/errno.ts';
+import type { DmirrorFile } from './file.ts';
+import { DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, xaTagPointer } from './pt.ts';
+
+/** Pages per `hmm_range_fault` call (the size of the driver's on-stack pfn array). */
+export const DMIRROR_FAULT_BATCH = 32;
+
+/** The pfn held in word `i` of a range's array, read through its 32-bit halves. */
+export function hmmWordPfn(w32: Uint32Array, i: number): number {
+  return w32[2 * i]! + (w32[2 * i + 1]! & 0x1f_ffff) * 2 ** 32;
+}
+
+/**
+ * `dmirror_do_fault`: stores every page of a successful walk in the device page table, writable
+ * when the CPU maps it writable. A write request answered without the write bit is refused with
+ * -EFAULT (the kernel also warns). Called with the file's mutex held.
+ */
+export function dmirrorDoFault(dmirror: DmirrorFile, range: HmmRange): number {
+  const pfns = range.hmmPfns;
+  const w32 = new Uint32Array(pfns.buffer, pfns.byteOffset, pfns.length * 2);
+  const wantWrite = (range.defaultFlags & HMM_PFN_REQ_WRITE) !== 0n;
+  const first = range.start / PAGE_SIZE;
+  const n = (range.end - range.start) / PAGE_SIZE;
+  for (let i = 0; i < n; i++) {
+    const hi = w32[2 * i + 1]!;
+    // hmm_range_fault guarantees VALID (and no ERROR) for every requested page on success.
+    let tag = DPT_XA_TAG_READ;
+    if ((hi & HI_WRITE) !== 0) tag = DPT_XA_TAG_WRITE;
+    else if (wantWrite) return -EFAULT;
+    dmirror.pt.set(first + i, xaTagPointer(hmmWordPfn(w32, i), tag));
+  }
+  return 0;
+}
+
+/**
+ * `dmirror_range_fault`: the retry loop of the documented caller pattern for one batch. Gives up
+ * with -EBUSY once `HMM_RANGE_DEFAULT_TIMEOUT` ms of virtual time have passed; any other error of
+ * `hmmRangeFault` is returned as is.
+ */
+export async function dmirrorRangeFault(dmirror: DmirrorFile, range: HmmRange): Promise<number> {
+  const mm = range.notifier.mm!;
+  const clock = mm.kernel.sched.clock;
+  const timeout = clock.now + HMM_RANGE_DEFAULT_TIMEOUT * NSEC_PER_MSEC;
+  for (;;) {
+    // time_after(jiffies, timeout)
+    if (clock.now > timeout) return -EBUSY;
+    range.notifierSeq = await mmuIntervalReadBegin(range.notifier);
+    await mmapReadLock(mm);
+    let ret: number;
+    try {
+      ret = await hmmRangeFault(range);
+    } finally {
+      mmapReadUnlock(mm);
+    }
+    if (ret !== 0) {
+      if (ret === -EBUSY) continue;
+      return ret;
+    }
+    await dmirror.mutex.lock();
+    if (mmuIntervalReadRetry(range.notifier, range.notifierSeq)) {
+      dmirror.mutex.unlock();
+      continue;
+    }
+    break;
+  }
+  const ret = dmirrorDoFault(dmirror, range);
+  dmirror.mutex.unlock();
+  return ret;
+}
+
+/**
+ * `dmirror_fault`: faults `[start, end)` of the mirrored mm into the device page table, 32 pages
+ * at a time, for reading or for writing. Device-private pages of this device are reported, not
+ * faulted. If the mm has already gone, it quietly does nothing and returns 0 (as the kernel does;
+ * READ and WRITE then loop, see docs).
+ */
+export async function dmirrorFault(
+  dmirror: DmirrorFile,
+  start: number,
+  end: number,
+  write: boolean,
+): Promise<number> {
+  const mm = dmirror.notifier.mm!;
+  const range: HmmRange = {
+    notifier: dmirror.notifier,
+    notifierSeq: 0,
+    start: 0,
+    end: 0,
+    hmmPfns: new BigUint64Array(DMIRROR_FAULT_BATCH),
+    pfnFlagsMask: 0n,
+    defaultFlags: HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0n),
+    devPrivateOwner: dmirror.mdevice,
+  };
+  // The mm is the mirrored process's: hold it alive while faulting.
+  if (!mmgetNotZero(mm)) return 0;
+  let ret = 0;
+  try {
+    for (let addr = start; addr < end; addr = range.end) {
+      range.start = addr;
+      range.end = Math.min(addr + DMIRROR_FAULT_BATCH * PAGE_SIZE, end);
+      ret = await dmirrorRangeFault(dmirror, range);
+      if (ret !== 0) break;
+    }
+  } finally {
+    await mmput(mm);
+  }
+  return ret;
+}

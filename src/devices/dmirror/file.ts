@@ -1,0 +1,218 @@
+/**
+ * An open dmirror device file (`struct dmirror` and `dmirror_fops_*` in lib/test_hmm.c): the
+ * device page table mirroring the opener's address space, its mutex, the interval notifier over
+ * the whole address space, the fault-injection flags, and the commands (the kernel's ioctls) with
+ * the driver's argument checks in the driver's order.
+ * @module
+ */
+import { PAGE_SIZE, ULONG_MAX } from '../../mm/constants.ts';
+import type { FileOperations } from '../../mm/fdtable.ts';
+import type { MmStruct } from '../../mm/mm-struct.ts';
+import type { Process } from '../../mm/process.ts';
+import { mmuIntervalNotifierInsert, mmuIntervalNotifierRemove } from '../../notifier/interval-notifier.ts';
+import { EINVAL } from '../../sim/errno.ts';
+import { UsageError } from '../../sim/errors.ts';
+import { Mutex } from '../../sim/mutex.ts';
+import { dmirrorCheckAtomic } from './check-exclusive.ts';
+import type { HmmDmirrorCmd } from './cmd.ts';
+import type { DmirrorDevice } from './device.ts';
+import { DmirrorInterval } from './interval.ts';
+import { dmirrorMinOps } from './invalidate.ts';
+import { dmirrorFopsMmap } from './mmap.ts';
+import type { DmirrorPt } from './pt.ts';
+import { dmirrorRead, dmirrorWrite } from './read-write.ts';
+import { dmirrorSnapshot } from './snapshot.ts';
+import type { DmirrorResult } from './uapi.ts';
+
+/**
+ * Length of the main notifier's interval: `ULONG_MAX & PAGE_MASK` from address 0, the whole
+ * address space (2^64 − 4096 is exact as a double).
+ */
+export const DMIRROR_NOTIFIER_LENGTH = 2 ** 64 - PAGE_SIZE;
+
+/** 2^64 − 1, for the command checks done in 64-bit arithmetic. */
+const U64_MAX = (1n << 64n) - 1n;
+
+/** What an erroneous command returns in place of data: nothing valid. */
+const NOTHING = new Uint8Array(0);
+
+/**
+ * One open file of a dmirror device. Create it with {@link DmirrorDevice.open}; it mirrors the
+ * address space of the process that opened it (also after that process forks).
+ */
+export class DmirrorFile {
+  /** `mdevice`: the device; its identity is the owner token of its memory and faults. */
+  readonly mdevice: DmirrorDevice;
+  /** The process that opened the file; its mm is the one mirrored. */
+  readonly process: Process;
+  /** `pt`: the device page table (virtual page number → pfn and tag). */
+  readonly pt: DmirrorPt = new Map();
+  /** `notifier`: the interval subscription over the whole mirrored address space. */
+  readonly notifier: DmirrorInterval;
+  /** `mutex`: protects `pt` and orders commits against invalidations. */
+  readonly mutex: Mutex;
+  /** `flags`: fault injection (HMM_DMIRROR_FLAG_*), set by {@link setFlags}. */
+  flags = 0;
+  /** The descriptor the file occupies in {@link process} (map it with `process.mmap(…, fd, 0)`). */
+  fd = -1;
+  /** The file operations installed in the descriptor table (mmap, release). */
+  readonly fops: FileOperations;
+  private released = false;
+
+  /** @internal use {@link DmirrorDevice.open} */
+  constructor(mdevice: DmirrorDevice, process: Process) {
+    this.mdevice = mdevice;
+    this.process = process;
+    this.notifier = new DmirrorInterval(this);
+    this.mutex = new Mutex(process.kernel.sched, `dmirror mutex of ${mdevice.name} (pid ${process.pid})`);
+    this.fops = {
+      name: mdevice.name,
+      mmap: (vma) => dmirrorFopsMmap(vma),
+      release: () => this.fopsRelease(),
+    };
+  }
+
+  /**
+   * `dmirror_fops_open`: registers the notifier over the whole address space of `process`'s mm,
+   * then installs the file at the lowest free descriptor of `process`.
+   * @internal use {@link DmirrorDevice.open}
+   */
+  static async open(mdevice: DmirrorDevice, process: Process): Promise<DmirrorFile> {
+    const dmirror = new DmirrorFile(mdevice, process);
+    const ret = await mmuIntervalNotifierInsert(
+      dmirror.notifier,
+      process.mm,
+      0,
+      DMIRROR_NOTIFIER_LENGTH,
+      dmirrorMinOps,
+    );
+    if (ret !== 0) throw new Error(`mmu_interval_notifier_insert failed with ${ret}`);
+    dmirror.fd = process.openDevice(dmirror.fops);
+    return dmirror;
+  }
+
+  /** The mirrored address space (the mm of the opening process). */
+  get mm(): MmStruct {
+    return this.process.mm;
+  }
+
+  /** True once the last descriptor went and the driver state was torn down. */
+  get isReleased(): boolean {
+    return this.released;
+  }
+
+  /**
+   * READ: the device reads `npages` pages at `addr` through its page table, faulting in what is
+   * missing. `data` holds the bytes on success (empty on error). Errors: -EINVAL (arguments),
+   * -EFAULT (a page without a VMA, or unreadable, or VM_IO/VM_PFNMAP), -EBUSY (1 s of retries),
+   * -ENOMEM. As in the kernel, a READ after the mirrored mm has gone (the file kept open by a
+   * forked child) never ends: the fault helper quietly does nothing and the copy keeps missing.
+   */
+  async read(addr: number, npages: number): Promise<DmirrorResult & { data: Uint8Array }> {
+    const cmd = this.cmdIn('read', addr, npages, null);
+    const ret = typeof cmd === 'number' ? cmd : await dmirrorRead(this, cmd);
+    return { ...this.result(ret, cmd), data: ret === 0 ? (cmd as HmmDmirrorCmd).ptr! : NOTHING };
+  }
+
+  /**
+   * WRITE: the device writes the first `npages` pages of `data` at `addr`, faulting pages in
+   * writable. Errors as {@link read}, plus -EPERM (a VMA without write permission) and -EFAULT
+   * when `data` is shorter than `npages` pages. Like {@link read}, it never ends once the mirrored
+   * mm has gone.
+   */
+  async write(addr: number, npages: number, data: Uint8Array): Promise<DmirrorResult> {
+    if (!(data instanceof Uint8Array))
+      throw new UsageError('DmirrorFile.write(data)', 'must be a Uint8Array');
+    const cmd = this.cmdIn('write', addr, npages, data);
+    const ret = typeof cmd === 'number' ? cmd : await dmirrorWrite(this, cmd);
+    return this.result(ret, cmd);
+  }
+
+  /**
+   * SNAPSHOT: one HMM_DMIRROR_PROT_* byte per page of `npages` pages at `addr`, read from the CPU
+   * page tables without faulting. `prot` holds the bytes on success (empty on error).
+   */
+  async snapshot(addr: number, npages: number): Promise<DmirrorResult & { prot: Uint8Array }> {
+    const cmd = this.cmdIn('snapshot', addr, npages, null);
+    const ret = typeof cmd === 'number' ? cmd : await dmirrorSnapshot(this, cmd);
+    return { ...this.result(ret, cmd), prot: ret === 0 ? (cmd as HmmDmirrorCmd).ptr! : NOTHING };
+  }
+
+  /**
+   * CHECK_EXCLUSIVE: -EPERM while the device still holds exclusive (atomic) access to a page of
+   * the range, else 0. Produces no outputs.
+   */
+  async checkExclusive(addr: number, npages: number): Promise<DmirrorResult> {
+    const cmd = this.cmdIn('checkExclusive', addr, npages, null);
+    const ret =
+      typeof cmd === 'number' ? cmd : dmirrorCheckAtomic(this, cmd.addr, cmd.addr + cmd.npages * PAGE_SIZE);
+    return this.result(ret, cmd);
+  }
+
+  /**
+   * FLAGS: sets this file's fault-injection flags (HMM_DMIRROR_FLAG_*). The value travels in the
+   * command's page count, so 0 fails the driver's range check with -EINVAL: flags cannot be
+   * cleared (FAIL_ALLOC is one-shot anyway). The command's address is 0 here.
+   */
+  async setFlags(flags: number): Promise<DmirrorResult> {
+    const cmd = this.cmdIn('setFlags', 0, flags, null);
+    if (typeof cmd !== 'number') this.flags = cmd.npages;
+    return this.result(typeof cmd === 'number' ? cmd : 0, cmd);
+  }
+
+  /**
+   * `close(2)` of the descriptor in the opening process. When it was the last descriptor of the
+   * file (none inherited by a fork remains), the driver's release runs: the notifier is removed
+   * and the device page table destroyed.
+   */
+  async close(): Promise<void> {
+    const open = this.process.fds.get(this.fd);
+    if (open === undefined || open.fops !== this.fops) {
+      throw new UsageError(
+        'DmirrorFile.close',
+        `descriptor ${this.fd} of process ${this.process.pid} is not open`,
+      );
+    }
+    await this.process.close(this.fd);
+  }
+
+  /** `dmirror_fops_release`: the last reference to the open file went away. */
+  private async fopsRelease(): Promise<void> {
+    this.released = true;
+    await mmuIntervalNotifierRemove(this.notifier);
+    this.pt.clear();
+  }
+
+  /**
+   * `dmirror_fops_unlocked_ioctl`'s checks, in its order: the file has no driver state (released)
+   * → -EINVAL; `addr` not page aligned → -EINVAL; `addr + (npages << PAGE_SHIFT)` not strictly
+   * above `addr` in 64-bit arithmetic (`npages` 0, or wrap-around) → -EINVAL. Then the outputs
+   * are zeroed. Non-integer arguments are programming errors and throw.
+   */
+  private cmdIn(name: string, addr: number, npages: number, ptr: Uint8Array | null): HmmDmirrorCmd | number {
+    checkU64(`DmirrorFile.${name}(addr)`, addr);
+    checkU64(`DmirrorFile.${name}(${name === 'setFlags' ? 'flags' : 'npages'})`, npages);
+    if (this.released) return -EINVAL;
+    if (addr % PAGE_SIZE !== 0) return -EINVAL;
+    const a = toU64(addr);
+    if (a >= ((a + (toU64(npages) << 12n)) & U64_MAX)) return -EINVAL;
+    return { addr, ptr, npages, cpages: 0, faults: 0 };
+  }
+
+  /** The result record: outputs only when the command succeeded (copy_to_user of the struct). */
+  private result(ret: number, cmd: HmmDmirrorCmd | number): DmirrorResult {
+    if (ret !== 0 || typeof cmd === 'number') return { ret, cpages: 0, faults: 0 };
+    return { ret, cpages: cmd.cpages, faults: cmd.faults };
+  }
+}
+
+/** A number as a u64 (ULONG_MAX, which rounds to 2^64 as a double, stands for 2^64 − 1). */
+function toU64(x: number): bigint {
+  return x >= ULONG_MAX ? U64_MAX : BigInt(x);
+}
+
+function checkU64(what: string, v: unknown): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > ULONG_MAX) {
+    throw new UsageError(what, `must be an integer between 0 and ULONG_MAX, got ${String(v)}`);
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Reverse mapping (mm/rmap.c, reduced): finding every page-table entry that maps a folio, through
+ * its anonymous family or its file's mappings; `try_to_migrate` (replace each mapping by a
+ * migration entry) and `remove_migration_ptes` (replace each migration entry by a mapping of
+ * the new folio).
+ * @module
+ */
+import { AnonVma } from './anon-vma.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE, VM_WRITE } from './constants.ts';
+import type { Kernel } from './kernel.ts';
+import {
+  MMU_NOTIFY_CLEAR,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+} from './mmu-notifier.ts';
+import { PG_anon, PG_anon_exclusive, PG_dirty, PG_zone_device } from './page-flags.ts';
+import { findEntry } from './page-table.ts';
+import {
+  isDevicePrivateKind,
+  isMigrationKind,
+  PTE_DEVICE_PRIVATE_READ,
+  PTE_DEVICE_PRIVATE_WRITE,
+  PTE_DIRTY,
+  PTE_KIND_MASK,
+  PTE_LEAF,
+  PTE_MIGRATION_READ,
+  PTE_MIGRATION_READ_EXCLUSIVE,
+  PTE_MIGRATION_WRITE,
+  PTE_PRESENT,
+  PTE_SOFT_DIRTY,
+  PTE_WRITE,
+  PTE_YOUNG,
+} from './pte.ts';
+import type { Vma } from './vma.ts';
+
+/** One place a folio is mapped (or has a migration entry): the VMA, the address, the entry. */
+export interface RmapHit {
+  /** The VMA. */
+  vma: Vma;
+  /** Address of the folio's first page in this mapping (PMD) or of the page (PTE). */
+  addr: number;
+  /** Word offset of the entry. */
+  off: number;
+  /** 2 for a PMD entry mapping the whole folio, 1 for a PTE. */
+  level: 1 | 2;
+}
+
+/**
+ * rmap_walk: every entry that refers to a page of the folio headed by `head` — present
+ * mappings, device-private and device-exclusive entries, and migration entries.
+ */
+export function rmapWalk(k: Kernel, head: number): RmapHit[] {
+  const pm = k.pm;
+  const owner = k.mappings[pm.mapping[head]!];
+  if (owner === undefined) return [];
+  const vmas = owner instanceof AnonVma ? owner.vmas : owner.mappings;
+  const nr = pm.folioNrPages(head);
+  const hits: RmapHit[] = [];
+  const words = k.pt.words;
+  for (const vma of vmas) {
+    if (vma.mm.pgd === 0) continue;
+    const first = vma.start + (pm.index[head]! - vma.pgoff) * PAGE_SIZE;
+    if (first + nr * PAGE_SIZE <= vma.start || first >= vma.end) continue;
+    if (nr > 1 && first % PMD_SIZE === 0 && first >= vma.start && first + PMD_SIZE <= vma.end) {
+      const off = findEntry(k.pt, vma.mm.pgd, first / PAGE_SIZE, 2);
+      if (off >= 0 && (words[off]! & PTE_LEAF) !== 0 && words[off + 1] === head) {
+        hits.push({ vma, addr: first, off, level: 2 });
+        continue;
+      }
+    }
+    for (let i = 0; i < nr; i++) {
+      const addr = first + i * PAGE_SIZE;
+      if (addr < vma.start || addr >= vma.end) continue;
+      const off = findEntry(k.pt, vma.mm.pgd, addr / PAGE_SIZE, 1);
+      if (off < 0) continue;
+      const kind = words[off]! & PTE_KIND_MASK;
+      if (words[off + 1] !== head + i || kind < PTE_PRESENT || kind === 3 || kind > 9) continue;
+      if (kind === PTE_PRESENT && pm.isZeroPfn(head + i)) continue;
+      hits.push({ vma, addr, off, level: 1 });
+    }
+  }
+  return hits;
+}
+
+/**
+ * try_to_migrate: replaces every mapping of the folio with a migration entry (writable if the
+ * mapping was, readable-exclusive for an exclusive anonymous page), announcing CLEAR over each
+ * mapping's extent. The mapping's reference and mapcount go; dirty moves to the folio.
+ */
+export async function tryToMigrate(k: Kernel, head: number): Promise<void> {
+  const pm = k.pm;
+  for (const hit of rmapWalk(k, head)) {
+    const words = k.pt.words;
+    const kind = words[hit.off]! & PTE_KIND_MASK;
+    if (isMigrationKind(kind)) continue;
+    const size = hit.level === 2 ? PMD_SIZE : PAGE_SIZE;
+    const range = mmuNotifierRangeInit(hit.vma.mm, MMU_NOTIFY_CLEAR, hit.addr, hit.addr + size);
+    await mmuNotifierInvalidateRangeStart(range);
+    const lo = k.pt.words[hit.off]!;
+    const pfn = k.pt.words[hit.off + 1]!;
+    const k2 = lo & PTE_KIND_MASK;
+    if (k2 === PTE_PRESENT || isDevicePrivateKind(k2) || k2 === 9) {
+      const writable = k2 === PTE_PRESENT ? (lo & PTE_WRITE) !== 0 : k2 === PTE_DEVICE_PRIVATE_WRITE || k2 === 9;
+      const exclusive = (pm.flags[pfn]! & (PG_anon | PG_anon_exclusive)) === (PG_anon | PG_anon_exclusive);
+      if ((lo & PTE_DIRTY) !== 0) pm.flags[pm.folioHead(pfn)]! |= PG_dirty;
+      const mkind = writable ? PTE_MIGRATION_WRITE : exclusive ? PTE_MIGRATION_READ_EXCLUSIVE : PTE_MIGRATION_READ;
+      k.pt.words[hit.off] = mkind | (lo & (PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY)) | (hit.level === 2 ? PTE_LEAF : 0);
+      if (hit.level === 2) pm.entireMapcount[head]!--;
+      else pm.mapcount[pfn]!--;
+      k.putPage(pfn);
+    }
+    mmuNotifierInvalidateRangeEnd(range);
+  }
+}
+
+/**
+ * remove_migration_ptes: every migration entry of `src` becomes a mapping of `dst` (the same
+ * folio when a migration is undone): a device-private entry for a device-private destination,
+ * otherwise a present entry; writable iff the migration entry was. Each mapping takes a
+ * reference and a mapcount on `dst`.
+ */
+export function removeMigrationPtes(k: Kernel, src: number, dst: number): void {
+  const pm = k.pm;
+  const dstPrivate = (pm.flags[dst]! & PG_zone_device) !== 0 && (k.pgmapOf(dst)?.isPrivate ?? false);
+  for (const hit of rmapWalk(k, src)) {
+    const words = k.pt.words;
+    const lo = words[hit.off]!;
+    const kind = lo & PTE_KIND_MASK;
+    if (!isMigrationKind(kind)) continue;
+    const oldPfn = words[hit.off + 1]!;
+    const newPfn = dst + (oldPfn - src);
+    const writable = kind === PTE_MIGRATION_WRITE && (hit.vma.flags & VM_WRITE) !== 0;
+    let e: number;
+    if (dstPrivate) e = writable ? PTE_DEVICE_PRIVATE_WRITE : PTE_DEVICE_PRIVATE_READ;
+    else e = PTE_PRESENT | (writable ? PTE_WRITE : 0) | (lo & (PTE_DIRTY | PTE_YOUNG));
+    e |= lo & PTE_SOFT_DIRTY;
+    if (kind !== PTE_MIGRATION_READ && (pm.flags[newPfn]! & PG_anon) !== 0) pm.flags[newPfn]! |= PG_anon_exclusive;
+    if (hit.level === 2) {
+      k.pt.words[hit.off] = e | PTE_LEAF;
+      k.pt.words[hit.off + 1] = dst;
+      pm.entireMapcount[dst]!++;
+      if (k.mmCounterOf(dst) !== k.mmCounterOf(src)) {
+        hit.vma.mm.rss[k.mmCounterOf(src)]! -= HPAGE_PMD_NR;
+        hit.vma.mm.rss[k.mmCounterOf(dst)]! += HPAGE_PMD_NR;
+      }
+    } else {
+      k.pt.words[hit.off] = e;
+      k.pt.words[hit.off + 1] = newPfn;
+      pm.mapcount[newPfn]!++;
+      if (k.mmCounterOf(newPfn) !== k.mmCounterOf(oldPfn)) {
+        hit.vma.mm.rss[k.mmCounterOf(oldPfn)]!--;
+        hit.vma.mm.rss[k.mmCounterOf(newPfn)]!++;
+      }
+    }
+    k.getPage(dst);
+  }
+}

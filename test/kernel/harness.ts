@@ -1,0 +1,379 @@
+/**
+ * The fixture of the kernel's HMM self-tests (tools/testing/selftests/mm/hmm-tests.c) on hmmsim:
+ * `hmm_buffer`, `hmm_dmirror_cmd`, the `hmm`/`hmm2` fixtures with their device-private and
+ * device-coherent variants, NTIMES and friends, and the int-array views the C tests get for free
+ * (`int *ptr` over a mapping or the mirror buffer).
+ */
+import { expect, it } from 'vitest';
+import {
+  type DmirrorFile,
+  EINTR,
+  Machine,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  Prng,
+  type Process,
+} from '../../src/index.ts';
+
+/** `HMM_BUFFER_SIZE`: 4 MiB, 1024 pages. */
+export const HMM_BUFFER_SIZE = 1024 << 12;
+/** `NTIMES`: repetitions of the *_multiple and teardown tests. */
+export const NTIMES = 10;
+/** `ONEKB`. */
+export const ONEKB = 1 << 10;
+/** `ONEMEG`. */
+export const ONEMEG = 1 << 20;
+/** `TWOMEG`. */
+export const TWOMEG = 1 << 21;
+
+/** Device numbers (minors) of the fixtures' variants. */
+export const HMM_PRIVATE_DEVICE_ONE = 0;
+export const HMM_PRIVATE_DEVICE_TWO = 1;
+export const HMM_COHERENCE_DEVICE_ONE = 2;
+export const HMM_COHERENCE_DEVICE_TWO = 3;
+
+/** `ALIGN(x, a)` for a power-of-two `a`. */
+export function ALIGN(x: number, a: number): number {
+  return Math.ceil(x / a) * a;
+}
+
+/** `struct hmm_buffer`. `ptr` 0 stands for NULL. */
+export interface HmmBuffer {
+  /** The CPU mapping (0 when there is none). */
+  ptr: number;
+  /** The host buffer: what the device read or writes, or one snapshot byte per page. */
+  mirror: Uint8Array;
+  /** Bytes to munmap on free. */
+  size: number;
+  /** Backing file, or -1. */
+  fd: number;
+  /** Copied from the command on success only. */
+  cpages: number;
+  /** Copied from the command on success only. */
+  faults: number;
+}
+
+/** A buffer with a mirror of `mirrorSize` bytes (`malloc(sizeof(*buffer))` + `malloc(mirror)`). */
+export function hmmBufferAlloc(size: number, mirrorSize = size): HmmBuffer {
+  return { ptr: 0, mirror: new Uint8Array(mirrorSize), size, fd: -1, cpages: 0, faults: 0 };
+}
+
+/** `hmm_buffer_free`: munmaps the mapping if there still is one; the mirror goes with the object. */
+export async function hmmBufferFree(process: Process, buffer: HmmBuffer): Promise<void> {
+  if (buffer.ptr !== 0) {
+    await process.munmap(buffer.ptr, buffer.size);
+    buffer.ptr = 0;
+  }
+}
+
+/** The ioctl requests used by the ported tests. */
+export type HmmDmirrorRequest =
+  | 'HMM_DMIRROR_READ'
+  | 'HMM_DMIRROR_WRITE'
+  | 'HMM_DMIRROR_SNAPSHOT'
+  | 'HMM_DMIRROR_CHECK_EXCLUSIVE'
+  | 'HMM_DMIRROR_FLAGS';
+export const HMM_DMIRROR_READ: HmmDmirrorRequest = 'HMM_DMIRROR_READ';
+export const HMM_DMIRROR_WRITE: HmmDmirrorRequest = 'HMM_DMIRROR_WRITE';
+export const HMM_DMIRROR_SNAPSHOT: HmmDmirrorRequest = 'HMM_DMIRROR_SNAPSHOT';
+export const HMM_DMIRROR_CHECK_EXCLUSIVE: HmmDmirrorRequest = 'HMM_DMIRROR_CHECK_EXCLUSIVE';
+export const HMM_DMIRROR_FLAGS: HmmDmirrorRequest = 'HMM_DMIRROR_FLAGS';
+
+/**
+ * `hmm_dmirror_cmd`: issues `request` with addr = `buffer.ptr`, ptr = `buffer.mirror`, npages,
+ * retrying on EINTR. Returns 0 or -errno; only on success are cpages/faults copied into the buffer
+ * and what the device copied out (READ data, SNAPSHOT bytes) written to the mirror, as the kernel
+ * copies nothing back on error.
+ */
+export async function hmmDmirrorCmd(
+  fd: DmirrorFile,
+  request: HmmDmirrorRequest,
+  buffer: HmmBuffer,
+  npages: number,
+): Promise<number> {
+  const addr = buffer.ptr;
+  for (;;) {
+    let r: { ret: number; cpages: number; faults: number; data?: Uint8Array; prot?: Uint8Array };
+    switch (request) {
+      case 'HMM_DMIRROR_READ':
+        r = await fd.read(addr, npages);
+        break;
+      case 'HMM_DMIRROR_WRITE':
+        r = await fd.write(addr, npages, buffer.mirror);
+        break;
+      case 'HMM_DMIRROR_SNAPSHOT':
+        r = await fd.snapshot(addr, npages);
+        break;
+      case 'HMM_DMIRROR_CHECK_EXCLUSIVE':
+        r = await fd.checkExclusive(addr, npages);
+        break;
+      case 'HMM_DMIRROR_FLAGS':
+        r = await fd.setFlags(npages);
+        break;
+    }
+    if (r.ret === 0) {
+      const out = r.data ?? r.prot;
+      if (out !== undefined) buffer.mirror.set(out);
+      buffer.cpages = r.cpages;
+      buffer.faults = r.faults;
+      return 0;
+    }
+    if (r.ret === -EINTR) continue;
+    return r.ret;
+  }
+}
+
+/** `hmm_create_file`: an unnamed temporary file of `size` bytes; its fd. */
+export async function hmmCreateFile(process: Process, size: number): Promise<number> {
+  return process.createTmpFile(size);
+}
+
+/** `hmm_random`: a random u32 (from a seeded generator, so runs repeat). */
+export function hmmRandomSource(seed: number): () => number {
+  const prng = new Prng(seed);
+  return () => prng.nextU32();
+}
+
+/**
+ * `hmm_nanosleep(n)`: lets `n` ns of virtual time pass while the other threads run. The
+ * scheduler wakes a sleeper only once nothing else can run, so a plain `sleep` would always land
+ * after the racing command; yielding until the clock (advanced by the HMM walks) reaches the
+ * deadline keeps the sleep concurrent, and falls back to a real sleep once nobody else is ready.
+ */
+export async function hmmNanosleep(machine: Machine, n: number): Promise<void> {
+  const sched = machine.sched;
+  const deadline = sched.clock.now + n;
+  while (sched.clock.now < deadline) {
+    if (!sched.contended) {
+      await sched.sleep(deadline - sched.clock.now);
+      return;
+    }
+    await sched.yield('hmm_nanosleep');
+  }
+}
+
+/** `read_pmd_pagesize()`: the THP size of the machine. */
+export function readPmdPagesize(): number {
+  return TWOMEG;
+}
+
+/** `default_huge_page_size()`: the hugetlb default size of the machine. */
+export function defaultHugePageSize(): number {
+  return TWOMEG;
+}
+
+/** `hugetlb_free_default_pages()`. */
+export function hugetlbFreeDefaultPages(machine: Machine): number {
+  return machine.hugetlb.freeHugePages;
+}
+
+// ---- int views (the C tests' `int *ptr`) ----------------------------------------------------
+
+/** `ptr[i] = f(i)` for i in [from, to) over the CPU mapping at `addr`, as the CPU writes. */
+export async function cpuFillInts(
+  process: Process,
+  addr: number,
+  from: number,
+  to: number,
+  f: (i: number) => number,
+): Promise<void> {
+  const ints = new Int32Array(to - from);
+  for (let i = from; i < to; i++) ints[i - from] = f(i);
+  await process.write(addr + from * 4, new Uint8Array(ints.buffer));
+}
+
+/** The ints [from, to) of the CPU mapping at `addr`, as the CPU reads them; index i at [i - from]. */
+export async function cpuReadInts(
+  process: Process,
+  addr: number,
+  from: number,
+  to: number,
+): Promise<Int32Array> {
+  const bytes = await process.read(addr + from * 4, (to - from) * 4);
+  return new Int32Array(bytes.buffer, bytes.byteOffset, to - from);
+}
+
+/** The mirror as an int array. */
+export function mirrorInts(buffer: HmmBuffer): Int32Array {
+  const m = buffer.mirror;
+  return new Int32Array(m.buffer, m.byteOffset, m.length >>> 2);
+}
+
+/** `mirror[i] = f(i)` for i in [0, count). */
+export function fillMirror(buffer: HmmBuffer, count: number, f: (i: number) => number): void {
+  const ints = mirrorInts(buffer);
+  for (let i = 0; i < count; i++) ints[i] = f(i);
+}
+
+/**
+ * `for (i = from; i < to; ++i) ASSERT_EQ(ints[i - offset], f(i))`: every element is checked and
+ * the first mismatch fails the test, naming the index.
+ */
+export function assertInts(
+  what: string,
+  ints: Int32Array,
+  from: number,
+  to: number,
+  f: (i: number) => number,
+  offset = from,
+): void {
+  for (let i = from; i < to; i++) {
+    const want = f(i) | 0;
+    if (ints[i - offset] !== want) expect(ints[i - offset], `${what}[${i}]`).toBe(want);
+  }
+}
+
+// ---- fixtures ------------------------------------------------------------------------------
+
+/** `FIXTURE_VARIANT(hmm)`. */
+export interface HmmVariant {
+  readonly name: 'hmm_device_private' | 'hmm_device_coherent';
+  readonly device_number: number;
+}
+
+/** `FIXTURE_VARIANT(hmm2)`. */
+export interface Hmm2Variant {
+  readonly name: 'hmm2_device_private' | 'hmm2_device_coherent';
+  readonly device_number0: number;
+  readonly device_number1: number;
+}
+
+/** `FIXTURE_VARIANT_ADD(hmm, …)`. */
+export const HMM_VARIANTS: readonly HmmVariant[] = [
+  { name: 'hmm_device_private', device_number: HMM_PRIVATE_DEVICE_ONE },
+  { name: 'hmm_device_coherent', device_number: HMM_COHERENCE_DEVICE_ONE },
+];
+
+/** `FIXTURE_VARIANT_ADD(hmm2, …)`. */
+export const HMM2_VARIANTS: readonly Hmm2Variant[] = [
+  {
+    name: 'hmm2_device_private',
+    device_number0: HMM_PRIVATE_DEVICE_ONE,
+    device_number1: HMM_PRIVATE_DEVICE_TWO,
+  },
+  {
+    name: 'hmm2_device_coherent',
+    device_number0: HMM_COHERENCE_DEVICE_ONE,
+    device_number1: HMM_COHERENCE_DEVICE_TWO,
+  },
+];
+
+/** `hmm_is_coherent_type`. */
+export function hmmIsCoherentType(devNum: number): boolean {
+  return devNum >= HMM_COHERENCE_DEVICE_ONE;
+}
+
+/**
+ * The machine the tests run on, with the module's four devices loaded (minors 0, 1 private; 2, 3
+ * coherent) and one huge page reserved (`HUGETLB_SETUP_DEFAULT_PAGES(1)`), THP on madvise.
+ */
+export function hmmMachine(): Machine {
+  const machine = new Machine({ memory: 256 * ONEMEG, thp: 'madvise', hugetlbPages: 1 });
+  machine.addDmirrorDevice();
+  machine.addDmirrorDevice();
+  machine.addDmirrorDevice({ coherent: true });
+  machine.addDmirrorDevice({ coherent: true });
+  return machine;
+}
+
+/** `hmm_open(unit)`: opens /dev/hmm_dmirror<unit> in `process`. */
+export async function hmmOpen(machine: Machine, process: Process, unit: number): Promise<DmirrorFile> {
+  const device = machine.dmirrorDevice(unit);
+  if (device === undefined) throw new Error(`could not open hmm dmirror driver (/dev/hmm_dmirror${unit})`);
+  return device.open(process);
+}
+
+/** `FIXTURE(hmm)` plus the machine and the test process. */
+export interface HmmSelf {
+  machine: Machine;
+  /** The test program's process. */
+  process: Process;
+  fd: DmirrorFile;
+  page_size: number;
+  page_shift: number;
+}
+
+/** `FIXTURE(hmm2)` plus the machine and the test process. */
+export interface Hmm2Self {
+  machine: Machine;
+  process: Process;
+  fd0: DmirrorFile;
+  fd1: DmirrorFile;
+  page_size: number;
+  page_shift: number;
+}
+
+/** `FIXTURE_SETUP(hmm)`. */
+export async function fixtureSetupHmm(variant: HmmVariant): Promise<HmmSelf> {
+  const machine = hmmMachine();
+  const process = await machine.createProcess();
+  const fd = await hmmOpen(machine, process, variant.device_number);
+  expect(fd.fd).toBeGreaterThanOrEqual(0);
+  return { machine, process, fd, page_size: PAGE_SIZE, page_shift: PAGE_SHIFT };
+}
+
+/** `FIXTURE_TEARDOWN(hmm)`: close(fd) must succeed. */
+export async function fixtureTeardownHmm(self: HmmSelf): Promise<void> {
+  await self.fd.close();
+  expect(self.fd.isReleased).toBe(true);
+}
+
+/** `FIXTURE_SETUP(hmm2)`. */
+export async function fixtureSetupHmm2(variant: Hmm2Variant): Promise<Hmm2Self> {
+  const machine = hmmMachine();
+  const process = await machine.createProcess();
+  const fd0 = await hmmOpen(machine, process, variant.device_number0);
+  expect(fd0.fd).toBeGreaterThanOrEqual(0);
+  const fd1 = await hmmOpen(machine, process, variant.device_number1);
+  expect(fd1.fd).toBeGreaterThanOrEqual(0);
+  return { machine, process, fd0, fd1, page_size: PAGE_SIZE, page_shift: PAGE_SHIFT };
+}
+
+/** `FIXTURE_TEARDOWN(hmm2)`. */
+export async function fixtureTeardownHmm2(self: Hmm2Self): Promise<void> {
+  await self.fd0.close();
+  expect(self.fd0.isReleased).toBe(true);
+  await self.fd1.close();
+  expect(self.fd1.isReleased).toBe(true);
+}
+
+/**
+ * `TEST_F(hmm, name)`: one vitest test per variant, titled like the kselftest harness prints it
+ * (`hmm.hmm_device_private.anon_read`), with the fixture set up and torn down around the body.
+ */
+export function TEST_F_hmm(
+  name: string,
+  body: (self: HmmSelf, variant: HmmVariant) => Promise<void>,
+  timeout?: number,
+): void {
+  for (const variant of HMM_VARIANTS) {
+    it(
+      `hmm.${variant.name}.${name}`,
+      async () => {
+        const self = await fixtureSetupHmm(variant);
+        await body(self, variant);
+        await fixtureTeardownHmm(self);
+      },
+      timeout,
+    );
+  }
+}
+
+/** `TEST_F(hmm2, name)`. */
+export function TEST_F_hmm2(
+  name: string,
+  body: (self: Hmm2Self, variant: Hmm2Variant) => Promise<void>,
+  timeout?: number,
+): void {
+  for (const variant of HMM2_VARIANTS) {
+    it(
+      `hmm2.${variant.name}.${name}`,
+      async () => {
+        const self = await fixtureSetupHmm2(variant);
+        await body(self, variant);
+        await fixtureTeardownHmm2(self);
+      },
+      timeout,
+    );
+  }
+}

@@ -1,0 +1,1215 @@
+/**
+ * Model-based random test of the memory manager (fast-check commands).
+ *
+ * The real system is one {@link Machine} per run with a few processes. The reference model keeps,
+ * per process, its mappings (start, end, prot, kind, backing object, file offset, THP advice) and
+ * the contents of its private pages (sparse, by virtual page); shared contents live in one object
+ * per shared backing (shmem file of a shared anonymous mapping, or tmp file), by file page. Fork
+ * copies the private contents (a COW snapshot) and shares the objects.
+ *
+ * MADV_FREE is modelled exactly as far as the kernel promises: a page advised FREE and not
+ * written since may read as zeros once reclaim ran (MADV_PAGEOUT), or at once if it was out on
+ * swap (FREE discards swap entries). Such a page keeps the set of contents it may hold; every
+ * observation narrows the set.
+ *
+ * After every command: the audit of test/model/audit.ts (refcounts, mapcounts, rss, swap_map,
+ * page-table pool, rmap, write/protection invariants), the VMA layout against the model, the
+ * contents of every populated page (present, THP or swap entry) and of every page cache against
+ * the model. Every CPU read is compared byte for byte; every syscall result against the model's
+ * prediction. At the end of a run every process exits, and every frame, swap slot and page table
+ * must be free again.
+ */
+import fc from 'fast-check';
+import { expect, it } from 'vitest';
+import { Machine } from '../../src/machine.ts';
+import {
+  HPAGE_PMD_NR,
+  MADV_COLLAPSE,
+  MADV_DONTNEED,
+  MADV_FREE,
+  MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
+  MADV_PAGEOUT,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MMAP_MIN_ADDR,
+  MREMAP_DONTUNMAP,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
+  TASK_SIZE,
+  VM_HUGEPAGE,
+  VM_NOHUGEPAGE,
+  VM_SHARED,
+} from '../../src/mm/constants.ts';
+import type { SimFile } from '../../src/mm/file.ts';
+import type { Process } from '../../src/mm/process.ts';
+import { PTE_KIND_MASK, PTE_PRESENT, PTE_SWAP } from '../../src/mm/pte.ts';
+import { BusError, OutOfMemoryKill, SegmentationFault } from '../../src/mm/signals.ts';
+import { EAGAIN, EBADF, EFAULT, EINVAL, ENOMEM } from '../../src/sim/errno.ts';
+import { auditKernel, walkMm } from './audit.ts';
+
+const PAGE = PAGE_SIZE;
+/** Where hinted and fixed mappings land: 16 MiB of address space, 2 MiB aligned. */
+const ARENA = 0x2000_0000;
+const ARENA_PAGES = 8 * HPAGE_PMD_NR;
+const EEXIST = 17;
+const MAX_PROCS = 4;
+const ZERO = new Uint8Array(PAGE);
+
+// ---- the model ---------------------------------------------------------------------------------
+
+type Kind = 'anon' | 'shmem' | 'filePrivate' | 'fileShared';
+/** Page contents; null reads as zeros. Never mutated once stored. */
+type Bytes = Uint8Array | null;
+
+/** A shared backing object: the shmem file of a shared anonymous mapping, or a tmp file. */
+interface MObj {
+  readonly sim: SimFile;
+  readonly size: number;
+  readonly pages: Map<number, Uint8Array>;
+}
+
+interface MVma {
+  start: number;
+  end: number;
+  prot: number;
+  kind: Kind;
+  obj: MObj | null;
+  /** File page at `start` (file and shmem kinds). */
+  pgoff: number;
+  /** 0: no advice, 1: MADV_HUGEPAGE, 2: MADV_NOHUGEPAGE. */
+  thp: 0 | 1 | 2;
+}
+
+/** A private page: the contents it may hold (one, unless MADV_FREE made it ambiguous). */
+interface PState {
+  cands: Bytes[];
+  /** MADV_FREE given and not written since: reclaim may drop it. */
+  lazy: boolean;
+  /** PAGEOUT may have put it on swap and nothing touched it since. */
+  swapped: boolean;
+}
+
+interface MProc {
+  readonly p: Process;
+  vmas: MVma[];
+  /** Private pages (anonymous, and COW copies in private file mappings) by virtual page. */
+  priv: Map<number, PState>;
+  fds: Map<number, MObj>;
+}
+
+interface World {
+  readonly k: Machine;
+  procs: MProc[];
+  readonly objs: MObj[];
+  readonly freeFrames0: number;
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+const pageAlign = (n: number): number => Math.ceil(n / PAGE) * PAGE;
+const isPrivate = (v: MVma): boolean => v.kind === 'anon' || v.kind === 'filePrivate';
+const fileIndex = (v: MVma, addr: number): number => v.pgoff + (Math.floor(addr / PAGE) * PAGE - v.start) / PAGE;
+const eofPages = (o: MObj): number => Math.ceil(o.size / PAGE);
+
+function lookup(p: MProc, addr: number): MVma | undefined {
+  return p.vmas.find((v) => v.start <= addr && addr < v.end);
+}
+
+function overlapping(p: MProc, start: number, end: number): MVma[] {
+  return p.vmas.filter((v) => v.start < end && v.end > start);
+}
+
+function isFree(p: MProc, start: number, end: number): boolean {
+  return overlapping(p, start, end).length === 0;
+}
+
+function hasHole(p: MProc, start: number, end: number): boolean {
+  let cursor = start;
+  for (const v of overlapping(p, start, end)) {
+    if (v.start > cursor) return true;
+    cursor = v.end;
+  }
+  return cursor < end;
+}
+
+function insertVma(p: MProc, v: MVma): void {
+  p.vmas.push(v);
+  p.vmas.sort((a, b) => a.start - b.start);
+}
+
+function splitAt(p: MProc, addr: number): void {
+  const v = p.vmas.find((x) => x.start < addr && addr < x.end);
+  if (v === undefined) return;
+  insertVma(p, { ...v, start: addr, pgoff: v.pgoff + (addr - v.start) / PAGE });
+  v.end = addr;
+}
+
+/** Splits at the edges like the kernel's vma split and returns the VMAs inside `[start, end)`. */
+function isolate(p: MProc, start: number, end: number): MVma[] {
+  splitAt(p, start);
+  splitAt(p, end);
+  return overlapping(p, start, end);
+}
+
+function statesIn(p: MProc, start: number, end: number): [number, PState][] {
+  const out: [number, PState][] = [];
+  for (const e of p.priv) if (e[0] * PAGE >= start && e[0] * PAGE < end) out.push(e);
+  return out;
+}
+
+function dropStates(p: MProc, start: number, end: number): void {
+  for (const [vpn] of statesIn(p, start, end)) p.priv.delete(vpn);
+}
+
+function unmapModel(p: MProc, start: number, end: number): void {
+  if (start >= end) return;
+  for (const v of isolate(p, start, end)) p.vmas.splice(p.vmas.indexOf(v), 1);
+  dropStates(p, start, end);
+}
+
+/** What a page of `v` may hold. */
+function expected(p: MProc, v: MVma, vpn: number): Bytes[] {
+  if (isPrivate(v)) {
+    const s = p.priv.get(vpn);
+    if (s !== undefined) return s.cands;
+    if (v.kind === 'anon') return [null];
+  }
+  return [v.obj!.pages.get(fileIndex(v, vpn * PAGE)) ?? null];
+}
+
+/** The signal an access at `addr` must raise, or null. */
+function accessFault(p: MProc, addr: number, write: boolean): 'segv' | 'bus' | null {
+  const v = lookup(p, addr);
+  if (v === undefined) return 'segv';
+  if (write ? (v.prot & PROT_WRITE) === 0 : (v.prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) === 0)
+    return 'segv';
+  if (v.kind !== 'anon' && fileIndex(v, addr) >= eofPages(v.obj!)) return 'bus';
+  return null;
+}
+
+function sameBytes(actual: Uint8Array, cand: Bytes, off: number): boolean {
+  const c = cand ?? ZERO;
+  return (
+    Buffer.compare(
+      Buffer.from(actual.buffer, actual.byteOffset, actual.length),
+      Buffer.from(c.buffer, c.byteOffset + off, actual.length),
+    ) === 0
+  );
+}
+
+function isZero(b: Uint8Array): boolean {
+  return sameBytes(b, null, 0);
+}
+
+function dedupe(cands: Bytes[]): Bytes[] {
+  const out: Bytes[] = [];
+  for (const c of cands) if (!out.some((o) => sameBytes(c ?? ZERO, o, 0))) out.push(c);
+  return out;
+}
+
+function describeDiff(actual: Uint8Array, cands: Bytes[], off: number): string {
+  const c = cands[0] ?? ZERO;
+  let i = 0;
+  while (i < actual.length && actual[i] === c[off + i]) i++;
+  return `${cands.length} candidate(s); first difference at page offset ${off + i}: got ${actual[i]}, model ${c[off + i]}${
+    cands.length > 1 ? ` (or ${(cands[1] ?? ZERO)[off + i]})` : ''
+  }`;
+}
+
+/** Checks observed bytes of page `vpn` (from `off`) against the model, narrowing ambiguous pages. */
+function observe(p: MProc, v: MVma, vpn: number, actual: Uint8Array, off: number, what: string): void {
+  const cands = expected(p, v, vpn);
+  const ok = cands.filter((c) => sameBytes(actual, c, off));
+  if (ok.length === 0)
+    throw new Error(
+      `${what}: mm ${p.p.pid} page ${hex(vpn * PAGE)} (${v.kind}) differs from the model: ${describeDiff(actual, cands, off)}`,
+    );
+  const s = p.priv.get(vpn);
+  if (s !== undefined && isPrivate(v) && ok.length < s.cands.length) s.cands = ok;
+}
+
+function withBytes(base: Bytes, off: number, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(PAGE);
+  if (base !== null) out.set(base);
+  out.set(data, off);
+  return out;
+}
+
+function modelWrite(p: MProc, v: MVma, vpn: number, off: number, data: Uint8Array): void {
+  if (isPrivate(v)) {
+    const cands = expected(p, v, vpn).map((c) => withBytes(c, off, data));
+    p.priv.set(vpn, { cands: dedupe(cands), lazy: false, swapped: false });
+  } else {
+    const idx = fileIndex(v, vpn * PAGE);
+    const o = v.obj!;
+    o.pages.set(idx, withBytes(o.pages.get(idx) ?? null, off, data));
+  }
+}
+
+/** Moves `[oldAddr, +oldSize)` (inside one VMA) to `newAddr`, `newSize` long (mremap's move_vma). */
+function moveModel(
+  p: MProc,
+  oldAddr: number,
+  oldSize: number,
+  newAddr: number,
+  newSize: number,
+  dontUnmap: boolean,
+): void {
+  const olds = isolate(p, oldAddr, oldAddr + oldSize);
+  if (olds.length !== 1) throw new Error(`model: mremap source spans ${olds.length} VMAs`);
+  const old = olds[0]!;
+  const moving = statesIn(p, oldAddr, oldAddr + oldSize);
+  for (const [vpn] of moving) p.priv.delete(vpn);
+  for (const [vpn, s] of moving) p.priv.set(vpn - oldAddr / PAGE + newAddr / PAGE, s);
+  insertVma(p, { ...old, start: newAddr, end: newAddr + newSize });
+  if (!dontUnmap) p.vmas.splice(p.vmas.indexOf(old), 1);
+}
+
+// ---- checks after every command -------------------------------------------------------------------
+
+function simKind(file: SimFile | null, flags: number): Kind {
+  if (file === null) return 'anon';
+  if ((flags & VM_SHARED) === 0) return 'filePrivate';
+  return file.shmem ? 'shmem' : 'fileShared';
+}
+
+interface Span {
+  start: number;
+  end: number;
+  prot: number;
+  kind: Kind;
+  file: number;
+  pgoff: number;
+  thp: number;
+}
+
+/** Adjacent spans with the same attributes (and contiguous file offsets) merged, as vma_merge would. */
+function merged(spans: Span[]): string[] {
+  const out: Span[] = [];
+  for (const s of spans) {
+    const last = out[out.length - 1];
+    if (
+      last !== undefined &&
+      last.end === s.start &&
+      last.prot === s.prot &&
+      last.kind === s.kind &&
+      last.file === s.file &&
+      last.thp === s.thp &&
+      (s.kind === 'anon' || last.pgoff + (last.end - last.start) / PAGE === s.pgoff)
+    )
+      last.end = s.end;
+    else out.push({ ...s });
+  }
+  return out.map(
+    (s) =>
+      `[${hex(s.start)}, ${hex(s.end)}) prot ${s.prot} ${s.kind}${s.kind === 'anon' ? '' : ` file ${s.file} pgoff ${s.pgoff}`}${s.thp ? ` thp ${s.thp}` : ''}`,
+  );
+}
+
+function checkLayout(p: MProc): void {
+  const sim = merged(
+    p.p.mm.vmas.map((v) => ({
+      start: v.start,
+      end: v.end,
+      prot: v.flags & 7,
+      kind: simKind(v.file, v.flags),
+      file: v.file?.id ?? 0,
+      pgoff: v.pgoff,
+      thp: (v.flags & VM_HUGEPAGE) !== 0 ? 1 : (v.flags & VM_NOHUGEPAGE) !== 0 ? 2 : 0,
+    })),
+  );
+  const model = merged(p.vmas.map((v) => ({ ...v, file: v.obj?.sim.id ?? 0 })));
+  expect(sim, `VMA layout of mm ${p.p.pid}`).toEqual(model);
+}
+
+/** Contents of every populated page against the model, and of every live page cache. */
+function checkContents(w: World): void {
+  const k = w.k;
+  const pm = k.pm;
+  for (const p of w.procs) {
+    const seen = new Set<number>();
+    const check = (vpn: number, actual: Uint8Array): void => {
+      seen.add(vpn);
+      const v = lookup(p, vpn * PAGE);
+      if (v !== undefined) observe(p, v, vpn, actual, 0, 'page tables');
+    };
+    walkMm(k, p.p.mm, (vpn, level, lo, hi) => {
+      const kind = lo & PTE_KIND_MASK;
+      if (level === 1) {
+        if (kind === PTE_PRESENT) check(vpn, pm.readableBytes(hi));
+        else if (kind === PTE_SWAP) check(vpn, k.swap.read(hi) ?? ZERO);
+      } else if (level === 2 && kind === PTE_PRESENT) {
+        for (let i = 0; i < HPAGE_PMD_NR; i++) check(vpn + i, pm.readableBytes(hi + i));
+      }
+    });
+    // Private pages with nothing mapped: a fault would give zeros, or the page cache's page.
+    for (const [vpn] of p.priv) {
+      if (seen.has(vpn)) continue;
+      const v = lookup(p, vpn * PAGE);
+      if (v === undefined) throw new Error(`model keeps a private page at ${hex(vpn * PAGE)} outside its VMAs`);
+      const actual = v.kind === 'anon' ? ZERO : (v.obj!.pages.get(fileIndex(v, vpn * PAGE)) ?? ZERO);
+      observe(p, v, vpn, actual, 0, 'unpopulated page');
+    }
+  }
+  const refs = new Map<MObj, number>();
+  const ref = (o: MObj): void => {
+    refs.set(o, (refs.get(o) ?? 0) + 1);
+  };
+  for (const p of w.procs) {
+    for (const o of p.fds.values()) ref(o);
+    for (const v of p.vmas) if (v.obj !== null) ref(v.obj);
+  }
+  for (const o of w.objs) {
+    const n = refs.get(o) ?? 0;
+    expect(o.sim.refs, `references to file ${o.sim.id}`).toBe(n);
+    if (n === 0) {
+      expect(o.sim.pages.size, `page cache of released file ${o.sim.id}`).toBe(0);
+      continue;
+    }
+    for (const [idx, pfn] of o.sim.pages) {
+      const want = o.pages.get(idx) ?? null;
+      if (!sameBytes(pm.readableBytes(pfn), want, 0))
+        throw new Error(
+          `page cache of file ${o.sim.id} page ${idx} differs from the model: ${describeDiff(pm.readableBytes(pfn), [want], 0)}`,
+        );
+    }
+    for (const [idx, bytes] of o.pages)
+      if (!o.sim.pages.has(idx) && !isZero(bytes))
+        throw new Error(`file ${o.sim.id} lost page ${idx}: not in the page cache`);
+  }
+}
+
+function checkWorld(w: World): void {
+  auditKernel(w.k);
+  for (const p of w.procs) checkLayout(p);
+  checkContents(w);
+}
+
+// ---- commands -----------------------------------------------------------------------------------
+
+function pickProc(w: World, sel: number): MProc {
+  return w.procs[sel % w.procs.length]!;
+}
+
+/** Generated bytes: random from a seed, zeros, or one repeated byte. */
+function makeData(len: number, seed: number, pattern: number): Uint8Array {
+  const out = new Uint8Array(len);
+  if (pattern === 1) return out;
+  if (pattern === 2) return out.fill((seed & 0xff) | 1);
+  let x = seed | 1;
+  for (let i = 0; i < len; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** Signal expected from a CPU access, checked against what was thrown. */
+function checkSignal(
+  err: unknown,
+  fault: { type: 'segv' | 'bus'; addr: number } | null,
+  what: string,
+): void {
+  if (fault === null) {
+    if (err !== undefined) throw err;
+    return;
+  }
+  if (err === undefined) throw new Error(`${what}: expected ${fault.type} at ${hex(fault.addr)}, got none`);
+  const cls = fault.type === 'segv' ? SegmentationFault : BusError;
+  if (!(err instanceof cls)) throw new Error(`${what}: expected ${cls.name} at ${hex(fault.addr)}, got ${String(err)}`);
+  expect(err.addr, `${what}: faulting address`).toBe(fault.addr);
+}
+
+/**
+ * A CPU access stops at an out-of-memory kill only when memory is truly exhausted; the access
+ * then took effect up to the page that could not be allocated.
+ */
+function oomStop(w: World, err: unknown, fault: { addr: number } | null): number | null {
+  if (!(err instanceof OutOfMemoryKill)) return null;
+  if (w.k.pm.freeFrames !== 0) throw new Error(`OOM kill with ${w.k.pm.freeFrames} frames free: ${err.message}`);
+  if (fault !== null && err.addr > fault.addr) throw new Error(`OOM kill past the expected fault: ${err.message}`);
+  return err.addr;
+}
+
+abstract class Cmd implements fc.AsyncCommand<World, World> {
+  check(): boolean {
+    return true;
+  }
+  async run(w: World): Promise<void> {
+    await this.exec(w);
+    checkWorld(w);
+  }
+  abstract exec(w: World): Promise<void>;
+  abstract toString(): string;
+}
+
+interface MmapArgs {
+  proc: number;
+  kind: number;
+  npages: number;
+  lenCut: number;
+  place: number;
+  placePage: number;
+  align2M: boolean;
+  prot: number;
+  populate: boolean;
+  huge: boolean;
+  reuseFd: number;
+  fileSizePages: number;
+  fileSizeCut: number;
+  offsetPages: number;
+  closeFd: boolean;
+  invalid: number;
+}
+
+const KINDS: Kind[] = ['anon', 'shmem', 'filePrivate', 'fileShared'];
+
+class MmapCmd extends Cmd {
+  constructor(readonly a: MmapArgs) {
+    super();
+  }
+  toString(): string {
+    return `mmap(${JSON.stringify(this.a)})`;
+  }
+  async exec(w: World): Promise<void> {
+    const a = this.a;
+    const p = pickProc(w, a.proc);
+    const kind = KINDS[a.kind]!;
+    const file = kind === 'filePrivate' || kind === 'fileShared';
+    let fd = -1;
+    let obj: MObj | null = null;
+    let created = false;
+    if (file) {
+      const fds = [...p.fds];
+      if (a.reuseFd > 0 && fds.length > 0) [fd, obj] = fds[a.reuseFd % fds.length]!;
+      else {
+        const size = Math.max(1, a.fileSizePages * PAGE - a.fileSizeCut);
+        let want = 3;
+        while (p.fds.has(want)) want++;
+        fd = await p.p.createTmpFile(size);
+        expect(fd, 'createTmpFile fd').toBe(want);
+        obj = { sim: p.p.fds.get(fd)!.file!, size, pages: new Map() };
+        w.objs.push(obj);
+        p.fds.set(fd, obj);
+        created = true;
+      }
+    }
+    let length = a.npages * PAGE - a.lenCut;
+    const len = pageAlign(length);
+    let addr = 0;
+    if (a.place > 0) {
+      addr = ARENA + a.placePage * PAGE;
+      if (a.align2M) addr = Math.floor(addr / PMD_SIZE) * PMD_SIZE;
+    }
+    const fixed = a.place === 2;
+    const noreplace = a.place === 3;
+    let flags =
+      (kind === 'anon' || kind === 'filePrivate' ? MAP_PRIVATE : MAP_SHARED) |
+      (file ? 0 : MAP_ANONYMOUS) |
+      (fixed ? MAP_FIXED : 0) |
+      (noreplace ? MAP_FIXED_NOREPLACE : 0);
+    const populate = a.populate && a.npages <= 64 && w.k.pm.freeFrames > 2 * a.npages + 64;
+    if (populate) flags |= MAP_POPULATE;
+    let offset = file ? a.offsetPages * PAGE : 0;
+    let want: number | null = null;
+    switch (a.invalid) {
+      case 1:
+        length = 0;
+        want = -EINVAL;
+        break;
+      case 2:
+        if (file) {
+          fd = 1000;
+          want = -EBADF;
+        }
+        break;
+      case 3:
+        if (file) {
+          offset += 100;
+          want = -EINVAL;
+        }
+        break;
+      case 4:
+        flags &= ~(MAP_PRIVATE | MAP_SHARED);
+        want = -EINVAL;
+        break;
+      case 5:
+        addr = ARENA + a.placePage * PAGE + 8;
+        flags |= MAP_FIXED;
+        want = -EINVAL;
+        break;
+    }
+    if (want === null && noreplace && !isFree(p, addr, addr + len)) want = -EEXIST;
+    const r = await p.p.mmap(addr, length, a.prot, flags, fd, offset);
+    if (want !== null) expect(r, 'mmap result').toBe(want);
+    else {
+      if (fixed || noreplace) expect(r, 'mmap at a fixed address').toBe(addr);
+      else {
+        expect(r, 'mmap result').toBeGreaterThanOrEqual(MMAP_MIN_ADDR);
+        expect(r % PAGE, 'mmap alignment').toBe(0);
+        expect(r + len, 'mmap end').toBeLessThanOrEqual(TASK_SIZE);
+        expect(isFree(p, r, r + len), `mmap placed at ${hex(r)} over a mapping`).toBe(true);
+        if (addr >= MMAP_MIN_ADDR && isFree(p, addr, addr + len)) expect(r, 'mmap honours a free hint').toBe(addr);
+      }
+      if (fixed) unmapModel(p, r, r + len);
+      if (kind === 'shmem') {
+        obj = { sim: p.p.mm.vmaLookup(r)!.file!, size: len, pages: new Map() };
+        w.objs.push(obj);
+      }
+      const v: MVma = { start: r, end: r + len, prot: a.prot, kind, obj, pgoff: offset / PAGE, thp: 0 };
+      insertVma(p, v);
+      if (populate && kind === 'filePrivate' && (a.prot & PROT_WRITE) !== 0) {
+        // MAP_POPULATE write-faults a private writable mapping: COW copies up to the end of file.
+        for (let addr2 = r; addr2 < r + len && fileIndex(v, addr2) < eofPages(obj!); addr2 += PAGE)
+          p.priv.set(addr2 / PAGE, { cands: expected(p, v, addr2 / PAGE), lazy: false, swapped: false });
+      }
+      if (a.huge) {
+        expect(await p.p.madvise(r, len, MADV_HUGEPAGE), 'madvise(HUGEPAGE) after mmap').toBe(0);
+        v.thp = 1;
+      }
+    }
+    if (created && a.closeFd) {
+      expect(await p.p.close(fd), 'close').toBe(0);
+      p.fds.delete(fd);
+    }
+  }
+}
+
+/** A range chosen relative to one of the process's VMAs (or the arena when it has none). */
+interface RangeArgs {
+  vma: number;
+  startPermille: number;
+  before: number;
+  npages: number;
+  lenCut: number;
+  shape: number;
+}
+
+function resolveRange(p: MProc, r: RangeArgs): [number, number] {
+  if (p.vmas.length === 0) return [ARENA + r.before * PAGE, r.npages * PAGE - r.lenCut];
+  const v = p.vmas[r.vma % p.vmas.length]!;
+  const vp = (v.end - v.start) / PAGE;
+  switch (r.shape) {
+    case 1:
+      return [v.start, v.end - v.start];
+    case 2: {
+      const c = Math.ceil(v.start / PMD_SIZE) * PMD_SIZE;
+      return c + PMD_SIZE <= v.end ? [c, PMD_SIZE] : [v.start, v.end - v.start];
+    }
+    default: {
+      const s = v.start + Math.floor((r.startPermille * vp) / 1000) * PAGE - r.before * PAGE;
+      return [Math.max(s, MMAP_MIN_ADDR), r.npages * PAGE - r.lenCut];
+    }
+  }
+}
+
+const rangeArb = fc.record({
+  vma: fc.nat(31),
+  startPermille: fc.integer({ min: 0, max: 999 }),
+  before: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 3 }) }),
+  npages: fc.oneof(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 1, max: 700 })),
+  lenCut: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: PAGE - 1 }) }),
+  shape: fc.integer({ min: 0, max: 3 }),
+});
+
+class MunmapCmd extends Cmd {
+  constructor(
+    readonly proc: number,
+    readonly r: RangeArgs,
+    readonly invalid: number,
+  ) {
+    super();
+  }
+  toString(): string {
+    return `munmap(${this.proc}, ${JSON.stringify(this.r)}, invalid ${this.invalid})`;
+  }
+  async exec(w: World): Promise<void> {
+    const p = pickProc(w, this.proc);
+    const [start, length] = resolveRange(p, this.r);
+    if (this.invalid === 1) return expect(await p.p.munmap(start + 8, length), 'munmap unaligned').toBe(-EINVAL);
+    if (this.invalid === 2) return expect(await p.p.munmap(start, 0), 'munmap of 0 bytes').toBe(-EINVAL);
+    expect(await p.p.munmap(start, length), 'munmap').toBe(0);
+    unmapModel(p, start, start + pageAlign(length));
+  }
+}
+
+class MprotectCmd extends Cmd {
+  constructor(
+    readonly proc: number,
+    readonly r: RangeArgs,
+    readonly prot: number,
+    readonly invalid: number,
+  ) {
+    super();
+  }
+  toString(): string {
+    return `mprotect(${this.proc}, ${JSON.stringify(this.r)}, prot ${this.prot}, invalid ${this.invalid})`;
+  }
+  async exec(w: World): Promise<void> {
+    const p = pickProc(w, this.proc);
+    const [start, length] = resolveRange(p, this.r);
+    if (this.invalid === 1)
+      return expect(await p.p.mprotect(start + 8, length, this.prot), 'mprotect unaligned').toBe(-EINVAL);
+    if (this.invalid === 2) return expect(await p.p.mprotect(start, length, 0x10), 'mprotect bad prot').toBe(-EINVAL);
+    const r = await p.p.mprotect(start, length, this.prot);
+    // do_mprotect_pkey: the first VMA must contain `start`; VMAs are changed in order until the
+    // first hole, which fails the call with ENOMEM after the earlier ones changed.
+    const end = start + pageAlign(length);
+    const first = overlapping(p, start, end)[0];
+    if (first === undefined || first.start > start) return expect(r, 'mprotect of an unmapped start').toBe(-ENOMEM);
+    let cursor = start;
+    for (const v of overlapping(p, start, end)) {
+      if (v.start > cursor) break;
+      cursor = v.end;
+    }
+    const contig = Math.min(cursor, end);
+    for (const v of isolate(p, start, contig)) v.prot = this.prot;
+    expect(r, 'mprotect').toBe(contig < end ? -ENOMEM : 0);
+  }
+}
+
+const ADVICE = [MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_PAGEOUT, MADV_COLLAPSE];
+const ADVICE_NAMES = ['DONTNEED', 'FREE', 'HUGEPAGE', 'NOHUGEPAGE', 'PAGEOUT', 'COLLAPSE'];
+
+/** Runs madvise on the real process and the model; returns nothing, checks the result. */
+async function madviseBoth(p: MProc, start: number, length: number, advice: number): Promise<void> {
+  const r = await p.p.madvise(start, length, advice);
+  const what = `madvise(${hex(start)}, ${length}, ${ADVICE_NAMES[ADVICE.indexOf(advice)]})`;
+  const end = start + pageAlign(length);
+  if (end === start) return expect(r, what).toBe(0);
+  const hole = hasHole(p, start, end);
+  const tail = hole ? -ENOMEM : 0;
+  const vmas = overlapping(p, start, end);
+  const clip = (v: MVma): [number, number] => [Math.max(start, v.start), Math.min(end, v.end)];
+  switch (advice) {
+    case MADV_DONTNEED:
+      for (const v of vmas) if (isPrivate(v)) dropStates(p, ...clip(v));
+      return expect(r, what).toBe(tail);
+    case MADV_FREE: {
+      for (const v of vmas) {
+        if (v.kind !== 'anon') return expect(r, what).toBe(-EINVAL);
+        for (const [, s] of statesIn(p, ...clip(v))) {
+          // Swapped-out pages are discarded at once; the others may go at the next reclaim.
+          if (s.swapped) s.cands = dedupe([...s.cands, null]);
+          s.swapped = false;
+          s.lazy = true;
+        }
+      }
+      return expect(r, what).toBe(tail);
+    }
+    case MADV_PAGEOUT:
+      for (const v of vmas) {
+        if (v.kind !== 'anon') continue;
+        for (const [, s] of statesIn(p, ...clip(v))) {
+          if (s.lazy) s.cands = dedupe([...s.cands, null]);
+          s.swapped = true;
+        }
+      }
+      return expect(r, what).toBe(tail);
+    case MADV_HUGEPAGE:
+    case MADV_NOHUGEPAGE:
+      for (const v of isolate(p, start, end)) v.thp = advice === MADV_HUGEPAGE ? 1 : 2;
+      return expect(r, what).toBe(tail);
+    default: {
+      // MADV_COLLAPSE: a chunk may fail for want of a huge page or on a page it cannot take.
+      const allowed = new Set<number>();
+      let stopped = false;
+      for (const v of vmas) {
+        if (v.kind !== 'anon' || v.thp === 2) {
+          allowed.add(-EINVAL);
+          stopped = true;
+          break;
+        }
+        const [s, e] = clip(v);
+        if (Math.ceil(s / PMD_SIZE) * PMD_SIZE + PMD_SIZE <= e) {
+          allowed.add(-EAGAIN);
+          allowed.add(-ENOMEM);
+        }
+      }
+      if (!stopped) allowed.add(tail);
+      if (!allowed.has(r)) throw new Error(`${what} returned ${r}, the model allows ${[...allowed].join(', ')}`);
+    }
+  }
+}
+
+class MadviseCmd extends Cmd {
+  constructor(
+    readonly proc: number,
+    readonly r: RangeArgs,
+    readonly advice: number,
+    readonly invalid: number,
+  ) {
+    super();
+  }
+  toString(): string {
+    return `madvise(${this.proc}, ${JSON.stringify(this.r)}, ${ADVICE_NAMES[this.advice]}, invalid ${this.invalid})`;
+  }
+  async exec(w: World): Promise<void> {
+    const p = pickProc(w, this.proc);
+    const [start, length] = resolveRange(p, this.r);
+    const advice = ADVICE[this.advice]!;
+    if (this.invalid === 1)
+      return expect(await p.p.madvise(start + 8, length, advice), 'madvise unaligned').toBe(-EINVAL);
+    if (this.invalid === 2) return expect(await p.p.madvise(start, length, 1234), 'madvise bad advice').toBe(-EINVAL);
+    await madviseBoth(p, start, length, advice);
+  }
+}
+
+/** Reclaim of a whole process: MADV_PAGEOUT over each of its VMAs. */
+class PageoutCmd extends Cmd {
+  constructor(readonly proc: number) {
+    super();
+  }
+  toString(): string {
+    return `pageout(${this.proc})`;
+  }
+  async exec(w: World): Promise<void> {
+    const p = pickProc(w, this.proc);
+    for (const v of [...p.vmas]) await madviseBoth(p, v.start, v.end - v.start, MADV_PAGEOUT);
+  }
+}
+
+interface MremapArgs {
+  proc: number;
+  vma: number;
+  offPermille: number;
+  lenPermille: number;
+  whole: boolean;
+  mode: number;
+  delta: number;
+  flags: number;
+  targetPage: number;
+  targetAlign: number;
+  invalid: number;
+}
+
+const MREMAP_FLAGS = [
+  0,
+  MREMAP_MAYMOVE,
+  MREMAP_MAYMOVE | MREMAP_FIXED,
+  MREMAP_MAYMOVE | MREMAP_DONTUNMAP,
+  MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
+];
+
+class MremapCmd extends Cmd {
+  constructor(readonly a: MremapArgs) {
+    super();
+  }
+  toString(): string {
+    return `mremap(${JSON.stringify(this.a)})`;
+  }
+  async exec(w: World): Promise<void> {
+    const a = this.a;
+    const p = pickProc(w, a.proc);
+    if (p.vmas.length === 0) return;
+    const v = p.vmas[a.vma % p.vmas.length]!;
+    const vp = (v.end - v.start) / PAGE;
+    const offP = a.whole ? 0 : Math.floor((a.offPermille * vp) / 1000);
+    const maxOld = vp - offP;
+    const oldP = a.whole ? maxOld : Math.min(maxOld, 1 + Math.floor((a.lenPermille * maxOld) / 1000));
+    const oldAddr = v.start + offP * PAGE;
+    const flags = MREMAP_FLAGS[a.flags]!;
+    const dontUnmap = (flags & MREMAP_DONTUNMAP) !== 0;
+    let newP = a.mode === 0 ? Math.max(1, oldP - 1 - (a.delta % oldP)) : a.mode === 1 ? oldP : oldP + a.delta;
+    if (dontUnmap) newP = oldP;
+    let oldSize = oldP * PAGE;
+    const newSize = newP * PAGE;
+    let newAddr = 0;
+    if ((flags & MREMAP_FIXED) !== 0) {
+      newAddr = ARENA + a.targetPage * PAGE;
+      if (a.targetAlign === 1) newAddr = Math.floor(newAddr / PMD_SIZE) * PMD_SIZE;
+      if (a.targetAlign === 2) newAddr = Math.floor(newAddr / PMD_SIZE) * PMD_SIZE + (oldAddr % PMD_SIZE);
+    }
+    const call = (o: number, os: number, ns: number, f: number, na: number) => p.p.mremap(o, os, ns, f, na);
+    switch (a.invalid) {
+      case 1:
+        return expect(await call(oldAddr + 8, oldSize, newSize, flags, newAddr), 'mremap unaligned').toBe(-EINVAL);
+      case 2:
+        return expect(await call(oldAddr, oldSize, 0, flags, newAddr), 'mremap to 0 bytes').toBe(-EINVAL);
+      case 3:
+        return expect(await call(oldAddr, oldSize, newSize, MREMAP_FIXED, ARENA), 'mremap FIXED alone').toBe(-EINVAL);
+      case 4:
+        return expect(
+          await call(oldAddr, oldSize, oldSize + PAGE, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0),
+          'mremap DONTUNMAP resizing',
+        ).toBe(-EINVAL);
+      case 5:
+        return expect(await call(MMAP_MIN_ADDR, PAGE, 2 * PAGE, MREMAP_MAYMOVE, 0), 'mremap of a hole').toBe(-EFAULT);
+      case 6:
+        if (lookup(p, v.end) === undefined)
+          return expect(
+            await call(oldAddr, v.end - oldAddr + PAGE, v.end - oldAddr + 2 * PAGE, flags & MREMAP_MAYMOVE, 0),
+            'mremap across the end of a VMA',
+          ).toBe(-EFAULT);
+        break;
+    }
+    if ((flags & MREMAP_FIXED) !== 0 && newAddr < oldAddr + oldSize && oldAddr < newAddr + newSize)
+      return expect(await call(oldAddr, oldSize, newSize, flags, newAddr), 'mremap onto itself').toBe(-EINVAL);
+    const r = await call(oldAddr, oldSize, newSize, flags, newAddr);
+    const what = `mremap(${hex(oldAddr)}, ${oldSize}, ${newSize}, ${flags}, ${hex(newAddr)})`;
+    if ((flags & MREMAP_FIXED) !== 0) {
+      expect(r, what).toBe(newAddr);
+      unmapModel(p, newAddr, newAddr + newSize);
+      if (oldSize > newSize) {
+        unmapModel(p, oldAddr + newSize, oldAddr + oldSize);
+        oldSize = newSize;
+      }
+      moveModel(p, oldAddr, oldSize, newAddr, newSize, dontUnmap);
+      return;
+    }
+    if (newSize <= oldSize && !dontUnmap) {
+      expect(r, what).toBe(oldAddr);
+      unmapModel(p, oldAddr + newSize, oldAddr + oldSize);
+      return;
+    }
+    if (!dontUnmap) {
+      const delta = newSize - oldSize;
+      if (oldAddr + oldSize === v.end && isFree(p, v.end, v.end + delta)) {
+        expect(r, `${what} grows in place`).toBe(oldAddr);
+        v.end += delta;
+        return;
+      }
+      if ((flags & MREMAP_MAYMOVE) === 0) return expect(r, what).toBe(-ENOMEM);
+    }
+    expect(r, what).toBeGreaterThanOrEqual(MMAP_MIN_ADDR);
+    expect(r % PAGE, `${what} alignment`).toBe(0);
+    expect(isFree(p, r, r + newSize), `${what} moved over a mapping (to ${hex(r)})`).toBe(true);
+    moveModel(p, oldAddr, oldSize, r, newSize, dontUnmap);
+  }
+}
+
+class ForkCmd extends Cmd {
+  constructor(
+    readonly proc: number,
+    readonly fresh: boolean,
+  ) {
+    super();
+  }
+  toString(): string {
+    return this.fresh ? 'createProcess()' : `fork(${this.proc})`;
+  }
+  async exec(w: World): Promise<void> {
+    if (w.procs.length >= MAX_PROCS) return;
+    if (this.fresh) {
+      w.procs.push({ p: await w.k.createProcess(), vmas: [], priv: new Map(), fds: new Map() });
+      return;
+    }
+    const p = pickProc(w, this.proc);
+    const child = await p.p.fork();
+    w.procs.push({
+      p: child,
+      vmas: p.vmas.map((v) => ({ ...v })),
+      priv: new Map([...p.priv].map(([vpn, s]) => [vpn, { ...s }])),
+      fds: new Map(p.fds),
+    });
+  }
+}
+
+class ExitCmd extends Cmd {
+  constructor(readonly proc: number) {
+    super();
+  }
+  toString(): string {
+    return `exit(${this.proc})`;
+  }
+  async exec(w: World): Promise<void> {
+    if (w.procs.length <= 1) return;
+    const p = pickProc(w, this.proc);
+    await p.p.exit();
+    w.procs.splice(w.procs.indexOf(p), 1);
+  }
+}
+
+class CloseCmd extends Cmd {
+  constructor(
+    readonly proc: number,
+    readonly fd: number,
+  ) {
+    super();
+  }
+  toString(): string {
+    return `close(${this.proc}, ${this.fd})`;
+  }
+  async exec(w: World): Promise<void> {
+    const p = pickProc(w, this.proc);
+    const fds = [...p.fds.keys()];
+    if (fds.length === 0) return expect(await p.p.close(3), 'close of no descriptor').toBe(-EBADF);
+    const fd = fds[this.fd % fds.length]!;
+    expect(await p.p.close(fd), 'close').toBe(0);
+    p.fds.delete(fd);
+  }
+}
+
+interface AccessArgs {
+  proc: number;
+  vma: number;
+  offPermille: number;
+  inPage: number;
+  len: number;
+  wild: boolean;
+  wildPage: number;
+}
+
+function accessAddr(p: MProc, a: AccessArgs): number {
+  if (a.wild || p.vmas.length === 0) return ARENA + a.wildPage * PAGE + a.inPage;
+  const v = p.vmas[a.vma % p.vmas.length]!;
+  const vp = (v.end - v.start) / PAGE;
+  return v.start + Math.floor((a.offPermille * vp) / 1000) * PAGE + a.inPage;
+}
+
+/** Splits `[addr, addr+len)` into page chunks up to the first one that must fault. */
+function chunks(
+  p: MProc,
+  addr: number,
+  len: number,
+  write: boolean,
+): { list: { a: number; vpn: number; off: number; n: number }[]; fault: { type: 'segv' | 'bus'; addr: number } | null } {
+  const list = [];
+  for (let a = addr; a < addr + len; ) {
+    const vpn = Math.floor(a / PAGE);
+    const off = a - vpn * PAGE;
+    const n = Math.min(PAGE - off, addr + len - a);
+    const f = accessFault(p, a, write);
+    if (f !== null) return { list, fault: { type: f, addr: a } };
+    list.push({ a, vpn, off, n });
+    a += n;
+  }
+  return { list, fault: null };
+}
+
+class ReadCmd extends Cmd {
+  constructor(readonly a: AccessArgs) {
+    super();
+  }
+  toString(): string {
+    return `read(${JSON.stringify(this.a)})`;
+  }
+  async exec(w: World): Promise<void> {
+    const p = pickProc(w, this.a.proc);
+    const addr = accessAddr(p, this.a);
+    const { list, fault } = chunks(p, addr, this.a.len, false);
+    let got: Uint8Array | undefined;
+    let err: unknown;
+    try {
+      got = await p.p.read(addr, this.a.len);
+    } catch (e) {
+      err = e;
+    }
+    const what = `read(${hex(addr)}, ${this.a.len}) in mm ${p.p.pid}`;
+    const stop = oomStop(w, err, fault);
+    const reached = stop === null ? list : list.filter((c) => c.a < stop);
+    // Pages the access reached were faulted in: none of them is on swap any more.
+    for (const c of reached) {
+      const s = p.priv.get(c.vpn);
+      if (s !== undefined) s.swapped = false;
+    }
+    if (stop !== null) return;
+    checkSignal(err, fault, what);
+    if (fault !== null) return;
+    let done = 0;
+    for (const c of list) {
+      observe(p, lookup(p, c.a)!, c.vpn, got!.subarray(done, done + c.n), c.off, what);
+      done += c.n;
+    }
+  }
+}
+
+class WriteCmd extends Cmd {
+  constructor(
+    readonly a: AccessArgs,
+    readonly seed: number,
+    readonly pattern: number,
+  ) {
+    super();
+  }
+  toString(): string {
+    return `write(${JSON.stringify(this.a)}, seed ${this.seed}, pattern ${this.pattern})`;
+  }
+  async exec(w: World): Promise<void> {
+    const p = pickProc(w, this.a.proc);
+    const addr = accessAddr(p, this.a);
+    const data = makeData(this.a.len, this.seed, this.pattern);
+    const { list, fault } = chunks(p, addr, this.a.len, true);
+    let err: unknown;
+    try {
+      await p.p.write(addr, data);
+    } catch (e) {
+      err = e;
+    }
+    const what = `write(${hex(addr)}, ${this.a.len}) in mm ${p.p.pid}`;
+    const stop = oomStop(w, err, fault);
+    if (stop === null) checkSignal(err, fault, what);
+    // The CPU wrote every page before the faulting one.
+    let done = 0;
+    for (const c of list) {
+      if (stop !== null && c.a >= stop) break;
+      modelWrite(p, lookup(p, c.a)!, c.vpn, c.off, data.subarray(done, done + c.n));
+      done += c.n;
+    }
+  }
+}
+
+// ---- arbitraries --------------------------------------------------------------------------------
+
+const procArb = fc.nat(7);
+const invalidArb = (n: number) =>
+  fc.oneof({ weight: 12, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: n }) });
+const protArb = fc.oneof(
+  { weight: 6, arbitrary: fc.constant(PROT_READ | PROT_WRITE) },
+  { weight: 3, arbitrary: fc.integer({ min: 0, max: 7 }) },
+);
+
+const mmapArb = fc
+  .record({
+    proc: procArb,
+    kind: fc.integer({ min: 0, max: 3 }),
+    npages: fc.oneof(
+      fc.integer({ min: 1, max: 16 }),
+      fc.integer({ min: 17, max: 200 }),
+      fc.integer({ min: 512, max: 600 }),
+    ),
+    lenCut: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: PAGE - 1 }) }),
+    place: fc.integer({ min: 0, max: 3 }),
+    placePage: fc.integer({ min: 0, max: ARENA_PAGES - 1 }),
+    align2M: fc.boolean(),
+    prot: protArb,
+    populate: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+    huge: fc.oneof({ weight: 2, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+    reuseFd: fc.nat(3),
+    fileSizePages: fc.integer({ min: 1, max: 600 }),
+    fileSizeCut: fc.oneof({ weight: 2, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: PAGE - 1 }) }),
+    offsetPages: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 64 }) }),
+    closeFd: fc.boolean(),
+    invalid: invalidArb(5),
+  })
+  .map((a) => new MmapCmd(a));
+
+const accessArb = fc.record({
+  proc: procArb,
+  vma: fc.nat(31),
+  offPermille: fc.integer({ min: 0, max: 999 }),
+  inPage: fc.oneof({ weight: 1, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 0, max: PAGE - 1 }) }),
+  len: fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 3 * PAGE })),
+  wild: fc.oneof({ weight: 8, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+  wildPage: fc.integer({ min: 0, max: ARENA_PAGES - 1 }),
+});
+
+const weightedCommands = [
+  { weight: 5, arbitrary: mmapArb },
+  { weight: 2, arbitrary: fc.tuple(procArb, rangeArb, invalidArb(2)).map(([p, r, i]) => new MunmapCmd(p, r, i)) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(procArb, rangeArb, fc.integer({ min: 0, max: 7 }), invalidArb(2))
+      .map(([p, r, prot, i]) => new MprotectCmd(p, r, prot, i)),
+  },
+  {
+    weight: 4,
+    arbitrary: fc
+      .tuple(procArb, rangeArb, fc.integer({ min: 0, max: ADVICE.length - 1 }), invalidArb(2))
+      .map(([p, r, adv, i]) => new MadviseCmd(p, r, adv, i)),
+  },
+  {
+    weight: 3,
+    arbitrary: fc
+      .record({
+        proc: procArb,
+        vma: fc.nat(31),
+        offPermille: fc.integer({ min: 0, max: 999 }),
+        lenPermille: fc.integer({ min: 0, max: 999 }),
+        whole: fc.boolean(),
+        mode: fc.integer({ min: 0, max: 2 }),
+        delta: fc.oneof(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 1, max: 600 })),
+        flags: fc.integer({ min: 0, max: MREMAP_FLAGS.length - 1 }),
+        targetPage: fc.integer({ min: 0, max: ARENA_PAGES - 1 }),
+        targetAlign: fc.integer({ min: 0, max: 2 }),
+        invalid: invalidArb(6),
+      })
+      .map((a) => new MremapCmd(a)),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(procArb, fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }))
+      .map(([p, f]) => new ForkCmd(p, f)),
+  },
+  { weight: 1, arbitrary: procArb.map((p) => new ExitCmd(p)) },
+  { weight: 1, arbitrary: fc.tuple(procArb, fc.nat(7)).map(([p, fd]) => new CloseCmd(p, fd)) },
+  { weight: 5, arbitrary: accessArb.map((a) => new ReadCmd(a)) },
+  {
+    weight: 6,
+    arbitrary: fc
+      .tuple(accessArb, fc.integer(), fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 2 }) }))
+      .map(([a, seed, pat]) => new WriteCmd(a, seed, pat)),
+  },
+  { weight: 1, arbitrary: procArb.map((p) => new PageoutCmd(p)) },
+];
+
+const commandArb: fc.Arbitrary<Cmd> = fc.oneof(...weightedCommands);
+
+// ---- the property -------------------------------------------------------------------------------
+
+const MIB = 1024 * 1024;
+
+interface Config {
+  memoryMiB: number;
+  swapMiB: number;
+  procs: number;
+}
+
+async function newWorld(cfg: Config): Promise<World> {
+  const k = new Machine({ memory: cfg.memoryMiB * MIB, swap: cfg.swapMiB * MIB, hugetlbPages: 1, thp: 'madvise' });
+  const w: World = { k, procs: [], objs: [], freeFrames0: k.pm.freeFrames };
+  for (let i = 0; i < cfg.procs; i++)
+    w.procs.push({ p: await k.createProcess(), vmas: [], priv: new Map(), fds: new Map() });
+  return w;
+}
+
+/** Every process exits; then nothing may remain allocated. */
+async function teardown(w: World): Promise<void> {
+  for (const p of w.procs) await p.p.exit();
+  w.procs = [];
+  const k = w.k;
+  auditKernel(k);
+  expect(k.mms.size, 'address spaces left (mm_count not dropped)').toBe(0);
+  expect(k.pm.freeFrames, 'free frames after every exit').toBe(w.freeFrames0);
+  expect(k.swap.inUse, 'swap slots in use after every exit').toBe(0);
+  expect(k.pt.inUse, 'page tables in use after every exit').toBe(0);
+  expect(k.hugetlb.freeHugePages, 'hugetlb pool').toBe(k.hugetlb.nrHugePages);
+  for (const o of w.objs) {
+    expect(o.sim.refs, `file ${o.sim.id} references`).toBe(0);
+    expect(o.sim.pages.size, `file ${o.sim.id} page cache`).toBe(0);
+  }
+}
+
+const configArb = fc.record({
+  memoryMiB: fc.constantFrom(16, 32),
+  swapMiB: fc.constantFrom(0, 1, 8),
+  procs: fc.integer({ min: 1, max: 2 }),
+});
+
+const mmProperty = fc.asyncProperty(
+  configArb,
+  fc.commands([commandArb], { maxCommands: 25, size: 'max' }),
+  async (cfg, cmds) => {
+    const w = await newWorld(cfg);
+    checkWorld(w);
+    await fc.asyncModelRun(() => ({ model: w, real: w }), cmds);
+    await teardown(w);
+  },
+);
+
+it('mm model: 2000 random command sequences keep data, refcounts, rss and swap consistent', async () => {
+  await fc.assert(mmProperty, { numRuns: Number(process.env.MM_MODEL_RUNS ?? 2000), seed: Number(process.env.MM_MODEL_SEED ?? 0x4d4d) });
+});

@@ -1,0 +1,396 @@
+/**
+ * The dmirror device (src/devices/dmirror): command checks in the driver's order, the result
+ * record, the invalidation callback's rules (own migrations skipped, try-lock when it may not
+ * sleep, the inclusive upper bound), the fault helper's timeout and dead-mm behaviour, the
+ * snapshot bytes, mmap of the device file, and device numbering.
+ */
+import { describe, expect, it } from 'vitest';
+import { DPT_XA_TAG_ATOMIC, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE } from '../../../src/devices/dmirror/pt.ts';
+import {
+  type DmirrorFile,
+  EAGAIN,
+  EBUSY,
+  EFAULT,
+  EINVAL,
+  EPERM,
+  HMM_DMIRROR_FLAG_FAIL_ALLOC,
+  HMM_DMIRROR_PROT_ERROR,
+  HMM_DMIRROR_PROT_NONE,
+  HMM_DMIRROR_PROT_PMD,
+  HMM_DMIRROR_PROT_READ,
+  HMM_DMIRROR_PROT_WRITE,
+  HMM_DMIRROR_PROT_ZERO,
+  MADV_DONTNEED,
+  MADV_HUGEPAGE,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  Machine,
+  MMU_NOTIFY_CLEAR,
+  MMU_NOTIFY_MIGRATE,
+  type MmuNotifierSubscriptions,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+  RoundRobinPolicy,
+  UsageError,
+  VM_MIXEDMAP,
+} from '../../../src/index.ts';
+import { findEntry } from '../../../src/mm/page-table.ts';
+import { PTE_KIND_MASK, PTE_PRESENT, PTE_WRITE } from '../../../src/mm/pte.ts';
+
+const RW = PROT_READ | PROT_WRITE;
+const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
+
+async function setup(coherent = false) {
+  const machine = new Machine({ memory: 64 * 1024 * 1024, hugetlbPages: 1 });
+  const device = machine.addDmirrorDevice({ coherent });
+  const process = await machine.createProcess();
+  const file = await device.open(process);
+  return { machine, device, process, file };
+}
+
+/** Tags of the mirror entries of `addr`'s pages, or '-' for none. */
+function tags(file: DmirrorFile, addr: number, npages: number): (number | string)[] {
+  const out: (number | string)[] = [];
+  for (let i = 0; i < npages; i++) {
+    const e = file.pt.get(addr / PAGE_SIZE + i);
+    out.push(e === undefined ? '-' : e % 4);
+  }
+  return out;
+}
+
+describe('machine.addDmirrorDevice', () => {
+  it('numbers private devices 0, 1 and coherent ones 2, 3, and refuses a fifth', () => {
+    const machine = new Machine({ memory: 16 * 1024 * 1024, hugetlbPages: 0 });
+    const c0 = machine.addDmirrorDevice({ coherent: true });
+    const p0 = machine.addDmirrorDevice();
+    const p1 = machine.addDmirrorDevice({});
+    const c1 = machine.addDmirrorDevice({ coherent: true });
+    expect([p0.minor, p1.minor, c0.minor, c1.minor]).toEqual([0, 1, 2, 3]);
+    expect([p0.coherent, c0.coherent]).toEqual([false, true]);
+    expect(c1.name).toBe('hmm_dmirror3');
+    expect(machine.dmirrorDevices).toEqual([c0, p0, p1, c1]);
+    expect(machine.dmirrorDevice(1)).toBe(p1);
+    expect(() => machine.addDmirrorDevice()).toThrow(UsageError);
+    expect(() => machine.addDmirrorDevice({ coherent: 'yes' as unknown as boolean })).toThrow(UsageError);
+  });
+});
+
+describe('DmirrorDevice.open', () => {
+  it('installs the file at the lowest free descriptor and subscribes to the whole address space', async () => {
+    const { process, file } = await setup();
+    expect(file.fd).toBe(3);
+    expect(process.fds.get(3)?.fops).toBe(file.fops);
+    expect(file.notifier.mm).toBe(process.mm);
+    expect(file.notifier.start).toBe(0);
+    expect(file.notifier.last).toBe(2 ** 64 - PAGE_SIZE);
+    expect(file.mm).toBe(process.mm);
+  });
+
+  it('refuses a process of another machine', async () => {
+    const { device } = await setup();
+    const other = await new Machine({ memory: 16 * 1024 * 1024, hugetlbPages: 0 }).createProcess();
+    await expect(device.open(other)).rejects.toThrow(UsageError);
+  });
+});
+
+describe('command checks (dmirror_fops_unlocked_ioctl order)', () => {
+  it('rejects an unaligned address, zero pages and wrap-around with -EINVAL and no outputs', async () => {
+    const { file } = await setup();
+    expect(await file.read(PAGE_SIZE + 1, 1)).toEqual({
+      ret: -EINVAL,
+      cpages: 0,
+      faults: 0,
+      data: new Uint8Array(0),
+    });
+    expect((await file.read(PAGE_SIZE, 0)).ret).toBe(-EINVAL);
+    expect((await file.snapshot(2 ** 64 - PAGE_SIZE, 1)).ret).toBe(-EINVAL);
+    expect((await file.snapshot(2 ** 64 - 2 * PAGE_SIZE, 2)).ret).toBe(-EINVAL);
+    expect((await file.write(0, 2 ** 52, new Uint8Array(0))).ret).toBe(-EINVAL);
+    expect((await file.checkExclusive(12, 1)).ret).toBe(-EINVAL);
+  });
+
+  it('throws a UsageError for arguments that are not u64 integers', async () => {
+    const { file } = await setup();
+    await expect(file.read(1.5, 1)).rejects.toThrow(UsageError);
+    await expect(file.snapshot(0, -1)).rejects.toThrow(UsageError);
+    await expect(file.write(0, 1, [1, 2] as unknown as Uint8Array)).rejects.toThrow(UsageError);
+  });
+
+  it('FLAGS stores the value, and 0 fails the range check', async () => {
+    const { file } = await setup();
+    expect(await file.setFlags(HMM_DMIRROR_FLAG_FAIL_ALLOC)).toEqual({ ret: 0, cpages: 0, faults: 0 });
+    expect(file.flags).toBe(HMM_DMIRROR_FLAG_FAIL_ALLOC);
+    expect((await file.setFlags(0)).ret).toBe(-EINVAL);
+    expect(file.flags).toBe(HMM_DMIRROR_FLAG_FAIL_ALLOC);
+  });
+
+  it('WRITE with a buffer shorter than the pages fails like copy_from_user, before faulting', async () => {
+    const { process, file } = await setup();
+    const addr = await process.mmap(0, 2 * PAGE_SIZE, RW, ANON, -1, 0);
+    expect((await file.write(addr, 2, new Uint8Array(PAGE_SIZE))).ret).toBe(-EFAULT);
+    expect(file.pt.size).toBe(0);
+  });
+
+  it('after close the file has no driver state: -EINVAL, and a second close throws', async () => {
+    const { process, file } = await setup();
+    const addr = await process.mmap(0, PAGE_SIZE, RW, ANON, -1, 0);
+    expect((await file.read(addr, 1)).ret).toBe(0);
+    expect(file.pt.size).toBe(1);
+    await file.close();
+    expect(file.isReleased).toBe(true);
+    expect(file.pt.size).toBe(0);
+    expect(file.notifier.state).toBe('idle');
+    expect(process.fds.has(file.fd)).toBe(false);
+    expect((await file.read(addr, 1)).ret).toBe(-EINVAL);
+    await expect(file.close()).rejects.toThrow(UsageError);
+  });
+
+  it('a descriptor inherited by fork keeps the file open, mirroring the parent', async () => {
+    const { process, file } = await setup();
+    const addr = await process.mmap(0, PAGE_SIZE, RW, ANON, -1, 0);
+    await process.store32(addr, 7);
+    const child = await process.fork();
+    await file.close();
+    expect(file.isReleased).toBe(false);
+    await child.store32(addr, 9); // the child's COW does not touch the parent's mirror
+    const r = await file.read(addr, 1);
+    expect(r.ret).toBe(0);
+    expect(new DataView(r.data.buffer).getUint32(0, true)).toBe(7);
+    await child.exit();
+    expect(file.isReleased).toBe(true);
+  });
+});
+
+describe('READ and WRITE', () => {
+  it('count one fault pass, and none when everything is already mirrored', async () => {
+    const { process, file } = await setup();
+    const addr = await process.mmap(0, 4 * PAGE_SIZE, RW, ANON, -1, 0);
+    expect(await file.read(addr, 4)).toMatchObject({ ret: 0, cpages: 4, faults: 1 });
+    expect(tags(file, addr, 4)).toEqual([DPT_XA_TAG_READ, DPT_XA_TAG_READ, DPT_XA_TAG_READ, DPT_XA_TAG_READ]);
+    expect(await file.read(addr, 4)).toMatchObject({ ret: 0, cpages: 4, faults: 0 });
+    // A read-only entry does not count for WRITE: the pages are faulted again, for writing.
+    const data = new Uint8Array(4 * PAGE_SIZE).fill(0x5a);
+    expect(await file.write(addr, 4, data)).toEqual({ ret: 0, cpages: 4, faults: 1 });
+    expect(tags(file, addr, 4)).toEqual([
+      DPT_XA_TAG_WRITE,
+      DPT_XA_TAG_WRITE,
+      DPT_XA_TAG_WRITE,
+      DPT_XA_TAG_WRITE,
+    ]);
+    expect((await process.read(addr + 3 * PAGE_SIZE, 4))[3]).toBe(0x5a);
+    expect(await file.write(addr, 4, data)).toEqual({ ret: 0, cpages: 4, faults: 0 });
+  });
+
+  it('resumes after the pages already mirrored and counts them in cpages', async () => {
+    const { process, file } = await setup();
+    const addr = await process.mmap(0, 3 * PAGE_SIZE, RW, ANON, -1, 0);
+    expect((await file.read(addr, 1)).ret).toBe(0);
+    const r = await file.read(addr, 3);
+    expect(r).toMatchObject({ ret: 0, cpages: 3, faults: 1 });
+    expect(r.data.length).toBe(3 * PAGE_SIZE);
+  });
+
+  it('returns the errors of hmm_range_fault: -EFAULT for a hole or PROT_NONE, -EPERM for a read-only VMA', async () => {
+    const { process, file } = await setup();
+    expect((await file.read(0x10000, 1)).ret).toBe(-EFAULT);
+    const addr = await process.mmap(0, 2 * PAGE_SIZE, PROT_NONE, ANON, -1, 0);
+    expect(await file.read(addr, 2)).toEqual({ ret: -EFAULT, cpages: 0, faults: 0, data: new Uint8Array(0) });
+    expect(await process.mprotect(addr, 2 * PAGE_SIZE, PROT_READ)).toBe(0);
+    expect((await file.write(addr, 2, new Uint8Array(2 * PAGE_SIZE))).ret).toBe(-EPERM);
+    expect((await file.read(addr, 2)).ret).toBe(0);
+  });
+});
+
+describe('the invalidation callback (dmirror_interval_invalidate)', () => {
+  it('erases the range and one page past it (the inclusive upper bound)', async () => {
+    const { process, file } = await setup();
+    const addr = await process.mmap(0, 4 * PAGE_SIZE, RW, ANON, -1, 0);
+    expect((await file.read(addr, 4)).ret).toBe(0);
+    expect(await process.madvise(addr + PAGE_SIZE, PAGE_SIZE, MADV_DONTNEED)).toBe(0);
+    expect(tags(file, addr, 4)).toEqual([DPT_XA_TAG_READ, '-', '-', DPT_XA_TAG_READ]);
+  });
+
+  it("skips MIGRATE events of its own device, and erases other devices' migrations", async () => {
+    const { machine, process, file, device } = await setup();
+    const other = machine.addDmirrorDevice();
+    const addr = await process.mmap(0, 2 * PAGE_SIZE, RW, ANON, -1, 0);
+    expect((await file.read(addr, 2)).ret).toBe(0);
+    const seq = file.notifier.invalidateSeq;
+    const own = mmuNotifierRangeInit(process.mm, MMU_NOTIFY_MIGRATE, addr, addr + PAGE_SIZE, device);
+    expect(await mmuNotifierInvalidateRangeStart(own)).toBe(0);
+    mmuNotifierInvalidateRangeEnd(own);
+    expect(file.pt.size).toBe(2);
+    expect(file.notifier.invalidateSeq).toBe(seq);
+    const foreign = mmuNotifierRangeInit(process.mm, MMU_NOTIFY_MIGRATE, addr, addr + PAGE_SIZE, other);
+    expect(await mmuNotifierInvalidateRangeStart(foreign)).toBe(0);
+    mmuNotifierInvalidateRangeEnd(foreign);
+    expect(file.pt.size).toBe(0);
+    expect(file.notifier.invalidateSeq).not.toBe(seq);
+  });
+
+  it('gives up on a non-blockable range while the mutex is held, and proceeds once it is free', async () => {
+    const { process, file } = await setup();
+    const addr = await process.mmap(0, PAGE_SIZE, RW, ANON, -1, 0);
+    expect((await file.read(addr, 1)).ret).toBe(0);
+    await file.mutex.lock();
+    const r = mmuNotifierRangeInit(process.mm, MMU_NOTIFY_CLEAR, addr, addr + PAGE_SIZE, null, false);
+    expect(await mmuNotifierInvalidateRangeStart(r)).toBe(-EAGAIN);
+    expect(file.pt.size).toBe(1);
+    file.mutex.unlock();
+    expect(await mmuNotifierInvalidateRangeStart(r)).toBe(0);
+    mmuNotifierInvalidateRangeEnd(r);
+    expect(file.pt.size).toBe(0);
+  });
+
+  it('is told of the exit of the mirrored process and drops everything', async () => {
+    const { process, file } = await setup();
+    const addr = await process.mmap(0, 3 * PAGE_SIZE, RW, ANON, -1, 0);
+    expect((await file.read(addr, 3)).ret).toBe(0);
+    const child = await process.fork(); // keeps the file open past the exit
+    await process.exit();
+    expect(file.isReleased).toBe(false);
+    expect(file.pt.size).toBe(0);
+    // With the mm gone, SNAPSHOT fails with -EINVAL (mmget_not_zero).
+    expect((await file.snapshot(addr, 3)).ret).toBe(-EINVAL);
+    await child.exit();
+    expect(file.isReleased).toBe(true);
+  });
+});
+
+describe('the fault helper (dmirror_range_fault)', () => {
+  it('gives up with -EBUSY once HMM_RANGE_DEFAULT_TIMEOUT ms of virtual time have passed', async () => {
+    const { machine, process, file } = await setup();
+    const addr = await process.mmap(0, PAGE_SIZE, RW, ANON, -1, 0);
+    machine.sched.policy = new RoundRobinPolicy();
+    let stop = false;
+    let storms = 0;
+    // A CPU-side thread invalidating the page over and over, 10 ms of virtual time apart.
+    const storm = machine.sched.spawn('storm', async () => {
+      while (!stop) {
+        const r = mmuNotifierRangeInit(process.mm, MMU_NOTIFY_CLEAR, addr, addr + PAGE_SIZE);
+        await mmuNotifierInvalidateRangeStart(r);
+        mmuNotifierInvalidateRangeEnd(r);
+        storms++;
+        machine.sched.clock.advance(10_000_000);
+        await machine.sched.yield('storm');
+      }
+    });
+    const t0 = machine.sched.clock.now;
+    const r = await file.read(addr, 1);
+    stop = true;
+    await machine.sched.join(storm);
+    expect(r.ret).toBe(-EBUSY);
+    expect(machine.sched.clock.now - t0).toBeGreaterThan(1000 * 1_000_000);
+    expect(storms).toBeGreaterThan(50);
+  });
+});
+
+describe('SNAPSHOT bytes (dmirror_mkentry)', () => {
+  it('classifies holes, PROT_NONE, unpopulated, zero, read-only and writable pages', async () => {
+    const { process, file } = await setup();
+    const addr = await process.mmap(0, 6 * PAGE_SIZE, RW, ANON, -1, 0);
+    expect(await process.munmap(addr, PAGE_SIZE)).toBe(0); // page 0: hole
+    expect(await process.mprotect(addr + PAGE_SIZE, PAGE_SIZE, PROT_NONE)).toBe(0); // page 1
+    await process.load32(addr + 3 * PAGE_SIZE); // page 3: zero page
+    await process.store32(addr + 4 * PAGE_SIZE, 1); // page 4: writable
+    await process.store32(addr + 5 * PAGE_SIZE, 1); // page 5: read-only
+    expect(await process.mprotect(addr + 5 * PAGE_SIZE, PAGE_SIZE, PROT_READ)).toBe(0);
+    const r = await file.snapshot(addr, 6);
+    expect(r.ret).toBe(0);
+    expect(r.cpages).toBe(6);
+    expect(r.faults).toBe(0);
+    expect([...r.prot]).toEqual([
+      HMM_DMIRROR_PROT_ERROR,
+      HMM_DMIRROR_PROT_ERROR,
+      HMM_DMIRROR_PROT_NONE,
+      HMM_DMIRROR_PROT_ZERO | HMM_DMIRROR_PROT_READ,
+      HMM_DMIRROR_PROT_WRITE,
+      HMM_DMIRROR_PROT_READ,
+    ]);
+    // Nothing was faulted in or mirrored.
+    expect(file.pt.size).toBe(0);
+  });
+
+  it('reports a THP with the PMD bit, and the huge zero page as an ordinary read-only PMD page', async () => {
+    const { process, file } = await setup();
+    const base = await process.mmap(0, 3 * PMD_SIZE, RW, ANON, -1, 0);
+    const a = Math.ceil(base / PMD_SIZE) * PMD_SIZE;
+    expect(await process.madvise(a, 2 * PMD_SIZE, MADV_HUGEPAGE)).toBe(0);
+    await process.store32(a, 1); // a THP
+    await process.load32(a + PMD_SIZE); // the huge zero page
+    const r = await file.snapshot(a, 1024);
+    expect(r.ret).toBe(0);
+    expect(r.cpages).toBe(1024);
+    expect(new Set(r.prot.subarray(0, 512))).toEqual(
+      new Set([HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD]),
+    );
+    expect(new Set(r.prot.subarray(512))).toEqual(new Set([HMM_DMIRROR_PROT_READ | HMM_DMIRROR_PROT_PMD]));
+  });
+
+  it('spans several 32-page batches, each under a temporary notifier that is removed again', async () => {
+    const { process, file } = await setup();
+    const addr = await process.mmap(0, 70 * PAGE_SIZE, RW, ANON, -1, 0);
+    for (let i = 0; i < 70; i += 2) await process.store32(addr + i * PAGE_SIZE, i);
+    const r = await file.snapshot(addr, 70);
+    expect(r.ret).toBe(0);
+    expect(r.cpages).toBe(70);
+    for (let i = 0; i < 70; i++)
+      expect(r.prot[i]).toBe(i % 2 === 0 ? HMM_DMIRROR_PROT_WRITE : HMM_DMIRROR_PROT_NONE);
+    // Only the file's own notifier is left on the mm.
+    const tree = (process.mm.notifierSubscriptions as MmuNotifierSubscriptions).itree;
+    let count = 0;
+    for (let n = tree.iterFirst(0, 2 ** 64); n !== null; n = tree.iterNext(n, 0, 2 ** 64)) count++;
+    expect(count).toBe(1);
+  });
+});
+
+describe('CHECK_EXCLUSIVE (dmirror_check_atomic)', () => {
+  it('is 0 for read and write entries and -EPERM while an atomic entry is left', async () => {
+    const { process, file } = await setup();
+    const addr = await process.mmap(0, 2 * PAGE_SIZE, RW, ANON, -1, 0);
+    expect((await file.read(addr, 1)).ret).toBe(0);
+    expect((await file.write(addr + PAGE_SIZE, 1, new Uint8Array(PAGE_SIZE))).ret).toBe(0);
+    expect(await file.checkExclusive(addr, 2)).toEqual({ ret: 0, cpages: 0, faults: 0 });
+    file.pt.set(addr / PAGE_SIZE + 1, (file.pt.get(addr / PAGE_SIZE + 1)! & ~3) | DPT_XA_TAG_ATOMIC);
+    expect((await file.checkExclusive(addr, 2)).ret).toBe(-EPERM);
+    expect((await file.checkExclusive(addr, 1)).ret).toBe(0);
+  });
+});
+
+describe('mmap of the device file (dmirror_fops_mmap)', () => {
+  it('maps zeroed pages read-only in a private mapping (copy-on-write) and writable in a shared one', async () => {
+    const { machine, process, file } = await setup();
+    const free0 = machine.pm.freeFrames;
+    const priv = await process.mmap(0, 2 * PAGE_SIZE, RW, MAP_PRIVATE, file.fd, 0);
+    const shared = await process.mmap(0, PAGE_SIZE, RW, MAP_SHARED, file.fd, 0);
+    expect(machine.pm.freeFrames).toBe(free0 - 3); // three zeroed pages
+    const vma = process.mm.vmaLookup(priv)!;
+    expect(vma.flags & VM_MIXEDMAP).toBe(VM_MIXEDMAP);
+    expect(vma.isAnonymous).toBe(false);
+    const pte = (a: number) => {
+      const off = findEntry(machine.pt, process.mm.pgd, a / PAGE_SIZE, 1);
+      return {
+        kind: machine.pt.words[off]! & PTE_KIND_MASK,
+        write: (machine.pt.words[off]! & PTE_WRITE) !== 0,
+      };
+    };
+    expect(pte(priv)).toEqual({ kind: PTE_PRESENT, write: false });
+    expect(pte(shared)).toEqual({ kind: PTE_PRESENT, write: true });
+    expect(await process.load32(priv)).toBe(0);
+    expect([...(await file.snapshot(priv, 2)).prot]).toEqual([HMM_DMIRROR_PROT_READ, HMM_DMIRROR_PROT_READ]);
+    expect([...(await file.snapshot(shared, 1)).prot]).toEqual([HMM_DMIRROR_PROT_WRITE]);
+    await process.store32(priv, 0xdead); // copy-on-write into an anonymous page
+    expect(await process.load32(priv)).toBe(0xdead);
+    expect(pte(priv).write).toBe(true);
+    expect(await process.munmap(priv, 2 * PAGE_SIZE)).toBe(0);
+    expect(await process.munmap(shared, PAGE_SIZE)).toBe(0);
+    expect(machine.pm.freeFrames).toBe(free0); // the inserted pages and the COW copy are freed
+  });
+});

@@ -1,0 +1,370 @@
+/** madvise(2): DONTNEED, FREE, HUGEPAGE / NOHUGEPAGE, PAGEOUT, COLLAPSE, and the errors. */
+import { describe, expect, it } from 'vitest';
+import {
+  EINVAL,
+  ENOMEM,
+  MADV_COLLAPSE,
+  MADV_DONTNEED,
+  MADV_FREE,
+  MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
+  MADV_PAGEOUT,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_HUGETLB,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  Machine,
+  MM_ANONPAGES,
+  MM_FILEPAGES,
+  MM_SHMEMPAGES,
+  MM_SWAPENTS,
+  MMU_NOTIFY_CLEAR,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PROT_READ,
+  PROT_WRITE,
+  VM_HUGEPAGE,
+  VM_NOHUGEPAGE,
+} from '../../../src/index.ts';
+import { diffAt, zeros } from './bytes.ts';
+import { leafAt, MiB, pattern, recordInvalidations } from './helpers.ts';
+
+const RW = PROT_READ | PROT_WRITE;
+const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
+const FIXED = ANON | MAP_FIXED;
+const P = PAGE_SIZE;
+const BASE = 0x4000_0000;
+/** The PTE kind of a swap entry (src/mm/pte.ts). */
+const KIND_SWAP = 3;
+
+async function boot(options: ConstructorParameters<typeof Machine>[0] = {}) {
+  const m = new Machine({ memory: 32 * MiB, hugetlbPages: 0, ...options });
+  const free0 = m.pm.freeFrames;
+  const p = await m.createProcess();
+  return { m, p, free0 };
+}
+
+type Proc = Awaited<ReturnType<typeof boot>>['p'];
+
+/** Maps `pages` pages at `at` and writes a distinct pattern into each. */
+async function filled(p: Proc, pages: number, at = BASE): Promise<void> {
+  expect(await p.mmap(at, pages * P, RW, FIXED, -1, 0)).toBe(at);
+  for (let i = 0; i < pages; i++) await p.write(at + i * P, pattern(P, i + 1));
+}
+
+describe('madvise argument checks', () => {
+  it('unknown advice is -EINVAL', async () => {
+    const { p } = await boot();
+    await filled(p, 1);
+    for (const advice of [5, 6, 7, 26, 99, 1000, -1]) expect(await p.madvise(BASE, P, advice)).toBe(-EINVAL);
+  });
+
+  it('an unaligned start is -EINVAL; a zero length is 0; an unaligned length is rounded up', async () => {
+    const { p } = await boot();
+    await filled(p, 2);
+    expect(await p.madvise(BASE + 1, P, MADV_DONTNEED)).toBe(-EINVAL);
+    expect(await p.madvise(BASE, 0, MADV_DONTNEED)).toBe(0);
+    expect(await p.madvise(BASE + 64 * P, 0, MADV_DONTNEED)).toBe(0); // even where nothing is mapped
+    expect(await p.madvise(BASE, 1, MADV_DONTNEED)).toBe(0);
+    expect(diffAt(await p.read(BASE, P), zeros(P))).toBe(-1);
+    expect(diffAt(await p.read(BASE + P, P), pattern(P, 2))).toBe(-1);
+  });
+
+  it('-ENOMEM when part of the range is unmapped, after advising the mapped parts', async () => {
+    const { p } = await boot();
+    await filled(p, 1);
+    await filled(p, 1, BASE + 2 * P);
+    expect(await p.madvise(BASE, 3 * P, MADV_DONTNEED)).toBe(-ENOMEM);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(0);
+    expect(diffAt(await p.read(BASE + 2 * P, P), zeros(P))).toBe(-1);
+    expect(await p.madvise(BASE + 8 * P, 2 * P, MADV_DONTNEED)).toBe(-ENOMEM);
+    expect(await p.madvise(BASE + 8 * P, 2 * P, MADV_HUGEPAGE)).toBe(-ENOMEM);
+    expect(await p.madvise(BASE + 2 * P, 2 * P, MADV_HUGEPAGE)).toBe(-ENOMEM);
+    expect(p.mm.vmaLookup(BASE + 2 * P)!.flags & VM_HUGEPAGE).toBe(VM_HUGEPAGE);
+  });
+});
+
+describe('MADV_DONTNEED', () => {
+  it('anonymous: pages are dropped, read back as zeros, rss and frames drop, CLEAR over the range', async () => {
+    const { m, p, free0 } = await boot();
+    await filled(p, 4);
+    const rec = recordInvalidations(m);
+    expect(await p.madvise(BASE + P, 2 * P, MADV_DONTNEED)).toBe(0);
+    rec.stop();
+    expect(rec.events.map((e) => [e.event, e.start, e.end])).toEqual([
+      [MMU_NOTIFY_CLEAR, BASE + P, BASE + 3 * P],
+    ]);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(2);
+    expect(m.pm.freeFrames).toBe(free0 - 2);
+    expect(p.mm.vmas).toHaveLength(1); // the mapping stays
+    expect(diffAt(await p.read(BASE + P, 2 * P), zeros(2 * P))).toBe(-1);
+    expect(diffAt(await p.read(BASE, P), pattern(P, 1))).toBe(-1);
+    expect(diffAt(await p.read(BASE + 3 * P, P), pattern(P, 4))).toBe(-1);
+  });
+
+  it('private file: dropping the private copy shows the file contents again', async () => {
+    const { p } = await boot();
+    const fd = await p.createTmpFile(P);
+    const shared = await p.mmap(0, P, RW, MAP_SHARED, fd, 0);
+    await p.store32(shared, 0x1111);
+    const priv = await p.mmap(0, P, RW, MAP_PRIVATE, fd, 0);
+    await p.store32(priv, 0x2222);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(1);
+    expect(await p.madvise(priv, P, MADV_DONTNEED)).toBe(0);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(0);
+    expect(await p.load32(priv)).toBe(0x1111);
+  });
+
+  it('shared memory: only the mapping goes, the data stays in the shmem object', async () => {
+    const { p } = await boot();
+    const a = await p.mmap(0, 2 * P, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    await p.write(a, pattern(2 * P, 3));
+    expect(p.mm.rss[MM_SHMEMPAGES]).toBe(2);
+    expect(await p.madvise(a, 2 * P, MADV_DONTNEED)).toBe(0);
+    expect(p.mm.rss[MM_SHMEMPAGES]).toBe(0);
+    expect(diffAt(await p.read(a, 2 * P), pattern(2 * P, 3))).toBe(-1);
+  });
+
+  it('a partial range of a THP splits it and frees only the dropped pages', async () => {
+    const { m, p, free0 } = await boot({ thp: 'always' });
+    expect(await p.mmap(BASE, PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    await p.store32(BASE, 5);
+    await p.store32(BASE + 3 * P, 6);
+    expect(leafAt(m, p.mm, BASE).leaf).toBe(true);
+    expect(await p.madvise(BASE + 2 * P, 2 * P, MADV_DONTNEED)).toBe(0);
+    expect(leafAt(m, p.mm, BASE).level).toBe(1);
+    expect(m.pm.freeFrames).toBe(free0 - 510);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(510);
+    expect(await p.load32(BASE)).toBe(5);
+    expect(await p.load32(BASE + 3 * P)).toBe(0);
+  });
+
+  it('hugetlb: the end is rounded down to whole huge pages; an unaligned start is -EINVAL', async () => {
+    const { m, p } = await boot({ hugetlbPages: 2 });
+    const a = await p.mmap(0, 2 * PMD_SIZE, RW, ANON | MAP_HUGETLB, -1, 0);
+    await p.store32(a, 1);
+    await p.store32(a + PMD_SIZE, 2);
+    expect(await p.madvise(a + P, P, MADV_DONTNEED)).toBe(-EINVAL);
+    expect(await p.madvise(a, PMD_SIZE + P, MADV_DONTNEED)).toBe(0);
+    expect(m.hugetlb.freeHugePages).toBe(1);
+    expect(await p.load32(a)).toBe(0);
+    expect(await p.load32(a + PMD_SIZE)).toBe(2);
+  });
+});
+
+describe('MADV_FREE', () => {
+  it('anonymous: returns 0 and keeps the data while there is no reclaim', async () => {
+    const { m, p, free0 } = await boot();
+    await filled(p, 2);
+    const rec = recordInvalidations(m);
+    expect(await p.madvise(BASE, 2 * P, MADV_FREE)).toBe(0);
+    rec.stop();
+    expect(rec.events.map((e) => [e.event, e.start, e.end])).toEqual([
+      [MMU_NOTIFY_CLEAR, BASE, BASE + 2 * P],
+    ]);
+    expect(diffAt(await p.read(BASE, P), pattern(P, 1))).toBe(-1);
+    expect(m.pm.freeFrames).toBe(free0 - 2);
+    expect(leafAt(m, p.mm, BASE).dirty).toBe(false);
+  });
+
+  it('clean lazily-freed pages are discarded by reclaim; redirtied ones are written to swap', async () => {
+    const { m, p, free0 } = await boot({ swap: MiB });
+    await filled(p, 2);
+    expect(await p.madvise(BASE, 2 * P, MADV_FREE)).toBe(0);
+    await p.store32(BASE + P, 0xfeed); // the second page is written again: no longer lazily freeable
+    expect(await p.madvise(BASE, 2 * P, MADV_PAGEOUT)).toBe(0);
+    expect(m.swap.inUse).toBe(1);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(0);
+    expect(p.mm.rss[MM_SWAPENTS]).toBe(1);
+    expect(m.pm.freeFrames).toBe(free0);
+    expect(diffAt(await p.read(BASE, P), zeros(P))).toBe(-1); // discarded: zero-fill on next touch
+    const second = pattern(P, 2);
+    second.set([0xed, 0xfe, 0, 0]);
+    expect(diffAt(await p.read(BASE + P, P), second)).toBe(-1);
+  });
+
+  it('frees swap entries in the range', async () => {
+    const { m, p } = await boot({ swap: MiB });
+    await filled(p, 2);
+    expect(await p.madvise(BASE, 2 * P, MADV_PAGEOUT)).toBe(0);
+    expect(m.swap.inUse).toBe(2);
+    expect(await p.madvise(BASE, P, MADV_FREE)).toBe(0);
+    expect(m.swap.inUse).toBe(1);
+    expect(p.mm.rss[MM_SWAPENTS]).toBe(1);
+    expect(diffAt(await p.read(BASE, P), zeros(P))).toBe(-1);
+    expect(diffAt(await p.read(BASE + P, P), pattern(P, 2))).toBe(-1);
+  });
+
+  it('is -EINVAL on shared, file and hugetlb mappings', async () => {
+    const { p } = await boot({ hugetlbPages: 1 });
+    const sh = await p.mmap(0, P, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    await p.store32(sh, 3);
+    expect(await p.madvise(sh, P, MADV_FREE)).toBe(-EINVAL);
+    expect(await p.load32(sh)).toBe(3);
+    const fd = await p.createTmpFile(P);
+    const priv = await p.mmap(0, P, RW, MAP_PRIVATE, fd, 0);
+    expect(await p.madvise(priv, P, MADV_FREE)).toBe(-EINVAL);
+    const huge = await p.mmap(0, PMD_SIZE, RW, ANON | MAP_HUGETLB, -1, 0);
+    expect(await p.madvise(huge, PMD_SIZE, MADV_FREE)).toBe(-EINVAL);
+  });
+});
+
+describe('MADV_HUGEPAGE / MADV_NOHUGEPAGE', () => {
+  it('set VM_HUGEPAGE / VM_NOHUGEPAGE on exactly the range, splitting the VMA', async () => {
+    const { p } = await boot();
+    expect(await p.mmap(BASE, 4 * P, RW, FIXED, -1, 0)).toBe(BASE);
+    expect(await p.madvise(BASE + P, 2 * P, MADV_HUGEPAGE)).toBe(0);
+    const flags = () => p.mm.vmas.map((v) => [v.start, v.end, v.flags & (VM_HUGEPAGE | VM_NOHUGEPAGE)]);
+    expect(flags()).toEqual([
+      [BASE, BASE + P, 0],
+      [BASE + P, BASE + 3 * P, VM_HUGEPAGE],
+      [BASE + 3 * P, BASE + 4 * P, 0],
+    ]);
+    expect(await p.madvise(BASE + 2 * P, P, MADV_NOHUGEPAGE)).toBe(0);
+    expect(flags()).toEqual([
+      [BASE, BASE + P, 0],
+      [BASE + P, BASE + 2 * P, VM_HUGEPAGE],
+      [BASE + 2 * P, BASE + 3 * P, VM_NOHUGEPAGE],
+      [BASE + 3 * P, BASE + 4 * P, 0],
+    ]);
+  });
+
+  it('decide whether a fault maps a THP: HUGEPAGE under thp=madvise, NOHUGEPAGE under thp=always', async () => {
+    const a = await boot({ thp: 'madvise' });
+    expect(await a.p.mmap(BASE, 2 * PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    expect(await a.p.madvise(BASE, PMD_SIZE, MADV_HUGEPAGE)).toBe(0);
+    await a.p.store32(BASE, 1);
+    await a.p.store32(BASE + PMD_SIZE, 1);
+    expect(leafAt(a.m, a.p.mm, BASE).leaf).toBe(true);
+    expect(leafAt(a.m, a.p.mm, BASE + PMD_SIZE).level).toBe(1);
+    expect(a.p.mm.rss[MM_ANONPAGES]).toBe(513);
+
+    const b = await boot({ thp: 'always' });
+    expect(await b.p.mmap(BASE, 2 * PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    expect(await b.p.madvise(BASE + PMD_SIZE, PMD_SIZE, MADV_NOHUGEPAGE)).toBe(0);
+    await b.p.store32(BASE, 1);
+    await b.p.store32(BASE + PMD_SIZE, 1);
+    expect(leafAt(b.m, b.p.mm, BASE).leaf).toBe(true);
+    expect(leafAt(b.m, b.p.mm, BASE + PMD_SIZE).level).toBe(1);
+  });
+});
+
+describe('MADV_PAGEOUT', () => {
+  it('writes anonymous pages to swap: rss moves from anon to swap, data comes back, slots are freed', async () => {
+    const { m, p, free0 } = await boot({ swap: MiB });
+    await filled(p, 4);
+    const before = await p.read(BASE, 4 * P);
+    expect(await p.madvise(BASE, 4 * P, MADV_PAGEOUT)).toBe(0);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(0);
+    expect(p.mm.rss[MM_SWAPENTS]).toBe(4);
+    expect(m.swap.inUse).toBe(4);
+    expect(m.pm.freeFrames).toBe(free0);
+    expect(leafAt(m, p.mm, BASE + 2 * P).kind).toBe(KIND_SWAP);
+    expect(diffAt(await p.read(BASE, 4 * P), before)).toBe(-1);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(4);
+    expect(p.mm.rss[MM_SWAPENTS]).toBe(0);
+    expect(m.swap.inUse).toBe(0);
+    expect(m.pm.freeFrames).toBe(free0 - 4);
+  });
+
+  it('without swap the pages stay where they are', async () => {
+    const { m, p, free0 } = await boot();
+    await filled(p, 2);
+    expect(await p.madvise(BASE, 2 * P, MADV_PAGEOUT)).toBe(0);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(2);
+    expect(p.mm.rss[MM_SWAPENTS]).toBe(0);
+    expect(m.pm.freeFrames).toBe(free0 - 2);
+    expect(diffAt(await p.read(BASE + P, P), pattern(P, 2))).toBe(-1);
+  });
+
+  it('leaves pages shared with a child, and zero pages, alone', async () => {
+    const { m, p } = await boot({ swap: MiB });
+    await filled(p, 2);
+    await p.load32(BASE + 2 * P - 4); // already present
+    expect(await p.mmap(BASE + 2 * P, P, PROT_READ, FIXED, -1, 0)).toBe(BASE + 2 * P);
+    await p.load32(BASE + 2 * P); // the zero page
+    const child = await p.fork();
+    expect(await p.madvise(BASE, 3 * P, MADV_PAGEOUT)).toBe(0);
+    expect(m.swap.inUse).toBe(0);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(2);
+    await child.store32(BASE, 9); // the child copies page 0, the parent's page 0 is its own again
+    expect(await p.madvise(BASE, 3 * P, MADV_PAGEOUT)).toBe(0);
+    expect(m.swap.inUse).toBe(1);
+    expect(diffAt(await p.read(BASE, P), pattern(P, 1))).toBe(-1);
+  });
+
+  it('splits a THP and writes its pages to swap', async () => {
+    const { m, p, free0 } = await boot({ swap: 4 * MiB, thp: 'always' });
+    expect(await p.mmap(BASE, PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    const data = pattern(PMD_SIZE, 11);
+    await p.write(BASE, data);
+    expect(leafAt(m, p.mm, BASE).leaf).toBe(true);
+    expect(await p.madvise(BASE, PMD_SIZE, MADV_PAGEOUT)).toBe(0);
+    expect(p.mm.rss[MM_SWAPENTS]).toBe(512);
+    expect(m.pm.freeFrames).toBe(free0);
+    expect(diffAt(await p.read(BASE, PMD_SIZE), data)).toBe(-1);
+    expect(m.swap.inUse).toBe(0);
+  });
+
+  it('is -EINVAL on hugetlb; file pages are not reclaimed', async () => {
+    const { p } = await boot({ swap: MiB, hugetlbPages: 1 });
+    const huge = await p.mmap(0, PMD_SIZE, RW, ANON | MAP_HUGETLB, -1, 0);
+    await p.store32(huge, 1);
+    expect(await p.madvise(huge, PMD_SIZE, MADV_PAGEOUT)).toBe(-EINVAL);
+    expect(await p.load32(huge)).toBe(1);
+    const fd = await p.createTmpFile(P);
+    const f = await p.mmap(0, P, RW, MAP_SHARED, fd, 0);
+    await p.store32(f, 2);
+    expect(await p.madvise(f, P, MADV_PAGEOUT)).toBe(0);
+    expect(p.mm.rss[MM_FILEPAGES]).toBe(1);
+  });
+});
+
+describe('MADV_COLLAPSE', () => {
+  it('collapses PTE-mapped pages into one PMD-mapped THP, data preserved, small pages freed', async () => {
+    const { m, p, free0 } = await boot({ swap: MiB });
+    expect(await p.mmap(BASE, PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    for (const i of [0, 1, 100, 511]) await p.write(BASE + i * P, pattern(P, i));
+    await p.load32(BASE + 200 * P); // a zero page
+    expect(await p.madvise(BASE + 100 * P, P, MADV_PAGEOUT)).toBe(0); // a swap entry
+    expect(leafAt(m, p.mm, BASE).level).toBe(1);
+    const rec = recordInvalidations(m);
+    expect(await p.madvise(BASE, PMD_SIZE, MADV_COLLAPSE)).toBe(0);
+    rec.stop();
+    expect(rec.events.map((e) => [e.event, e.start, e.end])).toEqual([
+      [MMU_NOTIFY_CLEAR, BASE, BASE + PMD_SIZE],
+    ]);
+    const leaf = leafAt(m, p.mm, BASE + 7 * P);
+    expect([leaf.level, leaf.leaf, leaf.write]).toEqual([2, true, true]);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(512);
+    expect(p.mm.rss[MM_SWAPENTS]).toBe(0);
+    expect(m.swap.inUse).toBe(0);
+    expect(m.pm.freeFrames).toBe(free0 - 512);
+    for (const i of [0, 1, 100, 511]) expect(diffAt(await p.read(BASE + i * P, P), pattern(P, i))).toBe(-1);
+    expect(diffAt(await p.read(BASE + 200 * P, P), zeros(P))).toBe(-1);
+    expect(leafAt(m, p.mm, BASE).pfn).toBe(leaf.pfn); // still the same huge leaf after the reads
+  });
+
+  it('only whole 2 MiB chunks inside the range are collapsed; a smaller range does nothing', async () => {
+    const { m, p } = await boot();
+    expect(await p.mmap(BASE, 2 * PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    await p.store32(BASE, 1);
+    await p.store32(BASE + PMD_SIZE, 2);
+    expect(await p.madvise(BASE, PMD_SIZE - P, MADV_COLLAPSE)).toBe(0);
+    expect(leafAt(m, p.mm, BASE).level).toBe(1);
+    expect(await p.madvise(BASE + P, 2 * PMD_SIZE - P, MADV_COLLAPSE)).toBe(0);
+    expect(leafAt(m, p.mm, BASE).level).toBe(1);
+    expect(leafAt(m, p.mm, BASE + PMD_SIZE).leaf).toBe(true);
+    expect(await p.load32(BASE + PMD_SIZE)).toBe(2);
+  });
+
+  it('is -EINVAL on a VM_NOHUGEPAGE range', async () => {
+    const { m, p } = await boot();
+    expect(await p.mmap(BASE, PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    await p.store32(BASE, 1);
+    expect(await p.madvise(BASE, PMD_SIZE, MADV_NOHUGEPAGE)).toBe(0);
+    expect(await p.madvise(BASE, PMD_SIZE, MADV_COLLAPSE)).toBe(-EINVAL);
+    expect(leafAt(m, p.mm, BASE).level).toBe(1);
+  });
+});
