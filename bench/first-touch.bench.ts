@@ -26,14 +26,14 @@ import { performance } from 'node:perf_hooks';
 import {
   MAP_ANONYMOUS,
   MAP_PRIVATE,
-  MM_ANONPAGES,
   Machine,
+  MM_ANONPAGES,
   PAGE_SIZE,
-  type Process,
   PROT_READ,
   PROT_WRITE,
+  type Process,
 } from '../src/index.ts';
-import { type Benchmark, type BenchResult, collectGarbage, summarize } from './harness.ts';
+import { type Benchmark, type BenchResult, collectGarbage, settle, summarize } from './harness.ts';
 
 const PAGES = 65_536;
 const BYTES = PAGES * PAGE_SIZE;
@@ -57,7 +57,8 @@ async function touchAll(p: Process, variant: Variant, data: Uint8Array): Promise
   if (rss !== PAGES) throw new Error(`expected ${PAGES} resident pages, found ${rss}`);
   const last = addr + (PAGES - 1) * PAGE_SIZE;
   const v = await p.load32(last);
-  const expected = variant === 'write-4k' ? new DataView(data.buffer).getUint32(BYTES - PAGE_SIZE, true) : PAGES;
+  const expected =
+    variant === 'write-4k' ? new DataView(data.buffer).getUint32(BYTES - PAGE_SIZE, true) : PAGES;
   if (v !== expected) throw new Error(`page ${PAGES - 1} reads ${v}, expected ${expected}`);
   const r = await p.munmap(addr, BYTES);
   if (r !== 0) throw new Error(`munmap failed: ${r}`);
@@ -65,9 +66,15 @@ async function touchAll(p: Process, variant: Variant, data: Uint8Array): Promise
 }
 
 /** Pages per second of `repetitions` samples, each on a fresh machine. */
-async function cold(variant: Variant, data: Uint8Array, warmup: number, repetitions: number): Promise<number[]> {
+async function cold(
+  variant: Variant,
+  data: Uint8Array,
+  warmup: number,
+  repetitions: number,
+): Promise<number[]> {
   const rates: number[] = [];
   for (let i = 0; i < warmup + repetitions; i++) {
+    await settle();
     const machine = new Machine({ memory: MEMORY });
     const p = await machine.createProcess();
     const s = await touchAll(p, variant, data);
@@ -78,7 +85,12 @@ async function cold(variant: Variant, data: Uint8Array, warmup: number, repetiti
 }
 
 /** Pages per second of `repetitions` samples on one machine whose memory has been touched once. */
-async function warm(variant: Variant, data: Uint8Array, warmup: number, repetitions: number): Promise<number[]> {
+async function warm(
+  variant: Variant,
+  data: Uint8Array,
+  warmup: number,
+  repetitions: number,
+): Promise<number[]> {
   const machine = new Machine({ memory: MEMORY });
   const p = await machine.createProcess();
   const rates: number[] = [];

@@ -86,6 +86,15 @@ export function collectGarbage(): void {
   }
 }
 
+/**
+ * Collects garbage, then lets the host finish releasing it (the previous sample's memory is
+ * returned to the OS by background threads) before the next sample starts.
+ */
+export async function settle(ms = 200): Promise<void> {
+  collectGarbage();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** True when `collectGarbage` really collects. */
 export function gcAvailable(): boolean {
   return typeof (globalThis as { gc?: () => void }).gc === 'function';
@@ -106,6 +115,8 @@ export interface HostInfo {
   readonly node: string;
   readonly os: string;
   readonly date: string;
+  /** 1-minute load average when the run started (other work on the machine skews figures). */
+  readonly loadAverage: number;
 }
 
 /** Describes the machine the benchmarks run on. */
@@ -118,6 +129,7 @@ export function hostInfo(): HostInfo {
     node: process.version,
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     date: new Date().toISOString(),
+    loadAverage: Math.round(os.loadavg()[0]! * 100) / 100,
   };
 }
 

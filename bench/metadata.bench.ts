@@ -40,7 +40,14 @@ async function heapSample(): Promise<{ heap: number; pt: number }> {
   const p = await machine.createProcess();
   collectGarbage();
   const before = process.memoryUsage();
-  const addr = await p.mmap(0, BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  const addr = await p.mmap(
+    0,
+    BYTES,
+    PROT_READ | PROT_WRITE,
+    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+    -1,
+    0,
+  );
   if (addr < 0) throw new Error(`mmap failed: ${addr}`);
   collectGarbage();
   const after = process.memoryUsage();

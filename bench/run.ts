@@ -16,6 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
@@ -127,7 +128,8 @@ function runInChild(file: string, args: Args): Promise<Report> {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const line = out.split('\n').find((l) => l.startsWith(RESULT_MARK));
-      for (const l of out.split('\n')) if (l !== '' && !l.startsWith(RESULT_MARK)) process.stderr.write(`${l}\n`);
+      for (const l of out.split('\n'))
+        if (l !== '' && !l.startsWith(RESULT_MARK)) process.stderr.write(`${l}\n`);
       if (line !== undefined && code === 0) {
         resolve(JSON.parse(line.slice(RESULT_MARK.length)) as Report);
         return;
@@ -140,7 +142,7 @@ function runInChild(file: string, args: Args): Promise<Report> {
 
 function printHost(h: HostInfo): void {
   console.log(`machine: ${h.cpu}, ${h.cores} cores, ${h.memoryGiB} GiB RAM`);
-  console.log(`node ${h.node}, ${h.os}, ${h.date}`);
+  console.log(`node ${h.node}, ${h.os}, ${h.date}, load average ${h.loadAverage}`);
 }
 
 function printTable(reports: Report[]): void {
@@ -201,7 +203,7 @@ async function main(): Promise<void> {
     process.stderr.write(`  ${r.error ?? `done in ${r.seconds.toFixed(1)} s`}\n`);
     reports.push(r);
   }
-  console.log('');
+  console.log(`\nload average at the end: ${os.loadavg()[0]!.toFixed(2)}`);
   printTable(reports);
   if (args.json !== null) {
     const text = `${JSON.stringify({ host, reports }, null, 2)}\n`;

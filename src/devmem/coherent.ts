@@ -4,11 +4,11 @@
  * @module
  */
 import type { Kernel } from '../mm/kernel.ts';
+import { PG_locked } from '../mm/page-flags.ts';
 import { lockPage } from '../mm/page-lock.ts';
 import { EBUSY } from '../sim/errno.ts';
-import { MIGRATE_PFN_MIGRATE, migratePfn, mpfnHas } from './migrate-pfn.ts';
 import { migrateDeviceFinalize, migrateDevicePages, migrateDeviceUnmapOnly } from './migrate-device.ts';
-import { PG_locked } from '../mm/page-flags.ts';
+import { MIGRATE_PFN_MIGRATE, migratePfn, mpfnHas } from './migrate-pfn.ts';
 
 /** 0 once the device-coherent page `pfn` has been replaced by a system page everywhere, or -EBUSY. */
 export async function migrateDeviceCoherentFolio(k: Kernel, pfn: number): Promise<number> {

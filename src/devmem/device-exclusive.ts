@@ -17,7 +17,15 @@ import {
 import { PG_anon, PG_dirty, PG_hugetlb } from '../mm/page-flags.ts';
 import { lockPage, unlockPage } from '../mm/page-lock.ts';
 import { findEntry } from '../mm/page-table.ts';
-import { PTE_DEVICE_EXCLUSIVE, PTE_DIRTY, PTE_KIND_MASK, PTE_LEAF, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_WRITE } from '../mm/pte.ts';
+import {
+  PTE_DEVICE_EXCLUSIVE,
+  PTE_DIRTY,
+  PTE_KIND_MASK,
+  PTE_LEAF,
+  PTE_PRESENT,
+  PTE_SOFT_DIRTY,
+  PTE_WRITE,
+} from '../mm/pte.ts';
 import { EOPNOTSUPP } from '../sim/errno.ts';
 import { UsageError } from '../sim/errors.ts';
 
@@ -29,7 +37,8 @@ import { UsageError } from '../sim/errors.ts';
  * page that is not anonymous, or hugetlb). The caller holds the mmap read lock.
  */
 export async function makeDeviceExclusive(mm: MmStruct, addr: number, owner: unknown): Promise<number> {
-  if (!mm.mmapLock.heldByCurrent()) throw new UsageError('makeDeviceExclusive', `the caller must hold the mmap lock of mm ${mm.id}`);
+  if (!mm.mmapLock.heldByCurrent())
+    throw new UsageError('makeDeviceExclusive', `the caller must hold the mmap lock of mm ${mm.id}`);
   const k = mm.kernel;
   const pm = k.pm;
   addr = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
@@ -52,7 +61,12 @@ export async function makeDeviceExclusive(mm: MmStruct, addr: number, owner: unk
     await mmuNotifierInvalidateRangeStart(range);
     const off = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 1);
     const lo = off >= 0 ? k.pt.words[off]! : 0;
-    if (off < 0 || (lo & PTE_KIND_MASK) !== PTE_PRESENT || (lo & PTE_WRITE) === 0 || k.pt.words[off + 1] !== pfn) {
+    if (
+      off < 0 ||
+      (lo & PTE_KIND_MASK) !== PTE_PRESENT ||
+      (lo & PTE_WRITE) === 0 ||
+      k.pt.words[off + 1] !== pfn
+    ) {
       // The page moved under us: start over.
       mmuNotifierInvalidateRangeEnd(range);
       unlockPage(k, pfn);

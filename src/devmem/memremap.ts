@@ -10,8 +10,8 @@ import type { DevPagemapHooks, Kernel } from '../mm/kernel.ts';
 import { PG_allocated, PG_head, PG_locked, PG_zone_device } from '../mm/page-flags.ts';
 import type { Vma } from '../mm/vma.ts';
 import { EINVAL } from '../sim/errno.ts';
-import { migrateDeviceCoherentFolio } from './coherent.ts';
 import { UsageError } from '../sim/errors.ts';
+import { migrateDeviceCoherentFolio } from './coherent.ts';
 
 /** Device memory the CPU cannot address: mapped only through device-private entries. */
 export const MEMORY_DEVICE_PRIVATE = 1;
@@ -54,7 +54,7 @@ export class DevPagemap {
   readonly nrPages: number;
   /** First pfn (set by memremapPages). */
   pfnFirst = 0;
-  /** References held by pages in use (`pgmap->ref`). */
+  /** References held by pages in use (`pgmap->ref`), one per page. */
   refs = 0;
   /** True once memunmapPages ran. */
   dead = false;
@@ -128,7 +128,8 @@ export function isDeviceCoherentPage(k: Kernel, pfn: number): boolean {
  */
 export function zoneDevicePageInit(k: Kernel, pgmap: DevPagemap, pfn: number, order = 0): void {
   const pm = k.pm;
-  if (pm.refcount[pfn] !== 0) throw new UsageError('zoneDevicePageInit', `device pfn ${pfn} is in use (refcount ${pm.refcount[pfn]})`);
+  if (pm.refcount[pfn] !== 0)
+    throw new UsageError('zoneDevicePageInit', `device pfn ${pfn} is in use (refcount ${pm.refcount[pfn]})`);
   const n = 1 << order;
   for (let i = 0; i < n; i++) {
     pm.flags[pfn + i] = PG_zone_device | PG_allocated;
@@ -137,7 +138,9 @@ export function zoneDevicePageInit(k: Kernel, pgmap: DevPagemap, pfn: number, or
   if (order > 0) pm.flags[pfn]! |= PG_head;
   pm.flags[pfn]! |= PG_locked;
   pm.refcount[pfn] = 1;
-  pgmap.refs++;
+  // One pgmap reference per page (percpu_ref_tryget_many(…, 1 << order)): a folio split later
+  // frees its pieces one by one, each dropping its own pages' references.
+  pgmap.refs += n;
 }
 
 /** free_zone_device_folio: clears the folio and gives it back to its driver. */
@@ -152,7 +155,7 @@ function freeZoneDeviceFolio(k: Kernel, pgmap: DevPagemap, head: number): void {
     pm.mapcount[head + i] = 0;
     pm.entireMapcount[head + i] = 0;
   }
-  pgmap.refs--;
+  pgmap.refs -= n;
   if (pgmap.ops.folioFree) pgmap.ops.folioFree(pgmap, head, order);
   else pgmap.ops.pageFree!(pgmap, head);
 }

@@ -8,7 +8,15 @@
  * @module
  */
 import { anonVmaPrepare } from '../mm/anon-vma.ts';
-import { HPAGE_PMD_NR, MM_ANONPAGES, PAGE_SIZE, PMD_SIZE, PTRS_PER_TABLE, VM_SPECIAL, VM_WRITE } from '../mm/constants.ts';
+import {
+  HPAGE_PMD_NR,
+  MM_ANONPAGES,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PTRS_PER_TABLE,
+  VM_SPECIAL,
+  VM_WRITE,
+} from '../mm/constants.ts';
 import { GUP_PIN_COUNTING_BIAS } from '../mm/gup-bias.ts';
 import { splitHugePmd, trySplitFolio } from '../mm/huge-memory.ts';
 import type { Kernel } from '../mm/kernel.ts';
@@ -19,7 +27,16 @@ import {
   mmuNotifierInvalidateRangeStart,
   mmuNotifierRangeInit,
 } from '../mm/mmu-notifier.ts';
-import { PG_anon, PG_anon_exclusive, PG_dirty, PG_file, PG_head, PG_locked, PG_lru, PG_zone_device } from '../mm/page-flags.ts';
+import {
+  PG_anon,
+  PG_anon_exclusive,
+  PG_dirty,
+  PG_file,
+  PG_head,
+  PG_locked,
+  PG_lru,
+  PG_zone_device,
+} from '../mm/page-flags.ts';
 import { pageLocked, trylockPage, unlockPage, waitOnPageLocked } from '../mm/page-lock.ts';
 import { ensureEntry, findEntry } from '../mm/page-table.ts';
 import {
@@ -98,7 +115,8 @@ export interface MigrateVma {
  * The caller holds the mmap lock for the whole setup → pages → finalize sequence.
  */
 export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
-  if (typeof args !== 'object' || args === null) throw new UsageError('migrateVmaSetup(args)', 'must be a MigrateVma object');
+  if (typeof args !== 'object' || args === null)
+    throw new UsageError('migrateVmaSetup(args)', 'must be a MigrateVma object');
   const nrPages = Math.floor((args.end - args.start) / PAGE_SIZE);
   args.start = Math.floor(args.start / PAGE_SIZE) * PAGE_SIZE;
   args.end = Math.floor(args.end / PAGE_SIZE) * PAGE_SIZE;
@@ -150,12 +168,16 @@ function collectSkip(args: MigrateVma, start: number, end: number): void {
 
 /** migrate_vma_collect_hole: empty slots of an anonymous VMA may be populated (one compound slot for an aligned 2 MiB). */
 function collectHole(args: MigrateVma, start: number, end: number): void {
-  if (!args.vma.isAnonymous) return collectSkip(args, start, end);
+  if (!args.vma.isAnonymous) {
+    collectSkip(args, start, end);
+    return;
+  }
   if ((args.flags & MIGRATE_VMA_SELECT_COMPOUND) !== 0 && start % PMD_SIZE === 0 && end % PMD_SIZE === 0) {
     args.src[args.npages] = MIGRATE_PFN_MIGRATE + MIGRATE_PFN_COMPOUND;
     args.dst[args.npages++] = 0;
     args.cpages++;
-    return collectSkip(args, start + PAGE_SIZE, end);
+    collectSkip(args, start + PAGE_SIZE, end);
+    return;
   }
   for (let a = start; a < end; a += PAGE_SIZE) {
     args.src[args.npages] = MIGRATE_PFN_MIGRATE;
@@ -207,7 +229,11 @@ async function collectHugePmd(args: MigrateVma, pmdOff: number, start: number, e
     }
     if ((lo & PTE_WRITE) !== 0) write = MIGRATE_PFN_WRITE;
   } else {
-    if (!isDevicePrivateKind(kind) || (args.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) === 0 || k.pgmapOf(head)?.owner !== args.pgmapOwner) {
+    if (
+      !isDevicePrivateKind(kind) ||
+      (args.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) === 0 ||
+      k.pgmapOf(head)?.owner !== args.pgmapOwner
+    ) {
       collectSkip(args, start, end);
       return DONE;
     }
@@ -257,7 +283,11 @@ function setPmdMigrationEntry(k: Kernel, pmdOff: number, head: number): boolean 
   const writable = kind === PTE_PRESENT ? (lo & PTE_WRITE) !== 0 : kind === PTE_DEVICE_PRIVATE_WRITE;
   if ((lo & PTE_DIRTY) !== 0) pm.flags[head]! |= PG_dirty;
   if (exclusive) for (let i = 0; i < HPAGE_PMD_NR; i++) pm.flags[head + i]! &= ~PG_anon_exclusive;
-  const mkind = writable ? PTE_MIGRATION_WRITE : exclusive ? PTE_MIGRATION_READ_EXCLUSIVE : PTE_MIGRATION_READ;
+  const mkind = writable
+    ? PTE_MIGRATION_WRITE
+    : exclusive
+      ? PTE_MIGRATION_READ_EXCLUSIVE
+      : PTE_MIGRATION_READ;
   k.pt.words[pmdOff] = mkind | PTE_LEAF | (lo & (PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY));
   pm.entireMapcount[head]!--;
   k.putPage(head);
@@ -294,7 +324,10 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
         continue;
       }
       page = k.pt.words[off + 1]!;
-      if ((args.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) === 0 || k.pgmapOf(page)?.owner !== args.pgmapOwner) {
+      if (
+        (args.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) === 0 ||
+        k.pgmapOf(page)?.owner !== args.pgmapOwner
+      ) {
         next(args, 0);
         continue;
       }
@@ -303,7 +336,8 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
         collectSkip(args, addr, end);
         return false;
       }
-      mpfn = migratePfn(page) + MIGRATE_PFN_MIGRATE + (kind === PTE_DEVICE_PRIVATE_WRITE ? MIGRATE_PFN_WRITE : 0);
+      mpfn =
+        migratePfn(page) + MIGRATE_PFN_MIGRATE + (kind === PTE_DEVICE_PRIVATE_WRITE ? MIGRATE_PFN_WRITE : 0);
     } else {
       const pfn = k.pt.words[off + 1]!;
       if (pm.isZeroPfn(pfn) && (args.flags & MIGRATE_VMA_SELECT_SYSTEM) !== 0) {
@@ -317,7 +351,11 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
         next(args, 0);
         continue;
       }
-      if (zoneDevice && ((args.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) === 0 || k.pgmapOf(page)?.owner !== args.pgmapOwner)) {
+      if (
+        zoneDevice &&
+        ((args.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) === 0 ||
+          k.pgmapOf(page)?.owner !== args.pgmapOwner)
+      ) {
         next(args, 0);
         continue;
       }
@@ -336,7 +374,8 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
     // (the common single-mapping case, avoiding an rmap walk later).
     k.getPage(page);
     if (faultFolio === page || trylockPage(k, page)) {
-      const anonExclusive = (pm.flags[page]! & (PG_anon | PG_anon_exclusive)) === (PG_anon | PG_anon_exclusive);
+      const anonExclusive =
+        (pm.flags[page]! & (PG_anon | PG_anon_exclusive)) === (PG_anon | PG_anon_exclusive);
       if (anonExclusive) {
         // folio_try_share_anon_rmap_pte fails for a possibly pinned page.
         if (pm.refcount[page]! >= GUP_PIN_COUNTING_BIAS) {
@@ -378,7 +417,8 @@ function rewind(args: MigrateVma, firstSlot: number): boolean {
   // Slots already written for this chunk before the split are re-collected; their pages were
   // turned into migration entries, which the second pass skips, so restore them first.
   for (let i = firstSlot; i < args.npages; i++) {
-    if (migratePfnToPage(args.src[i]!) !== 0) throw new Error('migrate collect: cannot rewind over collected pages');
+    if (migratePfnToPage(args.src[i]!) !== 0)
+      throw new Error('migrate collect: cannot rewind over collected pages');
     if (mpfnHas(args.src[i]!, MIGRATE_PFN_MIGRATE)) args.cpages--;
   }
   args.npages = firstSlot;
@@ -398,8 +438,18 @@ async function splitForCollect(args: MigrateVma, page: number, addr: number): Pr
       return false;
     }
   }
-  const ok = await trySplitFolio(mm, head, Math.floor(addr / PMD_SIZE) * PMD_SIZE, head !== faultFolio ? 1 : 0);
+  // split_folio needs the splitter's own reference: ours, or for the fault folio the one the
+  // fault path (do_swap_page) took with its lock. Not counting it made the split of a PTE-mapped
+  // device-private THP fail on every CPU fault, and the fault retry forever.
+  const ok = await trySplitFolio(mm, head, Math.floor(addr / PMD_SIZE) * PMD_SIZE, 1);
   if (head !== faultFolio) {
+    unlockPage(k, head);
+    k.putPage(head);
+  } else if (ok && args.faultPage !== head) {
+    // The lock and reference stay with the old head: move them to the faulting page's own folio,
+    // which the fault path unlocks and puts when migrate_to_ram returns.
+    k.getPage(args.faultPage);
+    trylockPage(k, args.faultPage);
     unlockPage(k, head);
     k.putPage(head);
   }
@@ -429,7 +479,12 @@ function totalMapcount(k: Kernel, head: number): number {
  * (try_to_migrate), and restores the pages that are still mapped or pinned. Returns the number
  * of slots still migrating (empty ones included).
  */
-async function migrateDeviceUnmap(k: Kernel, src: Float64Array, npages: number, faultPage: number): Promise<number> {
+async function migrateDeviceUnmap(
+  k: Kernel,
+  src: Float64Array,
+  npages: number,
+  faultPage: number,
+): Promise<number> {
   const pm = k.pm;
   const faultFolio = faultPage ? pm.folioHead(faultPage) : 0;
   let restore = 0;
@@ -490,11 +545,22 @@ export async function migrateVmaPages(args: MigrateVma): Promise<void> {
 }
 
 /** `migrate_device_pages`: the same for device pfns collected by {@link migrateDeviceRange}. */
-export async function migrateDevicePages(k: Kernel, src: Float64Array, dst: Float64Array, npages: number): Promise<void> {
+export async function migrateDevicePages(
+  k: Kernel,
+  src: Float64Array,
+  dst: Float64Array,
+  npages: number,
+): Promise<void> {
   await migrateDevicePagesInternal(k, src, dst, npages, null);
 }
 
-async function migrateDevicePagesInternal(k: Kernel, src: Float64Array, dst: Float64Array, npages: number, migrate: MigrateVma | null): Promise<void> {
+async function migrateDevicePagesInternal(
+  k: Kernel,
+  src: Float64Array,
+  dst: Float64Array,
+  npages: number,
+  migrate: MigrateVma | null,
+): Promise<void> {
   const pm = k.pm;
   let range: MmuNotifierRange | null = null;
   for (let i = 0; i < npages; ) {
@@ -513,7 +579,13 @@ async function migrateDevicePagesInternal(k: Kernel, src: Float64Array, dst: Flo
       }
       const addr = migrate.start + i * PAGE_SIZE;
       if (range === null) {
-        range = mmuNotifierRangeInit(migrate.vma.mm, MMU_NOTIFY_MIGRATE, addr, migrate.end, migrate.pgmapOwner);
+        range = mmuNotifierRangeInit(
+          migrate.vma.mm,
+          MMU_NOTIFY_MIGRATE,
+          addr,
+          migrate.end,
+          migrate.pgmapOwner,
+        );
         await mmuNotifierInvalidateRangeStart(range);
       }
       if (mpfnHas(src[i]!, MIGRATE_PFN_COMPOUND) && !mpfnHas(dst[i]!, MIGRATE_PFN_COMPOUND)) {
@@ -528,14 +600,25 @@ async function migrateDevicePagesInternal(k: Kernel, src: Float64Array, dst: Flo
       continue;
     }
     const head = pm.folioHead(page);
-    if (mpfnHas(src[i]!, MIGRATE_PFN_MIGRATE) && mpfnHas(src[i]!, MIGRATE_PFN_COMPOUND) && !mpfnHas(dst[i]!, MIGRATE_PFN_COMPOUND)) {
-      if (migrate === null || !(await migrateVmaSplitUnmappedFolio(migrate, i, migrate.start + i * PAGE_SIZE, head))) {
+    if (
+      mpfnHas(src[i]!, MIGRATE_PFN_MIGRATE) &&
+      mpfnHas(src[i]!, MIGRATE_PFN_COMPOUND) &&
+      !mpfnHas(dst[i]!, MIGRATE_PFN_COMPOUND)
+    ) {
+      if (
+        migrate === null ||
+        !(await migrateVmaSplitUnmappedFolio(migrate, i, migrate.start + i * PAGE_SIZE, head))
+      ) {
         src[i] = mpfnClear(src[i]!, MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND);
         i++;
         continue;
       }
       nr = HPAGE_PMD_NR;
-    } else if (mpfnHas(src[i]!, MIGRATE_PFN_MIGRATE) && mpfnHas(dst[i]!, MIGRATE_PFN_COMPOUND) && !mpfnHas(src[i]!, MIGRATE_PFN_COMPOUND)) {
+    } else if (
+      mpfnHas(src[i]!, MIGRATE_PFN_MIGRATE) &&
+      mpfnHas(dst[i]!, MIGRATE_PFN_COMPOUND) &&
+      !mpfnHas(src[i]!, MIGRATE_PFN_COMPOUND)
+    ) {
       src[i] = mpfnClear(src[i]!, MIGRATE_PFN_MIGRATE);
     }
     const newZoneDevice = (pm.flags[newpage]! & PG_zone_device) !== 0;
@@ -550,7 +633,8 @@ async function migrateDevicePagesInternal(k: Kernel, src: Float64Array, dst: Flo
       if (!mpfnHas(src[i + j]!, MIGRATE_PFN_MIGRATE)) continue;
       const s = migratePfnToPage(src[i + j]!);
       const d = migratePfnToPage(dst[i + j]!);
-      if (d === 0 || !folioMigrateMapping(k, d, s, extra)) src[i + j] = mpfnClear(src[i + j]!, MIGRATE_PFN_MIGRATE);
+      if (d === 0 || !folioMigrateMapping(k, d, s, extra))
+        src[i + j] = mpfnClear(src[i + j]!, MIGRATE_PFN_MIGRATE);
     }
     i += nr;
   }
@@ -580,7 +664,12 @@ function folioMigrateMapping(k: Kernel, dst: number, src: number, extra: number)
 }
 
 /** migrate_vma_split_unmapped_folio: a compound source going to small destinations is split (its PMD migration entry too). */
-async function migrateVmaSplitUnmappedFolio(migrate: MigrateVma, idx: number, addr: number, head: number): Promise<boolean> {
+async function migrateVmaSplitUnmappedFolio(
+  migrate: MigrateVma,
+  idx: number,
+  addr: number,
+  head: number,
+): Promise<boolean> {
   const mm = migrate.vma.mm;
   const k = mm.kernel;
   const pm = k.pm;
@@ -604,7 +693,13 @@ async function migrateVmaSplitUnmappedFolio(migrate: MigrateVma, idx: number, ad
 }
 
 /** migrate_vma_insert_page: an empty anonymous slot gets the destination page mapped. */
-async function migrateVmaInsertPage(migrate: MigrateVma, addr: number, dst: Float64Array, src: Float64Array, i: number): Promise<void> {
+async function migrateVmaInsertPage(
+  migrate: MigrateVma,
+  addr: number,
+  dst: Float64Array,
+  src: Float64Array,
+  i: number,
+): Promise<void> {
   const vma = migrate.vma;
   const mm = vma.mm;
   const k = mm.kernel;
@@ -649,20 +744,41 @@ async function migrateVmaInsertPage(migrate: MigrateVma, addr: number, dst: Floa
 }
 
 /** migrate_vma_insert_huge_pmd_page: a compound destination fills an empty (or huge-zero) PMD. */
-function migrateVmaInsertHugePmdPage(migrate: MigrateVma, addr: number, head: number, src: Float64Array, i: number): void {
+function migrateVmaInsertHugePmdPage(
+  migrate: MigrateVma,
+  addr: number,
+  head: number,
+  src: Float64Array,
+  i: number,
+): void {
   const vma = migrate.vma;
   const mm = vma.mm;
   const k = mm.kernel;
   const pm = k.pm;
   const abort = (): void => {
-    for (let j = 0; j < HPAGE_PMD_NR && i + j < src.length; j++) src[i + j] = mpfnClear(src[i + j]!, MIGRATE_PFN_MIGRATE);
+    for (let j = 0; j < HPAGE_PMD_NR && i + j < src.length; j++)
+      src[i + j] = mpfnClear(src[i + j]!, MIGRATE_PFN_MIGRATE);
   };
-  if (addr % PMD_SIZE !== 0 || addr < vma.start || addr + PMD_SIZE > vma.end) return abort();
+  if (addr % PMD_SIZE !== 0 || addr < vma.start || addr + PMD_SIZE > vma.end) {
+    abort();
+    return;
+  }
   const pmdOff = ensureEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 2);
-  if (pmdOff < 0) return abort();
+  if (pmdOff < 0) {
+    abort();
+    return;
+  }
   const pmd = k.pt.words[pmdOff]!;
-  if ((pmd & PTE_KIND_MASK) !== PTE_NONE && !((pmd & PTE_LEAF) !== 0 && (pmd & PTE_KIND_MASK) === PTE_PRESENT && pm.isZeroPfn(k.pt.words[pmdOff + 1]!))) {
-    return abort();
+  if (
+    (pmd & PTE_KIND_MASK) !== PTE_NONE &&
+    !(
+      (pmd & PTE_LEAF) !== 0 &&
+      (pmd & PTE_KIND_MASK) === PTE_PRESENT &&
+      pm.isZeroPfn(k.pt.words[pmdOff + 1]!)
+    )
+  ) {
+    abort();
+    return;
   }
   const pgmap = k.pgmapOf(head);
   const wr = (vma.flags & VM_WRITE) !== 0;
@@ -699,7 +815,13 @@ export function migrateDeviceFinalize(k: Kernel, src: Float64Array, dst: Float64
   migrateDeviceFinalizeInternal(k, src, dst, npages, 0);
 }
 
-function migrateDeviceFinalizeInternal(k: Kernel, src: Float64Array, dst: Float64Array, npages: number, faultPage: number): void {
+function migrateDeviceFinalizeInternal(
+  k: Kernel,
+  src: Float64Array,
+  dst: Float64Array,
+  npages: number,
+  faultPage: number,
+): void {
   const pm = k.pm;
   const faultFolio = faultPage ? pm.folioHead(faultPage) : 0;
   for (let i = 0; i < npages; i++) {
@@ -749,7 +871,12 @@ function migrateDevicePfnLock(k: Kernel, pfn: number): number {
  * (referenced and locked; large folios as compound slots) and unmaps them everywhere, for a
  * driver evicting its memory without knowing the virtual mappings.
  */
-export async function migrateDeviceRange(k: Kernel, src: Float64Array, start: number, npages: number): Promise<number> {
+export async function migrateDeviceRange(
+  k: Kernel,
+  src: Float64Array,
+  start: number,
+  npages: number,
+): Promise<number> {
   const pm = k.pm;
   for (let i = 0; i < npages; i++) {
     const pfn = start + i;

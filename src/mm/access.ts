@@ -85,7 +85,12 @@ function userFaultLocked(mm: MmStruct, addr: number, write: boolean): Promise<vo
   return undefined;
 }
 
-async function userFaultFinish(mm: MmStruct, pending: Promise<number>, addr: number, write: boolean): Promise<void> {
+async function userFaultFinish(
+  mm: MmStruct,
+  pending: Promise<number>,
+  addr: number,
+  write: boolean,
+): Promise<void> {
   let r: number;
   try {
     r = await pending;
@@ -168,7 +173,8 @@ function le32(v: number): Uint8Array {
  * once stored, or a promise to await).
  */
 export function cpuStore32(mm: MmStruct, addr: number, value: number): Promise<void> | undefined {
-  if (addr % PAGE_SIZE > PAGE_SIZE - 4) return cpuWrite(mm, addr, le32(value >>> 0)); // crosses a page
+  if (addr - Math.floor(addr / PAGE_SIZE) * PAGE_SIZE > PAGE_SIZE - 4)
+    return cpuWrite(mm, addr, le32(value >>> 0)); // crosses a page
   const p = mm.kernel.sched.point('cpu write');
   if (p) return p.then(() => store32AfterPoint(mm, addr, value));
   return store32AfterPoint(mm, addr, value);
@@ -194,7 +200,7 @@ function store32AfterPoint(mm: MmStruct, addr: number, value: number): Promise<v
  * 4-byte {@link cpuRead}, returning the value itself when nothing waits, or a promise of it.
  */
 export function cpuLoad32(mm: MmStruct, addr: number): number | Promise<number> {
-  if (addr % PAGE_SIZE > PAGE_SIZE - 4)
+  if (addr - Math.floor(addr / PAGE_SIZE) * PAGE_SIZE > PAGE_SIZE - 4)
     return cpuRead(mm, addr, 4).then((b) => (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0);
   const p = mm.kernel.sched.point('cpu read');
   if (p) return p.then(() => load32AfterPoint(mm, addr));

@@ -34,7 +34,7 @@ import {
 } from './mmu-notifier.ts';
 import { PG_anon, PG_anon_exclusive, PG_dirty, PG_lru, PG_swapbacked } from './page-flags.ts';
 import { trylockPage, unlockPage, waitOnPageLocked } from './page-lock.ts';
-import { ensureEntry, findEntry } from './page-table.ts';
+import { ensureEntry, ensurePteUnderPmd, findEntry } from './page-table.ts';
 import { HUGE_ZERO_PFN, ZERO_PFN } from './physmem.ts';
 import {
   PTE_DEVICE_EXCLUSIVE,
@@ -108,7 +108,9 @@ function faultAfterPoint(vma: Vma, addr: number, flags: number): number | Promis
 }
 
 async function faultSleeping(vma: Vma, addr: number, write: boolean): Promise<number> {
-  const result = vma.isHugetlb ? await hugetlbFault(vma, addr, write) : await faultPmdSleeping(vma, addr, write);
+  const result = vma.isHugetlb
+    ? await hugetlbFault(vma, addr, write)
+    : await faultPmdSleeping(vma, addr, write);
   traceFault(vma, addr, write, result);
   return result;
 }
@@ -158,7 +160,7 @@ function faultPmdNoSleep(vma: Vma, addr: number, write: boolean): number {
     if (kind === PTE_DEVICE_PRIVATE_READ || kind === PTE_DEVICE_PRIVATE_WRITE) return WOULD_SLEEP;
     return VM_FAULT_SIGBUS;
   }
-  const pteOff = ensureEntry(k.pt, mm.pgd, vpn, 1);
+  const pteOff = ensurePteUnderPmd(k.pt, pmdOff, vpn); // the PMD is unchanged since ensureEntry
   if (pteOff < 0) return 0; // a huge entry appeared meanwhile: retry
   return handlePteFaultNoSleep(vma, addr, pteOff, write);
 }
@@ -181,7 +183,10 @@ async function faultPmdSleeping(vma: Vma, addr: number, write: boolean): Promise
       await waitOnPageLocked(k, head); // pmd_migration_entry_wait
       return 0;
     } else if (kind === PTE_DEVICE_PRIVATE_READ || kind === PTE_DEVICE_PRIVATE_WRITE) {
-      return doDevicePrivateFault(vma, addr, head + (vpn % HPAGE_PMD_NR), write);
+      // do_huge_pmd_device_private: vmf->page is the PMD entry's page, the folio head (the
+      // driver migrates the folio, and migrate_vma_pages allows the fault's extra reference on
+      // exactly that page).
+      return doDevicePrivateFault(vma, addr, head, write);
     } else return VM_FAULT_SIGBUS;
   }
   const pteOff = ensureEntry(k.pt, mm.pgd, vpn, 1);

@@ -3,10 +3,24 @@
  * shared mappings stay shared (the child faults their pages in from the page cache); private
  * mappings share their pages copy-on-write, write-protected in parent and child, announced to
  * the parent's subscriptions as PROTECTION_PAGE over each copied span. Device-private entries
- * are shared read-only in both; device-exclusive entries are restored first.
+ * are shared read-only in both; device-exclusive entries are restored first. An exclusive
+ * anonymous page that may be DMA-pinned is copied for the child at once (copy_present_page).
  * @module
  */
-import { HPAGE_PMD_NR, MM_SWAPENTS, PAGE_SIZE, PTRS_PER_TABLE, VM_MIXEDMAP, VM_PFNMAP } from './constants.ts';
+import { ENOMEM } from '../sim/errno.ts';
+import {
+  HPAGE_PMD_NR,
+  MM_ANONPAGES,
+  MM_SWAPENTS,
+  PAGE_SIZE,
+  PTRS_PER_TABLE,
+  VM_MIXEDMAP,
+  VM_PFNMAP,
+  VM_WRITE,
+} from './constants.ts';
+import { initAnonPage } from './fault.ts';
+import { GUP_PIN_COUNTING_BIAS } from './gup-bias.ts';
+import type { Kernel } from './kernel.ts';
 import type { MmStruct } from './mm-struct.ts';
 import {
   MMU_NOTIFY_CLEAR,
@@ -33,20 +47,27 @@ import {
   PTE_SWAP,
   PTE_TABLE,
   PTE_WRITE,
+  PTE_YOUNG,
 } from './pte.ts';
 import type { Vma } from './vma.ts';
 import { vmaDup } from './vma-ops.ts';
 
-/** dup_mmap: builds `child` (a fresh mm) as a copy of `parent`, whose mmap write lock is held. */
-export async function dupMmap(parent: MmStruct, child: MmStruct): Promise<void> {
+/**
+ * dup_mmap: builds `child` (a fresh mm) as a copy of `parent`, whose mmap write lock is held.
+ * Returns 0, or -ENOMEM when a page that must be copied for the child (a maybe-pinned anonymous
+ * page) could not be allocated; the copy stops there, as the kernel's fork fails.
+ */
+export async function dupMmap(parent: MmStruct, child: MmStruct): Promise<number> {
   for (const vma of [...parent.vmas]) {
     const copy = vmaDup(vma, child, vma.start, vma.end, vma.pgoff);
     if (vma.anonVma === null && !vma.isHugetlb && (vma.flags & (VM_PFNMAP | VM_MIXEDMAP)) === 0) continue; // vma_needs_copy
-    await copyPageRange(vma, copy);
+    const r = await copyPageRange(vma, copy);
+    if (r < 0) return r;
   }
+  return 0;
 }
 
-async function copyPageRange(src: Vma, dst: Vma): Promise<void> {
+async function copyPageRange(src: Vma, dst: Vma): Promise<number> {
   const mm = src.mm;
   const k = mm.kernel;
   const cow = src.isCow;
@@ -65,14 +86,65 @@ async function copyPageRange(src: Vma, dst: Vma): Promise<void> {
       continue;
     }
     if ((lo & PTE_KIND_MASK) !== PTE_TABLE) continue;
-    const t = k.pt.words[pmdOff + 1]!;
-    for (let v = from; v < to; v++) {
-      const off = (t * PTRS_PER_TABLE + (v % PTRS_PER_TABLE)) * 2;
-      if (k.pt.words[off] === 0) continue;
-      copyPte(src, dst, off, v, cow);
+    if (!copyPteRange(src, dst, k.pt.words[pmdOff + 1]!, from, to, cow)) {
+      if (cow) mmuNotifierInvalidateRangeEnd(range);
+      return -ENOMEM;
     }
   }
   if (cow) mmuNotifierInvalidateRangeEnd(range);
+  return 0;
+}
+
+/**
+ * copy_pte_range: copies the entries for vpns `[from, to)` of the parent's PTE table `table`
+ * (all under one PMD). Returns false on -ENOMEM. A function of its own, called per table, so the
+ * JIT optimizes it once for every fork rather than on-stack in each (long) copyPageRange.
+ */
+function copyPteRange(src: Vma, dst: Vma, table: number, from: number, to: number, cow: boolean): boolean {
+  const k = src.mm.kernel;
+  const base = table * PTRS_PER_TABLE * 2;
+  const first = from % PTRS_PER_TABLE;
+  // The child's PTE table for this PMD (word offset of entry 0), found at the first fast copy.
+  let dstBase = -1;
+  for (let j = first; j < first + (to - from); j++) {
+    const off = base + 2 * j;
+    const pte = k.pt.words[off]!; // re-read the array: a table allocation may grow the pool
+    if (pte === 0) continue;
+    if (dstBase < 0 && (pte & (PTE_KIND_MASK | PTE_SPECIAL)) === PTE_PRESENT)
+      dstBase = ensureEntry(k.pt, dst.mm.pgd, from + (j - first), 1) - 2 * j;
+    if (dstBase >= 0 && copyPresentPteFast(k, dst.mm, off, dstBase + 2 * j, cow)) continue;
+    if (!copyPte(src, dst, off, from + (j - first), cow)) return false;
+  }
+  return true;
+}
+
+/**
+ * {@link copyPte} for the common case only, without the generic lookups: a present, non-special
+ * PTE mapping an order-0 page that is not the zero page and not maybe-DMA-pinned. The child's
+ * entry is at word offset `dstOff`. Returns false, having changed nothing, for any other entry;
+ * the caller then uses copyPte. Must stay equivalent to copyPte for the entries it accepts.
+ */
+function copyPresentPteFast(k: Kernel, dstMm: MmStruct, off: number, dstOff: number, cow: boolean): boolean {
+  const w = k.pt.words;
+  let lo = w[off]!;
+  if ((lo & (PTE_KIND_MASK | PTE_SPECIAL)) !== PTE_PRESENT) return false;
+  const pfn = w[off + 1]!;
+  const pm = k.pm;
+  if (pm.order[pfn] !== 0 || pm.isZeroPfn(pfn)) return false;
+  const f = pm.flags[pfn]!;
+  const anonExclusive = (f & (PG_anon | PG_anon_exclusive)) === (PG_anon | PG_anon_exclusive);
+  if (cow && anonExclusive && pm.refcount[pfn]! >= GUP_PIN_COUNTING_BIAS) return false; // maybe pinned
+  pm.mapcount[pfn]!++;
+  pm.refcount[pfn]!++;
+  dstMm.rss[k.mmCounterOf(pfn)]!++;
+  if (cow) {
+    if ((f & PG_anon) !== 0) pm.flags[pfn] = f & ~PG_anon_exclusive;
+    lo &= ~PTE_WRITE;
+  }
+  w[off] = lo;
+  w[dstOff] = lo;
+  w[dstOff + 1] = pfn;
+  return true;
 }
 
 /** copy_huge_pmd / copy_hugetlb_page_range: the child shares the huge page. */
@@ -100,6 +172,9 @@ function copyHugePmd(src: Vma, dst: Vma, pmdOff: number, vpn: number, cow: boole
     pm.entireMapcount[head]!++;
     pm.refcount[head]!++;
     dst.mm.rss[k.mmCounterOf(head)]! += HPAGE_PMD_NR;
+    // folio_try_dup_anon_rmap_pmd: now mapped twice, the folio is exclusive to neither.
+    if ((pm.flags[head]! & PG_anon) !== 0)
+      for (let j = 0; j < HPAGE_PMD_NR; j++) pm.flags[head + j]! &= ~PG_anon_exclusive;
     if (cow) lo = (lo & ~PTE_KIND_MASK) | PTE_DEVICE_PRIVATE_READ;
   }
   k.pt.words[pmdOff] = lo;
@@ -107,8 +182,11 @@ function copyHugePmd(src: Vma, dst: Vma, pmdOff: number, vpn: number, cow: boole
   k.pt.words[dstOff + 1] = head;
 }
 
-/** copy_present_pte / copy_nonpresent_pte for one PTE. */
-function copyPte(src: Vma, dst: Vma, off: number, vpn: number, cow: boolean): void {
+/**
+ * copy_present_pte / copy_nonpresent_pte for one PTE. Returns false when a page that must be
+ * copied could not be allocated (-ENOMEM).
+ */
+function copyPte(src: Vma, dst: Vma, off: number, vpn: number, cow: boolean): boolean {
   const k = src.mm.kernel;
   const pm = k.pm;
   let lo = k.pt.words[off]!;
@@ -121,6 +199,18 @@ function copyPte(src: Vma, dst: Vma, off: number, vpn: number, cow: boolean): vo
     kind = PTE_PRESENT;
   }
   if (kind === PTE_PRESENT) {
+    if (
+      cow &&
+      (lo & PTE_SPECIAL) === 0 &&
+      (pm.flags[hi]! & (PG_anon | PG_anon_exclusive)) === (PG_anon | PG_anon_exclusive) &&
+      pm.refcount[pm.folioHead(hi)]! >= GUP_PIN_COUNTING_BIAS
+    ) {
+      // folio_try_dup_anon_rmap_pte refuses a maybe-pinned exclusive page: sharing it would let
+      // a later COW fault in the parent replace the page under the DMA. The child gets its own
+      // copy now (copy_present_page) and the parent's mapping stays as it is, writable.
+      k.pt.words[off] = lo;
+      return copyPresentPage(dst, hi, vpn);
+    }
     if ((lo & PTE_SPECIAL) === 0 && !pm.isZeroPfn(hi)) {
       pm.mapcount[hi]!++;
       k.getPage(hi);
@@ -142,10 +232,35 @@ function copyPte(src: Vma, dst: Vma, off: number, vpn: number, cow: boolean): vo
     pm.mapcount[hi]!++;
     k.getPage(hi);
     dst.mm.rss[k.mmCounterOf(hi)]!++;
+    // folio_try_dup_anon_rmap_pte: device-private pages cannot be pinned, so the dup always
+    // succeeds, and the page, mapped twice now, is exclusive to neither. Left set, a later
+    // migration back to RAM would map the parent's page anon-exclusive and its write fault
+    // would reuse the page the child still maps.
+    if ((pm.flags[hi]! & PG_anon) !== 0) pm.flags[hi]! &= ~PG_anon_exclusive;
     if (cow) lo = (lo & ~PTE_KIND_MASK) | PTE_DEVICE_PRIVATE_READ;
   }
   k.pt.words[off] = lo;
   const dstOff = ensureEntry(k.pt, dst.mm.pgd, vpn, 1);
   k.pt.words[dstOff] = lo;
   k.pt.words[dstOff + 1] = hi;
+  return true;
+}
+
+/**
+ * copy_present_page: the child maps a fresh copy of the parent's page `pfn` (at `vpn`), exclusive
+ * to it, dirty and writable if the VMA is; the parent's PTE is left as it is.
+ */
+function copyPresentPage(dst: Vma, pfn: number, vpn: number): boolean {
+  const k = dst.mm.kernel;
+  const pm = k.pm;
+  const copy = pm.allocPages(0);
+  if (copy === 0) return false;
+  pm.copyPage(copy, pfn);
+  const addr = vpn * PAGE_SIZE;
+  initAnonPage(dst, addr, copy);
+  dst.mm.rss[MM_ANONPAGES]!++;
+  const dstOff = ensureEntry(k.pt, dst.mm.pgd, vpn, 1);
+  k.pt.words[dstOff] = PTE_PRESENT | PTE_YOUNG | PTE_DIRTY | ((dst.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
+  k.pt.words[dstOff + 1] = copy;
+  return true;
 }

@@ -13,7 +13,7 @@ import {
   mmuNotifierInvalidateRangeStart,
   mmuNotifierRangeInit,
 } from './mmu-notifier.ts';
-import { PG_anon, PG_hugetlb, PG_locked } from './page-flags.ts';
+import { PG_anon, PG_hugetlb, PG_locked, PG_zone_device } from './page-flags.ts';
 import { findEntry } from './page-table.ts';
 import { ZERO_PFN } from './physmem.ts';
 import {
@@ -23,6 +23,7 @@ import {
   PTE_KIND_MASK,
   PTE_LEAF,
   PTE_PRESENT,
+  PTE_PROTNONE,
   PTE_SOFT_DIRTY,
   PTE_SPECIAL,
   PTE_TABLE,
@@ -59,13 +60,14 @@ export function splitHugePmdLocked(k: Kernel, pmdOff: number): boolean {
   if (kind === PTE_PRESENT && pm.isZeroPfn(head)) {
     // __split_huge_zero_page_pmd: every PTE maps the small zero page, read-only and special like
     // the PTEs do_anonymous_page installs (pte_mkspecial).
-    const bits = PTE_PRESENT | PTE_SPECIAL | (lo & PTE_YOUNG);
+    const bits = PTE_PRESENT | PTE_SPECIAL | (lo & (PTE_YOUNG | PTE_PROTNONE));
     for (let i = 0; i < HPAGE_PMD_NR; i++) {
       w[base + 2 * i] = bits;
       w[base + 2 * i + 1] = ZERO_PFN;
     }
   } else {
-    const bits = kind | (lo & (PTE_WRITE | PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY));
+    // PROTNONE too: the PTEs keep the PMD's protection (a PROT_NONE VMA stays inaccessible).
+    const bits = kind | (lo & (PTE_WRITE | PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY | PTE_PROTNONE));
     for (let i = 0; i < HPAGE_PMD_NR; i++) {
       w[base + 2 * i] = bits;
       w[base + 2 * i + 1] = head + i;
@@ -122,6 +124,13 @@ export function splitFolio(k: Kernel, head: number, extraRefs = 0): void {
   const pm = k.pm;
   const n = pm.folioNrPages(head);
   pm.splitFolioMetadata(head);
+  // __split_unmapped_folio tells the driver of a device-private folio (pgmap folio_split) before
+  // the pieces get their references, so a piece freed below already has its own driver state
+  // (dmirror splits the system folio backing it).
+  if ((pm.flags[head]! & PG_zone_device) !== 0) {
+    const pgmap = k.pgmapOf(head);
+    if (pgmap?.isPrivate) pgmap.folioSplit?.(head);
+  }
   for (let i = 0; i < n; i++) {
     const p = head + i;
     // References beyond the mappings (the splitter's own) stay with the head page.

@@ -19,9 +19,11 @@ import {
   PAGE_SIZE,
   PMD_SIZE,
   PTRS_PER_TABLE,
+  VM_EXEC,
   VM_HUGEPAGE,
   VM_NOHUGEPAGE,
   VM_PFNMAP,
+  VM_READ,
   VM_WRITE,
 } from './constants.ts';
 import { splitFolio, splitHugePmd } from './huge-memory.ts';
@@ -41,6 +43,7 @@ import {
   PTE_KIND_MASK,
   PTE_LEAF,
   PTE_PRESENT,
+  PTE_PROTNONE,
   PTE_SPECIAL,
   PTE_SWAP,
   PTE_TABLE,
@@ -304,8 +307,16 @@ async function madviseCollapse(vma: Vma, start: number, end: number): Promise<nu
     pmdOff = findEntry(k.pt, mm.pgd, vpn, 2);
     if (pmdOff < 0) pmdOff = ensureEntry(k.pt, mm.pgd, vpn, 2);
     pm.entireMapcount[head] = 1;
+    // The PMD takes the VMA's protection (mk_huge_pmd with vm_page_prot): protnone in a
+    // PROT_NONE VMA, else the CPU could read the collapsed range.
+    const noAccess = (vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) === 0;
     k.pt.words[pmdOff] =
-      PTE_PRESENT | PTE_LEAF | PTE_YOUNG | PTE_DIRTY | ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
+      PTE_PRESENT |
+      PTE_LEAF |
+      PTE_YOUNG |
+      PTE_DIRTY |
+      (noAccess ? PTE_PROTNONE : 0) |
+      ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
     k.pt.words[pmdOff + 1] = head;
     mm.rss[MM_ANONPAGES]! += HPAGE_PMD_NR;
     mmuNotifierInvalidateRangeEnd(range);

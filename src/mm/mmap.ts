@@ -33,7 +33,7 @@ import {
   VM_SHARED,
   VM_WRITE,
 } from './constants.ts';
-import { handleMmFault } from './fault.ts';
+import { handleMmFaultNoWait } from './fault.ts';
 import type { OpenFile } from './fdtable.ts';
 import type { MmStruct } from './mm-struct.ts';
 import {
@@ -177,7 +177,8 @@ export async function mmPopulate(mm: MmStruct, start: number, len: number): Prom
     const write = (vma.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
     const end = Math.min(vma.end, start + len);
     for (; addr < end; addr += PAGE_SIZE) {
-      const r = await handleMmFault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
+      const f = handleMmFaultNoWait(vma, addr, write ? FAULT_FLAG_WRITE : 0);
+      const r = typeof f === 'number' ? f : await f;
       if ((r & VM_FAULT_ERROR) !== 0) return;
       if (mm.vmaLookup(addr) !== vma) break;
     }

@@ -78,7 +78,7 @@ export async function doMprotect(mm: MmStruct, start: number, length: number, pr
   if (grows !== 0) return -EINVAL;
   const newBits = calcVmProtBits(prot);
   let cursor = start;
-  for (;;) {
+  while (cursor < end) {
     const vma = mm.findVma(cursor);
     if (vma === null || vma.start >= end) break;
     if (vma.start > cursor) return -ENOMEM;

@@ -127,6 +127,24 @@ export function ensureEntry(pool: PageTablePool, pgd: number, vpn: number, level
   }
 }
 
+/**
+ * The word offset of the PTE of `vpn` under the PMD entry at word offset `pmdOff` (the PMD of
+ * `vpn`), allocating the PTE table when that PMD is none; -1 when it holds anything but a table.
+ * The last step of `ensureEntry(pool, pgd, vpn, 1)`, for a caller that already has the PMD.
+ */
+export function ensurePteUnderPmd(pool: PageTablePool, pmdOff: number, vpn: number): number {
+  const lo = pool.words[pmdOff]!;
+  const kind = lo & PTE_KIND_MASK;
+  let t: number;
+  if (kind === PTE_NONE) {
+    t = pool.alloc();
+    pool.words[pmdOff] = PTE_TABLE;
+    pool.words[pmdOff + 1] = t;
+  } else if (kind === PTE_TABLE && (lo & PTE_LEAF) === 0) t = pool.words[pmdOff + 1]!;
+  else return -1;
+  return (t * PTRS_PER_TABLE + levelIndex(vpn, 1)) * 2;
+}
+
 /** Returns the word offset of the entry of `vpn` at `level` without allocating, or -1 if a table is missing or a leaf is in the way. */
 export function findEntry(pool: PageTablePool, pgd: number, vpn: number, level: PtLevel): number {
   const w = pool.words;

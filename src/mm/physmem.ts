@@ -58,6 +58,8 @@ export class PhysMem {
   private freeBits: Int32Array;
   /** Free frames per block. */
   private blockFree: Int16Array;
+  /** Per block: no word of its free bitmap before this one has a free bit (where a search starts). */
+  private firstFreeWord: Uint8Array;
   /** Blocks that are entirely free (stack) and partially free (stack), with positions. */
   private freeBlocks: Int32Array;
   private nFreeBlocks = 0;
@@ -91,6 +93,7 @@ export class PhysMem {
     this.order = new Uint8Array(n);
     this.freeBits = new Int32Array(n / 32);
     this.blockFree = new Int16Array(nBlocks);
+    this.firstFreeWord = new Uint8Array(nBlocks);
     this.freeBlocks = new Int32Array(nBlocks);
     this.partialBlocks = new Int32Array(nBlocks);
     this.partialPos = new Int32Array(nBlocks).fill(-1);
@@ -149,16 +152,19 @@ export class PhysMem {
       const p = pfn + i;
       this.refcount[p] = 0;
       this.mapcount[p] = 0;
-      this.entireMapcount[p] = 0;
       this.flags[p] = 0;
       this.mapping[p] = 0;
       this.index[p] = 0;
-      this.private[p] = 0;
-      this.order[p] = 0;
+      // Rarely set for a small page: zeros are not written over zeros, so the host need not
+      // back these arrays' memory until some page really uses them.
+      if (this.entireMapcount[p] !== 0) this.entireMapcount[p] = 0;
+      if (this.private[p] !== 0) this.private[p] = 0;
+      if (this.order[p] !== 0) this.order[p] = 0;
     }
     if (order === HPAGE_PMD_ORDER) {
       const b = pfn / BLOCK_FRAMES;
       this.freeBits.fill(-1, b * BLOCK_WORDS, (b + 1) * BLOCK_WORDS);
+      this.firstFreeWord[b] = 0;
       this.blockFree[b] = BLOCK_FRAMES;
       this.pushFreeBlock(b);
       this.freeFrames += BLOCK_FRAMES;
@@ -321,11 +327,12 @@ export class PhysMem {
       this.pushPartial(b);
     } else return 0;
     const base = b * BLOCK_WORDS;
-    for (let w = 0; w < BLOCK_WORDS; w++) {
+    for (let w = this.firstFreeWord[b]!; w < BLOCK_WORDS; w++) {
       const bits = this.freeBits[base + w]!;
       if (bits === 0) continue;
       const bit = 31 - Math.clz32(bits & -bits);
       this.freeBits[base + w] = bits & ~(1 << bit);
+      this.firstFreeWord[b] = w;
       const pfn = b * BLOCK_FRAMES + w * 32 + bit;
       if (--this.blockFree[b]! === 0) this.removePartial(b);
       this.freeFrames--;
@@ -358,6 +365,8 @@ export class PhysMem {
     const b = Math.floor(pfn / BLOCK_FRAMES);
     const w = pfn >>> 5;
     this.freeBits[w]! |= 1 << (pfn & 31);
+    const inBlock = w % BLOCK_WORDS;
+    if (inBlock < this.firstFreeWord[b]!) this.firstFreeWord[b] = inBlock;
     this.freeFrames++;
     const nf = ++this.blockFree[b]!;
     if (nf === 1) this.pushPartial(b);

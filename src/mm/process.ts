@@ -294,6 +294,9 @@ export class Process {
 /** Throws the UsageError for an argument that is not an integer number. */
 function checkInteger(call: string, name: string, v: unknown): void {
   if (typeof v !== 'number' || !Number.isInteger(v)) {
-    throw new UsageError(`${call}(${name})`, `must be an integer, got ${typeof v === 'number' ? v : typeof v}`);
+    throw new UsageError(
+      `${call}(${name})`,
+      `must be an integer, got ${typeof v === 'number' ? v : typeof v}`,
+    );
   }
 }

@@ -142,16 +142,25 @@ export async function zapVmaRange(vma: Vma, start: number, end: number): Promise
       continue;
     }
     if ((lo & PTE_KIND_MASK) !== PTE_TABLE) continue;
-    const t = k.pt.words[pmdOff + 1]!;
-    const base = t * PTRS_PER_TABLE * 2;
-    const a = from % PTRS_PER_TABLE;
-    const b = a + (to - from);
-    for (let j = a; j < b; j++) {
-      const off = base + 2 * j;
-      if (k.pt.words[off] === 0) continue;
-      const head = zapPte(mm, off);
-      if (head !== 0 && candidates[candidates.length - 1] !== head) candidates.push(head);
-    }
+    zapPteRange(mm, k.pt.words[pmdOff + 1]!, from, to, candidates);
   }
   for (const head of candidates) deferredSplitFolio(k, head);
+}
+
+/**
+ * zap_pte_range: clears the entries for vpns `[from, to)` of PTE table `table` (under one PMD),
+ * adding the large folios that lost a mapping to `candidates`. A function of its own, called per
+ * table, so the JIT optimizes it once rather than on-stack in each (long) zapVmaRange.
+ */
+function zapPteRange(mm: MmStruct, table: number, from: number, to: number, candidates: number[]): void {
+  const pool = mm.kernel.pt;
+  const base = table * PTRS_PER_TABLE * 2;
+  const a = from % PTRS_PER_TABLE;
+  const b = a + (to - from);
+  for (let j = a; j < b; j++) {
+    const off = base + 2 * j;
+    if (pool.words[off] === 0) continue;
+    const head = zapPte(mm, off);
+    if (head !== 0 && candidates[candidates.length - 1] !== head) candidates.push(head);
+  }
 }

@@ -57,7 +57,8 @@ export class RwSemaphore {
         );
       i = this.readers.length - 1; // up_read_non_owner
     }
-    this.readers.splice(i, 1);
+    if (i === this.readers.length - 1) this.readers.pop();
+    else this.readers.splice(i, 1);
     this.grant();
   }
 

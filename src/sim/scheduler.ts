@@ -56,6 +56,8 @@ export class Scheduler {
   onSwitch: SwitchObserver | null = null;
   private readonly ready: SimThread[] = [];
   private readonly sleepers: SimThread[] = [];
+  /** Earliest `wakeAt` among the sleepers (infinity when none). */
+  private nextWake = Number.POSITIVE_INFINITY;
   private readonly host: SchedulerHost;
   private idleArmed = false;
 
@@ -105,6 +107,7 @@ export class Scheduler {
     cur.at = label;
     cur.steps++;
     if (++this.steps > this.stepBudget) this.overBudget(label);
+    if (this.clock.now >= this.nextWake) this.wakeDue();
     if (this.ready.length === 0 || !this.policy.preemptive) return undefined;
     const candidates = [cur, ...this.ready];
     const i = this.policy.choose(candidates, label);
@@ -146,6 +149,7 @@ export class Scheduler {
     cur.at = 'sleep';
     cur.wakeAt = this.clock.now + Math.max(0, ns);
     this.sleepers.push(cur);
+    if (cur.wakeAt < this.nextWake) this.nextWake = cur.wakeAt;
     return this.park(cur, 'sleeping', null, 'sleep');
   }
 
@@ -186,8 +190,9 @@ export class Scheduler {
       cur.resume = resolve;
       cur.reject = reject;
     });
-    if (cur === this.main) this.armIdleCheck();
     this.dispatch(next, label);
+    // Armed after the switch, so one idle callback without progress is enough to report.
+    if (cur === this.main && this.current !== this.main) this.armIdleCheck();
     return p;
   }
 
@@ -206,6 +211,7 @@ export class Scheduler {
   private dispatch(next: SimThread | null, label: string): void {
     const from = this.current;
     if (next === null) {
+      if (this.clock.now >= this.nextWake) this.wakeDue();
       if (this.ready.length === 0) this.wakeSleepers();
       if (this.ready.length === 0) {
         this.deadlock();
@@ -229,18 +235,27 @@ export class Scheduler {
   /** Advances virtual time to the earliest sleeper and makes every sleeper due by then runnable. */
   private wakeSleepers(): void {
     if (this.sleepers.length === 0) return;
-    let earliest = Number.POSITIVE_INFINITY;
-    for (const s of this.sleepers) earliest = Math.min(earliest, s.wakeAt);
-    this.clock.advanceTo(earliest);
+    this.clock.advanceTo(this.nextWake);
+    this.wakeDue();
+  }
+
+  /** Makes every sleeper whose time has come runnable (virtual time may pass by other means: costs). */
+  private wakeDue(): void {
+    let next = Number.POSITIVE_INFINITY;
     for (let i = 0; i < this.sleepers.length; ) {
       const s = this.sleepers[i]!;
       if (s.wakeAt <= this.clock.now) {
         this.sleepers.splice(i, 1);
         s.state = 'runnable';
         this.ready.push(s);
-      } else i++;
+      } else {
+        next = Math.min(next, s.wakeAt);
+        i++;
+      }
     }
+    this.nextWake = next;
   }
+
 
   /** Nothing can run: report to main (parked), which becomes current again. */
   private deadlock(): void {

@@ -6,14 +6,28 @@
  */
 import { expect, it } from 'vitest';
 import {
+  Completion,
   type DmirrorFile,
   EINTR,
+  EINVAL,
+  FOLL_GET,
+  FOLL_LONGTERM,
+  FOLL_PIN,
+  FOLL_WRITE,
+  getUserPages,
   Machine,
+  mmapReadLock,
+  mmapReadUnlock,
   PAGE_SHIFT,
   PAGE_SIZE,
   Prng,
   type Process,
+  putUserPage,
+  unpinUserPage,
 } from '../../src/index.ts';
+import { findEntry } from '../../src/mm/page-table.ts';
+import { PTE_KIND_MASK, PTE_LEAF, PTE_NONE, PTE_PRESENT } from '../../src/mm/pte.ts';
+import type { SimThread } from '../../src/sim/thread.ts';
 
 /** `HMM_BUFFER_SIZE`: 4 MiB, 1024 pages. */
 export const HMM_BUFFER_SIZE = 1024 << 12;
@@ -70,13 +84,21 @@ export async function hmmBufferFree(process: Process, buffer: HmmBuffer): Promis
 export type HmmDmirrorRequest =
   | 'HMM_DMIRROR_READ'
   | 'HMM_DMIRROR_WRITE'
+  | 'HMM_DMIRROR_MIGRATE_TO_DEV'
+  | 'HMM_DMIRROR_MIGRATE_TO_SYS'
   | 'HMM_DMIRROR_SNAPSHOT'
+  | 'HMM_DMIRROR_EXCLUSIVE'
   | 'HMM_DMIRROR_CHECK_EXCLUSIVE'
+  | 'HMM_DMIRROR_RELEASE'
   | 'HMM_DMIRROR_FLAGS';
 export const HMM_DMIRROR_READ: HmmDmirrorRequest = 'HMM_DMIRROR_READ';
 export const HMM_DMIRROR_WRITE: HmmDmirrorRequest = 'HMM_DMIRROR_WRITE';
+export const HMM_DMIRROR_MIGRATE_TO_DEV: HmmDmirrorRequest = 'HMM_DMIRROR_MIGRATE_TO_DEV';
+export const HMM_DMIRROR_MIGRATE_TO_SYS: HmmDmirrorRequest = 'HMM_DMIRROR_MIGRATE_TO_SYS';
 export const HMM_DMIRROR_SNAPSHOT: HmmDmirrorRequest = 'HMM_DMIRROR_SNAPSHOT';
+export const HMM_DMIRROR_EXCLUSIVE: HmmDmirrorRequest = 'HMM_DMIRROR_EXCLUSIVE';
 export const HMM_DMIRROR_CHECK_EXCLUSIVE: HmmDmirrorRequest = 'HMM_DMIRROR_CHECK_EXCLUSIVE';
+export const HMM_DMIRROR_RELEASE: HmmDmirrorRequest = 'HMM_DMIRROR_RELEASE';
 export const HMM_DMIRROR_FLAGS: HmmDmirrorRequest = 'HMM_DMIRROR_FLAGS';
 
 /**
@@ -101,11 +123,23 @@ export async function hmmDmirrorCmd(
       case 'HMM_DMIRROR_WRITE':
         r = await fd.write(addr, npages, buffer.mirror);
         break;
+      case 'HMM_DMIRROR_MIGRATE_TO_DEV':
+        r = await fd.migrateToDev(addr, npages);
+        break;
+      case 'HMM_DMIRROR_MIGRATE_TO_SYS':
+        r = await fd.migrateToSys(addr, npages);
+        break;
       case 'HMM_DMIRROR_SNAPSHOT':
         r = await fd.snapshot(addr, npages);
         break;
+      case 'HMM_DMIRROR_EXCLUSIVE':
+        r = await fd.exclusive(addr, npages);
+        break;
       case 'HMM_DMIRROR_CHECK_EXCLUSIVE':
         r = await fd.checkExclusive(addr, npages);
+        break;
+      case 'HMM_DMIRROR_RELEASE':
+        r = await fd.release(addr, npages);
         break;
       case 'HMM_DMIRROR_FLAGS':
         r = await fd.setFlags(npages);
@@ -121,6 +155,16 @@ export async function hmmDmirrorCmd(
     if (r.ret === -EINTR) continue;
     return r.ret;
   }
+}
+
+/** `hmm_migrate_sys_to_dev`. */
+export function hmmMigrateSysToDev(fd: DmirrorFile, buffer: HmmBuffer, npages: number): Promise<number> {
+  return hmmDmirrorCmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, buffer, npages);
+}
+
+/** `hmm_migrate_dev_to_sys`. */
+export function hmmMigrateDevToSys(fd: DmirrorFile, buffer: HmmBuffer, npages: number): Promise<number> {
+  return hmmDmirrorCmd(fd, HMM_DMIRROR_MIGRATE_TO_SYS, buffer, npages);
 }
 
 /** `hmm_create_file`: an unnamed temporary file of `size` bytes; its fd. */
@@ -191,6 +235,28 @@ export async function cpuReadInts(
 ): Promise<Int32Array> {
   const bytes = await process.read(addr + from * 4, (to - from) * 4);
   return new Int32Array(bytes.buffer, bytes.byteOffset, to - from);
+}
+
+/**
+ * `for (i = from; i < to; ++i) ASSERT_EQ(ptr[i]++, f(i))` over the CPU mapping at `addr`: page by
+ * page, the CPU loads the ints (checking each old value) and stores them incremented, so each
+ * page takes a read access and then a write access like the C loop's.
+ */
+export async function cpuIncrementInts(
+  process: Process,
+  addr: number,
+  from: number,
+  to: number,
+  f: (i: number) => number,
+): Promise<void> {
+  const perPage = PAGE_SIZE / 4;
+  for (let first = from; first < to; first = Math.min(to, (Math.floor(first / perPage) + 1) * perPage)) {
+    const last = Math.min(to, (Math.floor(first / perPage) + 1) * perPage);
+    const ints = (await cpuReadInts(process, addr, first, last)).slice();
+    assertInts('ptr', ints, first, last, f);
+    for (let j = 0; j < ints.length; j++) ints[j] = (ints[j]! + 1) | 0;
+    await process.write(addr + first * 4, new Uint8Array(ints.buffer));
+  }
 }
 
 /** The mirror as an int array. */
@@ -376,4 +442,185 @@ export function TEST_F_hmm2(
       timeout,
     );
   }
+}
+
+// ---- fork, waitpid, kill -------------------------------------------------------------------
+
+/** `SIGABRT`: how a child whose ASSERT failed dies (the harness aborts it). */
+export const SIGABRT = 6;
+/** `SIGKILL`. */
+export const SIGKILL = 9;
+
+/** What `waitpid` reports about a child (WIFEXITED, WEXITSTATUS, WIFSIGNALED, WTERMSIG). */
+export interface HmmWaitStatus {
+  exited: boolean;
+  exitStatus: number;
+  signaled: boolean;
+  termsig: number;
+  /** The failed assertion of an aborted child, for the report. */
+  error?: unknown;
+}
+
+/** Thrown inside a killed child's body to end it. */
+const KILLED = Symbol('SIGKILL');
+
+/**
+ * A forked child: its own Process (the copy-on-write copy of the parent's address space, the
+ * parent's descriptors inherited), running the child's part of the C test as its own simulated
+ * thread. The child's heap (the `hmm_buffer` and its mirror) is the caller's to copy.
+ */
+export class HmmChild {
+  readonly process: Process;
+  readonly pid: number;
+  /** @internal */
+  thread: SimThread<HmmWaitStatus> | null = null;
+  private readonly machine: Machine;
+  private readonly killed: Completion;
+  private isKilled = false;
+
+  constructor(machine: Machine, process: Process) {
+    this.machine = machine;
+    this.process = process;
+    this.pid = process.pid;
+    this.killed = new Completion(machine.sched, `kill of ${process.pid}`);
+  }
+
+  /** The child's `while (1) { }`: runs until a signal ends it. */
+  async untilKilled(): Promise<never> {
+    await this.killed.waitForCompletion();
+    throw KILLED;
+  }
+
+  /** `kill(pid, SIGKILL)`: the child process dies (its address space and descriptors go). 0 or -EINVAL. */
+  async kill(sig: number): Promise<number> {
+    if (sig !== SIGKILL) return -EINVAL;
+    this.isKilled = true;
+    if (!this.process.exited) await this.process.exit();
+    this.killed.complete();
+    return 0;
+  }
+
+  /** `waitpid(pid, &status, 0)`: waits for the child to end and reports how. */
+  async waitpid(): Promise<HmmWaitStatus> {
+    return this.machine.sched.join(this.thread!);
+  }
+
+  /** @internal */
+  get wasKilled(): boolean {
+    return this.isKilled;
+  }
+}
+
+/**
+ * `fork()`: the parent's process forks and `child` — the C test's `if (pid == 0)` branch — runs
+ * on the child Process as its own simulated thread, started when the parent next waits. A child
+ * whose body returns exits with status 0 (`_exit(0)`, unless it exited itself); a failed
+ * assertion aborts it (SIGABRT, the harness's behaviour), which the parent sees in `waitpid`.
+ */
+export async function hmmFork(
+  machine: Machine,
+  parent: Process,
+  child: (self: HmmChild) => Promise<void>,
+): Promise<HmmChild> {
+  const handle = new HmmChild(machine, await parent.fork());
+  handle.thread = machine.sched.spawn(`child ${handle.pid}`, async (): Promise<HmmWaitStatus> => {
+    try {
+      await child(handle);
+      if (!handle.process.exited) await handle.process.exit();
+      return { exited: true, exitStatus: 0, signaled: false, termsig: 0 };
+    } catch (error) {
+      if (error === KILLED || handle.wasKilled)
+        return { exited: false, exitStatus: 0, signaled: true, termsig: SIGKILL };
+      if (!handle.process.exited) await handle.process.exit();
+      return { exited: false, exitStatus: 0, signaled: true, termsig: SIGABRT, error };
+    }
+  });
+  return handle;
+}
+
+/** `ASSERT_EQ(WIFEXITED(status), 1)`, naming the child's failed assertion if it aborted. */
+export function assertExited(status: HmmWaitStatus): void {
+  expect(status.exited, status.error === undefined ? 'child did not exit' : String(status.error)).toBe(true);
+}
+
+// ---- /sys/kernel/debug/gup_test ------------------------------------------------------------
+
+/** gup_test commands used by hmm_gup_test (tools/testing/selftests/mm/gup_test.h). */
+export type GupTestCmd = 'GUP_FAST_BENCHMARK' | 'PIN_FAST_BENCHMARK' | 'PIN_LONGTERM_BENCHMARK' | 'GUP_BASIC_TEST';
+export const GUP_FAST_BENCHMARK: GupTestCmd = 'GUP_FAST_BENCHMARK';
+export const PIN_FAST_BENCHMARK: GupTestCmd = 'PIN_FAST_BENCHMARK';
+export const PIN_LONGTERM_BENCHMARK: GupTestCmd = 'PIN_LONGTERM_BENCHMARK';
+export const GUP_BASIC_TEST: GupTestCmd = 'GUP_BASIC_TEST';
+
+/**
+ * `gup_test_exec` through the gup_test debugfs file (mm/gup_test.c): for each chunk of
+ * `npages` pages of `size` bytes at `addr`, `get_user_pages` (basic test),
+ * `get_user_pages_fast`, `pin_user_pages_fast` or `pin_user_pages(… | FOLL_LONGTERM)` with
+ * `FOLL_WRITE | flags`, then the references or pins are released (`put_back_pages`). The
+ * simulated machine has no lock-free fast path: the fast variants take the slow path, as the
+ * kernel's do for any page the fast walk cannot take (device-private entries, pages that must
+ * migrate before a long-term pin). Like the ioctl, returns 0 however many pages were obtained.
+ */
+export async function gupTestExec(
+  process: Process,
+  addr: number,
+  cmd: GupTestCmd,
+  npages: number,
+  size: number,
+  flags: number,
+): Promise<number> {
+  const mm = process.mm;
+  let gupFlags = FOLL_WRITE | flags;
+  const pin = cmd === PIN_FAST_BENCHMARK || cmd === PIN_LONGTERM_BENCHMARK;
+  if (cmd === PIN_LONGTERM_BENCHMARK) gupFlags |= FOLL_LONGTERM;
+  gupFlags |= pin ? FOLL_PIN : FOLL_GET;
+  const nrPages = size / PAGE_SIZE;
+  const pages: number[] = [];
+  await mmapReadLock(mm);
+  try {
+    for (let i = 0; i < nrPages; ) {
+      const nr = Math.min(npages, nrPages - i);
+      const got = await getUserPages(mm, addr + i * PAGE_SIZE, nr, gupFlags);
+      if (typeof got === 'number' || got.length === 0) break;
+      pages.push(...got);
+      i += got.length;
+    }
+  } finally {
+    mmapReadUnlock(mm);
+  }
+  for (const pfn of pages) {
+    if (pin) unpinUserPage(mm, pfn);
+    else putUserPage(mm, pfn);
+  }
+  return 0;
+}
+
+// ---- /proc/self/pagemap --------------------------------------------------------------------
+
+/** `PM_PRESENT`: bit 63 of a pagemap entry. */
+export const PM_PRESENT = 1n << 63n;
+/** `PM_SWAP`: bit 62, a swap-like entry (swap, migration, device-private…). */
+export const PM_SWAP = 1n << 62n;
+
+/**
+ * `pagemap_get_entry` on /proc/self/pagemap (fs/proc/task_mmu.c, reduced to the two bits the
+ * tests read): PM_PRESENT for a present PTE or PMD, PM_SWAP for any other non-empty entry
+ * (swap, migration, device-private, device-exclusive), 0 for none. Frame numbers are not shown,
+ * as for an unprivileged reader.
+ */
+export function pagemapGetEntry(process: Process, addr: number): bigint {
+  const mm = process.mm;
+  const k = mm.kernel;
+  const vpn = Math.floor(addr / PAGE_SIZE);
+  const pmd = findEntry(k.pt, mm.pgd, vpn, 2);
+  if (pmd < 0) return 0n;
+  let lo = k.pt.words[pmd]!;
+  if ((lo & PTE_LEAF) === 0) {
+    const pte = findEntry(k.pt, mm.pgd, vpn, 1);
+    if (pte < 0) return 0n;
+    lo = k.pt.words[pte]!;
+  }
+  const kind = lo & PTE_KIND_MASK;
+  if (kind === PTE_NONE) return 0n;
+  return kind === PTE_PRESENT ? PM_PRESENT : PM_SWAP;
 }

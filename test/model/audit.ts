@@ -63,6 +63,34 @@ import {
 } from '../../src/mm/pte.ts';
 import type { Vma } from '../../src/mm/vma.ts';
 
+// Local copies: in the test runner every access to an imported binding goes through a module
+// namespace getter, too slow for loops over every frame and entry.
+const L_PRESENT = PTE_PRESENT;
+const L_SWAP = PTE_SWAP;
+const L_TABLE = PTE_TABLE;
+const L_LEAF = PTE_LEAF;
+const L_KIND = PTE_KIND_MASK;
+const L_WRITE = PTE_WRITE;
+const L_PROTNONE = PTE_PROTNONE;
+const L_SPECIAL = PTE_SPECIAL;
+const F_ALLOCATED = PG_allocated;
+const F_ANON = PG_anon;
+const F_EXCL = PG_anon_exclusive;
+const F_FILE = PG_file;
+const F_HEAD = PG_head;
+const F_HUGETLB = PG_hugetlb;
+const F_RESERVED = PG_reserved;
+const NR = HPAGE_PMD_NR;
+const PAGE = PAGE_SIZE;
+const PTRS = PTRS_PER_TABLE;
+const V_ACCESS = VM_READ | VM_WRITE | VM_EXEC;
+const V_WRITE = VM_WRITE;
+const V_SHARED = VM_SHARED;
+const ZPFN = ZERO_PFN;
+const HZPFN = HUGE_ZERO_PFN;
+const SWAPENTS = MM_SWAPENTS;
+const LEVELS = LEVEL_PAGES;
+
 /** A leaf entry found by {@link walkMm}: level 1 (PTE), 2 (PMD leaf) or 3 (PUD leaf). */
 export type LeafVisitor = (vpn: number, level: PtLevel, lo: number, hi: number) => void;
 
@@ -88,18 +116,19 @@ function walkTable(
 ): number {
   table?.(t, level, baseVpn);
   let tables = 1;
-  const span = LEVEL_PAGES[level];
-  for (let i = 0; i < PTRS_PER_TABLE; i++) {
-    const off = (t * PTRS_PER_TABLE + i) * 2;
+  const span = LEVELS[level];
+  const base = t * PTRS * 2;
+  for (let i = 0; i < PTRS; i++) {
     const w = k.pt.words;
-    const lo = w[off]!;
-    const hi = w[off + 1]!;
-    if ((lo & PTE_KIND_MASK) === PTE_NONE) {
-      if (lo !== 0 || hi !== 0) leaf(baseVpn + i * span, level, lo, hi); // a none entry with bits: reported
+    const lo = w[base + 2 * i]!;
+    const hi = w[base + 2 * i + 1]!;
+    if (lo === 0 && hi === 0) continue;
+    const vpn = baseVpn + i * span;
+    if ((lo & L_KIND) === PTE_NONE) {
+      leaf(vpn, level, lo, hi); // a none entry with stray bits: reported
       continue;
     }
-    const vpn = baseVpn + i * span;
-    if (level > 1 && (lo & PTE_KIND_MASK) === PTE_TABLE && (lo & PTE_LEAF) === 0) {
+    if (level > 1 && (lo & L_KIND) === L_TABLE && (lo & L_LEAF) === 0) {
       tables += walkTable(k, hi, (level - 1) as PtLevel, vpn, leaf, table);
     } else leaf(vpn, level, lo, hi);
   }
@@ -123,6 +152,18 @@ export class AuditError extends Error {
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
+const scratch: Int32Array[] = [];
+
+/** A zeroed counter array of `n` entries, reused between audits. */
+function scratchArray(i: number, n: number): Int32Array {
+  let a = scratch[i];
+  if (a === undefined || a.length !== n) {
+    a = new Int32Array(n);
+    scratch[i] = a;
+  } else a.fill(0);
+  return a;
+}
+
 /** Checks the machine's invariants (see the module comment); throws {@link AuditError}. */
 export function auditKernel(k: Kernel): void {
   const v = auditKernelViolations(k);
@@ -137,12 +178,12 @@ export function auditKernelViolations(k: Kernel): string[] {
   };
   const pm = k.pm;
   const n = pm.ramFrames;
-  const refs = new Int32Array(n);
-  const ptes = new Int32Array(n);
-  const pmds = new Int32Array(n);
+  const refs = scratchArray(0, n);
+  const ptes = scratchArray(1, n);
+  const pmds = scratchArray(2, n);
   /** mm id mapping the folio (by head), -1 when several mms do, 0 when none. */
-  const owner = new Int32Array(n);
-  const swapRefs = new Int32Array(k.swap.nrSlots + 1);
+  const owner = scratchArray(3, n);
+  const swapRefs = scratchArray(4, k.swap.nrSlots + 1);
   let tables = 0;
 
   const noteOwner = (head: number, mmId: number): void => {
@@ -158,27 +199,33 @@ export function auditKernelViolations(k: Kernel): string[] {
     }
     const rss = [0, 0, 0, 0];
     let hugetlb = 0;
-    const where = (vpn: number): string => `mm ${mm.id} at ${hex(vpn * PAGE_SIZE)}`;
+    const where = (vpn: number): string => `mm ${mm.id} at ${hex(vpn * PAGE)}`;
 
     // Checks shared by PTEs and PMD leaves mapping a RAM page (`pfn`) at `addr` in `vma`.
-    const checkMapped = (vma: Vma, addr: number, lo: number, pfn: number, what: string): void => {
+    const checkMapped = (vma: Vma, addr: number, lo: number, pfn: number, where: () => string): void => {
+      const what = { toString: where };
       const f = pm.flags[pfn]!;
-      const access = (vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
-      if (!access && (lo & PTE_PROTNONE) === 0) bad(`${what}: accessible entry in a PROT_NONE VMA`);
-      if ((lo & PTE_WRITE) !== 0) {
-        if ((vma.flags & VM_WRITE) === 0) bad(`${what}: writable entry in a VMA without VM_WRITE`);
-        if (vma.isCow && (f & (PG_anon | PG_anon_exclusive)) !== (PG_anon | PG_anon_exclusive))
+      const access = (vma.flags & V_ACCESS) !== 0;
+      if (!access && (lo & L_PROTNONE) === 0) bad(`${what}: accessible entry in a PROT_NONE VMA`);
+      if ((lo & L_WRITE) !== 0) {
+        if ((vma.flags & V_WRITE) === 0) bad(`${what}: writable entry in a VMA without VM_WRITE`);
+        if (vma.isCow && (f & (F_ANON | F_EXCL)) !== (F_ANON | F_EXCL))
           bad(`${what}: writable entry in a private mapping to a page that is not exclusive anon`);
       }
-      if ((f & PG_anon) !== 0) {
+      if ((f & F_ANON) !== 0) {
         const fam = k.mappings[pm.mapping[pfn]!];
-        if (!(fam instanceof AnonVma)) bad(`${what}: anon page ${pfn} has no anon_vma (mapping ${pm.mapping[pfn]})`);
-        else if (!fam.vmas.has(vma)) bad(`${what}: anon page ${pfn}'s anon_vma ${fam.id} does not list the VMA`);
+        if (!(fam instanceof AnonVma))
+          bad(`${what}: anon page ${pfn} has no anon_vma (mapping ${pm.mapping[pfn]})`);
+        else if (!fam.vmas.has(vma))
+          bad(`${what}: anon page ${pfn}'s anon_vma ${fam.id} does not list the VMA`);
         if (pm.index[pfn] !== vma.pageIndex(addr))
-          bad(`${what}: anon page ${pfn} index ${pm.index[pfn]} but the VMA puts it at ${vma.pageIndex(addr)}`);
-        if (vma.file !== null && (vma.flags & VM_SHARED) !== 0) bad(`${what}: anon page in a shared file mapping`);
+          bad(
+            `${what}: anon page ${pfn} index ${pm.index[pfn]} but the VMA puts it at ${vma.pageIndex(addr)}`,
+          );
+        if (vma.file !== null && (vma.flags & V_SHARED) !== 0)
+          bad(`${what}: anon page in a shared file mapping`);
       } else {
-        if ((f & PG_file) === 0) bad(`${what}: page ${pfn} is neither anon nor file`);
+        if ((f & F_FILE) === 0) bad(`${what}: page ${pfn} is neither anon nor file`);
         if (vma.file === null) bad(`${what}: file page ${pfn} in a VMA without file`);
         else {
           if (pm.mapping[pfn] !== vma.file.id)
@@ -195,89 +242,89 @@ export function auditKernelViolations(k: Kernel): string[] {
       k,
       mm,
       (vpn, level, lo, hi) => {
-        const at = `${where(vpn)} (L${level})`;
-        const kind = lo & PTE_KIND_MASK;
-        const addr = vpn * PAGE_SIZE;
+        const at = (): string => `${where(vpn)} (L${level})`;
+        const kind = lo & L_KIND;
+        const addr = vpn * PAGE;
         const vma = mm.vmaLookup(addr);
         if (kind === PTE_NONE) {
-          bad(`${at}: none entry with stray bits ${hex(lo)}/${hex(hi)}`);
+          bad(`${at()}: none entry with stray bits ${hex(lo)}/${hex(hi)}`);
           return;
         }
         if (vma === null) {
-          bad(`${at}: ${PTE_KIND_NAMES[kind]} entry outside every VMA`);
+          bad(`${at()}: ${PTE_KIND_NAMES[kind]} entry outside every VMA`);
           return;
         }
         if (level === 3) {
-          bad(`${at}: unexpected PUD leaf`);
+          bad(`${at()}: unexpected PUD leaf`);
           return;
         }
         if (level === 2) {
-          if (vma.end < addr + HPAGE_PMD_NR * PAGE_SIZE || vma.start > addr)
-            bad(`${at}: PMD leaf not wholly inside its VMA [${hex(vma.start)}, ${hex(vma.end)})`);
-          if (kind !== PTE_PRESENT) {
-            bad(`${at}: unexpected non-present PMD entry ${PTE_KIND_NAMES[kind]}`);
+          if (vma.end < addr + NR * PAGE || vma.start > addr)
+            bad(`${at()}: PMD leaf not wholly inside its VMA [${hex(vma.start)}, ${hex(vma.end)})`);
+          if (kind !== L_PRESENT) {
+            bad(`${at()}: unexpected non-present PMD entry ${PTE_KIND_NAMES[kind]}`);
             return;
           }
           const head = hi;
-          if (head === HUGE_ZERO_PFN) {
-            if ((lo & PTE_WRITE) !== 0) bad(`${at}: writable huge zero page`);
-            if (!vma.isAnonymous) bad(`${at}: huge zero page in a non-anonymous VMA`);
+          if (head === HZPFN) {
+            if ((lo & L_WRITE) !== 0) bad(`${at()}: writable huge zero page`);
+            if (!vma.isAnonymous) bad(`${at()}: huge zero page in a non-anonymous VMA`);
             return;
           }
-          if (head <= 0 || head >= n || head % HPAGE_PMD_NR !== 0) {
-            bad(`${at}: PMD leaf to bad pfn ${head}`);
+          if (head <= 0 || head >= n || head % NR !== 0) {
+            bad(`${at()}: PMD leaf to bad pfn ${head}`);
             return;
           }
-          if (pm.order[head] !== 9 || (pm.flags[head]! & PG_head) === 0)
-            bad(`${at}: PMD leaf to pfn ${head} which is not the head of an order-9 folio`);
-          if ((pm.flags[head]! & PG_allocated) === 0) bad(`${at}: PMD leaf to free pfn ${head}`);
+          if (pm.order[head] !== 9 || (pm.flags[head]! & F_HEAD) === 0)
+            bad(`${at()}: PMD leaf to pfn ${head} which is not the head of an order-9 folio`);
+          if ((pm.flags[head]! & F_ALLOCATED) === 0) bad(`${at()}: PMD leaf to free pfn ${head}`);
           pmds[head]!++;
           refs[head]!++;
           noteOwner(head, mm.id);
-          if ((pm.flags[head]! & PG_hugetlb) !== 0) hugetlb += HPAGE_PMD_NR;
-          else rss[k.mmCounterOf(head)]! += HPAGE_PMD_NR;
+          if ((pm.flags[head]! & F_HUGETLB) !== 0) hugetlb += NR;
+          else rss[k.mmCounterOf(head)]! += NR;
           checkMapped(vma, addr, lo, head, at);
           return;
         }
         // PTE level.
-        if (kind === PTE_SWAP) {
-          if (hi <= 0 || hi > k.swap.nrSlots) bad(`${at}: swap entry to bad slot ${hi}`);
+        if (kind === L_SWAP) {
+          if (hi <= 0 || hi > k.swap.nrSlots) bad(`${at()}: swap entry to bad slot ${hi}`);
           else swapRefs[hi]!++;
-          rss[MM_SWAPENTS]!++;
-          if (!vma.isAnonymous) bad(`${at}: swap entry in a non-anonymous VMA`);
+          rss[SWAPENTS]!++;
+          if (!vma.isAnonymous) bad(`${at()}: swap entry in a non-anonymous VMA`);
           return;
         }
-        if (kind !== PTE_PRESENT) {
-          bad(`${at}: unexpected ${PTE_KIND_NAMES[kind]} entry`);
+        if (kind !== L_PRESENT) {
+          bad(`${at()}: unexpected ${PTE_KIND_NAMES[kind]} entry`);
           return;
         }
         const pfn = hi;
         if (pm.isZeroPfn(pfn)) {
-          if ((lo & PTE_WRITE) !== 0) bad(`${at}: writable mapping of the zero page ${pfn}`);
-          if (pfn !== ZERO_PFN && (lo & PTE_SPECIAL) !== 0) bad(`${at}: special PTE to a huge-zero subpage`);
+          if ((lo & L_WRITE) !== 0) bad(`${at()}: writable mapping of the zero page ${pfn}`);
+          if (pfn !== ZPFN && (lo & L_SPECIAL) !== 0) bad(`${at()}: special PTE to a huge-zero subpage`);
           return;
         }
-        if ((lo & PTE_SPECIAL) !== 0) {
-          bad(`${at}: special PTE to pfn ${pfn} in a pure-mm test`);
+        if ((lo & L_SPECIAL) !== 0) {
+          bad(`${at()}: special PTE to pfn ${pfn} in a pure-mm test`);
           return;
         }
         if (pfn <= 0 || pfn >= n) {
-          bad(`${at}: PTE to bad pfn ${pfn}`);
+          bad(`${at()}: PTE to bad pfn ${pfn}`);
           return;
         }
-        if ((pm.flags[pfn]! & PG_allocated) === 0) bad(`${at}: PTE to free pfn ${pfn}`);
+        if ((pm.flags[pfn]! & F_ALLOCATED) === 0) bad(`${at()}: PTE to free pfn ${pfn}`);
         const head = pm.folioHead(pfn);
         ptes[pfn]!++;
         refs[head]!++;
         noteOwner(head, mm.id);
-        if ((pm.flags[pfn]! & PG_hugetlb) !== 0) bad(`${at}: PTE-mapped hugetlb page ${pfn}`);
+        if ((pm.flags[pfn]! & F_HUGETLB) !== 0) bad(`${at()}: PTE-mapped hugetlb page ${pfn}`);
         rss[k.mmCounterOf(pfn)]!++;
         checkMapped(vma, addr, lo, pfn, at);
       },
       (t, level, baseVpn) => {
         if (level === 4) return;
-        const spanEnd = (baseVpn + LEVEL_PAGES[(level + 1) as PtLevel]) * PAGE_SIZE;
-        if (mm.vmasIn(baseVpn * PAGE_SIZE, spanEnd).length === 0)
+        const spanEnd = (baseVpn + LEVELS[(level + 1) as PtLevel]) * PAGE;
+        if (mm.vmasIn(baseVpn * PAGE, spanEnd).length === 0)
           bad(`${where(baseVpn)}: L${level} table ${t} outlives every VMA over its span`);
       },
     );
@@ -288,6 +335,27 @@ export function auditKernelViolations(k: Kernel): string[] {
     }
     if (mm.hugetlbPages !== hugetlb)
       bad(`mm ${mm.id}: hugetlbPages is ${mm.hugetlbPages} but the page tables map ${hugetlb}`);
+  }
+
+  // Reverse-map structures list exactly the live VMAs.
+  const live = new Set<Vma>();
+  for (const mm of k.mms) {
+    for (const vma of mm.vmas) {
+      live.add(vma);
+      if (vma.anonVma !== null && !vma.anonVma.vmas.has(vma))
+        bad(`mm ${mm.id}: VMA ${hex(vma.start)} is missing from its anon_vma ${vma.anonVma.id}`);
+      if (vma.file !== null && !vma.file.mappings.has(vma))
+        bad(`mm ${mm.id}: VMA ${hex(vma.start)} is missing from file ${vma.file.id}'s mappings`);
+    }
+  }
+  for (const m of k.mappings) {
+    if (m === undefined) continue;
+    const set = m instanceof AnonVma ? m.vmas : m.mappings;
+    for (const vma of set)
+      if (!live.has(vma))
+        bad(
+          `${m instanceof AnonVma ? 'anon_vma' : 'file'} ${m.id} lists a dead VMA ${hex(vma.start)} of mm ${vma.mm.id}`,
+        );
   }
 
   // Page cache references.
@@ -302,8 +370,9 @@ export function auditKernelViolations(k: Kernel): string[] {
       }
       refs[pfn]!++;
       const f = pm.flags[pfn]!;
-      if ((f & PG_allocated) === 0) bad(`file ${m.id}: page ${idx} at free pfn ${pfn}`);
-      if ((f & PG_file) === 0 || (f & PG_anon) !== 0) bad(`file ${m.id}: page ${idx} (pfn ${pfn}) lacks PG_file`);
+      if ((f & F_ALLOCATED) === 0) bad(`file ${m.id}: page ${idx} at free pfn ${pfn}`);
+      if ((f & F_FILE) === 0 || (f & F_ANON) !== 0)
+        bad(`file ${m.id}: page ${idx} (pfn ${pfn}) lacks PG_file`);
       if (((f & PG_swapbacked) !== 0) !== m.shmem) bad(`file ${m.id}: page ${idx} PG_swapbacked mismatch`);
       if (pm.mapping[pfn] !== m.id || pm.index[pfn] !== idx)
         bad(`file ${m.id}: page ${idx} (pfn ${pfn}) says mapping ${pm.mapping[pfn]} index ${pm.index[pfn]}`);
@@ -318,8 +387,8 @@ export function auditKernelViolations(k: Kernel): string[] {
   let hugetlbFree = 0;
   for (let pfn = 0; pfn < n; pfn++) {
     const f = pm.flags[pfn]!;
-    if ((f & PG_reserved) !== 0) continue;
-    if ((f & PG_allocated) === 0) {
+    if ((f & F_RESERVED) !== 0) continue;
+    if ((f & F_ALLOCATED) === 0) {
       free++;
       if (pm.refcount[pfn] !== 0 || pm.mapcount[pfn] !== 0 || pm.entireMapcount[pfn] !== 0)
         bad(`free pfn ${pfn} has refcount/mapcount ${pm.refcount[pfn]}/${pm.mapcount[pfn]}`);
@@ -332,25 +401,27 @@ export function auditKernelViolations(k: Kernel): string[] {
     if (!isHead) {
       if (pm.refcount[pfn] !== 0) bad(`tail pfn ${pfn} has refcount ${pm.refcount[pfn]}`);
       if (pm.entireMapcount[pfn] !== 0) bad(`tail pfn ${pfn} has entire mapcount ${pm.entireMapcount[pfn]}`);
-      if ((pm.flags[head]! & PG_allocated) === 0) bad(`tail pfn ${pfn} of a free head ${head}`);
+      if ((pm.flags[head]! & F_ALLOCATED) === 0) bad(`tail pfn ${pfn} of a free head ${head}`);
       continue;
     }
     if (pm.entireMapcount[pfn] !== pmds[pfn])
       bad(`pfn ${pfn}: entire mapcount ${pm.entireMapcount[pfn]} but ${pmds[pfn]} PMDs map it`);
-    if ((f & PG_hugetlb) !== 0 && pm.refcount[pfn] === 0 && refs[pfn] === 0) {
+    if ((f & F_HUGETLB) !== 0 && pm.refcount[pfn] === 0 && refs[pfn] === 0) {
       hugetlbFree++;
       continue;
     }
     if (pm.refcount[pfn] !== refs[pfn])
-      bad(`pfn ${pfn}${pm.order[pfn] ? ` (order ${pm.order[pfn]})` : ''}: refcount ${pm.refcount[pfn]} but ${refs[pfn]} references found (flags ${hex(f)})`);
+      bad(
+        `pfn ${pfn}${pm.order[pfn] ? ` (order ${pm.order[pfn]})` : ''}: refcount ${pm.refcount[pfn]} but ${refs[pfn]} references found (flags ${hex(f)})`,
+      );
     if (refs[pfn] === 0) bad(`pfn ${pfn}: allocated but unreferenced (leaked), flags ${hex(f)}`);
-    if ((f & (PG_anon | PG_anon_exclusive)) === (PG_anon | PG_anon_exclusive) && owner[pfn] === -1)
+    if ((f & (F_ANON | F_EXCL)) === (F_ANON | F_EXCL) && owner[pfn] === -1)
       bad(`pfn ${pfn}: PageAnonExclusive but mapped by several mms`);
   }
   if (free !== pm.freeFrames) bad(`allocator says ${pm.freeFrames} free frames, ${free} found`);
   if (hugetlbFree !== k.hugetlb.freeHugePages)
     bad(`hugetlb pool says ${k.hugetlb.freeHugePages} free, ${hugetlbFree} found`);
-  if (pm.refcount[ZERO_PFN] !== 1 || pm.refcount[HUGE_ZERO_PFN] !== 1) bad('zero page refcount changed');
+  if (pm.refcount[ZPFN] !== 1 || pm.refcount[HZPFN] !== 1) bad('zero page refcount changed');
 
   // Swap.
   let slots = 0;

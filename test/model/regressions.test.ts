@@ -5,13 +5,20 @@
 import { describe, expect, it } from 'vitest';
 import { Machine } from '../../src/machine.ts';
 import {
+  MADV_COLLAPSE,
+  MADV_HUGEPAGE,
+  MADV_PAGEOUT,
   MAP_ANONYMOUS,
+  MAP_FIXED,
   MAP_PRIVATE,
   PAGE_SIZE,
+  PMD_SIZE,
+  PROT_NONE,
   PROT_READ,
   PROT_WRITE,
 } from '../../src/mm/constants.ts';
 import { rmapWalk } from '../../src/mm/rmap.ts';
+import { SegmentationFault } from '../../src/mm/signals.ts';
 import { auditKernel, walkMm } from './audit.ts';
 
 const RW = PROT_READ | PROT_WRITE;
@@ -43,5 +50,41 @@ describe('mm model regressions', () => {
     expect(hits.map((h) => h.addr)).toEqual([a + PAGE_SIZE]);
     auditKernel(k);
     await p.exit();
+  });
+
+  it('MADV_COLLAPSE in a PROT_NONE VMA installs a protnone PMD: reads still fault with SIGSEGV', async () => {
+    // Shrunk: mmap 512 anon pages (2 MiB aligned, populated), mprotect(PROT_NONE), MADV_COLLAPSE.
+    const k = machine();
+    const p = await k.createProcess();
+    const a = await p.mmap(0x2000_0000, PMD_SIZE, RW, ANON | MAP_FIXED, -1, 0);
+    expect(a).toBe(0x2000_0000);
+    await p.write(a + 5 * PAGE_SIZE, new Uint8Array([42]));
+    expect(await p.mprotect(a, PMD_SIZE, PROT_NONE)).toBe(0);
+    expect(await p.madvise(a, PMD_SIZE, MADV_COLLAPSE)).toBe(0);
+    auditKernel(k);
+    await expect(p.read(a + 5 * PAGE_SIZE, 1)).rejects.toBeInstanceOf(SegmentationFault);
+    expect(await p.mprotect(a, PMD_SIZE, PROT_READ)).toBe(0);
+    expect(await p.read(a + 5 * PAGE_SIZE, 1)).toEqual(new Uint8Array([42]));
+    auditKernel(k);
+    await p.exit();
+  });
+
+  it('splitting a protnone PMD (THP or huge zero page) keeps every PTE protnone', async () => {
+    // Shrunk: the collapse above followed by MADV_PAGEOUT, whose split made the PTEs readable.
+    for (const write of [true, false]) {
+      const k = machine();
+      const p = await k.createProcess();
+      const a = await p.mmap(0x2000_0000, PMD_SIZE, RW, ANON | MAP_FIXED, -1, 0);
+      expect(await p.madvise(a, PMD_SIZE, MADV_HUGEPAGE)).toBe(0);
+      if (write)
+        await p.write(a, new Uint8Array([1])); // a THP
+      else await p.read(a, 1); // the huge zero page
+      expect(await p.mprotect(a, PMD_SIZE, PROT_NONE)).toBe(0);
+      expect(await p.madvise(a, PMD_SIZE, MADV_PAGEOUT)).toBe(0); // splits the PMD
+      expect(await p.munmap(a + PAGE_SIZE, PAGE_SIZE)).toBe(0); // so does a partial munmap
+      auditKernel(k);
+      await expect(p.read(a + 2 * PAGE_SIZE, 1)).rejects.toBeInstanceOf(SegmentationFault);
+      await p.exit();
+    }
   });
 });

@@ -2,13 +2,16 @@
  * A dmirror device (`struct dmirror_device` in lib/test_hmm.c), one of /dev/hmm_dmirror0..3:
  * minors 0 and 1 model device-private memory, minors 2 and 3 device-coherent memory. The device
  * object itself is the owner token of everything the device owns: `dev_private_owner` of its
- * faults, and (once device memory exists) the `pgmap->owner` of its memory and the `pgmap_owner`
- * of its migrations. Mirrors are per open file, ownership is per device.
+ * faults, the `pgmap->owner` of its memory and the `pgmap_owner` of its migrations. Mirrors are
+ * per open file, ownership and device memory are per device: the chunks of ZONE_DEVICE memory,
+ * the free lists of single pages and of 2 MiB folios, and the allocation counters.
  * @module
  */
 import type { Kernel } from '../../mm/kernel.ts';
 import { Process } from '../../mm/process.ts';
 import { UsageError } from '../../sim/errors.ts';
+import { Mutex } from '../../sim/mutex.ts';
+import { type DmirrorChunk, dmirrorDeviceInitChunk } from './chunk.ts';
 import { DmirrorFile } from './file.ts';
 import { HMM_DMIRROR_MEMORY_DEVICE_COHERENT, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE } from './uapi.ts';
 
@@ -26,12 +29,43 @@ export class DmirrorDevice {
   /** `zone_device_type`: HMM_DMIRROR_MEMORY_DEVICE_PRIVATE or HMM_DMIRROR_MEMORY_DEVICE_COHERENT. */
   readonly zoneDeviceType: number;
 
+  /** `devmem_chunks` (its length is `devmem_count`): the device memory, 256 MiB per chunk. */
+  devmemChunks: DmirrorChunk[] = [];
+  /** `devmem_capacity`: slots of the chunk array, grown DEVMEM_CHUNKS_RESERVE at a time. */
+  devmemCapacity = 0;
+  /** `devmem_lock`: protects the chunk array (held across a RELEASE's evictions). */
+  readonly devmemLock: Mutex;
+  /** `calloc`: device pages handed out so far (+512 for a folio). Internal, like the kernel's. */
+  calloc = 0;
+  /** `cfree`: device pages given back so far (+2^order). Internal, like the kernel's. */
+  cfree = 0;
+  /**
+   * `free_pages`: the first free single page (0 = the list is empty). The list is linked through
+   * the free pages' `zone_device_data` word (`pm.private`), as the kernel links it.
+   */
+  freePages = 0;
+  /** `free_folios`: the head of the first free 2 MiB folio (0 = none), linked the same way. */
+  freeFolios = 0;
+
+  /**
+   * The open files of this device by id. A backing page records which file migrated its device
+   * page (the kernel stores the `struct dmirror` pointer in the backing page); the id stands for
+   * that pointer.
+   */
+  readonly mirrors = new Map<number, DmirrorFile>();
+  /** Next id for {@link mirrors}. */
+  nextMirrorId = 1;
+
   /** @internal use `machine.addDmirrorDevice` */
   constructor(kernel: Kernel, minor: number, coherent: boolean) {
     this.kernel = kernel;
     this.minor = minor;
     this.coherent = coherent;
     this.zoneDeviceType = coherent ? HMM_DMIRROR_MEMORY_DEVICE_COHERENT : HMM_DMIRROR_MEMORY_DEVICE_PRIVATE;
+    this.devmemLock = new Mutex(kernel.sched, `devmem_lock of hmm_dmirror${minor}`);
+    // dmirror_device_init: the list of free ZONE_DEVICE pages starts with one chunk.
+    const ret = dmirrorDeviceInitChunk(this);
+    if (ret !== 0) throw new Error(`${this.name}: dmirror_allocate_chunk failed with ${ret}`);
   }
 
   /** The device's name, `hmm_dmirrorN`. */

@@ -2,7 +2,9 @@
  * An open dmirror device file (`struct dmirror` and `dmirror_fops_*` in lib/test_hmm.c): the
  * device page table mirroring the opener's address space, its mutex, the interval notifier over
  * the whole address space, the fault-injection flags, and the commands (the kernel's ioctls) with
- * the driver's argument checks in the driver's order.
+ * the driver's argument checks in the driver's order: device access (READ, WRITE, SNAPSHOT),
+ * migration (MIGRATE_TO_DEV, MIGRATE_TO_SYS), exclusive access (EXCLUSIVE, CHECK_EXCLUSIVE),
+ * device memory (RELEASE) and fault injection (FLAGS).
  * @module
  */
 import { PAGE_SIZE, ULONG_MAX } from '../../mm/constants.ts';
@@ -16,8 +18,12 @@ import { Mutex } from '../../sim/mutex.ts';
 import { dmirrorCheckAtomic } from './check-exclusive.ts';
 import type { HmmDmirrorCmd } from './cmd.ts';
 import type { DmirrorDevice } from './device.ts';
+import { dmirrorDeviceEvictChunk, dmirrorDeviceRemoveChunks } from './evict.ts';
+import { dmirrorExclusive } from './exclusive.ts';
 import { DmirrorInterval } from './interval.ts';
 import { dmirrorMinOps } from './invalidate.ts';
+import { dmirrorMigrateToDevice } from './migrate-to-device.ts';
+import { dmirrorMigrateToSystem } from './migrate-to-system.ts';
 import { dmirrorFopsMmap } from './mmap.ts';
 import type { DmirrorPt } from './pt.ts';
 import { dmirrorRead, dmirrorWrite } from './read-write.ts';
@@ -57,12 +63,19 @@ export class DmirrorFile {
   fd = -1;
   /** The file operations installed in the descriptor table (mmap, release). */
   readonly fops: FileOperations;
+  /**
+   * Identity of this file within its device: what a backing page records for the file that
+   * migrated it (the kernel stores the `struct dmirror` pointer there).
+   */
+  readonly id: number;
   private released = false;
 
   /** @internal use {@link DmirrorDevice.open} */
   constructor(mdevice: DmirrorDevice, process: Process) {
     this.mdevice = mdevice;
     this.process = process;
+    this.id = mdevice.nextMirrorId++;
+    mdevice.mirrors.set(this.id, this);
     this.notifier = new DmirrorInterval(this);
     this.mutex = new Mutex(process.kernel.sched, `dmirror mutex of ${mdevice.name} (pid ${process.pid})`);
     this.fops = {
@@ -139,6 +152,56 @@ export class DmirrorFile {
   }
 
   /**
+   * MIGRATE_TO_DEV: moves the system memory of `npages` pages at `addr` to device memory (whole
+   * 2 MiB THPs and empty 2 MiB holes as device folios), maps it in this file's device page table,
+   * and reads the range back through it without faulting. `data` holds the bytes and `cpages` the
+   * pages read (every page of the range) on success. Errors: -EINVAL (arguments; an address
+   * without a VMA or with an unreadable one; hugetlb or special VMAs; the mm has gone), -ENOENT
+   * (a page is not mapped by this file afterwards: shared or file pages, pages on another
+   * device), -ENOMEM.
+   */
+  async migrateToDev(addr: number, npages: number): Promise<DmirrorResult & { data: Uint8Array }> {
+    const cmd = this.cmdIn('migrateToDev', addr, npages, null);
+    const ret = typeof cmd === 'number' ? cmd : await dmirrorMigrateToDevice(this, cmd);
+    return { ...this.result(ret, cmd), data: ret === 0 ? (cmd as HmmDmirrorCmd).ptr! : NOTHING };
+  }
+
+  /**
+   * MIGRATE_TO_SYS: moves this device's pages among `npages` pages at `addr` back to system
+   * memory. `cpages` counts the pages (a 2 MiB device folio that moved whole counts once) on
+   * success. Errors: -EINVAL (arguments, no readable VMA, the mm has gone), -ENOMEM.
+   */
+  async migrateToSys(addr: number, npages: number): Promise<DmirrorResult> {
+    const cmd = this.cmdIn('migrateToSys', addr, npages, null);
+    const ret = typeof cmd === 'number' ? cmd : await dmirrorMigrateToSystem(this, cmd);
+    return this.result(ret, cmd);
+  }
+
+  /**
+   * EXCLUSIVE: takes exclusive (atomic) access to each of `npages` pages at `addr` (each becomes a
+   * device-exclusive entry in the CPU page table until the CPU touches it), then reads the range
+   * back. `data` holds the bytes on success. Errors: -EINVAL (arguments, the mm has gone),
+   * -EOPNOTSUPP (a page that is not anonymous), a fault error (-EFAULT…), -ENOENT.
+   */
+  async exclusive(addr: number, npages: number): Promise<DmirrorResult & { data: Uint8Array }> {
+    const cmd = this.cmdIn('exclusive', addr, npages, null);
+    const ret = typeof cmd === 'number' ? cmd : await dmirrorExclusive(this, cmd);
+    return { ...this.result(ret, cmd), data: ret === 0 ? (cmd as HmmDmirrorCmd).ptr! : NOTHING };
+  }
+
+  /**
+   * RELEASE: the device gives up all its memory — every page of every chunk goes back to system
+   * memory (whoever migrated it) and the chunks are unmapped; new ones are made on demand. Always
+   * 0 once the arguments pass the usual checks (they are not otherwise used; the defaults pass).
+   */
+  async release(addr = 0, npages = 1): Promise<DmirrorResult> {
+    const cmd = this.cmdIn('release', addr, npages, null);
+    if (typeof cmd === 'number') return this.result(cmd, cmd);
+    await dmirrorDeviceRemoveChunks(this.mdevice);
+    return this.result(0, cmd);
+  }
+
+  /**
    * CHECK_EXCLUSIVE: -EPERM while the device still holds exclusive (atomic) access to a page of
    * the range, else 0. Produces no outputs.
    */
@@ -162,8 +225,9 @@ export class DmirrorFile {
 
   /**
    * `close(2)` of the descriptor in the opening process. When it was the last descriptor of the
-   * file (none inherited by a fork remains), the driver's release runs: the notifier is removed
-   * and the device page table destroyed.
+   * file (none inherited by a fork remains), the driver's release runs: the notifier is removed,
+   * every chunk of the device is evicted (all its pages go back to system memory, whoever
+   * migrated them) and the device page table destroyed.
    */
   async close(): Promise<void> {
     const open = this.process.fds.get(this.fd);
@@ -180,7 +244,10 @@ export class DmirrorFile {
   private async fopsRelease(): Promise<void> {
     this.released = true;
     await mmuIntervalNotifierRemove(this.notifier);
+    // Newest driver: closing any file of the device evicts all of the device's memory.
+    for (const chunk of [...this.mdevice.devmemChunks]) await dmirrorDeviceEvictChunk(chunk);
     this.pt.clear();
+    this.mdevice.mirrors.delete(this.id);
   }
 
   /**

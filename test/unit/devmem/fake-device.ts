@@ -67,7 +67,12 @@ export const ANON_FIXED = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
 
 /** A 32 MiB machine without a hugetlb pool (THP only through MADV_HUGEPAGE), with a step budget. */
 export function newMachine(options: MachineOptions = {}): Machine {
-  return new Machine({ memory: 32 * 1024 * 1024, hugetlbPages: 0, scheduler: { stepBudget: 2_000_000 }, ...options });
+  return new Machine({
+    memory: 32 * 1024 * 1024,
+    hugetlbPages: 0,
+    scheduler: { stepBudget: 2_000_000 },
+    ...options,
+  });
 }
 
 /** mmap(MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS) at `addr`; fails the test on error. */
@@ -143,7 +148,13 @@ export function recordEvents(k: Kernel): { events: SeenEvent[]; stop: () => void
   const events: SeenEvent[] = [];
   const stop = k.bus.subscribe((e) => {
     if (e.type === 'invalidate_start')
-      events.push({ mm: e.range.mm.id, event: e.range.event, start: e.range.start, end: e.range.end, owner: e.range.owner });
+      events.push({
+        mm: e.range.mm.id,
+        event: e.range.event,
+        start: e.range.start,
+        end: e.range.end,
+        owner: e.range.owner,
+      });
   });
   return { events, stop };
 }
@@ -247,7 +258,12 @@ export class FakeDevice {
           pageFree: (_: DevPagemap, pfn: number) => this.pageFree(pfn),
           migrateToRam: (vmf: VmFault) => this.migrateToRam(vmf),
         };
-    this.pgmap = new DevPagemap(this.coherent ? MEMORY_DEVICE_COHERENT : MEMORY_DEVICE_PRIVATE, this.owner, ops, nrPages);
+    this.pgmap = new DevPagemap(
+      this.coherent ? MEMORY_DEVICE_COHERENT : MEMORY_DEVICE_PRIVATE,
+      this.owner,
+      ops,
+      nrPages,
+    );
     const first = memremapPages(k, this.pgmap);
     if (first <= 0) throw new Error(`memremapPages failed: ${first}`);
     for (let i = 0; i < nrPages; i++) this.free.push(first + i);
@@ -270,11 +286,16 @@ export class FakeDevice {
   /** Allocates a 2 MiB device folio (order 9), or 0 when no aligned run is free. */
   allocFolio(): number {
     const set = new Set(this.free);
-    const head = this.free.find((pfn) => (pfn - this.first) % HPAGE_PMD_NR === 0 && [...Array(HPAGE_PMD_NR).keys()].every((j) => set.has(pfn + j)));
+    const head = this.free.find(
+      (pfn) =>
+        (pfn - this.first) % HPAGE_PMD_NR === 0 &&
+        [...Array(HPAGE_PMD_NR).keys()].every((j) => set.has(pfn + j)),
+    );
     if (head === undefined) return 0;
     for (let j = 0; j < HPAGE_PMD_NR; j++) this.free.splice(this.free.indexOf(head + j), 1);
     zoneDevicePageInit(this.k, this.pgmap, head, 9);
-    if (!this.coherent) for (let j = 0; j < HPAGE_PMD_NR; j++) this.backing.set(head + j, this.allocBacking());
+    if (!this.coherent)
+      for (let j = 0; j < HPAGE_PMD_NR; j++) this.backing.set(head + j, this.allocBacking());
     return head;
   }
 
@@ -313,11 +334,11 @@ export class FakeDevice {
     return frameBytes(this.k, this.dataFrame(pfn));
   }
 
-  /** Device copy engine: system (or zero when `src` is 0) → device page. */
+  /** Device copy engine: system or device page (or zeros when `src` is 0) → device page. */
   copyToDevice(dst: number, src: number): void {
     const frame = this.dataFrame(dst);
     if (src === 0) this.k.pm.clearPage(frame);
-    else this.k.pm.copyPage(frame, src);
+    else this.k.pm.copyPage(frame, this.backing.has(src) ? this.dataFrame(src) : src);
   }
 
   /** Device copy engine: device page → system page. */
@@ -330,7 +351,12 @@ export class FakeDevice {
    * migrateVmaSetup (SELECT_SYSTEM unless `hooks.flags`), allocate and copy for every slot still
    * migrating, migrateVmaPages, migrateVmaFinalize, unlock.
    */
-  async migrateToDevice(mm: MmStruct, start: number, end: number, hooks: MigrateHooks = {}): Promise<MigrationRecord> {
+  async migrateToDevice(
+    mm: MmStruct,
+    start: number,
+    end: number,
+    hooks: MigrateHooks = {},
+  ): Promise<MigrationRecord> {
     const n = Math.ceil((end - start) / P);
     await mmapReadLock(mm);
     try {
@@ -378,7 +404,12 @@ export class FakeDevice {
    * (dmirror_migrate_to_system): setup with `flags` (default SELECT_DEVICE_PRIVATE), one locked
    * system page per migrating slot, data copied, pages, finalize — under the mmap read lock.
    */
-  async migrateToSystem(mm: MmStruct, start: number, end: number, flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE): Promise<MigrationRecord> {
+  async migrateToSystem(
+    mm: MmStruct,
+    start: number,
+    end: number,
+    flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+  ): Promise<MigrationRecord> {
     const k = this.k;
     const n = Math.ceil((end - start) / P);
     await mmapReadLock(mm);
@@ -396,7 +427,15 @@ export class FakeDevice {
         faultPage: 0,
       };
       const ret = await migrateVmaSetup(args);
-      const rec: MigrationRecord = { args, ret, srcAfterSetup: [...args.src], cpages: args.cpages, npages: args.npages, srcAfterPages: [], dst: [] };
+      const rec: MigrationRecord = {
+        args,
+        ret,
+        srcAfterSetup: [...args.src],
+        cpages: args.cpages,
+        npages: args.npages,
+        srcAfterPages: [],
+        dst: [],
+      };
       if (ret !== 0) return rec;
       for (let i = 0; i < args.npages; i++) {
         const spage = migratePfnToPage(args.src[i]!);
@@ -452,7 +491,11 @@ export class FakeDevice {
     }
   }
 
-  /** The pagemap's `migrate_to_ram`: migrates the faulting page back, alone. */
+  /**
+   * The pagemap's `migrate_to_ram` (dmirror_devmem_fault): migrates the faulting page's folio
+   * back — a 2 MiB device folio as one compound slot over its aligned range when that range lies
+   * in the VMA, otherwise the faulting page alone.
+   */
   async migrateToRam(vmf: VmFault): Promise<number> {
     const k = this.k;
     const call: MigrateToRamCall = {
@@ -460,31 +503,37 @@ export class FakeDevice {
       page: vmf.page,
       write: vmf.write,
       locked: pageLocked(k, vmf.page),
-      refcount: k.pm.refcount[vmf.page]!,
+      refcount: k.pm.refcount[k.pm.folioHead(vmf.page)]!,
       result: -1,
       lockedAfterFinalize: false,
     };
     this.faults.push(call);
-    const start = Math.floor(vmf.address / P) * P;
+    const span = k.pm.folioNrPages(vmf.page) * P;
+    let start = Math.floor(vmf.address / span) * span;
+    if (start < vmf.vma.start || start + span > vmf.vma.end) start = Math.floor(vmf.address / P) * P;
+    const n = span === P || start % span !== 0 ? 1 : HPAGE_PMD_NR;
     const args: MigrateVma = {
       vma: vmf.vma,
       start,
-      end: start + P,
-      src: new Float64Array(1),
-      dst: new Float64Array(1),
+      end: start + n * P,
+      src: new Float64Array(n),
+      dst: new Float64Array(n),
       cpages: 0,
       npages: 0,
       pgmapOwner: this.owner,
-      flags: MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+      flags: MIGRATE_VMA_SELECT_DEVICE_PRIVATE | (n > 1 ? MIGRATE_VMA_SELECT_COMPOUND : 0),
       faultPage: vmf.page,
     };
     if ((await migrateVmaSetup(args)) !== 0) {
       call.result = VM_FAULT_SIGBUS;
       return VM_FAULT_SIGBUS;
     }
-    const spage = migratePfnToPage(args.src[0]!);
-    if (spage !== 0 && (args.src[0]! & MIGRATE_PFN_MIGRATE) !== 0) {
-      const page = this.failNextAlloc ? 0 : k.pm.allocPages(0);
+    for (let i = 0; i < args.npages; i++) {
+      const w = args.src[i]!;
+      const spage = migratePfnToPage(w);
+      if (spage === 0 || (w & MIGRATE_PFN_MIGRATE) === 0) continue;
+      const compound = (w & MIGRATE_PFN_COMPOUND) !== 0;
+      const page = this.failNextAlloc ? 0 : k.pm.allocPages(compound ? 9 : 0);
       this.failNextAlloc = false;
       if (page === 0) {
         migrateVmaFinalize(args);
@@ -492,8 +541,9 @@ export class FakeDevice {
         return VM_FAULT_OOM;
       }
       k.pm.flags[page]! |= PG_locked;
-      this.copyFromDevice(page, spage);
-      args.dst[0] = migratePfn(page);
+      for (let j = 0; j < (compound ? HPAGE_PMD_NR : 1); j++) this.copyFromDevice(page + j, spage + j);
+      args.dst[i] = migratePfn(page) + (compound ? MIGRATE_PFN_COMPOUND : 0);
+      if (compound) i += HPAGE_PMD_NR - 1;
     }
     await migrateVmaPages(args);
     migrateVmaFinalize(args);
@@ -504,10 +554,11 @@ export class FakeDevice {
 
   /**
    * Eviction of every device page in use (dmirror_device_evict_chunk): migrateDeviceRange over
-   * the whole pagemap, system destinations, migrateDevicePages, migrateDeviceFinalize. Returns
-   * the src words after the range collect and the destinations used.
+   * the whole pagemap, system destinations (a 2 MiB folio for a compound slot unless
+   * `compoundDst` is false), migrateDevicePages, migrateDeviceFinalize. Returns the src words
+   * after the range collect and after pages, and the destinations used.
    */
-  async evictAll(): Promise<{ src: number[]; dst: number[]; srcAfterPages: number[] }> {
+  async evictAll(compoundDst = true): Promise<{ src: number[]; dst: number[]; srcAfterPages: number[] }> {
     const k = this.k;
     const n = this.pgmap.nrPages;
     const src = new Float64Array(n);
@@ -517,6 +568,14 @@ export class FakeDevice {
     for (let i = 0; i < n; i++) {
       const spage = migratePfnToPage(src[i]!);
       if (spage === 0 || (src[i]! & MIGRATE_PFN_MIGRATE) === 0) continue;
+      if ((src[i]! & MIGRATE_PFN_COMPOUND) !== 0 && compoundDst) {
+        // A large device folio goes to a system folio of the same order.
+        const head = k.pm.allocPages(9);
+        k.pm.flags[head]! |= PG_locked;
+        for (let j = 0; j < HPAGE_PMD_NR; j++) this.copyFromDevice(head + j, spage + j);
+        dst[i] = migratePfn(head) + MIGRATE_PFN_COMPOUND;
+        continue;
+      }
       const page = k.pm.allocPages(0);
       k.pm.flags[page]! |= PG_locked;
       this.copyFromDevice(page, spage);
@@ -534,4 +593,11 @@ export function flagsOf(word: number): number {
   return word % 64;
 }
 
-export { MIGRATE_PFN_COMPOUND, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_VALID, MIGRATE_PFN_WRITE, migratePfn, migratePfnToPage };
+export {
+  MIGRATE_PFN_COMPOUND,
+  MIGRATE_PFN_MIGRATE,
+  MIGRATE_PFN_VALID,
+  MIGRATE_PFN_WRITE,
+  migratePfn,
+  migratePfnToPage,
+};

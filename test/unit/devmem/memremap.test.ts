@@ -41,7 +41,9 @@ describe('memremapPages registration', () => {
     expect(memremapPages(k, new DevPagemap(MEMORY_DEVICE_COHERENT, undefined, ops(), 16))).toBe(-EINVAL);
     expect(memremapPages(k, new DevPagemap(MEMORY_DEVICE_PRIVATE, 'o', { migrateToRam }, 16))).toBe(-EINVAL);
     // MEMORY_DEVICE_PRIVATE requires migrate_to_ram; COHERENT does not.
-    expect(memremapPages(k, new DevPagemap(MEMORY_DEVICE_PRIVATE, 'o', { pageFree: () => {} }, 16))).toBe(-EINVAL);
+    expect(memremapPages(k, new DevPagemap(MEMORY_DEVICE_PRIVATE, 'o', { pageFree: () => {} }, 16))).toBe(
+      -EINVAL,
+    );
     expect(memremapPages(k, new DevPagemap(MEMORY_DEVICE_PRIVATE, 'o', ops(), 0))).toBe(-EINVAL);
     expect(memremapPages(k, new DevPagemap(MEMORY_DEVICE_PRIVATE, 'o', ops(), 1.5))).toBe(-EINVAL);
     // Nothing was added.
@@ -103,7 +105,12 @@ describe('zoneDevicePageInit and freeing', () => {
   it('calls pageFree when the last reference goes, clearing the page and the pgmap reference', () => {
     const k = newMachine();
     const freed: number[] = [];
-    const pgmap = new DevPagemap(MEMORY_DEVICE_PRIVATE, 'o', ops({ pageFree: (pm, pfn) => freed.push(pm === pgmap ? pfn : -1) }), 16);
+    const pgmap = new DevPagemap(
+      MEMORY_DEVICE_PRIVATE,
+      'o',
+      ops({ pageFree: (pm, pfn) => freed.push(pm === pgmap ? pfn : -1) }),
+      16,
+    );
     const first = memremapPages(k, pgmap);
     zoneDevicePageInit(k, pgmap, first);
     unlockPage(k, first);
@@ -131,7 +138,10 @@ describe('zoneDevicePageInit and freeing', () => {
     const pgmap = new DevPagemap(
       MEMORY_DEVICE_PRIVATE,
       'o',
-      ops({ folioFree: (_pm, head, order) => calls.push([head, order]), pageFree: (_pm, pfn) => pageFrees.push(pfn) }),
+      ops({
+        folioFree: (_pm, head, order) => calls.push([head, order]),
+        pageFree: (_pm, pfn) => pageFrees.push(pfn),
+      }),
       1024,
     );
     const first = memremapPages(k, pgmap);
@@ -168,9 +178,13 @@ describe('zoneDevicePageInit and freeing', () => {
 
 describe('migrate-pfn words', () => {
   it('keep the pfn above six flag bits with the kernel values', () => {
-    expect([MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_PFN_SHIFT]).toEqual([
-      1, 2, 8, 16, 6,
-    ]);
+    expect([
+      MIGRATE_PFN_VALID,
+      MIGRATE_PFN_MIGRATE,
+      MIGRATE_PFN_WRITE,
+      MIGRATE_PFN_COMPOUND,
+      MIGRATE_PFN_SHIFT,
+    ]).toEqual([1, 2, 8, 16, 6]);
     expect(migratePfn(5)).toBe(5 * 64 + 1);
     expect(migratePfnToPage(migratePfn(8192) + MIGRATE_PFN_MIGRATE + MIGRATE_PFN_WRITE)).toBe(8192);
     // Not VALID: no page, whatever else is set (an empty MIGRATE slot).

@@ -27,10 +27,7 @@ import {
 } from '../../../src/mm/constants.ts';
 import type { MmStruct } from '../../../src/mm/mm-struct.ts';
 import { mmapReadLock, mmapReadUnlock } from '../../../src/mm/mmap-lock.ts';
-import {
-  MMU_NOTIFY_CLEAR,
-  MMU_NOTIFY_MIGRATE,
-} from '../../../src/mm/mmu-notifier.ts';
+import { MMU_NOTIFY_CLEAR, MMU_NOTIFY_MIGRATE } from '../../../src/mm/mmu-notifier.ts';
 import { PG_dirty, PG_locked, PG_lru } from '../../../src/mm/page-flags.ts';
 import { pageLocked, trylockPage, unlockPage } from '../../../src/mm/page-lock.ts';
 import { ensureEntry } from '../../../src/mm/page-table.ts';
@@ -42,7 +39,6 @@ import {
   PTE_DEVICE_PRIVATE_WRITE,
   PTE_MIGRATION_READ_EXCLUSIVE,
   PTE_MIGRATION_WRITE,
-  PTE_NONE,
   PTE_PRESENT,
   PTE_SPECIAL,
   PTE_SWAP,
@@ -73,14 +69,23 @@ const W = MIGRATE_PFN_WRITE;
 const SYS = MIGRATE_VMA_SELECT_SYSTEM;
 const PRIV = MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
 
-async function boot(options: Parameters<typeof newMachine>[0] = {}): Promise<{ m: Machine; p: Process; mm: MmStruct }> {
+async function boot(
+  options: Parameters<typeof newMachine>[0] = {},
+): Promise<{ m: Machine; p: Process; mm: MmStruct }> {
   const m = newMachine(options);
   const p = await m.createProcess();
   return { m, p, mm: p.mm };
 }
 
 /** migrateVmaSetup over [start, end) with the mmap read lock taken (and kept: call {@link finish}). */
-async function setup(mm: MmStruct, start: number, end: number, flags: number, owner: unknown, faultPage = 0): Promise<MigrateVma & { ret: number }> {
+async function setup(
+  mm: MmStruct,
+  start: number,
+  end: number,
+  flags: number,
+  owner: unknown,
+  faultPage = 0,
+): Promise<MigrateVma & { ret: number }> {
   await mmapReadLock(mm);
   const vma = mm.vmaLookup(start);
   if (vma === null) throw new Error('no vma');
@@ -150,7 +155,9 @@ describe('migrateVmaSetup argument checks', () => {
     // A hugetlb VMA is refused too.
     const hm = newMachine({ hugetlbPages: 1 });
     const hp = await hm.createProcess();
-    expect(await hp.mmap(A, PMD_SIZE, PROT_READ, MAP_PRIVATE | 0x20 | MAP_FIXED | MAP_HUGETLB, -1, 0)).toBe(A);
+    expect(await hp.mmap(A, PMD_SIZE, PROT_READ, MAP_PRIVATE | 0x20 | MAP_FIXED | MAP_HUGETLB, -1, 0)).toBe(
+      A,
+    );
     await mmapReadLock(hp.mm);
     const hargs = { ...mk(A, A + P, 1), vma: hp.mm.vmaLookup(A)! };
     expect(await migrateVmaSetup(hargs)).toBe(-EINVAL);
@@ -258,7 +265,11 @@ describe('collect: holes and the zero page', () => {
     finish(args);
     args = await setup(mm, A, A + PMD_SIZE, SYS | MIGRATE_VMA_SELECT_COMPOUND, dev.owner);
     expect([args.src[0], args.cpages, args.npages]).toEqual([M + MIGRATE_PFN_COMPOUND, 1, 512]);
-    expect(words(args).slice(1).every((w) => w === 0)).toBe(true);
+    expect(
+      words(args)
+        .slice(1)
+        .every((w) => w === 0),
+    ).toBe(true);
     finish(args);
     expect(pteOf(m, mm, A, 2)!.pfn).toBe(HUGE_ZERO_PFN);
   });
@@ -355,12 +366,25 @@ describe('collect: present pages', () => {
     const rec = recordEvents(m);
     const args = await setup(mm, A, A + PMD_SIZE, SYS | MIGRATE_VMA_SELECT_COMPOUND, dev.owner);
     rec.stop();
-    expect([args.src[0], args.cpages, args.npages]).toEqual([mpfn(head, M | W | MIGRATE_PFN_COMPOUND), 1, 512]);
-    expect(words(args).slice(1).every((w) => w === 0)).toBe(true);
+    expect([args.src[0], args.cpages, args.npages]).toEqual([
+      mpfn(head, M | W | MIGRATE_PFN_COMPOUND),
+      1,
+      512,
+    ]);
+    expect(
+      words(args)
+        .slice(1)
+        .every((w) => w === 0),
+    ).toBe(true);
     expect(tuples(rec.events)).toEqual([[mm.id, MMU_NOTIFY_MIGRATE, A, A + PMD_SIZE, dev.owner]]);
     const pmd = pteOf(m, mm, A, 2)!;
     expect([pmd.kind, pmd.leaf, pmd.pfn]).toEqual([PTE_MIGRATION_WRITE, true, head]);
-    expect([m.pm.order[head], m.pm.entireMapcount[head], m.pm.refcount[head], pageLocked(m, head)]).toEqual([9, 0, 1, true]);
+    expect([m.pm.order[head], m.pm.entireMapcount[head], m.pm.refcount[head], pageLocked(m, head)]).toEqual([
+      9,
+      0,
+      1,
+      true,
+    ]);
     finish(args);
     const back = pteOf(m, mm, A, 2)!;
     expect([back.kind, back.leaf, back.pfn, back.write]).toEqual([PTE_PRESENT, true, head, true]);

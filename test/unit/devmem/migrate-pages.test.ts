@@ -4,7 +4,10 @@
  * folio_migrate_mapping's reference check.
  */
 import { describe, expect, it } from 'vitest';
-import { MIGRATE_VMA_SELECT_COMPOUND, MIGRATE_VMA_SELECT_SYSTEM } from '../../../src/devmem/migrate-device.ts';
+import {
+  MIGRATE_VMA_SELECT_COMPOUND,
+  MIGRATE_VMA_SELECT_SYSTEM,
+} from '../../../src/devmem/migrate-device.ts';
 import type { Machine } from '../../../src/machine.ts';
 import {
   FAULT_FLAG_WRITE,
@@ -25,7 +28,6 @@ import type { Process } from '../../../src/mm/process.ts';
 import {
   PTE_DEVICE_PRIVATE_READ,
   PTE_DEVICE_PRIVATE_WRITE,
-  PTE_MIGRATION_WRITE,
   PTE_PRESENT,
   PTE_TABLE,
 } from '../../../src/mm/pte.ts';
@@ -196,12 +198,16 @@ describe('compound slots', () => {
     expect(await p.madvise(A, PMD_SIZE, MADV_HUGEPAGE)).toBe(0);
     await p.write(A + 5 * P, pattern(16, 5));
     const head = pteOf(m, mm, A, 2)!.pfn;
-    const r = await dev.migrateToDevice(mm, A, A + PMD_SIZE, { flags: MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND });
+    const r = await dev.migrateToDevice(mm, A, A + PMD_SIZE, {
+      flags: MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND,
+    });
     expect(r.dst[0]).toBe(mpfn(dev.first, C));
     expect(r.srcAfterPages[0]).toBe(mpfn(head, M | W | C));
     const pmd = pteOf(m, mm, A, 2)!;
     expect([pmd.kind, pmd.leaf, pmd.pfn]).toEqual([PTE_DEVICE_PRIVATE_WRITE, true, dev.first]);
-    expect([m.pm.order[dev.first], m.pm.refcount[dev.first], m.pm.entireMapcount[dev.first]]).toEqual([9, 1, 1]);
+    expect([m.pm.order[dev.first], m.pm.refcount[dev.first], m.pm.entireMapcount[dev.first]]).toEqual([
+      9, 1, 1,
+    ]);
     expect(m.pm.refcount[head]).toBe(0);
     expect(mm.rss[MM_ANONPAGES]).toBe(512);
     expect(dev.read(dev.first + 5).subarray(0, 16)).toEqual(pattern(16, 5));
@@ -211,7 +217,9 @@ describe('compound slots', () => {
     const { m, p, mm, dev } = await boot();
     await mapAnon(p, A, PMD_SIZE);
     const rec = recordEvents(m);
-    const r = await dev.migrateToDevice(mm, A, A + PMD_SIZE, { flags: MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND });
+    const r = await dev.migrateToDevice(mm, A, A + PMD_SIZE, {
+      flags: MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND,
+    });
     rec.stop();
     expect([r.srcAfterSetup[0], r.cpages]).toEqual([M + C, 1]);
     expect(r.srcAfterPages[0]).toBe(M + C);
@@ -221,7 +229,11 @@ describe('compound slots', () => {
     ]);
     const pmd = pteOf(m, mm, A, 2)!;
     expect([pmd.kind, pmd.leaf, pmd.pfn]).toEqual([PTE_DEVICE_PRIVATE_WRITE, true, dev.first]);
-    expect([m.pm.refcount[dev.first], m.pm.entireMapcount[dev.first], pageLocked(m, dev.first)]).toEqual([1, 1, false]);
+    expect([m.pm.refcount[dev.first], m.pm.entireMapcount[dev.first], pageLocked(m, dev.first)]).toEqual([
+      1,
+      1,
+      false,
+    ]);
     expect(mm.rss[MM_ANONPAGES]).toBe(512);
   });
 

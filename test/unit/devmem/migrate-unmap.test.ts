@@ -126,7 +126,11 @@ describe('pinned pages never migrate', () => {
     expect(kindPfn(m, mm, A)).toEqual([PTE_MIGRATION_READ, f0]);
     expect(kindPfn(m, mm, A + P)).toEqual([PTE_PRESENT, f1]);
     expect(pteOf(m, mm, A + P)!.write).toBe(false);
-    expect([counts(m, f1), pageLocked(m, f1), m.pm.flags[f1]! & PG_lru]).toEqual([[2 + GUP_PIN_COUNTING_BIAS, 1], false, PG_lru]);
+    expect([counts(m, f1), pageLocked(m, f1), m.pm.flags[f1]! & PG_lru]).toEqual([
+      [2 + GUP_PIN_COUNTING_BIAS, 1],
+      false,
+      PG_lru,
+    ]);
     expect(tuples(rec.events)).toEqual([[mm.id, MMU_NOTIFY_MIGRATE, A, A + 2 * P, dev.owner]]);
     finish(args);
     expect([counts(m, f0), pageLocked(m, f0)]).toEqual([[2, 1], false]);
@@ -167,7 +171,7 @@ describe('rmap unmapping of other mappings', () => {
     expect(isPattern(await p.read(A, P), 40)).toBe(true);
   });
 
-  it('while the child\'s mapping is a migration entry too, the page is locked and held by the migration only', async () => {
+  it("while the child's mapping is a migration entry too, the page is locked and held by the migration only", async () => {
     const { m, p, mm, dev } = await boot();
     await mapAnon(p, A, P);
     await fillPages(p, A, 1);

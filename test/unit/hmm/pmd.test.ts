@@ -197,7 +197,8 @@ describe('§3.5 PMD row "other non-present, device-private foreign"', () => {
     const { env, dev } = await foreignEnv();
     const c = await callRangeFault(env, S, N, { defaultFlags: FAULT, devPrivateOwner: OTHER });
     expect(c.ret).toBe(0);
-    expect(dev.calls).toEqual([{ address: S, page: dev.first + 5, write: false }]);
+    // do_huge_pmd_device_private: vmf->page is the PMD entry's page, the folio head.
+    expect(dev.calls).toEqual([{ address: S, page: dev.first, write: false }]);
     expect(c.faults).toEqual(faultsFrom(S, N, false));
     expect(words(c.pfns)).toEqual(
       consecutive(dev.migratedTo[0]! + 5, HMM_PFN_VALID | HMM_PFN_WRITE | ORDER_PMD, N),

@@ -21,6 +21,7 @@ import {
   PTE_YOUNG,
 } from '../../../src/mm/pte.ts';
 import { BusError, OutOfMemoryKill, SegmentationFault } from '../../../src/mm/signals.ts';
+import { RoundRobinPolicy } from '../../../src/sim/policy.ts';
 import { leafAt, MiB, pattern, pteAt, rejectionOf, setEntry, smallMachine } from './helpers.ts';
 
 const RW = PROT_READ | PROT_WRITE;
@@ -162,5 +163,43 @@ describe('signals', () => {
     // Reads still work: the zero page costs nothing.
     expect(await p.load32(A + frames * PAGE_SIZE)).toBe(0);
     expect(await p.load32(A + 77 * PAGE_SIZE)).toBe(77);
+  });
+});
+
+describe('accesses that wait for nothing run without promises, with the same steps', () => {
+  it('store32 / load32 pass the same preemption points as a 4-byte write / read, faults included', async () => {
+    const m = smallMachine();
+    const p = await m.createProcess();
+    await p.mmap(A, 4 * PAGE_SIZE, RW, ANON, -1, 0);
+    let s0 = m.sched.steps;
+    await p.write(A, new Uint8Array([7, 0, 0, 0]));
+    const writeSteps = m.sched.steps - s0;
+    s0 = m.sched.steps;
+    await p.store32(A + PAGE_SIZE, 7);
+    expect(m.sched.steps - s0).toBe(writeSteps);
+    s0 = m.sched.steps;
+    await p.read(A + 2 * PAGE_SIZE, 4);
+    const readSteps = m.sched.steps - s0;
+    s0 = m.sched.steps;
+    await p.load32(A + 3 * PAGE_SIZE);
+    expect(m.sched.steps - s0).toBe(readSteps);
+    expect(writeSteps).toBeGreaterThanOrEqual(3); // cpu write, handle_mm_fault, cpu write again
+    expect(await p.load32(A + PAGE_SIZE)).toBe(7);
+  });
+
+  it('with another thread runnable at every point, faults take the waiting path and land the same', async () => {
+    const m = smallMachine({ scheduler: { policy: new RoundRobinPolicy() } });
+    const p = await m.createProcess();
+    await p.mmap(A, 8 * PAGE_SIZE, RW, ANON, -1, 0);
+    const store = (from: number) => async () => {
+      for (let i = from; i < from + 4; i++) await p.store32(A + i * PAGE_SIZE, i + 1);
+    };
+    const t1 = m.sched.spawn('t1', store(0));
+    const t2 = m.sched.spawn('t2', store(4));
+    await m.sched.join(t1);
+    await m.sched.join(t2);
+    expect(m.sched.switches).toBeGreaterThan(8);
+    for (let i = 0; i < 8; i++) expect(await p.load32(A + i * PAGE_SIZE)).toBe(i + 1);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(8);
   });
 });

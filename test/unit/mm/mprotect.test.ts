@@ -122,6 +122,18 @@ describe('mprotect effects', () => {
     expect(diffAt(await p.read(BASE, 4 * P), pattern(4 * P))).toBe(-1);
   });
 
+  it('an unchanged protection neither splits nor announces anything', async () => {
+    const { m, p } = await boot();
+    expect(await p.mmap(BASE, 4 * P, RW, FIXED, -1, 0)).toBe(BASE);
+    await p.store32(BASE + P, 1);
+    const rec = recordInvalidations(m);
+    expect(await p.mprotect(BASE + P, P, RW)).toBe(0);
+    expect(await p.mprotect(BASE, 4 * P, RW)).toBe(0);
+    rec.stop();
+    expect(layout(p)).toEqual([[BASE, BASE + 4 * P, VM_READ | VM_WRITE]]);
+    expect(rec.events).toEqual([]);
+  });
+
   it('PROT_READ: a CPU write raises SIGSEGV at the written address; reads still work', async () => {
     const { p } = await boot();
     expect(await p.mmap(BASE, 2 * P, RW, FIXED, -1, 0)).toBe(BASE);

@@ -660,14 +660,13 @@ describe('Scheduler: step budget', () => {
 });
 
 describe('Scheduler: awaits outside the simulation', () => {
-  // Detection runs when the host is idle (after two idle callbacks), so it races the outside
-  // promise: the timers here are long enough that an event-loop stall of a few ms cannot make the
-  // timer win. (With 5 ms, stalls of 6 ms were seen under vitest and the test was flaky.)
+  // Detection runs when the host is idle, so it races the outside promise: the timers here are
+  // long (10 s, unref'd) so that no event-loop stall on a loaded machine lets the timer win.
   it('reports a thread that awaits a host timer with ExternalAwaitError naming it', async () => {
     const s = new Scheduler({ host: nodeHost });
     const fetcher = s.spawn('fetcher', async () => {
       await s.yield('before fetch');
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 10_000).unref());
       return 'late';
     });
     const err = await rejectionOf(s.join(fetcher));
@@ -713,7 +712,7 @@ describe('Scheduler: awaits outside the simulation', () => {
   it('reports it to main parked at a point under round-robin', async () => {
     const s = new Scheduler({ policy: new RoundRobinPolicy(), host: nodeHost });
     s.spawn('reader', async () => {
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 10_000).unref());
     });
     const err = await rejectionOf(s.yield('main point'));
     expect(err).toBeInstanceOf(ExternalAwaitError);

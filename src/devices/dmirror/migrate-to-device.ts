@@ -1,0 +1,221 @@
+/**
+ * MIGRATE_TO_DEV (`dmirror_migrate_to_device`, `dmirror_migrate_alloc_and_copy` and
+ * `dmirror_migrate_finalize_and_map` in lib/test_hmm.c): system memory of a range moves to the
+ * device, batch by batch within each VMA, whole 2 MiB folios (and empty 2 MiB holes) as device
+ * folios; the device maps what moved, and the command reads the range back through its page
+ * table.
+ * @module
+ */
+import {
+  MIGRATE_VMA_SELECT_COMPOUND,
+  MIGRATE_VMA_SELECT_SYSTEM,
+  type MigrateVma,
+  migrateVmaFinalize,
+  migrateVmaPages,
+  migrateVmaSetup,
+} from '../../devmem/migrate-device.ts';
+import {
+  MIGRATE_PFN_COMPOUND,
+  MIGRATE_PFN_MIGRATE,
+  MIGRATE_PFN_SHIFT,
+  MIGRATE_PFN_WRITE,
+  migratePfn,
+  migratePfnToPage,
+  mpfnHas,
+} from '../../devmem/migrate-pfn.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE, PTRS_PER_TABLE, VM_READ } from '../../mm/constants.ts';
+import { mmgetNotZero, mmput } from '../../mm/exit.ts';
+import type { Kernel } from '../../mm/kernel.ts';
+import { mmapReadLock, mmapReadUnlock } from '../../mm/mmap-lock.ts';
+import { PG_zone_device } from '../../mm/page-flags.ts';
+import { EINVAL, ENOMEM } from '../../sim/errno.ts';
+import type { HmmDmirrorCmd } from './cmd.ts';
+import { dmirrorBackingPage, dmirrorDevmemAllocPage, dmirrorSetBackingOwner } from './devmem-alloc.ts';
+import type { DmirrorFile } from './file.ts';
+import { DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, xaTagPointer } from './pt.ts';
+import { dmirrorBounceInit, dmirrorDoRead } from './read-write.ts';
+import { HMM_DMIRROR_FLAG_FAIL_ALLOC } from './uapi.ts';
+
+/** `PTRS_PER_PTE`: pages per migration batch (one page table's worth). */
+export const DMIRROR_MIGRATE_BATCH = PTRS_PER_TABLE;
+
+/** copy_highpage from system page `spage` (0: clear_highpage) into `dst`. */
+function copyOrClear(k: Kernel, dst: number, spage: number): void {
+  if (spage !== 0) k.pm.copyPage(dst, spage);
+  else k.pm.clearPage(dst);
+}
+
+/**
+ * `dmirror_migrate_alloc_and_copy`: a device destination for every slot still migrating — a
+ * device folio for a compound slot (a whole THP, or an empty 2 MiB hole), a device page otherwise
+ * — with the data copied into its backing store (zeros where there is no source page), the
+ * backing page recording `dmirror`, and MIGRATE_PFN_WRITE kept from the source. FAIL_ALLOC
+ * (one-shot) makes the next allocation fail: a compound slot then gets 512 single device pages
+ * (so migrate_vma_pages splits the source), a single slot stays where it is.
+ */
+export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: DmirrorFile): Promise<void> {
+  const k = dmirror.mdevice.kernel;
+  const src = args.src;
+  const dst = args.dst;
+  let i = 0;
+  for (let addr = args.start; addr < args.end; ) {
+    const w = src[i]!;
+    const isLarge = mpfnHas(w, MIGRATE_PFN_COMPOUND);
+    const write = mpfnHas(w, MIGRATE_PFN_WRITE) ? MIGRATE_PFN_WRITE : 0;
+    if (!mpfnHas(w, MIGRATE_PFN_MIGRATE)) {
+      i++;
+      addr += PAGE_SIZE;
+      continue;
+    }
+    // No source page: an unpopulated PTE or the zero page, to be zero-filled.
+    const spage = migratePfnToPage(w);
+    if (spage !== 0 && (k.pm.flags[spage]! & PG_zone_device) !== 0) {
+      // WARN: "page already in device"; system selection never collects one.
+      i++;
+      addr += PAGE_SIZE;
+      continue;
+    }
+    let dpage: number;
+    if ((dmirror.flags & HMM_DMIRROR_FLAG_FAIL_ALLOC) !== 0) {
+      dmirror.flags &= ~HMM_DMIRROR_FLAG_FAIL_ALLOC;
+      dpage = 0;
+    } else {
+      dpage = await dmirrorDevmemAllocPage(dmirror, isLarge);
+    }
+    if (dpage === 0) {
+      if (!isLarge) {
+        i++;
+        addr += PAGE_SIZE;
+        continue;
+      }
+      // The THP (or hole) goes to single device pages, one per base page.
+      const nr = spage === 0 ? HPAGE_PMD_NR : k.pm.folioNrPages(spage);
+      const spfn = Math.floor(w / 2 ** MIGRATE_PFN_SHIFT);
+      for (let j = 0; j < nr && addr < args.end; j++) {
+        const d = await dmirrorDevmemAllocPage(dmirror, false);
+        // The kernel does not expect this to fail; the page then simply stays behind.
+        if (d !== 0) {
+          const rpage = dmirrorBackingPage(k, d);
+          dmirrorSetBackingOwner(dmirror, rpage);
+          dst[i] = migratePfn(d) + write;
+          copyOrClear(k, rpage, spage !== 0 ? spfn + j : 0);
+        }
+        i++;
+        addr += PAGE_SIZE;
+      }
+      continue;
+    }
+    const rpage = dmirrorBackingPage(k, dpage);
+    // The backing page, not the device page, points at the mirror: the device page's own
+    // pointer is taken by the backing page.
+    dmirrorSetBackingOwner(dmirror, rpage);
+    dst[i] = migratePfn(dpage) + write;
+    if (isLarge) {
+      dst[i] = dst[i]! + MIGRATE_PFN_COMPOUND;
+      const nr = k.pm.folioNrPages(dpage);
+      for (let j = 0; j < nr; j++) {
+        copyOrClear(k, rpage + j, spage !== 0 ? spage + j : 0);
+        i++;
+        addr += PAGE_SIZE;
+      }
+      continue;
+    }
+    copyOrClear(k, rpage, spage);
+    i++;
+    addr += PAGE_SIZE;
+  }
+}
+
+/**
+ * `dmirror_migrate_finalize_and_map`: after migrate_vma_pages, every slot that migrated is mapped
+ * in the device page table — one entry per base page, pointing at the page holding the data
+ * (backing page, or the coherent device page), writable when the destination was marked so.
+ * Called before migrate_vma_finalize, under the file's mutex.
+ */
+export async function dmirrorMigrateFinalizeAndMap(args: MigrateVma, dmirror: DmirrorFile): Promise<number> {
+  const k = dmirror.mdevice.kernel;
+  const src = args.src;
+  const dst = args.dst;
+  const startPfn = args.start / PAGE_SIZE;
+  const endPfn = args.end / PAGE_SIZE;
+  await dmirror.mutex.lock();
+  try {
+    for (let pfn = startPfn, i = 0; pfn < endPfn; pfn++, i++) {
+      if (!mpfnHas(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
+      const dpage = migratePfnToPage(dst[i]!);
+      if (dpage === 0) continue;
+      const nr = mpfnHas(dst[i]!, MIGRATE_PFN_COMPOUND) ? k.pm.folioNrPages(dpage) : 1;
+      const rpage = dmirrorBackingPage(k, dpage);
+      const rhead = k.pm.folioHead(rpage);
+      const tag = mpfnHas(dst[i]!, MIGRATE_PFN_WRITE) ? DPT_XA_TAG_WRITE : DPT_XA_TAG_READ;
+      for (let j = 0; j < nr; j++) dmirror.pt.set(pfn + j, xaTagPointer(rhead + j, tag));
+    }
+  } finally {
+    dmirror.mutex.unlock();
+  }
+  return 0;
+}
+
+/**
+ * `dmirror_migrate_to_device`: migrates `cmd.npages` pages at `cmd.addr` to the device, in
+ * batches of 512 pages clipped to each VMA (-EINVAL at an address without a VMA or with an
+ * unreadable one; earlier batches stay migrated and nothing is read back). Then the whole range
+ * is read back through the device page table without faulting: -ENOENT when a page has no
+ * entry (it did not move, or moved to another device), else `cmd.ptr` holds the data and
+ * `cmd.cpages` the pages read. -EINVAL when the mirrored mm has gone.
+ */
+export async function dmirrorMigrateToDevice(dmirror: DmirrorFile, cmd: HmmDmirrorCmd): Promise<number> {
+  const start = cmd.addr;
+  const size = cmd.npages * PAGE_SIZE;
+  const end = start + size;
+  const mm = dmirror.notifier.mm!;
+  // The mm is the mirrored process's: hold it alive while migrating.
+  if (!mmgetNotZero(mm)) return -EINVAL;
+  const src = new Float64Array(DMIRROR_MIGRATE_BATCH);
+  const dst = new Float64Array(DMIRROR_MIGRATE_BATCH);
+  let ret = 0;
+  await mmapReadLock(mm);
+  try {
+    for (let addr = start, next = start; addr < end; addr = next) {
+      const vma = mm.vmaLookup(addr);
+      if (vma === null || (vma.flags & VM_READ) === 0) {
+        ret = -EINVAL;
+        break;
+      }
+      next = Math.min(end, addr + DMIRROR_MIGRATE_BATCH * PAGE_SIZE);
+      if (next > vma.end) next = vma.end;
+      const args: MigrateVma = {
+        vma,
+        start: addr,
+        end: next,
+        src,
+        dst,
+        cpages: 0,
+        npages: 0,
+        pgmapOwner: dmirror.mdevice,
+        flags: MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND,
+        faultPage: 0,
+      };
+      ret = await migrateVmaSetup(args);
+      if (ret !== 0) break;
+      await dmirrorMigrateAllocAndCopy(args, dmirror);
+      await migrateVmaPages(args);
+      await dmirrorMigrateFinalizeAndMap(args, dmirror);
+      migrateVmaFinalize(args);
+    }
+  } finally {
+    mmapReadUnlock(mm);
+    await mmput(mm);
+  }
+  if (ret !== 0) return ret;
+
+  // Return the migrated data for verification.
+  const bounce = dmirrorBounceInit(start, size);
+  if (bounce === null) return -ENOMEM;
+  await dmirror.mutex.lock();
+  ret = dmirrorDoRead(dmirror, start, end, bounce);
+  dmirror.mutex.unlock();
+  if (ret === 0) cmd.ptr = bounce.ptr;
+  cmd.cpages = bounce.cpages;
+  return ret;
+}
