@@ -30,6 +30,10 @@ import {
 } from './harness.ts';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+/** Where the human-readable output goes: stdout, or stderr when the JSON goes to stdout. */
+let out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
 const SUFFIX = '.bench.ts';
 /** Marker of the child's result line on its stdout. */
 const RESULT_MARK = '@@bench-result@@';
@@ -119,16 +123,16 @@ function runInChild(file: string, args: Args): Promise<Report> {
   if (args.reps !== null) childArgs.push('--reps', String(args.reps));
   return new Promise((resolve) => {
     const child = spawn(process.execPath, childArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
+    let stdout = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
-      out += chunk;
+      stdout += chunk;
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), TIME_LIMIT_MS);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      const line = out.split('\n').find((l) => l.startsWith(RESULT_MARK));
-      for (const l of out.split('\n'))
+      const line = stdout.split('\n').find((l) => l.startsWith(RESULT_MARK));
+      for (const l of stdout.split('\n'))
         if (l !== '' && !l.startsWith(RESULT_MARK)) process.stderr.write(`${l}\n`);
       if (line !== undefined && code === 0) {
         resolve(JSON.parse(line.slice(RESULT_MARK.length)) as Report);
@@ -141,8 +145,8 @@ function runInChild(file: string, args: Args): Promise<Report> {
 }
 
 function printHost(h: HostInfo): void {
-  console.log(`machine: ${h.cpu}, ${h.cores} cores, ${h.memoryGiB} GiB RAM`);
-  console.log(`node ${h.node}, ${h.os}, ${h.date}, load average ${h.loadAverage}`);
+  out(`machine: ${h.cpu}, ${h.cores} cores, ${h.memoryGiB} GiB RAM`);
+  out(`node ${h.node}, ${h.os}, ${h.date}, load average ${h.loadAverage}`);
 }
 
 function printTable(reports: Report[]): void {
@@ -177,9 +181,9 @@ function printTable(reports: Report[]): void {
         c === row.length - 1 ? cell : numeric.has(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!),
       )
       .join('  ');
-  console.log(fmt(rows[0]!));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const row of rows.slice(1)) console.log(fmt(row));
+  out(fmt(rows[0]!));
+  out(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows.slice(1)) out(fmt(row));
 }
 
 async function main(): Promise<void> {
@@ -194,6 +198,10 @@ async function main(): Promise<void> {
   if (unknown.length > 0)
     usage(`unknown benchmark ${unknown.join(', ')}; available: ${all.map(nameOf).join(', ')}`);
   const files = args.names.length === 0 ? all : all.filter((f) => args.names.includes(nameOf(f)));
+  if (args.json === '-')
+    out = (line: string): void => {
+      process.stderr.write(`${line}\n`);
+    };
   const host = hostInfo();
   printHost(host);
   const reports: Report[] = [];
@@ -203,14 +211,14 @@ async function main(): Promise<void> {
     process.stderr.write(`  ${r.error ?? `done in ${r.seconds.toFixed(1)} s`}\n`);
     reports.push(r);
   }
-  console.log(`\nload average at the end: ${os.loadavg()[0]!.toFixed(2)}`);
+  out(`\nload average at the end: ${os.loadavg()[0]!.toFixed(2)}`);
   printTable(reports);
   if (args.json !== null) {
     const text = `${JSON.stringify({ host, reports }, null, 2)}\n`;
     if (args.json === '-') process.stdout.write(text);
     else {
       writeFileSync(args.json, text);
-      console.log(`\nresults written to ${args.json}`);
+      out(`\nresults written to ${args.json}`);
     }
   }
   if (reports.some((r) => r.error !== undefined)) process.exitCode = 1;

@@ -4,7 +4,11 @@
  */
 
 export {
+  DEVMEM_CHUNK_SIZE,
+  DMIRROR_ALLOC_NS,
+  DMIRROR_COPY_PAGE_NS,
   DMIRROR_NDEVICES,
+  DmirrorChunk,
   DmirrorDevice,
   DmirrorFile,
   type DmirrorResult,

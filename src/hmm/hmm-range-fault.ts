@@ -54,6 +54,9 @@ const NEED_WRITE_FAULT = 2;
 /** Both. */
 const NEED_ALL_BITS = NEED_FAULT | NEED_WRITE_FAULT;
 
+/** VALID | WRITE in the high half. */
+const HI_VALID_WRITE = (HI_VALID | HI_WRITE) >>> 0;
+
 /** Virtual time charged per walk pass and per page described (a cost-model parameter). */
 export const HMM_WALK_PASS_NS = 200;
 /** @see HMM_WALK_PASS_NS */
@@ -156,9 +159,10 @@ class HmmVmaWalk {
   /** Fills `[addr, end)` with consecutive pfns from `pfn`, all with `cpuHi`. */
   private pfnsFillPfn(addr: number, end: number, pfn: number, cpuHi: number): void {
     const w = this.w32;
-    for (let i = addr / PAGE_SIZE - this.startPage, n = i + (end - addr) / PAGE_SIZE; i < n; i++, pfn++) {
-      w[2 * i] = pfn;
-      w[2 * i + 1] = ((w[2 * i + 1]! & HI_INOUT) | cpuHi) >>> 0;
+    const n = ((end - addr) / PAGE_SIZE) | 0;
+    for (let j = 0, i = 2 * (((addr - this.range.start) / PAGE_SIZE) | 0); j < n; j++, i += 2) {
+      w[i] = pfn + j;
+      w[i + 1] = ((w[i + 1]! & HI_INOUT) | cpuHi) >>> 0;
     }
   }
 
@@ -303,10 +307,36 @@ class HmmVmaWalk {
       return this.pfnsFill(start, end, HI_ERROR);
     }
     const t = k.pt.words[pmdOff + 1]!;
-    for (let addr = start; addr < end; addr += PAGE_SIZE) {
-      const off = (t * PTRS_PER_TABLE + ((addr / PAGE_SIZE) % PTRS_PER_TABLE)) * 2;
+    const first = ((start / PAGE_SIZE) % PTRS_PER_TABLE) | 0;
+    const base = t * PTRS_PER_TABLE * 2;
+    if (!this.mayFault) return this.snapshotPtes(vma, base, first, start, end);
+    for (let addr = start, off = base + 2 * first; addr < end; addr += PAGE_SIZE, off += 2) {
       const r = this.handlePte(vma, off, addr, end);
       if (r !== 0) return r;
+    }
+    return 0;
+  }
+
+  /**
+   * The PTE loop when no page can require a fault (a snapshot): present, accessible, normal
+   * pages are described inline; every other entry goes through {@link handlePte}, which then
+   * never faults or sleeps.
+   */
+  private snapshotPtes(vma: Vma, base: number, first: number, start: number, end: number): number {
+    const words = this.k.pt.words;
+    const w = this.w32;
+    const n = ((end - start) / PAGE_SIZE) | 0;
+    let i = ((start - this.range.start) / PAGE_SIZE) | 0;
+    let off = base + 2 * first;
+    for (let j = 0; j < n; j++, i++, off += 2) {
+      const lo = words[off]!;
+      if ((lo & (PTE_KIND_MASK | PTE_PROTNONE | PTE_SPECIAL)) === PTE_PRESENT) {
+        w[2 * i] = words[off + 1]!;
+        w[2 * i + 1] = ((w[2 * i + 1]! & HI_INOUT) | ((lo & PTE_WRITE) !== 0 ? HI_VALID_WRITE : HI_VALID)) >>> 0;
+      } else {
+        const r = this.handlePte(vma, off, start + j * PAGE_SIZE, end);
+        if (r !== 0) return r as number;
+      }
     }
     return 0;
   }

@@ -28,6 +28,7 @@ import type { Kernel } from './kernel.ts';
 import {
   MMU_NOTIFY_CLEAR,
   MMU_NOTIFY_EXCLUSIVE,
+  type MmuNotifierRange,
   mmuNotifierInvalidateRangeEnd,
   mmuNotifierInvalidateRangeStart,
   mmuNotifierRangeInit,
@@ -212,7 +213,7 @@ function handlePteFaultNoSleep(vma: Vma, addr: number, off: number, write: boole
         w[off] = (lo & ~PTE_PROTNONE) | PTE_YOUNG; // do_numa_page: restore access
         return 0;
       }
-      if (write && (lo & PTE_WRITE) === 0) return doWpPage(vma, off, lo, hi);
+      if (write && (lo & PTE_WRITE) === 0) return doWpPage(vma, addr, off, lo, hi);
       w[off] = lo | PTE_YOUNG | (write ? PTE_DIRTY : 0);
       return 0;
     case PTE_SWAP:
@@ -345,20 +346,20 @@ function hugePmdWpReuse(vma: Vma, pmdOff: number, lo: number, head: number): boo
 }
 
 /**
- * do_wp_page: a write to a present read-only PTE. Reuse the page when it is ours alone; a copy
- * (wp_page_copy, which sleeps in the notifiers) is left to the sleeping path (WOULD_SLEEP).
+ * do_wp_page: a write to a present read-only PTE. Reuse the page when it is ours alone, else copy
+ * (wp_page_copy; left to the sleeping path, WOULD_SLEEP, when notifier subscriptions may sleep).
  */
-function doWpPage(vma: Vma, off: number, lo: number, pfn: number): number {
+function doWpPage(vma: Vma, addr: number, off: number, lo: number, pfn: number): number {
   const k = vma.mm.kernel;
   const pm = k.pm;
   const w = k.pt.words;
-  if (pm.isZeroPfn(pfn)) return WOULD_SLEEP; // wp_page_copy
+  if (pm.isZeroPfn(pfn)) return wpPageCopyNoSleep(vma, addr, lo, pfn);
   if ((lo & PTE_SPECIAL) !== 0) {
     if ((vma.flags & VM_SHARED) !== 0) {
       w[off] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG; // wp_pfn_shared
       return 0;
     }
-    return WOULD_SLEEP; // wp_page_copy
+    return wpPageCopyNoSleep(vma, addr, lo, pfn);
   }
   const f = pm.flags[pfn]!;
   if ((f & PG_anon) !== 0) {
@@ -369,14 +370,14 @@ function doWpPage(vma: Vma, off: number, lo: number, pfn: number): number {
       w[off] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
       return 0;
     }
-    return WOULD_SLEEP; // wp_page_copy
+    return wpPageCopyNoSleep(vma, addr, lo, pfn);
   }
   if ((vma.flags & VM_SHARED) !== 0) {
     pm.flags[pfn]! |= PG_dirty; // wp_page_shared
     w[off] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
     return 0;
   }
-  return WOULD_SLEEP; // wp_page_copy
+  return wpPageCopyNoSleep(vma, addr, lo, pfn);
 }
 
 /**
@@ -385,14 +386,47 @@ function doWpPage(vma: Vma, off: number, lo: number, pfn: number): number {
  * retried.
  */
 async function wpPageCopy(vma: Vma, addr: number, oldLo: number, oldPfn: number): Promise<number> {
+  const pfn = wpPageCopyAlloc(vma, oldPfn);
+  if (pfn === 0) return VM_FAULT_OOM;
+  const range = mmuNotifierRangeInit(vma.mm, MMU_NOTIFY_CLEAR, addr, addr + PAGE_SIZE);
+  await mmuNotifierInvalidateRangeStart(range);
+  return wpPageCopyInstall(vma, addr, oldLo, oldPfn, pfn, range);
+}
+
+/**
+ * {@link wpPageCopy} when the mm has no notifier subscription: the invalidation then only emits
+ * its trace event and cannot wait, so the copy completes at once. WOULD_SLEEP (nothing done)
+ * when there are subscriptions.
+ */
+function wpPageCopyNoSleep(vma: Vma, addr: number, oldLo: number, oldPfn: number): number {
+  if (vma.mm.notifierSubscriptions !== null) return WOULD_SLEEP;
+  const pfn = wpPageCopyAlloc(vma, oldPfn);
+  if (pfn === 0) return VM_FAULT_OOM;
+  const range = mmuNotifierRangeInit(vma.mm, MMU_NOTIFY_CLEAR, addr, addr + PAGE_SIZE);
+  void mmuNotifierInvalidateRangeStart(range); // settled at once: nobody to call
+  return wpPageCopyInstall(vma, addr, oldLo, oldPfn, pfn, range);
+}
+
+/** The new page of wp_page_copy, holding the old page's contents; 0 when memory is exhausted. */
+function wpPageCopyAlloc(vma: Vma, oldPfn: number): number {
+  const pm = vma.mm.kernel.pm;
+  const pfn = pm.allocPages(0);
+  if (pfn !== 0 && !pm.isZeroPfn(oldPfn)) pm.copyPage(pfn, oldPfn);
+  return pfn;
+}
+
+/** The end of wp_page_copy, once the invalidation started: installs the copy unless the PTE changed. */
+function wpPageCopyInstall(
+  vma: Vma,
+  addr: number,
+  oldLo: number,
+  oldPfn: number,
+  pfn: number,
+  range: MmuNotifierRange,
+): number {
   const mm = vma.mm;
   const k = mm.kernel;
   const pm = k.pm;
-  const pfn = pm.allocPages(0);
-  if (pfn === 0) return VM_FAULT_OOM;
-  if (!pm.isZeroPfn(oldPfn)) pm.copyPage(pfn, oldPfn);
-  const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, addr, addr + PAGE_SIZE);
-  await mmuNotifierInvalidateRangeStart(range);
   const off = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 1);
   const w = k.pt.words;
   const same =

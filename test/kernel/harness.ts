@@ -147,7 +147,10 @@ export async function hmmDmirrorCmd(
     }
     if (r.ret === 0) {
       const out = r.data ?? r.prot;
-      if (out !== undefined) buffer.mirror.set(out);
+      // snapshot's 7-byte mirror receives MIGRATE_TO_DEV's page of read-back: in C the copy runs
+      // past the malloc'd buffer into the heap; here the part that fits is kept.
+      if (out !== undefined)
+        buffer.mirror.set(out.length > buffer.mirror.length ? out.subarray(0, buffer.mirror.length) : out);
       buffer.cpages = r.cpages;
       buffer.faults = r.faults;
       return 0;
@@ -453,6 +456,8 @@ export const SIGKILL = 9;
 
 /** What `waitpid` reports about a child (WIFEXITED, WEXITSTATUS, WIFSIGNALED, WTERMSIG). */
 export interface HmmWaitStatus {
+  /** What waitpid returned: the child's pid. */
+  pid: number;
   exited: boolean;
   exitStatus: number;
   signaled: boolean;
@@ -527,12 +532,12 @@ export async function hmmFork(
     try {
       await child(handle);
       if (!handle.process.exited) await handle.process.exit();
-      return { exited: true, exitStatus: 0, signaled: false, termsig: 0 };
+      return { pid: handle.pid, exited: true, exitStatus: 0, signaled: false, termsig: 0 };
     } catch (error) {
       if (error === KILLED || handle.wasKilled)
-        return { exited: false, exitStatus: 0, signaled: true, termsig: SIGKILL };
+        return { pid: handle.pid, exited: false, exitStatus: 0, signaled: true, termsig: SIGKILL };
       if (!handle.process.exited) await handle.process.exit();
-      return { exited: false, exitStatus: 0, signaled: true, termsig: SIGABRT, error };
+      return { pid: handle.pid, exited: false, exitStatus: 0, signaled: true, termsig: SIGABRT, error };
     }
   });
   return handle;
@@ -546,7 +551,11 @@ export function assertExited(status: HmmWaitStatus): void {
 // ---- /sys/kernel/debug/gup_test ------------------------------------------------------------
 
 /** gup_test commands used by hmm_gup_test (tools/testing/selftests/mm/gup_test.h). */
-export type GupTestCmd = 'GUP_FAST_BENCHMARK' | 'PIN_FAST_BENCHMARK' | 'PIN_LONGTERM_BENCHMARK' | 'GUP_BASIC_TEST';
+export type GupTestCmd =
+  | 'GUP_FAST_BENCHMARK'
+  | 'PIN_FAST_BENCHMARK'
+  | 'PIN_LONGTERM_BENCHMARK'
+  | 'GUP_BASIC_TEST';
 export const GUP_FAST_BENCHMARK: GupTestCmd = 'GUP_FAST_BENCHMARK';
 export const PIN_FAST_BENCHMARK: GupTestCmd = 'PIN_FAST_BENCHMARK';
 export const PIN_LONGTERM_BENCHMARK: GupTestCmd = 'PIN_LONGTERM_BENCHMARK';

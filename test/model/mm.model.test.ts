@@ -12,12 +12,20 @@
  * swap (FREE discards swap entries). Such a page keeps the set of contents it may hold; every
  * observation narrows the set.
  *
+ * A CPU access ends at the first page that must fault (SIGSEGV: no VMA or no permission; SIGBUS:
+ * beyond the end of the file), with every page before it read or written. An out-of-memory kill
+ * is accepted only when no frame is left, and ends the access the same way. MADV_COLLAPSE may
+ * fail for want of a huge page or on a page it cannot take (-ENOMEM, -EAGAIN); every other
+ * syscall result is predicted exactly (0, the address, or -errno).
+ *
  * After every command: the audit of test/model/audit.ts (refcounts, mapcounts, rss, swap_map,
- * page-table pool, rmap, write/protection invariants), the VMA layout against the model, the
- * contents of every populated page (present, THP or swap entry) and of every page cache against
- * the model. Every CPU read is compared byte for byte; every syscall result against the model's
- * prediction. At the end of a run every process exits, and every frame, swap slot and page table
- * must be free again.
+ * page-table pool, rmap, write/protection invariants), the VMA layout against the model (merged
+ * where the kernel would merge), the contents of every populated page (present, THP or swap
+ * entry) and of every page cache against the model. At the end of a run every process exits, and
+ * every frame, swap slot and page table must be free again.
+ *
+ * Machines of 8 MiB (memory runs out), 16 and 32 MiB; swap of 0, 1 or 8 MiB; THP on madvise, and
+ * in a second property always.
  */
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
@@ -33,6 +41,7 @@ import {
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
+  MAP_HUGETLB,
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -47,10 +56,12 @@ import {
   PROT_WRITE,
   TASK_SIZE,
   VM_HUGEPAGE,
+  VM_HUGETLB,
   VM_NOHUGEPAGE,
   VM_SHARED,
 } from '../../src/mm/constants.ts';
 import type { SimFile } from '../../src/mm/file.ts';
+import { PG_hugetlb } from '../../src/mm/page-flags.ts';
 import type { Process } from '../../src/mm/process.ts';
 import { PTE_KIND_MASK, PTE_PRESENT, PTE_SWAP } from '../../src/mm/pte.ts';
 import { BusError, OutOfMemoryKill, SegmentationFault } from '../../src/mm/signals.ts';
@@ -67,7 +78,7 @@ const ZERO = new Uint8Array(PAGE);
 
 // ---- the model ---------------------------------------------------------------------------------
 
-type Kind = 'anon' | 'shmem' | 'filePrivate' | 'fileShared';
+type Kind = 'anon' | 'shmem' | 'filePrivate' | 'fileShared' | 'hugetlb';
 /** Page contents; null reads as zeros. Never mutated once stored. */
 type Bytes = Uint8Array | null;
 
@@ -99,12 +110,17 @@ interface PState {
   swapped: boolean;
 }
 
+/** A huge page of the hugetlb pool; forked processes share one until a write copies it. */
+type HugePage = { readonly hugePage: true };
+
 interface MProc {
   readonly p: Process;
   vmas: MVma[];
-  /** Private pages (anonymous, and COW copies in private file mappings) by virtual page. */
+  /** Private pages (anonymous, hugetlb, and COW copies in private file mappings) by virtual page. */
   priv: Map<number, PState>;
   fds: Map<number, MObj>;
+  /** Populated 2 MiB chunks of hugetlb mappings (by address / PMD_SIZE). */
+  huge: Map<number, HugePage>;
 }
 
 interface World {
@@ -112,11 +128,13 @@ interface World {
   procs: MProc[];
   readonly objs: MObj[];
   readonly freeFrames0: number;
+  /** Huge pages in the hugetlb pool. */
+  readonly hugeNr: number;
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 const pageAlign = (n: number): number => Math.ceil(n / PAGE) * PAGE;
-const isPrivate = (v: MVma): boolean => v.kind === 'anon' || v.kind === 'filePrivate';
+const isPrivate = (v: MVma): boolean => v.kind === 'anon' || v.kind === 'filePrivate' || v.kind === 'hugetlb';
 const fileIndex = (v: MVma, addr: number): number =>
   v.pgoff + (Math.floor(addr / PAGE) * PAGE - v.start) / PAGE;
 const eofPages = (o: MObj): number => Math.ceil(o.size / PAGE);
@@ -147,6 +165,12 @@ function insertVma(p: MProc, v: MVma): void {
   p.vmas.sort((a, b) => a.start - b.start);
 }
 
+/** A split of a hugetlb VMA must fall on a huge-page boundary (hugetlb_vm_op_split). */
+function canSplitAt(p: MProc, addr: number): boolean {
+  const v = p.vmas.find((x) => x.start < addr && addr < x.end);
+  return v === undefined || v.kind !== 'hugetlb' || addr % PMD_SIZE === 0;
+}
+
 function splitAt(p: MProc, addr: number): void {
   const v = p.vmas.find((x) => x.start < addr && addr < x.end);
   if (v === undefined) return;
@@ -154,9 +178,16 @@ function splitAt(p: MProc, addr: number): void {
   v.end = addr;
 }
 
-/** Splits at the edges like the kernel's vma split and returns the VMAs inside `[start, end)`. */
-function isolate(p: MProc, start: number, end: number): MVma[] {
+/**
+ * Splits at the edges like the kernel's vma split and returns the VMAs inside `[start, end)`, or
+ * null (-EINVAL) when an edge cuts a huge page of a hugetlb VMA. As in the kernel, a split at the
+ * start stays done when the one at the end is refused.
+ */
+function isolate(p: MProc, start: number, end: number): MVma[] | null {
+  if (overlapping(p, start, end).length === 0) return [];
+  if (!canSplitAt(p, start)) return null;
   splitAt(p, start);
+  if (!canSplitAt(p, end)) return null;
   splitAt(p, end);
   return overlapping(p, start, end);
 }
@@ -171,10 +202,35 @@ function dropStates(p: MProc, start: number, end: number): void {
   for (const [vpn] of statesIn(p, start, end)) p.priv.delete(vpn);
 }
 
-function unmapModel(p: MProc, start: number, end: number): void {
-  if (start >= end) return;
-  for (const v of isolate(p, start, end)) p.vmas.splice(p.vmas.indexOf(v), 1);
+/** munmap in the model: false (-EINVAL, nothing unmapped) when an edge cuts a huge page. */
+function unmapModel(p: MProc, start: number, end: number): boolean {
+  if (start >= end) return true;
+  const vmas = isolate(p, start, end);
+  if (vmas === null) return false;
+  for (const v of vmas) p.vmas.splice(p.vmas.indexOf(v), 1);
   dropStates(p, start, end);
+  dropHuge(p, start, end);
+  return true;
+}
+
+/** Forgets the populated hugetlb chunks inside `[start, end)`. */
+function dropHuge(p: MProc, start: number, end: number): void {
+  for (const c of [...p.huge.keys()])
+    if (c * PMD_SIZE >= start && (c + 1) * PMD_SIZE <= end) p.huge.delete(c);
+}
+
+/** Huge pages of the pool in use: the distinct ones any process maps. */
+function hugeInUse(w: World): number {
+  const pages = new Set<HugePage>();
+  for (const p of w.procs) for (const h of p.huge.values()) pages.add(h);
+  return pages.size;
+}
+
+/** Processes mapping huge page `h`. */
+function hugeMappers(w: World, h: HugePage): number {
+  let n = 0;
+  for (const p of w.procs) for (const x of p.huge.values()) if (x === h) n++;
+  return n;
 }
 
 /** What a page of `v` may hold. */
@@ -182,7 +238,7 @@ function expected(p: MProc, v: MVma, vpn: number): Bytes[] {
   if (isPrivate(v)) {
     const s = p.priv.get(vpn);
     if (s !== undefined) return s.cands;
-    if (v.kind === 'anon') return [null];
+    if (v.obj === null) return [null];
   }
   return [v.obj!.pages.get(fileIndex(v, vpn * PAGE)) ?? null];
 }
@@ -193,7 +249,7 @@ function accessFault(p: MProc, addr: number, write: boolean): 'segv' | 'bus' | n
   if (v === undefined) return 'segv';
   if (write ? (v.prot & PROT_WRITE) === 0 : (v.prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) === 0)
     return 'segv';
-  if (v.kind !== 'anon' && fileIndex(v, addr) >= eofPages(v.obj!)) return 'bus';
+  if (v.obj !== null && fileIndex(v, addr) >= eofPages(v.obj)) return 'bus';
   return null;
 }
 
@@ -267,11 +323,15 @@ function moveModel(
   dontUnmap: boolean,
 ): void {
   const olds = isolate(p, oldAddr, oldAddr + oldSize);
-  if (olds.length !== 1) throw new Error(`model: mremap source spans ${olds.length} VMAs`);
+  if (olds?.length !== 1) throw new Error(`model: mremap source spans ${olds?.length} VMAs`);
   const old = olds[0]!;
   const moving = statesIn(p, oldAddr, oldAddr + oldSize);
   for (const [vpn] of moving) p.priv.delete(vpn);
   for (const [vpn, s] of moving) p.priv.set(vpn - oldAddr / PAGE + newAddr / PAGE, s);
+  // Huge pages move with their page-table entries (the ranges are huge-page aligned).
+  const movingHuge = [...p.huge].filter(([c]) => c * PMD_SIZE >= oldAddr && c * PMD_SIZE < oldAddr + oldSize);
+  for (const [c] of movingHuge) p.huge.delete(c);
+  for (const [c, h] of movingHuge) p.huge.set(c + (newAddr - oldAddr) / PMD_SIZE, h);
   insertVma(p, { ...old, start: newAddr, end: newAddr + newSize });
   if (!dontUnmap) p.vmas.splice(p.vmas.indexOf(old), 1);
 }
@@ -279,6 +339,7 @@ function moveModel(
 // ---- checks after every command -------------------------------------------------------------------
 
 function simKind(file: SimFile | null, flags: number): Kind {
+  if ((flags & VM_HUGETLB) !== 0) return 'hugetlb';
   if (file === null) return 'anon';
   if ((flags & VM_SHARED) === 0) return 'filePrivate';
   return file.shmem ? 'shmem' : 'fileShared';
@@ -306,14 +367,14 @@ function merged(spans: Span[]): string[] {
       last.kind === s.kind &&
       last.file === s.file &&
       last.thp === s.thp &&
-      (s.kind === 'anon' || last.pgoff + (last.end - last.start) / PAGE === s.pgoff)
+      (s.file === 0 || last.pgoff + (last.end - last.start) / PAGE === s.pgoff)
     )
       last.end = s.end;
     else out.push({ ...s });
   }
   return out.map(
     (s) =>
-      `[${hex(s.start)}, ${hex(s.end)}) prot ${s.prot} ${s.kind}${s.kind === 'anon' ? '' : ` file ${s.file} pgoff ${s.pgoff}`}${s.thp ? ` thp ${s.thp}` : ''}`,
+      `[${hex(s.start)}, ${hex(s.end)}) prot ${s.prot} ${s.kind}${s.file === 0 ? '' : ` file ${s.file} pgoff ${s.pgoff}`}${s.thp ? ` thp ${s.thp}` : ''}`,
   );
 }
 
@@ -338,8 +399,16 @@ function checkContents(w: World): void {
   const k = w.k;
   const pm = k.pm;
   const frameBytes = (pfn: number): Uint8Array => (pm.hasData(pfn) ? pm.readableBytes(pfn) : ZERO);
+  // hugetlb: the pool's use, and which chunks map which huge page, against the model.
+  const hugeHead = new Map<HugePage, number>();
+  const headHuge = new Map<number, HugePage>();
+  if (k.hugetlb.freeHugePages !== w.hugeNr - hugeInUse(w))
+    throw new Error(
+      `hugetlb pool has ${k.hugetlb.freeHugePages} free pages, the model ${w.hugeNr - hugeInUse(w)}`,
+    );
   for (const p of w.procs) {
     const seen = new Set<number>();
+    const hugeSeen = new Set<number>();
     const check = (vpn: number, actual: Uint8Array): void => {
       seen.add(vpn);
       const v = lookup(p, vpn * PAGE);
@@ -352,15 +421,27 @@ function checkContents(w: World): void {
         else if (kind === PTE_SWAP) check(vpn, k.swap.read(hi) ?? ZERO);
       } else if (level === 2 && kind === PTE_PRESENT) {
         for (let i = 0; i < HPAGE_PMD_NR; i++) check(vpn + i, frameBytes(hi + i));
+        if ((pm.flags[hi]! & PG_hugetlb) === 0) return;
+        const c = vpn / HPAGE_PMD_NR;
+        const h = p.huge.get(c);
+        hugeSeen.add(c);
+        if (h === undefined)
+          throw new Error(`mm ${p.p.pid} maps a huge page at ${hex(c * PMD_SIZE)}, the model none`);
+        if ((hugeHead.get(h) ?? hi) !== hi || (headHuge.get(hi) ?? h) !== h)
+          throw new Error(`mm ${p.p.pid}: huge page at ${hex(c * PMD_SIZE)} shared other than in the model`);
+        hugeHead.set(h, hi);
+        headHuge.set(hi, h);
       }
     });
+    for (const c of p.huge.keys())
+      if (!hugeSeen.has(c)) throw new Error(`mm ${p.p.pid} lost its huge page at ${hex(c * PMD_SIZE)}`);
     // Private pages with nothing mapped: a fault would give zeros, or the page cache's page.
     for (const [vpn] of p.priv) {
       if (seen.has(vpn)) continue;
       const v = lookup(p, vpn * PAGE);
       if (v === undefined)
         throw new Error(`model keeps a private page at ${hex(vpn * PAGE)} outside its VMAs`);
-      const actual = v.kind === 'anon' ? ZERO : (v.obj!.pages.get(fileIndex(v, vpn * PAGE)) ?? ZERO);
+      const actual = v.obj === null ? ZERO : (v.obj.pages.get(fileIndex(v, vpn * PAGE)) ?? ZERO);
       observe(p, v, vpn, actual, 0, 'unpopulated page');
     }
   }
@@ -477,7 +558,7 @@ interface MmapArgs {
   invalid: number;
 }
 
-const KINDS: Kind[] = ['anon', 'shmem', 'filePrivate', 'fileShared'];
+const KINDS: Kind[] = ['anon', 'shmem', 'filePrivate', 'fileShared', 'hugetlb'];
 
 class MmapCmd extends Cmd {
   constructor(readonly a: MmapArgs) {
@@ -511,8 +592,10 @@ class MmapCmd extends Cmd {
         createdFd = fd;
       }
     }
+    const hugetlb = kind === 'hugetlb';
+    const align = hugetlb ? PMD_SIZE : PAGE;
     let length = a.npages * PAGE - a.lenCut;
-    const len = pageAlign(length);
+    const len = Math.ceil(length / align) * align;
     let addr = 0;
     if (a.place > 0) {
       addr = ARENA + a.placePage * PAGE;
@@ -521,11 +604,12 @@ class MmapCmd extends Cmd {
     const fixed = a.place === 2;
     const noreplace = a.place === 3;
     let flags =
-      (kind === 'anon' || kind === 'filePrivate' ? MAP_PRIVATE : MAP_SHARED) |
+      (kind === 'shmem' || kind === 'fileShared' ? MAP_SHARED : MAP_PRIVATE) |
       (file ? 0 : MAP_ANONYMOUS) |
+      (hugetlb ? MAP_HUGETLB : 0) |
       (fixed ? MAP_FIXED : 0) |
       (noreplace ? MAP_FIXED_NOREPLACE : 0);
-    const populate = a.populate && a.npages <= 64 && w.k.pm.freeFrames > 2 * a.npages + 64;
+    const populate = !hugetlb && a.populate && a.npages <= 64 && w.k.pm.freeFrames > 2 * a.npages + 64;
     if (populate) flags |= MAP_POPULATE;
     let offset = file ? a.offsetPages * PAGE : 0;
     let want: number | null = null;
@@ -556,20 +640,26 @@ class MmapCmd extends Cmd {
         want = -EINVAL;
         break;
     }
+    // do_mmap's order: alignment of a fixed address, the hugetlb pool (no reservations: enough
+    // free huge pages now), MAP_FIXED_NOREPLACE, then the munmap of MAP_FIXED (which cannot cut
+    // a huge page).
+    if (want === null && (fixed || noreplace) && addr % align !== 0) want = -EINVAL;
+    if (want === null && hugetlb && w.hugeNr - hugeInUse(w) < len / PMD_SIZE) want = -ENOMEM;
     if (want === null && noreplace && !isFree(p, addr, addr + len)) want = -EEXIST;
+    if (want === null && fixed && !unmapModel(p, addr, addr + len)) want = -EINVAL;
     const r = await p.p.mmap(addr, length, a.prot, flags, fd, offset);
     if (want !== null) expect(r, 'mmap result').toBe(want);
     else {
       if (fixed || noreplace) expect(r, 'mmap at a fixed address').toBe(addr);
       else {
+        const hint = Math.ceil(addr / align) * align;
         expect(r, 'mmap result').toBeGreaterThanOrEqual(MMAP_MIN_ADDR);
-        expect(r % PAGE, 'mmap alignment').toBe(0);
+        expect(r % align, 'mmap alignment').toBe(0);
         expect(r + len, 'mmap end').toBeLessThanOrEqual(TASK_SIZE);
         expect(isFree(p, r, r + len), `mmap placed at ${hex(r)} over a mapping`).toBe(true);
-        if (addr >= MMAP_MIN_ADDR && isFree(p, addr, addr + len))
-          expect(r, 'mmap honours a free hint').toBe(addr);
+        if (hint >= MMAP_MIN_ADDR && isFree(p, hint, hint + len))
+          expect(r, 'mmap honours a free hint').toBe(hint);
       }
-      if (fixed) unmapModel(p, r, r + len);
       if (kind === 'shmem') {
         obj = { sim: p.p.mm.vmaLookup(r)!.file!, size: len, pages: new Map() };
         w.objs.push(obj);
@@ -691,8 +781,8 @@ class MunmapCmd extends Cmd {
     if (this.invalid === 1)
       return expect(await p.p.munmap(start + 8, length), 'munmap unaligned').toBe(-EINVAL);
     if (this.invalid === 2) return expect(await p.p.munmap(start, 0), 'munmap of 0 bytes').toBe(-EINVAL);
-    expect(await p.p.munmap(start, length), 'munmap').toBe(0);
-    unmapModel(p, start, start + pageAlign(length));
+    const r = await p.p.munmap(start, length);
+    expect(r, 'munmap').toBe(unmapModel(p, start, start + pageAlign(length)) ? 0 : -EINVAL);
   }
 }
 
@@ -724,7 +814,11 @@ class MprotectCmd extends Cmd {
     for (const v of overlapping(p, start, end)) {
       if (v.start > cursor) break;
       const to = Math.min(end, v.end);
-      if (v.prot !== this.prot) for (const x of isolate(p, cursor, to)) x.prot = this.prot;
+      if (v.prot !== this.prot) {
+        const vmas = isolate(p, cursor, to);
+        if (vmas === null) return expect(r, 'mprotect cutting a huge page').toBe(-EINVAL);
+        for (const x of vmas) x.prot = this.prot;
+      }
       cursor = to;
     }
     expect(r, 'mprotect').toBe(cursor < end ? -ENOMEM : 0);
@@ -746,7 +840,16 @@ async function madviseBoth(p: MProc, start: number, length: number, advice: numb
   const clip = (v: MVma): [number, number] => [Math.max(start, v.start), Math.min(end, v.end)];
   switch (advice) {
     case MADV_DONTNEED:
-      for (const v of vmas) if (isPrivate(v)) dropStates(p, ...clip(v));
+      for (const v of vmas) {
+        let [s, e] = clip(v);
+        if (v.kind === 'hugetlb') {
+          // madvise_dontneed_free_valid_vma: an aligned start; the end rounds down to a huge page.
+          if (s % PMD_SIZE !== 0) return expect(r, what).toBe(-EINVAL);
+          e = Math.floor(e / PMD_SIZE) * PMD_SIZE;
+          dropHuge(p, s, e);
+        }
+        if (isPrivate(v)) dropStates(p, s, e);
+      }
       return expect(r, what).toBe(tail);
     case MADV_FREE: {
       for (const v of vmas) {
@@ -762,6 +865,7 @@ async function madviseBoth(p: MProc, start: number, length: number, advice: numb
     }
     case MADV_PAGEOUT:
       for (const v of vmas) {
+        if (v.kind === 'hugetlb') return expect(r, what).toBe(-EINVAL); // can_madv_lru_vma
         if (v.kind !== 'anon') continue;
         for (const [, s] of statesIn(p, ...clip(v))) {
           if (s.lazy) s.cands = dedupe([...s.cands, null]);
@@ -770,9 +874,12 @@ async function madviseBoth(p: MProc, start: number, length: number, advice: numb
       }
       return expect(r, what).toBe(tail);
     case MADV_HUGEPAGE:
-    case MADV_NOHUGEPAGE:
-      for (const v of isolate(p, start, end)) v.thp = advice === MADV_HUGEPAGE ? 1 : 2;
+    case MADV_NOHUGEPAGE: {
+      const isolated = isolate(p, start, end);
+      if (isolated === null) return expect(r, what).toBe(-EINVAL);
+      for (const v of isolated) v.thp = advice === MADV_HUGEPAGE ? 1 : 2;
       return expect(r, what).toBe(tail);
+    }
     default: {
       // MADV_COLLAPSE: a chunk may fail for want of a huge page or on a page it cannot take.
       const allowed = new Set<number>();
@@ -887,7 +994,7 @@ class MremapCmd extends Cmd {
     const dontUnmap = (flags & MREMAP_DONTUNMAP) !== 0;
     let newP = a.mode === 0 ? Math.max(1, oldP - 1 - (a.delta % oldP)) : a.mode === 1 ? oldP : oldP + a.delta;
     if (dontUnmap) newP = oldP;
-    let oldSize = oldP * PAGE;
+    const oldSize = oldP * PAGE;
     const newSize = newP * PAGE;
     let newAddr = 0;
     if ((flags & MREMAP_FIXED) !== 0) {
@@ -917,7 +1024,7 @@ class MremapCmd extends Cmd {
           -EFAULT,
         );
       case 6:
-        if (lookup(p, v.end) === undefined)
+        if (lookup(p, v.end) === undefined && v.kind !== 'hugetlb')
           return expect(
             await call(
               oldAddr,
@@ -930,40 +1037,58 @@ class MremapCmd extends Cmd {
           ).toBe(-EFAULT);
         break;
     }
-    if ((flags & MREMAP_FIXED) !== 0 && newAddr < oldAddr + oldSize && oldAddr < newAddr + newSize)
-      return expect(await call(oldAddr, oldSize, newSize, flags, newAddr), 'mremap onto itself').toBe(
-        -EINVAL,
-      );
     const r = await call(oldAddr, oldSize, newSize, flags, newAddr);
     const what = `mremap(${hex(oldAddr)}, ${oldSize}, ${newSize}, ${flags}, ${hex(newAddr)})`;
-    if ((flags & MREMAP_FIXED) !== 0) {
-      expect(r, what).toBe(newAddr);
-      unmapModel(p, newAddr, newAddr + newSize);
-      if (oldSize > newSize) {
-        unmapModel(p, oldAddr + newSize, oldAddr + oldSize);
-        oldSize = newSize;
+    // Mainline's order: check_mremap_params, align_hugetlb, then mremap_to or mremap_at.
+    let os = oldSize;
+    let ns = newSize;
+    const hugetlb = v.kind === 'hugetlb';
+    if (hugetlb) {
+      os = Math.ceil(os / PMD_SIZE) * PMD_SIZE;
+      ns = Math.ceil(ns / PMD_SIZE) * PMD_SIZE;
+      if (oldAddr % PMD_SIZE !== 0 || newAddr % PMD_SIZE !== 0)
+        return expect(r, `${what} of hugetlb`).toBe(-EINVAL);
+      if (ns > os) return expect(r, `${what} growing hugetlb`).toBe(-EINVAL);
+    }
+    const align = hugetlb ? PMD_SIZE : PAGE;
+    if ((flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0) {
+      // mremap_to
+      if (newAddr < oldAddr + os && oldAddr < newAddr + ns)
+        return expect(r, `${what} onto itself`).toBe(-EINVAL);
+      if ((flags & MREMAP_FIXED) !== 0 && !unmapModel(p, newAddr, newAddr + ns))
+        return expect(r, `${what} unmapping part of a huge page`).toBe(-EINVAL);
+      if (ns < os) {
+        if (!unmapModel(p, oldAddr + ns, oldAddr + os))
+          return expect(r, `${what} cutting a huge page`).toBe(-EINVAL);
+        os = ns;
       }
-      moveModel(p, oldAddr, oldSize, newAddr, newSize, dontUnmap);
+      // remap_is_valid: hugetlb VMAs are VM_DONTEXPAND, which DONTUNMAP refuses.
+      if (dontUnmap && hugetlb) return expect(r, `${what} DONTUNMAP of hugetlb`).toBe(-EINVAL);
+      if ((flags & MREMAP_FIXED) !== 0) expect(r, what).toBe(newAddr);
+      else {
+        expect(r % align, `${what} alignment`).toBe(0);
+        expect(isFree(p, r, r + ns), `${what} moved over a mapping (to ${hex(r)})`).toBe(true);
+      }
+      moveModel(p, oldAddr, os, r, ns, dontUnmap);
       return;
     }
-    if (newSize <= oldSize && !dontUnmap) {
-      expect(r, what).toBe(oldAddr);
-      unmapModel(p, oldAddr + newSize, oldAddr + oldSize);
+    // mremap_at
+    if (ns <= os) {
+      if (!unmapModel(p, oldAddr + ns, oldAddr + os))
+        return expect(r, `${what} cutting a huge page`).toBe(-EINVAL);
+      return expect(r, what).toBe(oldAddr);
+    }
+    const delta = ns - os;
+    if (oldAddr + os === v.end && isFree(p, v.end, v.end + delta)) {
+      expect(r, `${what} grows in place`).toBe(oldAddr);
+      v.end += delta;
       return;
     }
-    if (!dontUnmap) {
-      const delta = newSize - oldSize;
-      if (oldAddr + oldSize === v.end && isFree(p, v.end, v.end + delta)) {
-        expect(r, `${what} grows in place`).toBe(oldAddr);
-        v.end += delta;
-        return;
-      }
-      if ((flags & MREMAP_MAYMOVE) === 0) return expect(r, what).toBe(-ENOMEM);
-    }
+    if ((flags & MREMAP_MAYMOVE) === 0) return expect(r, what).toBe(-ENOMEM);
     expect(r, what).toBeGreaterThanOrEqual(MMAP_MIN_ADDR);
-    expect(r % PAGE, `${what} alignment`).toBe(0);
-    expect(isFree(p, r, r + newSize), `${what} moved over a mapping (to ${hex(r)})`).toBe(true);
-    moveModel(p, oldAddr, oldSize, r, newSize, dontUnmap);
+    expect(r % align, `${what} alignment`).toBe(0);
+    expect(isFree(p, r, r + ns), `${what} moved over a mapping (to ${hex(r)})`).toBe(true);
+    moveModel(p, oldAddr, os, r, ns, false);
   }
 }
 
@@ -980,7 +1105,13 @@ class ForkCmd extends Cmd {
   async exec(w: World): Promise<void> {
     if (w.procs.length >= MAX_PROCS) return;
     if (this.fresh) {
-      w.procs.push({ p: await w.k.createProcess(), vmas: [], priv: new Map(), fds: new Map() });
+      w.procs.push({
+        p: await w.k.createProcess(),
+        vmas: [],
+        priv: new Map(),
+        fds: new Map(),
+        huge: new Map(),
+      });
       return;
     }
     const p = pickProc(w, this.proc);
@@ -990,6 +1121,7 @@ class ForkCmd extends Cmd {
       vmas: p.vmas.map((v) => ({ ...v })),
       priv: new Map([...p.priv].map(([vpn, s]) => [vpn, { ...s }])),
       fds: new Map(p.fds),
+      huge: new Map(p.huge),
     });
   }
 }
@@ -1037,6 +1169,8 @@ interface AccessArgs {
   len: number;
   /** 0: in a VMA, 1: at a page holding data, 2: anywhere in the arena, 3: in a VMA's first 2 MiB chunk. */
   where: number;
+  /** A 32-bit load or store (`load32` / `store32`) instead of `len` bytes. */
+  word: boolean;
   wildPage: number;
 }
 
@@ -1055,27 +1189,57 @@ function accessAddr(p: MProc, a: AccessArgs): number {
   return v.start + Math.floor((a.offPermille * vp) / 1000) * PAGE + a.inPage;
 }
 
-/** Splits `[addr, addr+len)` into page chunks up to the first one that must fault. */
-function chunks(
-  p: MProc,
-  addr: number,
-  len: number,
-  write: boolean,
-): {
-  list: { a: number; vpn: number; off: number; n: number }[];
+interface Chunk {
+  a: number;
+  vpn: number;
+  off: number;
+  n: number;
+}
+
+interface AccessPlan {
+  /** The pages (parts) the access reaches, in order. */
+  list: Chunk[];
+  /** Where and how it must fault, if it does. */
   fault: { type: 'segv' | 'bus'; addr: number } | null;
-} {
-  const list = [];
+  /** Huge pages the access takes from the pool (chunk → first address needing it, new page). */
+  huge: Map<number, { at: number; page: HugePage }>;
+}
+
+/**
+ * Splits `[addr, addr+len)` into page chunks up to the first one that must fault. A hugetlb chunk
+ * takes a huge page from the pool at its first touch, and at a write while another process
+ * shares its page (COW); with the pool empty that fault is SIGBUS.
+ */
+function chunks(w: World, p: MProc, addr: number, len: number, write: boolean): AccessPlan {
+  const list: Chunk[] = [];
+  const huge = new Map<number, { at: number; page: HugePage }>();
+  let free = w.hugeNr - hugeInUse(w);
   for (let a = addr; a < addr + len; ) {
     const vpn = Math.floor(a / PAGE);
     const off = a - vpn * PAGE;
     const n = Math.min(PAGE - off, addr + len - a);
-    const f = accessFault(p, a, write);
-    if (f !== null) return { list, fault: { type: f, addr: a } };
+    let f = accessFault(p, a, write);
+    const v = lookup(p, a);
+    if (f === null && v?.kind === 'hugetlb') {
+      const c = Math.floor(a / PMD_SIZE);
+      const cur = p.huge.get(c);
+      if (!huge.has(c) && (cur === undefined || (write && hugeMappers(w, cur) > 1))) {
+        if (free > 0) {
+          free--;
+          huge.set(c, { at: a, page: { hugePage: true } });
+        } else f = 'bus';
+      }
+    }
+    if (f !== null) return { list, fault: { type: f, addr: a }, huge };
     list.push({ a, vpn, off, n });
     a += n;
   }
-  return { list, fault: null };
+  return { list, fault: null, huge };
+}
+
+/** The huge pages an access took, for the chunks it reached (before `stop`). */
+function takeHuge(p: MProc, plan: AccessPlan, stop: number | null): void {
+  for (const [c, { at, page }] of plan.huge) if (stop === null || at < stop) p.huge.set(c, page);
 }
 
 class ReadCmd extends Cmd {
@@ -1088,16 +1252,19 @@ class ReadCmd extends Cmd {
   async exec(w: World): Promise<void> {
     const p = pickProc(w, this.a.proc);
     const addr = accessAddr(p, this.a);
-    const { list, fault } = chunks(p, addr, this.a.len, false);
+    const len = this.a.word ? 4 : this.a.len;
+    const plan = chunks(w, p, addr, len, false);
+    const { list, fault } = plan;
     let got: Uint8Array | undefined;
     let err: unknown;
     try {
-      got = await p.p.read(addr, this.a.len);
+      got = this.a.word ? le32(await p.p.load32(addr)) : await p.p.read(addr, len);
     } catch (e) {
       err = e;
     }
-    const what = `read(${hex(addr)}, ${this.a.len}) in mm ${p.p.pid}`;
+    const what = `${this.a.word ? 'load32' : 'read'}(${hex(addr)}, ${len}) in mm ${p.p.pid}`;
     const stop = oomStop(w, err, fault);
+    takeHuge(p, plan, stop);
     const reached = stop === null ? list : list.filter((c) => c.a < stop);
     // Pages the access reached were faulted in: none of them is on swap any more.
     for (const c of reached) {
@@ -1128,22 +1295,32 @@ class WriteCmd extends Cmd {
   }
   async exec(w: World): Promise<void> {
     const p = pickProc(w, this.a.proc);
-    await writeBoth(w, p, accessAddr(p, this.a), makeData(this.a.len, this.seed, this.pattern));
+    const data = makeData(this.a.word ? 4 : this.a.len, this.seed, this.pattern);
+    await writeBoth(w, p, accessAddr(p, this.a), data, this.a.word);
   }
 }
 
-/** A CPU write on the real process and the model. */
-async function writeBoth(w: World, p: MProc, addr: number, data: Uint8Array): Promise<void> {
-  const { list, fault } = chunks(p, addr, data.length, true);
+/** The four bytes of a little-endian 32-bit value. */
+function le32(v: number): Uint8Array {
+  return new Uint8Array([v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24]);
+}
+
+/** A CPU write (or a 32-bit store when `word`) on the real process and the model. */
+async function writeBoth(w: World, p: MProc, addr: number, data: Uint8Array, word = false): Promise<void> {
+  const plan = chunks(w, p, addr, data.length, true);
+  const { list, fault } = plan;
   let err: unknown;
   try {
-    await p.p.write(addr, data);
+    if (word)
+      await p.p.store32(addr, (data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! << 24)) >>> 0);
+    else await p.p.write(addr, data);
   } catch (e) {
     err = e;
   }
-  const what = `write(${hex(addr)}, ${data.length}) in mm ${p.p.pid}`;
+  const what = `${word ? 'store32' : 'write'}(${hex(addr)}, ${data.length}) in mm ${p.p.pid}`;
   const stop = oomStop(w, err, fault);
   if (stop === null) checkSignal(err, fault, what);
+  takeHuge(p, plan, stop);
   // The CPU wrote every page before the faulting one.
   let done = 0;
   for (const c of list) {
@@ -1198,10 +1375,11 @@ const mmapArb = fc
   .record({
     proc: procArb,
     kind: fc.oneof(
-      { weight: 3, arbitrary: fc.constant(0) },
-      { weight: 1, arbitrary: fc.constant(1) },
-      { weight: 2, arbitrary: fc.constant(2) },
-      { weight: 2, arbitrary: fc.constant(3) },
+      { weight: 6, arbitrary: fc.constant(0) },
+      { weight: 2, arbitrary: fc.constant(1) },
+      { weight: 4, arbitrary: fc.constant(2) },
+      { weight: 4, arbitrary: fc.constant(3) },
+      { weight: 1, arbitrary: fc.constant(4) },
     ),
     npages: fc.oneof(
       { weight: 3, arbitrary: fc.integer({ min: 1, max: 16 }) },
@@ -1268,6 +1446,7 @@ const accessArb = fc.record({
     { weight: 2, arbitrary: fc.constant(3) },
   ),
   wildPage: fc.integer({ min: 0, max: ARENA_PAGES - 1 }),
+  word: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
 });
 
 const weightedCommands = [
@@ -1360,9 +1539,9 @@ async function newWorld(cfg: Config): Promise<World> {
     hugetlbPages: 1,
     thp: cfg.thp,
   });
-  const w: World = { k, procs: [], objs: [], freeFrames0: k.pm.freeFrames };
+  const w: World = { k, procs: [], objs: [], freeFrames0: k.pm.freeFrames, hugeNr: k.hugetlb.nrHugePages };
   for (let i = 0; i < cfg.procs; i++)
-    w.procs.push({ p: await k.createProcess(), vmas: [], priv: new Map(), fds: new Map() });
+    w.procs.push({ p: await k.createProcess(), vmas: [], priv: new Map(), fds: new Map(), huge: new Map() });
   return w;
 }
 
@@ -1385,7 +1564,7 @@ async function teardown(w: World): Promise<void> {
 
 const configArb = (thp: Config['thp']) =>
   fc.record({
-    memoryMiB: fc.constantFrom(16, 32),
+    memoryMiB: fc.constantFrom(8, 16, 32),
     swapMiB: fc.constantFrom(0, 1, 8),
     procs: fc.integer({ min: 1, max: 2 }),
     thp: fc.constant(thp),

@@ -17,6 +17,8 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../src/mm/constants.ts';
+import type { MmStruct } from '../../src/mm/mm-struct.ts';
+import { PTE_KIND_MASK, PTE_PRESENT } from '../../src/mm/pte.ts';
 import { rmapWalk } from '../../src/mm/rmap.ts';
 import { SegmentationFault } from '../../src/mm/signals.ts';
 import { auditKernel, walkMm } from './audit.ts';
@@ -29,10 +31,10 @@ function machine(): Machine {
 }
 
 /** The pfn a present PTE maps at `addr` in `mm`, or -1. */
-function pfnAt(k: Machine, mm: Machine['processes'][number]['mm'], addr: number): number {
+function pfnAt(k: Machine, mm: MmStruct, addr: number): number {
   let pfn = -1;
   walkMm(k, mm, (vpn, level, lo, hi) => {
-    if (level === 1 && vpn === addr / PAGE_SIZE && (lo & 0xf) === 2) pfn = hi;
+    if (level === 1 && vpn === addr / PAGE_SIZE && (lo & PTE_KIND_MASK) === PTE_PRESENT) pfn = hi;
   });
   return pfn;
 }

@@ -9,7 +9,12 @@
  * page's contents are stored only once something is written to it.
  * @module
  */
-import { DevPagemap, MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_PRIVATE, memremapPages } from '../../devmem/memremap.ts';
+import {
+  DevPagemap,
+  MEMORY_DEVICE_COHERENT,
+  MEMORY_DEVICE_PRIVATE,
+  memremapPages,
+} from '../../devmem/memremap.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE } from '../../mm/constants.ts';
 import { EINVAL, ENOMEM } from '../../sim/errno.ts';
 import type { DmirrorDevice } from './device.ts';
@@ -77,8 +82,8 @@ export async function dmirrorAllocateChunk(
 export function dmirrorDeviceInitChunk(mdevice: DmirrorDevice): number {
   if (!mdevice.devmemLock.trylock()) throw new Error(`${mdevice.name}: devmem_lock held at device init`);
   try {
-    const ret = dmirrorAllocateChunkLocked(mdevice, false, false);
-    return ret < 0 ? ret : 0;
+    // Without a page to take, the result is 0 or a negative errno.
+    return dmirrorAllocateChunkLocked(mdevice, false, false);
   } finally {
     mdevice.devmemLock.unlock();
   }
@@ -94,12 +99,10 @@ function dmirrorAllocateChunkLocked(mdevice: DmirrorDevice, isLarge: boolean, ta
       type = MEMORY_DEVICE_PRIVATE;
       break;
     case HMM_DMIRROR_MEMORY_DEVICE_COHERENT:
-      // The coherent range is the fixed special-purpose memory of the module parameter: while a
-      // chunk maps it, memremap_pages of the same range again finds the conflicting pagemap and
-      // fails with -ENOMEM. A coherent device therefore never grows past one chunk, and a
-      // folio request it cannot serve from its free lists fails (migration falls back to
-      // single pages).
-      if (mdevice.devmemChunks.length > 0) return -ENOMEM;
+      // The kernel module maps the fixed special-purpose range of its module parameter, so a
+      // second chunk would overlap the first and fail; hmmsim gives each coherent device a
+      // special-purpose region with room for many chunks, so coherent memory grows like private
+      // memory (and can hold 2 MiB folios). See docs/semantics.md.
       type = MEMORY_DEVICE_COHERENT;
       break;
     default:

@@ -8,7 +8,10 @@
  * @module
  */
 import { MEMORY_DEVICE_PRIVATE, zoneDevicePageInit } from '../../devmem/memremap.ts';
-import { MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_DEVICE_PRIVATE } from '../../devmem/migrate-device.ts';
+import {
+  MIGRATE_VMA_SELECT_DEVICE_COHERENT,
+  MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+} from '../../devmem/migrate-device.ts';
 import { HPAGE_PMD_ORDER } from '../../mm/constants.ts';
 import type { Kernel } from '../../mm/kernel.ts';
 import { type DmirrorChunk, dmirrorAllocateChunk, dmirrorPageToChunk } from './chunk.ts';

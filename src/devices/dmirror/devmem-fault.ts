@@ -6,7 +6,13 @@
  * @module
  */
 import type { VmFault } from '../../devmem/memremap.ts';
-import { MIGRATE_VMA_SELECT_COMPOUND, type MigrateVma, migrateVmaFinalize, migrateVmaPages, migrateVmaSetup } from '../../devmem/migrate-device.ts';
+import {
+  MIGRATE_VMA_SELECT_COMPOUND,
+  type MigrateVma,
+  migrateVmaFinalize,
+  migrateVmaPages,
+  migrateVmaSetup,
+} from '../../devmem/migrate-device.ts';
 import {
   MIGRATE_PFN_COMPOUND,
   MIGRATE_PFN_MIGRATE,
@@ -20,6 +26,7 @@ import { PG_locked } from '../../mm/page-flags.ts';
 import { unlockPage } from '../../mm/page-lock.ts';
 import { findEntry } from '../../mm/page-table.ts';
 import { PTE_LEAF } from '../../mm/pte.ts';
+import { dmirrorCharge } from './cost.ts';
 import type { DmirrorDevice } from './device.ts';
 import { dmirrorBackingPage, dmirrorOfBackingPage, dmirrorSelectDevice } from './devmem-alloc.ts';
 import type { DmirrorFile } from './file.ts';
@@ -74,8 +81,10 @@ export function dmirrorDevmemFaultAllocAndCopy(
       dpage = 0;
     } else if (order !== 0) {
       dpage = pm.allocPages(HPAGE_PMD_ORDER);
+      dmirrorCharge(k, 0, 1);
     } else {
       dpage = pm.allocPages(0);
+      dmirrorCharge(k, 0, 1);
     }
     if (dpage === 0 && order === 0) return VM_FAULT_OOM;
     dst[i] = flags;
@@ -88,6 +97,7 @@ export function dmirrorDevmemFaultAllocAndCopy(
       if (dpage === 0 && order !== 0) {
         // Try with smaller pages when the large allocation failed.
         const page = pm.allocPages(0);
+        dmirrorCharge(k, 0, 1);
         if (page === 0) {
           for (let f = j - 1; f >= 0; f--) {
             const fpage = migratePfnToPage(dst[i + f]!);
@@ -106,6 +116,7 @@ export function dmirrorDevmemFaultAllocAndCopy(
       if (dmirror !== null) dmirror.pt.delete(addr / PAGE_SIZE);
       addr += PAGE_SIZE;
       pm.copyPage(dstPage, spage + j);
+      dmirrorCharge(k, 1, 0);
     }
     i += nr;
   }

@@ -7,7 +7,11 @@
  * @module
  */
 import { memunmapPages } from '../../devmem/memremap.ts';
-import { migrateDeviceFinalize, migrateDevicePages, migrateDeviceRange } from '../../devmem/migrate-device.ts';
+import {
+  migrateDeviceFinalize,
+  migrateDevicePages,
+  migrateDeviceRange,
+} from '../../devmem/migrate-device.ts';
 import {
   MIGRATE_PFN_COMPOUND,
   MIGRATE_PFN_MIGRATE,
@@ -18,6 +22,7 @@ import {
 } from '../../devmem/migrate-pfn.ts';
 import { PG_locked } from '../../mm/page-flags.ts';
 import type { DmirrorChunk } from './chunk.ts';
+import { dmirrorCharge } from './cost.ts';
 import type { DmirrorDevice } from './device.ts';
 import { dmirrorBackingPage } from './devmem-alloc.ts';
 
@@ -51,6 +56,7 @@ export async function dmirrorDeviceEvictChunk(chunk: DmirrorChunk): Promise<void
       dpage = pm.allocPages(0);
       order = 0;
     }
+    dmirrorCharge(k, 0, 1);
     if (dpage === 0) continue;
     pm.flags[dpage]! |= PG_locked;
     dst[i] =
@@ -60,6 +66,7 @@ export async function dmirrorDeviceEvictChunk(chunk: DmirrorChunk): Promise<void
     // folio_copy: every page of the source (backing) folio.
     const nr = pm.folioNrPages(spage);
     for (let j = 0; j < nr; j++) pm.copyPage(dpage + j, spage + j);
+    dmirrorCharge(k, nr, 0);
   }
   await migrateDevicePages(k, src, dst, npages);
   migrateDeviceFinalize(k, src, dst, npages);

@@ -30,6 +30,7 @@ import { mmapReadLock, mmapReadUnlock } from '../../mm/mmap-lock.ts';
 import { PG_zone_device } from '../../mm/page-flags.ts';
 import { EINVAL, ENOMEM } from '../../sim/errno.ts';
 import type { HmmDmirrorCmd } from './cmd.ts';
+import { dmirrorCharge } from './cost.ts';
 import { dmirrorBackingPage, dmirrorDevmemAllocPage, dmirrorSetBackingOwner } from './devmem-alloc.ts';
 import type { DmirrorFile } from './file.ts';
 import { DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, xaTagPointer } from './pt.ts';
@@ -39,10 +40,11 @@ import { HMM_DMIRROR_FLAG_FAIL_ALLOC } from './uapi.ts';
 /** `PTRS_PER_PTE`: pages per migration batch (one page table's worth). */
 export const DMIRROR_MIGRATE_BATCH = PTRS_PER_TABLE;
 
-/** copy_highpage from system page `spage` (0: clear_highpage) into `dst`. */
+/** copy_highpage from system page `spage` (0: clear_highpage) into `dst`, charged to the clock. */
 function copyOrClear(k: Kernel, dst: number, spage: number): void {
   if (spage !== 0) k.pm.copyPage(dst, spage);
   else k.pm.clearPage(dst);
+  dmirrorCharge(k, 1, 0);
 }
 
 /**
@@ -81,6 +83,7 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
       dpage = 0;
     } else {
       dpage = await dmirrorDevmemAllocPage(dmirror, isLarge);
+      dmirrorCharge(k, 0, 1);
     }
     if (dpage === 0) {
       if (!isLarge) {
@@ -93,6 +96,7 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
       const spfn = Math.floor(w / 2 ** MIGRATE_PFN_SHIFT);
       for (let j = 0; j < nr && addr < args.end; j++) {
         const d = await dmirrorDevmemAllocPage(dmirror, false);
+        dmirrorCharge(k, 0, 1);
         // The kernel does not expect this to fail; the page then simply stays behind.
         if (d !== 0) {
           const rpage = dmirrorBackingPage(k, d);
