@@ -332,7 +332,8 @@ class HmmVmaWalk {
       const lo = words[off]!;
       if ((lo & (PTE_KIND_MASK | PTE_PROTNONE | PTE_SPECIAL)) === PTE_PRESENT) {
         w[2 * i] = words[off + 1]!;
-        w[2 * i + 1] = ((w[2 * i + 1]! & HI_INOUT) | ((lo & PTE_WRITE) !== 0 ? HI_VALID_WRITE : HI_VALID)) >>> 0;
+        w[2 * i + 1] =
+          ((w[2 * i + 1]! & HI_INOUT) | ((lo & PTE_WRITE) !== 0 ? HI_VALID_WRITE : HI_VALID)) >>> 0;
       } else {
         const r = this.handlePte(vma, off, start + j * PAGE_SIZE, end);
         if (r !== 0) return r as number;

@@ -9,7 +9,16 @@
 import { EFAULT, ENOMEM } from '../sim/errno.ts';
 import { UsageError } from '../sim/errors.ts';
 import { translate } from './access.ts';
-import { FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, PAGE_SIZE, VM_EXEC, VM_FAULT_ERROR, VM_FAULT_OOM, VM_READ, VM_WRITE } from './constants.ts';
+import {
+  FAULT_FLAG_REMOTE,
+  FAULT_FLAG_WRITE,
+  PAGE_SIZE,
+  VM_EXEC,
+  VM_FAULT_ERROR,
+  VM_FAULT_OOM,
+  VM_READ,
+  VM_WRITE,
+} from './constants.ts';
 import { handleMmFault } from './fault.ts';
 import { GUP_PIN_COUNTING_BIAS } from './gup-bias.ts';
 import type { MmStruct } from './mm-struct.ts';
@@ -28,16 +37,22 @@ export const FOLL_PIN = 0x40000;
 
 export { GUP_PIN_COUNTING_BIAS };
 
-
 /**
  * `__get_user_pages`: the pfns of `nrPages` pages from `start`, each holding a reference (FOLL_GET)
  * or a pin (FOLL_PIN); the caller holds the mmap lock. Returns the pfns, or -errno when the first
  * page cannot be had (-EFAULT for no VMA or a forbidden access, -ENOMEM when a fault ran out of
  * memory); later failures return the pages obtained so far.
  */
-export async function getUserPages(mm: MmStruct, start: number, nrPages: number, gupFlags: number): Promise<number[] | number> {
-  if ((gupFlags & (FOLL_GET | FOLL_PIN)) === (FOLL_GET | FOLL_PIN)) throw new UsageError('getUserPages(gupFlags)', 'FOLL_GET and FOLL_PIN are exclusive');
-  if (!mm.mmapLock.heldByCurrent()) throw new UsageError('getUserPages', `the caller must hold the mmap lock of mm ${mm.id}`);
+export async function getUserPages(
+  mm: MmStruct,
+  start: number,
+  nrPages: number,
+  gupFlags: number,
+): Promise<number[] | number> {
+  if ((gupFlags & (FOLL_GET | FOLL_PIN)) === (FOLL_GET | FOLL_PIN))
+    throw new UsageError('getUserPages(gupFlags)', 'FOLL_GET and FOLL_PIN are exclusive');
+  if (!mm.mmapLock.heldByCurrent())
+    throw new UsageError('getUserPages', `the caller must hold the mmap lock of mm ${mm.id}`);
   const k = mm.kernel;
   const coherentMigrator = k.coherentMigrator;
   const write = (gupFlags & FOLL_WRITE) !== 0;
@@ -49,11 +64,17 @@ export async function getUserPages(mm: MmStruct, start: number, nrPages: number,
       const p = k.sched.point('gup');
       if (p) await p;
       const vma = mm.vmaLookup(addr);
-      const allowed = vma !== null && (write ? (vma.flags & VM_WRITE) !== 0 : (vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0);
+      const allowed =
+        vma !== null &&
+        (write ? (vma.flags & VM_WRITE) !== 0 : (vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0);
       if (!allowed || vma.isIoOrPfnmap) return pages.length > 0 ? pages : -EFAULT;
       const t = translate(mm, addr / PAGE_SIZE, write);
       if (t >= 0 && !k.pm.isZeroPfn(t)) {
-        if ((gupFlags & FOLL_LONGTERM) !== 0 && (k.pm.flags[t]! & PG_zone_device) !== 0 && coherentMigrator !== null) {
+        if (
+          (gupFlags & FOLL_LONGTERM) !== 0 &&
+          (k.pm.flags[t]! & PG_zone_device) !== 0 &&
+          coherentMigrator !== null
+        ) {
           if ((await coherentMigrator(mm, addr, t)) !== 0) return pages.length > 0 ? pages : -ENOMEM;
           continue;
         }
@@ -90,7 +111,8 @@ export function unpinUserPage(mm: MmStruct, pfn: number): void {
   const k = mm.kernel;
   if (k.pm.isZeroPfn(pfn)) return;
   const head = k.pm.folioHead(pfn);
-  if (k.pm.refcount[head]! < GUP_PIN_COUNTING_BIAS) throw new UsageError('unpinUserPage', `pfn ${pfn} is not pinned`);
+  if (k.pm.refcount[head]! < GUP_PIN_COUNTING_BIAS)
+    throw new UsageError('unpinUserPage', `pfn ${pfn} is not pinned`);
   k.pm.refcount[head]! -= GUP_PIN_COUNTING_BIAS - 1;
   k.putPage(head);
 }

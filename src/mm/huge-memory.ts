@@ -144,7 +144,12 @@ export function splitFolio(k: Kernel, head: number, extraRefs = 0): void {
  * PMD mapping, if any, is split first (CLEAR); the split fails (false) when someone else holds a
  * reference (a pin) or another process maps it with a PMD.
  */
-export async function trySplitFolio(mm: MmStruct, head: number, haddr: number, extraRefs: number): Promise<boolean> {
+export async function trySplitFolio(
+  mm: MmStruct,
+  head: number,
+  haddr: number,
+  extraRefs: number,
+): Promise<boolean> {
   const k = mm.kernel;
   const pm = k.pm;
   if (pm.order[head] === 0) return true;

@@ -8,7 +8,6 @@ export { mmdrop, mmget, mmgetNotZero, mmgrab, mmput } from './exit.ts';
 export { faultStats, handleMmFault } from './fault.ts';
 export type { FileOperations, OpenFile } from './fdtable.ts';
 export { SimFile } from './file.ts';
-export { DEFAULT_MEMORY, type DevPagemapHooks, Kernel, type KernelOptions, type ThpMode } from './kernel.ts';
 export {
   FOLL_GET,
   FOLL_LONGTERM,
@@ -20,6 +19,7 @@ export {
   putUserPage,
   unpinUserPage,
 } from './gup.ts';
+export { DEFAULT_MEMORY, type DevPagemapHooks, Kernel, type KernelOptions, type ThpMode } from './kernel.ts';
 export { MmStruct } from './mm-struct.ts';
 export {
   mmapLockedByCurrent,

@@ -23,7 +23,15 @@ export const ZERO_PFN = 1;
 export const HUGE_ZERO_PFN = BLOCK_FRAMES;
 
 /** Bytes of metadata per frame (the arrays below). */
-export const FRAME_METADATA_BYTES = 4 * 6 + 8 + 1 + 1 / 8;
+export const FRAME_METADATA_BYTES = 4 * 7 + 1 + 1 / 8;
+
+/**
+ * `index − pgoff` for a page index stored modulo 2^32 and a VMA's full pgoff: the signed
+ * 32-bit difference, exact for the distances that occur inside one VMA.
+ */
+export function indexDelta(storedIndex: number, pgoff: number): number {
+  return (storedIndex - (pgoff % 2 ** 32)) | 0;
+}
 
 /** A zero-filled page, returned for reads of pages without stored data. */
 const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
@@ -45,11 +53,12 @@ export class PhysMem {
   /** Mapping id: anon_vma family or file id (0 = none). */
   mapping: Int32Array;
   /**
-   * Page index in its mapping (file page offset, or anon linear page index for rmap). 64-bit like
-   * the kernel's: an anonymous page's index is its virtual page number, above 2^31 for most of a
-   * 48-bit address space.
+   * Page index in its mapping (file page offset, or anon linear page index for rmap), modulo
+   * 2^32. An anonymous page's index is its virtual page number (up to 2^35); rmap only needs its
+   * distance from a VMA's pgoff, which is below 2^31 pages, so the low 32 bits are enough
+   * (see {@link indexDelta}).
    */
-  index: Float64Array;
+  index: Uint32Array;
   /** Driver / subsystem private word (ZONE_DEVICE zone_device_data, swap slot …). */
   private: Int32Array;
   /** Folio order, stored on every page of the folio. */
@@ -88,7 +97,7 @@ export class PhysMem {
     this.entireMapcount = new Int32Array(n);
     this.flags = new Int32Array(n);
     this.mapping = new Int32Array(n);
-    this.index = new Float64Array(n);
+    this.index = new Uint32Array(n);
     this.private = new Int32Array(n);
     this.order = new Uint8Array(n);
     this.freeBits = new Int32Array(n / 32);
@@ -306,7 +315,7 @@ export class PhysMem {
     this.entireMapcount = grow32(this.entireMapcount);
     this.flags = grow32(this.flags);
     this.mapping = grow32(this.mapping);
-    const index = new Float64Array(n);
+    const index = new Uint32Array(n);
     index.set(this.index);
     this.index = index;
     this.private = grow32(this.private);

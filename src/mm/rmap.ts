@@ -16,6 +16,7 @@ import {
 } from './mmu-notifier.ts';
 import { PG_anon, PG_anon_exclusive, PG_dirty, PG_zone_device } from './page-flags.ts';
 import { findEntry } from './page-table.ts';
+import { indexDelta } from './physmem.ts';
 import {
   isDevicePrivateKind,
   isMigrationKind,
@@ -60,7 +61,7 @@ export function rmapWalk(k: Kernel, head: number): RmapHit[] {
   const words = k.pt.words;
   for (const vma of vmas) {
     if (vma.mm.pgd === 0) continue;
-    const first = vma.start + (pm.index[head]! - vma.pgoff) * PAGE_SIZE;
+    const first = vma.start + indexDelta(pm.index[head]!, vma.pgoff) * PAGE_SIZE;
     if (first + nr * PAGE_SIZE <= vma.start || first >= vma.end) continue;
     if (nr > 1 && first % PMD_SIZE === 0 && first >= vma.start && first + PMD_SIZE <= vma.end) {
       const off = findEntry(k.pt, vma.mm.pgd, first / PAGE_SIZE, 2);
@@ -101,11 +102,17 @@ export async function tryToMigrate(k: Kernel, head: number): Promise<void> {
     const pfn = k.pt.words[hit.off + 1]!;
     const k2 = lo & PTE_KIND_MASK;
     if (k2 === PTE_PRESENT || isDevicePrivateKind(k2) || k2 === 9) {
-      const writable = k2 === PTE_PRESENT ? (lo & PTE_WRITE) !== 0 : k2 === PTE_DEVICE_PRIVATE_WRITE || k2 === 9;
+      const writable =
+        k2 === PTE_PRESENT ? (lo & PTE_WRITE) !== 0 : k2 === PTE_DEVICE_PRIVATE_WRITE || k2 === 9;
       const exclusive = (pm.flags[pfn]! & (PG_anon | PG_anon_exclusive)) === (PG_anon | PG_anon_exclusive);
       if ((lo & PTE_DIRTY) !== 0) pm.flags[pm.folioHead(pfn)]! |= PG_dirty;
-      const mkind = writable ? PTE_MIGRATION_WRITE : exclusive ? PTE_MIGRATION_READ_EXCLUSIVE : PTE_MIGRATION_READ;
-      k.pt.words[hit.off] = mkind | (lo & (PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY)) | (hit.level === 2 ? PTE_LEAF : 0);
+      const mkind = writable
+        ? PTE_MIGRATION_WRITE
+        : exclusive
+          ? PTE_MIGRATION_READ_EXCLUSIVE
+          : PTE_MIGRATION_READ;
+      k.pt.words[hit.off] =
+        mkind | (lo & (PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY)) | (hit.level === 2 ? PTE_LEAF : 0);
       if (hit.level === 2) pm.entireMapcount[head]!--;
       else pm.mapcount[pfn]!--;
       k.putPage(pfn);
@@ -135,7 +142,8 @@ export function removeMigrationPtes(k: Kernel, src: number, dst: number): void {
     if (dstPrivate) e = writable ? PTE_DEVICE_PRIVATE_WRITE : PTE_DEVICE_PRIVATE_READ;
     else e = PTE_PRESENT | (writable ? PTE_WRITE : 0) | (lo & (PTE_DIRTY | PTE_YOUNG));
     e |= lo & PTE_SOFT_DIRTY;
-    if (kind !== PTE_MIGRATION_READ && (pm.flags[newPfn]! & PG_anon) !== 0) pm.flags[newPfn]! |= PG_anon_exclusive;
+    if (kind !== PTE_MIGRATION_READ && (pm.flags[newPfn]! & PG_anon) !== 0)
+      pm.flags[newPfn]! |= PG_anon_exclusive;
     if (hit.level === 2) {
       k.pt.words[hit.off] = e | PTE_LEAF;
       k.pt.words[hit.off + 1] = dst;

@@ -256,7 +256,6 @@ export class Scheduler {
     this.nextWake = next;
   }
 
-
   /** Nothing can run: report to main (parked), which becomes current again. */
   private deadlock(): void {
     const report = `deadlock: every simulated thread is blocked\n${this.describeThreads()}`;

@@ -218,7 +218,7 @@ export function auditKernelViolations(k: Kernel): string[] {
           bad(`${what}: anon page ${pfn} has no anon_vma (mapping ${pm.mapping[pfn]})`);
         else if (!fam.vmas.has(vma))
           bad(`${what}: anon page ${pfn}'s anon_vma ${fam.id} does not list the VMA`);
-        if (pm.index[pfn] !== vma.pageIndex(addr))
+        if (pm.index[pfn] !== vma.pageIndex(addr) % 2 ** 32)
           bad(
             `${what}: anon page ${pfn} index ${pm.index[pfn]} but the VMA puts it at ${vma.pageIndex(addr)}`,
           );
@@ -230,7 +230,7 @@ export function auditKernelViolations(k: Kernel): string[] {
         else {
           if (pm.mapping[pfn] !== vma.file.id)
             bad(`${what}: file page ${pfn} of file ${pm.mapping[pfn]} in a VMA of file ${vma.file.id}`);
-          if (pm.index[pfn] !== vma.pageIndex(addr))
+          if (pm.index[pfn] !== vma.pageIndex(addr) % 2 ** 32)
             bad(`${what}: file page ${pfn} index ${pm.index[pfn]}, VMA says ${vma.pageIndex(addr)}`);
           if (vma.file.pages.get(pm.index[pfn]!) !== pfn)
             bad(`${what}: file page ${pfn} is not the page cache's page at index ${pm.index[pfn]}`);

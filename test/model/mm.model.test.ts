@@ -24,6 +24,11 @@
  * entry) and of every page cache against the model. At the end of a run every process exits, and
  * every frame, swap slot and page table must be free again.
  *
+ * hugetlb (private MAP_HUGETLB, a pool of one huge page) follows hmmsim's documented model
+ * (docs/semantics.md): mmap checks that enough huge pages are free (no reservations), a fault with
+ * the pool empty (first touch, or a write to a huge page a forked process shares) is SIGBUS, and
+ * no split, munmap, mprotect or mremap may cut a huge page (-EINVAL).
+ *
  * Machines of 8 MiB (memory runs out), 16 and 32 MiB; swap of 0, 1 or 8 MiB; THP on madvise, and
  * in a second property always.
  */

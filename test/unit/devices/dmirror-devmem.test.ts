@@ -117,20 +117,19 @@ describe('device memory (dmirror_allocate_chunk, free lists)', () => {
     expect(device.cfree).toBe(512);
   });
 
-  it('a coherent device cannot map a second chunk (its fixed range is taken): a THP moves as 512 pages', async () => {
+  it('a coherent device maps a second chunk for a folio request (hmmsim gives it room): a THP moves whole', async () => {
     const { device, process, file } = await setup(true);
     expect(device.devmemChunks[0]!.type).toBe(MEMORY_DEVICE_COHERENT);
     const addr = await mapFilled(process, 512, true);
     expect((await file.migrateToDev(addr, 512)).ret).toBe(0);
-    expect(device.devmemChunks).toHaveLength(1);
-    expect(entryOf(process, addr).leaf).toBe(false);
+    expect(device.devmemChunks).toHaveLength(2);
+    expect(device.devmemChunks[1]!.type).toBe(MEMORY_DEVICE_COHERENT);
+    expect(entryOf(process, addr).leaf).toBe(true);
     const s = await file.snapshot(addr, 2);
-    expect([...s.prot]).toEqual([
-      HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL | HMM_DMIRROR_PROT_WRITE,
-      HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL | HMM_DMIRROR_PROT_WRITE,
-    ]);
+    const pmd = HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL | HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD;
+    expect([...s.prot]).toEqual([pmd, pmd]);
     // Coherent pages hold their own data, and the mirror points at them.
-    const pfn = entryOf(process, addr + 5 * PAGE_SIZE).pfn;
+    const pfn = entryOf(process, addr).pfn + 5;
     expect(file.pt.get(addr / PAGE_SIZE + 5)! >> 2).toBe(pfn);
     expect(process.kernel.pm.readableBytes(pfn)[0]).toBe(6);
   });

@@ -57,7 +57,9 @@ async function watch(p: Process): Promise<{ seen: Seen[]; sub: MmuIntervalNotifi
   return { seen, sub };
 }
 
-async function setup(options: ConstructorParameters<typeof Machine>[0] = {}): Promise<{ m: Machine; p: Process; seen: Seen[] }> {
+async function setup(
+  options: ConstructorParameters<typeof Machine>[0] = {},
+): Promise<{ m: Machine; p: Process; seen: Seen[] }> {
   const m = new Machine({ memory: 64 * 1024 * 1024, ...options });
   const p = await m.createProcess();
   const { seen } = await watch(p);
