@@ -182,21 +182,12 @@ export function hmmRandomSource(seed: number): () => number {
 }
 
 /**
- * `hmm_nanosleep(n)`: lets `n` ns of virtual time pass while the other threads run. The
- * scheduler wakes a sleeper only once nothing else can run, so a plain `sleep` would always land
- * after the racing command; yielding until the clock (advanced by the HMM walks) reaches the
- * deadline keeps the sleep concurrent, and falls back to a real sleep once nobody else is ready.
+ * `hmm_nanosleep(n)`: sleeps `n` ns of virtual time. The scheduler wakes the sleeper as soon as
+ * the clock (advanced by the other threads' work, e.g. HMM walks) passes the deadline, so the
+ * sleep stays concurrent with the racing command.
  */
 export async function hmmNanosleep(machine: Machine, n: number): Promise<void> {
-  const sched = machine.sched;
-  const deadline = sched.clock.now + n;
-  while (sched.clock.now < deadline) {
-    if (!sched.contended) {
-      await sched.sleep(deadline - sched.clock.now);
-      return;
-    }
-    await sched.yield('hmm_nanosleep');
-  }
+  await machine.sched.sleep(n);
 }
 
 /** `read_pmd_pagesize()`: the THP size of the machine. */

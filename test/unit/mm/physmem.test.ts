@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE } from '../../../src/mm/constants.ts';
 import { PG_allocated, PG_anon, PG_hasdata, PG_head, PG_reserved } from '../../../src/mm/page-flags.ts';
-import { FRAME_METADATA_BYTES, HUGE_ZERO_PFN, PhysMem, ZERO_PFN } from '../../../src/mm/physmem.ts';
+import {
+  FRAME_METADATA_BYTES,
+  HUGE_ZERO_PFN,
+  indexDelta,
+  PhysMem,
+  ZERO_PFN,
+} from '../../../src/mm/physmem.ts';
 import { UsageError } from '../../../src/sim/errors.ts';
 import { MiB, pattern } from './helpers.ts';
 
@@ -33,8 +39,29 @@ describe('PhysMem layout', () => {
     expect(new PhysMem(8 * MiB).freeFrames).toBe(2 * HPAGE_PMD_NR);
   });
 
-  it('keeps at most 34 bytes of metadata per frame (the 64-bit page index included)', () => {
-    expect(FRAME_METADATA_BYTES).toBeLessThanOrEqual(34);
+  it('keeps at most 32 bytes of metadata per frame, measured from the typed arrays themselves', () => {
+    expect(FRAME_METADATA_BYTES).toBeLessThanOrEqual(32);
+    const pm = new PhysMem(8 * MiB);
+    const arrays = [
+      pm.refcount,
+      pm.mapcount,
+      pm.entireMapcount,
+      pm.flags,
+      pm.mapping,
+      pm.index,
+      pm.private,
+      pm.order,
+    ];
+    const bytes = arrays.reduce((sum, a) => sum + a.byteLength, 0) / pm.nrFrames;
+    expect(bytes).toBe(29);
+  });
+
+  it('stores page indices modulo 2^32 and recovers distances from a VMA pgoff exactly', () => {
+    const pm = new PhysMem(8 * MiB);
+    const vpn = 0x7f00_0000_0000 / 4096 + 5; // above 2^32
+    pm.index[3] = vpn;
+    expect(indexDelta(pm.index[3]!, vpn - 5)).toBe(5);
+    expect(indexDelta(pm.index[3]!, vpn + 7)).toBe(-7);
   });
 });
 
