@@ -14,8 +14,10 @@ import {
   MM_SWAPENTS,
   PAGE_SIZE,
   PTRS_PER_TABLE,
+  VM_EXEC,
   VM_MIXEDMAP,
   VM_PFNMAP,
+  VM_READ,
   VM_WRITE,
 } from './constants.ts';
 import { initAnonPage } from './fault.ts';
@@ -43,6 +45,7 @@ import {
   PTE_MIGRATION_READ_EXCLUSIVE,
   PTE_MIGRATION_WRITE,
   PTE_PRESENT,
+  PTE_PROTNONE,
   PTE_SPECIAL,
   PTE_SWAP,
   PTE_TABLE,
@@ -194,8 +197,10 @@ function copyPte(src: Vma, dst: Vma, off: number, vpn: number, cow: boolean): bo
   let kind = lo & PTE_KIND_MASK;
   if (kind === PTE_DEVICE_EXCLUSIVE) {
     // The parent's exclusive entry is restored to a normal PTE before copying (its mapcount and
-    // reference were kept by the entry).
-    lo = PTE_PRESENT | ((src.flags & 0x2) !== 0 ? PTE_WRITE | PTE_DIRTY : 0);
+    // reference were kept by the entry), with the VMA's protection (vm_page_prot): protnone in a
+    // PROT_NONE VMA.
+    const access = (src.flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
+    lo = PTE_PRESENT | (!access ? PTE_PROTNONE : (src.flags & VM_WRITE) !== 0 ? PTE_WRITE | PTE_DIRTY : 0);
     kind = PTE_PRESENT;
   }
   if (kind === PTE_PRESENT) {

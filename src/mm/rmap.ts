@@ -6,7 +6,7 @@
  * @module
  */
 import { AnonVma } from './anon-vma.ts';
-import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE, VM_WRITE } from './constants.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE, VM_EXEC, VM_READ, VM_WRITE } from './constants.ts';
 import type { Kernel } from './kernel.ts';
 import {
   MMU_NOTIFY_CLEAR,
@@ -29,6 +29,7 @@ import {
   PTE_MIGRATION_READ_EXCLUSIVE,
   PTE_MIGRATION_WRITE,
   PTE_PRESENT,
+  PTE_PROTNONE,
   PTE_SOFT_DIRTY,
   PTE_WRITE,
   PTE_YOUNG,
@@ -124,8 +125,8 @@ export async function tryToMigrate(k: Kernel, head: number): Promise<void> {
 /**
  * remove_migration_ptes: every migration entry of `src` becomes a mapping of `dst` (the same
  * folio when a migration is undone): a device-private entry for a device-private destination,
- * otherwise a present entry; writable iff the migration entry was. Each mapping takes a
- * reference and a mapcount on `dst`.
+ * otherwise a present entry (protnone in a VMA without access: the VMA's vm_page_prot); writable
+ * iff the migration entry was. Each mapping takes a reference and a mapcount on `dst`.
  */
 export function removeMigrationPtes(k: Kernel, src: number, dst: number): void {
   const pm = k.pm;
@@ -140,7 +141,10 @@ export function removeMigrationPtes(k: Kernel, src: number, dst: number): void {
     const writable = kind === PTE_MIGRATION_WRITE && (hit.vma.flags & VM_WRITE) !== 0;
     let e: number;
     if (dstPrivate) e = writable ? PTE_DEVICE_PRIVATE_WRITE : PTE_DEVICE_PRIVATE_READ;
-    else e = PTE_PRESENT | (writable ? PTE_WRITE : 0) | (lo & (PTE_DIRTY | PTE_YOUNG));
+    else {
+      const access = (hit.vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
+      e = PTE_PRESENT | (!access ? PTE_PROTNONE : writable ? PTE_WRITE : 0) | (lo & (PTE_DIRTY | PTE_YOUNG));
+    }
     e |= lo & PTE_SOFT_DIRTY;
     if (kind !== PTE_MIGRATION_READ && (pm.flags[newPfn]! & PG_anon) !== 0)
       pm.flags[newPfn]! |= PG_anon_exclusive;

@@ -1,6 +1,6 @@
 /**
- * Deterministic regressions for bugs the mm model test (mm.model.test.ts) found, each the shrunk
- * counterexample replayed by hand.
+ * Deterministic regressions for bugs the mm model tests (mm.model.test.ts, devmem.model.test.ts)
+ * found, each the shrunk counterexample replayed by hand.
  */
 import { describe, expect, it } from 'vitest';
 import { Machine } from '../../src/machine.ts';
@@ -18,7 +18,7 @@ import {
   PROT_WRITE,
 } from '../../src/mm/constants.ts';
 import type { MmStruct } from '../../src/mm/mm-struct.ts';
-import { PTE_KIND_MASK, PTE_PRESENT } from '../../src/mm/pte.ts';
+import { PTE_DEVICE_EXCLUSIVE, PTE_KIND_MASK, PTE_PRESENT } from '../../src/mm/pte.ts';
 import { rmapWalk } from '../../src/mm/rmap.ts';
 import { SegmentationFault } from '../../src/mm/signals.ts';
 import { auditKernel, walkMm } from './audit.ts';
@@ -86,6 +86,77 @@ describe('mm model regressions', () => {
       expect(await p.munmap(a + PAGE_SIZE, PAGE_SIZE)).toBe(0); // so does a partial munmap
       auditKernel(k);
       await expect(p.read(a + 2 * PAGE_SIZE, 1)).rejects.toBeInstanceOf(SegmentationFault);
+      await p.exit();
+    }
+  });
+
+  it('a device write to a page migrated to the device (device-private) survives the eviction at close', async () => {
+    // Shrunk (devmem model): mmap 1 page, MIGRATE_TO_DEV of the untouched page, device WRITE,
+    // close: the write went to the device page's own frame, not its backing page, and was lost.
+    const k = machine();
+    const dev = k.addDmirrorDevice();
+    const p = await k.createProcess();
+    const f = await dev.open(p);
+    const a = await p.mmap(0, PAGE_SIZE, RW, ANON, -1, 0);
+    expect((await f.migrateToDev(a, 1)).ret).toBe(0);
+    const data = new Uint8Array(PAGE_SIZE).fill(33);
+    expect((await f.write(a, 1, data)).ret).toBe(0);
+    expect((await f.read(a, 1)).data).toEqual(data);
+    await f.close();
+    expect(dev.cfree).toBe(dev.calloc);
+    auditKernel(k);
+    expect(await p.read(a, PAGE_SIZE)).toEqual(data);
+    await p.exit();
+  });
+
+  it('fork restores a device-exclusive entry in a PROT_NONE VMA as a protnone PTE', async () => {
+    // Shrunk (devmem model, coherent device): mmap 1 page, EXCLUSIVE, mprotect(PROT_NONE), fork:
+    // the restored entry (and the child's copy) was accessible in a PROT_NONE VMA.
+    for (const coherent of [false, true]) {
+      const k = machine();
+      const dev = k.addDmirrorDevice({ coherent });
+      const p = await k.createProcess();
+      const f = await dev.open(p);
+      const a = await p.mmap(0, PAGE_SIZE, RW, ANON, -1, 0);
+      await p.write(a, new Uint8Array([5]));
+      expect((await f.exclusive(a, 1)).ret).toBe(0);
+      let kind = -1;
+      walkMm(k, p.mm, (vpn, level, lo) => {
+        if (level === 1 && vpn === a / PAGE_SIZE) kind = lo & PTE_KIND_MASK;
+      });
+      expect(kind).toBe(PTE_DEVICE_EXCLUSIVE);
+      expect(await p.mprotect(a, PAGE_SIZE, PROT_NONE)).toBe(0);
+      const child = await p.fork();
+      auditKernel(k);
+      await expect(p.read(a, 1)).rejects.toBeInstanceOf(SegmentationFault);
+      await expect(child.read(a, 1)).rejects.toBeInstanceOf(SegmentationFault);
+      expect(await child.mprotect(a, PAGE_SIZE, PROT_READ)).toBe(0);
+      expect(await child.read(a, 1)).toEqual(new Uint8Array([5]));
+      await child.exit();
+      await f.close();
+      await p.exit();
+      expect(dev.cfree).toBe(dev.calloc);
+    }
+  });
+
+  it('a device page migrated back into a PROT_NONE VMA (eviction at close) is mapped protnone', async () => {
+    // Shrunk (devmem model): mmap 1 page, MIGRATE_TO_DEV, mprotect(PROT_NONE), close (eviction):
+    // remove_migration_ptes installed an accessible PTE in the PROT_NONE VMA.
+    for (const touch of [false, true]) {
+      const k = machine();
+      const dev = k.addDmirrorDevice();
+      const p = await k.createProcess();
+      const f = await dev.open(p);
+      const a = await p.mmap(0, PAGE_SIZE, RW, ANON, -1, 0);
+      if (touch) await p.write(a, new Uint8Array([9]));
+      expect((await f.migrateToDev(a, 1)).ret).toBe(0);
+      expect(await p.mprotect(a, PAGE_SIZE, PROT_NONE)).toBe(0);
+      await f.close();
+      expect(dev.cfree).toBe(dev.calloc);
+      auditKernel(k);
+      await expect(p.read(a, 1)).rejects.toBeInstanceOf(SegmentationFault);
+      expect(await p.mprotect(a, PAGE_SIZE, PROT_READ)).toBe(0);
+      expect(await p.read(a, 1)).toEqual(new Uint8Array([touch ? 9 : 0]));
       await p.exit();
     }
   });

@@ -18,6 +18,7 @@ import { mmapReadLock, mmapReadUnlock } from '../../mm/mmap-lock.ts';
 import { mmuIntervalReadBegin, mmuIntervalReadRetry } from '../../notifier/interval-notifier.ts';
 import { NSEC_PER_MSEC } from '../../sim/clock.ts';
 import { EBUSY, EFAULT } from '../../sim/errno.ts';
+import { dmirrorBackingPage } from './devmem-alloc.ts';
 import type { DmirrorFile } from './file.ts';
 import { DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, xaTagPointer } from './pt.ts';
 
@@ -40,13 +41,16 @@ export function dmirrorDoFault(dmirror: DmirrorFile, range: HmmRange): number {
   const wantWrite = (range.defaultFlags & HMM_PFN_REQ_WRITE) !== 0n;
   const first = range.start / PAGE_SIZE;
   const n = (range.end - range.start) / PAGE_SIZE;
+  const k = dmirror.mdevice.kernel;
   for (let i = 0; i < n; i++) {
     const hi = w32[2 * i + 1]!;
     // hmm_range_fault guarantees VALID (and no ERROR) for every requested page on success.
     let tag = DPT_XA_TAG_READ;
     if ((hi & HI_WRITE) !== 0) tag = DPT_XA_TAG_WRITE;
     else if (wantWrite) return -EFAULT;
-    dmirror.pt.set(first + i, xaTagPointer(hmmWordPfn(w32, i), tag));
+    // A device-private page of this device is reported, not faulted: the device reaches its data
+    // through the backing page (BACKING_PAGE), as MIGRATE_TO_DEV maps it.
+    dmirror.pt.set(first + i, xaTagPointer(dmirrorBackingPage(k, hmmWordPfn(w32, i)), tag));
   }
   return 0;
 }
