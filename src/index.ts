@@ -38,6 +38,7 @@ export {
   ExternalAwaitError,
   SimulationError,
   StepBudgetError,
+  SyscallError,
   UsageError,
 } from './sim/errors.ts';
 export { Mutex } from './sim/mutex.ts';

@@ -157,8 +157,9 @@ async function moveVma(
   const isolated = await isolateRange(mm, oldAddr, oldAddr + oldSize);
   if (typeof isolated === 'number') return isolated;
   const old = isolated[0]!;
-  const moved = vmaDup(old, mm, newAddr, newAddr + newSize, old.pgoff);
-  await movePageTables(old, oldAddr, moved, newAddr, oldSize);
+  // The new VMA shares the old one's backing, anon family and pgoff, so rmap finds moved pages.
+  vmaDup(old, mm, newAddr, newAddr + newSize, old.pgoff);
+  await movePageTables(old, oldAddr, newAddr, oldSize);
   if (dontUnmap) {
     // The old VMA stays, empty, and forgets its anonymous pages' family.
     if (old.anonVma !== null) {
@@ -173,13 +174,7 @@ async function moveVma(
 }
 
 /** move_page_tables: entries move with their accounting untouched (same mm). */
-async function movePageTables(
-  old: Vma,
-  oldAddr: number,
-  moved: Vma,
-  newAddr: number,
-  len: number,
-): Promise<void> {
+async function movePageTables(old: Vma, oldAddr: number, newAddr: number, len: number): Promise<void> {
   const mm = old.mm;
   const k = mm.kernel;
   const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_UNMAP, oldAddr, oldAddr + len);
@@ -220,7 +215,6 @@ async function movePageTables(
       w()[src + 1] = 0;
     }
   }
-  void moved;
   mmuNotifierInvalidateRangeEnd(range);
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 import { EBADF, EINVAL } from '../sim/errno.ts';
-import { UsageError } from '../sim/errors.ts';
+import { SyscallError, UsageError } from '../sim/errors.ts';
 import { cpuLoad32, cpuRead, cpuStore32, cpuWrite } from './access.ts';
 import { mmput } from './exit.ts';
 import type { FileOperations, OpenFile } from './fdtable.ts';
@@ -142,18 +142,28 @@ export class Process {
     }
   }
 
-  /** `fork(2)`: the child process (its address space a copy-on-write copy of this one). */
+  /**
+   * `fork(2)`: the child process (its address space a copy-on-write copy of this one). Throws
+   * {@link SyscallError} with ENOMEM when the copy needs memory that is not there.
+   */
   async fork(): Promise<Process> {
     this.check('fork', {});
     const k = this.kernel;
     const parent = this.mm;
     await parent.mmapLock.downWrite();
     let child: Process;
+    let r: number;
     try {
       child = new Process(k, k.newMm());
-      await dupMmap(parent, child.mm);
+      r = await dupMmap(parent, child.mm);
     } finally {
       parent.mmapLock.upWrite();
+    }
+    if (r < 0) {
+      // copy_process fails: the half-built child address space is torn down (mmput).
+      await mmput(child.mm);
+      this.traceSyscall('fork', [], r);
+      throw new SyscallError('fork', -r, 'no memory to copy the address space (a pinned page must be copied)');
     }
     for (const [fd, open] of this.fds) {
       open.refs++;

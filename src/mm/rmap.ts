@@ -20,6 +20,8 @@ import { indexDelta } from './physmem.ts';
 import {
   isDevicePrivateKind,
   isMigrationKind,
+  kindHasPage,
+  PTE_DEVICE_EXCLUSIVE,
   PTE_DEVICE_PRIVATE_READ,
   PTE_DEVICE_PRIVATE_WRITE,
   PTE_DIRTY,
@@ -77,7 +79,7 @@ export function rmapWalk(k: Kernel, head: number): RmapHit[] {
       const off = findEntry(k.pt, vma.mm.pgd, addr / PAGE_SIZE, 1);
       if (off < 0) continue;
       const kind = words[off]! & PTE_KIND_MASK;
-      if (words[off + 1] !== head + i || kind < PTE_PRESENT || kind === 3 || kind > 9) continue;
+      if (words[off + 1] !== head + i || !kindHasPage(kind)) continue;
       if (kind === PTE_PRESENT && pm.isZeroPfn(head + i)) continue;
       hits.push({ vma, addr, off, level: 1 });
     }
@@ -102,9 +104,11 @@ export async function tryToMigrate(k: Kernel, head: number): Promise<void> {
     const lo = k.pt.words[hit.off]!;
     const pfn = k.pt.words[hit.off + 1]!;
     const k2 = lo & PTE_KIND_MASK;
-    if (k2 === PTE_PRESENT || isDevicePrivateKind(k2) || k2 === 9) {
+    if (k2 === PTE_PRESENT || isDevicePrivateKind(k2) || k2 === PTE_DEVICE_EXCLUSIVE) {
       const writable =
-        k2 === PTE_PRESENT ? (lo & PTE_WRITE) !== 0 : k2 === PTE_DEVICE_PRIVATE_WRITE || k2 === 9;
+        k2 === PTE_PRESENT
+          ? (lo & PTE_WRITE) !== 0
+          : k2 === PTE_DEVICE_PRIVATE_WRITE || k2 === PTE_DEVICE_EXCLUSIVE;
       const exclusive = (pm.flags[pfn]! & (PG_anon | PG_anon_exclusive)) === (PG_anon | PG_anon_exclusive);
       if ((lo & PTE_DIRTY) !== 0) pm.flags[pm.folioHead(pfn)]! |= PG_dirty;
       const mkind = writable

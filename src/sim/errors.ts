@@ -37,3 +37,18 @@ export class ExternalAwaitError extends SimulationError {
 export class StepBudgetError extends SimulationError {
   override name = 'StepBudgetError';
 }
+
+/**
+ * A system call whose API shape cannot return a negative errno failed (e.g. `fork()`, which
+ * returns a Process): `errno` is the positive value Linux would have returned negated.
+ */
+export class SyscallError extends SimulationError {
+  override name = 'SyscallError';
+  /** The positive errno value. */
+  readonly errno: number;
+  /** @param call the system call; @param errno positive errno; @param why what failed */
+  constructor(call: string, errno: number, why: string) {
+    super(`${call}: ${why} (errno ${errno})`);
+    this.errno = errno;
+  }
+}

@@ -1,6 +1,10 @@
 /** fork(2): copy-on-write isolation, shared mappings, rss of the child, swap, THP and hugetlb. */
 import { describe, expect, it } from 'vitest';
 import {
+  ENOMEM,
+  FOLL_PIN,
+  FOLL_WRITE,
+  getUserPages,
   MADV_PAGEOUT,
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -14,10 +18,14 @@ import {
   MM_SWAPENTS,
   MMU_NOTIFY_CLEAR,
   MMU_NOTIFY_PROTECTION_PAGE,
+  mmapReadLock,
+  mmapReadUnlock,
   PAGE_SIZE,
   PMD_SIZE,
   PROT_READ,
   PROT_WRITE,
+  SyscallError,
+  unpinUserPage,
 } from '../../../src/index.ts';
 import { diffAt } from './bytes.ts';
 import { leafAt, MiB, pattern, recordInvalidations } from './helpers.ts';
@@ -229,5 +237,37 @@ describe('fork of swapped, huge and hugetlb memory', () => {
     expect(await c.load32(h + 8)).toBe(0);
     await c.exit();
     expect(m.hugetlb.freeHugePages).toBe(1);
+  });
+});
+
+describe('fork when the copy of a pinned page finds no memory', () => {
+  it('fails with SyscallError ENOMEM, tears the half-built child down and leaves the parent intact', async () => {
+    const { m, p, free0 } = await boot();
+    expect(await p.mmap(A, 2 * P, RW, FIXED, -1, 0)).toBe(A);
+    await p.store32(A, 7);
+    await p.store32(A + P, 8);
+    // Pin page 0 (FOLL_PIN): fork must copy it for the child at once (copy_present_page).
+    await mmapReadLock(p.mm);
+    const pages = await getUserPages(p.mm, A, 1, FOLL_PIN | FOLL_WRITE);
+    mmapReadUnlock(p.mm);
+    expect(Array.isArray(pages)).toBe(true);
+    const pinned = (pages as number[])[0]!;
+    // Use up every free frame.
+    const hog: number[] = [];
+    for (let f = m.pm.allocPages(0); f !== 0; f = m.pm.allocPages(0)) hog.push(f);
+    const mms = m.mms.size;
+    const err = await p.fork().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(SyscallError);
+    expect((err as SyscallError).errno).toBe(ENOMEM);
+    expect(m.mms.size).toBe(mms); // the child's mm is gone
+    for (const f of hog) m.pm.freePages(f);
+    expect(await p.load32(A)).toBe(7);
+    expect(await p.load32(A + P)).toBe(8);
+    unpinUserPage(p.mm, pinned);
+    await p.exit();
+    expect(m.pm.freeFrames).toBe(free0);
   });
 });
