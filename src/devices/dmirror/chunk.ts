@@ -18,7 +18,6 @@ import {
 import { HPAGE_PMD_NR, PAGE_SIZE } from '../../mm/constants.ts';
 import { EINVAL, ENOMEM } from '../../sim/errno.ts';
 import type { DmirrorDevice } from './device.ts';
-import { dmirrorDevmemOps } from './devmem-ops.ts';
 import { HMM_DMIRROR_MEMORY_DEVICE_COHERENT, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE } from './uapi.ts';
 
 /** `DEVMEM_CHUNK_SIZE`: bytes of device memory per chunk (256 MiB). */
@@ -40,7 +39,7 @@ export class DmirrorChunk extends DevPagemap {
 
   /** An unmapped chunk of `mdevice`'s memory type. */
   constructor(mdevice: DmirrorDevice, type: number) {
-    super(type, mdevice, dmirrorDevmemOps, DEVMEM_CHUNK_PAGES);
+    super(type, mdevice, mdevice.devmemOps, DEVMEM_CHUNK_PAGES);
     this.mdevice = mdevice;
   }
 

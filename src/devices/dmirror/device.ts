@@ -7,11 +7,13 @@
  * the free lists of single pages and of 2 MiB folios, and the allocation counters.
  * @module
  */
+import type { DevPagemapOps } from '../../devmem/memremap.ts';
 import type { Kernel } from '../../mm/kernel.ts';
 import { Process } from '../../mm/process.ts';
 import { UsageError } from '../../sim/errors.ts';
 import { Mutex } from '../../sim/mutex.ts';
 import { type DmirrorChunk, dmirrorDeviceInitChunk } from './chunk.ts';
+import { dmirrorDevmemOps } from './devmem-ops.ts';
 import { DmirrorFile } from './file.ts';
 import { HMM_DMIRROR_MEMORY_DEVICE_COHERENT, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE } from './uapi.ts';
 
@@ -33,6 +35,11 @@ export class DmirrorDevice {
   devmemChunks: DmirrorChunk[] = [];
   /** `devmem_capacity`: slots of the chunk array, grown DEVMEM_CHUNKS_RESERVE at a time. */
   devmemCapacity = 0;
+  /**
+   * `dmirror_devmem_ops`, the pagemap ops of every chunk (held here so that chunk creation does
+   * not import the ops, which allocate chunks themselves).
+   */
+  readonly devmemOps: DevPagemapOps = dmirrorDevmemOps;
   /** `devmem_lock`: protects the chunk array (held across a RELEASE's evictions). */
   readonly devmemLock: Mutex;
   /** `calloc`: device pages handed out so far (+512 for a folio). Internal, like the kernel's. */
