@@ -163,7 +163,11 @@ export class Process {
       // copy_process fails: the half-built child address space is torn down (mmput).
       await mmput(child.mm);
       this.traceSyscall('fork', [], r);
-      throw new SyscallError('fork', -r, 'no memory to copy the address space (a pinned page must be copied)');
+      throw new SyscallError(
+        'fork',
+        -r,
+        'no memory to copy the address space (a pinned page must be copied)',
+      );
     }
     for (const [fd, open] of this.fds) {
       open.refs++;
