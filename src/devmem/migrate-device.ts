@@ -7,6 +7,7 @@
  * (eviction). PMD-sized folios move whole with MIGRATE_VMA_SELECT_COMPOUND.
  * @module
  */
+
 import { anonVmaPrepare } from '../mm/anon-vma.ts';
 import {
   HPAGE_PMD_NR,
@@ -17,6 +18,7 @@ import {
   VM_SPECIAL,
   VM_WRITE,
 } from '../mm/constants.ts';
+import { initAnonFolio } from '../mm/fault.ts';
 import { GUP_PIN_COUNTING_BIAS } from '../mm/gup-bias.ts';
 import { splitHugePmd, trySplitFolio } from '../mm/huge-memory.ts';
 import type { Kernel } from '../mm/kernel.ts';
@@ -785,17 +787,9 @@ function migrateVmaInsertHugePmdPage(
   let entry: number;
   if (pgmap?.isPrivate === true) entry = (wr ? PTE_DEVICE_PRIVATE_WRITE : PTE_DEVICE_PRIVATE_READ) | PTE_LEAF;
   else entry = PTE_PRESENT | PTE_LEAF | PTE_YOUNG | (wr ? PTE_WRITE | PTE_DIRTY : 0);
-  const anon = anonVmaPrepare(vma);
-  const index = vma.pageIndex(addr);
-  const zoneDevice = (pm.flags[head]! & PG_zone_device) !== 0;
-  for (let j = 0; j < HPAGE_PMD_NR; j++) {
-    pm.flags[head + j]! |= PG_anon | PG_anon_exclusive | (zoneDevice ? 0 : PG_lru);
-    pm.mapping[head + j] = anon.id;
-    pm.index[head + j] = index + j;
-  }
+  initAnonFolio(vma, addr, head, (pm.flags[head]! & PG_zone_device) === 0);
   pm.flags[head]! |= PG_head;
   mm.rss[MM_ANONPAGES]! += HPAGE_PMD_NR;
-  pm.entireMapcount[head]!++;
   k.getPage(head);
   k.pt.words[pmdOff] = entry;
   k.pt.words[pmdOff + 1] = head;

@@ -267,6 +267,24 @@ export function initAnonPage(vma: Vma, addr: number, pfn: number): void {
   pm.mapcount[pfn] = 1;
 }
 
+/**
+ * folio_add_new_anon_rmap for a PMD mapping: every page of the PMD-sized folio at `head` becomes
+ * an exclusive anonymous page of `vma` at `haddr` onwards (on the LRU unless `lru` is false:
+ * hugetlb and device folios are not), with one entire mapping.
+ */
+export function initAnonFolio(vma: Vma, haddr: number, head: number, lru: boolean): void {
+  const pm = vma.mm.kernel.pm;
+  const anon = anonVmaPrepare(vma);
+  const index = vma.pageIndex(haddr);
+  const bits = PG_anon | PG_anon_exclusive | (lru ? PG_lru : 0);
+  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+    pm.flags[head + i]! |= bits;
+    pm.mapping[head + i] = anon.id;
+    pm.index[head + i] = index + i;
+  }
+  pm.entireMapcount[head] = 1;
+}
+
 /** do_anonymous_page: a read maps the zero page; a write maps a new zeroed page. */
 function doAnonymousPage(vma: Vma, addr: number, off: number, write: boolean): number {
   const mm = vma.mm;
@@ -292,7 +310,7 @@ function doHugePmdAnonymousPage(vma: Vma, haddr: number, pmdOff: number, write: 
   const pm = k.pm;
   // vmf_anon_prepare() comes before the huge zero page (unlike do_anonymous_page), so fork copies
   // a huge zero PMD.
-  const anon = anonVmaPrepare(vma);
+  anonVmaPrepare(vma);
   if (!write) {
     k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG;
     k.pt.words[pmdOff + 1] = HUGE_ZERO_PFN;
@@ -300,13 +318,7 @@ function doHugePmdAnonymousPage(vma: Vma, haddr: number, pmdOff: number, write: 
   }
   const head = pm.allocPages(HPAGE_PMD_ORDER);
   if (head === 0) return FALLBACK;
-  const index = vma.pageIndex(haddr);
-  for (let i = 0; i < HPAGE_PMD_NR; i++) {
-    pm.flags[head + i]! |= PG_anon | PG_anon_exclusive | PG_lru;
-    pm.mapping[head + i] = anon.id;
-    pm.index[head + i] = index + i;
-  }
-  pm.entireMapcount[head] = 1;
+  initAnonFolio(vma, haddr, head, true);
   k.pt.words[pmdOff] =
     PTE_PRESENT | PTE_LEAF | PTE_YOUNG | PTE_DIRTY | ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
   k.pt.words[pmdOff + 1] = head;
@@ -605,14 +617,7 @@ async function hugetlbFault(vma: Vma, addr: number, write: boolean): Promise<num
   if (kind === PTE_NONE) {
     const head = k.hugetlb.alloc(false);
     if (head === 0) return VM_FAULT_SIGBUS;
-    const anon = anonVmaPrepare(vma);
-    const index = vma.pageIndex(haddr);
-    for (let i = 0; i < HPAGE_PMD_NR; i++) {
-      pm.flags[head + i]! |= PG_anon | PG_anon_exclusive;
-      pm.mapping[head + i] = anon.id;
-      pm.index[head + i] = index + i;
-    }
-    pm.entireMapcount[head] = 1;
+    initAnonFolio(vma, haddr, head, false);
     k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG | (write && wr ? PTE_WRITE | PTE_DIRTY : 0);
     k.pt.words[pmdOff + 1] = head;
     mm.hugetlbPages += HPAGE_PMD_NR;
@@ -647,14 +652,7 @@ async function hugetlbFault(vma: Vma, addr: number, write: boolean): Promise<num
     mmuNotifierInvalidateRangeEnd(range);
     return 0;
   }
-  const anon = anonVmaPrepare(vma);
-  const index = vma.pageIndex(haddr);
-  for (let i = 0; i < HPAGE_PMD_NR; i++) {
-    pm.flags[copy + i]! |= PG_anon | PG_anon_exclusive;
-    pm.mapping[copy + i] = anon.id;
-    pm.index[copy + i] = index + i;
-  }
-  pm.entireMapcount[copy] = 1;
+  initAnonFolio(vma, haddr, copy, false);
   k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG | PTE_WRITE | PTE_DIRTY;
   k.pt.words[pmdOff + 1] = copy;
   pm.entireMapcount[head]!--;

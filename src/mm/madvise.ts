@@ -3,8 +3,8 @@
  * PAGEOUT (reclaim to swap) and COLLAPSE.
  * @module
  */
+
 import { EAGAIN, EINVAL, ENOMEM } from '../sim/errno.ts';
-import { anonVmaPrepare } from './anon-vma.ts';
 import {
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
@@ -26,6 +26,7 @@ import {
   VM_READ,
   VM_WRITE,
 } from './constants.ts';
+import { initAnonFolio } from './fault.ts';
 import { splitFolio, splitHugePmd } from './huge-memory.ts';
 import type { MmStruct } from './mm-struct.ts';
 import { pageAlign } from './mmap.ts';
@@ -35,7 +36,7 @@ import {
   mmuNotifierInvalidateRangeStart,
   mmuNotifierRangeInit,
 } from './mmu-notifier.ts';
-import { PG_anon, PG_anon_exclusive, PG_dirty, PG_lazyfree, PG_lru } from './page-flags.ts';
+import { PG_anon, PG_dirty, PG_lazyfree } from './page-flags.ts';
 import { ensureEntry, findEntry } from './page-table.ts';
 import { collectPmds } from './pgwalk.ts';
 import {
@@ -280,15 +281,11 @@ async function madviseCollapse(vma: Vma, start: number, end: number): Promise<nu
     if (head === 0) return -ENOMEM;
     const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, haddr, haddr + PMD_SIZE);
     await mmuNotifierInvalidateRangeStart(range);
-    const anon = anonVmaPrepare(vma);
-    const index = vma.pageIndex(haddr);
+    initAnonFolio(vma, haddr, head, true);
     pmdOff = findEntry(k.pt, mm.pgd, vpn, 2);
     const t =
       pmdOff >= 0 && (k.pt.words[pmdOff]! & PTE_KIND_MASK) === PTE_TABLE ? k.pt.words[pmdOff + 1]! : 0;
     for (let i = 0; i < HPAGE_PMD_NR; i++) {
-      pm.flags[head + i]! |= PG_anon | PG_anon_exclusive | PG_lru;
-      pm.mapping[head + i] = anon.id;
-      pm.index[head + i] = index + i;
       if (t === 0) continue;
       const off = (t * PTRS_PER_TABLE + i) * 2;
       const e = k.pt.words[off]!;
