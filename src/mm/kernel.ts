@@ -17,6 +17,8 @@ import type { MmEvent } from './events.ts';
 import { SimFile } from './file.ts';
 import { HugetlbPool } from './hugetlb.ts';
 import { MmStruct } from './mm-struct.ts';
+import { isMutantId, MUTANT_IDS, type MutantId } from './mutant.ts';
+import type { MmObserver } from './observer.ts';
 import { PG_anon, PG_hugetlb, PG_reserved, PG_swapbacked, PG_zone_device } from './page-flags.ts';
 import { PageTablePool } from './page-table.ts';
 import { PhysMem } from './physmem.ts';
@@ -39,6 +41,8 @@ export interface KernelOptions {
   seed?: number;
   /** Scheduler options (policy, step budget, host hooks). */
   scheduler?: SchedulerOptions;
+  /** A deliberate mistake to switch on (race-explorer mutants; see `MUTANT_IDS`). Default none. */
+  mutant?: MutantId | null;
 }
 
 /**
@@ -107,6 +111,16 @@ export class Kernel {
   coherentMigrator: CoherentMigrator | null = null;
   /** Live address spaces. */
   readonly mms = new Set<MmStruct>();
+  /**
+   * The deliberate mistake active on this machine (a race-explorer mutant), or null for the
+   * kernel's behaviour. Core and driver code test it at the mistake's one site.
+   */
+  mutant: MutantId | null = null;
+  /**
+   * Hooks of the race explorer's oracles (null when nobody checks). Producers test it first, so
+   * an unobserved machine pays one branch per hook site.
+   */
+  observer: MmObserver | null = null;
   private nextMmId = 1;
 
   /** Builds the machine. Invalid options throw a {@link UsageError} naming the option. */
@@ -138,6 +152,10 @@ export class Kernel {
     }
     this.thp = thp;
     this.prng = new Prng(seed);
+    const mutant = options.mutant ?? null;
+    if (mutant !== null && !isMutantId(mutant))
+      throw new UsageError('mutant', `unknown mutant ${String(mutant)}; known: ${MUTANT_IDS.join(', ')}`);
+    this.mutant = mutant;
   }
 
   /** Creates an empty address space with one user and one structure reference. */

@@ -1,0 +1,170 @@
+/**
+ * The race explorer's vocabulary: a scenario (a machine set up once, then simulated threads that
+ * race), the options of an exploration, what oracles report, and the report an exploration
+ * returns. Shared by the runner, the strategies, the oracles, the mutants and the CLI.
+ * @module
+ */
+import type { Machine, MachineOptions } from '../machine.ts';
+import type { MutantId } from '../mm/mutant.ts';
+import type { SchedulerHost } from '../sim/scheduler.ts';
+
+/** What a scenario's `setup` receives besides the machine. */
+export interface ScenarioEnv {
+  /** The exploration's seed (the machine's PRNG is seeded with it too). */
+  readonly seed: number;
+  /** The mutant switched on for this run, or null. */
+  readonly mutant: MutantId | null;
+}
+
+/** One simulated thread of a scenario: runs against the public API on the state `setup` built. */
+export type ScenarioThread<S> = (state: S, machine: Machine) => Promise<void>;
+
+/**
+ * A race to explore. The explorer creates a fresh {@link Machine} for every schedule (from
+ * `machine`, with the run's seed and mutant), runs `setup` on it without preemption, then starts
+ * `threads` together under the strategy's choices, waits for all of them, runs `check` and
+ * `teardown` without preemption, and finally the end-of-run oracles (balance).
+ */
+export interface Scenario<S = unknown> {
+  /** Short name (used in reports, replay tokens and the CLI). */
+  readonly name: string;
+  /** One sentence: what races with what. */
+  readonly description?: string;
+  /** Options of the machine built for every schedule (small memory keeps runs cheap). */
+  readonly machine?: MachineOptions;
+  /** Builds processes, mappings, devices and the state the threads share; not explored. */
+  setup(machine: Machine, env: ScenarioEnv): Promise<S> | S;
+  /** The racing threads, by name (the names appear in accounts of failures). */
+  readonly threads: Readonly<Record<string, ScenarioThread<S>>>;
+  /** After every thread finished: the scenario's own expectations (throw to report a violation). */
+  check?(state: S, machine: Machine): Promise<void> | void;
+  /**
+   * Releases what the scenario holds so the balance oracle can check that everything came back.
+   * Default: close every dmirror file still open and exit every live process.
+   */
+  teardown?(state: S, machine: Machine): Promise<void> | void;
+  /** Preemption points allowed per schedule before a liveness violation (default 200,000). */
+  readonly stepBudget?: number;
+  /** Virtual nanoseconds the threads may take before a liveness violation (default 500 ms). */
+  readonly maxVirtualTime?: number;
+}
+
+/** How schedules are chosen. */
+export type StrategyName = 'random' | 'pct' | 'exhaustive';
+
+/** Progress of a long exploration, delivered to {@link ExploreOptions.onProgress}. */
+export interface ExploreProgress {
+  /** Schedules run so far. */
+  readonly schedules: number;
+  /** The budget in schedules (Infinity when only a time budget was given). */
+  readonly budget: number;
+  /** Milliseconds elapsed by the injected clock (0 without one). */
+  readonly elapsedMs: number;
+  /** Violations found so far (exploration stops at the first unless `keepGoing`). */
+  readonly violations: number;
+}
+
+/** Options of {@link explore}: a scenario plus how to explore it. */
+export interface ExploreOptions<S = unknown> extends Scenario<S> {
+  /** Strategy (default 'random'). */
+  readonly strategy?: StrategyName;
+  /** Budget in schedules (default 1000). */
+  readonly schedules?: number;
+  /** Budget in seconds of the injected clock `now` (ignored without it). */
+  readonly seconds?: number;
+  /** Seed of the strategy's choices and of the machines (default 1). */
+  readonly seed?: number;
+  /** PCT: the bug depth d (d − 1 priority change points; default 2). */
+  readonly depth?: number;
+  /** Exhaustive: the preemption bound (default 2). */
+  readonly preemptionBound?: number;
+  /** A mistake to switch on in every machine of the run (default none). */
+  readonly mutant?: MutantId | null;
+  /** Shrink the first failing schedule (default true). */
+  readonly shrink?: boolean;
+  /** Milliseconds now, from the host (`performance.now`); the core has no clock of its own. */
+  readonly now?: () => number;
+  /** Receives progress every `progressEvery` schedules (default 100). */
+  readonly onProgress?: (progress: ExploreProgress) => void;
+  /** Schedules between progress reports. */
+  readonly progressEvery?: number;
+  /** Host hooks of the machines' schedulers (e.g. `idle` to catch awaits outside the simulation). */
+  readonly host?: SchedulerHost;
+}
+
+/** One step of an interleaving, as the account of a failure shows it. */
+export interface AccountStep {
+  /** Virtual time, ns. */
+  readonly time: number;
+  /** The thread that acted. */
+  readonly thread: string;
+  /** What it did: a preemption point, a system call, a fault, an invalidation, a device command… */
+  readonly what: string;
+}
+
+/** What an oracle found wrong. */
+export interface Violation {
+  /** The oracle: 'mirror', 'use-after-free', 'lost-data', 'balance', 'liveness', 'assertion', 'scenario'. */
+  readonly oracle: string;
+  /** What was wrong, with addresses, pfns and the states that disagree. */
+  readonly message: string;
+  /** The thread running when it was seen. */
+  readonly thread: string;
+  /** Virtual time when it was seen, ns. */
+  readonly time: number;
+}
+
+/** The outcome of one schedule. */
+export interface ScheduleResult {
+  /** The choices made at every decision point (index into the candidates), in order. */
+  readonly choices: readonly number[];
+  /** The first violation, or null when every oracle was satisfied. */
+  readonly violation: Violation | null;
+  /** The interleaving, step by step (recorded on replays and failures; empty otherwise). */
+  readonly account: readonly AccountStep[];
+  /** Preemption points passed. */
+  readonly steps: number;
+  /** Context switches. */
+  readonly switches: number;
+  /** Virtual time at the end, ns. */
+  readonly time: number;
+}
+
+/** A failing schedule, made usable. */
+export interface ExploreFailure {
+  /** The violation of the failing schedule as found. */
+  readonly violation: Violation;
+  /** Which schedule (0-based) failed. */
+  readonly schedule: number;
+  /** Replay token of the schedule as found. */
+  readonly token: string;
+  /** Replay token of the shrunk schedule (the same when not shrunk). */
+  readonly shrunkToken: string;
+  /** Decision points of the original and the shrunk schedule. */
+  readonly originalLength: number;
+  readonly shrunkLength: number;
+  /** The shrunk schedule's account, step by step. */
+  readonly account: readonly AccountStep[];
+  /** The account as readable text: who did what, in order, and the disagreeing states. */
+  readonly text: string;
+}
+
+/** What {@link explore} returns. */
+export interface ExploreReport {
+  /** Scenario name. */
+  readonly scenario: string;
+  /** Strategy used. */
+  readonly strategy: StrategyName;
+  /** Mutant switched on, or null. */
+  readonly mutant: MutantId | null;
+  /** Seed. */
+  readonly seed: number;
+  /** Schedules run. */
+  readonly schedules: number;
+  /** Exhaustive search only: true when every schedule within the bound was run. */
+  readonly exhausted: boolean;
+  /** Milliseconds elapsed by the injected clock (0 without one). */
+  readonly elapsedMs: number;
+  /** The first failure, or null when no schedule violated anything. */
+  readonly failure: ExploreFailure | null;
+}

@@ -1,0 +1,42 @@
+/**
+ * Deliberate mistakes the race explorer can switch on, one at a time, to show that its oracles
+ * and scenarios catch the bugs HMM and its drivers really had (../shared/spec/bug-catalogue.md).
+ * The ids are the catalogue's rows (H = hmm_range_fault, D = driver retry protocol, M = device
+ * memory and migration, F = fork and device-exclusive; L = liveness mistakes of our own naming).
+ * Core code tests `kernel.mutant === '<id>'` at the one place the mistake lives; with no mutant
+ * active that costs one comparison. Descriptions and kill scenarios live in `src/explore/mutants`.
+ * @module
+ */
+
+/** Every mutant id, in catalogue order. */
+export const MUTANT_IDS = [
+  'H1',
+  'H2',
+  'H3',
+  'H8',
+  'H9',
+  'H10',
+  'H12',
+  'D1',
+  'D2',
+  'D3',
+  'D4',
+  'D5',
+  'D6',
+  'D11',
+  'M1',
+  'M2',
+  'M3',
+  'M9',
+  'F1',
+  'F2',
+  'L1',
+] as const;
+
+/** The id of a switchable mistake (see {@link MUTANT_IDS}). */
+export type MutantId = (typeof MUTANT_IDS)[number];
+
+/** True when `id` names a mutant. */
+export function isMutantId(id: unknown): id is MutantId {
+  return typeof id === 'string' && (MUTANT_IDS as readonly string[]).includes(id);
+}
