@@ -63,7 +63,16 @@ export const HMM_WALK_PASS_NS = 200;
 export const HMM_WALK_PAGE_NS = 1;
 
 /** Walk statistics since boot (for traces and benchmarks). */
-export const hmmStats = { calls: 0, passes: 0, faults: 0, ebusy: 0 };
+export const hmmStats = {
+  /** hmmRangeFault calls. */
+  calls: 0,
+  /** Walks of the range (a restart after a fault is another pass). */
+  passes: 0,
+  /** Pages handed to handle_mm_fault. */
+  faults: 0,
+  /** Calls that returned -EBUSY. */
+  ebusy: 0,
+};
 
 /**
  * `hmm_range_fault(range)`: 0 when every word of `range.hmmPfns` describes its page, or -EBUSY

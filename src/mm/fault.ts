@@ -64,7 +64,16 @@ import type { Vma } from './vma.ts';
 const FALLBACK = -1;
 
 /** Faults handled since boot, by outcome (a statistic for traces and benchmarks). */
-export const faultStats = { total: 0, thp: 0, cow: 0, swapin: 0 };
+export const faultStats = {
+  /** Faults handled. */
+  total: 0,
+  /** Faults that mapped a new THP. */
+  thp: 0,
+  /** Copy-on-write breaks. */
+  cow: 0,
+  /** Pages read back from swap. */
+  swapin: 0,
+};
 
 /**
  * Internal: the non-sleeping part of a fault reached a branch that sleeps (a page-lock wait, a

@@ -56,7 +56,7 @@ export class PhysMem {
    * Page index in its mapping (file page offset, or anon linear page index for rmap), modulo
    * 2^32. An anonymous page's index is its virtual page number (up to 2^35); rmap only needs its
    * distance from a VMA's pgoff, which is below 2^31 pages, so the low 32 bits are enough
-   * (see {@link indexDelta}).
+   * (see `indexDelta` in physmem.ts).
    */
   index: Uint32Array;
   /** Driver / subsystem private word (ZONE_DEVICE zone_device_data, swap slot …). */

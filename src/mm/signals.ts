@@ -20,6 +20,7 @@ export class AccessSignal extends SimulationError {
 
 /** SIGSEGV: no VMA at the address, or the VMA forbids the access. */
 export class SegmentationFault extends AccessSignal {
+  /** `'SegmentationFault'`, for messages and `instanceof`-free checks. */
   override name = 'SegmentationFault';
   /** @internal */
   constructor(addr: number, write: boolean, why: string) {
@@ -29,6 +30,7 @@ export class SegmentationFault extends AccessSignal {
 
 /** SIGBUS: the fault handler could not provide the page (e.g. beyond the end of a file, hwpoison). */
 export class BusError extends AccessSignal {
+  /** `'BusError'`, for messages and `instanceof`-free checks. */
   override name = 'BusError';
   /** @internal */
   constructor(addr: number, write: boolean, why: string) {
@@ -38,6 +40,7 @@ export class BusError extends AccessSignal {
 
 /** The fault needed memory and none was left: the kernel's OOM killer would end the process. */
 export class OutOfMemoryKill extends AccessSignal {
+  /** `'OutOfMemoryKill'`, for messages and `instanceof`-free checks. */
   override name = 'OutOfMemoryKill';
   /** @internal */
   constructor(addr: number, write: boolean) {

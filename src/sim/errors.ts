@@ -5,6 +5,7 @@
 
 /** Base class of every error hmmsim throws for misuse or for a broken simulation. */
 export class SimulationError extends Error {
+  /** `'SimulationError'`, for messages and `instanceof`-free checks. */
   override name = 'SimulationError';
 }
 
@@ -13,6 +14,7 @@ export class SimulationError extends Error {
  * without the lock the kernel would require. `what` names the offending argument or rule.
  */
 export class UsageError extends SimulationError {
+  /** `'UsageError'`, for messages and `instanceof`-free checks. */
   override name = 'UsageError';
   /** The argument, field or rule that was violated. */
   readonly what: string;
@@ -25,16 +27,19 @@ export class UsageError extends SimulationError {
 
 /** Every simulated thread is blocked and nothing can wake any of them. */
 export class DeadlockError extends SimulationError {
+  /** `'DeadlockError'`, for messages and `instanceof`-free checks. */
   override name = 'DeadlockError';
 }
 
 /** A simulated thread awaited a promise that does not belong to the simulation. */
 export class ExternalAwaitError extends SimulationError {
+  /** `'ExternalAwaitError'`, for messages and `instanceof`-free checks. */
   override name = 'ExternalAwaitError';
 }
 
 /** The scheduler's step budget ran out: a livelock, or a run longer than allowed. */
 export class StepBudgetError extends SimulationError {
+  /** `'StepBudgetError'`, for messages and `instanceof`-free checks. */
   override name = 'StepBudgetError';
 }
 
@@ -43,6 +48,7 @@ export class StepBudgetError extends SimulationError {
  * returns a Process): `errno` is the positive value Linux would have returned negated.
  */
 export class SyscallError extends SimulationError {
+  /** `'SyscallError'`, for messages and `instanceof`-free checks. */
   override name = 'SyscallError';
   /** The positive errno value. */
   readonly errno: number;

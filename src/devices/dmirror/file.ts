@@ -28,7 +28,7 @@ import { dmirrorFopsMmap } from './mmap.ts';
 import type { DmirrorPt } from './pt.ts';
 import { dmirrorRead, dmirrorWrite } from './read-write.ts';
 import { dmirrorSnapshot } from './snapshot.ts';
-import type { DmirrorResult } from './uapi.ts';
+import type { DmirrorDataResult, DmirrorResult, DmirrorSnapshotResult } from './uapi.ts';
 
 /**
  * Length of the main notifier's interval: `ULONG_MAX & PAGE_MASK` from address 0, the whole
@@ -121,7 +121,7 @@ export class DmirrorFile {
    * -ENOMEM. As in the kernel, a READ after the mirrored mm has gone (the file kept open by a
    * forked child) never ends: the fault helper quietly does nothing and the copy keeps missing.
    */
-  async read(addr: number, npages: number): Promise<DmirrorResult & { data: Uint8Array }> {
+  async read(addr: number, npages: number): Promise<DmirrorDataResult> {
     const cmd = this.cmdIn('read', addr, npages, null);
     const ret = typeof cmd === 'number' ? cmd : await dmirrorRead(this, cmd);
     return { ...this.result(ret, cmd), data: ret === 0 ? (cmd as HmmDmirrorCmd).ptr! : NOTHING };
@@ -145,7 +145,7 @@ export class DmirrorFile {
    * SNAPSHOT: one HMM_DMIRROR_PROT_* byte per page of `npages` pages at `addr`, read from the CPU
    * page tables without faulting. `prot` holds the bytes on success (empty on error).
    */
-  async snapshot(addr: number, npages: number): Promise<DmirrorResult & { prot: Uint8Array }> {
+  async snapshot(addr: number, npages: number): Promise<DmirrorSnapshotResult> {
     const cmd = this.cmdIn('snapshot', addr, npages, null);
     const ret = typeof cmd === 'number' ? cmd : await dmirrorSnapshot(this, cmd);
     return { ...this.result(ret, cmd), prot: ret === 0 ? (cmd as HmmDmirrorCmd).ptr! : NOTHING };
@@ -160,7 +160,7 @@ export class DmirrorFile {
    * (a page is not mapped by this file afterwards: shared or file pages, pages on another
    * device), -ENOMEM.
    */
-  async migrateToDev(addr: number, npages: number): Promise<DmirrorResult & { data: Uint8Array }> {
+  async migrateToDev(addr: number, npages: number): Promise<DmirrorDataResult> {
     const cmd = this.cmdIn('migrateToDev', addr, npages, null);
     const ret = typeof cmd === 'number' ? cmd : await dmirrorMigrateToDevice(this, cmd);
     return { ...this.result(ret, cmd), data: ret === 0 ? (cmd as HmmDmirrorCmd).ptr! : NOTHING };
@@ -183,7 +183,7 @@ export class DmirrorFile {
    * back. `data` holds the bytes on success. Errors: -EINVAL (arguments, the mm has gone),
    * -EOPNOTSUPP (a page that is not anonymous), a fault error (-EFAULT…), -ENOENT.
    */
-  async exclusive(addr: number, npages: number): Promise<DmirrorResult & { data: Uint8Array }> {
+  async exclusive(addr: number, npages: number): Promise<DmirrorDataResult> {
     const cmd = this.cmdIn('exclusive', addr, npages, null);
     const ret = typeof cmd === 'number' ? cmd : await dmirrorExclusive(this, cmd);
     return { ...this.result(ret, cmd), data: ret === 0 ? (cmd as HmmDmirrorCmd).ptr! : NOTHING };

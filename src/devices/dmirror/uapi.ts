@@ -48,3 +48,15 @@ export interface DmirrorResult {
   /** Device fault passes (valid only when `ret` is 0). */
   faults: number;
 }
+
+/** The result of a command that copies page contents back (READ, MIGRATE_TO_DEV, EXCLUSIVE). */
+export interface DmirrorDataResult extends DmirrorResult {
+  /** What the driver copied to the user buffer, one page after another; nothing valid on error. */
+  data: Uint8Array;
+}
+
+/** The result of SNAPSHOT. */
+export interface DmirrorSnapshotResult extends DmirrorResult {
+  /** One `HMM_DMIRROR_PROT_*` byte per page; nothing valid on error. */
+  prot: Uint8Array;
+}
