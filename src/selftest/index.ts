@@ -1,0 +1,172 @@
+/**
+ * The kernel's HMM self-test suite (tools/testing/selftests/mm/hmm-tests.c) ported to hmmsim, as
+ * a library: every test case, in the kernel's order, runnable without a test framework. The
+ * vitest suite (`test/kernel/`) and `hmmsim selftest` run these same cases.
+ * @module
+ */
+import type { Machine } from '../machine.ts';
+import { SelftestAssertionError } from './expect.ts';
+import type { SelftestCase, SelftestFile, SelftestRunOptions } from './harness.ts';
+import { selftests as anon } from './tests/anon.ts';
+import { selftests as benchmark } from './tests/benchmark.ts';
+import { selftests as child } from './tests/child.ts';
+import { selftests as exclusive } from './tests/exclusive.ts';
+import { selftests as file } from './tests/file.ts';
+import { selftests as huge } from './tests/huge.ts';
+import { selftests as migrate } from './tests/migrate.ts';
+import { selftests as thpMigrate } from './tests/thp-migrate.ts';
+
+export { deepEqual, expect, formatValue, SelftestAssertionError, type SelftestMatchers } from './expect.ts';
+export type { SelftestCase, SelftestDefinition, SelftestFile, SelftestRunOptions } from './harness.ts';
+export { KselftestTap } from './tap.ts';
+
+/** The port's files, each a {@link SelftestFile} of tests in its declaration order. */
+export const SELFTEST_FILES: readonly SelftestFile[] = [
+  anon,
+  child,
+  huge,
+  file,
+  migrate,
+  exclusive,
+  thpMigrate,
+  benchmark,
+];
+
+/**
+ * The `TEST_F`s of hmm-tests.c (baseline `torvalds/linux` 0eaed89c) in the order the file
+ * declares them, which is the order the kselftest harness keeps within a fixture.
+ */
+export const HMM_TESTS_ORDER: readonly string[] = [
+  'open_close',
+  'anon_read',
+  'anon_read_prot',
+  'anon_write',
+  'anon_write_prot',
+  'anon_write_child',
+  'anon_write_child_shared',
+  'anon_write_huge',
+  'anon_write_hugetlbfs',
+  'file_read',
+  'file_write',
+  'migrate',
+  'migrate_file_private',
+  'migrate_fault',
+  'migrate_release',
+  'migrate_shared',
+  'migrate_mixed',
+  'migrate_multiple',
+  'anon_read_multiple',
+  'anon_teardown',
+  'mixedmap',
+  'snapshot',
+  'compound',
+  'double_map',
+  'exclusive',
+  'exclusive_mprotect',
+  'exclusive_cow',
+  'hmm_gup_test',
+  'hmm_cow_in_device',
+  'migrate_anon_huge_empty',
+  'migrate_anon_huge_zero',
+  'migrate_anon_huge_free',
+  'migrate_anon_huge_fault',
+  'migrate_partial_unmap_fault',
+  'migrate_remap_fault',
+  'migrate_anon_huge_err',
+  'migrate_anon_huge_zero_err',
+  'benchmark_thp_migration',
+];
+
+/** The fixtures in declaration order (`FIXTURE(hmm)` before `FIXTURE(hmm2)`). */
+const FIXTURE_ORDER = ['hmm', 'hmm2'];
+
+let ordered: readonly SelftestCase[] | undefined;
+
+/**
+ * Every case of the suite, 76 of them, in the order the kselftest harness runs them: fixture by
+ * fixture (hmm, hmm2), within a fixture variant by variant (device-private, then
+ * device-coherent), within a variant test by test in hmm-tests.c's declaration order.
+ */
+export function listSelftests(): readonly SelftestCase[] {
+  if (ordered !== undefined) return ordered;
+  const definitions = SELFTEST_FILES.flatMap((f) => f.definitions);
+  const rank = (test: string): number => {
+    const i = HMM_TESTS_ORDER.indexOf(test);
+    if (i < 0) throw new Error(`self-test ${test} is not in HMM_TESTS_ORDER`);
+    return i;
+  };
+  for (const test of HMM_TESTS_ORDER)
+    if (!definitions.some((d) => d.test === test)) throw new Error(`self-test ${test} is not ported`);
+  const cases: SelftestCase[] = [];
+  for (const fixture of FIXTURE_ORDER) {
+    const mine = definitions.filter((d) => d.fixture === fixture).sort((a, b) => rank(a.test) - rank(b.test));
+    const variants = [...new Set(mine.flatMap((d) => d.cases.map((c) => c.variant)))];
+    for (const variant of variants)
+      for (const d of mine) cases.push(...d.cases.filter((c) => c.variant === variant));
+  }
+  ordered = Object.freeze(cases);
+  return ordered;
+}
+
+/** The outcome of one case, as {@link runSelftest} reports it. */
+export interface SelftestResult {
+  /** The case's name, `hmm.hmm_device_private.anon_read`. */
+  name: string;
+  /** Whether the case passed. */
+  ok: boolean;
+  /**
+   * Why it failed, in the kselftest harness's words, one report per line: for a failed
+   * assertion `anon.ts:44:anon_read:Expected -14 == 0` (where, which test, what) then
+   * `anon_read: Test terminated by assertion`; for a simulated SIGSEGV or SIGBUS the error then
+   * `… Test terminated unexpectedly by signal 11` (or 7); for anything else the error then
+   * `… Test failed`. Undefined when the case passed.
+   */
+  error?: string;
+  /** Virtual time the case's machines ran, in nanoseconds (summed over its machines). */
+  virtualNs: number;
+}
+
+/** Signal numbers of the access errors the simulation throws for what the kernel would signal. */
+const SIGNALS: Record<string, number> = { SegmentationFault: 11, BusError: 7 };
+
+/**
+ * The failure report of `test` that threw `error`, in the kselftest harness's words (see
+ * {@link SelftestResult.error}).
+ */
+export function describeSelftestFailure(test: string, error: unknown): string {
+  if (error instanceof SelftestAssertionError) {
+    const where = error.location === undefined ? '' : `${error.location}:`;
+    return `${where}${test}:${error.message}\n${test}: Test terminated by assertion`;
+  }
+  const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const signal = error instanceof Error ? SIGNALS[error.name] : undefined;
+  const end = signal === undefined ? 'Test failed' : `Test terminated unexpectedly by signal ${signal}`;
+  return `${test}: ${what}\n${test}: ${end}`;
+}
+
+/**
+ * Runs one case and reports how it went, never throwing for the case's failure: a failed
+ * assertion or any error the body throws makes `ok` false with the report in `error`.
+ * `options.onMachine` is called with every machine the case creates, as by
+ * {@link SelftestCase.run}.
+ */
+export async function runSelftest(
+  selftest: SelftestCase,
+  options?: SelftestRunOptions,
+): Promise<SelftestResult> {
+  const machines: Machine[] = [];
+  const onMachine = (machine: Machine): void => {
+    machines.push(machine);
+    options?.onMachine?.(machine);
+  };
+  let error: string | undefined;
+  try {
+    await selftest.run({ ...options, onMachine });
+  } catch (e) {
+    error = describeSelftestFailure(selftest.test, e);
+  }
+  const virtualNs = machines.reduce((sum, m) => sum + m.sched.clock.now, 0);
+  return error === undefined
+    ? { name: selftest.name, ok: true, virtualNs }
+    : { name: selftest.name, ok: false, error, virtualNs };
+}
