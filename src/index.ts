@@ -50,3 +50,4 @@ export { RwSemaphore } from './sim/rw-semaphore.ts';
 export { Scheduler, type SchedulerHost, type SchedulerOptions } from './sim/scheduler.ts';
 export { SimThread } from './sim/thread.ts';
 export { Completion, WaitQueue } from './sim/wait-queue.ts';
+export * from './trace/index.ts';

@@ -19,6 +19,12 @@ export type MmEvent =
       result: number;
     }
   | { type: 'counter'; time: number; name: string; value: number }
+  /**
+   * A span of work on `thread`: B opens it, E closes the innermost span the thread opened with
+   * the same `name` (or, when the E's `name` is empty, the innermost one on that track). Args of
+   * both phases are merged. `track` names the track the work belongs on when it is not the
+   * thread's own, e.g. a device (`hmm_dmirror0`) for its commands.
+   */
   | {
       type: 'span';
       time: number;
@@ -26,5 +32,13 @@ export type MmEvent =
       phase: 'B' | 'E';
       name: string;
       args?: Record<string, unknown>;
+      track?: string;
     }
-  | { type: 'instant'; time: number; thread: string; name: string; args?: Record<string, unknown> };
+  | {
+      type: 'instant';
+      time: number;
+      thread: string;
+      name: string;
+      args?: Record<string, unknown>;
+      track?: string;
+    };
