@@ -1,0 +1,162 @@
+/**
+ * What the oracles need to read from a machine without changing it: the CPU page-table entry
+ * mapping an address (decoded into scratch fields, no allocation), the open dmirror files, the
+ * invalidations in progress per mm, whether a frame is still in use, and the words of messages.
+ * @module
+ */
+import type { DmirrorFile } from '../../devices/dmirror/file.ts';
+import { DPT_XA_TAG_ATOMIC, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE } from '../../devices/dmirror/pt.ts';
+import type { Machine } from '../../machine.ts';
+import { PAGE_SIZE } from '../../mm/constants.ts';
+import type { Kernel } from '../../mm/kernel.ts';
+import type { MmStruct } from '../../mm/mm-struct.ts';
+import { PG_allocated, PG_reserved } from '../../mm/page-flags.ts';
+import { LEVEL_PAGES, walkLevel, walkToLeaf } from '../../mm/page-table.ts';
+import { PTE_KIND_MASK, PTE_KIND_NAMES, PTE_NONE, PTE_PROTNONE, PTE_WRITE } from '../../mm/pte.ts';
+
+/** `0x…` of an address or pfn. */
+export function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+/** The decoded CPU entry of the last {@link readCpuEntry}: its lo word (kind and bits). */
+export let cpuLo = 0;
+/** The page the last {@link readCpuEntry}'s entry names for the address (subpage of a leaf), or 0. */
+export let cpuPfn = 0;
+/** Level of the last {@link readCpuEntry}'s entry (1 PTE, 2 PMD, 3 PUD); 0 when the mm has no tables. */
+export let cpuLevel = 0;
+
+/**
+ * Reads the CPU entry translating virtual page `vpn` of `mm` into {@link cpuLo}, {@link cpuPfn}
+ * and {@link cpuLevel}; returns its kind (PTE_NONE when nothing maps it or the mm is gone).
+ */
+export function readCpuEntry(k: Kernel, mm: MmStruct, vpn: number): number {
+  if (mm.pgd === 0) {
+    cpuLo = 0;
+    cpuPfn = 0;
+    cpuLevel = 0;
+    return PTE_NONE;
+  }
+  const off = walkToLeaf(k.pt, mm.pgd, vpn);
+  const level = walkLevel;
+  const lo = k.pt.words[off]!;
+  const hi = k.pt.words[off + 1]!;
+  cpuLo = lo;
+  cpuLevel = level;
+  const kind = lo & PTE_KIND_MASK;
+  cpuPfn = kind === PTE_NONE ? 0 : level === 1 ? hi : hi + (vpn % LEVEL_PAGES[level]);
+  return kind;
+}
+
+/** The last {@link readCpuEntry}'s entry in words: `present pfn 1234 writable (PMD)`. */
+export function describeCpuEntry(): string {
+  const kind = cpuLo & PTE_KIND_MASK;
+  if (kind === PTE_NONE) return 'none';
+  const bits: string[] = [PTE_KIND_NAMES[kind] ?? `kind ${kind}`, `pfn ${cpuPfn}`];
+  if ((cpuLo & PTE_WRITE) !== 0) bits.push('writable');
+  else bits.push('read-only');
+  if ((cpuLo & PTE_PROTNONE) !== 0) bits.push('protnone');
+  if (cpuLevel === 2) bits.push('(PMD)');
+  if (cpuLevel === 3) bits.push('(PUD)');
+  return bits.join(' ');
+}
+
+/** A device page-table tag in words. */
+export function tagName(tag: number): string {
+  return tag === DPT_XA_TAG_WRITE
+    ? 'WRITE'
+    : tag === DPT_XA_TAG_ATOMIC
+      ? 'ATOMIC'
+      : tag === DPT_XA_TAG_READ
+        ? 'READ'
+        : `tag ${tag}`;
+}
+
+/** `hmm_dmirror0 (file 1 of pid 3)`: which mirror. */
+export function describeMirror(file: DmirrorFile): string {
+  return `${file.mdevice.name} (file ${file.id} of pid ${file.process.pid})`;
+}
+
+/** Calls `visit` for every open (not released) dmirror file of the machine. */
+export function forEachOpenMirror(machine: Machine, visit: (file: DmirrorFile) => void): void {
+  const devices = machine.dmirrorDevices;
+  for (let d = 0; d < devices.length; d++) {
+    for (const file of devices[d]!.mirrors.values()) if (!file.isReleased) visit(file);
+  }
+}
+
+/**
+ * True when frame `pfn` is in use: an allocated RAM page of a referenced folio (the zero pages
+ * included), or a referenced device page. A mirror entry, device access or migration naming a
+ * frame for which this is false touches freed memory.
+ */
+export function frameInUse(k: Kernel, pfn: number): boolean {
+  const pm = k.pm;
+  if (pfn <= 0 || pfn >= pm.nrFrames) return false;
+  const f = pm.flags[pfn]!;
+  if ((f & PG_reserved) !== 0) return true;
+  if ((f & PG_allocated) === 0) return false;
+  return pm.refcount[pm.folioHead(pfn)]! > 0;
+}
+
+/** Why {@link frameInUse} is false for `pfn`, in words. */
+export function describeFreedFrame(k: Kernel, pfn: number): string {
+  const pm = k.pm;
+  if (pfn <= 0 || pfn >= pm.nrFrames) return `pfn ${pfn} does not exist`;
+  const head = pm.folioHead(pfn);
+  const where = pfn >= pm.ramFrames ? 'device page' : 'frame';
+  if ((pm.flags[pfn]! & PG_allocated) === 0) return `${where} ${pfn} is free`;
+  return `${where} ${pfn} has no reference left (refcount of folio ${head} is ${pm.refcount[head]})`;
+}
+
+/**
+ * The invalidations in progress on each mm, between `invalidate_range_start` and `_end` (fed by
+ * the observer's `invalidateStart` / `invalidateEnd`).
+ */
+export class ActiveInvalidations {
+  /** Per mm: flattened [start, end) pairs of the ranges in progress. */
+  private readonly ranges = new Map<MmStruct, number[]>();
+
+  /** An invalidation of `[start, end)` on `mm` began. */
+  start(mm: MmStruct, start: number, end: number): void {
+    let r = this.ranges.get(mm);
+    if (r === undefined) {
+      r = [];
+      this.ranges.set(mm, r);
+    }
+    r.push(start, end);
+  }
+
+  /** The invalidation of `[start, end)` on `mm` ended. */
+  end(mm: MmStruct, start: number, end: number): void {
+    const r = this.ranges.get(mm);
+    if (r === undefined) return;
+    for (let i = r.length - 2; i >= 0; i -= 2) {
+      if (r[i] === start && r[i + 1] === end) {
+        r.splice(i, 2);
+        return;
+      }
+    }
+  }
+
+  /** True while an invalidation covering `addr` is in progress on `mm`. */
+  covers(mm: MmStruct, addr: number): boolean {
+    const r = this.ranges.get(mm);
+    if (r === undefined) return false;
+    for (let i = 0; i < r.length; i += 2) if (addr >= r[i]! && addr < r[i + 1]!) return true;
+    return false;
+  }
+
+  /** The ranges still in progress, in words (empty when none). */
+  describe(): string[] {
+    const out: string[] = [];
+    for (const [mm, r] of this.ranges)
+      for (let i = 0; i < r.length; i += 2) out.push(`mm ${mm.id} [${hex(r[i]!)}, ${hex(r[i + 1]!)})`);
+    return out;
+  }
+}
+
+/** Address of virtual page `vpn`. */
+export function vpnAddr(vpn: number): number {
+  return vpn * PAGE_SIZE;
+}

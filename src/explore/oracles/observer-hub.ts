@@ -1,0 +1,143 @@
+/**
+ * One `Kernel.observer` for many oracles. The kernel has a single observer slot; every oracle
+ * attaches its partial {@link MmObserver} to the machine's hub, which exposes a hook only while
+ * some attached observer provides it, so a producer's `if (o !== null && o.hook)` still skips the
+ * hooks nobody watches. With one listener the hook is that listener's method itself; with several,
+ * a loop over them.
+ * @module
+ */
+import type { Kernel } from '../../mm/kernel.ts';
+import type { MmObserver } from '../../mm/observer.ts';
+
+/** Every hook of {@link MmObserver}, in declaration order. */
+export const OBSERVER_HOOKS = [
+  'userRead',
+  'userWrite',
+  'userRead32',
+  'userWrite32',
+  'deviceAccess',
+  'mirrorUpdate',
+  'invalidateStart',
+  'invalidateEnd',
+  'pageFreed',
+  'syscallBegin',
+  'syscallEnd',
+  'forked',
+  'kernelAssert',
+  'retryTimeout',
+] as const satisfies readonly (keyof MmObserver)[];
+
+type Hook = (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown) => void;
+
+/** The fan-out observer installed as `kernel.observer` (see the module comment). */
+export class ObserverHub implements MmObserver {
+  /** Fans out {@link MmObserver.userRead} (absent while no member provides it). */
+  declare userRead?: MmObserver['userRead'];
+  /** Fans out {@link MmObserver.userWrite} (absent while no member provides it). */
+  declare userWrite?: MmObserver['userWrite'];
+  /** Fans out {@link MmObserver.userRead32} (absent while no member provides it). */
+  declare userRead32?: MmObserver['userRead32'];
+  /** Fans out {@link MmObserver.userWrite32} (absent while no member provides it). */
+  declare userWrite32?: MmObserver['userWrite32'];
+  /** Fans out {@link MmObserver.deviceAccess} (absent while no member provides it). */
+  declare deviceAccess?: MmObserver['deviceAccess'];
+  /** Fans out {@link MmObserver.mirrorUpdate} (absent while no member provides it). */
+  declare mirrorUpdate?: MmObserver['mirrorUpdate'];
+  /** Fans out {@link MmObserver.invalidateStart} (absent while no member provides it). */
+  declare invalidateStart?: MmObserver['invalidateStart'];
+  /** Fans out {@link MmObserver.invalidateEnd} (absent while no member provides it). */
+  declare invalidateEnd?: MmObserver['invalidateEnd'];
+  /** Fans out {@link MmObserver.pageFreed} (absent while no member provides it). */
+  declare pageFreed?: MmObserver['pageFreed'];
+  /** Fans out {@link MmObserver.syscallBegin} (absent while no member provides it). */
+  declare syscallBegin?: MmObserver['syscallBegin'];
+  /** Fans out {@link MmObserver.syscallEnd} (absent while no member provides it). */
+  declare syscallEnd?: MmObserver['syscallEnd'];
+  /** Fans out {@link MmObserver.forked} (absent while no member provides it). */
+  declare forked?: MmObserver['forked'];
+  /** Fans out {@link MmObserver.kernelAssert} (absent while no member provides it). */
+  declare kernelAssert?: MmObserver['kernelAssert'];
+  /** Fans out {@link MmObserver.retryTimeout} (absent while no member provides it). */
+  declare retryTimeout?: MmObserver['retryTimeout'];
+  /** The observers attached, in attachment order (calls reach them in this order). */
+  readonly members: MmObserver[] = [];
+  /** Per hook (index in {@link OBSERVER_HOOKS}): the members providing it, in attachment order. */
+  private readonly owners: MmObserver[][] = OBSERVER_HOOKS.map(() => []);
+  /** Per hook: those members' methods, bound. */
+  private readonly fns: Hook[][] = OBSERVER_HOOKS.map(() => []);
+  /** Per hook: the loop over its live list, made the first time two members share it. */
+  private readonly fanouts: (Hook | undefined)[] = OBSERVER_HOOKS.map(() => undefined);
+
+  constructor() {
+    // Every hook present from the start (undefined while unwatched): the object keeps one shape.
+    const self = this as unknown as Record<string, Hook | undefined>;
+    for (const name of OBSERVER_HOOKS) self[name] = undefined;
+  }
+
+  /** Adds `observer` and exposes its hooks. */
+  add(observer: MmObserver): void {
+    this.members.push(observer);
+    for (let h = 0; h < OBSERVER_HOOKS.length; h++) {
+      const f = observer[OBSERVER_HOOKS[h]!] as Hook | undefined;
+      if (f === undefined) continue;
+      this.owners[h]!.push(observer);
+      this.fns[h]!.push(f.bind(observer) as Hook);
+      this.expose(h);
+    }
+  }
+
+  /** Removes `observer` (no-op when absent); true when none is left. */
+  remove(observer: MmObserver): boolean {
+    const i = this.members.indexOf(observer);
+    if (i < 0) return this.members.length === 0;
+    this.members.splice(i, 1);
+    for (let h = 0; h < OBSERVER_HOOKS.length; h++) {
+      const j = this.owners[h]!.indexOf(observer);
+      if (j < 0) continue;
+      this.owners[h]!.splice(j, 1);
+      this.fns[h]!.splice(j, 1);
+      this.expose(h);
+    }
+    return this.members.length === 0;
+  }
+
+  /** Installs hook `h`: absent, the one member's method, or a loop over the live list. */
+  private expose(h: number): void {
+    const self = this as unknown as Record<string, Hook | undefined>;
+    const fns = this.fns[h]!;
+    let hook: Hook | undefined;
+    if (fns.length === 1) hook = fns[0];
+    else if (fns.length > 1) {
+      hook = this.fanouts[h];
+      if (hook === undefined) {
+        hook = (a, b, c, d, e, f) => {
+          for (let i = 0; i < fns.length; i++) fns[i]!(a, b, c, d, e, f);
+        };
+        this.fanouts[h] = hook;
+      }
+    }
+    self[OBSERVER_HOOKS[h]!] = hook;
+  }
+}
+
+/**
+ * Attaches `observer` to `k`'s hub (creating the hub, and keeping an observer installed before
+ * it as a member). Returns the function that detaches it again; the hub leaves `k.observer` when
+ * its last member goes.
+ */
+export function attachObserver(k: Kernel, observer: MmObserver): () => void {
+  let hub: ObserverHub;
+  if (k.observer instanceof ObserverHub) hub = k.observer;
+  else {
+    hub = new ObserverHub();
+    if (k.observer !== null) hub.add(k.observer);
+    k.observer = hub;
+  }
+  hub.add(observer);
+  let attached = true;
+  return () => {
+    if (!attached) return;
+    attached = false;
+    if (hub.remove(observer) && k.observer === hub) k.observer = null;
+  };
+}
