@@ -2,7 +2,9 @@
  * The simulated machine: the memory manager's global state plus processes and devices.
  * @module
  */
+import { DEVMEM_CHUNK_SIZE } from './devices/dmirror/chunk.ts';
 import { DMIRROR_NDEVICES, DmirrorDevice } from './devices/dmirror/device.ts';
+import { PMD_SIZE } from './mm/constants.ts';
 import { Kernel, type KernelOptions } from './mm/kernel.ts';
 import { Process } from './mm/process.ts';
 import { UsageError } from './sim/errors.ts';
@@ -14,6 +16,13 @@ export type MachineOptions = KernelOptions;
 export interface DmirrorDeviceOptions {
   /** A device-coherent device (minors 2, 3) rather than device-private (minors 0, 1). Default false. */
   coherent?: boolean;
+  /**
+   * Bytes of device memory per chunk (a positive multiple of 2 MiB; default DEVMEM_CHUNK_SIZE,
+   * 256 MiB, as the kernel module). A simulation knob, not a kernel parameter: a small chunk
+   * makes creating the device and evicting its memory on close cheap (the race explorer builds
+   * a machine per schedule); more chunks are added on demand as in the kernel.
+   */
+  chunkSize?: number;
 }
 
 /** A simulated machine: RAM, swap, hugetlb pool, scheduler, processes and devices. */
@@ -49,6 +58,18 @@ export class Machine extends Kernel {
         'addDmirrorDevice(options.coherent)',
         `must be a boolean, got ${String(coherent)}`,
       );
+    const chunkSize = options.chunkSize ?? DEVMEM_CHUNK_SIZE;
+    if (
+      typeof chunkSize !== 'number' ||
+      !Number.isSafeInteger(chunkSize) ||
+      chunkSize <= 0 ||
+      chunkSize % PMD_SIZE !== 0
+    ) {
+      throw new UsageError(
+        'addDmirrorDevice(options.chunkSize)',
+        `must be a positive multiple of 2 MiB (${PMD_SIZE} bytes), got ${String(chunkSize)}`,
+      );
+    }
     const minors = coherent ? [2, 3] : [0, 1];
     const minor = minors.find((m) => !this.dmirrorDevices.some((d) => d.minor === m));
     if (minor === undefined) {
@@ -57,7 +78,7 @@ export class Machine extends Kernel {
         `the dmirror module has ${DMIRROR_NDEVICES} devices: minors ${minors.join(' and ')} (${coherent ? 'device-coherent' : 'device-private'}) already exist`,
       );
     }
-    const device = new DmirrorDevice(this, minor, coherent);
+    const device = new DmirrorDevice(this, minor, coherent, chunkSize);
     this.dmirrorDevices.push(device);
     return device;
   }

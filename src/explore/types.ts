@@ -7,6 +7,7 @@
 import type { Machine, MachineOptions } from '../machine.ts';
 import type { MutantId } from '../mm/mutant.ts';
 import type { SchedulerHost } from '../sim/scheduler.ts';
+import type { Oracle } from './oracle.ts';
 
 /** What a scenario's `setup` receives besides the machine. */
 export interface ScenarioEnv {
@@ -90,6 +91,8 @@ export interface ExploreOptions<S = unknown> extends Scenario<S> {
   readonly progressEvery?: number;
   /** Host hooks of the machines' schedulers (e.g. `idle` to catch awaits outside the simulation). */
   readonly host?: SchedulerHost;
+  /** Oracles attached to every schedule (default `defaultOracles()` of src/explore/oracles). */
+  readonly oracles?: readonly Oracle[];
 }
 
 /** One step of an interleaving, as the account of a failure shows it. */

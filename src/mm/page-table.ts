@@ -28,8 +28,11 @@ export class PageTablePool {
   /** Tables currently allocated. */
   inUse = 0;
 
-  /** @param initialTables tables to reserve before the first growth */
-  constructor(initialTables = 64) {
+  /**
+   * @param initialTables tables to reserve before the first growth (few: a small machine stays
+   *   cheap to build, and the pool doubles as it fills)
+   */
+  constructor(initialTables = 8) {
     this.capacity = Math.max(2, initialTables);
     this.words = new Uint32Array(this.capacity * PTRS_PER_TABLE * 2);
   }

@@ -39,7 +39,7 @@ export class DmirrorChunk extends DevPagemap {
 
   /** An unmapped chunk of `mdevice`'s memory type. */
   constructor(mdevice: DmirrorDevice, type: number) {
-    super(type, mdevice, mdevice.devmemOps, DEVMEM_CHUNK_PAGES);
+    super(type, mdevice, mdevice.devmemOps, mdevice.chunkPages);
     this.mdevice = mdevice;
   }
 

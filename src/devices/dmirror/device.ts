@@ -8,11 +8,12 @@
  * @module
  */
 import type { DevPagemapOps } from '../../devmem/memremap.ts';
+import { PAGE_SIZE } from '../../mm/constants.ts';
 import type { Kernel } from '../../mm/kernel.ts';
 import { Process } from '../../mm/process.ts';
 import { UsageError } from '../../sim/errors.ts';
 import { Mutex } from '../../sim/mutex.ts';
-import { type DmirrorChunk, dmirrorDeviceInitChunk } from './chunk.ts';
+import { DEVMEM_CHUNK_SIZE, type DmirrorChunk, dmirrorDeviceInitChunk } from './chunk.ts';
 import { dmirrorDevmemOps } from './devmem-ops.ts';
 import { DmirrorFile } from './file.ts';
 import { HMM_DMIRROR_MEMORY_DEVICE_COHERENT, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE } from './uapi.ts';
@@ -62,10 +63,16 @@ export class DmirrorDevice {
   readonly mirrors = new Map<number, DmirrorFile>();
   /** Next id for {@link mirrors}. */
   nextMirrorId = 1;
+  /**
+   * Pages per chunk: DEVMEM_CHUNK_PAGES like the kernel unless the machine asked for smaller
+   * chunks (`addDmirrorDevice({ chunkSize })`, a simulation knob that makes devices cheap).
+   */
+  readonly chunkPages: number;
 
   /** @internal use `machine.addDmirrorDevice` */
-  constructor(kernel: Kernel, minor: number, coherent: boolean) {
+  constructor(kernel: Kernel, minor: number, coherent: boolean, chunkSize: number = DEVMEM_CHUNK_SIZE) {
     this.kernel = kernel;
+    this.chunkPages = chunkSize / PAGE_SIZE;
     this.minor = minor;
     this.coherent = coherent;
     this.zoneDeviceType = coherent ? HMM_DMIRROR_MEMORY_DEVICE_COHERENT : HMM_DMIRROR_MEMORY_DEVICE_PRIVATE;

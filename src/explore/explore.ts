@@ -1,0 +1,272 @@
+/**
+ * `explore`: runs schedules of a scenario under a strategy until the budget is spent or an
+ * oracle reports a violation, then shrinks the failing schedule and makes it usable (replay
+ * tokens, the account of the shrunk interleaving as text). `replay` re-runs one token.
+ * @module
+ */
+import { isMutantId, MUTANT_IDS, type MutantId } from '../mm/mutant.ts';
+import { UsageError } from '../sim/errors.ts';
+import type { SchedulerHost } from '../sim/scheduler.ts';
+import { formatAccount } from './account.ts';
+import type { Oracle } from './oracle.ts';
+import { defaultOracles } from './oracles/index.ts';
+import { formatReplayToken, parseReplayToken, trimChoices } from './replay-token.ts';
+import { runSchedule } from './runner.ts';
+import { shrinkSchedule } from './shrink.ts';
+import { ExhaustiveStrategy } from './strategies/exhaustive.ts';
+import { ListChooser } from './strategies/list.ts';
+import { PctStrategy } from './strategies/pct.ts';
+import { RandomStrategy } from './strategies/random.ts';
+import type { Strategy } from './strategies/strategy.ts';
+import type {
+  ExploreFailure,
+  ExploreOptions,
+  ExploreReport,
+  Scenario,
+  ScheduleResult,
+  StrategyName,
+  Violation,
+} from './types.ts';
+
+/** Default budget in schedules. */
+export const DEFAULT_SCHEDULES = 1000;
+/** Default schedules between progress reports. */
+export const DEFAULT_PROGRESS_EVERY = 100;
+
+const STRATEGIES: readonly StrategyName[] = ['random', 'pct', 'exhaustive'];
+
+/** Makes the strategy `name` for a run with these options. */
+export function makeStrategy(name: StrategyName, seed: number, depth = 2, preemptionBound = 2): Strategy {
+  switch (name) {
+    case 'random':
+      return new RandomStrategy(seed);
+    case 'pct':
+      return new PctStrategy(seed, depth);
+    case 'exhaustive':
+      return new ExhaustiveStrategy(preemptionBound);
+  }
+}
+
+function fail(what: string, message: string): never {
+  throw new UsageError(`explore(options.${what})`, message);
+}
+
+function checkInteger(what: string, v: unknown, min: number): void {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
+    fail(what, `must be an integer ≥ ${min}, got ${String(v)}`);
+}
+
+/** Checks the scenario part of the options (also used by {@link replay}). */
+export function validateScenario(scenario: Scenario<unknown>, call: string): void {
+  const bad = (what: string, message: string): never => {
+    throw new UsageError(`${call}(${what})`, message);
+  };
+  if (typeof scenario !== 'object' || scenario === null) bad('scenario', 'must be an object');
+  if (typeof scenario.name !== 'string' || scenario.name === '') bad('name', 'must be a non-empty string');
+  if (typeof scenario.setup !== 'function') bad('setup', 'must be a function (machine, env) => state');
+  const threads = scenario.threads as unknown;
+  if (typeof threads !== 'object' || threads === null) bad('threads', 'must be an object of functions');
+  const names = Object.keys(scenario.threads);
+  if (names.length === 0) bad('threads', 'must name at least one thread');
+  for (const n of names)
+    if (typeof scenario.threads[n] !== 'function')
+      bad(
+        `threads.${n}`,
+        `must be a function (state, machine) => Promise<void>, got ${typeof scenario.threads[n]}`,
+      );
+  if (scenario.check !== undefined && typeof scenario.check !== 'function')
+    bad('check', 'must be a function');
+  if (scenario.teardown !== undefined && typeof scenario.teardown !== 'function')
+    bad('teardown', 'must be a function');
+  if (
+    scenario.stepBudget !== undefined &&
+    (!Number.isSafeInteger(scenario.stepBudget) || scenario.stepBudget <= 0)
+  )
+    bad('stepBudget', `must be a positive integer, got ${String(scenario.stepBudget)}`);
+  if (
+    scenario.maxVirtualTime !== undefined &&
+    (typeof scenario.maxVirtualTime !== 'number' || !(scenario.maxVirtualTime > 0))
+  )
+    bad('maxVirtualTime', `must be a positive number of ns, got ${String(scenario.maxVirtualTime)}`);
+}
+
+/** Checks every option; a {@link UsageError} names the first one that is wrong. */
+function validate(o: ExploreOptions<unknown>): void {
+  if (typeof o !== 'object' || o === null) throw new UsageError('explore(options)', 'must be an object');
+  validateScenario(o, 'explore');
+  if (o.strategy !== undefined && !STRATEGIES.includes(o.strategy))
+    fail('strategy', `must be one of ${STRATEGIES.join(', ')}, got ${String(o.strategy)}`);
+  if (o.schedules !== undefined && o.schedules !== Number.POSITIVE_INFINITY)
+    checkInteger('schedules', o.schedules, 1);
+  if (o.seconds !== undefined && (typeof o.seconds !== 'number' || !(o.seconds > 0)))
+    fail('seconds', `must be a positive number, got ${String(o.seconds)}`);
+  if (o.seed !== undefined) checkInteger('seed', o.seed, 0);
+  if (o.depth !== undefined) checkInteger('depth', o.depth, 1);
+  if (o.preemptionBound !== undefined) checkInteger('preemptionBound', o.preemptionBound, 0);
+  if (o.mutant !== undefined && o.mutant !== null && !isMutantId(o.mutant))
+    fail('mutant', `unknown mutant ${String(o.mutant)}; known: ${MUTANT_IDS.join(', ')}`);
+  if (o.shrink !== undefined && typeof o.shrink !== 'boolean') fail('shrink', 'must be a boolean');
+  if (o.now !== undefined && typeof o.now !== 'function') fail('now', 'must be a function returning ms');
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
+    fail('onProgress', 'must be a function');
+  if (o.progressEvery !== undefined) checkInteger('progressEvery', o.progressEvery, 1);
+  if (o.oracles !== undefined) {
+    if (!Array.isArray(o.oracles)) fail('oracles', 'must be an array of oracles');
+    for (const x of o.oracles)
+      if (typeof x !== 'function') fail('oracles', 'every oracle must be a function');
+  }
+  if (o.schedules === Number.POSITIVE_INFINITY && (o.seconds === undefined || o.now === undefined))
+    fail('schedules', 'Infinity needs a time budget: seconds and now');
+}
+
+/**
+ * Explores `options` (a scenario plus how to explore it) and reports the first failure, shrunk
+ * and with its account, or that none was found within the budget.
+ */
+export async function explore<S>(options: ExploreOptions<S>): Promise<ExploreReport> {
+  validate(options as ExploreOptions<unknown>);
+  const strategyName = options.strategy ?? 'random';
+  const seed = options.seed ?? 1;
+  const mutant: MutantId | null = options.mutant ?? null;
+  const now = options.now;
+  const timed = options.seconds !== undefined && now !== undefined;
+  const budget = options.schedules ?? (timed ? Number.POSITIVE_INFINITY : DEFAULT_SCHEDULES);
+  const deadlineMs = timed ? options.seconds! * 1000 : Number.POSITIVE_INFINITY;
+  const every = options.progressEvery ?? DEFAULT_PROGRESS_EVERY;
+  const oracles: readonly Oracle[] = options.oracles ?? defaultOracles();
+  const host: SchedulerHost | undefined = options.host;
+  const strategy = makeStrategy(strategyName, seed, options.depth, options.preemptionBound);
+
+  const t0 = now ? now() : 0;
+  const elapsed = (): number => (now ? now() - t0 : 0);
+  let schedules = 0;
+  let failing: { result: ScheduleResult; schedule: number } | null = null;
+  while (schedules < budget && (!timed || elapsed() < deadlineMs)) {
+    const chooser = strategy.next();
+    if (chooser === null) break;
+    const result = await runSchedule(options, chooser, { seed, mutant, oracles, host });
+    strategy.done(result);
+    schedules++;
+    if (result.violation !== null) failing = { result, schedule: schedules - 1 };
+    if (options.onProgress && (schedules % every === 0 || failing !== null)) {
+      options.onProgress({
+        schedules,
+        budget,
+        elapsedMs: elapsed(),
+        violations: failing === null ? 0 : 1,
+      });
+    }
+    if (failing !== null) break;
+  }
+
+  let failure: ExploreFailure | null = null;
+  if (failing !== null) {
+    failure = await makeFailure(options, failing.result, failing.schedule, {
+      seed,
+      mutant,
+      oracles,
+      host,
+      shrink: options.shrink ?? true,
+    });
+  }
+  return {
+    scenario: options.name,
+    strategy: strategyName,
+    mutant,
+    seed,
+    schedules,
+    exhausted: strategy.exhausted,
+    elapsedMs: elapsed(),
+    failure,
+  };
+}
+
+/** Shrinks a failing schedule and replays the result with its account. */
+async function makeFailure<S>(
+  scenario: Scenario<S>,
+  found: ScheduleResult,
+  schedule: number,
+  o: {
+    seed: number;
+    mutant: MutantId | null;
+    oracles: readonly Oracle[];
+    host: SchedulerHost | undefined;
+    shrink: boolean;
+  },
+): Promise<ExploreFailure> {
+  const violation = found.violation as Violation;
+  const original = trimChoices(found.choices);
+  const tokenOf = (choices: readonly number[]): string =>
+    formatReplayToken({ scenario: scenario.name, seed: o.seed, mutant: o.mutant, choices });
+  let shrunk: readonly number[] = original;
+  if (o.shrink) {
+    const s = await shrinkSchedule(scenario, original, violation.oracle, {
+      seed: o.seed,
+      mutant: o.mutant,
+      oracles: o.oracles,
+      host: o.host,
+    });
+    shrunk = s.choices;
+  }
+  const runOptions = { seed: o.seed, mutant: o.mutant, oracles: o.oracles, host: o.host, record: true };
+  let replayed = await runSchedule(scenario, new ListChooser(shrunk, true), runOptions);
+  if (replayed.violation === null || replayed.violation.oracle !== violation.oracle) {
+    // The scenario did not repeat itself (it is not deterministic): show the original instead.
+    shrunk = original;
+    replayed = await runSchedule(scenario, new ListChooser(original, true), runOptions);
+  }
+  const token = tokenOf(original);
+  const shrunkToken = tokenOf(shrunk);
+  const text = formatAccount(replayed.account, replayed.violation ?? violation, {
+    header: [
+      `scenario ${scenario.name}${o.mutant === null ? '' : ` with mutant ${o.mutant}`}, seed ${o.seed}, schedule ${schedule}`,
+      `replay: ${shrunkToken}${shrunkToken === token ? '' : ` (as found: ${token})`}`,
+      `decision points: ${shrunk.length} (as found: ${original.length})`,
+      '',
+    ],
+  });
+  return {
+    violation,
+    schedule,
+    token,
+    shrunkToken,
+    originalLength: original.length,
+    shrunkLength: shrunk.length,
+    account: replayed.account,
+    text,
+  };
+}
+
+/** Options of {@link replay}. */
+export interface ReplayOptions {
+  /** Oracles to attach (default `defaultOracles()`). */
+  readonly oracles?: readonly Oracle[];
+  /** Host hooks of the machine's scheduler. */
+  readonly host?: SchedulerHost;
+}
+
+/**
+ * Re-runs the schedule a replay token names on `scenario` (whose name must match the token's),
+ * recording its account. Beyond the token's choices every choice is 0.
+ */
+export async function replay<S>(
+  scenario: Scenario<S>,
+  token: string,
+  options: ReplayOptions = {},
+): Promise<ScheduleResult> {
+  validateScenario(scenario as Scenario<unknown>, 'replay');
+  const data = parseReplayToken(token);
+  if (data.scenario !== scenario.name) {
+    throw new UsageError(
+      'replay(token)',
+      `the token is for scenario "${data.scenario}", not "${scenario.name}"`,
+    );
+  }
+  return runSchedule(scenario, new ListChooser(data.choices, true), {
+    seed: data.seed,
+    mutant: data.mutant,
+    oracles: options.oracles ?? defaultOracles(),
+    host: options.host,
+    record: true,
+  });
+}
