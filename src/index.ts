@@ -30,10 +30,21 @@ export {
   HMM_DMIRROR_PROT_ZERO,
 } from './devices/dmirror/index.ts';
 export * from './devmem/index.ts';
+export * from './explore/index.ts';
 export * from './hmm/index.ts';
 export { type DmirrorDeviceOptions, Machine, type MachineOptions } from './machine.ts';
 export * from './mm/index.ts';
+export { isMutantId, MUTANT_IDS, type MutantId } from './mm/mutant.ts';
+export type { MmObserver } from './mm/observer.ts';
 export * from './notifier/index.ts';
+export {
+  KselftestTap,
+  listSelftests,
+  runSelftest,
+  type SelftestCase,
+  type SelftestResult,
+  type SelftestRunOptions,
+} from './selftest/index.ts';
 export * from './sim/errno.ts';
 export {
   DeadlockError,

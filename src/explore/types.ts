@@ -143,8 +143,9 @@ export interface ExploreFailure {
   readonly token: string;
   /** Replay token of the shrunk schedule (the same when not shrunk). */
   readonly shrunkToken: string;
-  /** Decision points of the original and the shrunk schedule. */
+  /** Decision points of the original schedule. */
   readonly originalLength: number;
+  /** Decision points of the shrunk schedule (never more than the original's). */
   readonly shrunkLength: number;
   /** The shrunk schedule's account, step by step. */
   readonly account: readonly AccountStep[];

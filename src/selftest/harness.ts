@@ -463,7 +463,7 @@ export interface SelftestCase {
   /**
    * Runs the test: the fixture is set up on a new machine, the body runs, the fixture is torn
    * down. Resolves when the test passed; rejects with the first failed assertion
-   * ({@link SelftestAssertionError}) or whatever else the body threw.
+   * (`SelftestAssertionError`) or whatever else the body threw.
    */
   run(options?: SelftestRunOptions): Promise<void>;
 }

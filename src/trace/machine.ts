@@ -32,7 +32,10 @@ import type { ChromeTraceWriter, TraceEvent } from './writer.ts';
  * What {@link traceMachine} traces: a kernel, plus its dmirror devices when it is a `Machine`
  * (their tracks exist from the start, and their memory in use is a counter).
  */
-export type TracedMachine = Kernel & { readonly dmirrorDevices?: readonly DmirrorDevice[] };
+export type TracedMachine = Kernel & {
+  /** The machine's dmirror devices, when it has any. */
+  readonly dmirrorDevices?: readonly DmirrorDevice[];
+};
 
 /** Options of {@link traceMachine}. */
 export interface TraceMachineOptions {

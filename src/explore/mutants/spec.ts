@@ -23,7 +23,8 @@ export interface MutantSpec {
   /** The scenario that kills it. */
   // biome-ignore lint/suspicious/noExplicitAny: each mutant's scenario has its own state type
   readonly scenario: Scenario<any>;
-  /** Strategy and budget (schedules) within which the mutant must be killed. */
+  /** Strategy with which the mutant must be killed. */
   readonly strategy: StrategyName;
+  /** Budget in schedules within which the mutant must be killed. */
   readonly schedules: number;
 }
