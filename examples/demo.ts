@@ -1,7 +1,7 @@
 /**
- * hmmsim's demonstration (`npm start`): a process and a device sharing an address space through
- * HMM, narrated. The device is `dmirror`, the kernel's HMM test driver; every mmu-notifier
- * invalidation and every device command is printed as it happens, on the virtual clock.
+ * hmmsim's demonstration (`npm start`, `hmmsim demo`): a process and a device sharing an address
+ * space through HMM, narrated on the virtual clock. The narration lives in src/cli/demo.ts; this
+ * file keeps the example runnable on its own (`npx tsx examples/demo.ts`).
  *
  *   1. a process maps 8 pages and writes them;
  *   2. the device mirrors them (READ: hmm_range_fault faults nothing, the pages are there);
@@ -14,97 +14,9 @@
  * Run: npm start
  * @module
  */
-import {
-  errnoName,
-  HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL,
-  HMM_DMIRROR_PROT_ERROR,
-  MAP_ANONYMOUS,
-  MAP_PRIVATE,
-  Machine,
-  MMU_NOTIFY_EVENT_NAMES,
-  PAGE_SIZE,
-  PROT_READ,
-  PROT_WRITE,
-} from '../src/index.ts';
+export { type DemoEntry, type DemoResult, runDemo, runDemoDetailed } from '../src/cli/demo.ts';
 
-const hex = (n: number): string => `0x${n.toString(16)}`;
-
-/** Runs the demonstration, writing lines through `print`; returns the machine for inspection. */
-export async function runDemo(print: (line: string) => void): Promise<Machine> {
-  const machine = new Machine({ memory: 512 * 1024 * 1024 });
-  const us = (): string => `${(machine.sched.clock.now / 1000).toFixed(1).padStart(7)} µs`;
-  machine.bus.subscribe((e) => {
-    if (e.type === 'invalidate_start') {
-      const r = e.range;
-      const owner = r.owner === null ? '' : ' (owner: the device)';
-      print(`${us()}  notifier  ${MMU_NOTIFY_EVENT_NAMES[r.event]} [${hex(r.start)}, ${hex(r.end)})${owner}`);
-    }
-  });
-  const device = machine.addDmirrorDevice();
-  const proc = await machine.createProcess();
-  const n = 8;
-  print(
-    `hmmsim: a ${machine.memoryBytes / 2 ** 20} MiB machine with ${device.name} (device-private memory)\n`,
-  );
-
-  print('1. the process maps 8 pages and writes them');
-  const addr = await proc.mmap(0, n * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  for (let i = 0; i < n; i++) await proc.store32(addr + i * PAGE_SIZE, 1000 + i);
-  print(`${us()}  cpu       wrote pages ${hex(addr)} … ${hex(addr + n * PAGE_SIZE)}`);
-
-  print('\n2. the device mirrors them: READ runs hmm_range_fault and fills its page table');
-  const file = await device.open(proc);
-  let r = await file.read(addr, n);
-  const words = (d: Uint8Array): string =>
-    Array.from({ length: d.length / PAGE_SIZE }, (_, i) =>
-      new DataView(d.buffer, d.byteOffset + i * PAGE_SIZE).getUint32(0, true),
-    ).join(' ');
-  print(
-    `${us()}  device    READ ${n} pages: ret ${r.ret}, cpages ${r.cpages}, faults ${r.faults}; data ${words(r.data)}`,
-  );
-
-  print('\n3. the CPU unmaps pages 2–3: the device is told, drops its entries, and faults again');
-  await proc.munmap(addr + 2 * PAGE_SIZE, 2 * PAGE_SIZE);
-  r = await file.read(addr, n);
-  print(`${us()}  device    READ ${n} pages across the hole: ret ${errnoName(r.ret)} (no VMA there)`);
-  r = await file.read(addr + 4 * PAGE_SIZE, 4);
-  print(`${us()}  device    READ pages 4–7: ret ${r.ret}, cpages ${r.cpages}; data ${words(r.data)}`);
-
-  print('\n4. pages 4–7 migrate to device memory: the CPU page table now holds device-private entries');
-  const m = await file.migrateToDev(addr + 4 * PAGE_SIZE, 4);
-  print(`${us()}  device    MIGRATE_TO_DEV 4 pages: ret ${m.ret}, cpages ${m.cpages}`);
-  const s = await file.snapshot(addr, n);
-  const code = (b: number): string =>
-    b === HMM_DMIRROR_PROT_ERROR
-      ? 'ERR'
-      : (b & 0xf0) === HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL
-        ? 'DEV'
-        : b === 0
-          ? '---'
-          : 'RAM';
-  print(`${us()}  device    SNAPSHOT: ${Array.from(s.prot, code).join(' ')}`);
-
-  print('\n5. the CPU reads page 5: a device-private fault migrates it back to RAM');
-  const v = await proc.load32(addr + 5 * PAGE_SIZE);
-  print(`${us()}  cpu       read ${v} at page 5`);
-  const s2 = await file.snapshot(addr, n);
-  print(`${us()}  device    SNAPSHOT: ${Array.from(s2.prot, code).join(' ')}`);
-
-  print('\n6. fork with pages on the device; the child writes page 6 (device → RAM, then copy-on-write)');
-  const child = await proc.fork();
-  await child.store32(addr + 6 * PAGE_SIZE, 42);
-  print(
-    `${us()}  child     wrote 42 to page 6; parent still reads ${await proc.load32(addr + 6 * PAGE_SIZE)}`,
-  );
-  await child.exit();
-  await file.close();
-  await proc.exit();
-  const used = machine.pm.ramFrames - machine.pm.freeFrames;
-  print(
-    `\ndone: ${(machine.sched.clock.now / 1000).toFixed(1)} µs of virtual time; ${used} frames still in use (zero pages and the hugetlb pool)`,
-  );
-  return machine;
-}
+import { runDemo } from '../src/cli/demo.ts';
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   runDemo((line) => console.log(line)).catch((err: unknown) => {

@@ -61,6 +61,7 @@ import {
   PTE_YOUNG,
 } from '../mm/pte.ts';
 import { removeMigrationPtes, tryToMigrate } from '../mm/rmap.ts';
+import { staleTlbFlush, staleTlbInsert } from '../mm/stale-tlb.ts';
 import type { Vma } from '../mm/vma.ts';
 import { EINVAL } from '../sim/errno.ts';
 import { UsageError } from '../sim/errors.ts';
@@ -135,12 +136,34 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   if (!vma.mm.mmapLock.heldByCurrent()) {
     throw new UsageError('migrateVmaSetup', `the caller must hold the mmap lock of mm ${vma.mm.id}`);
   }
+  if (k.bus.on)
+    traceMigrate(k, 'B', 'migrate_vma_setup', { start: args.start, end: args.end, npages: nrPages });
   args.src.fill(0, 0, nrPages);
   args.cpages = 0;
   args.npages = 0;
   await migrateVmaCollect(args);
   if (args.cpages > 0) args.cpages = await migrateDeviceUnmap(k, args.src, args.npages, args.faultPage);
+  if (k.bus.on) traceMigrate(k, 'E', 'migrate_vma_setup', { cpages: args.cpages, npages: args.npages });
   return 0;
+}
+
+/** A span of a migration phase on the current thread (for traces; only called when the bus is on). */
+function traceMigrate(k: Kernel, phase: 'B' | 'E', name: string, args: Record<string, unknown>): void {
+  k.bus.emit({ type: 'span', time: k.sched.clock.now, thread: k.sched.current.name, phase, name, args });
+}
+
+/**
+ * Pages (a compound slot counts its 512) whose slot still has MIGRATE_PFN_MIGRATE and a
+ * destination: what moved, for traces.
+ */
+function migratedPages(src: Float64Array, dst: Float64Array, npages: number): number {
+  let n = 0;
+  for (let i = 0; i < npages; i++) {
+    const w = src[i]!;
+    if (!mpfnHas(w, MIGRATE_PFN_MIGRATE) || migratePfnToPage(dst[i]!) === 0) continue;
+    n += mpfnHas(w, MIGRATE_PFN_COMPOUND) || mpfnHas(dst[i]!, MIGRATE_PFN_COMPOUND) ? HPAGE_PMD_NR : 1;
+  }
+  return n;
 }
 
 /** migrate_vma_collect: one MIGRATE invalidation (owner = pgmapOwner) around the walk. */
@@ -389,15 +412,22 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
         pm.flags[page]! &= ~PG_anon_exclusive;
       }
       args.cpages++;
-      if ((lo & PTE_DIRTY) !== 0) pm.flags[page]! |= PG_dirty;
+      // M3 (bug-catalogue §3.3; fixed by fd35ca3d12cc): the PTE's dirty bit reaches neither the
+      // page nor the migration entry (migration entries carried no dirty bit before 6.1).
+      const dirty = k.mutant === 'M3' ? 0 : PTE_DIRTY;
+      if ((lo & dirty) !== 0) pm.flags[page]! |= PG_dirty;
       const mkind = mpfnHas(mpfn, MIGRATE_PFN_WRITE)
         ? PTE_MIGRATION_WRITE
         : anonExclusive
           ? PTE_MIGRATION_READ_EXCLUSIVE
           : PTE_MIGRATION_READ;
-      const keep = kind === PTE_PRESENT ? lo & (PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY) : lo & PTE_SOFT_DIRTY;
+      const keep = kind === PTE_PRESENT ? lo & (dirty | PTE_YOUNG | PTE_SOFT_DIRTY) : lo & PTE_SOFT_DIRTY;
       k.pt.words[off] = mkind | keep;
       k.pt.words[off + 1] = page;
+      // M2 (bug-catalogue §3.3; fixed by 60bae7370896): the CPU keeps the cleared translation
+      // until the flush below, done after the page-table lock is dropped.
+      if (k.mutant === 'M2' && kind === PTE_PRESENT)
+        staleTlbInsert(mm, addr / PAGE_SIZE, page, (lo & PTE_WRITE) !== 0);
       pm.mapcount[page]!--;
       k.putPage(page);
     } else {
@@ -405,6 +435,12 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
       mpfn = 0;
     }
     next(args, mpfn);
+  }
+  if (k.mutant === 'M2') {
+    // M2: pte_unmap_unlock, then flush_tlb_range: other threads may run in between.
+    const p = k.sched.point('migrate_vma_collect_pmd: flush_tlb_range after pte_unmap_unlock');
+    if (p) await p;
+    staleTlbFlush(mm, start / PAGE_SIZE, end / PAGE_SIZE);
   }
   return false;
 }
@@ -462,7 +498,8 @@ async function splitForCollect(args: MigrateVma, page: number, addr: number): Pr
 function migrateVmaCheckPage(k: Kernel, page: number, faultPage: number): boolean {
   const pm = k.pm;
   const head = pm.folioHead(page);
-  let extra = 1 + (page === faultPage ? 1 : 0);
+  // M1 (CVE-2022-3523): the fault path holds no reference, and none is expected of it.
+  let extra = 1 + (page === faultPage && k.mutant !== 'M1' ? 1 : 0);
   if ((pm.flags[head]! & PG_zone_device) !== 0) extra++;
   if ((pm.flags[head]! & PG_file) !== 0) extra++;
   return pm.refcount[head]! - extra <= totalMapcount(k, head);
@@ -564,6 +601,10 @@ async function migrateDevicePagesInternal(
   migrate: MigrateVma | null,
 ): Promise<void> {
   const pm = k.pm;
+  const traced = k.bus.on;
+  const spanName = migrate !== null ? 'migrate_vma_pages' : 'migrate_device_pages';
+  if (traced) traceMigrate(k, 'B', spanName, { npages });
+  if (k.observer !== null) checkPagesLocked(k, spanName, src, dst, npages);
   let range: MmuNotifierRange | null = null;
   for (let i = 0; i < npages; ) {
     const newpage = migratePfnToPage(dst[i]!);
@@ -630,7 +671,8 @@ async function migrateDevicePagesInternal(
       i += nr;
       continue;
     }
-    const extra = migrate !== null && migrate.faultPage === page ? 1 : 0;
+    // M1 (CVE-2022-3523): the fault path holds no reference, and none is expected of it.
+    const extra = migrate !== null && migrate.faultPage === page && k.mutant !== 'M1' ? 1 : 0;
     for (let j = 0; j < nr && i + j < npages; j++) {
       if (!mpfnHas(src[i + j]!, MIGRATE_PFN_MIGRATE)) continue;
       const s = migratePfnToPage(src[i + j]!);
@@ -641,6 +683,7 @@ async function migrateDevicePagesInternal(
     i += nr;
   }
   if (range !== null) mmuNotifierInvalidateRangeEnd(range);
+  if (traced && k.bus.on) traceMigrate(k, 'E', spanName, { migrated: migratedPages(src, dst, npages) });
 }
 
 /**
@@ -817,6 +860,8 @@ function migrateDeviceFinalizeInternal(
   faultPage: number,
 ): void {
   const pm = k.pm;
+  const traced = k.bus.on;
+  if (traced) traceMigrate(k, 'B', 'migrate_finalize', { npages, migrated: migratedPages(src, dst, npages) });
   const faultFolio = faultPage ? pm.folioHead(faultPage) : 0;
   for (let i = 0; i < npages; i++) {
     const newpage = migratePfnToPage(dst[i]!);
@@ -846,6 +891,42 @@ function migrateDeviceFinalizeInternal(
       k.putPage(d);
     }
   }
+  if (traced) traceMigrate(k, 'E', 'migrate_finalize', {});
+}
+
+/**
+ * What `migrate_vma_pages` / `migrate_device_pages` take for granted (checked for an observer):
+ * every source page still migrating and every destination page the driver supplied is locked
+ * (`VM_BUG_ON_FOLIO(!folio_test_locked())` in the folio move) and referenced.
+ */
+function checkPagesLocked(
+  k: Kernel,
+  where: string,
+  src: Float64Array,
+  dst: Float64Array,
+  npages: number,
+): void {
+  const o = k.observer;
+  if (o === null || !o.kernelAssert) return;
+  const pm = k.pm;
+  for (let i = 0; i < npages; i++) {
+    if (!mpfnHas(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
+    const page = migratePfnToPage(src[i]!);
+    const newpage = migratePfnToPage(dst[i]!);
+    for (const [what, pfn] of [
+      ['source', page],
+      ['destination', newpage],
+    ] as const) {
+      if (pfn === 0) continue;
+      const head = pm.folioHead(pfn);
+      if ((pm.flags[head]! & PG_locked) === 0)
+        o.kernelAssert(`${where}: ${what} page ${pfn} of slot ${i} is not locked`);
+      else if (pm.refcount[head]! <= 0)
+        o.kernelAssert(
+          `${where}: ${what} page ${pfn} of slot ${i} has no reference (refcount ${pm.refcount[head]})`,
+        );
+    }
+  }
 }
 
 /** migrate_device_pfn_lock: a referenced, locked device page in use, or 0. */
@@ -872,6 +953,7 @@ export async function migrateDeviceRange(
   npages: number,
 ): Promise<number> {
   const pm = k.pm;
+  if (k.bus.on) traceMigrate(k, 'B', 'migrate_device_range', { pfn: start, npages });
   for (let i = 0; i < npages; i++) {
     const pfn = start + i;
     src[i] = migrateDevicePfnLock(k, pfn);
@@ -883,7 +965,15 @@ export async function migrateDeviceRange(
     }
   }
   await migrateDeviceUnmap(k, src, npages, 0);
+  if (k.bus.on) traceMigrate(k, 'E', 'migrate_device_range', { cpages: countMigrating(src, npages) });
   return 0;
+}
+
+/** Slots still marked MIGRATE_PFN_MIGRATE (collected and unmapped), for traces. */
+function countMigrating(src: Float64Array, npages: number): number {
+  let n = 0;
+  for (let i = 0; i < npages; i++) if (mpfnHas(src[i]!, MIGRATE_PFN_MIGRATE)) n++;
+  return n;
 }
 
 /** migrate_device_unmap for callers outside this module (a single coherent folio). */

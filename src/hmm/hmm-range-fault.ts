@@ -84,6 +84,7 @@ export async function hmmRangeFault(range: HmmRange): Promise<number> {
   const walk = new HmmVmaWalk(range);
   hmmStats.calls++;
   const sched = walk.k.sched;
+  if (walk.k.bus.on) traceHmmRangeFault(walk.k, 'B', range, 0);
   for (;;) {
     hmmStats.passes++;
     const p = sched.point('hmm_range_fault');
@@ -91,11 +92,53 @@ export async function hmmRangeFault(range: HmmRange): Promise<number> {
     sched.clock.advance(HMM_WALK_PASS_NS + HMM_WALK_PAGE_NS * ((range.end - walk.last) / PAGE_SIZE));
     if (mmuIntervalCheckRetry(range.notifier, range.notifierSeq)) {
       hmmStats.ebusy++;
+      if (walk.k.bus.on) traceHmmRangeFault(walk.k, 'E', range, -EBUSY);
       return -EBUSY;
     }
+    const passStart = walk.last;
+    walk.faultedAt = -1;
     const ret = await walk.walkRange(walk.last, range.end);
-    if (ret !== -EBUSY) return ret;
+    if (ret === -EBUSY && walk.k.observer !== null) checkRestart(walk, passStart);
+    if (ret !== -EBUSY) {
+      if (walk.k.bus.on) traceHmmRangeFault(walk.k, 'E', range, ret);
+      return ret;
+    }
   }
+}
+
+/**
+ * The restart invariant of `hmm_range_fault` (checked for an observer): a pass that returns
+ * -EBUSY after faulting or waiting at some address has set `hmm_vma_walk->last` to it, so the
+ * next pass resumes there and never reads the words it already wrote as requests; `last` never
+ * moves backwards.
+ */
+function checkRestart(walk: HmmVmaWalk, passStart: number): void {
+  const o = walk.k.observer;
+  if (o === null || !o.kernelAssert) return;
+  const hex = (n: number): string => `0x${n.toString(16)}`;
+  if (walk.last < passStart)
+    o.kernelAssert(
+      `hmm_range_fault: hmm_vma_walk->last moved back from ${hex(passStart)} to ${hex(walk.last)} (mm ${walk.mm.id})`,
+    );
+  else if (walk.faultedAt >= 0 && walk.last !== walk.faultedAt)
+    o.kernelAssert(
+      `hmm_range_fault: -EBUSY after faulting at ${hex(walk.faultedAt)} but hmm_vma_walk->last is ${hex(walk.last)}: the restart would not begin where the walk stopped (mm ${walk.mm.id}, range [${hex(walk.range.start)}, ${hex(walk.range.end)}))`,
+    );
+}
+
+/** The span of one `hmm_range_fault` call on the calling thread (B: the range; E: the result). */
+function traceHmmRangeFault(k: Kernel, phase: 'B' | 'E', range: HmmRange, result: number): void {
+  k.bus.emit({
+    type: 'span',
+    time: k.sched.clock.now,
+    thread: k.sched.current.name,
+    phase,
+    name: 'hmm_range_fault',
+    args:
+      phase === 'B'
+        ? { start: range.start, end: range.end, npages: (range.end - range.start) / PAGE_SIZE }
+        : { result },
+  });
 }
 
 /** `struct hmm_vma_walk` plus the walk itself. */
@@ -107,6 +150,8 @@ class HmmVmaWalk {
   readonly w32: Uint32Array;
   /** First address whose word has not been written in this call. */
   last: number;
+  /** Where the current pass faulted or waited before returning -EBUSY (-1: nowhere); for the restart check. */
+  faultedAt = -1;
   private readonly startPage: number;
   private readonly maskHi: number;
   private readonly defaultHi: number;
@@ -117,6 +162,12 @@ class HmmVmaWalk {
     checkRange(range);
     const mm = range.notifier.mm!;
     if (!mm.mmapLock.heldByCurrent()) {
+      // mmap_assert_locked
+      const o = mm.kernel.observer;
+      if (o?.kernelAssert)
+        o.kernelAssert(
+          `hmm_range_fault: mmap_assert_locked failed: the mmap lock of mm ${mm.id} is not held`,
+        );
       throw new UsageError(
         'hmmRangeFault',
         `the caller must hold the mmap lock of mm ${mm.id} (mmapReadLock before the call)`,
@@ -180,7 +231,13 @@ class HmmVmaWalk {
    * -EBUSY so the next pass re-reads the tables from `addr`.
    */
   private async vmaFault(addr: number, end: number, required: number, vma: Vma): Promise<number> {
-    this.last = addr;
+    this.faultedAt = addr;
+    // H1 (bug-catalogue §3.1; fixed by be957c886d92): `last` not set before -EBUSY, so the restart
+    // re-reads words already written by this call as requests.
+    if (this.k.mutant !== 'H1') this.last = addr;
+    // H2 (bug-catalogue §3.1; "do not unconditionally set pfns when returning EBUSY", 5.7): the
+    // words of [addr, end) set to HMM_PFN_NONE before faulting, destroying their requests.
+    if (this.k.mutant === 'H2') this.pfnsFill(addr, end, 0);
     let flags = FAULT_FLAG_REMOTE;
     if ((required & NEED_WRITE_FAULT) !== 0) {
       if ((vma.flags & VM_WRITE) === 0) return -EPERM;
@@ -219,7 +276,9 @@ class HmmVmaWalk {
     const required = this.rangeNeedFault(addr, end, 0);
     if (vma === null) {
       if (required !== 0) return -EFAULT;
-      return this.pfnsFill(addr, end, HI_ERROR);
+      // H8 (bug-catalogue §3.1; "mm/hmm: return error for non-vma snapshots", 5.7): a snapshot of
+      // a hole without a VMA reads as HMM_PFN_NONE instead of HMM_PFN_ERROR.
+      return this.pfnsFill(addr, end, this.k.mutant === 'H8' ? 0 : HI_ERROR);
     }
     if (required !== 0) return this.vmaFault(addr, end, required, vma);
     return this.pfnsFill(addr, end, 0);
@@ -228,7 +287,9 @@ class HmmVmaWalk {
   private async walkVma(vma: Vma, addr: number, end: number): Promise<number> {
     // hmm_vma_walk_test: VMAs without struct pages behind them, or unreadable, are errors.
     if (vma.isIoOrPfnmap || (vma.flags & VM_READ) === 0) {
-      if (this.rangeNeedFault(addr, end, 0) !== 0) return -EFAULT;
+      // H3 (bug-catalogue §3.1; "return -EFAULT when setting HMM_PFN_ERROR on requested valid
+      // pages", 5.7): ERROR set on requested pages and 0 returned.
+      if (this.rangeNeedFault(addr, end, 0) !== 0 && this.k.mutant !== 'H3') return -EFAULT;
       this.pfnsFill(addr, end, HI_ERROR);
       return 0;
     }
@@ -301,6 +362,7 @@ class HmmVmaWalk {
       if (isMigrationKind(kind)) {
         // A THP under migration: wait for it, then resume here.
         if (this.rangeNeedFault(start, end, 0) !== 0) {
+          this.faultedAt = start;
           this.last = start;
           await waitOnPageLocked(k, head);
           return -EBUSY;
@@ -378,7 +440,11 @@ class HmmVmaWalk {
     head: number,
   ): number | Promise<number> {
     const devPrivate = isDevicePrivateKind(kind);
-    if (devPrivate && this.k.pgmapOf(head)?.owner === this.range.devPrivateOwner) {
+    // H9 (bug-catalogue §3.1; fixed by 08ddddda667b): the owner check dropped.
+    if (
+      devPrivate &&
+      (this.k.pgmapOf(head)?.owner === this.range.devPrivateOwner || this.k.mutant === 'H9')
+    ) {
       const cpuHi =
         (HI_VALID |
           (kind === PTE_DEVICE_PRIVATE_WRITE ? HI_WRITE : 0) |
@@ -426,14 +492,25 @@ class HmmVmaWalk {
       }
     } else {
       const pfn = words[off + 1]!;
-      if (isDevicePrivateKind(kind) && k.pgmapOf(pfn)?.owner === this.range.devPrivateOwner) {
+      // H9 (bug-catalogue §3.1; fixed by 08ddddda667b): the owner check dropped, every device's
+      // private pages reported as the caller's own.
+      if (
+        isDevicePrivateKind(kind) &&
+        (k.pgmapOf(pfn)?.owner === this.range.devPrivateOwner || k.mutant === 'H9')
+      ) {
         // Device-private pages of the caller's own device are reported, never faulted.
         newLo = pfn;
         newHi = kind === PTE_DEVICE_PRIVATE_WRITE ? (HI_VALID | HI_WRITE) >>> 0 : HI_VALID;
       } else {
         const required = this.mayFault ? this.pteNeedFault(inHi, 0) : 0;
         if (required !== 0) {
-          if (kind === PTE_SWAP || isDevicePrivateKind(kind) || kind === PTE_DEVICE_EXCLUSIVE)
+          // H10 (bug-catalogue §3.1; "mm/hmm: fault non-owner device private entries", 2022): another
+          // owner's device-private entry falls through to -EFAULT instead of migrate_to_ram.
+          if (
+            kind === PTE_SWAP ||
+            (isDevicePrivateKind(kind) && k.mutant !== 'H10') ||
+            kind === PTE_DEVICE_EXCLUSIVE
+          )
             return this.vmaFault(addr, end, required, vma);
           if (isMigrationKind(kind)) return this.migrationWait(addr, pfn);
           return -EFAULT;
@@ -447,6 +524,7 @@ class HmmVmaWalk {
 
   /** A PTE under migration: wait for it (migration_entry_wait), then resume at `addr`. */
   private async migrationWait(addr: number, pfn: number): Promise<number> {
+    this.faultedAt = addr;
     this.last = addr;
     await waitOnPageLocked(this.k, pfn);
     return -EBUSY;

@@ -21,12 +21,18 @@ import type { MmStruct } from './mm-struct.ts';
 import { walkLevel, walkToLeaf } from './page-table.ts';
 import { PTE_DIRTY, PTE_KIND_MASK, PTE_PRESENT, PTE_PROTNONE, PTE_WRITE, PTE_YOUNG } from './pte.ts';
 import { BusError, OutOfMemoryKill, SegmentationFault } from './signals.ts';
+import { staleTlbLookup } from './stale-tlb.ts';
 
 /**
  * The hardware walk: the pfn that `vpn` translates to for a read or write, setting the accessed
  * (and dirty) bit; -1 when the access would fault.
  */
 export function translate(mm: MmStruct, vpn: number, write: boolean): number {
+  // M2 (bug-catalogue §3.3; fixed by 60bae7370896): a translation the migration collect left cached.
+  if (mm.kernel.mutant === 'M2') {
+    const pfn = staleTlbLookup(mm, vpn, write);
+    if (pfn >= 0) return pfn;
+  }
   const pool = mm.kernel.pt;
   const off = walkToLeaf(pool, mm.pgd, vpn);
   const w = pool.words;
@@ -133,6 +139,8 @@ export async function cpuRead(mm: MmStruct, addr: number, length: number): Promi
       continue;
     }
     pm.readBytes(pfn, pageOff, out, done, n);
+    const o = mm.kernel.observer;
+    if (o?.userRead) o.userRead(mm, a, out.subarray(done, done + n));
     done += n;
   }
   return out;
@@ -158,6 +166,8 @@ export async function cpuWrite(mm: MmStruct, addr: number, data: Uint8Array): Pr
       continue;
     }
     pm.writeBytes(pfn, pageOff, data, done, n);
+    const o = mm.kernel.observer;
+    if (o?.userWrite) o.userWrite(mm, a, data.subarray(done, done + n));
     done += n;
   }
 }
@@ -186,6 +196,8 @@ function store32AfterPoint(mm: MmStruct, addr: number, value: number): Promise<v
     const pfn = translate(mm, vpn, true);
     if (pfn >= 0) {
       mm.kernel.pm.writeU32(pfn, addr - vpn * PAGE_SIZE, value);
+      const o = mm.kernel.observer;
+      if (o?.userWrite32) o.userWrite32(mm, addr, value);
       return undefined;
     }
     const f = userFaultNoWait(mm, addr, true);
@@ -211,7 +223,12 @@ function load32AfterPoint(mm: MmStruct, addr: number): number | Promise<number> 
   const vpn = Math.floor(addr / PAGE_SIZE);
   for (;;) {
     const pfn = translate(mm, vpn, false);
-    if (pfn >= 0) return mm.kernel.pm.readU32(pfn, addr - vpn * PAGE_SIZE);
+    if (pfn >= 0) {
+      const value = mm.kernel.pm.readU32(pfn, addr - vpn * PAGE_SIZE);
+      const o = mm.kernel.observer;
+      if (o?.userRead32) o.userRead32(mm, addr, value);
+      return value;
+    }
     const f = userFaultNoWait(mm, addr, false);
     if (f) return f.then(() => cpuLoad32(mm, addr));
     const p = mm.kernel.sched.point('cpu read');

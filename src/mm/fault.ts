@@ -34,7 +34,7 @@ import {
   mmuNotifierRangeInit,
 } from './mmu-notifier.ts';
 import { PG_anon, PG_anon_exclusive, PG_dirty, PG_lru, PG_swapbacked } from './page-flags.ts';
-import { trylockPage, unlockPage, waitOnPageLocked } from './page-lock.ts';
+import { pageLocked, trylockPage, unlockPage, waitOnPageLocked } from './page-lock.ts';
 import { ensureEntry, ensurePteUnderPmd, findEntry } from './page-table.ts';
 import { HUGE_ZERO_PFN, ZERO_PFN } from './physmem.ts';
 import {
@@ -107,6 +107,7 @@ function faultAfterPoint(vma: Vma, addr: number, flags: number): number | Promis
   faultStats.total++;
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   addr = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+  if (vma.mm.kernel.bus.on) traceFaultBegin(vma, addr, write);
   if (!vma.isHugetlb) {
     const result = faultPmdNoSleep(vma, addr, write);
     if (result !== WOULD_SLEEP) {
@@ -123,6 +124,19 @@ async function faultSleeping(vma: Vma, addr: number, write: boolean): Promise<nu
     : await faultPmdSleeping(vma, addr, write);
   traceFault(vma, addr, write, result);
   return result;
+}
+
+/** Opens the fault's span; the `fault` event of {@link traceFault} closes it. */
+function traceFaultBegin(vma: Vma, addr: number, write: boolean): void {
+  const k = vma.mm.kernel;
+  k.bus.emit({
+    type: 'span',
+    time: k.sched.clock.now,
+    thread: k.sched.current.name,
+    phase: 'B',
+    name: 'page_fault',
+    args: { mm: vma.mm.id, addr, write },
+  });
 }
 
 function traceFault(vma: Vma, addr: number, write: boolean, result: number): void {
@@ -566,18 +580,44 @@ async function doDevicePrivateFault(vma: Vma, addr: number, pfn: number, write: 
   const pgmap = k.pgmapOf(pfn);
   if (pgmap === null) return VM_FAULT_SIGBUS;
   if (!trylockPage(k, pfn)) {
+    // H12 (bug-catalogue §3.1; "mm: Fix a hmm_range_fault() livelock / starvation problem", 7.0):
+    // the fault returns at once and the access retries, spinning while the holder runs or not.
+    if (k.mutant === 'H12') return 0;
     await waitOnPageLocked(k, pfn);
     return 0;
   }
-  k.getPage(pfn);
+  // M1 (bug-catalogue §3.3, CVE-2022-3523; fixed by 16ce101db85d): no reference held across
+  // migrate_to_ram, so a concurrent zap can free the page under it.
+  const ref = k.mutant !== 'M1';
+  if (ref) k.getPage(pfn);
   let r: number;
+  if (k.bus.on) traceMigrateToRam(k, 'B', { addr, pfn, write });
   try {
     r = await pgmap.migrateToRam({ vma, address: addr, page: pfn, write });
   } finally {
+    // folio_unlock's VM_BUG_ON_FOLIO(!folio_test_locked()): the page was freed while in use.
+    const o = k.observer;
+    if (o?.kernelAssert && !pageLocked(k, pfn))
+      o.kernelAssert(
+        `do_swap_page: folio_unlock of device page ${pfn}, which is not locked (freed under migrate_to_ram)`,
+      );
     unlockPage(k, pfn);
-    k.putPage(pfn);
+    if (ref) k.putPage(pfn);
   }
+  if (k.bus.on) traceMigrateToRam(k, 'E', { result: r });
   return r;
+}
+
+/** The span of a device page's `migrate_to_ram` on the faulting thread. */
+function traceMigrateToRam(k: Kernel, phase: 'B' | 'E', args: Record<string, unknown>): void {
+  k.bus.emit({
+    type: 'span',
+    time: k.sched.clock.now,
+    thread: k.sched.current.name,
+    phase,
+    name: 'migrate_to_ram',
+    args,
+  });
 }
 
 /**

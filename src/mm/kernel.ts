@@ -212,6 +212,8 @@ export class Kernel {
       pgmap.pageFree(head);
     } else if ((f & PG_hugetlb) !== 0) this.hugetlb.release(head);
     else this.pm.freePages(head);
+    const o = this.observer;
+    if (o?.pageFreed) o.pageFreed(head);
   }
 
   /** The rss counter a page is accounted in (`mm_counter`). */

@@ -6,6 +6,7 @@
  * @module
  */
 import type { MmStruct } from './mm-struct.ts';
+import type { MmObserver } from './observer.ts';
 
 /** munmap, or mremap moving the range away. */
 export const MMU_NOTIFY_UNMAP = 0;
@@ -90,9 +91,19 @@ export function mmuNotifierInvalidateRangeStart(range: MmuNotifierRange): Promis
   const k = range.mm.kernel;
   if (k.bus.on)
     k.bus.emit({ type: 'invalidate_start', time: k.sched.clock.now, thread: k.sched.current.name, range });
+  const o = k.observer;
+  if (o?.invalidateStart) o.invalidateStart(range);
   const subs = range.mm.notifierSubscriptions;
   if (subs === null) return RESOLVED_ZERO;
-  return subs.invalidateRangeStart(range);
+  const ret = subs.invalidateRangeStart(range);
+  // A refused non-blockable start has already ended the range: tell the observer it is over.
+  if (o?.invalidateEnd && !range.blockable) return ret.then((r) => observeFailedStart(o, range, r));
+  return ret;
+}
+
+function observeFailedStart(o: MmObserver, range: MmuNotifierRange, ret: number): number {
+  if (ret !== 0) o.invalidateEnd!(range);
+  return ret;
 }
 
 /** One shared settled promise for invalidations on an mm without subscriptions. */
@@ -103,6 +114,8 @@ export function mmuNotifierInvalidateRangeEnd(range: MmuNotifierRange): void {
   const k = range.mm.kernel;
   const subs = range.mm.notifierSubscriptions;
   if (subs !== null) subs.invalidateRangeEnd(range);
+  const o = k.observer;
+  if (o?.invalidateEnd) o.invalidateEnd(range);
   if (k.bus.on)
     k.bus.emit({ type: 'invalidate_end', time: k.sched.clock.now, thread: k.sched.current.name, range });
 }

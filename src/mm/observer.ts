@@ -62,4 +62,10 @@ export interface MmObserver {
   kernelAssert?(what: string): void;
   /** A bounded retry loop gave up after its timeout (e.g. HMM_RANGE_DEFAULT_TIMEOUT): `where` says which. */
   retryTimeout?(where: string): void;
+  /**
+   * A bounded retry loop begins another attempt; it began its first at `startedAt` (virtual ns)
+   * and promised to give up `timeoutNs` later. An attempt begun after that deadline is a loop
+   * running past its timeout.
+   */
+  retryAttempt?(where: string, startedAt: number, timeoutNs: number): void;
 }

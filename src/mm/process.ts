@@ -55,6 +55,8 @@ export class Process {
   ): Promise<number> {
     this.check('mmap', { addr, length, prot, flags, fd, offset });
     const mm = this.mm;
+    const observed = this.kernel.observer !== null;
+    if (observed) this.observeBegin('mmap', [addr, length, prot, flags, fd, offset]);
     await mm.mmapLock.downWrite();
     let r: number;
     try {
@@ -71,6 +73,7 @@ export class Process {
       }
     }
     this.traceSyscall('mmap', [addr, length, prot, flags, fd, offset], r);
+    if (observed) this.observeEnd('mmap', [addr, length, prot, flags, fd, offset], r);
     return r;
   }
 
@@ -79,12 +82,17 @@ export class Process {
     this.check('munmap', { addr, length });
     const end = munmapRange(addr, length);
     if (end < 0) return this.traceSyscall('munmap', [addr, length], end);
+    const observed = this.kernel.observer !== null;
+    if (observed) this.observeBegin('munmap', [addr, length]);
     await this.mm.mmapLock.downWrite();
+    let r = -EINVAL;
     try {
-      return this.traceSyscall('munmap', [addr, length], await doMunmap(this.mm, addr, end));
+      r = this.traceSyscall('munmap', [addr, length], await doMunmap(this.mm, addr, end));
     } finally {
       this.mm.mmapLock.upWrite();
+      if (observed) this.observeEnd('munmap', [addr, length], r);
     }
+    return r;
   }
 
   /** `mprotect(2)`: 0 or -errno. */
@@ -107,10 +115,13 @@ export class Process {
     this.check('madvise', { addr, length, advice });
     const write = madviseNeedsWriteLock(advice);
     const lock = this.mm.mmapLock;
+    const observed = this.kernel.observer !== null;
+    if (observed) this.observeBegin('madvise', [addr, length, advice]);
     if (write) await lock.downWrite();
     else await lock.downRead();
+    let r = -EINVAL;
     try {
-      return this.traceSyscall(
+      r = this.traceSyscall(
         'madvise',
         [addr, length, advice],
         await doMadvise(this.mm, addr, length, advice),
@@ -118,7 +129,9 @@ export class Process {
     } finally {
       if (write) lock.upWrite();
       else lock.upRead();
+      if (observed) this.observeEnd('madvise', [addr, length, advice], r);
     }
+    return r;
   }
 
   /** `mremap(2)`: the new address or -errno. */
@@ -130,16 +143,21 @@ export class Process {
     newAddr = 0,
   ): Promise<number> {
     this.check('mremap', { oldAddr, oldSize, newSize, flags, newAddr });
+    const observed = this.kernel.observer !== null;
+    if (observed) this.observeBegin('mremap', [oldAddr, oldSize, newSize, flags, newAddr]);
     await this.mm.mmapLock.downWrite();
+    let r = -EINVAL;
     try {
-      return this.traceSyscall(
+      r = this.traceSyscall(
         'mremap',
         [oldAddr, oldSize, newSize, flags, newAddr],
         await doMremap(this.mm, oldAddr, oldSize, newSize, flags, newAddr),
       );
     } finally {
       this.mm.mmapLock.upWrite();
+      if (observed) this.observeEnd('mremap', [oldAddr, oldSize, newSize, flags, newAddr], r);
     }
+    return r;
   }
 
   /**
@@ -150,6 +168,8 @@ export class Process {
     this.check('fork', {});
     const k = this.kernel;
     const parent = this.mm;
+    const observed = k.observer !== null;
+    if (observed) this.observeBegin('fork', []);
     await parent.mmapLock.downWrite();
     let child: Process;
     let r: number;
@@ -163,6 +183,7 @@ export class Process {
       // copy_process fails: the half-built child address space is torn down (mmput).
       await mmput(child.mm);
       this.traceSyscall('fork', [], r);
+      if (observed) this.observeEnd('fork', [], r);
       throw new SyscallError(
         'fork',
         -r,
@@ -175,6 +196,11 @@ export class Process {
       child.fds.set(fd, open);
     }
     this.traceSyscall('fork', [], child.pid);
+    if (observed) {
+      const o = k.observer;
+      if (o?.forked) o.forked(parent, child.mm);
+      this.observeEnd('fork', [], child.pid);
+    }
     return child;
   }
 
@@ -182,9 +208,12 @@ export class Process {
   async exit(): Promise<void> {
     this.check('exit', {});
     this.exited = true;
+    const observed = this.kernel.observer !== null;
+    if (observed) this.observeBegin('exit', []);
     await mmput(this.mm);
     for (const fd of [...this.fds.keys()]) await this.close(fd);
     this.traceSyscall('exit', [], 0);
+    if (observed) this.observeEnd('exit', [], 0);
   }
 
   /** An unnamed temporary file of `size` bytes (`open(O_TMPFILE)` + `ftruncate`); returns its fd. */
@@ -287,6 +316,18 @@ export class Process {
 
   private checkLive(call: string): void {
     if (this.exited) throw new UsageError(`${call}`, `process ${this.pid} has exited`);
+  }
+
+  /** Tells the machine's observer (oracles) that a system call begins. */
+  private observeBegin(name: string, args: readonly number[]): void {
+    const o = this.kernel.observer;
+    if (o?.syscallBegin) o.syscallBegin(this.mm, name, args);
+  }
+
+  /** Tells the machine's observer (oracles) that a system call returned `result`. */
+  private observeEnd(name: string, args: readonly number[], result: number): void {
+    const o = this.kernel.observer;
+    if (o?.syscallEnd) o.syscallEnd(this.mm, name, args, result);
   }
 
   private traceSyscall(name: string, args: readonly number[], result: number): number {

@@ -209,7 +209,27 @@ export function mmuIntervalCheckRetry(sub: MmuIntervalNotifier, seq: number): bo
  * Call it from the invalidate callback, under the driver lock, whenever the callback returns true.
  */
 export function mmuIntervalSetSeq(sub: MmuIntervalNotifier, curSeq: number): void {
+  const mm = sub.mm;
+  const o = mm !== null ? mm.kernel.observer : null;
+  if (o?.kernelAssert) checkSetSeq(o.kernelAssert.bind(o), sub, curSeq);
   sub.invalidateSeq = curSeq;
+}
+
+/**
+ * What the kernel takes for granted when `mmu_interval_set_seq` runs (checked for an observer):
+ * it is inside an invalidate callback, so the mm's invalidation epoch is open (`invalidate_seq`
+ * odd) and `curSeq` is that epoch's number.
+ */
+function checkSetSeq(kernelAssert: (what: string) => void, sub: MmuIntervalNotifier, curSeq: number): void {
+  const subs = sub.mm!.notifierSubscriptions as MmuNotifierSubscriptions | null;
+  if (subs === null || !subs.isInvalidating())
+    kernelAssert(
+      `mmu_interval_set_seq(${curSeq}) outside an invalidate callback: no invalidation epoch is open on mm ${sub.mm!.id}`,
+    );
+  else if (subs.invalidateSeq !== curSeq)
+    kernelAssert(
+      `mmu_interval_set_seq(${curSeq}) outside an invalidate callback: the open epoch of mm ${sub.mm!.id} is ${subs.invalidateSeq}`,
+    );
 }
 
 /** `__mmu_notifier_register(NULL, mm)` with the mmap write lock held: installs the record once. */

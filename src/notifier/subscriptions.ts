@@ -160,8 +160,13 @@ export class MmuNotifierSubscriptions implements MmNotifierSubscriptions {
       const p = sched.point(INVALIDATE_POINT);
       if (p) await p;
       const sub = node.value;
+      // non_block_start(): a callback of a non-blockable range must not sleep or reschedule.
+      const steps = sched.current.steps;
+      const switches = sched.switches;
       let ret = callInvalidate(sub, range, cur);
       if (typeof ret !== 'boolean') ret = await ret;
+      if (!range.blockable && (sched.current.steps !== steps || sched.switches !== switches))
+        this.nonBlockSlept();
       if (ret) continue;
       if (range.blockable) {
         this.warn('mn_itree_invalidate: an invalidate callback returned false for a blockable range');
@@ -172,6 +177,18 @@ export class MmuNotifierSubscriptions implements MmNotifierSubscriptions {
       return -EAGAIN;
     }
     return 0;
+  }
+
+  /**
+   * A callback of a non-blockable range passed a point where it could sleep (`non_block_end` with
+   * CONFIG_DEBUG_ATOMIC_SLEEP: "sleeping function called from invalid context"): a kernel
+   * assertion, and a warning on the record.
+   */
+  private nonBlockSlept(): void {
+    const what =
+      'BUG: sleeping function called from invalid context: an interval notifier callback slept or rescheduled during a non-blockable invalidation';
+    this.warn(what);
+    this.mm.kernel.observer?.kernelAssert?.(what);
   }
 
   /** `mn_itree_inv_end`. */

@@ -30,6 +30,7 @@ import { dmirrorCharge } from './cost.ts';
 import type { DmirrorDevice } from './device.ts';
 import { dmirrorBackingPage, dmirrorOfBackingPage, dmirrorSelectDevice } from './devmem-alloc.ts';
 import type { DmirrorFile } from './file.ts';
+import { dmirrorMigrateLock } from './mutant-locks.ts';
 import { HMM_DMIRROR_FLAG_FAIL_ALLOC } from './uapi.ts';
 
 /**
@@ -173,6 +174,26 @@ export async function dmirrorDevmemFault(vmf: VmFault): Promise<number> {
   if (order !== 0) args.flags |= MIGRATE_VMA_SELECT_COMPOUND;
   // In practice setup fails only for a broken VMA.
   if ((await migrateVmaSetup(args)) !== 0) return VM_FAULT_SIGBUS;
+  if (k.mutant === 'M9') {
+    // M9 (bug-catalogue §3.3): a driver-private lock in migrate_to_ram, taken with the faulting
+    // page locked and its migration entries installed.
+    const lock = dmirrorMigrateLock(mdevice);
+    await lock.lock();
+    try {
+      return await devmemFaultMigrate(args, dmirror, mdevice);
+    } finally {
+      lock.unlock();
+    }
+  }
+  return devmemFaultMigrate(args, dmirror, mdevice);
+}
+
+/** The allocate, copy and commit steps of {@link dmirrorDevmemFault}, after `migrate_vma_setup`. */
+async function devmemFaultMigrate(
+  args: MigrateVma,
+  dmirror: DmirrorFile | null,
+  mdevice: DmirrorDevice,
+): Promise<number> {
   const ret = dmirrorDevmemFaultAllocAndCopy(args, dmirror, mdevice);
   if (ret !== 0) {
     migrateVmaFinalize(args);

@@ -37,6 +37,13 @@ export async function dmirrorDeviceEvictChunk(chunk: DmirrorChunk): Promise<void
   const k = chunk.mdevice.kernel;
   const startPfn = chunk.pfnFirst;
   const npages = chunk.nrPages;
+  if (k.bus.on) traceEvict(chunk, 'B', { pfn: startPfn, npages });
+  // No page of the chunk in use: migrate_device_range would find every pfn free and collect
+  // nothing (no lock, no preemption point), so the passes over the chunk are skipped.
+  if (chunk.refs === 0) {
+    if (k.bus.on) traceEvict(chunk, 'E', {});
+    return;
+  }
   const src = new Float64Array(npages);
   const dst = new Float64Array(npages);
   await migrateDeviceRange(k, src, startPfn, npages);
@@ -70,6 +77,21 @@ export async function dmirrorDeviceEvictChunk(chunk: DmirrorChunk): Promise<void
   }
   await migrateDevicePages(k, src, dst, npages);
   migrateDeviceFinalize(k, src, dst, npages);
+  if (k.bus.on) traceEvict(chunk, 'E', {});
+}
+
+/** The eviction's span on the device's track (for traces; only called when the bus is on). */
+function traceEvict(chunk: DmirrorChunk, phase: 'B' | 'E', args: Record<string, unknown>): void {
+  const k = chunk.mdevice.kernel;
+  k.bus.emit({
+    type: 'span',
+    time: k.sched.clock.now,
+    thread: k.sched.current.name,
+    phase,
+    name: 'evict_chunk',
+    args,
+    track: chunk.mdevice.name,
+  });
 }
 
 /**

@@ -20,6 +20,8 @@ import { dmirrorBounceInit, dmirrorDoRead } from './read-write.ts';
 export async function dmirrorAtomicMap(addr: number, pfn: number, dmirror: DmirrorFile): Promise<number> {
   await dmirror.mutex.lock();
   dmirror.pt.set(addr / PAGE_SIZE, xaTagPointer(pfn, DPT_XA_TAG_ATOMIC));
+  const o = dmirror.mdevice.kernel.observer;
+  if (o?.mirrorUpdate) o.mirrorUpdate(dmirror);
   dmirror.mutex.unlock();
   return 0;
 }

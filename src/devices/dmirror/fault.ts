@@ -12,7 +12,7 @@ import {
 } from '../../hmm/hmm-pfn.ts';
 import type { HmmRange } from '../../hmm/hmm-range.ts';
 import { hmmRangeFault } from '../../hmm/hmm-range-fault.ts';
-import { PAGE_SIZE } from '../../mm/constants.ts';
+import { PAGE_SIZE, VM_WRITE } from '../../mm/constants.ts';
 import { mmgetNotZero, mmput } from '../../mm/exit.ts';
 import { mmapReadLock, mmapReadUnlock } from '../../mm/mmap-lock.ts';
 import { mmuIntervalReadBegin, mmuIntervalReadRetry } from '../../notifier/interval-notifier.ts';
@@ -20,6 +20,7 @@ import { NSEC_PER_MSEC } from '../../sim/clock.ts';
 import { EBUSY, EFAULT } from '../../sim/errno.ts';
 import { dmirrorBackingPage } from './devmem-alloc.ts';
 import type { DmirrorFile } from './file.ts';
+import { dmirrorMigrateLock } from './mutant-locks.ts';
 import { DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, xaTagPointer } from './pt.ts';
 
 /** Pages per `hmm_range_fault` call (the size of the driver's on-stack pfn array). */
@@ -48,10 +49,15 @@ export function dmirrorDoFault(dmirror: DmirrorFile, range: HmmRange): number {
     let tag = DPT_XA_TAG_READ;
     if ((hi & HI_WRITE) !== 0) tag = DPT_XA_TAG_WRITE;
     else if (wantWrite) return -EFAULT;
+    // D11 (bug-catalogue §3.2): write permission taken from the VMA (VM_WRITE), not HMM_PFN_WRITE.
+    if (k.mutant === 'D11' && (range.notifier.mm!.vmaLookup((first + i) * PAGE_SIZE)?.flags ?? 0) & VM_WRITE)
+      tag = DPT_XA_TAG_WRITE;
     // A device-private page of this device is reported, not faulted: the device reaches its data
     // through the backing page (BACKING_PAGE), as MIGRATE_TO_DEV maps it.
     dmirror.pt.set(first + i, xaTagPointer(dmirrorBackingPage(k, hmmWordPfn(w32, i)), tag));
   }
+  const o = k.observer;
+  if (o?.mirrorUpdate) o.mirrorUpdate(dmirror);
   return 0;
 }
 
@@ -62,12 +68,45 @@ export function dmirrorDoFault(dmirror: DmirrorFile, range: HmmRange): number {
  */
 export async function dmirrorRangeFault(dmirror: DmirrorFile, range: HmmRange): Promise<number> {
   const mm = range.notifier.mm!;
-  const clock = mm.kernel.sched.clock;
-  const timeout = clock.now + HMM_RANGE_DEFAULT_TIMEOUT * NSEC_PER_MSEC;
+  const k = mm.kernel;
+  if (k.mutant === 'M9') {
+    // M9 (bug-catalogue §3.3): a driver-private lock held across the device fault, also taken by
+    // migrate_to_ram (devmem-fault.ts).
+    const lock = dmirrorMigrateLock(dmirror.mdevice);
+    await lock.lock();
+    try {
+      return await rangeFault(dmirror, range);
+    } finally {
+      lock.unlock();
+    }
+  }
+  return rangeFault(dmirror, range);
+}
+
+/** The retry loop of {@link dmirrorRangeFault}. */
+async function rangeFault(dmirror: DmirrorFile, range: HmmRange): Promise<number> {
+  const mm = range.notifier.mm!;
+  const k = mm.kernel;
+  const clock = k.sched.clock;
+  const startedAt = clock.now;
+  const timeout = startedAt + HMM_RANGE_DEFAULT_TIMEOUT * NSEC_PER_MSEC;
+  // D1 (bug-catalogue §3.2): mmu_interval_read_begin hoisted out of the loop, the seq never refreshed.
+  if (k.mutant === 'D1') range.notifierSeq = await mmuIntervalReadBegin(range.notifier);
   for (;;) {
-    // time_after(jiffies, timeout)
-    if (clock.now > timeout) return -EBUSY;
-    range.notifierSeq = await mmuIntervalReadBegin(range.notifier);
+    // time_after(jiffies, timeout); L1 (liveness, bug-catalogue §3 list): the deadline forgotten.
+    if (clock.now > timeout && k.mutant !== 'L1') {
+      const o = k.observer;
+      if (o?.retryTimeout) o.retryTimeout(`dmirror_range_fault [${range.start}, ${range.end})`);
+      return -EBUSY;
+    }
+    const ob = k.observer;
+    if (ob?.retryAttempt)
+      ob.retryAttempt(
+        `dmirror_range_fault [0x${range.start.toString(16)}, 0x${range.end.toString(16)})`,
+        startedAt,
+        HMM_RANGE_DEFAULT_TIMEOUT * NSEC_PER_MSEC,
+      );
+    if (k.mutant !== 'D1') range.notifierSeq = await mmuIntervalReadBegin(range.notifier);
     await mmapReadLock(mm);
     let ret: number;
     try {
@@ -80,11 +119,19 @@ export async function dmirrorRangeFault(dmirror: DmirrorFile, range: HmmRange): 
       return ret;
     }
     await dmirror.mutex.lock();
-    if (mmuIntervalReadRetry(range.notifier, range.notifierSeq)) {
+    // D2 (bug-catalogue §3.2): device PTEs committed without mmu_interval_read_retry.
+    if (k.mutant !== 'D2' && mmuIntervalReadRetry(range.notifier, range.notifierSeq)) {
       dmirror.mutex.unlock();
       continue;
     }
     break;
+  }
+  if (k.mutant === 'D6') {
+    // D6 (bug-catalogue §3.2): the pages of the hmm pfns used after the notifier lock is dropped;
+    // the kernel may be preempted right after mutex_unlock.
+    dmirror.mutex.unlock();
+    await k.sched.yield('dmirror_do_fault after mutex_unlock');
+    return dmirrorDoFault(dmirror, range);
   }
   const ret = dmirrorDoFault(dmirror, range);
   dmirror.mutex.unlock();

@@ -259,6 +259,7 @@ export class DmirrorFile {
   private cmdIn(name: string, addr: number, npages: number, ptr: Uint8Array | null): HmmDmirrorCmd | number {
     checkU64(`DmirrorFile.${name}(addr)`, addr);
     checkU64(`DmirrorFile.${name}(${name === 'setFlags' ? 'flags' : 'npages'})`, npages);
+    if (this.process.kernel.bus.on) this.traceCmd('B', CMD_NAMES[name] ?? name, { addr, npages });
     if (this.released) return -EINVAL;
     if (addr % PAGE_SIZE !== 0) return -EINVAL;
     const a = toU64(addr);
@@ -266,12 +267,46 @@ export class DmirrorFile {
     return { addr, ptr, npages, cpages: 0, faults: 0 };
   }
 
+  /**
+   * The command's span on the device's track: B when the command starts (named as the ioctl), E
+   * (empty name: the innermost span of this thread there) with the result record.
+   */
+  private traceCmd(phase: 'B' | 'E', name: string, args: Record<string, unknown>): void {
+    const k = this.process.kernel;
+    k.bus.emit({
+      type: 'span',
+      time: k.sched.clock.now,
+      thread: k.sched.current.name,
+      phase,
+      name,
+      args: phase === 'B' ? { ...args, pid: this.process.pid } : args,
+      track: this.mdevice.name,
+    });
+  }
+
   /** The result record: outputs only when the command succeeded (copy_to_user of the struct). */
   private result(ret: number, cmd: HmmDmirrorCmd | number): DmirrorResult {
+    if (this.process.kernel.bus.on) {
+      const ok = ret === 0 && typeof cmd !== 'number';
+      this.traceCmd('E', '', { ret, cpages: ok ? cmd.cpages : 0, faults: ok ? cmd.faults : 0 });
+    }
     if (ret !== 0 || typeof cmd === 'number') return { ret, cpages: 0, faults: 0 };
     return { ret, cpages: cmd.cpages, faults: cmd.faults };
   }
 }
+
+/** The commands' names in traces: the driver's ioctls without the HMM_DMIRROR_ prefix. */
+const CMD_NAMES: Record<string, string> = {
+  read: 'READ',
+  write: 'WRITE',
+  snapshot: 'SNAPSHOT',
+  migrateToDev: 'MIGRATE_TO_DEV',
+  migrateToSys: 'MIGRATE_TO_SYS',
+  exclusive: 'EXCLUSIVE',
+  release: 'RELEASE',
+  checkExclusive: 'CHECK_EXCLUSIVE',
+  setFlags: 'FLAGS',
+};
 
 /** A number as a u64 (ULONG_MAX, which rounds to 2^64 as a double, stands for 2^64 − 1). */
 function toU64(x: number): bigint {

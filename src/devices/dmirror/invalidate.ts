@@ -38,7 +38,8 @@ export function dmirrorIntervalInvalidate(
   const dmirror = dmirrorOfNotifier(mni);
   // Device-private pages this device migrates are handled by the migration itself.
   if (range.event === MMU_NOTIFY_MIGRATE && range.owner === dmirror.mdevice) return true;
-  if (!range.blockable) {
+  // D5 (bug-catalogue §3.2): sleeps on the mutex even when the range may not block.
+  if (!range.blockable && dmirror.mdevice.kernel.mutant !== 'D5') {
     if (!dmirror.mutex.trylock()) return false;
     update(dmirror, mni, range, curSeq);
     return true;
@@ -55,7 +56,21 @@ function update(
   range: MmuNotifierRange,
   curSeq: number,
 ): void {
-  mmuIntervalSetSeq(mni, curSeq);
+  const k = dmirror.mdevice.kernel;
+  // D3 (bug-catalogue §3.2): the callback forgets mmu_interval_set_seq.
+  if (k.mutant !== 'D3') mmuIntervalSetSeq(mni, curSeq);
+  if (k.mutant === 'D4') {
+    // D4 (bug-catalogue §3.2): returns before the device's update is done; a device worker
+    // erases the entries later, whenever it gets to run.
+    dmirror.mutex.unlock();
+    const { start, end } = range;
+    k.sched.spawn(`${dmirror.mdevice.name} tlb flush`, async () => {
+      await dmirror.mutex.lock();
+      dmirrorDoUpdate(dmirror, start, end);
+      dmirror.mutex.unlock();
+    });
+    return;
+  }
   dmirrorDoUpdate(dmirror, range.start, range.end);
   dmirror.mutex.unlock();
 }

@@ -154,6 +154,8 @@ export async function dmirrorMigrateFinalizeAndMap(args: MigrateVma, dmirror: Dm
       const tag = mpfnHas(dst[i]!, MIGRATE_PFN_WRITE) ? DPT_XA_TAG_WRITE : DPT_XA_TAG_READ;
       for (let j = 0; j < nr; j++) dmirror.pt.set(pfn + j, xaTagPointer(rhead + j, tag));
     }
+    const o = k.observer;
+    if (o?.mirrorUpdate) o.mirrorUpdate(dmirror);
   } finally {
     dmirror.mutex.unlock();
   }

@@ -43,12 +43,18 @@ export function dmirrorDoRead(
   end: number,
   bounce: DmirrorBounce,
 ): number {
-  const pm = dmirror.process.kernel.pm;
+  const k = dmirror.process.kernel;
+  const pm = k.pm;
   let off = start - bounce.addr;
   for (let vpn = start / PAGE_SIZE, last = end / PAGE_SIZE; vpn < last; vpn++) {
     const entry = dmirror.pt.get(vpn);
     if (entry === undefined) return -ENOENT;
     pm.readBytes(xaUntagPointer(entry), 0, bounce.ptr, off, PAGE_SIZE);
+    const o = k.observer;
+    if (o?.deviceAccess) {
+      const page = bounce.ptr.subarray(off, off + PAGE_SIZE);
+      o.deviceAccess(dmirror, dmirror.mm, vpn * PAGE_SIZE, xaUntagPointer(entry), false, page);
+    }
     off += PAGE_SIZE;
     bounce.cpages++;
   }
@@ -66,12 +72,18 @@ export function dmirrorDoWrite(
   end: number,
   bounce: DmirrorBounce,
 ): number {
-  const pm = dmirror.process.kernel.pm;
+  const k = dmirror.process.kernel;
+  const pm = k.pm;
   let off = start - bounce.addr;
   for (let vpn = start / PAGE_SIZE, last = end / PAGE_SIZE; vpn < last; vpn++) {
     const entry = dmirror.pt.get(vpn);
     if (entry === undefined || xaPointerTag(entry) !== DPT_XA_TAG_WRITE) return -ENOENT;
     pm.writeBytes(xaUntagPointer(entry), 0, bounce.ptr, off, PAGE_SIZE);
+    const o = k.observer;
+    if (o?.deviceAccess) {
+      const page = bounce.ptr.subarray(off, off + PAGE_SIZE);
+      o.deviceAccess(dmirror, dmirror.mm, vpn * PAGE_SIZE, xaUntagPointer(entry), true, page);
+    }
     off += PAGE_SIZE;
     bounce.cpages++;
   }

@@ -1,8 +1,163 @@
 /**
- * Kernel-side mutants (switches in src/mm, src/hmm, src/devmem) and their scenarios.
+ * Kernel-side mutants (switches in src/mm, src/hmm, src/devmem) and their scenarios. Each is a
+ * mistake the kernel really made (bug-catalogue §3.1, §3.3, §3.4), switched on by
+ * `kernel.mutant` at the place the fix changed, and the race that exposes it
+ * (`./scenarios-kernel`). What each switch does, and the modelling two of them needed (a stale
+ * TLB for M2, dirty-less migration entries for M3), is written down in docs/semantics.md
+ * ("Mutants: kernel side").
  * @module
  */
+import {
+  collectVersusDontneedAndWrite,
+  cpuFaultVersusDontneed,
+  cpuThreadsFaultOneDevicePage,
+  deviceReadVersusMprotectNone,
+  forkWithDevicePrivatePage,
+  forkWithExclusivePage,
+  lazyfreeVersusFailedMigration,
+  perPageWriteRequest,
+  readVersusOtherDeviceMigration,
+  snapshotVersusMunmap,
+  snapshotVersusOtherDeviceMigration,
+  walkRestartVersusOwnExclusive,
+} from './scenarios-kernel/index.ts';
 import type { MutantSpec } from './spec.ts';
 
 /** The kernel-side mutants. */
-export const KERNEL_MUTANTS: readonly MutantSpec[] = [];
+export const KERNEL_MUTANTS: readonly MutantSpec[] = [
+  {
+    id: 'H1',
+    title: '`hmm_vma_walk->last` not updated before returning -EBUSY',
+    source: '"mm/hmm: make hmm_range_fault return 0 or -1" (be957c886d92, 5.8)',
+    side: 'kernel',
+    site: 'src/hmm/hmm-range-fault.ts HmmVmaWalk.vmaFault (hmm_vma_fault)',
+    oracle: 'assertion',
+    scenario: walkRestartVersusOwnExclusive,
+    strategy: 'random',
+    schedules: 20,
+  },
+  {
+    id: 'H2',
+    title: 'pfns written unconditionally when returning -EBUSY',
+    source: '"mm/hmm: do not unconditionally set pfns when returning EBUSY" (hmm pull for 5.7)',
+    side: 'kernel',
+    site: 'src/hmm/hmm-range-fault.ts HmmVmaWalk.vmaFault (hmm_vma_walk_hole_ / hmm_vma_handle_pte)',
+    oracle: 'scenario',
+    scenario: perPageWriteRequest,
+    strategy: 'random',
+    schedules: 20,
+  },
+  {
+    id: 'H3',
+    title: 'HMM_PFN_ERROR set on a requested-valid page without failing',
+    source: '"mm/hmm: return -EFAULT when setting HMM_PFN_ERROR on requested valid pages" (hmm pull for 5.7)',
+    side: 'kernel',
+    site: 'src/hmm/hmm-range-fault.ts HmmVmaWalk.walkVma (hmm_vma_walk_test)',
+    oracle: 'mirror',
+    scenario: deviceReadVersusMprotectNone,
+    strategy: 'random',
+    schedules: 50,
+  },
+  {
+    id: 'H8',
+    title: 'snapshot of a range with no VMA returns success',
+    source: '"mm/hmm: return error for non-vma snapshots" (hmm pull for 5.7)',
+    side: 'kernel',
+    site: 'src/hmm/hmm-range-fault.ts HmmVmaWalk.walkHole (hmm_vma_walk_hole)',
+    oracle: 'scenario',
+    scenario: snapshotVersusMunmap,
+    strategy: 'random',
+    schedules: 50,
+  },
+  {
+    id: 'H9',
+    title: 'device-private pages of another driver treated as own',
+    source: '"mm/hmm: check the device private page owner in hmm_range_fault()" (08ddddda667b, 5.7)',
+    side: 'kernel',
+    site: 'src/hmm/hmm-range-fault.ts HmmVmaWalk.handlePte, handleAbsentPmd (hmm_vma_handle_pte)',
+    oracle: 'scenario',
+    scenario: snapshotVersusOtherDeviceMigration,
+    strategy: 'random',
+    schedules: 50,
+  },
+  {
+    id: 'H10',
+    title: 'non-owner device-private entry with REQ_FAULT → error instead of `migrate_to_ram`',
+    source: '"mm/hmm: fault non-owner device private entries" (Ralph Campbell, Jul 2022, stable)',
+    side: 'kernel',
+    site: 'src/hmm/hmm-range-fault.ts HmmVmaWalk.handlePte (hmm_vma_handle_pte)',
+    oracle: 'scenario',
+    scenario: readVersusOtherDeviceMigration,
+    strategy: 'random',
+    schedules: 50,
+  },
+  {
+    id: 'H12',
+    title: 'busy-spin on `folio_trylock` failure in `do_swap_page` for a locked device-private folio',
+    source:
+      '"mm: Fix a hmm_range_fault() livelock / starvation problem" (Fixes d28c2c9a4877; dri-devel/linux-mm, Jan–Mar 2026)',
+    side: 'kernel',
+    site: 'src/mm/fault.ts doDevicePrivateFault (do_swap_page)',
+    oracle: 'liveness',
+    scenario: cpuThreadsFaultOneDevicePage,
+    strategy: 'pct',
+    schedules: 100,
+  },
+  {
+    id: 'M1',
+    title: 'no reference taken on the faulting device-private page before `migrate_to_ram`',
+    source: 'CVE-2022-3523; "mm/memory.c: fix race when faulting a device private page" (16ce101db85d)',
+    side: 'kernel',
+    site: 'src/mm/fault.ts doDevicePrivateFault (do_swap_page); src/devmem/migrate-device.ts expected references',
+    oracle: 'assertion',
+    scenario: cpuFaultVersusDontneed,
+    strategy: 'random',
+    schedules: 50,
+  },
+  {
+    id: 'M2',
+    title: 'PTE cleared in `migrate_vma_collect_pmd()` but the TLB flushed after dropping the PTL',
+    source: '"mm/migrate_device.c: flush TLB while holding PTL" (60bae7370896, 2022, stable)',
+    side: 'kernel',
+    site: 'src/devmem/migrate-device.ts collectPtes (migrate_vma_collect_pmd); src/mm/stale-tlb.ts',
+    oracle: 'lost-data',
+    scenario: collectVersusDontneedAndWrite,
+    strategy: 'random',
+    schedules: 200,
+  },
+  {
+    id: 'M3',
+    title: 'dirty PTE bit not transferred to the page when installing the migration entry',
+    source: '"mm/migrate_device.c: copy pte dirty bit to page" (fd35ca3d12cc, 2022, stable)',
+    side: 'kernel',
+    site: 'src/devmem/migrate-device.ts collectPtes (migrate_vma_collect_pmd)',
+    oracle: 'lost-data',
+    scenario: lazyfreeVersusFailedMigration,
+    strategy: 'random',
+    schedules: 50,
+  },
+  {
+    id: 'F1',
+    title:
+      'on fork, a writable device-private entry in a COW mapping copied without write-protecting the parent',
+    source:
+      'mm/memory.c copy_nonpresent_pte (set_pte_at(src_mm, …)); tests anon_write_child, hmm_cow_in_device',
+    side: 'kernel',
+    site: 'src/mm/fork.ts copyPte (copy_nonpresent_pte)',
+    oracle: 'lost-data',
+    scenario: forkWithDevicePrivatePage,
+    strategy: 'random',
+    schedules: 20,
+  },
+  {
+    id: 'F2',
+    title: 'device-exclusive entry copied as-is on fork',
+    source: 'mm/memory.c copy_nonpresent_pte (try_restore_exclusive_pte); test exclusive_cow',
+    side: 'kernel',
+    site: 'src/mm/fork.ts copyPte (copy_nonpresent_pte)',
+    oracle: 'lost-data',
+    scenario: forkWithExclusivePage,
+    strategy: 'random',
+    schedules: 20,
+  },
+];

@@ -25,6 +25,7 @@ export const OBSERVER_HOOKS = [
   'forked',
   'kernelAssert',
   'retryTimeout',
+  'retryAttempt',
 ] as const satisfies readonly (keyof MmObserver)[];
 
 type Hook = (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown) => void;
@@ -59,6 +60,8 @@ export class ObserverHub implements MmObserver {
   declare kernelAssert?: MmObserver['kernelAssert'];
   /** Fans out {@link MmObserver.retryTimeout} (absent while no member provides it). */
   declare retryTimeout?: MmObserver['retryTimeout'];
+  /** Fans out {@link MmObserver.retryAttempt} (absent while no member provides it). */
+  declare retryAttempt?: MmObserver['retryAttempt'];
   /** The observers attached, in attachment order (calls reach them in this order). */
   readonly members: MmObserver[] = [];
   /** Per hook (index in {@link OBSERVER_HOOKS}): the members providing it, in attachment order. */

@@ -395,11 +395,22 @@ describe('assertion and liveness oracles', () => {
     );
   });
 
-  it('a retry loop that timed out', () => {
+  it('a retry loop that gives up at its timeout is fine; one still retrying past it is not', async () => {
     const w = watched([livenessOracle]);
-    w.machine.observer!.retryTimeout!('dmirror_range_fault [0x1000, 0x2000)');
-    expect(w.violations[0]!.oracle).toBe('liveness');
-    expect(w.violations[0]!.message).toContain('HMM_RANGE_DEFAULT_TIMEOUT');
+    const o = w.machine.observer!;
+    o.retryTimeout?.('dmirror_range_fault [0x1000, 0x2000)');
+    o.retryAttempt!('dmirror_range_fault [0x1000, 0x2000)', 0, 1e9);
+    w.machine.sched.clock.advanceTo(1e9);
+    o.retryAttempt!('dmirror_range_fault [0x1000, 0x2000)', 0, 1e9);
+    expect(w.violations).toEqual([]);
+    w.machine.sched.clock.advanceTo(1e9 + 1);
+    o.retryAttempt!('dmirror_range_fault [0x1000, 0x2000)', 0, 1e9);
+    expect(w.violations.map((v) => [v.oracle, v.message])).toEqual([
+      [
+        'liveness',
+        'dmirror_range_fault [0x1000, 0x2000): still retrying 1000.000 ms after its first attempt, past its 1000 ms timeout (an unbounded retry loop)',
+      ],
+    ]);
   });
 });
 

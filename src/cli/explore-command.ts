@@ -1,0 +1,396 @@
+/**
+ * `hmmsim explore`: runs the race explorer on a scenario file or a mutant's registered scenario,
+ * prints the report (and on a violation its account, replay token and shrunk token), re-runs one
+ * schedule with `--replay`, and shards a random or pct budget across worker threads with
+ * `--workers` (the explorer core stays Node-free; the sharding lives here).
+ * @module
+ */
+import { Worker } from 'node:worker_threads';
+import {
+  type ExploreOptions,
+  type ExploreProgress,
+  type ExploreReport,
+  explore,
+  findMutant,
+  formatAccount,
+  MUTANTS,
+  parseReplayToken,
+  type ReplayTokenData,
+  replay,
+  type Scenario,
+  type StrategyName,
+} from '../explore/index.ts';
+import type { SchedulerHost } from '../sim/scheduler.ts';
+import { CliUsageError } from './args.ts';
+import { type CommandContext, EXIT_FAILED, EXIT_OK, openTrace, readScenario } from './context.ts';
+import { Progress } from './io.ts';
+import { toExploreScenario } from './scenario/to-explore.ts';
+import type { ExploreSpec } from './scenario/types.ts';
+import { suggest } from './suggest.ts';
+import type { TraceFile } from './tracing.ts';
+
+/** Where the scenario of an exploration comes from (what a worker needs to rebuild it). */
+export type ExploreSource =
+  | { readonly kind: 'file'; readonly path: string; readonly display: string }
+  | { readonly kind: 'mutant'; readonly id: string };
+
+/** The exploration options a worker runs with. */
+export interface ExploreShard {
+  readonly strategy: StrategyName;
+  readonly schedules: number;
+  readonly seconds?: number;
+  readonly seed: number;
+  readonly depth?: number;
+  readonly preemptionBound?: number;
+  readonly mutant: string | null;
+}
+
+/** Messages a worker posts. */
+export type WorkerMessage =
+  | { readonly type: 'progress'; readonly progress: ExploreProgress }
+  | { readonly type: 'report'; readonly report: ExploreReport }
+  | { readonly type: 'error'; readonly message: string };
+
+/** The report of a sharded exploration: the merged report plus each worker's. */
+export interface MergedReport extends ExploreReport {
+  readonly workers: readonly {
+    readonly seed: number;
+    readonly schedules: number;
+    readonly failed: boolean;
+  }[];
+}
+
+/** Catches a simulated thread awaiting something outside the simulation. */
+export const NODE_HOST: SchedulerHost = { idle: (cb) => setImmediate(cb) };
+
+/** Merges shard reports: total schedules, the first failure by schedule order (then by worker). */
+export function mergeReports(reports: readonly ExploreReport[]): MergedReport {
+  const first = reports[0]!;
+  let failing: ExploreReport | null = null;
+  for (const r of reports) {
+    if (r.failure !== null && (failing === null || r.failure.schedule < failing.failure!.schedule))
+      failing = r;
+  }
+  return {
+    ...first,
+    seed: failing?.seed ?? first.seed,
+    schedules: reports.reduce((n, r) => n + r.schedules, 0),
+    exhausted: reports.every((r) => r.exhausted),
+    elapsedMs: Math.max(...reports.map((r) => r.elapsedMs)),
+    failure: failing?.failure ?? null,
+    workers: reports.map((r) => ({ seed: r.seed, schedules: r.schedules, failed: r.failure !== null })),
+  };
+}
+
+/** Splits `total` schedules among `n` workers (the first ones get one more when it does not divide). */
+export function splitBudget(total: number, n: number): number[] {
+  return Array.from({ length: n }, (_, i) => Math.floor(total / n) + (i < total % n ? 1 : 0)).filter(
+    (b) => b > 0,
+  );
+}
+
+function mutantScenario(id: string): {
+  scenario: Scenario<unknown>;
+  strategy: StrategyName;
+  schedules: number;
+} {
+  const spec = findMutant(id);
+  if (spec === undefined) {
+    const s = suggest(
+      id,
+      MUTANTS.map((m) => m.id),
+    );
+    throw new CliUsageError(
+      `unknown mutant "${id}" (${s ? `did you mean "${s}"? ` : ''}see 'hmmsim explore --list-mutants')`,
+      'explore',
+    );
+  }
+  return { scenario: spec.scenario as Scenario<unknown>, strategy: spec.strategy, schedules: spec.schedules };
+}
+
+/** Attaches every machine the scenario sets up to the trace (detaching the previous schedule's). */
+function traced(scenario: Scenario<unknown>, trace: TraceFile | null): Scenario<unknown> {
+  if (trace === null) return scenario;
+  let n = 0;
+  return {
+    ...scenario,
+    setup(machine, env) {
+      trace.detachAll();
+      trace.attach(machine, `${scenario.name} schedule ${n++}`);
+      return scenario.setup(machine, env);
+    },
+  };
+}
+
+function parseToken(token: string): ReplayTokenData {
+  try {
+    return parseReplayToken(token);
+  } catch (e) {
+    throw new CliUsageError(`bad --replay token: ${(e as Error).message}`, 'explore');
+  }
+}
+
+/** `hmmsim explore`. */
+export async function runExplore(ctx: CommandContext): Promise<number> {
+  const o = ctx.options;
+  if (o['list-mutants']) return listMutants(ctx);
+  const file = ctx.positionals[0];
+  const mutantId = o.mutant as string | undefined;
+  const token = o.replay as string | undefined;
+  if (file !== undefined && mutantId !== undefined) {
+    throw new CliUsageError('give a scenario file or --mutant ID, not both', 'explore');
+  }
+  let source: ExploreSource;
+  let scenario: Scenario<unknown>;
+  let defaults: ExploreSpec = {};
+  let mutant: string | null = null;
+  if (file !== undefined) {
+    const doc = readScenario(ctx, file);
+    scenario = toExploreScenario(doc) as Scenario<unknown>;
+    defaults = doc.explore ?? {};
+    source = { kind: 'file', path: ctx.resolve(file), display: file };
+  } else {
+    let id = mutantId;
+    if (id === undefined) {
+      if (token === undefined) throw new CliUsageError('missing <scenario.json> or --mutant ID', 'explore');
+      const data = parseToken(token);
+      if (data.mutant === null) {
+        throw new CliUsageError(
+          `the token is for scenario "${data.scenario}" without a mutant: give its scenario file too`,
+          'explore',
+        );
+      }
+      id = data.mutant;
+    }
+    const m = mutantScenario(id);
+    scenario = m.scenario;
+    defaults = { strategy: m.strategy, schedules: m.schedules };
+    mutant = id;
+    source = { kind: 'mutant', id };
+  }
+
+  if (token !== undefined) return replayOne(ctx, scenario, token, source);
+
+  const strategy = (o.strategy as StrategyName | undefined) ?? defaults.strategy ?? 'random';
+  const seconds = o.seconds as number | undefined;
+  const schedules =
+    (o.schedules as number | undefined) ?? defaults.schedules ?? (seconds === undefined ? 1000 : undefined);
+  const seed = (o.seed as number | undefined) ?? defaults.seed ?? 1;
+  const depth = (o.depth as number | undefined) ?? defaults.depth;
+  const bound = (o.bound as number | undefined) ?? defaults.bound;
+  const workers = (o.workers as number | undefined) ?? 1;
+  if (o.depth !== undefined && strategy !== 'pct')
+    throw new CliUsageError('--depth applies to --strategy pct', 'explore');
+  if (o.bound !== undefined && strategy !== 'exhaustive') {
+    throw new CliUsageError('--bound applies to --strategy exhaustive', 'explore');
+  }
+  if (workers > 1 && strategy === 'exhaustive') {
+    throw new CliUsageError(
+      '--workers shards a random or pct budget; exhaustive search runs on one worker',
+      'explore',
+    );
+  }
+  if (workers > 1 && o.trace !== undefined) {
+    throw new CliUsageError(
+      '--trace needs --workers 1 (the machines of other workers cannot be traced)',
+      'explore',
+    );
+  }
+  const shard: ExploreShard = {
+    strategy,
+    schedules: schedules ?? Number.POSITIVE_INFINITY,
+    ...(seconds === undefined ? {} : { seconds }),
+    seed,
+    ...(depth === undefined ? {} : { depth }),
+    ...(bound === undefined ? {} : { preemptionBound: bound }),
+    mutant,
+  };
+  const label = source.kind === 'file' ? source.display : `--mutant ${source.id}`;
+  const progress = new Progress(ctx.io);
+  const budgetText = `${schedules === undefined ? '' : `${schedules} schedules`}${seconds === undefined ? '' : `${schedules === undefined ? '' : ', '}${seconds} s`}`;
+  ctx.print(
+    `exploring ${scenario.name}${mutant ? ` with mutant ${mutant}` : ''}: strategy ${strategy}, seed ${seed}, budget ${budgetText}${workers > 1 ? ` on ${workers} workers` : ''}`,
+  );
+  let report: ExploreReport | MergedReport;
+  if (workers > 1) {
+    report = await exploreSharded(source, shard, workers, progress);
+  } else {
+    const trace = openTrace(ctx, o.trace);
+    try {
+      report = await explore({
+        ...traced(scenario, trace),
+        ...exploreOptions(shard),
+        now: ctx.io.now,
+        host: NODE_HOST,
+        onProgress: (p) => progress.update(progressText(p)),
+        progressEvery: 10,
+      } as ExploreOptions<unknown>);
+    } finally {
+      progress.done();
+      await trace?.close();
+    }
+  }
+  printReport(ctx, report, label);
+  return report.failure === null ? EXIT_OK : EXIT_FAILED;
+}
+
+/** The explorer options of a shard. */
+export function exploreOptions(shard: ExploreShard): Partial<ExploreOptions<unknown>> {
+  return {
+    strategy: shard.strategy,
+    ...(Number.isFinite(shard.schedules) ? { schedules: shard.schedules } : {}),
+    ...(shard.seconds === undefined ? {} : { seconds: shard.seconds }),
+    seed: shard.seed,
+    ...(shard.depth === undefined ? {} : { depth: shard.depth }),
+    ...(shard.preemptionBound === undefined ? {} : { preemptionBound: shard.preemptionBound }),
+    mutant: shard.mutant as ExploreOptions<unknown>['mutant'],
+  };
+}
+
+function progressText(p: ExploreProgress): string {
+  const of = Number.isFinite(p.budget) ? `/${p.budget}` : '';
+  return `explore: ${p.schedules}${of} schedules, ${(p.elapsedMs / 1000).toFixed(1)} s${p.violations ? ', violation found' : ''}`;
+}
+
+async function exploreSharded(
+  source: ExploreSource,
+  shard: ExploreShard,
+  workers: number,
+  progress: Progress,
+): Promise<MergedReport> {
+  const budgets = Number.isFinite(shard.schedules)
+    ? splitBudget(shard.schedules, workers)
+    : new Array<number>(workers).fill(Number.POSITIVE_INFINITY);
+  const done = new Array<number>(budgets.length).fill(0);
+  const url = new URL('../../bin/explore-worker.mjs', import.meta.url);
+  const reports = await Promise.all(
+    budgets.map(
+      (schedules, i) =>
+        new Promise<ExploreReport>((resolve, reject) => {
+          const worker = new Worker(url, {
+            workerData: { source, shard: { ...shard, schedules, seed: shard.seed + i } },
+          });
+          let report: ExploreReport | null = null;
+          worker.on('message', (m: WorkerMessage) => {
+            if (m.type === 'progress') {
+              done[i] = m.progress.schedules;
+              const total = done.reduce((a, b) => a + b, 0);
+              progress.update(
+                progressText({
+                  ...m.progress,
+                  schedules: total,
+                  budget: Number.isFinite(shard.schedules) ? shard.schedules : Infinity,
+                }),
+              );
+            } else if (m.type === 'report') report = m.report;
+            else reject(new Error(`explore worker ${i}: ${m.message}`));
+          });
+          worker.on('error', reject);
+          worker.on('exit', (code) => {
+            if (report !== null) resolve(report);
+            else reject(new Error(`explore worker ${i} exited with code ${code} without a report`));
+          });
+        }),
+    ),
+  ).finally(() => progress.done());
+  return mergeReports(reports);
+}
+
+function printReport(ctx: CommandContext, report: ExploreReport | MergedReport, label: string): void {
+  if (ctx.json) {
+    ctx.emit({ command: 'explore', ok: report.failure === null, report });
+    return;
+  }
+  const secs = (report.elapsedMs / 1000).toFixed(1);
+  const f = report.failure;
+  const exhausted = report.exhausted ? ' (every schedule within the bound)' : '';
+  if (f === null) {
+    ctx.print(`${report.schedules} schedules run in ${secs} s${exhausted}: no violation found`);
+    return;
+  }
+  ctx.print(
+    `${report.schedules} schedules run in ${secs} s: VIOLATION in schedule ${f.schedule} (seed ${report.seed})`,
+  );
+  ctx.print(`  oracle:   ${f.violation.oracle}`);
+  ctx.print(`  what:     ${f.violation.message}`);
+  ctx.print(`  thread:   ${f.violation.thread}, at ${(f.violation.time / 1000).toFixed(1)} µs`);
+  ctx.print('');
+  ctx.print(f.text);
+  ctx.print('');
+  ctx.print(`replay token:  ${f.token}`);
+  ctx.print(`shrunk token:  ${f.shrunkToken}  (decision points: ${f.originalLength} → ${f.shrunkLength})`);
+  ctx.print(`reproduce:     hmmsim explore ${label} --replay ${f.shrunkToken}`);
+}
+
+async function replayOne(
+  ctx: CommandContext,
+  scenario: Scenario<unknown>,
+  token: string,
+  source: ExploreSource,
+): Promise<number> {
+  const data = parseToken(token);
+  if (data.scenario !== scenario.name) {
+    throw new CliUsageError(
+      `the token is for scenario "${data.scenario}", not "${scenario.name}"${source.kind === 'file' ? ` (${source.display})` : ''}`,
+      'explore',
+    );
+  }
+  const trace = openTrace(ctx, ctx.options.trace);
+  let result: Awaited<ReturnType<typeof replay>>;
+  try {
+    result = await replay(traced(scenario, trace), token, { host: NODE_HOST });
+  } finally {
+    await trace?.close();
+  }
+  if (ctx.json) {
+    ctx.emit({
+      command: 'explore',
+      replay: token,
+      ok: result.violation === null,
+      violation: result.violation,
+      choices: result.choices,
+      steps: result.steps,
+      switches: result.switches,
+      time: result.time,
+      account: result.account,
+    });
+  } else {
+    ctx.print(
+      formatAccount(result.account, result.violation, {
+        header: [
+          `replay of ${scenario.name}${data.mutant ? ` with mutant ${data.mutant}` : ''}, seed ${data.seed}: ${token}`,
+          '',
+        ],
+      }),
+    );
+    ctx.print(
+      result.violation === null
+        ? '\nno violation'
+        : `\nVIOLATION (${result.violation.oracle}): ${result.violation.message}`,
+    );
+  }
+  return result.violation === null ? EXIT_OK : EXIT_FAILED;
+}
+
+function listMutants(ctx: CommandContext): number {
+  if (ctx.json) {
+    ctx.emit({
+      command: 'explore',
+      mutants: MUTANTS.map((m) => ({
+        id: m.id,
+        title: m.title,
+        side: m.side,
+        oracle: m.oracle,
+        scenario: m.scenario.name,
+        strategy: m.strategy,
+        schedules: m.schedules,
+      })),
+    });
+    return EXIT_OK;
+  }
+  for (const m of MUTANTS) {
+    ctx.print(`${m.id.padEnd(4)} ${m.side.padEnd(6)} ${m.oracle.padEnd(15)} ${m.title.replace(/`/g, '')}`);
+    ctx.print(`     scenario ${m.scenario.name}, ${m.strategy} × ${m.schedules}`);
+  }
+  return EXIT_OK;
+}

@@ -1,0 +1,607 @@
+/**
+ * The scenario interpreter: builds the machine a scenario describes, runs its steps (CPU
+ * accesses, system calls, dmirror commands, concurrent threads) and checks every expectation,
+ * reporting each step as it completes. Node-free, so the CLI, the explorer adapter and tests
+ * share it.
+ * @module
+ */
+import type { DmirrorDevice } from '../../devices/dmirror/device.ts';
+import type { DmirrorFile } from '../../devices/dmirror/file.ts';
+import { HMM_DMIRROR_FLAG_FAIL_ALLOC } from '../../devices/dmirror/uapi.ts';
+import { Machine, type MachineOptions } from '../../machine.ts';
+import {
+  MADV_COLLAPSE,
+  MADV_DONTNEED,
+  MADV_FREE,
+  MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
+  MADV_PAGEOUT,
+  MAP_ANONYMOUS,
+  MAP_HUGETLB,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PROT_EXEC,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+} from '../../mm/constants.ts';
+import type { Process } from '../../mm/process.ts';
+import { AccessSignal } from '../../mm/signals.ts';
+import { errnoName } from '../../sim/errno.ts';
+import { SimulationError } from '../../sim/errors.ts';
+import { RandomPolicy, RoundRobinPolicy, RunToBlockPolicy, type SchedulePolicy } from '../../sim/policy.ts';
+import { Prng } from '../../sim/prng.ts';
+import type { SchedulerHost } from '../../sim/scheduler.ts';
+import type { SimThread } from '../../sim/thread.ts';
+import { type CounterSnapshot, RunCounters } from '../counters.ts';
+import { describePattern, firstMismatch, patternBytes } from './patterns.ts';
+import { parseSize } from './schema.ts';
+import type { Expect, MmapFields, MmapProt, RetValue, ScenarioDoc, SourceRef, Step } from './types.ts';
+import { mappingPages, protByte } from './validate.ts';
+
+/** One completed step, as the timeline shows it. */
+export interface StepReport {
+  /** Virtual time when the step completed, ns. */
+  readonly time: number;
+  /** Who acted: a process, a device file, or `thread/actor` inside threads. */
+  readonly actor: string;
+  /** Where the step was written. */
+  readonly source: SourceRef;
+  readonly op: string;
+  /** What the step did and what came back. */
+  readonly text: string;
+  /** Expectations checked (empty when none). */
+  readonly checked: readonly string[];
+  /** Why the step failed, when it did. */
+  readonly failure?: string;
+}
+
+/** A failed expectation (or an impossible step), naming the step. */
+export class StepFailure extends Error {
+  override readonly name = 'StepFailure';
+  constructor(
+    readonly source: SourceRef,
+    readonly op: string,
+    readonly detail: string,
+  ) {
+    super(`${source.path} (${op}, line ${source.line}): ${detail}`);
+  }
+}
+
+/** A named mapping: where it is and who mapped it. */
+export interface MappingState {
+  readonly addr: number;
+  readonly pages: number;
+  readonly process: string;
+}
+
+/** Everything a running scenario has built; the explorer adapter uses it as its state. */
+export class ScenarioState {
+  readonly processes = new Map<string, Process>();
+  readonly devices = new Map<string, DmirrorDevice>();
+  readonly mappings = new Map<string, MappingState>();
+  readonly files = new Map<string, DmirrorFile>();
+  readonly counters: RunCounters;
+  constructor(
+    readonly doc: ScenarioDoc,
+    readonly machine: Machine,
+    readonly onStep: (r: StepReport) => void = () => {},
+  ) {
+    this.counters = new RunCounters(machine);
+  }
+}
+
+/** The machine options a scenario asks for. */
+export function machineOptions(doc: ScenarioDoc): MachineOptions {
+  const m = doc.machine;
+  return {
+    ...(m.memory === undefined ? {} : { memory: parseSize(m.memory) }),
+    ...(m.swap === undefined ? {} : { swap: parseSize(m.swap) }),
+    ...(m.hugetlbPages === undefined ? {} : { hugetlbPages: m.hugetlbPages }),
+    ...(m.thp === undefined ? {} : { thp: m.thp }),
+    ...(m.seed === undefined ? {} : { seed: m.seed }),
+  };
+}
+
+/** Adds the devices and processes and makes the top-level mappings. */
+export async function setupScenario(state: ScenarioState): Promise<void> {
+  const { doc, machine } = state;
+  for (const d of doc.devices)
+    state.devices.set(d.name, machine.addDmirrorDevice({ coherent: d.type === 'coherent' }));
+  for (const p of doc.processes) state.processes.set(p, await machine.createProcess());
+  for (const m of doc.mappings) await runStep(state, { op: 'mmap', ...m }, null);
+}
+
+/** Runs `steps` in order as the current simulated thread (`thread` names it, or null for main). */
+export async function runSteps(
+  state: ScenarioState,
+  steps: readonly Step[],
+  thread: string | null,
+): Promise<void> {
+  for (const s of steps) await runStep(state, s, thread);
+}
+
+/** What {@link runScenario} returns. */
+export interface ScenarioRunResult {
+  readonly name: string;
+  readonly ok: boolean;
+  /** Every step that completed (and the failing one last). */
+  readonly steps: readonly StepReport[];
+  /** The first failure, or null. */
+  readonly failure: {
+    readonly path: string;
+    readonly line: number;
+    readonly op: string;
+    readonly message: string;
+  } | null;
+  readonly counters: CounterSnapshot;
+}
+
+/** Options of {@link runScenario}. */
+export interface RunScenarioOptions {
+  /** Called with the machine as soon as it exists (to attach a trace). */
+  readonly onMachine?: (machine: Machine) => void;
+  /** Called after each step. */
+  readonly onStep?: (report: StepReport) => void;
+  /**
+   * Preemption points the whole run may pass before it fails as a livelock (default
+   * {@link DEFAULT_RUN_STEP_BUDGET}; the example scenarios need fewer than 20,000).
+   */
+  readonly stepBudget?: number;
+  /** Host hooks of the scheduler (the CLI passes `idle` to catch awaits outside the simulation). */
+  readonly host?: SchedulerHost;
+}
+
+/** Default step budget of {@link runScenario}. */
+export const DEFAULT_RUN_STEP_BUDGET = 2_000_000;
+
+/** Runs a whole scenario on a new machine; stops at the first failed expectation. */
+export async function runScenario(
+  doc: ScenarioDoc,
+  options: RunScenarioOptions = {},
+): Promise<ScenarioRunResult> {
+  const machine = new Machine({
+    ...machineOptions(doc),
+    scheduler: {
+      stepBudget: options.stepBudget ?? DEFAULT_RUN_STEP_BUDGET,
+      ...(options.host ? { host: options.host } : {}),
+    },
+  });
+  options.onMachine?.(machine);
+  const steps: StepReport[] = [];
+  const state = new ScenarioState(doc, machine, (r) => {
+    steps.push(r);
+    options.onStep?.(r);
+  });
+  let failure: ScenarioRunResult['failure'] = null;
+  try {
+    await setupScenario(state);
+    await runSteps(state, doc.steps, null);
+  } catch (e) {
+    if (!(e instanceof StepFailure)) throw e;
+    failure = { path: e.source.path, line: e.source.line, op: e.op, message: e.detail };
+  }
+  const counters = state.counters.snapshot();
+  state.counters.stop();
+  return { name: doc.name, ok: failure === null, steps, failure, counters };
+}
+
+const PROT_BITS: Record<MmapProt, number> = {
+  read: PROT_READ,
+  write: PROT_WRITE,
+  exec: PROT_EXEC,
+  none: PROT_NONE,
+};
+const protOf = (list: readonly MmapProt[]): number => list.reduce((p, n) => p | PROT_BITS[n], 0);
+const FLAG_BITS = {
+  private: MAP_PRIVATE,
+  shared: MAP_SHARED,
+  anonymous: MAP_ANONYMOUS,
+  populate: MAP_POPULATE,
+  hugetlb: MAP_HUGETLB,
+};
+const ADVICE = {
+  dontneed: MADV_DONTNEED,
+  free: MADV_FREE,
+  hugepage: MADV_HUGEPAGE,
+  nohugepage: MADV_NOHUGEPAGE,
+  pageout: MADV_PAGEOUT,
+  collapse: MADV_COLLAPSE,
+};
+const ERRNO: Record<string, number> = {
+  EPERM: 1,
+  ENOENT: 2,
+  EINTR: 4,
+  EBADF: 9,
+  EAGAIN: 11,
+  ENOMEM: 12,
+  EACCES: 13,
+  EFAULT: 14,
+  EBUSY: 16,
+  ENODEV: 19,
+  EINVAL: 22,
+  EOVERFLOW: 75,
+  EOPNOTSUPP: 95,
+};
+
+/** The number a `ret` expectation stands for. */
+export function retNumber(v: RetValue): number {
+  return typeof v === 'number' ? v : -ERRNO[v.slice(1)]!;
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/**
+ * Runs one step (never a `threads` step inside a thread: the validator forbids it). What the
+ * simulation throws (a deadlock, a misuse of the API the scenario asked for) fails the step.
+ */
+async function runStep(state: ScenarioState, s: Step, thread: string | null): Promise<void> {
+  try {
+    await runStepBody(state, s, thread);
+  } catch (e) {
+    if (e instanceof SimulationError && !(e instanceof StepFailure)) {
+      throw new StepFailure(s.source, s.op, `${e.name}: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+async function runStepBody(state: ScenarioState, s: Step, thread: string | null): Promise<void> {
+  const { machine, counters } = state;
+  const checked: string[] = [];
+  const fail = (detail: string): never => {
+    throw new StepFailure(s.source, s.op, detail);
+  };
+  const proc = (name: string | undefined, fallback?: string): { name: string; p: Process } => {
+    const n = name ?? fallback ?? state.doc.processes[0]!;
+    const p = state.processes.get(n);
+    if (p === undefined) return fail(`process "${n}" does not exist yet`);
+    if (p.exited) return fail(`process "${n}" has exited`);
+    return { name: n, p };
+  };
+  const mapping = (name: string): MappingState => {
+    const m = state.mappings.get(name);
+    if (m === undefined) return fail(`mapping "${name}" does not exist (yet)`);
+    return m;
+  };
+  const range = (f: { mapping: string; page?: number; pages?: number }) => {
+    const m = mapping(f.mapping);
+    const page = f.page ?? 0;
+    const pages = f.pages ?? m.pages - page;
+    return { m, addr: m.addr + page * PAGE_SIZE, pages, label: `${f.mapping}[${page}..${page + pages})` };
+  };
+  const file = (name: string): DmirrorFile => {
+    const f = state.files.get(name);
+    if (f === undefined) return fail(`file "${name}" is not open`);
+    return f;
+  };
+  const checkRet = (e: Expect | undefined, ret: number, mustSucceed: boolean): void => {
+    if (e?.ret !== undefined) {
+      const want = (Array.isArray(e.ret) ? e.ret : [e.ret]) as RetValue[];
+      if (!want.some((w) => retNumber(w) === ret)) {
+        fail(`expected ret ${want.map((w) => errnoName(retNumber(w))).join(' or ')}, got ${errnoName(ret)}`);
+      }
+      checked.push('ret');
+    } else if (mustSucceed && ret < 0) {
+      fail(
+        `${s.op} failed with ${errnoName(ret)} (add "expect": {"ret": "${errnoName(ret)}"} if that is intended)`,
+      );
+    }
+  };
+  const checkField = (name: 'cpages' | 'faults', want: number | undefined, got: number): void => {
+    if (want === undefined) return;
+    if (want !== got) fail(`expected ${name} ${want}, got ${got}`);
+    checked.push(name);
+  };
+  const checkData = (e: Expect | undefined, data: Uint8Array, ok: boolean): void => {
+    if (e?.data === undefined) return;
+    if (!ok) fail('expected data, but the command failed and returned none');
+    const bad = firstMismatch(data, e.data);
+    if (bad !== undefined) fail(`data differs from ${describePattern(e.data)}: ${bad}`);
+    checked.push('data');
+  };
+  // A CPU access: catches the signal it may raise and checks it against expect.signal.
+  const cpu = async <T>(fn: () => Promise<T>): Promise<{ value?: T; signal?: string }> => {
+    try {
+      const value = await counters.cpuAccess(fn);
+      if (s.expect?.signal !== undefined) fail(`expected ${s.expect.signal}, but the access succeeded`);
+      return { value };
+    } catch (e) {
+      if (!(e instanceof AccessSignal)) throw e;
+      const sig = e.name === 'BusError' ? 'SIGBUS' : e.name === 'SegmentationFault' ? 'SIGSEGV' : e.name;
+      if (s.expect?.signal !== sig)
+        fail(`${e.message}${s.expect?.signal ? ` (expected ${s.expect.signal})` : ''}`);
+      checked.push('signal');
+      return { signal: sig };
+    }
+  };
+  const inv0 = { ...counters.invalidations };
+  let actor = '';
+  let text = '';
+
+  switch (s.op) {
+    case 'mmap': {
+      const { name: pname, p } = proc(s.process);
+      actor = pname;
+      const m = s as MmapFields;
+      const pages = mappingPages(m);
+      const length = pages * PAGE_SIZE;
+      const flags = m.flags.reduce((f, n) => f | FLAG_BITS[n], 0);
+      let fd = -1;
+      if ((flags & MAP_ANONYMOUS) === 0) {
+        fd = await p.createTmpFile(length);
+        if (fd < 0) fail(`creating the backing file failed with ${errnoName(fd)}`);
+      }
+      const pmd = m.align === 'pmd';
+      let addr = await p.mmap(0, pmd ? length + PMD_SIZE : length, protOf(m.prot), flags, fd, 0);
+      checkRet(s.expect, Math.min(addr, 0), true);
+      if (addr >= 0 && pmd) {
+        const aligned = Math.ceil(addr / PMD_SIZE) * PMD_SIZE;
+        if (aligned > addr) await p.munmap(addr, aligned - addr);
+        const tail = addr + length + PMD_SIZE - (aligned + length);
+        if (tail > 0) await p.munmap(aligned + length, tail);
+        addr = aligned;
+      }
+      if (addr >= 0 && m.thp !== undefined) {
+        const r = await p.madvise(addr, length, m.thp === 'hugepage' ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+        if (r !== 0) fail(`madvise(${m.thp}) failed with ${errnoName(r)}`);
+      }
+      if (addr >= 0) state.mappings.set(m.name, { addr, pages, process: pname });
+      text =
+        addr >= 0
+          ? `mmap ${m.name}: ${pages} pages at ${hex(addr)} (${m.prot.join('|')}, ${m.flags.join('|')}${m.thp ? `, ${m.thp}` : ''})`
+          : `mmap ${m.name}: ${errnoName(addr)}`;
+      break;
+    }
+    case 'munmap':
+    case 'mprotect':
+    case 'madvise': {
+      const r = range(s);
+      const { name: pname, p } = proc(s.process, r.m.process);
+      actor = pname;
+      const len = r.pages * PAGE_SIZE;
+      const ret =
+        s.op === 'munmap'
+          ? await p.munmap(r.addr, len)
+          : s.op === 'mprotect'
+            ? await p.mprotect(r.addr, len, protOf(s.prot))
+            : await p.madvise(r.addr, len, ADVICE[s.advice]);
+      checkRet(s.expect, ret, true);
+      const what = s.op === 'mprotect' ? ` ${s.prot.join('|')}` : s.op === 'madvise' ? ` ${s.advice}` : '';
+      text = `${s.op} ${r.label}${what}: ${errnoName(ret)}`;
+      break;
+    }
+    case 'write': {
+      const r = range(s);
+      const { name: pname, p } = proc(s.process, r.m.process);
+      actor = pname;
+      const res = await cpu(() => p.write(r.addr, patternBytes(s.pattern, r.pages * PAGE_SIZE)));
+      text = `CPU write ${r.label} ${describePattern(s.pattern)}${res.signal ? `: ${res.signal}` : ''}`;
+      break;
+    }
+    case 'read': {
+      const r = range(s);
+      const { name: pname, p } = proc(s.process, r.m.process);
+      actor = pname;
+      const res = await cpu(() => p.read(r.addr, r.pages * PAGE_SIZE));
+      if (res.value !== undefined) checkData(s.expect, res.value, true);
+      text = `CPU read ${r.label}${res.signal ? `: ${res.signal}` : ''}`;
+      break;
+    }
+    case 'store32':
+    case 'load32': {
+      const m = mapping(s.mapping);
+      const { name: pname, p } = proc(s.process, m.process);
+      actor = pname;
+      const addr = m.addr + (s.page ?? 0) * PAGE_SIZE + (s.offset ?? 0);
+      const at = `${s.mapping}[${s.page ?? 0}]${s.offset ? `+${s.offset}` : ''}`;
+      if (s.op === 'store32') {
+        const res = await cpu(() => p.store32(addr, s.value));
+        text = `CPU store32 ${s.value} at ${at}${res.signal ? `: ${res.signal}` : ''}`;
+      } else {
+        const res = await cpu(() => p.load32(addr));
+        if (res.value !== undefined && s.expect?.value !== undefined) {
+          if (res.value !== s.expect.value) fail(`expected value ${s.expect.value}, got ${res.value}`);
+          checked.push('value');
+        }
+        text = `CPU load32 at ${at}: ${res.signal ?? res.value}`;
+      }
+      break;
+    }
+    case 'fork': {
+      const { name: pname, p } = proc(s.process);
+      actor = pname;
+      const child = await counters.cpuAccess(() => p.fork());
+      state.processes.set(s.child, child);
+      text = `fork: child "${s.child}" (pid ${child.pid})`;
+      break;
+    }
+    case 'exit': {
+      const { name: pname, p } = proc(s.process);
+      actor = pname;
+      await p.exit();
+      text = 'exit';
+      break;
+    }
+    case 'sleep':
+      actor = thread ?? 'main';
+      await machine.sched.sleep(s.ns);
+      text = `sleep ${s.ns} ns`;
+      break;
+    case 'open': {
+      const device = state.devices.get(s.device)!;
+      const { name: pname, p } = proc(s.process);
+      actor = s.file;
+      const f = await device.open(p);
+      state.files.set(s.file, f);
+      text = `open ${device.name} for "${pname}": fd ${f.fd}`;
+      break;
+    }
+    case 'close':
+      actor = s.file;
+      await file(s.file).close();
+      state.files.delete(s.file);
+      text = 'close';
+      break;
+    case 'release':
+    case 'setFlags': {
+      const f = file(s.file);
+      actor = s.file;
+      const flags =
+        s.op === 'setFlags'
+          ? typeof s.flags === 'number'
+            ? s.flags
+            : s.flags.reduce((n) => n | HMM_DMIRROR_FLAG_FAIL_ALLOC, 0)
+          : 0;
+      const res = s.op === 'release' ? await f.release() : await f.setFlags(flags);
+      counters.deviceCommand(s.op, res);
+      checkRet(s.expect, res.ret, false);
+      text = `${s.op === 'release' ? 'RELEASE' : `FLAGS ${flags}`}: ret ${errnoName(res.ret)}`;
+      break;
+    }
+    case 'threads': {
+      if (thread !== null) fail('threads cannot be nested');
+      actor = 'main';
+      const policy: SchedulePolicy =
+        s.schedule === 'round-robin'
+          ? new RoundRobinPolicy()
+          : s.schedule === 'random'
+            ? new RandomPolicy(new Prng(s.seed ?? state.doc.machine.seed ?? 1))
+            : new RunToBlockPolicy();
+      const saved = machine.sched.policy;
+      machine.sched.policy = policy;
+      const spawned: SimThread[] = Object.entries(s.threads).map(([name, steps]) =>
+        machine.sched.spawn(name, () => runSteps(state, steps, name)),
+      );
+      let first: unknown;
+      for (const t of spawned) {
+        try {
+          await machine.sched.join(t);
+        } catch (e) {
+          first ??= e;
+        }
+      }
+      machine.sched.policy = saved;
+      if (first !== undefined) throw first;
+      text = `threads ${Object.keys(s.threads).join(', ')} (${s.schedule ?? 'run-to-block'}) finished`;
+      break;
+    }
+    default: {
+      // Device commands over a range.
+      const f = file(s.file);
+      const r = range(s);
+      actor = s.file;
+      const e = s.expect;
+      let res: { ret: number; cpages: number; faults: number; data?: Uint8Array; prot?: Uint8Array };
+      switch (s.op) {
+        case 'deviceRead':
+          res = await f.read(r.addr, r.pages);
+          break;
+        case 'deviceWrite':
+          res = await f.write(r.addr, r.pages, patternBytes(s.pattern, r.pages * PAGE_SIZE));
+          break;
+        case 'migrateToDev':
+          res = await f.migrateToDev(r.addr, r.pages);
+          break;
+        case 'migrateToSys':
+          res = await f.migrateToSys(r.addr, r.pages);
+          break;
+        case 'snapshot':
+          res = await f.snapshot(r.addr, r.pages);
+          break;
+        case 'exclusive':
+          res = await f.exclusive(r.addr, r.pages);
+          break;
+        default:
+          res = await f.checkExclusive(r.addr, r.pages);
+      }
+      counters.deviceCommand(s.op, res);
+      checkRet(e, res.ret, false);
+      const results = ['cpages', 'faults', 'data', 'prot'].filter(
+        (k) => e?.[k as keyof Expect] !== undefined,
+      );
+      // cpages, faults, data and prot are checked on success; a failure expect.ret allows skips them.
+      if (res.ret !== 0 && e?.ret === undefined && results.length > 0) {
+        fail(`expected ${results.join(', ')}, but the command failed with ${errnoName(res.ret)}`);
+      }
+      if (res.ret === 0) {
+        checkField('cpages', e?.cpages, res.cpages);
+        checkField('faults', e?.faults, res.faults);
+        if (res.data !== undefined) checkData(e, res.data, true);
+      }
+      if (e?.prot !== undefined && res.ret === 0) {
+        const want = e.prot.flatMap((p) =>
+          typeof p === 'object' ? new Array<number>(p.pages).fill(protByte(p.prot)) : [protByte(p)],
+        );
+        const got = res.prot!;
+        const i = want.findIndex((b, k) => got[k] !== b);
+        if (i >= 0)
+          fail(`snapshot byte of page ${i} is ${protName(got[i]!)}, expected ${protName(want[i]!)}`);
+        checked.push('prot');
+      }
+      const name = {
+        deviceRead: 'READ',
+        deviceWrite: 'WRITE',
+        migrateToDev: 'MIGRATE_TO_DEV',
+        migrateToSys: 'MIGRATE_TO_SYS',
+        snapshot: 'SNAPSHOT',
+        exclusive: 'EXCLUSIVE',
+        checkExclusive: 'CHECK_EXCLUSIVE',
+      }[s.op];
+      text = `${name} ${r.label}: ret ${errnoName(res.ret)}, cpages ${res.cpages}, faults ${res.faults}`;
+      if (s.op === 'snapshot' && res.ret === 0) text += `; ${summarizeProt(res.prot!)}`;
+    }
+  }
+  if (thread === null && s.op !== 'threads') {
+    const inv = Object.entries(counters.invalidations)
+      .map(([k, v]) => [k, v - (inv0[k] ?? 0)] as const)
+      .filter(([, v]) => v > 0)
+      .map(([k, v]) => (v === 1 ? k : `${k}×${v}`));
+    if (inv.length > 0) text += ` [notifier: ${inv.join(', ')}]`;
+  }
+  state.onStep({
+    time: machine.sched.clock.now,
+    actor: thread === null || actor === thread ? actor : `${thread}/${actor}`,
+    source: s.source,
+    op: s.op,
+    text: s.note ? `${text} — ${s.note}` : text,
+    checked,
+  });
+}
+
+/** A snapshot byte by name: `ZERO|READ`, `DEV_PRIVATE_LOCAL|WRITE`, `ERROR`. */
+export function protName(b: number): string {
+  if (b === 0xff) return 'ERROR';
+  if (b === 0) return 'NONE';
+  const parts: string[] = [];
+  const dev = b & 0xf0;
+  const devNames: Record<number, string> = {
+    16: 'ZERO',
+    32: 'DEV_PRIVATE_LOCAL',
+    48: 'DEV_PRIVATE_REMOTE',
+    64: 'DEV_COHERENT_LOCAL',
+    80: 'DEV_COHERENT_REMOTE',
+  };
+  if (dev !== 0) parts.push(devNames[dev] ?? hex(dev));
+  if (b & 0x01) parts.push('READ');
+  if (b & 0x02) parts.push('WRITE');
+  if (b & 0x04) parts.push('PMD');
+  if (b & 0x08) parts.push('PUD');
+  return parts.join('|');
+}
+
+/** Runs of equal snapshot bytes: `WRITE×1022, ZERO|READ×2`. */
+export function summarizeProt(prot: Uint8Array): string {
+  const runs: string[] = [];
+  let i = 0;
+  while (i < prot.length) {
+    let j = i;
+    while (j < prot.length && prot[j] === prot[i]) j++;
+    runs.push(j - i === 1 ? protName(prot[i]!) : `${protName(prot[i]!)}×${j - i}`);
+    i = j;
+  }
+  return runs.join(', ');
+}

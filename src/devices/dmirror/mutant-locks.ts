@@ -1,0 +1,25 @@
+/**
+ * Locks that exist only in mutated variants of dmirror (race-explorer mutants, see
+ * `src/explore/mutants/driver.ts`). The real lib/test_hmm.c has none of them.
+ * @module
+ */
+import type { Kernel } from '../../mm/kernel.ts';
+import { Mutex } from '../../sim/mutex.ts';
+import type { DmirrorDevice } from './device.ts';
+
+const migrateLocks = new WeakMap<Kernel, Mutex>();
+
+/**
+ * M9's driver-private lock (one for the whole driver on a machine, like a driver-wide SVM lock):
+ * held by the device fault path across `hmm_range_fault` and taken by `migrate_to_ram`. Made on
+ * first use.
+ */
+export function dmirrorMigrateLock(mdevice: DmirrorDevice): Mutex {
+  const k = mdevice.kernel;
+  let lock = migrateLocks.get(k);
+  if (lock === undefined) {
+    lock = new Mutex(k.sched, 'dmirror driver migrate lock');
+    migrateLocks.set(k, lock);
+  }
+  return lock;
+}

@@ -1,0 +1,181 @@
+/** The scenario interpreter: steps, expectations and their failures, threads, patterns. */
+import { describe, expect, it } from 'vitest';
+import { describePattern, firstMismatch, patternBytes } from '../../../src/cli/scenario/patterns.ts';
+import { protName, runScenario, summarizeProt } from '../../../src/cli/scenario/run.ts';
+import { loadScenario } from '../../../src/cli/scenario/validate.ts';
+
+const scenario = (steps: unknown[], extra: Record<string, unknown> = {}) =>
+  loadScenario(
+    JSON.stringify({
+      name: 't',
+      devices: [{ name: 'dev' }],
+      processes: ['parent'],
+      mappings: [{ name: 'buf', pages: 4, prot: ['read', 'write'], flags: ['private', 'anonymous'] }],
+      steps,
+      ...extra,
+    }),
+    't.json',
+  );
+const OPEN = { op: 'open', device: 'dev', file: 'm' };
+
+describe('runScenario', () => {
+  it('runs CPU and device steps and checks their expectations', async () => {
+    const r = await runScenario(
+      scenario([
+        { op: 'write', mapping: 'buf', pattern: { int32: 0 } },
+        OPEN,
+        {
+          op: 'deviceRead',
+          file: 'm',
+          mapping: 'buf',
+          expect: { ret: 0, cpages: 4, faults: 1, data: { int32: 0 } },
+        },
+        { op: 'migrateToDev', file: 'm', mapping: 'buf', page: 2, expect: { ret: 0, cpages: 2 } },
+        {
+          op: 'snapshot',
+          file: 'm',
+          mapping: 'buf',
+          expect: {
+            prot: [
+              { prot: 'WRITE', pages: 2 },
+              { prot: 'DEV_PRIVATE_LOCAL|WRITE', pages: 2 },
+            ],
+          },
+        },
+        { op: 'load32', mapping: 'buf', page: 3, expect: { value: 3072 } },
+        { op: 'munmap', mapping: 'buf', page: 1, pages: 1 },
+        { op: 'read', mapping: 'buf', page: 1, pages: 1, expect: { signal: 'SIGSEGV' } },
+        { op: 'deviceRead', file: 'm', mapping: 'buf', expect: { ret: '-EFAULT' } },
+      ]),
+    );
+    expect(r.failure).toBeNull();
+    expect(r.ok).toBe(true);
+    expect(r.steps.map((s) => s.checked.join(','))).toEqual([
+      '',
+      '',
+      '',
+      'ret,cpages,faults,data',
+      'ret,cpages',
+      'prot',
+      'value',
+      '',
+      'signal',
+      'ret',
+    ]);
+    expect(r.steps[3]!.text).toBe('READ buf[0..4): ret 0, cpages 4, faults 1');
+    expect(r.steps[5]!.text).toBe(
+      'SNAPSHOT buf[0..4): ret 0, cpages 4, faults 0; WRITE×2, DEV_PRIVATE_LOCAL|WRITE×2',
+    );
+    expect(r.steps[8]!.text).toMatch(/^CPU read buf\[1\.\.2\): SIGSEGV/);
+    expect(r.counters).toMatchObject({ migratedToDevice: 2, migratedFromDevice: 1, deviceCommands: 4 });
+    expect(r.counters.invalidations).toMatchObject({ UNMAP: 1 });
+  });
+
+  it('stops at the first failed expectation and names the step', async () => {
+    const r = await runScenario(
+      scenario([
+        OPEN,
+        { op: 'deviceWrite', file: 'm', mapping: 'buf', pattern: { fill: 7 }, expect: { cpages: 3 } },
+        { op: 'exit', process: 'parent' },
+      ]),
+    );
+    expect(r.ok).toBe(false);
+    expect(r.failure).toEqual({
+      path: 'steps[1]',
+      line: 1,
+      op: 'deviceWrite',
+      message: 'expected cpages 3, got 4',
+    });
+    expect(r.steps).toHaveLength(2);
+  });
+
+  it('reports wrong data by word, and a failing system call', async () => {
+    let r = await runScenario(
+      scenario([
+        { op: 'write', mapping: 'buf', pattern: { int32: 0 } },
+        { op: 'read', mapping: 'buf', expect: { data: [{ pages: 1, int32: 0 }, { int32: 1025 }] } },
+      ]),
+    );
+    expect(r.failure?.message).toBe(
+      'data differs from int32 from 0 ×1 pages + int32 from 1025: word 1024 (page 1, byte 0) is 1024, expected 1025',
+    );
+    r = await runScenario(
+      scenario([{ op: 'mprotect', mapping: 'buf', prot: ['read'], expect: { ret: '-EINVAL' } }]),
+    );
+    expect(r.failure?.message).toBe('expected ret -EINVAL, got 0');
+    r = await runScenario(
+      scenario([
+        { op: 'munmap', mapping: 'buf' },
+        { op: 'write', mapping: 'buf', pattern: { fill: 1 } },
+      ]),
+    );
+    expect(r.failure?.message).toMatch(/^SIGSEGV at 0x[0-9a-f]+ on write/);
+  });
+
+  it('runs threads under the schedule asked for, accepting any listed outcome', async () => {
+    const doc = scenario(
+      [
+        { op: 'write', mapping: 'buf', pattern: { int32: 0 } },
+        OPEN,
+        {
+          op: 'threads',
+          schedule: 'random',
+          seed: 5,
+          threads: {
+            device: [
+              { op: 'deviceRead', file: 'm', mapping: 'buf', expect: { ret: [0, '-EFAULT'], cpages: 4 } },
+            ],
+            cpu: [{ op: 'munmap', mapping: 'buf', page: 2 }],
+          },
+        },
+        { op: 'deviceRead', file: 'm', mapping: 'buf', pages: 2, expect: { ret: 0, data: { int32: 0 } } },
+      ],
+      { machine: { memory: '64MiB', seed: 3 } },
+    );
+    const r = await runScenario(doc);
+    expect(r.failure).toBeNull();
+    expect(r.steps.map((s) => s.actor)).toEqual(
+      expect.arrayContaining(['device/m', 'cpu/parent', 'main', 'm']),
+    );
+  });
+
+  it('gives a forked child the mappings by name', async () => {
+    const r = await runScenario(
+      scenario([
+        { op: 'store32', mapping: 'buf', page: 1, value: 9 },
+        { op: 'fork', process: 'parent', child: 'kid' },
+        { op: 'load32', process: 'kid', mapping: 'buf', page: 1, expect: { value: 9 } },
+        { op: 'store32', process: 'kid', mapping: 'buf', page: 1, value: 10 },
+        { op: 'load32', mapping: 'buf', page: 1, expect: { value: 9 } },
+        { op: 'exit', process: 'kid' },
+      ]),
+    );
+    expect(r.failure).toBeNull();
+  });
+});
+
+describe('patterns', () => {
+  it('builds int32, page int32, fill, bytes and segments', () => {
+    const v = new DataView(patternBytes({ int32: 5, step: -1 }, 12).buffer);
+    expect([v.getInt32(0, true), v.getInt32(4, true), v.getInt32(8, true)]).toEqual([5, 4, 3]);
+    const p = patternBytes({ pageInt32: 1000 }, 2 * 4096);
+    expect(new DataView(p.buffer).getUint32(4096, true)).toBe(1001);
+    expect(p[4]).toBe(0);
+    expect(Array.from(patternBytes({ bytes: [1, 2, 3] }, 5))).toEqual([1, 2, 3, 1, 2]);
+    const seg = patternBytes([{ pages: 1, fill: 0 }, { fill: 9 }], 2 * 4096);
+    expect([seg[4095], seg[4096]]).toEqual([0, 9]);
+    expect(describePattern([{ pages: 1, fill: 0 }, { int32: 3 }])).toBe('fill 0x00 ×1 pages + int32 from 3');
+    expect(firstMismatch(patternBytes({ fill: 1 }, 8), { fill: 1 })).toBeUndefined();
+    expect(firstMismatch(new Uint8Array(8), { fill: 1 })).toBe(
+      'byte 0 (page 0, byte 0) is 0x0, expected 0x1',
+    );
+  });
+
+  it('names snapshot bytes', () => {
+    expect(protName(0x22)).toBe('DEV_PRIVATE_LOCAL|WRITE');
+    expect(protName(0x11)).toBe('ZERO|READ');
+    expect(protName(0xff)).toBe('ERROR');
+    expect(protName(0)).toBe('NONE');
+    expect(summarizeProt(new Uint8Array([0xff, 0xff, 0x02]))).toBe('ERROR×2, WRITE');
+  });
+});
