@@ -85,8 +85,10 @@ function driverInvalidate(
 ): boolean | Promise<boolean> {
   const update = (): boolean => {
     mmuIntervalSetSeq(mni, curSeq); //                 mmu_interval_set_seq(mni, cur_seq);
-    for (let a = range.start; a < range.end && driver.devicePageTable.size > 0; a += PAGE_SIZE)
-      driver.devicePageTable.delete(a / PAGE_SIZE); // (unmap the range from the device)
+    // (unmap the range from the device: visit the entries, not the range, which for
+    // MMU_NOTIFY_RELEASE at exit spans the whole address space)
+    for (const vpn of driver.devicePageTable.keys())
+      if (vpn * PAGE_SIZE >= range.start && vpn * PAGE_SIZE < range.end) driver.devicePageTable.delete(vpn);
     driver.invalidations.push({
       event: MMU_NOTIFY_EVENT_NAMES[range.event]!,
       start: range.start,
@@ -118,6 +120,12 @@ export async function driverRegister(
 }
 
 /**
+ * A deliberate mistake for examples/broken-driver.ts: 'no read_retry' commits the device page
+ * table without checking `mmu_interval_read_retry` (bug-catalogue D2). null: the correct driver.
+ */
+export type DriverMistake = 'no read_retry' | null;
+
+/**
  * `driver_populate_range()` of hmm.rst: mirror `[start, end)` into the device page table, asking
  * `defaultFlags` of every page (HMM_PFN_REQ_FAULT, maybe | HMM_PFN_REQ_WRITE). 0 or -errno.
  */
@@ -126,6 +134,7 @@ export async function driverPopulateRange(
   start: number,
   end: number,
   defaultFlags: bigint,
+  mistake: DriverMistake = null,
 ): Promise<number> {
   const intervalSub = driver.intervalSub;
   const mm = intervalSub.mm!;
@@ -165,7 +174,7 @@ export async function driverPopulateRange(
     mmapReadUnlock(mm); //                             mmap_read_unlock(mm);
 
     await driver.update.lock(); //                     take_lock(driver->update);
-    if (mmuIntervalReadRetry(intervalSub, range.notifierSeq)) {
+    if (mistake !== 'no read_retry' && mmuIntervalReadRetry(intervalSub, range.notifierSeq)) {
       //                                               if (mmu_interval_read_retry(&ni, range.notifier_seq) {
       driver.update.unlock(); //                           release_lock(driver->update);
       driver.retries++;
