@@ -81,7 +81,7 @@ export function memremapPages(k: Kernel, pgmap: DevPagemap): number {
   if (!Number.isInteger(pgmap.nrPages) || pgmap.nrPages <= 0) return -EINVAL;
   const first = k.pm.addFrames(pgmap.nrPages);
   pgmap.pfnFirst = first;
-  for (let i = 0; i < pgmap.nrPages; i++) k.pm.flags[first + i] = PG_zone_device;
+  k.pm.flags.fill(PG_zone_device, first, first + pgmap.nrPages);
   const hooks: DevPagemapHooks = {
     pfnFirst: first,
     nrPages: pgmap.nrPages,

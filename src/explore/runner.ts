@@ -245,6 +245,9 @@ export async function runSchedule<S>(
   } finally {
     unsubscribe?.();
     for (const o of instances) o.detach?.();
+    // The schedule's machine is finished: its arrays serve the next schedule's machine (kept
+    // when a thread is still parked, e.g. after an await outside the simulation).
+    machine.dispose();
   }
 }
 

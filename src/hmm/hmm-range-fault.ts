@@ -287,6 +287,9 @@ class HmmVmaWalk {
   private async walkVma(vma: Vma, addr: number, end: number): Promise<number> {
     // hmm_vma_walk_test: VMAs without struct pages behind them, or unreadable, are errors.
     if (vma.isIoOrPfnmap || (vma.flags & VM_READ) === 0) {
+      // H5 (bug-catalogue §3.1; "add missing call to hmm_range_need_fault() before returning
+      // EFAULT", 5.7): an unreadable VMA fails the call whether or not a page of it was requested.
+      if (this.k.mutant === 'H5' && (vma.flags & VM_READ) === 0) return -EFAULT;
       // H3 (bug-catalogue §3.1; "return -EFAULT when setting HMM_PFN_ERROR on requested valid
       // pages", 5.7): ERROR set on requested pages and 0 returned.
       if (this.rangeNeedFault(addr, end, 0) !== 0 && this.k.mutant !== 'H3') return -EFAULT;
@@ -479,7 +482,9 @@ class HmmVmaWalk {
       }
       if ((lo & PTE_SPECIAL) !== 0 && !k.pm.isZeroPfn(pfn)) {
         // No struct page behind it (vm_normal_page() is NULL): an error, or -EFAULT if requested.
-        if (this.mayFault && this.pteNeedFault(inHi, 0) !== 0) return -EFAULT;
+        // H4 (bug-catalogue §3.1; "add missing call to hmm_pte_need_fault in HMM_PFN_SPECIAL
+        // handling", 5.7): -EFAULT at once, requested or not, so a snapshot fails.
+        if (k.mutant === 'H4' || (this.mayFault && this.pteNeedFault(inHi, 0) !== 0)) return -EFAULT;
         newHi = HI_ERROR;
       } else {
         newLo = pfn;

@@ -46,6 +46,8 @@ export const MAP_PRIVATE = 0x02;
 export const MAP_FIXED = 0x10;
 /** Not backed by a file. */
 export const MAP_ANONYMOUS = 0x20;
+/** Do not reserve (for hugetlb: no huge-page reservation at mmap). */
+export const MAP_NORESERVE = 0x4000;
 /** Prefault the whole mapping. */
 export const MAP_POPULATE = 0x8000;
 /** Back with pages from the hugetlb pool. */
@@ -95,6 +97,8 @@ export const VM_PFNMAP = 0x400;
 export const VM_IO = 0x4000;
 /** Do not expand with mremap. */
 export const VM_DONTEXPAND = 0x40000;
+/** Mapped with MAP_NORESERVE: no accounting or huge-page reservation. */
+export const VM_NORESERVE = 0x200000;
 /** hugetlb mapping. */
 export const VM_HUGETLB = 0x400000;
 /** Mixed struct-page and raw-PFN mapping (drivers inserting pages). */

@@ -19,15 +19,18 @@ import {
   VM_FAULT_HWPOISON,
   VM_FAULT_OOM,
   VM_FAULT_SIGBUS,
+  VM_MAYSHARE,
   VM_SHARED,
   VM_WRITE,
 } from './constants.ts';
 import { getFilePage } from './filemap.ts';
 import { deferredSplitFolio, splitHugePmd, thpEligible } from './huge-memory.ts';
+import { allocHugetlbFolio } from './hugetlb.ts';
 import type { Kernel } from './kernel.ts';
 import {
   MMU_NOTIFY_CLEAR,
   MMU_NOTIFY_EXCLUSIVE,
+  MMU_NOTIFY_UNMAP,
   type MmuNotifierRange,
   mmuNotifierInvalidateRangeEnd,
   mmuNotifierInvalidateRangeStart,
@@ -59,6 +62,7 @@ import {
   PTE_YOUNG,
 } from './pte.ts';
 import type { Vma } from './vma.ts';
+import { zapHugePmd } from './zap.ts';
 
 /** Internal: a huge-page path declined; continue at PTE level (VM_FAULT_FALLBACK). */
 const FALLBACK = -1;
@@ -312,6 +316,7 @@ export function initAnonFolio(vma: Vma, haddr: number, head: number, lru: boolea
 function doAnonymousPage(vma: Vma, addr: number, off: number, write: boolean): number {
   const mm = vma.mm;
   const k = mm.kernel;
+  if (mm.mmfUnstable) return VM_FAULT_SIGBUS; // check_stable_address_space, both paths
   if (!write) {
     k.pt.words[off] = PTE_PRESENT | PTE_SPECIAL | PTE_YOUNG;
     k.pt.words[off + 1] = ZERO_PFN;
@@ -334,6 +339,7 @@ function doHugePmdAnonymousPage(vma: Vma, haddr: number, pmdOff: number, write: 
   // vmf_anon_prepare() comes before the huge zero page (unlike do_anonymous_page), so fork copies
   // a huge zero PMD.
   anonVmaPrepare(vma);
+  if (mm.mmfUnstable) return VM_FAULT_SIGBUS; // check_stable_address_space, huge zero page too
   if (!write) {
     k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG;
     k.pt.words[pmdOff + 1] = HUGE_ZERO_PFN;
@@ -528,6 +534,8 @@ function doFileFault(vma: Vma, addr: number, off: number, write: boolean): numbe
   const cached = getFilePage(k, file, pgidx);
   if (cached === 0) return VM_FAULT_OOM;
   const shared = (vma.flags & VM_SHARED) !== 0;
+  // finish_fault checks private mappings even on a read: the reaper may have taken a COW copy.
+  if (!shared && mm.mmfUnstable) return VM_FAULT_SIGBUS;
   if (!shared && write) {
     const pfn = pm.allocPages(0);
     if (pfn === 0) return VM_FAULT_OOM;
@@ -579,17 +587,24 @@ async function doDevicePrivateFault(vma: Vma, addr: number, pfn: number, write: 
   const k: Kernel = vma.mm.kernel;
   const pgmap = k.pgmapOf(pfn);
   if (pgmap === null) return VM_FAULT_SIGBUS;
+  // M8 (bug-catalogue §3.3; "mm/migrate: Trylock device page in do_swap_page", 1afaeb82): the
+  // extra reference is taken before the page lock is tried, so every thread faulting the page
+  // holds one, those only waiting for the lock too, and the holder's migration finds
+  // references it does not expect and gives up; the fix takes the reference once locked.
+  const early = k.mutant === 'M8';
+  if (early) k.getPage(pfn);
   if (!trylockPage(k, pfn)) {
     // H12 (bug-catalogue §3.1; "mm: Fix a hmm_range_fault() livelock / starvation problem", 7.0):
     // the fault returns at once and the access retries, spinning while the holder runs or not.
     if (k.mutant === 'H12') return 0;
     await waitOnPageLocked(k, pfn);
+    if (early) k.putPage(pfn);
     return 0;
   }
   // M1 (bug-catalogue §3.3, CVE-2022-3523; fixed by 16ce101db85d): no reference held across
   // migrate_to_ram, so a concurrent zap can free the page under it.
   const ref = k.mutant !== 'M1';
-  if (ref) k.getPage(pfn);
+  if (ref && !early) k.getPage(pfn);
   let r: number;
   if (k.bus.on) traceMigrateToRam(k, 'B', { addr, pfn, write });
   try {
@@ -664,9 +679,12 @@ async function hugetlbFault(vma: Vma, addr: number, write: boolean): Promise<num
   const kind = lo & PTE_KIND_MASK;
   const wr = (vma.flags & VM_WRITE) !== 0;
   if (kind === PTE_NONE) {
-    const head = k.hugetlb.alloc(false);
-    if (head === 0) return VM_FAULT_SIGBUS;
+    // hugetlb_no_page: a child whose page the owner took away (HPAGE_RESV_UNMAPPED) is killed.
+    if (vma.hugetlbResvUnmapped) return VM_FAULT_SIGBUS;
+    const head = allocHugetlbFolio(k.hugetlb, vma, haddr, false);
+    if (head === 0) return VM_FAULT_SIGBUS; // vmf_error(-ENOSPC)
     initAnonFolio(vma, haddr, head, false);
+    k.hugetlb.clearRestoreReserve(head); // hugetlb_add_new_anon_rmap
     k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG | (write && wr ? PTE_WRITE | PTE_DIRTY : 0);
     k.pt.words[pmdOff + 1] = head;
     mm.hugetlbPages += HPAGE_PMD_NR;
@@ -691,8 +709,22 @@ async function hugetlbFault(vma: Vma, addr: number, write: boolean): Promise<num
     k.pt.words[pmdOff] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
     return 0;
   }
-  const copy = k.hugetlb.alloc(false);
-  if (copy === 0) return VM_FAULT_SIGBUS;
+  // The owner's copy may not use the mapping's reservations (cow_from_owner); nor may a child,
+  // which has none: both need a free huge page no reservation holds.
+  const cowFromOwner = vma.hugetlbResvMap !== null;
+  const copy = allocHugetlbFolio(k.hugetlb, vma, haddr, cowFromOwner);
+  if (copy === 0) {
+    if (!cowFromOwner) return VM_FAULT_SIGBUS; // vmf_error(-ENOSPC)
+    // The owner keeps its page: unmap_ref_private takes it from the forked children sharing it
+    // (they get SIGBUS at their next fault there), and the write reuses it once it is the only
+    // mapping left (retry_avoidcopy).
+    await unmapRefPrivate(vma, head, haddr);
+    if (k.pt.words[pmdOff] !== lo || k.pt.words[pmdOff + 1] !== head) return 0;
+    if (pm.entireMapcount[head] !== 1) return VM_FAULT_SIGBUS;
+    pm.flags[head]! |= PG_anon_exclusive;
+    k.pt.words[pmdOff] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
+    return 0;
+  }
   for (let i = 0; i < HPAGE_PMD_NR; i++) pm.copyPage(copy + i, head + i);
   const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, haddr, haddr + PMD_SIZE);
   await mmuNotifierInvalidateRangeStart(range);
@@ -702,10 +734,43 @@ async function hugetlbFault(vma: Vma, addr: number, write: boolean): Promise<num
     return 0;
   }
   initAnonFolio(vma, haddr, copy, false);
+  k.hugetlb.clearRestoreReserve(copy);
   k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG | PTE_WRITE | PTE_DIRTY;
   k.pt.words[pmdOff + 1] = copy;
   pm.entireMapcount[head]!--;
   k.putPage(head);
   mmuNotifierInvalidateRangeEnd(range);
   return 0;
+}
+
+/**
+ * unmap_ref_private: the owner of a private hugetlb mapping found no huge page for its
+ * copy-on-write of `head` at `haddr`: the page is unmapped from every other private VMA of the
+ * mapping without reservations of its own (forked children), each announced as UNMAP
+ * (`unmap_hugepage_range`), and those VMAs are marked HPAGE_RESV_UNMAPPED.
+ */
+async function unmapRefPrivate(vma: Vma, head: number, haddr: number): Promise<void> {
+  const family = vma.anonVma;
+  if (family === null) return;
+  const k = vma.mm.kernel;
+  const index = vma.pageIndex(haddr);
+  for (const other of [...family.vmas]) {
+    if (other === vma || (other.flags & VM_MAYSHARE) !== 0 || other.hugetlbResvMap !== null) continue;
+    if (!other.isHugetlb) continue;
+    const addr = other.start + (index - other.pgoff) * PAGE_SIZE;
+    if (addr < other.start || addr >= other.end) continue;
+    const mm = other.mm;
+    const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_UNMAP, addr, addr + PMD_SIZE);
+    await mmuNotifierInvalidateRangeStart(range);
+    const off = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 2);
+    if (
+      off >= 0 &&
+      (k.pt.words[off]! & (PTE_KIND_MASK | PTE_LEAF)) === (PTE_PRESENT | PTE_LEAF) &&
+      k.pt.words[off + 1] === head
+    ) {
+      other.hugetlbResvUnmapped = true;
+      zapHugePmd(mm, off);
+    }
+    mmuNotifierInvalidateRangeEnd(range);
+  }
 }

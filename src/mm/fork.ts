@@ -4,7 +4,8 @@
  * mappings share their pages copy-on-write, write-protected in parent and child, announced to
  * the parent's subscriptions as PROTECTION_PAGE over each copied span. Device-private entries
  * are shared read-only in both; device-exclusive entries are restored first. An exclusive
- * anonymous page that may be DMA-pinned is copied for the child at once (copy_present_page).
+ * anonymous page that may be DMA-pinned is copied for the child at once (copy_present_page); a
+ * PMD-mapped THP that may be pinned is split in the parent first and copied page by page.
  * @module
  */
 import { ENOMEM } from '../sim/errno.ts';
@@ -22,6 +23,7 @@ import {
 } from './constants.ts';
 import { initAnonPage } from './fault.ts';
 import { GUP_PIN_COUNTING_BIAS } from './gup-bias.ts';
+import { splitHugePmd } from './huge-memory.ts';
 import type { Kernel } from './kernel.ts';
 import type { MmStruct } from './mm-struct.ts';
 import {
@@ -83,7 +85,15 @@ async function copyPageRange(src: Vma, dst: Vma): Promise<number> {
     const pmdOff = pmds[i]!;
     const from = pmds[i + 1]!;
     const to = pmds[i + 2]!;
-    const lo = k.pt.words[pmdOff]!;
+    let lo = k.pt.words[pmdOff]!;
+    if ((lo & PTE_LEAF) !== 0 && cow && hugePmdMaybePinned(k, lo, k.pt.words[pmdOff + 1]!)) {
+      // copy_huge_pmd: folio_try_dup_anon_rmap_pmd refuses an exclusive THP that may be pinned.
+      // The parent's PMD is split (CLEAR over the 2 MiB) and the PTE-level copy below gives the
+      // child its own copy of each page (copy_present_page), the parent keeping the pinned pages
+      // mapped writable.
+      await splitHugePmd(mm, Math.floor(from / HPAGE_PMD_NR) * HPAGE_PMD_NR * PAGE_SIZE);
+      lo = k.pt.words[pmdOff]!;
+    }
     if ((lo & PTE_LEAF) !== 0) {
       copyHugePmd(src, dst, pmdOff, from, cow);
       continue;
@@ -148,6 +158,19 @@ function copyPresentPteFast(k: Kernel, dstMm: MmStruct, off: number, dstOff: num
   w[dstOff] = lo;
   w[dstOff + 1] = pfn;
   return true;
+}
+
+/**
+ * The case of `copy_huge_pmd` where `folio_try_dup_anon_rmap_pmd` fails (-EBUSY): a present PMD
+ * mapping an anonymous THP whose page is exclusive to the parent and whose folio may be DMA-pinned
+ * (`folio_needs_cow_for_dma`). Huge zero, hugetlb and device entries never qualify.
+ */
+function hugePmdMaybePinned(k: Kernel, lo: number, head: number): boolean {
+  if ((lo & PTE_KIND_MASK) !== PTE_PRESENT) return false;
+  const pm = k.pm;
+  if (pm.isZeroPfn(head) || (pm.flags[head]! & PG_hugetlb) !== 0) return false;
+  const anonExclusive = (pm.flags[head]! & (PG_anon | PG_anon_exclusive)) === (PG_anon | PG_anon_exclusive);
+  return anonExclusive && pm.refcount[head]! >= GUP_PIN_COUNTING_BIAS;
 }
 
 /** copy_huge_pmd / copy_hugetlb_page_range: the child shares the huge page. */

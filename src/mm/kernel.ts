@@ -122,6 +122,7 @@ export class Kernel {
    */
   observer: MmObserver | null = null;
   private nextMmId = 1;
+  private isDisposed = false;
 
   /** Builds the machine. Invalid options throw a {@link UsageError} naming the option. */
   constructor(options: KernelOptions = {}) {
@@ -156,6 +157,33 @@ export class Kernel {
     if (mutant !== null && !isMutantId(mutant))
       throw new UsageError('mutant', `unknown mutant ${String(mutant)}; known: ${MUTANT_IDS.join(', ')}`);
     this.mutant = mutant;
+  }
+
+  /** True once {@link dispose} gave the machine's memory arrays back. */
+  get disposed(): boolean {
+    return this.isDisposed;
+  }
+
+  /**
+   * Ends the machine's life: its typed arrays (frame metadata, allocator, page tables, page
+   * contents) go back to a pool that later machines take from (the race explorer builds one per
+   * schedule), and the machine is left with empty arrays — it must not be used any more. Done
+   * only when no simulated thread but main is unfinished (a parked thread could still touch the
+   * arrays): otherwise nothing is given back and the result is false.
+   */
+  dispose(): boolean {
+    if (this.isDisposed) return true;
+    const sched = this.sched;
+    const threads = sched.threads;
+    if (sched.current !== sched.main) return false;
+    for (let i = 0; i < threads.length; i++) {
+      const t = threads[i]!;
+      if (t !== sched.main && t.state !== 'done') return false;
+    }
+    this.isDisposed = true;
+    this.pm.dispose();
+    this.pt.dispose();
+    return true;
   }
 
   /** Creates an empty address space with one user and one structure reference. */

@@ -33,6 +33,12 @@ export class MmStruct {
   notifierSubscriptions: MmNotifierSubscriptions | null = null;
   /** True once the address space has been torn down (exit_mmap ran). */
   exited = false;
+  /**
+   * MMF_UNSTABLE: the OOM reaper has torn private memory out from under the (killed) owner; a
+   * fault that would map fresh anonymous memory fails with SIGBUS instead of showing zeroes
+   * (`check_stable_address_space`).
+   */
+  mmfUnstable = false;
 
   /** @internal created by `Kernel.newMm` */
   constructor(kernel: Kernel, id: number, pgd: number) {

@@ -11,6 +11,7 @@ import {
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
   MAP_HUGETLB,
+  MAP_NORESERVE,
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -29,12 +30,14 @@ import {
   VM_MAYREAD,
   VM_MAYSHARE,
   VM_MAYWRITE,
+  VM_NORESERVE,
   VM_READ,
   VM_SHARED,
   VM_WRITE,
 } from './constants.ts';
 import { handleMmFaultNoWait } from './fault.ts';
 import type { OpenFile } from './fdtable.ts';
+import { hugetlbReservePages } from './hugetlb.ts';
 import type { MmStruct } from './mm-struct.ts';
 import {
   MMU_NOTIFY_UNMAP,
@@ -112,7 +115,6 @@ export async function doMmap(
     if (open.file === null && open.fops?.mmap === undefined) return -ENODEV;
   }
   if (hugetlb && shared) return -EOPNOTSUPP; // shared hugetlb (hugetlbfs files) is not modelled
-  if (hugetlb && mm.kernel.hugetlb.freeHugePages < len / PMD_SIZE) return -ENOMEM;
 
   // Placement.
   let start: number;
@@ -139,14 +141,23 @@ export async function doMmap(
     VM_MAYWRITE |
     VM_MAYEXEC |
     (shared ? VM_SHARED | VM_MAYSHARE : 0) |
-    (hugetlb ? VM_HUGETLB | VM_DONTEXPAND : 0); // as hugetlbfs_file_mmap sets them
+    (hugetlb ? VM_HUGETLB | VM_DONTEXPAND : 0) | // as hugetlbfs_file_mmap sets them
+    ((flags & MAP_NORESERVE) !== 0 ? VM_NORESERVE : 0);
   const k = mm.kernel;
   if (anonymous) {
     if (shared) {
       // A shared anonymous mapping is backed by a shmem file (shmem_zero_setup).
       const file = k.newFile(len, true);
       vmaCreate(mm, start, start + len, vmFlags, 0, file, null);
-    } else vmaCreate(mm, start, start + len, vmFlags, start / PAGE_SIZE, null, null);
+    } else {
+      const vma = vmaCreate(mm, start, start + len, vmFlags, start / PAGE_SIZE, null, null);
+      // hugetlbfs_file_mmap reserves the mapping's huge pages; without enough, mmap fails after
+      // a MAP_FIXED has already unmapped what was there (vms_clean_up_area ran first).
+      if (hugetlb && hugetlbReservePages(k.hugetlb, vma) < 0) {
+        vmaRemove(vma);
+        return -ENOMEM;
+      }
+    }
     return start;
   }
   if (open!.file !== null) {
@@ -207,7 +218,14 @@ export async function doMunmap(mm: MmStruct, start: number, end: number): Promis
   const next = mm.findVma(end);
   const floor = prev?.end ?? 0;
   const ceiling = next?.start ?? TASK_SIZE + PAGE_SIZE;
-  freePgtables(mm.kernel.pt, mm.pgd, floor / PAGE_SIZE, ceiling / PAGE_SIZE);
+  freePgtables(
+    mm.kernel.pt,
+    mm.pgd,
+    start / PAGE_SIZE,
+    end / PAGE_SIZE,
+    floor / PAGE_SIZE,
+    ceiling / PAGE_SIZE,
+  );
   mmuNotifierInvalidateRangeEnd(range);
   return 0;
 }

@@ -20,6 +20,7 @@ import {
   VM_SHARED,
 } from './constants.ts';
 import { splitHugePmd } from './huge-memory.ts';
+import { clearVmaResvHugePages, hugetlbVmOpOpen } from './hugetlb.ts';
 import type { MmStruct } from './mm-struct.ts';
 import { doMunmap, pageAlign } from './mmap.ts';
 import {
@@ -158,8 +159,11 @@ async function moveVma(
   if (typeof isolated === 'number') return isolated;
   const old = isolated[0]!;
   // The new VMA shares the old one's backing, anon family and pgoff, so rmap finds moved pages.
-  vmaDup(old, mm, newAddr, newAddr + newSize, old.pgoff);
+  const moved = vmaDup(old, mm, newAddr, newAddr + newSize, old.pgoff);
+  if (old.isHugetlb) hugetlbVmOpOpen(old, moved);
   await movePageTables(old, oldAddr, newAddr, oldSize);
+  // The reservations went with the new VMA: the old one must not give them back when unmapped.
+  if (old.isHugetlb) clearVmaResvHugePages(old);
   if (dontUnmap) {
     // The old VMA stays, empty, and forgets its anonymous pages' family.
     if (old.anonVma !== null) {

@@ -21,13 +21,17 @@ import { zapVmaRange } from './zap.ts';
  * MMU_NOTIFY_UNMAP invalidation. A VMA whose invalidation a subscriber refused (-EAGAIN) is left
  * for a later attempt. Resolves to true when everything was reaped, false when the lock was busy
  * or a VMA was skipped (the kernel's reaper then retries a few times). An address space already
- * torn down counts as reaped. The VMAs stay; later faults find empty page tables (the kernel
- * also marks the mm MMF_UNSTABLE so that they fail: not modelled).
+ * torn down counts as reaped. Before zapping, the mm is marked MMF_UNSTABLE: the VMAs stay, and
+ * a later fault that would map fresh private memory (anonymous, or a private file page) raises
+ * SIGBUS instead of showing zeroes where the data was (`check_stable_address_space`).
  */
 export async function oomReapTaskMm(mm: MmStruct): Promise<boolean> {
   if (mm.exited) return true;
   if (!mm.mmapLock.downReadTrylock()) return false;
   try {
+    // __oom_reap_task_mm: set before anything is unmapped, so that no fault can map fresh
+    // memory over what is being torn down.
+    mm.mmfUnstable = true;
     let ret = true;
     for (const vma of [...mm.vmas]) {
       if ((vma.flags & (VM_HUGETLB | VM_PFNMAP)) !== 0) continue;

@@ -4,6 +4,7 @@
  * Table 0 is never handed out, so a zero payload never names a table.
  * @module
  */
+import { giveBuffer, takeBuffer } from './buffer-pool.ts';
 import { PTRS_PER_TABLE } from './constants.ts';
 import { PTE_KIND_MASK, PTE_LEAF, PTE_NONE, PTE_TABLE } from './pte.ts';
 
@@ -25,6 +26,8 @@ export class PageTablePool {
   private capacity: number;
   private next = 1;
   private freeList: number[] = [];
+  /** Buffers the pool outgrew, given back by {@link dispose}. */
+  private retired: ArrayBuffer[] = [];
   /** Tables currently allocated. */
   inUse = 0;
 
@@ -34,7 +37,7 @@ export class PageTablePool {
    */
   constructor(initialTables = 8) {
     this.capacity = Math.max(2, initialTables);
-    this.words = new Uint32Array(this.capacity * PTRS_PER_TABLE * 2);
+    this.words = tableWords(this.capacity);
   }
 
   /** Allocates a zeroed table and returns its index. */
@@ -72,11 +75,31 @@ export class PageTablePool {
 
   private grow(): void {
     const cap = this.capacity * 2;
-    const w = new Uint32Array(cap * PTRS_PER_TABLE * 2);
+    const w = tableWords(cap);
     w.set(this.words);
+    this.retired.push(this.words.buffer as ArrayBuffer);
     this.words = w;
     this.capacity = cap;
   }
+
+  /**
+   * Gives the pool's memory back to the buffer pool (`Kernel.dispose`, once nothing can touch
+   * the machine any more) and leaves an empty array in its place.
+   */
+  dispose(): void {
+    if (this.capacity === 0) return;
+    giveBuffer(this.words.buffer as ArrayBuffer);
+    for (const buf of this.retired) giveBuffer(buf);
+    this.retired = [];
+    this.words = new Uint32Array(0);
+    this.capacity = 0;
+    this.freeList = [];
+  }
+}
+
+/** Zeroed words for `tables` tables (from the buffer pool when it has some). */
+function tableWords(tables: number): Uint32Array {
+  return new Uint32Array(takeBuffer(tables * PTRS_PER_TABLE * 2 * 4));
 }
 
 /** Result of the last {@link walkToLeaf}: the level at which the walk stopped. */

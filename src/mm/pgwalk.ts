@@ -45,11 +45,23 @@ function collect(
 }
 
 /**
- * Frees page-table pages whose whole span lies in `[startVpn, endVpn)` and that hold no entry
- * (free_pgtables after munmap). The caller passes a range that no VMA intersects any more.
+ * Frees page-table pages that hold no entry, whose whole span lies in `[floorVpn, ceilingVpn)`
+ * and intersects `[startVpn, endVpn)` (free_pgtables after munmap: the walk visits only the
+ * tables over the range unmapped, `[startVpn, endVpn)`, and frees those that no VMA needs any
+ * more — no VMA intersects `[floorVpn, ceilingVpn)`, which contains the range; by default the
+ * range itself). A table outside the range needs no visit: the munmap that removed the last VMA
+ * over it freed it already, or a VMA still intersects its span.
  */
-export function freePgtables(pool: PageTablePool, pgd: number, startVpn: number, endVpn: number): void {
-  freeIn(pool, pgd, 4, 0, startVpn, endVpn);
+export function freePgtables(
+  pool: PageTablePool,
+  pgd: number,
+  startVpn: number,
+  endVpn: number,
+  floorVpn = startVpn,
+  ceilingVpn = endVpn,
+): void {
+  if (startVpn >= endVpn) return;
+  freeIn(pool, pgd, 4, 0, startVpn, endVpn, floorVpn, ceilingVpn);
 }
 
 function freeIn(
@@ -59,22 +71,26 @@ function freeIn(
   baseVpn: number,
   startVpn: number,
   endVpn: number,
+  floorVpn: number,
+  ceilingVpn: number,
 ): void {
-  if (level === 1) return;
   const span = LEVEL_PAGES[level];
   const first = Math.max(0, Math.floor((startVpn - baseVpn) / span));
   const last = Math.min(PTRS_PER_TABLE - 1, Math.floor((endVpn - 1 - baseVpn) / span));
+  // Freeing a table zeroes its words but never moves the pool's array.
+  const w = pool.words;
   for (let i = first; i <= last; i++) {
     const off = (table * PTRS_PER_TABLE + i) * 2;
-    if ((pool.words[off]! & PTE_KIND_MASK) !== PTE_TABLE) continue;
-    const child = pool.words[off + 1]!;
+    if ((w[off]! & PTE_KIND_MASK) !== PTE_TABLE) continue;
+    const child = w[off + 1]!;
     const entryVpn = baseVpn + i * span;
-    freeIn(pool, child, (level - 1) as PtLevel, entryVpn, startVpn, endVpn);
-    const whollyInside = entryVpn >= startVpn && entryVpn + span <= endVpn;
+    if (level > 2)
+      freeIn(pool, child, (level - 1) as PtLevel, entryVpn, startVpn, endVpn, floorVpn, ceilingVpn);
+    const whollyInside = entryVpn >= floorVpn && entryVpn + span <= ceilingVpn;
     if (whollyInside && pool.isEmpty(child)) {
       pool.free(child);
-      pool.words[off] = 0;
-      pool.words[off + 1] = 0;
+      w[off] = 0;
+      w[off + 1] = 0;
     }
   }
 }

@@ -10,6 +10,7 @@
  * @module
  */
 import { UsageError } from '../sim/errors.ts';
+import { giveBuffer, takeBuffer } from './buffer-pool.ts';
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE } from './constants.ts';
 import { PG_allocated, PG_hasdata, PG_head, PG_locked, PG_reserved } from './page-flags.ts';
 
@@ -42,8 +43,17 @@ const CONTENT_CHUNK_SHIFT = 4;
 /** Frames per content chunk. */
 const CONTENT_CHUNK_FRAMES = 1 << CONTENT_CHUNK_SHIFT;
 
+/** Bytes of a content chunk. */
+const CONTENT_CHUNK_BYTES = CONTENT_CHUNK_FRAMES * PAGE_SIZE;
+
 /** A zero-filled page, returned for reads of pages without stored data. */
 const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
+
+/** Empty arrays a disposed PhysMem points at (writes to them are ignored). */
+const NO_I32 = new Int32Array(0);
+const NO_U32 = new Uint32Array(0);
+const NO_I16 = new Int16Array(0);
+const NO_U8 = new Uint8Array(0);
 
 /** The per-frame metadata arrays of {@link PhysMem}, for `n` frames. */
 interface FrameArrays {
@@ -63,7 +73,7 @@ interface FrameArrays {
  * explorer builds a machine per schedule). Same bytes per frame.
  */
 function frameArrays(n: number): FrameArrays {
-  const buf = new ArrayBuffer(n * 29);
+  const buf = takeBuffer(n * 29);
   return {
     refcount: new Int32Array(buf, 0, n),
     mapcount: new Int32Array(buf, 4 * n, n),
@@ -118,6 +128,8 @@ export class PhysMem {
   private freeBlockPos: Int32Array;
   /** Content chunks of 64 KiB, indexed by pfn >> CONTENT_CHUNK_SHIFT. */
   private chunks: (Uint8Array | undefined)[] = [];
+  /** Buffers of frame arrays replaced by {@link addFrames}, given back by {@link dispose}. */
+  private retired: ArrayBuffer[] = [];
   /** Free RAM frames. */
   freeFrames = 0;
   /** Frames allocated by the allocator since boot (a statistic). */
@@ -143,7 +155,7 @@ export class PhysMem {
     this.order = f.order;
     // The allocator's arrays share one buffer too: Int32 ones first, then Int16, then Uint8.
     const words = n / 32;
-    const alloc = new ArrayBuffer(4 * (words + 4 * nBlocks) + 2 * nBlocks + nBlocks);
+    const alloc = takeBuffer(4 * (words + 4 * nBlocks) + 2 * nBlocks + nBlocks);
     this.freeBits = new Int32Array(alloc, 0, words);
     this.freeBlocks = new Int32Array(alloc, 4 * words, nBlocks);
     this.partialBlocks = new Int32Array(alloc, 4 * (words + nBlocks), nBlocks);
@@ -152,17 +164,15 @@ export class PhysMem {
     this.blockFree = new Int16Array(alloc, 4 * (words + 4 * nBlocks), nBlocks);
     this.firstFreeWord = new Uint8Array(alloc, 4 * (words + 4 * nBlocks) + 2 * nBlocks, nBlocks);
     // Block 0 holds pfn 0 (never used) and the zero page; block 1 is the huge zero folio.
-    for (let b = nBlocks - 1; b >= 2; b--) {
-      this.freeBits.fill(-1, b * BLOCK_WORDS, (b + 1) * BLOCK_WORDS);
-      this.blockFree[b] = BLOCK_FRAMES;
-      this.pushFreeBlock(b);
-    }
+    this.freeBits.fill(-1, 2 * BLOCK_WORDS, nBlocks * BLOCK_WORDS);
+    this.blockFree.fill(BLOCK_FRAMES, 2, nBlocks);
+    for (let b = nBlocks - 1; b >= 2; b--) this.pushFreeBlock(b);
     this.freeFrames = (nBlocks - 2) * BLOCK_FRAMES;
-    for (let pfn = 0; pfn < 2 * BLOCK_FRAMES; pfn++) this.flags[pfn] = PG_reserved | PG_allocated;
+    this.flags.fill(PG_reserved | PG_allocated, 0, 2 * BLOCK_FRAMES);
     this.refcount[ZERO_PFN] = 1;
     this.flags[HUGE_ZERO_PFN] |= PG_head;
     this.refcount[HUGE_ZERO_PFN] = 1;
-    for (let i = 0; i < BLOCK_FRAMES; i++) this.order[HUGE_ZERO_PFN + i] = HPAGE_PMD_ORDER;
+    this.order.fill(HPAGE_PMD_ORDER, HUGE_ZERO_PFN, HUGE_ZERO_PFN + BLOCK_FRAMES);
   }
 
   /** True for the zero page and every page of the huge zero folio. */
@@ -248,10 +258,7 @@ export class PhysMem {
   writableBytes(pfn: number): Uint8Array {
     const c = pfn >>> CONTENT_CHUNK_SHIFT;
     let chunk = this.chunks[c];
-    if (chunk === undefined) {
-      chunk = new Uint8Array(CONTENT_CHUNK_FRAMES * PAGE_SIZE);
-      this.chunks[c] = chunk;
-    }
+    if (chunk === undefined) chunk = this.newChunk(c);
     const off = (pfn & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE;
     const bytes = chunk.subarray(off, off + PAGE_SIZE);
     if ((this.flags[pfn]! & PG_hasdata) === 0) {
@@ -310,10 +317,7 @@ export class PhysMem {
   private chunkForWrite(pfn: number, whole: boolean): Uint8Array {
     const c = pfn >>> CONTENT_CHUNK_SHIFT;
     let chunk = this.chunks[c];
-    if (chunk === undefined) {
-      chunk = new Uint8Array(CONTENT_CHUNK_FRAMES * PAGE_SIZE);
-      this.chunks[c] = chunk;
-    }
+    if (chunk === undefined) chunk = this.newChunk(c);
     if ((this.flags[pfn]! & PG_hasdata) === 0) {
       if (!whole) {
         const off = (pfn & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE;
@@ -321,6 +325,16 @@ export class PhysMem {
       }
       this.flags[pfn]! |= PG_hasdata;
     }
+    return chunk;
+  }
+
+  /**
+   * Allocates content chunk `c`. Its bytes need not be zero: a frame's slot is zeroed (or
+   * wholly overwritten) the first time the frame holds data, and never read before.
+   */
+  private newChunk(c: number): Uint8Array {
+    const chunk = new Uint8Array(takeBuffer(CONTENT_CHUNK_BYTES, false));
+    this.chunks[c] = chunk;
     return chunk;
   }
 
@@ -350,6 +364,7 @@ export class PhysMem {
     const first = Math.ceil(this.nrFrames / BLOCK_FRAMES) * BLOCK_FRAMES;
     const n = first + Math.ceil(nrPages / BLOCK_FRAMES) * BLOCK_FRAMES;
     const f = frameArrays(n);
+    this.retired.push(this.refcount.buffer as ArrayBuffer);
     f.refcount.set(this.refcount);
     this.refcount = f.refcount;
     f.mapcount.set(this.mapcount);
@@ -368,6 +383,39 @@ export class PhysMem {
     this.order = f.order;
     this.nrFrames = n;
     return first;
+  }
+
+  /**
+   * Gives every array of this memory back to the buffer pool (`Kernel.dispose`, once nothing can
+   * touch the machine any more) and leaves empty arrays in their place.
+   */
+  dispose(): void {
+    if (this.refcount === NO_I32) return;
+    giveBuffer(this.refcount.buffer as ArrayBuffer);
+    giveBuffer(this.freeBits.buffer as ArrayBuffer);
+    for (const buf of this.retired) giveBuffer(buf);
+    for (const chunk of this.chunks) if (chunk !== undefined) giveBuffer(chunk.buffer as ArrayBuffer);
+    this.retired = [];
+    this.chunks = [];
+    this.refcount = NO_I32;
+    this.mapcount = NO_I32;
+    this.entireMapcount = NO_I32;
+    this.flags = NO_I32;
+    this.mapping = NO_I32;
+    this.index = NO_U32;
+    this.private = NO_I32;
+    this.order = NO_U8;
+    this.freeBits = NO_I32;
+    this.blockFree = NO_I16;
+    this.firstFreeWord = NO_U8;
+    this.freeBlocks = NO_I32;
+    this.partialBlocks = NO_I32;
+    this.partialPos = NO_I32;
+    this.freeBlockPos = NO_I32;
+    this.nFreeBlocks = 0;
+    this.nPartialBlocks = 0;
+    this.nrFrames = 0;
+    this.freeFrames = 0;
   }
 
   // ---- allocator internals ----------------------------------------------------------------

@@ -8,6 +8,7 @@ import { PAGE_SIZE, PMD_SIZE } from './constants.ts';
 import type { SimFile } from './file.ts';
 import { truncateInodePages } from './filemap.ts';
 import { splitHugePmd } from './huge-memory.ts';
+import { hugetlbVmOpClose, hugetlbVmOpOpen } from './hugetlb.ts';
 import type { MmStruct } from './mm-struct.ts';
 import { Vma, type VmOperations } from './vma.ts';
 
@@ -46,6 +47,7 @@ export function vmaRemove(vma: Vma): void {
   mm.removeVma(vma);
   if (vma.anonVma !== null) vma.anonVma.vmas.delete(vma);
   vma.vmOps?.close?.(vma);
+  if (vma.isHugetlb) hugetlbVmOpClose(mm.kernel.hugetlb, vma);
   const file = vma.file;
   if (file !== null) {
     file.mappings.delete(vma);
@@ -74,7 +76,9 @@ export async function splitVma(vma: Vma, addr: number): Promise<Vma | number> {
   // Shrink first so the new VMA is inserted after the original in address order.
   const end = vma.end;
   vma.end = addr;
-  return vmaDup(vma, vma.mm, addr, end, vma.pgoff + (addr - vma.start) / PAGE_SIZE);
+  const upper = vmaDup(vma, vma.mm, addr, end, vma.pgoff + (addr - vma.start) / PAGE_SIZE);
+  if (vma.isHugetlb) hugetlbVmOpOpen(vma, upper);
+  return upper;
 }
 
 /**

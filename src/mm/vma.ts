@@ -6,6 +6,7 @@
 import type { AnonVma } from './anon-vma.ts';
 import { PAGE_SIZE, VM_HUGETLB, VM_IO, VM_MAYWRITE, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED } from './constants.ts';
 import type { SimFile } from './file.ts';
+import type { ResvMap } from './hugetlb.ts';
 import type { MmStruct } from './mm-struct.ts';
 
 /** What a driver answers to a fault in its special mapping (`vm_operations_struct.fault`). */
@@ -45,6 +46,16 @@ export class Vma {
   anonVma: AnonVma | null = null;
   /** Driver operations of a special mapping, or null. */
   vmOps: VmOperations | null;
+  /**
+   * hugetlb private mapping: the reserve map, set for the VMAs of the process that mapped it
+   * (HPAGE_RESV_OWNER); null in forked children and MAP_NORESERVE mappings.
+   */
+  hugetlbResvMap: ResvMap | null = null;
+  /**
+   * HPAGE_RESV_UNMAPPED: the owner took a huge page away from this (child's) VMA because the
+   * pool had none for its copy-on-write; a later fault on a missing page is SIGBUS.
+   */
+  hugetlbResvUnmapped = false;
 
   /** @internal use the mm's mapping functions to create VMAs */
   constructor(

@@ -6,6 +6,7 @@
  */
 import { HPAGE_PMD_NR, MM_SWAPENTS, PAGE_SIZE, PTRS_PER_TABLE } from './constants.ts';
 import { deferredSplitFolio, splitHugePmd } from './huge-memory.ts';
+import { hugetlbZapRestoreReserve } from './hugetlb.ts';
 import type { MmStruct } from './mm-struct.ts';
 import { PG_dirty, PG_hugetlb } from './page-flags.ts';
 import { findEntry } from './page-table.ts';
@@ -138,6 +139,9 @@ export async function zapVmaRange(vma: Vma, start: number, end: number): Promise
     const to = pmds[i + 2]!;
     const lo = k.pt.words[pmdOff]!;
     if ((lo & PTE_LEAF) !== 0) {
+      // __unmap_hugepage_range: an owner's anonymous huge page gets its reservation back.
+      if (vma.isHugetlb && (lo & PTE_KIND_MASK) === PTE_PRESENT)
+        hugetlbZapRestoreReserve(k.hugetlb, vma, from * PAGE_SIZE, k.pt.words[pmdOff + 1]!);
       zapHugePmd(mm, pmdOff);
       continue;
     }

@@ -24,10 +24,14 @@
  * entry) and of every page cache against the model. At the end of a run every process exits, and
  * every frame, swap slot and page table must be free again.
  *
- * hugetlb (private MAP_HUGETLB, a pool of one huge page) follows hmmsim's documented model
- * (docs/semantics.md): mmap checks that enough huge pages are free (no reservations), a fault with
- * the pool empty (first touch, or a write to a huge page a forked process shares) is SIGBUS, and
- * no split, munmap, mprotect or mremap may cut a huge page (-EINVAL).
+ * hugetlb (private MAP_HUGETLB, a pool of one huge page) follows mainline's reservations
+ * (docs/semantics.md): mmap reserves one huge page per huge page mapped (-ENOMEM when the free
+ * pages cannot cover every reservation); the mapping process's first fault at an index consumes
+ * its reservation; a forked child has none, and every copy-on-write needs a free page no
+ * reservation holds (SIGBUS without, except for the owner, which then takes the page away from
+ * the children: their later faults there are SIGBUS); unmapping an owner's page restores the
+ * reservation when the page is freed; closing a VMA gives back its unused reservations. No split,
+ * munmap, mprotect or mremap may cut a huge page (-EINVAL).
  *
  * Machines of 8 MiB (memory runs out), 16 and 32 MiB; swap of 0, 1 or 8 MiB; THP on madvise, and
  * in a second property always.
@@ -104,6 +108,15 @@ interface MVma {
   pgoff: number;
   /** 0: no advice, 1: MADV_HUGEPAGE, 2: MADV_NOHUGEPAGE. */
   thp: 0 | 1 | 2;
+  /** hugetlb: the reserve map of the mapping process's VMAs (HPAGE_RESV_OWNER), else null. */
+  resv: MResv | null;
+  /** hugetlb: HPAGE_RESV_UNMAPPED (the owner took a page away for its copy-on-write). */
+  unmapped: boolean;
+}
+
+/** A private hugetlb mapping's reserve map: the huge-page indices whose reservation was used. */
+interface MResv {
+  readonly consumed: Set<number>;
 }
 
 /** A private page: the contents it may hold (one, unless MADV_FREE made it ambiguous). */
@@ -115,8 +128,11 @@ interface PState {
   swapped: boolean;
 }
 
-/** A huge page of the hugetlb pool; forked processes share one until a write copies it. */
-type HugePage = { readonly hugePage: true };
+/**
+ * A huge page of the hugetlb pool; forked processes share one until a write copies it. `restore`:
+ * HPageRestoreReserve, set when an owner unmaps it; its free then gives a reservation back.
+ */
+type HugePage = { readonly hugePage: true; restore: boolean };
 
 interface MProc {
   readonly p: Process;
@@ -135,7 +151,15 @@ interface World {
   readonly freeFrames0: number;
   /** Huge pages in the hugetlb pool. */
   readonly hugeNr: number;
+  /** resv_huge_pages (may go below zero for a while, as the kernel's unsigned count wraps). */
+  resv: number;
 }
+
+/** The world of the running sequence (for the model helpers that unmap). */
+let W: World;
+
+/** vma_hugecache_offset in the model (relative to the mapping: pgoff 0 at mmap). */
+const hugeIdx = (v: MVma, addr: number): number => Math.floor((v.pgoff + (addr - v.start) / PAGE) / 512);
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 const pageAlign = (n: number): number => Math.ceil(n / PAGE) * PAGE;
@@ -212,16 +236,52 @@ function unmapModel(p: MProc, start: number, end: number): boolean {
   if (start >= end) return true;
   const vmas = isolate(p, start, end);
   if (vmas === null) return false;
-  for (const v of vmas) p.vmas.splice(p.vmas.indexOf(v), 1);
-  dropStates(p, start, end);
   dropHuge(p, start, end);
+  for (const v of vmas) {
+    p.vmas.splice(p.vmas.indexOf(v), 1);
+    closeVma(v);
+  }
+  dropStates(p, start, end);
   return true;
 }
 
-/** Forgets the populated hugetlb chunks inside `[start, end)`. */
+/**
+ * Forgets the populated hugetlb chunks inside `[start, end)` (`__unmap_hugepage_range`): an
+ * owner's page is marked to restore its reservation, whose index gets it back in the map; a
+ * page no one maps any more is freed (giving the reservation back if marked).
+ */
 function dropHuge(p: MProc, start: number, end: number): void {
-  for (const c of [...p.huge.keys()])
-    if (c * PMD_SIZE >= start && (c + 1) * PMD_SIZE <= end) p.huge.delete(c);
+  for (const [c, h] of [...p.huge])
+    if (c * PMD_SIZE >= start && (c + 1) * PMD_SIZE <= end) {
+      const v = lookup(p, c * PMD_SIZE);
+      p.huge.delete(c);
+      if (v?.resv) {
+        h.restore = true;
+        v.resv.consumed.delete(hugeIdx(v, c * PMD_SIZE));
+      }
+      if (h.restore && hugeMappers(W, h) === 0) {
+        h.restore = false;
+        W.resv++;
+      }
+    }
+}
+
+/** hugetlb_vm_op_close: an owner VMA gives back the reservations of its range not used. */
+function closeVma(v: MVma): void {
+  if (v.resv === null) return;
+  const first = hugeIdx(v, v.start);
+  const last = hugeIdx(v, v.end);
+  let used = 0;
+  for (const i of v.resv.consumed) if (i >= first && i < last) used++;
+  W.resv -= last - first - used;
+  v.resv = null;
+}
+
+/** exit_mmap in the model: every VMA zapped, then closed. */
+function exitModel(p: MProc): void {
+  dropHuge(p, 0, TASK_SIZE);
+  for (const v of p.vmas) closeVma(v);
+  p.vmas = [];
 }
 
 /** Huge pages of the pool in use: the distinct ones any process maps. */
@@ -411,6 +471,8 @@ function checkContents(w: World): void {
     throw new Error(
       `hugetlb pool has ${k.hugetlb.freeHugePages} free pages, the model ${w.hugeNr - hugeInUse(w)}`,
     );
+  if (k.hugetlb.resvHugePages !== w.resv)
+    throw new Error(`hugetlb pool has ${k.hugetlb.resvHugePages} reservations, the model ${w.resv}`);
   for (const p of w.procs) {
     const seen = new Set<number>();
     const hugeSeen = new Set<number>();
@@ -645,13 +707,15 @@ class MmapCmd extends Cmd {
         want = -EINVAL;
         break;
     }
-    // do_mmap's order: alignment of a fixed address, the hugetlb pool (no reservations: enough
-    // free huge pages now), MAP_FIXED_NOREPLACE, then the munmap of MAP_FIXED (which cannot cut
-    // a huge page).
+    // do_mmap's order: alignment of a fixed address, MAP_FIXED_NOREPLACE, the munmap of
+    // MAP_FIXED (which cannot cut a huge page), then the hugetlb reservation
+    // (hugetlbfs_file_mmap): -ENOMEM when the free pages cannot cover every reservation, the old
+    // mapping being gone already.
     if (want === null && (fixed || noreplace) && addr % align !== 0) want = -EINVAL;
-    if (want === null && hugetlb && w.hugeNr - hugeInUse(w) < len / PMD_SIZE) want = -ENOMEM;
     if (want === null && noreplace && !isFree(p, addr, addr + len)) want = -EEXIST;
     if (want === null && fixed && !unmapModel(p, addr, addr + len)) want = -EINVAL;
+    const reserves = want === null && hugetlb;
+    if (reserves && w.resv + len / PMD_SIZE > w.hugeNr - hugeInUse(w)) want = -ENOMEM;
     const r = await p.p.mmap(addr, length, a.prot, flags, fd, offset);
     if (want !== null) expect(r, 'mmap result').toBe(want);
     else {
@@ -669,7 +733,18 @@ class MmapCmd extends Cmd {
         obj = { sim: p.p.mm.vmaLookup(r)!.file!, size: len, pages: new Map() };
         w.objs.push(obj);
       }
-      const v: MVma = { start: r, end: r + len, prot: a.prot, kind, obj, pgoff: offset / PAGE, thp: 0 };
+      const v: MVma = {
+        start: r,
+        end: r + len,
+        prot: a.prot,
+        kind,
+        obj,
+        pgoff: offset / PAGE,
+        thp: 0,
+        resv: hugetlb ? { consumed: new Set() } : null,
+        unmapped: false,
+      };
+      if (hugetlb) w.resv += len / PMD_SIZE;
       insertVma(p, v);
       if (populate && kind === 'filePrivate' && (a.prot & PROT_WRITE) !== 0) {
         // MAP_POPULATE write-faults a private writable mapping: COW copies up to the end of file.
@@ -1123,7 +1198,8 @@ class ForkCmd extends Cmd {
     const child = await p.p.fork();
     w.procs.push({
       p: child,
-      vmas: p.vmas.map((v) => ({ ...v })),
+      // hugetlb_dup_vma_private: a child has no reservations of its own.
+      vmas: p.vmas.map((v) => ({ ...v, resv: null, unmapped: false })),
       priv: new Map([...p.priv].map(([vpn, s]) => [vpn, { ...s }])),
       fds: new Map(p.fds),
       huge: new Map(p.huge),
@@ -1142,6 +1218,7 @@ class ExitCmd extends Cmd {
     if (w.procs.length <= 1) return;
     const p = pickProc(w, this.proc);
     await p.p.exit();
+    exitModel(p);
     w.procs.splice(w.procs.indexOf(p), 1);
   }
 }
@@ -1206,8 +1283,22 @@ interface AccessPlan {
   list: Chunk[];
   /** Where and how it must fault, if it does. */
   fault: { type: 'segv' | 'bus'; addr: number } | null;
-  /** Huge pages the access takes from the pool (chunk → first address needing it, new page). */
-  huge: Map<number, { at: number; page: HugePage }>;
+  /** What the access does to hugetlb chunks (chunk → first address needing it, what happens). */
+  huge: Map<number, HugeTake>;
+}
+
+/**
+ * A hugetlb fault of an access: a first touch (`reserve`: using the VMA's reservation), a
+ * copy-on-write into a new page, or (`steal`) the owner's copy-on-write without a free page,
+ * which takes `page` away from the other processes sharing it.
+ */
+interface HugeTake {
+  at: number;
+  page: HugePage;
+  vma: MVma;
+  first: boolean;
+  reserve: boolean;
+  steal: boolean;
 }
 
 /**
@@ -1217,8 +1308,9 @@ interface AccessPlan {
  */
 function chunks(w: World, p: MProc, addr: number, len: number, write: boolean): AccessPlan {
   const list: Chunk[] = [];
-  const huge = new Map<number, { at: number; page: HugePage }>();
+  const huge = new Map<number, HugeTake>();
   let free = w.hugeNr - hugeInUse(w);
+  let resv = w.resv;
   for (let a = addr; a < addr + len; ) {
     const vpn = Math.floor(a / PAGE);
     const off = a - vpn * PAGE;
@@ -1228,11 +1320,24 @@ function chunks(w: World, p: MProc, addr: number, len: number, write: boolean): 
     if (f === null && v?.kind === 'hugetlb') {
       const c = Math.floor(a / PMD_SIZE);
       const cur = p.huge.get(c);
-      if (!huge.has(c) && (cur === undefined || (write && hugeMappers(w, cur) > 1))) {
-        if (free > 0) {
+      const fresh = (): HugePage => ({ hugePage: true, restore: false });
+      if (!huge.has(c) && cur === undefined) {
+        // hugetlb_no_page → alloc_hugetlb_folio.
+        const reserve = v.resv !== null && !v.resv.consumed.has(hugeIdx(v, a));
+        if (v.unmapped || free === 0 || (!reserve && free - resv <= 0)) f = 'bus';
+        else {
           free--;
-          huge.set(c, { at: a, page: { hugePage: true } });
-        } else f = 'bus';
+          if (reserve) resv--;
+          huge.set(c, { at: a, page: fresh(), vma: v, first: true, reserve, steal: false });
+        }
+      } else if (!huge.has(c) && cur !== undefined && write && hugeMappers(w, cur) > 1) {
+        // hugetlb_wp: the copy needs a page no reservation holds (cow_from_owner, or a child).
+        if (free > 0 && free - resv > 0) {
+          free--;
+          huge.set(c, { at: a, page: fresh(), vma: v, first: false, reserve: false, steal: false });
+        } else if (v.resv !== null)
+          huge.set(c, { at: a, page: cur, vma: v, first: false, reserve: false, steal: true });
+        else f = 'bus';
       }
     }
     if (f !== null) return { list, fault: { type: f, addr: a }, huge };
@@ -1244,7 +1349,26 @@ function chunks(w: World, p: MProc, addr: number, len: number, write: boolean): 
 
 /** The huge pages an access took, for the chunks it reached (before `stop`). */
 function takeHuge(p: MProc, plan: AccessPlan, stop: number | null): void {
-  for (const [c, { at, page }] of plan.huge) if (stop === null || at < stop) p.huge.set(c, page);
+  for (const [c, t] of plan.huge) {
+    if (stop !== null && t.at >= stop) continue;
+    if (t.steal) {
+      // unmap_ref_private: every other process's VMA without reservations loses the page.
+      for (const q of W.procs) {
+        if (q === p) continue;
+        for (const [c2, h] of [...q.huge]) {
+          const qv = lookup(q, c2 * PMD_SIZE);
+          if (h !== t.page || qv === undefined || qv.resv !== null) continue;
+          q.huge.delete(c2);
+          dropStates(q, c2 * PMD_SIZE, (c2 + 1) * PMD_SIZE);
+          qv.unmapped = true;
+        }
+      }
+      continue;
+    }
+    p.huge.set(c, t.page);
+    if (t.reserve) W.resv--;
+    if (t.first && t.vma.resv !== null) t.vma.resv.consumed.add(hugeIdx(t.vma, t.at));
+  }
 }
 
 class ReadCmd extends Cmd {
@@ -1544,7 +1668,15 @@ async function newWorld(cfg: Config): Promise<World> {
     hugetlbPages: 1,
     thp: cfg.thp,
   });
-  const w: World = { k, procs: [], objs: [], freeFrames0: k.pm.freeFrames, hugeNr: k.hugetlb.nrHugePages };
+  const w: World = {
+    k,
+    procs: [],
+    objs: [],
+    freeFrames0: k.pm.freeFrames,
+    hugeNr: k.hugetlb.nrHugePages,
+    resv: 0,
+  };
+  W = w;
   for (let i = 0; i < cfg.procs; i++)
     w.procs.push({ p: await k.createProcess(), vmas: [], priv: new Map(), fds: new Map(), huge: new Map() });
   return w;
@@ -1552,7 +1684,10 @@ async function newWorld(cfg: Config): Promise<World> {
 
 /** Every process exits; then nothing may remain allocated. */
 async function teardown(w: World): Promise<void> {
-  for (const p of w.procs) await p.p.exit();
+  for (const p of [...w.procs]) {
+    await p.p.exit();
+    exitModel(p);
+  }
   w.procs = [];
   const k = w.k;
   auditKernel(k);
@@ -1561,6 +1696,8 @@ async function teardown(w: World): Promise<void> {
   expect(k.swap.inUse, 'swap slots in use after every exit').toBe(0);
   expect(k.pt.inUse, 'page tables in use after every exit').toBe(0);
   expect(k.hugetlb.freeHugePages, 'hugetlb pool').toBe(k.hugetlb.nrHugePages);
+  expect(k.hugetlb.resvHugePages, 'hugetlb reservations after every exit').toBe(0);
+  expect(w.resv, 'model reservations after every exit').toBe(0);
   for (const o of w.objs) {
     expect(o.sim.refs, `file ${o.sim.id} references`).toBe(0);
     expect(o.sim.pages.size, `file ${o.sim.id} page cache`).toBe(0);

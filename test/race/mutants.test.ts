@@ -45,9 +45,25 @@ describe('mutant registry', () => {
     for (const m of driver) expect(m.site).toMatch(/^src\/devices\/dmirror\//);
   });
 
-  it('lists H1, H2, H3, H8, H9, H10, H12, M1, M2, M3, F1 and F2, each once, all kernel-side and registered', () => {
+  it('lists H1–H5, H8, H9, H10, H12, M1, M2, M3, M8, F1 and F2, each once, all kernel-side and registered', () => {
     const ids = KERNEL_MUTANTS.map((m) => m.id);
-    expect(ids).toEqual(['H1', 'H2', 'H3', 'H8', 'H9', 'H10', 'H12', 'M1', 'M2', 'M3', 'F1', 'F2']);
+    expect(ids).toEqual([
+      'H1',
+      'H2',
+      'H3',
+      'H4',
+      'H5',
+      'H8',
+      'H9',
+      'H10',
+      'H12',
+      'M1',
+      'M2',
+      'M3',
+      'M8',
+      'F1',
+      'F2',
+    ]);
     for (const m of KERNEL_MUTANTS) {
       expect(MUTANT_IDS).toContain(m.id);
       expect(m.side).toBe('kernel');

@@ -42,20 +42,107 @@ import { attachObserver } from './observer-hub.ts';
 /** The oracle's name in violations. */
 const NAME = 'lost-data';
 
-/** What the shadow knows of one page. */
-interface PageShadow {
-  /** The bytes last written (meaningful where `known` is 1). */
-  readonly data: Uint8Array;
-  /** 1 where the byte's last written value is known. */
-  readonly known: Uint8Array;
-  /** Who wrote the page last ('the CPU', or the device mirror). */
-  writer: string;
+/** Slots a fresh {@link ShadowStore} holds before it first grows. */
+const STORE_INITIAL_SLOTS = 8;
+/** Stores kept for reuse by later schedules (see {@link takeStore}). */
+const STORE_POOL_MAX = 4;
+
+/**
+ * What the shadow knows of the pages it tracks, one slot per page: the bytes last written and
+ * a mask of the bytes whose last written value is known, in two slabs of typed arrays, plus
+ * per slot the bounds of the known bytes and who wrote the page last. Every address space of
+ * one machine shares its oracle's store; a store goes back to a small pool when the oracle
+ * detaches, so a schedule normally allocates no slab.
+ */
+class ShadowStore {
+  /** The bytes last written, PAGE_SIZE per slot (meaningful where `known` is 1). */
+  data = new Uint8Array(STORE_INITIAL_SLOTS * PAGE_SIZE);
+  /** 1 where the byte's last written value is known, PAGE_SIZE per slot. */
+  known = new Uint8Array(STORE_INITIAL_SLOTS * PAGE_SIZE);
+  /** Per slot: no byte before this offset is known. */
+  readonly lo: number[] = [];
+  /** Per slot: no byte at or after this offset is known. */
+  readonly hi: number[] = [];
+  /** Per slot: the mirror whose device wrote the page last, or null for the CPU. */
+  readonly writerMirror: (DmirrorFile | null)[] = [];
+  /** Per slot: the pfn that device write went through. */
+  readonly writerPfn: number[] = [];
+  private capacity = STORE_INITIAL_SLOTS;
+  private next = 0;
+  private readonly freeSlots: number[] = [];
+
+  /** A slot with nothing known, written by nobody yet. */
+  alloc(): number {
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      if (this.next === this.capacity) this.grow();
+      slot = this.next++;
+    }
+    const base = slot * PAGE_SIZE;
+    this.known.fill(0, base, base + PAGE_SIZE);
+    this.lo[slot] = PAGE_SIZE;
+    this.hi[slot] = 0;
+    this.writerMirror[slot] = null;
+    this.writerPfn[slot] = 0;
+    return slot;
+  }
+
+  /** Gives `slot` back. */
+  release(slot: number): void {
+    this.freeSlots.push(slot);
+  }
+
+  /** Forgets every slot (and the machine objects they name), ready for another machine. */
+  reset(): void {
+    this.next = 0;
+    this.freeSlots.length = 0;
+    this.lo.length = 0;
+    this.hi.length = 0;
+    this.writerMirror.length = 0;
+    this.writerPfn.length = 0;
+  }
+
+  /** Who wrote `slot`'s page last, for a violation's message. */
+  writer(slot: number): string {
+    const mirror = this.writerMirror[slot]!;
+    return mirror === null ? 'the CPU' : deviceWho('write', mirror, this.writerPfn[slot]!);
+  }
+
+  private grow(): void {
+    const cap = this.capacity * 2;
+    const data = new Uint8Array(cap * PAGE_SIZE);
+    data.set(this.data);
+    const known = new Uint8Array(cap * PAGE_SIZE);
+    known.set(this.known);
+    this.data = data;
+    this.known = known;
+    this.capacity = cap;
+  }
+}
+
+/** Stores given back by detached oracles (never shared by two live oracles). */
+const storePool: ShadowStore[] = [];
+
+/** A store with no slot in use: a pooled one, or a new one. */
+function takeStore(): ShadowStore {
+  return storePool.pop() ?? new ShadowStore();
+}
+
+/** Gives `store` back to the pool once its oracle no longer uses it. */
+function returnStore(store: ShadowStore): void {
+  store.reset();
+  if (storePool.length < STORE_POOL_MAX) storePool.push(store);
+}
+
+/** `a device read of <mirror> through pfn <pfn>` (or write). */
+function deviceWho(access: 'read' | 'write', mirror: DmirrorFile, pfn: number): string {
+  return `a device ${access} of ${describeMirror(mirror)} through pfn ${pfn}`;
 }
 
 /** The shadow of one address space. */
 class AddressSpaceShadow {
-  /** Virtual page number → what is known of it. */
-  readonly pages = new Map<number, PageShadow>();
+  /** Virtual page number → its slot in the oracle's {@link ShadowStore}. */
+  readonly pages = new Map<number, number>();
   /** Flattened [start, end) ranges whose contents a system call in progress may discard. */
   readonly unstable: number[] = [];
   /** Pages written while `fork` copies the address space, or null when no fork runs. */
@@ -78,11 +165,32 @@ class AddressSpaceShadow {
   }
 
   /** Forgets the pages of `[start, end)` (page granular: the calls that forget are). */
-  forget(start: number, end: number): void {
+  forget(start: number, end: number, store: ShadowStore): void {
+    const pages = this.pages;
+    if (pages.size === 0) return;
     const first = Math.floor(start / PAGE_SIZE);
     const last = Math.ceil(end / PAGE_SIZE);
-    if (last - first <= this.pages.size) for (let v = first; v < last; v++) this.pages.delete(v);
-    else for (const v of this.pages.keys()) if (v >= first && v < last) this.pages.delete(v);
+    if (last - first <= pages.size) {
+      for (let v = first; v < last; v++) {
+        const slot = pages.get(v);
+        if (slot === undefined) continue;
+        pages.delete(v);
+        store.release(slot);
+      }
+    } else {
+      for (const [v, slot] of pages) {
+        if (v >= first && v < last) {
+          pages.delete(v);
+          store.release(slot);
+        }
+      }
+    }
+  }
+
+  /** Forgets every page. */
+  clear(store: ShadowStore): void {
+    for (const slot of this.pages.values()) store.release(slot);
+    this.pages.clear();
   }
 }
 
@@ -102,194 +210,286 @@ function le32(value: number): Uint8Array {
   return WORD;
 }
 
-/** The lost-data oracle (see the module comment). */
-export const lostDataOracle: Oracle = (ctx: OracleContext): OracleInstance => {
-  const machine = ctx.machine;
-  const shadows = new Map<MmStruct, AddressSpaceShadow>();
-  let reported = false;
+/**
+ * One schedule's lost-data oracle: its own observer (the hooks are its methods, so attaching it
+ * builds no closures) and the shadows of the machine's address spaces.
+ */
+class LostData implements MmObserver, OracleInstance {
+  private readonly ctx: OracleContext;
+  private readonly shadows = new Map<MmStruct, AddressSpaceShadow>();
+  /** The slots of every shadow, taken on the first write recorded. */
+  private store: ShadowStore | null = null;
+  private reported = false;
+  private detachFromHub: (() => void) | null = null;
 
-  const shadowOf = (mm: MmStruct): AddressSpaceShadow => {
-    let s = shadows.get(mm);
+  constructor(ctx: OracleContext) {
+    this.ctx = ctx;
+    this.detachFromHub = attachObserver(ctx.machine, this);
+  }
+
+  /** Removes the hooks and gives the store back. */
+  detach(): void {
+    if (this.detachFromHub === null) return;
+    this.detachFromHub();
+    this.detachFromHub = null;
+    this.shadows.clear();
+    if (this.store !== null) {
+      returnStore(this.store);
+      this.store = null;
+    }
+  }
+
+  private shadowOf(mm: MmStruct): AddressSpaceShadow {
+    let s = this.shadows.get(mm);
     if (s === undefined) {
       s = new AddressSpaceShadow();
-      shadows.set(mm, s);
+      this.shadows.set(mm, s);
     }
     return s;
-  };
+  }
 
-  /** True when bytes at `addr` of `mm` are not tracked at all (no VMA, or a shared mapping). */
-  const untracked = (mm: MmStruct, addr: number): boolean => {
-    const vma = mm.vmaLookup(addr);
-    return vma === null || (vma.flags & VM_SHARED) !== 0;
-  };
+  private storeOf(): ShadowStore {
+    let store = this.store;
+    if (store === null) {
+      store = takeStore();
+      this.store = store;
+    }
+    return store;
+  }
 
-  /** Records `bytes` (within one page) written at `addr` of `mm` by `writer`. */
-  const record = (mm: MmStruct, addr: number, bytes: Uint8Array, writer: string): void => {
+  /**
+   * Records `bytes` (within one page) written at `addr` of `mm`; the writer is `mirror`'s device
+   * through `pfn`, or the CPU when `mirror` is null.
+   */
+  private record(
+    mm: MmStruct,
+    addr: number,
+    bytes: Uint8Array,
+    mirror: DmirrorFile | null,
+    pfn: number,
+  ): void {
     if (untracked(mm, addr)) return;
-    const s = shadowOf(mm);
+    const s = this.shadowOf(mm);
     const vpn = Math.floor(addr / PAGE_SIZE);
     const off = addr - vpn * PAGE_SIZE;
-    let page = s.pages.get(vpn);
+    const end = off + bytes.length;
+    let slot = s.pages.get(vpn);
     if (s.forkDirty !== null) s.forkDirty.add(vpn);
     if (s.isUnstable(addr)) {
       // A write racing with a discarding call may or may not survive it.
-      if (page !== undefined) page.known.fill(0, off, off + bytes.length);
+      if (slot !== undefined) {
+        const base = slot * PAGE_SIZE;
+        this.store!.known.fill(0, base + off, base + end);
+      }
       return;
     }
-    if (page === undefined) {
-      page = { data: new Uint8Array(PAGE_SIZE), known: new Uint8Array(PAGE_SIZE), writer };
-      s.pages.set(vpn, page);
+    const store = this.storeOf();
+    if (slot === undefined) {
+      slot = store.alloc();
+      s.pages.set(vpn, slot);
     }
-    page.data.set(bytes, off);
-    page.known.fill(1, off, off + bytes.length);
-    page.writer = writer;
-  };
+    const base = slot * PAGE_SIZE;
+    store.data.set(bytes, base + off);
+    store.known.fill(1, base + off, base + end);
+    if (off < store.lo[slot]!) store.lo[slot] = off;
+    if (end > store.hi[slot]!) store.hi[slot] = end;
+    store.writerMirror[slot] = mirror;
+    store.writerPfn[slot] = pfn;
+  }
 
-  /** Checks `bytes` (within one page) read at `addr` of `mm` by `reader`. */
-  const check = (mm: MmStruct, addr: number, bytes: Uint8Array, reader: string): void => {
-    if (reported) return;
-    const s = shadows.get(mm);
-    if (s === undefined) return;
-    const vpn = Math.floor(addr / PAGE_SIZE);
-    const page = s.pages.get(vpn);
-    if (page === undefined) return;
-    const off = addr - vpn * PAGE_SIZE;
-    const data = page.data;
-    const known = page.known;
-    for (let i = 0; i < bytes.length; i++) {
-      if (known[off + i] === 0 || data[off + i] === bytes[i]) continue;
-      if (s.isUnstable(addr) || untracked(mm, addr)) return;
-      reported = true;
-      ctx.violate(NAME, describeLoss(mm, addr + i, bytes[i]!, data[off + i]!, page.writer, reader));
-      return;
-    }
-  };
-
-  /** The message: the byte, who wrote and read it, and what maps the address now. */
-  const describeLoss = (
+  /**
+   * Checks `bytes` (within one page) read at `addr` of `mm` by the CPU (`mirror` null; `load`
+   * for a 32-bit load) or by `mirror`'s device through `pfn`.
+   */
+  private check(
     mm: MmStruct,
     addr: number,
-    got: number,
-    want: number,
-    writer: string,
-    reader: string,
-  ): string => {
-    readCpuEntry(machine, mm, Math.floor(addr / PAGE_SIZE));
-    const states = [`the CPU entry is ${describeCpuEntry()}`];
-    forEachOpenMirror(machine, (file) => {
-      if (file.mm !== mm) return;
-      const entry = file.pt.get(Math.floor(addr / PAGE_SIZE));
-      if (entry !== undefined)
-        states.push(
-          `${describeMirror(file)} maps it to pfn ${xaUntagPointer(entry)} (${tagName(xaPointerTag(entry))})`,
-        );
-    });
-    return `${reader} of mm ${mm.id} at ${hex(addr)} returned ${hex(got)} but the last value written there was ${hex(want)} (by ${writer}); ${states.join('; ')}`;
-  };
+    bytes: Uint8Array,
+    mirror: DmirrorFile | null,
+    pfn: number,
+    load: boolean,
+  ): void {
+    if (this.reported) return;
+    const s = this.shadows.get(mm);
+    if (s === undefined) return;
+    const vpn = Math.floor(addr / PAGE_SIZE);
+    const slot = s.pages.get(vpn);
+    if (slot === undefined) return;
+    const store = this.store!;
+    const off = addr - vpn * PAGE_SIZE;
+    const base = slot * PAGE_SIZE + off;
+    const data = store.data;
+    const known = store.known;
+    // Only bytes between the slot's bounds can be known.
+    const from = Math.max(0, store.lo[slot]! - off);
+    const to = Math.min(bytes.length, store.hi[slot]! - off);
+    for (let i = from; i < to; i++) {
+      if (known[base + i] === 0 || data[base + i] === bytes[i]) continue;
+      if (s.isUnstable(addr) || untracked(mm, addr)) return;
+      this.reported = true;
+      const reader = mirror !== null ? deviceWho('read', mirror, pfn) : load ? 'a CPU load' : 'a CPU read';
+      this.ctx.violate(
+        NAME,
+        describeLoss(this.ctx.machine, mm, addr + i, bytes[i]!, data[base + i]!, store.writer(slot), reader),
+      );
+      return;
+    }
+  }
 
-  const observer: MmObserver = {
-    userWrite(mm, addr, data) {
-      record(mm, addr, data, 'the CPU');
-    },
-    userWrite32(mm, addr, value) {
-      record(mm, addr, le32(value), 'the CPU');
-    },
-    userRead(mm, addr, data) {
-      check(mm, addr, data, 'a CPU read');
-    },
-    userRead32(mm, addr, value) {
-      check(mm, addr, le32(value), 'a CPU load');
-    },
-    deviceAccess(mirror, mm, addr, pfn, write, data) {
-      const who = `${describeMirror(mirror as DmirrorFile)}`;
-      if (write) record(mm, addr, data, `a device write of ${who} through pfn ${pfn}`);
-      else check(mm, addr, data, `a device read of ${who} through pfn ${pfn}`);
-    },
-    syscallBegin(mm, name, args) {
-      const s = shadowOf(mm);
-      switch (name) {
-        case 'munmap':
+  userWrite(mm: MmStruct, addr: number, data: Uint8Array): void {
+    this.record(mm, addr, data, null, 0);
+  }
+
+  userWrite32(mm: MmStruct, addr: number, value: number): void {
+    this.record(mm, addr, le32(value), null, 0);
+  }
+
+  userRead(mm: MmStruct, addr: number, data: Uint8Array): void {
+    this.check(mm, addr, data, null, 0, false);
+  }
+
+  userRead32(mm: MmStruct, addr: number, value: number): void {
+    this.check(mm, addr, le32(value), null, 0, true);
+  }
+
+  deviceAccess(
+    mirror: unknown,
+    mm: MmStruct,
+    addr: number,
+    pfn: number,
+    write: boolean,
+    data: Uint8Array,
+  ): void {
+    if (write) this.record(mm, addr, data, mirror as DmirrorFile, pfn);
+    else this.check(mm, addr, data, mirror as DmirrorFile, pfn, false);
+  }
+
+  syscallBegin(mm: MmStruct, name: string, args: readonly number[]): void {
+    const s = this.shadowOf(mm);
+    switch (name) {
+      case 'munmap':
+        s.unstable.push(args[0]!, args[0]! + pageAlign(args[1]!));
+        break;
+      case 'madvise':
+        if (args[2] === MADV_DONTNEED || args[2] === MADV_FREE)
           s.unstable.push(args[0]!, args[0]! + pageAlign(args[1]!));
-          break;
-        case 'madvise':
-          if (args[2] === MADV_DONTNEED || args[2] === MADV_FREE)
-            s.unstable.push(args[0]!, args[0]! + pageAlign(args[1]!));
-          break;
-        case 'mmap':
-          if ((args[3]! & MAP_FIXED) !== 0) s.unstable.push(args[0]!, args[0]! + pageAlign(args[1]!));
-          break;
-        case 'mremap':
-          s.unstable.push(args[0]!, args[0]! + pageAlign(args[1]!));
-          if ((args[3]! & MREMAP_FIXED) !== 0) s.unstable.push(args[4]!, args[4]! + pageAlign(args[2]!));
-          break;
-        case 'fork':
-          s.forkDirty = new Set();
-          break;
-      }
-    },
-    syscallEnd(mm, name, args, result) {
-      const s = shadowOf(mm);
-      switch (name) {
-        case 'munmap':
-        case 'madvise':
-        case 'mmap': {
-          const start = args[0]!;
-          const end = start + pageAlign(args[1]!);
-          const discards =
-            name === 'munmap' ||
-            (name === 'madvise' && (args[2] === MADV_DONTNEED || args[2] === MADV_FREE)) ||
-            (name === 'mmap' && (args[3]! & MAP_FIXED) !== 0);
-          if (discards) {
-            s.removeUnstable(start, end);
-            s.forget(start, end);
-          }
-          if (name === 'mmap' && result >= 0) s.forget(result, result + pageAlign(args[1]!));
-          break;
+        break;
+      case 'mmap':
+        if ((args[3]! & MAP_FIXED) !== 0) s.unstable.push(args[0]!, args[0]! + pageAlign(args[1]!));
+        break;
+      case 'mremap':
+        s.unstable.push(args[0]!, args[0]! + pageAlign(args[1]!));
+        if ((args[3]! & MREMAP_FIXED) !== 0) s.unstable.push(args[4]!, args[4]! + pageAlign(args[2]!));
+        break;
+      case 'fork':
+        s.forkDirty = new Set();
+        break;
+    }
+  }
+
+  syscallEnd(mm: MmStruct, name: string, args: readonly number[], result: number): void {
+    const s = this.shadowOf(mm);
+    switch (name) {
+      case 'munmap':
+      case 'madvise':
+      case 'mmap': {
+        const start = args[0]!;
+        const end = start + pageAlign(args[1]!);
+        const discards =
+          name === 'munmap' ||
+          (name === 'madvise' && (args[2] === MADV_DONTNEED || args[2] === MADV_FREE)) ||
+          (name === 'mmap' && (args[3]! & MAP_FIXED) !== 0);
+        if (discards) {
+          s.removeUnstable(start, end);
+          if (this.store !== null) s.forget(start, end, this.store);
         }
-        case 'mremap': {
-          const [oldAddr, oldSize, newSize, flags, newAddr] = args as [
-            number,
-            number,
-            number,
-            number,
-            number,
-          ];
-          s.removeUnstable(oldAddr, oldAddr + pageAlign(oldSize));
-          if ((flags & MREMAP_FIXED) !== 0) s.removeUnstable(newAddr, newAddr + pageAlign(newSize));
-          if (result < 0) break;
-          const moved: [number, PageShadow][] = [];
-          const first = Math.floor(oldAddr / PAGE_SIZE);
-          const n = pageAlign(Math.min(oldSize, newSize)) / PAGE_SIZE;
-          for (let i = 0; i < n; i++) {
-            const page = s.pages.get(first + i);
-            if (page !== undefined) moved.push([i, page]);
-          }
-          s.forget(oldAddr, oldAddr + pageAlign(oldSize));
-          s.forget(result, result + pageAlign(newSize));
-          const to = Math.floor(result / PAGE_SIZE);
-          for (const [i, page] of moved) s.pages.set(to + i, page);
-          break;
+        if (name === 'mmap' && result >= 0 && this.store !== null)
+          s.forget(result, result + pageAlign(args[1]!), this.store);
+        break;
+      }
+      case 'mremap': {
+        const [oldAddr, oldSize, newSize, flags, newAddr] = args as [number, number, number, number, number];
+        s.removeUnstable(oldAddr, oldAddr + pageAlign(oldSize));
+        if ((flags & MREMAP_FIXED) !== 0) s.removeUnstable(newAddr, newAddr + pageAlign(newSize));
+        if (result < 0 || this.store === null) break;
+        const store = this.store;
+        // The moved pages keep their slots: taken out first, so forgetting does not free them.
+        const moved: number[] = [];
+        const first = Math.floor(oldAddr / PAGE_SIZE);
+        const n = pageAlign(Math.min(oldSize, newSize)) / PAGE_SIZE;
+        for (let i = 0; i < n; i++) {
+          const slot = s.pages.get(first + i);
+          if (slot === undefined) continue;
+          s.pages.delete(first + i);
+          moved.push(i, slot);
         }
-        case 'fork':
-          s.forkDirty = null;
-          break;
-        case 'exit':
-          shadows.delete(mm);
-          break;
+        s.forget(oldAddr, oldAddr + pageAlign(oldSize), store);
+        s.forget(result, result + pageAlign(newSize), store);
+        const to = Math.floor(result / PAGE_SIZE);
+        for (let j = 0; j < moved.length; j += 2) s.pages.set(to + moved[j]!, moved[j + 1]!);
+        break;
       }
-    },
-    forked(parent, child) {
-      const s = shadows.get(parent);
-      if (s === undefined) return;
-      const c = shadowOf(child);
-      for (const [vpn, page] of s.pages) {
-        if (s.forkDirty?.has(vpn)) continue;
-        const vma = child.vmaLookup(vpn * PAGE_SIZE);
-        if (vma === null || (vma.flags & VM_SHARED) !== 0) continue;
-        c.pages.set(vpn, { data: page.data.slice(), known: page.known.slice(), writer: page.writer });
-      }
-    },
-  };
-  const detach = attachObserver(machine, observer);
-  return { detach };
-};
+      case 'fork':
+        s.forkDirty = null;
+        break;
+      case 'exit':
+        if (this.store !== null) s.clear(this.store);
+        this.shadows.delete(mm);
+        break;
+    }
+  }
+
+  forked(parent: MmStruct, child: MmStruct): void {
+    const s = this.shadows.get(parent);
+    if (s === undefined || this.store === null) return;
+    const store = this.store;
+    const c = this.shadowOf(child);
+    for (const [vpn, slot] of s.pages) {
+      if (s.forkDirty?.has(vpn)) continue;
+      const vma = child.vmaLookup(vpn * PAGE_SIZE);
+      if (vma === null || (vma.flags & VM_SHARED) !== 0) continue;
+      const copy = store.alloc();
+      // alloc may grow the slabs: read them after it.
+      const from = slot * PAGE_SIZE;
+      store.data.copyWithin(copy * PAGE_SIZE, from, from + PAGE_SIZE);
+      store.known.copyWithin(copy * PAGE_SIZE, from, from + PAGE_SIZE);
+      store.lo[copy] = store.lo[slot]!;
+      store.hi[copy] = store.hi[slot]!;
+      store.writerMirror[copy] = store.writerMirror[slot]!;
+      store.writerPfn[copy] = store.writerPfn[slot]!;
+      c.pages.set(vpn, copy);
+    }
+  }
+}
+
+/** True when bytes at `addr` of `mm` are not tracked at all (no VMA, or a shared mapping). */
+function untracked(mm: MmStruct, addr: number): boolean {
+  const vma = mm.vmaLookup(addr);
+  return vma === null || (vma.flags & VM_SHARED) !== 0;
+}
+
+/** The message: the byte, who wrote and read it, and what maps the address now. */
+function describeLoss(
+  machine: OracleContext['machine'],
+  mm: MmStruct,
+  addr: number,
+  got: number,
+  want: number,
+  writer: string,
+  reader: string,
+): string {
+  readCpuEntry(machine, mm, Math.floor(addr / PAGE_SIZE));
+  const states = [`the CPU entry is ${describeCpuEntry()}`];
+  forEachOpenMirror(machine, (file) => {
+    if (file.mm !== mm) return;
+    const entry = file.pt.get(Math.floor(addr / PAGE_SIZE));
+    if (entry !== undefined)
+      states.push(
+        `${describeMirror(file)} maps it to pfn ${xaUntagPointer(entry)} (${tagName(xaPointerTag(entry))})`,
+      );
+  });
+  return `${reader} of mm ${mm.id} at ${hex(addr)} returned ${hex(got)} but the last value written there was ${hex(want)} (by ${writer}); ${states.join('; ')}`;
+}
+
+/** The lost-data oracle (see the module comment). */
+export const lostDataOracle: Oracle = (ctx: OracleContext): OracleInstance => new LostData(ctx);

@@ -2,8 +2,9 @@
  * One `Kernel.observer` for many oracles. The kernel has a single observer slot; every oracle
  * attaches its partial {@link MmObserver} to the machine's hub, which exposes a hook only while
  * some attached observer provides it, so a producer's `if (o !== null && o.hook)` still skips the
- * hooks nobody watches. With one listener the hook is that listener's method itself; with several,
- * a loop over them.
+ * hooks nobody watches. A watched hook is one function per hook shared by every hub, which calls
+ * the members providing it in attachment order: attaching and detaching build no closure and
+ * bind nothing (the explorer attaches its oracles to a fresh machine every schedule).
  * @module
  */
 import type { Kernel } from '../../mm/kernel.ts';
@@ -29,6 +30,17 @@ export const OBSERVER_HOOKS = [
 ] as const satisfies readonly (keyof MmObserver)[];
 
 type Hook = (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown) => void;
+
+/** Per hook (index in {@link OBSERVER_HOOKS}): calls it on every member of the hub it is called on. */
+const DISPATCH: readonly Hook[] = OBSERVER_HOOKS.map((name, h): Hook => {
+  return function (this: ObserverHub, a, b, c, d, e, f) {
+    const owners = this.owners[h]!;
+    for (let i = 0; i < owners.length; i++) {
+      const o = owners[i]!;
+      (o[name] as Hook).call(o, a, b, c, d, e, f);
+    }
+  };
+});
 
 /** The fan-out observer installed as `kernel.observer` (see the module comment). */
 export class ObserverHub implements MmObserver {
@@ -64,27 +76,27 @@ export class ObserverHub implements MmObserver {
   declare retryAttempt?: MmObserver['retryAttempt'];
   /** The observers attached, in attachment order (calls reach them in this order). */
   readonly members: MmObserver[] = [];
-  /** Per hook (index in {@link OBSERVER_HOOKS}): the members providing it, in attachment order. */
-  private readonly owners: MmObserver[][] = OBSERVER_HOOKS.map(() => []);
-  /** Per hook: those members' methods, bound. */
-  private readonly fns: Hook[][] = OBSERVER_HOOKS.map(() => []);
-  /** Per hook: the loop over its live list, made the first time two members share it. */
-  private readonly fanouts: (Hook | undefined)[] = OBSERVER_HOOKS.map(() => undefined);
+  /**
+   * @internal Per hook (index in {@link OBSERVER_HOOKS}): the members providing it, in attachment
+   * order (the live list the hook's dispatch walks).
+   */
+  readonly owners: MmObserver[][] = [];
 
   constructor() {
     // Every hook present from the start (undefined while unwatched): the object keeps one shape.
     const self = this as unknown as Record<string, Hook | undefined>;
-    for (const name of OBSERVER_HOOKS) self[name] = undefined;
+    for (let h = 0; h < OBSERVER_HOOKS.length; h++) {
+      self[OBSERVER_HOOKS[h]!] = undefined;
+      this.owners.push([]);
+    }
   }
 
   /** Adds `observer` and exposes its hooks. */
   add(observer: MmObserver): void {
     this.members.push(observer);
     for (let h = 0; h < OBSERVER_HOOKS.length; h++) {
-      const f = observer[OBSERVER_HOOKS[h]!] as Hook | undefined;
-      if (f === undefined) continue;
+      if (observer[OBSERVER_HOOKS[h]!] === undefined) continue;
       this.owners[h]!.push(observer);
-      this.fns[h]!.push(f.bind(observer) as Hook);
       this.expose(h);
     }
   }
@@ -98,28 +110,15 @@ export class ObserverHub implements MmObserver {
       const j = this.owners[h]!.indexOf(observer);
       if (j < 0) continue;
       this.owners[h]!.splice(j, 1);
-      this.fns[h]!.splice(j, 1);
       this.expose(h);
     }
     return this.members.length === 0;
   }
 
-  /** Installs hook `h`: absent, the one member's method, or a loop over the live list. */
+  /** Installs hook `h`: absent while no member provides it, else its dispatch. */
   private expose(h: number): void {
     const self = this as unknown as Record<string, Hook | undefined>;
-    const fns = this.fns[h]!;
-    let hook: Hook | undefined;
-    if (fns.length === 1) hook = fns[0];
-    else if (fns.length > 1) {
-      hook = this.fanouts[h];
-      if (hook === undefined) {
-        hook = (a, b, c, d, e, f) => {
-          for (let i = 0; i < fns.length; i++) fns[i]!(a, b, c, d, e, f);
-        };
-        this.fanouts[h] = hook;
-      }
-    }
-    self[OBSERVER_HOOKS[h]!] = hook;
+    self[OBSERVER_HOOKS[h]!] = this.owners[h]!.length === 0 ? undefined : DISPATCH[h];
   }
 }
 

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   ENOMEM,
+  FOLL_LONGTERM,
   FOLL_PIN,
   FOLL_WRITE,
   getUserPages,
@@ -269,5 +270,70 @@ describe('fork when the copy of a pinned page finds no memory', () => {
     unpinUserPage(p.mm, pinned);
     await p.exit();
     expect(m.pm.freeFrames).toBe(free0);
+  });
+});
+
+describe('fork of a pinned PMD-mapped THP (copy_huge_pmd)', () => {
+  it('splits the parent PMD and copies every page for the child; the pinned pages stay mapped in the parent', async () => {
+    const { m, p, free0 } = await boot({ thp: 'always' });
+    expect(await p.mmap(A, PMD_SIZE, RW, FIXED, -1, 0)).toBe(A);
+    await p.write(A, pattern(64, 3));
+    await p.store32(A + PMD_SIZE - 4, 0xfeedf00d);
+    const head = leafAt(m, p.mm, A).pfn;
+    expect(leafAt(m, p.mm, A).level).toBe(2);
+    await mmapReadLock(p.mm);
+    const pages = await getUserPages(p.mm, A, 1, FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE);
+    mmapReadUnlock(p.mm);
+    expect(pages).toEqual([head]);
+    const rec = recordInvalidations(m);
+    const c = await p.fork();
+    // folio_try_dup_anon_rmap_pmd refused the maybe-pinned THP: CLEAR for the split, inside the
+    // fork's PROTECTION_PAGE.
+    expect(rec.events).toEqual([
+      { mm: p.mm.id, event: MMU_NOTIFY_PROTECTION_PAGE, start: A, end: A + PMD_SIZE, owner: null },
+      { mm: p.mm.id, event: MMU_NOTIFY_CLEAR, start: A, end: A + PMD_SIZE, owner: null },
+    ]);
+    // The parent: PTEs mapping the same (pinned) pages, still writable and exclusive.
+    for (const off of [0, 1, 511]) {
+      const e = leafAt(m, p.mm, A + off * P);
+      expect([e.level, e.pfn, e.write]).toEqual([1, head + off, true]);
+    }
+    expect(m.pm.entireMapcount[head]).toBe(0);
+    expect(m.pm.mapcount[head + 7]).toBe(1);
+    // The child: its own small pages, copies of the data.
+    const seen = new Set<number>();
+    for (let off = 0; off < 512; off++) {
+      const e = leafAt(m, c.mm, A + off * P);
+      expect(e.level).toBe(1);
+      expect(e.pfn < head || e.pfn >= head + 512).toBe(true);
+      seen.add(e.pfn);
+    }
+    expect(seen.size).toBe(512);
+    expect(c.mm.rss[MM_ANONPAGES]).toBe(512);
+    expect(await c.read(A, 64)).toEqual(pattern(64, 3));
+    expect(await c.load32(A + PMD_SIZE - 4)).toBe(0xfeedf00d);
+    // Writes stay private on both sides, and the parent's write needs no COW (no CLEAR).
+    rec.events.length = 0;
+    await p.store32(A, 0x11111111);
+    expect(rec.events).toEqual([]);
+    expect(leafAt(m, p.mm, A).pfn).toBe(head);
+    await c.store32(A + P, 0x22222222);
+    expect(await c.load32(A)).not.toBe(0x11111111);
+    expect(await p.load32(A + P)).not.toBe(0x22222222);
+    unpinUserPage(p.mm, head);
+    await c.exit();
+    await p.exit();
+    expect(m.pm.freeFrames).toBe(free0);
+  });
+
+  it('an unpinned THP is still shared copy-on-write by the PMD', async () => {
+    const { m, p } = await boot({ thp: 'always' });
+    expect(await p.mmap(A, PMD_SIZE, RW, FIXED, -1, 0)).toBe(A);
+    await p.store32(A, 1);
+    const head = leafAt(m, p.mm, A).pfn;
+    const c = await p.fork();
+    expect([leafAt(m, p.mm, A).level, leafAt(m, c.mm, A).level]).toEqual([2, 2]);
+    expect(leafAt(m, c.mm, A).pfn).toBe(head);
+    expect(m.pm.entireMapcount[head]).toBe(2);
   });
 });

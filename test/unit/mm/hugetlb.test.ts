@@ -1,22 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import {
   HPAGE_PMD_NR,
+  MADV_DONTNEED,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_HUGETLB,
+  MAP_NORESERVE,
   MAP_PRIVATE,
   MM_ANONPAGES,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
   PAGE_SIZE,
   PMD_SIZE,
   PROT_READ,
   PROT_WRITE,
 } from '../../../src/mm/constants.ts';
 import { HugetlbPool } from '../../../src/mm/hugetlb.ts';
-import { MMU_NOTIFY_CLEAR } from '../../../src/mm/mmu-notifier.ts';
+import { MMU_NOTIFY_CLEAR, MMU_NOTIFY_UNMAP } from '../../../src/mm/mmu-notifier.ts';
 import { PG_anon_exclusive, PG_hugetlb } from '../../../src/mm/page-flags.ts';
 import { PhysMem } from '../../../src/mm/physmem.ts';
 import { PTE_PRESENT } from '../../../src/mm/pte.ts';
 import { BusError } from '../../../src/mm/signals.ts';
+import { ENOMEM } from '../../../src/sim/errno.ts';
 import { leafAt, MiB, pattern, recordInvalidations, rejectionOf, smallMachine } from './helpers.ts';
 
 const RW = PROT_READ | PROT_WRITE;
@@ -63,9 +68,9 @@ describe('HugetlbPool', () => {
     expect(pool.reserve(2)).toBe(true);
     expect(pool.alloc(false)).toBe(0);
     expect(pool.alloc(true)).not.toBe(0);
-    expect(pool.reserved).toBe(1);
+    expect(pool.resvHugePages).toBe(1);
     pool.unreserve(1);
-    expect(pool.reserved).toBe(0);
+    expect(pool.resvHugePages).toBe(0);
     expect(pool.alloc(false)).not.toBe(0);
   });
 });
@@ -173,5 +178,115 @@ describe('hugetlb faults', () => {
     expect(p.mm.hugetlbPages).toBe(HPAGE_PMD_NR);
     await p.exit();
     expect(m.hugetlb.freeHugePages).toBe(2);
+  });
+});
+
+describe('hugetlb reservations (hugetlb_reserve_pages, alloc_hugetlb_folio)', () => {
+  it('mmap reserves one huge page per huge page mapped; more than the free unreserved ones is -ENOMEM', async () => {
+    const m = smallMachine({ hugetlbPages: 3 });
+    const p = await m.createProcess();
+    expect(await p.mmap(A, 4 * PMD_SIZE, RW, HUGE, -1, 0)).toBe(-ENOMEM);
+    expect(p.mm.vmaLookup(A)).toBeNull();
+    expect(await p.mmap(A, 2 * PMD_SIZE, RW, HUGE, -1, 0)).toBe(A);
+    expect([m.hugetlb.freeHugePages, m.hugetlb.resvHugePages]).toEqual([3, 2]);
+    // Two pages are still free, but only one is not promised to the first mapping.
+    const B = A + 8 * PMD_SIZE;
+    expect(await p.mmap(B, 2 * PMD_SIZE, RW, HUGE, -1, 0)).toBe(-ENOMEM);
+    expect(await p.mmap(B, PMD_SIZE, RW, HUGE, -1, 0)).toBe(B);
+    expect(m.hugetlb.resvHugePages).toBe(3);
+    // MAP_NORESERVE reserves nothing; its fault then finds no unreserved page: SIGBUS.
+    const C = A + 16 * PMD_SIZE;
+    expect(await p.mmap(C, PMD_SIZE, RW, HUGE | MAP_NORESERVE, -1, 0)).toBe(C);
+    expect(m.hugetlb.resvHugePages).toBe(3);
+    expect(await rejectionOf(p.write(C, new Uint8Array([1])))).toBeInstanceOf(BusError);
+    // The reserved pages are there for their owners' faults.
+    await p.write(A, new Uint8Array([1]));
+    await p.write(A + PMD_SIZE, new Uint8Array([1]));
+    await p.write(B, new Uint8Array([1]));
+    expect([m.hugetlb.freeHugePages, m.hugetlb.resvHugePages]).toEqual([0, 0]);
+  });
+
+  it('a fault consumes the reservation of its index once; munmap gives back the unused ones', async () => {
+    const { m, p } = await hugeProcess(3, 3 * PMD_SIZE);
+    expect(m.hugetlb.resvHugePages).toBe(3);
+    await p.write(A + PMD_SIZE, new Uint8Array([1]));
+    expect([m.hugetlb.freeHugePages, m.hugetlb.resvHugePages]).toEqual([2, 2]);
+    await p.read(A + PMD_SIZE + 4096, 1); // the same huge page: nothing more consumed
+    expect(m.hugetlb.resvHugePages).toBe(2);
+    // Unmapping the last huge page (never faulted) gives its reservation back.
+    expect(await p.munmap(A + 2 * PMD_SIZE, PMD_SIZE)).toBe(0);
+    expect([m.hugetlb.freeHugePages, m.hugetlb.resvHugePages]).toEqual([2, 1]);
+    // Unmapping the faulted one frees the page and leaves the remaining reservation alone.
+    expect(await p.munmap(A + PMD_SIZE, PMD_SIZE)).toBe(0);
+    expect([m.hugetlb.freeHugePages, m.hugetlb.resvHugePages]).toEqual([3, 1]);
+    await p.exit();
+    expect([m.hugetlb.freeHugePages, m.hugetlb.resvHugePages]).toEqual([3, 0]);
+  });
+
+  it('MADV_DONTNEED restores the reservation of the page it frees; the next fault consumes it again', async () => {
+    const { m, p } = await hugeProcess(1);
+    await p.write(A, pattern(8));
+    expect([m.hugetlb.freeHugePages, m.hugetlb.resvHugePages]).toEqual([0, 0]);
+    expect(await p.madvise(A, PMD_SIZE, MADV_DONTNEED)).toBe(0);
+    expect([m.hugetlb.freeHugePages, m.hugetlb.resvHugePages]).toEqual([1, 1]);
+    // Another mapping cannot take the page back from the owner.
+    expect(await p.mmap(A + 4 * PMD_SIZE, PMD_SIZE, RW, HUGE, -1, 0)).toBe(-ENOMEM);
+    expect(await p.read(A, 8)).toEqual(new Uint8Array(8));
+    expect([m.hugetlb.freeHugePages, m.hugetlb.resvHugePages]).toEqual([0, 0]);
+  });
+
+  it('mremap moves the reservations with the mapping', async () => {
+    const { m, p } = await hugeProcess(2, 2 * PMD_SIZE);
+    await p.write(A, new Uint8Array([7]));
+    expect(m.hugetlb.resvHugePages).toBe(1);
+    const N = A + 8 * PMD_SIZE;
+    expect(await p.mremap(A, 2 * PMD_SIZE, 2 * PMD_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, N)).toBe(N);
+    expect(m.hugetlb.resvHugePages).toBe(1);
+    await p.write(N + PMD_SIZE, new Uint8Array([1])); // consumes the moved reservation
+    expect([m.hugetlb.freeHugePages, m.hugetlb.resvHugePages]).toEqual([0, 0]);
+    expect(await p.read(N, 1)).toEqual(new Uint8Array([7]));
+    await p.exit();
+    expect([m.hugetlb.freeHugePages, m.hugetlb.resvHugePages]).toEqual([2, 0]);
+  });
+
+  it('a forked child has no reservations: its first fault needs an unreserved page (SIGBUS without)', async () => {
+    const { m, p } = await hugeProcess(2, 2 * PMD_SIZE);
+    await p.write(A, new Uint8Array([1]));
+    const c = await p.fork();
+    expect([m.hugetlb.freeHugePages, m.hugetlb.resvHugePages]).toEqual([1, 1]);
+    // The free page is the parent's reservation for A + 2 MiB: the child may not take it.
+    expect(await rejectionOf(c.write(A + PMD_SIZE, new Uint8Array([1])))).toBeInstanceOf(BusError);
+    await p.write(A + PMD_SIZE, new Uint8Array([2]));
+    expect([m.hugetlb.freeHugePages, m.hugetlb.resvHugePages]).toEqual([0, 0]);
+    await c.exit();
+    await p.exit();
+    expect([m.hugetlb.freeHugePages, m.hugetlb.resvHugePages]).toEqual([2, 0]);
+  });
+
+  it("the owner's COW with no unreserved page takes the page from the child (unmap_ref_private)", async () => {
+    const { m, p } = await hugeProcess(1);
+    await p.write(A, pattern(8));
+    const old = leafAt(m, p.mm, A).pfn;
+    const c = await p.fork();
+    const rec = recordInvalidations(m);
+    // cow_from_owner may not use the reservations, and there is no other page: the child loses
+    // its mapping (UNMAP on its mm) and the parent's write reuses the page in place.
+    await p.write(A + 1, new Uint8Array([0xaa]));
+    expect(rec.events).toContainEqual({
+      mm: c.mm.id,
+      event: MMU_NOTIFY_UNMAP,
+      start: A,
+      end: A + PMD_SIZE,
+      owner: null,
+    });
+    const e = leafAt(m, p.mm, A);
+    expect([e.pfn, e.write]).toEqual([old, true]);
+    expect([m.pm.entireMapcount[old], m.pm.refcount[old]]).toEqual([1, 1]);
+    expect(c.mm.hugetlbPages).toBe(0);
+    // HPAGE_RESV_UNMAPPED: the child's next fault there is SIGBUS, even with a free page.
+    expect(await rejectionOf(c.read(A, 1))).toBeInstanceOf(BusError);
+    const want = pattern(8);
+    want[1] = 0xaa;
+    expect(await p.read(A, 8)).toEqual(want);
   });
 });

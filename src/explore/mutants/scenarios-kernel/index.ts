@@ -14,6 +14,7 @@ import {
   HMM_DMIRROR_FLAG_FAIL_ALLOC,
   HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE,
   HMM_DMIRROR_PROT_ERROR,
+  HMM_DMIRROR_PROT_NONE,
   HMM_DMIRROR_PROT_WRITE,
 } from '../../../devices/dmirror/uapi.ts';
 import { makeDeviceExclusive } from '../../../devmem/device-exclusive.ts';
@@ -26,20 +27,24 @@ import {
   MADV_FREE,
   MADV_PAGEOUT,
   MAP_ANONYMOUS,
+  MAP_FIXED,
   MAP_PRIVATE,
+  MAP_SHARED,
   PAGE_SIZE,
   PMD_SIZE,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
+  VM_MIXEDMAP,
 } from '../../../mm/constants.ts';
 import type { MmStruct } from '../../../mm/mm-struct.ts';
 import { mmapReadLock, mmapReadUnlock } from '../../../mm/mmap-lock.ts';
 import { MMU_NOTIFY_EXCLUSIVE, type MmuNotifierRange } from '../../../mm/mmu-notifier.ts';
 import { unlockPage } from '../../../mm/page-lock.ts';
-import { findEntry } from '../../../mm/page-table.ts';
+import { ensureEntry, findEntry } from '../../../mm/page-table.ts';
 import type { Process } from '../../../mm/process.ts';
-import { PTE_DEVICE_EXCLUSIVE, PTE_KIND_MASK } from '../../../mm/pte.ts';
+import { PTE_DEVICE_EXCLUSIVE, PTE_KIND_MASK, PTE_PRESENT, PTE_SPECIAL, PTE_YOUNG } from '../../../mm/pte.ts';
+import type { Vma } from '../../../mm/vma.ts';
 import {
   MmuIntervalNotifier,
   mmuIntervalNotifierInsert,
@@ -47,7 +52,7 @@ import {
   mmuIntervalReadBegin,
   mmuIntervalSetSeq,
 } from '../../../notifier/interval-notifier.ts';
-import { EBUSY, EFAULT } from '../../../sim/errno.ts';
+import { EBUSY, EFAULT, ENOMEM } from '../../../sim/errno.ts';
 import { defaultTeardown } from '../../runner.ts';
 import type { Scenario } from '../../types.ts';
 
@@ -364,6 +369,101 @@ export const snapshotVersusMunmap: Scenario<DeviceState> = {
   stepBudget: 20_000,
 };
 
+/** The bytes of a SNAPSHOT, once returned with 0. */
+async function deviceSnapshot(s: DeviceState): Promise<void> {
+  const r = await s.file.snapshot(s.addr, s.npages);
+  s.ret = r.ret;
+  if (r.ret === 0) s.got = [...r.prot];
+}
+
+/**
+ * The device SNAPSHOTs a buffer while the CPU makes it inaccessible (mprotect PROT_NONE). A
+ * snapshot requests nothing, so an unreadable VMA reads as errors, never as a failure: each page
+ * is mapped (WRITE) or an error. Kills H5: once the mprotect has landed, the walk returns -EFAULT
+ * for the unreadable VMA without asking whether any page needed a fault.
+ */
+export const snapshotVersusMprotectNone: Scenario<DeviceState> = {
+  name: 'kernel: device SNAPSHOT vs mprotect(PROT_NONE)',
+  description: 'dmirror SNAPSHOT of 4 pages while the CPU mprotects them PROT_NONE',
+  machine: KERNEL_SCENARIO_MACHINE,
+  setup: (machine) => deviceSetup(machine, 4),
+  threads: {
+    device: (s) => deviceSnapshot(s),
+    cpu: async (s) => {
+      const r = await s.process.mprotect(s.addr, s.npages * PAGE_SIZE, PROT_NONE);
+      if (r !== 0) throw new Error(`mprotect returned ${r}`);
+    },
+  },
+  check(s) {
+    if (s.ret !== 0) throw new Error(`SNAPSHOT returned ${s.ret}, expected 0 (a snapshot requests no page)`);
+    for (let i = 0; i < s.npages; i++) {
+      const m = s.got[i]!;
+      if (m !== HMM_DMIRROR_PROT_WRITE && m !== HMM_DMIRROR_PROT_ERROR)
+        throw new Error(`SNAPSHOT says page ${i} is ${hex(m)}: neither mapped nor an error`);
+    }
+  },
+  stepBudget: 20_000,
+};
+
+/** A frame number with no struct page behind it (far above the scenario machine's RAM): a device BAR. */
+const BAR_PFN = 0x10_0000;
+
+/**
+ * `vmf_insert_mixed` of a frame without a struct page on an architecture with pte_special: the
+ * PTE is a special one (present, no reference, no mapcount; vm_normal_page() is NULL), and the
+ * VMA becomes VM_MIXEDMAP. The caller holds the mmap lock for writing (the driver's mmap).
+ */
+function vmfInsertMixedRaw(vma: Vma, addr: number, pfn: number): number {
+  const k = vma.mm.kernel;
+  vma.flags |= VM_MIXEDMAP;
+  const off = ensureEntry(k.pt, vma.mm.pgd, addr / PAGE_SIZE, 1);
+  if (off < 0) return -ENOMEM;
+  k.pt.words[off] = PTE_PRESENT | PTE_SPECIAL | PTE_YOUNG;
+  k.pt.words[off + 1] = pfn;
+  return 0;
+}
+
+/**
+ * The device SNAPSHOTs a buffer while the program maps a device's doorbell page over its first
+ * page (mmap MAP_FIXED of a driver file whose mmap inserts the BAR frame with vmf_insert_mixed:
+ * a VM_MIXEDMAP VMA with a special PTE). A snapshot requests nothing: the doorbell page reads as
+ * an error (no struct page), the rest as mapped. Kills H4: the special PTE fails the whole walk
+ * with -EFAULT although no fault was requested.
+ */
+export const snapshotVersusMixedMap: Scenario<DeviceState> = {
+  name: 'kernel: device SNAPSHOT vs mmap of a VM_MIXEDMAP doorbell page',
+  description: 'dmirror SNAPSHOT of 2 pages while the CPU maps a raw device frame over page 0',
+  machine: KERNEL_SCENARIO_MACHINE,
+  setup: (machine) => deviceSetup(machine, 2),
+  threads: {
+    device: (s) => deviceSnapshot(s),
+    cpu: async (s) => {
+      const fd = s.process.openDevice({
+        name: 'doorbell',
+        mmap: (vma) => vmfInsertMixedRaw(vma, vma.start, BAR_PFN),
+      });
+      const a = await s.process.mmap(
+        s.addr,
+        PAGE_SIZE,
+        PROT_READ | PROT_WRITE,
+        MAP_SHARED | MAP_FIXED,
+        fd,
+        0,
+      );
+      if (a !== s.addr) throw new Error(`mmap of the doorbell returned ${a}`);
+    },
+  },
+  check(s) {
+    if (s.ret !== 0) throw new Error(`SNAPSHOT returned ${s.ret}, expected 0 (a snapshot requests no page)`);
+    const p0 = s.got[0]!;
+    if (p0 !== HMM_DMIRROR_PROT_WRITE && p0 !== HMM_DMIRROR_PROT_ERROR && p0 !== HMM_DMIRROR_PROT_NONE)
+      throw new Error(`SNAPSHOT says page 0 is ${hex(p0)}: neither mapped, nor an error, nor empty`);
+    if (s.got[1] !== HMM_DMIRROR_PROT_WRITE)
+      throw new Error(`SNAPSHOT says page 1 is ${hex(s.got[1] ?? 0)}, expected mapped writable`);
+  },
+  stepBudget: 20_000,
+};
+
 // ─── two devices ────────────────────────────────────────────────────────────────────────────────
 
 /** One process mirrored by two device-private dmirror devices (minors 0 and 1). */
@@ -474,6 +574,39 @@ export const cpuThreadsFaultOneDevicePage: Scenario<DevicePageState> = {
   },
   check(s) {
     for (const t of ['cpu0', 'cpu1']) {
+      if (s.loaded[t] !== kernelPageValue(0))
+        throw new Error(`${t} loaded ${hex(s.loaded[t] ?? 0)}, expected ${hex(kernelPageValue(0))}`);
+    }
+  },
+  stepBudget: 5_000,
+};
+
+/**
+ * Three CPU threads load the same word of a page that lives in device memory. A correct kernel
+ * lets one of them lock the page and migrate it back, the others sleep until it is unlocked and
+ * then find it in RAM. Kills M8: every faulting thread takes its reference before trying the
+ * lock, the waiting threads hold theirs while they sleep, and the lock holder's migration sees
+ * references it does not expect, restores the page and retries; as the threads keep arriving the
+ * page never leaves the device (liveness, by the step budget).
+ */
+export const manyCpuThreadsFaultOneDevicePage: Scenario<DevicePageState> = {
+  name: 'kernel: three CPU threads fault one device-private page',
+  description: 'three threads of a process load a word of a page in device memory',
+  machine: KERNEL_SCENARIO_MACHINE,
+  setup: (machine) => devicePageSetup(machine, 1),
+  threads: {
+    cpu0: async (s) => {
+      s.loaded.cpu0 = await s.process.load32(s.addr);
+    },
+    cpu1: async (s) => {
+      s.loaded.cpu1 = await s.process.load32(s.addr);
+    },
+    cpu2: async (s) => {
+      s.loaded.cpu2 = await s.process.load32(s.addr);
+    },
+  },
+  check(s) {
+    for (const t of ['cpu0', 'cpu1', 'cpu2']) {
       if (s.loaded[t] !== kernelPageValue(0))
         throw new Error(`${t} loaded ${hex(s.loaded[t] ?? 0)}, expected ${hex(kernelPageValue(0))}`);
     }
