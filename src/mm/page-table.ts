@@ -4,7 +4,7 @@
  * Table 0 is never handed out, so a zero payload never names a table.
  * @module
  */
-import { giveBuffer, takeBuffer } from './buffer-pool.ts';
+import { givePooled, takePooled } from './buffer-pool.ts';
 import { PTRS_PER_TABLE } from './constants.ts';
 import { PTE_KIND_MASK, PTE_LEAF, PTE_NONE, PTE_TABLE } from './pte.ts';
 
@@ -26,8 +26,8 @@ export class PageTablePool {
   private capacity: number;
   private next = 1;
   private freeList: number[] = [];
-  /** Buffers the pool outgrew, given back by {@link dispose}. */
-  private retired: ArrayBuffer[] = [];
+  /** Arrays the pool outgrew, given back by {@link dispose}. */
+  private retired: Uint32Array[] = [];
   /** Tables currently allocated. */
   inUse = 0;
 
@@ -77,7 +77,7 @@ export class PageTablePool {
     const cap = this.capacity * 2;
     const w = tableWords(cap);
     w.set(this.words);
-    this.retired.push(this.words.buffer as ArrayBuffer);
+    this.retired.push(this.words);
     this.words = w;
     this.capacity = cap;
   }
@@ -88,8 +88,9 @@ export class PageTablePool {
    */
   dispose(): void {
     if (this.capacity === 0) return;
-    giveBuffer(this.words.buffer as ArrayBuffer);
-    for (const buf of this.retired) giveBuffer(buf);
+    givePooled(`page tables ${this.capacity}`, this.words, this.words.byteLength);
+    for (const w of this.retired)
+      givePooled(`page tables ${w.length / (PTRS_PER_TABLE * 2)}`, w, w.byteLength);
     this.retired = [];
     this.words = new Uint32Array(0);
     this.capacity = 0;
@@ -99,7 +100,8 @@ export class PageTablePool {
 
 /** Zeroed words for `tables` tables (from the buffer pool when it has some). */
 function tableWords(tables: number): Uint32Array {
-  return new Uint32Array(takeBuffer(tables * PTRS_PER_TABLE * 2 * 4));
+  const pooled = takePooled<Uint32Array>(`page tables ${tables}`);
+  return pooled !== undefined ? pooled.fill(0) : new Uint32Array(tables * PTRS_PER_TABLE * 2);
 }
 
 /** Result of the last {@link walkToLeaf}: the level at which the walk stopped. */

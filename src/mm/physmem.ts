@@ -10,7 +10,7 @@
  * @module
  */
 import { UsageError } from '../sim/errors.ts';
-import { giveBuffer, takeBuffer } from './buffer-pool.ts';
+import { givePooled, takePooled } from './buffer-pool.ts';
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE } from './constants.ts';
 import { PG_allocated, PG_hasdata, PG_head, PG_locked, PG_reserved } from './page-flags.ts';
 
@@ -57,6 +57,8 @@ const NO_U8 = new Uint8Array(0);
 
 /** The per-frame metadata arrays of {@link PhysMem}, for `n` frames. */
 interface FrameArrays {
+  /** All of them, as bytes (one buffer). */
+  all: Uint8Array;
   refcount: Int32Array;
   mapcount: Int32Array;
   entireMapcount: Int32Array;
@@ -73,8 +75,14 @@ interface FrameArrays {
  * explorer builds a machine per schedule). Same bytes per frame.
  */
 function frameArrays(n: number): FrameArrays {
-  const buf = takeBuffer(n * 29);
+  const pooled = takePooled<FrameArrays>(`frames ${n}`);
+  if (pooled !== undefined) {
+    pooled.all.fill(0);
+    return pooled;
+  }
+  const buf = new ArrayBuffer(n * 29);
   return {
+    all: new Uint8Array(buf),
     refcount: new Int32Array(buf, 0, n),
     mapcount: new Int32Array(buf, 4 * n, n),
     entireMapcount: new Int32Array(buf, 8 * n, n),
@@ -83,6 +91,40 @@ function frameArrays(n: number): FrameArrays {
     index: new Uint32Array(buf, 20 * n, n),
     private: new Int32Array(buf, 24 * n, n),
     order: new Uint8Array(buf, 28 * n, n),
+  };
+}
+
+/** The allocator's arrays of {@link PhysMem}, for `nBlocks` blocks. */
+interface AllocatorArrays {
+  /** All of them, as bytes (one buffer). */
+  all: Uint8Array;
+  freeBits: Int32Array;
+  freeBlocks: Int32Array;
+  partialBlocks: Int32Array;
+  partialPos: Int32Array;
+  freeBlockPos: Int32Array;
+  blockFree: Int16Array;
+  firstFreeWord: Uint8Array;
+}
+
+/** Zeroed allocator arrays for `nBlocks` blocks (Int32 ones first, then Int16, then Uint8: one buffer). */
+function allocatorArrays(nBlocks: number): AllocatorArrays {
+  const pooled = takePooled<AllocatorArrays>(`allocator ${nBlocks}`);
+  if (pooled !== undefined) {
+    pooled.all.fill(0);
+    return pooled;
+  }
+  const words = nBlocks * BLOCK_WORDS;
+  const buf = new ArrayBuffer(4 * (words + 4 * nBlocks) + 2 * nBlocks + nBlocks);
+  return {
+    all: new Uint8Array(buf),
+    freeBits: new Int32Array(buf, 0, words),
+    freeBlocks: new Int32Array(buf, 4 * words, nBlocks),
+    partialBlocks: new Int32Array(buf, 4 * (words + nBlocks), nBlocks),
+    partialPos: new Int32Array(buf, 4 * (words + 2 * nBlocks), nBlocks),
+    freeBlockPos: new Int32Array(buf, 4 * (words + 3 * nBlocks), nBlocks),
+    blockFree: new Int16Array(buf, 4 * (words + 4 * nBlocks), nBlocks),
+    firstFreeWord: new Uint8Array(buf, 4 * (words + 4 * nBlocks) + 2 * nBlocks, nBlocks),
   };
 }
 
@@ -128,8 +170,11 @@ export class PhysMem {
   private freeBlockPos: Int32Array;
   /** Content chunks of 64 KiB, indexed by pfn >> CONTENT_CHUNK_SHIFT. */
   private chunks: (Uint8Array | undefined)[] = [];
-  /** Buffers of frame arrays replaced by {@link addFrames}, given back by {@link dispose}. */
-  private retired: ArrayBuffer[] = [];
+  /** The frame arrays in use, and those {@link addFrames} replaced (given back by {@link dispose}). */
+  private frames: FrameArrays;
+  private retired: FrameArrays[] = [];
+  /** The allocator's arrays. */
+  private allocator: AllocatorArrays | null;
   /** Free RAM frames. */
   freeFrames = 0;
   /** Frames allocated by the allocator since boot (a statistic). */
@@ -145,6 +190,7 @@ export class PhysMem {
     this.nrFrames = n;
     this.ramFrames = n;
     const f = frameArrays(n);
+    this.frames = f;
     this.refcount = f.refcount;
     this.mapcount = f.mapcount;
     this.entireMapcount = f.entireMapcount;
@@ -153,16 +199,16 @@ export class PhysMem {
     this.index = f.index;
     this.private = f.private;
     this.order = f.order;
-    // The allocator's arrays share one buffer too: Int32 ones first, then Int16, then Uint8.
-    const words = n / 32;
-    const alloc = takeBuffer(4 * (words + 4 * nBlocks) + 2 * nBlocks + nBlocks);
-    this.freeBits = new Int32Array(alloc, 0, words);
-    this.freeBlocks = new Int32Array(alloc, 4 * words, nBlocks);
-    this.partialBlocks = new Int32Array(alloc, 4 * (words + nBlocks), nBlocks);
-    this.partialPos = new Int32Array(alloc, 4 * (words + 2 * nBlocks), nBlocks).fill(-1);
-    this.freeBlockPos = new Int32Array(alloc, 4 * (words + 3 * nBlocks), nBlocks).fill(-1);
-    this.blockFree = new Int16Array(alloc, 4 * (words + 4 * nBlocks), nBlocks);
-    this.firstFreeWord = new Uint8Array(alloc, 4 * (words + 4 * nBlocks) + 2 * nBlocks, nBlocks);
+    // The allocator's arrays share one buffer too.
+    const a = allocatorArrays(nBlocks);
+    this.allocator = a;
+    this.freeBits = a.freeBits;
+    this.freeBlocks = a.freeBlocks;
+    this.partialBlocks = a.partialBlocks;
+    this.partialPos = a.partialPos.fill(-1);
+    this.freeBlockPos = a.freeBlockPos.fill(-1);
+    this.blockFree = a.blockFree;
+    this.firstFreeWord = a.firstFreeWord;
     // Block 0 holds pfn 0 (never used) and the zero page; block 1 is the huge zero folio.
     this.freeBits.fill(-1, 2 * BLOCK_WORDS, nBlocks * BLOCK_WORDS);
     this.blockFree.fill(BLOCK_FRAMES, 2, nBlocks);
@@ -333,7 +379,7 @@ export class PhysMem {
    * wholly overwritten) the first time the frame holds data, and never read before.
    */
   private newChunk(c: number): Uint8Array {
-    const chunk = new Uint8Array(takeBuffer(CONTENT_CHUNK_BYTES, false));
+    const chunk = takePooled<Uint8Array>('content chunk') ?? new Uint8Array(CONTENT_CHUNK_BYTES);
     this.chunks[c] = chunk;
     return chunk;
   }
@@ -364,7 +410,8 @@ export class PhysMem {
     const first = Math.ceil(this.nrFrames / BLOCK_FRAMES) * BLOCK_FRAMES;
     const n = first + Math.ceil(nrPages / BLOCK_FRAMES) * BLOCK_FRAMES;
     const f = frameArrays(n);
-    this.retired.push(this.refcount.buffer as ArrayBuffer);
+    this.retired.push(this.frames);
+    this.frames = f;
     f.refcount.set(this.refcount);
     this.refcount = f.refcount;
     f.mapcount.set(this.mapcount);
@@ -390,11 +437,14 @@ export class PhysMem {
    * touch the machine any more) and leaves empty arrays in their place.
    */
   dispose(): void {
-    if (this.refcount === NO_I32) return;
-    giveBuffer(this.refcount.buffer as ArrayBuffer);
-    giveBuffer(this.freeBits.buffer as ArrayBuffer);
-    for (const buf of this.retired) giveBuffer(buf);
-    for (const chunk of this.chunks) if (chunk !== undefined) giveBuffer(chunk.buffer as ArrayBuffer);
+    const a = this.allocator;
+    if (a === null) return;
+    this.allocator = null;
+    givePooled(`allocator ${a.freeBlocks.length}`, a, a.all.length);
+    for (const f of this.retired) givePooled(`frames ${f.order.length}`, f, f.all.length);
+    givePooled(`frames ${this.frames.order.length}`, this.frames, this.frames.all.length);
+    for (const chunk of this.chunks)
+      if (chunk !== undefined) givePooled('content chunk', chunk, chunk.length);
     this.retired = [];
     this.chunks = [];
     this.refcount = NO_I32;
