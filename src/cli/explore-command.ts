@@ -269,6 +269,9 @@ async function exploreSharded(
         new Promise<ExploreReport>((resolve, reject) => {
           const worker = new Worker(url, {
             workerData: { source, shard: { ...shard, schedules, seed: shard.seed + i } },
+            // A larger young generation: each schedule allocates a fresh machine, and with the
+            // default semi-space most of them survive a scavenge (docs/performance.md).
+            resourceLimits: { maxYoungGenerationSizeMb: 64 },
           });
           let report: ExploreReport | null = null;
           worker.on('message', (m: WorkerMessage) => {
