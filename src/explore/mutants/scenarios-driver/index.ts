@@ -8,15 +8,7 @@
  */
 import type { DmirrorFile } from '../../../devices/dmirror/file.ts';
 import type { Machine, MachineOptions } from '../../../machine.ts';
-import {
-  MADV_DONTNEED,
-  MAP_ANONYMOUS,
-  MAP_PRIVATE,
-  MAP_SHARED,
-  PAGE_SIZE,
-  PROT_READ,
-  PROT_WRITE,
-} from '../../../mm/constants.ts';
+import { MADV_DONTNEED, MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../../../mm/constants.ts';
 import type { MmuNotifierRange } from '../../../mm/mmu-notifier.ts';
 import { oomReapTaskMm } from '../../../mm/oom-kill.ts';
 import type { Process } from '../../../mm/process.ts';
@@ -29,9 +21,10 @@ import { NSEC_PER_MSEC } from '../../../sim/clock.ts';
 import { EBUSY, EFAULT } from '../../../sim/errno.ts';
 import { defaultTeardown } from '../../runner.ts';
 import type { Scenario } from '../../types.ts';
+import { anonBuffer, firstWords, MUTANT_SCENARIO_MACHINE, SCENARIO_CHUNK_SIZE } from '../scenario-kit.ts';
 
-/** The machine of every driver scenario: small, so that a schedule is cheap. */
-export const DRIVER_SCENARIO_MACHINE: MachineOptions = { memory: 16 * 1024 * 1024, hugetlbPages: 0 };
+/** The machine of every driver scenario. */
+export const DRIVER_SCENARIO_MACHINE: MachineOptions = MUTANT_SCENARIO_MACHINE;
 
 /** The 32-bit word written at the start of page `i` of a scenario's buffer. */
 export function pageValue(i: number): number {
@@ -57,16 +50,8 @@ export interface MirrorState {
 /** Setup shared by the scenarios: process, buffer written page by page, dmirror file opened. */
 async function mirrorSetup(machine: Machine, npages: number): Promise<MirrorState> {
   const process = await machine.createProcess();
-  const addr = await process.mmap(
-    0,
-    npages * PAGE_SIZE,
-    PROT_READ | PROT_WRITE,
-    MAP_PRIVATE | MAP_ANONYMOUS,
-    -1,
-    0,
-  );
-  for (let i = 0; i < npages; i++) await process.store32(addr + i * PAGE_SIZE, pageValue(i));
-  const file = await machine.addDmirrorDevice({ chunkSize: 2 * 1024 * 1024 }).open(process);
+  const addr = await anonBuffer(process, npages, pageValue);
+  const file = await machine.addDmirrorDevice({ chunkSize: SCENARIO_CHUNK_SIZE }).open(process);
   return { process, file, addr, npages, readRet: null, readWords: [] };
 }
 
@@ -74,10 +59,7 @@ async function mirrorSetup(machine: Machine, npages: number): Promise<MirrorStat
 async function deviceRead(s: MirrorState): Promise<void> {
   const r = await s.file.read(s.addr, s.npages);
   s.readRet = r.ret;
-  if (r.ret === 0) {
-    const view = new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength);
-    for (let i = 0; i < s.npages; i++) s.readWords.push(view.getUint32(i * PAGE_SIZE, true));
-  }
+  if (r.ret === 0) s.readWords.push(...firstWords(r.data, s.npages));
 }
 
 /** A successful READ must have returned the values written in setup. */
@@ -138,15 +120,7 @@ export const deviceReadVersusUnrelatedMunmap: Scenario<UnrelatedMunmapState> = {
   machine: DRIVER_SCENARIO_MACHINE,
   async setup(machine) {
     const s = await mirrorSetup(machine, 8);
-    const other = await s.process.mmap(
-      0,
-      PAGE_SIZE,
-      PROT_READ | PROT_WRITE,
-      MAP_PRIVATE | MAP_ANONYMOUS,
-      -1,
-      0,
-    );
-    await s.process.store32(other, 1);
+    const other = await anonBuffer(s.process, 1, () => 1);
     return { ...s, other };
   },
   threads: {
@@ -285,10 +259,7 @@ export const oomReaperVersusDevice: Scenario<ReaperState> = {
     device: async (s) => {
       const r = await s.file.read(s.shared, 2);
       s.readRet = r.ret;
-      if (r.ret === 0) {
-        const view = new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength);
-        s.readWords.push(view.getUint32(0, true), view.getUint32(PAGE_SIZE, true));
-      }
+      if (r.ret === 0) s.readWords.push(...firstWords(r.data, 2));
     },
   },
   check(s) {
@@ -334,7 +305,7 @@ export const cpuFaultVersusDeviceRead: Scenario<DevmemState> = {
     const p = await s.process.mprotect(s.addr, s.npages * PAGE_SIZE, PROT_READ);
     if (p !== 0 || s.file.pt.size !== 0)
       throw new Error(`setup mprotect returned ${p}, ${s.file.pt.size} entries left`);
-    const reader = await machine.addDmirrorDevice({ chunkSize: 2 * 1024 * 1024 }).open(s.process);
+    const reader = await machine.addDmirrorDevice({ chunkSize: SCENARIO_CHUNK_SIZE }).open(s.process);
     return { ...s, cpuWord: null, reader };
   },
   threads: {
@@ -344,9 +315,7 @@ export const cpuFaultVersusDeviceRead: Scenario<DevmemState> = {
     device: async (s) => {
       const r = await s.reader.read(s.addr, s.npages);
       s.readRet = r.ret;
-      if (r.ret !== 0) return;
-      const view = new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength);
-      for (let i = 0; i < s.npages; i++) s.readWords.push(view.getUint32(i * PAGE_SIZE, true));
+      if (r.ret === 0) s.readWords.push(...firstWords(r.data, s.npages));
     },
   },
   check(s) {
@@ -386,14 +355,7 @@ export const deviceReadVersusEndlessInvalidation: Scenario<EndlessState> = {
   machine: DRIVER_SCENARIO_MACHINE,
   async setup(machine) {
     const s = await mirrorSetup(machine, 4);
-    const other = await s.process.mmap(
-      0,
-      PAGE_SIZE,
-      PROT_READ | PROT_WRITE,
-      MAP_PRIVATE | MAP_ANONYMOUS,
-      -1,
-      0,
-    );
+    const other = await anonBuffer(s.process, 1);
     const slow = new MmuIntervalNotifier();
     const ret = await mmuIntervalNotifierInsert(slow, s.process.mm, other, PAGE_SIZE, {
       invalidate(_sub, range: MmuNotifierRange) {

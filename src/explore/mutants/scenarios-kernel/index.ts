@@ -26,12 +26,9 @@ import {
   MADV_DONTNEED,
   MADV_FREE,
   MADV_PAGEOUT,
-  MAP_ANONYMOUS,
   MAP_FIXED,
-  MAP_PRIVATE,
   MAP_SHARED,
   PAGE_SIZE,
-  PMD_SIZE,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
@@ -55,12 +52,20 @@ import {
 import { EBUSY, EFAULT, ENOMEM } from '../../../sim/errno.ts';
 import { defaultTeardown } from '../../runner.ts';
 import type { Scenario } from '../../types.ts';
+import {
+  anonBuffer,
+  cpuLoadThreads,
+  firstWords,
+  hex,
+  MUTANT_SCENARIO_MACHINE,
+  SCENARIO_CHUNK_SIZE,
+} from '../scenario-kit.ts';
 
-/** The machine of every kernel scenario: small, so that a schedule is cheap. */
-export const KERNEL_SCENARIO_MACHINE: MachineOptions = { memory: 16 * 1024 * 1024, hugetlbPages: 0 };
+/** The machine of every kernel scenario. */
+export const KERNEL_SCENARIO_MACHINE: MachineOptions = MUTANT_SCENARIO_MACHINE;
 
-/** Device memory per dmirror chunk in these scenarios (one 2 MiB chunk is plenty). */
-const CHUNK = PMD_SIZE;
+/** Device memory per dmirror chunk in these scenarios. */
+const CHUNK = SCENARIO_CHUNK_SIZE;
 
 /** The 32-bit word written at the start of page `i` in setup. */
 export function kernelPageValue(i: number): number {
@@ -70,18 +75,9 @@ export function kernelPageValue(i: number): number {
 /** The word a thread writes over page 0 during the race. */
 const NEW_VALUE = 0x0bad_cafe;
 
-/** An anonymous private read-write mapping of `npages` pages, page `i` starting with `kernelPageValue(i)` unless `touch` is false. */
-async function anonBuffer(process: Process, npages: number, touch = true): Promise<number> {
-  const addr = await process.mmap(
-    0,
-    npages * PAGE_SIZE,
-    PROT_READ | PROT_WRITE,
-    MAP_PRIVATE | MAP_ANONYMOUS,
-    -1,
-    0,
-  );
-  if (touch) for (let i = 0; i < npages; i++) await process.store32(addr + i * PAGE_SIZE, kernelPageValue(i));
-  return addr;
+/** `anonBuffer` written with `kernelPageValue` (unless `touch` is false). */
+function kernelBuffer(process: Process, npages: number, touch = true): Promise<number> {
+  return anonBuffer(process, npages, touch ? kernelPageValue : undefined);
 }
 
 /** The kind of the PTE mapping `addr` in `mm` (PTE_KIND_MASK bits), or -1 without a page table. */
@@ -89,16 +85,6 @@ function pteKind(machine: Machine, mm: MmStruct, addr: number): number {
   const off = findEntry(machine.pt, mm.pgd, addr / PAGE_SIZE, 1);
   return off < 0 ? -1 : machine.pt.words[off]! & PTE_KIND_MASK;
 }
-
-/** The first word of every page of `data`. */
-function firstWords(data: Uint8Array, npages: number): number[] {
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const out: number[] = [];
-  for (let i = 0; i < npages; i++) out.push(view.getUint32(i * PAGE_SIZE, true));
-  return out;
-}
-
-const hex = (n: number): string => `0x${n.toString(16)}`;
 
 // ─── hmm_range_fault called directly, with per-page requests ────────────────────────────────────
 
@@ -130,7 +116,7 @@ export interface PerPageState {
  */
 async function perPageSetup(machine: Machine): Promise<PerPageState> {
   const process = await machine.createProcess();
-  const addr = await anonBuffer(process, 2, false);
+  const addr = await kernelBuffer(process, 2, false);
   await process.store32(addr, kernelPageValue(0));
   const owner = { name: 'per-page driver' };
   const notifier = new MmuIntervalNotifier();
@@ -288,7 +274,7 @@ export interface DeviceState {
 
 async function deviceSetup(machine: Machine, npages: number): Promise<DeviceState> {
   const process = await machine.createProcess();
-  const addr = await anonBuffer(process, npages);
+  const addr = await kernelBuffer(process, npages);
   const file = await machine.addDmirrorDevice({ chunkSize: CHUNK }).open(process);
   return { process, file, addr, npages, ret: null, got: [] };
 }
@@ -564,14 +550,7 @@ export const cpuThreadsFaultOneDevicePage: Scenario<DevicePageState> = {
   description: 'two threads of a process load a word of a page in device memory',
   machine: KERNEL_SCENARIO_MACHINE,
   setup: (machine) => devicePageSetup(machine, 1),
-  threads: {
-    cpu0: async (s) => {
-      s.loaded.cpu0 = await s.process.load32(s.addr);
-    },
-    cpu1: async (s) => {
-      s.loaded.cpu1 = await s.process.load32(s.addr);
-    },
-  },
+  threads: cpuLoadThreads(['cpu0', 'cpu1']),
   check(s) {
     for (const t of ['cpu0', 'cpu1']) {
       if (s.loaded[t] !== kernelPageValue(0))
@@ -594,17 +573,7 @@ export const manyCpuThreadsFaultOneDevicePage: Scenario<DevicePageState> = {
   description: 'three threads of a process load a word of a page in device memory',
   machine: KERNEL_SCENARIO_MACHINE,
   setup: (machine) => devicePageSetup(machine, 1),
-  threads: {
-    cpu0: async (s) => {
-      s.loaded.cpu0 = await s.process.load32(s.addr);
-    },
-    cpu1: async (s) => {
-      s.loaded.cpu1 = await s.process.load32(s.addr);
-    },
-    cpu2: async (s) => {
-      s.loaded.cpu2 = await s.process.load32(s.addr);
-    },
-  },
+  threads: cpuLoadThreads(['cpu0', 'cpu1', 'cpu2']),
   check(s) {
     for (const t of ['cpu0', 'cpu1', 'cpu2']) {
       if (s.loaded[t] !== kernelPageValue(0))
