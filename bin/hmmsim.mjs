@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// The `hmmsim` command: loads tsx (TypeScript without a build step), then runs src/cli/main.ts.
-import { register } from 'tsx/esm/api';
+// The `hmmsim` command: runs the built JavaScript in dist/ (`npm run build`; `npm ci` and
+// `npm pack` build it). No TypeScript loader at run time.
+import { main } from '../dist/cli/main.js';
 
-register();
-const { main } = await import('../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

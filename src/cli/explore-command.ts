@@ -89,6 +89,17 @@ export function splitBudget(total: number, n: number): number[] {
   );
 }
 
+/**
+ * The worker's entry: the built `explore-worker.js` next to this module, or, when the CLI runs
+ * from the TypeScript sources (tests, `scripts/hmmsim-dev.mjs`), a launcher that loads tsx first
+ * (a worker thread does not inherit the main thread's loader).
+ */
+function workerUrl(): URL {
+  return import.meta.url.endsWith('.ts')
+    ? new URL('../../scripts/explore-worker-dev.mjs', import.meta.url)
+    : new URL('./explore-worker.js', import.meta.url);
+}
+
 function mutantScenario(id: string): {
   scenario: Scenario<unknown>;
   strategy: StrategyName;
@@ -262,7 +273,7 @@ async function exploreSharded(
     ? splitBudget(shard.schedules, workers)
     : new Array<number>(workers).fill(Number.POSITIVE_INFINITY);
   const done = new Array<number>(budgets.length).fill(0);
-  const url = new URL('../../bin/explore-worker.mjs', import.meta.url);
+  const url = workerUrl();
   const reports = await Promise.all(
     budgets.map(
       (schedules, i) =>

@@ -1,7 +1,8 @@
 /**
  * One worker of `hmmsim explore --workers N`: rebuilds the scenario from its source (a scenario
  * file or a mutant), explores its shard of the budget with its own seed, and posts progress and
- * its report to the main thread. Started through bin/explore-worker.mjs (which loads tsx).
+ * its report to the main thread. Started as dist/cli/explore-worker.js, or from the sources through
+ * scripts/explore-worker-dev.mjs (which loads tsx).
  * @module
  */
 import { readFileSync } from 'node:fs';

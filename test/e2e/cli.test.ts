@@ -1,5 +1,5 @@
 /**
- * The `hmmsim` command as a user runs it: `node bin/hmmsim.mjs …` in a child process, checking
+ * The `hmmsim` command as a user runs it (from the sources: scripts/hmmsim-dev.mjs) in a child process, checking
  * exit codes, output, error messages and the files it writes.
  */
 import { execFile } from 'node:child_process';
@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(ROOT, 'bin/hmmsim.mjs');
+// From the TypeScript sources (no build needed); test/package checks the built bin.
+const BIN = path.join(ROOT, 'scripts/hmmsim-dev.mjs');
 const TMP = mkdtempSync(path.join(tmpdir(), 'hmmsim-e2e-'));
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
 
