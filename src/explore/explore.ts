@@ -247,7 +247,8 @@ export interface ReplayOptions {
 
 /**
  * Re-runs the schedule a replay token names on `scenario` (whose name must match the token's),
- * recording its account. Beyond the token's choices every choice is 0.
+ * recording its account. Beyond the token's choices every choice is 0. A token that does not fit
+ * the scenario (another name, or a choice beyond a decision's candidates) is a {@link UsageError}.
  */
 export async function replay<S>(
   scenario: Scenario<S>,
@@ -262,11 +263,21 @@ export async function replay<S>(
       `the token is for scenario "${data.scenario}", not "${scenario.name}"`,
     );
   }
-  return runSchedule(scenario, new ListChooser(data.choices, true), {
-    seed: data.seed,
-    mutant: data.mutant,
-    oracles: options.oracles ?? defaultOracles(),
-    host: options.host,
-    record: true,
-  });
+  const chooser = new ListChooser(data.choices, true);
+  let result: ScheduleResult;
+  try {
+    result = await runSchedule(scenario, chooser, {
+      seed: data.seed,
+      mutant: data.mutant,
+      oracles: options.oracles ?? defaultOracles(),
+      host: options.host,
+      record: true,
+    });
+  } catch (e) {
+    throw chooser.mismatch ?? e;
+  }
+  // A choice the scenario cannot take is the caller's mistake, not a violation of the schedule
+  // (the runner may have reported it as one when a simulated thread made the decision).
+  if (chooser.mismatch !== null) throw chooser.mismatch;
+  return result;
 }

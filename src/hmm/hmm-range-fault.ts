@@ -577,6 +577,14 @@ function checkRange(range: HmmRange): void {
   if (typeof sub !== 'object' || sub === null || sub.mm === null || sub.mm === undefined) {
     throw new UsageError('range.notifier', 'must be an inserted MmuIntervalNotifier');
   }
+  if (sub.state === 'idle') {
+    // After mmu_interval_notifier_remove the kernel's walk would use an mm the subscription
+    // no longer holds (its mmgrab was dropped): undefined behaviour, not an errno.
+    throw new UsageError(
+      'range.notifier',
+      'was removed (mmuIntervalNotifierRemove): insert it again before hmmRangeFault',
+    );
+  }
   if (
     !Number.isInteger(range.start) ||
     !Number.isInteger(range.end) ||

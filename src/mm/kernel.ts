@@ -10,6 +10,7 @@ import { UsageError } from '../sim/errors.ts';
 import { EventBus } from '../sim/event-bus.ts';
 import { Prng } from '../sim/prng.ts';
 import { Scheduler, type SchedulerOptions } from '../sim/scheduler.ts';
+import { suggest } from '../sim/suggest.ts';
 import { WaitQueue } from '../sim/wait-queue.ts';
 import { AnonVma } from './anon-vma.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, PAGE_SIZE } from './constants.ts';
@@ -21,7 +22,7 @@ import { isMutantId, MUTANT_IDS, type MutantId } from './mutant.ts';
 import type { MmObserver } from './observer.ts';
 import { PG_anon, PG_hugetlb, PG_reserved, PG_swapbacked, PG_zone_device } from './page-flags.ts';
 import { PageTablePool } from './page-table.ts';
-import { PhysMem } from './physmem.ts';
+import { maxHugetlbPages, PhysMem } from './physmem.ts';
 import { SwapDevice } from './swap.ts';
 
 /** THP policy (/sys/kernel/mm/transparent_hugepage/enabled). */
@@ -83,6 +84,23 @@ export type CoherentMigrator = (mm: MmStruct, addr: number, pfn: number) => Prom
 /** Default RAM size when none is given. */
 export const DEFAULT_MEMORY = 256 * 1024 * 1024;
 
+/**
+ * The largest swap device: 64 GiB. A simulation limit: the swap map is allocated up front, one
+ * slot per page.
+ */
+export const MAX_SWAP = 64 * 1024 ** 3;
+
+/** The names of {@link KernelOptions}, to reject a mistyped one (`memroy`) instead of ignoring it. */
+const KERNEL_OPTION_NAMES: readonly string[] = [
+  'memory',
+  'swap',
+  'hugetlbPages',
+  'thp',
+  'seed',
+  'scheduler',
+  'mutant',
+];
+
 /** Global memory-management state of one simulated machine. */
 export class Kernel {
   /** Runs the simulated threads; owns virtual time. */
@@ -127,10 +145,21 @@ export class Kernel {
   /** Builds the machine. Invalid options throw a {@link UsageError} naming the option. */
   constructor(options: KernelOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new UsageError('options', 'must be an object');
+    for (const key of Object.keys(options)) {
+      if (!KERNEL_OPTION_NAMES.includes(key)) {
+        const s = suggest(key, KERNEL_OPTION_NAMES);
+        throw new UsageError(
+          key,
+          `unknown Machine option${s ? ` (did you mean ${s}?)` : ''}; known: ${KERNEL_OPTION_NAMES.join(', ')}`,
+        );
+      }
+    }
     const memory = options.memory ?? DEFAULT_MEMORY;
     checkNonNegativeInteger('memory', memory);
     const swap = options.swap ?? 0;
     checkNonNegativeInteger('swap', swap);
+    if (swap > MAX_SWAP)
+      throw new UsageError('swap', `must be at most ${MAX_SWAP} bytes (64 GiB), got ${swap}`);
     const hugetlbPages = options.hugetlbPages ?? 2;
     checkNonNegativeInteger('hugetlbPages', hugetlbPages);
     const thp = options.thp ?? 'madvise';
@@ -148,7 +177,7 @@ export class Kernel {
     if (this.hugetlb.nrHugePages < hugetlbPages) {
       throw new UsageError(
         'hugetlbPages',
-        `${hugetlbPages} huge pages do not fit in ${memory} bytes of memory`,
+        `${hugetlbPages} huge pages do not fit in ${memory} bytes of memory (at most ${maxHugetlbPages(memory)}: two 2 MiB blocks hold the zero pages)`,
       );
     }
     this.thp = thp;

@@ -23,6 +23,19 @@ export const ZERO_PFN = 1;
 /** First pfn of the huge zero folio (order 9). */
 export const HUGE_ZERO_PFN = BLOCK_FRAMES;
 
+/** The smallest machine: four 2 MiB blocks (the zero page and the huge zero folio take two). */
+export const MIN_MEMORY = 4 * BLOCK_FRAMES * PAGE_SIZE;
+/**
+ * The largest machine hmmsim simulates: 256 GiB. A simulation limit, not a kernel one: the frame
+ * metadata arrays are indexed by pfn and must stay within what one typed array can hold.
+ */
+export const MAX_MEMORY = 256 * 1024 ** 3;
+
+/** How many 2 MiB hugetlb pages fit in `bytes` of RAM (blocks 0 and 1 hold the zero pages). */
+export function maxHugetlbPages(bytes: number): number {
+  return Math.max(0, Math.floor(bytes / (BLOCK_FRAMES * PAGE_SIZE)) - 2);
+}
+
 /** Bytes of metadata per frame (the arrays below). */
 export const FRAME_METADATA_BYTES = 4 * 7 + 1 + 1 / 8;
 
@@ -182,8 +195,11 @@ export class PhysMem {
 
   /** Creates `bytes` of RAM (rounded down to whole 2 MiB blocks, at least 4 blocks). */
   constructor(bytes: number) {
-    if (!Number.isFinite(bytes) || bytes < 4 * BLOCK_FRAMES * PAGE_SIZE) {
-      throw new UsageError('memory', `must be at least ${4 * BLOCK_FRAMES * PAGE_SIZE} bytes, got ${bytes}`);
+    if (!Number.isFinite(bytes) || bytes < MIN_MEMORY) {
+      throw new UsageError('memory', `must be at least ${MIN_MEMORY} bytes (8 MiB), got ${bytes}`);
+    }
+    if (bytes > MAX_MEMORY) {
+      throw new UsageError('memory', `must be at most ${MAX_MEMORY} bytes (256 GiB), got ${bytes}`);
     }
     const nBlocks = Math.floor(bytes / (BLOCK_FRAMES * PAGE_SIZE));
     const n = nBlocks * BLOCK_FRAMES;

@@ -280,15 +280,16 @@ export class Process {
   /** Reads memory as the CPU would (faults; SIGSEGV/SIGBUS throw). */
   async read(addr: number, length: number): Promise<Uint8Array> {
     this.checkLive('read');
-    checkInteger('read', 'addr', addr);
+    checkAddress('read', addr);
     checkInteger('read', 'length', length);
+    if (length < 0) throw new UsageError('read(length)', `must not be negative, got ${length}`);
     return cpuRead(this.mm, addr, length);
   }
 
   /** Writes memory as the CPU would. */
   async write(addr: number, data: Uint8Array): Promise<void> {
     this.checkLive('write');
-    checkInteger('write', 'addr', addr);
+    checkAddress('write', addr);
     if (!(data instanceof Uint8Array)) throw new UsageError('write(data)', 'data must be a Uint8Array');
     return cpuWrite(this.mm, addr, data);
   }
@@ -296,15 +297,19 @@ export class Process {
   /** Loads a little-endian unsigned 32-bit value. */
   async load32(addr: number): Promise<number> {
     this.checkLive('load32');
-    checkInteger('load32', 'addr', addr);
+    checkAddress('load32', addr);
     return cpuLoad32(this.mm, addr);
   }
 
   /** Stores a little-endian 32-bit value. */
   async store32(addr: number, value: number): Promise<void> {
     this.checkLive('store32');
-    checkInteger('store32', 'addr', addr);
+    checkAddress('store32', addr);
     checkInteger('store32', 'value', value);
+    // A u32 (or the bits of an s32): C would truncate a wider value silently; here it is a mistake.
+    if (value < -(2 ** 31) || value >= 2 ** 32) {
+      throw new UsageError('store32(value)', `must fit in 32 bits (-2^31 ≤ value < 2^32), got ${value}`);
+    }
     const f = cpuStore32(this.mm, addr, value >>> 0);
     if (f) await f;
   }
@@ -343,6 +348,18 @@ export class Process {
         result,
       });
     return result;
+  }
+}
+
+/**
+ * Throws the UsageError for an address that is not a non-negative safe integer. A negative
+ * number is no user address (the kernel would see a kernel address and send SIGSEGV; a JS
+ * number below 0 is a mistake of the caller, reported as such).
+ */
+function checkAddress(call: string, addr: unknown): void {
+  checkInteger(call, 'addr', addr);
+  if ((addr as number) < 0 || !Number.isSafeInteger(addr)) {
+    throw new UsageError(`${call}(addr)`, `must be a non-negative safe integer, got ${addr as number}`);
   }
 }
 

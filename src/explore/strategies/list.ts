@@ -17,6 +17,8 @@ export class ListChooser implements Chooser {
   private readonly choices: readonly number[];
   private readonly strict: boolean;
   private i = 0;
+  /** The error of the first choice out of range (strict mode), whatever the run made of it. */
+  mismatch: UsageError | null = null;
 
   /** @param choices the choices to follow; @param strict reject a choice out of range */
   constructor(choices: readonly number[], strict: boolean) {
@@ -31,9 +33,10 @@ export class ListChooser implements Chooser {
     const c = this.choices[i]!;
     if (c < candidates.length) return c;
     if (!this.strict) return 0;
-    throw new UsageError(
+    this.mismatch ??= new UsageError(
       'replay token choices',
       `choice ${i} is ${c}, but decision ${i} at "${label}" has ${candidates.length} candidates: the token does not fit this scenario`,
     );
+    throw this.mismatch;
   }
 }
