@@ -4,6 +4,7 @@
  * value, what was probably meant. Node-free.
  * @module
  */
+import { CliUsageError } from './errors.ts';
 import { suggest } from './suggest.ts';
 
 /** One option of a command. */
@@ -18,6 +19,8 @@ export interface OptionSpec {
   readonly choices?: readonly string[];
   /** Smallest allowed value of an `integer` or `number`. */
   readonly min?: number;
+  /** `min` itself is not allowed (a duration of 0 s). */
+  readonly exclusiveMin?: boolean;
   /** How the value is shown in the usage (`N`, `FILE`). */
   readonly placeholder?: string;
   readonly description: string;
@@ -48,15 +51,19 @@ export interface ParsedArgs {
   readonly positionals: readonly string[];
 }
 
-/** A usage mistake (exit code 2). */
-export class CliUsageError extends Error {
-  override readonly name = 'CliUsageError';
-  /** The command whose usage to point at, when known. */
-  readonly command: string | undefined;
-  constructor(message: string, command?: string) {
-    super(message);
-    this.command = command;
-  }
+export { CliUsageError } from './errors.ts';
+
+/**
+ * Options every command takes without listing them: `--help`/`-h`. {@link parseArgs} and
+ * {@link formatHelp} add them to each spec, so a new command gets them for free.
+ */
+export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
+  { name: 'help', alias: 'h', kind: 'flag', description: 'show this help and exit' },
+];
+
+/** The spec's options plus the {@link GLOBAL_OPTIONS} it does not list itself. */
+export function allOptions(spec: CommandSpec): readonly OptionSpec[] {
+  return [...GLOBAL_OPTIONS.filter((g) => !spec.options.some((o) => o.name === g.name)), ...spec.options];
 }
 
 /** Parses `argv` (the words after the command name) against `spec`. */
@@ -66,8 +73,15 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
   const fail = (message: string): never => {
     throw new CliUsageError(message, spec.name);
   };
-  const byName = new Map(spec.options.map((o) => [o.name, o]));
-  const byAlias = new Map(spec.options.filter((o) => o.alias).map((o) => [o.alias!, o]));
+  // --help (or -h) anywhere before `--` wins over everything else on the line: `hmmsim run
+  // --help` needs no file, and `hmmsim explore --seconds 0 -h` shows the help, not the error.
+  const end = argv.indexOf('--');
+  if ((end < 0 ? argv : argv.slice(0, end)).some((a) => a === '--help' || a === '-h')) {
+    return { options: { help: true }, positionals: [] };
+  }
+  const known = allOptions(spec);
+  const byName = new Map(known.map((o) => [o.name, o]));
+  const byAlias = new Map(known.filter((o) => o.alias).map((o) => [o.alias!, o]));
   let i = 0;
   let onlyPositionals = false;
   while (i < argv.length) {
@@ -137,6 +151,9 @@ function convert(o: OptionSpec, raw: string, fail: (m: string) => never): string
       if (!ok || !Number.isFinite(v) || (o.kind === 'integer' && !Number.isSafeInteger(v))) {
         fail(`option --${o.name} expects ${o.kind === 'integer' ? 'an integer' : 'a number'}, got "${raw}"`);
       }
+      if (o.min !== undefined && o.exclusiveMin && v <= o.min) {
+        fail(`option --${o.name} must be more than ${o.min}, got ${raw}`);
+      }
       if (o.min !== undefined && v < o.min) fail(`option --${o.name} must be at least ${o.min}, got ${raw}`);
       return v;
     }
@@ -171,14 +188,15 @@ export function formatHelp(spec: CommandSpec): string {
   for (const u of spec.usage) lines.push(`  hmmsim ${u}`);
   for (const d of spec.details ?? []) lines.push('', ...wrap(d, 98).map((l) => `${l}`));
   lines.push('', 'Options:');
-  const left = spec.options.map((o) => {
+  const options = allOptions(spec);
+  const left = options.map((o) => {
     const alias = o.alias ? `-${o.alias}, ` : '    ';
     const value =
       o.kind === 'flag' ? '' : ` ${o.placeholder ?? (o.kind === 'choice' ? o.choices!.join('|') : 'VALUE')}`;
     return `  ${alias}--${o.name}${value}`;
   });
   const width = Math.max(...left.map((l) => l.length)) + 2;
-  spec.options.forEach((o, k) => {
+  options.forEach((o, k) => {
     const text = wrap(o.description, Math.max(40, 110 - width));
     lines.push(left[k]!.padEnd(width) + text[0]);
     for (const t of text.slice(1)) lines.push(' '.repeat(width) + t);

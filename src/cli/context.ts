@@ -9,16 +9,7 @@ import type { ScenarioDoc } from './scenario/types.ts';
 import { loadScenario } from './scenario/validate.ts';
 import { TraceFile } from './tracing.ts';
 
-/** Exit code: success. */
-export const EXIT_OK = 0;
-/** Exit code: a check, test or expectation failed, or a violation was found. */
-export const EXIT_FAILED = 1;
-/** Exit code: usage error. */
-export const EXIT_USAGE = 2;
-/** Exit code: invalid scenario file. */
-export const EXIT_SCENARIO = 3;
-/** Exit code: internal error. */
-export const EXIT_INTERNAL = 4;
+export { EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_SCENARIO, EXIT_USAGE } from './errors.ts';
 
 /** Where the demo's trace goes unless --trace or --no-trace is given. */
 export const DEFAULT_DEMO_TRACE = 'hmmsim-demo.trace.json';
@@ -37,8 +28,17 @@ export interface CommandContext {
   readonly resolve: (p: string) => string;
 }
 
-/** Reads and validates a scenario file named on the command line. */
+/** The package's version (package.json, two levels up from both src/cli and dist/cli). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+/** Reads and validates a scenario file named on the command line (`-`: standard input). */
 export function readScenario(ctx: CommandContext, file: string): ScenarioDoc {
+  if (file === '-') return loadScenario(ctx.io.readStdin(), '<stdin>');
   let text: string;
   try {
     text = readFileSync(ctx.resolve(file), 'utf8');

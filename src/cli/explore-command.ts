@@ -10,6 +10,7 @@ import {
   type ExploreOptions,
   type ExploreProgress,
   type ExploreReport,
+  ScenarioError as ExploreScenarioError,
   explore,
   findMutant,
   formatAccount,
@@ -20,10 +21,13 @@ import {
   type Scenario,
   type StrategyName,
 } from '../explore/index.ts';
+import { UsageError } from '../sim/errors.ts';
 import type { SchedulerHost } from '../sim/scheduler.ts';
 import { CliUsageError } from './args.ts';
 import { type CommandContext, EXIT_FAILED, EXIT_OK, openTrace, readScenario } from './context.ts';
+import { CliCheckFailed } from './errors.ts';
 import { Progress } from './io.ts';
+import { StepFailure } from './scenario/run.ts';
 import { toExploreScenario } from './scenario/to-explore.ts';
 import type { ExploreSpec } from './scenario/types.ts';
 import { suggest } from './suggest.ts';
@@ -49,7 +53,19 @@ export interface ExploreShard {
 export type WorkerMessage =
   | { readonly type: 'progress'; readonly progress: ExploreProgress }
   | { readonly type: 'report'; readonly report: ExploreReport }
-  | { readonly type: 'error'; readonly message: string };
+  | { readonly type: 'error'; readonly message: string }
+  | { readonly type: 'setup-failed'; readonly message: string };
+
+/**
+ * The one-line failure of a scenario whose set-up (the steps before `threads`) missed an
+ * expectation — a failed check of the user's scenario (exit 1), not an internal error — or null
+ * for any other error.
+ */
+export function setupFailure(e: unknown, file: string): string | null {
+  if (!(e instanceof ExploreScenarioError) || !(e.cause instanceof StepFailure)) return null;
+  const f = e.cause;
+  return `FAIL ${file}:${f.source.line}: ${f.source.path} (${f.op}): ${f.detail} (in the set-up, before the threads race: no schedule was explored)`;
+}
 
 /** The report of a sharded exploration: the merged report plus each worker's. */
 export interface MergedReport extends ExploreReport {
@@ -59,6 +75,9 @@ export interface MergedReport extends ExploreReport {
     readonly failed: boolean;
   }[];
 }
+
+/** The budget of an exploration given neither a schedule count nor a time, here or in the scenario. */
+export const DEFAULT_SCHEDULES = 1000;
 
 /** Catches a simulated thread awaiting something outside the simulation. */
 export const NODE_HOST: SchedulerHost = { idle: (cb) => setImmediate(cb) };
@@ -184,27 +203,38 @@ export async function runExplore(ctx: CommandContext): Promise<number> {
 
   const strategy = (o.strategy as StrategyName | undefined) ?? defaults.strategy ?? 'random';
   const seconds = o.seconds as number | undefined;
+  // --seconds alone is a time budget: the scenario's (or mutant's) default schedule count
+  // applies only when no budget is given on the command line, and 1000 when it has none.
   const schedules =
-    (o.schedules as number | undefined) ?? defaults.schedules ?? (seconds === undefined ? 1000 : undefined);
+    (o.schedules as number | undefined) ??
+    (seconds === undefined ? (defaults.schedules ?? DEFAULT_SCHEDULES) : undefined);
   const seed = (o.seed as number | undefined) ?? defaults.seed ?? 1;
   const depth = (o.depth as number | undefined) ?? defaults.depth;
   const bound = (o.bound as number | undefined) ?? defaults.bound;
-  const workers = (o.workers as number | undefined) ?? 1;
+  const asked = (o.workers as number | undefined) ?? 1;
   if (o.depth !== undefined && strategy !== 'pct')
     throw new CliUsageError('--depth applies to --strategy pct', 'explore');
   if (o.bound !== undefined && strategy !== 'exhaustive') {
     throw new CliUsageError('--bound applies to --strategy exhaustive', 'explore');
   }
-  if (workers > 1 && strategy === 'exhaustive') {
+  if (asked > 1 && strategy === 'exhaustive') {
     throw new CliUsageError(
       '--workers shards a random or pct budget; exhaustive search runs on one worker',
       'explore',
     );
   }
-  if (workers > 1 && o.trace !== undefined) {
+  if (asked > 1 && o.trace !== undefined) {
     throw new CliUsageError(
       '--trace needs --workers 1 (the machines of other workers cannot be traced)',
       'explore',
+    );
+  }
+  // More workers than cores only share the cores; more than schedules have nothing to do.
+  const cores = ctx.io.cores ?? 1;
+  const workers = Math.max(1, Math.min(asked, cores, schedules ?? Number.POSITIVE_INFINITY));
+  if (workers < asked) {
+    ctx.io.err(
+      `hmmsim: note: --workers ${asked} capped at ${workers} (${workers === cores ? `${cores} cores` : `${schedules} schedules`})\n`,
     );
   }
   const shard: ExploreShard = {
@@ -236,6 +266,9 @@ export async function runExplore(ctx: CommandContext): Promise<number> {
         onProgress: (p) => progress.update(progressText(p)),
         progressEvery: 10,
       } as ExploreOptions<unknown>);
+    } catch (e) {
+      const failed = setupFailure(e, label);
+      throw failed === null ? e : new CliCheckFailed(failed);
     } finally {
       progress.done();
       await trace?.close();
@@ -297,6 +330,7 @@ async function exploreSharded(
                 }),
               );
             } else if (m.type === 'report') report = m.report;
+            else if (m.type === 'setup-failed') reject(new CliCheckFailed(m.message));
             else reject(new Error(`explore worker ${i}: ${m.message}`));
           });
           worker.on('error', reject);
@@ -353,6 +387,9 @@ async function replayOne(
   let result: Awaited<ReturnType<typeof replay>>;
   try {
     result = await replay(traced(scenario, trace), token, { host: NODE_HOST });
+  } catch (e) {
+    if (e instanceof UsageError) throw new CliUsageError(`bad --replay token: ${e.message}`, 'explore');
+    throw e;
   } finally {
     await trace?.close();
   }

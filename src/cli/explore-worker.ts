@@ -13,6 +13,7 @@ import {
   type ExploreSource,
   exploreOptions,
   NODE_HOST,
+  setupFailure,
   type WorkerMessage,
 } from './explore-command.ts';
 import { toExploreScenario } from './scenario/to-explore.ts';
@@ -38,5 +39,7 @@ try {
   } as ExploreOptions<unknown>);
   post({ type: 'report', report });
 } catch (e) {
-  post({ type: 'error', message: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+  const failed = setupFailure(e, source.kind === 'file' ? source.display : `--mutant ${source.id}`);
+  if (failed !== null) post({ type: 'setup-failed', message: failed });
+  else post({ type: 'error', message: e instanceof Error ? (e.stack ?? e.message) : String(e) });
 }

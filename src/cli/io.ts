@@ -3,6 +3,8 @@
  * is a terminal, rewritten in place with `\r`).
  * @module
  */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 
 /** The CLI's outside world; tests pass their own. */
 export interface CliIo {
@@ -16,10 +18,30 @@ export interface CliIo {
   readonly cwd: string;
   /** Milliseconds, monotonic. */
   readonly now: () => number;
+  /** All of standard input, as text (`hmmsim run -`). */
+  readonly readStdin: () => string;
+  /** Cores available to worker threads (`os.availableParallelism`); 1 when unknown. */
+  readonly cores?: number;
+  /** Print the stack trace of an internal error (`HMMSIM_DEBUG=1`). */
+  readonly debug?: boolean;
 }
 
-/** The process's own stdout, stderr and directory. */
+/**
+ * The process's own stdout, stderr and directory. A closed stdout or stderr (`hmmsim selftest
+ * | head -1`) ends the process quietly with exit code 0: the reader has what it wanted, and
+ * nothing can be said to anyone any more.
+ */
 export function nodeIo(): CliIo {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(0);
+      try {
+        process.stderr.write(`hmmsim: cannot write output: ${e.message}\n`);
+      } finally {
+        process.exit(4);
+      }
+    });
+  }
   return {
     out: (t) => {
       process.stdout.write(t);
@@ -30,6 +52,9 @@ export function nodeIo(): CliIo {
     errIsTTY: process.stderr.isTTY === true,
     cwd: process.cwd(),
     now: () => performance.now(),
+    readStdin: () => readFileSync(0, 'utf8'),
+    cores: availableParallelism(),
+    debug: process.env.HMMSIM_DEBUG === '1',
   };
 }
 

@@ -5,12 +5,19 @@
  *
  * Exit codes: 0 success; 1 a check, test or expectation failed, or a violation was found;
  * 2 usage error; 3 invalid scenario file; 4 internal error.
+ *
+ * Adding a command: a {@link CommandSpec} in `specs.ts` (listed in `COMMANDS`) and a handler in
+ * `HANDLERS` below. The framework gives it, with nothing more to write: `--help`/`-h` (anywhere on
+ * its line), `hmmsim help <command>`, its entry in `hmmsim help`, option parsing with
+ * did-you-mean, `hmmsim --version`, and the error discipline: throw `CliUsageError` (exit 2),
+ * `CliInputError` (3) or `CliCheckFailed` (1) from `errors.ts` with a one-line message; anything
+ * else that escapes is reported as an internal error (4) without a stack trace.
  * @module
  */
 import path from 'node:path';
 import type { Machine } from '../machine.ts';
 import { KselftestTap, listSelftests, runSelftest, type SelftestResult } from '../selftest/index.ts';
-import { CliUsageError, type CommandSpec, formatHelp, parseArgs } from './args.ts';
+import { type CommandSpec, formatHelp, parseArgs } from './args.ts';
 import {
   type CommandContext,
   DEFAULT_DEMO_TRACE,
@@ -20,10 +27,12 @@ import {
   EXIT_SCENARIO,
   EXIT_USAGE,
   openTrace,
+  packageVersion,
   readScenario,
 } from './context.ts';
 import { formatCounters } from './counters.ts';
 import { runDemoDetailed } from './demo.ts';
+import { CliError, CliUsageError } from './errors.ts';
 import { NODE_HOST, runExplore } from './explore-command.ts';
 import { type CliIo, nodeIo, Progress } from './io.ts';
 import { runScenario, type StepReport } from './scenario/run.ts';
@@ -51,6 +60,11 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promi
   }
   if (name === '--help' || name === '-h') {
     io.out(overview());
+    return EXIT_OK;
+  }
+  if (name === '--version' || name === '-V') {
+    if (wantsJson) emit({ name: 'hmmsim', version: packageVersion() });
+    else io.out(`hmmsim ${packageVersion()}\n`);
     return EXIT_OK;
   }
   const spec = COMMANDS.find((c) => c.name === name);
@@ -82,17 +96,40 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promi
     };
     return await HANDLERS[spec.name]!(ctx);
   } catch (e) {
-    if (e instanceof CliUsageError) return usage(e.message, e.command ?? spec.name);
-    if (e instanceof ScenarioError) {
-      if (wantsJson) emit({ ok: false, exitCode: EXIT_SCENARIO, issues: e.issues });
-      for (const i of e.issues) io.err(`${formatIssue(i)}\n`);
-      return EXIT_SCENARIO;
-    }
-    const text = e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : String(e);
-    if (wantsJson) emit({ ok: false, exitCode: EXIT_INTERNAL, error: text });
-    io.err(`hmmsim: internal error: ${text}\n`);
-    return EXIT_INTERNAL;
+    return reportError(e, spec.name, io, wantsJson, emit, usage);
   }
+}
+
+/**
+ * What every command's failure prints: a {@link CliError} (usage, input file, failed check) as
+ * one line with its exit code; scenario issues as `file:line:column: path: message` lines (3);
+ * anything else is a bug in hmmsim (4): one line, the stack only under `HMMSIM_DEBUG=1`.
+ */
+function reportError(
+  e: unknown,
+  command: string,
+  io: CliIo,
+  wantsJson: boolean,
+  emit: (doc: unknown) => void,
+  usage: (message: string, command?: string) => number,
+): number {
+  if (e instanceof CliUsageError) return usage(e.message, e.command ?? command);
+  if (e instanceof CliError) {
+    if (wantsJson) emit({ ok: false, exitCode: e.exitCode, error: e.message });
+    io.err(`hmmsim: ${e.message}\n`);
+    return e.exitCode;
+  }
+  if (e instanceof ScenarioError) {
+    if (wantsJson) emit({ ok: false, exitCode: EXIT_SCENARIO, issues: e.issues });
+    for (const i of e.issues) io.err(`${formatIssue(i)}\n`);
+    return EXIT_SCENARIO;
+  }
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  if (wantsJson) emit({ ok: false, exitCode: EXIT_INTERNAL, error: what });
+  io.err(`hmmsim: internal error (a bug in hmmsim, please report it): ${what}\n`);
+  if (io.debug && e instanceof Error && e.stack) io.err(`${e.stack}\n`);
+  else io.err('Run with HMMSIM_DEBUG=1 for the stack trace.\n');
+  return EXIT_INTERNAL;
 }
 
 const us = (ns: number): string => `${(ns / 1000).toFixed(1).padStart(9)} µs`;
@@ -198,6 +235,9 @@ async function selftest(ctx: CommandContext): Promise<number> {
       progress.done();
       results.push(r);
       tap.result(i, r);
+      // Let the event loop run between tests: a closed stdout (`| head -1`) is reported as an
+      // error event, which a run of promise jobs alone would hold back until the last test.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   } finally {
     progress.done();

@@ -38,7 +38,7 @@ export const DEMO: CommandSpec = {
 export const RUN: CommandSpec = {
   name: 'run',
   summary: 'run a scenario file and check its expectations',
-  usage: ['run <scenario.json> [--json] [--trace FILE]'],
+  usage: ['run <scenario.json | -> [--json] [--trace FILE]'],
   positionals: { min: 1, max: 1, name: '<scenario.json>' },
   details: [
     'Builds the machine the scenario describes, runs its steps (CPU accesses, system calls, dmirror commands, concurrent threads) and checks every expectation. Stops at the first failed expectation, naming the step. The format is described in docs/scenario-format.md.',
@@ -47,6 +47,7 @@ export const RUN: CommandSpec = {
   examples: [
     ['run examples/scenarios/anon_read.json', 'the kernel self-test anon_read as a scenario'],
     ['run my.json --trace my.trace.json', 'run and trace'],
+    ['run - < my.json', 'read the scenario from standard input'],
   ],
 };
 
@@ -107,14 +108,17 @@ export const EXPLORE: CommandSpec = {
       kind: 'integer',
       min: 1,
       placeholder: 'N',
-      description: 'budget in schedules (default 1000)',
+      description:
+        "budget in schedules (default: the scenario's or mutant's own budget, else 1000; none with --seconds alone)",
     },
     {
       name: 'seconds',
       kind: 'number',
       min: 0,
+      exclusiveMin: true,
       placeholder: 'S',
-      description: 'budget in wall-clock seconds',
+      description:
+        'budget in wall-clock seconds (alone: a time budget only; with --schedules: whichever ends first)',
     },
     {
       name: 'seed',
@@ -136,7 +140,7 @@ export const EXPLORE: CommandSpec = {
       kind: 'integer',
       min: 1,
       placeholder: 'N',
-      description: 'worker threads for random/pct (default 1)',
+      description: 'worker threads for random/pct (default 1; at most the cores and the schedules)',
     },
     {
       name: 'replay',
@@ -206,7 +210,8 @@ export function overview(): string {
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}${c.summary}`),
     '',
-    'Every command takes --help, --json (one JSON document on stdout) and --trace FILE (a Chrome trace).',
+    'Every command takes --help (or -h), --json (one JSON document on stdout) and --trace FILE (a Chrome trace).',
+    "Run 'hmmsim --version' for the version.",
     "Run 'hmmsim <command> --help' for its options and examples.",
     '',
     'Exit codes: 0 success; 1 a check, test or expectation failed or a violation was found;',

@@ -142,6 +142,15 @@ describe.concurrent('the packed package', () => {
     expect(r.code).toBe(0);
   });
 
+  it('npx hmmsim --version prints the package version', async () => {
+    const version = JSON.parse(
+      await ok(process.execPath, ['-p', 'JSON.stringify(require("hmmsim/package.json"))']),
+    ).version;
+    expect(await ok(NPM, ['exec', '--offline', '--no', '--', 'hmmsim', '--version'])).toBe(
+      `hmmsim ${version}\n`,
+    );
+  });
+
   it('npx hmmsim demo runs the built CLI', async () => {
     const out = await ok(NPM, ['exec', '--offline', '--no', '--', 'hmmsim', 'demo', '--no-trace']);
     expect(out).toContain('MIGRATE_TO_DEV 4 pages: ret 0, cpages 4');

@@ -79,8 +79,16 @@ function describeChar(ch: string | undefined): string {
   return `'${ch}'`;
 }
 
+/**
+ * Deepest nesting of objects and arrays accepted. A scenario nests about eight levels (threads,
+ * their steps, an expectation, its data); the limit turns a pathological file (100,000 `[`) into a
+ * syntax error at the offending bracket instead of a stack overflow of this recursive parser.
+ */
+export const MAX_JSON_DEPTH = 128;
+
 class Parser {
   private i = 0;
+  private depth = 0;
   private line = 1;
   private lineStart = 0;
   constructor(private readonly text: string) {}
@@ -124,9 +132,14 @@ class Parser {
     const c = this.text[this.i];
     switch (c) {
       case '{':
-        return this.object(pos);
-      case '[':
-        return this.array(pos);
+      case '[': {
+        if (++this.depth > MAX_JSON_DEPTH) {
+          throw this.error(`objects and arrays nested more than ${MAX_JSON_DEPTH} levels deep`);
+        }
+        const node = c === '{' ? this.object(pos) : this.array(pos);
+        this.depth--;
+        return node;
+      }
       case '"':
         return { kind: 'string', pos, value: this.string() };
       case 't':

@@ -6,6 +6,8 @@
  * @module
  */
 import { PAGE_SIZE } from '../../mm/constants.ts';
+import { DEFAULT_MEMORY, MAX_SWAP } from '../../mm/kernel.ts';
+import { MAX_MEMORY, MIN_MEMORY, maxHugetlbPages } from '../../mm/physmem.ts';
 import { suggest } from '../suggest.ts';
 import { type JsonNode, JsonSyntaxError, parseJsonWithPositions, toValue } from './json-with-positions.ts';
 import { patternPages } from './patterns.ts';
@@ -393,6 +395,7 @@ class NameChecker {
   }
 
   run(doc: ScenarioDoc): void {
+    this.machine(doc);
     doc.processes.forEach((p, i) => {
       if (this.processes.has(p)) this.fail(`processes[${i}]`, `duplicate process "${p}"`);
       this.processes.add(p);
@@ -409,6 +412,32 @@ class NameChecker {
       this.mmap(m, `mappings[${i}]`);
     });
     this.steps(doc.steps, false);
+  }
+
+  /** The sizes the machine can be built with (the checks of `new Machine`, with positions). */
+  private machine(doc: ScenarioDoc): void {
+    const m = doc.machine;
+    const memory = m.memory === undefined ? DEFAULT_MEMORY : parseSize(m.memory);
+    const shown = (v: number | string): string =>
+      typeof v === 'string' ? `"${v}" (${parseSize(v)} bytes)` : `${v} bytes`;
+    let memoryOk = true;
+    if (memory < MIN_MEMORY) {
+      this.fail('machine.memory', `${shown(m.memory!)} is less than the smallest machine, 8 MiB`);
+      memoryOk = false;
+    } else if (memory > MAX_MEMORY) {
+      this.fail('machine.memory', `${shown(m.memory!)} is more than the largest machine, 256 GiB`);
+      memoryOk = false;
+    }
+    if (m.swap !== undefined && parseSize(m.swap) > MAX_SWAP) {
+      this.fail('machine.swap', `${shown(m.swap)} is more than the largest swap device, 64 GiB`);
+    }
+    const huge = m.hugetlbPages;
+    if (memoryOk && huge !== undefined && huge > maxHugetlbPages(memory)) {
+      this.fail(
+        'machine.hugetlbPages',
+        `${huge} huge pages of 2 MiB do not fit in ${memory} bytes of memory (at most ${maxHugetlbPages(memory)}: two 2 MiB blocks hold the zero pages)`,
+      );
+    }
   }
 
   private mmap(m: MmapFields, path: string): void {
