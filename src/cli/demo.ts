@@ -17,7 +17,7 @@
  */
 import { HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL, HMM_DMIRROR_PROT_ERROR } from '../devices/dmirror/uapi.ts';
 import { Machine } from '../machine.ts';
-import { MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../mm/constants.ts';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE, ULONG_MAX } from '../mm/constants.ts';
 import { MMU_NOTIFY_EVENT_NAMES } from '../mm/mmu-notifier.ts';
 import { errnoName } from '../sim/errno.ts';
 import { type CounterSnapshot, formatCounters, RunCounters } from './counters.ts';
@@ -48,7 +48,8 @@ export interface DemoResult {
   readonly counters: CounterSnapshot;
 }
 
-const hex = (n: number): string => `0x${n.toString(16)}`;
+/** An address in hex; the kernel's ULONG_MAX (the end of exit_mmap's range) by its name. */
+const hex = (n: number): string => (n === ULONG_MAX ? 'ULONG_MAX' : `0x${n.toString(16)}`);
 
 /** Runs the demonstration, writing lines through `print`; returns the machine for inspection. */
 export async function runDemo(print: (line: string) => void): Promise<Machine> {
