@@ -366,7 +366,14 @@ function printReport(ctx: CommandContext, report: ExploreReport | MergedReport, 
   ctx.print(f.text);
   ctx.print('');
   ctx.print(`replay token:  ${f.token}`);
-  ctx.print(`shrunk token:  ${f.shrunkToken}  (decision points: ${f.originalLength} → ${f.shrunkLength})`);
+  if (f.shrunkToken === f.token) {
+    // Nothing could be dropped or simplified: say so rather than print the same token twice.
+    ctx.print(
+      `shrunk token:  ${f.shrunkToken}  (the same: already minimal, none of its ${f.originalLength} decision points could be removed or made a non-preemption)`,
+    );
+  } else {
+    ctx.print(`shrunk token:  ${f.shrunkToken}  (decision points: ${f.originalLength} → ${f.shrunkLength})`);
+  }
   ctx.print(`reproduce:     hmmsim explore ${label} --replay ${f.shrunkToken}`);
 }
 

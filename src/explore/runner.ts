@@ -27,6 +27,7 @@ import { DeadlockError, ExternalAwaitError, StepBudgetError, UsageError } from '
 import type { SchedulePolicy } from '../sim/policy.ts';
 import type { SchedulerHost, SwitchObserver } from '../sim/scheduler.ts';
 import type { SimThread } from '../sim/thread.ts';
+import { describeEvent } from './describe-event.ts';
 import type { Oracle, OracleContext, OracleInstance } from './oracle.ts';
 import { defaultOracles } from './oracles/index.ts';
 import { type Chooser, isPreemption } from './strategies/strategy.ts';
@@ -306,42 +307,6 @@ export async function defaultTeardown(machine: Machine): Promise<void> {
 function accountStep(e: MmEvent, sched: Machine['sched']): AccountStep {
   const thread = threadName(sched.current);
   return { time: e.time, thread, what: describeEvent(e) };
-}
-
-/** One line for a bus event. */
-export function describeEvent(e: MmEvent): string {
-  switch (e.type) {
-    case 'fault':
-      return `fault mm ${e.mm} ${hex(e.addr)} ${e.write ? 'write' : 'read'} → ${e.result}`;
-    case 'invalidate_start':
-    case 'invalidate_end': {
-      const r = e.range;
-      return `${e.type} mm ${r.mm.id} [${hex(r.start)}, ${hex(r.end)}) event ${r.event}${r.blockable ? '' : ' non-blockable'}`;
-    }
-    case 'syscall':
-      return `${e.name}(${e.args.map(hex).join(', ')}) mm ${e.mm} → ${hex(e.result)}`;
-    case 'counter':
-      return `counter ${e.name} = ${e.value}`;
-    case 'span':
-      return `${e.phase === 'B' ? 'begin' : 'end'} ${e.name}${describeArgs(e.args)}`;
-    case 'instant':
-      return `${e.name}${describeArgs(e.args)}`;
-  }
-}
-
-function describeArgs(args: Record<string, unknown> | undefined): string {
-  if (args === undefined) return '';
-  const parts: string[] = [];
-  for (const k in args) {
-    const v = args[k];
-    parts.push(`${k}=${typeof v === 'number' ? hex(v) : String(v)}`);
-  }
-  return parts.length === 0 ? '' : ` ${parts.join(' ')}`;
-}
-
-/** Addresses and other large numbers in hex, small ones (lengths, results, errnos) in decimal. */
-function hex(n: number): string {
-  return Number.isInteger(n) && n >= 0x10000 ? `0x${n.toString(16)}` : String(n);
 }
 
 /** Virtual nanoseconds, readable. */
