@@ -180,6 +180,7 @@ export const EXIT_CODES: readonly (readonly [number, string])[] = [
   [2, 'usage error (unknown command or option, bad value)'],
   [3, 'invalid scenario file'],
   [4, 'internal error'],
+  [130, 'interrupted by SIGINT (143: SIGTERM) after a partial report'],
 ];
 
 /** The `--help` text of a command. */

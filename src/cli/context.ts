@@ -26,6 +26,10 @@ export interface CommandContext {
   readonly print: (line: string) => void;
   /** Resolves a path from the user's directory. */
   readonly resolve: (p: string) => string;
+  /** The signal that interrupted the command (SIGINT, SIGTERM), or null. */
+  readonly interrupted: () => string | null;
+  /** Registers what to do on an interrupt (tell workers to stop); long loops also poll {@link interrupted}. */
+  readonly onInterrupt: (stop: () => void) => void;
 }
 
 /** The package's version (package.json, two levels up from both src/cli and dist/cli). */

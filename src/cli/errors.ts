@@ -20,6 +20,10 @@ export const EXIT_USAGE = 2;
 export const EXIT_SCENARIO = 3;
 /** Exit code: internal error. */
 export const EXIT_INTERNAL = 4;
+/** Exit code: interrupted by SIGINT (128 + 2, as shells report it), after a partial report. */
+export const EXIT_SIGINT = 130;
+/** Exit code: interrupted by SIGTERM (128 + 15), after a partial report. */
+export const EXIT_SIGTERM = 143;
 
 /** A failure the user caused, with its exit code; its message is printed as one line. */
 export class CliError extends Error {

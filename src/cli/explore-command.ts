@@ -79,6 +79,9 @@ export interface MergedReport extends ExploreReport {
 /** The budget of an exploration given neither a schedule count nor a time, here or in the scenario. */
 export const DEFAULT_SCHEDULES = 1000;
 
+/** Lets Node's event loop run between schedules (signals, worker messages, a closed pipe). */
+export const NODE_PAUSE = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** Catches a simulated thread awaiting something outside the simulation. */
 export const NODE_HOST: SchedulerHost = { idle: (cb) => setImmediate(cb) };
 
@@ -254,7 +257,7 @@ export async function runExplore(ctx: CommandContext): Promise<number> {
   );
   let report: ExploreReport | MergedReport;
   if (workers > 1) {
-    report = await exploreSharded(source, shard, workers, progress);
+    report = await exploreSharded(source, shard, workers, progress, ctx);
   } else {
     const trace = openTrace(ctx, o.trace);
     try {
@@ -265,6 +268,8 @@ export async function runExplore(ctx: CommandContext): Promise<number> {
         host: NODE_HOST,
         onProgress: (p) => progress.update(progressText(p)),
         progressEvery: 10,
+        shouldStop: () => ctx.interrupted() !== null,
+        pause: NODE_PAUSE,
       } as ExploreOptions<unknown>);
     } catch (e) {
       const failed = setupFailure(e, label);
@@ -301,7 +306,13 @@ async function exploreSharded(
   shard: ExploreShard,
   workers: number,
   progress: Progress,
+  ctx: CommandContext,
 ): Promise<MergedReport> {
+  const started: Worker[] = [];
+  // An interrupt asks every worker to stop after its current schedule and report.
+  ctx.onInterrupt(() => {
+    for (const w of started) w.postMessage({ type: 'stop' });
+  });
   const budgets = Number.isFinite(shard.schedules)
     ? splitBudget(shard.schedules, workers)
     : new Array<number>(workers).fill(Number.POSITIVE_INFINITY);
@@ -317,6 +328,8 @@ async function exploreSharded(
             // default semi-space most of them survive a scavenge (docs/performance.md).
             resourceLimits: { maxYoungGenerationSizeMb: 64 },
           });
+          started.push(worker);
+          if (ctx.interrupted() !== null) worker.postMessage({ type: 'stop' });
           let report: ExploreReport | null = null;
           worker.on('message', (m: WorkerMessage) => {
             if (m.type === 'progress') {

@@ -13,6 +13,7 @@ import {
   type ExploreSource,
   exploreOptions,
   NODE_HOST,
+  NODE_PAUSE,
   setupFailure,
   type WorkerMessage,
 } from './explore-command.ts';
@@ -21,6 +22,11 @@ import { loadScenario } from './scenario/validate.ts';
 
 const { source, shard } = workerData as { source: ExploreSource; shard: ExploreShard };
 const post = (m: WorkerMessage): void => parentPort!.postMessage(m);
+let stopped = false;
+parentPort!.on('message', (m: { type: string }) => {
+  if (m.type === 'stop') stopped = true;
+});
+parentPort!.unref(); // the listener must not keep the worker alive once its report is posted
 
 try {
   const scenario: Scenario<unknown> =
@@ -36,6 +42,8 @@ try {
     host: NODE_HOST,
     onProgress: (progress) => post({ type: 'progress', progress }),
     progressEvery: 10,
+    shouldStop: () => stopped,
+    pause: NODE_PAUSE,
   } as ExploreOptions<unknown>);
   post({ type: 'report', report });
 } catch (e) {

@@ -22,6 +22,11 @@ export interface CliIo {
   readonly readStdin: () => string;
   /** Cores available to worker threads (`os.availableParallelism`); 1 when unknown. */
   readonly cores?: number;
+  /**
+   * Calls `handler` on SIGINT or SIGTERM (instead of dying at once) until the returned function
+   * is called; a second signal ends the process at once.
+   */
+  readonly onInterrupt?: (handler: (signal: 'SIGINT' | 'SIGTERM') => void) => () => void;
   /** Print the stack trace of an internal error (`HMMSIM_DEBUG=1`). */
   readonly debug?: boolean;
 }
@@ -54,6 +59,22 @@ export function nodeIo(): CliIo {
     now: () => performance.now(),
     readStdin: () => readFileSync(0, 'utf8'),
     cores: availableParallelism(),
+    onInterrupt: (handler) => {
+      let seen = false;
+      const on = (signal: 'SIGINT' | 'SIGTERM') => (): void => {
+        if (seen) process.exit(signal === 'SIGINT' ? 130 : 143);
+        seen = true;
+        handler(signal);
+      };
+      const int = on('SIGINT');
+      const term = on('SIGTERM');
+      process.on('SIGINT', int);
+      process.on('SIGTERM', term);
+      return () => {
+        process.off('SIGINT', int);
+        process.off('SIGTERM', term);
+      };
+    },
     debug: process.env.HMMSIM_DEBUG === '1',
   };
 }

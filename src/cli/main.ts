@@ -32,7 +32,7 @@ import {
 } from './context.ts';
 import { formatCounters } from './counters.ts';
 import { runDemoDetailed } from './demo.ts';
-import { CliError, CliUsageError } from './errors.ts';
+import { CliError, CliUsageError, EXIT_SIGINT, EXIT_SIGTERM } from './errors.ts';
 import { NODE_HOST, runExplore } from './explore-command.ts';
 import { type CliIo, nodeIo, Progress } from './io.ts';
 import { runScenario, type StepReport } from './scenario/run.ts';
@@ -83,6 +83,8 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promi
       return EXIT_OK;
     }
     const json = options.json === true;
+    let interrupted: string | null = null;
+    const stops: (() => void)[] = [];
     const ctx: CommandContext = {
       io,
       options,
@@ -93,8 +95,29 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promi
         if (!json) io.out(`${line}\n`);
       },
       resolve: (p) => path.resolve(io.cwd, p),
+      interrupted: () => interrupted,
+      onInterrupt: (stop) => {
+        stops.push(stop);
+      },
     };
-    return await HANDLERS[spec.name]!(ctx);
+    // SIGINT/SIGTERM stop the command at its next safe point (between schedules or tests): the
+    // trace file is closed valid and the report covers the work done. A second signal kills.
+    const off = io.onInterrupt?.((signal) => {
+      interrupted = signal;
+      for (const stop of stops) stop();
+    });
+    let code: number;
+    try {
+      code = await HANDLERS[spec.name]!(ctx);
+    } finally {
+      off?.();
+    }
+    if (interrupted !== null) {
+      io.err(`hmmsim: interrupted by ${interrupted}: the output above covers the work done before it\n`);
+      // A violation found is still the answer (1); otherwise the shell's code for the signal.
+      if (code !== EXIT_FAILED) code = interrupted === 'SIGINT' ? EXIT_SIGINT : EXIT_SIGTERM;
+    }
+    return code;
   } catch (e) {
     return reportError(e, spec.name, io, wantsJson, emit, usage);
   }
@@ -229,6 +252,7 @@ async function selftest(ctx: CommandContext): Promise<number> {
   tap.plan(cases);
   try {
     for (const [i, c] of cases.entries()) {
+      if (ctx.interrupted() !== null) break;
       progress.update(`[${i + 1}/${cases.length}] ${c.name}`, true);
       const r = await runSelftest(c, { onMachine: (m) => trace?.attach(m, c.name) });
       trace?.detachAll();

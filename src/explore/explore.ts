@@ -110,6 +110,10 @@ function validate(o: ExploreOptions<unknown>): void {
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
     fail('onProgress', 'must be a function');
   if (o.progressEvery !== undefined) checkInteger('progressEvery', o.progressEvery, 1);
+  if (o.shouldStop !== undefined && typeof o.shouldStop !== 'function')
+    fail('shouldStop', 'must be a function returning a boolean');
+  if (o.pause !== undefined && typeof o.pause !== 'function')
+    fail('pause', 'must be a function returning a promise');
   if (o.oracles !== undefined) {
     if (!Array.isArray(o.oracles)) fail('oracles', 'must be an array of oracles');
     for (const x of o.oracles)
@@ -141,7 +145,8 @@ export async function explore<S>(options: ExploreOptions<S>): Promise<ExploreRep
   const elapsed = (): number => (now ? now() - t0 : 0);
   let schedules = 0;
   let failing: { result: ScheduleResult; schedule: number } | null = null;
-  while (schedules < budget && (!timed || elapsed() < deadlineMs)) {
+  const stop = options.shouldStop;
+  while (schedules < budget && (!timed || elapsed() < deadlineMs) && !(stop?.() ?? false)) {
     const chooser = strategy.next();
     if (chooser === null) break;
     const result = await runSchedule(options, chooser, { seed, mutant, oracles, host });
@@ -157,6 +162,7 @@ export async function explore<S>(options: ExploreOptions<S>): Promise<ExploreRep
       });
     }
     if (failing !== null) break;
+    if (options.pause && schedules % every === 0) await options.pause();
   }
 
   let failure: ExploreFailure | null = null;

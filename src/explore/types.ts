@@ -93,6 +93,16 @@ export interface ExploreOptions<S = unknown> extends Scenario<S> {
   readonly host?: SchedulerHost;
   /** Oracles attached to every schedule (default `defaultOracles()` of src/explore/oracles). */
   readonly oracles?: readonly Oracle[];
+  /**
+   * Asked before each schedule: true ends the exploration there (an interrupt), and the report
+   * covers the schedules run so far.
+   */
+  readonly shouldStop?: () => boolean;
+  /**
+   * Awaited every `progressEvery` schedules: the host lets its event loop run (signals, output,
+   * messages) — a run of promise jobs alone would hold them back until the end.
+   */
+  readonly pause?: () => Promise<void>;
 }
 
 /** One step of an interleaving, as the account of a failure shows it. */
