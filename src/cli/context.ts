@@ -7,7 +7,7 @@ import { CliUsageError, type OptionValues } from './args.ts';
 import type { CliIo } from './io.ts';
 import type { ScenarioDoc } from './scenario/types.ts';
 import { loadScenario } from './scenario/validate.ts';
-import { TraceFile } from './tracing.ts';
+import { DEFAULT_TRACE_SPACING_NS, TraceFile } from './tracing.ts';
 
 export { EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_SCENARIO, EXIT_USAGE } from './errors.ts';
 
@@ -55,7 +55,12 @@ export function readScenario(ctx: CommandContext, file: string): ScenarioDoc {
   return loadScenario(text, file);
 }
 
+/** The `--trace-spacing` of the command line, or the CLI's default. */
+export function traceSpacing(ctx: CommandContext): number {
+  return (ctx.options['trace-spacing'] as number | undefined) ?? DEFAULT_TRACE_SPACING_NS;
+}
+
 /** Opens the --trace file if one was asked for. */
 export function openTrace(ctx: CommandContext, file: unknown): TraceFile | null {
-  return typeof file === 'string' ? new TraceFile(ctx.resolve(file)) : null;
+  return typeof file === 'string' ? new TraceFile(ctx.resolve(file), traceSpacing(ctx)) : null;
 }

@@ -29,6 +29,7 @@ import {
   openTrace,
   packageVersion,
   readScenario,
+  traceSpacing,
 } from './context.ts';
 import { formatCounters } from './counters.ts';
 import { runDemoDetailed } from './demo.ts';
@@ -294,13 +295,13 @@ async function traceCommand(ctx: CommandContext): Promise<number> {
   let ok = true;
   let name = 'demo';
   if (what === 'demo') {
-    const trace = new TraceFile(ctx.resolve(out));
+    const trace = new TraceFile(ctx.resolve(out), traceSpacing(ctx));
     await runDemoDetailed({ onMachine: (m) => trace.attach(m, 'hmmsim demo') });
     await trace.close();
   } else {
     const doc = readScenario(ctx, what);
     name = doc.name;
-    const trace = new TraceFile(ctx.resolve(out));
+    const trace = new TraceFile(ctx.resolve(out), traceSpacing(ctx));
     try {
       const r = await runScenario(doc, {
         onMachine: (m) => trace.attach(m, `scenario ${doc.name}`),

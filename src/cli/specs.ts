@@ -17,7 +17,15 @@ const TRACE: OptionSpec = {
   description:
     'write a Chrome trace (open it in https://ui.perfetto.dev) of every machine the command creates',
 };
-const COMMON = [HELP, JSON_OPT, TRACE];
+const TRACE_SPACING: OptionSpec = {
+  name: 'trace-spacing',
+  kind: 'number',
+  min: 0,
+  placeholder: 'NS',
+  description:
+    'display time added per traced event, in ns (default 10: CPU-side work, which costs no virtual time yet, gets a visible width; 0: timestamps are the virtual clock exactly)',
+};
+const COMMON = [HELP, JSON_OPT, TRACE, TRACE_SPACING];
 
 export const DEMO: CommandSpec = {
   name: 'demo',
@@ -180,6 +188,7 @@ export const TRACE_CMD: CommandSpec = {
       description: 'the trace file to write (required)',
     },
     { ...TRACE, description: 'the same as --output' },
+    TRACE_SPACING,
   ],
   examples: [
     ['trace demo -o demo.trace.json', 'trace the demo'],
@@ -192,7 +201,7 @@ export const HELP_CMD: CommandSpec = {
   summary: 'show the commands, or the help of one command',
   usage: ['help [command]'],
   positionals: { min: 0, max: 1, name: '[command]' },
-  options: [HELP, JSON_OPT, TRACE],
+  options: [HELP, JSON_OPT, TRACE, TRACE_SPACING],
   examples: [['help explore', 'the options of explore']],
 };
 
