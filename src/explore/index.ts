@@ -15,7 +15,19 @@ export {
 } from './explore.ts';
 export { findMutant, MUTANTS, type MutantSpec } from './mutants/index.ts';
 export type { Oracle, OracleContext, OracleInstance } from './oracle.ts';
-export { defaultOracles } from './oracles/index.ts';
+export {
+  assertionOracle,
+  attachObserver,
+  balanceOracle,
+  defaultOracles,
+  livenessOracle,
+  lostDataOracle,
+  mirrorEntryMismatch,
+  mirrorOracle,
+  OBSERVER_HOOKS,
+  ObserverHub,
+  useAfterFreeOracle,
+} from './oracles/index.ts';
 export {
   formatReplayToken,
   parseReplayToken,

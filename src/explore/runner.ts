@@ -142,6 +142,8 @@ export async function runSchedule<S>(
     // The race.
     const atSwitch: (() => void)[] = [];
     for (const o of instances) if (o.atSwitch) atSwitch.push(o.atSwitch.bind(o));
+    const atPoint: (() => void)[] = [];
+    for (const o of instances) if (o.atPoint) atPoint.push(o.atPoint.bind(o));
     const maxTime = scenario.maxVirtualTime ?? DEFAULT_MAX_VIRTUAL_TIME;
     const t0 = clock.now;
     const steps0 = sched.steps;
@@ -149,6 +151,11 @@ export async function runSchedule<S>(
     const previousPolicy = sched.policy;
     const previousBudget = sched.stepBudget;
     const previousOnSwitch = sched.onSwitch;
+    const previousOnPoint = sched.onPoint;
+    const onPoint = (): void => {
+      if (aborting) return;
+      for (let i = 0; i < atPoint.length; i++) atPoint[i]!();
+    };
     const overTime = (): void => {
       violate(
         'liveness',
@@ -179,6 +186,7 @@ export async function runSchedule<S>(
     }
     sched.stepBudget = steps0 + (scenario.stepBudget ?? DEFAULT_STEP_BUDGET);
     sched.onSwitch = onSwitch;
+    if (atPoint.length > 0) sched.onPoint = onPoint;
     racing = true;
     note('threads start');
 
@@ -219,6 +227,7 @@ export async function runSchedule<S>(
     sched.policy = previousPolicy;
     sched.stepBudget = previousBudget;
     sched.onSwitch = previousOnSwitch;
+    sched.onPoint = previousOnPoint;
 
     if (violation === null && scenario.check) {
       note('check');

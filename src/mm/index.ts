@@ -3,6 +3,17 @@
  * @module
  */
 export * from './constants.ts';
+export {
+  DEVICE_ACCESS_ATOMIC,
+  DEVICE_ACCESS_WRITE,
+  type DeviceMirror,
+  deviceMirrorAccess,
+  deviceMirrorRegister,
+  deviceMirrorUnregister,
+  deviceMirrorUpdated,
+  deviceRead,
+  deviceWrite,
+} from './device-mirror.ts';
 export type { MmEvent } from './events.ts';
 export { mmdrop, mmget, mmgetNotZero, mmgrab, mmput } from './exit.ts';
 export { faultStats, handleMmFault } from './fault.ts';
@@ -33,5 +44,6 @@ export * from './mmu-notifier.ts';
 export { PageTablePool } from './page-table.ts';
 export { FRAME_METADATA_BYTES, HUGE_ZERO_PFN, PhysMem, ZERO_PFN } from './physmem.ts';
 export { Process } from './process.ts';
+export { condResched, msleep, ndelay, udelay } from './resched.ts';
 export { AccessSignal, BusError, OutOfMemoryKill, SegmentationFault } from './signals.ts';
 export { Vma, type VmOperations } from './vma.ts';

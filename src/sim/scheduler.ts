@@ -54,6 +54,11 @@ export class Scheduler {
   switches = 0;
   /** Optional observer of switches. */
   onSwitch: SwitchObserver | null = null;
+  /**
+   * Optional observer of every preemption point, called as the point is reached (before the
+   * policy chooses who runs next): the race explorer's oracles check there.
+   */
+  onPoint: ((label: string) => void) | null = null;
   private readonly ready: SimThread[] = [];
   private readonly sleepers: SimThread[] = [];
   /** Earliest `wakeAt` among the sleepers (infinity when none). */
@@ -107,6 +112,7 @@ export class Scheduler {
     cur.at = label;
     cur.steps++;
     if (++this.steps > this.stepBudget) this.overBudget(label);
+    if (this.onPoint !== null) this.onPoint(label);
     if (this.clock.now >= this.nextWake) this.wakeDue();
     if (this.ready.length === 0 || !this.policy.preemptive) return undefined;
     const candidates = [cur, ...this.ready];
