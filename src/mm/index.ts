@@ -19,6 +19,7 @@ export { mmdrop, mmget, mmgetNotZero, mmgrab, mmput } from './exit.ts';
 export { faultStats, handleMmFault } from './fault.ts';
 export type { FileOperations, OpenFile } from './fdtable.ts';
 export { SimFile } from './file.ts';
+export { folioGet, folioPut, folioRefCount, getPage, putPage } from './folio-ref.ts';
 export {
   FOLL_GET,
   FOLL_LONGTERM,
@@ -41,6 +42,13 @@ export {
   mmapWriteUnlock,
 } from './mmap-lock.ts';
 export * from './mmu-notifier.ts';
+export {
+  lockPage as folioLock,
+  pageLocked as folioTestLocked,
+  trylockPage as folioTrylock,
+  unlockPage as folioUnlock,
+  waitOnPageLocked as folioWaitLocked,
+} from './page-lock.ts';
 export { PageTablePool } from './page-table.ts';
 export { FRAME_METADATA_BYTES, HUGE_ZERO_PFN, PhysMem, ZERO_PFN } from './physmem.ts';
 export { Process } from './process.ts';

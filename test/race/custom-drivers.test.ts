@@ -6,6 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  attachObserver,
+  defaultOracles,
   deviceMirrorAccess,
   deviceMirrorRegister,
   deviceMirrorUnregister,
@@ -16,6 +18,7 @@ import {
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   type Machine,
+  type Oracle,
   PAGE_SIZE,
   PROT_NONE,
   PROT_READ,
@@ -263,6 +266,33 @@ describe('device accesses', () => {
     );
     expect(report.failure?.violation.oracle).toBe('mirror');
     expect(report.failure?.violation.message).toMatch(/^device read: svm-driver maps/);
+  });
+
+  it('a custom oracle attached with attachObserver sees every invalidation start and end', async () => {
+    let starts = 0;
+    let ends = 0;
+    const counting: Oracle = (ctx) => {
+      const detach = attachObserver(ctx.machine, {
+        invalidateStart: () => starts++,
+        invalidateEnd: () => ends++,
+      });
+      return {
+        atEnd() {
+          if (starts !== ends) ctx.violate('custom', `${starts} starts, ${ends} ends`);
+        },
+        detach,
+      };
+    };
+    const report = await explore({
+      ...populateVersusZap(null),
+      strategy: 'random',
+      schedules: 20,
+      seed: SEED,
+      oracles: [...defaultOracles(), counting],
+    });
+    expect(report.failure).toBeNull();
+    expect(starts).toBeGreaterThan(20); // the DONTNEED and exit of every schedule
+    expect(starts).toBe(ends);
   });
 
   it('unregistering a mirror with translations left is a failed assertion', async () => {
