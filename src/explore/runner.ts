@@ -27,8 +27,10 @@ import { DeadlockError, ExternalAwaitError, StepBudgetError, UsageError } from '
 import type { SchedulePolicy } from '../sim/policy.ts';
 import type { SchedulerHost, SwitchObserver } from '../sim/scheduler.ts';
 import type { SimThread } from '../sim/thread.ts';
+import { BoundedLoops } from './bounded-loops.ts';
 import type { Oracle, OracleContext, OracleInstance } from './oracle.ts';
 import { defaultOracles } from './oracles/index.ts';
+import { attachObserver } from './oracles/observer-hub.ts';
 import { type Chooser, isPreemption } from './strategies/strategy.ts';
 import type { AccountStep, Scenario, ScheduleResult, Violation } from './types.ts';
 
@@ -156,10 +158,23 @@ export async function runSchedule<S>(
       if (aborting) return;
       for (let i = 0; i < atPoint.length; i++) atPoint[i]!();
     };
+    const loops = new BoundedLoops(sched);
+    const detachLoops = attachObserver(machine, loops);
+    const budget = scenario.stepBudget ?? DEFAULT_STEP_BUDGET;
+    const previousOnBudgetSpent = sched.onBudgetSpent;
+    const onBudgetSpent = (): boolean => {
+      if (aborting) return false;
+      const what = loops.warp(budget);
+      if (what === null) return false;
+      note(what);
+      return true;
+    };
+    /** Virtual time the threads took, without the time moved forward for bounded loops. */
+    const elapsed = (): number => clock.now - t0 - loops.warped;
     const overTime = (): void => {
       violate(
         'liveness',
-        `the threads ran ${formatNs(clock.now - t0)} of virtual time, more than the ${formatNs(maxTime)} allowed (a livelock or a lost wake-up)\n${sched.describeThreads()}`,
+        `the threads ran ${formatNs(elapsed())} of virtual time, more than the ${formatNs(maxTime)} allowed (a livelock or a lost wake-up)\n${sched.describeThreads()}`,
       );
     };
     const onSwitch: SwitchObserver = (from, to, label) => {
@@ -172,7 +187,7 @@ export async function runSchedule<S>(
         });
       if (aborting) return;
       for (let i = 0; i < atSwitch.length; i++) atSwitch[i]!();
-      if (clock.now - t0 > maxTime) overTime();
+      if (elapsed() > maxTime) overTime();
     };
     sched.policy = policy;
     if (account !== null) {
@@ -184,8 +199,9 @@ export async function runSchedule<S>(
         );
       };
     }
-    sched.stepBudget = steps0 + (scenario.stepBudget ?? DEFAULT_STEP_BUDGET);
+    sched.stepBudget = steps0 + budget;
     sched.onSwitch = onSwitch;
+    sched.onBudgetSpent = onBudgetSpent;
     if (atPoint.length > 0) sched.onPoint = onPoint;
     racing = true;
     note('threads start');
@@ -221,13 +237,15 @@ export async function runSchedule<S>(
       if (!aborting) violate('liveness', err.message);
     }
     racing = false;
-    if (violation === null && clock.now - t0 > maxTime) overTime();
+    if (violation === null && elapsed() > maxTime) overTime();
     const steps = sched.steps - steps0;
     const switches = sched.switches - switches0;
     sched.policy = previousPolicy;
     sched.stepBudget = previousBudget;
     sched.onSwitch = previousOnSwitch;
     sched.onPoint = previousOnPoint;
+    sched.onBudgetSpent = previousOnBudgetSpent;
+    detachLoops();
 
     if (violation === null && scenario.check) {
       note('check');

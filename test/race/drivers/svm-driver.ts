@@ -2,7 +2,8 @@
  * A small SVM driver written only against hmmsim's public API (src/index.ts), the way a driver
  * writer outside the project would: one interval notifier over a range, a device page table
  * (virtual page → pfn and access), one notifier lock taken by the invalidate callback and around
- * the commit, the documented `hmm_range_fault` retry loop bounded by `HMM_RANGE_DEFAULT_TIMEOUT`,
+ * the commit, the documented `hmm_range_fault` retry loop bounded by `HMM_RANGE_DEFAULT_TIMEOUT`
+ * (a `RetryDeadline`),
  * device page-table writes and device accesses that pass preemption points, and the device-mirror
  * contract (registered, commits and accesses reported).
  *
@@ -26,7 +27,6 @@ import {
   HMM_PFN_REQ_WRITE,
   HMM_PFN_VALID,
   HMM_PFN_WRITE,
-  HMM_RANGE_DEFAULT_TIMEOUT,
   type HmmRange,
   hmmPfnToPfn,
   hmmRangeFault,
@@ -48,6 +48,7 @@ import {
   mmuNotifierRangeBlockable,
   ndelay,
   PAGE_SIZE,
+  RetryDeadline,
 } from '../../../src/index.ts';
 
 /** One mistake of a real driver, or null for the correct driver. */
@@ -196,14 +197,16 @@ export async function svmPopulate(
 /** {@link svmPopulate} once the fault lock is held. */
 async function populateLocked(d: SvmDriver, range: HmmRange): Promise<number> {
   const mm = d.mm;
-  const clock = d.machine.sched.clock;
   if (!mmgetNotZero(mm)) return -EFAULT;
-  const deadline = clock.now + HMM_RANGE_DEFAULT_TIMEOUT * 1_000_000;
+  const deadline = new RetryDeadline(
+    d.machine,
+    `${d.name} populate [0x${range.start.toString(16)}, 0x${range.end.toString(16)})`,
+  );
   if (d.mistake === 'stale seq') range.notifierSeq = await mmuIntervalReadBegin(d.notifier);
   const commitLock = d.mistake === 'wrong lock' ? d.ptLock : d.notifierLock;
   let ret = 0;
   for (;;) {
-    if (clock.now > deadline) {
+    if (deadline.expired()) {
       ret = -EBUSY;
       break;
     }
