@@ -99,7 +99,7 @@ export const EXPLORE: CommandSpec = {
     {
       name: 'strategy',
       kind: 'choice',
-      choices: ['random', 'pct', 'exhaustive'],
+      choices: ['random', 'pct', 'exhaustive', 'portfolio'],
       description: 'how schedules are chosen (default random, or the scenario/mutant default)',
     },
     {

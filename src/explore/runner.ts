@@ -28,6 +28,7 @@ import type { SchedulePolicy } from '../sim/policy.ts';
 import type { SchedulerHost, SwitchObserver } from '../sim/scheduler.ts';
 import type { SimThread } from '../sim/thread.ts';
 import { BoundedLoops } from './bounded-loops.ts';
+import type { InterleavingCoverage } from './coverage.ts';
 import type { Oracle, OracleContext, OracleInstance } from './oracle.ts';
 import { defaultOracles } from './oracles/index.ts';
 import { attachObserver } from './oracles/observer-hub.ts';
@@ -51,6 +52,8 @@ export interface RunOptions {
   readonly record?: boolean;
   /** Host hooks of the machine's scheduler (e.g. `idle`, to catch awaits outside the simulation). */
   readonly host?: SchedulerHost;
+  /** Collects the ordered pairs of preemption points at the schedule's switches (default none). */
+  readonly coverage?: InterleavingCoverage;
 }
 
 /** A scenario bug found while running a schedule (not a violation of the system under test). */
@@ -63,6 +66,8 @@ export class ScenarioError extends Error {
 class ExploringPolicy implements SchedulePolicy {
   readonly preemptive = true;
   readonly choices: number[] = [];
+  /** Choices that preempted the running thread. */
+  preemptions = 0;
   /** Called at every decision when recording the account. */
   onDecision: ((candidates: readonly SimThread[], chosen: number, point: string) => void) | null = null;
   private readonly chooser: Chooser;
@@ -77,6 +82,7 @@ class ExploringPolicy implements SchedulePolicy {
       throw new UsageError('Chooser.choose', `returned ${i} for ${candidates.length} candidates`);
     }
     this.choices.push(i);
+    if (i !== 0 && isPreemption(candidates)) this.preemptions++;
     if (this.onDecision !== null) this.onDecision(candidates, i, point);
     return i;
   }
@@ -139,7 +145,7 @@ export async function runSchedule<S>(
       });
     }
     for (const o of instances) o.started?.();
-    if (violation !== null) return result(policy.choices, violation, account, 0, 0, clock.now);
+    if (violation !== null) return result(policy, violation, account, 0, 0, clock.now);
 
     // The race.
     const atSwitch: (() => void)[] = [];
@@ -177,8 +183,10 @@ export async function runSchedule<S>(
         `the threads ran ${formatNs(elapsed())} of virtual time, more than the ${formatNs(maxTime)} allowed (a livelock or a lost wake-up)\n${sched.describeThreads()}`,
       );
     };
+    const coverage = options.coverage ?? null;
     const onSwitch: SwitchObserver = (from, to, label) => {
       if (previousOnSwitch !== null) previousOnSwitch(from, to, label);
+      if (coverage !== null) coverage.add(label, to.at);
       if (account !== null)
         account.push({
           time: clock.now,
@@ -268,7 +276,7 @@ export async function runSchedule<S>(
       note('end-of-run checks');
       for (const o of instances) o.atEnd?.();
     }
-    return result(policy.choices, violation, account, steps, switches, clock.now);
+    return result(policy, violation, account, steps, switches, clock.now);
   } finally {
     unsubscribe?.();
     for (const o of instances) o.detach?.();
@@ -281,14 +289,22 @@ export async function runSchedule<S>(
 const NO_STEPS: readonly AccountStep[] = Object.freeze([]);
 
 function result(
-  choices: readonly number[],
+  policy: ExploringPolicy,
   violation: Violation | null,
   account: readonly AccountStep[] | null,
   steps: number,
   switches: number,
   time: number,
 ): ScheduleResult {
-  return { choices, violation, account: account ?? NO_STEPS, steps, switches, time };
+  return {
+    choices: policy.choices,
+    violation,
+    account: account ?? NO_STEPS,
+    steps,
+    switches,
+    preemptions: policy.preemptions,
+    time,
+  };
 }
 
 /** `check` or `teardown` threw: a kernel assertion, a deadlock, or the scenario's own failure. */
