@@ -14,6 +14,7 @@ import {
   NODE_HOST,
   type WorkerMessage,
 } from './explore-command.ts';
+import { loadModuleScenario } from './explore-scale.ts';
 import { toExploreScenario } from './scenario/to-explore.ts';
 import { loadScenario } from './scenario/validate.ts';
 
@@ -26,7 +27,9 @@ try {
       ? (toExploreScenario(
           loadScenario(readFileSync(source.path, 'utf8'), source.display),
         ) as Scenario<unknown>)
-      : (findMutant(source.id)!.scenario as Scenario<unknown>);
+      : source.kind === 'module'
+        ? await loadModuleScenario(source.path, source.display)
+        : (findMutant(source.id)!.scenario as Scenario<unknown>);
   const report = await explore({
     ...scenario,
     ...exploreOptions(shard),
