@@ -284,7 +284,7 @@ async function exploreSharded(
   progress: Progress,
 ): Promise<MergedReport> {
   const done = new Array<number>(plan.length).fill(0);
-  const total = plan.reduce((n, p) => n + p.schedules, 0);
+  const budget = plan.reduce((n, p) => n + p.schedules, 0);
   const url = new URL('../../bin/explore-worker.mjs', import.meta.url);
   const reports = await Promise.all(
     plan.map(
@@ -305,7 +305,7 @@ async function exploreSharded(
                 progressText({
                   ...m.progress,
                   schedules: total,
-                  budget: Number.isFinite(total) ? total : Infinity,
+                  budget: Number.isFinite(budget) ? budget : Infinity,
                 }),
               );
             } else if (m.type === 'report') report = m.report;
