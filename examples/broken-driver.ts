@@ -10,7 +10,8 @@
  * `explore` runs the race under many schedules. With the correct driver nothing is found; with
  * the broken one it reports the failing interleaving, shrunk, with a replay token.
  *
- * Run: npx tsx examples/broken-driver.ts
+ * Run: npx tsx examples/broken-driver.ts (or explore it with the CLI:
+ * hmmsim explore examples/broken-driver.ts --strategy random --schedules 300)
  * @module
  */
 import { argv } from 'node:process';
@@ -99,6 +100,12 @@ export function populateVersusDontneed(mistake: DriverMistake): Scenario<State> 
     },
   };
 }
+
+/**
+ * The broken driver's race as a module scenario:
+ * `hmmsim explore examples/broken-driver.ts --strategy random --schedules 300`.
+ */
+export const scenario: Scenario<State> = populateVersusDontneed('no read_retry');
 
 /** Explores the race with the correct and with the broken driver. */
 export async function runBrokenDriverExample(

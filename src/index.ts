@@ -29,6 +29,16 @@ export {
   HMM_DMIRROR_PROT_WRITE,
   HMM_DMIRROR_PROT_ZERO,
 } from './devices/dmirror/index.ts';
+export {
+  GPUSVM_CHUNK_SIZES,
+  GPUSVM_NOTIFIER_SIZE,
+  GPUSVM_PTE_WRITE_NS,
+  GpuSvm,
+  type GpuSvmMistake,
+  GpuSvmNotifier,
+  type GpuSvmOptions,
+  GpuSvmRange,
+} from './devices/gpusvm/index.ts';
 export * from './devmem/index.ts';
 export * from './explore/index.ts';
 export * from './hmm/index.ts';

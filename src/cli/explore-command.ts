@@ -26,6 +26,14 @@ import type { SchedulerHost } from '../sim/scheduler.ts';
 import { CliUsageError } from './args.ts';
 import { type CommandContext, EXIT_FAILED, EXIT_OK, openTrace, readScenario } from './context.ts';
 import { CliCheckFailed } from './errors.ts';
+import {
+  isModuleScenario,
+  loadModuleScenario,
+  mergeReportFiles,
+  parseShard,
+  type ShardSpec,
+  shardPlan,
+} from './explore-scale.ts';
 import { Progress } from './io.ts';
 import { StepFailure } from './scenario/run.ts';
 import { toExploreScenario } from './scenario/to-explore.ts';
@@ -36,6 +44,7 @@ import type { TraceFile } from './tracing.ts';
 /** Where the scenario of an exploration comes from (what a worker needs to rebuild it). */
 export type ExploreSource =
   | { readonly kind: 'file'; readonly path: string; readonly display: string }
+  | { readonly kind: 'module'; readonly path: string; readonly display: string }
   | { readonly kind: 'mutant'; readonly id: string };
 
 /** The exploration options a worker runs with. */
@@ -167,6 +176,12 @@ function parseToken(token: string): ReplayTokenData {
 export async function runExplore(ctx: CommandContext): Promise<number> {
   const o = ctx.options;
   if (o['list-mutants']) return listMutants(ctx);
+  if (ctx.positionals[0] === 'merge') return runMerge(ctx);
+  if (ctx.positionals.length > 1)
+    throw new CliUsageError(
+      `unexpected argument "${ctx.positionals[1]}" (one scenario file is expected)`,
+      'explore',
+    );
   const file = ctx.positionals[0];
   const mutantId = o.mutant as string | undefined;
   const token = o.replay as string | undefined;
@@ -177,7 +192,10 @@ export async function runExplore(ctx: CommandContext): Promise<number> {
   let scenario: Scenario<unknown>;
   let defaults: ExploreSpec = {};
   let mutant: string | null = null;
-  if (file !== undefined) {
+  if (file !== undefined && isModuleScenario(file)) {
+    scenario = await loadModuleScenario(ctx.resolve(file), file);
+    source = { kind: 'module', path: ctx.resolve(file), display: file };
+  } else if (file !== undefined) {
     const doc = readScenario(ctx, file);
     scenario = toExploreScenario(doc) as Scenario<unknown>;
     defaults = doc.explore ?? {};
@@ -215,18 +233,19 @@ export async function runExplore(ctx: CommandContext): Promise<number> {
   const depth = (o.depth as number | undefined) ?? defaults.depth;
   const bound = (o.bound as number | undefined) ?? defaults.bound;
   const asked = (o.workers as number | undefined) ?? 1;
+  const shardOf: ShardSpec = o.shard === undefined ? { index: 0, count: 1 } : parseShard(o.shard as string);
   if (o.depth !== undefined && strategy !== 'pct')
     throw new CliUsageError('--depth applies to --strategy pct', 'explore');
   if (o.bound !== undefined && strategy !== 'exhaustive') {
     throw new CliUsageError('--bound applies to --strategy exhaustive', 'explore');
   }
-  if (asked > 1 && strategy === 'exhaustive') {
+  if ((asked > 1 || shardOf.count > 1) && strategy === 'exhaustive') {
     throw new CliUsageError(
       '--workers shards a random or pct budget; exhaustive search runs on one worker',
       'explore',
     );
   }
-  if (asked > 1 && o.trace !== undefined) {
+  if ((asked > 1 || shardOf.count > 1) && o.trace !== undefined) {
     throw new CliUsageError(
       '--trace needs --workers 1 (the machines of other workers cannot be traced)',
       'explore',
@@ -249,21 +268,27 @@ export async function runExplore(ctx: CommandContext): Promise<number> {
     ...(bound === undefined ? {} : { preemptionBound: bound }),
     mutant,
   };
-  const label = source.kind === 'file' ? source.display : `--mutant ${source.id}`;
+  const label = source.kind === 'mutant' ? `--mutant ${source.id}` : source.display;
+  const plan = shardPlan(seed, schedules ?? Number.POSITIVE_INFINITY, shardOf, workers);
+  if (plan.length === 0)
+    throw new CliUsageError(
+      `shard ${shardOf.index}/${shardOf.count} has no schedules of the budget`,
+      'explore',
+    );
   const progress = new Progress(ctx.io);
   const budgetText = `${schedules === undefined ? '' : `${schedules} schedules`}${seconds === undefined ? '' : `${schedules === undefined ? '' : ', '}${seconds} s`}`;
   ctx.print(
-    `exploring ${scenario.name}${mutant ? ` with mutant ${mutant}` : ''}: strategy ${strategy}, seed ${seed}, budget ${budgetText}${workers > 1 ? ` on ${workers} workers` : ''}`,
+    `exploring ${scenario.name}${mutant ? ` with mutant ${mutant}` : ''}: strategy ${strategy}, seed ${seed}, budget ${budgetText}${workers > 1 ? ` on ${workers} workers` : ''}${shardOf.count > 1 ? `, shard ${shardOf.index}/${shardOf.count} (seeds ${plan.map((p) => p.seed).join(', ')})` : ''}`,
   );
   let report: ExploreReport | MergedReport;
-  if (workers > 1) {
-    report = await exploreSharded(source, shard, workers, progress, ctx);
+  if (plan.length > 1) {
+    report = await exploreSharded(source, shard, plan, progress, ctx);
   } else {
     const trace = openTrace(ctx, o.trace);
     try {
       report = await explore({
         ...traced(scenario, trace),
-        ...exploreOptions(shard),
+        ...exploreOptions({ ...shard, ...plan[0]! }),
         now: ctx.io.now,
         host: NODE_HOST,
         onProgress: (p) => progress.update(progressText(p)),
@@ -304,7 +329,7 @@ function progressText(p: ExploreProgress): string {
 async function exploreSharded(
   source: ExploreSource,
   shard: ExploreShard,
-  workers: number,
+  plan: readonly { seed: number; schedules: number }[],
   progress: Progress,
   ctx: CommandContext,
 ): Promise<MergedReport> {
@@ -313,17 +338,15 @@ async function exploreSharded(
   ctx.onInterrupt(() => {
     for (const w of started) w.postMessage({ type: 'stop' });
   });
-  const budgets = Number.isFinite(shard.schedules)
-    ? splitBudget(shard.schedules, workers)
-    : new Array<number>(workers).fill(Number.POSITIVE_INFINITY);
-  const done = new Array<number>(budgets.length).fill(0);
+  const done = new Array<number>(plan.length).fill(0);
+  const budget = plan.reduce((n, p) => n + p.schedules, 0);
   const url = workerUrl();
   const reports = await Promise.all(
-    budgets.map(
-      (schedules, i) =>
+    plan.map(
+      ({ schedules, seed }, i) =>
         new Promise<ExploreReport>((resolve, reject) => {
           const worker = new Worker(url, {
-            workerData: { source, shard: { ...shard, schedules, seed: shard.seed + i } },
+            workerData: { source, shard: { ...shard, schedules, seed } },
             // A larger young generation: each schedule allocates a fresh machine, and with the
             // default semi-space most of them survive a scavenge (docs/performance.md).
             resourceLimits: { maxYoungGenerationSizeMb: 64 },
@@ -339,7 +362,7 @@ async function exploreSharded(
                 progressText({
                   ...m.progress,
                   schedules: total,
-                  budget: Number.isFinite(shard.schedules) ? shard.schedules : Infinity,
+                  budget: Number.isFinite(budget) ? budget : Infinity,
                 }),
               );
             } else if (m.type === 'report') report = m.report;
@@ -365,8 +388,14 @@ function printReport(ctx: CommandContext, report: ExploreReport | MergedReport, 
   const secs = (report.elapsedMs / 1000).toFixed(1);
   const f = report.failure;
   const exhausted = report.exhausted ? ' (every schedule within the bound)' : '';
+  const c = report.coverage;
+  const coverage =
+    c === undefined
+      ? ''
+      : `coverage: ${c.pairs} distinct ordered pairs of ${c.points} preemption points, the last new one in schedule ${c.lastNewAt}`;
   if (f === null) {
     ctx.print(`${report.schedules} schedules run in ${secs} s${exhausted}: no violation found`);
+    if (coverage) ctx.print(coverage);
     return;
   }
   ctx.print(
@@ -388,6 +417,34 @@ function printReport(ctx: CommandContext, report: ExploreReport | MergedReport, 
     ctx.print(`shrunk token:  ${f.shrunkToken}  (decision points: ${f.originalLength} → ${f.shrunkLength})`);
   }
   ctx.print(`reproduce:     hmmsim explore ${label} --replay ${f.shrunkToken}`);
+  if (coverage) ctx.print(coverage);
+}
+
+/** `hmmsim explore merge <report.json>…`: shard reports (from --json) combined. */
+function runMerge(ctx: CommandContext): number {
+  const files = ctx.positionals.slice(1).map((f) => ({ abs: ctx.resolve(f), display: f }));
+  const m = mergeReportFiles(files);
+  if (ctx.json) {
+    ctx.emit({ command: 'explore merge', ok: m.failure === null, merge: m });
+  } else {
+    ctx.print(`${m.scenario}: ${m.files.length} reports, ${m.schedules} schedules in all`);
+    for (const sh of m.shards)
+      ctx.print(
+        `  ${sh.file}: seed ${sh.seed}, ${sh.schedules} schedules${sh.failed ? ', VIOLATION' : ''}${sh.pairs === null ? '' : `, ${sh.pairs} pairs`}`,
+      );
+    ctx.print(
+      `coverage: at most ${m.coverage.sumPairs} distinct ordered pairs of preemption points (one shard alone saw up to ${m.coverage.maxPairs})`,
+    );
+    if (m.failure === null) ctx.print('no violation found');
+    else {
+      const f = m.failure;
+      ctx.print(
+        `first violation by seed: seed ${m.seed}, schedule ${f.schedule} (${f.violation.oracle}): ${f.violation.message}`,
+      );
+      ctx.print(`shrunk token:  ${f.shrunkToken}`);
+    }
+  }
+  return m.failure === null ? EXIT_OK : EXIT_FAILED;
 }
 
 async function replayOne(

@@ -17,6 +17,7 @@ import {
   setupFailure,
   type WorkerMessage,
 } from './explore-command.ts';
+import { loadModuleScenario } from './explore-scale.ts';
 import { toExploreScenario } from './scenario/to-explore.ts';
 import { loadScenario } from './scenario/validate.ts';
 
@@ -34,7 +35,9 @@ try {
       ? (toExploreScenario(
           loadScenario(readFileSync(source.path, 'utf8'), source.display),
         ) as Scenario<unknown>)
-      : (findMutant(source.id)!.scenario as Scenario<unknown>);
+      : source.kind === 'module'
+        ? await loadModuleScenario(source.path, source.display)
+        : (findMutant(source.id)!.scenario as Scenario<unknown>);
   const report = await explore({
     ...scenario,
     ...exploreOptions(shard),
@@ -47,7 +50,7 @@ try {
   } as ExploreOptions<unknown>);
   post({ type: 'report', report });
 } catch (e) {
-  const failed = setupFailure(e, source.kind === 'file' ? source.display : `--mutant ${source.id}`);
+  const failed = setupFailure(e, source.kind === 'mutant' ? `--mutant ${source.id}` : source.display);
   if (failed !== null) post({ type: 'setup-failed', message: failed });
   else post({ type: 'error', message: e instanceof Error ? (e.stack ?? e.message) : String(e) });
 }

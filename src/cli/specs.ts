@@ -91,11 +91,14 @@ export const EXPLORE: CommandSpec = {
     '        [--depth D] [--bound N] [--workers N] [--json] [--trace FILE]',
     'explore --mutant ID [options]',
     'explore <scenario.json | --mutant ID> --replay TOKEN',
+    'explore <scenario.ts> [options]   (a module exporting a Scenario: default or `scenario`)',
+    'explore ... --shard I/N --json > shard-I.json;  explore merge shard-*.json',
   ],
-  positionals: { min: 0, max: 1, name: '<scenario.json>' },
+  positionals: { min: 0, max: 1000, name: '<scenario.json|scenario.ts>' },
   details: [
     'A scenario file with one "threads" step becomes an explorer scenario: the steps before it are the set-up, its threads race, and the steps after it are the check. --mutant ID explores the registered scenario of a deliberate mistake with its budget. On a violation the report gives the account of the interleaving, a replay token and the shrunk token; --replay TOKEN re-runs one schedule and prints its account.',
     '--workers N shares a random or pct budget among N worker threads with seeds seed, seed+1, …',
+    '--shard I/N runs shard I of N: with W workers it explores seeds seed+I+k·N (k < W), each with its share of the budget, so N shards explore what --workers N would; merge their --json reports with `hmmsim explore merge` (first failure by seed, totals, coverage).',
   ],
   options: [
     ...COMMON,
@@ -108,7 +111,7 @@ export const EXPLORE: CommandSpec = {
     {
       name: 'strategy',
       kind: 'choice',
-      choices: ['random', 'pct', 'exhaustive'],
+      choices: ['random', 'pct', 'exhaustive', 'portfolio'],
       description: 'how schedules are chosen (default random, or the scenario/mutant default)',
     },
     {
@@ -149,6 +152,12 @@ export const EXPLORE: CommandSpec = {
       min: 1,
       placeholder: 'N',
       description: 'worker threads for random/pct (default 1; at most the cores and the schedules)',
+    },
+    {
+      name: 'shard',
+      kind: 'string',
+      placeholder: 'I/N',
+      description: 'run shard I (0-based) of N of the seed space and budget',
     },
     {
       name: 'replay',

@@ -4,6 +4,7 @@
  * CPU access, fork, munmap, mprotect or reclaim ends it.
  * @module
  */
+import { HMM_WALK_PAGE_NS, HMM_WALK_PASS_NS } from '../hmm/hmm-range-fault.ts';
 import { PAGE_SIZE, PMD_SIZE } from '../mm/constants.ts';
 import { FOLL_GET, FOLL_WRITE, getUserPages } from '../mm/gup.ts';
 import { splitHugePmd } from '../mm/huge-memory.ts';
@@ -43,6 +44,9 @@ export async function makeDeviceExclusive(mm: MmStruct, addr: number, owner: unk
   const pm = k.pm;
   addr = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
   for (;;) {
+    // A page walk and a fault, like one pass of hmm_range_fault: a loop calling only this
+    // function sees time pass, so its HMM_RANGE_DEFAULT_TIMEOUT can expire.
+    k.sched.clock.advance(HMM_WALK_PASS_NS + HMM_WALK_PAGE_NS);
     // FOLL_SPLIT_PMD: the entry must be a PTE.
     const pmdOff = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 2);
     const vma = mm.vmaLookup(addr);

@@ -37,4 +37,8 @@ export {
   MIGRATE_PFN_WRITE,
   migratePfn,
   migratePfnToPage,
+  mpfnClear,
+  mpfnFlags,
+  mpfnHas,
+  mpfnSet,
 } from './migrate-pfn.ts';

@@ -8,6 +8,7 @@ import { isMutantId, MUTANT_IDS, type MutantId } from '../mm/mutant.ts';
 import { UsageError } from '../sim/errors.ts';
 import type { SchedulerHost } from '../sim/scheduler.ts';
 import { formatAccount } from './account.ts';
+import { InterleavingCoverage } from './coverage.ts';
 import type { Oracle } from './oracle.ts';
 import { defaultOracles } from './oracles/index.ts';
 import { formatReplayToken, parseReplayToken, trimChoices } from './replay-token.ts';
@@ -16,6 +17,7 @@ import { shrinkSchedule } from './shrink.ts';
 import { ExhaustiveStrategy } from './strategies/exhaustive.ts';
 import { ListChooser } from './strategies/list.ts';
 import { PctStrategy } from './strategies/pct.ts';
+import { PortfolioStrategy } from './strategies/portfolio.ts';
 import { RandomStrategy } from './strategies/random.ts';
 import type { Strategy } from './strategies/strategy.ts';
 import type {
@@ -33,11 +35,22 @@ export const DEFAULT_SCHEDULES = 1000;
 /** Default schedules between progress reports. */
 export const DEFAULT_PROGRESS_EVERY = 100;
 
-const STRATEGIES: readonly StrategyName[] = ['random', 'pct', 'exhaustive'];
+const STRATEGIES: readonly StrategyName[] = ['random', 'pct', 'exhaustive', 'portfolio'];
 
-/** Makes the strategy `name` for a run with these options. */
-export function makeStrategy(name: StrategyName, seed: number, depth = 2, preemptionBound = 2): Strategy {
+/**
+ * Makes the strategy `name` for a run with these options (`threads`: the scenario's thread
+ * count, which sets the portfolio's PCT depths).
+ */
+export function makeStrategy(
+  name: StrategyName,
+  seed: number,
+  depth = 2,
+  preemptionBound = 2,
+  threads = 2,
+): Strategy {
   switch (name) {
+    case 'portfolio':
+      return new PortfolioStrategy(seed, threads);
     case 'random':
       return new RandomStrategy(seed);
     case 'pct':
@@ -129,7 +142,7 @@ function validate(o: ExploreOptions<unknown>): void {
  */
 export async function explore<S>(options: ExploreOptions<S>): Promise<ExploreReport> {
   validate(options as ExploreOptions<unknown>);
-  const strategyName = options.strategy ?? 'random';
+  const strategyName = options.strategy ?? 'portfolio';
   const seed = options.seed ?? 1;
   const mutant: MutantId | null = options.mutant ?? null;
   const now = options.now;
@@ -139,17 +152,25 @@ export async function explore<S>(options: ExploreOptions<S>): Promise<ExploreRep
   const every = options.progressEvery ?? DEFAULT_PROGRESS_EVERY;
   const oracles: readonly Oracle[] = options.oracles ?? defaultOracles();
   const host: SchedulerHost | undefined = options.host;
-  const strategy = makeStrategy(strategyName, seed, options.depth, options.preemptionBound);
+  const strategy = makeStrategy(
+    strategyName,
+    seed,
+    options.depth,
+    options.preemptionBound,
+    Object.keys(options.threads).length,
+  );
 
   const t0 = now ? now() : 0;
   const elapsed = (): number => (now ? now() - t0 : 0);
+  const coverage = new InterleavingCoverage();
   let schedules = 0;
   let failing: { result: ScheduleResult; schedule: number } | null = null;
   const stop = options.shouldStop;
   while (schedules < budget && (!timed || elapsed() < deadlineMs) && !(stop?.() ?? false)) {
     const chooser = strategy.next();
     if (chooser === null) break;
-    const result = await runSchedule(options, chooser, { seed, mutant, oracles, host });
+    const result = await runSchedule(options, chooser, { seed, mutant, oracles, host, coverage });
+    coverage.endSchedule();
     strategy.done(result);
     schedules++;
     if (result.violation !== null) failing = { result, schedule: schedules - 1 };
@@ -184,6 +205,7 @@ export async function explore<S>(options: ExploreOptions<S>): Promise<ExploreRep
     exhausted: strategy.exhausted,
     elapsedMs: elapsed(),
     failure,
+    coverage: { pairs: coverage.size, points: coverage.points, lastNewAt: coverage.lastNewAt },
   };
 }
 
@@ -205,6 +227,7 @@ async function makeFailure<S>(
   const tokenOf = (choices: readonly number[]): string =>
     formatReplayToken({ scenario: scenario.name, seed: o.seed, mutant: o.mutant, choices });
   let shrunk: readonly number[] = original;
+  let outcome = 'not shrunk';
   if (o.shrink) {
     const s = await shrinkSchedule(scenario, original, violation.oracle, {
       seed: o.seed,
@@ -213,21 +236,28 @@ async function makeFailure<S>(
       host: o.host,
     });
     shrunk = s.choices;
+    outcome = s.reduced
+      ? 'reduced'
+      : s.runs >= s.maxRuns
+        ? `not reduced: ${s.runs} re-runs found no simpler failing schedule (the bound)`
+        : `not reduced: no decision can go and no preemption can be undone (${s.runs} re-runs)`;
   }
   const runOptions = { seed: o.seed, mutant: o.mutant, oracles: o.oracles, host: o.host, record: true };
   let replayed = await runSchedule(scenario, new ListChooser(shrunk, true), runOptions);
   if (replayed.violation === null || replayed.violation.oracle !== violation.oracle) {
     // The scenario did not repeat itself (it is not deterministic): show the original instead.
     shrunk = original;
+    outcome = 'not reduced: the shrunk schedule did not fail again (a nondeterministic scenario?)';
     replayed = await runSchedule(scenario, new ListChooser(original, true), runOptions);
   }
+  const shrunkPreemptions = replayed.preemptions;
   const token = tokenOf(original);
   const shrunkToken = tokenOf(shrunk);
   const text = formatAccount(replayed.account, replayed.violation ?? violation, {
     header: [
       `scenario ${scenario.name}${o.mutant === null ? '' : ` with mutant ${o.mutant}`}, seed ${o.seed}, schedule ${schedule}`,
       `replay: ${shrunkToken}${shrunkToken === token ? '' : ` (as found: ${token})`}`,
-      `decision points: ${shrunk.length} (as found: ${original.length})`,
+      `decision points: ${shrunk.length} (as found: ${original.length}); preemptions: ${shrunkPreemptions} (as found: ${found.preemptions}); shrinking: ${outcome}`,
       '',
     ],
   });
@@ -238,6 +268,9 @@ async function makeFailure<S>(
     shrunkToken,
     originalLength: original.length,
     shrunkLength: shrunk.length,
+    originalPreemptions: found.preemptions,
+    shrunkPreemptions,
+    shrinkOutcome: outcome,
     account: replayed.account,
     text,
   };

@@ -5,6 +5,7 @@
  * @module
  */
 export { type AccountTextOptions, formatAccount } from './account.ts';
+export { InterleavingCoverage } from './coverage.ts';
 export {
   DEFAULT_PROGRESS_EVERY,
   DEFAULT_SCHEDULES,
@@ -15,7 +16,19 @@ export {
 } from './explore.ts';
 export { findMutant, MUTANTS, type MutantSpec } from './mutants/index.ts';
 export type { Oracle, OracleContext, OracleInstance } from './oracle.ts';
-export { defaultOracles } from './oracles/index.ts';
+export {
+  assertionOracle,
+  attachObserver,
+  balanceOracle,
+  defaultOracles,
+  livenessOracle,
+  lostDataOracle,
+  mirrorEntryMismatch,
+  mirrorOracle,
+  OBSERVER_HOOKS,
+  ObserverHub,
+  useAfterFreeOracle,
+} from './oracles/index.ts';
 export {
   formatReplayToken,
   parseReplayToken,
@@ -35,10 +48,12 @@ export { DEFAULT_SHRINK_RUNS, type ShrinkOptions, type ShrinkResult, shrinkSched
 export { ExhaustiveStrategy, NondeterministicScenarioError } from './strategies/exhaustive.ts';
 export { ListChooser } from './strategies/list.ts';
 export { PCT_INITIAL_STEPS, PctStrategy } from './strategies/pct.ts';
+export { PORTFOLIO_MAX_DEPTH, PortfolioStrategy, portfolioDepths } from './strategies/portfolio.ts';
 export { RandomStrategy } from './strategies/random.ts';
 export { type Chooser, isPreemption, type Strategy } from './strategies/strategy.ts';
 export type {
   AccountStep,
+  ExploreCoverage,
   ExploreFailure,
   ExploreOptions,
   ExploreProgress,

@@ -19,6 +19,8 @@ export interface OracleContext {
 export interface OracleInstance {
   /** After setup, before the threads start (e.g. take the balance baseline… or not: see atEnd). */
   started?(): void;
+  /** At every preemption point while the threads race (before the scheduler picks who runs). */
+  atPoint?(): void;
   /** At every context switch while the threads race. */
   atSwitch?(): void;
   /** After the threads, `check` and `teardown`: the end-of-run checks (balance). */

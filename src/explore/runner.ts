@@ -27,9 +27,12 @@ import { DeadlockError, ExternalAwaitError, StepBudgetError, UsageError } from '
 import type { SchedulePolicy } from '../sim/policy.ts';
 import type { SchedulerHost, SwitchObserver } from '../sim/scheduler.ts';
 import type { SimThread } from '../sim/thread.ts';
+import { BoundedLoops } from './bounded-loops.ts';
+import type { InterleavingCoverage } from './coverage.ts';
 import { describeEvent } from './describe-event.ts';
 import type { Oracle, OracleContext, OracleInstance } from './oracle.ts';
 import { defaultOracles } from './oracles/index.ts';
+import { attachObserver } from './oracles/observer-hub.ts';
 import { type Chooser, isPreemption } from './strategies/strategy.ts';
 import type { AccountStep, Scenario, ScheduleResult, Violation } from './types.ts';
 
@@ -50,6 +53,8 @@ export interface RunOptions {
   readonly record?: boolean;
   /** Host hooks of the machine's scheduler (e.g. `idle`, to catch awaits outside the simulation). */
   readonly host?: SchedulerHost;
+  /** Collects the ordered pairs of preemption points at the schedule's switches (default none). */
+  readonly coverage?: InterleavingCoverage;
 }
 
 /** A scenario bug found while running a schedule (not a violation of the system under test). */
@@ -62,6 +67,8 @@ export class ScenarioError extends Error {
 class ExploringPolicy implements SchedulePolicy {
   readonly preemptive = true;
   readonly choices: number[] = [];
+  /** Choices that preempted the running thread. */
+  preemptions = 0;
   /** Called at every decision when recording the account. */
   onDecision: ((candidates: readonly SimThread[], chosen: number, point: string) => void) | null = null;
   private readonly chooser: Chooser;
@@ -76,6 +83,7 @@ class ExploringPolicy implements SchedulePolicy {
       throw new UsageError('Chooser.choose', `returned ${i} for ${candidates.length} candidates`);
     }
     this.choices.push(i);
+    if (i !== 0 && isPreemption(candidates)) this.preemptions++;
     if (this.onDecision !== null) this.onDecision(candidates, i, point);
     return i;
   }
@@ -138,11 +146,13 @@ export async function runSchedule<S>(
       });
     }
     for (const o of instances) o.started?.();
-    if (violation !== null) return result(policy.choices, violation, account, 0, 0, clock.now);
+    if (violation !== null) return result(policy, violation, account, 0, 0, clock.now);
 
     // The race.
     const atSwitch: (() => void)[] = [];
     for (const o of instances) if (o.atSwitch) atSwitch.push(o.atSwitch.bind(o));
+    const atPoint: (() => void)[] = [];
+    for (const o of instances) if (o.atPoint) atPoint.push(o.atPoint.bind(o));
     const maxTime = scenario.maxVirtualTime ?? DEFAULT_MAX_VIRTUAL_TIME;
     const t0 = clock.now;
     const steps0 = sched.steps;
@@ -150,14 +160,34 @@ export async function runSchedule<S>(
     const previousPolicy = sched.policy;
     const previousBudget = sched.stepBudget;
     const previousOnSwitch = sched.onSwitch;
+    const previousOnPoint = sched.onPoint;
+    const onPoint = (): void => {
+      if (aborting) return;
+      for (let i = 0; i < atPoint.length; i++) atPoint[i]!();
+    };
+    const loops = new BoundedLoops(sched);
+    const detachLoops = attachObserver(machine, loops);
+    const budget = scenario.stepBudget ?? DEFAULT_STEP_BUDGET;
+    const previousOnBudgetSpent = sched.onBudgetSpent;
+    const onBudgetSpent = (): boolean => {
+      if (aborting) return false;
+      const what = loops.warp(budget);
+      if (what === null) return false;
+      note(what);
+      return true;
+    };
+    /** Virtual time the threads took, without the time moved forward for bounded loops. */
+    const elapsed = (): number => clock.now - t0 - loops.warped;
     const overTime = (): void => {
       violate(
         'liveness',
-        `the threads ran ${formatNs(clock.now - t0)} of virtual time, more than the ${formatNs(maxTime)} allowed (a livelock or a lost wake-up)\n${sched.describeThreads()}`,
+        `the threads ran ${formatNs(elapsed())} of virtual time, more than the ${formatNs(maxTime)} allowed (a livelock or a lost wake-up)\n${sched.describeThreads()}`,
       );
     };
+    const coverage = options.coverage ?? null;
     const onSwitch: SwitchObserver = (from, to, label) => {
       if (previousOnSwitch !== null) previousOnSwitch(from, to, label);
+      if (coverage !== null) coverage.add(label, to.at);
       if (account !== null)
         account.push({
           time: clock.now,
@@ -166,7 +196,7 @@ export async function runSchedule<S>(
         });
       if (aborting) return;
       for (let i = 0; i < atSwitch.length; i++) atSwitch[i]!();
-      if (clock.now - t0 > maxTime) overTime();
+      if (elapsed() > maxTime) overTime();
     };
     sched.policy = policy;
     if (account !== null) {
@@ -178,8 +208,10 @@ export async function runSchedule<S>(
         );
       };
     }
-    sched.stepBudget = steps0 + (scenario.stepBudget ?? DEFAULT_STEP_BUDGET);
+    sched.stepBudget = steps0 + budget;
     sched.onSwitch = onSwitch;
+    sched.onBudgetSpent = onBudgetSpent;
+    if (atPoint.length > 0) sched.onPoint = onPoint;
     racing = true;
     note('threads start');
 
@@ -214,12 +246,15 @@ export async function runSchedule<S>(
       if (!aborting) violate('liveness', err.message);
     }
     racing = false;
-    if (violation === null && clock.now - t0 > maxTime) overTime();
+    if (violation === null && elapsed() > maxTime) overTime();
     const steps = sched.steps - steps0;
     const switches = sched.switches - switches0;
     sched.policy = previousPolicy;
     sched.stepBudget = previousBudget;
     sched.onSwitch = previousOnSwitch;
+    sched.onPoint = previousOnPoint;
+    sched.onBudgetSpent = previousOnBudgetSpent;
+    detachLoops();
 
     if (violation === null && scenario.check) {
       note('check');
@@ -242,7 +277,7 @@ export async function runSchedule<S>(
       note('end-of-run checks');
       for (const o of instances) o.atEnd?.();
     }
-    return result(policy.choices, violation, account, steps, switches, clock.now);
+    return result(policy, violation, account, steps, switches, clock.now);
   } finally {
     unsubscribe?.();
     for (const o of instances) o.detach?.();
@@ -255,14 +290,22 @@ export async function runSchedule<S>(
 const NO_STEPS: readonly AccountStep[] = Object.freeze([]);
 
 function result(
-  choices: readonly number[],
+  policy: ExploringPolicy,
   violation: Violation | null,
   account: readonly AccountStep[] | null,
   steps: number,
   switches: number,
   time: number,
 ): ScheduleResult {
-  return { choices, violation, account: account ?? NO_STEPS, steps, switches, time };
+  return {
+    choices: policy.choices,
+    violation,
+    account: account ?? NO_STEPS,
+    steps,
+    switches,
+    preemptions: policy.preemptions,
+    time,
+  };
 }
 
 /** `check` or `teardown` threw: a kernel assertion, a deadlock, or the scenario's own failure. */

@@ -28,6 +28,10 @@ export interface ShrinkResult {
   readonly choices: readonly number[];
   /** Re-runs made. */
   readonly runs: number;
+  /** The bound on re-runs it had. */
+  readonly maxRuns: number;
+  /** True when some simpler failing schedule was found (shorter, fewer preemptions or smaller). */
+  readonly reduced: boolean;
 }
 
 /** Ordering of choice lists by simplicity: length, then non-zero choices, then sum. */
@@ -60,6 +64,7 @@ export async function shrinkSchedule<S>(
   const runOptions: RunOptions = { ...options, record: false };
   let best = trimChoices(choices);
   let runs = 0;
+  let reduced = false;
 
   /** Runs `candidate`; true (and `best` updated) when it fails the same way and is simpler. */
   const attempt = async (candidate: readonly number[]): Promise<boolean> => {
@@ -69,6 +74,7 @@ export async function shrinkSchedule<S>(
     const recorded = trimChoices(r.choices);
     if (!simpler(recorded, best)) return false;
     best = recorded;
+    reduced = true;
     return true;
   };
 
@@ -101,5 +107,5 @@ export async function shrinkSchedule<S>(
       if (await attempt(candidate)) i--;
     }
   }
-  return { choices: best, runs };
+  return { choices: best, runs, maxRuns, reduced };
 }

@@ -50,8 +50,11 @@ export interface Scenario<S = unknown> {
   readonly maxVirtualTime?: number;
 }
 
-/** How schedules are chosen. */
-export type StrategyName = 'random' | 'pct' | 'exhaustive';
+/**
+ * How schedules are chosen: a random walk, PCT at one depth, a bounded exhaustive search, or the
+ * portfolio (random and PCT at depths 2 … threads + 1, in turn).
+ */
+export type StrategyName = 'random' | 'pct' | 'exhaustive' | 'portfolio';
 
 /** Progress of a long exploration, delivered to {@link ExploreOptions.onProgress}. */
 export interface ExploreProgress {
@@ -67,7 +70,11 @@ export interface ExploreProgress {
 
 /** Options of {@link explore}: a scenario plus how to explore it. */
 export interface ExploreOptions<S = unknown> extends Scenario<S> {
-  /** Strategy (default 'random'). */
+  /**
+   * Strategy (default 'portfolio'; before it was 'random': pass `strategy: 'random'` to repeat an
+   * earlier exploration's seeded results — replay tokens hold choices, not strategies, and replay
+   * as before).
+   */
   readonly strategy?: StrategyName;
   /** Budget in schedules (default 1000). */
   readonly schedules?: number;
@@ -139,6 +146,8 @@ export interface ScheduleResult {
   readonly steps: number;
   /** Context switches. */
   readonly switches: number;
+  /** Decisions that preempted the running thread (switches the schedule forced). */
+  readonly preemptions: number;
   /** Virtual time at the end, ns. */
   readonly time: number;
 }
@@ -157,6 +166,15 @@ export interface ExploreFailure {
   readonly originalLength: number;
   /** Decision points of the shrunk schedule (never more than the original's). */
   readonly shrunkLength: number;
+  /** Preemptions of the original schedule. */
+  readonly originalPreemptions: number;
+  /** Preemptions of the shrunk schedule. */
+  readonly shrunkPreemptions: number;
+  /**
+   * What shrinking did, in words: 'reduced', 'not reduced: …' (every decision and preemption
+   * was needed, or the runs ran out), or 'not shrunk' (shrink off).
+   */
+  readonly shrinkOutcome: string;
   /** The shrunk schedule's account, step by step. */
   readonly account: readonly AccountStep[];
   /** The account as readable text: who did what, in order, and the disagreeing states. */
@@ -181,4 +199,25 @@ export interface ExploreReport {
   readonly elapsedMs: number;
   /** The first failure, or null when no schedule violated anything. */
   readonly failure: ExploreFailure | null;
+  /**
+   * Interleaving coverage: distinct ordered pairs of preemption points seen at switches (absent
+   * from reports made before it existed).
+   */
+  readonly coverage?: ExploreCoverage;
+}
+
+/** Interleaving coverage of an exploration (see {@link ExploreReport.coverage}). */
+export interface ExploreCoverage {
+  /**
+   * Distinct ordered pairs (a, b): a thread gave up the CPU at preemption point a and the next
+   * thread resumed at point b.
+   */
+  readonly pairs: number;
+  /** Distinct preemption-point labels seen at switches. */
+  readonly points: number;
+  /**
+   * The schedule (1-based count) that added the last new pair (0: none). Far below `schedules`
+   * means more schedules of this strategy have stopped finding new interleavings.
+   */
+  readonly lastNewAt: number;
 }

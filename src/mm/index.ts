@@ -3,11 +3,23 @@
  * @module
  */
 export * from './constants.ts';
+export {
+  DEVICE_ACCESS_ATOMIC,
+  DEVICE_ACCESS_WRITE,
+  type DeviceMirror,
+  deviceMirrorAccess,
+  deviceMirrorRegister,
+  deviceMirrorUnregister,
+  deviceMirrorUpdated,
+  deviceRead,
+  deviceWrite,
+} from './device-mirror.ts';
 export type { MmEvent } from './events.ts';
 export { mmdrop, mmget, mmgetNotZero, mmgrab, mmput } from './exit.ts';
 export { faultStats, handleMmFault } from './fault.ts';
 export type { FileOperations, OpenFile } from './fdtable.ts';
 export { SimFile } from './file.ts';
+export { folioGet, folioPut, folioRefCount, getPage, putPage } from './folio-ref.ts';
 export {
   FOLL_GET,
   FOLL_LONGTERM,
@@ -30,8 +42,16 @@ export {
   mmapWriteUnlock,
 } from './mmap-lock.ts';
 export * from './mmu-notifier.ts';
+export {
+  lockPage as folioLock,
+  pageLocked as folioTestLocked,
+  trylockPage as folioTrylock,
+  unlockPage as folioUnlock,
+  waitOnPageLocked as folioWaitLocked,
+} from './page-lock.ts';
 export { PageTablePool } from './page-table.ts';
 export { FRAME_METADATA_BYTES, HUGE_ZERO_PFN, PhysMem, ZERO_PFN } from './physmem.ts';
 export { Process } from './process.ts';
+export { condResched, msleep, ndelay, udelay } from './resched.ts';
 export { AccessSignal, BusError, OutOfMemoryKill, SegmentationFault } from './signals.ts';
 export { Vma, type VmOperations } from './vma.ts';

@@ -14,6 +14,7 @@ import { suggest } from '../sim/suggest.ts';
 import { WaitQueue } from '../sim/wait-queue.ts';
 import { AnonVma } from './anon-vma.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, PAGE_SIZE } from './constants.ts';
+import type { DeviceMirror } from './device-mirror.ts';
 import type { MmEvent } from './events.ts';
 import { SimFile } from './file.ts';
 import { HugetlbPool } from './hugetlb.ts';
@@ -139,6 +140,11 @@ export class Kernel {
    * an unobserved machine pays one branch per hook site.
    */
   observer: MmObserver | null = null;
+  /**
+   * The device mirrors registered by drivers (`deviceMirrorRegister`), in registration order:
+   * what every device can reach, for the oracles.
+   */
+  readonly deviceMirrors: DeviceMirror[] = [];
   private nextMmId = 1;
   private isDisposed = false;
 

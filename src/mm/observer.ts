@@ -9,6 +9,7 @@
  * `ObserverHub` there fans every call out to all of them.
  * @module
  */
+import type { DeviceMirror } from './device-mirror.ts';
 import type { MmStruct } from './mm-struct.ts';
 import type { MmuNotifierRange } from './mmu-notifier.ts';
 
@@ -26,20 +27,20 @@ export interface MmObserver {
   /** A CPU 32-bit store of `value` at `addr` in `mm` reached its frame. */
   userWrite32?(mm: MmStruct, addr: number, value: number): void;
   /**
-   * A device copied one page through its page table: `mirror` (the driver's per-mirror state,
-   * e.g. a `DmirrorFile`) read (`write` false) or wrote the page at `addr` of `mm` through its
-   * entry naming frame `pfn`; `data` holds the page's bytes as read or written.
+   * A device accessed memory through its page table: `mirror`'s device read (`write` false) or
+   * wrote `data` (bytes within one page) at `addr` of `mm` through its translation naming frame
+   * `pfn`.
    */
   deviceAccess?(
-    mirror: object,
+    mirror: DeviceMirror,
     mm: MmStruct,
     addr: number,
     pfn: number,
     write: boolean,
     data: Uint8Array,
   ): void;
-  /** A device driver stored new entries in `mirror`'s device page table (a commit). */
-  mirrorUpdate?(mirror: object): void;
+  /** A device driver changed `mirror`'s translations (a commit of device page-table entries). */
+  mirrorUpdate?(mirror: DeviceMirror): void;
   /**
    * `mmu_notifier_invalidate_range_start` began for `range` (before any callback). Every start is
    * matched by exactly one {@link invalidateEnd}, also when a non-blockable start failed.

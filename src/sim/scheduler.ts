@@ -54,6 +54,17 @@ export class Scheduler {
   switches = 0;
   /** Optional observer of switches. */
   onSwitch: SwitchObserver | null = null;
+  /**
+   * Optional observer of every preemption point, called as the point is reached (before the
+   * policy chooses who runs next): the race explorer's oracles check there.
+   */
+  onPoint: ((label: string) => void) | null = null;
+  /**
+   * Called when a point finds the step budget spent, before a {@link StepBudgetError} is thrown:
+   * returns true when it raised `stepBudget` (the race explorer does so for a bounded retry loop
+   * whose deadline virtual time has not reached yet).
+   */
+  onBudgetSpent: ((label: string) => boolean) | null = null;
   private readonly ready: SimThread[] = [];
   private readonly sleepers: SimThread[] = [];
   /** Earliest `wakeAt` among the sleepers (infinity when none). */
@@ -106,7 +117,8 @@ export class Scheduler {
     const cur = this.current;
     cur.at = label;
     cur.steps++;
-    if (++this.steps > this.stepBudget) this.overBudget(label);
+    if (++this.steps > this.stepBudget) this.budgetSpent(label);
+    if (this.onPoint !== null) this.onPoint(label);
     if (this.clock.now >= this.nextWake) this.wakeDue();
     if (this.ready.length === 0 || !this.policy.preemptive) return undefined;
     const candidates = [cur, ...this.ready];
@@ -170,6 +182,11 @@ export class Scheduler {
       .filter((t) => t.state !== 'done')
       .map((t) => t.describe())
       .join('\n');
+  }
+
+  private budgetSpent(label: string): void {
+    if (this.onBudgetSpent?.(label) && this.steps <= this.stepBudget) return;
+    this.overBudget(label);
   }
 
   private overBudget(label: string): never {

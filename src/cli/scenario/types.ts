@@ -176,7 +176,7 @@ export type DeviceRangeOp =
 
 /** Defaults of `hmmsim explore` for this scenario (command-line options win). */
 export interface ExploreSpec {
-  readonly strategy?: 'random' | 'pct' | 'exhaustive';
+  readonly strategy?: 'random' | 'pct' | 'exhaustive' | 'portfolio';
   readonly schedules?: number;
   readonly seed?: number;
   readonly depth?: number;

@@ -8,6 +8,13 @@
  * @module
  */
 import { PAGE_SIZE, ULONG_MAX } from '../../mm/constants.ts';
+import {
+  DEVICE_ACCESS_ATOMIC,
+  DEVICE_ACCESS_WRITE,
+  type DeviceMirror,
+  deviceMirrorRegister,
+  deviceMirrorUnregister,
+} from '../../mm/device-mirror.ts';
 import type { FileOperations } from '../../mm/fdtable.ts';
 import type { MmStruct } from '../../mm/mm-struct.ts';
 import type { Process } from '../../mm/process.ts';
@@ -18,6 +25,7 @@ import { Mutex } from '../../sim/mutex.ts';
 import { dmirrorCheckAtomic } from './check-exclusive.ts';
 import type { HmmDmirrorCmd } from './cmd.ts';
 import type { DmirrorDevice } from './device.ts';
+import { dmirrorBackingPage } from './devmem-alloc.ts';
 import { dmirrorDeviceEvictChunk, dmirrorDeviceRemoveChunks } from './evict.ts';
 import { dmirrorExclusive } from './exclusive.ts';
 import { DmirrorInterval } from './interval.ts';
@@ -25,7 +33,7 @@ import { dmirrorMinOps } from './invalidate.ts';
 import { dmirrorMigrateToDevice } from './migrate-to-device.ts';
 import { dmirrorMigrateToSystem } from './migrate-to-system.ts';
 import { dmirrorFopsMmap } from './mmap.ts';
-import type { DmirrorPt } from './pt.ts';
+import { type DmirrorPt, DPT_XA_TAG_ATOMIC, DPT_XA_TAG_WRITE, xaPointerTag, xaUntagPointer } from './pt.ts';
 import { dmirrorRead, dmirrorWrite } from './read-write.ts';
 import { dmirrorSnapshot } from './snapshot.ts';
 import type { DmirrorDataResult, DmirrorResult, DmirrorSnapshotResult } from './uapi.ts';
@@ -44,9 +52,11 @@ const NOTHING = new Uint8Array(0);
 
 /**
  * One open file of a dmirror device. Create it with {@link DmirrorDevice.open}; it mirrors the
- * address space of the process that opened it (also after that process forks).
+ * address space of the process that opened it (also after that process forks). It is the
+ * {@link DeviceMirror} of its device page table, registered from open to release, through which
+ * the race explorer's oracles check it like any other driver's mirror.
  */
-export class DmirrorFile {
+export class DmirrorFile implements DeviceMirror {
   /** `mdevice`: the device; its identity is the owner token of its memory and faults. */
   readonly mdevice: DmirrorDevice;
   /** The process that opened the file; its mm is the one mirrored. */
@@ -69,6 +79,8 @@ export class DmirrorFile {
    */
   readonly id: number;
   private released = false;
+  /** The driver reports every commit (`mirrorUpdate`): the oracles check after changes only. */
+  readonly reportsUpdates = true;
 
   /** @internal use {@link DmirrorDevice.open} */
   constructor(mdevice: DmirrorDevice, process: Process) {
@@ -101,7 +113,39 @@ export class DmirrorFile {
     );
     if (ret !== 0) throw new Error(`mmu_interval_notifier_insert failed with ${ret}`);
     dmirror.fd = process.openDevice(dmirror.fops);
+    deviceMirrorRegister(process.kernel, dmirror);
     return dmirror;
+  }
+
+  /** `hmm_dmirror0 (file 1 of pid 3)`: how reports name this mirror. */
+  get name(): string {
+    return `${this.mdevice.name} (file ${this.id} of pid ${this.process.pid})`;
+  }
+
+  /** The device: the owner token of its device-private memory. */
+  get owner(): unknown {
+    return this.mdevice;
+  }
+
+  /**
+   * Every entry of the device page table: READ, WRITE or ATOMIC (DeviceMirror contract). None
+   * once release began: no command can reach the device through a released file.
+   */
+  forEachTranslation(visit: (vpn: number, pfn: number, access: number) => void): void {
+    if (this.released) return;
+    for (const [vpn, entry] of this.pt) {
+      const tag = xaPointerTag(entry);
+      visit(
+        vpn,
+        xaUntagPointer(entry),
+        tag === DPT_XA_TAG_WRITE ? DEVICE_ACCESS_WRITE : tag === DPT_XA_TAG_ATOMIC ? DEVICE_ACCESS_ATOMIC : 0,
+      );
+    }
+  }
+
+  /** The device reaches a device-private page of its own through the page's backing page. */
+  devicePrivatePfn(pfn: number): number {
+    return dmirrorBackingPage(this.mdevice.kernel, pfn);
   }
 
   /** The mirrored address space (the mm of the opening process). */
@@ -247,6 +291,7 @@ export class DmirrorFile {
     // Newest driver: closing any file of the device evicts all of the device's memory.
     for (const chunk of [...this.mdevice.devmemChunks]) await dmirrorDeviceEvictChunk(chunk);
     this.pt.clear();
+    deviceMirrorUnregister(this.process.kernel, this);
     this.mdevice.mirrors.delete(this.id);
   }
 

@@ -25,7 +25,7 @@ export const DRIVER_MUTANTS: readonly MutantSpec[] = [
       'amdgpu "fix amdgpu_hmm_range_get_pages" (c08972f55594) and "drop retry loop in amdgpu_hmm_range_get_pages" (342981fff328); ROCm #6523, #5952',
     side: 'driver',
     site: 'src/devices/dmirror/fault.ts rangeFault (dmirror_range_fault)',
-    oracle: 'liveness',
+    oracle: 'scenario',
     scenario: deviceReadVersusUnrelatedMunmap,
     strategy: 'random',
     schedules: 50,

@@ -1,7 +1,8 @@
 /**
  * The balance oracle (end of run): after the scenario's teardown everything came back — as many
  * free RAM frames and free huge pages as before setup, no swap slot used, no device page of any
- * dmirror device in use (every chunk's pagemap references dropped), no dmirror file open, no
+ * dmirror device in use (every chunk's pagemap references dropped), no dmirror file open, no other
+ * driver's device mirror still registered, no
  * address space alive (so no notifier subscription either), the page-table pool back to its
  * baseline, no invalidation left in progress, and no lock held (mmap locks, dmirror mutexes and
  * chunk locks). When frames are missing it names the first of them with their refcount, mapcount
@@ -89,6 +90,15 @@ export function balanceProblems(m: Machine, baseline: Baseline, active?: ActiveI
         out.push(
           `${d.name}: ${chunk.refs} device page(s) of chunk at pfn ${chunk.pfnFirst} still in use (calloc ${d.calloc}, cfree ${d.cfree})`,
         );
+  }
+  for (const mirror of m.deviceMirrors) {
+    // A dmirror file still open is reported above, as a file.
+    if (m.dmirrorDevices.some((d) => [...d.mirrors.values()].includes(mirror as never))) continue;
+    let n = 0;
+    mirror.forEachTranslation(() => {
+      n++;
+    });
+    out.push(`device mirror ${mirror.name} still registered (${n} translation(s))`);
   }
   if (active !== undefined) for (const r of active.describe()) out.push(`invalidation of ${r} never ended`);
   return out;

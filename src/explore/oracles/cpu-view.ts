@@ -1,13 +1,11 @@
 /**
  * What the oracles need to read from a machine without changing it: the CPU page-table entry
- * mapping an address (decoded into scratch fields, no allocation), the open dmirror files, the
+ * mapping an address (decoded into scratch fields, no allocation), the registered device mirrors, the
  * invalidations in progress per mm, whether a frame is still in use, and the words of messages.
  * @module
  */
-import type { DmirrorFile } from '../../devices/dmirror/file.ts';
-import { DPT_XA_TAG_ATOMIC, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE } from '../../devices/dmirror/pt.ts';
-import type { Machine } from '../../machine.ts';
 import { PAGE_SIZE } from '../../mm/constants.ts';
+import { DEVICE_ACCESS_ATOMIC, DEVICE_ACCESS_WRITE, type DeviceMirror } from '../../mm/device-mirror.ts';
 import type { Kernel } from '../../mm/kernel.ts';
 import type { MmStruct } from '../../mm/mm-struct.ts';
 import { PG_allocated, PG_reserved } from '../../mm/page-flags.ts';
@@ -61,28 +59,19 @@ export function describeCpuEntry(): string {
   return bits.join(' ');
 }
 
-/** A device page-table tag in words. */
-export function tagName(tag: number): string {
-  return tag === DPT_XA_TAG_WRITE
-    ? 'WRITE'
-    : tag === DPT_XA_TAG_ATOMIC
-      ? 'ATOMIC'
-      : tag === DPT_XA_TAG_READ
-        ? 'READ'
-        : `tag ${tag}`;
+/** A translation's access bits in words: `READ`, `WRITE`, `ATOMIC`. */
+export function accessName(access: number): string {
+  return (access & DEVICE_ACCESS_ATOMIC) !== 0
+    ? 'ATOMIC'
+    : (access & DEVICE_ACCESS_WRITE) !== 0
+      ? 'WRITE'
+      : 'READ';
 }
 
-/** `hmm_dmirror0 (file 1 of pid 3)`: which mirror. */
-export function describeMirror(file: DmirrorFile): string {
-  return `${file.mdevice.name} (file ${file.id} of pid ${file.process.pid})`;
-}
-
-/** Calls `visit` for every open (not released) dmirror file of the machine. */
-export function forEachOpenMirror(machine: Machine, visit: (file: DmirrorFile) => void): void {
-  const devices = machine.dmirrorDevices;
-  for (let d = 0; d < devices.length; d++) {
-    for (const file of devices[d]!.mirrors.values()) if (!file.isReleased) visit(file);
-  }
+/** Calls `visit` for every device mirror registered on the machine, in registration order. */
+export function forEachMirror(k: Kernel, visit: (mirror: DeviceMirror) => void): void {
+  const mirrors = k.deviceMirrors;
+  for (let i = 0; i < mirrors.length; i++) visit(mirrors[i]!);
 }
 
 /**

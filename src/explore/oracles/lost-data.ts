@@ -1,7 +1,9 @@
 /**
  * The lost-data oracle: every byte read — by the CPU (`read`, `load32`) or by a device (dmirror
- * READ, and the read-back of MIGRATE_TO_DEV and EXCLUSIVE) — is the last value written at that
- * address of that address space (by the CPU, `write`/`store32`, or a device, dmirror WRITE).
+ * READ, the read-back of MIGRATE_TO_DEV and EXCLUSIVE, any driver's reported device read) — is the
+ * last value written at that address of that address space (by the CPU, `write`/`store32`, or a
+ * device: dmirror WRITE, any driver's reported device write). A device write a driver does not
+ * report is invisible to it: the next read of those bytes is then reported as lost data.
  *
  * It keeps a sparse shadow per mm of the bytes written (page number → bytes + known mask) and
  * checks only bytes the shadow knows. What it forgets, and why:
@@ -16,8 +18,6 @@
  * - exit: the mm's shadow goes.
  * @module
  */
-import type { DmirrorFile } from '../../devices/dmirror/file.ts';
-import { xaPointerTag, xaUntagPointer } from '../../devices/dmirror/pt.ts';
 import {
   MADV_DONTNEED,
   MADV_FREE,
@@ -26,17 +26,11 @@ import {
   PAGE_SIZE,
   VM_SHARED,
 } from '../../mm/constants.ts';
+import type { DeviceMirror } from '../../mm/device-mirror.ts';
 import type { MmStruct } from '../../mm/mm-struct.ts';
 import type { MmObserver } from '../../mm/observer.ts';
 import type { Oracle, OracleContext, OracleInstance } from '../oracle.ts';
-import {
-  describeCpuEntry,
-  describeMirror,
-  forEachOpenMirror,
-  hex,
-  readCpuEntry,
-  tagName,
-} from './cpu-view.ts';
+import { accessName, describeCpuEntry, forEachMirror, hex, readCpuEntry } from './cpu-view.ts';
 import { attachObserver } from './observer-hub.ts';
 
 /** The oracle's name in violations. */
@@ -64,7 +58,7 @@ class ShadowStore {
   /** Per slot: no byte at or after this offset is known. */
   readonly hi: number[] = [];
   /** Per slot: the mirror whose device wrote the page last, or null for the CPU. */
-  readonly writerMirror: (DmirrorFile | null)[] = [];
+  readonly writerMirror: (DeviceMirror | null)[] = [];
   /** Per slot: the pfn that device write went through. */
   readonly writerPfn: number[] = [];
   private capacity = STORE_INITIAL_SLOTS;
@@ -135,8 +129,8 @@ function returnStore(store: ShadowStore): void {
 }
 
 /** `a device read of <mirror> through pfn <pfn>` (or write). */
-function deviceWho(access: 'read' | 'write', mirror: DmirrorFile, pfn: number): string {
-  return `a device ${access} of ${describeMirror(mirror)} through pfn ${pfn}`;
+function deviceWho(access: 'read' | 'write', mirror: DeviceMirror, pfn: number): string {
+  return `a device ${access} of ${mirror.name} through pfn ${pfn}`;
 }
 
 /** The shadow of one address space. */
@@ -265,7 +259,7 @@ class LostData implements MmObserver, OracleInstance {
     mm: MmStruct,
     addr: number,
     bytes: Uint8Array,
-    mirror: DmirrorFile | null,
+    mirror: DeviceMirror | null,
     pfn: number,
   ): void {
     if (untracked(mm, addr)) return;
@@ -305,7 +299,7 @@ class LostData implements MmObserver, OracleInstance {
     mm: MmStruct,
     addr: number,
     bytes: Uint8Array,
-    mirror: DmirrorFile | null,
+    mirror: DeviceMirror | null,
     pfn: number,
     load: boolean,
   ): void {
@@ -353,15 +347,15 @@ class LostData implements MmObserver, OracleInstance {
   }
 
   deviceAccess(
-    mirror: unknown,
+    mirror: DeviceMirror,
     mm: MmStruct,
     addr: number,
     pfn: number,
     write: boolean,
     data: Uint8Array,
   ): void {
-    if (write) this.record(mm, addr, data, mirror as DmirrorFile, pfn);
-    else this.check(mm, addr, data, mirror as DmirrorFile, pfn, false);
+    if (write) this.record(mm, addr, data, mirror, pfn);
+    else this.check(mm, addr, data, mirror, pfn, false);
   }
 
   syscallBegin(mm: MmStruct, name: string, args: readonly number[]): void {
@@ -480,13 +474,12 @@ function describeLoss(
 ): string {
   readCpuEntry(machine, mm, Math.floor(addr / PAGE_SIZE));
   const states = [`the CPU entry is ${describeCpuEntry()}`];
-  forEachOpenMirror(machine, (file) => {
-    if (file.mm !== mm) return;
-    const entry = file.pt.get(Math.floor(addr / PAGE_SIZE));
-    if (entry !== undefined)
-      states.push(
-        `${describeMirror(file)} maps it to pfn ${xaUntagPointer(entry)} (${tagName(xaPointerTag(entry))})`,
-      );
+  const vpn = Math.floor(addr / PAGE_SIZE);
+  forEachMirror(machine, (mirror) => {
+    if (mirror.mm !== mm) return;
+    mirror.forEachTranslation((v, pfn, access) => {
+      if (v === vpn) states.push(`${mirror.name} maps it to pfn ${pfn} (${accessName(access)})`);
+    });
   });
   return `${reader} of mm ${mm.id} at ${hex(addr)} returned ${hex(got)} but the last value written there was ${hex(want)} (by ${writer}); ${states.join('; ')}`;
 }

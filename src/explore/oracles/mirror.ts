@@ -1,29 +1,27 @@
 /**
- * The mirror oracle (bug-catalogue §5 rules 1, 3 and 4): outside an invalidation, every entry of
- * every open dmirror file's device page table agrees with the CPU page table of the mirrored mm
- * at the same address — it names the page the CPU maps (a system or device-coherent page, the
- * zero page; the backing page of a device-private page of the file's own device; the page of a
+ * The mirror oracle (bug-catalogue §5 rules 1, 3 and 4): outside an invalidation, every
+ * translation of every registered device mirror (`DeviceMirror`: dmirror's files and any driver's
+ * own) agrees with the CPU page table of the mirrored mm at the same address — it names the page
+ * the CPU maps (a system or device-coherent page, the zero page; for a device-private page of the
+ * mirror's own owner, the frame through which the device reaches it; the page of a
  * device-exclusive entry), it is writable only where the CPU entry is writable (or a writable
  * device-private entry), and it is ATOMIC exactly where the CPU holds a device-exclusive entry.
+ * Every device access reported is checked the same way: the frame it went through must be the
+ * one the CPU maps, and a write needs a writable CPU entry.
  *
  * "Outside an invalidation": no `invalidate_range_start` … `_end` covering the address is in
  * progress on the mm. A CPU migration entry is a page in transit (the device's own migration
  * leaves its entries until it maps the destination) and is not checked.
  *
- * Checked at every device access through an entry, at every context switch after something that
- * can break the agreement happened (a mirror commit, the end of an invalidation, a freed page),
- * and at the end of the run.
+ * When: at every device access, at every preemption point and context switch after something
+ * that can break the agreement happened (a mirror update, the end of an invalidation, a freed
+ * page; for a mirror that does not report its updates, always), and at the end of the run. A
+ * stale translation is thus caught in the first window where another thread could run, whether
+ * or not the device used it and whether or not it heals before the end.
  * @module
  */
-import { dmirrorBackingPage } from '../../devices/dmirror/devmem-alloc.ts';
-import type { DmirrorFile } from '../../devices/dmirror/file.ts';
-import {
-  DPT_XA_TAG_ATOMIC,
-  DPT_XA_TAG_WRITE,
-  xaPointerTag,
-  xaUntagPointer,
-} from '../../devices/dmirror/pt.ts';
 import { PAGE_SIZE } from '../../mm/constants.ts';
+import { DEVICE_ACCESS_ATOMIC, DEVICE_ACCESS_WRITE, type DeviceMirror } from '../../mm/device-mirror.ts';
 import type { MmStruct } from '../../mm/mm-struct.ts';
 import type { MmuNotifierRange } from '../../mm/mmu-notifier.ts';
 import type { MmObserver } from '../../mm/observer.ts';
@@ -39,14 +37,12 @@ import {
 import type { Oracle, OracleContext, OracleInstance } from '../oracle.ts';
 import {
   ActiveInvalidations,
+  accessName,
   cpuLo,
   cpuPfn,
   describeCpuEntry,
-  describeMirror,
-  forEachOpenMirror,
   hex,
   readCpuEntry,
-  tagName,
 } from './cpu-view.ts';
 import { attachObserver } from './observer-hub.ts';
 
@@ -54,18 +50,18 @@ import { attachObserver } from './observer-hub.ts';
 const NAME = 'mirror';
 
 /**
- * Why the mirror entry `entry` of `file` at virtual page `vpn` disagrees with the CPU page table
- * of `mm`, or null when it agrees (or the address is in transit: a migration entry).
+ * Why the translation of `mirror` at virtual page `vpn` — frame `pfn` with access bits `access`
+ * (`DEVICE_ACCESS_*`) — disagrees with the CPU page table of `mirror.mm`, or null when it agrees
+ * (or the address is in transit: a migration entry).
  */
 export function mirrorEntryMismatch(
-  file: DmirrorFile,
-  mm: MmStruct,
+  mirror: DeviceMirror,
   vpn: number,
-  entry: number,
+  pfn: number,
+  access: number,
 ): string | null {
-  const k = file.mdevice.kernel;
-  const pfn = xaUntagPointer(entry);
-  const tag = xaPointerTag(entry);
+  const mm = mirror.mm;
+  const k = mm.kernel;
   if (mm.exited || mm.pgd === 0) return `the mm ${mm.id} has been torn down`;
   const kind = readCpuEntry(k, mm, vpn);
   if (isMigrationKind(kind)) return null;
@@ -77,89 +73,122 @@ export function mirrorEntryMismatch(
     writable = (cpuLo & PTE_WRITE) !== 0;
   } else if (kind === PTE_DEVICE_PRIVATE_READ || kind === PTE_DEVICE_PRIVATE_WRITE) {
     const pgmap = k.pgmapOf(cpuPfn);
-    if (pgmap === null || pgmap.owner !== file.mdevice)
+    if (pgmap === null || mirror.owner === undefined || pgmap.owner !== mirror.owner)
       return `device-private page ${cpuPfn} belongs to another device`;
-    expected = dmirrorBackingPage(k, cpuPfn);
+    expected = mirror.devicePrivatePfn ? mirror.devicePrivatePfn(cpuPfn) : cpuPfn;
     writable = kind === PTE_DEVICE_PRIVATE_WRITE;
   } else if (kind === PTE_DEVICE_EXCLUSIVE) {
     expected = cpuPfn;
     writable = true;
-    if (tag !== DPT_XA_TAG_ATOMIC)
+    if ((access & DEVICE_ACCESS_ATOMIC) === 0)
       return 'the CPU holds a device-exclusive entry but the mirror is not ATOMIC';
   } else return 'the CPU maps no page there';
   if (pfn !== expected)
     return `the mirror names pfn ${pfn} but the CPU entry means pfn ${expected}${expected !== cpuPfn ? ` (backing page of device page ${cpuPfn})` : ''}`;
-  if (tag === DPT_XA_TAG_WRITE && !writable) return 'the mirror is writable but the CPU entry is not';
-  if (tag === DPT_XA_TAG_ATOMIC && kind !== PTE_DEVICE_EXCLUSIVE)
+  if ((access & DEVICE_ACCESS_WRITE) !== 0 && !writable)
+    return 'the mirror is writable but the CPU entry is not';
+  if ((access & DEVICE_ACCESS_ATOMIC) !== 0 && kind !== PTE_DEVICE_EXCLUSIVE)
     return 'the mirror is ATOMIC but the CPU entry is not device-exclusive';
   return null;
 }
 
-/** The mirror oracle (see the module comment). */
-export const mirrorOracle: Oracle = (ctx: OracleContext): OracleInstance => {
-  const machine = ctx.machine;
-  const active = new ActiveInvalidations();
-  /** Something that can break the agreement happened since the last full check. */
-  let dirty = true;
-  let reported = false;
+/** One schedule's mirror oracle (see the module comment). */
+class MirrorOracle implements MmObserver, OracleInstance {
+  private readonly ctx: OracleContext;
+  private readonly active = new ActiveInvalidations();
+  /** Something that can break the agreement of a reporting mirror happened since the last check. */
+  private dirty = true;
+  private reported = false;
+  private readonly detachFromHub: () => void;
+  /** Scratch of the translation walk (kept on the instance: the visitor is built once). */
+  private when = '';
+  private current: DeviceMirror | null = null;
+  private readonly visit = (vpn: number, pfn: number, access: number): void => {
+    const mirror = this.current!;
+    if (this.reported || this.active.covers(mirror.mm, vpn * PAGE_SIZE)) return;
+    const why = mirrorEntryMismatch(mirror, vpn, pfn, access);
+    if (why !== null) this.report(this.when, mirror, vpn, pfn, access, why);
+  };
 
-  const report = (when: string, file: DmirrorFile, vpn: number, entry: number, why: string): void => {
-    if (reported) return;
-    reported = true;
+  constructor(ctx: OracleContext) {
+    this.ctx = ctx;
+    this.detachFromHub = attachObserver(ctx.machine, this);
+  }
+
+  private report(
+    when: string,
+    mirror: DeviceMirror,
+    vpn: number,
+    pfn: number,
+    access: number,
+    why: string,
+  ): void {
+    if (this.reported) return;
+    this.reported = true;
     const addr = vpn * PAGE_SIZE;
-    ctx.violate(
+    this.ctx.violate(
       NAME,
-      `${when}: ${describeMirror(file)} maps ${hex(addr)} to pfn ${xaUntagPointer(entry)} (${tagName(xaPointerTag(entry))}) but the CPU entry of mm ${file.mm.id} there is ${describeCpuEntry()}, with no invalidation of ${hex(addr)} in progress: ${why}`,
+      `${when}: ${mirror.name} maps ${hex(addr)} to pfn ${pfn} (${accessName(access)}) but the CPU entry of mm ${mirror.mm.id} there is ${describeCpuEntry()}, with no invalidation of ${hex(addr)} in progress: ${why}`,
     );
-  };
+  }
 
-  const checkAll = (when: string): void => {
-    dirty = false;
-    forEachOpenMirror(machine, (file) => {
-      if (reported) return;
-      const mm = file.mm;
-      for (const [vpn, entry] of file.pt) {
-        if (active.covers(mm, vpn * PAGE_SIZE)) continue;
-        const why = mirrorEntryMismatch(file, mm, vpn, entry);
-        if (why !== null) {
-          report(when, file, vpn, entry, why);
-          return;
-        }
-      }
-    });
-  };
+  /** Checks the mirrors: all of them (`all`), or only those that do not report their updates. */
+  private check(when: string, all: boolean): void {
+    if (all) this.dirty = false;
+    this.when = when;
+    const mirrors = this.ctx.machine.deviceMirrors;
+    for (let i = 0; i < mirrors.length && !this.reported; i++) {
+      const mirror = mirrors[i]!;
+      if (!all && mirror.reportsUpdates === true) continue;
+      this.current = mirror;
+      mirror.forEachTranslation(this.visit);
+    }
+    this.current = null;
+  }
 
-  const observer: MmObserver = {
-    invalidateStart(range: MmuNotifierRange) {
-      active.start(range.mm, range.start, range.end);
-    },
-    invalidateEnd(range: MmuNotifierRange) {
-      active.end(range.mm, range.start, range.end);
-      dirty = true;
-    },
-    mirrorUpdate() {
-      dirty = true;
-    },
-    pageFreed() {
-      dirty = true;
-    },
-    deviceAccess(mirror, mm, addr, _pfn, write) {
-      const file = mirror as DmirrorFile;
-      const vpn = addr / PAGE_SIZE;
-      const entry = file.pt.get(vpn);
-      if (entry === undefined || active.covers(mm, addr)) return;
-      const why = mirrorEntryMismatch(file, mm, vpn, entry);
-      if (why !== null) report(write ? 'device write' : 'device read', file, vpn, entry, why);
-    },
-  };
-  const detach = attachObserver(machine, observer);
-  return {
-    atSwitch() {
-      if (dirty && !reported) checkAll('at a context switch');
-    },
-    atEnd() {
-      if (!reported) checkAll('at the end of the run');
-    },
-    detach,
-  };
-};
+  invalidateStart(range: MmuNotifierRange): void {
+    this.active.start(range.mm, range.start, range.end);
+  }
+
+  invalidateEnd(range: MmuNotifierRange): void {
+    this.active.end(range.mm, range.start, range.end);
+    this.dirty = true;
+  }
+
+  mirrorUpdate(): void {
+    this.dirty = true;
+  }
+
+  pageFreed(): void {
+    this.dirty = true;
+  }
+
+  deviceAccess(mirror: DeviceMirror, mm: MmStruct, addr: number, pfn: number, write: boolean): void {
+    if (this.reported || this.active.covers(mm, addr)) return;
+    const vpn = Math.floor(addr / PAGE_SIZE);
+    const access = write ? DEVICE_ACCESS_WRITE : 0;
+    const why = mirrorEntryMismatch(mirror, vpn, pfn, access);
+    // An atomic translation serves the device's reads and writes: only the frame must agree.
+    if (why !== null && !why.startsWith('the CPU holds a device-exclusive entry'))
+      this.report(write ? 'device write' : 'device read', mirror, vpn, pfn, access, why);
+  }
+
+  atPoint(): void {
+    if (!this.reported) this.check('at a preemption point', this.dirty);
+  }
+
+  atSwitch(): void {
+    if (!this.reported) this.check('at a context switch', this.dirty);
+  }
+
+  atEnd(): void {
+    if (!this.reported) this.check('at the end of the run', true);
+  }
+
+  detach(): void {
+    this.detachFromHub();
+  }
+}
+
+/** The mirror oracle (see the module comment). */
+export const mirrorOracle: Oracle = (ctx: OracleContext): OracleInstance => new MirrorOracle(ctx);

@@ -25,7 +25,8 @@ export class PctStrategy implements Strategy, Chooser {
   /** PCT never runs out of schedules. */
   readonly exhausted = false;
   private readonly prng: Prng;
-  private readonly depth: number;
+  /** The bug depth d. */
+  readonly depth: number;
   /** The run-length estimate k. */
   private steps = PCT_INITIAL_STEPS;
   /** Priority by thread id in the current schedule (higher runs first; undefined = not seen yet). */

@@ -48,7 +48,7 @@ describe('parseArgs', () => {
       'option --schedules must be at least 1, got 0',
     );
     expect(error(() => parseArgs(EXPLORE, ['--strategy', 'rand']))).toBe(
-      'option --strategy: unknown value "rand" (did you mean "random"? expected one of random, pct, exhaustive)',
+      'option --strategy: unknown value "rand" (did you mean "random"? expected one of random, pct, exhaustive, portfolio)',
     );
     expect(error(() => parseArgs(EXPLORE, ['--json=yes']))).toBe('option --json takes no value');
     expect(error(() => parseArgs(EXPLORE, ['--seed', '1', '--seed', '2']))).toBe('option --seed given twice');

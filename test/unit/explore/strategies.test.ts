@@ -73,6 +73,7 @@ describe('PCT strategy', () => {
       account: [],
       steps: 0,
       switches: 0,
+      preemptions: 0,
       time: 0,
     });
     // With k = 40 the change point lies in [1, 40]: over many schedules some lie beyond 16.

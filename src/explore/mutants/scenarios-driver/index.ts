@@ -112,7 +112,7 @@ export interface UnrelatedMunmapState extends MirrorState {
  * The device READs a buffer while the CPU unmaps an unrelated page of the same address space:
  * dmirror's notifier spans the whole address space, so the invalidation still bumps the
  * sequence and the fault must retry once. The READ must succeed with the data written. Kills D1
- * (the retry reuses a stale sequence number forever: liveness).
+ * (the retry reuses a stale sequence number until its deadline: the READ gives up with -EBUSY).
  */
 export const deviceReadVersusUnrelatedMunmap: Scenario<UnrelatedMunmapState> = {
   name: 'driver: device READ vs munmap elsewhere',
