@@ -28,6 +28,7 @@ function invalid(file: string, message: string): never {
  * other shape, or a module that fails to load, is an invalid input file.
  */
 export async function loadModuleScenario(absPath: string, display: string): Promise<Scenario<unknown>> {
+  if (/\.(ts|mts|cts)$/.test(absPath)) await registerTypeScript(display);
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(absPath).href)) as Record<string, unknown>;
@@ -46,6 +47,25 @@ export async function loadModuleScenario(absPath: string, display: string): Prom
   if (typeof s.threads !== 'object' || s.threads === null || Object.keys(s.threads).length === 0)
     invalid(display, 'the exported scenario has no threads');
   return s as Scenario<unknown>;
+}
+
+/**
+ * Node runs TypeScript only through a loader. The built `hmmsim` carries none (tsx is a
+ * development dependency), so a `.ts` scenario module registers tsx when the user's project has
+ * it, and otherwise is refused with what to do instead of Node's bare ERR_UNKNOWN_FILE_EXTENSION.
+ * Registering twice (the development CLI already runs under tsx) is harmless.
+ */
+async function registerTypeScript(display: string): Promise<void> {
+  const api = 'tsx/esm/api';
+  try {
+    const { register } = (await import(api)) as { register: () => unknown };
+    register();
+  } catch {
+    throw new CliUsageError(
+      `${display} is TypeScript, and no TypeScript loader is installed: run \`npm i -D tsx\` in your project, or compile the module and pass the .js file`,
+      'explore',
+    );
+  }
 }
 
 /** One shard of an exploration: index I (0-based) of N. */

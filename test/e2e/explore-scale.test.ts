@@ -1,6 +1,6 @@
 /**
  * `hmmsim explore` on TypeScript module scenarios, `--shard I/N` and `explore merge`, run as a
- * user runs them (child processes).
+ * user runs them (child processes, from the sources: scripts/hmmsim-dev.mjs).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(ROOT, 'bin/hmmsim.mjs');
+const BIN = path.join(ROOT, 'scripts/hmmsim-dev.mjs');
 const TMP = mkdtempSync(path.join(tmpdir(), 'hmmsim-scale-'));
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
 
