@@ -4,11 +4,13 @@
  */
 
 export {
+  DEFAULT_DMIRROR_COSTS,
   DEVMEM_CHUNK_SIZE,
   DMIRROR_ALLOC_NS,
   DMIRROR_COPY_PAGE_NS,
   DMIRROR_NDEVICES,
   DmirrorChunk,
+  type DmirrorCosts,
   type DmirrorDataResult,
   DmirrorDevice,
   DmirrorFile,

@@ -13,6 +13,7 @@ import { Scheduler, type SchedulerOptions } from '../sim/scheduler.ts';
 import { WaitQueue } from '../sim/wait-queue.ts';
 import { AnonVma } from './anon-vma.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, PAGE_SIZE } from './constants.ts';
+import { checkKernelCosts, DEFAULT_KERNEL_COSTS, type KernelCosts } from './costs.ts';
 import type { MmEvent } from './events.ts';
 import { SimFile } from './file.ts';
 import { HugetlbPool } from './hugetlb.ts';
@@ -43,6 +44,11 @@ export interface KernelOptions {
   scheduler?: SchedulerOptions;
   /** A deliberate mistake to switch on (race-explorer mutants; see `MUTANT_IDS`). Default none. */
   mutant?: MutantId | null;
+  /**
+   * CPU-side costs of the kernel's work in virtual ns (see {@link KernelCosts}); the fields not
+   * given keep their defaults ({@link DEFAULT_KERNEL_COSTS}: zero but the hmm_range_fault walk).
+   */
+  costs?: Partial<KernelCosts>;
 }
 
 /**
@@ -121,6 +127,11 @@ export class Kernel {
    * an unobserved machine pays one branch per hook site.
    */
   observer: MmObserver | null = null;
+  /**
+   * What the kernel's CPU-side work costs on this machine's clock (read at each charging site;
+   * change it with {@link setCosts}).
+   */
+  readonly costs: KernelCosts = { ...DEFAULT_KERNEL_COSTS };
   private nextMmId = 1;
   private isDisposed = false;
 
@@ -157,6 +168,16 @@ export class Kernel {
     if (mutant !== null && !isMutantId(mutant))
       throw new UsageError('mutant', `unknown mutant ${String(mutant)}; known: ${MUTANT_IDS.join(', ')}`);
     this.mutant = mutant;
+    if (options.costs !== undefined) this.setCosts(options.costs);
+  }
+
+  /**
+   * Sets some CPU-side costs (the others keep their values). A key that is not a cost, or a
+   * value that is not a finite non-negative number, is a {@link UsageError} and changes nothing.
+   */
+  setCosts(costs: Partial<KernelCosts>): void {
+    checkKernelCosts('costs', costs);
+    Object.assign(this.costs, costs);
   }
 
   /** True once {@link dispose} gave the machine's memory arrays back. */
