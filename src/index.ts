@@ -64,3 +64,24 @@ export { Scheduler, type SchedulerHost, type SchedulerOptions } from './sim/sche
 export { SimThread } from './sim/thread.ts';
 export { Completion, WaitQueue } from './sim/wait-queue.ts';
 export * from './trace/index.ts';
+export {
+  type Breakdown,
+  COST_COMPONENTS,
+  type CostComponent,
+  CostModel,
+  type Expectations,
+  findPlatform,
+  type KernelCosts,
+  kernelCosts,
+  type LinkModel,
+  type Param,
+  type Platform,
+  type PlatformParams,
+  PLATFORMS,
+  type ResidencyBackend,
+  transferNs,
+  VALIDATION_TARGETS,
+  type ValidationPoint,
+  type ValidationResult,
+  type ValidationTarget,
+} from './workload/index.ts';

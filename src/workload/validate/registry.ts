@@ -1,0 +1,19 @@
+/**
+ * The validation targets `hmmsim workload validate` runs, in order, and the expectation file of
+ * each (a path relative to the package's `validation/` directory, read by the command line).
+ * @module
+ */
+import type { ValidationTarget } from './target.ts';
+import { V2_LINK } from './v2-link.ts';
+
+/** A registered target and its expectation file. */
+export interface RegisteredTarget {
+  readonly target: ValidationTarget;
+  /** File name under `validation/`. */
+  readonly expectations: string;
+}
+
+/** Every validation target, in the order they run. */
+export const VALIDATION_TARGETS: readonly RegisteredTarget[] = [
+  { target: V2_LINK, expectations: 'v2-link-curve.json' },
+];
