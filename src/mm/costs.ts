@@ -18,7 +18,7 @@
 import { UsageError } from '../sim/errors.ts';
 
 /** Virtual nanoseconds the kernel charges for its CPU-side work (all non-negative). */
-export interface KernelCosts {
+export interface KernelCostHooks {
   /** Per `handle_mm_fault` call, whoever faults (a CPU access, GUP, `hmm_range_fault`). */
   pageFaultNs: number;
   /** Per entry cleared when unmapping: a PTE-level entry (present, swap, device…) or a huge PMD leaf. */
@@ -40,7 +40,7 @@ export interface KernelCosts {
 }
 
 /** The names of the cost fields, in declaration order. */
-export const KERNEL_COST_NAMES: readonly (keyof KernelCosts)[] = [
+export const KERNEL_COST_NAMES: readonly (keyof KernelCostHooks)[] = [
   'pageFaultNs',
   'zapPteNs',
   'zapRangeNs',
@@ -56,7 +56,7 @@ export const KERNEL_COST_NAMES: readonly (keyof KernelCosts)[] = [
  * The defaults: zero for every cost except the `hmm_range_fault` walk, which has always charged
  * 200 ns per pass and 1 ns per page so that walks and their `-EBUSY` retries take time.
  */
-export const DEFAULT_KERNEL_COSTS: Readonly<KernelCosts> = Object.freeze({
+export const DEFAULT_KERNEL_COSTS: Readonly<KernelCostHooks> = Object.freeze({
   pageFaultNs: 0,
   zapPteNs: 0,
   zapRangeNs: 0,
@@ -72,7 +72,7 @@ export const DEFAULT_KERNEL_COSTS: Readonly<KernelCosts> = Object.freeze({
  * Checks a partial cost record (`where` names it in the error): an object whose keys are cost
  * names and whose values are finite non-negative numbers. Throws a {@link UsageError} otherwise.
  */
-export function checkKernelCosts(where: string, costs: unknown): asserts costs is Partial<KernelCosts> {
+export function checkKernelCosts(where: string, costs: unknown): asserts costs is Partial<KernelCostHooks> {
   if (typeof costs !== 'object' || costs === null || Array.isArray(costs))
     throw new UsageError(where, `must be an object of costs in ns, got ${String(costs)}`);
   for (const [key, value] of Object.entries(costs)) {

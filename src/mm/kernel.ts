@@ -13,7 +13,7 @@ import { Scheduler, type SchedulerOptions } from '../sim/scheduler.ts';
 import { WaitQueue } from '../sim/wait-queue.ts';
 import { AnonVma } from './anon-vma.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, PAGE_SIZE } from './constants.ts';
-import { checkKernelCosts, DEFAULT_KERNEL_COSTS, type KernelCosts } from './costs.ts';
+import { checkKernelCosts, DEFAULT_KERNEL_COSTS, type KernelCostHooks } from './costs.ts';
 import type { MmEvent } from './events.ts';
 import { SimFile } from './file.ts';
 import { HugetlbPool } from './hugetlb.ts';
@@ -45,10 +45,10 @@ export interface KernelOptions {
   /** A deliberate mistake to switch on (race-explorer mutants; see `MUTANT_IDS`). Default none. */
   mutant?: MutantId | null;
   /**
-   * CPU-side costs of the kernel's work in virtual ns (see {@link KernelCosts}); the fields not
+   * CPU-side costs of the kernel's work in virtual ns (see {@link KernelCostHooks}); the fields not
    * given keep their defaults ({@link DEFAULT_KERNEL_COSTS}: zero but the hmm_range_fault walk).
    */
-  costs?: Partial<KernelCosts>;
+  costs?: Partial<KernelCostHooks>;
 }
 
 /**
@@ -131,7 +131,7 @@ export class Kernel {
    * What the kernel's CPU-side work costs on this machine's clock (read at each charging site;
    * change it with {@link setCosts}).
    */
-  readonly costs: KernelCosts = { ...DEFAULT_KERNEL_COSTS };
+  readonly costs: KernelCostHooks = { ...DEFAULT_KERNEL_COSTS };
   private nextMmId = 1;
   private isDisposed = false;
 
@@ -175,7 +175,7 @@ export class Kernel {
    * Sets some CPU-side costs (the others keep their values). A key that is not a cost, or a
    * value that is not a finite non-negative number, is a {@link UsageError} and changes nothing.
    */
-  setCosts(costs: Partial<KernelCosts>): void {
+  setCosts(costs: Partial<KernelCostHooks>): void {
     checkKernelCosts('costs', costs);
     Object.assign(this.costs, costs);
   }

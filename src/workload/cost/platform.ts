@@ -310,6 +310,70 @@ function pciePreset(
   };
 }
 
+/**
+ * The calibration of the dmirror-cpu-copy migration costs: single-threaded `move_pages()` of 1 GiB
+ * between two NUMA nodes on a vanilla kernel (v7.1-rc1, AMD Zen 3 EPYC, serial `folio_copy`),
+ * throughput by folio size 4K 3.31, 16K 5.61, 64K 6.66, 256K 7.01, 1M 7.13, 2M 11.02 GB/s
+ * (Shivank Garg, "Accelerate page migration with batch copying and hardware offload", linux-mm,
+ * 8 May 2026, baseline table; GB taken as 10^9 bytes). Time per folio = size / throughput:
+ * 4K 1.237 µs, 2M (PMD-mapped) 190.3 µs. Solving `F + c = 1.237`, `F + 512·c = 190.3` for a per-folio
+ * cost F (isolate, unmap, lock, allocate the destination, move the mapping, remap, unlock, free)
+ * and a per-page copy c gives c = 0.370 µs (≈ 11.1 GB/s copy_highpage) and F = 0.867 µs, with
+ * no per-page term left beyond the copy for a PMD-mapped folio. F is split into the driver's
+ * destination allocation (100 ns, hmmsim's dmirror default, unverified) and the core's
+ * migrate_vma work (767 ns). The measurement is a cross-node copy with its TLB flushes batched:
+ * those are inside F, so the preset charges no separate shootdown.
+ */
+const MIGRATE_FIT =
+  'fit of move_pages() throughput by folio size (Shivank Garg, linux-mm 2026-05-08, "Accelerate page migration with batch copying and hardware offload", baseline v7.1-rc1, Zen 3): 4K 3.31 GB/s = 1.237 µs/folio, 2M 11.02 GB/s = 190.3 µs/folio; F + c = 1.237, F + 512c = 190.3';
+const DMIRROR_MIGRATION_COSTS: Pick<
+  PlatformParams,
+  | 'kMigrateVmaPerFolioNs'
+  | 'kMigrateVmaPerPageNs'
+  | 'kCpuCopyPerPageNs'
+  | 'populatePerPageNs'
+  | 'h2dBytesPerNs'
+  | 'd2hBytesPerNs'
+> = {
+  kMigrateVmaPerFolioNs: num(
+    767,
+    'ns',
+    'migrate_vma_* work per folio (isolate, unmap, lock, move mapping, remove migration entries, unlock, free)',
+    `${MIGRATE_FIT}: F = 867 ns per folio, less the 100 ns destination allocation charged by the driver`,
+  ),
+  kMigrateVmaPerPageNs: num(
+    0,
+    'ns',
+    'migrate_vma_* work per base page beyond the copy',
+    `${MIGRATE_FIT}: the 2 MiB point leaves no per-page term beyond the copy for a PMD-mapped folio`,
+  ),
+  kCpuCopyPerPageNs: num(
+    370,
+    'ns',
+    'CPU copy of one 4 KiB page (copy_highpage / folio_copy)',
+    `${MIGRATE_FIT}: c = 0.370 µs (≈ 11.1 GB/s)`,
+  ),
+  populatePerPageNs: num(
+    100,
+    'ns',
+    'one device or system page (or folio) allocation by the driver',
+    'hmmsim DMIRROR_ALLOC_NS (src/devices/dmirror/cost.ts); order-0 page allocator fast path, not measured here',
+    true,
+  ),
+  h2dBytesPerNs: num(
+    4096 / 370,
+    'bytes/ns',
+    'CPU copy bandwidth (the "link" of a CPU-copying device)',
+    `${MIGRATE_FIT}: c = 0.370 µs per 4 KiB`,
+  ),
+  d2hBytesPerNs: num(
+    4096 / 370,
+    'bytes/ns',
+    'CPU copy bandwidth (the "link" of a CPU-copying device)',
+    `${MIGRATE_FIT}: c = 0.370 µs per 4 KiB`,
+  ),
+};
+
 const PASCAL_LINK: LinkFigures = {
   h2dT0: 1372,
   h2dB: 12.77,
@@ -454,6 +518,7 @@ function dmirrorPreset(): Platform {
     ...base,
     params: {
       ...base.params,
+      ...DMIRROR_MIGRATION_COSTS,
       smMaxOutstanding: num(
         1,
         'count',

@@ -5,6 +5,7 @@
  */
 import type { ValidationTarget } from './target.ts';
 import { V2_LINK } from './v2-link.ts';
+import { V6_THP_MIGRATION } from './v6-thp-migration.ts';
 
 /** A registered target and its expectation file. */
 export interface RegisteredTarget {
@@ -16,4 +17,5 @@ export interface RegisteredTarget {
 /** Every validation target, in the order they run. */
 export const VALIDATION_TARGETS: readonly RegisteredTarget[] = [
   { target: V2_LINK, expectations: 'v2-link-curve.json' },
+  { target: V6_THP_MIGRATION, expectations: 'v6-thp-migration.json' },
 ];

@@ -7,16 +7,16 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_KERNEL_COSTS,
-  type KernelCosts,
+  type KernelCostHooks,
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   Machine,
   PAGE_SIZE,
   PMD_SIZE,
-  type Process,
   PROT_READ,
   PROT_WRITE,
+  type Process,
   UsageError,
 } from '../../../src/index.ts';
 import { callRangeFault, mapAnon, P, setupEnv } from '../hmm/helpers.ts';
@@ -25,7 +25,7 @@ const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 
 /** Every kernel cost zero (the hmm walk included), then `costs`. */
-function only(costs: Partial<KernelCosts>): Partial<KernelCosts> {
+function only(costs: Partial<KernelCostHooks>): Partial<KernelCostHooks> {
   return { ...DEFAULT_KERNEL_COSTS, hmmRangeFaultPassNs: 0, hmmRangeFaultPageNs: 0, ...costs };
 }
 
@@ -64,7 +64,9 @@ describe('kernel costs: defaults and validation', () => {
 
   it('an unknown cost or a bad value is a UsageError naming it, and changes nothing', () => {
     const m = new Machine();
-    expect(() => m.setCosts({ pageFaultNs: 1, bogus: 3 } as never)).toThrow(/costs\.bogus.*not a kernel cost/);
+    expect(() => m.setCosts({ pageFaultNs: 1, bogus: 3 } as never)).toThrow(
+      /costs\.bogus.*not a kernel cost/,
+    );
     expect(() => m.setCosts({ zapPteNs: -1 })).toThrow(UsageError);
     expect(() => m.setCosts({ zapPteNs: Number.NaN })).toThrow(/costs\.zapPteNs/);
     expect(() => new Machine({ costs: 'fast' as never })).toThrow(/costs/);
@@ -148,7 +150,7 @@ describe('kernel costs: each hook charges exactly its work', () => {
 
 describe('kernel costs: migrate_vma per folio and per page', () => {
   /** Time of MIGRATE_TO_DEV then MIGRATE_TO_SYS of 512 pages, device costs zero. */
-  async function migrateBothWays(costs: Partial<KernelCosts>, thp: boolean): Promise<[number, number]> {
+  async function migrateBothWays(costs: Partial<KernelCostHooks>, thp: boolean): Promise<[number, number]> {
     const m = new Machine({ memory: 64 * 1024 * 1024, hugetlbPages: 0, costs: only(costs) });
     const dev = m.addDmirrorDevice({ costs: { copyPageNs: 0, allocNs: 0 } });
     const p = await m.createProcess();
