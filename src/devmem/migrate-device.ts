@@ -315,7 +315,7 @@ function setPmdMigrationEntry(k: Kernel, pmdOff: number, head: number): boolean 
       : PTE_MIGRATION_READ;
   k.pt.words[pmdOff] = mkind | PTE_LEAF | (lo & (PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY));
   // pmdp_invalidate flushes a present PMD's translation.
-  if (kind === PTE_PRESENT) k.sched.clock.advance(k.costs.tlbShootdownNs);
+  if (kind === PTE_PRESENT) k.chargeTlbShootdown();
   pm.entireMapcount[head]!--;
   k.putPage(head);
   return true;
@@ -441,7 +441,7 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
     }
     next(args, mpfn);
   }
-  if (unmapped > 0) k.sched.clock.advance(k.costs.tlbShootdownNs);
+  if (unmapped > 0) k.chargeTlbShootdown();
   if (k.mutant === 'M2') {
     // M2: pte_unmap_unlock, then flush_tlb_range: other threads may run in between.
     const p = k.sched.point('migrate_vma_collect_pmd: flush_tlb_range after pte_unmap_unlock');
@@ -576,6 +576,8 @@ async function migrateDeviceUnmap(
   // entries, unlock) and per page (the collect walk, the pfn arrays), charged once here for the
   // whole setup → pages → finalize sequence.
   const c = k.costs;
+  k.work.migrateFolios += unmapped;
+  k.work.migratePages += pages;
   k.sched.clock.advance(unmapped * c.migrateVmaFolioNs + pages * c.migrateVmaPageNs);
   for (let i = 0; i < npages && restore > 0; i++) {
     const page = migratePfnToPage(src[i]!);

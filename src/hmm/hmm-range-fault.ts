@@ -94,9 +94,10 @@ export async function hmmRangeFault(range: HmmRange): Promise<number> {
     const p = sched.point('hmm_range_fault');
     if (p) await p;
     const c = walk.k.costs;
-    sched.clock.advance(
-      c.hmmRangeFaultPassNs + c.hmmRangeFaultPageNs * ((range.end - walk.last) / PAGE_SIZE),
-    );
+    const pages = (range.end - walk.last) / PAGE_SIZE;
+    walk.k.work.hmmPasses++;
+    walk.k.work.hmmPages += pages;
+    sched.clock.advance(c.hmmRangeFaultPassNs + c.hmmRangeFaultPageNs * pages);
     if (mmuIntervalCheckRetry(range.notifier, range.notifierSeq)) {
       hmmStats.ebusy++;
       if (walk.k.bus.on) traceHmmRangeFault(walk.k, 'E', range, -EBUSY);

@@ -69,6 +69,47 @@ export const DEFAULT_KERNEL_COSTS: Readonly<KernelCostHooks> = Object.freeze({
 });
 
 /**
+ * How often each charging site ran on a machine since it was built (`kernel.work`): the counts the
+ * costs multiply, kept whether or not the costs are zero, so that a caller can tell what work the
+ * kernel did (the workload model's functional tier reads them around each operation).
+ */
+export interface KernelWorkCounts {
+  /** `handle_mm_fault` calls. */
+  pageFaults: number;
+  /** Entries cleared by unmaps (PTE-level entries and huge PMD leaves). */
+  zapPtes: number;
+  /** `unmap_single_vma` calls that had a range to clear. */
+  zapRanges: number;
+  /** TLB flushes. */
+  tlbShootdowns: number;
+  /** Interval-notifier `invalidate` callbacks. */
+  notifierCallbacks: number;
+  /** Base pages of the slots migrations collected and unmapped. */
+  migratePages: number;
+  /** Folios of those slots. */
+  migrateFolios: number;
+  /** `hmm_range_fault` walk passes. */
+  hmmPasses: number;
+  /** Pages those passes had to describe. */
+  hmmPages: number;
+}
+
+/** A zeroed {@link KernelWorkCounts}. */
+export function newKernelWork(): KernelWorkCounts {
+  return {
+    pageFaults: 0,
+    zapPtes: 0,
+    zapRanges: 0,
+    tlbShootdowns: 0,
+    notifierCallbacks: 0,
+    migratePages: 0,
+    migrateFolios: 0,
+    hmmPasses: 0,
+    hmmPages: 0,
+  };
+}
+
+/**
  * Checks a partial cost record (`where` names it in the error): an object whose keys are cost
  * names and whose values are finite non-negative numbers. Throws a {@link UsageError} otherwise.
  */

@@ -113,6 +113,7 @@ function faultAfterPoint(vma: Vma, addr: number, flags: number): number | Promis
   addr = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
   const k = vma.mm.kernel;
   if (k.bus.on) traceFaultBegin(vma, addr, write);
+  k.work.pageFaults++;
   k.sched.clock.advance(k.costs.pageFaultNs);
   if (!vma.isHugetlb) {
     const result = faultPmdNoSleep(vma, addr, write);
@@ -483,7 +484,7 @@ function wpPageCopyInstall(
   }
   initAnonPage(vma, addr, pfn);
   // ptep_clear_flush: the old translation goes from every CPU's TLB before the new one is set.
-  k.sched.clock.advance(k.costs.tlbShootdownNs);
+  k.chargeTlbShootdown();
   w[off] = PTE_PRESENT | PTE_WRITE | PTE_DIRTY | PTE_YOUNG | (oldLo & PTE_SOFT_DIRTY);
   w[off + 1] = pfn;
   mm.rss[MM_ANONPAGES]!++;

@@ -71,7 +71,7 @@ export async function dupMmap(parent: MmStruct, child: MmStruct): Promise<number
   }
   // flush_tlb_mm(oldmm): the parent's write-protected translations leave every TLB.
   const k = parent.kernel;
-  k.sched.clock.advance(k.costs.tlbShootdownNs);
+  k.chargeTlbShootdown();
   return 0;
 }
 

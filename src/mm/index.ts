@@ -3,7 +3,14 @@
  * @module
  */
 export * from './constants.ts';
-export { checkKernelCosts, DEFAULT_KERNEL_COSTS, KERNEL_COST_NAMES, type KernelCostHooks } from './costs.ts';
+export {
+  checkKernelCosts,
+  DEFAULT_KERNEL_COSTS,
+  KERNEL_COST_NAMES,
+  type KernelCostHooks,
+  type KernelWorkCounts,
+  newKernelWork,
+} from './costs.ts';
 export type { MmEvent } from './events.ts';
 export { mmdrop, mmget, mmgetNotZero, mmgrab, mmput } from './exit.ts';
 export { faultStats, handleMmFault } from './fault.ts';

@@ -13,7 +13,13 @@ import { Scheduler, type SchedulerOptions } from '../sim/scheduler.ts';
 import { WaitQueue } from '../sim/wait-queue.ts';
 import { AnonVma } from './anon-vma.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, PAGE_SIZE } from './constants.ts';
-import { checkKernelCosts, DEFAULT_KERNEL_COSTS, type KernelCostHooks } from './costs.ts';
+import {
+  checkKernelCosts,
+  DEFAULT_KERNEL_COSTS,
+  type KernelCostHooks,
+  type KernelWorkCounts,
+  newKernelWork,
+} from './costs.ts';
 import type { MmEvent } from './events.ts';
 import { SimFile } from './file.ts';
 import { HugetlbPool } from './hugetlb.ts';
@@ -132,6 +138,8 @@ export class Kernel {
    * change it with {@link setCosts}).
    */
   readonly costs: KernelCostHooks = { ...DEFAULT_KERNEL_COSTS };
+  /** How often each cost was incurred since boot (counted even when the cost is zero). */
+  readonly work: KernelWorkCounts = newKernelWork();
   private nextMmId = 1;
   private isDisposed = false;
 
@@ -178,6 +186,12 @@ export class Kernel {
   setCosts(costs: Partial<KernelCostHooks>): void {
     checkKernelCosts('costs', costs);
     Object.assign(this.costs, costs);
+  }
+
+  /** One TLB flush (of a range or of the address space): counted and charged. */
+  chargeTlbShootdown(): void {
+    this.work.tlbShootdowns++;
+    this.sched.clock.advance(this.costs.tlbShootdownNs);
   }
 
   /** True once {@link dispose} gave the machine's memory arrays back. */

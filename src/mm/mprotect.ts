@@ -146,7 +146,7 @@ async function changeProtection(vma: Vma, newFlags: number): Promise<void> {
     }
   }
   // change_protection's flush_tlb_range over the span it changed.
-  k.sched.clock.advance(k.costs.tlbShootdownNs);
+  k.chargeTlbShootdown();
   mmuNotifierInvalidateRangeEnd(range);
 }
 

@@ -122,7 +122,7 @@ export async function tryToMigrate(k: Kernel, head: number): Promise<void> {
       else pm.mapcount[pfn]!--;
       k.putPage(pfn);
       // try_to_migrate_one clears a present mapping with ptep_clear_flush / pmdp_invalidate.
-      if (k2 === PTE_PRESENT) k.sched.clock.advance(k.costs.tlbShootdownNs);
+      if (k2 === PTE_PRESENT) k.chargeTlbShootdown();
     }
     mmuNotifierInvalidateRangeEnd(range);
   }

@@ -156,9 +156,10 @@ export async function zapVmaRange(vma: Vma, start: number, end: number): Promise
   // unmap_single_vma's fixed work, zap_pte_range's per entry, and tlb_finish_mmu's flush when a
   // present translation went away.
   const c = k.costs;
-  k.sched.clock.advance(
-    c.zapRangeNs + count.entries * c.zapPteNs + (count.present > 0 ? c.tlbShootdownNs : 0),
-  );
+  k.work.zapRanges++;
+  k.work.zapPtes += count.entries;
+  k.sched.clock.advance(c.zapRangeNs + count.entries * c.zapPteNs);
+  if (count.present > 0) k.chargeTlbShootdown();
 }
 
 /** What one unmap cleared: every entry, and the present ones (whose translations the TLBs may hold). */

@@ -219,6 +219,7 @@ function callInvalidate(
   cur: number,
 ): boolean | Promise<boolean> {
   const k = range.mm.kernel;
+  k.work.notifierCallbacks++;
   k.sched.clock.advance(k.costs.notifierCallbackNs);
   const ret = sub.ops!.invalidate(sub, range, cur);
   if (typeof ret === 'boolean') return ret;

@@ -8,6 +8,8 @@ export * from './cost/cost-model.ts';
 export * from './cost/link.ts';
 export * from './cost/platform.ts';
 export * from './engine/backend.ts';
+export * from './functional/functional-backend.ts';
+export * from './functional/lockstep.ts';
 export * from './functional/machine-costs.ts';
 export * from './params.ts';
 export * from './units.ts';

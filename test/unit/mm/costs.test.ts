@@ -148,6 +148,28 @@ describe('kernel costs: each hook charges exactly its work', () => {
   });
 });
 
+describe('kernel work counters', () => {
+  it('count each site whether or not it costs anything (munmap of N pages; a THP migration)', async () => {
+    const m = new Machine({ memory: 64 * 1024 * 1024, hugetlbPages: 0 });
+    const p = await m.createProcess();
+    const addr = await populated(p, 100);
+    const before = { ...m.work };
+    expect(await timed(m, () => p.munmap(addr, 100 * P))).toBe(0);
+    expect(m.work.zapPtes - before.zapPtes).toBe(100);
+    expect(m.work.zapRanges - before.zapRanges).toBe(1);
+    expect(m.work.tlbShootdowns - before.tlbShootdowns).toBe(1);
+    const dev = m.addDmirrorDevice();
+    const file = await dev.open(p);
+    const thp = await populated(p, 512, true);
+    const w0 = { ...m.work };
+    expect((await file.migrateToDev(thp, 512)).ret).toBe(0);
+    expect(m.work.migrateFolios - w0.migrateFolios).toBe(1);
+    expect(m.work.migratePages - w0.migratePages).toBe(512);
+    expect(m.work.notifierCallbacks - w0.notifierCallbacks).toBeGreaterThanOrEqual(1);
+    expect(m.work.pageFaults).toBeGreaterThan(0);
+  });
+});
+
 describe('kernel costs: migrate_vma per folio and per page', () => {
   /** Time of MIGRATE_TO_DEV then MIGRATE_TO_SYS of 512 pages, device costs zero. */
   async function migrateBothWays(costs: Partial<KernelCostHooks>, thp: boolean): Promise<[number, number]> {
