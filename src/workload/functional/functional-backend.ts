@@ -14,6 +14,7 @@
  * @module
  */
 import type { DmirrorFile } from '../../devices/dmirror/file.ts';
+import type { Oracle, OracleInstance } from '../../explore/oracle.ts';
 import { Machine } from '../../machine.ts';
 import {
   MADV_NOHUGEPAGE,
@@ -71,6 +72,20 @@ export interface FunctionalBackendOptions {
   readonly platform: PlatformParams;
   /** Seed of the machine (default 1). */
   readonly seed?: number;
+  /**
+   * The race explorer's oracles to watch the run (mirror, use-after-free, lost-data, balance…):
+   * attached before the process exists; their violations collect in
+   * {@link FunctionalBackend.violations}.
+   */
+  readonly oracles?: readonly Oracle[];
+}
+
+/** A violation an oracle reported during a functional run. */
+export interface FunctionalViolation {
+  readonly oracle: string;
+  readonly message: string;
+  /** Virtual time (ns). */
+  readonly time: number;
 }
 
 /** Page states read from the CPU page table. */
@@ -88,6 +103,10 @@ export class FunctionalBackend implements AsyncResidencyBackend {
   readonly populated: Uint32Array;
   readonly gpuTouched: Uint8Array;
   readonly counters: BackendCounters = { invalidations: 0, ebusyRetries: 0 };
+  /** What the attached oracles reported, in order. */
+  readonly violations: FunctionalViolation[];
+  /** The attached oracles (started after set-up, checked and detached at {@link close}). */
+  private oracleInstances: OracleInstance[] = [];
   /** Start address of the footprint in the process (2 MiB aligned). */
   readonly base: number;
   private readonly tmp = new Uint32Array(BLOCK_WORDS);
@@ -99,8 +118,10 @@ export class FunctionalBackend implements AsyncResidencyBackend {
     readonly file: DmirrorFile,
     readonly pageCount: number,
     base: number,
+    violations: FunctionalViolation[],
   ) {
     this.base = base;
+    this.violations = violations;
     this.blockCount = Math.ceil(pageCount / BLOCK_PAGES);
     const words = this.blockCount * BLOCK_WORDS;
     this.gpuResident = new Uint32Array(words);
@@ -132,6 +153,14 @@ export class FunctionalBackend implements AsyncResidencyBackend {
       seed: options.seed ?? 1,
       costs: costs.kernel,
     });
+    const violations: FunctionalViolation[] = [];
+    const ctx = {
+      machine,
+      violate: (oracle: string, message: string): void => {
+        violations.push({ oracle, message, time: machine.sched.clock.now });
+      },
+    };
+    const instances = (options.oracles ?? []).map((o) => o(ctx));
     const device = machine.addDmirrorDevice({ costs: costs.device });
     const process = await machine.createProcess();
     const raw = await process.mmap(
@@ -149,7 +178,10 @@ export class FunctionalBackend implements AsyncResidencyBackend {
     const r = await process.madvise(base, span, MADV_NOHUGEPAGE);
     if (r !== 0) throw new Error(`functional tier: madvise failed (${r})`);
     const file = await device.open(process);
-    return new FunctionalBackend(machine, process, file, options.pageCount, base);
+    const backend = new FunctionalBackend(machine, process, file, options.pageCount, base, violations);
+    backend.oracleInstances = instances;
+    for (const o of instances) o.started?.();
+    return backend;
   }
 
   /** Address of page `p` of block `block`. */
@@ -359,10 +391,15 @@ export class FunctionalBackend implements AsyncResidencyBackend {
     return this.machine.sched.clock.now;
   }
 
-  /** Closes the GPU and ends the process; the machine gives its memory back. */
+  /**
+   * Closes the GPU and ends the process, runs the oracles' end-of-run checks (balance: every
+   * frame given back), and gives the machine's memory back.
+   */
   async close(): Promise<void> {
     await this.file.close();
     await this.process.exit();
+    for (const o of this.oracleInstances) o.atEnd?.();
+    for (const o of this.oracleInstances) o.detach?.();
     this.machine.dispose();
   }
 }

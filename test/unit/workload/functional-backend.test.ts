@@ -5,6 +5,7 @@
  * that compares a recording with it call by call.
  */
 import { describe, expect, it } from 'vitest';
+import { defaultOracles } from '../../../src/explore/index.ts';
 import {
   type BackendCall,
   FUNCTIONAL_MAX_BYTES,
@@ -149,5 +150,33 @@ describe('lockstep replay', () => {
     expect(r.divergences.map((d) => d.field).sort()).toEqual(['cpuUnmapped', 'kernel']);
     expect(r.divergences[0]).toMatchObject({ call: 1, op: 'migrateToGpu', block: 1 });
     await b.close();
+  });
+});
+
+describe('functional backend: the explorer oracles watch a run', () => {
+  it('the default oracles find nothing wrong in migrations, CPU faults back and eviction', async () => {
+    const b = await FunctionalBackend.create({
+      pageCount: 1024,
+      platform: pascal,
+      oracles: defaultOracles(),
+    });
+    await b.cpuAccess(0, ALL, 0, true);
+    await b.migrateToGpu(0, ALL, 0, 'fault');
+    await b.migrateToGpu(1, maskOf(0, 7, 8), 0, 'prefetch');
+    await b.cpuAccess(0, maskOf(1, 2, 40), 0, true);
+    await b.evictToCpu(0, ALL, 0);
+    await b.close();
+    expect(b.violations).toEqual([]);
+  });
+
+  it('an oracle that objects is heard', async () => {
+    const b = await FunctionalBackend.create({
+      pageCount: 512,
+      platform: pascal,
+      oracles: [(ctx) => ({ atEnd: () => ctx.violate('test', `clock at ${ctx.machine.sched.clock.now}`) })],
+    });
+    await b.migrateToGpu(0, maskOf(0), 0, 'fault');
+    await b.close();
+    expect(b.violations.map((v) => v.oracle)).toEqual(['test']);
   });
 });
