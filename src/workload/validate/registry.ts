@@ -4,6 +4,7 @@
  * @module
  */
 import type { ValidationTarget } from './target.ts';
+import { V1_PREFETCH } from './v1-prefetch.ts';
 import { V2_LINK } from './v2-link.ts';
 
 /** A registered target and its expectation file. */
@@ -15,5 +16,6 @@ export interface RegisteredTarget {
 
 /** Every validation target, in the order they run. */
 export const VALIDATION_TARGETS: readonly RegisteredTarget[] = [
+  { target: V1_PREFETCH, expectations: 'v1-prefetch-trace.json' },
   { target: V2_LINK, expectations: 'v2-link-curve.json' },
 ];
