@@ -24,3 +24,4 @@ export * from './validate/registry.ts';
 export * from './validate/target.ts';
 export * from './validate/v1-prefetch.ts';
 export * from './validate/v2-link.ts';
+export * from './validate/v3-batch-anatomy.ts';

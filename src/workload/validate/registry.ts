@@ -6,6 +6,7 @@
 import type { ValidationTarget } from './target.ts';
 import { V1_PREFETCH } from './v1-prefetch.ts';
 import { V2_LINK } from './v2-link.ts';
+import { V3_BATCH } from './v3-batch-anatomy.ts';
 
 /** A registered target and its expectation file. */
 export interface RegisteredTarget {
@@ -18,4 +19,5 @@ export interface RegisteredTarget {
 export const VALIDATION_TARGETS: readonly RegisteredTarget[] = [
   { target: V1_PREFETCH, expectations: 'v1-prefetch-trace.json' },
   { target: V2_LINK, expectations: 'v2-link-curve.json' },
+  { target: V3_BATCH, expectations: 'v3-batch-anatomy.json' },
 ];

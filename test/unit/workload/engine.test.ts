@@ -152,3 +152,21 @@ describe('V1', () => {
     expect(r.points.filter((p) => !p.pass)).toEqual([]);
   });
 });
+
+describe('V3', () => {
+  it('runs against its expectation file; the points the model reaches pass, the known misses are reported', async () => {
+    const { V3_BATCH } = await import('../../../src/workload/validate/v3-batch-anatomy.ts');
+    const e = JSON.parse(
+      readFileSync(new URL('../../../validation/v3-batch-anatomy.json', import.meta.url), 'utf8'),
+    );
+    const r = await V3_BATCH.run(e);
+    const failed = r.points.filter((p) => !p.pass).map((p) => p.label);
+    // Documented in docs/workload.md: the per-SM fault rate and the sgemm tile order are not
+    // calibrated, so stream's faults per block and sgemm's blocks per batch miss SC21 Table 3.
+    expect(failed).toEqual([
+      'sgemm (gemm-tiles 48MiB) VA blocks/batch',
+      'stream faults/VA block',
+      'blocks/batch ordering Random > Regular > sgemm > stream (1 = holds)',
+    ]);
+  }, 120_000);
+});
