@@ -94,8 +94,11 @@ export interface ResidencyBackend {
 
   /** Makes the pages of `mask` (words at `maskOff`) of block `block` GPU-resident and mapped. */
   migrateToGpu(block: number, mask: Uint32Array, maskOff: number, cause: MigrationCause): GpuMigration;
-  /** Moves every GPU-resident page of `block` to the CPU (eviction of its root chunk's share). */
-  evictToCpu(block: number): Eviction;
+  /**
+   * Moves the GPU-resident pages of `mask` (words at `maskOff`) of `block` to the CPU — the whole
+   * block for a root-chunk eviction, a page or a 64 KiB basic block for UVM Smart's policies.
+   */
+  evictToCpu(block: number, mask: Uint32Array, maskOff: number): Eviction;
   /** A CPU access (read or write) to the pages of `mask` of `block`: faults pages back, populates. */
   cpuAccess(block: number, mask: Uint32Array, maskOff: number, write: boolean): CpuAccess;
 }
