@@ -14,6 +14,7 @@ export * from './engine/run.ts';
 export * from './functional/functional-backend.ts';
 export * from './functional/lockstep.ts';
 export * from './functional/machine-costs.ts';
+export * from './functional/run-functional.ts';
 export * from './generators/generators.ts';
 export * from './generators/trace.ts';
 export * from './params.ts';

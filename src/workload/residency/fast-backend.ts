@@ -3,9 +3,8 @@
  * state is what the cost model needs: which pages hold data, which are mapped on the CPU, which
  * blocks the GPU has touched (DMA-mapped).
  *
- * Kernel-side work is counted the way the functional tier's real kernel does it: migrating pages
- * off the CPU zaps one PTE per CPU-mapped page in one range per block, with one TLB shootdown and
- * one notifier callback per block; `migrate_vma` works on the block's pages as base-page folios.
+ * Kernel-side work of a migration to the GPU is counted the way the functional tier's real kernel
+ * does it ({@link migrateVmaWork}, checked call by call by the differential test).
  * @module
  */
 import type {
@@ -35,6 +34,52 @@ export function maskRuns(m: Uint32Array, off: number, runs: number[]): void {
   if (run > 0) runs.push(run);
 }
 
+/**
+ * The kernel's work for migrating the pages of `want` (one block) to the GPU the way the real
+ * kernel does it under a driver that migrates each contiguous run with one `migrate_vma`:
+ * per run one MIGRATE invalidation for the collect (one notifier callback), one more when the
+ * run has empty slots to fill (`migrate_vma_pages` inserting pages), one TLB flush when present
+ * PTEs were replaced by migration entries; no zapped PTEs (migration entries, not unmap); one
+ * folio per page, except an untouched whole 2 MiB block, which moves as one compound hole.
+ */
+export function migrateVmaWork(
+  want: Uint32Array,
+  cpuMapped: Uint32Array,
+  populated: Uint32Array,
+  blockPages: number,
+): KernelWork {
+  let shootdowns = 0;
+  let callbacks = 0;
+  let pages = 0;
+  let folios = 0;
+  let start = -1;
+  let mapped = false;
+  let holes = false;
+  for (let p = 0; p <= BLOCK_PAGES; p++) {
+    const on = p < BLOCK_PAGES && ((want[p >>> 5]! >>> (p & 31)) & 1) === 1;
+    if (on) {
+      if (start < 0) {
+        start = p;
+        mapped = false;
+        holes = false;
+      }
+      if ((cpuMapped[p >>> 5]! >>> (p & 31)) & 1) mapped = true;
+      if (((populated[p >>> 5]! >>> (p & 31)) & 1) === 0) holes = true;
+      continue;
+    }
+    if (start < 0) continue;
+    const n = p - start;
+    callbacks += holes ? 2 : 1;
+    if (mapped) shootdowns++;
+    pages += n;
+    let untouched = n === BLOCK_PAGES && blockPages === BLOCK_PAGES;
+    for (let i = 0; untouched && i < BLOCK_WORDS; i++) if (populated[i] !== 0) untouched = false;
+    folios += untouched ? 1 : n;
+    start = -1;
+  }
+  return { ptes: 0, ranges: 0, shootdowns, callbacks, pages, folios };
+}
+
 /** The fast tier's {@link ResidencyBackend}. */
 export class FastBackend implements ResidencyBackend {
   readonly tier = 'fast';
@@ -45,6 +90,9 @@ export class FastBackend implements ResidencyBackend {
   readonly gpuTouched: Uint8Array;
   readonly counters: BackendCounters = { invalidations: 0, ebusyRetries: 0 };
   private readonly tmp = new Uint32Array(BLOCK_WORDS);
+  private readonly want = new Uint32Array(BLOCK_WORDS);
+  private readonly mapped0 = new Uint32Array(BLOCK_WORDS);
+  private readonly populated0 = new Uint32Array(BLOCK_WORDS);
 
   constructor(readonly pageCount: number) {
     this.blockCount = Math.ceil(pageCount / BLOCK_PAGES);
@@ -62,6 +110,14 @@ export class FastBackend implements ResidencyBackend {
 
   migrateToGpu(block: number, mask: Uint32Array, maskOff: number, _cause: MigrationCause): GpuMigration {
     const base = block * BLOCK_WORDS;
+    const want0 = this.want;
+    const cpuMapped0 = this.mapped0;
+    const populated0 = this.populated0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      want0[i] = mask[maskOff + i]! & ~this.gpuResident[base + i]!;
+      cpuMapped0[i] = this.cpuMapped[base + i]!;
+      populated0[i] = this.populated[base + i]!;
+    }
     let pages = 0;
     let cpuUnmapped = 0;
     let zeroed = 0;
@@ -77,18 +133,9 @@ export class FastBackend implements ResidencyBackend {
     }
     const firstTouch = pages > 0 && this.gpuTouched[block] === 0;
     if (firstTouch) this.gpuTouched[block] = 1;
-    if (cpuUnmapped > 0) this.counters.invalidations++;
-    const kernel: KernelWork =
-      cpuUnmapped > 0
-        ? {
-            ptes: cpuUnmapped,
-            ranges: 1,
-            shootdowns: 1,
-            callbacks: 1,
-            pages: pages - zeroed,
-            folios: pages - zeroed,
-          }
-        : { ptes: 0, ranges: 0, shootdowns: 0, callbacks: 0, pages: pages - zeroed, folios: pages - zeroed };
+    const kernel = migrateVmaWork(want0, cpuMapped0, populated0, this.blockPages(block));
+    // Every MIGRATE invalidation reaches the GPU's own mirror (which ignores its own migrations).
+    this.counters.invalidations += kernel.callbacks;
     return {
       pages,
       cpuUnmapped,
