@@ -61,7 +61,7 @@ export async function runWorkloadFunctional(
           `the functional tier takes footprints up to ${FUNCTIONAL_MAX_BYTES / 2 ** 20} MiB; this one lays out ${(pages * WL_PAGE_SIZE) / 2 ** 20} MiB (use the fast tier)`,
           'footprint',
         );
-      recorder = new RecordingBackend(new FastBackend(pages));
+      recorder = new RecordingBackend(new FastBackend(pages, { hmm: true }));
       return recorder;
     },
   });

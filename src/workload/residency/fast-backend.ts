@@ -94,7 +94,17 @@ export class FastBackend implements ResidencyBackend {
   private readonly mapped0 = new Uint32Array(BLOCK_WORDS);
   private readonly populated0 = new Uint32Array(BLOCK_WORDS);
 
-  constructor(readonly pageCount: number) {
+  /**
+   * @param pageCount pages of the footprint
+   * @param options `hmm`: migrations back to the CPU go through `migrate_vma` as in an HMM driver
+   *   (the functional tier): evicted pages come back mapped on the CPU
+   *   (`migrate_vma_finalize` restores present PTEs) and each evicted run costs one notifier
+   *   callback. Default false: UVM's own eviction, which leaves them unmapped.
+   */
+  constructor(
+    readonly pageCount: number,
+    readonly options: { readonly hmm?: boolean } = {},
+  ) {
     this.blockCount = Math.ceil(pageCount / BLOCK_PAGES);
     const words = this.blockCount * BLOCK_WORDS;
     this.gpuResident = new Uint32Array(words);
@@ -158,6 +168,16 @@ export class FastBackend implements ResidencyBackend {
     }
     const runs: number[] = [];
     maskRuns(t, 0, runs);
+    if (this.options.hmm) {
+      // migrate_vma per run: one MIGRATE invalidation each; the pages come back mapped.
+      for (let i = 0; i < BLOCK_WORDS; i++) this.cpuMapped[base + i]! |= t[i]!;
+      this.counters.invalidations += runs.length;
+      return {
+        pages,
+        runs,
+        kernel: { ptes: 0, ranges: 0, shootdowns: 0, callbacks: runs.length, pages, folios: pages },
+      };
+    }
     // Evicted pages land in CPU memory unmapped: the next CPU access maps them (a minor fault).
     return { pages, runs, kernel: { ptes: 0, ranges: 0, shootdowns: 0, callbacks: 0, pages, folios: pages } };
   }
