@@ -4,11 +4,13 @@
  */
 
 export {
+  DEFAULT_DMIRROR_COSTS,
   DEVMEM_CHUNK_SIZE,
   DMIRROR_ALLOC_NS,
   DMIRROR_COPY_PAGE_NS,
   DMIRROR_NDEVICES,
   DmirrorChunk,
+  type DmirrorCosts,
   type DmirrorDataResult,
   DmirrorDevice,
   DmirrorFile,
@@ -72,3 +74,31 @@ export { Scheduler, type SchedulerHost, type SchedulerOptions } from './sim/sche
 export { SimThread } from './sim/thread.ts';
 export { Completion, WaitQueue } from './sim/wait-queue.ts';
 export * from './trace/index.ts';
+export {
+  type Breakdown,
+  COST_COMPONENTS,
+  type CostComponent,
+  CostModel,
+  type Expectations,
+  findPlatform,
+  type KernelCosts,
+  kernelCosts,
+  type LinkModel,
+  type MachineCosts,
+  machineCosts,
+  type Param,
+  PLATFORMS,
+  type Platform,
+  type PlatformParams,
+  type ResidencyBackend,
+  runThpMigrationBenchmark,
+  type ThpBenchmarkOptions,
+  type ThpBenchmarkResults,
+  type ThpBenchmarkSize,
+  transferNs,
+  V6_THP_MIGRATION,
+  VALIDATION_TARGETS,
+  type ValidationPoint,
+  type ValidationResult,
+  type ValidationTarget,
+} from './workload/index.ts';

@@ -3,6 +3,7 @@
  * @module
  */
 import { DEVMEM_CHUNK_SIZE } from './devices/dmirror/chunk.ts';
+import { checkDmirrorCosts, type DmirrorCosts } from './devices/dmirror/cost.ts';
 import { DMIRROR_NDEVICES, DmirrorDevice } from './devices/dmirror/device.ts';
 import { PMD_SIZE } from './mm/constants.ts';
 import { Kernel, type KernelOptions } from './mm/kernel.ts';
@@ -23,6 +24,8 @@ export interface DmirrorDeviceOptions {
    * a machine per schedule); more chunks are added on demand as in the kernel.
    */
   chunkSize?: number;
+  /** What the device's copies and allocations cost in virtual ns (default 400 per page copied, 100 per allocation). */
+  costs?: Partial<DmirrorCosts>;
 }
 
 /** A simulated machine: RAM, swap, hugetlb pool, scheduler, processes and devices. */
@@ -70,6 +73,7 @@ export class Machine extends Kernel {
         `must be a positive multiple of 2 MiB (${PMD_SIZE} bytes), got ${String(chunkSize)}`,
       );
     }
+    if (options.costs !== undefined) checkDmirrorCosts('addDmirrorDevice(options.costs)', options.costs);
     const minors = coherent ? [2, 3] : [0, 1];
     const minor = minors.find((m) => !this.dmirrorDevices.some((d) => d.minor === m));
     if (minor === undefined) {
@@ -79,6 +83,7 @@ export class Machine extends Kernel {
       );
     }
     const device = new DmirrorDevice(this, minor, coherent, chunkSize);
+    if (options.costs !== undefined) Object.assign(device.costs, options.costs);
     this.dmirrorDevices.push(device);
     return device;
   }

@@ -314,6 +314,8 @@ function setPmdMigrationEntry(k: Kernel, pmdOff: number, head: number): boolean 
       ? PTE_MIGRATION_READ_EXCLUSIVE
       : PTE_MIGRATION_READ;
   k.pt.words[pmdOff] = mkind | PTE_LEAF | (lo & (PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY));
+  // pmdp_invalidate flushes a present PMD's translation.
+  if (kind === PTE_PRESENT) k.chargeTlbShootdown();
   pm.entireMapcount[head]!--;
   k.putPage(head);
   return true;
@@ -328,6 +330,8 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
   const faultFolio = args.faultPage ? pm.folioHead(args.faultPage) : 0;
   const t = k.pt.words[pmdOff + 1]!;
   const firstSlot = args.npages;
+  // Present PTEs replaced by migration entries: flush_tlb_range once for the table if any.
+  let unmapped = 0;
   for (let addr = start; addr < end; addr += PAGE_SIZE) {
     const off = (t * PTRS_PER_TABLE + ((addr / PAGE_SIZE) % PTRS_PER_TABLE)) * 2;
     const lo = k.pt.words[off]!;
@@ -428,6 +432,7 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
       // until the flush below, done after the page-table lock is dropped.
       if (k.mutant === 'M2' && kind === PTE_PRESENT)
         staleTlbInsert(mm, addr / PAGE_SIZE, page, (lo & PTE_WRITE) !== 0);
+      if (kind === PTE_PRESENT) unmapped++;
       pm.mapcount[page]!--;
       k.putPage(page);
     } else {
@@ -436,6 +441,7 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
     }
     next(args, mpfn);
   }
+  if (unmapped > 0) k.chargeTlbShootdown();
   if (k.mutant === 'M2') {
     // M2: pte_unmap_unlock, then flush_tlb_range: other threads may run in between.
     const p = k.sched.point('migrate_vma_collect_pmd: flush_tlb_range after pte_unmap_unlock');
@@ -528,10 +534,15 @@ async function migrateDeviceUnmap(
   const faultFolio = faultPage ? pm.folioHead(faultPage) : 0;
   let restore = 0;
   let unmapped = 0;
+  // Base pages in the slots that stay migrating (a compound slot holds 512), for the cost.
+  let pages = 0;
   for (let i = 0; i < npages; ) {
     const page = migratePfnToPage(src[i]!);
     if (page === 0) {
-      if (mpfnHas(src[i]!, MIGRATE_PFN_MIGRATE)) unmapped++;
+      if (mpfnHas(src[i]!, MIGRATE_PFN_MIGRATE)) {
+        unmapped++;
+        pages += mpfnHas(src[i]!, MIGRATE_PFN_COMPOUND) ? HPAGE_PMD_NR : 1;
+      }
       i++;
       continue;
     }
@@ -558,8 +569,16 @@ async function migrateDeviceUnmap(
       continue;
     }
     unmapped++;
+    pages += nr;
     i += nr;
   }
+  // The migration's work per folio (isolate, unmap, lock, move the mapping, remove the migration
+  // entries, unlock) and per page (the collect walk, the pfn arrays), charged once here for the
+  // whole setup → pages → finalize sequence.
+  const c = k.costs;
+  k.work.migrateFolios += unmapped;
+  k.work.migratePages += pages;
+  k.sched.clock.advance(unmapped * c.migrateVmaFolioNs + pages * c.migrateVmaPageNs);
   for (let i = 0; i < npages && restore > 0; i++) {
     const page = migratePfnToPage(src[i]!);
     if (page === 0 || mpfnHas(src[i]!, MIGRATE_PFN_MIGRATE)) continue;

@@ -19,6 +19,7 @@ import {
   VM_READ,
   VM_WRITE,
 } from '../mm/constants.ts';
+import { DEFAULT_KERNEL_COSTS } from '../mm/costs.ts';
 import { handleMmFault } from '../mm/fault.ts';
 import type { Kernel } from '../mm/kernel.ts';
 import type { MmStruct } from '../mm/mm-struct.ts';
@@ -57,10 +58,13 @@ const NEED_ALL_BITS = NEED_FAULT | NEED_WRITE_FAULT;
 /** VALID | WRITE in the high half. */
 const HI_VALID_WRITE = (HI_VALID | HI_WRITE) >>> 0;
 
-/** Virtual time charged per walk pass and per page described (a cost-model parameter). */
-export const HMM_WALK_PASS_NS = 200;
+/**
+ * Default virtual time charged per walk pass and per page described; a machine's own values are
+ * `kernel.costs.hmmRangeFaultPassNs` / `hmmRangeFaultPageNs`.
+ */
+export const HMM_WALK_PASS_NS = DEFAULT_KERNEL_COSTS.hmmRangeFaultPassNs;
 /** @see HMM_WALK_PASS_NS */
-export const HMM_WALK_PAGE_NS = 1;
+export const HMM_WALK_PAGE_NS = DEFAULT_KERNEL_COSTS.hmmRangeFaultPageNs;
 
 /** Walk statistics since boot (for traces and benchmarks). */
 export const hmmStats = {
@@ -89,7 +93,11 @@ export async function hmmRangeFault(range: HmmRange): Promise<number> {
     hmmStats.passes++;
     const p = sched.point('hmm_range_fault');
     if (p) await p;
-    sched.clock.advance(HMM_WALK_PASS_NS + HMM_WALK_PAGE_NS * ((range.end - walk.last) / PAGE_SIZE));
+    const c = walk.k.costs;
+    const pages = (range.end - walk.last) / PAGE_SIZE;
+    walk.k.work.hmmPasses++;
+    walk.k.work.hmmPages += pages;
+    sched.clock.advance(c.hmmRangeFaultPassNs + c.hmmRangeFaultPageNs * pages);
     if (mmuIntervalCheckRetry(range.notifier, range.notifierSeq)) {
       hmmStats.ebusy++;
       if (walk.k.bus.on) traceHmmRangeFault(walk.k, 'E', range, -EBUSY);

@@ -111,7 +111,10 @@ function faultAfterPoint(vma: Vma, addr: number, flags: number): number | Promis
   faultStats.total++;
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   addr = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
-  if (vma.mm.kernel.bus.on) traceFaultBegin(vma, addr, write);
+  const k = vma.mm.kernel;
+  if (k.bus.on) traceFaultBegin(vma, addr, write);
+  k.work.pageFaults++;
+  k.sched.clock.advance(k.costs.pageFaultNs);
   if (!vma.isHugetlb) {
     const result = faultPmdNoSleep(vma, addr, write);
     if (result !== WOULD_SLEEP) {
@@ -480,6 +483,8 @@ function wpPageCopyInstall(
     return 0;
   }
   initAnonPage(vma, addr, pfn);
+  // ptep_clear_flush: the old translation goes from every CPU's TLB before the new one is set.
+  k.chargeTlbShootdown();
   w[off] = PTE_PRESENT | PTE_WRITE | PTE_DIRTY | PTE_YOUNG | (oldLo & PTE_SOFT_DIRTY);
   w[off + 1] = pfn;
   mm.rss[MM_ANONPAGES]!++;

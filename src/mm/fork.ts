@@ -69,6 +69,9 @@ export async function dupMmap(parent: MmStruct, child: MmStruct): Promise<number
     const r = await copyPageRange(vma, copy);
     if (r < 0) return r;
   }
+  // flush_tlb_mm(oldmm): the parent's write-protected translations leave every TLB.
+  const k = parent.kernel;
+  k.chargeTlbShootdown();
   return 0;
 }
 

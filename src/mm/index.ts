@@ -4,6 +4,14 @@
  */
 export * from './constants.ts';
 export {
+  checkKernelCosts,
+  DEFAULT_KERNEL_COSTS,
+  KERNEL_COST_NAMES,
+  type KernelCostHooks,
+  type KernelWorkCounts,
+  newKernelWork,
+} from './costs.ts';
+export {
   DEVICE_ACCESS_ATOMIC,
   DEVICE_ACCESS_WRITE,
   type DeviceMirror,

@@ -14,6 +14,13 @@ import { suggest } from '../sim/suggest.ts';
 import { WaitQueue } from '../sim/wait-queue.ts';
 import { AnonVma } from './anon-vma.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, PAGE_SIZE } from './constants.ts';
+import {
+  checkKernelCosts,
+  DEFAULT_KERNEL_COSTS,
+  type KernelCostHooks,
+  type KernelWorkCounts,
+  newKernelWork,
+} from './costs.ts';
 import type { DeviceMirror } from './device-mirror.ts';
 import type { MmEvent } from './events.ts';
 import { SimFile } from './file.ts';
@@ -45,6 +52,11 @@ export interface KernelOptions {
   scheduler?: SchedulerOptions;
   /** A deliberate mistake to switch on (race-explorer mutants; see `MUTANT_IDS`). Default none. */
   mutant?: MutantId | null;
+  /**
+   * CPU-side costs of the kernel's work in virtual ns (see {@link KernelCostHooks}); the fields not
+   * given keep their defaults ({@link DEFAULT_KERNEL_COSTS}: zero but the hmm_range_fault walk).
+   */
+  costs?: Partial<KernelCostHooks>;
 }
 
 /**
@@ -145,6 +157,13 @@ export class Kernel {
    * what every device can reach, for the oracles.
    */
   readonly deviceMirrors: DeviceMirror[] = [];
+  /**
+   * What the kernel's CPU-side work costs on this machine's clock (read at each charging site;
+   * change it with {@link setCosts}).
+   */
+  readonly costs: KernelCostHooks = { ...DEFAULT_KERNEL_COSTS };
+  /** How often each cost was incurred since boot (counted even when the cost is zero). */
+  readonly work: KernelWorkCounts = newKernelWork();
   private nextMmId = 1;
   private isDisposed = false;
 
@@ -192,6 +211,22 @@ export class Kernel {
     if (mutant !== null && !isMutantId(mutant))
       throw new UsageError('mutant', `unknown mutant ${String(mutant)}; known: ${MUTANT_IDS.join(', ')}`);
     this.mutant = mutant;
+    if (options.costs !== undefined) this.setCosts(options.costs);
+  }
+
+  /**
+   * Sets some CPU-side costs (the others keep their values). A key that is not a cost, or a
+   * value that is not a finite non-negative number, is a {@link UsageError} and changes nothing.
+   */
+  setCosts(costs: Partial<KernelCostHooks>): void {
+    checkKernelCosts('costs', costs);
+    Object.assign(this.costs, costs);
+  }
+
+  /** One TLB flush (of a range or of the address space): counted and charged. */
+  chargeTlbShootdown(): void {
+    this.work.tlbShootdowns++;
+    this.sched.clock.advance(this.costs.tlbShootdownNs);
   }
 
   /** True once {@link dispose} gave the machine's memory arrays back. */

@@ -145,6 +145,8 @@ async function changeProtection(vma: Vma, newFlags: number): Promise<void> {
       if (e !== 0) k.pt.words[off] = newEntryBits(e, k.pt.words[off + 1]!, noRead, canWrite, shared, pm);
     }
   }
+  // change_protection's flush_tlb_range over the span it changed.
+  k.chargeTlbShootdown();
   mmuNotifierInvalidateRangeEnd(range);
 }
 

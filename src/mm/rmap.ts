@@ -121,6 +121,8 @@ export async function tryToMigrate(k: Kernel, head: number): Promise<void> {
       if (hit.level === 2) pm.entireMapcount[head]!--;
       else pm.mapcount[pfn]!--;
       k.putPage(pfn);
+      // try_to_migrate_one clears a present mapping with ptep_clear_flush / pmdp_invalidate.
+      if (k2 === PTE_PRESENT) k.chargeTlbShootdown();
     }
     mmuNotifierInvalidateRangeEnd(range);
   }

@@ -133,6 +133,8 @@ export async function zapVmaRange(vma: Vma, start: number, end: number): Promise
   }
   const pmds = collectPmds(k.pt, mm.pgd, startVpn, endVpn);
   const candidates: number[] = [];
+  // Entries cleared (cost per entry) and present ones among them (a TLB flush is owed).
+  const count: ZapCount = { entries: 0, present: 0 };
   for (let i = 0; i < pmds.length; i += 3) {
     const pmdOff = pmds[i]!;
     const from = pmds[i + 1]!;
@@ -142,29 +144,58 @@ export async function zapVmaRange(vma: Vma, start: number, end: number): Promise
       // __unmap_hugepage_range: an owner's anonymous huge page gets its reservation back.
       if (vma.isHugetlb && (lo & PTE_KIND_MASK) === PTE_PRESENT)
         hugetlbZapRestoreReserve(k.hugetlb, vma, from * PAGE_SIZE, k.pt.words[pmdOff + 1]!);
+      count.entries++;
+      if ((lo & PTE_KIND_MASK) === PTE_PRESENT) count.present++;
       zapHugePmd(mm, pmdOff);
       continue;
     }
     if ((lo & PTE_KIND_MASK) !== PTE_TABLE) continue;
-    zapPteRange(mm, k.pt.words[pmdOff + 1]!, from, to, candidates);
+    zapPteRange(mm, k.pt.words[pmdOff + 1]!, from, to, candidates, count);
   }
   for (const head of candidates) deferredSplitFolio(k, head);
+  // unmap_single_vma's fixed work, zap_pte_range's per entry, and tlb_finish_mmu's flush when a
+  // present translation went away.
+  const c = k.costs;
+  k.work.zapRanges++;
+  k.work.zapPtes += count.entries;
+  k.sched.clock.advance(c.zapRangeNs + count.entries * c.zapPteNs);
+  if (count.present > 0) k.chargeTlbShootdown();
+}
+
+/** What one unmap cleared: every entry, and the present ones (whose translations the TLBs may hold). */
+interface ZapCount {
+  entries: number;
+  present: number;
 }
 
 /**
  * zap_pte_range: clears the entries for vpns `[from, to)` of PTE table `table` (under one PMD),
- * adding the large folios that lost a mapping to `candidates`. A function of its own, called per
+ * adding the large folios that lost a mapping to `candidates` and what was cleared to `count`. A function of its own, called per
  * table, so the JIT optimizes it once rather than on-stack in each (long) zapVmaRange.
  */
-function zapPteRange(mm: MmStruct, table: number, from: number, to: number, candidates: number[]): void {
+function zapPteRange(
+  mm: MmStruct,
+  table: number,
+  from: number,
+  to: number,
+  candidates: number[],
+  count: ZapCount,
+): void {
   const pool = mm.kernel.pt;
   const base = table * PTRS_PER_TABLE * 2;
   const a = from % PTRS_PER_TABLE;
   const b = a + (to - from);
+  let entries = 0;
+  let present = 0;
   for (let j = a; j < b; j++) {
     const off = base + 2 * j;
-    if (pool.words[off] === 0) continue;
+    const lo = pool.words[off]!;
+    if (lo === 0) continue;
+    entries++;
+    if ((lo & PTE_KIND_MASK) === PTE_PRESENT) present++;
     const head = zapPte(mm, off);
     if (head !== 0 && candidates[candidates.length - 1] !== head) candidates.push(head);
   }
+  count.entries += entries;
+  count.present += present;
 }

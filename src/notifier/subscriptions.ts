@@ -218,6 +218,9 @@ function callInvalidate(
   range: MmuNotifierRange,
   cur: number,
 ): boolean | Promise<boolean> {
+  const k = range.mm.kernel;
+  k.work.notifierCallbacks++;
+  k.sched.clock.advance(k.costs.notifierCallbackNs);
   const ret = sub.ops!.invalidate(sub, range, cur);
   if (typeof ret === 'boolean') return ret;
   return Promise.resolve(ret).then(checkBoolean);

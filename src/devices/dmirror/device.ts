@@ -14,6 +14,7 @@ import { Process } from '../../mm/process.ts';
 import { UsageError } from '../../sim/errors.ts';
 import { Mutex } from '../../sim/mutex.ts';
 import { DEVMEM_CHUNK_SIZE, type DmirrorChunk, dmirrorDeviceInitChunk } from './chunk.ts';
+import { DEFAULT_DMIRROR_COSTS, type DmirrorCosts } from './cost.ts';
 import { dmirrorDevmemOps } from './devmem-ops.ts';
 import { DmirrorFile } from './file.ts';
 import { HMM_DMIRROR_MEMORY_DEVICE_COHERENT, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE } from './uapi.ts';
@@ -68,6 +69,11 @@ export class DmirrorDevice {
    * chunks (`addDmirrorDevice({ chunkSize })`, a simulation knob that makes devices cheap).
    */
   readonly chunkPages: number;
+  /**
+   * What this device's copies and allocations cost on the virtual clock (defaults
+   * {@link DEFAULT_DMIRROR_COSTS}; `addDmirrorDevice({ costs })` or assign fields to change them).
+   */
+  readonly costs: DmirrorCosts = { ...DEFAULT_DMIRROR_COSTS };
 
   /** @internal use `machine.addDmirrorDevice` */
   constructor(kernel: Kernel, minor: number, coherent: boolean, chunkSize: number = DEVMEM_CHUNK_SIZE) {

@@ -82,10 +82,10 @@ export function dmirrorDevmemFaultAllocAndCopy(
       dpage = 0;
     } else if (order !== 0) {
       dpage = pm.allocPages(HPAGE_PMD_ORDER);
-      dmirrorCharge(k, 0, 1);
+      dmirrorCharge(mdevice, 0, 1);
     } else {
       dpage = pm.allocPages(0);
-      dmirrorCharge(k, 0, 1);
+      dmirrorCharge(mdevice, 0, 1);
     }
     if (dpage === 0 && order === 0) return VM_FAULT_OOM;
     dst[i] = flags;
@@ -98,7 +98,7 @@ export function dmirrorDevmemFaultAllocAndCopy(
       if (dpage === 0 && order !== 0) {
         // Try with smaller pages when the large allocation failed.
         const page = pm.allocPages(0);
-        dmirrorCharge(k, 0, 1);
+        dmirrorCharge(mdevice, 0, 1);
         if (page === 0) {
           for (let f = j - 1; f >= 0; f--) {
             const fpage = migratePfnToPage(dst[i + f]!);
@@ -117,7 +117,7 @@ export function dmirrorDevmemFaultAllocAndCopy(
       if (dmirror !== null) dmirror.pt.delete(addr / PAGE_SIZE);
       addr += PAGE_SIZE;
       pm.copyPage(dstPage, spage + j);
-      dmirrorCharge(k, 1, 0);
+      dmirrorCharge(mdevice, 1, 0);
     }
     i += nr;
   }

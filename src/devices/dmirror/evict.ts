@@ -63,7 +63,7 @@ export async function dmirrorDeviceEvictChunk(chunk: DmirrorChunk): Promise<void
       dpage = pm.allocPages(0);
       order = 0;
     }
-    dmirrorCharge(k, 0, 1);
+    dmirrorCharge(chunk.mdevice, 0, 1);
     if (dpage === 0) continue;
     pm.flags[dpage]! |= PG_locked;
     dst[i] =
@@ -73,7 +73,7 @@ export async function dmirrorDeviceEvictChunk(chunk: DmirrorChunk): Promise<void
     // folio_copy: every page of the source (backing) folio.
     const nr = pm.folioNrPages(spage);
     for (let j = 0; j < nr; j++) pm.copyPage(dpage + j, spage + j);
-    dmirrorCharge(k, nr, 0);
+    dmirrorCharge(chunk.mdevice, nr, 0);
   }
   await migrateDevicePages(k, src, dst, npages);
   migrateDeviceFinalize(k, src, dst, npages);

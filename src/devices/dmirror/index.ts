@@ -7,7 +7,13 @@
  */
 export { DEVMEM_CHUNK_PAGES, DEVMEM_CHUNK_SIZE, DEVMEM_CHUNKS_RESERVE, DmirrorChunk } from './chunk.ts';
 export type { HmmDmirrorCmd } from './cmd.ts';
-export { DMIRROR_ALLOC_NS, DMIRROR_COPY_PAGE_NS } from './cost.ts';
+export {
+  checkDmirrorCosts,
+  DEFAULT_DMIRROR_COSTS,
+  DMIRROR_ALLOC_NS,
+  DMIRROR_COPY_PAGE_NS,
+  type DmirrorCosts,
+} from './cost.ts';
 export { DMIRROR_NDEVICES, DmirrorDevice } from './device.ts';
 export { dmirrorDevmemOps } from './devmem-ops.ts';
 export { DMIRROR_FAULT_BATCH } from './fault.ts';

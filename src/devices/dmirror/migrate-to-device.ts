@@ -25,12 +25,12 @@ import {
 } from '../../devmem/migrate-pfn.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE, PTRS_PER_TABLE, VM_READ } from '../../mm/constants.ts';
 import { mmgetNotZero, mmput } from '../../mm/exit.ts';
-import type { Kernel } from '../../mm/kernel.ts';
 import { mmapReadLock, mmapReadUnlock } from '../../mm/mmap-lock.ts';
 import { PG_zone_device } from '../../mm/page-flags.ts';
 import { EINVAL, ENOMEM } from '../../sim/errno.ts';
 import type { HmmDmirrorCmd } from './cmd.ts';
 import { dmirrorCharge } from './cost.ts';
+import type { DmirrorDevice } from './device.ts';
 import { dmirrorBackingPage, dmirrorDevmemAllocPage, dmirrorSetBackingOwner } from './devmem-alloc.ts';
 import type { DmirrorFile } from './file.ts';
 import { DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, xaTagPointer } from './pt.ts';
@@ -41,10 +41,11 @@ import { HMM_DMIRROR_FLAG_FAIL_ALLOC } from './uapi.ts';
 export const DMIRROR_MIGRATE_BATCH = PTRS_PER_TABLE;
 
 /** copy_highpage from system page `spage` (0: clear_highpage) into `dst`, charged to the clock. */
-function copyOrClear(k: Kernel, dst: number, spage: number): void {
-  if (spage !== 0) k.pm.copyPage(dst, spage);
-  else k.pm.clearPage(dst);
-  dmirrorCharge(k, 1, 0);
+function copyOrClear(mdevice: DmirrorDevice, dst: number, spage: number): void {
+  const pm = mdevice.kernel.pm;
+  if (spage !== 0) pm.copyPage(dst, spage);
+  else pm.clearPage(dst);
+  dmirrorCharge(mdevice, 1, 0);
 }
 
 /**
@@ -83,7 +84,7 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
       dpage = 0;
     } else {
       dpage = await dmirrorDevmemAllocPage(dmirror, isLarge);
-      dmirrorCharge(k, 0, 1);
+      dmirrorCharge(dmirror.mdevice, 0, 1);
     }
     if (dpage === 0) {
       if (!isLarge) {
@@ -96,13 +97,13 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
       const spfn = Math.floor(w / 2 ** MIGRATE_PFN_SHIFT);
       for (let j = 0; j < nr && addr < args.end; j++) {
         const d = await dmirrorDevmemAllocPage(dmirror, false);
-        dmirrorCharge(k, 0, 1);
+        dmirrorCharge(dmirror.mdevice, 0, 1);
         // The kernel does not expect this to fail; the page then simply stays behind.
         if (d !== 0) {
           const rpage = dmirrorBackingPage(k, d);
           dmirrorSetBackingOwner(dmirror, rpage);
           dst[i] = migratePfn(d) + write;
-          copyOrClear(k, rpage, spage !== 0 ? spfn + j : 0);
+          copyOrClear(dmirror.mdevice, rpage, spage !== 0 ? spfn + j : 0);
         }
         i++;
         addr += PAGE_SIZE;
@@ -118,13 +119,13 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
       dst[i] = dst[i]! + MIGRATE_PFN_COMPOUND;
       const nr = k.pm.folioNrPages(dpage);
       for (let j = 0; j < nr; j++) {
-        copyOrClear(k, rpage + j, spage !== 0 ? spage + j : 0);
+        copyOrClear(dmirror.mdevice, rpage + j, spage !== 0 ? spage + j : 0);
         i++;
         addr += PAGE_SIZE;
       }
       continue;
     }
-    copyOrClear(k, rpage, spage);
+    copyOrClear(dmirror.mdevice, rpage, spage);
     i++;
     addr += PAGE_SIZE;
   }

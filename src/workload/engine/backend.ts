@@ -1,0 +1,114 @@
+/**
+ * The residency backend: the one interface through which the engine changes and reads where
+ * pages live. The fast tier implements it with per-2 MiB bitmaps (`residency/fast-backend.ts`);
+ * the functional tier implements it with the real kernel (hmmRangeFault, migrate_vma,
+ * device-private chunks and interval notifiers) and keeps the same bitmaps as mirrors, so that
+ * policies read residency the same way in both tiers.
+ *
+ * Bitmaps hold `BLOCK_WORDS` (16) 32-bit words per 2 MiB block, block `b` at words
+ * `[b*BLOCK_WORDS, (b+1)*BLOCK_WORDS)`, bit `p & 31` of word `p >> 5` for page `p` of the block.
+ * Callers only read them; the backend writes them.
+ * @module
+ */
+/** Why pages move. Thrashing detection ignores `eviction` (uvm_perf_thrashing.c). */
+export type MigrationCause = 'fault' | 'prefetch' | 'hint' | 'eviction' | 'cpu-fault';
+
+/** What one migration of pages of a block to the GPU did, counted for the cost model. */
+export interface GpuMigration {
+  /** Pages that became GPU-resident (already-resident pages of the mask are not counted). */
+  readonly pages: number;
+  /** Of those, pages that were mapped on the CPU and had to be unmapped there first. */
+  readonly cpuUnmapped: number;
+  /** Of those, pages with no data anywhere, zero-filled on the GPU. */
+  readonly zeroed: number;
+  /** Pages that were copied from the CPU (pages − zeroed). */
+  readonly copied: number;
+  /** True when this was the GPU's first touch of the block (its pages get DMA-mapped). */
+  readonly firstTouch: boolean;
+  /** Pages DMA-mapped for the GPU by this call (the whole block on first touch). */
+  readonly dmaMapped: number;
+  /** Kernel-side work, for {@link kernelMigrationNs}: PTEs zapped, ranges, shootdowns, callbacks, folios. */
+  readonly kernel: KernelWork;
+}
+
+/** Kernel-side work counted by a backend (the functional tier counts it on the real kernel). */
+export interface KernelWork {
+  readonly ptes: number;
+  readonly ranges: number;
+  readonly shootdowns: number;
+  readonly callbacks: number;
+  readonly pages: number;
+  readonly folios: number;
+}
+
+/** What evicting a block's GPU-resident pages to the CPU did. */
+export interface Eviction {
+  /** Pages copied back to the CPU. */
+  readonly pages: number;
+  /** Runs of contiguous pages (one D2H transfer each), in page counts. */
+  readonly runs: readonly number[];
+  /** Kernel-side work. */
+  readonly kernel: KernelWork;
+}
+
+/** What a CPU access to pages of a block did. */
+export interface CpuAccess {
+  /** Pages that were GPU-resident and migrated back (CPU fault). */
+  readonly migratedBack: number;
+  /** Runs of those pages, in page counts (one D2H transfer each). */
+  readonly runs: readonly number[];
+  /** Pages populated on the CPU for the first time (first touch). */
+  readonly populated: number;
+  /** CPU page faults taken. */
+  readonly faults: number;
+  /** Kernel-side work. */
+  readonly kernel: KernelWork;
+}
+
+/** Counters a backend owns. */
+export interface BackendCounters {
+  /** mmu-notifier invalidations delivered to the GPU's mirror (functional tier) or modelled (fast tier). */
+  invalidations: number;
+  /** `-EBUSY` retries of migrations (functional tier; always 0 in the fast tier). */
+  ebusyRetries: number;
+}
+
+/** Where pages live, and the operations that move them. */
+export interface ResidencyBackend {
+  /** Name of the tier (`fast`, `functional`). */
+  readonly tier: string;
+  /** Number of 2 MiB blocks of the footprint. */
+  readonly blockCount: number;
+  /** Pages in the footprint (the last block may be partial). */
+  readonly pageCount: number;
+  /** GPU-resident pages, `BLOCK_WORDS` (16) words per block. */
+  readonly gpuResident: Uint32Array;
+  /** Pages mapped in the CPU page tables. */
+  readonly cpuMapped: Uint32Array;
+  /** Pages that hold data somewhere (written or populated by anyone). */
+  readonly populated: Uint32Array;
+  /** 1 when the GPU has touched the block (its CPU pages are DMA-mapped for the GPU). */
+  readonly gpuTouched: Uint8Array;
+  /** Counters the backend owns. */
+  readonly counters: BackendCounters;
+
+  /** Makes the pages of `mask` (words at `maskOff`) of block `block` GPU-resident and mapped. */
+  migrateToGpu(block: number, mask: Uint32Array, maskOff: number, cause: MigrationCause): GpuMigration;
+  /**
+   * Moves the GPU-resident pages of `mask` (words at `maskOff`) of `block` to the CPU — the whole
+   * block for a root-chunk eviction, a page or a 64 KiB basic block for UVM Smart's policies.
+   */
+  evictToCpu(block: number, mask: Uint32Array, maskOff: number): Eviction;
+  /** A CPU access (read or write) to the pages of `mask` of `block`: faults pages back, populates. */
+  cpuAccess(block: number, mask: Uint32Array, maskOff: number, write: boolean): CpuAccess;
+}
+
+/** Kernel work of nothing. */
+export const NO_KERNEL_WORK: KernelWork = {
+  ptes: 0,
+  ranges: 0,
+  shootdowns: 0,
+  callbacks: 0,
+  pages: 0,
+  folios: 0,
+};

@@ -1,0 +1,928 @@
+/**
+ * The engine: a GPU issue model, the replayable fault buffer, NVIDIA's fault-servicing loop and
+ * a driver policy, on a virtual clock in ns.
+ *
+ * GPU side. Each SM walks its access list; a page that is neither GPU-resident nor remotely
+ * mapped raises a replayable far fault and the SM keeps issuing independent accesses (Allen & Ge
+ * SC21 §3.2), until an access depends on an outstanding fault (`ACC_DEP`: a store of loaded
+ * values, SC21 Listing 2), its μTLB holds `utlbMaxOutstanding` faults, or it raised
+ * `smMaxOutstanding` new faults since the last replay (the per-SM rate limiter). SMs raise faults
+ * round-robin, so a batch mixes SMs. A replay makes every SM retry its outstanding accesses:
+ * resolved ones complete, unresolved ones fault again.
+ *
+ * Driver side (`uvm_gpu_replayable_faults.c`): fetch up to `batchSize` entries; coalesce a fault
+ * with the previous fault of the same μTLB on the same page; sort by page; service each 2 MiB VA
+ * block once (prefetch → evict if needed → migrate → map); replay per `replayPolicy` (after each
+ * block, each batch, each batch with a flush of the buffer, or once per service); flush with
+ * UPDATE_PUT when duplicates exceed `updatePutRatio` % of the batch; stop a service after
+ * `maxBatchesPerService` batches.
+ *
+ * Time: each step of a batch is charged in sequence by the cost model (copies on the H2D or D2H
+ * copy engine); kernels are fault-bound unless `computeNsPerAccess` is set.
+ * @module
+ */
+import { Prng } from '../../sim/prng.ts';
+import {
+  type Breakdown,
+  CostModel,
+  emptyBreakdown,
+  type KernelCosts,
+  kernelCosts,
+  kernelMigrationNs,
+} from '../cost/cost-model.ts';
+import type { PlatformParams } from '../cost/platform.ts';
+import type { KernelTrace } from '../generators/trace.ts';
+import * as trace from '../generators/trace.ts';
+import { createEvictor, type EvictionPolicyName, type Evictor } from '../policy/eviction.ts';
+import {
+  densityPrefetch,
+  onDemandPrefetch,
+  type PrefetchInput,
+  randomPrefetch,
+  slPrefetch,
+  tbnPrefetch,
+  windowPrefetch,
+} from '../policy/prefetch.ts';
+import type { PolicyParams } from '../policy/presets.ts';
+import { maskRuns } from '../residency/fast-backend.ts';
+import * as units from '../units.ts';
+import type { KernelWork, ResidencyBackend } from './backend.ts';
+import type { RunObserver } from './observer.ts';
+
+// Local copies: imported bindings are read through getters by some loaders, too slow in hot loops.
+const { ACC_DEP, ACC_WRITE } = trace;
+const { BLOCK_PAGES, BLOCK_SHIFT, BLOCK_WORDS, popcount32, WL_PAGE_SIZE } = units;
+
+/** The counters of a run (`counters` in `--json`). */
+export interface Counters {
+  /** Fault buffer entries fetched by the driver (raw faults, including re-raised ones). */
+  faults: number;
+  /** Entries left after coalescing (what the driver sorts and services). */
+  faultsCoalesced: number;
+  /** Coalesced entries whose page was already serviced in the batch or already resident. */
+  duplicates: number;
+  batches: number;
+  /** Mean VA blocks serviced per batch. */
+  blocksPerBatch: number;
+  /** Mean non-duplicate coalesced faults per serviced VA block. */
+  faultsPerBlock: number;
+  bytesH2D: number;
+  bytesD2H: number;
+  /** H2D bytes of pages migrated without a fault of their own (prefetch and big-page growth). */
+  bytesPrefetched: number;
+  /** Eviction operations (root chunks, or UVM Smart's units). */
+  evictions: number;
+  /** Thrashing throttles and pins (thrashing detection is not modelled yet: always 0). */
+  throttles: number;
+  pins: number;
+  /** Notifier invalidations (the backend's count). */
+  invalidations: number;
+  /** -EBUSY retries (functional tier only). */
+  ebusyRetries: number;
+  replays: number;
+  flushes: number;
+  /** Blocks serviced, pages migrated to the GPU, pages migrated back by CPU faults. */
+  blocksServiced: number;
+  pagesMigratedH2D: number;
+  cpuFaults: number;
+  pagesMigratedD2H: number;
+  /** GPU accesses simulated (hits and faults). */
+  accesses: number;
+  kernels: number;
+}
+
+function emptyCounters(): Counters {
+  return {
+    faults: 0,
+    faultsCoalesced: 0,
+    duplicates: 0,
+    batches: 0,
+    blocksPerBatch: 0,
+    faultsPerBlock: 0,
+    bytesH2D: 0,
+    bytesD2H: 0,
+    bytesPrefetched: 0,
+    evictions: 0,
+    throttles: 0,
+    pins: 0,
+    invalidations: 0,
+    ebusyRetries: 0,
+    replays: 0,
+    flushes: 0,
+    blocksServiced: 0,
+    pagesMigratedH2D: 0,
+    cpuFaults: 0,
+    pagesMigratedD2H: 0,
+    accesses: 0,
+    kernels: 0,
+  };
+}
+
+/** How the engine is set up. */
+export interface EngineOptions {
+  readonly platform: PlatformParams;
+  readonly policy: PolicyParams;
+  /** GPU memory available to the footprint, in pages. */
+  readonly capacityPages: number;
+  readonly backend: ResidencyBackend;
+  readonly seed: number;
+  /** Per block: 1 when its preferred location is the GPU (cudaMemAdviseSetPreferredLocation). */
+  readonly preferGpu?: Uint8Array;
+  readonly observer?: RunObserver;
+}
+
+/** The engine error for an impossible set-up (device memory too small to make progress). */
+export class EngineError extends Error {
+  override readonly name = 'EngineError';
+}
+
+const ACCESS_READ = 0;
+const ACCESS_WRITE = 1;
+
+/** The simulation of one run. */
+export class Engine {
+  /** Virtual time, ns. */
+  now = 0;
+  readonly counters: Counters = emptyCounters();
+  readonly breakdown: Breakdown = emptyBreakdown();
+  /** Busy time of each copy engine, ns. */
+  readonly engineBusy = { h2d: 0, d2h: 0 };
+  private readonly cost: CostModel;
+  private readonly kc: KernelCosts;
+  private readonly p: PolicyParams;
+  private readonly b: ResidencyBackend;
+  private readonly obs: RunObserver | undefined;
+  private readonly evictor: Evictor;
+  private readonly rng: Prng;
+  /** Pages the GPU maps remotely (map-remote placement): accesses hit without migration. */
+  private readonly remote: Uint32Array;
+  private usedPages = 0;
+  private evictionsStarted = false;
+  // Fault buffer (circular).
+  private readonly fbPage: Int32Array;
+  private readonly fbSm: Int32Array;
+  private readonly fbAccess: Uint8Array;
+  private fbGet = 0;
+  private fbCount = 0;
+  // Batch scratch.
+  private readonly bPage: Int32Array;
+  private readonly bSm: Int32Array;
+  private readonly bAccess: Uint8Array;
+  private readonly bKey: Float64Array;
+  private readonly lastUtlbPage: Int32Array;
+  private readonly lastUtlbStamp: Int32Array;
+  private batchStamp = 0;
+  // Masks.
+  private readonly faulted = new Uint32Array(BLOCK_WORDS);
+  private readonly migrate = new Uint32Array(BLOCK_WORDS);
+  private readonly scratch = new Uint32Array(BLOCK_WORDS);
+  private readonly copyMask = new Uint32Array(BLOCK_WORDS);
+  private readonly evMask = new Uint32Array(BLOCK_WORDS);
+  private readonly runs: number[] = [];
+  // Policy switches read once.
+  private readonly replayPolicy: string;
+  private readonly mapRemote: boolean;
+  private readonly replayAll: boolean;
+  private readonly sms: number;
+  private readonly smsPerUtlb: number;
+  private readonly utlbMax: number;
+  private readonly smMax: number;
+  private readonly computeNs: number;
+  private blocksInBatches = 0;
+  private faultsInBlocks = 0;
+  private accessesTotal = 0;
+  private lastProgress = 0;
+  private minFaultsSeen: Uint16Array;
+
+  constructor(private readonly o: EngineOptions) {
+    this.cost = new CostModel(o.platform);
+    this.kc = kernelCosts(o.platform);
+    this.p = o.policy;
+    this.b = o.backend;
+    this.obs = o.observer;
+    this.rng = new Prng(o.seed);
+    this.evictor = createEvictor(
+      o.policy.eviction.value as EvictionPolicyName,
+      o.backend.pageCount,
+      this.rng,
+    );
+    this.remote = new Uint32Array(o.backend.blockCount * BLOCK_WORDS);
+    const cap = Math.max(1, Math.floor(o.policy.faultBufferEntries.value));
+    this.fbPage = new Int32Array(cap);
+    this.fbSm = new Int32Array(cap);
+    this.fbAccess = new Uint8Array(cap);
+    const bs = Math.max(1, Math.floor(o.policy.batchSize.value));
+    this.bPage = new Int32Array(bs);
+    this.bSm = new Int32Array(bs);
+    this.bAccess = new Uint8Array(bs);
+    this.bKey = new Float64Array(bs);
+    this.sms = Math.max(1, Math.floor(o.platform.sms.value));
+    this.smsPerUtlb = Math.max(1, Math.floor(o.platform.smsPerUtlb.value));
+    const utlbs = Math.ceil(this.sms / this.smsPerUtlb);
+    this.lastUtlbPage = new Int32Array(utlbs).fill(-1);
+    this.lastUtlbStamp = new Int32Array(utlbs).fill(-1);
+    this.utlbMax = Math.max(1, Math.floor(o.platform.utlbMaxOutstanding.value));
+    this.smMax = Math.max(1, Math.floor(o.platform.smMaxOutstanding.value));
+    this.computeNs = o.platform.computeNsPerAccess.value;
+    this.replayPolicy = o.policy.replayPolicy.value;
+    this.mapRemote = o.policy.placement.value === 'map-remote';
+    this.replayAll = o.policy.replayScope.value === 'all';
+    this.minFaultsSeen = new Uint16Array(o.backend.blockCount);
+    if (!this.mapRemote && o.capacityPages < 2 * BLOCK_PAGES) {
+      throw new EngineError(
+        `device memory for the footprint is ${(o.capacityPages * WL_PAGE_SIZE) / 1024 ** 2} MiB: at least 4 MiB (two 2 MiB chunks) is needed to make progress`,
+      );
+    }
+  }
+
+  /** Pages resident on the GPU now. */
+  get residentPages(): number {
+    return this.usedPages;
+  }
+
+  private charge(component: keyof Breakdown, ns: number): void {
+    if (ns <= 0) return;
+    this.breakdown[component] += ns;
+    this.now += ns;
+  }
+
+  private transfer(dir: 'h2d' | 'd2h', firstPage: number, pages: number, cause: string): void {
+    const bytes = pages * WL_PAGE_SIZE;
+    const ns = this.cost.copy(bytes, dir);
+    if (this.obs?.onTransfer) {
+      this.obs.onTransfer({
+        dir,
+        startNs: this.now,
+        durNs: ns,
+        addr: firstPage * WL_PAGE_SIZE,
+        bytes,
+        cause,
+      });
+    }
+    this.engineBusy[dir] += ns;
+    this.charge(dir === 'h2d' ? 'copyH2D' : 'copyD2H', ns);
+    if (dir === 'h2d') this.counters.bytesH2D += bytes;
+    else this.counters.bytesD2H += bytes;
+  }
+
+  /** Copies the pages of `m` (block-relative) as runs of contiguous pages; returns transfers. */
+  private copyMaskRuns(dir: 'h2d' | 'd2h', block: number, m: Uint32Array, cause: string): number {
+    let n = 0;
+    let runStart = -1;
+    for (let w = 0; w < BLOCK_WORDS; w++) {
+      const word = m[w]!;
+      // Whole words of zeros or ones need no bit walk.
+      if (word === 0) {
+        if (runStart >= 0) {
+          this.transfer(dir, (block << BLOCK_SHIFT) + runStart, w * 32 - runStart, cause);
+          n++;
+          runStart = -1;
+        }
+        continue;
+      }
+      if (word === 0xffffffff) {
+        if (runStart < 0) runStart = w * 32;
+        continue;
+      }
+      for (let bit = 0; bit < 32; bit++) {
+        const p = w * 32 + bit;
+        if ((word >>> bit) & 1) {
+          if (runStart < 0) runStart = p;
+        } else if (runStart >= 0) {
+          this.transfer(dir, (block << BLOCK_SHIFT) + runStart, p - runStart, cause);
+          n++;
+          runStart = -1;
+        }
+      }
+    }
+    if (runStart >= 0) {
+      this.transfer(dir, (block << BLOCK_SHIFT) + runStart, BLOCK_PAGES - runStart, cause);
+      n++;
+    }
+    return n;
+  }
+
+  private kernelWork(w: KernelWork): number {
+    return kernelMigrationNs(this.kc, w);
+  }
+
+  // ---------------------------------------------------------------- GPU kernels
+
+  /** Runs one kernel to completion. */
+  runKernel(trace: KernelTrace): void {
+    const start = this.now;
+    this.counters.kernels++;
+    const sms = Math.min(trace.sms, this.sms);
+    if (trace.sms > this.sms)
+      throw new EngineError(`kernel ${trace.name} uses ${trace.sms} SMs; the platform has ${this.sms}`);
+    const pos = new Int32Array(sms);
+    for (let s = 0; s < sms; s++) pos[s] = trace.smStart[s]!;
+    const pendCap = this.utlbMax;
+    const pending = new Int32Array(sms * pendCap);
+    const pendAccess = new Uint8Array(sms * pendCap);
+    const pendCount = new Int32Array(sms);
+    const utlbCount = new Int32Array(Math.ceil(sms / this.smsPerUtlb));
+    const raised = new Int32Array(sms);
+    this.accessesTotal += trace.pages.length;
+    const resident = this.b.gpuResident;
+    const remote = this.remote;
+    const needsAccess = this.evictor.needsAccess;
+    let stuck = 0;
+    let roundNo = 0;
+
+    const isValid = (page: number): boolean => {
+      const w = ((page >>> BLOCK_SHIFT) * BLOCK_WORDS) | ((page & (BLOCK_PAGES - 1)) >>> 5);
+      return (((resident[w]! | remote[w]!) >>> (page & 31)) & 1) === 1;
+    };
+
+    const round = (): boolean => {
+      // Replay: every SM retries its outstanding accesses.
+      let progress = false;
+      let compute = 0;
+      // The order in which SMs' faults reach the buffer rotates from round to round (arbitration),
+      // so that a flush does not always drop the same SMs' faults.
+      const first = roundNo++ % sms;
+      for (let j = 0; j < sms; j++) {
+        const s = (first + j) % sms;
+        raised[s] = 0;
+        let k = 0;
+        const base = s * pendCap;
+        for (let i = 0; i < pendCount[s]!; i++) {
+          const page = pending[base + i]!;
+          if (isValid(page)) {
+            utlbCount[(s / this.smsPerUtlb) | 0]!--;
+            if (needsAccess) this.evictor.onAccess(page);
+            progress = true;
+          } else {
+            pending[base + k] = page;
+            pendAccess[base + k] = pendAccess[base + i]!;
+            k++;
+            // NVIDIA: a replay retries every stalled access, so unresolved ones fault again.
+            // Per-fault replies (xe, dmirror): the fault is still queued; nothing is re-raised.
+            if (this.replayAll) this.pushFault(page, s, pendAccess[base + i]!);
+          }
+        }
+        pendCount[s] = k;
+      }
+      // New accesses, SMs taking turns one fault at a time.
+      let more = true;
+      while (more) {
+        more = false;
+        for (let j = 0; j < sms; j++) {
+          const s = (first + j) % sms;
+          const end = trace.smStart[s + 1]!;
+          let i = pos[s]!;
+          const u = (s / this.smsPerUtlb) | 0;
+          let hits = 0;
+          while (i < end) {
+            const page = trace.pages[i]!;
+            const fl = trace.flags[i]!;
+            if ((fl & ACC_DEP) !== 0 && pendCount[s]! > 0) break;
+            if (isValid(page)) {
+              if (needsAccess) this.evictor.onAccess(page);
+              hits++;
+              i++;
+              continue;
+            }
+            // Another access to a page this SM already waits for: no new fault.
+            const base = s * pendCap;
+            let dup = false;
+            for (let k = 0; k < pendCount[s]!; k++) {
+              if (pending[base + k] === page) {
+                dup = true;
+                break;
+              }
+            }
+            if (dup) {
+              i++;
+              continue;
+            }
+            if (raised[s]! >= this.smMax || utlbCount[u]! >= this.utlbMax || pendCount[s]! >= pendCap) break;
+            if (this.fbCount >= this.fbPage.length) break;
+            const access = (fl & ACC_WRITE) !== 0 ? ACCESS_WRITE : ACCESS_READ;
+            pending[base + pendCount[s]!] = page;
+            pendAccess[base + pendCount[s]!] = access;
+            pendCount[s]!++;
+            utlbCount[u]!++;
+            raised[s]!++;
+            this.pushFault(page, s, access);
+            i++;
+            more = true;
+            break;
+          }
+          if (i !== pos[s]) progress = true;
+          this.counters.accesses += i - pos[s]!;
+          compute = Math.max(compute, hits * this.computeNs);
+          pos[s] = i;
+        }
+      }
+      this.charge('compute', compute);
+      return progress;
+    };
+
+    const done = (): boolean => {
+      for (let s = 0; s < sms; s++) if (pos[s]! < trace.smStart[s + 1]! || pendCount[s]! > 0) return false;
+      return true;
+    };
+
+    this.roundFn = round;
+    round();
+    while (!done()) {
+      if (this.fbCount === 0) {
+        if (!round() && this.fbCount === 0) {
+          if (++stuck > 2) throw new EngineError(`kernel ${trace.name}: no SM can make progress (internal)`);
+        }
+        continue;
+      }
+      stuck = 0;
+      this.serviceFaults();
+      if (this.obs?.onProgress && this.counters.faults - this.lastProgress > 20000) {
+        this.lastProgress = this.counters.faults;
+        this.obs.onProgress(this.counters.accesses, this.accessesTotal);
+      }
+    }
+    this.roundFn = null;
+    this.obs?.onSpan?.({ track: 'kernel', name: trace.name, startNs: start, durNs: this.now - start });
+  }
+
+  private roundFn: (() => boolean) | null = null;
+
+  private pushFault(page: number, sm: number, access: number): void {
+    if (this.fbCount >= this.fbPage.length) return;
+    const i = (this.fbGet + this.fbCount) % this.fbPage.length;
+    this.fbPage[i] = page;
+    this.fbSm[i] = sm;
+    this.fbAccess[i] = access;
+    this.fbCount++;
+  }
+
+  private replay(): void {
+    this.counters.replays++;
+    this.charge('replay', this.cost.replay());
+    this.roundFn?.();
+  }
+
+  /** One run of the bottom half (`uvm_parent_gpu_service_replayable_faults`). */
+  private serviceFaults(): void {
+    let batches = 0;
+    let replayed = false;
+    const maxBatches = Math.max(1, this.p.maxBatchesPerService.value);
+    while (batches < maxBatches && this.fbCount > 0) {
+      replayed = false;
+      const dups = this.serviceBatch();
+      batches++;
+      if (this.replayPolicy === 'batch') {
+        this.replay();
+        replayed = true;
+      } else if (this.replayPolicy === 'batch-flush') {
+        // UPDATE_PUT when duplicates × 100 > cached × ratio: the driver re-reads PUT and drops
+        // every entry up to it; CACHED_PUT drops the entries known at fetch time. The GPU only
+        // adds faults after a replay here, so both drop the buffer's content.
+        this.counters.flushes++;
+        this.fbGet = (this.fbGet + this.fbCount) % this.fbPage.length;
+        this.fbCount = 0;
+        void dups;
+        this.replay();
+        replayed = true;
+      }
+    }
+    if (!replayed) this.replay();
+  }
+
+  /** Fetches, coalesces, sorts and services one batch; returns its duplicates. */
+  private serviceBatch(): number {
+    const start = this.now;
+    const bs = this.bPage.length;
+    const n = Math.min(bs, this.fbCount);
+    const stamp = ++this.batchStamp;
+    const coalesce = this.p.coalesce.value !== 0;
+    let kept = 0;
+    for (let k = 0; k < n; k++) {
+      const i = this.fbGet;
+      this.fbGet = (this.fbGet + 1) % this.fbPage.length;
+      const page = this.fbPage[i]!;
+      const sm = this.fbSm[i]!;
+      const access = this.fbAccess[i]!;
+      if (this.obs?.onFault) {
+        this.obs.onFault({
+          timeNs: this.now,
+          addr: page * WL_PAGE_SIZE,
+          access,
+          utlb: (sm / this.smsPerUtlb) | 0,
+          sm,
+          batch: this.counters.batches,
+        });
+      }
+      const u = (sm / this.smsPerUtlb) | 0;
+      if (coalesce) {
+        // Merge with the last fault of the same μTLB on the same page, or with the previous
+        // fault in the batch (same page): the representative keeps the most intrusive access.
+        if (this.lastUtlbStamp[u] === stamp && this.lastUtlbPage[u] === page) {
+          const j = this.lastUtlbSlot[u]!;
+          if (access > this.bAccess[j]!) this.bAccess[j] = access;
+          continue;
+        }
+        if (kept > 0 && this.bPage[kept - 1] === page && access <= this.bAccess[kept - 1]!) continue;
+      }
+      this.bPage[kept] = page;
+      this.bSm[kept] = sm;
+      this.bAccess[kept] = access;
+      this.lastUtlbStamp[u] = stamp;
+      this.lastUtlbPage[u] = page;
+      this.lastUtlbSlot[u] = kept;
+      kept++;
+    }
+    this.fbCount -= n;
+    this.counters.faults += n;
+    this.counters.faultsCoalesced += kept;
+    this.charge('batchFixed', this.cost.batchFixed());
+    this.charge('faultFetch', this.cost.faultFetch(n));
+    // Sort by (page, access).
+    const key = this.bKey.subarray(0, kept);
+    for (let k = 0; k < kept; k++) key[k] = this.bPage[k]! * 4 + this.bAccess[k]!;
+    key.sort();
+    // Service per VA block.
+    let dups = 0;
+    let blocks = 0;
+    let pages = 0;
+    let prefetched = 0;
+    let evictions = this.counters.evictions;
+    let transfers = 0;
+    const bytes0 = this.counters.bytesH2D + this.counters.bytesD2H;
+    const t0 = {
+      copy: this.breakdown.copyH2D + this.breakdown.copyD2H,
+      unmap: this.breakdown.cpuUnmap,
+      map: this.breakdown.pteUpdate + this.breakdown.populate + this.breakdown.dmaMap,
+    };
+    let newBlocks = 0;
+    let k = 0;
+    while (k < kept) {
+      const block = Math.floor(key[k]! / 4) >>> BLOCK_SHIFT;
+      this.faulted.fill(0);
+      let faultsHere = 0;
+      let lastPage = -1;
+      for (; k < kept && Math.floor(key[k]! / 4) >>> BLOCK_SHIFT === block; k++) {
+        const page = Math.floor(key[k]! / 4);
+        if (page === lastPage) {
+          dups++;
+          continue;
+        }
+        lastPage = page;
+        const rel = page & (BLOCK_PAGES - 1);
+        const w = block * BLOCK_WORDS + (rel >>> 5);
+        if ((((this.b.gpuResident[w]! | this.remote[w]!) >>> (rel & 31)) & 1) === 1) {
+          dups++;
+          continue;
+        }
+        this.faulted[rel >>> 5]! |= 1 << (rel & 31);
+        faultsHere++;
+      }
+      if (faultsHere === 0) continue;
+      blocks++;
+      this.faultsInBlocks += faultsHere;
+      const r = this.serviceBlock(block, 'fault');
+      pages += r.pages;
+      prefetched += r.prefetched;
+      transfers += r.transfers;
+      if (r.firstTouch) newBlocks++;
+      if (this.replayPolicy === 'block') this.replay();
+    }
+    this.counters.duplicates += dups;
+    this.counters.batches++;
+    this.blocksInBatches += blocks;
+    this.counters.blocksServiced += blocks;
+    this.counters.blocksPerBatch = this.blocksInBatches / this.counters.batches;
+    this.counters.faultsPerBlock = this.blocksInBatches > 0 ? this.faultsInBlocks / this.blocksInBatches : 0;
+    evictions = this.counters.evictions - evictions;
+    if (this.obs?.onBatch) {
+      this.obs.onBatch({
+        id: this.counters.batches - 1,
+        startNs: start,
+        durNs: this.now - start,
+        cached: n,
+        coalesced: kept,
+        duplicates: dups,
+        blocks,
+        pages,
+        prefetched,
+        evictions,
+        transfers,
+        transferBytes: this.counters.bytesH2D + this.counters.bytesD2H - bytes0,
+        transferNs: this.breakdown.copyH2D + this.breakdown.copyD2H - t0.copy,
+        unmapNs: this.breakdown.cpuUnmap - t0.unmap,
+        mapNs: this.breakdown.pteUpdate + this.breakdown.populate + this.breakdown.dmaMap - t0.map,
+        newBlocks,
+        replays: this.replayPolicy === 'block' ? blocks : 1,
+      });
+      this.obs.onSpan?.({
+        track: 'fault-handler',
+        name: 'batch',
+        startNs: start,
+        durNs: this.now - start,
+        args: { faults: n, blocks },
+      });
+    }
+    return dups;
+  }
+
+  private readonly lastUtlbSlot = new Int32Array(1024);
+
+  private prefetchKind(): string {
+    if (this.evictionsStarted) {
+      const o = this.p.oversubPrefetch.value;
+      if (o === 'off') return 'on-demand';
+      if (o !== 'same') return o;
+    }
+    return this.p.prefetch.value;
+  }
+
+  /** Computes the pages to bring for the faulted pages of `block` into `this.migrate`. */
+  private computeMigrateMask(
+    block: number,
+    destResident: Uint32Array,
+    destOff: number,
+    firstTouchPreferred: boolean,
+  ): void {
+    const inp: PrefetchInput = {
+      resident: destResident,
+      residentOff: destOff,
+      faulted: this.faulted,
+      faultedOff: 0,
+      thrashing: null,
+      thrashingOff: 0,
+      blockPages: Math.min(BLOCK_PAGES, this.b.pageCount - (block << BLOCK_SHIFT)),
+      firstTouchPreferred,
+    };
+    const m = this.migrate;
+    switch (this.prefetchKind()) {
+      case 'density': {
+        this.minFaultsSeen[block] = Math.min(65535, this.minFaultsSeen[block]! + 1);
+        const enabled =
+          this.p.prefetchEnable.value !== 0 && this.minFaultsSeen[block]! >= this.p.prefetchMinFaults.value;
+        densityPrefetch(inp, this.p.prefetchThreshold.value, enabled, m, 0, this.scratch);
+        break;
+      }
+      case 'tbn':
+        tbnPrefetch(inp, m, 0, this.scratch);
+        break;
+      case 'sl':
+        slPrefetch(inp, m, 0);
+        break;
+      case 'random':
+        randomPrefetch(inp, this.rng, m, 0);
+        break;
+      case 'window':
+        windowPrefetch(inp, Math.max(1, Math.floor(this.p.windowPages.value)), m, 0);
+        break;
+      case 'xe-range': {
+        // drm_gpusvm: the largest chunk of {2M, 64K, 4K} that fits inside the VMA.
+        const win = inp.blockPages === BLOCK_PAGES ? BLOCK_PAGES : 16;
+        windowPrefetch(inp, win, m, 0);
+        if (win === 16) {
+          // 64K windows crossing the end of the VMA fall back to 4K.
+          for (let p = inp.blockPages; p < BLOCK_PAGES; p++) m[p >>> 5]! &= ~(1 << (p & 31));
+        }
+        break;
+      }
+      default:
+        onDemandPrefetch(inp, m, 0);
+    }
+  }
+
+  /** Services the faulted pages (`this.faulted`) of `block`; returns what it did. */
+  private serviceBlock(
+    block: number,
+    cause: 'fault' | 'hint',
+  ): { pages: number; prefetched: number; transfers: number; firstTouch: boolean } {
+    const base = block * BLOCK_WORDS;
+    const populated = this.b.populated;
+    let nowhere = true;
+    for (let i = 0; i < BLOCK_WORDS; i++) if (populated[base + i] !== 0) nowhere = false;
+    const firstTouchPreferred = nowhere && this.o.preferGpu !== undefined && this.o.preferGpu[block] === 1;
+    if (cause === 'hint') this.migrate.set(this.faulted);
+    else this.computeMigrateMask(block, this.b.gpuResident, base, firstTouchPreferred);
+    const m = this.migrate;
+    let need = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      m[i]! &= ~(this.b.gpuResident[base + i]! | this.remote[base + i]!);
+      need += popcount32(m[i]!);
+    }
+    let prefetched = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) prefetched += popcount32(m[i]! & ~this.faulted[i]!);
+    this.counters.bytesPrefetched += prefetched * WL_PAGE_SIZE;
+    this.charge('blockFixed', this.cost.blockFixed());
+    if (this.mapRemote) {
+      // Map system memory pages for the GPU (nouveau, dmirror): walk with hmm_range_fault, write PTEs.
+      for (let i = 0; i < BLOCK_WORDS; i++) this.remote[base + i]! |= m[i]!;
+      this.charge('cpuUnmap', this.kc.hmmRangeFaultPassNs + need * this.kc.hmmRangeFaultPageNs);
+      this.charge('pteUpdate', this.cost.pteUpdate(need));
+      this.charge('tlbInvalidate', this.cost.tlbInvalidate(1));
+      return { pages: 0, prefetched: 0, transfers: 0, firstTouch: false };
+    }
+    while (this.usedPages + need > this.o.capacityPages) this.evictOne(block);
+    // Pages that hold data are copied; the faulted ones first, then the rest (P1 nvprof trace:
+    // each fault's 4 KiB page is copied before the remainder of the region).
+    for (let i = 0; i < BLOCK_WORDS; i++) this.copyMask[i] = m[i]! & populated[base + i]!;
+    const res = this.b.migrateToGpu(block, m, 0, cause === 'hint' ? 'hint' : 'fault');
+    this.usedPages += res.pages;
+    this.evictor.onMigrateIn(block, m, 0);
+    const unmapStart = this.now;
+    this.charge('cpuUnmap', this.cost.cpuUnmap(res.cpuUnmapped) + this.kernelWork(res.kernel));
+    if (res.cpuUnmapped > 0) {
+      this.obs?.onSpan?.({
+        track: 'cpu-unmap',
+        name: 'unmap_mapping_range',
+        startNs: unmapStart,
+        durNs: this.now - unmapStart,
+        args: { pages: res.cpuUnmapped },
+      });
+    }
+    this.charge('populate', this.cost.populate(res.pages));
+    this.charge('zero', this.cost.zero(res.zeroed));
+    this.charge('dmaMap', this.cost.dmaMap(res.dmaMapped));
+    let transfers = 0;
+    const c = this.copyMask;
+    for (let i = 0; i < BLOCK_WORDS; i++) this.scratch[i] = c[i]! & this.faulted[i]!;
+    transfers += this.copyMaskRuns('h2d', block, this.scratch, cause);
+    for (let i = 0; i < BLOCK_WORDS; i++) this.scratch[i] = c[i]! & ~this.faulted[i]!;
+    transfers += this.copyMaskRuns('h2d', block, this.scratch, cause === 'hint' ? 'hint' : 'prefetch');
+    this.charge('pteUpdate', this.cost.pteUpdate(res.pages));
+    this.charge('tlbInvalidate', this.cost.tlbInvalidate(1));
+    this.counters.pagesMigratedH2D += res.pages;
+    return { pages: res.pages, prefetched, transfers, firstTouch: res.firstTouch };
+  }
+
+  private evictOne(exclude: number): void {
+    const ev = this.evMask;
+    const b = this.evictor.pickVictim(exclude, this.b.gpuResident, ev);
+    if (b < 0)
+      throw new EngineError(
+        'device memory full and nothing evictable (the footprint of one block exceeds it)',
+      );
+    const start = this.now;
+    const res = this.b.evictToCpu(b, ev, 0);
+    this.usedPages -= res.pages;
+    let empty = true;
+    for (let i = 0; i < BLOCK_WORDS; i++) if (this.b.gpuResident[b * BLOCK_WORDS + i] !== 0) empty = false;
+    this.evictor.onEvicted(b, ev, 0, empty);
+    this.counters.evictions++;
+    this.evictionsStarted = true;
+    this.charge('eviction', this.cost.evictBlock() + this.kernelWork(res.kernel));
+    let off = 0;
+    this.runs.length = 0;
+    maskRuns(ev, 0, this.runs);
+    // Runs of the evicted mask (ev holds the requested pages; all were resident).
+    for (let p = 0; p < BLOCK_PAGES; ) {
+      if (((ev[p >>> 5]! >>> (p & 31)) & 1) === 0) {
+        p++;
+        continue;
+      }
+      let q = p;
+      while (q < BLOCK_PAGES && ((ev[q >>> 5]! >>> (q & 31)) & 1) === 1) q++;
+      this.transfer('d2h', (b << BLOCK_SHIFT) + p, q - p, 'eviction');
+      off += q - p;
+      p = q;
+    }
+    this.counters.pagesMigratedD2H += off;
+    this.obs?.onSpan?.({
+      track: 'eviction',
+      name: 'evict',
+      startNs: start,
+      durNs: this.now - start,
+      args: { block: b, pages: res.pages },
+    });
+  }
+
+  // ---------------------------------------------------------------- CPU side and hints
+
+  /**
+   * A CPU phase touching pages `[first, first+count)` in order with `threads` threads. GPU-resident
+   * pages fault back one CPU fault at a time (the fault migrates a region, faulted page first);
+   * these serialize in the driver and are charged in full. First touches and minor faults are
+   * kernel work shared among the threads. Written pages the GPU maps remotely are invalidated.
+   */
+  cpuAccess(first: number, count: number, write: boolean, threads: number, name: string): void {
+    const start = this.now;
+    let shared = 0;
+    const resident = this.b.gpuResident;
+    for (let page = first; page < first + count; ) {
+      const block = page >>> BLOCK_SHIFT;
+      const blockEnd = Math.min(first + count, (block + 1) << BLOCK_SHIFT);
+      const base = block * BLOCK_WORDS;
+      for (let p = page; p < blockEnd; p++) {
+        const rel = p & (BLOCK_PAGES - 1);
+        if (((resident[base + (rel >>> 5)]! >>> (rel & 31)) & 1) === 1) this.cpuFaultBack(block, rel);
+      }
+      const touched = this.scratch2;
+      touched.fill(0);
+      for (let p = page; p < blockEnd; p++) {
+        const rel = p & (BLOCK_PAGES - 1);
+        touched[rel >>> 5]! |= 1 << (rel & 31);
+      }
+      if (write) {
+        let inval = false;
+        for (let i = 0; i < BLOCK_WORDS; i++) {
+          if ((this.remote[base + i]! & touched[i]!) !== 0) {
+            this.remote[base + i]! &= ~touched[i]!;
+            inval = true;
+          }
+        }
+        if (inval) {
+          this.b.counters.invalidations++;
+          shared += this.kc.notifierCallbackNs + this.kc.tlbShootdownNs;
+        }
+      }
+      const r = this.b.cpuAccess(block, touched, 0, write);
+      shared += r.faults * this.kc.pageFaultNs + this.kernelWork(r.kernel);
+      page = blockEnd;
+    }
+    this.charge('cpuPhase', shared / Math.max(1, threads));
+    this.obs?.onSpan?.({
+      track: 'cpu',
+      name,
+      startNs: start,
+      durNs: this.now - start,
+      args: { pages: count, threads },
+    });
+  }
+
+  /** A CPU fault on GPU-resident page `rel` of `block`: migrates the fault region back. */
+  private cpuFaultBack(block: number, rel: number): void {
+    const base = block * BLOCK_WORDS;
+    const resident = this.b.gpuResident;
+    this.counters.cpuFaults++;
+    // The prefetcher runs with the CPU as destination: resident there = has data, not on the GPU.
+    const cpuRes = this.copyMask;
+    for (let i = 0; i < BLOCK_WORDS; i++) cpuRes[i] = this.b.populated[base + i]! & ~resident[base + i]!;
+    this.faulted.fill(0);
+    this.faulted[rel >>> 5] = 1 << (rel & 31);
+    const m = this.migrate;
+    const inp: PrefetchInput = {
+      resident: cpuRes,
+      residentOff: 0,
+      faulted: this.faulted,
+      faultedOff: 0,
+      thrashing: null,
+      thrashingOff: 0,
+      blockPages: Math.min(BLOCK_PAGES, this.b.pageCount - (block << BLOCK_SHIFT)),
+      firstTouchPreferred: false,
+    };
+    if (this.p.prefetch.value === 'density') {
+      densityPrefetch(
+        inp,
+        this.p.prefetchThreshold.value,
+        this.p.prefetchEnable.value !== 0,
+        m,
+        0,
+        this.scratch,
+      );
+    } else {
+      windowPrefetch(inp, Math.max(1, Math.floor(this.p.cpuFaultGrowPages.value)), m, 0);
+    }
+    for (let i = 0; i < BLOCK_WORDS; i++) m[i]! &= resident[base + i]!;
+    this.charge('cpuFault', this.cost.cpuFault());
+    for (let i = 0; i < BLOCK_WORDS; i++) this.evMask[i] = m[i]! & this.faulted[i]!;
+    this.copyMaskRuns('d2h', block, this.evMask, 'cpu-fault');
+    for (let i = 0; i < BLOCK_WORDS; i++) this.evMask[i] = m[i]! & ~this.faulted[i]!;
+    this.copyMaskRuns('d2h', block, this.evMask, 'cpu-fault');
+    const res = this.b.cpuAccess(block, m, 0, false);
+    this.charge('cpuFault', this.kernelWork(res.kernel));
+    this.usedPages -= res.migratedBack;
+    this.counters.pagesMigratedD2H += res.migratedBack;
+    let empty = true;
+    for (let i = 0; i < BLOCK_WORDS; i++) if (resident[base + i] !== 0) empty = false;
+    this.evictor.onEvicted(block, m, 0, empty);
+  }
+
+  private readonly scratch2 = new Uint32Array(BLOCK_WORDS);
+
+  /** `cudaMemPrefetchAsync` of pages `[first, first+count)` to the GPU: whole blocks, no faults. */
+  prefetchToGpu(first: number, count: number): void {
+    const start = this.now;
+    for (let page = first; page < first + count; ) {
+      const block = page >>> BLOCK_SHIFT;
+      const blockEnd = Math.min(first + count, (block + 1) << BLOCK_SHIFT);
+      this.faulted.fill(0);
+      for (let p = page; p < blockEnd; p++) {
+        const rel = p & (BLOCK_PAGES - 1);
+        this.faulted[rel >>> 5]! |= 1 << (rel & 31);
+      }
+      this.serviceBlock(block, 'hint');
+      page = blockEnd;
+    }
+    this.obs?.onSpan?.({
+      track: 'fault-handler',
+      name: 'cudaMemPrefetchAsync',
+      startNs: start,
+      durNs: this.now - start,
+      args: { pages: count },
+    });
+  }
+
+  /** Final counters with the backend's. */
+  finish(): Counters {
+    this.counters.invalidations = this.b.counters.invalidations;
+    this.counters.ebusyRetries = this.b.counters.ebusyRetries;
+    return this.counters;
+  }
+}

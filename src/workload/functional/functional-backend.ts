@@ -1,0 +1,408 @@
+/**
+ * The functional tier's residency: a GPU built like the kernel's test driver — it is a dmirror
+ * device — on a simulated machine, so that every residency change goes through the real kernel:
+ * migrations through `migrate_vma_setup/pages/finalize` into device-private chunks (MIGRATE_TO_DEV,
+ * MIGRATE_TO_SYS), the GPU's first touch of a block through `hmm_range_fault` (SNAPSHOT: the
+ * driver mirrors the block's CPU mappings), CPU accesses through real page faults (a fault on a
+ * device-private page runs the driver's `migrate_to_ram`), and every change the CPU makes reaches
+ * the GPU's mirror through its interval notifier. The bitmaps are read back from the CPU page
+ * tables after each operation (present: CPU-mapped; device-private: GPU-resident), never
+ * computed; the kernel's work is read from `kernel.work`, its time from the machine's clock.
+ *
+ * The kernel is asynchronous (simulated threads), so the operations return promises: this is the
+ * asynchronous form of the engine's {@link ResidencyBackend} ({@link AsyncResidencyBackend}).
+ * @module
+ */
+import type { DmirrorFile } from '../../devices/dmirror/file.ts';
+import type { Oracle, OracleInstance } from '../../explore/oracle.ts';
+import { Machine } from '../../machine.ts';
+import {
+  MADV_NOHUGEPAGE,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PROT_READ,
+  PROT_WRITE,
+} from '../../mm/constants.ts';
+import type { KernelWorkCounts } from '../../mm/costs.ts';
+import { findEntry } from '../../mm/page-table.ts';
+import type { Process } from '../../mm/process.ts';
+import { isDevicePrivateKind, PTE_KIND_MASK, PTE_LEAF, PTE_PRESENT } from '../../mm/pte.ts';
+import type { PlatformParams } from '../cost/platform.ts';
+import type {
+  BackendCounters,
+  CpuAccess,
+  Eviction,
+  GpuMigration,
+  KernelWork,
+  MigrationCause,
+  ResidencyBackend,
+} from '../engine/backend.ts';
+import { BLOCK_PAGES, BLOCK_WORDS, popcount32 as popcount } from '../units.ts';
+import { machineCosts } from './machine-costs.ts';
+
+/** {@link ResidencyBackend} with operations that take simulated time on a real kernel. */
+export interface AsyncResidencyBackend
+  extends Omit<ResidencyBackend, 'migrateToGpu' | 'evictToCpu' | 'cpuAccess'> {
+  /** @see ResidencyBackend.migrateToGpu */
+  migrateToGpu(
+    block: number,
+    mask: Uint32Array,
+    maskOff: number,
+    cause: MigrationCause,
+  ): Promise<GpuMigration>;
+  /** @see ResidencyBackend.evictToCpu */
+  evictToCpu(block: number, mask: Uint32Array, maskOff: number): Promise<Eviction>;
+  /** @see ResidencyBackend.cpuAccess */
+  cpuAccess(block: number, mask: Uint32Array, maskOff: number, write: boolean): Promise<CpuAccess>;
+}
+
+/**
+ * The largest footprint the functional tier takes: the machine holds the footprint twice (system
+ * pages and the device's backing pages), every page with data, in the host's memory.
+ */
+export const FUNCTIONAL_MAX_BYTES = 256 * 1024 * 1024;
+
+/** Options of {@link FunctionalBackend.create}. */
+export interface FunctionalBackendOptions {
+  /** Pages of the footprint (base pages; at most {@link FUNCTIONAL_MAX_BYTES} worth). */
+  readonly pageCount: number;
+  /** The platform whose kernel and device costs the machine takes. */
+  readonly platform: PlatformParams;
+  /** Seed of the machine (default 1). */
+  readonly seed?: number;
+  /**
+   * The race explorer's oracles to watch the run (mirror, use-after-free, lost-data, balance…):
+   * attached before the process exists; their violations collect in
+   * {@link FunctionalBackend.violations}.
+   */
+  readonly oracles?: readonly Oracle[];
+}
+
+/** A violation an oracle reported during a functional run. */
+export interface FunctionalViolation {
+  readonly oracle: string;
+  readonly message: string;
+  /** Virtual time (ns). */
+  readonly time: number;
+}
+
+/** Page states read from the CPU page table. */
+const NONE = 0;
+const CPU = 1;
+const GPU = 2;
+const OTHER = 3;
+
+/** The functional tier's backend. */
+export class FunctionalBackend implements AsyncResidencyBackend {
+  readonly tier = 'functional';
+  readonly blockCount: number;
+  readonly gpuResident: Uint32Array;
+  readonly cpuMapped: Uint32Array;
+  readonly populated: Uint32Array;
+  readonly gpuTouched: Uint8Array;
+  readonly counters: BackendCounters = { invalidations: 0, ebusyRetries: 0 };
+  /** What the attached oracles reported, in order. */
+  readonly violations: FunctionalViolation[];
+  /** The attached oracles (started after set-up, checked and detached at {@link close}). */
+  private oracleInstances: OracleInstance[] = [];
+  /** Start address of the footprint in the process (2 MiB aligned). */
+  readonly base: number;
+  private readonly tmp = new Uint32Array(BLOCK_WORDS);
+  private readonly state = new Uint8Array(BLOCK_PAGES);
+
+  private constructor(
+    readonly machine: Machine,
+    readonly process: Process,
+    readonly file: DmirrorFile,
+    readonly pageCount: number,
+    base: number,
+    violations: FunctionalViolation[],
+  ) {
+    this.base = base;
+    this.violations = violations;
+    this.blockCount = Math.ceil(pageCount / BLOCK_PAGES);
+    const words = this.blockCount * BLOCK_WORDS;
+    this.gpuResident = new Uint32Array(words);
+    this.cpuMapped = new Uint32Array(words);
+    this.populated = new Uint32Array(words);
+    this.gpuTouched = new Uint8Array(this.blockCount);
+  }
+
+  /**
+   * Builds the machine (RAM for the footprint twice over, the platform's kernel and device
+   * costs), the process with the footprint mapped (2 MiB aligned, anonymous, no THP: the workload
+   * model counts base pages), and the GPU (a device-private dmirror device opened by the process).
+   */
+  static async create(options: FunctionalBackendOptions): Promise<FunctionalBackend> {
+    const bytes = options.pageCount * PAGE_SIZE;
+    if (!Number.isSafeInteger(options.pageCount) || options.pageCount <= 0)
+      throw new RangeError(
+        `functional tier: the footprint must be a positive number of pages, got ${options.pageCount}`,
+      );
+    if (bytes > FUNCTIONAL_MAX_BYTES)
+      throw new RangeError(
+        `functional tier: a footprint of ${bytes} bytes is above its limit of ${FUNCTIONAL_MAX_BYTES} bytes (256 MiB); use the fast tier`,
+      );
+    const span = Math.ceil(bytes / PMD_SIZE) * PMD_SIZE;
+    const costs = machineCosts(options.platform);
+    const machine = new Machine({
+      memory: 2 * span + 64 * 1024 * 1024,
+      hugetlbPages: 0,
+      seed: options.seed ?? 1,
+      costs: costs.kernel,
+    });
+    const violations: FunctionalViolation[] = [];
+    const ctx = {
+      machine,
+      violate: (oracle: string, message: string): void => {
+        violations.push({ oracle, message, time: machine.sched.clock.now });
+      },
+    };
+    const instances = (options.oracles ?? []).map((o) => o(ctx));
+    const device = machine.addDmirrorDevice({ costs: costs.device });
+    const process = await machine.createProcess();
+    const raw = await process.mmap(
+      0,
+      span + PMD_SIZE,
+      PROT_READ | PROT_WRITE,
+      MAP_PRIVATE | MAP_ANONYMOUS,
+      -1,
+      0,
+    );
+    if (raw < 0) throw new Error(`functional tier: mmap of the footprint failed (${raw})`);
+    const base = Math.ceil(raw / PMD_SIZE) * PMD_SIZE;
+    if (base > raw) await process.munmap(raw, base - raw);
+    if (raw + span + PMD_SIZE > base + span) await process.munmap(base + span, raw + PMD_SIZE - base);
+    const r = await process.madvise(base, span, MADV_NOHUGEPAGE);
+    if (r !== 0) throw new Error(`functional tier: madvise failed (${r})`);
+    const file = await device.open(process);
+    const backend = new FunctionalBackend(machine, process, file, options.pageCount, base, violations);
+    backend.oracleInstances = instances;
+    for (const o of instances) o.started?.();
+    return backend;
+  }
+
+  /** Address of page `p` of block `block`. */
+  private addr(block: number, p: number): number {
+    return this.base + (block * BLOCK_PAGES + p) * PAGE_SIZE;
+  }
+
+  /** Pages of block `b` inside the footprint. */
+  blockPages(b: number): number {
+    return Math.min(BLOCK_PAGES, this.pageCount - b * BLOCK_PAGES);
+  }
+
+  /** Reads the state of every page of `block` from the CPU page table into `this.state`. */
+  private readBlock(block: number): void {
+    const k = this.machine;
+    const mm = this.process.mm;
+    const w = k.pt.words;
+    const n = this.blockPages(block);
+    const vpn0 = this.addr(block, 0) / PAGE_SIZE;
+    const pmd = findEntry(k.pt, mm.pgd, vpn0, 2);
+    const pmdLo = pmd >= 0 ? w[pmd]! : 0;
+    for (let p = 0; p < n; p++) {
+      let lo: number;
+      if ((pmdLo & PTE_LEAF) !== 0) lo = pmdLo;
+      else {
+        const off = findEntry(k.pt, mm.pgd, vpn0 + p, 1);
+        lo = off >= 0 ? w[off]! : 0;
+      }
+      const kind = lo & PTE_KIND_MASK;
+      this.state[p] = lo === 0 ? NONE : kind === PTE_PRESENT ? CPU : isDevicePrivateKind(kind) ? GPU : OTHER;
+    }
+    this.state.fill(NONE, n);
+  }
+
+  /** Rewrites the bitmaps of `block` from the page table. */
+  private syncBlock(block: number): void {
+    this.readBlock(block);
+    const base = block * BLOCK_WORDS;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      let gpu = 0;
+      let cpu = 0;
+      let pop = 0;
+      for (let b = 0; b < 32; b++) {
+        const s = this.state[i * 32 + b]!;
+        if (s === GPU) gpu |= 1 << b;
+        if (s === CPU) cpu |= 1 << b;
+        if (s !== NONE) pop |= 1 << b;
+      }
+      this.gpuResident[base + i] = gpu >>> 0;
+      this.cpuMapped[base + i] = cpu >>> 0;
+      // Data once written stays somewhere (the model never drops pages).
+      this.populated[base + i] = (this.populated[base + i]! | pop) >>> 0;
+    }
+  }
+
+  /** The kernel's work counters now. */
+  private work(): KernelWorkCounts {
+    return { ...this.machine.work };
+  }
+
+  /** What the kernel did since `before`, in the engine's terms. */
+  private workSince(before: KernelWorkCounts): KernelWork {
+    const w = this.machine.work;
+    return {
+      ptes: w.zapPtes - before.zapPtes,
+      ranges: w.zapRanges - before.zapRanges,
+      shootdowns: w.tlbShootdowns - before.tlbShootdowns,
+      callbacks: w.notifierCallbacks - before.notifierCallbacks,
+      pages: w.migratePages - before.migratePages,
+      folios: w.migrateFolios - before.migrateFolios,
+    };
+  }
+
+  /** Calls `f(first, count)` for each run of set bits of `m` (`BLOCK_WORDS` words). */
+  private static async forRuns(
+    m: Uint32Array,
+    f: (first: number, count: number) => Promise<void>,
+  ): Promise<number[]> {
+    const runs: number[] = [];
+    let start = -1;
+    for (let p = 0; p <= BLOCK_PAGES; p++) {
+      const on = p < BLOCK_PAGES && ((m[p >>> 5]! >>> (p & 31)) & 1) === 1;
+      if (on && start < 0) start = p;
+      else if (!on && start >= 0) {
+        runs.push(p - start);
+        await f(start, p - start);
+        start = -1;
+      }
+    }
+    return runs;
+  }
+
+  async migrateToGpu(
+    block: number,
+    mask: Uint32Array,
+    maskOff: number,
+    _cause: MigrationCause,
+  ): Promise<GpuMigration> {
+    this.syncBlock(block);
+    const base = block * BLOCK_WORDS;
+    const want = this.tmp;
+    let cpuUnmapped = 0;
+    let zeroed = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      want[i] = mask[maskOff + i]! & ~this.gpuResident[base + i]!;
+      cpuUnmapped += popcount(want[i]! & this.cpuMapped[base + i]!);
+      zeroed += popcount(want[i]! & ~this.populated[base + i]!);
+    }
+    const before = this.work();
+    const wasResident = this.countResident(block);
+    const firstTouch = this.gpuTouched[block] === 0 && want.some((x) => x !== 0);
+    if (firstTouch) {
+      // The GPU's first touch of the block: the driver mirrors the block's CPU mappings
+      // (hmm_range_fault without faulting), as a driver DMA-maps them.
+      this.gpuTouched[block] = 1;
+      const r = await this.file.snapshot(this.addr(block, 0), this.blockPages(block));
+      if (r.ret !== 0) throw new Error(`functional tier: SNAPSHOT of block ${block} failed (${r.ret})`);
+    }
+    await FunctionalBackend.forRuns(want, async (first, count) => {
+      const r = await this.file.migrateToDev(this.addr(block, first), count);
+      if (r.ret !== 0)
+        throw new Error(
+          `functional tier: MIGRATE_TO_DEV of block ${block} pages ${first}+${count} failed (${r.ret})`,
+        );
+    });
+    this.syncBlock(block);
+    const pages = this.countResident(block) - wasResident;
+    const kernel = this.workSince(before);
+    this.counters.invalidations += kernel.callbacks;
+    return {
+      pages,
+      cpuUnmapped,
+      zeroed,
+      copied: pages - zeroed,
+      firstTouch,
+      dmaMapped: firstTouch ? this.blockPages(block) : 0,
+      kernel,
+    };
+  }
+
+  async evictToCpu(block: number, mask: Uint32Array, maskOff: number): Promise<Eviction> {
+    this.syncBlock(block);
+    const base = block * BLOCK_WORDS;
+    const t = this.tmp;
+    for (let i = 0; i < BLOCK_WORDS; i++) t[i] = mask[maskOff + i]! & this.gpuResident[base + i]!;
+    const before = this.work();
+    const wasResident = this.countResident(block);
+    const runs = await FunctionalBackend.forRuns(t, async (first, count) => {
+      const r = await this.file.migrateToSys(this.addr(block, first), count);
+      if (r.ret !== 0)
+        throw new Error(
+          `functional tier: MIGRATE_TO_SYS of block ${block} pages ${first}+${count} failed (${r.ret})`,
+        );
+    });
+    this.syncBlock(block);
+    const kernel = this.workSince(before);
+    this.counters.invalidations += kernel.callbacks;
+    return { pages: wasResident - this.countResident(block), runs, kernel };
+  }
+
+  async cpuAccess(block: number, mask: Uint32Array, maskOff: number, write: boolean): Promise<CpuAccess> {
+    this.syncBlock(block);
+    const base = block * BLOCK_WORDS;
+    const m = this.tmp;
+    let populated = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      m[i] = mask[maskOff + i]!;
+      populated += popcount(m[i]! & ~this.populated[base + i]!);
+    }
+    const before = this.work();
+    const wasResident = this.countResident(block);
+    await FunctionalBackend.forRuns(m, async (first, count) => {
+      const addr = this.addr(block, first);
+      // One word per page: a real CPU access of every page of the run, in address order.
+      for (let p = 0; p < count; p++) {
+        const a = addr + p * PAGE_SIZE;
+        if (write) await this.process.write(a, WORD);
+        else await this.process.read(a, WORD.length);
+      }
+    });
+    this.syncBlock(block);
+    const kernel = this.workSince(before);
+    this.counters.invalidations += kernel.callbacks;
+    const runs: number[] = [];
+    // Each device-private page the CPU touched came back through its own fault (migrate_to_ram
+    // of the faulting page): one transfer per page.
+    const migratedBack = wasResident - this.countResident(block);
+    for (let i = 0; i < migratedBack; i++) runs.push(1);
+    return {
+      migratedBack,
+      runs,
+      populated,
+      faults: this.machine.work.pageFaults - before.pageFaults,
+      kernel,
+    };
+  }
+
+  /** GPU-resident pages of `block` (from the bitmap). */
+  private countResident(block: number): number {
+    let n = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) n += popcount(this.gpuResident[block * BLOCK_WORDS + i]!);
+    return n;
+  }
+
+  /** Virtual time of the machine (ns). */
+  get nowNs(): number {
+    return this.machine.sched.clock.now;
+  }
+
+  /**
+   * Closes the GPU and ends the process, runs the oracles' end-of-run checks (balance: every
+   * frame given back), and gives the machine's memory back.
+   */
+  async close(): Promise<void> {
+    await this.file.close();
+    await this.process.exit();
+    for (const o of this.oracleInstances) o.atEnd?.();
+    for (const o of this.oracleInstances) o.detach?.();
+    this.machine.dispose();
+  }
+}
+
+/** The word a CPU access reads or writes in each page. */
+const WORD = new Uint8Array([0x5a, 0x5a, 0x5a, 0x5a]);

@@ -1,0 +1,417 @@
+/**
+ * The seeded workload generators. Each turns arrays (page ranges of the footprint) and arguments
+ * into kernel launches at page granularity: which SM touches which page in which order, with the
+ * write and dependency flags the issue model needs. They follow the access patterns of the codes
+ * the published studies ran (NVIDIA's `uvm_oversubs.cu`, SC21's Regular/Random, BabelStream,
+ * Rodinia hotspot/nw/bfs, cuBLAS sgemm tiles).
+ * @module
+ */
+import type { Prng } from '../../sim/prng.ts';
+import { num, type ParamSet } from '../params.ts';
+import * as units from '../units.ts';
+import * as trace from './trace.ts';
+import { type KernelTrace, TraceBuilder } from './trace.ts';
+
+// Local copies: imported bindings are read through getters by some loaders, too slow in hot loops.
+const { WL_PAGE_SIZE } = units;
+const { ACC_DEP, ACC_WRITE } = trace;
+
+/** One array of the footprint, as pages. */
+export interface ArrayView {
+  readonly name: string;
+  /** First global page. */
+  readonly first: number;
+  /** Pages. */
+  readonly pages: number;
+  /** Bytes (pages × 4 KiB at most). */
+  readonly bytes: number;
+}
+
+/** What a generator is given. */
+export interface GenContext {
+  readonly sms: number;
+  readonly arrays: readonly ArrayView[];
+  /** Numeric arguments, defaults filled in. */
+  readonly args: Readonly<Record<string, number>>;
+  readonly rng: Prng;
+  readonly name: string;
+}
+
+/** A generator. */
+export interface Generator {
+  readonly name: string;
+  readonly description: string;
+  /** The arrays it uses, in order (the footprint of `--gen` is split evenly over them). */
+  readonly arrays: readonly string[];
+  /** Arguments, with defaults and sources. */
+  readonly args: ParamSet;
+  generate(ctx: GenContext): KernelTrace[];
+}
+
+const OVERSUBS = 'NVIDIA-developer-blog/code-samples posts/unified-memory-oversubscription uvm_oversubs.cu';
+const eb = num(4, 'bytes', 'element size', 'workload choice (float)');
+
+/** Page of byte offset `off` in array `a`. */
+function pageOf(a: ArrayView, off: number): number {
+  return a.first + Math.min(a.pages - 1, Math.floor(off / WL_PAGE_SIZE));
+}
+
+/** Grid-stride triad `a[i] = b[i] + s·c[i]`: reads of b and c, then the dependent write of a. */
+const stream: Generator = {
+  name: 'stream',
+  description: `grid-stride triad a = b + s·c over three arrays (BabelStream triad; ${OVERSUBS} "streaming")`,
+  arrays: ['a', 'b', 'c'],
+  args: {
+    threadsPerBlock: num(
+      1024,
+      'threads',
+      'threads per thread block, one element each',
+      'BabelStream CUDA TBSIZE 1024',
+    ),
+    blocksPerSm: num(
+      2,
+      'blocks',
+      'resident thread blocks per SM (2048 threads ÷ 1024)',
+      'Volta/Pascal: 2048 resident threads per SM',
+    ),
+    elementBytes: num(8, 'bytes', 'element size', 'BabelStream default: double'),
+    iterations: num(1, 'count', 'kernel launches', 'workload choice'),
+  },
+  generate(ctx) {
+    const [a, b, c] = ctx.arrays as [ArrayView, ArrayView, ArrayView];
+    const chunk = ctx.args.threadsPerBlock! * ctx.args.elementBytes!;
+    const grid = ctx.sms * ctx.args.blocksPerSm!;
+    const out: KernelTrace[] = [];
+    for (let it = 0; it < ctx.args.iterations!; it++) {
+      const t = new TraceBuilder(`${ctx.name}#${it}`, ctx.sms);
+      const bytes = Math.min(a.bytes, b.bytes, c.bytes);
+      for (let base = 0; base < bytes; base += grid * chunk) {
+        for (let blk = 0; blk < grid; blk++) {
+          const off = base + blk * chunk;
+          if (off >= bytes) break;
+          const sm = blk % ctx.sms;
+          t.push(sm, pageOf(b, off), 0);
+          t.push(sm, pageOf(c, off), 0);
+          t.push(sm, pageOf(a, off), ACC_WRITE | ACC_DEP);
+        }
+      }
+      out.push(t.build());
+    }
+    return out;
+  },
+};
+
+/**
+ * Thread blocks each own a contiguous chunk of `chunkPages` pages and touch one page per thread
+ * (SC21 "Regular": thread t touches page t, 256 pages per thread block); with `chunkPages` 0 the
+ * footprint is split over the resident grid and each block walks its chunk page by page
+ * (`uvm_oversubs.cu` "block_streaming"). Blocks run `blocksPerSm` at a time per SM, dispatched
+ * round-robin; each SM interleaves its resident blocks.
+ */
+const blockStream: Generator = {
+  name: 'block-stream',
+  description: `contiguous chunk per thread block, one page per thread (SC21 "Regular"; ${OVERSUBS} "block_streaming" with chunkPages 0)`,
+  arrays: ['data'],
+  args: {
+    chunkPages: num(
+      64,
+      'pages',
+      'pages per thread block, one per thread; 0 = footprint ÷ resident grid, walked page by page',
+      'uvm-eval linear/page.cu (SC21 Regular): THREADS 64, thread idx reads page idx',
+    ),
+    blocksPerSm: num(
+      32,
+      'blocks',
+      'resident thread blocks per SM',
+      'Volta: 2048 threads and at most 32 blocks per SM, so 32 blocks of 64 threads',
+    ),
+    iterations: num(1, 'count', 'kernel launches', 'workload choice'),
+  },
+  generate(ctx) {
+    const [d] = ctx.arrays as [ArrayView];
+    const resident = ctx.sms * ctx.args.blocksPerSm!;
+    const per = ctx.args.chunkPages! > 0 ? ctx.args.chunkPages! : Math.ceil(d.pages / resident);
+    const blocks = Math.ceil(d.pages / per);
+    const out: KernelTrace[] = [];
+    for (let it = 0; it < ctx.args.iterations!; it++) {
+      const t = new TraceBuilder(`${ctx.name}#${it}`, ctx.sms);
+      for (let wave = 0; wave < blocks; wave += resident) {
+        const waveEnd = Math.min(blocks, wave + resident);
+        for (let i = 0; i < per; i++) {
+          for (let blk = wave; blk < waveEnd; blk++) {
+            const p = blk * per + i;
+            if (p < d.pages) t.push(blk % ctx.sms, d.first + p, 0);
+          }
+        }
+      }
+      out.push(t.build());
+    }
+    return out;
+  },
+};
+
+/** Every page touched once (or `touches` times) in a seeded random order (SC21 "Random"). */
+const randomPage: Generator = {
+  name: 'random-page',
+  description: `each page touched in a seeded random order, warps spread over the SMs (SC21 "Random"; ${OVERSUBS} "random_warp")`,
+  arrays: ['data'],
+  args: { touches: num(1, 'count', 'times each page is touched', 'workload choice') },
+  generate(ctx) {
+    const [d] = ctx.arrays as [ArrayView];
+    const n = d.pages * ctx.args.touches!;
+    const perm = new Int32Array(n);
+    for (let i = 0; i < n; i++) perm[i] = i % d.pages;
+    for (let i = n - 1; i > 0; i--) {
+      const j = ctx.rng.nextInt(i + 1);
+      const x = perm[i]!;
+      perm[i] = perm[j]!;
+      perm[j] = x;
+    }
+    const t = new TraceBuilder(ctx.name, ctx.sms);
+    for (let i = 0; i < n; i++) t.push(i % ctx.sms, d.first + perm[i]!, 0);
+    return [t.build()];
+  },
+};
+
+/** A 5-point stencil sweeping rows: each row reads rows r−1..r+1 of `in` and writes row r of `out`; arrays swap each iteration. */
+const stencil2d: Generator = {
+  name: 'stencil2d',
+  description:
+    'Jacobi-style 2-D stencil (hotspot, srad, fdtd, 2DCONV): rows of in → out, swapping each iteration',
+  arrays: ['in', 'out'],
+  args: {
+    cols: num(4096, 'elements', 'row length', 'workload choice'),
+    elementBytes: eb,
+    halo: num(1, 'rows', 'rows read above and below', 'workload choice'),
+    iterations: num(2, 'count', 'kernel launches (in and out swap)', 'workload choice'),
+  },
+  generate(ctx) {
+    const rowBytes = ctx.args.cols! * ctx.args.elementBytes!;
+    const halo = ctx.args.halo!;
+    const out: KernelTrace[] = [];
+    for (let it = 0; it < ctx.args.iterations!; it++) {
+      const src = ctx.arrays[it % 2]!;
+      const dst = ctx.arrays[(it + 1) % 2]!;
+      const rows = Math.floor(Math.min(src.bytes, dst.bytes) / rowBytes);
+      const t = new TraceBuilder(`${ctx.name}#${it}`, ctx.sms);
+      for (let r = 0; r < rows; r++) {
+        const sm = r % ctx.sms;
+        for (let off = 0; off < rowBytes; off += WL_PAGE_SIZE) {
+          for (let h = -halo; h <= halo; h++) {
+            const rr = r + h;
+            if (rr >= 0 && rr < rows) t.push(sm, pageOf(src, rr * rowBytes + off), 0);
+          }
+          t.push(sm, pageOf(dst, r * rowBytes + off), ACC_WRITE | ACC_DEP);
+        }
+      }
+      out.push(t.build());
+    }
+    return out;
+  },
+};
+
+/**
+ * Tiled C = A·B on column-major n×n matrices, like cuBLAS sgemm: thread block (i, j) owns a
+ * `tileM`×`tileN` tile of C, steps k by `tileK` loading a `tileM`×`tileK` tile of A (`tileK`
+ * columns of contiguous elements) and a `tileK`×`tileN` tile of B (`tileN` columns, a few
+ * elements each, so B touches many pages), then writes its C tile. blockIdx.x runs over i fastest.
+ */
+const gemmTiles: Generator = {
+  name: 'gemm-tiles',
+  description:
+    'column-major tiled GEMM C = A·B (cuBLAS sgemm-like 128×128×8 tiles): B tiles touch many pages and blocks',
+  arrays: ['A', 'B', 'C'],
+  args: {
+    tileM: num(
+      128,
+      'elements',
+      'C tile rows per thread block',
+      'cuBLAS sgemm 128×128 tiles (workload choice)',
+    ),
+    tileN: num(
+      128,
+      'elements',
+      'C tile columns per thread block',
+      'cuBLAS sgemm 128×128 tiles (workload choice)',
+    ),
+    tileK: num(8, 'elements', 'k step', 'cuBLAS sgemm k-step 8 (workload choice)'),
+    blocksPerSm: num(
+      1,
+      'blocks',
+      'resident thread blocks per SM (large shared-memory tiles)',
+      'workload choice',
+    ),
+    elementBytes: eb,
+  },
+  generate(ctx) {
+    const [A, B, C] = ctx.arrays as [ArrayView, ArrayView, ArrayView];
+    const e = ctx.args.elementBytes!;
+    const n = Math.floor(Math.sqrt(Math.min(A.bytes, B.bytes, C.bytes) / e));
+    const TM = Math.max(1, Math.min(ctx.args.tileM!, n));
+    const TN = Math.max(1, Math.min(ctx.args.tileN!, n));
+    const TK = Math.max(1, Math.min(ctx.args.tileK!, n));
+    const ti = Math.ceil(n / TM);
+    const tj = Math.ceil(n / TN);
+    const resident = ctx.sms * ctx.args.blocksPerSm!;
+    const colPages = (
+      m: ArrayView,
+      col: number,
+      row0: number,
+      rows: number,
+      sm: number,
+      t: TraceBuilder,
+      flags: number,
+    ): void => {
+      for (let off = (col * n + row0) * e; off < (col * n + row0 + rows) * e; off += WL_PAGE_SIZE)
+        t.push(sm, pageOf(m, off), flags);
+      t.push(sm, pageOf(m, (col * n + row0 + rows) * e - 1), flags);
+    };
+    const t = new TraceBuilder(ctx.name, ctx.sms);
+    const total = ti * tj;
+    for (let wave = 0; wave < total; wave += resident) {
+      const end = Math.min(total, wave + resident);
+      for (let kk = 0; kk < n; kk += TK) {
+        for (let blk = wave; blk < end; blk++) {
+          const i = blk % ti;
+          const j = Math.floor(blk / ti);
+          const sm = blk % ctx.sms;
+          const rows = Math.min(TM, n - i * TM);
+          for (let c = kk; c < Math.min(n, kk + TK); c++) colPages(A, c, i * TM, rows, sm, t, 0);
+          for (let c = j * TN; c < Math.min(n, (j + 1) * TN); c++)
+            colPages(B, c, kk, Math.min(TK, n - kk), sm, t, 0);
+        }
+      }
+      for (let blk = wave; blk < end; blk++) {
+        const i = blk % ti;
+        const j = Math.floor(blk / ti);
+        for (let c = j * TN; c < Math.min(n, (j + 1) * TN); c++) {
+          colPages(C, c, i * TM, Math.min(TM, n - i * TM), blk % ctx.sms, t, ACC_WRITE | ACC_DEP);
+        }
+      }
+    }
+    return [t.build()];
+  },
+};
+
+/** Breadth-first search over a seeded power-law CSR graph: one kernel per level. */
+const graphFrontier: Generator = {
+  name: 'graph-frontier',
+  description:
+    'BFS levels over a seeded power-law CSR graph (bfs, sssp): streaming edge lists, random visited checks',
+  arrays: ['rowPtr', 'colIdx', 'visited'],
+  args: {
+    alpha: num(2.5, 'exponent', 'power-law exponent of the degree distribution', 'workload choice'),
+    minDegree: num(2, 'edges', 'smallest out-degree', 'workload choice'),
+    source: num(0, 'vertex', 'BFS source vertex', 'workload choice'),
+  },
+  generate(ctx) {
+    const [rowPtr, colIdx, visited] = ctx.arrays as [ArrayView, ArrayView, ArrayView];
+    const Emax = Math.floor(colIdx.bytes / 4);
+    // Mean out-degree of the truncated power law ≈ minDegree·(α−1)/(α−2); size V so the edges fit.
+    const a0 = ctx.args.alpha!;
+    const mean = a0 > 2 ? (ctx.args.minDegree! * (a0 - 1)) / (a0 - 2) : ctx.args.minDegree! * 4;
+    const V = Math.max(
+      2,
+      Math.min(Math.floor(Math.min(rowPtr.bytes, visited.bytes) / 4), Math.floor(Emax / mean)),
+    );
+    const deg = new Int32Array(V);
+    let E = 0;
+    const a = ctx.args.alpha!;
+    for (let v = 0; v < V; v++) {
+      const u = 1 - ctx.rng.nextFloat();
+      const d = Math.min(V - 1, Math.floor(ctx.args.minDegree! * u ** (-1 / (a - 1))));
+      deg[v] = d;
+      E += d;
+    }
+    const scale = E > Emax ? Emax / E : 1;
+    const start = new Int32Array(V + 1);
+    for (let v = 0; v < V; v++) start[v + 1] = start[v]! + Math.floor(deg[v]! * scale);
+    const adj = new Int32Array(start[V]!);
+    for (let i = 0; i < adj.length; i++) adj[i] = ctx.rng.nextInt(V);
+    const seen = new Uint8Array(V);
+    let frontier = [Math.min(V - 1, ctx.args.source!)];
+    seen[frontier[0]!] = 1;
+    const out: KernelTrace[] = [];
+    for (let level = 0; frontier.length > 0; level++) {
+      const t = new TraceBuilder(`${ctx.name}#L${level}`, ctx.sms);
+      const next: number[] = [];
+      frontier.forEach((v, i) => {
+        const sm = i % ctx.sms;
+        t.push(sm, pageOf(rowPtr, v * 4), 0);
+        for (let k = start[v]!; k < start[v + 1]!; k++) {
+          t.push(sm, pageOf(colIdx, k * 4), 0);
+          const w = adj[k]!;
+          t.push(sm, pageOf(visited, w * 4), 0);
+          if (seen[w] === 0) {
+            seen[w] = 1;
+            next.push(w);
+            t.push(sm, pageOf(visited, w * 4), ACC_WRITE | ACC_DEP);
+          }
+        }
+      });
+      out.push(t.build());
+      frontier = next;
+    }
+    return out;
+  },
+};
+
+/** Needleman–Wunsch-style anti-diagonal sweep over tiles: one kernel per diagonal. */
+const wavefront: Generator = {
+  name: 'wavefront',
+  description: 'anti-diagonal tile sweep over an n×n matrix (Rodinia nw): one kernel per diagonal',
+  arrays: ['matrix'],
+  args: {
+    block: num(64, 'elements', 'tile edge', 'Rodinia nw BLOCK_SIZE-like (workload choice)'),
+    elementBytes: eb,
+  },
+  generate(ctx) {
+    const [m] = ctx.arrays as [ArrayView];
+    const e = ctx.args.elementBytes!;
+    const n = Math.floor(Math.sqrt(m.bytes / e));
+    const B = Math.max(1, Math.min(ctx.args.block!, n));
+    const tiles = Math.ceil(n / B);
+    const rowStep = Math.max(1, Math.floor(WL_PAGE_SIZE / (n * e)));
+    const out: KernelTrace[] = [];
+    for (let d = 0; d < 2 * tiles - 1; d++) {
+      const t = new TraceBuilder(`${ctx.name}#d${d}`, ctx.sms);
+      let k = 0;
+      for (let i = Math.max(0, d - tiles + 1); i <= Math.min(d, tiles - 1); i++, k++) {
+        const j = d - i;
+        const sm = k % ctx.sms;
+        // The row above the tile and the tile's own rows; writes depend on the reads.
+        if (i > 0) t.push(sm, pageOf(m, ((i * B - 1) * n + j * B) * e), 0);
+        for (let r = i * B; r < Math.min(n, (i + 1) * B); r += rowStep)
+          t.push(sm, pageOf(m, (r * n + j * B) * e), 0);
+        for (let r = i * B; r < Math.min(n, (i + 1) * B); r += rowStep) {
+          t.push(sm, pageOf(m, (r * n + j * B) * e), ACC_WRITE | ACC_DEP);
+        }
+      }
+      out.push(t.build());
+    }
+    return out;
+  },
+};
+
+/** Every generator. */
+export const GENERATORS: readonly Generator[] = [
+  stream,
+  blockStream,
+  randomPage,
+  stencil2d,
+  gemmTiles,
+  graphFrontier,
+  wavefront,
+];
+
+/** The generator called `name`, or undefined. */
+export function findGenerator(name: string): Generator | undefined {
+  return GENERATORS.find((g) => g.name === name);
+}
+
+/** Writes and reads of a hand-made trace: `pages` in order on SM 0, each dependent (serialized). */
+export function serialTrace(name: string, pages: readonly number[], write = false): KernelTrace {
+  const t = new TraceBuilder(name, 1);
+  for (const p of pages) t.push(0, p, ACC_DEP | (write ? ACC_WRITE : 0));
+  return t.build();
+}

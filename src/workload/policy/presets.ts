@@ -1,0 +1,337 @@
+/**
+ * Driver policy presets: the parameters of each driver's fault handling (batching, replay and
+ * flush, prefetch, eviction, placement), as data with sources. The engine reads a policy only
+ * through these parameters, so `--set` can change any of them.
+ * @module
+ */
+import { choice, num, type Param, type ParamSet } from '../params.ts';
+import { EVICTION_POLICIES } from './eviction.ts';
+
+/** Replay policies of `uvm_gpu_replayable_faults.h` (`uvm_perf_fault_replay_policy`). */
+export const REPLAY_POLICIES = ['block', 'batch', 'batch-flush', 'once'] as const;
+/** Prefetchers. */
+export const PREFETCHERS = ['density', 'tbn', 'sl', 'random', 'on-demand', 'window', 'xe-range'] as const;
+/** UVM Smart's prefetch choice once evictions started (`-hwprefetch_oversub`), plus `same` (no change). */
+export const OVERSUB_PREFETCH = ['same', 'off', 'tbn', 'sl', 'random'] as const;
+
+/** The parameter names of a policy. */
+export interface PolicyParams extends ParamSet {
+  readonly batchSize: Param<number>;
+  readonly coalesce: Param<number>;
+  readonly replayPolicy: Param<string>;
+  readonly replayScope: Param<string>;
+  readonly updatePutRatio: Param<number>;
+  readonly maxBatchesPerService: Param<number>;
+  readonly maxThrottlePerService: Param<number>;
+  readonly faultBufferEntries: Param<number>;
+  readonly prefetch: Param<string>;
+  readonly prefetchEnable: Param<number>;
+  readonly prefetchThreshold: Param<number>;
+  readonly prefetchMinFaults: Param<number>;
+  readonly windowPages: Param<number>;
+  readonly eviction: Param<string>;
+  readonly oversubPrefetch: Param<string>;
+  readonly placement: Param<string>;
+  readonly cpuFaultGrowPages: Param<number>;
+}
+
+/** A policy preset. */
+export interface PolicyPreset {
+  readonly name: string;
+  readonly description: string;
+  readonly params: PolicyParams;
+}
+
+const RF = 'nvidia-uvm uvm_gpu_replayable_faults.c';
+const PF = 'nvidia-uvm uvm_perf_prefetch.c';
+const PMM = 'nvidia-uvm uvm_pmm_gpu.c pick_root_chunk_to_evict';
+const UVMS = 'UVM Smart gpu-sim.cc / configs/GeForceGTX1080Ti/gpgpusim.config';
+
+function nvidiaBase(): PolicyParams {
+  return {
+    batchSize: num(256, 'faults', 'faults fetched per batch', `${RF} uvm_perf_fault_batch_count`),
+    coalesce: num(
+      1,
+      'bool',
+      'merge duplicate faults while fetching',
+      `${RF} uvm_perf_fault_coalesce, fetch_fault_buffer_try_merge_entry`,
+    ),
+    replayPolicy: choice(
+      'batch-flush',
+      REPLAY_POLICIES,
+      'when faulting accesses are replayed',
+      `${RF} uvm_perf_fault_replay_policy (UVM_PERF_FAULT_REPLAY_POLICY_BATCH_FLUSH)`,
+    ),
+    replayScope: choice(
+      'all',
+      ['all', 'serviced'],
+      'what a replay retries: every stalled access of the GPU (NVIDIA replayable faults), or only the accesses whose faults were serviced (per-fault replies)',
+      'Allen & Ge SC21 §4.2: after a replay SMs re-issue their outstanding faults, creating duplicates',
+    ),
+    updatePutRatio: num(
+      50,
+      '%',
+      'flush with UPDATE_PUT when duplicates × 100 > cached × ratio, else CACHED_PUT',
+      `${RF} uvm_perf_fault_replay_update_put_ratio`,
+    ),
+    maxBatchesPerService: num(
+      20,
+      'batches',
+      'batches serviced per bottom-half run',
+      `${RF} uvm_perf_fault_max_batches_per_service`,
+    ),
+    maxThrottlePerService: num(
+      5,
+      'batches',
+      'batches with throttled faults per bottom-half run',
+      `${RF} uvm_perf_fault_max_throttle_per_service`,
+    ),
+    faultBufferEntries: num(
+      8192,
+      'entries',
+      'entries of the GPU replayable fault buffer; a full buffer stalls new faults',
+      'hardware-dependent (fault_buffer_info.replayable.max_faults); not checked',
+      true,
+    ),
+    prefetch: choice(
+      'density',
+      PREFETCHERS,
+      'prefetcher',
+      `${PF} uvm_perf_prefetch_prenotify_fault_migrations`,
+    ),
+    prefetchEnable: num(
+      1,
+      'bool',
+      'prefetching on (big-page growth happens regardless)',
+      `${PF} uvm_perf_prefetch_enable`,
+    ),
+    prefetchThreshold: num(
+      51,
+      '%',
+      'a subregion is prefetched when resident×100 > pages×threshold',
+      `${PF} UVM_PREFETCH_THRESHOLD_DEFAULT, compute_prefetch_region`,
+    ),
+    prefetchMinFaults: num(
+      1,
+      'faults',
+      'fault migrations to the same processor before prefetching starts',
+      `${PF} uvm_perf_prefetch_min_faults`,
+    ),
+    windowPages: num(
+      1,
+      'pages',
+      'fault window of the window prefetcher (unused by density)',
+      'not used by nvidia-uvm',
+    ),
+    eviction: choice(
+      'root-chunk',
+      EVICTION_POLICIES,
+      'eviction policy',
+      `${PMM}: UNUSED → DISCARDED → USED lists, allocation order`,
+    ),
+    oversubPrefetch: choice(
+      'same',
+      OVERSUB_PREFETCH,
+      'prefetcher once evictions have started',
+      'nvidia-uvm does not change its prefetcher under oversubscription',
+    ),
+    placement: choice(
+      'migrate',
+      ['migrate', 'map-remote'],
+      'migrate pages to the GPU, or map them remotely (no copy)',
+      'nvidia-uvm migrates on replayable faults',
+    ),
+    cpuFaultGrowPages: num(
+      16,
+      'pages',
+      'pages a CPU fault migrates back at least (64 KiB big page around the fault)',
+      'P1 nvprof trace: CPU read-back is 4 KiB + 60 KiB DtoH per touched block; density prefetcher with the CPU as destination',
+    ),
+  };
+}
+
+function uvmsmart(name: string, prefetch: string, description: string): PolicyPreset {
+  const b = nvidiaBase();
+  return {
+    name,
+    description,
+    params: {
+      ...b,
+      prefetch: choice(
+        prefetch,
+        PREFETCHERS,
+        'prefetcher',
+        `${UVMS} -hardware_prefetch (do_hardware_prefetch)`,
+      ),
+      prefetchThreshold: num(
+        50,
+        '%',
+        'TBN fills a subtree when valid > size/2 (strict)',
+        `${UVMS} traverse_and_fill_lp_tree`,
+      ),
+      eviction: choice(
+        'lru-2m',
+        EVICTION_POLICIES,
+        'eviction policy',
+        `${UVMS} -eviction_policy 0 (LRU 2MB, default)`,
+      ),
+      oversubPrefetch: choice(
+        'off',
+        OVERSUB_PREFETCH,
+        'prefetcher once evictions have started',
+        `${UVMS} -hwprefetch_oversub 0 ("disable upon eviction (default)")`,
+      ),
+      cpuFaultGrowPages: num(
+        16,
+        'pages',
+        'pages a CPU read-back migrates (UVM Smart does not model the CPU side)',
+        'same as nvidia-uvm; UVM Smart README: CPU page tables not simulated',
+        true,
+      ),
+    },
+  };
+}
+
+function hmmDriver(
+  name: string,
+  description: string,
+  o: {
+    window: number;
+    windowSource: string;
+    prefetch: string;
+    batch: number;
+    batchSource: string;
+    replay: string;
+    scope: string;
+    placement: string;
+    eviction: string;
+    evictionSource: string;
+  },
+): PolicyPreset {
+  const b = nvidiaBase();
+  return {
+    name,
+    description,
+    params: {
+      ...b,
+      batchSize: num(o.batch, 'faults', 'faults handled together', o.batchSource, true),
+      replayPolicy: choice(
+        o.replay,
+        REPLAY_POLICIES,
+        'when faulting accesses are replayed',
+        o.batchSource,
+        true,
+      ),
+      replayScope: choice(o.scope, ['all', 'serviced'], 'what a replay retries', o.batchSource, true),
+      prefetch: choice(o.prefetch, PREFETCHERS, 'fault range', o.windowSource),
+      windowPages: num(o.window, 'pages', 'pages faulted in around each fault', o.windowSource),
+      eviction: choice(o.eviction, EVICTION_POLICIES, 'eviction policy', o.evictionSource, true),
+      placement: choice(o.placement, ['migrate', 'map-remote'], 'migrate or map remotely', o.windowSource),
+      cpuFaultGrowPages: num(
+        1,
+        'pages',
+        'pages a CPU fault migrates back (do_swap_page → migrate_to_ram of one page)',
+        'mm/memory.c do_swap_page → pgmap->ops->migrate_to_ram',
+        true,
+      ),
+    },
+  };
+}
+
+/** The built-in policies. */
+export const POLICIES: readonly PolicyPreset[] = [
+  {
+    name: 'nvidia-uvm',
+    description:
+      "NVIDIA's open nvidia-uvm driver: batched replayable faults, density prefetcher, root-chunk eviction",
+    params: nvidiaBase(),
+  },
+  uvmsmart(
+    'uvmsmart-ondemand',
+    'on-demand',
+    'UVM Smart, on-demand migration (faulted 4 KiB page only), LRU 2MB eviction',
+  ),
+  uvmsmart(
+    'uvmsmart-random',
+    'random',
+    'UVM Smart, random prefetcher (faulted page + one random 4 KiB page of the 2 MiB block)',
+  ),
+  uvmsmart('uvmsmart-sl', 'sl', 'UVM Smart, sequential-local 64 KiB prefetcher'),
+  uvmsmart(
+    'uvmsmart-tbn',
+    'tbn',
+    'UVM Smart, tree-based neighbourhood prefetcher (64 KiB leaves, > 50 % fills the subtree)',
+  ),
+  hmmDriver(
+    'amdkfd-xnack',
+    'amdgpu KFD SVM with XNACK on: retry faults migrate the 2 MiB-aligned range ∩ VMA',
+    {
+      window: 512,
+      windowSource: 'amdgpu svm_range_get_range_boundaries, svm_default_granularity = 9 (2 MiB)',
+      prefetch: 'window',
+      batch: 256,
+      batchSource: 'batching per IH ring not checked; NVIDIA defaults used',
+      replay: 'batch',
+      scope: 'all',
+      placement: 'migrate',
+      eviction: 'root-chunk',
+      evictionSource: 'TTM LRU of SVM BOs approximated by allocation order (not checked)',
+    },
+  ),
+  hmmDriver(
+    'xe-gpusvm',
+    'Intel xe with drm_gpusvm: per-fault ranges of 2M/64K/4K (largest that fits the VMA)',
+    {
+      window: 512,
+      windowSource: 'drm_gpusvm fault_chunk_sizes {2M, 64K, 4K} (xe_svm.c xe_svm_init)',
+      prefetch: 'xe-range',
+      batch: 1,
+      batchSource: 'xe services page faults one at a time (__xe_svm_handle_pagefault)',
+      replay: 'block',
+      scope: 'serviced',
+      placement: 'migrate',
+      eviction: 'root-chunk',
+      evictionSource: 'xe VRAM eviction through TTM (not modelled in detail)',
+    },
+  ),
+  hmmDriver(
+    'nouveau',
+    'nouveau SVM: sorted fault buffer, 16-page windows mapped from system memory (no migration)',
+    {
+      window: 16,
+      windowSource: 'nouveau_svm_fault (u64 phys[16] window, maps system memory pages)',
+      prefetch: 'window',
+      batch: 8192,
+      batchSource: 'nouveau_svm_fault reads the whole buffer and replays once',
+      replay: 'once',
+      scope: 'all',
+      placement: 'map-remote',
+      eviction: 'root-chunk',
+      evictionSource: 'no VRAM used by faults',
+    },
+  ),
+  hmmDriver(
+    'dmirror',
+    "the kernel's test driver: hmm_range_fault in 32-page windows, mirrored (no migration)",
+    {
+      window: 32,
+      windowSource: 'lib/test_hmm.c dmirror_fault (pfns[32]); hmmsim DMIRROR_FAULT_BATCH',
+      prefetch: 'window',
+      batch: 1,
+      batchSource: 'dmirror faults one range at a time',
+      replay: 'block',
+      scope: 'serviced',
+      placement: 'map-remote',
+      eviction: 'root-chunk',
+      evictionSource: 'no device memory used by faults',
+    },
+  ),
+];
+
+/** Names of the built-in policies. */
+export const POLICY_NAMES: readonly string[] = POLICIES.map((p) => p.name);
+
+/** The policy called `name`, or undefined. */
+export function findPolicy(name: string): PolicyPreset | undefined {
+  return POLICIES.find((p) => p.name === name);
+}

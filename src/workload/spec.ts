@@ -1,0 +1,68 @@
+/**
+ * A workload as the engine runs it: allocations, then steps (kernels from generators, CPU
+ * phases, prefetch hints, repeats). The JSON workload file (`hmmsim workload FILE.json`) and
+ * `--gen` both produce this; the CLI validates files into it.
+ * @module
+ */
+
+/** One managed allocation (`cudaMallocManaged`), placed at a 2 MiB boundary. */
+export interface AllocationSpec {
+  readonly name: string;
+  /** Bytes. */
+  readonly size: number;
+  /** `cpu`: the CPU writes it before the first kernel (init phase); `none`: untouched (zero-filled on first touch). */
+  readonly init: 'cpu' | 'none';
+  /** CPU threads of the init phase. */
+  readonly initThreads?: number;
+  /** `cudaMemAdviseSetPreferredLocation`: with `gpu`, a first touch populates the whole block on the GPU. */
+  readonly preferredLocation?: 'gpu' | 'cpu';
+}
+
+/** A kernel launch made by a generator over some allocations. */
+export interface KernelStep {
+  readonly kernel: string;
+  readonly gen: string;
+  /** Allocation names, in the generator's array order. */
+  readonly arrays: readonly string[];
+  readonly args: Readonly<Record<string, number>>;
+}
+
+/** A CPU phase over one allocation. */
+export interface CpuStep {
+  readonly cpu: 'read' | 'write';
+  readonly array: string;
+  readonly threads: number;
+}
+
+/** `cudaMemPrefetchAsync` of an allocation. */
+export interface PrefetchStep {
+  readonly prefetch: string;
+  readonly to: 'gpu';
+}
+
+/** Steps repeated `repeat` times. */
+export interface RepeatStep {
+  readonly repeat: number;
+  readonly steps: readonly Step[];
+}
+
+/** One step. */
+export type Step = KernelStep | CpuStep | PrefetchStep | RepeatStep;
+
+/** A workload. */
+export interface WorkloadSpec {
+  readonly name: string;
+  readonly description?: string;
+  readonly allocations: readonly AllocationSpec[];
+  readonly steps: readonly Step[];
+  /** Platform and policy names (the command line may override them). */
+  readonly platform?: string;
+  readonly policy?: string;
+  /** Parameter settings (`--set` adds to them). */
+  readonly set?: Readonly<Record<string, string | number>>;
+  /** Footprint ÷ device memory; 1 = fits. */
+  readonly oversub?: number;
+  /** How oversubscription is made: shrink device memory, or reserve part of it. */
+  readonly oversubMode?: 'shrink' | 'reserve';
+  readonly seed?: number;
+}
