@@ -83,8 +83,11 @@ export type GpuSvmMistake =
 
 /** `struct drm_gpusvm_notifier`: one interval notifier over an aligned block of notifierSize. */
 export class GpuSvmNotifier {
+  /** First address of the block it covers. */
   readonly start: number;
+  /** End of the block (exclusive). */
   readonly end: number;
+  /** The interval subscription over the block. */
   readonly notifier = new MmuIntervalNotifier();
   /** Its ranges, by start address. */
   readonly ranges = new Map<number, GpuSvmRange>();
@@ -97,8 +100,11 @@ export class GpuSvmNotifier {
 
 /** `struct drm_gpusvm_range`: a chunk of the address space with its pages and GPU binding. */
 export class GpuSvmRange {
+  /** First address (aligned to the range's size). */
   readonly start: number;
+  /** End address (exclusive). */
   readonly end: number;
+  /** The notifier whose block holds the range. */
   readonly notifier: GpuSvmNotifier;
   /** The pfn of each page (valid while {@link pagesValid}; 0: no GPU translation for it). */
   readonly pfns: Float64Array;
@@ -148,11 +154,17 @@ function isPow2Multiple(n: number, of: number): boolean {
 
 /** `struct drm_gpusvm` for one mm, with the GPU page table of one device. */
 export class GpuSvm implements DeviceMirror {
+  /** How reports name this GPU's mirror. */
   readonly name: string;
+  /** The mirrored address space. */
   readonly mm: MmStruct;
+  /** The machine. */
   readonly kernel: Kernel;
+  /** Bytes each notifier covers. */
   readonly notifierSize: number;
+  /** Chunk sizes of ranges, largest first. */
   readonly chunkSizes: readonly number[];
+  /** The mistake switched on (tests), or null. */
   readonly mistake: GpuSvmMistake;
   /** `notifier_lock`. */
   readonly notifierLock: RwSemaphore;
