@@ -104,15 +104,16 @@ export const DEFAULT_MEMORY = 256 * 1024 * 1024;
 export const MAX_SWAP = 64 * 1024 ** 3;
 
 /** The names of {@link KernelOptions}, to reject a mistyped one (`memroy`) instead of ignoring it. */
-const KERNEL_OPTION_NAMES: readonly string[] = [
-  'memory',
-  'swap',
-  'hugetlbPages',
-  'thp',
-  'seed',
-  'scheduler',
-  'mutant',
-];
+const KERNEL_OPTION_NAMES: readonly string[] = Object.keys({
+  memory: true,
+  swap: true,
+  hugetlbPages: true,
+  thp: true,
+  seed: true,
+  scheduler: true,
+  mutant: true,
+  costs: true,
+} satisfies Record<keyof KernelOptions, true>);
 
 /** Global memory-management state of one simulated machine. */
 export class Kernel {
