@@ -40,8 +40,11 @@ export class Machine extends Kernel {
     super(options);
   }
 
-  /** Creates a process with an empty address space. */
+  /** Creates a process with an empty address space (a {@link UsageError} once disposed). */
   async createProcess(): Promise<Process> {
+    if (this.disposed) {
+      throw new UsageError('createProcess', 'the machine was disposed (dispose() gave its memory back)');
+    }
     const p = Process.create(this);
     this.processes.push(p);
     return p;

@@ -42,7 +42,11 @@ export function packageVersion(): string {
 
 /** Reads and validates a scenario file named on the command line (`-`: standard input). */
 export function readScenario(ctx: CommandContext, file: string): ScenarioDoc {
-  if (file === '-') return loadScenario(ctx.io.readStdin(), '<stdin>');
+  if (file === '-') {
+    if (ctx.io.readStdin === undefined)
+      throw new CliUsageError('there is no standard input to read the scenario from');
+    return loadScenario(ctx.io.readStdin(), '<stdin>');
+  }
   let text: string;
   try {
     text = readFileSync(ctx.resolve(file), 'utf8');

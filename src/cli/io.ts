@@ -18,8 +18,8 @@ export interface CliIo {
   readonly cwd: string;
   /** Milliseconds, monotonic. */
   readonly now: () => number;
-  /** All of standard input, as text (`hmmsim run -`). */
-  readonly readStdin: () => string;
+  /** All of standard input, as text (`hmmsim run -`); absent where there is none. */
+  readonly readStdin?: () => string;
   /** Cores available to worker threads (`os.availableParallelism`); 1 when unknown. */
   readonly cores?: number;
   /**

@@ -73,6 +73,16 @@ describe('Machine options', () => {
   });
 });
 
+describe('a disposed machine', () => {
+  it('creates no process (its arrays went back to the pool)', async () => {
+    const m = new Machine({ memory: 16 << 20 });
+    expect(m.dispose()).toBe(true);
+    expect(await usage(() => m.createProcess())).toBe(
+      'createProcess: the machine was disposed (dispose() gave its memory back)',
+    );
+  });
+});
+
 describe('dmirror devices', () => {
   it.each([
     [{ chunkSize: 3 }, /^addDmirrorDevice\(options.chunkSize\): must be a positive multiple of 2 MiB/],
