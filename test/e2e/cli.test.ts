@@ -180,6 +180,7 @@ describe('usage errors', () => {
       'selftest',
       'explore',
       'trace',
+      'workload',
       'help',
     ]);
   });

@@ -48,7 +48,11 @@ export function emptyBreakdown(): Breakdown {
 export class CostModel {
   private readonly h2d;
   private readonly d2h;
-  constructor(readonly p: PlatformParams) {
+  /** The platform's parameters. */
+  readonly p: PlatformParams;
+  /** @param p the platform's parameters */
+  constructor(p: PlatformParams) {
+    this.p = p;
     this.h2d = platformLink(p, 'h2d');
     this.d2h = platformLink(p, 'd2h');
   }
@@ -119,15 +123,25 @@ export class CostModel {
  * hmm_range_fault per pass and per page, CPU page copy), read from the platform.
  */
 export interface KernelCosts {
+  /** CPU page fault entry and exit, ns. */
   readonly pageFaultNs: number;
+  /** Clearing one PTE, ns. */
   readonly zapPerPteNs: number;
+  /** Fixed cost of zapping one range, ns. */
   readonly zapPerRangeNs: number;
+  /** One TLB shootdown, ns. */
   readonly tlbShootdownNs: number;
+  /** One mmu interval notifier callback, ns. */
   readonly notifierCallbackNs: number;
+  /** migrate_vma work per base page, ns. */
   readonly migrateVmaPerPageNs: number;
+  /** migrate_vma work per folio, ns. */
   readonly migrateVmaPerFolioNs: number;
+  /** One hmm_range_fault walk pass, ns. */
   readonly hmmRangeFaultPassNs: number;
+  /** One page of an hmm_range_fault walk, ns. */
   readonly hmmRangeFaultPageNs: number;
+  /** CPU copy of one 4 KiB page, ns. */
   readonly cpuCopyPerPageNs: number;
 }
 

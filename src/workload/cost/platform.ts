@@ -14,45 +14,82 @@ import type { LinkModel } from './link.ts';
 /** The parameter names of a platform (every preset defines all of them). */
 export interface PlatformParams extends ParamSet {
   // GPU
+  /** Streaming multiprocessors (count). */
   readonly sms: Param<number>;
+  /** SMs sharing one μTLB (each μTLB has its own fault limit) (count). */
   readonly smsPerUtlb: Param<number>;
+  /** Outstanding replayable faults one μTLB holds (count). */
   readonly utlbMaxOutstanding: Param<number>;
+  /** Per-SM fault rate limiter: new faults one SM raises per service round (SC21: an extra per-SM limiter keeps batches far below 56 per μTLB) (count). */
   readonly smMaxOutstanding: Param<number>;
+  /** Device memory available to managed data (bytes). */
   readonly deviceMemory: Param<number>;
+  /** GPU compute time per page-sized access wave (0 = fault-bound: only memory management is timed) (ns). */
   readonly computeNsPerAccess: Param<number>;
   // link
+  /** Copy-time model: affine t0 + s/B, or UVM Smart atan curve. */
   readonly linkModel: Param<string>;
+  /** Fixed cost of one H2D transfer (ns). */
   readonly h2dT0Ns: Param<number>;
+  /** H2D bandwidth (GB/s) (bytes/ns). */
   readonly h2dBytesPerNs: Param<number>;
+  /** Fixed cost of one D2H transfer (ns). */
   readonly d2hT0Ns: Param<number>;
+  /** D2H bandwidth (GB/s) (bytes/ns). */
   readonly d2hBytesPerNs: Param<number>;
+  /** UVM Smart curve_a (12 for -pcie_bandwidth 16.0GB/s) (GiB/s). */
   readonly atanCurveA: Param<number>;
+  /** UVM Smart curve_b (1/KiB). */
   readonly atanCurveB: Param<number>;
+  /** Core clock the atan durations are truncated to (MHz). */
   readonly atanCoreClockMhz: Param<number>;
+  /** Transfers this large get half the atan speed (bytes). */
   readonly atanHalveAtBytes: Param<number>;
   // driver service costs (per batch, per block, per page)
+  /** Per-batch fixed cost: wake-up, fetch set-up, preprocess (sort) (ns). */
   readonly batchFixedNs: Param<number>;
+  /** Per cached fault: read and coalesce one fault buffer entry (ns). */
   readonly faultFetchNs: Param<number>;
+  /** One replay push (and buffer flush) (ns). */
   readonly replayNs: Param<number>;
+  /** Per VA block serviced: lock, state lookup, prefetch and thrashing hints (ns). */
   readonly blockFixedNs: Param<number>;
+  /** Unmap_mapping_range of a page mapped on the CPU (first migration of the page only) (ns). */
   readonly cpuUnmapPerPageNs: Param<number>;
+  /** Allocate GPU memory (chunk split) per migrated page (ns). */
   readonly populatePerPageNs: Param<number>;
+  /** Zero a GPU page that has no data anywhere (first touch on the GPU) (ns). */
   readonly zeroPerPageNs: Param<number>;
+  /** First touch of a block by the GPU: DMA-map every CPU page of the block (paid once per block) (ns). */
   readonly dmaMapPerPageNs: Param<number>;
+  /** GPU PTE writes per mapped page (ns). */
   readonly pteUpdatePerPageNs: Param<number>;
+  /** GPU TLB invalidate per block (included in the fitted per-block cost) (ns). */
   readonly tlbInvalidateNs: Param<number>;
+  /** Per VA block evicted: lock, unmap GPU PTEs, free the chunk (ns). */
   readonly evictBlockFixedNs: Param<number>;
+  /** CPU fault on a GPU-resident page: fault entry, UVM lock, block service (ns). */
   readonly cpuFaultFixedNs: Param<number>;
   // CPU kernel costs (the functional tier's kernel hooks; the fast tier uses the same numbers)
+  /** CPU page fault entry/exit (handle_mm_fault) (ns). */
   readonly kPageFaultNs: Param<number>;
+  /** Clearing one PTE in zap_pte_range / try_to_migrate (ns). */
   readonly kZapPerPteNs: Param<number>;
+  /** Fixed cost of one unmap_mapping_range / zap of a range (ns). */
   readonly kZapPerRangeNs: Param<number>;
+  /** One TLB shootdown (flush_tlb_range) (ns). */
   readonly kTlbShootdownNs: Param<number>;
+  /** One mmu interval notifier invalidate callback (ns). */
   readonly kNotifierCallbackNs: Param<number>;
+  /** Migrate_vma_* work per base page (collect, unmap, remove) (ns). */
   readonly kMigrateVmaPerPageNs: Param<number>;
+  /** Migrate_vma_* work per folio (lock, isolate, refcount) (ns). */
   readonly kMigrateVmaPerFolioNs: Param<number>;
+  /** One hmm_range_fault walk pass (ns). */
   readonly kHmmRangeFaultPassNs: Param<number>;
+  /** One page of an hmm_range_fault walk (ns). */
   readonly kHmmRangeFaultPageNs: Param<number>;
+  /** CPU copy of one 4 KiB page (copy_highpage) (ns). */
   readonly kCpuCopyPerPageNs: Param<number>;
 }
 

@@ -18,22 +18,31 @@ export type Tolerance =
 
 /** One checked point. */
 export interface ValidationPoint {
+  /** What is checked. */
   readonly label: string;
+  /** The published value. */
   readonly expected: number;
+  /** The model's value. */
   readonly got: number;
   /** got / expected (NaN when expected is 0). */
   readonly ratio: number;
   /** The tolerance, as text (`±15%`, `exact`, `≤ 0.3`, `×2`). */
   readonly tolerance: string;
+  /** True when `got` is within the tolerance. */
   readonly pass: boolean;
 }
 
 /** The outcome of one target. */
 export interface ValidationResult {
+  /** The target's id (`V1`…). */
   readonly id: string;
+  /** One line on what it checks. */
   readonly title: string;
+  /** The publication or trace of the expected values. */
   readonly source: string;
+  /** True when every point passes. */
   readonly pass: boolean;
+  /** Every checked point. */
   readonly points: readonly ValidationPoint[];
   /** What the run did, for the reader (settings, assumptions). */
   readonly notes?: readonly string[];
@@ -41,8 +50,11 @@ export interface ValidationResult {
 
 /** An expectation file: the target it belongs to, its sources and its expected values. */
 export interface Expectations {
+  /** The target's id. */
   readonly id: string;
+  /** What the file holds. */
   readonly title: string;
+  /** Where the expected values come from. */
   readonly source: string;
   /** Target-specific content (expected values with tolerances). */
   readonly [key: string]: unknown;
@@ -52,6 +64,7 @@ export interface Expectations {
 export interface ValidationTarget {
   /** `V1`, `V2`, … */
   readonly id: string;
+  /** One line on what it checks. */
   readonly title: string;
   /** The publication or trace the expectations come from. */
   readonly source: string;

@@ -1,0 +1,98 @@
+/**
+ * The workload model's fast tier: simulated GPU faults per second of host time, for whole runs
+ * (generation, CPU init, kernels, fault servicing) of 4 GiB footprints on `titanv-pcie3` with
+ * nvidia-uvm:
+ *
+ * - `stream-4g`: BabelStream triad over three arrays (4 GiB in all), prefetching on (the default):
+ *   few faults per batch, large prefetches.
+ * - `random-4g`: every page of 4 GiB once in random order, prefetching off (SC21 "Random"): the
+ *   most faults and VA blocks per batch.
+ * - `oversub-1.5`: the stream run at 1.5× oversubscription (evictions on every batch).
+ *
+ * Figure: faults fetched by the driver (counters.faults) per second. Each figure also carries its
+ * ratio to a reference measured in the same process just before (`reference`: a typed-array loop
+ * testing and setting bits of a 4 GiB page bitmap in random order, the fast tier's innermost
+ * operation), so that runs on differently loaded hosts compare.
+ * @module
+ */
+import { performance } from 'node:perf_hooks';
+import { generatorWorkload, runWorkload } from '../src/workload/index.ts';
+import { type Benchmark, type BenchResult, collectGarbage, summarize } from './harness.ts';
+
+const GIB = 1024 ** 3;
+const GOAL = { op: '>=', value: 1_000_000 } as const;
+
+/** Bit tests and sets per second on a 1 M-page bitmap in a seeded random order. */
+function reference(): number {
+  const pages = (4 * GIB) / 4096;
+  const bits = new Uint32Array(pages / 32);
+  let x = 12345;
+  const t0 = performance.now();
+  let hits = 0;
+  for (let i = 0; i < 8 * pages; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const p = x % pages;
+    if ((bits[p >>> 5]! >>> (p & 31)) & 1) hits++;
+    else bits[p >>> 5]! |= 1 << (p & 31);
+  }
+  const s = (performance.now() - t0) / 1000;
+  if (hits < 0) throw new Error('unreachable');
+  return (8 * pages) / s;
+}
+
+function faultsPerSecond(
+  gen: string,
+  set: [string, number][],
+  oversub?: number,
+): { rate: number; faults: number } {
+  collectGarbage();
+  const t0 = performance.now();
+  const r = runWorkload(generatorWorkload(gen, 4 * GIB, {}), {
+    platform: 'titanv-pcie3',
+    set,
+    ...(oversub !== undefined ? { oversub } : {}),
+  });
+  const s = (performance.now() - t0) / 1000;
+  return { rate: r.counters.faults / s, faults: r.counters.faults };
+}
+
+const bench: Benchmark = {
+  name: 'workload',
+  description: 'workload model fast tier: simulated GPU faults per second on 4 GiB footprints',
+  repetitions: 3,
+  async run({ repetitions, warmup }) {
+    const cases: [string, string, [string, number][], number | undefined][] = [
+      ['stream-4g', 'stream', [], undefined],
+      ['random-4g', 'random-page', [['prefetchEnable', 0]], undefined],
+      ['oversub-1.5', 'stream', [], 1.5],
+    ];
+    const out: BenchResult[] = [];
+    const refs: number[] = [];
+    for (let i = 0; i < warmup; i++) reference();
+    for (let i = 0; i < repetitions; i++) refs.push(reference());
+    const ref = summarize('reference', 'bit ops/s', refs, true, {
+      note: 'random bit test-and-set on a 4 GiB page bitmap',
+    });
+    out.push(ref);
+    for (const [name, gen, set, oversub] of cases) {
+      for (let i = 0; i < warmup; i++) faultsPerSecond(gen, set, oversub);
+      const samples: number[] = [];
+      let faults = 0;
+      for (let i = 0; i < repetitions; i++) {
+        const r = faultsPerSecond(gen, set, oversub);
+        samples.push(r.rate);
+        faults = r.faults;
+      }
+      const s = summarize(name, 'faults/s', samples, true, { goal: GOAL, note: `${faults} faults per run` });
+      out.push(s);
+      out.push(
+        summarize(`${name}/reference`, 'ratio', [s.median / ref.median], true, {
+          note: 'median faults/s ÷ median reference ops/s, same process',
+        }),
+      );
+    }
+    return out;
+  },
+};
+
+export default bench;
