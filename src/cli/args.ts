@@ -18,6 +18,8 @@ export interface OptionSpec {
   readonly choices?: readonly string[];
   /** Smallest allowed value of an `integer` or `number`. */
   readonly min?: number;
+  /** The option may be given several times; its value is then the list of values (strings). */
+  readonly repeatable?: boolean;
   /** How the value is shown in the usage (`N`, `FILE`). */
   readonly placeholder?: string;
   readonly description: string;
@@ -40,7 +42,7 @@ export interface CommandSpec {
 }
 
 /** Values of the parsed options by long name (absent when not given). */
-export type OptionValues = Record<string, string | number | boolean | undefined>;
+export type OptionValues = Record<string, string | number | boolean | readonly string[] | undefined>;
 
 /** What {@link parseArgs} returns. */
 export interface ParsedArgs {
@@ -112,6 +114,11 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
         fail(`option --${o.name} needs a value (${o.placeholder ?? 'VALUE'})`);
       }
       raw = argv[i++]!;
+    }
+    if (o.repeatable) {
+      const prev = (options[o.name] as readonly string[] | undefined) ?? [];
+      options[o.name] = [...prev, String(convert(o, raw, fail))];
+      continue;
     }
     if (options[o.name] !== undefined) fail(`option --${o.name} given twice`);
     options[o.name] = convert(o, raw, fail);

@@ -183,6 +183,151 @@ export const TRACE_CMD: CommandSpec = {
   ],
 };
 
+export const WORKLOAD: CommandSpec = {
+  name: 'workload',
+  summary: 'simulate a GPU unified-memory workload: fault batches, prefetching, eviction, link',
+  usage: [
+    'workload <FILE.json | faults.csv> [--policy NAME] [--platform NAME] [--oversub RATIO] [--set K=V …] [--json]',
+    'workload --gen NAME --footprint SIZE [--arg K=V …] [options]',
+    '         [--sweep KEY=v1,v2 …] [--shard I/N] [--batches FILE.csv] [--faults FILE.csv] [--trace FILE] [--plot FILE.svg]',
+    'workload merge <shard.json …> [--json] [--plot FILE.svg]',
+    'workload validate [--json]',
+    'workload --list [--json]',
+  ],
+  positionals: { min: 0, max: 64, name: '<FILE.json | faults.csv | validate | merge>' },
+  details: [
+    "Runs a workload on a model of a GPU's replayable far faults and its driver: the fault buffer and batches, the prefetcher, eviction, the copy engines and a cost model calibrated on published micro-benchmarks (docs/workload.md). The workload is a JSON file, a uvm-eval fault CSV to replay, or a generator (--gen) over a footprint. Time is virtual.",
+    '--sweep KEY=v1,v2 (repeatable) runs the cartesian product; KEY is policy, platform, oversub, seed or any parameter. --shard I/N runs the runs whose index ≡ I (mod N), 0 ≤ I < N; `workload merge` joins the shards. --json prints one object per run (an array for sweeps and shards).',
+    '`workload validate` runs the validation targets (V1 prefetch trace, V2 link curve, V3 batch anatomy) from validation/*.json and exits 1 on a miss.',
+  ],
+  options: [
+    HELP,
+    JSON_OPT,
+    {
+      name: 'trace',
+      kind: 'string',
+      placeholder: 'FILE',
+      description: 'write a Chrome trace of the run(s): SM, fault-handler, copy-engine and CPU tracks',
+    },
+    {
+      name: 'gen',
+      kind: 'string',
+      placeholder: 'NAME',
+      description:
+        'generate the workload: stream, block-stream, random-page, stencil2d, gemm-tiles, graph-frontier, wavefront',
+    },
+    {
+      name: 'footprint',
+      kind: 'string',
+      placeholder: 'SIZE',
+      description: "the generator's footprint: bytes or 4KiB, 12MiB, 4GiB",
+    },
+    {
+      name: 'arg',
+      kind: 'string',
+      repeatable: true,
+      placeholder: 'K=V',
+      description: 'a generator argument (repeatable; see --list)',
+    },
+    {
+      name: 'policy',
+      kind: 'string',
+      placeholder: 'NAME',
+      description: 'driver policy (default nvidia-uvm; see --list)',
+    },
+    {
+      name: 'platform',
+      kind: 'string',
+      placeholder: 'NAME',
+      description: 'platform preset (default pascal-pcie3; see --list)',
+    },
+    {
+      name: 'oversub',
+      kind: 'number',
+      min: 0,
+      placeholder: 'RATIO',
+      description: 'footprint ÷ device memory (1 = fits; 1.5 = 50 % too big)',
+    },
+    {
+      name: 'oversub-mode',
+      kind: 'choice',
+      choices: ['shrink', 'reserve'],
+      description: 'oversubscribe by shrinking device memory (default) or reserving part of it',
+    },
+    {
+      name: 'set',
+      kind: 'string',
+      repeatable: true,
+      placeholder: 'K=V',
+      description:
+        'set a policy or platform parameter (repeatable), e.g. --set eviction=lru-4k --set batchSize=512',
+    },
+    {
+      name: 'functional',
+      kind: 'flag',
+      description: 'run the functional tier (real hmm_range_fault / migrate_vma / notifiers)',
+    },
+    {
+      name: 'seed',
+      kind: 'integer',
+      min: 0,
+      placeholder: 'N',
+      description: 'seed of the generators and random policies (default 1)',
+    },
+    {
+      name: 'batches',
+      kind: 'string',
+      placeholder: 'FILE.csv',
+      description: "write uvm-eval's per-batch CSV",
+    },
+    {
+      name: 'faults',
+      kind: 'string',
+      placeholder: 'FILE.csv',
+      description: "write uvm-eval's per-fault CSV",
+    },
+    {
+      name: 'plot',
+      kind: 'string',
+      placeholder: 'FILE.svg',
+      description: 'write an SVG plot: batch time vs bytes (one run), slowdown vs oversubscription (sweeps)',
+    },
+    {
+      name: 'sweep',
+      kind: 'string',
+      repeatable: true,
+      placeholder: 'K=v1,v2',
+      description: 'sweep a key over values (repeatable, cartesian)',
+    },
+    {
+      name: 'shard',
+      kind: 'string',
+      placeholder: 'I/N',
+      description: 'run only share I of N of the sweep (0-based)',
+    },
+    {
+      name: 'list',
+      kind: 'flag',
+      description: 'list generators, policies, platforms and every parameter with its default and source',
+    },
+  ],
+  examples: [
+    [
+      'workload --gen stream --footprint 1GiB --platform titanv-pcie3',
+      'BabelStream triad over 1 GiB on a Titan V model',
+    ],
+    [
+      'workload examples/workloads/stream.json --sweep oversub=1,1.25,1.5,2 --sweep policy=nvidia-uvm,uvmsmart-tbn --plot slowdown.svg',
+      'slowdown vs oversubscription for two policies',
+    ],
+    [
+      'workload --gen random-page --footprint 256MiB --batches b.csv --faults f.csv',
+      "uvm-eval's CSVs of a run",
+    ],
+    ['workload validate', 'check the model against the published measurements'],
+  ],
+};
+
 export const HELP_CMD: CommandSpec = {
   name: 'help',
   summary: 'show the commands, or the help of one command',
@@ -193,7 +338,7 @@ export const HELP_CMD: CommandSpec = {
 };
 
 /** Every command, in the order `hmmsim help` lists them. */
-export const COMMANDS: readonly CommandSpec[] = [DEMO, RUN, SELFTEST, EXPLORE, TRACE_CMD, HELP_CMD];
+export const COMMANDS: readonly CommandSpec[] = [DEMO, RUN, SELFTEST, EXPLORE, TRACE_CMD, WORKLOAD, HELP_CMD];
 
 /** The overview printed by `hmmsim help` and `hmmsim` alone. */
 export function overview(): string {

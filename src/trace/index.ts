@@ -11,6 +11,7 @@ export {
   type TraceMachineOptions,
   traceMachine,
 } from './machine.ts';
+export { traceWorkload } from './workload.ts';
 export {
   ChromeTraceWriter,
   type ChromeTraceWriterOptions,

@@ -4,6 +4,7 @@
  * `--gen` both produce this; the CLI validates files into it.
  * @module
  */
+import type { KernelTrace } from './generators/trace.ts';
 
 /** One managed allocation (`cudaMallocManaged`), placed at a 2 MiB boundary. */
 export interface AllocationSpec {
@@ -40,6 +41,12 @@ export interface PrefetchStep {
   readonly to: 'gpu';
 }
 
+/** A kernel given as a ready access trace (a replayed uvm-eval fault CSV), pages relative to `array`. */
+export interface TraceStep {
+  readonly replay: KernelTrace;
+  readonly array: string;
+}
+
 /** Steps repeated `repeat` times. */
 export interface RepeatStep {
   readonly repeat: number;
@@ -47,7 +54,7 @@ export interface RepeatStep {
 }
 
 /** One step. */
-export type Step = KernelStep | CpuStep | PrefetchStep | RepeatStep;
+export type Step = KernelStep | CpuStep | PrefetchStep | RepeatStep | TraceStep;
 
 /** A workload. */
 export interface WorkloadSpec {

@@ -160,7 +160,12 @@ export function runWorkload(spec: WorkloadSpec, opts: RunOptions = {}): RunResul
   const runSteps = (steps: readonly Step[], path: string): void => {
     steps.forEach((st, i) => {
       const here = `${path}.${i}`;
-      if ('repeat' in st) {
+      if ('replay' in st) {
+        const r = first.get(st.array);
+        if (!r) throw new WorkloadError(`unknown allocation "${st.array}"`, `${here}.array`);
+        const pages = st.replay.pages.map((p) => r.first + Math.min(p, r.pages - 1));
+        engine.runKernel({ ...st.replay, pages: Int32Array.from(pages) });
+      } else if ('repeat' in st) {
         for (let k = 0; k < st.repeat; k++) runSteps(st.steps, `${here}.steps`);
       } else if ('kernel' in st) {
         const g = findGenerator(st.gen);
