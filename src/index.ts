@@ -95,6 +95,7 @@ export {
   type ThpBenchmarkOptions,
   type ThpBenchmarkResults,
   type ThpBenchmarkSize,
+  type ThpBenchmarkSizeSpec,
   transferNs,
   V6_THP_MIGRATION,
   VALIDATION_TARGETS,

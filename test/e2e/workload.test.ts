@@ -176,7 +176,10 @@ describe('hmmsim workload', () => {
     [['--gen', 'stream', '--footprint', '8MiB', '--policy', 'nvidia'], /unknown policy/],
     [['--gen', 'stream', '--footprint', '8MiB', '--oversub', '1000'], /at least 4 MiB/],
     [['--gen', 'stream', '--footprint', '8MiB', '--shard', '3/2'], /--shard expects I\/N/],
-    [['--gen', 'stream', '--footprint', '8MiB', '--functional'], /functional tier is not available/],
+    [
+      ['--gen', 'stream', '--footprint', '512MiB', '--functional'],
+      /functional tier takes footprints up to 256 MiB/,
+    ],
     [
       ['--gen', 'stream', '--footprint', '8MiB', '--sweep', 'oversub=1,2', '--batches', 'x.csv'],
       /write one run/,
@@ -232,5 +235,22 @@ describe('hmmsim workload', () => {
   it('merge rejects a file that is not a run (exit 3) and a missing one (exit 2)', async () => {
     expect((await run(['merge', file('x.json', '{"a": 1}')])).code).toBe(3);
     expect((await run(['merge', path.join(TMP, 'none.json')])).code).toBe(2);
+  });
+});
+
+describe('hmmsim workload --functional', () => {
+  it('runs the residency changes on the real kernel in lockstep: same counters and time as the fast tier', async () => {
+    const args = ['--gen', 'stencil2d', '--footprint', '4MiB', '--json'];
+    const fast = await run(args);
+    const functional = await run([...args, '--functional']);
+    expect(functional.code).toBe(0);
+    expect(functional.stderr).not.toMatch(/\n\s+at /);
+    const f = JSON.parse(functional.stdout);
+    const r = JSON.parse(fast.stdout);
+    expect(f.tier).toBe('functional');
+    expect(f.functional.agreed).toBe(true);
+    expect(f.functional.calls).toBeGreaterThan(0);
+    expect(f.counters).toEqual(r.counters);
+    expect(f.timeNs).toBe(r.timeNs);
   });
 });

@@ -19,6 +19,7 @@ import {
   type RunObserver,
   type RunResult,
   runWorkload,
+  runWorkloadFunctional,
   TraceBuilder,
   VALIDATION_TARGETS,
   type ValidationResult,
@@ -31,7 +32,6 @@ import { type CommandContext, EXIT_FAILED, EXIT_OK } from '../context.ts';
 import { Progress } from '../io.ts';
 import { ScenarioError } from '../scenario/validate.ts';
 import { loadWorkloadFile } from './file.ts';
-import { functionalBackend } from './functional-hook.ts';
 import { batchPlotSpec, CsvCollector, renderSvg, sweepPlotSpec } from './outputs.ts';
 
 const VALIDATION_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../validation');
@@ -320,12 +320,6 @@ export async function runWorkloadCommand(ctx: CommandContext): Promise<number> {
   if (first === 'merge') return runMerge(ctx, rest);
   if (rest.length > 0)
     throw new CliUsageError(`unexpected argument "${rest[0]}" (give one workload file)`, 'workload');
-  if (o.functional && functionalBackend() === undefined) {
-    throw new CliUsageError(
-      '--functional: the functional tier is not available in this build (only the fast tier is)',
-      'workload',
-    );
-  }
   const gen = o.gen as string | undefined;
   if (first !== undefined && gen !== undefined)
     throw new CliUsageError('give a workload file or --gen NAME, not both', 'workload');
@@ -431,7 +425,7 @@ export async function runWorkloadCommand(ctx: CommandContext): Promise<number> {
     progress.update(label, true);
     let result: RunResult;
     try {
-      result = runWorkload(spec, {
+      const runOpts = {
         ...(policy !== undefined ? { policy } : {}),
         ...(platform !== undefined ? { platform } : {}),
         ...(oversub !== undefined ? { oversub } : {}),
@@ -441,15 +435,31 @@ export async function runWorkloadCommand(ctx: CommandContext): Promise<number> {
         ...(seed !== undefined ? { seed } : {}),
         set: runSets,
         observer: mergeObservers(observers),
-        ...(o.functional ? { backend: functionalBackend()! } : {}),
-      });
+      };
+      if (o.functional) {
+        // The real kernel replays the run's residency changes in lockstep (src/workload/functional).
+        const f = await runWorkloadFunctional(spec, runOpts);
+        if (!f.functional.agreed) {
+          progress.done();
+          const d = f.functional.divergences;
+          ctx.io.err(
+            `hmmsim workload --functional: the functional tier disagrees with the model at backend call ${d[0]!.call} (${d[0]!.op}, block ${d[0]!.block}):\n${d
+              .map((x) => `  ${x.field}: model ${x.recorded}, kernel ${x.functional}`)
+              .join('\n')}\n`,
+          );
+          return EXIT_FAILED;
+        }
+        result = f;
+      } else result = runWorkload(spec, runOpts);
     } catch (e) {
       progress.done();
       if (e instanceof WorkloadError || e instanceof ParamError) {
         if (
           gen !== undefined ||
           first!.endsWith('.csv') ||
-          ['policy', 'platform', 'set', 'oversub'].includes((e as WorkloadError).path?.split('.')[0] ?? 'set')
+          ['policy', 'platform', 'set', 'oversub', 'footprint'].includes(
+            (e as WorkloadError).path?.split('.')[0] ?? 'set',
+          )
         ) {
           throw new CliUsageError(e.message, 'workload');
         }

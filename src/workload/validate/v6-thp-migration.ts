@@ -38,24 +38,40 @@ import {
 
 /** `struct benchmark_results`: averages in ms (virtual) and GB/s (GB = 2^30 bytes, as the test). */
 export interface ThpBenchmarkResults {
+  /** Average MIGRATE_TO_DEV time, virtual ms. */
   readonly sysToDevMs: number;
+  /** Average MIGRATE_TO_SYS time, virtual ms. */
   readonly devToSysMs: number;
+  /** Buffer size / sys→dev time, GB/s. */
   readonly throughputS2d: number;
+  /** Buffer size / dev→sys time, GB/s. */
   readonly throughputD2s: number;
 }
 
 /** One buffer size: the THP run and the regular run. */
 export interface ThpBenchmarkSize {
+  /** Buffer size. */
   readonly bytes: number;
+  /** The kernel test's name for it (`Single THP Size`). */
   readonly name: string;
+  /** With MADV_HUGEPAGE. */
   readonly thp: ThpBenchmarkResults;
+  /** With MADV_NOHUGEPAGE. */
   readonly regular: ThpBenchmarkResults;
+}
+
+/** One buffer size to run. */
+export interface ThpBenchmarkSizeSpec {
+  /** Buffer size. */
+  readonly bytes: number;
+  /** The kernel test's name for it. */
+  readonly name: string;
 }
 
 /** Options of {@link runThpMigrationBenchmark}. */
 export interface ThpBenchmarkOptions {
   /** Buffer sizes with the kernel's names. */
-  readonly sizes: readonly { readonly bytes: number; readonly name: string }[];
+  readonly sizes: readonly ThpBenchmarkSizeSpec[];
   /** Timed iterations per run (the kernel's 5). */
   readonly iterations: number;
   /** Called after each size (progress for long runs). */
