@@ -31,6 +31,7 @@ import { formatIssue, ScenarioError } from './scenario/validate.ts';
 import { COMMANDS, overview } from './specs.ts';
 import { suggest } from './suggest.ts';
 import { summarizeTrace, TraceFile } from './tracing.ts';
+import { runWeb } from './web.ts';
 
 type Handler = (ctx: CommandContext) => Promise<number>;
 
@@ -303,5 +304,6 @@ const HANDLERS: Record<string, Handler> = {
   selftest,
   explore: (ctx) => runExplore(ctx),
   trace: traceCommand,
+  web: runWeb,
   help,
 };
