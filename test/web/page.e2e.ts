@@ -215,8 +215,8 @@ describe('hmmsim web', () => {
 });
 
 describe('screenshot', () => {
-  it('writes docs/web-explorer.png of the migrate scenario mid-run', async () => {
-    const page = await s.open('?scenario=fork_device_private&step=5');
+  it('writes docs/web-explorer.png of fork_device_private after its migration to the device', async () => {
+    const page = await s.open('?scenario=fork_device_private&step=3');
     await page.locator('canvas[data-view=cpu-map]').click({ position: { x: 40, y: 40 } });
     await page.waitForSelector('#walk tbody tr', { timeout: 60_000 });
     await page.screenshot({

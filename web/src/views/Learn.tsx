@@ -15,6 +15,9 @@ export function Learn() {
         <p class="hint">loading the demo…</p>
       </section>
     );
+  // The line being shown: the last one whose moment the cursor has reached.
+  let current = -1;
+  for (const [k, m] of rec.marks.entries()) if (m.row < at) current = k;
   return (
     <section class="panel learn" id="learn">
       <h3>Learn: a process and a device sharing memory</h3>
@@ -23,10 +26,8 @@ export function Learn() {
         and the notifiers at that moment; ◀ ▶ walk line by line.
       </p>
       <ol>
-        {rec.marks.map((m) => (
-          <li
-            class={m.row < at && (rec.marks.find((x) => x.row >= at)?.row ?? Infinity) > m.row ? 'cur' : ''}
-          >
+        {rec.marks.map((m, k) => (
+          <li class={k === current ? 'cur' : ''}>
             <button type="button" class="link" onClick={() => seek(m.row + 1)}>
               {m.text}
             </button>

@@ -44,8 +44,13 @@ export function Maps() {
     ] as const) {
       const c = ref.current;
       if (!c) continue;
-      c.width = Math.max(W, l.width);
-      c.height = Math.max(40, l.height);
+      // Resizing a canvas reallocates it: only when the layout changed.
+      const w = Math.max(W, l.width);
+      const h = Math.max(40, l.height);
+      if (c.width !== w || c.height !== h) {
+        c.width = w;
+        c.height = h;
+      }
       const ctx = c.getContext('2d')!;
       paintMap(ctx, {
         layout: l,

@@ -220,13 +220,10 @@ export function EventLog() {
   const rec = recording.value;
   const at = cursor.value;
   const [filter, setFilter] = useState('');
-  const listRef = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    listRef.current?.querySelector('.cur')?.scrollIntoView({ block: 'nearest' });
-  }, [at]);
   if (!rec) return null;
-  const from = Math.max(0, at - 60);
-  const to = Math.min(rec.rows.length, at + 60);
+  // A window of rows around the cursor (no scrolling container: nothing forces a layout per step).
+  const from = Math.max(0, at - 12);
+  const to = Math.min(rec.rows.length, from + 24);
   const rows: number[] = [];
   for (let r = from; r < to; r++) rows.push(r);
   return (
@@ -235,7 +232,7 @@ export function EventLog() {
         Event log <small>({rec.rows.length} events; around the cursor)</small>
       </h3>
       <input placeholder="filter (text)" onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />
-      <div class="rows" ref={listRef}>
+      <div class="rows">
         {rows
           .filter((r) => filter === '' || rec.rows[r]!.text.includes(filter))
           .map((r) => {

@@ -4,7 +4,7 @@
  * time); under it the counters (uPlot) and the space-time view of the pages.
  * @module
  */
-import { useEffect, useMemo, useRef } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { COUNTS, type Recording } from '../model/recorder.ts';
@@ -62,6 +62,9 @@ function bars(rec: Recording): { lanes: string[]; bars: Bar[]; ticks: { lane: nu
   return { lanes, bars: out, ticks };
 }
 
+/** Width of the lanes' labels, px. */
+const LANE_LABEL = 110;
+
 const COLOURS = ['#0072b2', '#e69f00', '#009e73', '#cc79a7', '#56b4e9', '#d55e00', '#f0e442'];
 
 /** The lanes, counters and space-time view. */
@@ -73,18 +76,16 @@ export function Timeline() {
   const plot = useRef<uPlot | null>(null);
   const model = useMemo(() => (rec ? bars(rec) : null), [rec]);
   const W = 1100;
-  useEffect(() => {
-    const c = ref.current;
-    if (!c || !rec || !model) return;
+  // The lanes are drawn once per recording; a move only blits them and draws the cursor.
+  const lanes = useMemo(() => {
+    if (!rec || !model) return null;
     const laneH = 16;
-    c.width = W;
-    c.height = model.lanes.length * laneH + 4;
+    const c = new OffscreenCanvas(W, model.lanes.length * laneH + 4);
     const ctx = c.getContext('2d')!;
     ctx.fillStyle = '#fff';
     ctx.fillRect(0, 0, c.width, c.height);
     const n = Math.max(1, rec.rows.length);
-    const L = 110;
-    const x = (r: number) => L + (r / n) * (W - L - 4);
+    const x = (r: number) => LANE_LABEL + (r / n) * (W - LANE_LABEL - 4);
     ctx.font = '11px system-ui, sans-serif';
     ctx.textBaseline = 'middle';
     model.lanes.forEach((name, i) => {
@@ -106,9 +107,20 @@ export function Timeline() {
     }
     ctx.fillStyle = 'rgba(0,0,0,0.35)';
     for (const t of model.ticks) ctx.fillRect(x(t.at), t.lane * laneH + 4, 1, laneH - 8);
+    return { canvas: c, x };
+  }, [rec, model]);
+  useLayoutEffect(() => {
+    const c = ref.current;
+    if (!c || !lanes) return;
+    if (c.width !== lanes.canvas.width || c.height !== lanes.canvas.height) {
+      c.width = lanes.canvas.width;
+      c.height = lanes.canvas.height;
+    }
+    const ctx = c.getContext('2d')!;
+    ctx.drawImage(lanes.canvas, 0, 0);
     ctx.fillStyle = '#d7191c';
-    ctx.fillRect(x(at) - 1, 0, 2, c.height);
-  }, [rec, model, at]);
+    ctx.fillRect(lanes.x(at) - 1, 0, 2, c.height);
+  }, [lanes, at]);
   useEffect(() => {
     const el = plotRef.current;
     if (!el || !rec) return;
@@ -158,7 +170,7 @@ export function Timeline() {
         data-view="timeline"
         onClick={(e) => {
           const b = (e.currentTarget as HTMLCanvasElement).getBoundingClientRect();
-          const r = ((e.clientX - b.left - 110) / (W - 114)) * rec.rows.length;
+          const r = ((e.clientX - b.left - LANE_LABEL) / (W - LANE_LABEL - 4)) * rec.rows.length;
           if (r >= 0) seek(Math.round(r));
         }}
       />
@@ -186,17 +198,19 @@ export function SpaceTime() {
       for (let x = 0; x < cols; x++)
         data[y * cols + x] = PAGE_LUT[s.codes[Math.floor((x * rec.pages) / cols)]!]!;
     }
-    return { cols, rows, data };
+    const image = new ImageData(cols, rows);
+    new Uint32Array(image.data.buffer).set(data);
+    return { cols, rows, image };
   }, [rec]);
-  useEffect(() => {
+  useLayoutEffect(() => {
     const c = ref.current;
     if (!c || !img || !rec) return;
-    c.width = img.cols;
-    c.height = img.rows;
+    if (c.width !== img.cols || c.height !== img.rows) {
+      c.width = img.cols;
+      c.height = img.rows;
+    }
     const ctx = c.getContext('2d')!;
-    const id = ctx.createImageData(img.cols, img.rows);
-    new Uint32Array(id.data.buffer).set(img.data);
-    ctx.putImageData(id, 0, 0);
+    ctx.putImageData(img.image, 0, 0);
     ctx.fillStyle = '#d7191c';
     ctx.fillRect(0, Math.round((at / Math.max(1, rec.rows.length)) * img.rows), img.cols, 1);
   }, [img, at]);
