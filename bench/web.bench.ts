@@ -10,6 +10,7 @@
  *   events both ways and random jumps), each timed until the page has re-rendered.
  * - `sim-<scenario>`: the browser's speed relative to Node, as Node's time over the browser's
  *   time for plain runs (no recorder) of the example, interleaved in one benchmark run.
+ * - `record-<scenario>`: in Node, a run with the recorder over a plain run of the example.
  *
  *   npm run bench:web            (= tsx bench/run.ts web)
  * @module
@@ -20,6 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { runScenario } from '../src/cli/scenario/run.ts';
 import { loadScenario } from '../src/cli/scenario/validate.ts';
 import { pageState, startSession } from '../test/web/browser.ts';
+import { recordScenario } from '../web/src/model/record-run.ts';
 import { type Benchmark, type BenchResult, summarize } from './harness.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -32,6 +34,26 @@ const bench: Benchmark = {
   repetitions: 3,
   async run({ repetitions }) {
     const results: BenchResult[] = [];
+    // Recording overhead in Node: a recorded run over a plain run of the same example, interleaved.
+    for (const name of SPEED_SCENARIOS) {
+      const file = `${name}.json`;
+      const doc = loadScenario(readFileSync(path.join(ROOT, 'examples/scenarios', file), 'utf8'), file);
+      const ratios: number[] = [];
+      for (let i = 0; i < repetitions + 1; i++) {
+        let t0 = performance.now();
+        await runScenario(doc);
+        const plain = performance.now() - t0;
+        t0 = performance.now();
+        await recordScenario(doc);
+        const recorded = performance.now() - t0;
+        if (i > 0) ratios.push(recorded / plain);
+      }
+      results.push(
+        summarize(`record-${name}`, '× plain run', ratios, false, {
+          note: 'Node: recorded run ÷ plain run (every event read exactly), interleaved pairs',
+        }),
+      );
+    }
     // First render: a fresh session (fresh profile, cold cache) per sample.
     const first: number[] = [];
     for (let i = 0; i < repetitions; i++) {
