@@ -114,7 +114,15 @@ export async function runWeb(ctx: CommandContext): Promise<number> {
   const host = '127.0.0.1';
   let server: WebServer;
   if (ctx.options.dev) {
-    const vite = await import('vite');
+    let vite: typeof import('vite');
+    try {
+      vite = await import('vite');
+    } catch {
+      ctx.io.err(
+        'hmmsim web: --dev needs the dev dependencies (vite): run "npm ci" in the hmmsim checkout\n',
+      );
+      return EXIT_FAILED;
+    }
     const dev = await vite.createServer({
       configFile: path.join(ROOT, 'web', 'vite.config.ts'),
       server: { host, port, strictPort: port !== 0 },
