@@ -41,6 +41,7 @@ import { formatIssue, ScenarioError } from './scenario/validate.ts';
 import { COMMANDS, overview } from './specs.ts';
 import { suggest } from './suggest.ts';
 import { summarizeTrace, TraceFile } from './tracing.ts';
+import { runWeb } from './web.ts';
 import { runWorkloadCommand } from './workload/command.ts';
 
 type Handler = (ctx: CommandContext) => Promise<number>;
@@ -370,5 +371,6 @@ const HANDLERS: Record<string, Handler> = {
   explore: (ctx) => runExplore(ctx),
   trace: traceCommand,
   workload: runWorkloadCommand,
+  web: runWeb,
   help,
 };

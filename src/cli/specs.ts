@@ -350,6 +350,36 @@ export const WORKLOAD: CommandSpec = {
   ],
 };
 
+export const WEB: CommandSpec = {
+  name: 'web',
+  summary: 'serve the visual explorer (page tables, device mirror, notifiers, races) in a browser',
+  usage: ['web [--port N] [--open] [--dev]'],
+  positionals: { min: 0, max: 0, name: '' },
+  details: [
+    'Serves the static page built by "npm run build:web" (dist/web) on 127.0.0.1 only and prints its URL on the first line of standard output. The simulator runs in the page, in a Web Worker. Open /?scenario=NAME&step=N for example NAME after its first N steps (step=end for all); the element #state holds a JSON summary of the page state.',
+  ],
+  options: [
+    HELP,
+    {
+      name: 'port',
+      kind: 'integer',
+      min: 0,
+      placeholder: 'N',
+      description: 'port to listen on (default 5178; 0 = any free port)',
+    },
+    { name: 'open', kind: 'flag', description: "open the page in the desktop's browser" },
+    {
+      name: 'dev',
+      kind: 'flag',
+      description: 'serve the sources through the Vite dev server with live reload',
+    },
+  ],
+  examples: [
+    ['web', 'serve on http://127.0.0.1:5178/'],
+    ['web --port 0 --open', 'any free port, and open it'],
+  ],
+};
+
 export const HELP_CMD: CommandSpec = {
   name: 'help',
   summary: 'show the commands, or the help of one command',
@@ -360,7 +390,16 @@ export const HELP_CMD: CommandSpec = {
 };
 
 /** Every command, in the order `hmmsim help` lists them. */
-export const COMMANDS: readonly CommandSpec[] = [DEMO, RUN, SELFTEST, EXPLORE, TRACE_CMD, WORKLOAD, HELP_CMD];
+export const COMMANDS: readonly CommandSpec[] = [
+  DEMO,
+  RUN,
+  SELFTEST,
+  EXPLORE,
+  TRACE_CMD,
+  WORKLOAD,
+  WEB,
+  HELP_CMD,
+];
 
 /** The overview printed by `hmmsim help` and `hmmsim` alone. */
 export function overview(): string {
@@ -373,7 +412,7 @@ export function overview(): string {
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}${c.summary}`),
     '',
-    'Every command takes --help (or -h), --json (one JSON document on stdout) and --trace FILE (a Chrome trace).',
+    'Every command takes --help (or -h); all but web take --json (one JSON document on stdout) and --trace FILE (a Chrome trace).',
     "Run 'hmmsim --version' for the version.",
     "Run 'hmmsim <command> --help' for its options and examples.",
     '',

@@ -181,6 +181,7 @@ describe('usage errors', () => {
       'explore',
       'trace',
       'workload',
+      'web',
       'help',
     ]);
   });

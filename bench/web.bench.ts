@@ -1,0 +1,134 @@
+/**
+ * The visual explorer in Chromium (Debian's, driven by playwright-core), on the built page
+ * (`npm run build:web` first):
+ *
+ * - `first-render`: navigation to the first painted maps of `?scenario=migrate&step=end` with a
+ *   fresh browser profile (the worker runs and records the scenario in between), wall clock.
+ * - `map-fps` / `map-frame-p95`: the full 1 GiB map (262,144 pages at one pixel a page) redrawn
+ *   on every animation frame for 3 s, 1% of the pages changed before each frame.
+ * - `step-p95`: 200 seeks over the fork_device_private recording (20,648 events; steps of 1–5
+ *   events both ways and random jumps), each timed until the page has re-rendered.
+ * - `sim-<scenario>`: the browser's speed relative to Node, as Node's time over the browser's
+ *   time for plain runs (no recorder) of the example, interleaved in one benchmark run.
+ * - `record-<scenario>`: in Node, a run with the recorder over a plain run of the example.
+ *
+ *   npm run bench:web            (= tsx bench/run.ts web)
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { runScenario } from '../src/cli/scenario/run.ts';
+import { loadScenario } from '../src/cli/scenario/validate.ts';
+import { pageState, startSession } from '../test/web/browser.ts';
+import { recordScenario } from '../web/src/model/record-run.ts';
+import { type Benchmark, type BenchResult, summarize } from './harness.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const SPEED_SCENARIOS = ['migrate', 'fork_device_private', 'exclusive'];
+
+const bench: Benchmark = {
+  name: 'web',
+  description:
+    'the visual explorer in Chromium: first render, 1 GiB map frames, step latency, browser vs Node',
+  repetitions: 3,
+  async run({ repetitions }) {
+    const results: BenchResult[] = [];
+    // Recording overhead in Node: a recorded run over a plain run of the same example, interleaved.
+    for (const name of SPEED_SCENARIOS) {
+      const file = `${name}.json`;
+      const doc = loadScenario(readFileSync(path.join(ROOT, 'examples/scenarios', file), 'utf8'), file);
+      const ratios: number[] = [];
+      for (let i = 0; i < repetitions + 1; i++) {
+        let t0 = performance.now();
+        await runScenario(doc);
+        const plain = performance.now() - t0;
+        t0 = performance.now();
+        await recordScenario(doc);
+        const recorded = performance.now() - t0;
+        if (i > 0) ratios.push(recorded / plain);
+      }
+      results.push(
+        summarize(`record-${name}`, '× plain run', ratios, false, {
+          note: 'Node: recorded run ÷ plain run (every event read exactly), interleaved pairs',
+        }),
+      );
+    }
+    // First render: a fresh session (fresh profile, cold cache) per sample.
+    const first: number[] = [];
+    for (let i = 0; i < repetitions; i++) {
+      const s = await startSession();
+      try {
+        const t0 = performance.now();
+        const page = await s.open('?scenario=migrate&step=end');
+        first.push(performance.now() - t0);
+        if ((await pageState(page)) === null) throw new Error('no #state');
+      } finally {
+        await s.close();
+      }
+    }
+    results.push(
+      summarize('first-render', 'ms', first, false, {
+        goal: { op: '<=', value: 1000 },
+        note: 'navigation → maps painted, ?scenario=migrate&step=end, fresh profile',
+      }),
+    );
+    const s = await startSession();
+    try {
+      const page = await s.open('?scenario=fork_device_private&step=end');
+      const fps: number[] = [];
+      const frame: number[] = [];
+      for (let i = 0; i < repetitions; i++) {
+        const r = await page.evaluate(async () => (await window.__hmmsim.bench()).mapFrames(3000));
+        fps.push(r.fps);
+        frame.push(r.p95);
+      }
+      results.push(
+        summarize('map-fps', 'frames/s', fps, true, {
+          goal: { op: '>=', value: 58 },
+          note: '262,144 pages at 1 px/page redrawn every frame, 1% changed per frame (headless, software raster)',
+        }),
+      );
+      results.push(summarize('map-frame-p95', 'ms', frame, false, { note: 'p95 of one frame’s work' }));
+      const step: number[] = [];
+      for (let i = 0; i < repetitions; i++) {
+        const r = await page.evaluate(async () => (await window.__hmmsim.bench()).stepLatency(200));
+        step.push(r.p95);
+      }
+      results.push(
+        summarize('step-p95', 'ms', step, false, {
+          goal: { op: '<=', value: 16 },
+          note: 'p95 of 200 seeks over fork_device_private (20,648 events), until re-rendered',
+        }),
+      );
+      for (const name of SPEED_SCENARIOS) {
+        const file = `${name}.json`;
+        const text = readFileSync(path.join(ROOT, 'examples/scenarios', file), 'utf8');
+        const doc = loadScenario(text, file);
+        const ratios: number[] = [];
+        for (let i = 0; i < repetitions + 1; i++) {
+          const t0 = performance.now();
+          await runScenario(doc);
+          const node = performance.now() - t0;
+          const browser = await page.evaluate(
+            async ([t, f]) => (await (await window.__hmmsim.bench()).simSpeed(t!, f!, 1))[0]!,
+            [text, file],
+          );
+          // The first pair warms both JITs up.
+          if (i > 0) ratios.push(node / browser);
+        }
+        results.push(
+          summarize(`sim-${name}`, '× Node speed', ratios, true, {
+            note: 'Node time ÷ browser-worker time of a plain run, interleaved pairs',
+          }),
+        );
+      }
+      if (s.errors.length > 0) throw new Error(`console errors: ${s.errors.join('; ')}`);
+    } finally {
+      await s.close();
+    }
+    return results;
+  },
+};
+
+export default bench;

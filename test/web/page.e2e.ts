@@ -1,0 +1,229 @@
+/**
+ * The visual explorer in a real browser (Debian's Chromium through playwright-core): the URL and
+ * `#state` contract for every example scenario against the same run in Node, map pixels against
+ * Node's page states, stepping, the editor's inline validation, a mutant's replay token from
+ * `hmmsim explore`, the `hmmsim web` command, and no console errors anywhere.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatIssue, loadScenario, type ScenarioError } from '../../src/cli/scenario/validate.ts';
+import { layout } from '../../web/src/geometry.ts';
+import type { CpuSummary } from '../../web/src/model/pages.ts';
+import { recordScenario } from '../../web/src/model/record-run.ts';
+import { SeekState } from '../../web/src/model/seek.ts';
+import { DEVICE_COLOURS, PAGE_COLOURS } from '../../web/src/palette.ts';
+import { pageState, type Session, startSession } from './browser.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const dir = path.join(ROOT, 'examples/scenarios');
+const names = readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => f.replace(/\.json$/, ''))
+  .sort();
+const text = (n: string) => readFileSync(path.join(dir, `${n}.json`), 'utf8');
+
+let s: Session;
+beforeAll(async () => {
+  s = await startSession();
+});
+afterAll(async () => {
+  await s?.close();
+});
+
+/** Runs `hmmsim …` and resolves to its stdout (exit code checked by the caller). */
+function hmmsim(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [path.join(ROOT, 'bin/hmmsim.mjs'), ...args], { cwd: ROOT });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('close', (code) => resolve({ code: code ?? -1, out, err }));
+  });
+}
+
+describe('URL and #state contract, every example against Node', () => {
+  it.each(names)('%s', async (name) => {
+    const truth: CpuSummary[] = [];
+    const rec = await recordScenario(loadScenario(text(name), `${name}.json`), {
+      onStepEnd: (i, c) => (truth[i] = c),
+    });
+    const steps = rec.steps;
+    const picks = [...new Set([0, Math.floor(steps / 2), steps - 1])].filter((k) => k >= 0);
+    for (const k of picks) {
+      const page = await s.open(`?scenario=${name}&step=${k}`);
+      expect(await pageState(page)).toEqual({ scenario: name, step: k, steps, cpu: truth[k] });
+      await page.close();
+    }
+    const page = await s.open(`?scenario=${name}&step=end`);
+    expect(await pageState(page)).toEqual({ scenario: name, step: steps, steps, cpu: truth[steps] });
+    // Stepping back and forward keeps #state current.
+    if (steps > 0) {
+      await page.click('#back');
+      expect(await pageState(page)).toEqual({
+        scenario: name,
+        step: steps - 1,
+        steps,
+        cpu: truth[steps - 1],
+      });
+      await page.click('#forward');
+      expect(await pageState(page)).toEqual({ scenario: name, step: steps, steps, cpu: truth[steps] });
+    }
+    await page.close();
+    expect(s.errors).toEqual([]);
+  });
+});
+
+describe('map pixels', () => {
+  it('the CPU map and the device mirror show the page states Node computes, cell by cell', async () => {
+    const name = 'migrate';
+    const rec = await recordScenario(loadScenario(text(name), `${name}.json`));
+    const st = new SeekState(rec);
+    for (const step of [1, 3]) {
+      st.seek(st.atStep(step));
+      const page = await s.open(`?scenario=${name}&step=${step}`);
+      for (const [view, codes, colours] of [
+        ['cpu-map', st.codes, PAGE_COLOURS],
+        ['device-map', st.dev, DEVICE_COLOURS],
+      ] as const) {
+        const canvas = page.locator(`canvas[data-view=${view}]`);
+        const ppx = Number(await canvas.getAttribute('data-ppx'));
+        const cols = Number(await canvas.getAttribute('data-cols'));
+        const l = layout(rec.regions, ppx, cols);
+        const samples = [0, 5, 511, 512, 1023].map((i) => {
+          const b = l.bands[0]!;
+          // A point inside the cell, off its grid lines and outlines.
+          return {
+            i,
+            x: (i % cols) * ppx + Math.floor(ppx / 2),
+            y: b.top + Math.floor(i / cols) * ppx + Math.floor(ppx / 2),
+          };
+        });
+        const got = await canvas.evaluate((c: HTMLCanvasElement, pts) => {
+          const ctx = c.getContext('2d')!;
+          return pts.map((p) => {
+            const d = ctx.getImageData(p.x, p.y, 1, 1).data;
+            return `#${[d[0], d[1], d[2]].map((v) => v!.toString(16).padStart(2, '0')).join('')}`;
+          });
+        }, samples);
+        expect(got, `${view} at step ${step}`).toEqual(samples.map((p) => colours[codes[p.i]!]));
+      }
+      await page.close();
+    }
+    expect(s.errors).toEqual([]);
+  });
+});
+
+describe('editor', () => {
+  it('shows the CLI validation message at its line and disables Run until it is fixed', async () => {
+    const page = await s.open('?scenario=migrate&step=0');
+    await page.waitForSelector('.cm-content');
+    const bad = text('migrate').replace('"migrateToDev"', '"migrate_to_dev"');
+    let expected: string[] = [];
+    try {
+      loadScenario(bad, 'migrate.json');
+    } catch (e) {
+      expected = (e as ScenarioError).issues.map(formatIssue);
+    }
+    expect(expected.length).toBeGreaterThan(0);
+    const line = (e: string) => Number(/^migrate\.json:(\d+):/.exec(e)![1]);
+    await page.click('.cm-content');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.insertText(bad);
+    await page.waitForSelector('.cm-lintRange-error', { timeout: 30_000 });
+    expect(await page.locator('#problems li').allTextContents()).toEqual(expected);
+    expect(await page.isDisabled('#run')).toBe(true);
+    // The error's marker sits on the line the CLI names.
+    const markerLine = await page.evaluate(() => {
+      const m = document.querySelector('.cm-lint-marker-error');
+      const gutter = m?.closest('.cm-gutterElement') as HTMLElement | null;
+      if (!gutter) return -1;
+      const lines = [...document.querySelectorAll('.cm-lineNumbers .cm-gutterElement')] as HTMLElement[];
+      const same = lines.find(
+        (l) => Math.abs(l.getBoundingClientRect().top - gutter.getBoundingClientRect().top) < 2,
+      );
+      return Number(same?.textContent ?? -1);
+    });
+    expect(markerLine).toBe(line(expected[0]!));
+    await page.close();
+    expect(s.errors).toEqual([]);
+  });
+});
+
+describe('race: a replay token from hmmsim explore reproduces in the page', () => {
+  it('mutant D2', async () => {
+    const found = await hmmsim(['explore', '--mutant', 'D2', '--json']);
+    expect(found.code).toBe(1);
+    const report = JSON.parse(found.out).report;
+    const token: string = report.failure.shrunkToken;
+    const cli = await hmmsim(['explore', '--mutant', 'D2', '--replay', token]);
+    expect(cli.code).toBe(1);
+    const page = await s.open(`?token=${encodeURIComponent(token)}`);
+    expect(await page.getAttribute('#race-result', 'data-violation')).toBe(report.failure.violation.oracle);
+    expect((await page.textContent('#account'))!.trim()).toBe(cli.out.trim());
+    // The device entry the CPU no longer backs is marked on the mirror map.
+    expect(
+      Number(await page.locator('canvas[data-view=device-map]').getAttribute('data-stale')),
+    ).toBeGreaterThan(0);
+    // What if decision 1 had picked the other thread: the page's new token replays as the CLI's.
+    const before = await page.inputValue('#token');
+    await page.click('.whatif[data-decision="1"]');
+    await page.waitForFunction(
+      (t) => (document.querySelector('#token') as HTMLInputElement).value !== t,
+      before,
+    );
+    const forked = await page.inputValue('#token');
+    expect(forked).not.toBe(before);
+    expect(forked.startsWith('hx1.')).toBe(true);
+    await page.waitForFunction((t) => document.querySelector('#account')?.textContent?.includes(t), forked);
+    const cliFork = await hmmsim(['explore', '--mutant', 'D2', '--replay', forked]);
+    expect((await page.textContent('#account'))!.trim()).toBe(cliFork.out.trim());
+    expect(await page.getAttribute('#race-result', 'data-violation')).toBe(
+      cliFork.code === 1 ? 'mirror' : '',
+    );
+    await page.close();
+    expect(s.errors).toEqual([]);
+  });
+});
+
+describe('hmmsim web', () => {
+  it('prints its URL first, serves the page on 127.0.0.1 and stops on SIGTERM', async () => {
+    const p = spawn(process.execPath, [path.join(ROOT, 'bin/hmmsim.mjs'), 'web', '--port', '0'], {
+      cwd: ROOT,
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      p.stdout.on('data', (d) => {
+        out += d;
+        if (out.includes('\n')) resolve(out.split('\n')[0]!);
+      });
+      p.on('close', (code) => reject(new Error(`hmmsim web exited with ${code}`)));
+    });
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const res = await fetch(`${url}?scenario=migrate&step=1`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('<div id="app">');
+    expect((await fetch(`${url}../../package.json`)).status).not.toBe(200);
+    const code = await new Promise<number | null>((resolve) => {
+      p.on('close', resolve);
+      p.kill('SIGTERM');
+    });
+    expect(code).toBe(0);
+  });
+});
+
+describe('screenshot', () => {
+  it('writes docs/web-explorer.png of fork_device_private after its migration to the device', async () => {
+    const page = await s.open('?scenario=fork_device_private&step=3');
+    await page.locator('canvas[data-view=cpu-map]').click({ position: { x: 40, y: 40 } });
+    await page.waitForSelector('#walk tbody tr', { timeout: 60_000 });
+    await page.screenshot({
+      path: path.join(ROOT, 'docs/web-explorer.png'),
+      clip: { x: 0, y: 0, width: 1500, height: 1000 },
+    });
+    await page.close();
+    expect(s.errors).toEqual([]);
+  });
+});

@@ -1,0 +1,41 @@
+/**
+ * The page: the bar on top; the maps and, beside them, the inspector; the mode's panel (editor,
+ * race, narration); the timeline, notifiers, event log, frames and space-time below.
+ * @module
+ */
+
+import { mode } from './store.ts';
+import { Controls } from './views/Controls.tsx';
+import { Editor } from './views/Editor.tsx';
+import { Learn } from './views/Learn.tsx';
+import { Maps } from './views/MapView.tsx';
+import { EventLog, Frames, Inspector, Notifiers } from './views/Panels.tsx';
+import { Race } from './views/Race.tsx';
+import { SpaceTime, Timeline } from './views/Timeline.tsx';
+
+/** The whole page. */
+export function App() {
+  return (
+    <div class="app">
+      <Controls />
+      <main>
+        <div class="left">
+          {mode.value === 'learn' ? <Learn /> : mode.value === 'race' ? <Race /> : <Editor />}
+        </div>
+        <div class="centre">
+          <Maps />
+        </div>
+        <div class="right">
+          <Inspector />
+          <Notifiers />
+        </div>
+      </main>
+      <Timeline />
+      <div class="bottom">
+        <EventLog />
+        <Frames />
+        <SpaceTime />
+      </div>
+    </div>
+  );
+}

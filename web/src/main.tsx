@@ -1,0 +1,90 @@
+/**
+ * Entry point: mounts the page, opens what the URL names (`?scenario=NAME&step=N|end`,
+ * `&at=ROW`, or `?token=hx1…`), wires the keys, and exposes `window.__hmmsim` for tests.
+ * @module
+ */
+import { render } from 'preact';
+import { App } from './app.tsx';
+import { EXAMPLES } from './examples.ts';
+import {
+  cursor,
+  mode,
+  playing,
+  recording,
+  runExample,
+  runToken,
+  seek,
+  seekState,
+  stepBy,
+  stepOnce,
+  summary,
+} from './store.ts';
+import './style.css';
+
+declare global {
+  interface Window {
+    /** Test and automation hook: readiness and a few handles. */
+    __hmmsim: {
+      ready: boolean;
+      firstRenderMs: number;
+      seek: (n: number) => void;
+      cursor: () => number;
+      rows: () => number;
+      summary: () => unknown;
+      /** The in-page measurements of `npm run bench:web`, loaded on demand. */
+      bench: () => Promise<typeof import('./bench.ts')>;
+    };
+  }
+}
+
+window.__hmmsim = {
+  ready: false,
+  firstRenderMs: 0,
+  seek,
+  cursor: () => cursor.value,
+  rows: () => recording.value?.rows.length ?? 0,
+  summary: () => summary.value,
+  bench: () => import('./bench.ts'),
+};
+
+render(<App />, document.getElementById('app')!);
+
+async function open(): Promise<void> {
+  const q = new URLSearchParams(location.search);
+  const token = q.get('token');
+  const stepText = q.get('step');
+  const atText = q.get('at');
+  const step: number | 'end' =
+    stepText === null || stepText === 'end' ? 'end' : Math.max(0, Number.parseInt(stepText, 10) || 0);
+  if (token) {
+    mode.value = 'race';
+    await runToken(token, atText === null ? undefined : Number(atText));
+  } else {
+    const name = q.get('scenario') ?? (EXAMPLES.has('migrate') ? 'migrate' : [...EXAMPLES.keys()][0]!);
+    await runExample(name, atText === null ? { step } : Number(atText));
+  }
+  requestAnimationFrame(() => {
+    window.__hmmsim.firstRenderMs = performance.now();
+    window.__hmmsim.ready = true;
+    document.documentElement.dataset.ready = 'true';
+  });
+}
+void open();
+
+window.addEventListener('keydown', (e) => {
+  const t = e.target as HTMLElement;
+  if (t.closest('input, textarea, select, .cm-editor')) return;
+  if (!seekState.value) return;
+  if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
+    const saved = stepBy.value;
+    stepBy.value = e.shiftKey ? 'step' : 'event';
+    stepOnce(e.key === 'ArrowRight' ? 1 : -1);
+    stepBy.value = saved;
+    e.preventDefault();
+  } else if (e.key === 'Home') seek(0);
+  else if (e.key === 'End') seek(recording.value?.rows.length ?? 0);
+  else if (e.key === ' ') {
+    playing.value = !playing.value;
+    e.preventDefault();
+  }
+});

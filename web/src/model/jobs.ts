@@ -1,0 +1,310 @@
+/**
+ * What the page's worker does, as plain async functions (the Node tests call the same ones):
+ * record a scenario from its JSON text, replay a token with the recorder attached, explore a
+ * scenario or a mutant, and re-run to a row to read what the recording does not keep (the
+ * 4-level walk of one address, the physical frames).
+ * @module
+ */
+
+import type { ScenarioState } from '../../../src/cli/scenario/run.ts';
+import { toExploreScenario } from '../../../src/cli/scenario/to-explore.ts';
+import type { ScenarioDoc } from '../../../src/cli/scenario/types.ts';
+import {
+  formatIssue,
+  loadScenario,
+  ScenarioError,
+  type ScenarioIssue,
+} from '../../../src/cli/scenario/validate.ts';
+import { formatAccount } from '../../../src/explore/account.ts';
+import { explore, replay } from '../../../src/explore/explore.ts';
+import { findMutant } from '../../../src/explore/mutants/index.ts';
+import {
+  formatReplayToken,
+  parseReplayToken,
+  type ReplayTokenData,
+} from '../../../src/explore/replay-token.ts';
+import type { ExploreReport, Scenario, StrategyName, Violation } from '../../../src/explore/types.ts';
+import type { Machine } from '../../../src/machine.ts';
+import { PAGE_SIZE, PTRS_PER_TABLE } from '../../../src/mm/constants.ts';
+import { levelIndex, type PtLevel } from '../../../src/mm/page-table.ts';
+import type { Process } from '../../../src/mm/process.ts';
+import { PTE_KIND_MASK, PTE_KIND_NAMES, PTE_LEAF, PTE_TABLE } from '../../../src/mm/pte.ts';
+import { type RecordOptions, recordScenario } from './record-run.ts';
+import { Recorder, type Recording } from './recorder.ts';
+
+/** A scenario's text could not be used: the CLI's own issues, with line and column. */
+export interface Invalid {
+  readonly kind: 'invalid';
+  readonly issues: readonly ScenarioIssue[];
+  /** The issues as `hmmsim run` prints them. */
+  readonly messages: readonly string[];
+}
+
+/** Parses and validates scenario text like `hmmsim run` does. */
+export function parseScenario(text: string, file: string): ScenarioDoc | Invalid {
+  try {
+    return loadScenario(text, file);
+  } catch (e) {
+    if (e instanceof ScenarioError)
+      return { kind: 'invalid', issues: e.issues, messages: e.issues.map(formatIssue) };
+    throw e;
+  }
+}
+
+/** Records the scenario in `text`. */
+export async function recordText(
+  text: string,
+  file: string,
+  options: RecordOptions = {},
+): Promise<Recording | Invalid> {
+  const doc = parseScenario(text, file);
+  if ('kind' in doc) return doc;
+  return recordScenario(doc, options);
+}
+
+/** One decision point of a replayed schedule. */
+export interface Decision {
+  readonly index: number;
+  /** The choice taken (index into the candidates). */
+  readonly choice: number;
+}
+
+/** A replayed schedule with its recording. */
+export interface RaceRecording {
+  readonly kind: 'race';
+  readonly token: string;
+  readonly data: ReplayTokenData;
+  readonly recording: Recording;
+  /** Every choice made, trailing defaults included. */
+  readonly choices: readonly number[];
+  readonly violation: Violation | null;
+  /** The account as `hmmsim explore --replay` prints it. */
+  readonly account: string;
+  readonly accountSteps: readonly { time: number; thread: string; what: string }[];
+}
+
+/** The explorer scenario a token names: its mutant's, or the scenario document's. */
+export function scenarioOf(data: ReplayTokenData, docs: readonly ScenarioDoc[]): Scenario<unknown> {
+  if (data.mutant !== null) {
+    const spec = findMutant(data.mutant);
+    if (!spec) throw new Error(`unknown mutant ${data.mutant}`);
+    return spec.scenario as Scenario<unknown>;
+  }
+  const doc = docs.find((d) => d.name === data.scenario);
+  if (!doc) throw new Error(`the token is for scenario "${data.scenario}", which is not loaded here`);
+  return toExploreScenario(doc) as Scenario<unknown>;
+}
+
+/** Replays `token` with the recorder attached to the schedule's machine. */
+export async function replayToken(
+  token: string,
+  docs: readonly ScenarioDoc[],
+  probe?: { row: number; at: (machine: Machine, rec: Recorder) => void },
+): Promise<RaceRecording> {
+  const data = parseReplayToken(token);
+  const scenario = scenarioOf(data, docs);
+  let rec: Recorder | null = null;
+  const wrapped: Scenario<unknown> = {
+    ...scenario,
+    async setup(machine, env) {
+      const r: Recorder = new Recorder(machine, {
+        onRow: (row) => {
+          if (probe && row === probe.row) probe.at(machine, r);
+        },
+      });
+      rec = r;
+      const s = await scenario.setup(machine, env);
+      if (isScenarioState(s)) r.state = s;
+      r.mark('setup', 1, 'setup');
+      return s;
+    },
+  };
+  const result = await replay(wrapped, token);
+  const r = rec as Recorder | null;
+  if (r === null) throw new Error('the replay built no machine');
+  const recording = r.finish(
+    scenario.name,
+    0,
+    result.violation ? `${result.violation.oracle}: ${result.violation.message}` : null,
+  );
+  const header = `replay of ${scenario.name}${data.mutant ? ` with mutant ${data.mutant}` : ''}, seed ${data.seed}: ${token}`;
+  return {
+    kind: 'race',
+    token,
+    data,
+    recording,
+    choices: result.choices,
+    violation: result.violation,
+    account: `${formatAccount(result.account, result.violation, { header: [header, ''] })}\n${
+      result.violation === null
+        ? '\nno violation'
+        : `\nVIOLATION (${result.violation.oracle}): ${result.violation.message}`
+    }`,
+    accountSteps: result.account,
+  };
+}
+
+function isScenarioState(s: unknown): s is ScenarioState {
+  return typeof s === 'object' && s !== null && 'mappings' in s && 'processes' in s && 'files' in s;
+}
+
+/** The token of `data` with decision `i` changed to `choice` (later decisions fall back to the default). */
+export function whatIf(data: ReplayTokenData, choices: readonly number[], i: number, choice: number): string {
+  return formatReplayToken({ ...data, choices: [...choices.slice(0, i), choice] });
+}
+
+/** Explores a scenario document or a mutant's scenario in the page. */
+export async function exploreIn(
+  what: { doc: ScenarioDoc } | { mutant: string },
+  options: { strategy?: StrategyName; schedules?: number; seed?: number },
+  onProgress?: (schedules: number) => void,
+): Promise<ExploreReport> {
+  let scenario: Scenario<unknown>;
+  let mutant: string | null = null;
+  let strategy = options.strategy;
+  let schedules = options.schedules;
+  if ('mutant' in what) {
+    const spec = findMutant(what.mutant as never);
+    if (!spec) throw new Error(`unknown mutant "${what.mutant}"`);
+    scenario = spec.scenario as Scenario<unknown>;
+    mutant = spec.id;
+    strategy ??= spec.strategy;
+    schedules ??= spec.schedules;
+  } else scenario = toExploreScenario(what.doc) as Scenario<unknown>;
+  return explore({
+    ...scenario,
+    strategy: strategy ?? 'random',
+    schedules: schedules ?? 1000,
+    seed: options.seed ?? 1,
+    mutant: mutant as never,
+    now: () => performance.now(),
+    progressEvery: 10,
+    onProgress: (p) => onProgress?.(p.schedules),
+  });
+}
+
+/** One level of a page-table walk. */
+export interface WalkLevel {
+  readonly level: string;
+  /** Table index in the machine's pool. */
+  readonly table: number;
+  /** Entry index in that table. */
+  readonly index: number;
+  readonly lo: number;
+  readonly hi: number;
+  readonly kind: string;
+  readonly leaf: boolean;
+}
+
+/** What the exact drill-down reads at one row. */
+export interface Exact {
+  readonly row: number;
+  readonly walk: readonly WalkLevel[];
+  /** Frame states: 0 free, 1 mapped, 2 in use unmapped (page tables, pinned, cache), 3 device free, 4 device used. */
+  readonly frames: Uint8Array;
+  readonly ramFrames: number;
+  /** Physical frame metadata of the selected page's frame, when it has one. */
+  readonly frame: { pfn: number; refcount: number; mapcount: number; flags: number } | null;
+}
+
+/** Reads the walk of `addr` in process `pid` and the frame states from a live machine. */
+export function readExact(
+  machine: Machine,
+  procs: Iterable<Process>,
+  row: number,
+  pid: number,
+  addr: number,
+): Exact {
+  const walk: WalkLevel[] = [];
+  let proc: Process | undefined;
+  for (const p of procs) if (p.pid === pid) proc = p;
+  const pool = machine.pt;
+  const w = pool.words;
+  let framePfn = -1;
+  if (proc && !proc.mm.exited) {
+    const vpn = Math.floor(addr / PAGE_SIZE);
+    let t = proc.mm.pgd;
+    for (let l = 4; l >= 1; l--) {
+      const i = levelIndex(vpn, l as PtLevel);
+      const off = (t * PTRS_PER_TABLE + i) * 2;
+      const lo = w[off]!;
+      const hi = w[off + 1]!;
+      const kind = lo & PTE_KIND_MASK;
+      const leaf = l === 1 || kind !== PTE_TABLE || (lo & PTE_LEAF) !== 0;
+      walk.push({
+        level: ['', 'PTE', 'PMD', 'PUD', 'PGD'][l]!,
+        table: t,
+        index: i,
+        lo,
+        hi,
+        kind: PTE_KIND_NAMES[kind] ?? String(kind),
+        leaf,
+      });
+      if (leaf) {
+        if (kind !== 0 && kind !== PTE_TABLE) framePfn = hi + (l === 2 ? vpn % PTRS_PER_TABLE : 0);
+        break;
+      }
+      t = hi;
+    }
+  }
+  const pm = machine.pm;
+  const frames = new Uint8Array(pm.nrFrames);
+  for (let pfn = 0; pfn < pm.nrFrames; pfn++) {
+    const dev = pfn >= pm.ramFrames;
+    const rc = pm.refcount[pfn]!;
+    frames[pfn] = dev
+      ? rc > 0
+        ? 4
+        : 3
+      : rc <= 0
+        ? 0
+        : pm.mapcount[pfn]! > 0 || pm.entireMapcount[pfn]! > 0
+          ? 1
+          : 2;
+  }
+  const frame =
+    framePfn >= 0 && framePfn < pm.nrFrames
+      ? {
+          pfn: framePfn,
+          refcount: pm.refcount[framePfn]!,
+          mapcount: pm.mapcount[framePfn]! - 1,
+          flags: pm.flags[framePfn]!,
+        }
+      : null;
+  return { row, walk, frames, ramFrames: pm.ramFrames, frame };
+}
+
+/** Re-runs a scenario to `row` and reads the exact drill-down there. */
+export async function exactScenario(
+  doc: ScenarioDoc,
+  row: number,
+  pid: number,
+  addr: number,
+): Promise<Exact | null> {
+  let out: Exact | null = null;
+  await recordScenario(doc, {
+    probe: {
+      row,
+      at: (m, _r, state) =>
+        (out = readExact(m, [...m.processes, ...state.processes.values()], row, pid, addr)),
+    },
+  });
+  return out;
+}
+
+/** Re-runs a replay to `row` and reads the exact drill-down there. */
+export async function exactReplay(
+  token: string,
+  docs: readonly ScenarioDoc[],
+  row: number,
+  pid: number,
+  addr: number,
+): Promise<Exact | null> {
+  let out: Exact | null = null;
+  await replayToken(token, docs, {
+    row,
+    at: (m, r) =>
+      (out = readExact(m, [...m.processes, ...(r.state ? r.state.processes.values() : [])], row, pid, addr)),
+  });
+  return out;
+}

@@ -1,0 +1,57 @@
+/**
+ * Messages between the page and its simulation worker. Every request carries an id; the worker
+ * answers with the same id (or posts progress for it).
+ * @module
+ */
+
+import type { ExploreReport, StrategyName } from '../../src/explore/types.ts';
+import type { Exact, Invalid, RaceRecording } from './model/jobs.ts';
+import type { Recording } from './model/recorder.ts';
+
+/** A request to the worker. */
+export type Request =
+  | { readonly id: number; readonly kind: 'record'; readonly text: string; readonly file: string }
+  | { readonly id: number; readonly kind: 'demo' }
+  | {
+      readonly id: number;
+      readonly kind: 'time';
+      readonly text: string;
+      readonly file: string;
+      readonly runs: number;
+    }
+  | { readonly id: number; readonly kind: 'replay'; readonly token: string }
+  | {
+      readonly id: number;
+      readonly kind: 'explore';
+      readonly text?: string;
+      readonly file?: string;
+      readonly mutant?: string;
+      readonly strategy?: StrategyName;
+      readonly schedules?: number;
+      readonly seed?: number;
+    }
+  | {
+      readonly id: number;
+      readonly kind: 'exact';
+      readonly source: { readonly text: string; readonly file: string } | { readonly token: string };
+      readonly row: number;
+      readonly pid: number;
+      readonly addr: number;
+    };
+
+/** A reply from the worker. */
+export type Reply =
+  | {
+      readonly id: number;
+      readonly kind: 'recorded';
+      readonly rec: Recording;
+      readonly ms: number;
+      readonly narration?: string[];
+    }
+  | { readonly id: number; readonly kind: 'invalid'; readonly invalid: Invalid }
+  | { readonly id: number; readonly kind: 'race'; readonly race: RaceRecording; readonly ms: number }
+  | { readonly id: number; readonly kind: 'explored'; readonly report: ExploreReport }
+  | { readonly id: number; readonly kind: 'progress'; readonly schedules: number }
+  | { readonly id: number; readonly kind: 'exact'; readonly exact: Exact | null }
+  | { readonly id: number; readonly kind: 'timed'; readonly ms: number[] }
+  | { readonly id: number; readonly kind: 'error'; readonly message: string };

@@ -1,0 +1,269 @@
+/**
+ * The page's state as signals (what is loaded, the cursor, the selection, the mode) and the
+ * client of the simulation worker. Views read the signals; only the actions below write them.
+ * @module
+ */
+import { computed, signal } from '@preact/signals';
+import type { ExploreReport } from '../../src/explore/types.ts';
+import { EXAMPLES } from './examples.ts';
+import type { Exact, Invalid, RaceRecording } from './model/jobs.ts';
+import type { Recording } from './model/recorder.ts';
+import { SeekState, type StateSummary } from './model/seek.ts';
+import type { Reply, Request } from './protocol.ts';
+
+/** Omit over each member of a union. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+type Pending = { resolve: (r: Reply) => void; onProgress?: (n: number) => void };
+
+/** The worker client: one request at a time per kind is enough for the page. */
+class SimClient {
+  private worker: Worker | null = null;
+  private next = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  private get w(): Worker {
+    if (!this.worker) {
+      this.worker = new Worker(new URL('./workers/sim.worker.ts', import.meta.url), { type: 'module' });
+      this.worker.onmessage = (e: MessageEvent<Reply>) => {
+        const p = this.pending.get(e.data.id);
+        if (!p) return;
+        if (e.data.kind === 'progress') {
+          p.onProgress?.(e.data.schedules);
+          return;
+        }
+        this.pending.delete(e.data.id);
+        p.resolve(e.data);
+      };
+      this.worker.onerror = (e) => {
+        for (const [id, p] of this.pending)
+          p.resolve({ id, kind: 'error', message: e.message || 'worker error' });
+        this.pending.clear();
+      };
+    }
+    return this.worker;
+  }
+
+  request(q: DistributiveOmit<Request, 'id'>, onProgress?: (n: number) => void): Promise<Reply> {
+    const id = this.next++;
+    return new Promise((resolve) => {
+      this.pending.set(id, { resolve, ...(onProgress ? { onProgress } : {}) });
+      this.w.postMessage({ ...q, id } as Request);
+    });
+  }
+
+  /** Stops whatever runs (an exploration) by replacing the worker. */
+  reset(): void {
+    this.worker?.terminate();
+    this.worker = null;
+    for (const [id, p] of this.pending) p.resolve({ id, kind: 'error', message: 'stopped' });
+    this.pending.clear();
+  }
+}
+
+/** The worker. */
+export const sim = new SimClient();
+
+/** Which mode the page is in. */
+export type Mode = 'explore' | 'learn' | 'race';
+
+export const mode = signal<Mode>('explore');
+/** Name of the loaded example, `custom`, `demo`, or a token's scenario. */
+export const scenarioName = signal<string>('');
+/** The JSON text of the loaded scenario (the editor's text). */
+export const scenarioText = signal<string>('');
+/** The last recording and its cursor. */
+export const recording = signal<Recording | null>(null);
+export const seekState = signal<SeekState | null>(null);
+/** Rows applied (bumped on every seek so views redraw). */
+export const cursor = signal(0);
+/** Selected flat page index (-1: none). */
+export const selected = signal(-1);
+export const status = signal('loading…');
+export const invalid = signal<Invalid | null>(null);
+export const playing = signal(false);
+/** Play speed, rows a second. */
+export const speed = signal(60);
+/** Step unit for ◀ ▶. */
+export const stepBy = signal<'step' | 'event' | 'change'>('step');
+export const race = signal<RaceRecording | null>(null);
+export const exploreReport = signal<ExploreReport | null>(null);
+export const exploreProgress = signal<string>('');
+export const exact = signal<Exact | null>(null);
+export const narration = signal<string[]>([]);
+/** Wall-clock ms of the last recording. */
+export const recordMs = signal(0);
+
+/** The `#state` summary at the cursor. */
+export const summary = computed<StateSummary | null>(() => {
+  cursor.value;
+  const s = seekState.value;
+  return s ? s.summary() : null;
+});
+
+/** Moves the cursor to `at` rows. */
+export function seek(at: number): void {
+  const s = seekState.value;
+  if (!s) return;
+  s.seek(at);
+  cursor.value = s.at;
+  exact.value = null;
+  syncUrl();
+}
+
+/** Moves by one unit of {@link stepBy} (dir = ±1). */
+export function stepOnce(dir: 1 | -1): boolean {
+  const s = seekState.value;
+  const rec = recording.value;
+  if (!s || !rec) return false;
+  const at = s.at;
+  let to = at;
+  if (stepBy.value === 'event') to = at + dir;
+  else if (stepBy.value === 'step' && rec.marks.length > 0) {
+    const ends = rec.marks.map((m) => m.row + 1);
+    to =
+      dir > 0
+        ? (ends.find((e) => e > at) ?? rec.rows.length)
+        : ([...ends].reverse().find((e) => e < at) ?? 0);
+  } else {
+    // The next row that changed a page.
+    const ds = rec.deltaStart;
+    if (dir > 0) {
+      to = at + 1;
+      while (to < rec.rows.length && ds[to] === ds[to - 1]) to++;
+    } else {
+      to = at - 1;
+      while (to > 0 && ds[to] === ds[to - 1]) to--;
+    }
+  }
+  to = Math.max(0, Math.min(rec.rows.length, to));
+  if (to === at) return false;
+  seek(to);
+  return true;
+}
+
+/** Loads a recording and puts the cursor at `at` (default: the end). */
+export function load(rec: Recording, at?: number | { step: number | 'end' }): void {
+  const s = new SeekState(rec);
+  recording.value = rec;
+  seekState.value = s;
+  selected.value = -1;
+  const to = at === undefined ? s.atStep('end') : typeof at === 'number' ? at : s.atStep(at.step);
+  s.seek(to);
+  cursor.value = s.at;
+  exact.value = null;
+}
+
+/** Records the scenario text; shows its validation issues instead when it has some. */
+export async function runText(
+  name: string,
+  text: string,
+  at?: number | { step: number | 'end' },
+): Promise<boolean> {
+  scenarioName.value = name;
+  scenarioText.value = text;
+  status.value = `running ${name}…`;
+  const r = await sim.request({ kind: 'record', text, file: `${name}.json` });
+  if (r.kind === 'invalid') {
+    invalid.value = r.invalid;
+    status.value = `${name}: ${r.invalid.messages.length} problem(s) in the scenario`;
+    return false;
+  }
+  if (r.kind === 'error') {
+    status.value = `error: ${r.message}`;
+    return false;
+  }
+  if (r.kind !== 'recorded') return false;
+  invalid.value = null;
+  race.value = null;
+  recordMs.value = r.ms;
+  load(r.rec, at);
+  status.value = `${name}: ${r.rec.rows.length} events, ${r.rec.steps} steps, recorded in ${r.ms.toFixed(0)} ms${r.rec.failure ? ` — FAILED: ${r.rec.failure}` : ''}`;
+  syncUrl();
+  return true;
+}
+
+/** Loads example `name`. */
+export function runExample(name: string, at?: number | { step: number | 'end' }): Promise<boolean> {
+  const text = EXAMPLES.get(name);
+  if (text === undefined) {
+    status.value = `no example scenario named "${name}" (have: ${[...EXAMPLES.keys()].join(', ')})`;
+    return Promise.resolve(false);
+  }
+  return runText(name, text, at);
+}
+
+/** Replays a token (Race mode). */
+export async function runToken(token: string, at?: number): Promise<boolean> {
+  status.value = 'replaying…';
+  const r = await sim.request({ kind: 'replay', token: token.trim() });
+  if (r.kind === 'error') {
+    status.value = `token: ${r.message}`;
+    return false;
+  }
+  if (r.kind !== 'race') return false;
+  race.value = r.race;
+  mode.value = 'race';
+  scenarioName.value = r.race.data.scenario;
+  recordMs.value = r.ms;
+  load(r.race.recording, at);
+  if (at === undefined) {
+    // Open at the moment the mirror first disagrees with the CPU (the violation), if it does.
+    const s = seekState.value!;
+    const first = s.firstStale();
+    if (first >= 0) seek(first + 1);
+  }
+  status.value = `replayed ${r.race.data.scenario}${r.race.data.mutant ? ` (mutant ${r.race.data.mutant})` : ''}: ${r.race.violation ? `VIOLATION (${r.race.violation.oracle})` : 'no violation'}`;
+  syncUrl();
+  return true;
+}
+
+/** Loads the demo's narrated run (Learn mode). */
+export async function runDemo(): Promise<void> {
+  status.value = 'running the demo…';
+  const r = await sim.request({ kind: 'demo' });
+  if (r.kind !== 'recorded') {
+    status.value = r.kind === 'error' ? `error: ${r.message}` : 'demo failed';
+    return;
+  }
+  scenarioName.value = 'demo';
+  narration.value = r.narration ?? [];
+  race.value = null;
+  load(r.rec, 0);
+  status.value = `demo: ${r.rec.rows.length} events, ${r.rec.marks.length} narrated lines`;
+}
+
+/** Asks the worker for the exact walk and frames at the cursor for the selected page. */
+export async function fetchExact(): Promise<void> {
+  const s = seekState.value;
+  const rec = recording.value;
+  const i = selected.value;
+  if (!s || !rec || s.at === 0) return;
+  const reg = rec.regions.find((r) => i >= r.at && i < r.at + r.pages) ?? rec.regions[0];
+  if (!reg) return;
+  const addr = reg.addr + Math.max(0, i - reg.at) * 4096;
+  const source = race.value
+    ? { token: race.value.token }
+    : { text: scenarioText.value, file: `${scenarioName.value}.json` };
+  const r = await sim.request({ kind: 'exact', source, row: s.at - 1, pid: reg.pid, addr });
+  if (r.kind === 'exact') exact.value = r.exact;
+}
+
+let urlTimer: ReturnType<typeof setTimeout> | null = null;
+/** Keeps `?scenario=NAME&step=N` (and `at=` between step ends, `token=` in Race mode) current. */
+export function syncUrl(): void {
+  if (urlTimer) return;
+  urlTimer = setTimeout(() => {
+    urlTimer = null;
+    const s = seekState.value;
+    if (!s) return;
+    const q = new URLSearchParams();
+    if (race.value) q.set('token', race.value.token);
+    else if (EXAMPLES.has(scenarioName.value)) q.set('scenario', scenarioName.value);
+    else return;
+    const step = s.step();
+    q.set('step', s.at === s.atStep('end') && s.at === s.rec.rows.length ? 'end' : String(step));
+    if (s.at !== s.atStep(step)) q.set('at', String(s.at));
+    history.replaceState(null, '', `?${q.toString()}`);
+  }, 150);
+}

@@ -1,0 +1,130 @@
+/**
+ * The CPU address-space map and the device mirror, side by side with one geometry and one zoom,
+ * so a page sits at the same place on both.
+ * @module
+ */
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { fitLayout, hit, type Layout, layout } from '../geometry.ts';
+import { DEVICE_CODE_NAMES, PAGE_CODE_NAMES } from '../model/pages.ts';
+import { DEVICE_COLOURS, lut, PAGE_COLOURS } from '../palette.ts';
+import { paintMap, staleEntries } from '../render/map.ts';
+import { cursor, recording, seekState, selected } from '../store.ts';
+
+const CPU_LUT = lut(PAGE_COLOURS);
+const DEV_LUT = lut(DEVICE_COLOURS);
+const ZOOMS = [0, 1, 2, 4, 8, 16, 32, 64];
+
+/** The two maps with their zoom control and legend. */
+export function Maps() {
+  const cpuRef = useRef<HTMLCanvasElement>(null);
+  const devRef = useRef<HTMLCanvasElement>(null);
+  const [zoom, setZoom] = useState(0);
+  const [lay, setLay] = useState<Layout | null>(null);
+  const rec = recording.value;
+  const s = seekState.value;
+  const at = cursor.value;
+  const sel = selected.value;
+  const W = 520;
+  const H = 460;
+  // Painted in a layout effect: the maps are current as soon as the render commits.
+  useLayoutEffect(() => {
+    if (!rec || !s) return;
+    const l =
+      zoom === 0
+        ? fitLayout(rec.regions, W, H)
+        : layout(rec.regions, zoom, Math.max(8, Math.min(512, 2 ** Math.floor(Math.log2(W / zoom)))));
+    setLay(l);
+    const open = at > 0 ? rec.open[at - 1]! : [];
+    const stale = staleEntries(s.dev);
+    const title = (dev: boolean) => (r: (typeof rec.regions)[number]) =>
+      `${r.process} · ${r.name} · ${r.pages} pages @ 0x${r.addr.toString(16)}${dev ? ` · ${r.file ?? 'no device file'}` : ''}`;
+    for (const [ref, codes, table, dev] of [
+      [cpuRef, s.codes, CPU_LUT, false],
+      [devRef, s.dev, DEV_LUT, true],
+    ] as const) {
+      const c = ref.current;
+      if (!c) continue;
+      // Resizing a canvas reallocates it: only when the layout changed.
+      const w = Math.max(W, l.width);
+      const h = Math.max(40, l.height);
+      if (c.width !== w || c.height !== h) {
+        c.width = w;
+        c.height = h;
+      }
+      const ctx = c.getContext('2d')!;
+      paintMap(ctx, {
+        layout: l,
+        codes,
+        lut: table,
+        open,
+        stale,
+        changed: s.changed,
+        selected: sel,
+        title: title(dev),
+      });
+      c.dataset.stale = String(stale.length);
+      c.dataset.ppx = String(l.ppx);
+      c.dataset.cols = String(l.cols);
+      c.dataset.cursor = String(at);
+    }
+  }, [rec, s, at, sel, zoom]);
+  const click = (e: MouseEvent) => {
+    if (!lay) return;
+    const c = e.currentTarget as HTMLCanvasElement;
+    const b = c.getBoundingClientRect();
+    const i = hit(lay, e.clientX - b.left, e.clientY - b.top);
+    if (i >= 0) selected.value = i;
+  };
+  if (!rec) return <div class="empty">no run loaded</div>;
+  return (
+    <div class="maps">
+      <div class="maprow">
+        <figure>
+          <figcaption>CPU page tables (row = one PTE table, 2 MiB)</figcaption>
+          <div class="scroll">
+            <canvas ref={cpuRef} data-view="cpu-map" onClick={click} />
+          </div>
+        </figure>
+        <figure>
+          <figcaption>Device mirror (dmirror page table)</figcaption>
+          <div class="scroll">
+            <canvas ref={devRef} data-view="device-map" onClick={click} />
+          </div>
+        </figure>
+      </div>
+      <div class="legend">
+        <label>
+          zoom{' '}
+          <select
+            value={String(zoom)}
+            onChange={(e) => setZoom(Number((e.target as HTMLSelectElement).value))}
+          >
+            {ZOOMS.map((z) => (
+              <option value={String(z)}>{z === 0 ? 'fit' : `${z} px/page`}</option>
+            ))}
+          </select>
+        </label>
+        {PAGE_CODE_NAMES.map((n, i) => (
+          <span class="key">
+            <i style={{ background: PAGE_COLOURS[i] }} />
+            {n}
+          </span>
+        ))}
+        <span class="key">
+          <i class="hatch" />
+          invalidation in progress
+        </span>
+        <span class="key">
+          <i style={{ outline: '2px solid #d7191c' }} />
+          device entry the CPU no longer backs
+        </span>
+        {DEVICE_CODE_NAMES.slice(1, 6).map((n, i) => (
+          <span class="key">
+            <i style={{ background: DEVICE_COLOURS[i + 1] }} />
+            dev {n}
+          </span>
+        ))}
+      </div>
+    </div>
+  );
+}

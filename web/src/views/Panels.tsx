@@ -1,0 +1,259 @@
+/**
+ * The side panels: the inspector of the selected page with its 4-level walk (read exactly by
+ * re-running to the cursor), the notifiers, the physical frames and the event log.
+ * @module
+ */
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { deviceCodeName, PAGE_CODE_NAMES } from '../model/pages.ts';
+import { FRAME_COLOURS, lut } from '../palette.ts';
+import { cursor, exact, fetchExact, recording, seek, seekState, selected } from '../store.ts';
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+/** Inspector and page-table walk of the selected page. */
+export function Inspector() {
+  const rec = recording.value;
+  const s = seekState.value;
+  const at = cursor.value;
+  const i = selected.value;
+  const ex = exact.value;
+  useEffect(() => {
+    if (i < 0) return;
+    const t = setTimeout(() => void fetchExact(), 120);
+    return () => clearTimeout(t);
+  }, [i, at]);
+  const history = useMemo(() => {
+    if (!rec || i < 0) return [];
+    const out: number[] = [];
+    for (let r = 0; r < rec.rows.length && out.length < 200; r++) {
+      for (let d = rec.deltaStart[r]!; d < rec.deltaStart[r + 1]!; d++) {
+        const k = rec.dIndex[d]!;
+        if (k === i || k === -i - 1) {
+          out.push(r);
+          break;
+        }
+      }
+    }
+    return out;
+  }, [rec, i]);
+  if (!rec || !s) return null;
+  if (i < 0)
+    return (
+      <section class="panel" id="inspector">
+        <h3>Inspector</h3>
+        <p class="hint">Click a page on a map.</p>
+      </section>
+    );
+  const reg = rec.regions.find((r) => i >= r.at && i < r.at + r.pages)!;
+  const addr = reg.addr + (i - reg.at) * 4096;
+  const vpn = addr / 4096;
+  const idx = [3, 2, 1, 0].map((l) => Math.floor(vpn / 512 ** l) % 512);
+  return (
+    <section class="panel" id="inspector" data-page={i}>
+      <h3>Inspector</h3>
+      <dl>
+        <dt>page</dt>
+        <dd>
+          {reg.process} · {reg.name} [{i - reg.at}] · VA {hex(addr)}
+        </dd>
+        <dt>indices</dt>
+        <dd>
+          PGD[{idx[0]}] PUD[{idx[1]}] PMD[{idx[2]}] PTE[{idx[3]}]
+        </dd>
+        <dt>CPU entry</dt>
+        <dd id="cpu-entry">
+          {PAGE_CODE_NAMES[s.codes[i]!]}
+          {s.codes[i] !== 0 && s.codes[i] !== 13
+            ? ` · ${s.codes[i] === 5 ? 'slot' : 'pfn'} ${hex(s.pfns[i]!)}`
+            : ''}
+        </dd>
+        <dt>device entry</dt>
+        <dd id="dev-entry">
+          {deviceCodeName(s.dev[i]!)}
+          {s.dev[i] ? ` · pfn ${hex(s.dpfn[i]!)} · ${reg.file}` : ''}
+        </dd>
+      </dl>
+      <h4>4-level walk {ex ? `(exact, re-run to event ${ex.row + 1})` : '(re-running…)'}</h4>
+      <table class="walk" id="walk">
+        <thead>
+          <tr>
+            <th>level</th>
+            <th>table</th>
+            <th>index</th>
+            <th>kind</th>
+            <th>lo</th>
+            <th>hi</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(ex?.walk ?? []).map((w) => (
+            <tr>
+              <td>{w.level}</td>
+              <td>{w.table}</td>
+              <td>{w.index}</td>
+              <td>
+                {w.kind}
+                {w.leaf && w.level !== 'PTE' && w.kind !== 'none' ? ' (leaf)' : ''}
+              </td>
+              <td>{hex(w.lo)}</td>
+              <td>{hex(w.hi)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {ex?.frame && (
+        <p>
+          frame {hex(ex.frame.pfn)}: refcount {ex.frame.refcount}, mapcount {ex.frame.mapcount}, flags{' '}
+          {hex(ex.frame.flags)}
+        </p>
+      )}
+      <h4>history of this page</h4>
+      <ol class="history">
+        {history.map((r) => (
+          <li>
+            <button type="button" class="link" onClick={() => seek(r + 1)}>
+              #{r + 1}
+            </button>{' '}
+            {rec.rows[r]!.text}
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}
+
+/** Notifier subscriptions, sequence numbers and ranges in flight at the cursor. */
+export function Notifiers() {
+  const rec = recording.value;
+  const at = cursor.value;
+  if (!rec) return null;
+  const n = at > 0 ? rec.notifiers[at - 1]! : [];
+  const open = at > 0 ? rec.open[at - 1]! : [];
+  return (
+    <section class="panel" id="notifiers">
+      <h3>Notifiers</h3>
+      {n.length === 0 && <p class="hint">no mmu notifier subscriptions yet</p>}
+      {n.map((m) => (
+        <div>
+          <p>
+            mm {m.mm}: invalidate_seq <b class={m.seq % 2 ? 'odd' : ''}>{m.seq}</b>
+            {m.seq % 2 ? ' (odd: invalidation in progress)' : ' (even: none in progress)'} · active ranges{' '}
+            {m.active}
+          </p>
+          <ul>
+            {m.subs.map((s) => (
+              <li>
+                {s.file}: interval [{hex(s.start)}, {hex(s.last)}] invalidate_seq <b>{s.seq}</b>
+              </li>
+            ))}
+          </ul>
+        </div>
+      ))}
+      <h4>in flight</h4>
+      <ul id="in-flight">
+        {open.length === 0 ? (
+          <li class="hint">none</li>
+        ) : (
+          open.map((o) => (
+            <li>
+              {o.event} [{hex(o.start)}, {hex(o.end)}) mm {o.mm} by {o.thread}
+            </li>
+          ))
+        )}
+      </ul>
+    </section>
+  );
+}
+
+const FRAME_LUT = lut(Object.fromEntries(FRAME_COLOURS.map((c, i) => [i, c])));
+
+/** Physical frames (RAM, then device memory) at the cursor, read exactly by re-running. */
+export function Frames() {
+  const ex = exact.value;
+  const ref = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    const c = ref.current;
+    if (!c || !ex) return;
+    const n = ex.frames.length;
+    const cols = 512;
+    const rows = Math.ceil(n / cols);
+    c.width = cols;
+    c.height = rows;
+    const ctx = c.getContext('2d')!;
+    const img = ctx.createImageData(cols, rows);
+    const px = new Uint32Array(img.data.buffer);
+    for (let i = 0; i < n; i++) px[i] = FRAME_LUT[ex.frames[i]!]!;
+    ctx.putImageData(img, 0, 0);
+    c.style.height = `${Math.max(rows, 40)}px`;
+  }, [ex]);
+  if (!ex)
+    return (
+      <section class="panel">
+        <h3>Physical frames</h3>
+        <p class="hint">Select a page to read the frames at the cursor.</p>
+      </section>
+    );
+  const used = ex.frames.reduce((a, f) => a + (f === 1 || f === 2 ? 1 : 0), 0);
+  const dev = ex.frames.reduce((a, f) => a + (f === 4 ? 1 : 0), 0);
+  return (
+    <section class="panel" id="frames">
+      <h3>Physical frames at event {ex.row + 1}</h3>
+      <p>
+        RAM {ex.ramFrames} frames ({used} in use) · device memory {ex.frames.length - ex.ramFrames} frames (
+        {dev} in use) · row = 512 frames
+      </p>
+      <canvas ref={ref} data-view="frames" style={{ width: '512px', imageRendering: 'pixelated' }} />
+      <p class="legend">
+        {['free', 'mapped', 'in use, unmapped', 'device free', 'device used'].map((n, i) => (
+          <span class="key">
+            <i style={{ background: FRAME_COLOURS[i] }} />
+            {n}
+          </span>
+        ))}
+      </p>
+    </section>
+  );
+}
+
+/** The event log around the cursor, with a filter; a click seeks there. */
+export function EventLog() {
+  const rec = recording.value;
+  const at = cursor.value;
+  const [filter, setFilter] = useState('');
+  if (!rec) return null;
+  // A window of rows around the cursor (no scrolling container: nothing forces a layout per step).
+  const from = Math.max(0, at - 12);
+  const to = Math.min(rec.rows.length, from + 24);
+  const rows: number[] = [];
+  for (let r = from; r < to; r++) rows.push(r);
+  return (
+    <section class="panel log" id="event-log">
+      <h3>
+        Event log <small>({rec.rows.length} events; around the cursor)</small>
+      </h3>
+      <input placeholder="filter (text)" onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />
+      <div class="rows">
+        {rows
+          .filter((r) => filter === '' || rec.rows[r]!.text.includes(filter))
+          .map((r) => {
+            const row = rec.rows[r]!;
+            return (
+              <button
+                type="button"
+                class={`row ${row.type}${r === at - 1 ? ' cur' : ''}`}
+                onClick={() => seek(r + 1)}
+              >
+                <span class="n">#{r + 1}</span>
+                <span class="t">{(row.time / 1000).toFixed(2)}µs</span>
+                <span class="th">{row.thread}</span>
+                <span>{row.text}</span>
+                {rec.deltaStart[r + 1]! > rec.deltaStart[r]! && (
+                  <span class="d"> Δ{rec.deltaStart[r + 1]! - rec.deltaStart[r]!}</span>
+                )}
+              </button>
+            );
+          })}
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,129 @@
+/**
+ * The simulation worker: runs the real simulator (src/, unchanged) off the page's thread and
+ * answers the requests of {@link Request}. Recordings go back by structured clone.
+ * @module
+ */
+import { runDemoDetailed } from '../../../src/cli/demo.ts';
+import { runScenario } from '../../../src/cli/scenario/run.ts';
+import type { ScenarioDoc } from '../../../src/cli/scenario/types.ts';
+import { EXAMPLES } from '../examples.ts';
+import {
+  exactReplay,
+  exactScenario,
+  exploreIn,
+  parseScenario,
+  recordText,
+  replayToken,
+} from '../model/jobs.ts';
+import { Recorder } from '../model/recorder.ts';
+import type { Reply, Request } from '../protocol.ts';
+
+const post = (r: Reply): void => (self as unknown as Worker).postMessage(r);
+
+function exampleDocs(): ScenarioDoc[] {
+  const out: ScenarioDoc[] = [];
+  for (const [name, text] of EXAMPLES) {
+    const d = parseScenario(text, `${name}.json`);
+    if (!('kind' in d)) out.push(d);
+  }
+  return out;
+}
+
+async function handle(q: Request): Promise<void> {
+  const t0 = performance.now();
+  switch (q.kind) {
+    case 'record': {
+      const r = await recordText(q.text, q.file);
+      if ('kind' in r) post({ id: q.id, kind: 'invalid', invalid: r });
+      else post({ id: q.id, kind: 'recorded', rec: r, ms: performance.now() - t0 });
+      return;
+    }
+    case 'demo': {
+      let rec: Recorder | null = null;
+      const narration: string[] = [];
+      await runDemoDetailed({
+        print: (l) => {
+          narration.push(l);
+          if (rec && l.trim() !== '') rec.mark('chapter', 0, l.trim());
+        },
+        onMachine: (m) => {
+          rec = new Recorder(m);
+        },
+      });
+      const r = rec as Recorder | null;
+      if (!r) throw new Error('the demo made no machine');
+      post({
+        id: q.id,
+        kind: 'recorded',
+        rec: r.finish('demo', r.marks.length, null),
+        ms: performance.now() - t0,
+        narration,
+      });
+      return;
+    }
+    case 'time': {
+      // Plain runs, as `hmmsim run` does them (no recorder), for the browser-vs-Node figure.
+      const d = parseScenario(q.text, q.file);
+      if ('kind' in d) {
+        post({ id: q.id, kind: 'invalid', invalid: d });
+        return;
+      }
+      const ms: number[] = [];
+      for (let i = 0; i < q.runs; i++) {
+        const t = performance.now();
+        await runScenario(d);
+        ms.push(performance.now() - t);
+      }
+      post({ id: q.id, kind: 'timed', ms });
+      return;
+    }
+    case 'replay': {
+      const race = await replayToken(q.token, exampleDocs());
+      post({ id: q.id, kind: 'race', race, ms: performance.now() - t0 });
+      return;
+    }
+    case 'explore': {
+      let what: { doc: ScenarioDoc } | { mutant: string };
+      if (q.mutant) what = { mutant: q.mutant };
+      else {
+        const d = parseScenario(q.text ?? '', q.file ?? 'scenario.json');
+        if ('kind' in d) {
+          post({ id: q.id, kind: 'invalid', invalid: d });
+          return;
+        }
+        what = { doc: d };
+      }
+      const report = await exploreIn(
+        what,
+        {
+          ...(q.strategy ? { strategy: q.strategy } : {}),
+          ...(q.schedules ? { schedules: q.schedules } : {}),
+          ...(q.seed !== undefined ? { seed: q.seed } : {}),
+        },
+        (n) => post({ id: q.id, kind: 'progress', schedules: n }),
+      );
+      post({ id: q.id, kind: 'explored', report });
+      return;
+    }
+    case 'exact': {
+      let exact = null;
+      if ('token' in q.source) exact = await exactReplay(q.source.token, exampleDocs(), q.row, q.pid, q.addr);
+      else {
+        const d = parseScenario(q.source.text, q.source.file);
+        if (!('kind' in d)) exact = await exactScenario(d, q.row, q.pid, q.addr);
+      }
+      post({ id: q.id, kind: 'exact', exact });
+      return;
+    }
+  }
+}
+
+self.onmessage = (e: MessageEvent<Request>) => {
+  handle(e.data).catch((err: unknown) => {
+    post({
+      id: e.data.id,
+      kind: 'error',
+      message: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+    });
+  });
+};
