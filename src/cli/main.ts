@@ -26,6 +26,8 @@ import { formatCounters } from './counters.ts';
 import { runDemoDetailed } from './demo.ts';
 import { NODE_HOST, runExplore } from './explore-command.ts';
 import { type CliIo, nodeIo, Progress } from './io.ts';
+import { KernelUnavailableError } from './kernel/artifacts.ts';
+import { kernelCommand, runKernel, selftestKernel } from './kernel/commands.ts';
 import { runScenario, type StepReport } from './scenario/run.ts';
 import { formatIssue, ScenarioError } from './scenario/validate.ts';
 import { COMMANDS, overview } from './specs.ts';
@@ -83,6 +85,12 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promi
     return await HANDLERS[spec.name]!(ctx);
   } catch (e) {
     if (e instanceof CliUsageError) return usage(e.message, e.command ?? spec.name);
+    if (e instanceof KernelUnavailableError) {
+      // The kernel oracle could not run: say what is missing; never a skip.
+      if (wantsJson) emit({ ok: false, exitCode: EXIT_FAILED, error: e.message });
+      io.err(`hmmsim: the kernel oracle cannot run: ${e.message}\n`);
+      return EXIT_FAILED;
+    }
     if (e instanceof ScenarioError) {
       if (wantsJson) emit({ ok: false, exitCode: EXIT_SCENARIO, issues: e.issues });
       for (const i of e.issues) io.err(`${formatIssue(i)}\n`);
@@ -130,6 +138,10 @@ async function demo(ctx: CommandContext): Promise<number> {
 }
 
 async function run(ctx: CommandContext): Promise<number> {
+  if (ctx.options.kernel) {
+    if (ctx.options.trace !== undefined) throw new CliUsageError('--trace cannot be combined with --kernel');
+    return runKernel(ctx);
+  }
   const file = ctx.positionals[0]!;
   const doc = readScenario(ctx, file);
   const trace = openTrace(ctx, ctx.options.trace);
@@ -181,6 +193,10 @@ export function matchesFilter(name: string, pattern: string): boolean {
 }
 
 async function selftest(ctx: CommandContext): Promise<number> {
+  if (ctx.options.kernel) {
+    if (ctx.options.trace !== undefined) throw new CliUsageError('--trace cannot be combined with --kernel');
+    return selftestKernel(ctx, matchesFilter);
+  }
   const filter = ctx.options.filter as string | undefined;
   const cases = listSelftests().filter((c) => filter === undefined || matchesFilter(c.name, filter));
   if (cases.length === 0) throw new CliUsageError(`no self-test matches --filter ${filter}`);
@@ -303,5 +319,6 @@ const HANDLERS: Record<string, Handler> = {
   selftest,
   explore: (ctx) => runExplore(ctx),
   trace: traceCommand,
+  kernel: kernelCommand,
   help,
 };

@@ -179,6 +179,7 @@ describe('usage errors', () => {
       'selftest',
       'explore',
       'trace',
+      'kernel',
       'help',
     ]);
   });
