@@ -486,6 +486,14 @@ export async function fuzzKernel(ctx: CommandContext, artifacts: KernelArtifacts
     kinds.set(k, (kinds.get(k) ?? 0) + 1);
   }
   for (const [k, n] of kinds) ctx.print(`  ${n} scenario(s) diverge first at ${k}`);
+  for (const d of diverging) {
+    const v = d.comparison.divergences[0];
+    ctx.print(
+      v
+        ? `  ${d.scenario.name} ${v.source.path} (${v.op}) ${v.field}: kernel ${v.kernel}${v.hmmsim ? ` | hmmsim ${v.hmmsim}` : ''}`
+        : `  ${d.scenario.name}: hmmsim stopped: ${d.comparison.hmmsimFailure}`,
+    );
+  }
   let shrunk: { file: string; steps: number } | null = null;
   if (diverging.length > 0) {
     const first = diverging[0]!;
