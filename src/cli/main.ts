@@ -36,6 +36,8 @@ import { runDemoDetailed } from './demo.ts';
 import { CliError, CliUsageError, EXIT_SIGINT, EXIT_SIGTERM } from './errors.ts';
 import { NODE_HOST, runExplore } from './explore-command.ts';
 import { type CliIo, nodeIo, Progress } from './io.ts';
+import { KernelUnavailableError } from './kernel/artifacts.ts';
+import { kernelCommand, runKernel, selftestKernel } from './kernel/commands.ts';
 import { runScenario, type StepReport } from './scenario/run.ts';
 import { formatIssue, ScenarioError } from './scenario/validate.ts';
 import { COMMANDS, overview } from './specs.ts';
@@ -150,6 +152,12 @@ function reportError(
     for (const i of e.issues) io.err(`${formatIssue(i)}\n`);
     return EXIT_SCENARIO;
   }
+  if (e instanceof KernelUnavailableError) {
+    // The kernel oracle could not run: say what is missing; never a skip.
+    if (wantsJson) emit({ ok: false, exitCode: EXIT_FAILED, error: e.message });
+    io.err(`hmmsim: the kernel oracle cannot run: ${e.message}\n`);
+    return EXIT_FAILED;
+  }
   const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
   if (wantsJson) emit({ ok: false, exitCode: EXIT_INTERNAL, error: what });
   io.err(`hmmsim: internal error (a bug in hmmsim, please report it): ${what}\n`);
@@ -193,6 +201,10 @@ async function demo(ctx: CommandContext): Promise<number> {
 }
 
 async function run(ctx: CommandContext): Promise<number> {
+  if (ctx.options.kernel) {
+    if (ctx.options.trace !== undefined) throw new CliUsageError('--trace cannot be combined with --kernel');
+    return runKernel(ctx);
+  }
   const file = ctx.positionals[0]!;
   const doc = readScenario(ctx, file);
   const trace = openTrace(ctx, ctx.options.trace);
@@ -244,6 +256,10 @@ export function matchesFilter(name: string, pattern: string): boolean {
 }
 
 async function selftest(ctx: CommandContext): Promise<number> {
+  if (ctx.options.kernel) {
+    if (ctx.options.trace !== undefined) throw new CliUsageError('--trace cannot be combined with --kernel');
+    return selftestKernel(ctx, matchesFilter);
+  }
   const filter = ctx.options.filter as string | undefined;
   const cases = listSelftests().filter((c) => filter === undefined || matchesFilter(c.name, filter));
   if (cases.length === 0) throw new CliUsageError(`no self-test matches --filter ${filter}`);
@@ -372,5 +388,6 @@ const HANDLERS: Record<string, Handler> = {
   trace: traceCommand,
   workload: runWorkloadCommand,
   web: runWeb,
+  kernel: kernelCommand,
   help,
 };

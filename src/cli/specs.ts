@@ -26,6 +26,12 @@ const TRACE_SPACING: OptionSpec = {
     'display time added per traced event, in ns (default 10: CPU-side work, which costs no virtual time yet, gets a visible width; 0: timestamps are the virtual clock exactly)',
 };
 const COMMON = [HELP, JSON_OPT, TRACE, TRACE_SPACING];
+const KERNEL_OPT: OptionSpec = {
+  name: 'kernel',
+  kind: 'flag',
+  description:
+    'also run it on the real Linux 6.12 kernel in QEMU (built and cached by kernel/build.sh) and compare (docs/kernel-oracle.md)',
+};
 
 export const DEMO: CommandSpec = {
   name: 'demo',
@@ -46,29 +52,36 @@ export const DEMO: CommandSpec = {
 export const RUN: CommandSpec = {
   name: 'run',
   summary: 'run a scenario file and check its expectations',
-  usage: ['run <scenario.json | -> [--json] [--trace FILE]'],
+  usage: ['run <scenario.json | -> [--json] [--trace FILE]', 'run <scenario.json> --kernel [--json]'],
   positionals: { min: 1, max: 1, name: '<scenario.json>' },
   details: [
     'Builds the machine the scenario describes, runs its steps (CPU accesses, system calls, dmirror commands, concurrent threads) and checks every expectation. Stops at the first failed expectation, naming the step. The format is described in docs/scenario-format.md.',
+    "With --kernel the scenario also runs on the real kernel (a C runner in a QEMU guest) and every step is compared: return values, cpages, faults, data, snapshot bytes, values and signals. A divergence prints both answers with the step's file:line; exit 1. Steps the runner cannot express (threads, setFlags, swap) are refused (exit 3).",
   ],
-  options: COMMON,
+  options: [...COMMON, KERNEL_OPT],
   examples: [
     ['run examples/scenarios/anon_read.json', 'the kernel self-test anon_read as a scenario'],
     ['run my.json --trace my.trace.json', 'run and trace'],
     ['run - < my.json', 'read the scenario from standard input'],
+    ['run examples/scenarios/migrate.json --kernel', 'the same steps on Linux 6.12, compared'],
   ],
 };
 
 export const SELFTEST: CommandSpec = {
   name: 'selftest',
   summary: "run the kernel's HMM self-tests (hmm-tests.c) and print TAP",
-  usage: ['selftest [--filter PATTERN] [--json] [--trace FILE]'],
+  usage: [
+    'selftest [--filter PATTERN] [--json] [--trace FILE]',
+    'selftest --kernel [--filter PATTERN] [--json]',
+  ],
   positionals: { min: 0, max: 0, name: '' },
   details: [
     'Runs the port of tools/testing/selftests/mm/hmm-tests.c (every test, device-private and device-coherent variants) and prints the kselftest TAP output. PATTERN selects tests by name (hmm.hmm_device_private.anon_read): a substring, or a glob with * and ?.',
+    "With --kernel, the real kernel's own hmm-tests (Linux 6.12, in QEMU) run too and both outcomes are printed test by test; hmmsim's tests of later kernels are marked as having no 6.12 counterpart. Exit 1 on any disagreement.",
   ],
   options: [
     ...COMMON,
+    KERNEL_OPT,
     {
       name: 'filter',
       kind: 'string',
@@ -380,6 +393,52 @@ export const WEB: CommandSpec = {
   ],
 };
 
+export const KERNEL_CMD: CommandSpec = {
+  name: 'kernel',
+  summary: 'the real kernel as an oracle: build it, fuzz hmmsim against it',
+  usage: ['kernel build [--json]', 'kernel fuzz [--count N] [--seed S] [--batch B] [--out FILE] [--json]'],
+  positionals: { min: 1, max: 1, name: '<build | fuzz>' },
+  details: [
+    "build: installs the Debian packages it needs (as root), builds Linux 6.12 from linux-source-6.12 with kernel/config.fragment and an initramfs with the kernel's hmm-tests and hmmsim's scenario runner, cached in ~/.cache/hmmsim/kernel (HMMSIM_KERNEL_CACHE).",
+    'fuzz: generates N random sequential scenarios (fast-check, seed S), runs each batch of B in one guest boot, compares every step with hmmsim, and shrinks the first divergence to a scenario file (default hmmsim-fuzz-divergence.json). Exit 1 on any divergence.',
+  ],
+  options: [
+    HELP,
+    JSON_OPT,
+    {
+      name: 'count',
+      kind: 'integer',
+      min: 1,
+      placeholder: 'N',
+      description: 'fuzz: scenarios to generate (default 200)',
+    },
+    {
+      name: 'seed',
+      kind: 'integer',
+      min: 0,
+      placeholder: 'S',
+      description: 'fuzz: seed of the generator (default 1)',
+    },
+    {
+      name: 'batch',
+      kind: 'integer',
+      min: 1,
+      placeholder: 'B',
+      description: 'fuzz: scenarios per guest boot (default 50)',
+    },
+    {
+      name: 'out',
+      kind: 'string',
+      placeholder: 'FILE',
+      description: 'fuzz: where the shrunk divergence is written',
+    },
+  ],
+  examples: [
+    ['kernel build', 'build (or find) the kernel and initramfs'],
+    ['kernel fuzz --count 200 --seed 7', '200 random scenarios against the real kernel'],
+  ],
+};
+
 export const HELP_CMD: CommandSpec = {
   name: 'help',
   summary: 'show the commands, or the help of one command',
@@ -398,6 +457,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   TRACE_CMD,
   WORKLOAD,
   WEB,
+  KERNEL_CMD,
   HELP_CMD,
 ];
 

@@ -182,6 +182,7 @@ describe('usage errors', () => {
       'trace',
       'workload',
       'web',
+      'kernel',
       'help',
     ]);
   });

@@ -59,6 +59,20 @@ export interface StepReport {
   readonly failure?: string;
 }
 
+/**
+ * What a step gave, for comparing runs (the kernel oracle): the fields the step produced.
+ * `data` is what a CPU read or a device command returned; `prot` the snapshot bytes.
+ */
+export interface StepResult {
+  readonly ret?: number;
+  readonly cpages?: number;
+  readonly faults?: number;
+  readonly data?: Uint8Array;
+  readonly prot?: Uint8Array;
+  readonly value?: number;
+  readonly signal?: string;
+}
+
 /** A failed expectation (or an impossible step), naming the step. */
 export class StepFailure extends Error {
   override readonly name = 'StepFailure';
@@ -85,6 +99,10 @@ export class ScenarioState {
   readonly mappings = new Map<string, MappingState>();
   readonly files = new Map<string, DmirrorFile>();
   readonly counters: RunCounters;
+  /** Called with each step's result (see {@link RunScenarioOptions.onResult}). */
+  onResult: ((source: SourceRef, result: StepResult) => void) | undefined;
+  /** See {@link RunScenarioOptions.lenient}. */
+  lenient = false;
   constructor(
     readonly doc: ScenarioDoc,
     readonly machine: Machine,
@@ -153,6 +171,13 @@ export interface RunScenarioOptions {
   readonly stepBudget?: number;
   /** Host hooks of the scheduler (the CLI passes `idle` to catch awaits outside the simulation). */
   readonly host?: SchedulerHost;
+  /** Called with what each step gave (return value, outputs, data, signal), for comparisons. */
+  readonly onResult?: (source: SourceRef, result: StepResult) => void;
+  /**
+   * A system call that fails or a CPU access that raises a signal does not fail the step when
+   * no expectation mentions it (the kernel oracle compares such outcomes instead). Default false.
+   */
+  readonly lenient?: boolean;
 }
 
 /** Default step budget of {@link runScenario}. */
@@ -176,6 +201,8 @@ export async function runScenario(
     steps.push(r);
     options.onStep?.(r);
   });
+  state.onResult = options.onResult;
+  state.lenient = options.lenient ?? false;
   let failure: ScenarioRunResult['failure'] = null;
   try {
     await setupScenario(state);
@@ -239,17 +266,26 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
  * simulation throws (a deadlock, a misuse of the API the scenario asked for) fails the step.
  */
 async function runStep(state: ScenarioState, s: Step, thread: string | null): Promise<void> {
+  const out: { result: StepResult } = { result: {} };
   try {
-    await runStepBody(state, s, thread);
+    await runStepBody(state, s, thread, out);
   } catch (e) {
     if (e instanceof SimulationError && !(e instanceof StepFailure)) {
       throw new StepFailure(s.source, s.op, `${e.name}: ${e.message}`);
     }
     throw e;
+  } finally {
+    // What the step gave, even when an expectation on it failed.
+    if (s.op !== 'threads') state.onResult?.(s.source, out.result);
   }
 }
 
-async function runStepBody(state: ScenarioState, s: Step, thread: string | null): Promise<void> {
+async function runStepBody(
+  state: ScenarioState,
+  s: Step,
+  thread: string | null,
+  out: { result: StepResult },
+): Promise<void> {
   const { machine, counters } = state;
   const checked: string[] = [];
   const fail = (detail: string): never => {
@@ -285,7 +321,7 @@ async function runStepBody(state: ScenarioState, s: Step, thread: string | null)
         fail(`expected ret ${want.map((w) => errnoName(retNumber(w))).join(' or ')}, got ${errnoName(ret)}`);
       }
       checked.push('ret');
-    } else if (mustSucceed && ret < 0) {
+    } else if (mustSucceed && ret < 0 && !state.lenient) {
       fail(
         `${s.op} failed with ${errnoName(ret)} (add "expect": {"ret": "${errnoName(ret)}"} if that is intended)`,
       );
@@ -312,6 +348,8 @@ async function runStepBody(state: ScenarioState, s: Step, thread: string | null)
     } catch (e) {
       if (!(e instanceof AccessSignal)) throw e;
       const sig = e.name === 'BusError' ? 'SIGBUS' : e.name === 'SegmentationFault' ? 'SIGSEGV' : e.name;
+      out.result = { ...out.result, signal: sig };
+      if (state.lenient && s.expect?.signal === undefined) return { signal: sig };
       if (s.expect?.signal !== sig)
         fail(`${e.message}${s.expect?.signal ? ` (expected ${s.expect.signal})` : ''}`);
       checked.push('signal');
@@ -337,6 +375,7 @@ async function runStepBody(state: ScenarioState, s: Step, thread: string | null)
       }
       const pmd = m.align === 'pmd';
       let addr = await p.mmap(0, pmd ? length + PMD_SIZE : length, protOf(m.prot), flags, fd, 0);
+      out.result = { ret: Math.min(addr, 0) };
       checkRet(s.expect, Math.min(addr, 0), true);
       if (addr >= 0 && pmd) {
         const aligned = Math.ceil(addr / PMD_SIZE) * PMD_SIZE;
@@ -369,6 +408,7 @@ async function runStepBody(state: ScenarioState, s: Step, thread: string | null)
           : s.op === 'mprotect'
             ? await p.mprotect(r.addr, len, protOf(s.prot))
             : await p.madvise(r.addr, len, ADVICE[s.advice]);
+      out.result = { ret };
       checkRet(s.expect, ret, true);
       const what = s.op === 'mprotect' ? ` ${s.prot.join('|')}` : s.op === 'madvise' ? ` ${s.advice}` : '';
       text = `${s.op} ${r.label}${what}: ${errnoName(ret)}`;
@@ -387,6 +427,7 @@ async function runStepBody(state: ScenarioState, s: Step, thread: string | null)
       const { name: pname, p } = proc(s.process, r.m.process);
       actor = pname;
       const res = await cpu(() => p.read(r.addr, r.pages * PAGE_SIZE));
+      if (res.value !== undefined) out.result = { data: res.value };
       if (res.value !== undefined) checkData(s.expect, res.value, true);
       text = `CPU read ${r.label}${res.signal ? `: ${res.signal}` : ''}`;
       break;
@@ -403,6 +444,7 @@ async function runStepBody(state: ScenarioState, s: Step, thread: string | null)
         text = `CPU store32 ${s.value} at ${at}${res.signal ? `: ${res.signal}` : ''}`;
       } else {
         const res = await cpu(() => p.load32(addr));
+        if (res.value !== undefined) out.result = { value: res.value };
         if (res.value !== undefined && s.expect?.value !== undefined) {
           if (res.value !== s.expect.value) fail(`expected value ${s.expect.value}, got ${res.value}`);
           checked.push('value');
@@ -416,6 +458,7 @@ async function runStepBody(state: ScenarioState, s: Step, thread: string | null)
       actor = pname;
       const child = await counters.cpuAccess(() => p.fork());
       state.processes.set(s.child, child);
+      out.result = { ret: 0 };
       text = `fork: child "${s.child}" (pid ${child.pid})`;
       break;
     }
@@ -423,6 +466,7 @@ async function runStepBody(state: ScenarioState, s: Step, thread: string | null)
       const { name: pname, p } = proc(s.process);
       actor = pname;
       await p.exit();
+      out.result = { ret: 0 };
       text = 'exit';
       break;
     }
@@ -437,6 +481,7 @@ async function runStepBody(state: ScenarioState, s: Step, thread: string | null)
       actor = s.file;
       const f = await device.open(p);
       state.files.set(s.file, f);
+      out.result = { ret: 0 };
       text = `open ${device.name} for "${pname}": fd ${f.fd}`;
       break;
     }
@@ -444,6 +489,7 @@ async function runStepBody(state: ScenarioState, s: Step, thread: string | null)
       actor = s.file;
       await file(s.file).close();
       state.files.delete(s.file);
+      out.result = { ret: 0 };
       text = 'close';
       break;
     case 'release':
@@ -458,6 +504,7 @@ async function runStepBody(state: ScenarioState, s: Step, thread: string | null)
           : 0;
       const res = s.op === 'release' ? await f.release() : await f.setFlags(flags);
       counters.deviceCommand(s.op, res);
+      out.result = { ret: res.ret };
       checkRet(s.expect, res.ret, false);
       text = `${s.op === 'release' ? 'RELEASE' : `FLAGS ${flags}`}: ret ${errnoName(res.ret)}`;
       break;
@@ -519,6 +566,13 @@ async function runStepBody(state: ScenarioState, s: Step, thread: string | null)
           res = await f.checkExclusive(r.addr, r.pages);
       }
       counters.deviceCommand(s.op, res);
+      out.result = {
+        ret: res.ret,
+        cpages: res.cpages,
+        faults: res.faults,
+        ...(res.data === undefined ? {} : { data: res.data }),
+        ...(res.prot === undefined ? {} : { prot: res.prot }),
+      };
       checkRet(e, res.ret, false);
       const results = ['cpages', 'faults', 'data', 'prot'].filter(
         (k) => e?.[k as keyof Expect] !== undefined,

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The kernel oracle in CI (`npm run test:kernel`): build or reuse the cached kernel, run the real
+# kernel's 58 HMM self-test instances beside hmmsim's, every example scenario without threads on
+# both, and a fuzz batch. Fails (never skips) when anything is missing or disagrees.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+hmmsim() { node bin/hmmsim.mjs "$@"; }
+start=$SECONDS
+passed=0
+failed=0
+step() {
+  local what=$1
+  shift
+  local t=$SECONDS
+  echo "=== $what"
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "=== $what: ok ($((SECONDS - t)) s)"
+  else
+    failed=$((failed + 1))
+    echo "=== $what: FAILED ($((SECONDS - t)) s)"
+  fi
+}
+hmmsim kernel build
+step 'selftest --kernel' hmmsim selftest --kernel
+for f in examples/scenarios/*.json; do
+  if grep -q '"op": *"threads"' "$f"; then
+    # Interleavings cannot be reproduced on a real kernel: the runner refuses threads.
+    echo "=== $f: has concurrent threads, not comparable on the kernel (see docs/kernel-oracle.md)"
+    continue
+  fi
+  step "run --kernel $f" hmmsim run --kernel "$f"
+done
+step "kernel fuzz --count ${HMMSIM_FUZZ_COUNT:-200}" hmmsim kernel fuzz --count "${HMMSIM_FUZZ_COUNT:-200}" \
+  --seed "${HMMSIM_FUZZ_SEED:-1}" --out "${TMPDIR:-/tmp}/hmmsim-fuzz-divergence.json"
+echo "kernel oracle: $((SECONDS - start)) s"
+echo "$passed passed, $failed failed"
+((failed == 0))
