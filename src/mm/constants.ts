@@ -114,6 +114,11 @@ export const VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP;
 export const FAULT_FLAG_WRITE = 0x1;
 /** @see FAULT_FLAG_WRITE */
 export const FAULT_FLAG_REMOTE = 0x80;
+/**
+ * Unshare a COW-shared anonymous page (or replace a page-cache/zero page of a COW mapping) with an
+ * exclusive copy, without making it writable: GUP's answer to -EMLINK from `gup_must_unshare`.
+ */
+export const FAULT_FLAG_UNSHARE = 0x400;
 
 /** handle_mm_fault results (VM_FAULT_*). 0 = handled. */
 export const VM_FAULT_OOM = 0x1;

@@ -9,6 +9,7 @@
  */
 import { anonVmaPrepare } from './anon-vma.ts';
 import {
+  FAULT_FLAG_UNSHARE,
   FAULT_FLAG_WRITE,
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
@@ -112,6 +113,7 @@ function faultAfterPoint(vma: Vma, addr: number, flags: number): number | Promis
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   addr = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
   if (vma.mm.kernel.bus.on) traceFaultBegin(vma, addr, write);
+  if ((flags & FAULT_FLAG_UNSHARE) !== 0 && !write && !vma.isHugetlb) return unshareFault(vma, addr);
   if (!vma.isHugetlb) {
     const result = faultPmdNoSleep(vma, addr, write);
     if (result !== WOULD_SLEEP) {
@@ -356,7 +358,10 @@ function doHugePmdAnonymousPage(vma: Vma, haddr: number, pmdOff: number, write: 
   return 0;
 }
 
-/** do_huge_pmd_wp_page: reuse an exclusive THP, otherwise split the PMD and fall back to PTEs. */
+/**
+ * do_huge_pmd_wp_page: a write to the huge zero page gets a THP of its own (since 6.13); an
+ * exclusive THP is reused; otherwise the PMD is split and the fault falls back to PTEs.
+ */
 async function doHugePmdWpPage(
   vma: Vma,
   haddr: number,
@@ -364,13 +369,53 @@ async function doHugePmdWpPage(
   lo: number,
   head: number,
 ): Promise<number> {
-  if (hugePmdWpReuse(vma, pmdOff, lo, head)) return 0;
+  const k = vma.mm.kernel;
+  if (k.pm.isZeroPfn(head) && k.kernelVersion !== '6.12') {
+    const r = await doHugeZeroWpPmd(vma, haddr, lo, head);
+    if (r !== FALLBACK) return r;
+  } else if (hugePmdWpReuse(vma, pmdOff, lo, head)) return 0;
   await splitHugePmd(vma.mm, haddr);
   return FALLBACK;
 }
 
-/** The reuse half of do_huge_pmd_wp_page: makes an exclusive THP writable; false if it cannot. */
-function hugePmdWpReuse(vma: Vma, pmdOff: number, lo: number, head: number): boolean {
+/**
+ * do_huge_zero_wp_pmd (1ced09e0331f, "mm: allocate THP on hugezeropage wp-fault", 6.13): a zeroed
+ * PMD-sized folio replaces the huge zero page under one CLEAR over the 2 MiB, mapped writable and
+ * dirty; FALLBACK (split the PMD) when no THP can be had. If the PMD changed while the notifiers
+ * ran, the folio is dropped and the fault retried.
+ */
+async function doHugeZeroWpPmd(vma: Vma, haddr: number, lo: number, zero: number): Promise<number> {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const pm = k.pm;
+  const head = pm.allocPages(HPAGE_PMD_ORDER); // vma_alloc_anon_folio_pmd: zeroed
+  if (head === 0) return FALLBACK;
+  const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, haddr, haddr + PMD_SIZE);
+  await mmuNotifierInvalidateRangeStart(range);
+  const pmdOff = findEntry(k.pt, mm.pgd, haddr / PAGE_SIZE, 2);
+  const w = k.pt.words;
+  let r = 0;
+  if (pmdOff < 0 || w[pmdOff] !== lo || w[pmdOff + 1] !== zero) pm.freePages(head);
+  else if (mm.mmfUnstable) {
+    pm.freePages(head); // check_stable_address_space
+    r = VM_FAULT_SIGBUS;
+  } else {
+    initAnonFolio(vma, haddr, head, true);
+    w[pmdOff] =
+      PTE_PRESENT | PTE_LEAF | PTE_YOUNG | PTE_DIRTY | ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
+    w[pmdOff + 1] = head;
+    mm.rss[MM_ANONPAGES]! += HPAGE_PMD_NR;
+    faultStats.thp++;
+  }
+  mmuNotifierInvalidateRangeEnd(range);
+  return r;
+}
+
+/**
+ * The reuse half of do_huge_pmd_wp_page: makes an exclusive THP writable (an unshare fault only
+ * marks it exclusive and leaves the PMD read-only); false if it cannot.
+ */
+function hugePmdWpReuse(vma: Vma, pmdOff: number, lo: number, head: number, unshare = false): boolean {
   const k = vma.mm.kernel;
   const pm = k.pm;
   if (!pm.isZeroPfn(head) && (pm.flags[head]! & PG_anon) !== 0) {
@@ -379,11 +424,61 @@ function hugePmdWpReuse(vma: Vma, pmdOff: number, lo: number, head: number): boo
     const exclusive = (pm.flags[head]! & PG_anon_exclusive) !== 0;
     if (exclusive || (pm.refcount[head] === 1 && pm.entireMapcount[head] === 1 && ptesMapped === 0)) {
       for (let i = 0; i < HPAGE_PMD_NR; i++) pm.flags[head + i]! |= PG_anon_exclusive;
-      k.pt.words[pmdOff] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
+      if (!unshare) k.pt.words[pmdOff] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
       return true;
     }
   }
   return false;
+}
+
+/**
+ * A fault with FAULT_FLAG_UNSHARE (GUP after `gup_must_unshare`): `wp_huge_pmd` and `do_wp_page`
+ * with `unshare` set. A read-only PMD leaf is reused when its THP is exclusive or reusable (marked
+ * exclusive, left read-only), the huge zero page gets a THP (mainline) and otherwise the PMD is
+ * split; a read-only PTE's page is reused likewise or copied by `wp_page_copy` into an exclusive
+ * page mapped read-only (CLEAR over the page). Anything else is an ordinary read fault.
+ */
+async function unshareFault(vma: Vma, addr: number): Promise<number> {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const pm = k.pm;
+  const vpn = addr / PAGE_SIZE;
+  const pmdOff = findEntry(k.pt, mm.pgd, vpn, 2);
+  let lo = pmdOff >= 0 ? k.pt.words[pmdOff]! : 0;
+  if ((lo & (PTE_LEAF | PTE_KIND_MASK | PTE_WRITE | PTE_PROTNONE)) === (PTE_LEAF | PTE_PRESENT)) {
+    const head = k.pt.words[pmdOff + 1]!;
+    const haddr = Math.floor(addr / PMD_SIZE) * PMD_SIZE;
+    let r = FALLBACK;
+    if (pm.isZeroPfn(head)) {
+      if (k.kernelVersion !== '6.12') r = await doHugeZeroWpPmd(vma, haddr, lo, head);
+    } else if (hugePmdWpReuse(vma, pmdOff, lo, head, true)) r = 0;
+    if (r !== FALLBACK) {
+      traceFault(vma, addr, false, r);
+      return r;
+    }
+    await splitHugePmd(mm, haddr);
+  }
+  const off = findEntry(k.pt, mm.pgd, vpn, 1);
+  lo = off >= 0 ? k.pt.words[off]! : 0;
+  if ((lo & (PTE_KIND_MASK | PTE_WRITE | PTE_PROTNONE)) === PTE_PRESENT) {
+    const pfn = k.pt.words[off + 1]!;
+    let r: number;
+    if (!pm.isZeroPfn(pfn) && (lo & PTE_SPECIAL) === 0 && (pm.flags[pfn]! & PG_anon) !== 0) {
+      const small = pm.order[pfn] === 0;
+      if (
+        (pm.flags[pfn]! & PG_anon_exclusive) !== 0 ||
+        (small && pm.refcount[pfn] === 1 && pm.mapcount[pfn] === 1)
+      ) {
+        pm.flags[pfn]! |= PG_anon_exclusive; // reuse: nothing to copy, the PTE stays read-only
+        r = 0;
+      } else r = await wpPageCopy(vma, addr, lo, pfn, true);
+    } else if ((lo & PTE_SPECIAL) !== 0 && !pm.isZeroPfn(pfn))
+      r = 0; // no struct page: GUP refuses it
+    else r = await wpPageCopy(vma, addr, lo, pfn, true);
+    traceFault(vma, addr, false, r);
+    return r;
+  }
+  return faultSleeping(vma, addr, false);
 }
 
 /**
@@ -426,12 +521,18 @@ function doWpPage(vma: Vma, addr: number, off: number, lo: number, pfn: number):
  * over the page. If the PTE changed while the notifiers ran, the copy is dropped and the fault
  * retried.
  */
-async function wpPageCopy(vma: Vma, addr: number, oldLo: number, oldPfn: number): Promise<number> {
+async function wpPageCopy(
+  vma: Vma,
+  addr: number,
+  oldLo: number,
+  oldPfn: number,
+  unshare = false,
+): Promise<number> {
   const pfn = wpPageCopyAlloc(vma, oldPfn);
   if (pfn === 0) return VM_FAULT_OOM;
   const range = mmuNotifierRangeInit(vma.mm, MMU_NOTIFY_CLEAR, addr, addr + PAGE_SIZE);
   await mmuNotifierInvalidateRangeStart(range);
-  return wpPageCopyInstall(vma, addr, oldLo, oldPfn, pfn, range);
+  return wpPageCopyInstall(vma, addr, oldLo, oldPfn, pfn, range, unshare);
 }
 
 /**
@@ -464,6 +565,7 @@ function wpPageCopyInstall(
   oldPfn: number,
   pfn: number,
   range: MmuNotifierRange,
+  unshare = false,
 ): number {
   const mm = vma.mm;
   const k = mm.kernel;
@@ -480,7 +582,10 @@ function wpPageCopyInstall(
     return 0;
   }
   initAnonPage(vma, addr, pfn);
-  w[off] = PTE_PRESENT | PTE_WRITE | PTE_DIRTY | PTE_YOUNG | (oldLo & PTE_SOFT_DIRTY);
+  // An unshare copy keeps the old PTE's protection (read-only) and is not dirtied.
+  w[off] =
+    (unshare ? PTE_PRESENT | PTE_YOUNG : PTE_PRESENT | PTE_WRITE | PTE_DIRTY | PTE_YOUNG) |
+    (oldLo & PTE_SOFT_DIRTY);
   w[off + 1] = pfn;
   mm.rss[MM_ANONPAGES]!++;
   if (!pm.isZeroPfn(oldPfn) && (oldLo & PTE_SPECIAL) === 0) {

@@ -9,6 +9,8 @@ export { faultStats, handleMmFault } from './fault.ts';
 export type { FileOperations, OpenFile } from './fdtable.ts';
 export { SimFile } from './file.ts';
 export {
+  checkVmaFlags,
+  FOLL_FORCE,
   FOLL_GET,
   FOLL_LONGTERM,
   FOLL_PIN,
@@ -16,10 +18,19 @@ export {
   folioMaybeDmaPinned,
   GUP_PIN_COUNTING_BIAS,
   getUserPages,
+  gupMustUnshare,
   putUserPage,
   unpinUserPage,
 } from './gup.ts';
-export { DEFAULT_MEMORY, type DevPagemapHooks, Kernel, type KernelOptions, type ThpMode } from './kernel.ts';
+export {
+  DEFAULT_MEMORY,
+  type DevPagemapHooks,
+  KERNEL_VERSIONS,
+  Kernel,
+  type KernelOptions,
+  type KernelVersion,
+  type ThpMode,
+} from './kernel.ts';
 export { MmStruct } from './mm-struct.ts';
 export {
   mmapLockedByCurrent,

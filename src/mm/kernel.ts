@@ -27,6 +27,15 @@ import { SwapDevice } from './swap.ts';
 /** THP policy (/sys/kernel/mm/transparent_hugepage/enabled). */
 export type ThpMode = 'always' | 'madvise' | 'never';
 
+/**
+ * Which kernel's behaviour the machine follows where it changed since 6.12 (each difference is
+ * listed with its upstream commit in docs/semantics.md): `'mainline'` (the default) or `'6.12'`.
+ */
+export type KernelVersion = 'mainline' | '6.12';
+
+/** The kernel versions {@link KernelOptions.kernelVersion} accepts. */
+export const KERNEL_VERSIONS: readonly KernelVersion[] = ['mainline', '6.12'];
+
 /** Options of a simulated machine. */
 export interface KernelOptions {
   /** Bytes of RAM (default 256 MiB). */
@@ -43,6 +52,8 @@ export interface KernelOptions {
   scheduler?: SchedulerOptions;
   /** A deliberate mistake to switch on (race-explorer mutants; see `MUTANT_IDS`). Default none. */
   mutant?: MutantId | null;
+  /** The kernel whose behaviour differences to follow (default `'mainline'`). */
+  kernelVersion?: KernelVersion;
 }
 
 /**
@@ -97,6 +108,8 @@ export class Kernel {
   readonly hugetlb: HugetlbPool;
   /** THP policy. */
   thp: ThpMode;
+  /** The kernel followed where behaviour changed since 6.12 (see {@link KernelVersion}). */
+  readonly kernelVersion: KernelVersion;
   /** The run's seeded random source. */
   readonly prng: Prng;
   /** Trace events (free when nobody listens). */
@@ -157,6 +170,13 @@ export class Kernel {
     if (mutant !== null && !isMutantId(mutant))
       throw new UsageError('mutant', `unknown mutant ${String(mutant)}; known: ${MUTANT_IDS.join(', ')}`);
     this.mutant = mutant;
+    const kernelVersion = options.kernelVersion ?? 'mainline';
+    if (!KERNEL_VERSIONS.includes(kernelVersion))
+      throw new UsageError(
+        'kernelVersion',
+        `must be ${KERNEL_VERSIONS.map((v) => `'${v}'`).join(' or ')}, got ${String(kernelVersion)}`,
+      );
+    this.kernelVersion = kernelVersion;
   }
 
   /** True once {@link dispose} gave the machine's memory arrays back. */

@@ -25,6 +25,10 @@ export const EBUSY = 16;
 export const EINVAL = 22;
 /** No such device. */
 export const ENODEV = 19;
+/** Too many links: inside GUP, "this page must be unshared first" (follow_page_pte). */
+export const EMLINK = 31;
+/** Timer expired (`hmm_range_fault_unlocked_timeout` ran out of time). */
+export const ETIME = 62;
 /** Value too large for defined data type (interval notifier range overflow). */
 export const EOVERFLOW = 75;
 /** Operation not supported. */
@@ -42,6 +46,8 @@ const NAMES: Record<number, string> = {
   [EBUSY]: 'EBUSY',
   [ENODEV]: 'ENODEV',
   [EINVAL]: 'EINVAL',
+  [EMLINK]: 'EMLINK',
+  [ETIME]: 'ETIME',
   [EOVERFLOW]: 'EOVERFLOW',
   [EOPNOTSUPP]: 'EOPNOTSUPP',
 };
