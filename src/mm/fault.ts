@@ -28,6 +28,7 @@ import { getFilePage } from './filemap.ts';
 import { deferredSplitFolio, splitHugePmd, thpEligible } from './huge-memory.ts';
 import { allocHugetlbFolio } from './hugetlb.ts';
 import type { Kernel } from './kernel.ts';
+import { MEMCG_ANON, memCgroupCharge } from './memcontrol.ts';
 import {
   MMU_NOTIFY_CLEAR,
   MMU_NOTIFY_EXCLUSIVE,
@@ -326,6 +327,10 @@ function doAnonymousPage(vma: Vma, addr: number, off: number, write: boolean): n
   }
   const pfn = k.pm.allocPages(0);
   if (pfn === 0) return VM_FAULT_OOM;
+  if (mm.memcg !== null && memCgroupCharge(k, mm, pfn, MEMCG_ANON, true) !== 0) {
+    k.pm.freePages(pfn);
+    return VM_FAULT_OOM;
+  }
   initAnonPage(vma, addr, pfn);
   k.pt.words[off] = PTE_PRESENT | PTE_YOUNG | PTE_DIRTY | ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
   k.pt.words[off + 1] = pfn;
@@ -349,6 +354,10 @@ function doHugePmdAnonymousPage(vma: Vma, haddr: number, pmdOff: number, write: 
   }
   const head = pm.allocPages(HPAGE_PMD_ORDER);
   if (head === 0) return FALLBACK;
+  if (mm.memcg !== null && memCgroupCharge(k, mm, head, MEMCG_ANON, false) !== 0) {
+    pm.freePages(head); // THP_FAULT_FALLBACK_CHARGE
+    return FALLBACK;
+  }
   initAnonFolio(vma, haddr, head, true);
   k.pt.words[pmdOff] =
     PTE_PRESENT | PTE_LEAF | PTE_YOUNG | PTE_DIRTY | ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
@@ -388,16 +397,20 @@ async function doHugeZeroWpPmd(vma: Vma, haddr: number, lo: number, zero: number
   const mm = vma.mm;
   const k = mm.kernel;
   const pm = k.pm;
-  const head = pm.allocPages(HPAGE_PMD_ORDER); // vma_alloc_anon_folio_pmd: zeroed
+  const head = pm.allocPages(HPAGE_PMD_ORDER); // vma_alloc_anon_folio_pmd: zeroed, charged
   if (head === 0) return FALLBACK;
+  if (mm.memcg !== null && memCgroupCharge(k, mm, head, MEMCG_ANON, false) !== 0) {
+    pm.freePages(head);
+    return FALLBACK;
+  }
   const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, haddr, haddr + PMD_SIZE);
   await mmuNotifierInvalidateRangeStart(range);
   const pmdOff = findEntry(k.pt, mm.pgd, haddr / PAGE_SIZE, 2);
   const w = k.pt.words;
   let r = 0;
-  if (pmdOff < 0 || w[pmdOff] !== lo || w[pmdOff + 1] !== zero) pm.freePages(head);
+  if (pmdOff < 0 || w[pmdOff] !== lo || w[pmdOff + 1] !== zero) k.freeFolio(head);
   else if (mm.mmfUnstable) {
-    pm.freePages(head); // check_stable_address_space
+    k.freeFolio(head); // check_stable_address_space
     r = VM_FAULT_SIGBUS;
   } else {
     initAnonFolio(vma, haddr, head, true);
@@ -549,11 +562,20 @@ function wpPageCopyNoSleep(vma: Vma, addr: number, oldLo: number, oldPfn: number
   return wpPageCopyInstall(vma, addr, oldLo, oldPfn, pfn, range);
 }
 
-/** The new page of wp_page_copy, holding the old page's contents; 0 when memory is exhausted. */
+/**
+ * The new page of wp_page_copy, holding the old page's contents and charged to the mm's memory
+ * cgroup; 0 when memory is exhausted or the charge failed (both VM_FAULT_OOM).
+ */
 function wpPageCopyAlloc(vma: Vma, oldPfn: number): number {
-  const pm = vma.mm.kernel.pm;
+  const mm = vma.mm;
+  const pm = mm.kernel.pm;
   const pfn = pm.allocPages(0);
-  if (pfn !== 0 && !pm.isZeroPfn(oldPfn)) pm.copyPage(pfn, oldPfn);
+  if (pfn === 0) return 0;
+  if (mm.memcg !== null && memCgroupCharge(mm.kernel, mm, pfn, MEMCG_ANON, true) !== 0) {
+    pm.freePages(pfn);
+    return 0;
+  }
+  if (!pm.isZeroPfn(oldPfn)) pm.copyPage(pfn, oldPfn);
   return pfn;
 }
 
@@ -577,7 +599,7 @@ function wpPageCopyInstall(
     (w[off]! & (PTE_KIND_MASK | PTE_WRITE)) === (oldLo & (PTE_KIND_MASK | PTE_WRITE)) &&
     w[off + 1] === oldPfn;
   if (!same) {
-    pm.freePages(pfn);
+    k.freeFolio(pfn);
     mmuNotifierInvalidateRangeEnd(range);
     return 0;
   }
@@ -608,6 +630,11 @@ function doSwapPage(vma: Vma, addr: number, off: number, slot: number, write: bo
   const pm = k.pm;
   const pfn = pm.allocPages(0);
   if (pfn === 0) return VM_FAULT_OOM;
+  // mem_cgroup_swapin_charge_folio
+  if (mm.memcg !== null && memCgroupCharge(k, mm, pfn, MEMCG_ANON, true) !== 0) {
+    pm.freePages(pfn);
+    return VM_FAULT_OOM;
+  }
   const data = k.swap.read(slot);
   if (data !== null) pm.writableBytes(pfn).set(data);
   k.swap.swapIns++;
@@ -636,7 +663,7 @@ function doFileFault(vma: Vma, addr: number, off: number, write: boolean): numbe
   const file = vma.file!;
   const pgidx = vma.pageIndex(addr);
   if (pgidx * PAGE_SIZE >= Math.ceil(file.size / PAGE_SIZE) * PAGE_SIZE) return VM_FAULT_SIGBUS;
-  const cached = getFilePage(k, file, pgidx);
+  const cached = getFilePage(k, file, pgidx, mm);
   if (cached === 0) return VM_FAULT_OOM;
   const shared = (vma.flags & VM_SHARED) !== 0;
   // finish_fault checks private mappings even on a read: the reaper may have taken a COW copy.
@@ -644,6 +671,10 @@ function doFileFault(vma: Vma, addr: number, off: number, write: boolean): numbe
   if (!shared && write) {
     const pfn = pm.allocPages(0);
     if (pfn === 0) return VM_FAULT_OOM;
+    if (mm.memcg !== null && memCgroupCharge(k, mm, pfn, MEMCG_ANON, true) !== 0) {
+      pm.freePages(pfn);
+      return VM_FAULT_OOM;
+    }
     pm.copyPage(pfn, cached);
     initAnonPage(vma, addr, pfn);
     k.pt.words[off] = PTE_PRESENT | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;

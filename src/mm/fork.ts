@@ -8,6 +8,7 @@
  * PMD-mapped THP that may be pinned is split in the parent first and copied page by page.
  * @module
  */
+
 import { ENOMEM } from '../sim/errno.ts';
 import {
   HPAGE_PMD_NR,
@@ -25,6 +26,7 @@ import { initAnonPage } from './fault.ts';
 import { GUP_PIN_COUNTING_BIAS } from './gup-bias.ts';
 import { splitHugePmd } from './huge-memory.ts';
 import type { Kernel } from './kernel.ts';
+import { MEMCG_ANON, memCgroupCharge } from './memcontrol.ts';
 import type { MmStruct } from './mm-struct.ts';
 import {
   MMU_NOTIFY_CLEAR,
@@ -302,6 +304,10 @@ function copyPresentPage(dst: Vma, pfn: number, vpn: number): boolean {
   const pm = k.pm;
   const copy = pm.allocPages(0);
   if (copy === 0) return false;
+  if (dst.mm.memcg !== null && memCgroupCharge(k, dst.mm, copy, MEMCG_ANON, false) !== 0) {
+    pm.freePages(copy);
+    return false;
+  }
   pm.copyPage(copy, pfn);
   const addr = vpn * PAGE_SIZE;
   initAnonPage(dst, addr, copy);

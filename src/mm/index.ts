@@ -31,6 +31,16 @@ export {
   type KernelVersion,
   type ThpMode,
 } from './kernel.ts';
+export {
+  MEMCG_ANON,
+  MEMCG_FILE,
+  MEMCG_SHMEM,
+  MemCgroup,
+  type MemCgroupEvents,
+  type MemCgroupOptions,
+  type MemCgroupStat,
+  MemcgState,
+} from './memcontrol.ts';
 export { MmStruct } from './mm-struct.ts';
 export {
   mmapLockedByCurrent,

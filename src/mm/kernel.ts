@@ -16,6 +16,13 @@ import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, PAGE_SIZE } from './constant
 import type { MmEvent } from './events.ts';
 import { SimFile } from './file.ts';
 import { HugetlbPool } from './hugetlb.ts';
+import {
+  createMemCgroup,
+  type MemCgroup,
+  type MemCgroupOptions,
+  type MemcgState,
+  memCgroupUncharge,
+} from './memcontrol.ts';
 import { MmStruct } from './mm-struct.ts';
 import { isMutantId, MUTANT_IDS, type MutantId } from './mutant.ts';
 import type { MmObserver } from './observer.ts';
@@ -124,6 +131,8 @@ export class Kernel {
   coherentMigrator: CoherentMigrator | null = null;
   /** Live address spaces. */
   readonly mms = new Set<MmStruct>();
+  /** Memory cgroups and folio charges; null until the first group is created. */
+  memcg: MemcgState | null = null;
   /**
    * The deliberate mistake active on this machine (a race-explorer mutant), or null for the
    * kernel's behaviour. Core and driver code test it at the mistake's one site.
@@ -253,6 +262,7 @@ export class Kernel {
 
   /** Frees a folio whose refcount reached zero, to its allocator. */
   freeFolio(head: number): void {
+    if (this.memcg !== null) memCgroupUncharge(this, head);
     const f = this.pm.flags[head]!;
     if ((f & PG_zone_device) !== 0) {
       const pgmap = this.pgmapOf(head);
@@ -270,6 +280,14 @@ export class Kernel {
     if ((f & (PG_anon | PG_zone_device)) !== 0) return MM_ANONPAGES;
     if ((f & PG_swapbacked) !== 0) return MM_SHMEMPAGES;
     return MM_FILEPAGES;
+  }
+
+  /**
+   * Creates a memory cgroup (`mkdir /sys/fs/cgroup/<name>`, then `memory.max`); processes join it
+   * with `Process.joinMemCgroup`.
+   */
+  createMemCgroup(name: string, options: MemCgroupOptions = {}): MemCgroup {
+    return createMemCgroup(this, name, options);
   }
 
   /** Bytes of RAM. */
