@@ -40,7 +40,7 @@ import {
 } from './mmu-notifier.ts';
 import { PG_anon, PG_anon_exclusive, PG_dirty, PG_lru, PG_swapbacked } from './page-flags.ts';
 import { pageLocked, trylockPage, unlockPage, waitOnPageLocked } from './page-lock.ts';
-import { ensureEntry, ensurePteUnderPmd, findEntry } from './page-table.ts';
+import { ensureEntry, ensurePteUnderPmd, findEntry, walkToLeaf } from './page-table.ts';
 import { HUGE_ZERO_PFN, ZERO_PFN } from './physmem.ts';
 import {
   PTE_DEVICE_EXCLUSIVE,
@@ -115,6 +115,8 @@ function faultAfterPoint(vma: Vma, addr: number, flags: number): number | Promis
   addr = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
   if (vma.mm.kernel.bus.on) traceFaultBegin(vma, addr, write);
   if ((flags & FAULT_FLAG_UNSHARE) !== 0 && !write && !vma.isHugetlb) return unshareFault(vma, addr);
+  // do_anonymous_page / do_huge_pmd_anonymous_page on a missing page of a registered VMA.
+  if (vma.uffd !== null && userfaultfdMissing(vma, addr)) return userfaultFault(vma, addr, flags);
   if (!vma.isHugetlb) {
     const result = faultPmdNoSleep(vma, addr, write);
     if (result !== WOULD_SLEEP) {
@@ -284,6 +286,21 @@ async function handlePteFaultSleeping(vma: Vma, addr: number, off: number, write
     default:
       throw new Error(`handle_mm_fault: PTE kind ${lo & PTE_KIND_MASK} has no sleeping branch`);
   }
+}
+
+/** True when a fault at `addr` finds no page: the walk ends at a none entry (userfaultfd_missing). */
+function userfaultfdMissing(vma: Vma, addr: number): boolean {
+  const mm = vma.mm;
+  const pool = mm.kernel.pt;
+  const off = walkToLeaf(pool, mm.pgd, Math.floor(addr / PAGE_SIZE));
+  return (pool.words[off]! & PTE_KIND_MASK) === PTE_NONE;
+}
+
+/** handle_userfault, closing the fault's trace span (VM_FAULT_RETRY: the mmap lock was dropped). */
+async function userfaultFault(vma: Vma, addr: number, flags: number): Promise<number> {
+  const r = await vma.uffd!.handleUserfault(addr, flags);
+  traceFault(vma, addr, (flags & FAULT_FLAG_WRITE) !== 0, r);
+  return r;
 }
 
 /** Sets up a freshly allocated order-0 page as an exclusive anonymous page of `vma` at `addr`. */

@@ -20,6 +20,7 @@ import {
   VM_MIXEDMAP,
   VM_PFNMAP,
   VM_READ,
+  VM_UFFD_MISSING,
   VM_WRITE,
 } from './constants.ts';
 import { initAnonPage } from './fault.ts';
@@ -67,6 +68,9 @@ import { vmaDup } from './vma-ops.ts';
 export async function dupMmap(parent: MmStruct, child: MmStruct): Promise<number> {
   for (const vma of [...parent.vmas]) {
     const copy = vmaDup(vma, child, vma.start, vma.end, vma.pgoff);
+    // dup_userfaultfd without UFFD_FEATURE_EVENT_FORK: the child's VMA is not registered.
+    copy.uffd = null;
+    copy.flags &= ~VM_UFFD_MISSING;
     if (vma.anonVma === null && !vma.isHugetlb && (vma.flags & (VM_PFNMAP | VM_MIXEDMAP)) === 0) continue; // vma_needs_copy
     const r = await copyPageRange(vma, copy);
     if (r < 0) return r;

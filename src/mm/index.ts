@@ -54,5 +54,15 @@ export * from './mmu-notifier.ts';
 export { PageTablePool } from './page-table.ts';
 export { FRAME_METADATA_BYTES, HUGE_ZERO_PFN, PhysMem, ZERO_PFN } from './physmem.ts';
 export { Process } from './process.ts';
-export { AccessSignal, BusError, OutOfMemoryKill, SegmentationFault } from './signals.ts';
+export { AccessSignal, BusError, FatalSignalKill, OutOfMemoryKill, SegmentationFault } from './signals.ts';
+export {
+  UFFD_API,
+  UFFD_EVENT_PAGEFAULT,
+  UFFD_PAGEFAULT_FLAG_WRITE,
+  UFFDIO_COPY_MODE_DONTWAKE,
+  UFFDIO_REGISTER_MODE_MISSING,
+  UFFDIO_REGISTER_MODE_WP,
+  type UffdMsg,
+  Userfaultfd,
+} from './userfaultfd.ts';
 export { Vma, type VmOperations } from './vma.ts';

@@ -19,6 +19,7 @@ import type { MmStruct } from './mm-struct.ts';
 import { doMmap, doMunmap, mmPopulate, munmapRange, wantsPopulate } from './mmap.ts';
 import { doMprotect } from './mprotect.ts';
 import { doMremap } from './mremap.ts';
+import { Userfaultfd } from './userfaultfd.ts';
 import { fileRelease } from './vma-ops.ts';
 
 /** A process of the simulated machine. */
@@ -276,6 +277,22 @@ export class Process {
     while (this.fds.has(fd)) fd++;
     this.fds.set(fd, open);
     return fd;
+  }
+
+  /**
+   * `userfaultfd(2)`: a new userfaultfd context for this address space, installed at a descriptor
+   * (`uffd.fd`; closing it releases the context: its ranges are unregistered and waiting faults
+   * retry without it). Call `uffd.api(UFFD_API)` first, as with UFFDIO_API.
+   */
+  userfaultfd(): Userfaultfd {
+    this.checkLive('userfaultfd');
+    const uffd = new Userfaultfd(this.mm);
+    uffd.fd = this.installFd({
+      file: null,
+      fops: { name: 'userfaultfd', release: () => uffd.release() },
+      refs: 1,
+    });
+    return uffd;
   }
 
   /** Opens a device file driven by `fops` (what `open("/dev/…")` does); returns the fd. */

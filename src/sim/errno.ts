@@ -25,10 +25,12 @@ export const EBUSY = 16;
 export const EINVAL = 22;
 /** No such device. */
 export const ENODEV = 19;
+/** No such process (the address space has gone). */
+export const ESRCH = 3;
+/** File exists (UFFDIO_COPY onto a populated page). */
+export const EEXIST = 17;
 /** Too many links: inside GUP, "this page must be unshared first" (follow_page_pte). */
 export const EMLINK = 31;
-/** Timer expired (`hmm_range_fault_unlocked_timeout` ran out of time). */
-export const ETIME = 62;
 /** Value too large for defined data type (interval notifier range overflow). */
 export const EOVERFLOW = 75;
 /** Operation not supported. */
@@ -47,7 +49,8 @@ const NAMES: Record<number, string> = {
   [ENODEV]: 'ENODEV',
   [EINVAL]: 'EINVAL',
   [EMLINK]: 'EMLINK',
-  [ETIME]: 'ETIME',
+  [ESRCH]: 'ESRCH',
+  [EEXIST]: 'EEXIST',
   [EOVERFLOW]: 'EOVERFLOW',
   [EOPNOTSUPP]: 'EOPNOTSUPP',
 };
