@@ -44,7 +44,7 @@ export interface MemCgroupStat {
   shmem: number;
 }
 
-/** Options of {@link createMemCgroup}. */
+/** Options of `Machine.createMemCgroup`. */
 export interface MemCgroupOptions {
   /** `memory.max` in bytes (rounded down to pages); default no limit. */
   max?: number;

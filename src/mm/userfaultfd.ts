@@ -87,8 +87,12 @@ export class Userfaultfd {
   /** True once the last descriptor is closed (`userfaultfd_release`). */
   released = false;
 
+  /** The address space whose faults this context handles. */
+  readonly mm: MmStruct;
+
   /** @internal created by `Process.userfaultfd` */
-  constructor(readonly mm: MmStruct) {
+  constructor(mm: MmStruct) {
+    this.mm = mm;
     const sched = mm.kernel.sched;
     this.readers = new WaitQueue(sched, 'userfaultfd read');
     this.faults = new WaitQueue(sched, 'userfaultfd fault');
