@@ -21,9 +21,11 @@ import {
   HMM_PFN_REQ_WRITE,
   HMM_PFN_VALID,
   HMM_PFN_WRITE,
+  HMM_RANGE_DEFAULT_TIMEOUT,
   type HmmRange,
   hmmPfnToPfn,
   hmmRangeFault,
+  hmmRangeFaultUnlockedTimeout,
   MADV_DONTNEED,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
@@ -196,6 +198,61 @@ export async function driverPopulateRange(
   return 0; //                                         return 0;
 }
 
+/**
+ * The same populate with the 2026 entry point (hmm.rst after the lock-drop series, v8 and its
+ * fixup): `hmm_range_fault_unlocked_timeout` takes and drops the mmap lock itself, retries -EBUSY
+ * with a fresh sequence, and lets faults drop the lock (userfaultfd); the driver keeps only the
+ * final `mmu_interval_read_retry` under its update lock.
+ */
+export async function driverPopulateRangeUnlocked(
+  driver: MirrorDriver,
+  start: number,
+  end: number,
+  defaultFlags: bigint,
+): Promise<number> {
+  const intervalSub = driver.intervalSub;
+  const mm = intervalSub.mm!;
+  const timeout = HMM_RANGE_DEFAULT_TIMEOUT; //         timeout = msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT); (HZ = 1000)
+  const range: HmmRange = {
+    notifier: intervalSub, //                          range.notifier = &interval_sub;
+    start, //                                          range.start = ...;
+    end, //                                            range.end = ...;
+    hmmPfns: new BigUint64Array((end - start) / PAGE_SIZE), // range.hmm_pfns = ...;
+    defaultFlags,
+    pfnFlagsMask: 0n,
+    notifierSeq: 0,
+    devPrivateOwner: driver,
+  };
+  let ret: number;
+
+  if (!mmgetNotZero(mm))
+    //                                                 if (!mmget_not_zero(interval_sub.mm))
+    return -EFAULT; //                                     return -EFAULT;
+  for (;;) {
+    //                                               again:
+    ret = await hmmRangeFaultUnlockedTimeout(range, timeout); // ret = hmm_range_fault_unlocked_timeout(&range, timeout);
+    if (ret !== 0) break; //                           if (ret) goto out_put;
+
+    await driver.update.lock(); //                     take_lock(driver->update);
+    if (mmuIntervalReadRetry(range.notifier, range.notifierSeq)) {
+      //                                               if (mmu_interval_read_retry(range.notifier, range.notifier_seq)) {
+      driver.update.unlock(); //                           release_lock(driver->update);
+      driver.retries++;
+      continue; //                                         goto again;
+    } //                                               }
+    const first = start / PAGE_SIZE;
+    for (let i = 0; i < range.hmmPfns.length; i++) {
+      const word = range.hmmPfns[i]!;
+      if ((word & HMM_PFN_VALID) === 0n) continue;
+      driver.devicePageTable.set(first + i, hmmPfnToPfn(word) * 2 + ((word & HMM_PFN_WRITE) !== 0n ? 1 : 0));
+    }
+    driver.update.unlock(); //                         release_lock(driver->update);
+    break;
+  }
+  await mmput(mm); //                                out_put: mmput(interval_sub.mm);
+  return ret; //                                       return ret;
+}
+
 /** The device reading one page through its own page table (what the hardware would do). */
 function deviceReadPage(machine: Machine, driver: MirrorDriver, addr: number): Uint8Array | null {
   const entry = driver.devicePageTable.get(addr / PAGE_SIZE);
@@ -237,6 +294,9 @@ export interface MirrorDriverReport {
     /** Device entries whose pfn differed from the CPU's after a race, in all (must be 0). */
     stale: number;
   };
+  /** 5. The 2026 entry point over pages 4..7 for writing: its result and the writable entries. */
+  unlockedRet: number;
+  unlockedWritable: number;
   /** Invalidations received in total. */
   invalidations: number;
 }
@@ -308,6 +368,18 @@ export async function runMirrorDriverExample(): Promise<MirrorDriverReport> {
       if ((await snapshotPfn(driver, vpn * PAGE_SIZE)) !== Math.floor(entry / 2)) stale++;
   }
 
+  // 5. The same populate through hmm_range_fault_unlocked_timeout (the documented entry point
+  // since 2026): the caller does not take the mmap lock; the result is the same.
+  const unlockedRet = await driverPopulateRangeUnlocked(
+    driver,
+    addr + 4 * PAGE_SIZE,
+    addr + 8 * PAGE_SIZE,
+    HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
+  );
+  let unlockedWritable = 0;
+  for (let vpn = addr / PAGE_SIZE + 4; vpn < addr / PAGE_SIZE + 8; vpn++)
+    unlockedWritable += (driver.devicePageTable.get(vpn) ?? 0) % 2;
+
   const report: MirrorDriverReport = {
     addr,
     pages,
@@ -320,6 +392,8 @@ export async function runMirrorDriverExample(): Promise<MirrorDriverReport> {
     holeRet,
     readOnlyWriteRet,
     race: { seeds: RACE_SEEDS.length, rets, retries, stale },
+    unlockedRet,
+    unlockedWritable,
     invalidations: driver.invalidations.length,
   };
   await mmuIntervalNotifierRemove(driver.intervalSub);

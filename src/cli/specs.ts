@@ -90,7 +90,7 @@ export const SELFTEST: CommandSpec = {
     },
   ],
   examples: [
-    ['selftest', 'all 76 test instances'],
+    ['selftest', 'all 78 test instances'],
     ['selftest --filter anon_read', 'anon_read, anon_read_prot, anon_read_multiple in both variants'],
     ['selftest --filter "hmm.hmm_device_coherent.*" --json', 'the coherent variant, as JSON'],
   ],

@@ -22,6 +22,7 @@ import { initAnonFolio } from '../mm/fault.ts';
 import { GUP_PIN_COUNTING_BIAS } from '../mm/gup-bias.ts';
 import { splitHugePmd, trySplitFolio } from '../mm/huge-memory.ts';
 import type { Kernel } from '../mm/kernel.ts';
+import { MEMCG_ANON, memCgroupCharge, memCgroupMigrate, memCgroupSplit } from '../mm/memcontrol.ts';
 import {
   MMU_NOTIFY_MIGRATE,
   type MmuNotifierRange,
@@ -724,6 +725,7 @@ function folioMigrateMapping(k: Kernel, dst: number, src: number, extra: number)
     pm.index[dstHead + i] = pm.index[srcHead + i]!;
     pm.flags[dstHead + i] = (pm.flags[dstHead + i]! & ~carried) | (pm.flags[srcHead + i]! & carried);
   }
+  memCgroupMigrate(k, srcHead, dstHead);
   return true;
 }
 
@@ -743,6 +745,7 @@ async function migrateVmaSplitUnmappedFolio(
   // folio_split_unmapped: every new folio locked, holding one reference (the migration's).
   const locked = (pm.flags[head]! & PG_locked) !== 0;
   pm.splitFolioMetadata(head);
+  memCgroupSplit(k, head, HPAGE_PMD_NR);
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     pm.refcount[head + i] = 1;
     if (locked) pm.flags[head + i]! |= PG_locked;
@@ -787,6 +790,10 @@ async function migrateVmaInsertPage(
   const off = ensureEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 1);
   if (off < 0) return abort();
   const anon = anonVmaPrepare(vma);
+  // mem_cgroup_charge(folio, vma->vm_mm, GFP_KERNEL): the destination (device-private pages too)
+  // is charged to the mm's group; at the limit the slot is not migrated. A charge taken before a
+  // later abort stays with the page until its owner frees it, as in the kernel.
+  if (mm.memcg !== null && memCgroupCharge(k, mm, page, MEMCG_ANON, false) !== 0) return abort();
   const wr = (vma.flags & VM_WRITE) !== 0;
   let entry: number;
   if (devicePrivate) entry = wr ? PTE_DEVICE_PRIVATE_WRITE : PTE_DEVICE_PRIVATE_READ;
@@ -841,6 +848,10 @@ function migrateVmaInsertHugePmdPage(
       pm.isZeroPfn(k.pt.words[pmdOff + 1]!)
     )
   ) {
+    abort();
+    return;
+  }
+  if (mm.memcg !== null && memCgroupCharge(k, mm, head, MEMCG_ANON, false) !== 0) {
     abort();
     return;
   }

@@ -7,6 +7,8 @@
  * @module
  */
 import {
+  FAULT_FLAG_ALLOW_RETRY,
+  FAULT_FLAG_KILLABLE,
   FAULT_FLAG_REMOTE,
   FAULT_FLAG_WRITE,
   HPAGE_PMD_NR,
@@ -15,7 +17,10 @@ import {
   PAGE_SIZE,
   PMD_SIZE,
   PTRS_PER_TABLE,
+  VM_FAULT_COMPLETED,
   VM_FAULT_ERROR,
+  VM_FAULT_OOM,
+  VM_FAULT_RETRY,
   VM_READ,
   VM_WRITE,
 } from '../mm/constants.ts';
@@ -43,7 +48,7 @@ import {
 } from '../mm/pte.ts';
 import type { Vma } from '../mm/vma.ts';
 import { mmuIntervalCheckRetry } from '../notifier/interval-notifier.ts';
-import { EBUSY, EFAULT, EINVAL, EPERM } from '../sim/errno.ts';
+import { EBUSY, EFAULT, EINTR, EINVAL, ENOMEM, EPERM } from '../sim/errno.ts';
 import { UsageError } from '../sim/errors.ts';
 import { HI_ERROR, HI_INOUT, HI_ORDER_SHIFT, HI_VALID, HI_WRITE, hiHalf, LITTLE_ENDIAN } from './hmm-pfn.ts';
 import type { HmmRange } from './hmm-range.ts';
@@ -54,6 +59,18 @@ const NEED_FAULT = 1;
 const NEED_WRITE_FAULT = 2;
 /** Both. */
 const NEED_ALL_BITS = NEED_FAULT | NEED_WRITE_FAULT;
+
+/**
+ * Internal: `handle_mm_fault` dropped the mmap lock (VM_FAULT_RETRY / VM_FAULT_COMPLETED) during
+ * a walk that allows it (HMM_FAULT_UNLOCKED, -ENOLCK in the series); never returned to callers.
+ */
+const HMM_FAULT_UNLOCKED = -37;
+
+/** The caller's lock state during {@link hmmRangeFaultLocked} (`bool *locked`). */
+export interface HmmLocked {
+  /** True while the mmap read lock is held; the walk clears it when a fault dropped the lock. */
+  value: boolean;
+}
 
 /** VALID | WRITE in the high half. */
 const HI_VALID_WRITE = (HI_VALID | HI_WRITE) >>> 0;
@@ -85,7 +102,16 @@ export const hmmStats = {
  * (`start >= end`). The caller holds the mmap lock of the notifier's mm.
  */
 export async function hmmRangeFault(range: HmmRange): Promise<number> {
-  const walk = new HmmVmaWalk(range);
+  return hmmRangeFaultLocked(range, null);
+}
+
+/**
+ * The common implementation (`hmm_range_fault_locked` of the lock-drop series): with `locked`
+ * (the unlocked entry point) faults may drop the mmap lock — `locked.value` becomes false and
+ * the call returns -EBUSY (or -EINTR with a fatal signal pending); without it, as before.
+ */
+export async function hmmRangeFaultLocked(range: HmmRange, locked: HmmLocked | null): Promise<number> {
+  const walk = new HmmVmaWalk(range, locked);
   hmmStats.calls++;
   const sched = walk.k.sched;
   if (walk.k.bus.on) traceHmmRangeFault(walk.k, 'B', range, 0);
@@ -105,7 +131,12 @@ export async function hmmRangeFault(range: HmmRange): Promise<number> {
     }
     const passStart = walk.last;
     walk.faultedAt = -1;
-    const ret = await walk.walkRange(walk.last, range.end);
+    let ret = await walk.walkRange(walk.last, range.end);
+    if (ret === HMM_FAULT_UNLOCKED) {
+      ret = sched.current.fatalSignalPending ? -EINTR : -EBUSY;
+      if (walk.k.bus.on) traceHmmRangeFault(walk.k, 'E', range, ret);
+      return ret;
+    }
     if (ret === -EBUSY && walk.k.observer !== null) checkRestart(walk, passStart);
     if (ret !== -EBUSY) {
       if (walk.k.bus.on) traceHmmRangeFault(walk.k, 'E', range, ret);
@@ -165,8 +196,10 @@ class HmmVmaWalk {
   private readonly defaultHi: number;
   /** Whether any page can require a fault (the hmm_range_need_fault short-cut). */
   private readonly mayFault: boolean;
+  /** The caller's lock state when faults may drop the mmap lock, else null. */
+  private readonly locked: HmmLocked | null;
 
-  constructor(range: HmmRange) {
+  constructor(range: HmmRange, locked: HmmLocked | null = null) {
     checkRange(range);
     const mm = range.notifier.mm!;
     if (!mm.mmapLock.heldByCurrent()) {
@@ -182,6 +215,7 @@ class HmmVmaWalk {
       );
     }
     this.range = range;
+    this.locked = locked;
     this.mm = mm;
     this.k = mm.kernel;
     const a = range.hmmPfns;
@@ -247,13 +281,21 @@ class HmmVmaWalk {
     // words of [addr, end) set to HMM_PFN_NONE before faulting, destroying their requests.
     if (this.k.mutant === 'H2') this.pfnsFill(addr, end, 0);
     let flags = FAULT_FLAG_REMOTE;
+    if (this.locked !== null) flags |= FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE;
     if ((required & NEED_WRITE_FAULT) !== 0) {
       if ((vma.flags & VM_WRITE) === 0) return -EPERM;
       flags |= FAULT_FLAG_WRITE;
     }
     for (; addr < end; addr += PAGE_SIZE) {
       hmmStats.faults++;
-      if ((await handleMmFault(vma, addr, flags)) & VM_FAULT_ERROR) return -EFAULT;
+      const r = await handleMmFault(vma, addr, flags);
+      if ((r & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)) !== 0) {
+        this.locked!.value = false;
+        return HMM_FAULT_UNLOCKED;
+      }
+      // vm_fault_to_errno (the lock-drop series, both entry points): OOM is -ENOMEM; 6.12: -EFAULT.
+      if ((r & VM_FAULT_ERROR) !== 0)
+        return (r & VM_FAULT_OOM) !== 0 && this.k.kernelVersion !== '6.12' ? -ENOMEM : -EFAULT;
     }
     return -EBUSY;
   }

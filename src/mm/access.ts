@@ -6,11 +6,15 @@
  * @module
  */
 import {
+  FAULT_FLAG_ALLOW_RETRY,
+  FAULT_FLAG_KILLABLE,
+  FAULT_FLAG_TRIED,
   FAULT_FLAG_WRITE,
   PAGE_SIZE,
   VM_EXEC,
   VM_FAULT_HWPOISON,
   VM_FAULT_OOM,
+  VM_FAULT_RETRY,
   VM_FAULT_SIGBUS,
   VM_FAULT_SIGSEGV,
   VM_READ,
@@ -20,7 +24,7 @@ import { handleMmFaultNoWait } from './fault.ts';
 import type { MmStruct } from './mm-struct.ts';
 import { walkLevel, walkToLeaf } from './page-table.ts';
 import { PTE_DIRTY, PTE_KIND_MASK, PTE_PRESENT, PTE_PROTNONE, PTE_WRITE, PTE_YOUNG } from './pte.ts';
-import { BusError, OutOfMemoryKill, SegmentationFault } from './signals.ts';
+import { BusError, FatalSignalKill, OutOfMemoryKill, SegmentationFault } from './signals.ts';
 import { staleTlbLookup } from './stale-tlb.ts';
 
 /**
@@ -80,7 +84,12 @@ function userFaultLocked(mm: MmStruct, addr: number, write: boolean): Promise<vo
     const allowed = write ? (vma.flags & VM_WRITE) !== 0 : (vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
     if (!allowed)
       throw new SegmentationFault(addr, write, `the mapping does not allow ${write ? 'writes' : 'reads'}`);
-    r = handleMmFaultNoWait(vma, addr, write ? FAULT_FLAG_WRITE : 0);
+    // x86 do_user_addr_fault: the fault may drop the lock (userfaultfd) and is killable.
+    r = handleMmFaultNoWait(
+      vma,
+      addr,
+      (write ? FAULT_FLAG_WRITE : 0) | FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE,
+    );
   } catch (e) {
     mm.mmapLock.upRead();
     throw e;
@@ -100,10 +109,45 @@ async function userFaultFinish(
   let r: number;
   try {
     r = await pending;
-  } finally {
+  } catch (e) {
     mm.mmapLock.upRead();
+    throw e;
   }
+  // VM_FAULT_RETRY: the fault dropped the mmap lock (handle_userfault); the access faults again
+  // with FAULT_FLAG_TRIED unless the task is dying (then the kill is what happens next).
+  while ((r & VM_FAULT_RETRY) !== 0) {
+    if (mm.kernel.sched.current.fatalSignalPending) throw new FatalSignalKill(addr, write);
+    r = await userFaultRetry(mm, addr, write);
+  }
+  mm.mmapLock.upRead();
   deliverFaultSignal(r, addr, write);
+}
+
+/** The fault again after VM_FAULT_RETRY: the lock is retaken; returns with it held unless RETRY again. */
+async function userFaultRetry(mm: MmStruct, addr: number, write: boolean): Promise<number> {
+  await mm.mmapLock.downRead();
+  const vma = mm.vmaLookup(addr);
+  const allowed =
+    vma !== null &&
+    (write ? (vma.flags & VM_WRITE) !== 0 : (vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0);
+  if (!allowed) {
+    mm.mmapLock.upRead();
+    throw new SegmentationFault(
+      addr,
+      write,
+      vma === null ? 'no mapping at this address' : 'access not allowed',
+    );
+  }
+  try {
+    return await handleMmFaultNoWait(
+      vma,
+      addr,
+      (write ? FAULT_FLAG_WRITE : 0) | FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE | FAULT_FLAG_TRIED,
+    );
+  } catch (e) {
+    mm.mmapLock.upRead();
+    throw e;
+  }
 }
 
 /** Throws the signal a failed fault delivers (VM_FAULT_* bits of `r`); returns if none. */

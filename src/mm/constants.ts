@@ -110,10 +110,24 @@ export const VM_NOHUGEPAGE = 0x40000000;
 /** VMAs whose pages are not normal memory for the generic code. */
 export const VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP;
 
+/** Missing-page faults of the VMA go to its userfaultfd. */
+export const VM_UFFD_MISSING = 0x200;
+
 /** Page-fault flags (FAULT_FLAG_*). */
 export const FAULT_FLAG_WRITE = 0x1;
+/** The fault may drop the mmap lock and return VM_FAULT_RETRY (userfaultfd, page-lock waits). */
+export const FAULT_FLAG_ALLOW_RETRY = 0x4;
+/** The fault's waits may be ended by a fatal signal. */
+export const FAULT_FLAG_KILLABLE = 0x10;
+/** The fault is a retry after VM_FAULT_RETRY. */
+export const FAULT_FLAG_TRIED = 0x20;
 /** @see FAULT_FLAG_WRITE */
 export const FAULT_FLAG_REMOTE = 0x80;
+/**
+ * Unshare a COW-shared anonymous page (or replace a page-cache/zero page of a COW mapping) with an
+ * exclusive copy, without making it writable: GUP's answer to -EMLINK from `gup_must_unshare`.
+ */
+export const FAULT_FLAG_UNSHARE = 0x400;
 
 /** handle_mm_fault results (VM_FAULT_*). 0 = handled. */
 export const VM_FAULT_OOM = 0x1;
@@ -125,6 +139,8 @@ export const VM_FAULT_HWPOISON = 0x10;
 export const VM_FAULT_SIGSEGV = 0x40;
 /** The fault must be retried (the entry changed, or a page lock was contended). */
 export const VM_FAULT_RETRY = 0x400;
+/** handle_mm_fault completed the fault and dropped the mmap lock. */
+export const VM_FAULT_COMPLETED = 0x4000;
 /** Any result that is an error. */
 export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON;
 

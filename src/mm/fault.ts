@@ -9,6 +9,7 @@
  */
 import { anonVmaPrepare } from './anon-vma.ts';
 import {
+  FAULT_FLAG_UNSHARE,
   FAULT_FLAG_WRITE,
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
@@ -27,6 +28,7 @@ import { getFilePage } from './filemap.ts';
 import { deferredSplitFolio, splitHugePmd, thpEligible } from './huge-memory.ts';
 import { allocHugetlbFolio } from './hugetlb.ts';
 import type { Kernel } from './kernel.ts';
+import { MEMCG_ANON, memCgroupCharge } from './memcontrol.ts';
 import {
   MMU_NOTIFY_CLEAR,
   MMU_NOTIFY_EXCLUSIVE,
@@ -38,7 +40,7 @@ import {
 } from './mmu-notifier.ts';
 import { PG_anon, PG_anon_exclusive, PG_dirty, PG_lru, PG_swapbacked } from './page-flags.ts';
 import { pageLocked, trylockPage, unlockPage, waitOnPageLocked } from './page-lock.ts';
-import { ensureEntry, ensurePteUnderPmd, findEntry } from './page-table.ts';
+import { ensureEntry, ensurePteUnderPmd, findEntry, walkToLeaf } from './page-table.ts';
 import { HUGE_ZERO_PFN, ZERO_PFN } from './physmem.ts';
 import {
   PTE_DEVICE_EXCLUSIVE,
@@ -115,6 +117,9 @@ function faultAfterPoint(vma: Vma, addr: number, flags: number): number | Promis
   if (k.bus.on) traceFaultBegin(vma, addr, write);
   k.work.pageFaults++;
   k.sched.clock.advance(k.costs.pageFaultNs);
+  if ((flags & FAULT_FLAG_UNSHARE) !== 0 && !write && !vma.isHugetlb) return unshareFault(vma, addr);
+  // do_anonymous_page / do_huge_pmd_anonymous_page on a missing page of a registered VMA.
+  if (vma.uffd !== null && userfaultfdMissing(vma, addr)) return userfaultFault(vma, addr, flags);
   if (!vma.isHugetlb) {
     const result = faultPmdNoSleep(vma, addr, write);
     if (result !== WOULD_SLEEP) {
@@ -286,6 +291,21 @@ async function handlePteFaultSleeping(vma: Vma, addr: number, off: number, write
   }
 }
 
+/** True when a fault at `addr` finds no page: the walk ends at a none entry (userfaultfd_missing). */
+function userfaultfdMissing(vma: Vma, addr: number): boolean {
+  const mm = vma.mm;
+  const pool = mm.kernel.pt;
+  const off = walkToLeaf(pool, mm.pgd, Math.floor(addr / PAGE_SIZE));
+  return (pool.words[off]! & PTE_KIND_MASK) === PTE_NONE;
+}
+
+/** handle_userfault, closing the fault's trace span (VM_FAULT_RETRY: the mmap lock was dropped). */
+async function userfaultFault(vma: Vma, addr: number, flags: number): Promise<number> {
+  const r = await vma.uffd!.handleUserfault(addr, flags);
+  traceFault(vma, addr, (flags & FAULT_FLAG_WRITE) !== 0, r);
+  return r;
+}
+
 /** Sets up a freshly allocated order-0 page as an exclusive anonymous page of `vma` at `addr`. */
 export function initAnonPage(vma: Vma, addr: number, pfn: number): void {
   const k = vma.mm.kernel;
@@ -327,6 +347,10 @@ function doAnonymousPage(vma: Vma, addr: number, off: number, write: boolean): n
   }
   const pfn = k.pm.allocPages(0);
   if (pfn === 0) return VM_FAULT_OOM;
+  if (mm.memcg !== null && memCgroupCharge(k, mm, pfn, MEMCG_ANON, true) !== 0) {
+    k.pm.freePages(pfn);
+    return VM_FAULT_OOM;
+  }
   initAnonPage(vma, addr, pfn);
   k.pt.words[off] = PTE_PRESENT | PTE_YOUNG | PTE_DIRTY | ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
   k.pt.words[off + 1] = pfn;
@@ -350,6 +374,10 @@ function doHugePmdAnonymousPage(vma: Vma, haddr: number, pmdOff: number, write: 
   }
   const head = pm.allocPages(HPAGE_PMD_ORDER);
   if (head === 0) return FALLBACK;
+  if (mm.memcg !== null && memCgroupCharge(k, mm, head, MEMCG_ANON, false) !== 0) {
+    pm.freePages(head); // THP_FAULT_FALLBACK_CHARGE
+    return FALLBACK;
+  }
   initAnonFolio(vma, haddr, head, true);
   k.pt.words[pmdOff] =
     PTE_PRESENT | PTE_LEAF | PTE_YOUNG | PTE_DIRTY | ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
@@ -359,7 +387,10 @@ function doHugePmdAnonymousPage(vma: Vma, haddr: number, pmdOff: number, write: 
   return 0;
 }
 
-/** do_huge_pmd_wp_page: reuse an exclusive THP, otherwise split the PMD and fall back to PTEs. */
+/**
+ * do_huge_pmd_wp_page: a write to the huge zero page gets a THP of its own (since 6.13); an
+ * exclusive THP is reused; otherwise the PMD is split and the fault falls back to PTEs.
+ */
 async function doHugePmdWpPage(
   vma: Vma,
   haddr: number,
@@ -367,13 +398,57 @@ async function doHugePmdWpPage(
   lo: number,
   head: number,
 ): Promise<number> {
-  if (hugePmdWpReuse(vma, pmdOff, lo, head)) return 0;
+  const k = vma.mm.kernel;
+  if (k.pm.isZeroPfn(head) && k.kernelVersion !== '6.12') {
+    const r = await doHugeZeroWpPmd(vma, haddr, lo, head);
+    if (r !== FALLBACK) return r;
+  } else if (hugePmdWpReuse(vma, pmdOff, lo, head)) return 0;
   await splitHugePmd(vma.mm, haddr);
   return FALLBACK;
 }
 
-/** The reuse half of do_huge_pmd_wp_page: makes an exclusive THP writable; false if it cannot. */
-function hugePmdWpReuse(vma: Vma, pmdOff: number, lo: number, head: number): boolean {
+/**
+ * do_huge_zero_wp_pmd (1ced09e0331f, "mm: allocate THP on hugezeropage wp-fault", 6.13): a zeroed
+ * PMD-sized folio replaces the huge zero page under one CLEAR over the 2 MiB, mapped writable and
+ * dirty; FALLBACK (split the PMD) when no THP can be had. If the PMD changed while the notifiers
+ * ran, the folio is dropped and the fault retried.
+ */
+async function doHugeZeroWpPmd(vma: Vma, haddr: number, lo: number, zero: number): Promise<number> {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const pm = k.pm;
+  const head = pm.allocPages(HPAGE_PMD_ORDER); // vma_alloc_anon_folio_pmd: zeroed, charged
+  if (head === 0) return FALLBACK;
+  if (mm.memcg !== null && memCgroupCharge(k, mm, head, MEMCG_ANON, false) !== 0) {
+    pm.freePages(head);
+    return FALLBACK;
+  }
+  const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, haddr, haddr + PMD_SIZE);
+  await mmuNotifierInvalidateRangeStart(range);
+  const pmdOff = findEntry(k.pt, mm.pgd, haddr / PAGE_SIZE, 2);
+  const w = k.pt.words;
+  let r = 0;
+  if (pmdOff < 0 || w[pmdOff] !== lo || w[pmdOff + 1] !== zero) k.freeFolio(head);
+  else if (mm.mmfUnstable) {
+    k.freeFolio(head); // check_stable_address_space
+    r = VM_FAULT_SIGBUS;
+  } else {
+    initAnonFolio(vma, haddr, head, true);
+    w[pmdOff] =
+      PTE_PRESENT | PTE_LEAF | PTE_YOUNG | PTE_DIRTY | ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
+    w[pmdOff + 1] = head;
+    mm.rss[MM_ANONPAGES]! += HPAGE_PMD_NR;
+    faultStats.thp++;
+  }
+  mmuNotifierInvalidateRangeEnd(range);
+  return r;
+}
+
+/**
+ * The reuse half of do_huge_pmd_wp_page: makes an exclusive THP writable (an unshare fault only
+ * marks it exclusive and leaves the PMD read-only); false if it cannot.
+ */
+function hugePmdWpReuse(vma: Vma, pmdOff: number, lo: number, head: number, unshare = false): boolean {
   const k = vma.mm.kernel;
   const pm = k.pm;
   if (!pm.isZeroPfn(head) && (pm.flags[head]! & PG_anon) !== 0) {
@@ -382,11 +457,61 @@ function hugePmdWpReuse(vma: Vma, pmdOff: number, lo: number, head: number): boo
     const exclusive = (pm.flags[head]! & PG_anon_exclusive) !== 0;
     if (exclusive || (pm.refcount[head] === 1 && pm.entireMapcount[head] === 1 && ptesMapped === 0)) {
       for (let i = 0; i < HPAGE_PMD_NR; i++) pm.flags[head + i]! |= PG_anon_exclusive;
-      k.pt.words[pmdOff] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
+      if (!unshare) k.pt.words[pmdOff] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
       return true;
     }
   }
   return false;
+}
+
+/**
+ * A fault with FAULT_FLAG_UNSHARE (GUP after `gup_must_unshare`): `wp_huge_pmd` and `do_wp_page`
+ * with `unshare` set. A read-only PMD leaf is reused when its THP is exclusive or reusable (marked
+ * exclusive, left read-only), the huge zero page gets a THP (mainline) and otherwise the PMD is
+ * split; a read-only PTE's page is reused likewise or copied by `wp_page_copy` into an exclusive
+ * page mapped read-only (CLEAR over the page). Anything else is an ordinary read fault.
+ */
+async function unshareFault(vma: Vma, addr: number): Promise<number> {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const pm = k.pm;
+  const vpn = addr / PAGE_SIZE;
+  const pmdOff = findEntry(k.pt, mm.pgd, vpn, 2);
+  let lo = pmdOff >= 0 ? k.pt.words[pmdOff]! : 0;
+  if ((lo & (PTE_LEAF | PTE_KIND_MASK | PTE_WRITE | PTE_PROTNONE)) === (PTE_LEAF | PTE_PRESENT)) {
+    const head = k.pt.words[pmdOff + 1]!;
+    const haddr = Math.floor(addr / PMD_SIZE) * PMD_SIZE;
+    let r = FALLBACK;
+    if (pm.isZeroPfn(head)) {
+      if (k.kernelVersion !== '6.12') r = await doHugeZeroWpPmd(vma, haddr, lo, head);
+    } else if (hugePmdWpReuse(vma, pmdOff, lo, head, true)) r = 0;
+    if (r !== FALLBACK) {
+      traceFault(vma, addr, false, r);
+      return r;
+    }
+    await splitHugePmd(mm, haddr);
+  }
+  const off = findEntry(k.pt, mm.pgd, vpn, 1);
+  lo = off >= 0 ? k.pt.words[off]! : 0;
+  if ((lo & (PTE_KIND_MASK | PTE_WRITE | PTE_PROTNONE)) === PTE_PRESENT) {
+    const pfn = k.pt.words[off + 1]!;
+    let r: number;
+    if (!pm.isZeroPfn(pfn) && (lo & PTE_SPECIAL) === 0 && (pm.flags[pfn]! & PG_anon) !== 0) {
+      const small = pm.order[pfn] === 0;
+      if (
+        (pm.flags[pfn]! & PG_anon_exclusive) !== 0 ||
+        (small && pm.refcount[pfn] === 1 && pm.mapcount[pfn] === 1)
+      ) {
+        pm.flags[pfn]! |= PG_anon_exclusive; // reuse: nothing to copy, the PTE stays read-only
+        r = 0;
+      } else r = await wpPageCopy(vma, addr, lo, pfn, true);
+    } else if ((lo & PTE_SPECIAL) !== 0 && !pm.isZeroPfn(pfn))
+      r = 0; // no struct page: GUP refuses it
+    else r = await wpPageCopy(vma, addr, lo, pfn, true);
+    traceFault(vma, addr, false, r);
+    return r;
+  }
+  return faultSleeping(vma, addr, false);
 }
 
 /**
@@ -429,12 +554,18 @@ function doWpPage(vma: Vma, addr: number, off: number, lo: number, pfn: number):
  * over the page. If the PTE changed while the notifiers ran, the copy is dropped and the fault
  * retried.
  */
-async function wpPageCopy(vma: Vma, addr: number, oldLo: number, oldPfn: number): Promise<number> {
+async function wpPageCopy(
+  vma: Vma,
+  addr: number,
+  oldLo: number,
+  oldPfn: number,
+  unshare = false,
+): Promise<number> {
   const pfn = wpPageCopyAlloc(vma, oldPfn);
   if (pfn === 0) return VM_FAULT_OOM;
   const range = mmuNotifierRangeInit(vma.mm, MMU_NOTIFY_CLEAR, addr, addr + PAGE_SIZE);
   await mmuNotifierInvalidateRangeStart(range);
-  return wpPageCopyInstall(vma, addr, oldLo, oldPfn, pfn, range);
+  return wpPageCopyInstall(vma, addr, oldLo, oldPfn, pfn, range, unshare);
 }
 
 /**
@@ -451,11 +582,20 @@ function wpPageCopyNoSleep(vma: Vma, addr: number, oldLo: number, oldPfn: number
   return wpPageCopyInstall(vma, addr, oldLo, oldPfn, pfn, range);
 }
 
-/** The new page of wp_page_copy, holding the old page's contents; 0 when memory is exhausted. */
+/**
+ * The new page of wp_page_copy, holding the old page's contents and charged to the mm's memory
+ * cgroup; 0 when memory is exhausted or the charge failed (both VM_FAULT_OOM).
+ */
 function wpPageCopyAlloc(vma: Vma, oldPfn: number): number {
-  const pm = vma.mm.kernel.pm;
+  const mm = vma.mm;
+  const pm = mm.kernel.pm;
   const pfn = pm.allocPages(0);
-  if (pfn !== 0 && !pm.isZeroPfn(oldPfn)) pm.copyPage(pfn, oldPfn);
+  if (pfn === 0) return 0;
+  if (mm.memcg !== null && memCgroupCharge(mm.kernel, mm, pfn, MEMCG_ANON, true) !== 0) {
+    pm.freePages(pfn);
+    return 0;
+  }
+  if (!pm.isZeroPfn(oldPfn)) pm.copyPage(pfn, oldPfn);
   return pfn;
 }
 
@@ -467,6 +607,7 @@ function wpPageCopyInstall(
   oldPfn: number,
   pfn: number,
   range: MmuNotifierRange,
+  unshare = false,
 ): number {
   const mm = vma.mm;
   const k = mm.kernel;
@@ -478,14 +619,17 @@ function wpPageCopyInstall(
     (w[off]! & (PTE_KIND_MASK | PTE_WRITE)) === (oldLo & (PTE_KIND_MASK | PTE_WRITE)) &&
     w[off + 1] === oldPfn;
   if (!same) {
-    pm.freePages(pfn);
+    k.freeFolio(pfn);
     mmuNotifierInvalidateRangeEnd(range);
     return 0;
   }
   initAnonPage(vma, addr, pfn);
   // ptep_clear_flush: the old translation goes from every CPU's TLB before the new one is set.
   k.chargeTlbShootdown();
-  w[off] = PTE_PRESENT | PTE_WRITE | PTE_DIRTY | PTE_YOUNG | (oldLo & PTE_SOFT_DIRTY);
+  // An unshare copy keeps the old PTE's protection (read-only) and is not dirtied.
+  w[off] =
+    (unshare ? PTE_PRESENT | PTE_YOUNG : PTE_PRESENT | PTE_WRITE | PTE_DIRTY | PTE_YOUNG) |
+    (oldLo & PTE_SOFT_DIRTY);
   w[off + 1] = pfn;
   mm.rss[MM_ANONPAGES]!++;
   if (!pm.isZeroPfn(oldPfn) && (oldLo & PTE_SPECIAL) === 0) {
@@ -508,6 +652,11 @@ function doSwapPage(vma: Vma, addr: number, off: number, slot: number, write: bo
   const pm = k.pm;
   const pfn = pm.allocPages(0);
   if (pfn === 0) return VM_FAULT_OOM;
+  // mem_cgroup_swapin_charge_folio
+  if (mm.memcg !== null && memCgroupCharge(k, mm, pfn, MEMCG_ANON, true) !== 0) {
+    pm.freePages(pfn);
+    return VM_FAULT_OOM;
+  }
   const data = k.swap.read(slot);
   if (data !== null) pm.writableBytes(pfn).set(data);
   k.swap.swapIns++;
@@ -536,7 +685,7 @@ function doFileFault(vma: Vma, addr: number, off: number, write: boolean): numbe
   const file = vma.file!;
   const pgidx = vma.pageIndex(addr);
   if (pgidx * PAGE_SIZE >= Math.ceil(file.size / PAGE_SIZE) * PAGE_SIZE) return VM_FAULT_SIGBUS;
-  const cached = getFilePage(k, file, pgidx);
+  const cached = getFilePage(k, file, pgidx, mm);
   if (cached === 0) return VM_FAULT_OOM;
   const shared = (vma.flags & VM_SHARED) !== 0;
   // finish_fault checks private mappings even on a read: the reaper may have taken a COW copy.
@@ -544,6 +693,10 @@ function doFileFault(vma: Vma, addr: number, off: number, write: boolean): numbe
   if (!shared && write) {
     const pfn = pm.allocPages(0);
     if (pfn === 0) return VM_FAULT_OOM;
+    if (mm.memcg !== null && memCgroupCharge(k, mm, pfn, MEMCG_ANON, true) !== 0) {
+      pm.freePages(pfn);
+      return VM_FAULT_OOM;
+    }
     pm.copyPage(pfn, cached);
     initAnonPage(vma, addr, pfn);
     k.pt.words[off] = PTE_PRESENT | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;

@@ -7,17 +7,24 @@ import { ENOMEM } from '../sim/errno.ts';
 import { PAGE_SIZE } from './constants.ts';
 import type { SimFile } from './file.ts';
 import type { Kernel } from './kernel.ts';
+import { MEMCG_FILE, MEMCG_SHMEM, memCgroupCharge } from './memcontrol.ts';
+import type { MmStruct } from './mm-struct.ts';
 import { PG_dirty, PG_file, PG_lru, PG_swapbacked } from './page-flags.ts';
 
 /**
  * Returns the pfn caching page `pgidx` of `file`, creating a zero-filled one (holding the page
- * cache's own reference) if needed; 0 when memory is exhausted.
+ * cache's own reference, charged to the memory cgroup of `mm`, the mm of the task bringing it in)
+ * if needed; 0 when memory is exhausted or the charge failed.
  */
-export function getFilePage(k: Kernel, file: SimFile, pgidx: number): number {
+export function getFilePage(k: Kernel, file: SimFile, pgidx: number, mm: MmStruct | null = null): number {
   const cached = file.pages.get(pgidx);
   if (cached !== undefined) return cached;
   const pfn = k.pm.allocPages(0);
   if (pfn === 0) return 0;
+  if (mm?.memcg && memCgroupCharge(k, mm, pfn, file.shmem ? MEMCG_SHMEM : MEMCG_FILE, true) !== 0) {
+    k.pm.freePages(pfn);
+    return 0;
+  }
   k.pm.flags[pfn]! |= PG_file | PG_lru | (file.shmem ? PG_swapbacked : 0);
   k.pm.mapping[pfn] = file.id;
   k.pm.index[pfn] = pgidx;
@@ -56,14 +63,20 @@ export function filemapRead(k: Kernel, file: SimFile, pos: number, dst: Uint8Arr
  * creating the pages it needs (dirty), and extends the file past its end. Returns the bytes
  * written, or -ENOMEM when not even the first page could be had.
  */
-export function filemapWrite(k: Kernel, file: SimFile, pos: number, src: Uint8Array): number {
+export function filemapWrite(
+  k: Kernel,
+  file: SimFile,
+  pos: number,
+  src: Uint8Array,
+  mm: MmStruct | null = null,
+): number {
   let done = 0;
   while (done < src.length) {
     const p = pos + done;
     const pgidx = Math.floor(p / PAGE_SIZE);
     const off = p - pgidx * PAGE_SIZE;
     const n = Math.min(PAGE_SIZE - off, src.length - done);
-    const pfn = getFilePage(k, file, pgidx);
+    const pfn = getFilePage(k, file, pgidx, mm);
     if (pfn === 0) break;
     k.pm.writeBytes(pfn, off, src, done, n);
     k.pm.flags[pfn]! |= PG_dirty;

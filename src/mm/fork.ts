@@ -8,6 +8,7 @@
  * PMD-mapped THP that may be pinned is split in the parent first and copied page by page.
  * @module
  */
+
 import { ENOMEM } from '../sim/errno.ts';
 import {
   HPAGE_PMD_NR,
@@ -19,12 +20,14 @@ import {
   VM_MIXEDMAP,
   VM_PFNMAP,
   VM_READ,
+  VM_UFFD_MISSING,
   VM_WRITE,
 } from './constants.ts';
 import { initAnonPage } from './fault.ts';
 import { GUP_PIN_COUNTING_BIAS } from './gup-bias.ts';
 import { splitHugePmd } from './huge-memory.ts';
 import type { Kernel } from './kernel.ts';
+import { MEMCG_ANON, memCgroupCharge } from './memcontrol.ts';
 import type { MmStruct } from './mm-struct.ts';
 import {
   MMU_NOTIFY_CLEAR,
@@ -65,6 +68,9 @@ import { vmaDup } from './vma-ops.ts';
 export async function dupMmap(parent: MmStruct, child: MmStruct): Promise<number> {
   for (const vma of [...parent.vmas]) {
     const copy = vmaDup(vma, child, vma.start, vma.end, vma.pgoff);
+    // dup_userfaultfd without UFFD_FEATURE_EVENT_FORK: the child's VMA is not registered.
+    copy.uffd = null;
+    copy.flags &= ~VM_UFFD_MISSING;
     if (vma.anonVma === null && !vma.isHugetlb && (vma.flags & (VM_PFNMAP | VM_MIXEDMAP)) === 0) continue; // vma_needs_copy
     const r = await copyPageRange(vma, copy);
     if (r < 0) return r;
@@ -305,6 +311,10 @@ function copyPresentPage(dst: Vma, pfn: number, vpn: number): boolean {
   const pm = k.pm;
   const copy = pm.allocPages(0);
   if (copy === 0) return false;
+  if (dst.mm.memcg !== null && memCgroupCharge(k, dst.mm, copy, MEMCG_ANON, false) !== 0) {
+    pm.freePages(copy);
+    return false;
+  }
   pm.copyPage(copy, pfn);
   const addr = vpn * PAGE_SIZE;
   initAnonPage(dst, addr, copy);

@@ -4,8 +4,10 @@
  * large folio that is no longer mapped whole (`split_folio`, as the deferred-split shrinker would).
  * @module
  */
+
 import { HPAGE_PMD_NR, PMD_SIZE, PTRS_PER_TABLE, VM_HUGEPAGE, VM_NOHUGEPAGE } from './constants.ts';
 import type { Kernel } from './kernel.ts';
+import { memCgroupSplit } from './memcontrol.ts';
 import type { MmStruct } from './mm-struct.ts';
 import {
   MMU_NOTIFY_CLEAR,
@@ -124,6 +126,7 @@ export function splitFolio(k: Kernel, head: number, extraRefs = 0): void {
   const pm = k.pm;
   const n = pm.folioNrPages(head);
   pm.splitFolioMetadata(head);
+  memCgroupSplit(k, head, n);
   // __split_unmapped_folio tells the driver of a device-private folio (pgmap folio_split) before
   // the pieces get their references, so a piece freed below already has its own driver state
   // (dmirror splits the system folio backing it).

@@ -25,6 +25,13 @@ import type { DeviceMirror } from './device-mirror.ts';
 import type { MmEvent } from './events.ts';
 import { SimFile } from './file.ts';
 import { HugetlbPool } from './hugetlb.ts';
+import {
+  createMemCgroup,
+  type MemCgroup,
+  type MemCgroupOptions,
+  type MemcgState,
+  memCgroupUncharge,
+} from './memcontrol.ts';
 import { MmStruct } from './mm-struct.ts';
 import { isMutantId, MUTANT_IDS, type MutantId } from './mutant.ts';
 import type { MmObserver } from './observer.ts';
@@ -35,6 +42,15 @@ import { SwapDevice } from './swap.ts';
 
 /** THP policy (/sys/kernel/mm/transparent_hugepage/enabled). */
 export type ThpMode = 'always' | 'madvise' | 'never';
+
+/**
+ * Which kernel's behaviour the machine follows where it changed since 6.12 (each difference is
+ * listed with its upstream commit in docs/semantics.md): `'mainline'` (the default) or `'6.12'`.
+ */
+export type KernelVersion = 'mainline' | '6.12';
+
+/** The kernel versions {@link KernelOptions.kernelVersion} accepts. */
+export const KERNEL_VERSIONS: readonly KernelVersion[] = ['mainline', '6.12'];
 
 /** Options of a simulated machine. */
 export interface KernelOptions {
@@ -57,6 +73,8 @@ export interface KernelOptions {
    * given keep their defaults ({@link DEFAULT_KERNEL_COSTS}: zero but the hmm_range_fault walk).
    */
   costs?: Partial<KernelCostHooks>;
+  /** The kernel whose behaviour differences to follow (default `'mainline'`). */
+  kernelVersion?: KernelVersion;
 }
 
 /**
@@ -113,6 +131,7 @@ const KERNEL_OPTION_NAMES: readonly string[] = Object.keys({
   scheduler: true,
   mutant: true,
   costs: true,
+  kernelVersion: true,
 } satisfies Record<keyof KernelOptions, true>);
 
 /** Global memory-management state of one simulated machine. */
@@ -129,6 +148,8 @@ export class Kernel {
   readonly hugetlb: HugetlbPool;
   /** THP policy. */
   thp: ThpMode;
+  /** The kernel followed where behaviour changed since 6.12 (see {@link KernelVersion}). */
+  readonly kernelVersion: KernelVersion;
   /** The run's seeded random source. */
   readonly prng: Prng;
   /** Trace events (free when nobody listens). */
@@ -143,6 +164,8 @@ export class Kernel {
   coherentMigrator: CoherentMigrator | null = null;
   /** Live address spaces. */
   readonly mms = new Set<MmStruct>();
+  /** Memory cgroups and folio charges; null until the first group is created. */
+  memcg: MemcgState | null = null;
   /**
    * The deliberate mistake active on this machine (a race-explorer mutant), or null for the
    * kernel's behaviour. Core and driver code test it at the mistake's one site.
@@ -212,6 +235,13 @@ export class Kernel {
     if (mutant !== null && !isMutantId(mutant))
       throw new UsageError('mutant', `unknown mutant ${String(mutant)}; known: ${MUTANT_IDS.join(', ')}`);
     this.mutant = mutant;
+    const kernelVersion = options.kernelVersion ?? 'mainline';
+    if (!KERNEL_VERSIONS.includes(kernelVersion))
+      throw new UsageError(
+        'kernelVersion',
+        `must be ${KERNEL_VERSIONS.map((v) => `'${v}'`).join(' or ')}, got ${String(kernelVersion)}`,
+      );
+    this.kernelVersion = kernelVersion;
     if (options.costs !== undefined) this.setCosts(options.costs);
   }
 
@@ -304,6 +334,7 @@ export class Kernel {
 
   /** Frees a folio whose refcount reached zero, to its allocator. */
   freeFolio(head: number): void {
+    if (this.memcg !== null) memCgroupUncharge(this, head);
     const f = this.pm.flags[head]!;
     if ((f & PG_zone_device) !== 0) {
       const pgmap = this.pgmapOf(head);
@@ -321,6 +352,14 @@ export class Kernel {
     if ((f & (PG_anon | PG_zone_device)) !== 0) return MM_ANONPAGES;
     if ((f & PG_swapbacked) !== 0) return MM_SHMEMPAGES;
     return MM_FILEPAGES;
+  }
+
+  /**
+   * Creates a memory cgroup (`mkdir /sys/fs/cgroup/<name>`, then `memory.max`); processes join it
+   * with `Process.joinMemCgroup`.
+   */
+  createMemCgroup(name: string, options: MemCgroupOptions = {}): MemCgroup {
+    return createMemCgroup(this, name, options);
   }
 
   /** Bytes of RAM. */

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { EAGAIN, EINVAL, ENOMEM } from '../sim/errno.ts';
+import { EAGAIN, EBUSY, EINVAL, ENOMEM } from '../sim/errno.ts';
 import {
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
@@ -28,6 +28,7 @@ import {
 } from './constants.ts';
 import { initAnonFolio } from './fault.ts';
 import { splitFolio, splitHugePmd } from './huge-memory.ts';
+import { MEMCG_ANON, memCgroupCharge } from './memcontrol.ts';
 import type { MmStruct } from './mm-struct.ts';
 import { pageAlign } from './mmap.ts';
 import {
@@ -279,6 +280,11 @@ async function madviseCollapse(vma: Vma, start: number, end: number): Promise<nu
     if (!ok) return -EAGAIN;
     const head = pm.allocPages(HPAGE_PMD_ORDER);
     if (head === 0) return -ENOMEM;
+    // alloc_charge_folio: SCAN_CGROUP_CHARGE_FAIL, which madvise_collapse_errno makes -EBUSY.
+    if (mm.memcg !== null && memCgroupCharge(k, mm, head, MEMCG_ANON, false) !== 0) {
+      pm.freePages(head);
+      return -EBUSY;
+    }
     const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, haddr, haddr + PMD_SIZE);
     await mmuNotifierInvalidateRangeStart(range);
     initAnonFolio(vma, haddr, head, true);

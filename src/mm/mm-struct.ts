@@ -6,6 +6,7 @@
 import { RwSemaphore } from '../sim/rw-semaphore.ts';
 import { MMAP_BASE, MMAP_MIN_ADDR, NR_MM_COUNTERS, PAGE_SIZE } from './constants.ts';
 import type { Kernel } from './kernel.ts';
+import type { MemCgroup } from './memcontrol.ts';
 import type { MmNotifierSubscriptions } from './mmu-notifier.ts';
 import type { Vma } from './vma.ts';
 
@@ -39,6 +40,8 @@ export class MmStruct {
    * (`check_stable_address_space`).
    */
   mmfUnstable = false;
+  /** The memory cgroup new pages of this address space are charged to (its owner's); null: none. */
+  memcg: MemCgroup | null = null;
 
   /** @internal created by `Kernel.newMm` */
   constructor(kernel: Kernel, id: number, pgd: number) {

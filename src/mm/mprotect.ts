@@ -38,9 +38,11 @@ import {
   PTE_KIND_MASK,
   PTE_LEAF,
   PTE_MIGRATION_READ,
+  PTE_MIGRATION_READ_EXCLUSIVE,
   PTE_MIGRATION_WRITE,
   PTE_PRESENT,
   PTE_PROTNONE,
+  PTE_SOFT_DIRTY,
   PTE_SPECIAL,
   PTE_TABLE,
   PTE_WRITE,
@@ -156,7 +158,7 @@ function newEntryBits(
   noRead: boolean,
   canWrite: boolean,
   shared: boolean,
-  pm: { flags: Int32Array; isZeroPfn(p: number): boolean },
+  pm: { flags: Int32Array; isZeroPfn(p: number): boolean; folioHead(p: number): number },
 ): number {
   const kind = lo & PTE_KIND_MASK;
   if (kind === PTE_PRESENT) {
@@ -174,9 +176,16 @@ function newEntryBits(
     }
     return e;
   }
-  if (!canWrite) {
-    if (kind === PTE_DEVICE_PRIVATE_WRITE) return (lo & ~PTE_KIND_MASK) | PTE_DEVICE_PRIVATE_READ;
-    if (kind === PTE_MIGRATION_WRITE) return (lo & ~PTE_KIND_MASK) | PTE_MIGRATION_READ;
-  }
+  // change_pte_range / change_huge_pmd on non-present entries: whatever the new protection ("a
+  // protection check is difficult so just be safe and disable write"), a writable migration entry
+  // becomes readable — readable-exclusive for an anonymous folio, which stays AnonExclusive — and a
+  // writable device-private entry readable (its soft-dirty bit is not kept).
+  if (kind === PTE_DEVICE_PRIVATE_WRITE)
+    return (lo & ~(PTE_KIND_MASK | PTE_SOFT_DIRTY)) | PTE_DEVICE_PRIVATE_READ;
+  if (kind === PTE_MIGRATION_WRITE)
+    return (
+      (lo & ~PTE_KIND_MASK) |
+      ((pm.flags[pm.folioHead(pfn)]! & PG_anon) !== 0 ? PTE_MIGRATION_READ_EXCLUSIVE : PTE_MIGRATION_READ)
+    );
   return lo;
 }

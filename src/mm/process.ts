@@ -4,6 +4,7 @@
  * a CPU does.
  * @module
  */
+
 import { EBADF, EINVAL } from '../sim/errno.ts';
 import { SyscallError, UsageError } from '../sim/errors.ts';
 import { cpuLoad32, cpuRead, cpuStore32, cpuWrite } from './access.ts';
@@ -13,10 +14,12 @@ import { filemapRead, filemapWrite } from './filemap.ts';
 import { dupMmap } from './fork.ts';
 import type { Kernel } from './kernel.ts';
 import { doMadvise, madviseNeedsWriteLock } from './madvise.ts';
+import { MemCgroup } from './memcontrol.ts';
 import type { MmStruct } from './mm-struct.ts';
 import { doMmap, doMunmap, mmPopulate, munmapRange, wantsPopulate } from './mmap.ts';
 import { doMprotect } from './mprotect.ts';
 import { doMremap } from './mremap.ts';
+import { Userfaultfd } from './userfaultfd.ts';
 import { fileRelease } from './vma-ops.ts';
 
 /** A process of the simulated machine. */
@@ -161,6 +164,19 @@ export class Process {
   }
 
   /**
+   * Moves the process into memory cgroup `group` (writing its pid to `cgroup.procs`; null: out of
+   * every group). Pages already charged stay with their group (cgroup v2 does not move charges);
+   * new pages are charged to `group`.
+   */
+  joinMemCgroup(group: MemCgroup | null): void {
+    if (group !== null && !(group instanceof MemCgroup))
+      throw new UsageError('joinMemCgroup(group)', 'must be a MemCgroup or null');
+    if (group !== null && this.kernel.memcg?.groups[group.id] !== group)
+      throw new UsageError('joinMemCgroup(group)', `group ${group.name} belongs to another machine`);
+    this.mm.memcg = group;
+  }
+
+  /**
    * `fork(2)`: the child process (its address space a copy-on-write copy of this one). Throws
    * {@link SyscallError} with ENOMEM when the copy needs memory that is not there.
    */
@@ -175,6 +191,7 @@ export class Process {
     let r: number;
     try {
       child = new Process(k, k.newMm());
+      child.mm.memcg = parent.memcg; // a child starts in its parent's cgroup
       r = await dupMmap(parent, child.mm);
     } finally {
       parent.mmapLock.upWrite();
@@ -250,7 +267,7 @@ export class Process {
     if (open === undefined) return this.traceSyscall('pwrite', [fd, buf.length, offset], -EBADF);
     if (open.file === null || offset < 0)
       return this.traceSyscall('pwrite', [fd, buf.length, offset], -EINVAL);
-    const r = filemapWrite(this.kernel, open.file, offset, buf);
+    const r = filemapWrite(this.kernel, open.file, offset, buf, this.mm);
     return this.traceSyscall('pwrite', [fd, buf.length, offset], r);
   }
 
@@ -260,6 +277,22 @@ export class Process {
     while (this.fds.has(fd)) fd++;
     this.fds.set(fd, open);
     return fd;
+  }
+
+  /**
+   * `userfaultfd(2)`: a new userfaultfd context for this address space, installed at a descriptor
+   * (`uffd.fd`; closing it releases the context: its ranges are unregistered and waiting faults
+   * retry without it). Call `uffd.api(UFFD_API)` first, as with UFFDIO_API.
+   */
+  userfaultfd(): Userfaultfd {
+    this.checkLive('userfaultfd');
+    const uffd = new Userfaultfd(this.mm);
+    uffd.fd = this.installFd({
+      file: null,
+      fops: { name: 'userfaultfd', release: () => uffd.release() },
+      refs: 1,
+    });
+    return uffd;
   }
 
   /** Opens a device file driven by `fops` (what `open("/dev/…")` does); returns the fd. */

@@ -47,3 +47,13 @@ export class OutOfMemoryKill extends AccessSignal {
     super('OOM kill', addr, write, 'no free page for the fault');
   }
 }
+
+/** A fatal signal (SIGKILL) was pending while the access waited in a killable fault: the task dies. */
+export class FatalSignalKill extends AccessSignal {
+  /** `'FatalSignalKill'`, for messages and `instanceof`-free checks. */
+  override name = 'FatalSignalKill';
+  /** @internal */
+  constructor(addr: number, write: boolean) {
+    super('SIGKILL', addr, write, 'a fatal signal ended the fault');
+  }
+}

@@ -34,6 +34,7 @@ export function vmaCreate(
 /** A copy of `vma` over another range of (possibly another) mm, sharing its backing and anon family. */
 export function vmaDup(src: Vma, mm: MmStruct, start: number, end: number, pgoff: number): Vma {
   const vma = vmaCreate(mm, start, end, src.flags, pgoff, src.file, src.vmOps);
+  vma.uffd = src.uffd;
   if (src.anonVma !== null) {
     vma.anonVma = src.anonVma;
     src.anonVma.vmas.add(vma);

@@ -3,11 +3,13 @@
  * flags and backing.
  * @module
  */
+
 import type { AnonVma } from './anon-vma.ts';
 import { PAGE_SIZE, VM_HUGETLB, VM_IO, VM_MAYWRITE, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED } from './constants.ts';
 import type { SimFile } from './file.ts';
 import type { ResvMap } from './hugetlb.ts';
 import type { MmStruct } from './mm-struct.ts';
+import type { Userfaultfd } from './userfaultfd.ts';
 
 /** What a driver answers to a fault in its special mapping (`vm_operations_struct.fault`). */
 export interface VmOperations {
@@ -56,6 +58,8 @@ export class Vma {
    * pool had none for its copy-on-write; a later fault on a missing page is SIGBUS.
    */
   hugetlbResvUnmapped = false;
+  /** The userfaultfd context the VMA is registered with (VM_UFFD_MISSING), or null. */
+  uffd: Userfaultfd | null = null;
 
   /** @internal use the mm's mapping functions to create VMAs */
   constructor(

@@ -6,6 +6,7 @@
 
 export {
   MmuIntervalNotifier,
+  type MmuIntervalNotifierFinish,
   type MmuIntervalNotifierOps,
   type MmuIntervalNotifierState,
   mmuIntervalCheckRetry,

@@ -22,7 +22,31 @@ export interface MmuIntervalNotifierOps {
    * under the driver's lock. Return true when done (device translations of the range gone); return
    * false only when `range` is not blockable and the callback would have to sleep.
    */
-  invalidate(sub: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): boolean | Promise<boolean>;
+  invalidate?(sub: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): boolean | Promise<boolean>;
+  /**
+   * The first pass of a two-pass notifier (`invalidate_start`, used by xe's userptr): start the
+   * invalidation (e.g. signal the device) and return a {@link MmuIntervalNotifierFinish} to be
+   * called back in `invalidateFinish` once every subscription's first pass has run; or return a
+   * boolean, as {@link invalidate}, having done the whole job (no finish pass). Used instead of
+   * `invalidate` when present.
+   */
+  invalidateStart?(
+    sub: MmuIntervalNotifier,
+    range: MmuNotifierRange,
+    curSeq: number,
+  ): boolean | MmuIntervalNotifierFinish | Promise<boolean | MmuIntervalNotifierFinish>;
+  /** The finish pass (`invalidate_finish`) for a `finish` the first pass returned: wait for the device. */
+  invalidateFinish?(finish: MmuIntervalNotifierFinish): void | Promise<void>;
+}
+
+/**
+ * `struct mmu_interval_notifier_finish`: what a two-pass notifier's first pass hands the core for
+ * its finish pass. A driver typically extends it with the state the finish pass needs (embedded in
+ * a per-notifier structure: no allocation in the callback). `notifier` is set by the core.
+ */
+export interface MmuIntervalNotifierFinish {
+  /** The subscription whose finish pass this is (set by the core before the finish pass). */
+  notifier: MmuIntervalNotifier | null;
 }
 
 /** Where a subscription is in its life (not a kernel field: it lets misuse throw). */
@@ -305,8 +329,16 @@ function checkArgs(
   if (!(mm instanceof MmStruct)) throw new UsageError(`${fn}(mm)`, 'must be an MmStruct');
   checkUnsignedLong(`${fn}(start)`, start);
   checkUnsignedLong(`${fn}(length)`, length);
-  if (typeof ops !== 'object' || ops === null || typeof ops.invalidate !== 'function') {
-    throw new UsageError(`${fn}(ops)`, 'must be an object with an invalidate function');
+  if (
+    typeof ops !== 'object' ||
+    ops === null ||
+    (typeof ops.invalidate !== 'function' &&
+      (typeof ops.invalidateStart !== 'function' || typeof ops.invalidateFinish !== 'function'))
+  ) {
+    throw new UsageError(
+      `${fn}(ops)`,
+      'must be an object with an invalidate function, or invalidateStart and invalidateFinish',
+    );
   }
 }
 

@@ -20,7 +20,7 @@ import {
 import { EAGAIN } from '../sim/errno.ts';
 import { UsageError } from '../sim/errors.ts';
 import { WaitQueue } from '../sim/wait-queue.ts';
-import type { MmuIntervalNotifier } from './interval-notifier.ts';
+import type { MmuIntervalNotifier, MmuIntervalNotifierFinish } from './interval-notifier.ts';
 import { IntervalTree, type IntervalTreeNode } from './interval-tree.ts';
 
 /** `mmu_notifier_range_blockable`: true when the range's callbacks may sleep. */
@@ -151,6 +151,8 @@ export class MmuNotifierSubscriptions implements MmNotifierSubscriptions {
   ): Promise<number> {
     const sched = this.mm.kernel.sched;
     const last = range.end - 1;
+    // Finish passes of two-pass notifiers, run once every first pass has (null until one asks).
+    let finishes: MmuIntervalNotifierFinish[] | null = null;
     for (
       let node: typeof first | null = first;
       node !== null;
@@ -163,20 +165,48 @@ export class MmuNotifierSubscriptions implements MmNotifierSubscriptions {
       // non_block_start(): a callback of a non-blockable range must not sleep or reschedule.
       const steps = sched.current.steps;
       const switches = sched.switches;
-      let ret = callInvalidate(sub, range, cur);
-      if (typeof ret !== 'boolean') ret = await ret;
+      let ret =
+        sub.ops!.invalidateStart !== undefined
+          ? callInvalidateStart(sub, range, cur)
+          : callInvalidate(sub, range, cur);
+      if (typeof ret !== 'boolean' && !isFinish(ret)) ret = await ret;
       if (!range.blockable && (sched.current.steps !== steps || sched.switches !== switches))
         this.nonBlockSlept();
-      if (ret) continue;
+      if (ret === true) continue;
+      if (ret !== false) {
+        ret.notifier = sub;
+        if (finishes === null) finishes = [];
+        finishes.push(ret);
+        continue;
+      }
       if (range.blockable) {
         this.warn('mn_itree_invalidate: an invalidate callback returned false for a blockable range');
         continue;
       }
-      // A non-blocking initiator that gets -EAGAIN must not call the end: run it here.
+      // The first passes already started are finished; then -EAGAIN. A non-blocking initiator
+      // that gets -EAGAIN must not call the end: run it here.
+      if (finishes !== null) await this.finishPasses(finishes, range);
       this.invEnd();
       return -EAGAIN;
     }
+    if (finishes !== null) await this.finishPasses(finishes, range);
     return 0;
+  }
+
+  /** The second pass: every recorded finish, in the order of the first passes. */
+  private async finishPasses(finishes: MmuIntervalNotifierFinish[], range: MmuNotifierRange): Promise<void> {
+    const sched = this.mm.kernel.sched;
+    for (const f of finishes) {
+      const p = sched.point(INVALIDATE_POINT);
+      if (p) await p;
+      const steps = sched.current.steps;
+      const switches = sched.switches;
+      chargeNotifierCallback(range);
+      const r = f.notifier!.ops!.invalidateFinish!(f);
+      if (r !== undefined) await r;
+      if (!range.blockable && (sched.current.steps !== steps || sched.switches !== switches))
+        this.nonBlockSlept();
+    }
   }
 
   /**
@@ -212,16 +242,51 @@ export class MmuNotifierSubscriptions implements MmNotifierSubscriptions {
   }
 }
 
+/** True for what a first pass returns to ask for a finish pass. */
+function isFinish(v: unknown): v is MmuIntervalNotifierFinish {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    'notifier' in v &&
+    typeof (v as { then?: unknown }).then !== 'function'
+  );
+}
+
+/** One interval-notifier callback (a single pass, a first pass or a finish): counted and charged. */
+function chargeNotifierCallback(range: MmuNotifierRange): void {
+  const k = range.mm.kernel;
+  k.work.notifierCallbacks++;
+  k.sched.clock.advance(k.costs.notifierCallbackNs);
+}
+
+/** Calls `sub.ops.invalidateStart`; the result is a boolean or a finish (checked). */
+function callInvalidateStart(
+  sub: MmuIntervalNotifier,
+  range: MmuNotifierRange,
+  cur: number,
+): boolean | MmuIntervalNotifierFinish | Promise<boolean | MmuIntervalNotifierFinish> {
+  chargeNotifierCallback(range);
+  const ret = sub.ops!.invalidateStart!(sub, range, cur);
+  if (typeof ret === 'boolean' || isFinish(ret)) return ret;
+  return Promise.resolve(ret).then(checkStartResult);
+}
+
+function checkStartResult(ret: unknown): boolean | MmuIntervalNotifierFinish {
+  if (typeof ret === 'boolean' || isFinish(ret)) return ret;
+  throw new UsageError(
+    'MmuIntervalNotifierOps.invalidateStart',
+    `must return a boolean or an MmuIntervalNotifierFinish, got ${String(ret)}`,
+  );
+}
+
 /** Calls `sub.ops.invalidate`, awaiting it when it returns a promise, and checks the result is a boolean. */
 function callInvalidate(
   sub: MmuIntervalNotifier,
   range: MmuNotifierRange,
   cur: number,
 ): boolean | Promise<boolean> {
-  const k = range.mm.kernel;
-  k.work.notifierCallbacks++;
-  k.sched.clock.advance(k.costs.notifierCallbackNs);
-  const ret = sub.ops!.invalidate(sub, range, cur);
+  chargeNotifierCallback(range);
+  const ret = sub.ops!.invalidate!(sub, range, cur);
   if (typeof ret === 'boolean') return ret;
   return Promise.resolve(ret).then(checkBoolean);
 }

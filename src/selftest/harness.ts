@@ -94,7 +94,8 @@ export type HmmDmirrorRequest =
   | 'HMM_DMIRROR_EXCLUSIVE'
   | 'HMM_DMIRROR_CHECK_EXCLUSIVE'
   | 'HMM_DMIRROR_RELEASE'
-  | 'HMM_DMIRROR_FLAGS';
+  | 'HMM_DMIRROR_FLAGS'
+  | 'HMM_DMIRROR_READ_UNLOCKED';
 /** `HMM_DMIRROR_READ`. */
 export const HMM_DMIRROR_READ: HmmDmirrorRequest = 'HMM_DMIRROR_READ';
 /** `HMM_DMIRROR_WRITE`. */
@@ -113,6 +114,8 @@ export const HMM_DMIRROR_CHECK_EXCLUSIVE: HmmDmirrorRequest = 'HMM_DMIRROR_CHECK
 export const HMM_DMIRROR_RELEASE: HmmDmirrorRequest = 'HMM_DMIRROR_RELEASE';
 /** `HMM_DMIRROR_FLAGS`. */
 export const HMM_DMIRROR_FLAGS: HmmDmirrorRequest = 'HMM_DMIRROR_FLAGS';
+/** `HMM_DMIRROR_READ_UNLOCKED` (0x09, the 2026 lock-drop series). */
+export const HMM_DMIRROR_READ_UNLOCKED: HmmDmirrorRequest = 'HMM_DMIRROR_READ_UNLOCKED';
 
 /**
  * `hmm_dmirror_cmd`: issues `request` with addr = `buffer.ptr`, ptr = `buffer.mirror`, npages,
@@ -156,6 +159,9 @@ export async function hmmDmirrorCmd(
         break;
       case 'HMM_DMIRROR_FLAGS':
         r = await fd.setFlags(npages);
+        break;
+      case 'HMM_DMIRROR_READ_UNLOCKED':
+        r = await fd.readUnlocked(addr, npages);
         break;
     }
     if (r.ret === 0) {

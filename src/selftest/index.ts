@@ -15,6 +15,7 @@ import { selftests as file } from './tests/file.ts';
 import { selftests as huge } from './tests/huge.ts';
 import { selftests as migrate } from './tests/migrate.ts';
 import { selftests as thpMigrate } from './tests/thp-migrate.ts';
+import { selftests as userfaultfd } from './tests/userfaultfd.ts';
 
 export { deepEqual, expect, formatValue, SelftestAssertionError, type SelftestMatchers } from './expect.ts';
 export type { SelftestCase, SelftestDefinition, SelftestFile, SelftestRunOptions } from './harness.ts';
@@ -30,11 +31,12 @@ export const SELFTEST_FILES: readonly SelftestFile[] = [
   exclusive,
   thpMigrate,
   benchmark,
+  userfaultfd,
 ];
 
 /**
- * The `TEST_F`s of hmm-tests.c (baseline `torvalds/linux` 0eaed89c) in the order the file
- * declares them, which is the order the kselftest harness keeps within a fixture.
+ * The `TEST_F`s of hmm-tests.c (baseline `torvalds/linux` 0eaed89c, plus `userfaultfd_read` of
+ * the 2026 lock-drop series) in the order the file declares them, which is the order the kselftest harness keeps within a fixture.
  */
 export const HMM_TESTS_ORDER: readonly string[] = [
   'open_close',
@@ -75,6 +77,8 @@ export const HMM_TESTS_ORDER: readonly string[] = [
   'migrate_anon_huge_err',
   'migrate_anon_huge_zero_err',
   'benchmark_thp_migration',
+  // The 2026 lock-drop series (v8), declared after the benchmark.
+  'userfaultfd_read',
 ];
 
 /** The fixtures in declaration order (`FIXTURE(hmm)` before `FIXTURE(hmm2)`). */
@@ -83,7 +87,7 @@ const FIXTURE_ORDER = ['hmm', 'hmm2'];
 let ordered: readonly SelftestCase[] | undefined;
 
 /**
- * Every case of the suite, 76 of them, in the order the kselftest harness runs them: fixture by
+ * Every case of the suite, 78 of them, in the order the kselftest harness runs them: fixture by
  * fixture (hmm, hmm2), within a fixture variant by variant (device-private, then
  * device-coherent), within a variant test by test in hmm-tests.c's declaration order.
  */

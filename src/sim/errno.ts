@@ -25,6 +25,12 @@ export const EBUSY = 16;
 export const EINVAL = 22;
 /** No such device. */
 export const ENODEV = 19;
+/** No such process (the address space has gone). */
+export const ESRCH = 3;
+/** File exists (UFFDIO_COPY onto a populated page). */
+export const EEXIST = 17;
+/** Too many links: inside GUP, "this page must be unshared first" (follow_page_pte). */
+export const EMLINK = 31;
 /** Value too large for defined data type (interval notifier range overflow). */
 export const EOVERFLOW = 75;
 /** Operation not supported. */
@@ -42,6 +48,9 @@ const NAMES: Record<number, string> = {
   [EBUSY]: 'EBUSY',
   [ENODEV]: 'ENODEV',
   [EINVAL]: 'EINVAL',
+  [EMLINK]: 'EMLINK',
+  [ESRCH]: 'ESRCH',
+  [EEXIST]: 'EEXIST',
   [EOVERFLOW]: 'EOVERFLOW',
   [EOPNOTSUPP]: 'EOPNOTSUPP',
 };

@@ -29,6 +29,11 @@ export class SimThread<T = unknown> {
   error: unknown = undefined;
   /** True once the function threw. */
   failed = false;
+  /**
+   * A fatal signal (SIGKILL) is pending for the task: killable waits (`mmap_read_lock_killable`,
+   * `handle_userfault`) end with -EINTR / VM_FAULT_RETRY when they start or wake up.
+   */
+  fatalSignalPending = false;
   /** Threads waiting in `join` for this one. */
   readonly joiners: SimThread[] = [];
   /** @internal resumes the parked continuation (set while parked). */

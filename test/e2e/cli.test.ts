@@ -189,16 +189,16 @@ describe('usage errors', () => {
 });
 
 describe('hmmsim selftest', () => {
-  it('runs the 76 kernel test instances and prints TAP', async () => {
+  it('runs the 78 kernel test instances and prints TAP', async () => {
     const r = await hmmsim(['selftest']);
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
-    expect(lines.slice(0, 3)).toEqual(['TAP version 13', '1..76', '# Starting 76 tests from 4 test cases.']);
+    expect(lines.slice(0, 3)).toEqual(['TAP version 13', '1..78', '# Starting 78 tests from 4 test cases.']);
     const oks = lines.filter((l) => /^ok \d+ /.test(l));
-    expect(oks).toHaveLength(76);
+    expect(oks).toHaveLength(78);
     expect(lines.filter((l) => l.startsWith('not ok'))).toEqual([]);
     expect(oks).toContain('ok 2 hmm.hmm_device_private.anon_read');
-    expect(r.stdout).toContain('# Totals: pass:76 fail:0 xfail:0 xpass:0 skip:0 error:0');
+    expect(r.stdout).toContain('# Totals: pass:78 fail:0 xfail:0 xpass:0 skip:0 error:0');
   }, 300_000);
 
   it('--filter selects by substring or glob; --json gives the results', async () => {

@@ -29,5 +29,9 @@ describe('examples/mirror-driver', () => {
     expect(r.race.rets).toEqual(new Array(r.race.seeds).fill(0));
     expect(r.race.retries).toBeGreaterThan(0);
     expect(r.race.stale).toBe(0);
+
+    // The same populate through hmm_range_fault_unlocked_timeout: every page writable.
+    expect(r.unlockedRet).toBe(0);
+    expect(r.unlockedWritable).toBe(4);
   });
 });

@@ -121,6 +121,7 @@ export function machineOptions(doc: ScenarioDoc): MachineOptions {
     ...(m.hugetlbPages === undefined ? {} : { hugetlbPages: m.hugetlbPages }),
     ...(m.thp === undefined ? {} : { thp: m.thp }),
     ...(m.seed === undefined ? {} : { seed: m.seed }),
+    ...(m.kernelVersion === undefined ? {} : { kernelVersion: m.kernelVersion }),
   };
 }
 

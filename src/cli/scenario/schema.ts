@@ -467,6 +467,7 @@ export const SCENARIO: ObjectSchema = {
         hugetlbPages: int('2 MiB huge pages reserved', 0),
         thp: str('THP policy', { enum: ['always', 'madvise', 'never'], noun: 'THP policy' }),
         seed: int('the machine seed', 0),
+        kernelVersion: str('kernel version', { enum: ['mainline', '6.12'], noun: 'kernel version' }),
       },
     },
     devices: {

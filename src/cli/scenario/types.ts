@@ -58,6 +58,7 @@ export interface MachineSpec {
   readonly hugetlbPages?: number;
   readonly thp?: 'always' | 'madvise' | 'never';
   readonly seed?: number;
+  readonly kernelVersion?: 'mainline' | '6.12';
 }
 
 /** A dmirror device. */

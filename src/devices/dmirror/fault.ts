@@ -12,6 +12,7 @@ import {
 } from '../../hmm/hmm-pfn.ts';
 import type { HmmRange } from '../../hmm/hmm-range.ts';
 import { hmmRangeFault } from '../../hmm/hmm-range-fault.ts';
+import { hmmRangeFaultUnlockedTimeout } from '../../hmm/hmm-range-fault-unlocked.ts';
 import { PAGE_SIZE, VM_WRITE } from '../../mm/constants.ts';
 import { mmgetNotZero, mmput } from '../../mm/exit.ts';
 import { mmapReadLock, mmapReadUnlock } from '../../mm/mmap-lock.ts';
@@ -169,6 +170,69 @@ export async function dmirrorFault(
       range.start = addr;
       range.end = Math.min(addr + DMIRROR_FAULT_BATCH * PAGE_SIZE, end);
       ret = await dmirrorRangeFault(dmirror, range);
+      if (ret !== 0) break;
+    }
+  } finally {
+    await mmput(mm);
+  }
+  return ret;
+}
+
+/**
+ * `dmirror_range_fault_unlocked` (the lock-drop series' test_hmm.c): one
+ * `hmm_range_fault_unlocked_timeout` — the mmap lock is taken, dropped and retried inside it —
+ * then the usual `mmu_interval_read_retry` under the mutex before committing.
+ */
+async function dmirrorRangeFaultUnlocked(
+  dmirror: DmirrorFile,
+  range: HmmRange,
+  timeout: number,
+): Promise<number> {
+  for (;;) {
+    const ret = await hmmRangeFaultUnlockedTimeout(range, timeout);
+    if (ret !== 0) return ret;
+    await dmirror.mutex.lock();
+    if (mmuIntervalReadRetry(range.notifier, range.notifierSeq)) {
+      dmirror.mutex.unlock();
+      continue;
+    }
+    break;
+  }
+  const ret = dmirrorDoFault(dmirror, range);
+  dmirror.mutex.unlock();
+  return ret;
+}
+
+/**
+ * `dmirror_fault_unlocked`: {@link dmirrorFault} through `hmm_range_fault_unlocked_timeout`
+ * (`timeout` jiffies; 0 = for ever). Unlike the locked helper it fails with -EFAULT when the
+ * mirrored mm has gone (series v3).
+ */
+export async function dmirrorFaultUnlocked(
+  dmirror: DmirrorFile,
+  start: number,
+  end: number,
+  write: boolean,
+  timeout: number,
+): Promise<number> {
+  const mm = dmirror.notifier.mm!;
+  const range: HmmRange = {
+    notifier: dmirror.notifier,
+    notifierSeq: 0,
+    start: 0,
+    end: 0,
+    hmmPfns: new BigUint64Array(DMIRROR_FAULT_BATCH),
+    pfnFlagsMask: 0n,
+    defaultFlags: HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0n),
+    devPrivateOwner: dmirror.mdevice,
+  };
+  if (!mmgetNotZero(mm)) return -EFAULT;
+  let ret = 0;
+  try {
+    for (let addr = start; addr < end; addr = range.end) {
+      range.start = addr;
+      range.end = Math.min(addr + DMIRROR_FAULT_BATCH * PAGE_SIZE, end);
+      ret = await dmirrorRangeFaultUnlocked(dmirror, range, timeout);
       if (ret !== 0) break;
     }
   } finally {

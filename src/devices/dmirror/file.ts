@@ -34,7 +34,7 @@ import { dmirrorMigrateToDevice } from './migrate-to-device.ts';
 import { dmirrorMigrateToSystem } from './migrate-to-system.ts';
 import { dmirrorFopsMmap } from './mmap.ts';
 import { type DmirrorPt, DPT_XA_TAG_ATOMIC, DPT_XA_TAG_WRITE, xaPointerTag, xaUntagPointer } from './pt.ts';
-import { dmirrorRead, dmirrorWrite } from './read-write.ts';
+import { dmirrorRead, dmirrorReadUnlocked, dmirrorWrite } from './read-write.ts';
 import { dmirrorSnapshot } from './snapshot.ts';
 import type { DmirrorDataResult, DmirrorResult, DmirrorSnapshotResult } from './uapi.ts';
 
@@ -168,6 +168,19 @@ export class DmirrorFile implements DeviceMirror {
   async read(addr: number, npages: number): Promise<DmirrorDataResult> {
     const cmd = this.cmdIn('read', addr, npages, null);
     const ret = typeof cmd === 'number' ? cmd : await dmirrorRead(this, cmd);
+    return { ...this.result(ret, cmd), data: ret === 0 ? (cmd as HmmDmirrorCmd).ptr! : NOTHING };
+  }
+
+  /**
+   * READ_UNLOCKED (HMM_DMIRROR_READ_UNLOCKED, 0x09, from the 2026 lock-drop series): as
+   * {@link read}, but missing pages are faulted through `hmm_range_fault_unlocked_timeout` with
+   * no timeout, so a fault may drop the mmap lock and wait (userfaultfd-registered memory).
+   * Errors as {@link read} (never -EBUSY: it retries for ever), and -EFAULT once the mirrored mm
+   * has gone.
+   */
+  async readUnlocked(addr: number, npages: number): Promise<DmirrorDataResult> {
+    const cmd = this.cmdIn('readUnlocked', addr, npages, null);
+    const ret = typeof cmd === 'number' ? cmd : await dmirrorReadUnlocked(this, cmd, 0);
     return { ...this.result(ret, cmd), data: ret === 0 ? (cmd as HmmDmirrorCmd).ptr! : NOTHING };
   }
 
@@ -351,6 +364,7 @@ const CMD_NAMES: Record<string, string> = {
   release: 'RELEASE',
   checkExclusive: 'CHECK_EXCLUSIVE',
   setFlags: 'FLAGS',
+  readUnlocked: 'READ_UNLOCKED',
 };
 
 /** A number as a u64 (ULONG_MAX, which rounds to 2^64 as a double, stands for 2^64 − 1). */

@@ -7,7 +7,7 @@
 import { PAGE_SIZE } from '../../mm/constants.ts';
 import { EFAULT, ENOENT, ENOMEM } from '../../sim/errno.ts';
 import type { HmmDmirrorCmd } from './cmd.ts';
-import { dmirrorFault } from './fault.ts';
+import { dmirrorFault, dmirrorFaultUnlocked } from './fault.ts';
 import type { DmirrorFile } from './file.ts';
 import { DPT_XA_TAG_WRITE, xaPointerTag, xaUntagPointer } from './pt.ts';
 
@@ -112,6 +112,37 @@ export async function dmirrorRead(dmirror: DmirrorFile, cmd: HmmDmirrorCmd): Pro
     cmd.faults++;
   }
   // copy_to_user of the whole buffer
+  if (ret === 0) cmd.ptr = bounce.ptr;
+  cmd.cpages = bounce.cpages;
+  return ret;
+}
+
+/**
+ * `dmirror_read_unlocked` (HMM_DMIRROR_READ_UNLOCKED, the lock-drop series): {@link dmirrorRead}
+ * with the missing pages faulted through `hmm_range_fault_unlocked_timeout(range, timeout)`, so
+ * faults that must drop the mmap lock (userfaultfd) are served.
+ */
+export async function dmirrorReadUnlocked(
+  dmirror: DmirrorFile,
+  cmd: HmmDmirrorCmd,
+  timeout: number,
+): Promise<number> {
+  const size = cmd.npages * PAGE_SIZE;
+  let start = cmd.addr;
+  const end = start + size;
+  const bounce = dmirrorBounceInit(start, size);
+  if (bounce === null) return -ENOMEM;
+  let ret: number;
+  for (;;) {
+    await dmirror.mutex.lock();
+    ret = dmirrorDoRead(dmirror, start, end, bounce);
+    dmirror.mutex.unlock();
+    if (ret !== -ENOENT) break;
+    start = cmd.addr + bounce.cpages * PAGE_SIZE;
+    ret = await dmirrorFaultUnlocked(dmirror, start, end, false, timeout);
+    if (ret !== 0) break;
+    cmd.faults++;
+  }
   if (ret === 0) cmd.ptr = bounce.ptr;
   cmd.cpages = bounce.cpages;
   return ret;

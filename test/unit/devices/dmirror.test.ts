@@ -14,6 +14,7 @@ import {
   EINVAL,
   EPERM,
   HMM_DMIRROR_FLAG_FAIL_ALLOC,
+  HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL,
   HMM_DMIRROR_PROT_ERROR,
   HMM_DMIRROR_PROT_NONE,
   HMM_DMIRROR_PROT_PMD,
@@ -34,6 +35,7 @@ import {
   mmuNotifierRangeInit,
   PAGE_SIZE,
   PMD_SIZE,
+  PROT_EXEC,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
@@ -348,6 +350,26 @@ describe('SNAPSHOT bytes (dmirror_mkentry)', () => {
     let count = 0;
     for (let n = tree.iterFirst(0, 2 ** 64); n !== null; n = tree.iterNext(n, 0, 2 ** 64)) count++;
     expect(count).toBe(1);
+  });
+});
+
+describe('mprotect and device-private entries (change_pte_range)', () => {
+  it('RW → RWX makes a writable device-private entry read-only: the snapshot reads DEV_PRIVATE_LOCAL without WRITE', async () => {
+    const { process, file } = await setup();
+    const addr = await process.mmap(0, 4 * PAGE_SIZE, RW, ANON, -1, 0);
+    for (let i = 0; i < 4; i++) await process.store32(addr + i * PAGE_SIZE, i);
+    const m = await file.migrateToDev(addr, 4);
+    expect([m.ret, m.cpages]).toEqual([0, 4]);
+    let r = await file.snapshot(addr, 4);
+    expect([...r.prot]).toEqual(Array(4).fill(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_WRITE));
+    expect(await process.mprotect(addr, 4 * PAGE_SIZE, RW | PROT_EXEC)).toBe(0);
+    r = await file.snapshot(addr, 4);
+    expect(r.ret).toBe(0);
+    expect([...r.prot]).toEqual(Array(4).fill(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_READ));
+    // A CPU write faults the page back (migrate_to_ram) and finds the data.
+    await process.store32(addr + PAGE_SIZE, 77);
+    expect(await process.load32(addr + PAGE_SIZE)).toBe(77);
+    expect(await process.load32(addr + 2 * PAGE_SIZE)).toBe(2);
   });
 });
 

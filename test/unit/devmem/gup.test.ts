@@ -5,8 +5,17 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Machine } from '../../../src/machine.ts';
-import { MM_ANONPAGES, PROT_READ } from '../../../src/mm/constants.ts';
 import {
+  MAP_FIXED,
+  MAP_PRIVATE,
+  MM_ANONPAGES,
+  PROT_EXEC,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+} from '../../../src/mm/constants.ts';
+import {
+  FOLL_FORCE,
   FOLL_GET,
   FOLL_LONGTERM,
   FOLL_PIN,
@@ -24,10 +33,10 @@ import {
   MMU_NOTIFY_MIGRATE,
   MMU_NOTIFY_PROTECTION_PAGE,
 } from '../../../src/mm/mmu-notifier.ts';
-import { PG_anon_exclusive } from '../../../src/mm/page-flags.ts';
+import { PG_anon, PG_anon_exclusive } from '../../../src/mm/page-flags.ts';
 import { ZERO_PFN } from '../../../src/mm/physmem.ts';
 import type { Process } from '../../../src/mm/process.ts';
-import { PTE_DEVICE_PRIVATE_WRITE, PTE_PRESENT } from '../../../src/mm/pte.ts';
+import { PTE_DEVICE_PRIVATE_WRITE, PTE_DIRTY, PTE_PRESENT } from '../../../src/mm/pte.ts';
 import { EFAULT } from '../../../src/sim/errno.ts';
 import { UsageError } from '../../../src/sim/errors.ts';
 import {
@@ -121,6 +130,114 @@ describe('FOLL_WRITE', () => {
     expect(await p.load32(A)).toBe(0x55aa55aa);
     expect(isPattern(await child.read(A, P), 9)).toBe(true);
     putUserPage(mm, mine);
+  });
+});
+
+describe('FOLL_PIN without FOLL_WRITE: gup_must_unshare', () => {
+  it('a COW-shared page after fork is not pinned: the pinner gets an exclusive copy (CLEAR), read-only', async () => {
+    const { m, p, mm } = await boot();
+    await mapAnon(p, A, 2 * P);
+    await fillPages(p, A, 2, 21);
+    const shared = kindPfn(m, mm, A)[1];
+    const child = await p.fork();
+    expect(m.pm.flags[shared]! & PG_anon_exclusive).toBe(0);
+    const rec = recordEvents(m);
+    const pages = await gup(mm, A, 1, FOLL_PIN);
+    rec.stop();
+    expect(tuples(rec.events)).toEqual([[mm.id, MMU_NOTIFY_CLEAR, A, A + P, null]]);
+    const mine = kindPfn(m, mm, A)[1];
+    expect(pages).toEqual([mine]);
+    expect(mine).not.toBe(shared);
+    const e = pteOf(m, mm, A)!;
+    expect([e.kind, e.write, (e.lo & PTE_DIRTY) !== 0]).toEqual([PTE_PRESENT, false, false]);
+    expect(m.pm.flags[mine]! & PG_anon_exclusive).toBe(PG_anon_exclusive);
+    expect(counts(m, mine)).toEqual([1 + GUP_PIN_COUNTING_BIAS, 1]);
+    expect(counts(m, shared)).toEqual([1, 1]);
+    expect(kindPfn(m, child.mm, A)).toEqual([PTE_PRESENT, shared]);
+    expect(isPattern(m.pm.readableBytes(mine), 21)).toBe(true);
+    // The pinner's later write reuses the exclusive page: the pin sees it (no copy, no CLEAR).
+    const rec2 = recordEvents(m);
+    await p.store32(A, 0x1234);
+    rec2.stop();
+    expect(rec2.events).toEqual([]);
+    expect(kindPfn(m, mm, A)[1]).toBe(mine);
+    expect(m.pm.readU32(mine, 0)).toBe(0x1234);
+    expect(isPattern(await child.read(A, P), 21)).toBe(true);
+    unpinUserPage(mm, mine);
+    // FOLL_GET (not a pin) takes the shared page as it is.
+    const next = kindPfn(m, mm, A + P)[1];
+    expect(await gup(mm, A + P, 1, FOLL_GET)).toEqual([next]);
+    expect(kindPfn(m, child.mm, A + P)[1]).toBe(next);
+    putUserPage(mm, next);
+  });
+
+  it('an exclusive page, or one the child gave up, is pinned in place without a copy', async () => {
+    const { m, p, mm } = await boot();
+    await mapAnon(p, A, P);
+    await fillPages(p, A, 1, 3);
+    const pfn = kindPfn(m, mm, A)[1];
+    const child = await p.fork();
+    await child.exit();
+    expect(m.pm.flags[pfn]! & PG_anon_exclusive).toBe(0);
+    const rec = recordEvents(m);
+    expect(await gup(mm, A, 1, FOLL_PIN)).toEqual([pfn]);
+    rec.stop();
+    expect(rec.events).toEqual([]);
+    expect(m.pm.flags[pfn]! & PG_anon_exclusive).toBe(PG_anon_exclusive);
+    expect(pteOf(m, mm, A)!.write).toBe(false);
+    unpinUserPage(mm, pfn);
+  });
+
+  it('FOLL_LONGTERM read pins of a private file mapping or the zero page break COW; short-term pins do not', async () => {
+    const { m, p, mm } = await boot();
+    const fd = await p.createTmpFile(2 * P);
+    expect(await p.pwrite(fd, new Uint8Array([5, 6, 7]), 0)).toBe(3);
+    expect(await p.mmap(A, 2 * P, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0)).toBe(A);
+    await mapAnon(p, A + 4 * P, P, PROT_READ);
+    await p.read(A, 1);
+    const cache = kindPfn(m, mm, A)[1];
+    // Short-term: the page-cache page itself (read-only pins do not observe later changes).
+    expect(await gup(mm, A, 1, FOLL_PIN)).toEqual([cache]);
+    unpinUserPage(mm, cache);
+    const rec = recordEvents(m);
+    const [copy] = (await gup(mm, A, 1, FOLL_PIN | FOLL_LONGTERM)) as number[];
+    expect(copy).not.toBe(cache);
+    expect(kindPfn(m, mm, A)[1]).toBe(copy);
+    expect(m.pm.flags[copy!]! & (PG_anon | PG_anon_exclusive)).toBe(PG_anon | PG_anon_exclusive);
+    expect(Array.from(m.pm.readableBytes(copy!).subarray(0, 3))).toEqual([5, 6, 7]);
+    expect(pteOf(m, mm, A)!.write).toBe(false);
+    // The zero page of a read-only private anonymous mapping: a zeroed exclusive page.
+    await p.read(A + 4 * P, 1);
+    expect(kindPfn(m, mm, A + 4 * P)[1]).toBe(ZERO_PFN);
+    const [zcopy] = (await gup(mm, A + 4 * P, 1, FOLL_PIN | FOLL_LONGTERM)) as number[];
+    rec.stop();
+    expect(zcopy).not.toBe(ZERO_PFN);
+    expect(kindPfn(m, mm, A + 4 * P)[1]).toBe(zcopy);
+    expect(tuples(rec.events)).toEqual([
+      [mm.id, MMU_NOTIFY_CLEAR, A, A + P, null],
+      [mm.id, MMU_NOTIFY_CLEAR, A + 4 * P, A + 5 * P, null],
+    ]);
+    unpinUserPage(mm, copy!);
+    unpinUserPage(mm, zcopy!);
+  });
+});
+
+describe('check_vma_flags', () => {
+  it('a read GUP needs VM_READ (write-only or exec-only VMAs are -EFAULT) unless FOLL_FORCE', async () => {
+    const { m, p, mm } = await boot();
+    await mapAnon(p, A, P, PROT_WRITE);
+    await mapAnon(p, A + 2 * P, P, PROT_EXEC);
+    await mapAnon(p, A + 4 * P, P, PROT_NONE);
+    expect(await gup(mm, A, 1, FOLL_GET)).toBe(-EFAULT);
+    expect(await gup(mm, A + 2 * P, 1, FOLL_GET)).toBe(-EFAULT);
+    expect(await gup(mm, A + 4 * P, 1, FOLL_PIN)).toBe(-EFAULT);
+    // A write GUP of the write-only VMA is allowed, and so is a forced read (VM_MAYREAD).
+    const [w] = (await gup(mm, A, 1, FOLL_GET | FOLL_WRITE)) as number[];
+    expect(w).toBe(kindPfn(m, mm, A)[1]);
+    putUserPage(mm, w!);
+    expect(await gup(mm, A + 2 * P, 1, FOLL_GET | FOLL_FORCE)).toEqual([ZERO_PFN]);
+    // The CPU may still read the write-only page (x86: write implies read).
+    expect(await p.load32(A)).toBe(0);
   });
 });
 

@@ -302,8 +302,8 @@ describe('§3.5 PMD row "present leaf (THP)"', () => {
 });
 
 describe('§3.5 PMD row "present leaf" — huge zero page', () => {
-  async function hugeZeroEnv(): Promise<Env> {
-    const env = await setupEnv({ thp: 'always' });
+  async function hugeZeroEnv(kernelVersion: '6.12' | 'mainline' = 'mainline'): Promise<Env> {
+    const env = await setupEnv({ thp: 'always', kernelVersion });
     await mapAnon(env, BASE, PMD_SIZE);
     await readPages(env, BASE, 1);
     const e = mustEntry(env, BASE, 2);
@@ -327,8 +327,27 @@ describe('§3.5 PMD row "present leaf" — huge zero page', () => {
     expect(c.faults).toEqual([]);
   });
 
-  it('REQ_WRITE: the unit is write-faulted; the PMD split and COW announce CLEAR → -EBUSY, then new order-0 pages', async () => {
+  it('REQ_WRITE: the unit is write-faulted; a zeroed THP replaces it (one CLEAR over 2 MiB) → -EBUSY, then order 9', async () => {
     const env = await hugeZeroEnv();
+    const first = await callRangeFault(env, S, N, { defaultFlags: FAULT_WRITE });
+    expect(first.ret).toBe(-EBUSY);
+    expect(first.faults).toEqual(faultsFrom(S, N, true));
+    expect(env.invalidations).toEqual([
+      { event: MMU_NOTIFY_CLEAR, start: BASE, end: BASE + PMD_SIZE, owner: null },
+    ]);
+    const e = mustEntry(env, BASE, 2);
+    expect(e.lo & (PTE_LEAF | PTE_WRITE)).toBe(PTE_LEAF | PTE_WRITE);
+    const head = e.hi;
+    expect(head).not.toBe(HUGE_ZERO_PFN);
+    const second = await callRangeFault(env, S, N, { defaultFlags: FAULT_WRITE });
+    expect(second.ret).toBe(0);
+    expect(second.faults).toEqual([]);
+    expect(words(second.pfns)).toEqual(consecutive(head + 5, HMM_PFN_VALID | HMM_PFN_WRITE | ORDER_PMD, N));
+    expect(env.mm.rss[MM_ANONPAGES]).toBe(PMD_PAGES);
+  });
+
+  it('kernelVersion 6.12, REQ_WRITE: the PMD split and COW announce CLEAR → -EBUSY, then new order-0 pages', async () => {
+    const env = await hugeZeroEnv('6.12');
     const first = await callRangeFault(env, S, N, { defaultFlags: FAULT_WRITE });
     expect(first.ret).toBe(-EBUSY);
     expect(first.faults).toEqual(faultsFrom(S, N, true));

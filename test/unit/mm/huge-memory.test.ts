@@ -148,8 +148,49 @@ describe('THP anonymous faults', () => {
     expect(leafAt(m, p.mm, A + PMD_SIZE).pfn).toBe(HUGE_ZERO_PFN);
   });
 
-  it('a write to the huge zero PMD splits it (CLEAR 2 MiB) and copies one page (CLEAR 4 KiB)', async () => {
+  it('a write to the huge zero PMD maps a zeroed THP under one CLEAR over the 2 MiB (6.13+)', async () => {
     const { m, p } = await thpProcess('always');
+    const addr = A + 9 * PAGE_SIZE;
+    await p.read(addr, 1);
+    const free = m.pm.freeFrames;
+    const rec = recordInvalidations(m);
+    await p.write(addr + 2, new Uint8Array([0x42]));
+    expect(rec.events).toEqual([
+      { mm: p.mm.id, event: MMU_NOTIFY_CLEAR, start: A, end: A + PMD_SIZE, owner: null },
+    ]);
+    const e = leafAt(m, p.mm, addr);
+    expect([e.level, e.kind, e.leaf, e.write, e.dirty]).toEqual([2, PTE_PRESENT, true, true, true]);
+    expect(e.pfn).not.toBe(HUGE_ZERO_PFN);
+    expect(m.pm.order[e.pfn]).toBe(HPAGE_PMD_ORDER);
+    expect(m.pm.entireMapcount[e.pfn]).toBe(1);
+    expect(m.pm.flags[e.pfn]! & (PG_anon | PG_anon_exclusive)).toBe(PG_anon | PG_anon_exclusive);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(HPAGE_PMD_NR);
+    expect(m.pm.freeFrames).toBe(free - HPAGE_PMD_NR);
+    expect(Array.from(await p.read(addr, 4))).toEqual([0, 0, 0x42, 0]);
+    expect(Array.from(await p.read(A + 300 * PAGE_SIZE, 2))).toEqual([0, 0]);
+  });
+
+  it('a write to the huge zero PMD splits it when no THP can be had (the fallback)', async () => {
+    const { m, p } = await thpProcess('always');
+    const addr = A + 9 * PAGE_SIZE;
+    await p.read(addr, 1);
+    m.pm.allocPages(0); // leaves a partly used block: small pages only
+    for (let pfn = m.pm.allocPages(HPAGE_PMD_ORDER); pfn !== 0; pfn = m.pm.allocPages(HPAGE_PMD_ORDER));
+    const rec = recordInvalidations(m);
+    await p.write(addr + 2, new Uint8Array([0x42]));
+    expect(rec.events).toEqual([
+      { mm: p.mm.id, event: MMU_NOTIFY_CLEAR, start: A, end: A + PMD_SIZE, owner: null },
+      { mm: p.mm.id, event: MMU_NOTIFY_CLEAR, start: addr, end: addr + PAGE_SIZE, owner: null },
+    ]);
+    expectSmall(m, p.mm, addr);
+    expect(leafAt(m, p.mm, A).pfn).toBe(ZERO_PFN);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(1);
+  });
+
+  it('kernelVersion 6.12: a write to the huge zero PMD splits it (CLEAR 2 MiB) and copies one page (CLEAR 4 KiB)', async () => {
+    const m = smallMachine({ thp: 'always', kernelVersion: '6.12' });
+    const p = await m.createProcess();
+    expect(await p.mmap(A, 2 * PMD_SIZE, RW, ANON, -1, 0)).toBe(A);
     const addr = A + 9 * PAGE_SIZE;
     await p.read(addr, 1);
     expect(leafAt(m, p.mm, addr).pfn).toBe(HUGE_ZERO_PFN);

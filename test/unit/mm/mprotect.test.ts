@@ -22,6 +22,17 @@ import {
   VM_READ,
   VM_WRITE,
 } from '../../../src/index.ts';
+import { PG_anon_exclusive } from '../../../src/mm/page-flags.ts';
+import { trylockPage, unlockPage } from '../../../src/mm/page-lock.ts';
+import {
+  PTE_DIRTY,
+  PTE_MIGRATION_READ_EXCLUSIVE,
+  PTE_MIGRATION_WRITE,
+  PTE_PRESENT,
+  PTE_SOFT_DIRTY,
+  PTE_YOUNG,
+} from '../../../src/mm/pte.ts';
+import { removeMigrationPtes } from '../../../src/mm/rmap.ts';
 import { diffAt } from './bytes.ts';
 import { leafAt, MiB, pattern, recordInvalidations, rejectionOf } from './helpers.ts';
 
@@ -227,5 +238,38 @@ describe('mprotect effects', () => {
     expect(leafAt(m, p.mm, BASE).write).toBe(true);
     expect(leafAt(m, p.mm, BASE + P).write).toBe(false);
     expect(diffAt(await p.read(BASE, 64), pattern(64))).toBe(-1);
+  });
+});
+
+describe('mprotect and non-present entries (change_pte_range)', () => {
+  it('a writable migration entry of an anonymous page becomes readable-exclusive even when write stays allowed', async () => {
+    const { m, p } = await boot();
+    expect(await p.mmap(BASE, 2 * P, RW, FIXED, -1, 0)).toBe(BASE);
+    await p.store32(BASE, 7);
+    await p.store32(BASE + P, 8);
+    const pfn = leafAt(m, p.mm, BASE).pfn;
+    // migrate_vma_collect's unmap of an exclusive page: the exclusivity moves into the entry.
+    expect(trylockPage(m, pfn)).toBe(true);
+    const off = leafAt(m, p.mm, BASE).off;
+    m.pt.words[off] = PTE_MIGRATION_WRITE | PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY;
+    m.pm.flags[pfn]! &= ~PG_anon_exclusive;
+    m.pm.mapcount[pfn]!--;
+    m.pm.refcount[pfn]!--;
+    const rec = recordInvalidations(m);
+    expect(await p.mprotect(BASE, 2 * P, RW | PROT_EXEC)).toBe(0);
+    expect(rec.events).toEqual([
+      { mm: p.mm.id, event: MMU_NOTIFY_PROTECTION_VMA, start: BASE, end: BASE + 2 * P, owner: null },
+    ]);
+    const e = leafAt(m, p.mm, BASE);
+    expect(e.kind).toBe(PTE_MIGRATION_READ_EXCLUSIVE);
+    expect(e.lo & (PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY)).toBe(PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY);
+    expect(e.pfn).toBe(pfn);
+    // The migration is undone: the page is mapped read-only again and is AnonExclusive.
+    removeMigrationPtes(m, pfn, pfn);
+    unlockPage(m, pfn);
+    const back = leafAt(m, p.mm, BASE);
+    expect([back.kind, back.pfn, back.write]).toEqual([PTE_PRESENT, pfn, false]);
+    expect(m.pm.flags[pfn]! & PG_anon_exclusive).toBe(PG_anon_exclusive);
+    expect(await p.load32(BASE)).toBe(7);
   });
 });

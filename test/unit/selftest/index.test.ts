@@ -20,13 +20,13 @@ function find(name: string): SelftestCase {
 }
 
 describe('listSelftests', () => {
-  it('lists the 38 tests × 2 variants = 76 cases, each name once, named fixture.variant.test', () => {
+  it('lists the 39 tests × 2 variants = 78 cases, each name once, named fixture.variant.test', () => {
     const cases = listSelftests();
-    expect(cases.length).toBe(76);
-    expect(new Set(cases.map((c) => c.name)).size).toBe(76);
+    expect(cases.length).toBe(78);
+    expect(new Set(cases.map((c) => c.name)).size).toBe(78);
     for (const c of cases) expect(c.name).toBe(`${c.fixture}.${c.variant}.${c.test}`);
-    expect(new Set(cases.map((c) => c.test)).size).toBe(38);
-    expect(HMM_TESTS_ORDER.length).toBe(38);
+    expect(new Set(cases.map((c) => c.test)).size).toBe(39);
+    expect(HMM_TESTS_ORDER.length).toBe(39);
   });
 
   it('orders them as the kselftest harness runs hmm-tests.c: fixture, then variant, then declaration', () => {
@@ -39,9 +39,11 @@ describe('listSelftests', () => {
     expect(names[5]).toBe('hmm.hmm_device_private.anon_write_child');
     expect(names[6]).toBe('hmm.hmm_device_private.anon_write_child_shared');
     expect(names[34]).toBe('hmm.hmm_device_private.benchmark_thp_migration');
-    expect(names[35]).toBe('hmm.hmm_device_coherent.open_close');
-    expect(names[69]).toBe('hmm.hmm_device_coherent.benchmark_thp_migration');
-    expect(names.slice(70)).toEqual([
+    expect(names[35]).toBe('hmm.hmm_device_private.userfaultfd_read');
+    expect(names[36]).toBe('hmm.hmm_device_coherent.open_close');
+    expect(names[70]).toBe('hmm.hmm_device_coherent.benchmark_thp_migration');
+    expect(names[71]).toBe('hmm.hmm_device_coherent.userfaultfd_read');
+    expect(names.slice(72)).toEqual([
       'hmm2.hmm2_device_private.migrate_mixed',
       'hmm2.hmm2_device_private.snapshot',
       'hmm2.hmm2_device_private.double_map',
@@ -59,7 +61,7 @@ describe('listSelftests', () => {
 
   it('is the union of the files’ cases, the same objects the vitest wrappers run', () => {
     const fromFiles = SELFTEST_FILES.flatMap((f) => f.cases());
-    expect(fromFiles.length).toBe(76);
+    expect(fromFiles.length).toBe(78);
     expect(new Set(fromFiles)).toEqual(new Set(listSelftests()));
     expect(SELFTEST_FILES.map((f) => f.id)).toEqual([
       'anon',
@@ -70,6 +72,7 @@ describe('listSelftests', () => {
       'exclusive',
       'thp-migrate',
       'benchmark',
+      'userfaultfd',
     ]);
   });
 
