@@ -226,14 +226,14 @@ export const WORKLOAD: CommandSpec = {
     'workload --gen NAME --footprint SIZE [--arg K=V …] [options]',
     '         [--sweep KEY=v1,v2 …] [--shard I/N] [--batches FILE.csv] [--faults FILE.csv] [--trace FILE] [--plot FILE.svg]',
     'workload merge <shard.json …> [--json] [--plot FILE.svg]',
-    'workload validate [--json]',
+    'workload validate [ID …] [--json]',
     'workload --list [--json]',
   ],
   positionals: { min: 0, max: 64, name: '<FILE.json | faults.csv | validate | merge>' },
   details: [
     "Runs a workload on a model of a GPU's replayable far faults and its driver: the fault buffer and batches, the prefetcher, eviction, the copy engines and a cost model calibrated on published micro-benchmarks (docs/workload.md). The workload is a JSON file, a uvm-eval fault CSV to replay, or a generator (--gen) over a footprint. Time is virtual.",
     '--sweep KEY=v1,v2 (repeatable) runs the cartesian product; KEY is policy, platform, oversub, seed or any parameter. --shard I/N runs the runs whose index ≡ I (mod N), 0 ≤ I < N; `workload merge` joins the shards. --json prints one object per run (an array for sweeps and shards).',
-    '`workload validate` runs the validation targets (V1 prefetch trace, V2 link curve, V3 batch anatomy) from validation/*.json and exits 1 on a miss.',
+    '`workload validate` runs the validation targets (V1 prefetch trace, V2 link curve, V3 batch anatomy, V6 THP migration) from validation/*.json, or only those named (`workload validate V1 V6`), and exits 1 on a miss.',
   ],
   options: [
     HELP,

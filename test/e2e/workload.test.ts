@@ -39,6 +39,20 @@ const file = (name: string, text: string): string => {
 };
 
 describe('hmmsim workload', () => {
+  it('validate runs the targets named, from their expectation files', async () => {
+    const r = await run(['validate', 'v2']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^PASS V2 /m);
+    expect(r.stdout).not.toMatch(/ V1 | V3 | V6 /);
+    expect(r.stdout).toMatch(/^1 passed, 0 failed$/m);
+  });
+
+  it('validate with an unknown target is a usage error naming the known ones', async () => {
+    const r = await run(['validate', 'V9']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown validation target "V9"; known: V1, V2, V3, V6/);
+  });
+
   it('runs a generator and prints the counters and the time by component', async () => {
     const r = await run(['--gen', 'stream', '--footprint', '12MiB', '--platform', 'titanv-pcie3']);
     expect(r.code).toBe(0);
