@@ -61,16 +61,19 @@ export class MemCgroup {
   /** Pages charged per kind, indexed by MEMCG_ANON / MEMCG_FILE / MEMCG_SHMEM. */
   readonly statPages = [0, 0, 0, 0];
 
+  /** Index in the machine's group table (1-based). */
+  readonly id: number;
+  /** The group's name (its directory). */
+  readonly name: string;
+
   /**
    * @param id index in the machine's group table (1-based)
    * @param name the group's name (its directory)
    * @param maxPages limit in pages
    */
-  constructor(
-    readonly id: number,
-    readonly name: string,
-    maxPages: number,
-  ) {
+  constructor(id: number, name: string, maxPages: number) {
+    this.id = id;
+    this.name = name;
     this.maxPages = maxPages;
   }
 
