@@ -27,7 +27,7 @@ const LEN = 0x4000;
 function twoPassOps(name: string, log: string[], finishPass = true): MmuIntervalNotifierOps {
   const finish: MmuIntervalNotifierFinish & { name: string } = { notifier: null, name };
   return {
-    invalidateStart(sub, range, cur) {
+    invalidateStart(sub, _range, cur) {
       log.push(`${name} start cur=${cur}`);
       mmuIntervalSetSeq(sub, cur);
       return finishPass ? finish : true;
