@@ -7,6 +7,7 @@
 import { isMutantId, MUTANT_IDS, type MutantId } from '../mm/mutant.ts';
 import { UsageError } from '../sim/errors.ts';
 import type { SchedulerHost } from '../sim/scheduler.ts';
+import { suggest } from '../sim/suggest.ts';
 import { formatAccount } from './account.ts';
 import { InterleavingCoverage } from './coverage.ts';
 import type { Oracle } from './oracle.ts';
@@ -36,6 +37,38 @@ export const DEFAULT_SCHEDULES = 1000;
 export const DEFAULT_PROGRESS_EVERY = 100;
 
 const STRATEGIES: readonly StrategyName[] = ['random', 'pct', 'exhaustive', 'portfolio'];
+
+/**
+ * Every key `explore()` reads (the scenario's and the exploration's), so that a mistyped one
+ * (`schedule`, `stratgey`) is refused instead of silently ignored; the compiler keeps the list
+ * complete.
+ */
+const EXPLORE_OPTION_NAMES: readonly string[] = Object.keys({
+  name: true,
+  description: true,
+  machine: true,
+  setup: true,
+  threads: true,
+  check: true,
+  teardown: true,
+  stepBudget: true,
+  maxVirtualTime: true,
+  strategy: true,
+  schedules: true,
+  seconds: true,
+  seed: true,
+  depth: true,
+  preemptionBound: true,
+  mutant: true,
+  shrink: true,
+  now: true,
+  onProgress: true,
+  progressEvery: true,
+  host: true,
+  oracles: true,
+  shouldStop: true,
+  pause: true,
+} satisfies Record<keyof ExploreOptions<unknown>, true>);
 
 /**
  * Makes the strategy `name` for a run with these options (`threads`: the scenario's thread
@@ -106,6 +139,12 @@ export function validateScenario(scenario: Scenario<unknown>, call: string): voi
 /** Checks every option; a {@link UsageError} names the first one that is wrong. */
 function validate(o: ExploreOptions<unknown>): void {
   if (typeof o !== 'object' || o === null) throw new UsageError('explore(options)', 'must be an object');
+  for (const key of Object.keys(o)) {
+    if (!EXPLORE_OPTION_NAMES.includes(key)) {
+      const s = suggest(key, EXPLORE_OPTION_NAMES);
+      fail(key, `unknown explore() option${s ? ` (did you mean ${s}?)` : ''}`);
+    }
+  }
   validateScenario(o, 'explore');
   if (o.strategy !== undefined && !STRATEGIES.includes(o.strategy))
     fail('strategy', `must be one of ${STRATEGIES.join(', ')}, got ${String(o.strategy)}`);

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   EINVAL,
+  explore,
   HMM_PFN_REQ_FAULT,
   type HmmRange,
   hmmRangeFault,
@@ -268,5 +269,40 @@ describe('hmmRangeFault and notifiers', () => {
   ])('%s', async (_, change, message) => {
     const { p, range } = await mirrored();
     expect(await usage(() => fault(change(range), p))).toMatch(message);
+  });
+});
+
+describe('explore() options', () => {
+  const scenario = {
+    name: 'two counters',
+    machine: { memory: 16 << 20, hugetlbPages: 0 },
+    setup: () => ({ n: 0 }),
+    threads: {
+      a: async (st: { n: number }) => {
+        st.n++;
+      },
+      b: async (st: { n: number }) => {
+        st.n++;
+      },
+    },
+  };
+
+  it.each([
+    [
+      { schedule: 10 },
+      /^explore\(options.schedule\): unknown explore\(\) option \(did you mean schedules\?\)$/,
+    ],
+    [
+      { stratgey: 'pct' },
+      /^explore\(options.stratgey\): unknown explore\(\) option \(did you mean strategy\?\)$/,
+    ],
+    [{ colour: 'red' }, /^explore\(options.colour\): unknown explore\(\) option$/],
+  ])('%o', async (extra, message) => {
+    expect(await usage(() => explore({ ...scenario, ...extra } as never))).toMatch(message);
+  });
+
+  it('every documented option is accepted', async () => {
+    const r = await explore({ ...scenario, strategy: 'random', schedules: 2, seed: 3, shrink: false });
+    expect(r.schedules).toBe(2);
   });
 });
