@@ -42,6 +42,11 @@ export interface CommandSpec {
   readonly details?: readonly string[];
   /** Example command lines (without the leading `hmmsim `), each with a comment. */
   readonly examples: readonly (readonly [string, string])[];
+  /**
+   * A server (`hmmsim web`): SIGINT/SIGTERM is how it ends, not an interruption of its work, so
+   * its own exit code stands (0) instead of 130/143.
+   */
+  readonly endsOnSignal?: boolean;
 }
 
 /** Values of the parsed options by long name (absent when not given). */

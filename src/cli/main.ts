@@ -117,7 +117,7 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promi
     } finally {
       off?.();
     }
-    if (interrupted !== null) {
+    if (interrupted !== null && spec.endsOnSignal !== true) {
       io.err(`hmmsim: interrupted by ${interrupted}: the output above covers the work done before it\n`);
       // A violation found is still the answer (1); otherwise the shell's code for the signal.
       if (code !== EXIT_FAILED) code = interrupted === 'SIGINT' ? EXIT_SIGINT : EXIT_SIGTERM;

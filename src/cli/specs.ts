@@ -367,6 +367,7 @@ export const WEB: CommandSpec = {
   name: 'web',
   summary: 'serve the visual explorer (page tables, device mirror, notifiers, races) in a browser',
   usage: ['web [--port N] [--open] [--dev]'],
+  endsOnSignal: true,
   positionals: { min: 0, max: 0, name: '' },
   details: [
     'Serves the static page built by "npm run build:web" (dist/web) on 127.0.0.1 only and prints its URL on the first line of standard output. The simulator runs in the page, in a Web Worker. Open /?scenario=NAME&step=N for example NAME after its first N steps (step=end for all); the element #state holds a JSON summary of the page state.',
