@@ -1,10 +1,10 @@
 /**
  * Deliberate mistakes the race explorer can switch on, one at a time, to show that its oracles
- * and scenarios catch the bugs HMM and its drivers really had (../shared/spec/bug-catalogue.md).
- * The ids are the catalogue's rows (H = hmm_range_fault, D = driver retry protocol, M = device
- * memory and migration, F = fork and device-exclusive; L = liveness mistakes of our own naming).
- * Core code tests `kernel.mutant === '<id>'` at the one place the mistake lives; with no mutant
- * active that costs one comparison. Descriptions and kill scenarios live in `src/explore/mutants`.
+ * and scenarios catch the bugs HMM and its drivers really had. The ids name the bug's family
+ * (H = hmm_range_fault, D = driver retry protocol, M = device memory and migration, F = fork and
+ * device-exclusive; L = liveness mistakes of our own naming). Core code tests
+ * `kernel.mutant === '<id>'` at the one place the mistake lives; with no mutant active that costs
+ * one comparison. Descriptions, sources and kill scenarios live in `src/explore/mutants`.
  * @module
  */
 

@@ -139,6 +139,20 @@ async function rangeFault(dmirror: DmirrorFile, range: HmmRange): Promise<number
   return ret;
 }
 
+/** The `struct hmm_range` of dmirror's fault helpers: 32 pages at a time, for reading or writing. */
+function dmirrorFaultRange(dmirror: DmirrorFile, write: boolean): HmmRange {
+  return {
+    notifier: dmirror.notifier,
+    notifierSeq: 0,
+    start: 0,
+    end: 0,
+    hmmPfns: new BigUint64Array(DMIRROR_FAULT_BATCH),
+    pfnFlagsMask: 0n,
+    defaultFlags: HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0n),
+    devPrivateOwner: dmirror.mdevice,
+  };
+}
+
 /**
  * `dmirror_fault`: faults `[start, end)` of the mirrored mm into the device page table, 32 pages
  * at a time, for reading or for writing. Device-private pages of this device are reported, not
@@ -152,16 +166,7 @@ export async function dmirrorFault(
   write: boolean,
 ): Promise<number> {
   const mm = dmirror.notifier.mm!;
-  const range: HmmRange = {
-    notifier: dmirror.notifier,
-    notifierSeq: 0,
-    start: 0,
-    end: 0,
-    hmmPfns: new BigUint64Array(DMIRROR_FAULT_BATCH),
-    pfnFlagsMask: 0n,
-    defaultFlags: HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0n),
-    devPrivateOwner: dmirror.mdevice,
-  };
+  const range = dmirrorFaultRange(dmirror, write);
   // The mm is the mirrored process's: hold it alive while faulting.
   if (!mmgetNotZero(mm)) return 0;
   let ret = 0;
@@ -216,16 +221,7 @@ export async function dmirrorFaultUnlocked(
   timeout: number,
 ): Promise<number> {
   const mm = dmirror.notifier.mm!;
-  const range: HmmRange = {
-    notifier: dmirror.notifier,
-    notifierSeq: 0,
-    start: 0,
-    end: 0,
-    hmmPfns: new BigUint64Array(DMIRROR_FAULT_BATCH),
-    pfnFlagsMask: 0n,
-    defaultFlags: HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0n),
-    devPrivateOwner: dmirror.mdevice,
-  };
+  const range = dmirrorFaultRange(dmirror, write);
   if (!mmgetNotZero(mm)) return -EFAULT;
   let ret = 0;
   try {

@@ -90,31 +90,15 @@ export function dmirrorDoWrite(
   return 0;
 }
 
+/** How a device read faults in the pages it found missing: the locked or the unlocked helper. */
+type DmirrorFaultIn = (dmirror: DmirrorFile, start: number, end: number) => Promise<number>;
+
 /**
  * `dmirror_read`: the device reads `cmd.npages` pages at `cmd.addr`. On success `cmd.ptr` holds
  * the data, `cmd.cpages` the pages read and `cmd.faults` the fault passes it took.
  */
-export async function dmirrorRead(dmirror: DmirrorFile, cmd: HmmDmirrorCmd): Promise<number> {
-  const size = cmd.npages * PAGE_SIZE;
-  let start = cmd.addr;
-  const end = start + size;
-  const bounce = dmirrorBounceInit(start, size);
-  if (bounce === null) return -ENOMEM;
-  let ret: number;
-  for (;;) {
-    await dmirror.mutex.lock();
-    ret = dmirrorDoRead(dmirror, start, end, bounce);
-    dmirror.mutex.unlock();
-    if (ret !== -ENOENT) break;
-    start = cmd.addr + bounce.cpages * PAGE_SIZE;
-    ret = await dmirrorFault(dmirror, start, end, false);
-    if (ret !== 0) break;
-    cmd.faults++;
-  }
-  // copy_to_user of the whole buffer
-  if (ret === 0) cmd.ptr = bounce.ptr;
-  cmd.cpages = bounce.cpages;
-  return ret;
+export function dmirrorRead(dmirror: DmirrorFile, cmd: HmmDmirrorCmd): Promise<number> {
+  return dmirrorReadFaulting(dmirror, cmd, (d, start, end) => dmirrorFault(d, start, end, false));
 }
 
 /**
@@ -122,10 +106,21 @@ export async function dmirrorRead(dmirror: DmirrorFile, cmd: HmmDmirrorCmd): Pro
  * with the missing pages faulted through `hmm_range_fault_unlocked_timeout(range, timeout)`, so
  * faults that must drop the mmap lock (userfaultfd) are served.
  */
-export async function dmirrorReadUnlocked(
+export function dmirrorReadUnlocked(
   dmirror: DmirrorFile,
   cmd: HmmDmirrorCmd,
   timeout: number,
+): Promise<number> {
+  return dmirrorReadFaulting(dmirror, cmd, (d, start, end) =>
+    dmirrorFaultUnlocked(d, start, end, false, timeout),
+  );
+}
+
+/** The loop both reads share: read what is mirrored, fault in the rest with `faultIn`, again. */
+async function dmirrorReadFaulting(
+  dmirror: DmirrorFile,
+  cmd: HmmDmirrorCmd,
+  faultIn: DmirrorFaultIn,
 ): Promise<number> {
   const size = cmd.npages * PAGE_SIZE;
   let start = cmd.addr;
@@ -139,10 +134,11 @@ export async function dmirrorReadUnlocked(
     dmirror.mutex.unlock();
     if (ret !== -ENOENT) break;
     start = cmd.addr + bounce.cpages * PAGE_SIZE;
-    ret = await dmirrorFaultUnlocked(dmirror, start, end, false, timeout);
+    ret = await faultIn(dmirror, start, end);
     if (ret !== 0) break;
     cmd.faults++;
   }
+  // copy_to_user of the whole buffer
   if (ret === 0) cmd.ptr = bounce.ptr;
   cmd.cpages = bounce.cpages;
   return ret;
