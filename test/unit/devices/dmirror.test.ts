@@ -416,3 +416,40 @@ describe('mmap of the device file (dmirror_fops_mmap)', () => {
     expect(machine.pm.freeFrames).toBe(free0); // the inserted pages and the COW copy are freed
   });
 });
+
+describe('kernelVersion 6.12: MIGRATE_TO_DEV as 6.12 does it', () => {
+  async function setup612(kernelVersion: 'mainline' | '6.12') {
+    const machine = new Machine({ memory: 64 * 1024 * 1024, thp: 'always', kernelVersion });
+    const device = machine.addDmirrorDevice();
+    const process = await machine.createProcess();
+    const file = await device.open(process);
+    return { machine, process, file };
+  }
+
+  it('maps a migrated hole writable in a writable VMA (!spage && VM_WRITE): the device WRITE takes no fault', async () => {
+    for (const [version, faults] of [
+      ['6.12', 0],
+      ['mainline', 1],
+    ] as const) {
+      const { process, file } = await setup612(version);
+      const addr = await process.mmap(0, 2 * PAGE_SIZE, RW, ANON, -1, 0);
+      expect((await file.migrateToDev(addr, 2)).ret).toBe(0);
+      expect(await file.write(addr, 2, new Uint8Array(2 * PAGE_SIZE))).toEqual({ ret: 0, cpages: 2, faults });
+    }
+  });
+
+  it('leaves a PTE-mapped THP where it is (FIXME support THP): -ENOENT; mainline splits and migrates it', async () => {
+    for (const [version, ret] of [
+      ['6.12', -2],
+      ['mainline', 0],
+    ] as const) {
+      const { process, file } = await setup612(version);
+      const addr = await process.mmap(0, 2 * PMD_SIZE, RW, ANON, -1, 0);
+      const base = Math.ceil(addr / PMD_SIZE) * PMD_SIZE;
+      await process.store32(base, 1);
+      // Splitting the PMD (mprotect of one page) keeps the folio large, mapped by PTEs.
+      expect(await process.mprotect(base, PAGE_SIZE, PROT_READ)).toBe(0);
+      expect((await file.migrateToDev(base + PAGE_SIZE, 4)).ret).toBe(ret);
+    }
+  });
+});
