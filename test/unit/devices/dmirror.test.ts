@@ -22,8 +22,10 @@ import {
   HMM_DMIRROR_PROT_WRITE,
   HMM_DMIRROR_PROT_ZERO,
   MADV_DONTNEED,
+  EOPNOTSUPP,
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
+  MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
   Machine,
@@ -451,5 +453,72 @@ describe('kernelVersion 6.12: MIGRATE_TO_DEV as 6.12 does it', () => {
       expect(await process.mprotect(base, PAGE_SIZE, PROT_READ)).toBe(0);
       expect((await file.migrateToDev(base + PAGE_SIZE, 4)).ret).toBe(ret);
     }
+  });
+});
+
+describe('kernelVersion 6.12: EXCLUSIVE as 6.12 does it (make_device_exclusive_range, -EBUSY)', () => {
+  async function setup612(kernelVersion: 'mainline' | '6.12') {
+    const machine = new Machine({ memory: 64 * 1024 * 1024, thp: 'always', hugetlbPages: 1, kernelVersion });
+    const device = machine.addDmirrorDevice();
+    const process = await machine.createProcess();
+    const file = await device.open(process);
+    return { machine, process, file };
+  }
+
+  it('makes small anonymous pages exclusive as mainline does', async () => {
+    const { process, file } = await setup612('6.12');
+    const addr = await process.mmap(0, 3 * PAGE_SIZE, RW, ANON, -1, 0);
+    await process.store32(addr + PAGE_SIZE, 7);
+    const r = await file.exclusive(addr, 3);
+    expect([r.ret, r.cpages]).toEqual([0, 3]);
+    expect(tags(file, addr, 3)).toEqual(Array(3).fill(DPT_XA_TAG_ATOMIC));
+    expect(await file.checkExclusive(addr, 3)).toMatchObject({ ret: -EPERM });
+  });
+
+  it('is -EBUSY for shared memory, hugetlb, a THP and an unmapped page (mainline: -EOPNOTSUPP, 0, -EFAULT)', async () => {
+    const cases: [string, (p: Awaited<ReturnType<typeof setup612>>['process']) => Promise<number>, number][] =
+      [
+        ['shared anonymous', (p) => p.mmap(0, PAGE_SIZE, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0), -EOPNOTSUPP],
+        ['hugetlb', (p) => p.mmap(0, PMD_SIZE, RW, ANON | MAP_HUGETLB, -1, 0), -EOPNOTSUPP],
+        [
+          'THP',
+          async (p) => {
+            const a = await p.mmap(0, 2 * PMD_SIZE, RW, ANON, -1, 0);
+            const base = Math.ceil(a / PMD_SIZE) * PMD_SIZE;
+            await p.store32(base, 1);
+            return base;
+          },
+          0,
+        ],
+        [
+          'unmapped',
+          async (p) => {
+            const a = await p.mmap(0, PAGE_SIZE, RW, ANON, -1, 0);
+            expect(await p.munmap(a, PAGE_SIZE)).toBe(0);
+            return a;
+          },
+          -EFAULT,
+        ],
+      ];
+    for (const [name, map, mainline] of cases) {
+      for (const version of ['6.12', 'mainline'] as const) {
+        const { process, file } = await setup612(version);
+        const addr = await map(process);
+        const r = await file.exclusive(addr, name === 'unmapped' ? 1 : 4);
+        expect([name, version, r.ret]).toEqual([name, version, version === '6.12' ? -EBUSY : mainline]);
+      }
+    }
+  });
+
+  it('a THP: the head page (and its whole folio) is made exclusive and mapped ATOMIC, the tail pages are not', async () => {
+    const { process, file } = await setup612('6.12');
+    const a = await process.mmap(0, 2 * PMD_SIZE, RW, ANON, -1, 0);
+    const base = Math.ceil(a / PMD_SIZE) * PMD_SIZE;
+    await process.store32(base, 1);
+    expect((await file.exclusive(base, 2)).ret).toBe(-EBUSY);
+    expect(tags(file, base, 2)).toEqual([DPT_XA_TAG_ATOMIC, '-']);
+    // The folio's PTEs are device-exclusive entries: a CPU read restores them.
+    expect(await process.load32(base + PAGE_SIZE)).toBe(0);
+    expect(await process.load32(base)).toBe(1);
   });
 });
