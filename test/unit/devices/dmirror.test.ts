@@ -12,6 +12,7 @@ import {
   EBUSY,
   EFAULT,
   EINVAL,
+  EOPNOTSUPP,
   EPERM,
   HMM_DMIRROR_FLAG_FAIL_ALLOC,
   HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL,
@@ -22,7 +23,6 @@ import {
   HMM_DMIRROR_PROT_WRITE,
   HMM_DMIRROR_PROT_ZERO,
   MADV_DONTNEED,
-  EOPNOTSUPP,
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
@@ -47,6 +47,7 @@ import {
 } from '../../../src/index.ts';
 import { findEntry } from '../../../src/mm/page-table.ts';
 import { PTE_KIND_MASK, PTE_PRESENT, PTE_WRITE } from '../../../src/mm/pte.ts';
+import { ENOENT } from '../../../src/sim/errno.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -520,5 +521,23 @@ describe('kernelVersion 6.12: EXCLUSIVE as 6.12 does it (make_device_exclusive_r
     // The folio's PTEs are device-exclusive entries: a CPU read restores them.
     expect(await process.load32(base + PAGE_SIZE)).toBe(0);
     expect(await process.load32(base)).toBe(1);
+  });
+});
+
+describe('try_to_migrate announces CLEAR on the migrating mm too (found by the kernel oracle, fuzz-1-194)', () => {
+  it('migrating a page shared with a child erases the next page’s ATOMIC entry (inclusive bound): -ENOENT', async () => {
+    for (const kernelVersion of ['6.12', 'mainline'] as const) {
+      const machine = new Machine({ memory: 64 * 1024 * 1024, kernelVersion });
+      const file = await machine.addDmirrorDevice().open(await machine.createProcess());
+      const process = file.process;
+      const addr = await process.mmap(0, 4 * PAGE_SIZE, RW, ANON, -1, 0);
+      await process.store32(addr + PAGE_SIZE, 5);
+      await process.fork();
+      expect((await file.exclusive(addr + 2 * PAGE_SIZE, 1)).ret).toBe(0);
+      // Page 1 is shared with the child: try_to_migrate's CLEAR over it in this mm also takes
+      // page 2's entry (dmirror_do_update's inclusive end), and page 2 does not migrate.
+      expect((await file.migrateToDev(addr + PAGE_SIZE, 2)).ret).toBe(-ENOENT);
+      expect(tags(file, addr + PAGE_SIZE, 2)).toEqual([DPT_XA_TAG_READ, '-']);
+    }
   });
 });
