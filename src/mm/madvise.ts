@@ -250,6 +250,14 @@ async function madvisePageout(vma: Vma, start: number, end: number): Promise<num
  */
 async function madviseCollapse(vma: Vma, start: number, end: number): Promise<number> {
   if (!vma.isAnonymous || vma.isHugetlb || (vma.flags & VM_NOHUGEPAGE) !== 0) return -EINVAL;
+  // thp_vma_allowable_order outside a fault: the VMA must hold an aligned 2 MiB block
+  // (thp_vma_suitable_order at vm_end - PMD_SIZE), else no PMD order is allowed.
+  const haddr = Math.floor((vma.end - PMD_SIZE) / PMD_SIZE) * PMD_SIZE;
+  if (haddr < vma.start || haddr + PMD_SIZE > vma.end) return -EINVAL;
+  // A range inside one 2 MiB block, touching neither of its ends: hstart (rounded up) passes
+  // hend (rounded down), and the kernel's `thps == (hend - hstart) >> HPAGE_PMD_SHIFT` compares
+  // 0 with a wrapped unsigned difference, so it fails with madvise_collapse_errno(SCAN_FAIL).
+  if (Math.ceil(start / PMD_SIZE) > Math.floor(end / PMD_SIZE)) return -EINVAL;
   const mm = vma.mm;
   const k = mm.kernel;
   const pm = k.pm;

@@ -965,12 +965,21 @@ async function madviseBoth(p: MProc, start: number, length: number, advice: numb
       const allowed = new Set<number>();
       let stopped = false;
       for (const v of vmas) {
-        if (v.kind !== 'anon' || v.thp === 2) {
+        const [s, e] = clip(v);
+        // -EINVAL also for a VMA without an aligned 2 MiB block (thp_vma_suitable_order) and for
+        // a range strictly inside one block (madvise_collapse's wrapped unsigned count).
+        const h = Math.floor((v.end - PMD_SIZE) / PMD_SIZE) * PMD_SIZE;
+        const noBlock = h < v.start || h + PMD_SIZE > v.end;
+        if (
+          v.kind !== 'anon' ||
+          v.thp === 2 ||
+          noBlock ||
+          Math.ceil(s / PMD_SIZE) > Math.floor(e / PMD_SIZE)
+        ) {
           allowed.add(-EINVAL);
           stopped = true;
           break;
         }
-        const [s, e] = clip(v);
         if (Math.ceil(s / PMD_SIZE) * PMD_SIZE + PMD_SIZE <= e) {
           allowed.add(-EAGAIN);
           allowed.add(-ENOMEM);

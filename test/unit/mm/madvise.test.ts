@@ -359,6 +359,26 @@ describe('MADV_COLLAPSE', () => {
     expect(await p.load32(BASE + PMD_SIZE)).toBe(2);
   });
 
+  it('is -EINVAL for a range strictly inside one 2 MiB block (hstart > hend: the unsigned count wraps)', async () => {
+    const { m, p } = await boot();
+    expect(await p.mmap(BASE, 2 * PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    await p.store32(BASE, 1);
+    // Linux 6.12 in the kernel oracle (fuzz-1-134): pages 293..372 of an aligned block.
+    expect(await p.madvise(BASE + 293 * P, 80 * P, MADV_COLLAPSE)).toBe(-EINVAL);
+    expect(await p.madvise(BASE + P, PMD_SIZE - P, MADV_COLLAPSE)).toBe(0); // ends on the boundary
+    expect(await p.madvise(BASE + P, PMD_SIZE, MADV_COLLAPSE)).toBe(0); // crosses it: hstart == hend
+    expect(leafAt(m, p.mm, BASE).level).toBe(1);
+  });
+
+  it('is -EINVAL in a VMA that holds no aligned 2 MiB block (thp_vma_suitable_order)', async () => {
+    // Linux 6.12 in the kernel oracle (fuzz-1-162): one page of a six-page mapping that ends on
+    // a 2 MiB boundary (hstart == hend would otherwise make it 0).
+    const { p } = await boot();
+    const end = BASE + PMD_SIZE;
+    expect(await p.mmap(end - 6 * P, 6 * P, RW, FIXED, -1, 0)).toBe(end - 6 * P);
+    expect(await p.madvise(end - P, P, MADV_COLLAPSE)).toBe(-EINVAL);
+  });
+
   it('is -EINVAL on a VM_NOHUGEPAGE range', async () => {
     const { m, p } = await boot();
     expect(await p.mmap(BASE, PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
