@@ -92,11 +92,15 @@ export async function doMadvise(
   if (cursor < end) unmapped = true;
   let r = 0;
   if (advice === MADV_HUGEPAGE || advice === MADV_NOHUGEPAGE) {
-    const vmas = await isolateRange(mm, start, end);
-    if (typeof vmas === 'number') return vmas;
-    for (const vma of vmas) {
-      if (advice === MADV_HUGEPAGE) vma.flags = (vma.flags & ~VM_NOHUGEPAGE) | VM_HUGEPAGE;
-      else vma.flags = (vma.flags & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;
+    const want = (f: number): number =>
+      advice === MADV_HUGEPAGE ? (f & ~VM_NOHUGEPAGE) | VM_HUGEPAGE : (f & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;
+    for (const vma of [...mm.vmasIn(start, end)]) {
+      // madvise_update_vma: a VMA whose flags do not change is left whole (no split, so a
+      // PMD-mapped THP across the range's ends stays PMD-mapped).
+      if (want(vma.flags) === vma.flags) continue;
+      const vmas = await isolateRange(mm, Math.max(start, vma.start), Math.min(end, vma.end));
+      if (typeof vmas === 'number') return vmas;
+      for (const v of vmas) v.flags = want(v.flags);
     }
   } else {
     for (const vma of mm.vmasIn(start, end)) {

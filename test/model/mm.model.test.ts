@@ -955,9 +955,14 @@ async function madviseBoth(p: MProc, start: number, length: number, advice: numb
       return expect(r, what).toBe(tail);
     case MADV_HUGEPAGE:
     case MADV_NOHUGEPAGE: {
-      const isolated = isolate(p, start, end);
-      if (isolated === null) return expect(r, what).toBe(-EINVAL);
-      for (const v of isolated) v.thp = advice === MADV_HUGEPAGE ? 1 : 2;
+      // Only VMAs whose flag changes are split (madvise_update_vma).
+      const thp = advice === MADV_HUGEPAGE ? 1 : 2;
+      for (const v of overlapping(p, start, end)) {
+        if (v.thp === thp) continue;
+        const isolated = isolate(p, Math.max(start, v.start), Math.min(end, v.end));
+        if (isolated === null) return expect(r, what).toBe(-EINVAL);
+        for (const w of isolated) w.thp = thp;
+      }
       return expect(r, what).toBe(tail);
     }
     default: {

@@ -321,6 +321,20 @@ describe('MADV_PAGEOUT', () => {
   });
 });
 
+describe('MADV_HUGEPAGE that changes nothing', () => {
+  it('leaves the VMA whole and a PMD-mapped THP mapped by its PMD (Linux 6.12, fuzz-2-31)', async () => {
+    const { m, p } = await boot({ thp: 'always' });
+    expect(await p.mmap(BASE, PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    expect(await p.madvise(BASE, PMD_SIZE, MADV_HUGEPAGE)).toBe(0);
+    await p.store32(BASE, 1);
+    expect(leafAt(m, p.mm, BASE).level).toBe(2);
+    const n = [...p.mm.vmasIn(0, 2 ** 47)].length;
+    expect(await p.madvise(BASE + 292 * P, 156 * P, MADV_HUGEPAGE)).toBe(0);
+    expect([...p.mm.vmasIn(0, 2 ** 47)].length).toBe(n);
+    expect(leafAt(m, p.mm, BASE + 300 * P).level).toBe(2);
+  });
+});
+
 describe('MADV_COLLAPSE', () => {
   it('collapses PTE-mapped pages into one PMD-mapped THP, data preserved, small pages freed', async () => {
     const { m, p, free0 } = await boot({ swap: MiB });
