@@ -16,7 +16,7 @@ import {
   mmuNotifierRangeInit,
 } from '../mm/mmu-notifier.ts';
 import { PG_anon, PG_dirty, PG_hugetlb } from '../mm/page-flags.ts';
-import { lockPage, unlockPage } from '../mm/page-lock.ts';
+import { lockPage, trylockPage, unlockPage } from '../mm/page-lock.ts';
 import { findEntry } from '../mm/page-table.ts';
 import {
   PTE_DEVICE_EXCLUSIVE,
@@ -27,6 +27,7 @@ import {
   PTE_SOFT_DIRTY,
   PTE_WRITE,
 } from '../mm/pte.ts';
+import { rmapWalk } from '../mm/rmap.ts';
 import { EOPNOTSUPP } from '../sim/errno.ts';
 import { UsageError } from '../sim/errors.ts';
 
@@ -83,4 +84,108 @@ export async function makeDeviceExclusive(mm: MmStruct, addr: number, owner: unk
     mmuNotifierInvalidateRangeEnd(range);
     return pfn;
   }
+}
+
+/**
+ * `make_device_exclusive_range(mm, start, end, pages, owner)` as Linux 6.12 has it (before the
+ * v6.15 rework into {@link makeDeviceExclusive}): GUP takes every page of the range writable
+ * (FOLL_SPLIT_PMD), then each page that heads an anonymous, non-hugetlb folio and can be locked
+ * is made device-exclusive with its whole folio. Resolves to one entry per page GUP returned —
+ * the pfn, locked and referenced (the caller unlocks and puts it), or 0 for a page that was not
+ * made exclusive (a tail page of a large folio, hugetlb, shared or file memory) — or to -errno
+ * when GUP got no page at all. Fewer entries than pages means GUP stopped early. The caller
+ * holds the mmap read lock.
+ */
+export async function makeDeviceExclusiveRange(
+  mm: MmStruct,
+  start: number,
+  end: number,
+  owner: unknown,
+): Promise<number[] | number> {
+  if (!mm.mmapLock.heldByCurrent())
+    throw new UsageError('makeDeviceExclusiveRange', `the caller must hold the mmap lock of mm ${mm.id}`);
+  const k = mm.kernel;
+  const pm = k.pm;
+  start = Math.floor(start / PAGE_SIZE) * PAGE_SIZE;
+  const pages: number[] = [];
+  for (let addr = start; addr < end; addr += PAGE_SIZE) {
+    k.sched.clock.advance(HMM_WALK_PASS_NS + HMM_WALK_PAGE_NS);
+    const pmdOff = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 2);
+    const vma = mm.vmaLookup(addr);
+    if (pmdOff >= 0 && (k.pt.words[pmdOff]! & PTE_LEAF) !== 0 && vma !== null && !vma.isHugetlb) {
+      await splitHugePmd(mm, Math.floor(addr / PMD_SIZE) * PMD_SIZE);
+    }
+    const got = await getUserPages(mm, addr, 1, FOLL_GET | FOLL_WRITE);
+    if (typeof got === 'number') {
+      if (pages.length === 0) return got;
+      break;
+    }
+    pages.push(got[0]!);
+  }
+  for (let i = 0; i < pages.length; i++) {
+    const pfn = pages[i]!;
+    // PageTail: only a folio's first page can be made exclusive (with its whole folio).
+    if (pm.folioHead(pfn) !== pfn || !trylockPage(k, pfn)) {
+      k.putPage(pfn);
+      pages[i] = 0;
+      continue;
+    }
+    if (!(await folioMakeDeviceExclusive(mm, start + i * PAGE_SIZE, pfn, owner))) {
+      unlockPage(k, pfn);
+      k.putPage(pfn);
+      pages[i] = 0;
+    }
+  }
+  return pages;
+}
+
+/**
+ * 6.12's `folio_make_device_exclusive`: an rmap walk replaces every PTE mapping the folio with a
+ * device-exclusive entry, announced as EXCLUSIVE with `owner` once per VMA; true when the page at
+ * `addr` of `mm` was mapped writable and no mapping is left. Simplification: hmmsim has only
+ * writable device-exclusive entries, so a folio that is also mapped read-only, by a PMD, by
+ * another process, or by a non-present entry is refused as a whole (6.12 would convert the other
+ * present mappings too, with readable entries, and refuse only for a non-present one).
+ */
+async function folioMakeDeviceExclusive(
+  mm: MmStruct,
+  addr: number,
+  head: number,
+  owner: unknown,
+): Promise<boolean> {
+  const k = mm.kernel;
+  const pm = k.pm;
+  // Restricted to anonymous folios (writeback of file folios).
+  if ((pm.flags[head]! & PG_anon) === 0 || (pm.flags[head]! & PG_hugetlb) !== 0) return false;
+  const hits = rmapWalk(k, head);
+  let found = false;
+  for (const h of hits) {
+    const lo = k.pt.words[h.off]!;
+    if (h.level !== 1 || h.vma.mm !== mm || (lo & PTE_KIND_MASK) !== PTE_PRESENT || (lo & PTE_WRITE) === 0)
+      return false;
+    if (h.addr === addr) found = true;
+  }
+  if (!found) return false;
+  const folioSize = pm.folioNrPages(head) * PAGE_SIZE;
+  for (let i = 0; i < hits.length; ) {
+    const vma = hits[i]!.vma;
+    const first = hits[i]!.addr;
+    const range = mmuNotifierRangeInit(
+      mm,
+      MMU_NOTIFY_EXCLUSIVE,
+      first,
+      Math.min(vma.end, first + folioSize),
+      owner,
+    );
+    await mmuNotifierInvalidateRangeStart(range);
+    for (; i < hits.length && hits[i]!.vma === vma; i++) {
+      const off = hits[i]!.off;
+      const lo = k.pt.words[off]!;
+      if ((lo & PTE_DIRTY) !== 0) pm.flags[head]! |= PG_dirty;
+      // As in makeDeviceExclusive, the entry keeps the mapping's reference and mapcount.
+      k.pt.words[off] = PTE_DEVICE_EXCLUSIVE | (lo & PTE_SOFT_DIRTY);
+    }
+    mmuNotifierInvalidateRangeEnd(range);
+  }
+  return true;
 }

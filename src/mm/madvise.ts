@@ -92,11 +92,15 @@ export async function doMadvise(
   if (cursor < end) unmapped = true;
   let r = 0;
   if (advice === MADV_HUGEPAGE || advice === MADV_NOHUGEPAGE) {
-    const vmas = await isolateRange(mm, start, end);
-    if (typeof vmas === 'number') return vmas;
-    for (const vma of vmas) {
-      if (advice === MADV_HUGEPAGE) vma.flags = (vma.flags & ~VM_NOHUGEPAGE) | VM_HUGEPAGE;
-      else vma.flags = (vma.flags & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;
+    const want = (f: number): number =>
+      advice === MADV_HUGEPAGE ? (f & ~VM_NOHUGEPAGE) | VM_HUGEPAGE : (f & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;
+    for (const vma of [...mm.vmasIn(start, end)]) {
+      // madvise_update_vma: a VMA whose flags do not change is left whole (no split, so a
+      // PMD-mapped THP across the range's ends stays PMD-mapped).
+      if (want(vma.flags) === vma.flags) continue;
+      const vmas = await isolateRange(mm, Math.max(start, vma.start), Math.min(end, vma.end));
+      if (typeof vmas === 'number') return vmas;
+      for (const v of vmas) v.flags = want(v.flags);
     }
   } else {
     for (const vma of mm.vmasIn(start, end)) {
@@ -250,6 +254,14 @@ async function madvisePageout(vma: Vma, start: number, end: number): Promise<num
  */
 async function madviseCollapse(vma: Vma, start: number, end: number): Promise<number> {
   if (!vma.isAnonymous || vma.isHugetlb || (vma.flags & VM_NOHUGEPAGE) !== 0) return -EINVAL;
+  // thp_vma_allowable_order outside a fault: the VMA must hold an aligned 2 MiB block
+  // (thp_vma_suitable_order at vm_end - PMD_SIZE), else no PMD order is allowed.
+  const haddr = Math.floor((vma.end - PMD_SIZE) / PMD_SIZE) * PMD_SIZE;
+  if (haddr < vma.start || haddr + PMD_SIZE > vma.end) return -EINVAL;
+  // A range inside one 2 MiB block, touching neither of its ends: hstart (rounded up) passes
+  // hend (rounded down), and the kernel's `thps == (hend - hstart) >> HPAGE_PMD_SHIFT` compares
+  // 0 with a wrapped unsigned difference, so it fails with madvise_collapse_errno(SCAN_FAIL).
+  if (Math.ceil(start / PMD_SIZE) > Math.floor(end / PMD_SIZE)) return -EINVAL;
   const mm = vma.mm;
   const k = mm.kernel;
   const pm = k.pm;

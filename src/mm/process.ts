@@ -233,10 +233,14 @@ export class Process {
     if (observed) this.observeEnd('exit', [], 0);
   }
 
-  /** An unnamed temporary file of `size` bytes (`open(O_TMPFILE)` + `ftruncate`); returns its fd. */
-  async createTmpFile(size: number): Promise<number> {
+  /**
+   * An unnamed temporary file of `size` bytes (`open(O_TMPFILE)` + `ftruncate`); returns its fd.
+   * On a disk file system by default; with `tmpfs`, a tmpfs (shmem) file, whose shared writable
+   * mappings need no write notification and so map pages writable at once (vm_page_prot).
+   */
+  async createTmpFile(size: number, tmpfs = false): Promise<number> {
     this.check('createTmpFile', { size });
-    const file = this.kernel.newFile(size, false);
+    const file = this.kernel.newFile(size, tmpfs === true);
     file.refs++;
     return this.installFd({ file, fops: null, refs: 1 });
   }

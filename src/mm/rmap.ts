@@ -89,43 +89,69 @@ export function rmapWalk(k: Kernel, head: number): RmapHit[] {
 
 /**
  * try_to_migrate: replaces every mapping of the folio with a migration entry (writable if the
- * mapping was, readable-exclusive for an exclusive anonymous page), announcing CLEAR over each
- * mapping's extent. The mapping's reference and mapcount go; dirty moves to the folio.
+ * mapping was, readable-exclusive for an exclusive anonymous page). Like the kernel's rmap walk,
+ * it visits every VMA that may map the folio, in order, announcing CLEAR over the folio's extent
+ * in each (try_to_migrate_one starts the notifier before looking for a mapping, so a VMA whose
+ * entry is already a migration entry is announced too), and stops once the folio is no longer
+ * mapped (`folio_not_mapped`). The mapping's reference and mapcount go; dirty moves to the folio.
  */
 export async function tryToMigrate(k: Kernel, head: number): Promise<void> {
   const pm = k.pm;
-  for (const hit of rmapWalk(k, head)) {
-    const words = k.pt.words;
-    const kind = words[hit.off]! & PTE_KIND_MASK;
-    if (isMigrationKind(kind)) continue;
-    const size = hit.level === 2 ? PMD_SIZE : PAGE_SIZE;
-    const range = mmuNotifierRangeInit(hit.vma.mm, MMU_NOTIFY_CLEAR, hit.addr, hit.addr + size);
+  const owner = k.mappings[pm.mapping[head]!];
+  if (owner === undefined) return;
+  const vmas = [...(owner instanceof AnonVma ? owner.vmas : owner.mappings)];
+  const hits = rmapWalk(k, head);
+  const nr = pm.folioNrPages(head);
+  for (const vma of vmas) {
+    if (vma.mm.pgd === 0) continue;
+    const first = vma.start + indexDelta(pm.index[head]!, vma.pgoff) * PAGE_SIZE;
+    if (first + nr * PAGE_SIZE <= vma.start || first >= vma.end) continue;
+    const range = mmuNotifierRangeInit(
+      vma.mm,
+      MMU_NOTIFY_CLEAR,
+      Math.max(first, vma.start),
+      Math.min(first + nr * PAGE_SIZE, vma.end),
+    );
     await mmuNotifierInvalidateRangeStart(range);
-    const lo = k.pt.words[hit.off]!;
-    const pfn = k.pt.words[hit.off + 1]!;
-    const k2 = lo & PTE_KIND_MASK;
-    if (k2 === PTE_PRESENT || isDevicePrivateKind(k2) || k2 === PTE_DEVICE_EXCLUSIVE) {
-      const writable =
-        k2 === PTE_PRESENT
-          ? (lo & PTE_WRITE) !== 0
-          : k2 === PTE_DEVICE_PRIVATE_WRITE || k2 === PTE_DEVICE_EXCLUSIVE;
-      const exclusive = (pm.flags[pfn]! & (PG_anon | PG_anon_exclusive)) === (PG_anon | PG_anon_exclusive);
-      if ((lo & PTE_DIRTY) !== 0) pm.flags[pm.folioHead(pfn)]! |= PG_dirty;
-      const mkind = writable
-        ? PTE_MIGRATION_WRITE
-        : exclusive
-          ? PTE_MIGRATION_READ_EXCLUSIVE
-          : PTE_MIGRATION_READ;
-      k.pt.words[hit.off] =
-        mkind | (lo & (PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY)) | (hit.level === 2 ? PTE_LEAF : 0);
-      if (hit.level === 2) pm.entireMapcount[head]!--;
-      else pm.mapcount[pfn]!--;
-      k.putPage(pfn);
-      // try_to_migrate_one clears a present mapping with ptep_clear_flush / pmdp_invalidate.
-      if (k2 === PTE_PRESENT) k.chargeTlbShootdown();
+    for (const hit of hits) {
+      if (hit.vma !== vma) continue;
+      const lo = k.pt.words[hit.off]!;
+      const pfn = k.pt.words[hit.off + 1]!;
+      const k2 = lo & PTE_KIND_MASK;
+      if (pm.folioHead(pfn) !== head) continue;
+      if (k2 === PTE_PRESENT || isDevicePrivateKind(k2) || k2 === PTE_DEVICE_EXCLUSIVE) {
+        const writable =
+          k2 === PTE_PRESENT
+            ? (lo & PTE_WRITE) !== 0
+            : k2 === PTE_DEVICE_PRIVATE_WRITE || k2 === PTE_DEVICE_EXCLUSIVE;
+        const exclusive = (pm.flags[pfn]! & (PG_anon | PG_anon_exclusive)) === (PG_anon | PG_anon_exclusive);
+        if ((lo & PTE_DIRTY) !== 0) pm.flags[head]! |= PG_dirty;
+        const mkind = writable
+          ? PTE_MIGRATION_WRITE
+          : exclusive
+            ? PTE_MIGRATION_READ_EXCLUSIVE
+            : PTE_MIGRATION_READ;
+        k.pt.words[hit.off] =
+          mkind | (lo & (PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY)) | (hit.level === 2 ? PTE_LEAF : 0);
+        if (hit.level === 2) pm.entireMapcount[head]!--;
+        else pm.mapcount[pfn]!--;
+        k.putPage(pfn);
+        // try_to_migrate_one clears a present mapping with ptep_clear_flush / pmdp_invalidate.
+        if (k2 === PTE_PRESENT) k.chargeTlbShootdown();
+      }
     }
     mmuNotifierInvalidateRangeEnd(range);
+    if (!folioMapped(k, head)) break;
   }
+}
+
+/** folio_mapped: some page of the folio is still mapped (by a PTE or the PMD). */
+function folioMapped(k: Kernel, head: number): boolean {
+  const pm = k.pm;
+  if (pm.entireMapcount[head]! > 0) return true;
+  const nr = pm.folioNrPages(head);
+  for (let i = 0; i < nr; i++) if (pm.mapcount[head + i]! > 0) return true;
+  return false;
 }
 
 /**

@@ -955,9 +955,14 @@ async function madviseBoth(p: MProc, start: number, length: number, advice: numb
       return expect(r, what).toBe(tail);
     case MADV_HUGEPAGE:
     case MADV_NOHUGEPAGE: {
-      const isolated = isolate(p, start, end);
-      if (isolated === null) return expect(r, what).toBe(-EINVAL);
-      for (const v of isolated) v.thp = advice === MADV_HUGEPAGE ? 1 : 2;
+      // Only VMAs whose flag changes are split (madvise_update_vma).
+      const thp = advice === MADV_HUGEPAGE ? 1 : 2;
+      for (const v of overlapping(p, start, end)) {
+        if (v.thp === thp) continue;
+        const isolated = isolate(p, Math.max(start, v.start), Math.min(end, v.end));
+        if (isolated === null) return expect(r, what).toBe(-EINVAL);
+        for (const w of isolated) w.thp = thp;
+      }
       return expect(r, what).toBe(tail);
     }
     default: {
@@ -965,12 +970,21 @@ async function madviseBoth(p: MProc, start: number, length: number, advice: numb
       const allowed = new Set<number>();
       let stopped = false;
       for (const v of vmas) {
-        if (v.kind !== 'anon' || v.thp === 2) {
+        const [s, e] = clip(v);
+        // -EINVAL also for a VMA without an aligned 2 MiB block (thp_vma_suitable_order) and for
+        // a range strictly inside one block (madvise_collapse's wrapped unsigned count).
+        const h = Math.floor((v.end - PMD_SIZE) / PMD_SIZE) * PMD_SIZE;
+        const noBlock = h < v.start || h + PMD_SIZE > v.end;
+        if (
+          v.kind !== 'anon' ||
+          v.thp === 2 ||
+          noBlock ||
+          Math.ceil(s / PMD_SIZE) > Math.floor(e / PMD_SIZE)
+        ) {
           allowed.add(-EINVAL);
           stopped = true;
           break;
         }
-        const [s, e] = clip(v);
         if (Math.ceil(s / PMD_SIZE) * PMD_SIZE + PMD_SIZE <= e) {
           allowed.add(-EAGAIN);
           allowed.add(-ENOMEM);

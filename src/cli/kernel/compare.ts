@@ -268,7 +268,8 @@ export function compareScenario(
 /** The scenario as hmmsim runs it for the comparison: following the oracle's kernel version. */
 export function asOracleVersion(doc: ScenarioDoc): ScenarioDoc {
   // `kernelVersion` is read by simulators that model version differences (and ignored otherwise).
-  const machine = { ...doc.machine, kernelVersion: ORACLE_KERNEL_VERSION } as MachineSpec;
+  // The guest's /tmp, where the runner creates the files of file mappings, is tmpfs.
+  const machine = { ...doc.machine, kernelVersion: ORACLE_KERNEL_VERSION, tmpfs: true } as MachineSpec;
   return { ...doc, machine };
 }
 

@@ -371,7 +371,7 @@ async function runStepBody(
       const flags = m.flags.reduce((f, n) => f | FLAG_BITS[n], 0);
       let fd = -1;
       if ((flags & MAP_ANONYMOUS) === 0) {
-        fd = await p.createTmpFile(length);
+        fd = await p.createTmpFile(length, state.doc.machine.tmpfs === true);
         if (fd < 0) fail(`creating the backing file failed with ${errnoName(fd)}`);
       }
       const pmd = m.align === 'pmd';

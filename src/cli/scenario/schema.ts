@@ -468,6 +468,7 @@ export const SCENARIO: ObjectSchema = {
         thp: str('THP policy', { enum: ['always', 'madvise', 'never'], noun: 'THP policy' }),
         seed: int('the machine seed', 0),
         kernelVersion: str('kernel version', { enum: ['mainline', '6.12'], noun: 'kernel version' }),
+        tmpfs: { type: 'boolean', description: 'file mappings are backed by tmpfs (shmem) files' },
       },
     },
     devices: {

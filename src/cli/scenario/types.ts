@@ -59,6 +59,8 @@ export interface MachineSpec {
   readonly thp?: 'always' | 'madvise' | 'never';
   readonly seed?: number;
   readonly kernelVersion?: 'mainline' | '6.12';
+  /** The backing files of file mappings are on tmpfs (shmem), not a disk file system. */
+  readonly tmpfs?: boolean;
 }
 
 /** A dmirror device. */

@@ -23,7 +23,7 @@ import {
   migratePfnToPage,
   mpfnHas,
 } from '../../devmem/migrate-pfn.ts';
-import { HPAGE_PMD_NR, PAGE_SIZE, PTRS_PER_TABLE, VM_READ } from '../../mm/constants.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE, PTRS_PER_TABLE, VM_READ, VM_WRITE } from '../../mm/constants.ts';
 import { mmgetNotZero, mmput } from '../../mm/exit.ts';
 import { mmapReadLock, mmapReadUnlock } from '../../mm/mmap-lock.ts';
 import { PG_zone_device } from '../../mm/page-flags.ts';
@@ -64,7 +64,6 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
   for (let addr = args.start; addr < args.end; ) {
     const w = src[i]!;
     const isLarge = mpfnHas(w, MIGRATE_PFN_COMPOUND);
-    const write = mpfnHas(w, MIGRATE_PFN_WRITE) ? MIGRATE_PFN_WRITE : 0;
     if (!mpfnHas(w, MIGRATE_PFN_MIGRATE)) {
       i++;
       addr += PAGE_SIZE;
@@ -72,6 +71,13 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
     }
     // No source page: an unpopulated PTE or the zero page, to be zero-filled.
     const spage = migratePfnToPage(w);
+    // 6.12's driver also maps a zero-filled page writable when the VMA is (`!spage && VM_WRITE`);
+    // the newer one keeps only the source's MIGRATE_PFN_WRITE.
+    const write =
+      mpfnHas(w, MIGRATE_PFN_WRITE) ||
+      (k.kernelVersion === '6.12' && spage === 0 && (args.vma.flags & VM_WRITE) !== 0)
+        ? MIGRATE_PFN_WRITE
+        : 0;
     if (spage !== 0 && (k.pm.flags[spage]! & PG_zone_device) !== 0) {
       // WARN: "page already in device"; system selection never collects one.
       i++;
@@ -200,7 +206,9 @@ export async function dmirrorMigrateToDevice(dmirror: DmirrorFile, cmd: HmmDmirr
         cpages: 0,
         npages: 0,
         pgmapOwner: dmirror.mdevice,
-        flags: MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND,
+        // 6.12's driver migrates base pages only (no MIGRATE_VMA_SELECT_COMPOUND).
+        flags:
+          MIGRATE_VMA_SELECT_SYSTEM | (mm.kernel.kernelVersion === '6.12' ? 0 : MIGRATE_VMA_SELECT_COMPOUND),
         faultPage: 0,
       };
       ret = await migrateVmaSetup(args);

@@ -69,7 +69,10 @@ export async function dmirrorMigrateToSystem(dmirror: DmirrorFile, cmd: HmmDmirr
         cpages: 0,
         npages: 0,
         pgmapOwner: dmirror.mdevice,
-        flags: dmirrorSelectDevice(dmirror.mdevice) | MIGRATE_VMA_SELECT_COMPOUND,
+        // 6.12's driver migrates base pages only (no MIGRATE_VMA_SELECT_COMPOUND).
+        flags:
+          dmirrorSelectDevice(dmirror.mdevice) |
+          (mm.kernel.kernelVersion === '6.12' ? 0 : MIGRATE_VMA_SELECT_COMPOUND),
         faultPage: 0,
       };
       ret = await migrateVmaSetup(args);

@@ -12,6 +12,7 @@ import {
   EBUSY,
   EFAULT,
   EINVAL,
+  EOPNOTSUPP,
   EPERM,
   HMM_DMIRROR_FLAG_FAIL_ALLOC,
   HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL,
@@ -24,6 +25,7 @@ import {
   MADV_DONTNEED,
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
+  MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
   Machine,
@@ -45,6 +47,7 @@ import {
 } from '../../../src/index.ts';
 import { findEntry } from '../../../src/mm/page-table.ts';
 import { PTE_KIND_MASK, PTE_PRESENT, PTE_WRITE } from '../../../src/mm/pte.ts';
+import { ENOENT } from '../../../src/sim/errno.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -414,5 +417,127 @@ describe('mmap of the device file (dmirror_fops_mmap)', () => {
     expect(await process.munmap(priv, 2 * PAGE_SIZE)).toBe(0);
     expect(await process.munmap(shared, PAGE_SIZE)).toBe(0);
     expect(machine.pm.freeFrames).toBe(free0); // the inserted pages and the COW copy are freed
+  });
+});
+
+describe('kernelVersion 6.12: MIGRATE_TO_DEV as 6.12 does it', () => {
+  async function setup612(kernelVersion: 'mainline' | '6.12') {
+    const machine = new Machine({ memory: 64 * 1024 * 1024, thp: 'always', kernelVersion });
+    const device = machine.addDmirrorDevice();
+    const process = await machine.createProcess();
+    const file = await device.open(process);
+    return { machine, process, file };
+  }
+
+  it('maps a migrated hole writable in a writable VMA (!spage && VM_WRITE): the device WRITE takes no fault', async () => {
+    for (const [version, faults] of [
+      ['6.12', 0],
+      ['mainline', 1],
+    ] as const) {
+      const { process, file } = await setup612(version);
+      const addr = await process.mmap(0, 2 * PAGE_SIZE, RW, ANON, -1, 0);
+      expect((await file.migrateToDev(addr, 2)).ret).toBe(0);
+      expect(await file.write(addr, 2, new Uint8Array(2 * PAGE_SIZE))).toEqual({ ret: 0, cpages: 2, faults });
+    }
+  });
+
+  it('leaves a PTE-mapped THP where it is (FIXME support THP): -ENOENT; mainline splits and migrates it', async () => {
+    for (const [version, ret] of [
+      ['6.12', -2],
+      ['mainline', 0],
+    ] as const) {
+      const { process, file } = await setup612(version);
+      const addr = await process.mmap(0, 2 * PMD_SIZE, RW, ANON, -1, 0);
+      const base = Math.ceil(addr / PMD_SIZE) * PMD_SIZE;
+      await process.store32(base, 1);
+      // Splitting the PMD (mprotect of one page) keeps the folio large, mapped by PTEs.
+      expect(await process.mprotect(base, PAGE_SIZE, PROT_READ)).toBe(0);
+      expect((await file.migrateToDev(base + PAGE_SIZE, 4)).ret).toBe(ret);
+    }
+  });
+});
+
+describe('kernelVersion 6.12: EXCLUSIVE as 6.12 does it (make_device_exclusive_range, -EBUSY)', () => {
+  async function setup612(kernelVersion: 'mainline' | '6.12') {
+    const machine = new Machine({ memory: 64 * 1024 * 1024, thp: 'always', hugetlbPages: 1, kernelVersion });
+    const device = machine.addDmirrorDevice();
+    const process = await machine.createProcess();
+    const file = await device.open(process);
+    return { machine, process, file };
+  }
+
+  it('makes small anonymous pages exclusive as mainline does', async () => {
+    const { process, file } = await setup612('6.12');
+    const addr = await process.mmap(0, 3 * PAGE_SIZE, RW, ANON, -1, 0);
+    await process.store32(addr + PAGE_SIZE, 7);
+    const r = await file.exclusive(addr, 3);
+    expect([r.ret, r.cpages]).toEqual([0, 3]);
+    expect(tags(file, addr, 3)).toEqual(Array(3).fill(DPT_XA_TAG_ATOMIC));
+    expect(await file.checkExclusive(addr, 3)).toMatchObject({ ret: -EPERM });
+  });
+
+  it('is -EBUSY for shared memory, hugetlb, a THP and an unmapped page (mainline: -EOPNOTSUPP, 0, -EFAULT)', async () => {
+    const cases: [string, (p: Awaited<ReturnType<typeof setup612>>['process']) => Promise<number>, number][] =
+      [
+        ['shared anonymous', (p) => p.mmap(0, PAGE_SIZE, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0), -EOPNOTSUPP],
+        ['hugetlb', (p) => p.mmap(0, PMD_SIZE, RW, ANON | MAP_HUGETLB, -1, 0), -EOPNOTSUPP],
+        [
+          'THP',
+          async (p) => {
+            const a = await p.mmap(0, 2 * PMD_SIZE, RW, ANON, -1, 0);
+            const base = Math.ceil(a / PMD_SIZE) * PMD_SIZE;
+            await p.store32(base, 1);
+            return base;
+          },
+          0,
+        ],
+        [
+          'unmapped',
+          async (p) => {
+            const a = await p.mmap(0, PAGE_SIZE, RW, ANON, -1, 0);
+            expect(await p.munmap(a, PAGE_SIZE)).toBe(0);
+            return a;
+          },
+          -EFAULT,
+        ],
+      ];
+    for (const [name, map, mainline] of cases) {
+      for (const version of ['6.12', 'mainline'] as const) {
+        const { process, file } = await setup612(version);
+        const addr = await map(process);
+        const r = await file.exclusive(addr, name === 'unmapped' ? 1 : 4);
+        expect([name, version, r.ret]).toEqual([name, version, version === '6.12' ? -EBUSY : mainline]);
+      }
+    }
+  });
+
+  it('a THP: the head page (and its whole folio) is made exclusive and mapped ATOMIC, the tail pages are not', async () => {
+    const { process, file } = await setup612('6.12');
+    const a = await process.mmap(0, 2 * PMD_SIZE, RW, ANON, -1, 0);
+    const base = Math.ceil(a / PMD_SIZE) * PMD_SIZE;
+    await process.store32(base, 1);
+    expect((await file.exclusive(base, 2)).ret).toBe(-EBUSY);
+    expect(tags(file, base, 2)).toEqual([DPT_XA_TAG_ATOMIC, '-']);
+    // The folio's PTEs are device-exclusive entries: a CPU read restores them.
+    expect(await process.load32(base + PAGE_SIZE)).toBe(0);
+    expect(await process.load32(base)).toBe(1);
+  });
+});
+
+describe('try_to_migrate announces CLEAR on the migrating mm too (found by the kernel oracle, fuzz-1-194)', () => {
+  it('migrating a page shared with a child erases the next page’s ATOMIC entry (inclusive bound): -ENOENT', async () => {
+    for (const kernelVersion of ['6.12', 'mainline'] as const) {
+      const machine = new Machine({ memory: 64 * 1024 * 1024, kernelVersion });
+      const file = await machine.addDmirrorDevice().open(await machine.createProcess());
+      const process = file.process;
+      const addr = await process.mmap(0, 4 * PAGE_SIZE, RW, ANON, -1, 0);
+      await process.store32(addr + PAGE_SIZE, 5);
+      await process.fork();
+      expect((await file.exclusive(addr + 2 * PAGE_SIZE, 1)).ret).toBe(0);
+      // Page 1 is shared with the child: try_to_migrate's CLEAR over it in this mm also takes
+      // page 2's entry (dmirror_do_update's inclusive end), and page 2 does not migrate.
+      expect((await file.migrateToDev(addr + PAGE_SIZE, 2)).ret).toBe(-ENOENT);
+      expect(tags(file, addr + PAGE_SIZE, 2)).toEqual([DPT_XA_TAG_READ, '-']);
+    }
   });
 });

@@ -137,6 +137,9 @@ describe('fork with device-private entries', () => {
     expect(dev.faults.map((f) => [f.address, f.page, f.write])).toEqual([[A, d0, true]]);
     expect(tuples(rec2.events)).toEqual([
       [mm.id, MMU_NOTIFY_MIGRATE, A, A + P, dev.owner],
+      // try_to_migrate visits the faulting mm's VMA first (its entry is already a migration
+      // entry, but the notifier starts before the walk), then the child's.
+      [mm.id, MMU_NOTIFY_CLEAR, A, A + P, null],
       [child.mm.id, MMU_NOTIFY_CLEAR, A, A + P, null],
       [mm.id, MMU_NOTIFY_CLEAR, A, A + P, null],
     ]);

@@ -355,6 +355,21 @@ describe('file-backed faults', () => {
     expect(rec.events).toEqual([]);
   });
 
+  it('a shared writable tmpfs file page is mapped writable on a read fault (no write notification)', async () => {
+    // Linux 6.12 in the kernel oracle (fuzz-1-136, fuzz-1-155): the runner's files are on tmpfs.
+    const m = smallMachine();
+    const p = await m.createProcess();
+    const fd = await p.createTmpFile(2 * PAGE_SIZE, true);
+    await p.mmap(BASE, 2 * PAGE_SIZE, RW, MAP_SHARED | MAP_FIXED, fd, 0);
+    await p.read(BASE, 1);
+    const e = pteAt(m, p.mm, BASE);
+    expect([e.pfn, e.write, e.dirty]).toEqual([p.fds.get(fd)!.file!.pages.get(0)!, true, false]);
+    // Read-only where the VMA is.
+    expect(await p.mprotect(BASE + PAGE_SIZE, PAGE_SIZE, PROT_READ)).toBe(0);
+    await p.read(BASE + PAGE_SIZE, 1);
+    expect(pteAt(m, p.mm, BASE + PAGE_SIZE).write).toBe(false);
+  });
+
   it('a private file mapping maps the cached page read-only; a write copies it and leaves the cache alone', async () => {
     const m = smallMachine();
     const p = await m.createProcess();

@@ -321,6 +321,20 @@ describe('MADV_PAGEOUT', () => {
   });
 });
 
+describe('MADV_HUGEPAGE that changes nothing', () => {
+  it('leaves the VMA whole and a PMD-mapped THP mapped by its PMD (Linux 6.12, fuzz-2-31)', async () => {
+    const { m, p } = await boot({ thp: 'always' });
+    expect(await p.mmap(BASE, PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    expect(await p.madvise(BASE, PMD_SIZE, MADV_HUGEPAGE)).toBe(0);
+    await p.store32(BASE, 1);
+    expect(leafAt(m, p.mm, BASE).level).toBe(2);
+    const n = [...p.mm.vmasIn(0, 2 ** 47)].length;
+    expect(await p.madvise(BASE + 292 * P, 156 * P, MADV_HUGEPAGE)).toBe(0);
+    expect([...p.mm.vmasIn(0, 2 ** 47)].length).toBe(n);
+    expect(leafAt(m, p.mm, BASE + 300 * P).level).toBe(2);
+  });
+});
+
 describe('MADV_COLLAPSE', () => {
   it('collapses PTE-mapped pages into one PMD-mapped THP, data preserved, small pages freed', async () => {
     const { m, p, free0 } = await boot({ swap: MiB });
@@ -357,6 +371,26 @@ describe('MADV_COLLAPSE', () => {
     expect(leafAt(m, p.mm, BASE).level).toBe(1);
     expect(leafAt(m, p.mm, BASE + PMD_SIZE).leaf).toBe(true);
     expect(await p.load32(BASE + PMD_SIZE)).toBe(2);
+  });
+
+  it('is -EINVAL for a range strictly inside one 2 MiB block (hstart > hend: the unsigned count wraps)', async () => {
+    const { m, p } = await boot();
+    expect(await p.mmap(BASE, 2 * PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    await p.store32(BASE, 1);
+    // Linux 6.12 in the kernel oracle (fuzz-1-134): pages 293..372 of an aligned block.
+    expect(await p.madvise(BASE + 293 * P, 80 * P, MADV_COLLAPSE)).toBe(-EINVAL);
+    expect(await p.madvise(BASE + P, PMD_SIZE - P, MADV_COLLAPSE)).toBe(0); // ends on the boundary
+    expect(await p.madvise(BASE + P, PMD_SIZE, MADV_COLLAPSE)).toBe(0); // crosses it: hstart == hend
+    expect(leafAt(m, p.mm, BASE).level).toBe(1);
+  });
+
+  it('is -EINVAL in a VMA that holds no aligned 2 MiB block (thp_vma_suitable_order)', async () => {
+    // Linux 6.12 in the kernel oracle (fuzz-1-162): one page of a six-page mapping that ends on
+    // a 2 MiB boundary (hstart == hend would otherwise make it 0).
+    const { p } = await boot();
+    const end = BASE + PMD_SIZE;
+    expect(await p.mmap(end - 6 * P, 6 * P, RW, FIXED, -1, 0)).toBe(end - 6 * P);
+    expect(await p.madvise(end - P, P, MADV_COLLAPSE)).toBe(-EINVAL);
   });
 
   it('is -EINVAL on a VM_NOHUGEPAGE range', async () => {
