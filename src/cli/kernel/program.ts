@@ -5,23 +5,8 @@
  * the step: concurrent threads, swap, and commands 6.12's test_hmm does not have.
  * @module
  */
-import {
-  MADV_COLLAPSE,
-  MADV_DONTNEED,
-  MADV_FREE,
-  MADV_HUGEPAGE,
-  MADV_NOHUGEPAGE,
-  MADV_PAGEOUT,
-  MAP_ANONYMOUS,
-  MAP_HUGETLB,
-  MAP_POPULATE,
-  MAP_PRIVATE,
-  MAP_SHARED,
-  PAGE_SIZE,
-  PROT_EXEC,
-  PROT_READ,
-  PROT_WRITE,
-} from '../../mm/constants.ts';
+import { PAGE_SIZE } from '../../mm/constants.ts';
+import { MADVISE_ADVICE, mapFlagsOf, protOf } from '../scenario/constants.ts';
 import { parseSize } from '../scenario/schema.ts';
 import type {
   MmapFields,
@@ -70,22 +55,6 @@ const RUNNER_MAX_FILES = 16;
 const RUNNER_MAX_SEGMENTS = 8;
 const RUNNER_MAX_BYTES = 16;
 
-const PROT: Record<MmapProt, number> = { read: PROT_READ, write: PROT_WRITE, exec: PROT_EXEC, none: 0 };
-const FLAGS = {
-  private: MAP_PRIVATE,
-  shared: MAP_SHARED,
-  anonymous: MAP_ANONYMOUS,
-  populate: MAP_POPULATE,
-  hugetlb: MAP_HUGETLB,
-};
-const ADVICE = {
-  dontneed: MADV_DONTNEED,
-  free: MADV_FREE,
-  hugepage: MADV_HUGEPAGE,
-  nohugepage: MADV_NOHUGEPAGE,
-  pageout: MADV_PAGEOUT,
-  collapse: MADV_COLLAPSE,
-};
 /** The runner's numbers of the dmirror commands. */
 const IOCTL = {
   deviceRead: 0,
@@ -182,8 +151,8 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
     if (nextMap >= RUNNER_MAX_MAPS) refuse(s.source, `more than ${RUNNER_MAX_MAPS} mmaps`);
     const id = nextMap++;
     maps.set(s.name, { id, process: proc, pages });
-    const prot = s.prot.reduce((p, n) => p | PROT[n], 0);
-    const flags = s.flags.reduce((f, n) => f | FLAGS[n], 0);
+    const prot = protOf(s.prot);
+    const flags = mapFlagsOf(s.flags);
     const thp = s.thp === 'hugepage' ? 1 : s.thp === 'nohugepage' ? 2 : 0;
     emit(s, `mmap ${slot} ${id} ${pages} ${prot} ${flags} ${s.align === 'pmd' ? 1 : 0} ${thp}`);
   };
@@ -203,13 +172,13 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
         emit(s, `munmap ${procFor(s.process, s.mapping)} ${rangeOf(s.source, s)}`);
         return undefined;
       case 'mprotect':
-        emit(
-          s,
-          `mprotect ${procFor(s.process, s.mapping)} ${rangeOf(s.source, s)} ${s.prot.reduce((p, n) => p | PROT[n], 0)}`,
-        );
+        emit(s, `mprotect ${procFor(s.process, s.mapping)} ${rangeOf(s.source, s)} ${protOf(s.prot)}`);
         return undefined;
       case 'madvise':
-        emit(s, `madvise ${procFor(s.process, s.mapping)} ${rangeOf(s.source, s)} ${ADVICE[s.advice]}`);
+        emit(
+          s,
+          `madvise ${procFor(s.process, s.mapping)} ${rangeOf(s.source, s)} ${MADVISE_ADVICE[s.advice]}`,
+        );
         return undefined;
       case 'write':
         emit(

@@ -9,25 +9,7 @@ import type { DmirrorDevice } from '../../devices/dmirror/device.ts';
 import type { DmirrorFile } from '../../devices/dmirror/file.ts';
 import { HMM_DMIRROR_FLAG_FAIL_ALLOC } from '../../devices/dmirror/uapi.ts';
 import { Machine, type MachineOptions } from '../../machine.ts';
-import {
-  MADV_COLLAPSE,
-  MADV_DONTNEED,
-  MADV_FREE,
-  MADV_HUGEPAGE,
-  MADV_NOHUGEPAGE,
-  MADV_PAGEOUT,
-  MAP_ANONYMOUS,
-  MAP_HUGETLB,
-  MAP_POPULATE,
-  MAP_PRIVATE,
-  MAP_SHARED,
-  PAGE_SIZE,
-  PMD_SIZE,
-  PROT_EXEC,
-  PROT_NONE,
-  PROT_READ,
-  PROT_WRITE,
-} from '../../mm/constants.ts';
+import { MADV_HUGEPAGE, MADV_NOHUGEPAGE, MAP_ANONYMOUS, PAGE_SIZE, PMD_SIZE } from '../../mm/constants.ts';
 import type { Process } from '../../mm/process.ts';
 import { AccessSignal } from '../../mm/signals.ts';
 import { errnoName } from '../../sim/errno.ts';
@@ -37,6 +19,7 @@ import { Prng } from '../../sim/prng.ts';
 import type { SchedulerHost } from '../../sim/scheduler.ts';
 import type { SimThread } from '../../sim/thread.ts';
 import { type CounterSnapshot, RunCounters } from '../counters.ts';
+import { MADVISE_ADVICE, mapFlagsOf, protOf } from './constants.ts';
 import { describePattern, firstMismatch, patternBytes } from './patterns.ts';
 import { parseSize } from './schema.ts';
 import type { Expect, MmapFields, MmapProt, RetValue, ScenarioDoc, SourceRef, Step } from './types.ts';
@@ -217,28 +200,6 @@ export async function runScenario(
   return { name: doc.name, ok: failure === null, steps, failure, counters };
 }
 
-const PROT_BITS: Record<MmapProt, number> = {
-  read: PROT_READ,
-  write: PROT_WRITE,
-  exec: PROT_EXEC,
-  none: PROT_NONE,
-};
-const protOf = (list: readonly MmapProt[]): number => list.reduce((p, n) => p | PROT_BITS[n], 0);
-const FLAG_BITS = {
-  private: MAP_PRIVATE,
-  shared: MAP_SHARED,
-  anonymous: MAP_ANONYMOUS,
-  populate: MAP_POPULATE,
-  hugetlb: MAP_HUGETLB,
-};
-const ADVICE = {
-  dontneed: MADV_DONTNEED,
-  free: MADV_FREE,
-  hugepage: MADV_HUGEPAGE,
-  nohugepage: MADV_NOHUGEPAGE,
-  pageout: MADV_PAGEOUT,
-  collapse: MADV_COLLAPSE,
-};
 const ERRNO: Record<string, number> = {
   EPERM: 1,
   ENOENT: 2,
@@ -368,7 +329,7 @@ async function runStepBody(
       const m = s as MmapFields;
       const pages = mappingPages(m);
       const length = pages * PAGE_SIZE;
-      const flags = m.flags.reduce((f, n) => f | FLAG_BITS[n], 0);
+      const flags = mapFlagsOf(m.flags);
       let fd = -1;
       if ((flags & MAP_ANONYMOUS) === 0) {
         fd = await p.createTmpFile(length, state.doc.machine.tmpfs === true);
@@ -408,7 +369,7 @@ async function runStepBody(
           ? await p.munmap(r.addr, len)
           : s.op === 'mprotect'
             ? await p.mprotect(r.addr, len, protOf(s.prot))
-            : await p.madvise(r.addr, len, ADVICE[s.advice]);
+            : await p.madvise(r.addr, len, MADVISE_ADVICE[s.advice]);
       out.result = { ret };
       checkRet(s.expect, ret, true);
       const what = s.op === 'mprotect' ? ` ${s.prot.join('|')}` : s.op === 'madvise' ? ` ${s.advice}` : '';
