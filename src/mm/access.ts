@@ -22,7 +22,7 @@ import {
 } from './constants.ts';
 import { handleMmFaultNoWait } from './fault.ts';
 import type { MmStruct } from './mm-struct.ts';
-import { walkLevel, walkToLeaf } from './page-table.ts';
+import { leafLevel, leafOffset, walkLeaf } from './page-table.ts';
 import { PTE_DIRTY, PTE_KIND_MASK, PTE_PRESENT, PTE_PROTNONE, PTE_WRITE, PTE_YOUNG } from './pte.ts';
 import { BusError, FatalSignalKill, OutOfMemoryKill, SegmentationFault } from './signals.ts';
 import { staleTlbLookup } from './stale-tlb.ts';
@@ -38,14 +38,15 @@ export function translate(mm: MmStruct, vpn: number, write: boolean): number {
     if (pfn >= 0) return pfn;
   }
   const pool = mm.kernel.pt;
-  const off = walkToLeaf(pool, mm.pgd, vpn);
+  const leaf = walkLeaf(pool, mm.pgd, vpn);
+  const off = leafOffset(leaf);
   const w = pool.words;
   const lo = w[off]!;
   if ((lo & PTE_KIND_MASK) !== PTE_PRESENT || (lo & PTE_PROTNONE) !== 0) return -1;
   if (write && (lo & PTE_WRITE) === 0) return -1;
   const bits = write ? PTE_YOUNG | PTE_DIRTY : PTE_YOUNG;
   if ((lo & bits) !== bits) w[off] = lo | bits;
-  const level = walkLevel;
+  const level = leafLevel(leaf);
   const pfn = w[off + 1]!;
   return level === 1 ? pfn : pfn + (vpn % (level === 2 ? 512 : 262144));
 }

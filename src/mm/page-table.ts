@@ -104,32 +104,40 @@ function tableWords(tables: number): Uint32Array {
   return pooled !== undefined ? pooled.fill(0) : new Uint32Array(tables * PTRS_PER_TABLE * 2);
 }
 
-/** Result of the last {@link walkToLeaf}: the level at which the walk stopped. */
-export let walkLevel: PtLevel = 4;
-
 /**
  * Walks from `pgd` towards the PTE of `vpn`, stopping at the first entry that is not a table
- * pointer (none, a huge leaf, a non-present huge entry) or at the PTE. Returns that entry's word
- * offset; {@link walkLevel} tells its level.
+ * pointer (none, a huge leaf, a non-present huge entry) or at the PTE. Returns where it stopped
+ * as one number, `offset * 8 + level` (read it with {@link leafOffset} and {@link leafLevel}), so
+ * the result belongs to the caller and no state outlives the call. Offsets stay below 2^29 words
+ * (2 GiB of page tables), so the packed value fits the 32 bits `leafOffset` reads.
  */
-export function walkToLeaf(pool: PageTablePool, pgd: number, vpn: number): number {
+export function walkLeaf(pool: PageTablePool, pgd: number, vpn: number): number {
   const w = pool.words;
   let t = pgd;
   let level: PtLevel = 4;
   for (;;) {
     const off = (t * PTRS_PER_TABLE + levelIndex(vpn, level)) * 2;
-    if (level === 1) {
-      walkLevel = 1;
-      return off;
-    }
+    if (level === 1) return off * 8 + 1;
     const lo = w[off]!;
-    if ((lo & PTE_KIND_MASK) !== PTE_TABLE || (lo & PTE_LEAF) !== 0) {
-      walkLevel = level;
-      return off;
-    }
+    if ((lo & PTE_KIND_MASK) !== PTE_TABLE || (lo & PTE_LEAF) !== 0) return off * 8 + level;
     t = w[off + 1]!;
     level = (level - 1) as PtLevel;
   }
+}
+
+/** The word offset of the entry a {@link walkLeaf} stopped at. */
+export function leafOffset(leaf: number): number {
+  return leaf >>> 3;
+}
+
+/** The level of the entry a {@link walkLeaf} stopped at. */
+export function leafLevel(leaf: number): PtLevel {
+  return (leaf & 7) as PtLevel;
+}
+
+/** The word offset of the entry {@link walkLeaf} stops at, for callers that need no level. */
+export function walkToLeaf(pool: PageTablePool, pgd: number, vpn: number): number {
+  return walkLeaf(pool, pgd, vpn) >>> 3;
 }
 
 /**

@@ -9,7 +9,7 @@ import { DEVICE_ACCESS_ATOMIC, DEVICE_ACCESS_WRITE, type DeviceMirror } from '..
 import type { Kernel } from '../../mm/kernel.ts';
 import type { MmStruct } from '../../mm/mm-struct.ts';
 import { PG_allocated, PG_reserved } from '../../mm/page-flags.ts';
-import { LEVEL_PAGES, walkLevel, walkToLeaf } from '../../mm/page-table.ts';
+import { LEVEL_PAGES, leafLevel, leafOffset, walkLeaf } from '../../mm/page-table.ts';
 import { PTE_KIND_MASK, PTE_KIND_NAMES, PTE_NONE, PTE_PROTNONE, PTE_WRITE } from '../../mm/pte.ts';
 
 /** `0x…` of an address or pfn. */
@@ -35,8 +35,9 @@ export function readCpuEntry(k: Kernel, mm: MmStruct, vpn: number): number {
     cpuLevel = 0;
     return PTE_NONE;
   }
-  const off = walkToLeaf(k.pt, mm.pgd, vpn);
-  const level = walkLevel;
+  const leaf = walkLeaf(k.pt, mm.pgd, vpn);
+  const off = leafOffset(leaf);
+  const level = leafLevel(leaf);
   const lo = k.pt.words[off]!;
   const hi = k.pt.words[off + 1]!;
   cpuLo = lo;

@@ -4,7 +4,14 @@ import { FAULT_FLAG_WRITE, PAGE_SIZE } from '../../../src/mm/constants.ts';
 import { handleMmFault } from '../../../src/mm/fault.ts';
 import type { Kernel } from '../../../src/mm/kernel.ts';
 import type { MmStruct } from '../../../src/mm/mm-struct.ts';
-import { ensureEntry, findEntry, type PtLevel, walkLevel, walkToLeaf } from '../../../src/mm/page-table.ts';
+import {
+  ensureEntry,
+  findEntry,
+  leafLevel,
+  leafOffset,
+  type PtLevel,
+  walkLeaf,
+} from '../../../src/mm/page-table.ts';
 import {
   PTE_DIRTY,
   PTE_KIND_MASK,
@@ -59,8 +66,8 @@ function view(k: Kernel, off: number, level: PtLevel): EntryView {
 
 /** The entry where a hardware walk of `addr` stops (a PTE, a huge leaf, or a none upper entry). */
 export function leafAt(k: Kernel, mm: MmStruct, addr: number): EntryView {
-  const off = walkToLeaf(k.pt, mm.pgd, Math.floor(addr / PAGE_SIZE));
-  return view(k, off, walkLevel);
+  const leaf = walkLeaf(k.pt, mm.pgd, Math.floor(addr / PAGE_SIZE));
+  return view(k, leafOffset(leaf), leafLevel(leaf));
 }
 
 /** The entry of `addr` at `level`, or null when a table above it is missing or a leaf is in the way. */

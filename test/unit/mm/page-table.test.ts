@@ -4,9 +4,11 @@ import {
   ensureEntry,
   findEntry,
   LEVEL_PAGES,
+  leafLevel,
+  leafOffset,
   levelIndex,
   PageTablePool,
-  walkLevel,
+  walkLeaf,
   walkToLeaf,
 } from '../../../src/mm/page-table.ts';
 import { freePgtables } from '../../../src/mm/pgwalk.ts';
@@ -107,25 +109,35 @@ describe('walks', () => {
     expect(findEntry(pool, pgd, vpn + 3, 1)).toBe(-1);
     expect(pool.inUse).toBe(tables);
     expect(walkToLeaf(pool, pgd, vpn + 3)).toBe(pmd);
-    expect(walkLevel).toBe(2);
+    expect(leafLevel(walkLeaf(pool, pgd, vpn + 3))).toBe(2);
   });
 
-  it('walkToLeaf stops at the first none entry, or at the PTE', () => {
+  it('walkLeaf stops at the first none entry, or at the PTE, and says at which level', () => {
     const pool = new PageTablePool();
     const pgd = pool.alloc();
-    const off = walkToLeaf(pool, pgd, 12345);
-    expect(walkLevel).toBe(4);
-    expect(off).toBe(pool.entryOffset(pgd, levelIndex(12345, 4)));
+    const top = walkLeaf(pool, pgd, 12345);
+    expect(leafLevel(top)).toBe(4);
+    expect(leafOffset(top)).toBe(pool.entryOffset(pgd, levelIndex(12345, 4)));
     const pte = setPte(pool, pgd, 12345, 77);
     expect(walkToLeaf(pool, pgd, 12345)).toBe(pte);
-    expect(walkLevel).toBe(1);
-    walkToLeaf(pool, pgd, 12345 + SPAN_2M); // same PMD table, no PMD entry
-    expect(walkLevel).toBe(2);
-    walkToLeaf(pool, pgd, 12345 + SPAN_1G); // same PUD table, no PUD entry
-    expect(walkLevel).toBe(3);
-    const none = walkToLeaf(pool, pgd, 12345 + 1);
-    expect(walkLevel).toBe(1);
-    expect(pool.words[none]! & PTE_KIND_MASK).toBe(PTE_NONE);
+    expect(leafLevel(walkLeaf(pool, pgd, 12345))).toBe(1);
+    // same PMD table, no PMD entry
+    expect(leafLevel(walkLeaf(pool, pgd, 12345 + SPAN_2M))).toBe(2);
+    // same PUD table, no PUD entry
+    expect(leafLevel(walkLeaf(pool, pgd, 12345 + SPAN_1G))).toBe(3);
+    const none = walkLeaf(pool, pgd, 12345 + 1);
+    expect(leafLevel(none)).toBe(1);
+    expect(pool.words[leafOffset(none)]! & PTE_KIND_MASK).toBe(PTE_NONE);
+  });
+
+  it('walkLeaf keeps no state between calls: two results read back independently', () => {
+    const pool = new PageTablePool();
+    const pgd = pool.alloc();
+    const pte = setPte(pool, pgd, 12345, 77);
+    const a = walkLeaf(pool, pgd, 12345);
+    const b = walkLeaf(pool, pgd, 12345 + SPAN_1G);
+    expect([leafOffset(a), leafLevel(a)]).toEqual([pte, 1]);
+    expect(leafLevel(b)).toBe(3);
   });
 });
 
