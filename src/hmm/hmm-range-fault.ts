@@ -13,7 +13,6 @@ import {
   FAULT_FLAG_WRITE,
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
-  HPAGE_PUD_ORDER,
   PAGE_SIZE,
   PMD_SIZE,
   PTRS_PER_TABLE,
@@ -34,31 +33,31 @@ import {
   isDevicePrivateKind,
   isMigrationKind,
   PTE_DEVICE_EXCLUSIVE,
-  PTE_DEVICE_PRIVATE_WRITE,
   PTE_KIND_MASK,
   PTE_LEAF,
   PTE_MARKER,
   PTE_NONE,
   PTE_PRESENT,
-  PTE_PROTNONE,
   PTE_SPECIAL,
   PTE_SWAP,
   PTE_TABLE,
-  PTE_WRITE,
 } from '../mm/pte.ts';
 import type { Vma } from '../mm/vma.ts';
 import { mmuIntervalCheckRetry } from '../notifier/interval-notifier.ts';
 import { EBUSY, EFAULT, EINTR, EINVAL, ENOMEM, EPERM } from '../sim/errno.ts';
 import { UsageError } from '../sim/errors.ts';
-import { HI_ERROR, HI_INOUT, HI_ORDER_SHIFT, HI_VALID, HI_WRITE, hiHalf, LITTLE_ENDIAN } from './hmm-pfn.ts';
+import { HI_ERROR, HI_INOUT, HI_VALID, HI_WRITE, hiHalf, LITTLE_ENDIAN } from './hmm-pfn.ts';
+import {
+  devicePrivateToHmmPfnFlags,
+  HMM_NEED_WRITE_FAULT,
+  hmmPfnFlagsOrder,
+  hmmPteNeedFault,
+  hmmRangeNeedFault,
+  pmdToHmmPfnFlags,
+  pteToHmmPfnFlags,
+  pudToHmmPfnFlags,
+} from './hmm-pfn-flags.ts';
 import type { HmmRange } from './hmm-range.ts';
-
-/** The page needs a fault (HMM_NEED_FAULT). */
-const NEED_FAULT = 1;
-/** The page needs a write fault (HMM_NEED_WRITE_FAULT). */
-const NEED_WRITE_FAULT = 2;
-/** Both. */
-const NEED_ALL_BITS = NEED_FAULT | NEED_WRITE_FAULT;
 
 /**
  * Internal: `handle_mm_fault` dropped the mmap lock (VM_FAULT_RETRY / VM_FAULT_COMPLETED) during
@@ -71,9 +70,6 @@ export interface HmmLocked {
   /** True while the mmap read lock is held; the walk clears it when a fault dropped the lock. */
   value: boolean;
 }
-
-/** VALID | WRITE in the high half. */
-const HI_VALID_WRITE = (HI_VALID | HI_WRITE) >>> 0;
 
 /**
  * Default virtual time charged per walk pass and per page described; a machine's own values are
@@ -131,7 +127,9 @@ export async function hmmRangeFaultLocked(range: HmmRange, locked: HmmLocked | n
     }
     const passStart = walk.last;
     walk.faultedAt = -1;
-    let ret = await walk.walkRange(walk.last, range.end);
+    // The walk is synchronous until a fault or a wait must sleep; only then is there a promise.
+    const r = walk.walkRange(walk.last, range.end);
+    let ret = typeof r === 'number' ? r : await r;
     if (ret === HMM_FAULT_UNLOCKED) {
       ret = sched.current.fatalSignalPending ? -EINTR : -EBUSY;
       if (walk.k.bus.on) traceHmmRangeFault(walk.k, 'E', range, ret);
@@ -227,25 +225,16 @@ class HmmVmaWalk {
     this.mayFault = ((this.maskHi | this.defaultHi) & HI_VALID) !== 0;
   }
 
-  /** hmm_pte_need_fault: the requirement of one page given what the CPU tables offer. */
+  /** {@link hmmPteNeedFault} with this range's mask and defaults. */
   private pteNeedFault(inHi: number, cpuHi: number): number {
-    const req = (inHi & this.maskHi) | this.defaultHi;
-    if ((req & HI_VALID) === 0) return 0;
-    if ((req & HI_WRITE) !== 0 && (cpuHi & HI_WRITE) === 0) return NEED_ALL_BITS;
-    if ((cpuHi & HI_VALID) === 0) return NEED_FAULT;
-    return 0;
+    return hmmPteNeedFault(inHi, this.maskHi, this.defaultHi, cpuHi);
   }
 
-  /** hmm_range_need_fault: the OR of the requirements of `[addr, end)`. */
+  /** {@link hmmRangeNeedFault} over the words of `[addr, end)`. */
   private rangeNeedFault(addr: number, end: number, cpuHi: number): number {
     if (!this.mayFault) return 0;
-    const w = this.w32;
-    let required = 0;
-    for (let i = addr / PAGE_SIZE - this.startPage, n = i + (end - addr) / PAGE_SIZE; i < n; i++) {
-      required |= this.pteNeedFault(w[2 * i + 1]!, cpuHi);
-      if (required === NEED_ALL_BITS) return required;
-    }
-    return required;
+    const first = addr / PAGE_SIZE - this.startPage;
+    return hmmRangeNeedFault(this.w32, first, (end - addr) / PAGE_SIZE, this.maskHi, this.defaultHi, cpuHi);
   }
 
   /** hmm_pfns_fill: every word of `[addr, end)` gets `hi` flags and pfn 0, sticky bits kept. */
@@ -282,7 +271,7 @@ class HmmVmaWalk {
     if (this.k.mutant === 'H2') this.pfnsFill(addr, end, 0);
     let flags = FAULT_FLAG_REMOTE;
     if (this.locked !== null) flags |= FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE;
-    if ((required & NEED_WRITE_FAULT) !== 0) {
+    if ((required & HMM_NEED_WRITE_FAULT) !== 0) {
       if ((vma.flags & VM_WRITE) === 0) return -EPERM;
       flags |= FAULT_FLAG_WRITE;
     }
@@ -301,7 +290,7 @@ class HmmVmaWalk {
   }
 
   /** walk_page_range over `[start, end)`: holes without a VMA, then each VMA. */
-  async walkRange(start: number, end: number): Promise<number> {
+  walkRange(start: number, end: number): number | Promise<number> {
     // walk_page_range rejects a degenerate range; the sequence check of the pass came first.
     if (start >= end) return -EINVAL;
     let addr = start;
@@ -314,7 +303,7 @@ class HmmVmaWalk {
         addr = vma.start;
       }
       const vend = Math.min(vma.end, end);
-      const r = await this.walkVma(vma, addr, vend);
+      const r = this.walkVma(vma, addr, vend);
       if (r !== 0) return r;
       addr = vend;
     }
@@ -334,7 +323,7 @@ class HmmVmaWalk {
     return this.pfnsFill(addr, end, 0);
   }
 
-  private async walkVma(vma: Vma, addr: number, end: number): Promise<number> {
+  private walkVma(vma: Vma, addr: number, end: number): number | Promise<number> {
     // hmm_vma_walk_test: VMAs without struct pages behind them, or unreadable, are errors.
     if (vma.isIoOrPfnmap || (vma.flags & VM_READ) === 0) {
       // H5 (bug-catalogue §3.1; "add missing call to hmm_range_need_fault() before returning
@@ -350,15 +339,19 @@ class HmmVmaWalk {
     return this.walkLevel(vma, this.mm.pgd, 4, 0, addr, end);
   }
 
-  /** walk_pgd_range … walk_pmd_range: one entry at a time, holes for missing tables. */
-  private async walkLevel(
+  /**
+   * walk_pgd_range … walk_pmd_range: one entry at a time, holes for missing tables. A callee
+   * returns a promise only when it faulted or waited, and then the pass ends with its result
+   * (-EBUSY or an error), so a promise is passed up as it is: nothing awaits while nothing sleeps.
+   */
+  private walkLevel(
     vma: Vma,
     table: number,
     level: PtLevel,
     baseVpn: number,
     addr: number,
     end: number,
-  ): Promise<number> {
+  ): number | Promise<number> {
     const span = LEVEL_PAGES[level];
     const spanBytes = span * PAGE_SIZE;
     while (addr < end) {
@@ -367,14 +360,14 @@ class HmmVmaWalk {
       const entryStart = (baseVpn + idx * span) * PAGE_SIZE;
       const next = Math.min(entryStart + spanBytes, end);
       const off = (table * PTRS_PER_TABLE + idx) * 2;
-      let r: number;
-      if (level === 2) r = await this.walkPmd(vma, off, addr, next);
+      let r: number | Promise<number>;
+      if (level === 2) r = this.walkPmd(vma, off, addr, next);
       else {
         const lo = this.k.pt.words[off]!;
         const kind = lo & PTE_KIND_MASK;
-        if (kind === PTE_NONE) r = await this.walkHole(addr, next, vma);
+        if (kind === PTE_NONE) r = this.walkHole(addr, next, vma);
         else if (kind === PTE_TABLE)
-          r = await this.walkLevel(
+          r = this.walkLevel(
             vma,
             this.k.pt.words[off + 1]!,
             (level - 1) as PtLevel,
@@ -382,8 +375,8 @@ class HmmVmaWalk {
             addr,
             next,
           );
-        else if (level === 3 && (lo & PTE_LEAF) !== 0) r = await this.walkPud(vma, off, addr, next);
-        else r = await this.walkHole(addr, next, vma);
+        else if (level === 3 && (lo & PTE_LEAF) !== 0) r = this.walkPud(vma, off, addr, next);
+        else r = this.walkHole(addr, next, vma);
       }
       if (r !== 0) return r;
       addr = next;
@@ -392,11 +385,10 @@ class HmmVmaWalk {
   }
 
   /** hmm_vma_walk_pud for a PUD leaf: like a PMD leaf, with order 18. */
-  private async walkPud(vma: Vma, off: number, addr: number, end: number): Promise<number> {
+  private walkPud(vma: Vma, off: number, addr: number, end: number): number | Promise<number> {
     const lo = this.k.pt.words[off]!;
     if ((lo & PTE_KIND_MASK) !== PTE_PRESENT) return this.walkHole(addr, end, vma);
-    const cpuHi =
-      (HI_VALID | ((lo & PTE_WRITE) !== 0 ? HI_WRITE : 0) | (HPAGE_PUD_ORDER << HI_ORDER_SHIFT)) >>> 0;
+    const cpuHi = pudToHmmPfnFlags(lo);
     const required = this.rangeNeedFault(addr, end, cpuHi);
     if (required !== 0) return this.vmaFault(addr, end, required, vma);
     const first = this.k.pt.words[off + 1]! + ((addr / PAGE_SIZE) % LEVEL_PAGES[3]);
@@ -405,7 +397,7 @@ class HmmVmaWalk {
   }
 
   /** hmm_vma_walk_pmd for `[start, end)` inside one PMD entry. */
-  private async walkPmd(vma: Vma, pmdOff: number, start: number, end: number): Promise<number> {
+  private walkPmd(vma: Vma, pmdOff: number, start: number, end: number): number | Promise<number> {
     const k = this.k;
     const lo = k.pt.words[pmdOff]!;
     const kind = lo & PTE_KIND_MASK;
@@ -414,12 +406,7 @@ class HmmVmaWalk {
       const head = k.pt.words[pmdOff + 1]!;
       if (isMigrationKind(kind)) {
         // A THP under migration: wait for it, then resume here.
-        if (this.rangeNeedFault(start, end, 0) !== 0) {
-          this.faultedAt = start;
-          this.last = start;
-          await waitOnPageLocked(k, head);
-          return -EBUSY;
-        }
+        if (this.rangeNeedFault(start, end, 0) !== 0) return this.migrationWait(start, head);
         return this.pfnsFill(start, end, 0);
       }
       if (kind === PTE_PRESENT) return this.handlePmd(vma, start, end, lo, head);
@@ -444,7 +431,9 @@ class HmmVmaWalk {
   /**
    * The PTE loop when no page can require a fault (a snapshot): present, accessible, normal
    * pages are described inline; every other entry goes through {@link handlePte}, which then
-   * never faults or sleeps.
+   * never faults or sleeps. The masks are literals on purpose: V8 re-reads an imported binding
+   * on every iteration, and this loop runs once per page (test/unit/hmm/hmm-pfn-flags.test.ts
+   * checks that the literals equal the named constants).
    */
   private snapshotPtes(vma: Vma, base: number, first: number, start: number, end: number): number {
     const words = this.k.pt.words;
@@ -454,10 +443,11 @@ class HmmVmaWalk {
     let off = base + 2 * first;
     for (let j = 0; j < n; j++, i++, off += 2) {
       const lo = words[off]!;
-      if ((lo & (PTE_KIND_MASK | PTE_PROTNONE | PTE_SPECIAL)) === PTE_PRESENT) {
+      // (PTE_KIND_MASK | PTE_PROTNONE | PTE_SPECIAL) === PTE_PRESENT
+      if ((lo & 0x18f) === 2) {
         w[2 * i] = words[off + 1]!;
-        w[2 * i + 1] =
-          ((w[2 * i + 1]! & HI_INOUT) | ((lo & PTE_WRITE) !== 0 ? HI_VALID_WRITE : HI_VALID)) >>> 0;
+        // (inHi & HI_INOUT) | HI_VALID | (PTE_WRITE ? HI_WRITE : 0); PTE_WRITE (bit 4) << 26 is HI_WRITE
+        w[2 * i + 1] = ((w[2 * i + 1]! & 0x1c00_0000) | 0x8000_0000 | ((lo & 0x10) << 26)) >>> 0;
       } else {
         const r = this.handlePte(vma, off, start + j * PAGE_SIZE, end);
         if (r !== 0) return r as number;
@@ -474,10 +464,7 @@ class HmmVmaWalk {
     lo: number,
     head: number,
   ): number | Promise<number> {
-    const cpuHi =
-      (lo & PTE_PROTNONE) !== 0
-        ? 0
-        : (HI_VALID | ((lo & PTE_WRITE) !== 0 ? HI_WRITE : 0) | (HPAGE_PMD_ORDER << HI_ORDER_SHIFT)) >>> 0;
+    const cpuHi = pmdToHmmPfnFlags(lo);
     const required = this.rangeNeedFault(start, end, cpuHi);
     if (required !== 0) return this.vmaFault(start, end, required, vma);
     this.pfnsFillPfn(start, end, head + ((start / PAGE_SIZE) % HPAGE_PMD_NR), cpuHi);
@@ -498,11 +485,7 @@ class HmmVmaWalk {
       devPrivate &&
       (this.k.pgmapOf(head)?.owner === this.range.devPrivateOwner || this.k.mutant === 'H9')
     ) {
-      const cpuHi =
-        (HI_VALID |
-          (kind === PTE_DEVICE_PRIVATE_WRITE ? HI_WRITE : 0) |
-          (HPAGE_PMD_ORDER << HI_ORDER_SHIFT)) >>>
-        0;
+      const cpuHi = (devicePrivateToHmmPfnFlags(kind) | hmmPfnFlagsOrder(HPAGE_PMD_ORDER)) >>> 0;
       this.pfnsFillPfn(start, end, head + ((start / PAGE_SIZE) % HPAGE_PMD_NR), cpuHi);
       return 0;
     }
@@ -524,8 +507,7 @@ class HmmVmaWalk {
     let newHi = 0;
     if (kind === PTE_PRESENT) {
       const pfn = words[off + 1]!;
-      const cpuHi =
-        (lo & PTE_PROTNONE) !== 0 ? 0 : (lo & PTE_WRITE) !== 0 ? (HI_VALID | HI_WRITE) >>> 0 : HI_VALID;
+      const cpuHi = pteToHmmPfnFlags(lo);
       if (this.mayFault) {
         const required = this.pteNeedFault(inHi, cpuHi);
         if (required !== 0) return this.vmaFault(addr, end, required, vma);
@@ -555,7 +537,7 @@ class HmmVmaWalk {
       ) {
         // Device-private pages of the caller's own device are reported, never faulted.
         newLo = pfn;
-        newHi = kind === PTE_DEVICE_PRIVATE_WRITE ? (HI_VALID | HI_WRITE) >>> 0 : HI_VALID;
+        newHi = devicePrivateToHmmPfnFlags(kind);
       } else {
         const required = this.mayFault ? this.pteNeedFault(inHi, 0) : 0;
         if (required !== 0) {
@@ -590,23 +572,20 @@ class HmmVmaWalk {
    * consulted (a kernel quirk kept on purpose); a non-present huge entry yields pfns with the
    * order but without VALID.
    */
-  private async walkHugetlb(vma: Vma, addr: number, end: number): Promise<number> {
+  private walkHugetlb(vma: Vma, addr: number, end: number): number | Promise<number> {
     const k = this.k;
     while (addr < end) {
       const next = Math.min((Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE, end);
       const pmdOff = findEntry(k.pt, this.mm.pgd, addr / PAGE_SIZE, 2);
-      let r: number;
-      if (pmdOff < 0) r = await this.walkHole(addr, next, vma);
+      let r: number | Promise<number>;
+      if (pmdOff < 0) r = this.walkHole(addr, next, vma);
       else {
         const lo = k.pt.words[pmdOff]!;
-        const present = (lo & PTE_KIND_MASK) === PTE_PRESENT && (lo & PTE_PROTNONE) === 0;
-        const cpuHi =
-          ((present ? HI_VALID | ((lo & PTE_WRITE) !== 0 ? HI_WRITE : 0) : 0) |
-            (HPAGE_PMD_ORDER << HI_ORDER_SHIFT)) >>>
-          0;
+        // hmm_vma_walk_hugetlb_entry: pte_to_hmm_pfn_flags of the huge entry, with its order.
+        const cpuHi = (pteToHmmPfnFlags(lo) | hmmPfnFlagsOrder(HPAGE_PMD_ORDER)) >>> 0;
         const i = addr / PAGE_SIZE - this.startPage;
         const required = this.mayFault ? this.pteNeedFault(this.w32[2 * i + 1]!, cpuHi) : 0;
-        if (required !== 0) r = await this.vmaFault(addr, next, required, vma);
+        if (required !== 0) r = this.vmaFault(addr, next, required, vma);
         else {
           const base = (lo & PTE_KIND_MASK) === PTE_PRESENT ? k.pt.words[pmdOff + 1]! : 0;
           this.pfnsFillPfn(addr, next, base + ((addr / PAGE_SIZE) % HPAGE_PMD_NR), cpuHi);
