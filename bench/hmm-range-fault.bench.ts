@@ -7,9 +7,14 @@
  * - `fault-in-write`: an untouched mapping with `REQ_FAULT | REQ_WRITE` (a device writing memory
  *   the CPU never touched): every page allocated through handle_mm_fault, then described.
  *
- * Figure: pages described per second (wall clock), median of the samples.
+ * Figure: pages described per second (wall clock), median of the samples. `snapshot-4k` (tables
+ * in WebAssembly memory, as a machine this size keeps them) and `snapshot-4k-js` (the JS loop)
+ * are also given as ratios to a native C walk of the same table shape (native/hmm-walk.c,
+ * compiled with the host's cc -O2), sampled alternately with it in this run, by wall clock and
+ * by CPU time, with the load average beside them.
  * @module
  */
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
   HMM_PFN_REQ_FAULT,
@@ -34,7 +39,8 @@ import {
   PROT_WRITE,
   type Process,
 } from '../src/index.ts';
-import { type Benchmark, type BenchResult, settle, summarize } from './harness.ts';
+import { type Benchmark, type BenchResult, median, settle, summarize } from './harness.ts';
+import { compileNativeWalk, type NativeWalk } from './native-walk.ts';
 
 const BYTES = 2 ** 30;
 const PAGES = BYTES / PAGE_SIZE;
@@ -53,14 +59,20 @@ async function alignedMapping(p: Process, flags: number): Promise<number> {
   return a;
 }
 
-/** One whole-range hmmRangeFault; returns seconds, and checks the words. */
+/** Seconds of one sample: wall clock, and CPU time of the whole process (every thread). */
+interface Seconds {
+  wall: number;
+  cpu: number;
+}
+
+/** One whole-range hmmRangeFault; returns its seconds, and checks the words. */
 async function walk(
   p: Process,
   sub: MmuIntervalNotifier,
   start: number,
   flags: bigint,
   order: number,
-): Promise<number> {
+): Promise<Seconds> {
   const hmmPfns = new BigUint64Array(PAGES);
   for (;;) {
     const range = {
@@ -74,9 +86,11 @@ async function walk(
       devPrivateOwner: null,
     };
     await mmapReadLock(p.mm);
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const ret = await hmmRangeFault(range);
-    const s = (performance.now() - t0) / 1000;
+    const wall = (performance.now() - t0) / 1000;
+    const c = process.cpuUsage(c0);
     mmapReadUnlock(p.mm);
     if (ret === -16) continue; // -EBUSY: the faults invalidated the interval; retry as drivers do
     if (ret !== 0) throw new Error(`hmmRangeFault returned ${ret}`);
@@ -85,8 +99,56 @@ async function walk(
       if ((w & HMM_PFN_VALID) === 0n || hmmPfnToMapOrder(w) !== order)
         throw new Error(`word ${i} is 0x${w.toString(16)}`);
     }
-    return s;
+    return { wall, cpu: (c.user + c.system) / 1e6 };
   }
+}
+
+/**
+ * Samples `sample` (one walk of PAGES pages) alternately with the native reference (the median of
+ * three of its walks), so both see the same load; returns our rate and the two ratios, by wall
+ * clock (what a user waits) and by CPU time (less skewed on a loaded machine, where a long JS
+ * walk is preempted more than a short C one), with the load average seen.
+ */
+async function versusNative(
+  name: string,
+  native: NativeWalk,
+  warmup: number,
+  repetitions: number,
+  sample: () => Promise<Seconds>,
+): Promise<BenchResult[]> {
+  const wall: number[] = [];
+  const nativeWall: number[] = [];
+  const byWall: number[] = [];
+  const byCpu: number[] = [];
+  const loads: number[] = [];
+  for (let i = 0; i < warmup + repetitions; i++) {
+    const c = native.run(3);
+    const s = await sample();
+    if (i < warmup) continue;
+    const cWall = median(c.map((x) => x.wall));
+    wall.push(PAGES / s.wall);
+    nativeWall.push(cWall);
+    byWall.push(PAGES / s.wall / cWall);
+    byCpu.push(PAGES / s.cpu / median(c.map((x) => x.cpu)));
+    loads.push(os.loadavg()[0]!);
+  }
+  const load = `load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`;
+  return [
+    summarize(name, 'pages/s', wall, true, {
+      note: `populated 1 GiB, 4 KiB PTEs, no fault requested; ${name.endsWith('-js') ? 'the JS loop (tables in a plain array)' : 'tables in WebAssembly memory'}`,
+    }),
+    summarize(`${name} native`, 'pages/s', nativeWall, true, {
+      note: `the C reference (${native.compiler}), same table shape, sampled beside ${name}`,
+    }),
+    summarize(`${name} ÷ native`, 'ratio', byWall, true, {
+      goal: { op: '>=', value: 0.8 },
+      note: `wall clock, each sample over the native one beside it; ${load}`,
+    }),
+    summarize(`${name} ÷ native, CPU`, 'ratio', byCpu, true, {
+      goal: { op: '>=', value: 0.8 },
+      note: `CPU time (all of node's threads) over the native walk's; ${load}`,
+    }),
+  ];
 }
 
 async function machineWith(
@@ -120,17 +182,21 @@ const benchmark: Benchmark = {
     const results: BenchResult[] = [];
     {
       const { p, sub, start } = await machineWith(false, true);
-      const rates: number[] = [];
-      for (let i = 0; i < warmup + repetitions; i++) {
-        const s = await walk(p, sub, start, 0n, 0);
-        if (i >= warmup) rates.push(PAGES / s);
+      const native = compileNativeWalk();
+      try {
+        // The machine's own choice (a pool this size lives in WebAssembly memory), then the JS loop.
+        for (const [name, wasm] of [
+          ['snapshot-4k', true],
+          ['snapshot-4k-js', false],
+        ] as const) {
+          if (p.mm.kernel.pt.useWasm(wasm) !== wasm) throw new Error(`${name}: no WebAssembly SIMD here`);
+          results.push(
+            ...(await versusNative(name, native, warmup, repetitions, () => walk(p, sub, start, 0n, 0))),
+          );
+        }
+      } finally {
+        native.dispose();
       }
-      results.push(
-        summarize('snapshot-4k', 'pages/s', rates, true, {
-          goal: { op: '>=', value: 800_000_000 },
-          note: 'populated 1 GiB, 4 KiB PTEs, no fault requested',
-        }),
-      );
     }
     await settle();
     {
@@ -138,7 +204,7 @@ const benchmark: Benchmark = {
       const rates: number[] = [];
       for (let i = 0; i < warmup + repetitions; i++) {
         const s = await walk(p, sub, start, 0n, 9);
-        if (i >= warmup) rates.push(PAGES / s);
+        if (i >= warmup) rates.push(PAGES / s.wall);
       }
       results.push(
         summarize('snapshot-thp', 'pages/s', rates, true, { note: 'populated 1 GiB of 512 PMD-mapped THPs' }),
@@ -150,7 +216,7 @@ const benchmark: Benchmark = {
       for (let i = 0; i < warmup + repetitions; i++) {
         const { p, sub, start } = await machineWith(false, false);
         const s = await walk(p, sub, start, HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE, 0);
-        if (i >= warmup) rates.push(PAGES / s);
+        if (i >= warmup) rates.push(PAGES / s.wall);
         await settle(50);
       }
       results.push(

@@ -29,6 +29,7 @@ import type { Kernel } from '../mm/kernel.ts';
 import type { MmStruct } from '../mm/mm-struct.ts';
 import { waitOnPageLocked } from '../mm/page-lock.ts';
 import { findEntry, LEVEL_PAGES, type PtLevel } from '../mm/page-table.ts';
+import type { PtWasm } from '../mm/pt-wasm/pt-walk.ts';
 import {
   isDevicePrivateKind,
   isMigrationKind,
@@ -420,7 +421,12 @@ class HmmVmaWalk {
     const t = k.pt.words[pmdOff + 1]!;
     const first = ((start / PAGE_SIZE) % PTRS_PER_TABLE) | 0;
     const base = t * PTRS_PER_TABLE * 2;
-    if (!this.mayFault) return this.snapshotPtes(vma, base, first, start, end);
+    if (!this.mayFault) {
+      const wasm = k.pt.wasm;
+      return wasm !== null
+        ? this.snapshotPtesWasm(wasm, vma, base, first, start, end)
+        : this.snapshotPtes(vma, base, first, start, end);
+    }
     for (let addr = start, off = base + 2 * first; addr < end; addr += PAGE_SIZE, off += 2) {
       const r = this.handlePte(vma, off, addr, end);
       if (r !== 0) return r;
@@ -454,6 +460,31 @@ class HmmVmaWalk {
       }
     }
     return 0;
+  }
+
+  /**
+   * {@link snapshotPtes} through the pool's WebAssembly walk (tables in WebAssembly memory): the
+   * words of the run pass through the memory's scratch area, their sticky bits in and their
+   * descriptions out, and the wasm loop describes present, accessible, normal pages exactly as
+   * the JS loop does. From the first PTE it does not describe, the JS loop takes the rest of the
+   * table (a table of mixed entries is not worth copying twice).
+   */
+  private snapshotPtesWasm(
+    wasm: PtWasm,
+    vma: Vma,
+    base: number,
+    first: number,
+    start: number,
+    end: number,
+  ): number {
+    const n = ((end - start) / PAGE_SIZE) | 0;
+    const i = ((start - this.range.start) / PAGE_SIZE) | 0;
+    const w = this.w32;
+    wasm.scratch.set(w.subarray(2 * i, 2 * (i + n)));
+    const done = wasm.snapshot((base + 2 * first) * 4, wasm.scratchByte, n);
+    w.set(wasm.scratch.subarray(0, 2 * done), 2 * i);
+    if (done === n) return 0;
+    return this.snapshotPtes(vma, base, first + done, start + done * PAGE_SIZE, end);
   }
 
   /** hmm_vma_handle_pmd: a present PMD leaf (THP or the huge zero page). */

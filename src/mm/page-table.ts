@@ -6,6 +6,7 @@
  */
 import { givePooled, takePooled } from './buffer-pool.ts';
 import { PTRS_PER_TABLE } from './constants.ts';
+import { PtWasm, ptWasmAvailable } from './pt-wasm/pt-walk.ts';
 import { PTE_KIND_MASK, PTE_LEAF, PTE_NONE, PTE_TABLE } from './pte.ts';
 
 /** Page-table level of an entry: 1 = PTE (4 KiB), 2 = PMD (2 MiB), 3 = PUD (1 GiB), 4 = PGD. */
@@ -19,10 +20,23 @@ export function levelIndex(vpn: number, level: PtLevel): number {
   return (vpn / LEVEL_PAGES[level]) & (PTRS_PER_TABLE - 1);
 }
 
+/**
+ * Tables a pool holds before it moves into WebAssembly memory as it grows: creating a memory and
+ * an instance costs ~23 µs, more than a small machine (the explorer's) ever saves with it.
+ */
+export const PT_WASM_MIN_TABLES = 64;
+
 /** The pool of page-table pages. Entries are addressed by word offset: `lo` at `off`, `hi` at `off + 1`. */
 export class PageTablePool {
   /** Two words per entry; re-read after any allocation (the array may grow). */
   words: Uint32Array;
+  /**
+   * The WebAssembly memory holding {@link words} with the walk bound to it, or null while the
+   * words are a plain array (a small pool, a host without WebAssembly SIMD, or `useWasm(false)`).
+   */
+  wasm: PtWasm | null = null;
+  /** 'auto': move into WebAssembly memory when growing to PT_WASM_MIN_TABLES; else as `useWasm` said. */
+  private wasmPolicy: 'auto' | 'always' | 'never' = 'auto';
   private capacity: number;
   private next = 1;
   private freeList: number[] = [];
@@ -74,12 +88,40 @@ export class PageTablePool {
   static readonly BYTES_PER_ENTRY = 8;
 
   private grow(): void {
-    const cap = this.capacity * 2;
-    const w = tableWords(cap);
+    this.moveTo(this.capacity * 2, this.wasmPolicy === 'always' || this.wantsWasm(this.capacity * 2));
+  }
+
+  private wantsWasm(tables: number): boolean {
+    return this.wasmPolicy === 'auto' && tables >= PT_WASM_MIN_TABLES && ptWasmAvailable();
+  }
+
+  /**
+   * Copies the words into new storage of `cap` tables: a new WebAssembly memory or a plain
+   * array. Never grows a memory in place, which would detach views a parked thread may hold; the
+   * old storage stays readable until {@link dispose}.
+   */
+  private moveTo(cap: number, wasm: boolean): void {
+    const next = wasm ? new PtWasm(cap * PTRS_PER_TABLE * 2) : null;
+    const w = next !== null ? next.words : tableWords(cap);
     w.set(this.words);
-    this.retired.push(this.words);
+    if (this.wasm === null) this.retired.push(this.words);
+    this.wasm = next;
     this.words = w;
     this.capacity = cap;
+  }
+
+  /**
+   * Moves the tables into WebAssembly memory (`true`, when the host has WebAssembly SIMD) or into
+   * a plain array (`false`) now, and keeps them there as the pool grows; returns whether they
+   * are in WebAssembly memory. Both walks describe every entry alike (the differential test of
+   * hmmRangeFault); benchmarks and tests use this to compare them.
+   */
+  useWasm(on: boolean): boolean {
+    if (this.capacity === 0) return false;
+    const wasm = on && ptWasmAvailable();
+    this.wasmPolicy = wasm ? 'always' : 'never';
+    if (wasm !== (this.wasm !== null)) this.moveTo(this.capacity, wasm);
+    return wasm;
   }
 
   /**
@@ -88,7 +130,9 @@ export class PageTablePool {
    */
   dispose(): void {
     if (this.capacity === 0) return;
-    givePooled(`page tables ${this.capacity}`, this.words, this.words.byteLength);
+    // A WebAssembly memory is not pooled: it is dropped with its instance.
+    if (this.wasm === null) givePooled(`page tables ${this.capacity}`, this.words, this.words.byteLength);
+    this.wasm = null;
     for (const w of this.retired)
       givePooled(`page tables ${w.length / (PTRS_PER_TABLE * 2)}`, w, w.byteLength);
     this.retired = [];
