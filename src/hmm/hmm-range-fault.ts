@@ -361,6 +361,25 @@ class HmmVmaWalk {
       const entryStart = (baseVpn + idx * span) * PAGE_SIZE;
       const next = Math.min(entryStart + spanBytes, end);
       const off = (table * PTRS_PER_TABLE + idx) * 2;
+      if (level === 2 && !this.mayFault) {
+        // A snapshot into an array of hmmPfnsAlloc: the wasm walk takes the run of PTE tables
+        // from here to the first entry it does not describe, in one call.
+        const wasm = this.k.pt.wasm;
+        const pfns = this.range.hmmPfns;
+        if (wasm !== null && pfns.buffer === wasm.buffer) {
+          const i = (addr - this.range.start) / PAGE_SIZE;
+          const done = wasm.snapshotPmds(
+            off * 4,
+            vpn % PTRS_PER_TABLE,
+            (end - addr) / PAGE_SIZE,
+            pfns.byteOffset + 8 * i,
+          );
+          if (done > 0) {
+            addr += done * PAGE_SIZE;
+            continue;
+          }
+        }
+      }
       let r: number | Promise<number>;
       if (level === 2) r = this.walkPmd(vma, off, addr, next);
       else {
@@ -464,8 +483,9 @@ class HmmVmaWalk {
 
   /**
    * {@link snapshotPtes} through the pool's WebAssembly walk (tables in WebAssembly memory): the
-   * words of the run pass through the memory's scratch area, their sticky bits in and their
-   * descriptions out, and the wasm loop describes present, accessible, normal pages exactly as
+   * words of the run are written in place when `hmmPfns` came from `hmmPfnsAlloc` (it lives in
+   * the same memory), else they pass through the memory's scratch area, their sticky bits in and
+   * their descriptions out. The wasm loop describes present, accessible, normal pages exactly as
    * the JS loop does. From the first PTE it does not describe, the JS loop takes the rest of the
    * table (a table of mixed entries is not worth copying twice).
    */
@@ -479,10 +499,17 @@ class HmmVmaWalk {
   ): number {
     const n = ((end - start) / PAGE_SIZE) | 0;
     const i = ((start - this.range.start) / PAGE_SIZE) | 0;
-    const w = this.w32;
-    wasm.scratch.set(w.subarray(2 * i, 2 * (i + n)));
-    const done = wasm.snapshot((base + 2 * first) * 4, wasm.scratchByte, n);
-    w.set(wasm.scratch.subarray(0, 2 * done), 2 * i);
+    const pfns = this.range.hmmPfns;
+    let done: number;
+    if (pfns.buffer === wasm.buffer) {
+      // An array of allocHmmPfns in this memory: written in place.
+      done = wasm.snapshot((base + 2 * first) * 4, pfns.byteOffset + 8 * i, n);
+    } else {
+      const w = this.w32;
+      wasm.scratch.set(w.subarray(2 * i, 2 * (i + n)));
+      done = wasm.snapshot((base + 2 * first) * 4, wasm.scratchByte, n);
+      w.set(wasm.scratch.subarray(0, 2 * done), 2 * i);
+    }
     if (done === n) return 0;
     return this.snapshotPtes(vma, base, first + done, start + done * PAGE_SIZE, end);
   }

@@ -37,6 +37,8 @@ export class PageTablePool {
   wasm: PtWasm | null = null;
   /** 'auto': move into WebAssembly memory when growing to PT_WASM_MIN_TABLES; else as `useWasm` said. */
   private wasmPolicy: 'auto' | 'always' | 'never' = 'auto';
+  /** Bytes of the arena of `hmm_pfns` arrays each new WebAssembly memory gets. */
+  private arenaBytes = 0;
   private capacity: number;
   private next = 1;
   private freeList: number[] = [];
@@ -101,13 +103,33 @@ export class PageTablePool {
    * old storage stays readable until {@link dispose}.
    */
   private moveTo(cap: number, wasm: boolean): void {
-    const next = wasm ? new PtWasm(cap * PTRS_PER_TABLE * 2) : null;
+    const next = wasm ? new PtWasm(cap * PTRS_PER_TABLE * 2, this.arenaBytes) : null;
     const w = next !== null ? next.words : tableWords(cap);
     w.set(this.words);
     if (this.wasm === null) this.retired.push(this.words);
     this.wasm = next;
     this.words = w;
     this.capacity = cap;
+  }
+
+  /**
+   * An array of `n` zeroed `hmm_pfns` words for a driver: in the pool's WebAssembly memory when
+   * the tables are there, so a snapshot walk writes it without copying; a plain array otherwise
+   * (a small machine, or a host without WebAssembly SIMD). When the arena is full the pool moves
+   * into a new memory with a larger one; arrays handed out before stay valid (their walks copy).
+   */
+  allocHmmPfns(n: number): BigUint64Array {
+    if (this.wasm === null || n === 0) return new BigUint64Array(n);
+    const a = this.wasm.allocWords(n);
+    if (a !== null) return a;
+    this.arenaBytes = Math.max(2 * this.arenaBytes, 2 * n * 8, 65536);
+    this.moveTo(this.capacity, true);
+    return this.wasm.allocWords(n)!;
+  }
+
+  /** Gives back an array of {@link allocHmmPfns} (plain arrays are left to the garbage collector). */
+  freeHmmPfns(a: BigUint64Array): void {
+    this.wasm?.freeWords(a);
   }
 
   /**

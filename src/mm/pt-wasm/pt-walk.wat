@@ -15,7 +15,7 @@
 ;; 0x1c000000 = HI_INOUT.
 (module
   (import "pt" "memory" (memory 1))
-  (func (export "snapshot") (param $pte i32) (param $out i32) (param $n i32) (result i32)
+  (func $snapshot (export "snapshot") (param $pte i32) (param $out i32) (param $n i32) (result i32)
     (local $k i32)
     (local $sw v128)
     (local $sw2 v128)
@@ -78,4 +78,36 @@
         (local.set $pte (i32.add (local.get $pte) (i32.const 8)))
         (local.set $out (i32.add (local.get $out) (i32.const 8)))
         (br $single)))
-    (local.get $k)))
+    (local.get $k))
+
+  ;; snapshot_pmds(pmd, first, n, out): the same over the PTE tables of consecutive PMD entries,
+  ;; from PTE `first` of the table of the PMD entry at byte `pmd`, for up to n pages. Stops at a
+  ;; PMD entry that is not a table pointer (lo & (KIND_MASK | PTE_LEAF) != PTE_TABLE, with
+  ;; 0x20f = PTE_KIND_MASK | PTE_LEAF and 1 = PTE_TABLE) or at a PTE snapshot stops at; returns
+  ;; the pages described. A table's entries start at byte 4096 * its index (hi word).
+  (func (export "snapshot_pmds") (param $pmd i32) (param $first i32) (param $n i32) (param $out i32)
+    (result i32)
+    (local $done i32)
+    (local $m i32)
+    (local $k i32)
+    (block $stop
+      (loop $tables
+        (br_if $stop (i32.ge_u (local.get $done) (local.get $n)))
+        (br_if $stop (i32.ne (i32.and (i32.load (local.get $pmd)) (i32.const 0x20f)) (i32.const 1)))
+        (local.set $m (i32.sub (i32.const 512) (local.get $first)))
+        (if (i32.gt_u (local.get $m) (i32.sub (local.get $n) (local.get $done)))
+          (then (local.set $m (i32.sub (local.get $n) (local.get $done)))))
+        (local.set $k
+          (call $snapshot
+            (i32.add
+              (i32.shl (i32.load offset=4 (local.get $pmd)) (i32.const 12))
+              (i32.shl (local.get $first) (i32.const 3)))
+            (local.get $out)
+            (local.get $m)))
+        (local.set $done (i32.add (local.get $done) (local.get $k)))
+        (local.set $out (i32.add (local.get $out) (i32.shl (local.get $k) (i32.const 3))))
+        (br_if $stop (i32.lt_u (local.get $k) (local.get $m)))
+        (local.set $pmd (i32.add (local.get $pmd) (i32.const 8)))
+        (local.set $first (i32.const 0))
+        (br $tables)))
+    (local.get $done)))

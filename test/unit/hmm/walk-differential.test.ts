@@ -1,10 +1,15 @@
-// The two walks of an hmm_range_fault snapshot — the JS PTE loop over a plain array and the
-// WebAssembly loop over tables in WebAssembly memory — give identical words and results over
-// random page tables holding every entry kind, random sticky input bits and random ranges.
+// The walks of an hmm_range_fault snapshot — the JS PTE loop over a plain array, the WebAssembly
+// loop over tables in WebAssembly memory through its scratch area, and the same loop writing an
+// array of hmmPfnsAlloc in place — give identical words and results over random page tables
+// holding every entry kind, random sticky input bits and random ranges.
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { HMM_PFN_INOUT_FLAGS } from '../../../src/hmm/hmm-pfn.ts';
+import { hmmPfnsAlloc, hmmPfnsFree } from '../../../src/hmm/hmm-pfns-alloc.ts';
+import type { HmmRange } from '../../../src/hmm/hmm-range.ts';
+import { hmmRangeFault } from '../../../src/hmm/hmm-range-fault.ts';
 import { PROT_NONE, PROT_READ, PROT_WRITE } from '../../../src/mm/constants.ts';
+import { mmapReadLock, mmapReadUnlock } from '../../../src/mm/mmap-lock.ts';
 import { ZERO_PFN } from '../../../src/mm/physmem.ts';
 import { ptWasmAvailable } from '../../../src/mm/pt-wasm/pt-walk.ts';
 import {
@@ -27,6 +32,7 @@ import {
   PTE_WRITE,
   PTE_YOUNG,
 } from '../../../src/mm/pte.ts';
+import { mmuIntervalReadBegin } from '../../../src/notifier/interval-notifier.ts';
 import {
   addFakeDevicePrivate,
   BASE,
@@ -122,20 +128,51 @@ async function randomTables(seed: number, fastShare: number): Promise<Env> {
   return env;
 }
 
-/** Both walks over the same request: [result, words] of each. */
+/** The snapshot into an array of hmmPfnsAlloc (written in place by the wasm loop). */
+async function inArena(
+  env: Env,
+  start: number,
+  npages: number,
+  input: bigint[],
+): Promise<[number, bigint[]]> {
+  const pfns = hmmPfnsAlloc(env.machine, npages);
+  // An empty range (start == end, -EINVAL) gets a plain empty array.
+  if (npages > 0) expect(pfns.buffer).toBe(env.machine.pt.wasm?.buffer);
+  pfns.set(input);
+  const range: HmmRange = {
+    notifier: env.sub,
+    notifierSeq: await mmuIntervalReadBegin(env.sub),
+    start,
+    end: start + npages * P,
+    hmmPfns: pfns,
+    defaultFlags: 0n,
+    pfnFlagsMask: 0n,
+    devPrivateOwner: OWNER,
+  };
+  await mmapReadLock(env.mm);
+  const ret = await hmmRangeFault(range);
+  mmapReadUnlock(env.mm);
+  const words = [...pfns];
+  hmmPfnsFree(env.machine, pfns);
+  return [ret, words];
+}
+
+/** The walks over the same request: [result, words] of the JS loop, the wasm loop, the wasm loop in place. */
 async function bothWalks(
   env: Env,
   start: number,
   npages: number,
   input: bigint[],
-): Promise<[[number, bigint[]], [number, bigint[]]]> {
+): Promise<[[number, bigint[]], [number, bigint[]], [number, bigint[]]]> {
   const pool = env.machine.pt;
   const run = async (wasm: boolean): Promise<[number, bigint[]]> => {
     expect(pool.useWasm(wasm)).toBe(wasm);
     const c = await callRangeFault(env, start, npages, { input, devPrivateOwner: OWNER });
     return [c.ret, [...c.pfns]];
   };
-  return [await run(false), await run(true)];
+  const js = await run(false);
+  const wasm = await run(true);
+  return [js, wasm, await inArena(env, start, npages, input)];
 }
 
 describe('hmmRangeFault snapshot: the WebAssembly walk equals the JS walk', () => {
@@ -162,17 +199,20 @@ describe('hmmRangeFault snapshot: the WebAssembly walk equals the JS walk', () =
       const input = Array.from({ length: npages }, () =>
         r() < 0.3 ? (BigInt(Math.floor(r() * 2 ** 32)) << 32n) & HMM_PFN_INOUT_FLAGS : 0n,
       );
-      const [js, wasm] = await bothWalks(env, start, npages, input);
+      const [js, wasm, arena] = await bothWalks(env, start, npages, input);
       expect(wasm[0]).toBe(js[0]);
       expect(wasm[1]).toEqual(js[1]);
+      expect(arena[0]).toBe(js[0]);
+      expect(arena[1]).toEqual(js[1]);
     },
   );
 
   it('a PUD leaf and a 1 GiB range through both', async () => {
     const env = await randomTables(7, 1);
-    const [js, wasm] = await bothWalks(env, PUD_VMA, 4096, []);
+    const [js, wasm, arena] = await bothWalks(env, PUD_VMA, 4096, []);
     expect(js[0]).toBe(0);
     expect(wasm).toEqual(js);
+    expect(arena).toEqual(js);
   });
 
   it('an expired sequence is -EBUSY in both, the words untouched', async () => {

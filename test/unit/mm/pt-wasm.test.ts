@@ -49,3 +49,35 @@ describe('page-table pool in WebAssembly memory', () => {
     pool.dispose();
   });
 });
+
+describe('hmm_pfns arrays in the pool memory (allocHmmPfns)', () => {
+  it('a pool on a plain array hands out plain arrays', () => {
+    const pool = new PageTablePool();
+    pool.alloc();
+    const a = pool.allocHmmPfns(10);
+    expect(a.buffer).not.toBe(pool.words.buffer);
+    expect(a.length).toBe(10);
+  });
+
+  it('a pool in WebAssembly memory carves zeroed arrays from it, reuses the arena once all are freed, and moves to a larger arena when full', () => {
+    const pool = new PageTablePool();
+    pool.alloc();
+    pool.useWasm(true);
+    const a = pool.allocHmmPfns(1000);
+    const b = pool.allocHmmPfns(10);
+    expect(a.buffer).toBe(pool.wasm!.buffer);
+    expect(b.buffer).toBe(a.buffer);
+    expect(b.byteOffset).toBeGreaterThanOrEqual(a.byteOffset + 8000);
+    a.fill(7n);
+    pool.freeHmmPfns(a);
+    pool.freeHmmPfns(b);
+    const c = pool.allocHmmPfns(1000);
+    expect(c.byteOffset).toBe(a.byteOffset);
+    expect(c.every((w) => w === 0n)).toBe(true);
+    const memory = pool.wasm!.buffer;
+    const big = pool.allocHmmPfns(1 << 20);
+    expect(big.buffer).not.toBe(memory); // moved: a larger arena in a new memory
+    expect(big.buffer).toBe(pool.wasm!.buffer);
+    expect(c.length).toBe(1000); // the earlier array stays usable
+  });
+});
