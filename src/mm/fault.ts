@@ -658,7 +658,7 @@ function doSwapPage(vma: Vma, addr: number, off: number, slot: number, write: bo
     return VM_FAULT_OOM;
   }
   const data = k.swap.read(slot);
-  if (data !== null) pm.writableBytes(pfn).set(data);
+  if (data !== null) pm.writeBytes(pfn, 0, data, 0, PAGE_SIZE);
   k.swap.swapIns++;
   initAnonPage(vma, addr, pfn);
   // The page is exclusive (a private copy): since 6.11 do_swap_page maps it writable even on a
