@@ -331,6 +331,20 @@ export class PhysMem {
     return s >= 0 && this.sparse.slab[s] !== SPARSE_FULL ? s : -1;
   }
 
+  /**
+   * Copies the sparse slot of a frame holding a few words ({@link SPARSE_STRIDE} words: the
+   * count, then (word index, value) pairs) into `dst[dstOff..]` and returns true; returns false
+   * when the frame holds no data or a 4 KiB slot.
+   */
+  copySparseWords(pfn: number, dst: Int32Array, dstOff: number): boolean {
+    if ((this.flags[pfn]! & PG_hasdata) === 0) return false;
+    const s = this.sparseSlot(pfn);
+    if (s < 0) return false;
+    const slab = this.sparse.slab;
+    for (let i = 0; i < SPARSE_STRIDE; i++) dst[dstOff + i] = slab[s + i]!;
+    return true;
+  }
+
   /** The frame's bytes for writing: its slot in the content store, zeroed the first time. */
   writableBytes(pfn: number): Uint8Array {
     const chunk = this.chunkForWrite(pfn, false);

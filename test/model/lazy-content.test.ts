@@ -227,4 +227,24 @@ describe('lazy page contents against a byte model', () => {
       kinds = new Set();
     }
   }, 300_000);
+
+  it('MIGRATE_TO_DEV data read after later writes and a migration back still shows the pages as migrated', async () => {
+    const machine = new Machine({ memory: 16 * 2 ** 20, hugetlbPages: 0 });
+    const p = await machine.createProcess();
+    const file = await machine.addDmirrorDevice({ chunkSize: 2 * 2 ** 20 }).open(p);
+    const addr = await p.mmap(0, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    await p.store32(addr, 0x11223344);
+    await p.write(addr + PAGE_SIZE, new Uint8Array(PAGE_SIZE).fill(7));
+    const res = await file.migrateToDev(addr, 4);
+    expect(res.ret).toBe(0);
+    await p.store32(addr, 5);
+    await p.write(addr + PAGE_SIZE, new Uint8Array(PAGE_SIZE).fill(9));
+    await p.store32(addr + 2 * PAGE_SIZE, 6);
+    expect((await file.migrateToSys(addr, 4)).ret).toBe(0);
+    const want = new Uint8Array(4 * PAGE_SIZE);
+    want.set([0x44, 0x33, 0x22, 0x11], 0);
+    want.fill(7, PAGE_SIZE, 2 * PAGE_SIZE);
+    expect(firstDifference(res.data, want)).toBe(-1);
+    expect(res.data).toBe(res.data);
+  });
 });
