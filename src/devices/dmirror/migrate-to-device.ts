@@ -93,7 +93,8 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
       dmirror.flags &= ~HMM_DMIRROR_FLAG_FAIL_ALLOC;
       dpage = 0;
     } else {
-      dpage = await dmirrorDevmemAllocPage(dmirror, isLarge);
+      const d = dmirrorDevmemAllocPage(dmirror, isLarge);
+      dpage = typeof d === 'number' ? d : await d;
       dmirrorCharge(dmirror.mdevice, 0, 1);
     }
     if (dpage === 0) {
@@ -106,7 +107,8 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
       const nr = spage === 0 ? HPAGE_PMD_NR : k.pm.folioNrPages(spage);
       const spfn = Math.floor(w / 2 ** MIGRATE_PFN_SHIFT);
       for (let j = 0; j < nr && addr < args.end; j++) {
-        const d = await dmirrorDevmemAllocPage(dmirror, false);
+        const a = dmirrorDevmemAllocPage(dmirror, false);
+        const d = typeof a === 'number' ? a : await a;
         dmirrorCharge(dmirror.mdevice, 0, 1);
         // The kernel does not expect this to fail; the page then simply stays behind.
         if (d !== 0) {
