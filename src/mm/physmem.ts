@@ -11,7 +11,7 @@
  * @module
  */
 import { UsageError } from '../sim/errors.ts';
-import { givePooled, takePooled } from './buffer-pool.ts';
+import type { BufferPool } from './buffer-pool.ts';
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE } from './constants.ts';
 import { PG_allocated, PG_hasdata, PG_head, PG_locked, PG_reserved } from './page-flags.ts';
 import { SPARSE_FULL, SPARSE_STRIDE, SPARSE_WORDS, SparseWords } from './sparse-words.ts';
@@ -89,8 +89,8 @@ interface FrameArrays {
  * instead of eight (each typed-array allocation costs about 1.5 µs, which counts when the race
  * explorer builds a machine per schedule). Same bytes per frame.
  */
-function frameArrays(n: number): FrameArrays {
-  const pooled = takePooled<FrameArrays>(`frames ${n}`);
+function frameArrays(n: number, pool: BufferPool | null): FrameArrays {
+  const pooled = pool?.take<FrameArrays>(`frames ${n}`);
   if (pooled !== undefined) {
     pooled.all.fill(0);
     return pooled;
@@ -123,8 +123,8 @@ interface AllocatorArrays {
 }
 
 /** Zeroed allocator arrays for `nBlocks` blocks (Int32 ones first, then Int16, then Uint8: one buffer). */
-function allocatorArrays(nBlocks: number): AllocatorArrays {
-  const pooled = takePooled<AllocatorArrays>(`allocator ${nBlocks}`);
+function allocatorArrays(nBlocks: number, pool: BufferPool | null): AllocatorArrays {
+  const pooled = pool?.take<AllocatorArrays>(`allocator ${nBlocks}`);
   if (pooled !== undefined) {
     pooled.all.fill(0);
     return pooled;
@@ -199,8 +199,14 @@ export class PhysMem {
   /** Frames allocated by the allocator since boot (a statistic). */
   allocations = 0;
 
-  /** Creates `bytes` of RAM (rounded down to whole 2 MiB blocks, at least 4 blocks). */
-  constructor(bytes: number) {
+  /**
+   * Creates `bytes` of RAM (rounded down to whole 2 MiB blocks, at least 4 blocks), its arrays
+   * taken from `pool` when it has some, and given back to it by {@link dispose}.
+   */
+  constructor(
+    bytes: number,
+    private readonly pool: BufferPool | null = null,
+  ) {
     if (!Number.isFinite(bytes) || bytes < MIN_MEMORY) {
       throw new UsageError('memory', `must be at least ${MIN_MEMORY} bytes (8 MiB), got ${bytes}`);
     }
@@ -211,7 +217,7 @@ export class PhysMem {
     const n = nBlocks * BLOCK_FRAMES;
     this.nrFrames = n;
     this.ramFrames = n;
-    const f = frameArrays(n);
+    const f = frameArrays(n, pool);
     this.frames = f;
     this.refcount = f.refcount;
     this.mapcount = f.mapcount;
@@ -222,7 +228,7 @@ export class PhysMem {
     this.private = f.private;
     this.order = f.order;
     // The allocator's arrays share one buffer too.
-    const a = allocatorArrays(nBlocks);
+    const a = allocatorArrays(nBlocks, pool);
     this.allocator = a;
     this.freeBits = a.freeBits;
     this.freeBlocks = a.freeBlocks;
@@ -564,7 +570,7 @@ export class PhysMem {
    * wholly overwritten) the first time the frame holds data, and never read before.
    */
   private newChunk(c: number): Uint8Array {
-    const chunk = takePooled<Uint8Array>('content chunk') ?? new Uint8Array(CONTENT_CHUNK_BYTES);
+    const chunk = this.pool?.take<Uint8Array>('content chunk') ?? new Uint8Array(CONTENT_CHUNK_BYTES);
     this.chunks[c] = chunk;
     return chunk;
   }
@@ -600,7 +606,7 @@ export class PhysMem {
   addFrames(nrPages: number): number {
     const first = Math.ceil(this.nrFrames / BLOCK_FRAMES) * BLOCK_FRAMES;
     const n = first + Math.ceil(nrPages / BLOCK_FRAMES) * BLOCK_FRAMES;
-    const f = frameArrays(n);
+    const f = frameArrays(n, this.pool);
     this.retired.push(this.frames);
     this.frames = f;
     f.refcount.set(this.refcount);
@@ -631,11 +637,14 @@ export class PhysMem {
     const a = this.allocator;
     if (a === null) return;
     this.allocator = null;
-    givePooled(`allocator ${a.freeBlocks.length}`, a, a.all.length);
-    for (const f of this.retired) givePooled(`frames ${f.order.length}`, f, f.all.length);
-    givePooled(`frames ${this.frames.order.length}`, this.frames, this.frames.all.length);
-    for (const chunk of this.chunks)
-      if (chunk !== undefined) givePooled('content chunk', chunk, chunk.length);
+    const pool = this.pool;
+    if (pool !== null) {
+      pool.give(`allocator ${a.freeBlocks.length}`, a, a.all.length);
+      for (const f of this.retired) pool.give(`frames ${f.order.length}`, f, f.all.length);
+      pool.give(`frames ${this.frames.order.length}`, this.frames, this.frames.all.length);
+      for (const chunk of this.chunks)
+        if (chunk !== undefined) pool.give('content chunk', chunk, chunk.length);
+    }
     this.retired = [];
     this.chunks = [];
     this.sparse.clear();
