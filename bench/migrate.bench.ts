@@ -36,8 +36,7 @@ import {
   PROT_WRITE,
   type Process,
 } from '../src/index.ts';
-import { type Benchmark, type BenchResult, median, settle, summarize } from './harness.ts';
-import { nativeCompiler, runNative } from './native.ts';
+import { type Benchmark, type BenchResult, settle, summarize } from './harness.ts';
 
 const BYTES = 2 ** 30;
 const PAGES = BYTES / PAGE_SIZE;
@@ -49,12 +48,12 @@ const CHECKED_PAGES = 300;
 const WORDS_PER_PAGE = PAGE_SIZE / 4;
 
 /** The pattern's word `w` of page `p` (word 0 is the tag, set per sample). */
-function patternWord(p: number, w: number): number {
+export function patternWord(p: number, w: number): number {
   return (Math.imul(p, 0x9e3779b1) ^ Math.imul(w + 1, 0x85ebca6b)) >>> 0;
 }
 
 /** The tag in word 0 of page `p` for sample `s`. */
-function tagWord(p: number, s: number): number {
+export function tagWord(p: number, s: number): number {
   return (Math.imul(s + 1, 0x27d4eb2f) ^ p) >>> 0;
 }
 
@@ -69,7 +68,7 @@ async function alignedMapping(p: Process): Promise<number> {
 }
 
 /** Checks the result of one migration command: 0, and `cpages` as expected. */
-function check(what: string, r: { ret: number; cpages: number }, cpages: number): void {
+export function check(what: string, r: { ret: number; cpages: number }, cpages: number): void {
   if (r.ret !== 0) throw new Error(`${what} returned ${r.ret}`);
   if (r.cpages !== cpages) throw new Error(`${what}: cpages ${r.cpages}, expected ${cpages}`);
 }
@@ -162,92 +161,12 @@ async function runVariant(thp: boolean, samples: number, warmup: number): Promis
   return rates;
 }
 
-/** Pages of the figures compared with memcpy: 256 MiB. */
-const RATIO_PAGES = 65_536;
-
-/**
- * MIGRATE_TO_DEV then MIGRATE_TO_SYS of 256 MiB of 4 KiB pages (THP off), timed together: pages
- * per second of the round trip. `full`: every byte of every page written (one `process.write`);
- * otherwise each page holds 4 bytes (one `store32`). The pages are written anew before each sample.
- */
-export async function roundTrip(full: boolean, samples: number): Promise<number[]> {
-  const bytes = RATIO_PAGES * PAGE_SIZE;
-  const m = new Machine({ memory: 2 * bytes + 64 * 2 ** 20, thp: 'never' });
-  const device = m.addDmirrorDevice();
-  const p = await m.createProcess();
-  const fd = await device.open(p);
-  const addr = await p.mmap(0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (addr < 0) throw new Error(`mmap failed: ${addr}`);
-  const data = new Uint32Array(bytes / 4);
-  for (let i = 0; i < data.length; i++) data[i] = patternWord(i >>> 10, i & 1023);
-  const rates: number[] = [];
-  for (let s = 0; s < samples; s++) {
-    if (full) {
-      data[0] = tagWord(0, s);
-      await p.write(addr, new Uint8Array(data.buffer));
-    } else for (let pg = 0; pg < RATIO_PAGES; pg++) await p.store32(addr + pg * PAGE_SIZE, tagWord(pg, s));
-    await settle(50);
-    const t0 = performance.now();
-    check('MIGRATE_TO_DEV', await fd.migrateToDev(addr, RATIO_PAGES), RATIO_PAGES);
-    check('MIGRATE_TO_SYS', await fd.migrateToSys(addr, RATIO_PAGES), RATIO_PAGES);
-    rates.push(RATIO_PAGES / ((performance.now() - t0) / 1000));
-    const last = addr + (RATIO_PAGES - 1) * PAGE_SIZE;
-    const want = full ? data[data.length - 1024]! : tagWord(RATIO_PAGES - 1, s);
-    if ((await p.load32(last)) !== want) throw new Error('migration lost the data of the last page');
-  }
-  await fd.close();
-  await p.exit();
-  return rates;
-}
-
-/**
- * The round trips of {@link roundTrip}, the host's memcpy page rate (bench/native/memcpy-pages.c),
- * and their ratios; only the informational figures when no C compiler is installed.
- */
-async function versusMemcpy(repetitions: number, warmup: number): Promise<BenchResult[]> {
-  const results: BenchResult[] = [];
-  const sparse = (await roundTrip(false, warmup + repetitions)).slice(warmup);
-  await settle();
-  const full = (await roundTrip(true, warmup + repetitions)).slice(warmup);
-  results.push(
-    summarize('256m 4-byte pages to-dev+to-sys', 'pages/s', sparse, true, {
-      note: 'thp never; each page holds 4 bytes (store32); both commands timed together',
-    }),
-    summarize('256m full pages to-dev+to-sys', 'pages/s', full, true, {
-      note: 'thp never; every byte of every page written',
-    }),
-  );
-  const compiler = nativeCompiler();
-  if (compiler === null) {
-    process.stderr.write('migrate: no C compiler (gcc/cc): the memcpy reference is not measured\n');
-    return results;
-  }
-  await settle();
-  const memcpy = runNative('memcpy-pages', [RATIO_PAGES, repetitions])!;
-  const goal = { op: '>=', value: 0.5 } as const;
-  results.push(
-    summarize('memcpy 4 KiB pages (ref)', 'pages/s', memcpy, true, {
-      note: `host memcpy of 256 MiB page by page, buffers touched beforehand (${compiler.version}, -O2)`,
-    }),
-    summarize('4-byte pages ÷ memcpy', '×', [median(sparse) / median(memcpy)], true, {
-      goal,
-      note: 'ratio of the medians (goal 1×)',
-    }),
-    summarize('full pages ÷ memcpy', '×', [median(full) / median(memcpy)], true, {
-      goal,
-      note: 'ratio of the medians',
-    }),
-  );
-  return results;
-}
-
 const benchmark: Benchmark = {
   name: 'migrate',
   description: `dmirror MIGRATE_TO_DEV / MIGRATE_TO_SYS of ${BYTES / 2 ** 30} GiB (${PAGES} pages) of written anonymous memory, 4 KiB pages and PMD-mapped THPs`,
   repetitions: 3,
   async run({ repetitions, warmup }): Promise<BenchResult[]> {
-    const results: BenchResult[] = await versusMemcpy(repetitions, warmup);
-    await settle();
+    const results: BenchResult[] = [];
     const goal = { op: '>=', value: 1_500_000 } as const;
     const r4k = await runVariant(false, repetitions, warmup);
     results.push(
