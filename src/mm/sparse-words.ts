@@ -63,7 +63,7 @@ export class SparseWords {
     const r = this.nRecords++;
     const end = (r + 1) * RECORD_WORDS;
     if (end > this.slab.length) {
-      const slab = new Int32Array(Math.max(end, this.slab.length * 2, 8 * RECORD_WORDS));
+      const slab = new Int32Array(Math.max(end, this.slab.length * 2));
       slab.set(this.slab);
       this.slab = slab;
     }
