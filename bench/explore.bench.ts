@@ -64,9 +64,35 @@ export const readVersusMunmap: Scenario<State> = {
   },
 };
 
-async function schedulesPerSecond(seed: number): Promise<number> {
+/** The issue's minimal race: a dmirror READ of one written page races a CPU store to it. */
+export const readVersusStore: Scenario<State> = {
+  name: 'read-vs-store',
+  description: 'a dmirror READ of a written page races a CPU store32 to it',
+  machine: { memory: 8 * 1024 * 1024, hugetlbPages: 0 },
+  async setup(machine) {
+    const process = await machine.createProcess();
+    const addr = await process.mmap(0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    await process.store32(addr, 1);
+    const file = await machine.addDmirrorDevice({ chunkSize: 2 * 1024 * 1024 }).open(process);
+    return { process, file, addr };
+  },
+  threads: {
+    async 'device-read'(s) {
+      const r = await s.file.read(s.addr, 1);
+      if (r.ret !== 0) throw new Error(`READ returned ${r.ret}`);
+    },
+    async store(s) {
+      await s.process.store32(s.addr, 2);
+    },
+  },
+};
+
+async function schedulesPerSecond(
+  seed: number,
+  scenario: Scenario<State> = readVersusMunmap,
+): Promise<number> {
   const t0 = performance.now();
-  const report = await explore({ ...readVersusMunmap, strategy: 'random', schedules: BATCH, seed });
+  const report = await explore({ ...scenario, strategy: 'random', schedules: BATCH, seed });
   const ms = performance.now() - t0;
   if (report.failure !== null) throw new Error(`unexpected violation:\n${report.failure.text}`);
   return (report.schedules / ms) * 1000;
@@ -90,14 +116,21 @@ const bench: Benchmark = {
   async run({ repetitions, warmup }): Promise<BenchResult[]> {
     const rates: number[] = [];
     const machines: number[] = [];
+    const stores: number[] = [];
     for (let i = 0; i < warmup + repetitions; i++) {
       const r = await schedulesPerSecond(i + 1);
+      const st = await schedulesPerSecond(i + 1, readVersusStore);
       const m = await machineMicros();
       if (i < warmup) continue;
       rates.push(r);
+      stores.push(st);
       machines.push(m);
     }
     return [
+      summarize('read-vs-store', 'schedules/s', stores, true, {
+        goal: { op: '>=', value: 15_000 },
+        note: `${BATCH} schedules per sample: a dmirror READ of one page races a store32 (goal 25,000)`,
+      }),
       summarize('random', 'schedules/s', rates, true, {
         goal: GOAL,
         note: `${BATCH} schedules per sample, 8 MiB machine, 2 MiB chunk`,

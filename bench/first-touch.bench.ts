@@ -26,6 +26,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import {
+  MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   Machine,
@@ -35,7 +36,8 @@ import {
   PROT_WRITE,
   type Process,
 } from '../src/index.ts';
-import { type Benchmark, type BenchResult, collectGarbage, settle, summarize } from './harness.ts';
+import { type Benchmark, type BenchResult, collectGarbage, median, settle, summarize } from './harness.ts';
+import { nativeCompiler, runNative } from './native.ts';
 
 const PAGES = 65_536;
 const BYTES = PAGES * PAGE_SIZE;
@@ -165,14 +167,71 @@ async function hostTouch(repetitions: number): Promise<number[]> {
   return rates;
 }
 
+/** Pages of the 1 GiB figure compared with Linux's own faults. */
+const GIB_PAGES = 262_144;
+
+/**
+ * `store32` on each 4 KiB page of 1 GiB (MADV_NOHUGEPAGE), a fresh machine per sample (the
+ * cold setting: nothing of the host's memory is reused), pages per second.
+ */
+async function store32GiB(repetitions: number): Promise<number[]> {
+  const rates: number[] = [];
+  const bytes = GIB_PAGES * PAGE_SIZE;
+  for (let i = 0; i < repetitions; i++) {
+    await settle();
+    const machine = new Machine({ memory: bytes + 64 * 2 ** 20 });
+    const p = await machine.createProcess();
+    const addr = await p.mmap(0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (addr < 0) throw new Error(`mmap failed: ${addr}`);
+    if ((await p.madvise(addr, bytes, MADV_NOHUGEPAGE)) !== 0) throw new Error('madvise failed');
+    const t0 = performance.now();
+    for (let j = 0; j < GIB_PAGES; j++) await p.store32(addr + j * PAGE_SIZE, j + 1);
+    const seconds = (performance.now() - t0) / 1000;
+    if (p.mm.rss[MM_ANONPAGES] !== GIB_PAGES) throw new Error('store32 left pages unmapped');
+    if ((await p.load32(addr + (GIB_PAGES - 1) * PAGE_SIZE)) !== GIB_PAGES) throw new Error('lost a store');
+    await p.exit();
+    machine.dispose();
+    rates.push(GIB_PAGES / seconds);
+  }
+  return rates;
+}
+
+/**
+ * The same on the host kernel (bench/native/first-touch.c, one sample per repetition), and the
+ * ratio of the medians; nothing when no C compiler is installed.
+ */
+async function versusLinux(repetitions: number, warmup: number): Promise<BenchResult[]> {
+  const compiler = nativeCompiler();
+  if (compiler === null) {
+    process.stderr.write('first-touch: no C compiler (gcc/cc): the Linux reference is not measured\n');
+    return [];
+  }
+  await store32GiB(warmup);
+  const sim = await store32GiB(repetitions);
+  await settle();
+  const linux = runNative('first-touch', [GIB_PAGES, repetitions])!;
+  return [
+    summarize('store32 1 GiB cold', 'pages/s', sim, true, {
+      note: 'fresh machine per sample; 262,144 pages, MADV_NOHUGEPAGE, one store32 each',
+    }),
+    summarize('linux store32 1 GiB (ref)', 'pages/s', linux, true, {
+      note: `the host kernel's own first-touch faults, same pattern (${compiler.version}, -O2)`,
+    }),
+    summarize('store32 1 GiB ÷ linux', '×', [median(sim) / median(linux)], true, {
+      goal: { op: '>=', value: 3 },
+      note: 'ratio of the medians (goal 4×)',
+    }),
+  ];
+}
+
 const benchmark: Benchmark = {
   name: 'first-touch',
   description: `first-touch anonymous write faults over ${PAGES} pages (${BYTES / 2 ** 20} MiB) via Process.write`,
   repetitions: 7,
   async run({ repetitions, warmup }): Promise<BenchResult[]> {
+    const results: BenchResult[] = await versusLinux(repetitions, warmup);
     const data = new Uint8Array(BYTES);
     for (let i = 0; i < BYTES; i += 4) data[i] = (i >>> 12) & 0xff || 1;
-    const results: BenchResult[] = [];
     const notes: Record<Variant, string> = {
       'write-4k': 'one process.write of 4 KiB per page: faults + 256 MiB copied',
       store32: 'one process.store32 per page: faults, 4 bytes written per page',

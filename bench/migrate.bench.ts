@@ -48,12 +48,12 @@ const CHECKED_PAGES = 300;
 const WORDS_PER_PAGE = PAGE_SIZE / 4;
 
 /** The pattern's word `w` of page `p` (word 0 is the tag, set per sample). */
-function patternWord(p: number, w: number): number {
+export function patternWord(p: number, w: number): number {
   return (Math.imul(p, 0x9e3779b1) ^ Math.imul(w + 1, 0x85ebca6b)) >>> 0;
 }
 
 /** The tag in word 0 of page `p` for sample `s`. */
-function tagWord(p: number, s: number): number {
+export function tagWord(p: number, s: number): number {
   return (Math.imul(s + 1, 0x27d4eb2f) ^ p) >>> 0;
 }
 
@@ -68,7 +68,7 @@ async function alignedMapping(p: Process): Promise<number> {
 }
 
 /** Checks the result of one migration command: 0, and `cpages` as expected. */
-function check(what: string, r: { ret: number; cpages: number }, cpages: number): void {
+export function check(what: string, r: { ret: number; cpages: number }, cpages: number): void {
   if (r.ret !== 0) throw new Error(`${what} returned ${r.ret}`);
   if (r.cpages !== cpages) throw new Error(`${what}: cpages ${r.cpages}, expected ${cpages}`);
 }

@@ -45,6 +45,7 @@ export * from './devmem/index.ts';
 export * from './explore/index.ts';
 export * from './hmm/index.ts';
 export { type DmirrorDeviceOptions, Machine, type MachineOptions } from './machine.ts';
+export { BufferPool } from './mm/buffer-pool.ts';
 export * from './mm/index.ts';
 export { isMutantId, MUTANT_IDS, type MutantId } from './mm/mutant.ts';
 export type { MmObserver } from './mm/observer.ts';

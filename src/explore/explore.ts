@@ -4,6 +4,7 @@
  * tokens, the account of the shrunk interleaving as text). `replay` re-runs one token.
  * @module
  */
+import { BufferPool } from '../mm/buffer-pool.ts';
 import { isMutantId, MUTANT_IDS, type MutantId } from '../mm/mutant.ts';
 import { UsageError } from '../sim/errors.ts';
 import type { SchedulerHost } from '../sim/scheduler.ts';
@@ -202,13 +203,15 @@ export async function explore<S>(options: ExploreOptions<S>): Promise<ExploreRep
   const t0 = now ? now() : 0;
   const elapsed = (): number => (now ? now() - t0 : 0);
   const coverage = new InterleavingCoverage();
+  // Each schedule's machine takes the typed arrays the previous one gave back.
+  const bufferPool = new BufferPool();
   let schedules = 0;
   let failing: { result: ScheduleResult; schedule: number } | null = null;
   const stop = options.shouldStop;
   while (schedules < budget && (!timed || elapsed() < deadlineMs) && !(stop?.() ?? false)) {
     const chooser = strategy.next();
     if (chooser === null) break;
-    const result = await runSchedule(options, chooser, { seed, mutant, oracles, host, coverage });
+    const result = await runSchedule(options, chooser, { seed, mutant, oracles, host, coverage, bufferPool });
     coverage.endSchedule();
     strategy.done(result);
     schedules++;

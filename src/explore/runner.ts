@@ -21,6 +21,7 @@
  * @module
  */
 import { Machine } from '../machine.ts';
+import type { BufferPool } from '../mm/buffer-pool.ts';
 import type { MmEvent } from '../mm/events.ts';
 import type { MutantId } from '../mm/mutant.ts';
 import { DeadlockError, ExternalAwaitError, StepBudgetError, UsageError } from '../sim/errors.ts';
@@ -55,6 +56,8 @@ export interface RunOptions {
   readonly host?: SchedulerHost;
   /** Collects the ordered pairs of preemption points at the schedule's switches (default none). */
   readonly coverage?: InterleavingCoverage;
+  /** Typed arrays of earlier schedules' machines, for this one's (default none; see buffer-pool.ts). */
+  readonly bufferPool?: BufferPool;
 }
 
 /** A scenario bug found while running a schedule (not a violation of the system under test). */
@@ -105,7 +108,13 @@ export async function runSchedule<S>(
   const machineOptions = scenario.machine ?? {};
   const host = options.host ?? machineOptions.scheduler?.host;
   // The scenario's own policy is not used: setup runs to block, the race is the chooser's.
-  const machine = new Machine({ ...machineOptions, seed, mutant, scheduler: host ? { host } : {} });
+  const machine = new Machine({
+    ...machineOptions,
+    seed,
+    mutant,
+    scheduler: host ? { host } : {},
+    bufferPool: options.bufferPool ?? machineOptions.bufferPool ?? null,
+  });
   const sched = machine.sched;
   const clock = sched.clock;
 

@@ -82,14 +82,6 @@ export const faultStats = {
 };
 
 /**
- * Internal: the non-sleeping part of a fault reached a branch that sleeps (a page-lock wait, a
- * notifier invalidation, a huge PMD split, a driver's `migrate_to_ram`). It returns this before
- * changing anything in that branch; the sleeping variant then walks to the same entry again
- * (table allocations already made are found, not repeated) and takes the branch.
- */
-const WOULD_SLEEP = -2;
-
-/**
  * `handle_mm_fault(vma, addr, flags)`: resolves one fault at `addr` inside `vma`. The caller has
  * checked the VMA's permissions and holds the mmap lock.
  */
@@ -120,22 +112,15 @@ function faultAfterPoint(vma: Vma, addr: number, flags: number): number | Promis
   if ((flags & FAULT_FLAG_UNSHARE) !== 0 && !write && !vma.isHugetlb) return unshareFault(vma, addr);
   // do_anonymous_page / do_huge_pmd_anonymous_page on a missing page of a registered VMA.
   if (vma.uffd !== null && userfaultfdMissing(vma, addr)) return userfaultFault(vma, addr, flags);
-  if (!vma.isHugetlb) {
-    const result = faultPmdNoSleep(vma, addr, write);
-    if (result !== WOULD_SLEEP) {
-      traceFault(vma, addr, write, result);
-      return result;
-    }
+  const result = vma.isHugetlb ? hugetlbFault(vma, addr, write) : faultPmd(vma, addr, write);
+  if (typeof result === 'number') {
+    traceFault(vma, addr, write, result);
+    return result;
   }
-  return faultSleeping(vma, addr, write);
-}
-
-async function faultSleeping(vma: Vma, addr: number, write: boolean): Promise<number> {
-  const result = vma.isHugetlb
-    ? await hugetlbFault(vma, addr, write)
-    : await faultPmdSleeping(vma, addr, write);
-  traceFault(vma, addr, write, result);
-  return result;
+  return result.then((r) => {
+    traceFault(vma, addr, write, r);
+    return r;
+  });
 }
 
 /** Opens the fault's span; the `fault` event of {@link traceFault} closes it. */
@@ -165,8 +150,20 @@ function traceFault(vma: Vma, addr: number, write: boolean, result: number): voi
     });
 }
 
-/** The PMD level of the fault, up to a branch that sleeps (WOULD_SLEEP). */
-function faultPmdNoSleep(vma: Vma, addr: number, write: boolean): number {
+/*
+ * "May this sleep" has one answer throughout the fault handler: each level returns the result
+ * itself when it finished without waiting, or a promise when it took a branch that sleeps (a
+ * page-lock wait, a notifier invalidation that may call out, a huge PMD split, a driver's
+ * `migrate_to_ram`), entering that branch at once — as hmm_range_fault's walk does. The common
+ * faults (anonymous, zero page, file, swap-in, write-protect reuse) thus make no promise.
+ */
+
+/**
+ * The PMD level of the fault (`__handle_mm_fault`). With `unshare` (the rest of an unshare fault
+ * that found nothing to unshare) no THP is made for a missing PMD and a present huge leaf goes
+ * to do_huge_pmd_wp_page.
+ */
+function faultPmd(vma: Vma, addr: number, write: boolean, unshare = false): number | Promise<number> {
   const mm = vma.mm;
   const k = mm.kernel;
   const vpn = addr / PAGE_SIZE;
@@ -174,11 +171,13 @@ function faultPmdNoSleep(vma: Vma, addr: number, write: boolean): number {
   if (pmdOff < 0) return 0;
   const lo = k.pt.words[pmdOff]!;
   const kind = lo & PTE_KIND_MASK;
-  if (kind === PTE_NONE && thpEligible(k, vma, addr)) {
+  if (kind === PTE_NONE && !unshare && thpEligible(k, vma, addr)) {
     const r = doHugePmdAnonymousPage(vma, Math.floor(addr / PMD_SIZE) * PMD_SIZE, pmdOff, write);
     if (r !== FALLBACK) return r;
   } else if ((lo & PTE_LEAF) !== 0) {
+    const head = k.pt.words[pmdOff + 1]!;
     if (kind === PTE_PRESENT) {
+      if (unshare) return faultHugePmdWp(vma, addr, pmdOff, lo, head, false);
       if ((lo & PTE_PROTNONE) !== 0) {
         // do_huge_pmd_numa_page, checked before the write path as __handle_mm_fault does:
         // restore access (without it a fault on a protnone PMD would leave it inaccessible).
@@ -186,53 +185,54 @@ function faultPmdNoSleep(vma: Vma, addr: number, write: boolean): number {
         return 0;
       }
       if (write && (lo & PTE_WRITE) === 0) {
-        if (hugePmdWpReuse(vma, pmdOff, lo, k.pt.words[pmdOff + 1]!)) return 0;
-        return WOULD_SLEEP; // the PMD must be split
+        if (hugePmdWpReuse(vma, pmdOff, lo, head)) return 0;
+        return faultHugePmdWp(vma, addr, pmdOff, lo, head, write); // the PMD must be split
       }
       k.pt.words[pmdOff]! |= PTE_YOUNG | (write ? PTE_DIRTY : 0);
       return 0;
     }
-    if (kind >= PTE_MIGRATION_READ && kind <= PTE_MIGRATION_WRITE) return WOULD_SLEEP;
-    if (kind === PTE_DEVICE_PRIVATE_READ || kind === PTE_DEVICE_PRIVATE_WRITE) return WOULD_SLEEP;
-    return VM_FAULT_SIGBUS;
-  }
-  const pteOff = ensurePteUnderPmd(k.pt, pmdOff, vpn); // the PMD is unchanged since ensureEntry
-  if (pteOff < 0) return 0; // a huge entry appeared meanwhile: retry
-  return handlePteFaultNoSleep(vma, addr, pteOff, write);
-}
-
-/** The PMD level of a fault that {@link faultPmdNoSleep} stopped at a sleeping branch. */
-async function faultPmdSleeping(vma: Vma, addr: number, write: boolean): Promise<number> {
-  const mm = vma.mm;
-  const k = mm.kernel;
-  const vpn = addr / PAGE_SIZE;
-  const pmdOff = ensureEntry(k.pt, mm.pgd, vpn, 2);
-  if (pmdOff < 0) return 0;
-  const lo = k.pt.words[pmdOff]!;
-  const kind = lo & PTE_KIND_MASK;
-  if ((lo & PTE_LEAF) !== 0) {
-    const head = k.pt.words[pmdOff + 1]!;
-    if (kind === PTE_PRESENT) {
-      const r = await doHugePmdWpPage(vma, Math.floor(addr / PMD_SIZE) * PMD_SIZE, pmdOff, lo, head);
-      if (r !== FALLBACK) return r;
-    } else if (kind >= PTE_MIGRATION_READ && kind <= PTE_MIGRATION_WRITE) {
-      await waitOnPageLocked(k, head); // pmd_migration_entry_wait
-      return 0;
-    } else if (kind === PTE_DEVICE_PRIVATE_READ || kind === PTE_DEVICE_PRIVATE_WRITE) {
+    if (kind >= PTE_MIGRATION_READ && kind <= PTE_MIGRATION_WRITE) return migrationEntryWait(k, head); // pmd_migration_entry_wait
+    if (kind === PTE_DEVICE_PRIVATE_READ || kind === PTE_DEVICE_PRIVATE_WRITE) {
       // do_huge_pmd_device_private: vmf->page is the PMD entry's page, the folio head (the
       // driver migrates the folio, and migrate_vma_pages allows the fault's extra reference on
       // exactly that page).
       return doDevicePrivateFault(vma, addr, head, write);
-    } else return VM_FAULT_SIGBUS;
+    }
+    return VM_FAULT_SIGBUS;
   }
-  const pteOff = ensureEntry(k.pt, mm.pgd, vpn, 1);
+  const pteOff = ensurePteUnderPmd(k.pt, pmdOff, vpn); // the PMD is unchanged since ensureEntry
   if (pteOff < 0) return 0; // a huge entry appeared meanwhile: retry
-  const r = handlePteFaultNoSleep(vma, addr, pteOff, write);
-  return r !== WOULD_SLEEP ? r : handlePteFaultSleeping(vma, addr, pteOff, write);
+  return handlePteFault(vma, addr, pteOff, write);
 }
 
-/** The PTE level of the fault, up to a branch that sleeps (WOULD_SLEEP). */
-function handlePteFaultNoSleep(vma: Vma, addr: number, off: number, write: boolean): number {
+/**
+ * do_huge_pmd_wp_page on a read-only huge PMD that cannot be reused: copy or split (sleeps);
+ * after a split the fault goes on at the PTE level.
+ */
+async function faultHugePmdWp(
+  vma: Vma,
+  addr: number,
+  pmdOff: number,
+  lo: number,
+  head: number,
+  write: boolean,
+): Promise<number> {
+  const r = await doHugePmdWpPage(vma, Math.floor(addr / PMD_SIZE) * PMD_SIZE, pmdOff, lo, head);
+  if (r !== FALLBACK) return r;
+  const mm = vma.mm;
+  const pteOff = ensureEntry(mm.kernel.pt, mm.pgd, addr / PAGE_SIZE, 1);
+  if (pteOff < 0) return 0; // a huge entry appeared meanwhile: retry
+  return handlePteFault(vma, addr, pteOff, write);
+}
+
+/** migration_entry_wait: sleeps until the page under migration is unlocked; the fault is retried. */
+async function migrationEntryWait(k: Kernel, pfn: number): Promise<number> {
+  await waitOnPageLocked(k, pfn);
+  return 0;
+}
+
+/** The PTE level of the fault (`handle_pte_fault`). */
+function handlePteFault(vma: Vma, addr: number, off: number, write: boolean): number | Promise<number> {
   const k = vma.mm.kernel;
   const w = k.pt.words;
   const lo = w[off]!;
@@ -256,38 +256,16 @@ function handlePteFaultNoSleep(vma: Vma, addr: number, off: number, write: boole
     case PTE_MIGRATION_READ:
     case PTE_MIGRATION_READ_EXCLUSIVE:
     case PTE_MIGRATION_WRITE:
-    case PTE_DEVICE_PRIVATE_READ:
-    case PTE_DEVICE_PRIVATE_WRITE:
-    case PTE_DEVICE_EXCLUSIVE:
-      return WOULD_SLEEP;
-    case PTE_HWPOISON:
-      return VM_FAULT_HWPOISON;
-    default:
-      throw new Error(`handle_mm_fault: unexpected PTE kind ${lo & PTE_KIND_MASK}`);
-  }
-}
-
-/** The PTE level of a fault that {@link handlePteFaultNoSleep} stopped at a sleeping branch. */
-async function handlePteFaultSleeping(vma: Vma, addr: number, off: number, write: boolean): Promise<number> {
-  const k = vma.mm.kernel;
-  const w = k.pt.words;
-  const lo = w[off]!;
-  const hi = w[off + 1]!;
-  switch (lo & PTE_KIND_MASK) {
-    case PTE_PRESENT:
-      return wpPageCopy(vma, addr, lo, hi); // doWpPage found the page must be copied
-    case PTE_MIGRATION_READ:
-    case PTE_MIGRATION_READ_EXCLUSIVE:
-    case PTE_MIGRATION_WRITE:
-      await waitOnPageLocked(k, hi); // migration_entry_wait
-      return 0;
+      return migrationEntryWait(k, hi);
     case PTE_DEVICE_PRIVATE_READ:
     case PTE_DEVICE_PRIVATE_WRITE:
       return doDevicePrivateFault(vma, addr, hi, write);
     case PTE_DEVICE_EXCLUSIVE:
       return removeDeviceExclusiveEntry(vma, addr, hi);
+    case PTE_HWPOISON:
+      return VM_FAULT_HWPOISON;
     default:
-      throw new Error(`handle_mm_fault: PTE kind ${lo & PTE_KIND_MASK} has no sleeping branch`);
+      throw new Error(`handle_mm_fault: unexpected PTE kind ${lo & PTE_KIND_MASK}`);
   }
 }
 
@@ -511,14 +489,16 @@ async function unshareFault(vma: Vma, addr: number): Promise<number> {
     traceFault(vma, addr, false, r);
     return r;
   }
-  return faultSleeping(vma, addr, false);
+  const r = await faultPmd(vma, addr, false, true);
+  traceFault(vma, addr, false, r);
+  return r;
 }
 
 /**
  * do_wp_page: a write to a present read-only PTE. Reuse the page when it is ours alone, else copy
- * (wp_page_copy; left to the sleeping path, WOULD_SLEEP, when notifier subscriptions may sleep).
+ * (wp_page_copy; a promise only when notifier subscriptions may sleep).
  */
-function doWpPage(vma: Vma, addr: number, off: number, lo: number, pfn: number): number {
+function doWpPage(vma: Vma, addr: number, off: number, lo: number, pfn: number): number | Promise<number> {
   const k = vma.mm.kernel;
   const pm = k.pm;
   const w = k.pt.words;
@@ -569,12 +549,11 @@ async function wpPageCopy(
 }
 
 /**
- * {@link wpPageCopy} when the mm has no notifier subscription: the invalidation then only emits
- * its trace event and cannot wait, so the copy completes at once. WOULD_SLEEP (nothing done)
- * when there are subscriptions.
+ * {@link wpPageCopy}, without a promise when the mm has no notifier subscription: the
+ * invalidation then only emits its trace event and cannot wait, so the copy completes at once.
  */
-function wpPageCopyNoSleep(vma: Vma, addr: number, oldLo: number, oldPfn: number): number {
-  if (vma.mm.notifierSubscriptions !== null) return WOULD_SLEEP;
+function wpPageCopyNoSleep(vma: Vma, addr: number, oldLo: number, oldPfn: number): number | Promise<number> {
+  if (vma.mm.notifierSubscriptions !== null) return wpPageCopy(vma, addr, oldLo, oldPfn);
   const pfn = wpPageCopyAlloc(vma, oldPfn);
   if (pfn === 0) return VM_FAULT_OOM;
   const range = mmuNotifierRangeInit(vma.mm, MMU_NOTIFY_CLEAR, addr, addr + PAGE_SIZE);
@@ -658,7 +637,7 @@ function doSwapPage(vma: Vma, addr: number, off: number, slot: number, write: bo
     return VM_FAULT_OOM;
   }
   const data = k.swap.read(slot);
-  if (data !== null) pm.writableBytes(pfn).set(data);
+  if (data !== null) pm.writeBytes(pfn, 0, data, 0, PAGE_SIZE);
   k.swap.swapIns++;
   initAnonPage(vma, addr, pfn);
   // The page is exclusive (a private copy): since 6.11 do_swap_page maps it writable even on a

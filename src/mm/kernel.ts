@@ -13,6 +13,7 @@ import { Scheduler, type SchedulerOptions } from '../sim/scheduler.ts';
 import { suggest } from '../sim/suggest.ts';
 import { WaitQueue } from '../sim/wait-queue.ts';
 import { AnonVma } from './anon-vma.ts';
+import type { BufferPool } from './buffer-pool.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, PAGE_SIZE } from './constants.ts';
 import {
   checkKernelCosts,
@@ -75,6 +76,12 @@ export interface KernelOptions {
   costs?: Partial<KernelCostHooks>;
   /** The kernel whose behaviour differences to follow (default `'mainline'`). */
   kernelVersion?: KernelVersion;
+  /**
+   * Where the machine takes its typed arrays from and gives them back on `dispose()` (machines
+   * built one after another, like the explorer's, share one). Default none: arrays are
+   * allocated afresh. Has no effect on behaviour.
+   */
+  bufferPool?: BufferPool | null;
 }
 
 /**
@@ -132,6 +139,7 @@ const KERNEL_OPTION_NAMES: readonly string[] = Object.keys({
   mutant: true,
   costs: true,
   kernelVersion: true,
+  bufferPool: true,
 } satisfies Record<keyof KernelOptions, true>);
 
 /** Global memory-management state of one simulated machine. */
@@ -219,8 +227,9 @@ export class Kernel {
     checkNonNegativeInteger('seed', seed);
     this.sched = new Scheduler(options.scheduler);
     this.pageWait = new WaitQueue(this.sched, 'page lock');
-    this.pm = new PhysMem(memory);
-    this.pt = new PageTablePool();
+    const pool = options.bufferPool ?? null;
+    this.pm = new PhysMem(memory, pool);
+    this.pt = new PageTablePool(undefined, pool);
     this.swap = new SwapDevice(swap);
     this.hugetlb = new HugetlbPool(this.pm, hugetlbPages);
     if (this.hugetlb.nrHugePages < hugetlbPages) {

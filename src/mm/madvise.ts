@@ -312,7 +312,7 @@ async function madviseCollapse(vma: Vma, start: number, end: number): Promise<nu
         pm.copyPage(head + i, k.pt.words[off + 1]!);
       else if (kind === PTE_SWAP) {
         const data = k.swap.read(k.pt.words[off + 1]!);
-        if (data !== null) pm.writableBytes(head + i).set(data);
+        if (data !== null) pm.writeBytes(head + i, 0, data, 0, PAGE_SIZE);
       }
       if (kind !== 0) zapPte(mm, off);
     }

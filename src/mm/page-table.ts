@@ -4,7 +4,7 @@
  * Table 0 is never handed out, so a zero payload never names a table.
  * @module
  */
-import { givePooled, takePooled } from './buffer-pool.ts';
+import type { BufferPool } from './buffer-pool.ts';
 import { PTRS_PER_TABLE } from './constants.ts';
 import { PtWasm, ptWasmAvailable } from './pt-wasm/pt-walk.ts';
 import { PTE_KIND_MASK, PTE_LEAF, PTE_NONE, PTE_TABLE } from './pte.ts';
@@ -51,9 +51,12 @@ export class PageTablePool {
    * @param initialTables tables to reserve before the first growth (few: a small machine stays
    *   cheap to build, and the pool doubles as it fills)
    */
-  constructor(initialTables = 8) {
+  constructor(
+    initialTables = 8,
+    private readonly pool: BufferPool | null = null,
+  ) {
     this.capacity = Math.max(2, initialTables);
-    this.words = tableWords(this.capacity);
+    this.words = tableWords(this.capacity, pool);
   }
 
   /** Allocates a zeroed table and returns its index. */
@@ -104,7 +107,7 @@ export class PageTablePool {
    */
   private moveTo(cap: number, wasm: boolean): void {
     const next = wasm ? new PtWasm(cap * PTRS_PER_TABLE * 2, this.arenaBytes) : null;
-    const w = next !== null ? next.words : tableWords(cap);
+    const w = next !== null ? next.words : tableWords(cap, this.pool);
     w.set(this.words);
     if (this.wasm === null) this.retired.push(this.words);
     this.wasm = next;
@@ -153,10 +156,11 @@ export class PageTablePool {
   dispose(): void {
     if (this.capacity === 0) return;
     // A WebAssembly memory is not pooled: it is dropped with its instance.
-    if (this.wasm === null) givePooled(`page tables ${this.capacity}`, this.words, this.words.byteLength);
+    if (this.wasm === null)
+      this.pool?.give(`page tables ${this.capacity}`, this.words, this.words.byteLength);
     this.wasm = null;
     for (const w of this.retired)
-      givePooled(`page tables ${w.length / (PTRS_PER_TABLE * 2)}`, w, w.byteLength);
+      this.pool?.give(`page tables ${w.length / (PTRS_PER_TABLE * 2)}`, w, w.byteLength);
     this.retired = [];
     this.words = new Uint32Array(0);
     this.capacity = 0;
@@ -165,8 +169,8 @@ export class PageTablePool {
 }
 
 /** Zeroed words for `tables` tables (from the buffer pool when it has some). */
-function tableWords(tables: number): Uint32Array {
-  const pooled = takePooled<Uint32Array>(`page tables ${tables}`);
+function tableWords(tables: number, pool: BufferPool | null): Uint32Array {
+  const pooled = pool?.take<Uint32Array>(`page tables ${tables}`);
   return pooled !== undefined ? pooled.fill(0) : new Uint32Array(tables * PTRS_PER_TABLE * 2);
 }
 

@@ -6,13 +6,15 @@
  *
  * Layout per frame: refcount (4 B), mapcount (4 B), entire mapcount (4 B), flags (4 B),
  * mapping id (4 B), index (8 B), private (4 B), order (1 B) and one bit of free bitmap: 33 B.
- * Contents live in 64 KiB chunks allocated the first time a frame in them holds data.
+ * Contents live in 64 KiB chunks allocated the first time a frame in them holds data, except
+ * for pages holding only a few 32-bit words, which keep them apart (sparse-words.ts).
  * @module
  */
 import { UsageError } from '../sim/errors.ts';
-import { givePooled, takePooled } from './buffer-pool.ts';
+import type { BufferPool } from './buffer-pool.ts';
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE } from './constants.ts';
 import { PG_allocated, PG_hasdata, PG_head, PG_locked, PG_reserved } from './page-flags.ts';
+import { SPARSE_FULL, SPARSE_STRIDE, SPARSE_WORDS, SparseWords } from './sparse-words.ts';
 
 /** Frames per allocation block (one PMD). */
 const BLOCK_FRAMES = HPAGE_PMD_NR;
@@ -87,8 +89,8 @@ interface FrameArrays {
  * instead of eight (each typed-array allocation costs about 1.5 µs, which counts when the race
  * explorer builds a machine per schedule). Same bytes per frame.
  */
-function frameArrays(n: number): FrameArrays {
-  const pooled = takePooled<FrameArrays>(`frames ${n}`);
+function frameArrays(n: number, pool: BufferPool | null): FrameArrays {
+  const pooled = pool?.take<FrameArrays>(`frames ${n}`);
   if (pooled !== undefined) {
     pooled.all.fill(0);
     return pooled;
@@ -121,8 +123,8 @@ interface AllocatorArrays {
 }
 
 /** Zeroed allocator arrays for `nBlocks` blocks (Int32 ones first, then Int16, then Uint8: one buffer). */
-function allocatorArrays(nBlocks: number): AllocatorArrays {
-  const pooled = takePooled<AllocatorArrays>(`allocator ${nBlocks}`);
+function allocatorArrays(nBlocks: number, pool: BufferPool | null): AllocatorArrays {
+  const pooled = pool?.take<AllocatorArrays>(`allocator ${nBlocks}`);
   if (pooled !== undefined) {
     pooled.all.fill(0);
     return pooled;
@@ -183,6 +185,10 @@ export class PhysMem {
   private freeBlockPos: Int32Array;
   /** Content chunks of 64 KiB, indexed by pfn >> CONTENT_CHUNK_SHIFT. */
   private chunks: (Uint8Array | undefined)[] = [];
+  /** Pages holding only a few words keep them here instead of in a 4 KiB slot. */
+  private readonly sparse = new SparseWords();
+  /** Scratch for the bytes of an unaligned 32-bit access to sparse words. */
+  private readonly u32Bytes = new Uint8Array(4);
   /** The frame arrays in use, and those {@link addFrames} replaced (given back by {@link dispose}). */
   private frames: FrameArrays;
   private retired: FrameArrays[] = [];
@@ -193,8 +199,14 @@ export class PhysMem {
   /** Frames allocated by the allocator since boot (a statistic). */
   allocations = 0;
 
-  /** Creates `bytes` of RAM (rounded down to whole 2 MiB blocks, at least 4 blocks). */
-  constructor(bytes: number) {
+  /**
+   * Creates `bytes` of RAM (rounded down to whole 2 MiB blocks, at least 4 blocks), its arrays
+   * taken from `pool` when it has some, and given back to it by {@link dispose}.
+   */
+  constructor(
+    bytes: number,
+    private readonly pool: BufferPool | null = null,
+  ) {
     if (!Number.isFinite(bytes) || bytes < MIN_MEMORY) {
       throw new UsageError('memory', `must be at least ${MIN_MEMORY} bytes (8 MiB), got ${bytes}`);
     }
@@ -205,7 +217,7 @@ export class PhysMem {
     const n = nBlocks * BLOCK_FRAMES;
     this.nrFrames = n;
     this.ramFrames = n;
-    const f = frameArrays(n);
+    const f = frameArrays(n, pool);
     this.frames = f;
     this.refcount = f.refcount;
     this.mapcount = f.mapcount;
@@ -216,7 +228,7 @@ export class PhysMem {
     this.private = f.private;
     this.order = f.order;
     // The allocator's arrays share one buffer too.
-    const a = allocatorArrays(nBlocks);
+    const a = allocatorArrays(nBlocks, pool);
     this.allocator = a;
     this.freeBits = a.freeBits;
     this.freeBlocks = a.freeBlocks;
@@ -316,38 +328,79 @@ export class PhysMem {
     return (this.flags[pfn]! & PG_hasdata) !== 0;
   }
 
-  /** The frame's bytes for writing: its slot in the content store, zeroed the first time. */
-  writableBytes(pfn: number): Uint8Array {
-    const c = pfn >>> CONTENT_CHUNK_SHIFT;
-    let chunk = this.chunks[c];
-    if (chunk === undefined) chunk = this.newChunk(c);
-    const off = (pfn & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE;
-    const bytes = chunk.subarray(off, off + PAGE_SIZE);
-    if ((this.flags[pfn]! & PG_hasdata) === 0) {
-      bytes.fill(0);
-      this.flags[pfn]! |= PG_hasdata;
-    }
-    return bytes;
+  /**
+   * The sparse slot (see sparse-words.ts) of a frame that holds data, or -1 when its data is in
+   * the 4 KiB content store.
+   */
+  private sparseSlot(pfn: number): number {
+    const s = this.sparse.slot(pfn);
+    return s >= 0 && this.sparse.slab[s] !== SPARSE_FULL ? s : -1;
   }
 
-  /** The frame's bytes for reading (a shared zero page when it holds no data). Do not modify. */
+  /**
+   * Copies the sparse slot of a frame holding a few words ({@link SPARSE_STRIDE} words: the
+   * count, then (word index, value) pairs) into `dst[dstOff..]` and returns true; returns false
+   * when the frame holds no data or a 4 KiB slot.
+   */
+  copySparseWords(pfn: number, dst: Int32Array, dstOff: number): boolean {
+    if ((this.flags[pfn]! & PG_hasdata) === 0) return false;
+    const s = this.sparseSlot(pfn);
+    if (s < 0) return false;
+    const slab = this.sparse.slab;
+    for (let i = 0; i < SPARSE_STRIDE; i++) dst[dstOff + i] = slab[s + i]!;
+    return true;
+  }
+
+  /** The frame's bytes for writing: its slot in the content store, zeroed the first time. */
+  writableBytes(pfn: number): Uint8Array {
+    const chunk = this.chunkForWrite(pfn, false);
+    const off = (pfn & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE;
+    return chunk.subarray(off, off + PAGE_SIZE);
+  }
+
+  /**
+   * The frame's bytes for reading (a shared zero page when it holds no data, a new array when it
+   * holds sparse words). Do not modify.
+   */
   readableBytes(pfn: number): Uint8Array {
     if ((this.flags[pfn]! & PG_hasdata) === 0) return ZERO_PAGE;
+    const s = this.sparseSlot(pfn);
+    if (s >= 0) {
+      const page = new Uint8Array(PAGE_SIZE);
+      this.sparseInto(s, 0, page, 0, PAGE_SIZE);
+      return page;
+    }
     const off = (pfn & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE;
     return this.chunks[pfn >>> CONTENT_CHUNK_SHIFT]!.subarray(off, off + PAGE_SIZE);
   }
 
-  /** Copies the contents of frame `src` to frame `dst` (copy_highpage). */
+  /**
+   * Copies the contents of frame `src` to frame `dst` (copy_highpage): sparse words as sparse
+   * words, a 4 KiB slot into a slot without zeroing it first.
+   */
   copyPage(dst: number, src: number): void {
     if ((this.flags[src]! & PG_hasdata) === 0) {
       this.clearPage(dst);
       return;
     }
-    this.writableBytes(dst).set(this.readableBytes(src));
+    const s = this.sparseSlot(src);
+    if (s >= 0) {
+      const d = this.sparse.ensureSlot(dst, this.nrFrames);
+      this.sparse.slab.copyWithin(d, s, s + SPARSE_STRIDE);
+      this.flags[dst]! |= PG_hasdata;
+      return;
+    }
+    const chunk = this.chunkForWrite(dst, true);
+    const off = (dst & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE;
+    const from = this.chunks[src >>> CONTENT_CHUNK_SHIFT]!;
+    const fromOff = (src & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE;
+    if (from === chunk) chunk.copyWithin(off, fromOff, fromOff + PAGE_SIZE);
+    else chunk.set(from.subarray(fromOff, fromOff + PAGE_SIZE), off);
   }
 
   /** Copies `n` bytes from `src[srcOff..]` into the frame at `pageOff`. */
   writeBytes(pfn: number, pageOff: number, src: Uint8Array, srcOff: number, n: number): void {
+    if (n <= 4 * SPARSE_WORDS && this.writeSparse(pfn, pageOff, src, srcOff, n)) return;
     const chunk = this.chunkForWrite(pfn, n === PAGE_SIZE);
     const off = (pfn & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE + pageOff;
     chunk.set(n === src.length && srcOff === 0 ? src : src.subarray(srcOff, srcOff + n), off);
@@ -355,6 +408,44 @@ export class PhysMem {
 
   /** Stores a little-endian 32-bit value at `pageOff` (at most PAGE_SIZE - 4) of the frame. */
   writeU32(pfn: number, pageOff: number, value: number): void {
+    if ((pageOff & 3) === 0) {
+      // The common case, a word on a page that holds no data or a few words: no 4 KiB slot.
+      const flags = this.flags[pfn]!;
+      const w = pageOff >>> 2;
+      if ((flags & PG_hasdata) === 0) {
+        const s = this.sparse.ensureSlot(pfn, this.nrFrames);
+        const slab = this.sparse.slab;
+        slab[s] = 1;
+        slab[s + 1] = w;
+        slab[s + 2] = value;
+        this.flags[pfn] = flags | PG_hasdata;
+        return;
+      }
+      const s = this.sparseSlot(pfn);
+      if (s >= 0) {
+        const slab = this.sparse.slab;
+        const count = slab[s]!;
+        for (let i = 0; i < count; i++) {
+          if (slab[s + 1 + 2 * i] === w) {
+            slab[s + 2 + 2 * i] = value;
+            return;
+          }
+        }
+        if (count < SPARSE_WORDS) {
+          slab[s + 1 + 2 * count] = w;
+          slab[s + 2 + 2 * count] = value;
+          slab[s] = count + 1;
+          return;
+        }
+      }
+    } else {
+      const b = this.u32Bytes;
+      b[0] = value;
+      b[1] = value >>> 8;
+      b[2] = value >>> 16;
+      b[3] = value >>> 24;
+      if (this.writeSparse(pfn, pageOff, b, 0, 4)) return;
+    }
     const chunk = this.chunkForWrite(pfn, false);
     const off = (pfn & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE + pageOff;
     chunk[off] = value;
@@ -366,26 +457,110 @@ export class PhysMem {
   /** Loads a little-endian unsigned 32-bit value at `pageOff` (at most PAGE_SIZE - 4) of the frame. */
   readU32(pfn: number, pageOff: number): number {
     if ((this.flags[pfn]! & PG_hasdata) === 0) return 0;
+    const s = this.sparseSlot(pfn);
+    if (s >= 0) {
+      const slab = this.sparse.slab;
+      const count = slab[s]!;
+      if ((pageOff & 3) === 0) {
+        const w = pageOff >>> 2;
+        for (let i = 0; i < count; i++) if (slab[s + 1 + 2 * i] === w) return slab[s + 2 + 2 * i]! >>> 0;
+        return 0;
+      }
+      const b = this.u32Bytes;
+      b.fill(0);
+      this.sparseInto(s, pageOff, b, 0, 4);
+      return (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
+    }
     const c = this.chunks[pfn >>> CONTENT_CHUNK_SHIFT]!;
     const off = (pfn & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE + pageOff;
     return (c[off]! | (c[off + 1]! << 8) | (c[off + 2]! << 16) | (c[off + 3]! << 24)) >>> 0;
   }
 
   /**
-   * The content chunk holding the frame, ready for a write: allocated the first time, and the
-   * frame's slot zeroed when it holds no data yet (stale bytes of an earlier use of the slot must
-   * read as zeros), unless the caller overwrites the whole page (`whole`).
+   * Writes `n` bytes (a few words' worth) as sparse words when the frame holds no data or sparse
+   * words and the result still fits in its slot; returns false, having changed nothing, when it
+   * does not (the caller then writes the 4 KiB slot).
+   */
+  private writeSparse(pfn: number, pageOff: number, src: Uint8Array, srcOff: number, n: number): boolean {
+    if (n === 0) return true;
+    const w0 = pageOff >>> 2;
+    const w1 = (pageOff + n - 1) >>> 2;
+    const fresh = (this.flags[pfn]! & PG_hasdata) === 0;
+    let s: number;
+    if (fresh) {
+      if (w1 - w0 + 1 > SPARSE_WORDS) return false;
+      s = this.sparse.ensureSlot(pfn, this.nrFrames);
+      this.sparse.slab[s] = 0;
+      this.flags[pfn]! |= PG_hasdata;
+    } else {
+      s = this.sparseSlot(pfn);
+      if (s < 0) return false;
+      const slab = this.sparse.slab;
+      const count = slab[s]!;
+      let need = count;
+      for (let w = w0; w <= w1; w++) {
+        let found = false;
+        for (let i = 0; i < count; i++) if (slab[s + 1 + 2 * i] === w) found = true;
+        if (!found) need++;
+      }
+      if (need > SPARSE_WORDS) return false;
+    }
+    const slab = this.sparse.slab;
+    for (let w = w0; w <= w1; w++) {
+      let count = slab[s]!;
+      let i = 0;
+      while (i < count && slab[s + 1 + 2 * i] !== w) i++;
+      if (i === count) {
+        slab[s + 1 + 2 * i] = w;
+        slab[s + 2 + 2 * i] = 0;
+        slab[s] = ++count;
+      }
+      let v = slab[s + 2 + 2 * i]!;
+      for (let byte = 0; byte < 4; byte++) {
+        const at = w * 4 + byte;
+        if (at < pageOff || at >= pageOff + n) continue;
+        const sh = byte * 8;
+        v = (v & ~(0xff << sh)) | (src[srcOff + at - pageOff]! << sh);
+      }
+      slab[s + 2 + 2 * i] = v;
+    }
+    return true;
+  }
+
+  /** Copies the bytes of sparse slot `s` in `[pageOff, pageOff + n)` into `dst[dstOff..]` (over zeros). */
+  private sparseInto(s: number, pageOff: number, dst: Uint8Array, dstOff: number, n: number): void {
+    const slab = this.sparse.slab;
+    const count = slab[s]!;
+    for (let i = 0; i < count; i++) {
+      const at = slab[s + 1 + 2 * i]! * 4;
+      const v = slab[s + 2 + 2 * i]!;
+      for (let byte = 0; byte < 4; byte++) {
+        const p = at + byte;
+        if (p >= pageOff && p < pageOff + n) dst[dstOff + p - pageOff] = v >>> (byte * 8);
+      }
+    }
+  }
+
+  /**
+   * The content chunk holding the frame, ready for a write to its 4 KiB slot: allocated the
+   * first time; the slot zeroed when the frame holds no data yet (stale bytes of an earlier use
+   * of the slot must read as zeros) unless the caller overwrites the whole page (`whole`), and
+   * given the frame's sparse words when it held some.
    */
   private chunkForWrite(pfn: number, whole: boolean): Uint8Array {
     const c = pfn >>> CONTENT_CHUNK_SHIFT;
     let chunk = this.chunks[c];
     if (chunk === undefined) chunk = this.newChunk(c);
-    if ((this.flags[pfn]! & PG_hasdata) === 0) {
+    const flags = this.flags[pfn]!;
+    const sparse = (flags & PG_hasdata) === 0 ? this.sparse.slot(pfn) : this.sparseSlot(pfn);
+    if ((flags & PG_hasdata) === 0 || sparse >= 0) {
       if (!whole) {
         const off = (pfn & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE;
         chunk.fill(0, off, off + PAGE_SIZE);
+        if ((flags & PG_hasdata) !== 0) this.sparseInto(sparse, 0, chunk, off, PAGE_SIZE);
       }
-      this.flags[pfn]! |= PG_hasdata;
+      if (sparse >= 0) this.sparse.slab[sparse] = SPARSE_FULL;
+      this.flags[pfn] = flags | PG_hasdata;
     }
     return chunk;
   }
@@ -395,7 +570,7 @@ export class PhysMem {
    * wholly overwritten) the first time the frame holds data, and never read before.
    */
   private newChunk(c: number): Uint8Array {
-    const chunk = takePooled<Uint8Array>('content chunk') ?? new Uint8Array(CONTENT_CHUNK_BYTES);
+    const chunk = this.pool?.take<Uint8Array>('content chunk') ?? new Uint8Array(CONTENT_CHUNK_BYTES);
     this.chunks[c] = chunk;
     return chunk;
   }
@@ -404,6 +579,12 @@ export class PhysMem {
   readBytes(pfn: number, pageOff: number, dst: Uint8Array, dstOff: number, n: number): void {
     if ((this.flags[pfn]! & PG_hasdata) === 0) {
       dst.fill(0, dstOff, dstOff + n);
+      return;
+    }
+    const s = this.sparseSlot(pfn);
+    if (s >= 0) {
+      dst.fill(0, dstOff, dstOff + n);
+      this.sparseInto(s, pageOff, dst, dstOff, n);
       return;
     }
     const c = this.chunks[pfn >>> CONTENT_CHUNK_SHIFT]!;
@@ -425,7 +606,7 @@ export class PhysMem {
   addFrames(nrPages: number): number {
     const first = Math.ceil(this.nrFrames / BLOCK_FRAMES) * BLOCK_FRAMES;
     const n = first + Math.ceil(nrPages / BLOCK_FRAMES) * BLOCK_FRAMES;
-    const f = frameArrays(n);
+    const f = frameArrays(n, this.pool);
     this.retired.push(this.frames);
     this.frames = f;
     f.refcount.set(this.refcount);
@@ -456,13 +637,17 @@ export class PhysMem {
     const a = this.allocator;
     if (a === null) return;
     this.allocator = null;
-    givePooled(`allocator ${a.freeBlocks.length}`, a, a.all.length);
-    for (const f of this.retired) givePooled(`frames ${f.order.length}`, f, f.all.length);
-    givePooled(`frames ${this.frames.order.length}`, this.frames, this.frames.all.length);
-    for (const chunk of this.chunks)
-      if (chunk !== undefined) givePooled('content chunk', chunk, chunk.length);
+    const pool = this.pool;
+    if (pool !== null) {
+      pool.give(`allocator ${a.freeBlocks.length}`, a, a.all.length);
+      for (const f of this.retired) pool.give(`frames ${f.order.length}`, f, f.all.length);
+      pool.give(`frames ${this.frames.order.length}`, this.frames, this.frames.all.length);
+      for (const chunk of this.chunks)
+        if (chunk !== undefined) pool.give('content chunk', chunk, chunk.length);
+    }
     this.retired = [];
     this.chunks = [];
+    this.sparse.clear();
     this.refcount = NO_I32;
     this.mapcount = NO_I32;
     this.entireMapcount = NO_I32;

@@ -321,7 +321,7 @@ function mfillCopy(vma: Vma, addr: number, src: Uint8Array, from: number): numbe
     k.pm.freePages(pfn);
     return -ENOMEM;
   }
-  k.pm.writableBytes(pfn).set(src.subarray(from, from + PAGE_SIZE));
+  k.pm.writeBytes(pfn, 0, src, from, PAGE_SIZE);
   initAnonPage(vma, addr, pfn);
   // mfill_atomic_install_pte: dirty, writable when the VMA is.
   k.pt.words[off] = PTE_PRESENT | PTE_YOUNG | PTE_DIRTY | ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);

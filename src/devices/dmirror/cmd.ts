@@ -3,6 +3,7 @@
  * driver sees it after copying it in.
  * @module
  */
+import type { ContentSnapshot } from '../../mm/content-snapshot.ts';
 
 /** One command's argument and outputs. */
 export interface HmmDmirrorCmd {
@@ -15,6 +16,11 @@ export interface HmmDmirrorCmd {
   ptr: Uint8Array | null;
   /** In: the number of pages (FLAGS: the flags value). */
   npages: number;
+  /**
+   * Out, instead of `ptr`: the contents copied out, kept as a snapshot and turned into bytes when
+   * read (MIGRATE_TO_DEV; see content-snapshot.ts). Undefined when `ptr` holds them.
+   */
+  contents?: ContentSnapshot;
   /** Out: pages copied or processed. */
   cpages: number;
   /** Out: device fault passes. */

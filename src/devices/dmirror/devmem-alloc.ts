@@ -67,7 +67,7 @@ export function dmirrorSetBackingOwner(dmirror: DmirrorFile, rpage: number): voi
  * device-private device the backing system page or folio is allocated first. Returns the device
  * pfn, or 0 when no system memory or no device memory can be had.
  */
-export async function dmirrorDevmemAllocPage(dmirror: DmirrorFile, isLarge: boolean): Promise<number> {
+export function dmirrorDevmemAllocPage(dmirror: DmirrorFile, isLarge: boolean): number | Promise<number> {
   const mdevice = dmirror.mdevice;
   const k = mdevice.kernel;
   const order = isLarge ? HPAGE_PMD_ORDER : 0;
@@ -87,12 +87,22 @@ export async function dmirrorDevmemAllocPage(dmirror: DmirrorFile, isLarge: bool
     mdevice.freePages = k.pm.private[dpage]!;
     mdevice.calloc++;
   } else {
-    dpage = await dmirrorAllocateChunk(mdevice, isLarge, true);
-    if (dpage <= 0) {
-      if (rpage !== 0) k.putPage(rpage);
-      return 0;
-    }
+    // Only a new chunk waits (for devmem_lock): a page off a free list needs no promise.
+    return dmirrorAllocateChunk(mdevice, isLarge, true).then((d) => {
+      if (d <= 0) {
+        if (rpage !== 0) k.putPage(rpage);
+        return 0;
+      }
+      return dmirrorDevmemInitPage(dmirror, d, order, rpage);
+    });
   }
+  return dmirrorDevmemInitPage(dmirror, dpage, order, rpage);
+}
+
+/** The end of {@link dmirrorDevmemAllocPage}: device page `dpage` initialised, backed by `rpage`. */
+function dmirrorDevmemInitPage(dmirror: DmirrorFile, dpage: number, order: number, rpage: number): number {
+  const mdevice = dmirror.mdevice;
+  const k = mdevice.kernel;
   const chunk = dmirrorPageToChunk(mdevice, dpage)!;
   zoneDevicePageInit(k, chunk, dpage, order);
   k.pm.private[dpage] = rpage;

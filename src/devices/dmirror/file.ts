@@ -220,7 +220,17 @@ export class DmirrorFile implements DeviceMirror {
   async migrateToDev(addr: number, npages: number): Promise<DmirrorDataResult> {
     const cmd = this.cmdIn('migrateToDev', addr, npages, null);
     const ret = typeof cmd === 'number' ? cmd : await dmirrorMigrateToDevice(this, cmd);
-    return { ...this.result(ret, cmd), data: ret === 0 ? (cmd as HmmDmirrorCmd).ptr! : NOTHING };
+    const contents = ret === 0 ? (cmd as HmmDmirrorCmd).contents : undefined;
+    if (contents === undefined)
+      return { ...this.result(ret, cmd), data: ret === 0 ? (cmd as HmmDmirrorCmd).ptr! : NOTHING };
+    // `data` is built from the snapshot the first time it is read.
+    const result = this.result(ret, cmd) as DmirrorDataResult;
+    Object.defineProperty(result, 'data', {
+      enumerable: true,
+      configurable: true,
+      get: () => contents.bytes(),
+    });
+    return result;
   }
 
   /**

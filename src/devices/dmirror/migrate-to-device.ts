@@ -24,6 +24,7 @@ import {
   mpfnHas,
 } from '../../devmem/migrate-pfn.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE, PTRS_PER_TABLE, VM_READ, VM_WRITE } from '../../mm/constants.ts';
+import { ContentSnapshot } from '../../mm/content-snapshot.ts';
 import { mmgetNotZero, mmput } from '../../mm/exit.ts';
 import { mmapReadLock, mmapReadUnlock } from '../../mm/mmap-lock.ts';
 import { PG_zone_device } from '../../mm/page-flags.ts';
@@ -34,11 +35,14 @@ import type { DmirrorDevice } from './device.ts';
 import { dmirrorBackingPage, dmirrorDevmemAllocPage, dmirrorSetBackingOwner } from './devmem-alloc.ts';
 import type { DmirrorFile } from './file.ts';
 import { DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, xaTagPointer } from './pt.ts';
-import { dmirrorBounceInit, dmirrorDoRead } from './read-write.ts';
+import { dmirrorBounceInit, dmirrorDoRead, dmirrorDoReadSnapshot } from './read-write.ts';
 import { HMM_DMIRROR_FLAG_FAIL_ALLOC } from './uapi.ts';
 
 /** `PTRS_PER_PTE`: pages per migration batch (one page table's worth). */
 export const DMIRROR_MIGRATE_BATCH = PTRS_PER_TABLE;
+
+/** Read-backs of this size or more are copied at once (one buffer of 2 GiB or more may not be had). */
+const LAZY_DATA_LIMIT = 2 ** 31;
 
 /** copy_highpage from system page `spage` (0: clear_highpage) into `dst`, charged to the clock. */
 function copyOrClear(mdevice: DmirrorDevice, dst: number, spage: number): void {
@@ -89,7 +93,8 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
       dmirror.flags &= ~HMM_DMIRROR_FLAG_FAIL_ALLOC;
       dpage = 0;
     } else {
-      dpage = await dmirrorDevmemAllocPage(dmirror, isLarge);
+      const d = dmirrorDevmemAllocPage(dmirror, isLarge);
+      dpage = typeof d === 'number' ? d : await d;
       dmirrorCharge(dmirror.mdevice, 0, 1);
     }
     if (dpage === 0) {
@@ -102,7 +107,8 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
       const nr = spage === 0 ? HPAGE_PMD_NR : k.pm.folioNrPages(spage);
       const spfn = Math.floor(w / 2 ** MIGRATE_PFN_SHIFT);
       for (let j = 0; j < nr && addr < args.end; j++) {
-        const d = await dmirrorDevmemAllocPage(dmirror, false);
+        const a = dmirrorDevmemAllocPage(dmirror, false);
+        const d = typeof a === 'number' ? a : await a;
         dmirrorCharge(dmirror.mdevice, 0, 1);
         // The kernel does not expect this to fail; the page then simply stays behind.
         if (d !== 0) {
@@ -224,7 +230,17 @@ export async function dmirrorMigrateToDevice(dmirror: DmirrorFile, cmd: HmmDmirr
   }
   if (ret !== 0) return ret;
 
-  // Return the migrated data for verification.
+  // Return the migrated data for verification. Without an observer of device accesses the
+  // bytes are kept as a snapshot and built when the caller reads them (see content-snapshot.ts);
+  // a range too large for one buffer takes the eager path, which fails with -ENOMEM as before.
+  if (mm.kernel.observer?.deviceAccess === undefined && size < LAZY_DATA_LIMIT) {
+    const snapshot = new ContentSnapshot(cmd.npages);
+    await dmirror.mutex.lock();
+    ret = dmirrorDoReadSnapshot(dmirror, start, end, snapshot, cmd);
+    dmirror.mutex.unlock();
+    if (ret === 0) cmd.contents = snapshot;
+    return ret;
+  }
   const bounce = dmirrorBounceInit(start, size);
   if (bounce === null) return -ENOMEM;
   await dmirror.mutex.lock();

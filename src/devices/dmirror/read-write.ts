@@ -5,6 +5,7 @@
  * @module
  */
 import { PAGE_SIZE } from '../../mm/constants.ts';
+import type { ContentSnapshot } from '../../mm/content-snapshot.ts';
 import { EFAULT, ENOENT, ENOMEM } from '../../sim/errno.ts';
 import type { HmmDmirrorCmd } from './cmd.ts';
 import { dmirrorFault, dmirrorFaultUnlocked } from './fault.ts';
@@ -57,6 +58,31 @@ export function dmirrorDoRead(
     }
     off += PAGE_SIZE;
     bounce.cpages++;
+  }
+  return 0;
+}
+
+/**
+ * {@link dmirrorDoRead} into a {@link ContentSnapshot} instead of a bounce buffer: the same pages
+ * in the same order, the same -ENOENT, and `cmd.cpages` counted the same way; the bytes are
+ * built only when the caller reads them. For callers without a `deviceAccess` observer (which
+ * needs every page's bytes at once). Called with the file's mutex held.
+ */
+export function dmirrorDoReadSnapshot(
+  dmirror: DmirrorFile,
+  start: number,
+  end: number,
+  snapshot: ContentSnapshot,
+  cmd: HmmDmirrorCmd,
+): number {
+  const pm = dmirror.process.kernel.pm;
+  const pt = dmirror.pt;
+  cmd.cpages = 0;
+  for (let vpn = start / PAGE_SIZE, last = end / PAGE_SIZE, i = 0; vpn < last; vpn++, i++) {
+    const entry = pt.get(vpn);
+    if (entry === undefined) return -ENOENT;
+    snapshot.save(pm, i, xaUntagPointer(entry));
+    cmd.cpages++;
   }
   return 0;
 }

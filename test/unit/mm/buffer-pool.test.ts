@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { MAP_ANONYMOUS, MAP_PRIVATE, Machine, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../../../src/index.ts';
-import { clearPool, givePooled, pooledBytesHeld, takePooled } from '../../../src/mm/buffer-pool.ts';
+import { BufferPool } from '../../../src/mm/buffer-pool.ts';
 import { ensureEntry, PageTablePool } from '../../../src/mm/page-table.ts';
 import { freePgtables } from '../../../src/mm/pgwalk.ts';
 
-const OPTS = { memory: 8 * 1024 * 1024, hugetlbPages: 0 };
+const pool = new BufferPool();
+const OPTS = { memory: 8 * 1024 * 1024, hugetlbPages: 0, bufferPool: pool };
 
 /** A machine with one process that wrote `value` to a fresh page; returns the machine and the page's bytes. */
 async function machineWithWrite(value: number): Promise<{ m: Machine; bytes: number[] }> {
@@ -18,18 +19,19 @@ async function machineWithWrite(value: number): Promise<{ m: Machine; bytes: num
 
 describe('buffer pool and Kernel.dispose', () => {
   it('hands an entry out once, and keeps an entry given twice only once', () => {
-    clearPool();
+    const own = new BufferPool();
     const a = new Uint8Array(64);
-    givePooled('t', a, 64);
-    givePooled('t', a, 64);
-    expect(pooledBytesHeld()).toBe(64);
-    expect(takePooled('t')).toBe(a);
-    expect(takePooled('t')).toBeUndefined();
-    expect(pooledBytesHeld()).toBe(0);
+    own.give('t', a, 64);
+    own.give('t', a, 64);
+    expect(own.bytes).toBe(64);
+    expect(pool.bytes).toBe(0);
+    expect(own.take('t')).toBe(a);
+    expect(own.take('t')).toBeUndefined();
+    expect(own.bytes).toBe(0);
   });
 
   it('a machine built from a disposed one starts zeroed and behaves the same', async () => {
-    clearPool();
+    pool.clear();
     const first = await machineWithWrite(0xdeadbeef);
     for (const p of first.m.processes) await p.exit();
     const freeBefore = first.m.pm.freeFrames;
@@ -37,7 +39,7 @@ describe('buffer pool and Kernel.dispose', () => {
     expect(first.m.disposed).toBe(true);
     expect(first.m.pm.refcount.length).toBe(0);
     expect(first.m.pt.words.length).toBe(0);
-    expect(pooledBytesHeld()).toBeGreaterThan(0);
+    expect(pool.bytes).toBeGreaterThan(0);
 
     const second = new Machine(OPTS);
     expect(second.pm.freeFrames).toBe(freeBefore);
@@ -50,6 +52,13 @@ describe('buffer pool and Kernel.dispose', () => {
     const again = await machineWithWrite(0x01020304);
     expect(again.bytes).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 4, 3, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
     expect(first.bytes).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0xef, 0xbe, 0xad, 0xde, 0, 0, 0, 0, 0, 0, 0, 0]);
+  });
+
+  it('a machine without a pool gives nothing to another', async () => {
+    pool.clear();
+    const m = new Machine({ memory: OPTS.memory, hugetlbPages: 0 });
+    expect(m.dispose()).toBe(true);
+    expect(pool.bytes).toBe(0);
   });
 
   it('gives nothing back while a simulated thread is unfinished', async () => {

@@ -1,0 +1,250 @@
+/**
+ * Lazy page contents (pages without data, pages holding a few words apart, 4 KiB slots) are
+ * invisible: random operations against a plain byte model, first on `PhysMem` alone, then
+ * through processes (writes of every size, reads, copy-on-write after fork, migration to device
+ * memory and back, swap-out and swap-in, exit).
+ */
+import { describe, expect, it } from 'vitest';
+import { Machine } from '../../src/machine.ts';
+import {
+  MADV_PAGEOUT,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MM_SWAPENTS,
+  PAGE_SIZE,
+  PROT_READ,
+  PROT_WRITE,
+} from '../../src/mm/constants.ts';
+import { PhysMem } from '../../src/mm/physmem.ts';
+import type { Process } from '../../src/mm/process.ts';
+import { Prng } from '../../src/sim/prng.ts';
+
+/** A write size: mostly a few bytes (the sparse path), sometimes up to a page or two. */
+function writeSize(r: Prng, max: number): number {
+  const k = r.nextInt(10);
+  if (k < 5) return 1 + r.nextInt(17);
+  if (k < 8) return 1 + r.nextInt(256);
+  if (k < 9) return PAGE_SIZE;
+  return 1 + r.nextInt(max);
+}
+
+function randomBytes(r: Prng, n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = r.nextInt(4) === 0 ? 0 : 1 + r.nextInt(255);
+  return b;
+}
+
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
+const KINDS = [
+  'device read',
+  'exit',
+  'fork',
+  'load32',
+  'migrate',
+  'migrate back',
+  'migrated',
+  'read',
+  'store32',
+  'swap',
+  'swapped',
+  'write',
+];
+
+describe('lazy page contents against a byte model', () => {
+  it('PhysMem: 150,000 random writes, reads, copies, clears and frees', () => {
+    const r = new Prng(11);
+    const pm = new PhysMem(8 * 2 ** 20);
+    const frames: number[] = [];
+    const model = new Map<number, Uint8Array>();
+    for (let i = 0; i < 40; i++) {
+      const p = pm.allocPages(0);
+      frames.push(p);
+      model.set(p, new Uint8Array(PAGE_SIZE));
+    }
+    const pick = (): number => frames[r.nextInt(frames.length)]!;
+    const dv = (b: Uint8Array, off: number): number =>
+      (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;
+    for (let op = 0; op < 150_000; op++) {
+      const p = pick();
+      const m = model.get(p)!;
+      const k = r.nextInt(100);
+      if (k < 30) {
+        const n = writeSize(r, PAGE_SIZE);
+        const off = r.nextInt(PAGE_SIZE - n + 1);
+        const src = randomBytes(r, n + 8);
+        const srcOff = r.nextInt(9);
+        pm.writeBytes(p, off, src, srcOff, n);
+        m.set(src.subarray(srcOff, srcOff + n), off);
+      } else if (k < 50) {
+        const off = r.nextInt(4) === 0 ? r.nextInt(PAGE_SIZE - 3) : 4 * r.nextInt(PAGE_SIZE / 4);
+        const v = r.nextU32();
+        pm.writeU32(p, off, v);
+        m[off] = v;
+        m[off + 1] = v >>> 8;
+        m[off + 2] = v >>> 16;
+        m[off + 3] = v >>> 24;
+      } else if (k < 65) {
+        const n = 1 + r.nextInt(r.nextInt(2) === 0 ? 32 : PAGE_SIZE);
+        const off = r.nextInt(PAGE_SIZE - n + 1);
+        const dst = new Uint8Array(n + 4).fill(0xee);
+        pm.readBytes(p, off, dst, 2, n);
+        const want = new Uint8Array(n + 4).fill(0xee);
+        want.set(m.subarray(off, off + n), 2);
+        if (firstDifference(dst, want) !== -1) throw new Error(`op ${op}: readBytes(${p}, ${off}, ${n})`);
+      } else if (k < 80) {
+        const off = r.nextInt(4) === 0 ? r.nextInt(PAGE_SIZE - 3) : 4 * r.nextInt(PAGE_SIZE / 4);
+        if (pm.readU32(p, off) !== dv(m, off)) throw new Error(`op ${op}: readU32(${p}, ${off})`);
+      } else if (k < 88) {
+        const src = pick();
+        pm.copyPage(p, src);
+        m.set(model.get(src)!);
+      } else if (k < 91) {
+        pm.clearPage(p);
+        m.fill(0);
+      } else if (k < 94) {
+        pm.freePages(p);
+        const q = pm.allocPages(0);
+        frames[frames.indexOf(p)] = q;
+        model.delete(p);
+        model.set(q, new Uint8Array(PAGE_SIZE));
+      } else if (k < 97) {
+        expect(firstDifference(pm.readableBytes(p), m), `op ${op}: readableBytes(${p})`).toBe(-1);
+      } else {
+        const w = pm.writableBytes(p);
+        expect(firstDifference(w, m), `op ${op}: writableBytes(${p})`).toBe(-1);
+        const off = r.nextInt(PAGE_SIZE);
+        w[off] = m[off] = r.nextInt(256);
+      }
+    }
+    for (const p of frames) expect(firstDifference(pm.readableBytes(p), model.get(p)!)).toBe(-1);
+  });
+
+  it('processes: 100,000 random writes of every size, reads, fork/COW, migration, swap and exit', async () => {
+    const NPAGES = 24;
+    const LEN = NPAGES * PAGE_SIZE;
+    const r = new Prng(7);
+    let ops = 0;
+    let kinds = new Set<string>();
+    while (ops < 100_000) {
+      const machine = new Machine({ memory: 16 * 2 ** 20, swap: 4 * 2 ** 20, hugetlbPages: 0 });
+      const device = machine.addDmirrorDevice({ chunkSize: 2 * 2 ** 20 });
+      const parent = await machine.createProcess();
+      const addr = await parent.mmap(0, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      const file = await device.open(parent);
+      interface Proc {
+        p: Process;
+        bytes: Uint8Array;
+      }
+      const procs: Proc[] = [{ p: parent, bytes: new Uint8Array(LEN) }];
+      for (let step = 0; step < 2000; step++, ops++) {
+        const i = r.nextInt(procs.length);
+        const pr = procs[i]!;
+        const k = r.nextInt(100);
+        const where = `round op ${ops}`;
+        if (k < 25) {
+          kinds.add('write');
+          const n = writeSize(r, 2 * PAGE_SIZE);
+          const off = r.nextInt(LEN - n + 1);
+          const data = randomBytes(r, n);
+          await pr.p.write(addr + off, data);
+          pr.bytes.set(data, off);
+        } else if (k < 40) {
+          kinds.add('store32');
+          const off = 4 * r.nextInt(LEN / 4);
+          const v = r.nextU32();
+          await pr.p.store32(addr + off, v);
+          new DataView(pr.bytes.buffer).setUint32(off, v, true);
+        } else if (k < 55) {
+          kinds.add('read');
+          const n = 1 + r.nextInt(r.nextInt(2) === 0 ? 64 : 2 * PAGE_SIZE);
+          const off = r.nextInt(LEN - n + 1);
+          const got = await pr.p.read(addr + off, n);
+          expect(firstDifference(got, pr.bytes.subarray(off, off + n)), `${where}: read ${off}+${n}`).toBe(
+            -1,
+          );
+        } else if (k < 65) {
+          kinds.add('load32');
+          const off = 4 * r.nextInt(LEN / 4);
+          const want = new DataView(pr.bytes.buffer).getUint32(off, true);
+          expect(await pr.p.load32(addr + off), `${where}: load32 ${off}`).toBe(want);
+        } else if (k < 70) {
+          if (procs.length < 3) {
+            kinds.add('fork');
+            const child = await pr.p.fork();
+            procs.push({ p: child, bytes: pr.bytes.slice() });
+          }
+        } else if (k < 74) {
+          if (i !== 0) {
+            kinds.add('exit');
+            await pr.p.exit();
+            procs.splice(i, 1);
+          }
+        } else if (k < 82) {
+          kinds.add('migrate');
+          const first = r.nextInt(NPAGES);
+          const n = 1 + r.nextInt(NPAGES - first);
+          const res = await file.migrateToDev(addr + first * PAGE_SIZE, n);
+          // Pages shared with a child after fork stay put (-ENOENT): the data must still read back.
+          if (res.ret === 0) {
+            kinds.add('migrated');
+            const want = procs[0]!.bytes.subarray(first * PAGE_SIZE, (first + n) * PAGE_SIZE);
+            expect(firstDifference(res.data, want), `${where}: MIGRATE_TO_DEV data`).toBe(-1);
+          }
+        } else if (k < 88) {
+          kinds.add('migrate back');
+          const first = r.nextInt(NPAGES);
+          const n = 1 + r.nextInt(NPAGES - first);
+          const res = await file.migrateToSys(addr + first * PAGE_SIZE, n);
+          expect(res.ret, `${where}: MIGRATE_TO_SYS`).toBe(0);
+        } else if (k < 94) {
+          kinds.add('swap');
+          const first = r.nextInt(NPAGES);
+          const n = 1 + r.nextInt(NPAGES - first);
+          expect(await pr.p.madvise(addr + first * PAGE_SIZE, n * PAGE_SIZE, MADV_PAGEOUT)).toBe(0);
+          if (pr.p.mm.rss[MM_SWAPENTS]! > 0) kinds.add('swapped');
+        } else {
+          kinds.add('device read');
+          const first = r.nextInt(NPAGES);
+          const n = 1 + r.nextInt(NPAGES - first);
+          const res = await file.read(addr + first * PAGE_SIZE, n);
+          expect(res.ret).toBe(0);
+          const want = procs[0]!.bytes.subarray(first * PAGE_SIZE, (first + n) * PAGE_SIZE);
+          expect(firstDifference(res.data, want), `${where}: device READ`).toBe(-1);
+        }
+      }
+      for (const pr of procs) {
+        const got = await pr.p.read(addr, LEN);
+        expect(firstDifference(got, pr.bytes)).toBe(-1);
+      }
+      await file.close();
+      for (const pr of procs) await pr.p.exit();
+      // Every kind of operation took place, and migrations and swap-outs really happened.
+      expect([...kinds].sort()).toEqual(KINDS);
+      kinds = new Set();
+    }
+  }, 300_000);
+
+  it('MIGRATE_TO_DEV data read after later writes and a migration back still shows the pages as migrated', async () => {
+    const machine = new Machine({ memory: 16 * 2 ** 20, hugetlbPages: 0 });
+    const p = await machine.createProcess();
+    const file = await machine.addDmirrorDevice({ chunkSize: 2 * 2 ** 20 }).open(p);
+    const addr = await p.mmap(0, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    await p.store32(addr, 0x11223344);
+    await p.write(addr + PAGE_SIZE, new Uint8Array(PAGE_SIZE).fill(7));
+    const res = await file.migrateToDev(addr, 4);
+    expect(res.ret).toBe(0);
+    await p.store32(addr, 5);
+    await p.write(addr + PAGE_SIZE, new Uint8Array(PAGE_SIZE).fill(9));
+    await p.store32(addr + 2 * PAGE_SIZE, 6);
+    expect((await file.migrateToSys(addr, 4)).ret).toBe(0);
+    const want = new Uint8Array(4 * PAGE_SIZE);
+    want.set([0x44, 0x33, 0x22, 0x11], 0);
+    want.fill(7, PAGE_SIZE, 2 * PAGE_SIZE);
+    expect(firstDifference(res.data, want)).toBe(-1);
+    expect(res.data).toBe(res.data);
+  });
+});
