@@ -22,6 +22,7 @@ import {
   PROT_READ,
   PROT_WRITE,
   TASK_SIZE,
+  VM_ACCOUNT,
   VM_DONTEXPAND,
   VM_EXEC,
   VM_FAULT_ERROR,
@@ -46,6 +47,7 @@ import {
   mmuNotifierRangeInit,
 } from './mmu-notifier.ts';
 import { freePgtables } from './pgwalk.ts';
+import { vmaMergeNewRange } from './vma-merge.ts';
 import { isolateRange, vmaCreate, vmaRemove } from './vma-ops.ts';
 import { zapVmaRange } from './zap.ts';
 
@@ -135,7 +137,7 @@ export async function doMmap(
     if (start < 0) return -ENOMEM;
   }
 
-  const vmFlags =
+  let vmFlags =
     calcVmProtBits(prot) |
     VM_MAYREAD |
     VM_MAYWRITE |
@@ -143,13 +145,15 @@ export async function doMmap(
     (shared ? VM_SHARED | VM_MAYSHARE : 0) |
     (hugetlb ? VM_HUGETLB | VM_DONTEXPAND : 0) | // as hugetlbfs_file_mmap sets them
     ((flags & MAP_NORESERVE) !== 0 ? VM_NORESERVE : 0);
+  // A private writable mapping is charged to the overcommit accounting (accountable_mapping).
+  if (!hugetlb && (vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE) vmFlags |= VM_ACCOUNT;
   const k = mm.kernel;
   if (anonymous) {
     if (shared) {
       // A shared anonymous mapping is backed by a shmem file (shmem_zero_setup).
       const file = k.newFile(len, true);
       vmaCreate(mm, start, start + len, vmFlags, 0, file, null);
-    } else {
+    } else if (hugetlb) {
       const vma = vmaCreate(mm, start, start + len, vmFlags, start / PAGE_SIZE, null, null);
       // hugetlbfs_file_mmap reserves the mapping's huge pages; without enough, mmap fails after
       // a MAP_FIXED has already unmapped what was there (vms_clean_up_area ran first).
@@ -157,6 +161,12 @@ export async function doMmap(
         vmaRemove(vma);
         return -ENOMEM;
       }
+    } else {
+      // __mmap_region: an adjacent VMA with the same attributes takes the range
+      // (vma_merge_new_range); only then is a VMA made.
+      const pgoff = start / PAGE_SIZE;
+      if (vmaMergeNewRange(mm, start, start + len, vmFlags, pgoff) === null)
+        vmaCreate(mm, start, start + len, vmFlags, pgoff, null, null);
     }
     return start;
   }

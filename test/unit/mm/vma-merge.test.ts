@@ -1,0 +1,104 @@
+/**
+ * Which VMAs mmap merges (mm/vma.c `vma_merge_new_range`), as Linux 6.12 and mainline do: the
+ * kernel oracle's fuzz found it (fuzz-1-167).
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MMAP_BASE,
+  PAGE_SIZE,
+  PROT_READ,
+  PROT_WRITE,
+} from '../../../src/index.ts';
+import { leafAt, smallMachine } from './helpers.ts';
+
+const RW = PROT_READ | PROT_WRITE;
+const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
+const P = PAGE_SIZE;
+
+async function boot() {
+  const m = smallMachine({ memory: 64 * 1024 * 1024 });
+  const p = await m.createProcess();
+  return { m, p };
+}
+
+const layout = (p: { mm: { vmas: { start: number; end: number }[] } }) =>
+  p.mm.vmas.map((v) => [v.start, v.end]);
+
+describe('anonymous mmap merges with adjacent VMAs (vma_merge_new_range)', () => {
+  it('a new mapping right below a faulted one joins it and its anon_vma, so fork copies its zero page', async () => {
+    // The fuzz-1-167 scenario: a populated 15-page mapping, a 1-page mapping placed right below
+    // it and read (the zero page), a fork: in Linux the child's snapshot sees ZERO|READ there.
+    const { m, p } = await boot();
+    const a = await p.mmap(0, 15 * P, RW, ANON | MAP_POPULATE, -1, 0);
+    expect(a).toBe(MMAP_BASE - 15 * P);
+    const b = await p.mmap(0, P, RW, ANON, -1, 0);
+    expect(b).toBe(a - P);
+    expect(layout(p)).toEqual([[b, a + 15 * P]]);
+    await p.load32(b);
+    const child = await p.fork();
+    const leaf = leafAt(m, child.mm, b);
+    expect([leaf.level, leaf.special, m.pm.isZeroPfn(leaf.pfn)]).toEqual([1, true, true]);
+  });
+
+  it('a mapping filling the gap between two joins both into one VMA', async () => {
+    const { p } = await boot();
+    const base = 0x4000_0000;
+    expect(await p.mmap(base, 4 * P, RW, ANON | MAP_FIXED, -1, 0)).toBe(base);
+    expect(await p.mmap(base + 8 * P, 4 * P, RW, ANON | MAP_FIXED, -1, 0)).toBe(base + 8 * P);
+    await p.store32(base + 9 * P, 1); // only the upper one has an anon_vma
+    expect(layout(p)).toEqual([
+      [base, base + 4 * P],
+      [base + 8 * P, base + 12 * P],
+    ]);
+    expect(await p.mmap(base + 4 * P, 4 * P, RW, ANON | MAP_FIXED, -1, 0)).toBe(base + 4 * P);
+    expect(layout(p)).toEqual([[base, base + 12 * P]]);
+    const vma = p.mm.vmas[0]!;
+    expect(vma.anonVma).not.toBeNull(); // dup_anon_vma: the lower VMA took the upper one's
+    expect(vma.anonVma!.vmas.has(vma)).toBe(true);
+    expect(vma.anonVma!.vmas.size).toBe(1);
+    expect(await p.load32(base + 9 * P)).toBe(1);
+  });
+
+  it('does not merge across different protections, shared memory, or the charge an mprotect left', async () => {
+    const { p } = await boot();
+    const base = 0x4000_0000;
+    expect(await p.mmap(base, 2 * P, RW, ANON | MAP_FIXED, -1, 0)).toBe(base);
+    expect(await p.mmap(base + 2 * P, 2 * P, PROT_READ, ANON | MAP_FIXED, -1, 0)).toBe(base + 2 * P);
+    expect(await p.mmap(base + 4 * P, 2 * P, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0)).toBe(
+      base + 4 * P,
+    );
+    expect(p.mm.vmas.length).toBe(3);
+    // RW then read-only keeps VM_ACCOUNT (mprotect_fixup), so a new read-only mapping (never
+    // charged) next to it differs in its flags and stays apart.
+    const c = 0x5000_0000;
+    expect(await p.mmap(c, 2 * P, RW, ANON | MAP_FIXED, -1, 0)).toBe(c);
+    expect(await p.mprotect(c, 2 * P, PROT_READ)).toBe(0);
+    expect(await p.mmap(c + 2 * P, 2 * P, PROT_READ, ANON | MAP_FIXED, -1, 0)).toBe(c + 2 * P);
+    expect(layout(p).filter(([s]) => s! >= c)).toEqual([
+      [c, c + 2 * P],
+      [c + 2 * P, c + 4 * P],
+    ]);
+  });
+
+  it("does not join a fork child's VMA that has an anon_vma (its chain holds the parent's)", async () => {
+    const { p } = await boot();
+    const base = 0x4000_0000;
+    expect(await p.mmap(base, 2 * P, RW, ANON | MAP_FIXED, -1, 0)).toBe(base);
+    expect(await p.mmap(base + 8 * P, 2 * P, RW, ANON | MAP_FIXED, -1, 0)).toBe(base + 8 * P);
+    await p.store32(base, 1);
+    const child = await p.fork();
+    // Below the faulted, inherited VMA: no merge. Below the untouched one: merge.
+    expect(await child.mmap(base + 2 * P, 2 * P, RW, ANON | MAP_FIXED, -1, 0)).toBe(base + 2 * P);
+    expect(await child.mmap(base + 6 * P, 2 * P, RW, ANON | MAP_FIXED, -1, 0)).toBe(base + 6 * P);
+    expect(layout(child)).toEqual([
+      [base, base + 2 * P],
+      [base + 2 * P, base + 4 * P],
+      [base + 6 * P, base + 10 * P],
+    ]);
+  });
+});
