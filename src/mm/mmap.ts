@@ -133,6 +133,8 @@ export async function doMmap(
     if (hint !== 0 && hint < MMAP_MIN_ADDR) hint = MMAP_MIN_ADDR;
     hint = Math.ceil(hint / align) * align;
     if (hint !== 0 && hint + len <= TASK_SIZE && mm.isFree(hint, hint + len)) start = hint;
+    else if (hint === 0 && anonymous && !shared && !hugetlb && len % PMD_SIZE === 0)
+      start = thpGetUnmappedArea(mm, len);
     else start = mm.getUnmappedArea(len, align);
     if (start < 0) return -ENOMEM;
   }
@@ -204,6 +206,20 @@ export async function mmPopulate(mm: MmStruct, start: number, len: number): Prom
       if (mm.vmaLookup(addr) !== vma) break;
     }
   }
+}
+
+/**
+ * `thp_get_unmapped_area` for an anonymous mapping without an address hint whose length is a
+ * multiple of 2 MiB (`__get_unmapped_area`): a top-down search for the length plus 2 MiB, the
+ * start then rounded up to 2 MiB, or, when the padded area was already aligned, moved up by
+ * 2 MiB (the top of the padded area, as a top-down layout prefers). Falls back to the plain
+ * search when the padded length does not fit.
+ */
+function thpGetUnmappedArea(mm: MmStruct, len: number): number {
+  const padded = mm.getUnmappedArea(len + PMD_SIZE);
+  if (padded < 0) return mm.getUnmappedArea(len);
+  const offSub = (PMD_SIZE - (padded % PMD_SIZE)) % PMD_SIZE;
+  return offSub === 0 ? padded + PMD_SIZE : padded + offSub;
 }
 
 /** MAP_POPULATE was given. */

@@ -1,6 +1,7 @@
 /**
- * Which VMAs mmap merges (mm/vma.c `vma_merge_new_range`), as Linux 6.12 and mainline do: the
- * kernel oracle's fuzz found it (fuzz-1-167).
+ * Where mmap places anonymous memory and which VMAs it merges (mm/mmap.c `__get_unmapped_area`,
+ * mm/vma.c `vma_merge_new_range`), as Linux 6.12 and mainline do: the kernel oracle's fuzz found
+ * both (fuzz-1-167).
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -11,6 +12,7 @@ import {
   MAP_SHARED,
   MMAP_BASE,
   PAGE_SIZE,
+  PMD_SIZE,
   PROT_READ,
   PROT_WRITE,
 } from '../../../src/index.ts';
@@ -100,5 +102,26 @@ describe('anonymous mmap merges with adjacent VMAs (vma_merge_new_range)', () =>
       [base + 2 * P, base + 4 * P],
       [base + 6 * P, base + 10 * P],
     ]);
+  });
+});
+
+describe('anonymous mappings of whole 2 MiB blocks are 2 MiB aligned (thp_get_unmapped_area)', () => {
+  it('a 2 MiB or 4 MiB mapping without a hint starts on a 2 MiB boundary; other lengths do not move', async () => {
+    const { p } = await boot();
+    const small = await p.mmap(0, P, RW, ANON, -1, 0);
+    expect(small).toBe(MMAP_BASE - P);
+    // The padded search finds [MMAP_BASE - P - 4 MiB, MMAP_BASE - P); its start rounds up.
+    const two = await p.mmap(0, PMD_SIZE, RW, ANON, -1, 0);
+    expect(two).toBe(MMAP_BASE - 2 * PMD_SIZE);
+    // The padded area [two - 6 MiB, two) is aligned already: the mapping takes its top.
+    const four = await p.mmap(0, 2 * PMD_SIZE, RW, ANON, -1, 0);
+    expect(four).toBe(two - 2 * PMD_SIZE);
+    const odd = await p.mmap(0, PMD_SIZE + P, RW, ANON, -1, 0);
+    expect(odd).toBe(four - PMD_SIZE - P);
+    const hinted = await p.mmap(0x3000_1000, PMD_SIZE, RW, ANON, -1, 0);
+    expect(hinted).toBe(0x3000_1000);
+    const shared = await p.mmap(0, PMD_SIZE, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    expect(shared).toBe(odd - PMD_SIZE);
+    expect(shared % PMD_SIZE).not.toBe(0);
   });
 });
