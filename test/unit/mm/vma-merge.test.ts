@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,
+  MAP_HUGETLB,
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -123,5 +124,16 @@ describe('anonymous mappings of whole 2 MiB blocks are 2 MiB aligned (thp_get_un
     const shared = await p.mmap(0, PMD_SIZE, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     expect(shared).toBe(odd - PMD_SIZE);
     expect(shared % PMD_SIZE).not.toBe(0);
+  });
+
+  it('a 2 MiB hugetlb mapping does not take a gap of exactly 2 MiB (the search adds the alignment)', async () => {
+    // The kernel oracle's fuzz-3-93: unmapped_area_topdown looks for len + align_mask bytes.
+    const m = smallMachine({ memory: 64 * 1024 * 1024, hugetlbPages: 1 });
+    const p = await m.createProcess();
+    const a = await p.mmap(0, 3 * PMD_SIZE, RW, ANON, -1, 0);
+    expect(a).toBe(MMAP_BASE - 3 * PMD_SIZE);
+    expect(await p.munmap(a + 2 * PMD_SIZE, PMD_SIZE)).toBe(0);
+    const h = await p.mmap(0, PMD_SIZE, RW, ANON | MAP_HUGETLB, -1, 0);
+    expect(h).toBe(a - PMD_SIZE);
   });
 });
