@@ -2,8 +2,8 @@
 # The kernel oracle in CI (`npm run test:kernel`): build or reuse the cached kernel, run the real
 # kernel's 58 HMM self-test instances beside hmmsim's, every example scenario without threads on
 # both, and a fuzz batch. Fails (never skips) when anything is missing or disagrees.
-# `--without-fuzz` leaves the fuzz batch out and says so (what .ci/run uses while the fuzz still
-# finds a divergence: see docs/kernel-oracle.md).
+# `--without-fuzz` leaves the fuzz batch out and says so. HMMSIM_FUZZ_COUNT and HMMSIM_FUZZ_SEED
+# choose the batch (200 scenarios, seed 1: what .ci/run runs).
 set -euo pipefail
 fuzz=1
 case "${1:-}" in

@@ -525,6 +525,59 @@ static void write_file(const char *path, const char *text)
 	close(fd);
 }
 
+/*
+ * khugepaged wakes and scans at once when a process registers with it (MADV_HUGEPAGE, a THP fault)
+ * while it has none to scan: it waits without a timeout then, and the hour-long
+ * scan_sleep_millisecs only applies between scans of registered processes. So the coordinator
+ * keeps one registered, with a mapping larger than one scan (pages_to_scan: 4096 pages) that has
+ * nothing to collapse: a scan ends inside it, and khugepaged never reaches an agent. Far below the
+ * scenario's mappings, which are placed top-down near mmap_base.
+ */
+#define HOLD_ADDR (16UL << 40)
+#define HOLD_BYTES (4UL << 30)
+
+static void khugepaged_hold(void)
+{
+	static volatile char *hold;
+
+	if (!hold) {
+		void *p = mmap((void *)HOLD_ADDR, HOLD_BYTES, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+
+		if (p == MAP_FAILED)
+			die("khugepaged hold: mmap: %s", strerror(errno));
+		hold = p;
+		hold[0] = 1; /* an anon_vma: khugepaged registers only VMAs that have one */
+	}
+	/* Registers the mm whenever THP is on (hugepage_madvise -> khugepaged_enter_vma). */
+	if (madvise((void *)hold, HOLD_BYTES, MADV_HUGEPAGE))
+		die("khugepaged hold: madvise: %s", strerror(errno));
+}
+
+/*
+ * hmmsim's mappings start below a 2 MiB boundary (MMAP_BASE); the top of the guest's free area
+ * is only page aligned. A shared anonymous filler (it never merges) takes the space up to the
+ * next 2 MiB boundary below it, so 2 MiB-aligned searches (hugetlb, THP-aligned anonymous
+ * mappings) land where they do in hmmsim.
+ */
+static void align_free_top(void)
+{
+	char *p = mmap(NULL, PAGE, PROT_NONE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	unsigned long top, base;
+
+	if (p == MAP_FAILED)
+		die("filler: mmap: %s", strerror(errno));
+	top = (unsigned long)p + PAGE;
+	base = top & ~(PMD - 1);
+	munmap(p, PAGE);
+	if (base == top)
+		return;
+	p = mmap((void *)base, top - base, PROT_NONE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		die("filler: mmap: %s", strerror(errno));
+}
+
 static void start_agent(int slot)
 {
 	pid_t pid = fork();
@@ -747,6 +800,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < MAX_FILES; i++)
 		file_fd[i] = -1;
 	signal(SIGCHLD, SIG_DFL);
+	align_free_top();
 	while (fgets(line, sizeof(line), f)) {
 		char *s = NULL, *w = strtok_r(line, " \t\n", &s);
 
@@ -762,6 +816,8 @@ int main(int argc, char **argv)
 				write_file("/sys/kernel/mm/transparent_hugepage/enabled", thp);
 				snprintf(text, sizeof(text), "%ld", huge);
 				write_file("/proc/sys/vm/nr_hugepages", text);
+				if (strcmp(thp, "never"))
+					khugepaged_hold();
 			}
 			dprintf(1, "@@S %s\n", name);
 		} else if (!strcmp(w, "process")) {

@@ -97,6 +97,8 @@ export const VM_PFNMAP = 0x400;
 export const VM_IO = 0x4000;
 /** Do not expand with mremap. */
 export const VM_DONTEXPAND = 0x40000;
+/** Charged to the overcommit accounting (a private writable mapping: `accountable_mapping`). */
+export const VM_ACCOUNT = 0x100000;
 /** Mapped with MAP_NORESERVE: no accounting or huge-page reservation. */
 export const VM_NORESERVE = 0x200000;
 /** hugetlb mapping. */

@@ -71,6 +71,8 @@ export async function dupMmap(parent: MmStruct, child: MmStruct): Promise<number
     // dup_userfaultfd without UFFD_FEATURE_EVENT_FORK: the child's VMA is not registered.
     copy.uffd = null;
     copy.flags &= ~VM_UFFD_MISSING;
+    // anon_vma_fork: the child's chain holds the parent's anon_vmas and its own.
+    copy.anonVmaFromParent = vma.anonVma !== null;
     if (vma.anonVma === null && !vma.isHugetlb && (vma.flags & (VM_PFNMAP | VM_MIXEDMAP)) === 0) continue; // vma_needs_copy
     const r = await copyPageRange(vma, copy);
     if (r < 0) return r;

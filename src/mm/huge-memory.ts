@@ -5,7 +5,18 @@
  * @module
  */
 
-import { HPAGE_PMD_NR, PMD_SIZE, PTRS_PER_TABLE, VM_HUGEPAGE, VM_NOHUGEPAGE } from './constants.ts';
+import { AnonVma } from './anon-vma.ts';
+import {
+  HPAGE_PMD_NR,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PTRS_PER_TABLE,
+  VM_EXEC,
+  VM_HUGEPAGE,
+  VM_NOHUGEPAGE,
+  VM_READ,
+  VM_WRITE,
+} from './constants.ts';
 import type { Kernel } from './kernel.ts';
 import { memCgroupSplit } from './memcontrol.ts';
 import type { MmStruct } from './mm-struct.ts';
@@ -17,7 +28,7 @@ import {
 } from './mmu-notifier.ts';
 import { PG_anon, PG_hugetlb, PG_locked, PG_zone_device } from './page-flags.ts';
 import { findEntry } from './page-table.ts';
-import { ZERO_PFN } from './physmem.ts';
+import { indexDelta, ZERO_PFN } from './physmem.ts';
 import {
   isDevicePrivateKind,
   isMigrationKind,
@@ -163,7 +174,61 @@ export async function trySplitFolio(
   for (let i = 0; i < HPAGE_PMD_NR; i++) mapped += pm.mapcount[head + i]!;
   if (pm.refcount[head] !== mapped + extraRefs) return false;
   const locked = pm.flags[head]! & PG_locked;
+  const anon = (pm.flags[head]! & (PG_anon | PG_zone_device)) === PG_anon;
+  const index = pm.index[head]!;
+  const family = anon ? k.mappings[pm.mapping[head]!] : undefined;
   splitFolio(k, head, extraRefs);
   pm.flags[head]! |= locked;
+  if (family instanceof AnonVma) await mapUnusedToZeropage(k, family, head, index, HPAGE_PMD_NR);
+  return true;
+}
+
+/**
+ * `remap_page` with RMP_USE_SHARED_ZEROPAGE, as `__split_huge_page` does for an anonymous folio
+ * (6.12's "mm: remap unused subpages to shared zeropage when splitting isolated thp", also
+ * mainline): the split folio was unmapped everywhere (`unmap_folio`: CLEAR over its extent in
+ * every VMA of its family), and each page holding only zeroes comes back as the shared zero page
+ * (`try_to_map_unused_to_zeropage`: special, read-only, no longer counted in rss) instead of
+ * itself, so it is freed once nothing else holds it. The other pages are mapped again as they
+ * were (hmmsim leaves their entries in place).
+ */
+async function mapUnusedToZeropage(
+  k: Kernel,
+  family: AnonVma,
+  head: number,
+  index: number,
+  nr: number,
+): Promise<void> {
+  const pm = k.pm;
+  for (const vma of [...family.vmas]) {
+    const mm = vma.mm;
+    if (mm.pgd === 0) continue;
+    const first = vma.start + indexDelta(index, vma.pgoff) * PAGE_SIZE;
+    const lo = Math.max(first, vma.start);
+    const hi = Math.min(first + nr * PAGE_SIZE, vma.end);
+    if (lo >= hi) continue;
+    const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, lo, hi);
+    await mmuNotifierInvalidateRangeStart(range);
+    const access = (vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
+    for (let addr = lo; addr < hi; addr += PAGE_SIZE) {
+      const pfn = head + (addr - first) / PAGE_SIZE;
+      const off = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 1);
+      if (off < 0) continue;
+      const e = k.pt.words[off]!;
+      if ((e & (PTE_KIND_MASK | PTE_SPECIAL)) !== PTE_PRESENT || k.pt.words[off + 1] !== pfn) continue;
+      if (pm.hasData(pfn) && !isZeroFilled(pm.readableBytes(pfn))) continue;
+      k.pt.words[off] = PTE_PRESENT | PTE_SPECIAL | (access ? 0 : PTE_PROTNONE) | (e & PTE_SOFT_DIRTY);
+      k.pt.words[off + 1] = ZERO_PFN;
+      pm.mapcount[pfn]!--;
+      mm.rss[k.mmCounterOf(pfn)]!--;
+      k.putPage(pfn);
+    }
+    mmuNotifierInvalidateRangeEnd(range);
+  }
+}
+
+/** `pages_identical(page, ZERO_PAGE(0))`. */
+function isZeroFilled(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
   return true;
 }

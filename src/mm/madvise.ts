@@ -258,6 +258,8 @@ async function madviseCollapse(vma: Vma, start: number, end: number): Promise<nu
   // (thp_vma_suitable_order at vm_end - PMD_SIZE), else no PMD order is allowed.
   const haddr = Math.floor((vma.end - PMD_SIZE) / PMD_SIZE) * PMD_SIZE;
   if (haddr < vma.start || haddr + PMD_SIZE > vma.end) return -EINVAL;
+  // Then, outside a fault, an anonymous VMA that never had a page (no anon_vma) allows no order.
+  if (vma.anonVma === null) return -EINVAL;
   // A range inside one 2 MiB block, touching neither of its ends: hstart (rounded up) passes
   // hend (rounded down), and the kernel's `thps == (hend - hstart) >> HPAGE_PMD_SHIFT` compares
   // 0 with a wrapped unsigned difference, so it fails with madvise_collapse_errno(SCAN_FAIL).

@@ -99,7 +99,7 @@ export class MmStruct {
 
   /**
    * `get_unmapped_area`, top-down from MMAP_BASE: the highest free range of `len` bytes aligned to
-   * `align`, or -1.
+   * `align` in the highest gap of at least `len + align - PAGE_SIZE` bytes, or -1.
    */
   getUnmappedArea(len: number, align = PAGE_SIZE): number {
     let top = MMAP_BASE;
@@ -108,7 +108,10 @@ export class MmStruct {
       if (vma !== null && vma.start >= top) continue;
       const floor = vma === null ? MMAP_MIN_ADDR : vma.end;
       const candidate = Math.floor((top - len) / align) * align;
-      if (candidate >= floor && candidate >= MMAP_MIN_ADDR) return candidate;
+      // unmapped_area_topdown asks for a gap of the length plus the worst-case alignment overhead
+      // (align_mask), so an aligned area that fits a gap exactly is not taken.
+      if (top - floor >= len + align - PAGE_SIZE && candidate >= floor && candidate >= MMAP_MIN_ADDR)
+        return candidate;
       if (vma === null) break;
       top = Math.min(top, vma.start);
     }

@@ -22,6 +22,7 @@ import {
   PROT_READ,
   PROT_WRITE,
   TASK_SIZE,
+  VM_ACCOUNT,
   VM_DONTEXPAND,
   VM_EXEC,
   VM_FAULT_ERROR,
@@ -46,6 +47,7 @@ import {
   mmuNotifierRangeInit,
 } from './mmu-notifier.ts';
 import { freePgtables } from './pgwalk.ts';
+import { vmaMergeNewRange } from './vma-merge.ts';
 import { isolateRange, vmaCreate, vmaRemove } from './vma-ops.ts';
 import { zapVmaRange } from './zap.ts';
 
@@ -131,11 +133,13 @@ export async function doMmap(
     if (hint !== 0 && hint < MMAP_MIN_ADDR) hint = MMAP_MIN_ADDR;
     hint = Math.ceil(hint / align) * align;
     if (hint !== 0 && hint + len <= TASK_SIZE && mm.isFree(hint, hint + len)) start = hint;
+    else if (hint === 0 && anonymous && !shared && !hugetlb && len % PMD_SIZE === 0)
+      start = thpGetUnmappedArea(mm, len);
     else start = mm.getUnmappedArea(len, align);
     if (start < 0) return -ENOMEM;
   }
 
-  const vmFlags =
+  let vmFlags =
     calcVmProtBits(prot) |
     VM_MAYREAD |
     VM_MAYWRITE |
@@ -143,13 +147,15 @@ export async function doMmap(
     (shared ? VM_SHARED | VM_MAYSHARE : 0) |
     (hugetlb ? VM_HUGETLB | VM_DONTEXPAND : 0) | // as hugetlbfs_file_mmap sets them
     ((flags & MAP_NORESERVE) !== 0 ? VM_NORESERVE : 0);
+  // A private writable mapping is charged to the overcommit accounting (accountable_mapping).
+  if (!hugetlb && (vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE) vmFlags |= VM_ACCOUNT;
   const k = mm.kernel;
   if (anonymous) {
     if (shared) {
       // A shared anonymous mapping is backed by a shmem file (shmem_zero_setup).
       const file = k.newFile(len, true);
       vmaCreate(mm, start, start + len, vmFlags, 0, file, null);
-    } else {
+    } else if (hugetlb) {
       const vma = vmaCreate(mm, start, start + len, vmFlags, start / PAGE_SIZE, null, null);
       // hugetlbfs_file_mmap reserves the mapping's huge pages; without enough, mmap fails after
       // a MAP_FIXED has already unmapped what was there (vms_clean_up_area ran first).
@@ -157,6 +163,12 @@ export async function doMmap(
         vmaRemove(vma);
         return -ENOMEM;
       }
+    } else {
+      // __mmap_region: an adjacent VMA with the same attributes takes the range
+      // (vma_merge_new_range); only then is a VMA made.
+      const pgoff = start / PAGE_SIZE;
+      if (vmaMergeNewRange(mm, start, start + len, vmFlags, pgoff) === null)
+        vmaCreate(mm, start, start + len, vmFlags, pgoff, null, null);
     }
     return start;
   }
@@ -194,6 +206,20 @@ export async function mmPopulate(mm: MmStruct, start: number, len: number): Prom
       if (mm.vmaLookup(addr) !== vma) break;
     }
   }
+}
+
+/**
+ * `thp_get_unmapped_area` for an anonymous mapping without an address hint whose length is a
+ * multiple of 2 MiB (`__get_unmapped_area`): a top-down search for the length plus 2 MiB, the
+ * start then rounded up to 2 MiB, or, when the padded area was already aligned, moved up by
+ * 2 MiB (the top of the padded area, as a top-down layout prefers). Falls back to the plain
+ * search when the padded length does not fit.
+ */
+function thpGetUnmappedArea(mm: MmStruct, len: number): number {
+  const padded = mm.getUnmappedArea(len + PMD_SIZE);
+  if (padded < 0) return mm.getUnmappedArea(len);
+  const offSub = (PMD_SIZE - (padded % PMD_SIZE)) % PMD_SIZE;
+  return offSub === 0 ? padded + PMD_SIZE : padded + offSub;
 }
 
 /** MAP_POPULATE was given. */

@@ -13,8 +13,11 @@ import {
   PROT_WRITE,
   PTRS_PER_TABLE,
   PUD_SIZE,
+  VM_ACCOUNT,
   VM_EXEC,
+  VM_HUGETLB,
   VM_MAYWRITE,
+  VM_NORESERVE,
   VM_READ,
   VM_SHARED,
   VM_WRITE,
@@ -86,7 +89,14 @@ export async function doMprotect(mm: MmStruct, start: number, length: number, pr
     if (vma.start > cursor) return -ENOMEM;
     if ((prot & PROT_WRITE) !== 0 && (vma.flags & VM_MAYWRITE) === 0) return -EACCES;
     const to = Math.min(end, vma.end);
-    const newFlags = (vma.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | newBits;
+    let newFlags = (vma.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | newBits;
+    // mprotect_fixup: a private mapping that becomes writable is charged (VM_ACCOUNT) unless it
+    // already was, or is exempt; the charge stays when write permission goes.
+    if (
+      (newFlags & VM_WRITE) !== 0 &&
+      (vma.flags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE)) === 0
+    )
+      newFlags |= VM_ACCOUNT;
     if (newFlags !== vma.flags) {
       // mprotect_fixup: split off [cursor, to), then change it.
       const vmas = await isolateRange(mm, cursor, to);

@@ -169,6 +169,7 @@ async function moveVma(
     if (old.anonVma !== null) {
       old.anonVma.vmas.delete(old);
       old.anonVma = null;
+      old.anonVmaFromParent = false;
     }
     return newAddr;
   }

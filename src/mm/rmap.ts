@@ -7,6 +7,7 @@
  */
 import { AnonVma } from './anon-vma.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE, VM_EXEC, VM_READ, VM_WRITE } from './constants.ts';
+import { GUP_PIN_COUNTING_BIAS } from './gup-bias.ts';
 import type { Kernel } from './kernel.ts';
 import {
   MMU_NOTIFY_CLEAR,
@@ -93,7 +94,9 @@ export function rmapWalk(k: Kernel, head: number): RmapHit[] {
  * it visits every VMA that may map the folio, in order, announcing CLEAR over the folio's extent
  * in each (try_to_migrate_one starts the notifier before looking for a mapping, so a VMA whose
  * entry is already a migration entry is announced too), and stops once the folio is no longer
- * mapped (`folio_not_mapped`). The mapping's reference and mapcount go; dirty moves to the folio.
+ * mapped (`folio_not_mapped`). The mapping's reference and mapcount go; dirty moves to the folio;
+ * an exclusive anonymous page loses PageAnonExclusive (kept in the entry), or, when the folio may
+ * be pinned, keeps its mapping and ends the walk.
  */
 export async function tryToMigrate(k: Kernel, head: number): Promise<void> {
   const pm = k.pm;
@@ -125,6 +128,17 @@ export async function tryToMigrate(k: Kernel, head: number): Promise<void> {
             ? (lo & PTE_WRITE) !== 0
             : k2 === PTE_DEVICE_PRIVATE_WRITE || k2 === PTE_DEVICE_EXCLUSIVE;
         const exclusive = (pm.flags[pfn]! & (PG_anon | PG_anon_exclusive)) === (PG_anon | PG_anon_exclusive);
+        if (exclusive) {
+          // folio_try_share_anon_rmap_pte/_pmd: the exclusive marking moves into the migration
+          // entry (remove_migration_pte sets it again), unless the folio may be pinned: then the
+          // mapping stays as it was and the walk stops, so the folio stays mapped (-EBUSY).
+          // Device-private folios cannot be pinned.
+          if (!isDevicePrivateKind(k2) && pm.refcount[head]! >= GUP_PIN_COUNTING_BIAS) {
+            mmuNotifierInvalidateRangeEnd(range);
+            return;
+          }
+          pm.flags[pfn]! &= ~PG_anon_exclusive;
+        }
         if ((lo & PTE_DIRTY) !== 0) pm.flags[head]! |= PG_dirty;
         const mkind = writable
           ? PTE_MIGRATION_WRITE

@@ -37,6 +37,7 @@ export function vmaDup(src: Vma, mm: MmStruct, start: number, end: number, pgoff
   vma.uffd = src.uffd;
   if (src.anonVma !== null) {
     vma.anonVma = src.anonVma;
+    vma.anonVmaFromParent = src.anonVmaFromParent;
     src.anonVma.vmas.add(vma);
   }
   return vma;

@@ -46,6 +46,12 @@ export class Vma {
   file: SimFile | null;
   /** Anonymous reverse-map family, created at the first anonymous page. */
   anonVma: AnonVma | null = null;
+  /**
+   * The VMA's `anon_vma_chain` holds more than its own anon_vma: it was forked from (or split or
+   * copied from such a VMA) a VMA that had one. Such a VMA does not merge with one that has no
+   * anon_vma (`list_is_singular(&vma->anon_vma_chain)` in `is_mergeable_anon_vma`).
+   */
+  anonVmaFromParent = false;
   /** Driver operations of a special mapping, or null. */
   vmOps: VmOperations | null;
   /**

@@ -969,16 +969,26 @@ async function madviseBoth(p: MProc, start: number, length: number, advice: numb
       // MADV_COLLAPSE: a chunk may fail for want of a huge page or on a page it cannot take.
       const allowed = new Set<number>();
       let stopped = false;
-      for (const v of vmas) {
+      // Judged per VMA of the machine: the model keeps its mappings unmerged, and the layout check
+      // holds the machine's VMAs to them up to merging.
+      for (const sv of p.p.mm.vmasIn(start, end)) {
+        const v = { ...lookup(p, Math.max(start, sv.start))!, start: sv.start, end: sv.end };
         const [s, e] = clip(v);
-        // -EINVAL also for a VMA without an aligned 2 MiB block (thp_vma_suitable_order) and for
-        // a range strictly inside one block (madvise_collapse's wrapped unsigned count).
+        // A VMA that never had an anonymous page has no anon_vma: no written page may be in it.
+        if (sv.anonVma === null)
+          for (const [vpn, st] of statesIn(p, sv.start, sv.end))
+            if (st.cands.some((c) => c !== null))
+              throw new Error(`${what}: page ${hex(vpn * PAGE)} holds data in a VMA without an anon_vma`);
+        // -EINVAL also for a VMA without an aligned 2 MiB block (thp_vma_suitable_order), without
+        // an anon_vma, and for a range strictly inside one block (madvise_collapse's wrapped
+        // unsigned count).
         const h = Math.floor((v.end - PMD_SIZE) / PMD_SIZE) * PMD_SIZE;
         const noBlock = h < v.start || h + PMD_SIZE > v.end;
         if (
           v.kind !== 'anon' ||
           v.thp === 2 ||
           noBlock ||
+          sv.anonVma === null ||
           Math.ceil(s / PMD_SIZE) > Math.floor(e / PMD_SIZE)
         ) {
           allowed.add(-EINVAL);

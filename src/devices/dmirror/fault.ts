@@ -15,6 +15,7 @@ import { hmmRangeFault } from '../../hmm/hmm-range-fault.ts';
 import { hmmRangeFaultUnlockedTimeout } from '../../hmm/hmm-range-fault-unlocked.ts';
 import { PAGE_SIZE, VM_WRITE } from '../../mm/constants.ts';
 import { mmgetNotZero, mmput } from '../../mm/exit.ts';
+import type { Kernel } from '../../mm/kernel.ts';
 import { mmapReadLock, mmapReadUnlock } from '../../mm/mmap-lock.ts';
 import { mmuIntervalReadBegin, mmuIntervalReadRetry } from '../../notifier/interval-notifier.ts';
 import { NSEC_PER_MSEC } from '../../sim/clock.ts';
@@ -24,8 +25,16 @@ import type { DmirrorFile } from './file.ts';
 import { dmirrorMigrateLock } from './mutant-locks.ts';
 import { DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, xaTagPointer } from './pt.ts';
 
-/** Pages per `hmm_range_fault` call (the size of the driver's on-stack pfn array). */
+/**
+ * Pages per `hmm_range_fault` call (the size of the driver's on-stack pfn array): 32 in mainline
+ * since "lib/test_hmm: reduce stack usage" (Arnd Bergmann), 64 in 6.12.
+ */
 export const DMIRROR_FAULT_BATCH = 32;
+
+/** The fault and snapshot window of the machine's kernel version ({@link DMIRROR_FAULT_BATCH}). */
+export function dmirrorFaultBatch(k: Kernel): number {
+  return k.kernelVersion === '6.12' ? 64 : DMIRROR_FAULT_BATCH;
+}
 
 /** The pfn held in word `i` of a range's array, read through its 32-bit halves. */
 export function hmmWordPfn(w32: Uint32Array, i: number): number {
@@ -139,14 +148,14 @@ async function rangeFault(dmirror: DmirrorFile, range: HmmRange): Promise<number
   return ret;
 }
 
-/** The `struct hmm_range` of dmirror's fault helpers: 32 pages at a time, for reading or writing. */
+/** The `struct hmm_range` of dmirror's fault helpers: one window at a time, for reading or writing. */
 function dmirrorFaultRange(dmirror: DmirrorFile, write: boolean): HmmRange {
   return {
     notifier: dmirror.notifier,
     notifierSeq: 0,
     start: 0,
     end: 0,
-    hmmPfns: new BigUint64Array(DMIRROR_FAULT_BATCH),
+    hmmPfns: new BigUint64Array(dmirrorFaultBatch(dmirror.mdevice.kernel)),
     pfnFlagsMask: 0n,
     defaultFlags: HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0n),
     devPrivateOwner: dmirror.mdevice,
@@ -154,8 +163,8 @@ function dmirrorFaultRange(dmirror: DmirrorFile, write: boolean): HmmRange {
 }
 
 /**
- * `dmirror_fault`: faults `[start, end)` of the mirrored mm into the device page table, 32 pages
- * at a time, for reading or for writing. Device-private pages of this device are reported, not
+ * `dmirror_fault`: faults `[start, end)` of the mirrored mm into the device page table, one window
+ * ({@link dmirrorFaultBatch}) at a time, for reading or for writing. Device-private pages of this device are reported, not
  * faulted. If the mm has already gone, it quietly does nothing and returns 0 (as the kernel does;
  * READ and WRITE then loop, see docs).
  */
@@ -173,7 +182,7 @@ export async function dmirrorFault(
   try {
     for (let addr = start; addr < end; addr = range.end) {
       range.start = addr;
-      range.end = Math.min(addr + DMIRROR_FAULT_BATCH * PAGE_SIZE, end);
+      range.end = Math.min(addr + range.hmmPfns.length * PAGE_SIZE, end);
       ret = await dmirrorRangeFault(dmirror, range);
       if (ret !== 0) break;
     }
@@ -227,7 +236,7 @@ export async function dmirrorFaultUnlocked(
   try {
     for (let addr = start; addr < end; addr = range.end) {
       range.start = addr;
-      range.end = Math.min(addr + DMIRROR_FAULT_BATCH * PAGE_SIZE, end);
+      range.end = Math.min(addr + range.hmmPfns.length * PAGE_SIZE, end);
       ret = await dmirrorRangeFaultUnlocked(dmirror, range, timeout);
       if (ret !== 0) break;
     }

@@ -26,6 +26,7 @@ import {
 import { HPAGE_PMD_NR, PAGE_SIZE, PTRS_PER_TABLE, VM_READ, VM_WRITE } from '../../mm/constants.ts';
 import { ContentSnapshot } from '../../mm/content-snapshot.ts';
 import { mmgetNotZero, mmput } from '../../mm/exit.ts';
+import type { Kernel } from '../../mm/kernel.ts';
 import { mmapReadLock, mmapReadUnlock } from '../../mm/mmap-lock.ts';
 import { PG_zone_device } from '../../mm/page-flags.ts';
 import { EINVAL, ENOMEM } from '../../sim/errno.ts';
@@ -43,6 +44,14 @@ export const DMIRROR_MIGRATE_BATCH = PTRS_PER_TABLE;
 
 /** Read-backs of this size or more are copied at once (one buffer of 2 GiB or more may not be had). */
 const LAZY_DATA_LIMIT = 2 ** 31;
+
+/**
+ * The migration window of the machine's kernel version: {@link DMIRROR_MIGRATE_BATCH} in mainline
+ * (the device-private THP series), 64 pages (`src_pfns[64]`) in 6.12.
+ */
+export function dmirrorMigrateBatch(k: Kernel): number {
+  return k.kernelVersion === '6.12' ? 64 : DMIRROR_MIGRATE_BATCH;
+}
 
 /** copy_highpage from system page `spage` (0: clear_highpage) into `dst`, charged to the clock. */
 function copyOrClear(mdevice: DmirrorDevice, dst: number, spage: number): void {
@@ -190,8 +199,9 @@ export async function dmirrorMigrateToDevice(dmirror: DmirrorFile, cmd: HmmDmirr
   const mm = dmirror.notifier.mm!;
   // The mm is the mirrored process's: hold it alive while migrating.
   if (!mmgetNotZero(mm)) return -EINVAL;
-  const src = new Float64Array(DMIRROR_MIGRATE_BATCH);
-  const dst = new Float64Array(DMIRROR_MIGRATE_BATCH);
+  const batch = dmirrorMigrateBatch(dmirror.mdevice.kernel);
+  const src = new Float64Array(batch);
+  const dst = new Float64Array(batch);
   let ret = 0;
   await mmapReadLock(mm);
   try {
@@ -201,7 +211,7 @@ export async function dmirrorMigrateToDevice(dmirror: DmirrorFile, cmd: HmmDmirr
         ret = -EINVAL;
         break;
       }
-      next = Math.min(end, addr + DMIRROR_MIGRATE_BATCH * PAGE_SIZE);
+      next = Math.min(end, addr + batch * PAGE_SIZE);
       if (next > vma.end) next = vma.end;
       const args: MigrateVma = {
         vma,

@@ -20,7 +20,7 @@ import type { HmmDmirrorCmd } from './cmd.ts';
 import { dmirrorSelectDevice } from './devmem-alloc.ts';
 import { dmirrorDevmemFaultAllocAndCopy } from './devmem-fault.ts';
 import type { DmirrorFile } from './file.ts';
-import { DMIRROR_MIGRATE_BATCH } from './migrate-to-device.ts';
+import { dmirrorMigrateBatch } from './migrate-to-device.ts';
 
 /**
  * `dmirror_successful_migrated_pages`: source slots that carry a page and still migrate after
@@ -46,8 +46,9 @@ export async function dmirrorMigrateToSystem(dmirror: DmirrorFile, cmd: HmmDmirr
   const end = start + cmd.npages * PAGE_SIZE;
   const mm = dmirror.notifier.mm!;
   if (!mmgetNotZero(mm)) return -EINVAL;
-  const src = new Float64Array(DMIRROR_MIGRATE_BATCH);
-  const dst = new Float64Array(DMIRROR_MIGRATE_BATCH);
+  const batch = dmirrorMigrateBatch(dmirror.mdevice.kernel);
+  const src = new Float64Array(batch);
+  const dst = new Float64Array(batch);
   cmd.cpages = 0;
   let ret = 0;
   await mmapReadLock(mm);
@@ -58,7 +59,7 @@ export async function dmirrorMigrateToSystem(dmirror: DmirrorFile, cmd: HmmDmirr
         ret = -EINVAL;
         break;
       }
-      next = Math.min(end, addr + DMIRROR_MIGRATE_BATCH * PAGE_SIZE);
+      next = Math.min(end, addr + batch * PAGE_SIZE);
       if (next > vma.end) next = vma.end;
       const args: MigrateVma = {
         vma,

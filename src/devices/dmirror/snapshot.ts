@@ -31,7 +31,7 @@ import {
 import { NSEC_PER_MSEC } from '../../sim/clock.ts';
 import { EBUSY, EFAULT, EINVAL } from '../../sim/errno.ts';
 import type { HmmDmirrorCmd } from './cmd.ts';
-import { DMIRROR_FAULT_BATCH } from './fault.ts';
+import { dmirrorFaultBatch } from './fault.ts';
 import type { DmirrorFile } from './file.ts';
 import { DmirrorInterval, dmirrorOfNotifier } from './interval.ts';
 import {
@@ -177,7 +177,7 @@ export async function dmirrorSnapshot(dmirror: DmirrorFile, cmd: HmmDmirrorCmd):
     notifierSeq: 0,
     start: 0,
     end: 0,
-    hmmPfns: new BigUint64Array(DMIRROR_FAULT_BATCH),
+    hmmPfns: new BigUint64Array(dmirrorFaultBatch(dmirror.mdevice.kernel)),
     defaultFlags: 0n,
     pfnFlagsMask: 0n,
     devPrivateOwner: dmirror.mdevice,
@@ -192,10 +192,10 @@ export async function dmirrorSnapshot(dmirror: DmirrorFile, cmd: HmmDmirrorCmd):
     } catch {
       return -EFAULT;
     }
-    const perm = new Uint8Array(DMIRROR_FAULT_BATCH);
+    const perm = new Uint8Array(range.hmmPfns.length);
     for (let addr = start; addr < end; addr = range.end) {
       range.start = addr;
-      range.end = Math.min(addr + DMIRROR_FAULT_BATCH * PAGE_SIZE, end);
+      range.end = Math.min(addr + range.hmmPfns.length * PAGE_SIZE, end);
       ret = await dmirrorRangeSnapshot(dmirror, range, perm);
       if (ret !== 0) break;
       const n = (range.end - range.start) / PAGE_SIZE;

@@ -541,3 +541,28 @@ describe('try_to_migrate announces CLEAR on the migrating mm too (found by the k
     }
   });
 });
+
+describe('the driver windows follow the kernel version (lib/test_hmm.c)', () => {
+  // Mainline's dmirror walks 32 pages per hmm_range_fault call ("lib/test_hmm: reduce stack
+  // usage"); 6.12's walks 64.
+  async function passes(kernelVersion: 'mainline' | '6.12', op: 'read' | 'snapshot') {
+    const machine = new Machine({ memory: 64 * 1024 * 1024, hugetlbPages: 0, kernelVersion });
+    const device = machine.addDmirrorDevice();
+    const process = await machine.createProcess();
+    const file = await device.open(process);
+    const n = 100;
+    const addr = await process.mmap(0, n * PAGE_SIZE, RW, ANON, -1, 0);
+    await process.write(addr, new Uint8Array(n * PAGE_SIZE).fill(3));
+    const before = machine.work.hmmPasses;
+    if (op === 'read') expect((await file.read(addr, n)).ret).toBe(0);
+    else expect((await file.snapshot(addr, n)).ret).toBe(0);
+    return machine.work.hmmPasses - before;
+  }
+
+  it('READ and SNAPSHOT of 100 populated pages: 4 walks in mainline, 2 in 6.12', async () => {
+    expect(await passes('mainline', 'read')).toBe(4);
+    expect(await passes('6.12', 'read')).toBe(2);
+    expect(await passes('mainline', 'snapshot')).toBe(4);
+    expect(await passes('6.12', 'snapshot')).toBe(2);
+  });
+});

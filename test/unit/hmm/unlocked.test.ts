@@ -14,8 +14,8 @@ import {
 } from '../../../src/hmm/hmm-pfn.ts';
 import type { HmmRange } from '../../../src/hmm/hmm-range.ts';
 import { hmmRangeFault } from '../../../src/hmm/hmm-range-fault.ts';
-import { hmmRangeFaultUnlockedTimeout } from '../../../src/hmm/hmm-range-fault-unlocked.ts';
-import { EBADF, EEXIST, EFAULT, EINTR, EINVAL, ENOENT, ENOMEM } from '../../../src/index.ts';
+import { hmmRangeFaultUnlockedTimeout, NSEC_PER_JIFFY } from '../../../src/hmm/hmm-range-fault-unlocked.ts';
+import { EBADF, EBUSY, EEXIST, EFAULT, EINTR, EINVAL, ENOENT, ENOMEM } from '../../../src/index.ts';
 import { PAGE_SIZE } from '../../../src/mm/constants.ts';
 import { mmapReadLock, mmapReadUnlock } from '../../../src/mm/mmap-lock.ts';
 import {
@@ -143,6 +143,51 @@ describe('hmm_range_fault on userfaultfd memory', () => {
     const range = rangeOf(env, BASE, N);
     expect(await hmmRangeFaultUnlockedTimeout(range, 1000)).toBe(0);
     expect(seen.length).toBe(N);
+  });
+
+  it('the deadline restarts when a fault dropped the lock: a handler slower than the timeout still succeeds', async () => {
+    // Each UFFDIO_COPY comes 3 ms (3 jiffies) after its fault, the timeout is 2 jiffies: every
+    // attempt after the first starts past the previous deadline, and goes on because the fault
+    // that ended the previous attempt dropped the mmap lock.
+    const env = await setupEnv();
+    await mapAnon(env, BASE, 2 * P);
+    const uffd = env.proc.userfaultfd();
+    expect(uffd.api(UFFD_API)).toBe(0);
+    expect(await uffd.register(BASE, 2 * P, UFFDIO_REGISTER_MODE_MISSING)).toBe(0);
+    const sched = env.machine.sched;
+    const handler = sched.spawn('slow uffd handler', async () => {
+      for (;;) {
+        const msg = await uffd.read();
+        if (msg === null) return;
+        await sched.sleep(3 * NSEC_PER_JIFFY);
+        await uffd.copy(msg.address, new Uint8Array(PAGE_SIZE).fill(1), PAGE_SIZE);
+      }
+    });
+    const t0 = sched.clock.now;
+    const range = rangeOf(env, BASE, 2);
+    expect(await hmmRangeFaultUnlockedTimeout(range, 2)).toBe(0);
+    expect(sched.clock.now - t0).toBeGreaterThanOrEqual(6 * NSEC_PER_JIFFY);
+    for (let i = 0; i < 2; i++) expect(range.hmmPfns[i]! & HMM_PFN_VALID).toBe(HMM_PFN_VALID);
+    expect(await env.proc.close(uffd.fd)).toBe(0);
+    await sched.join(handler);
+  });
+
+  it('-EBUSY retries keep the deadline: a retry that would start after it gives -EBUSY', async () => {
+    // A write fault on the zero page copies it under a CLEAR (wp_page_copy), so the walk that
+    // faulted returns -EBUSY and retries; the fault costs 2 ms of virtual time and kept the lock.
+    async function call(timeout: number): Promise<number> {
+      const env = await setupEnv({ costs: { pageFaultNs: 2 * NSEC_PER_JIFFY } });
+      await mapAnon(env, BASE, P);
+      expect(await env.proc.load32(BASE)).toBe(0); // the zero page
+      const range = rangeOf(env, BASE, 1, HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE);
+      const ret = await hmmRangeFaultUnlockedTimeout(range, timeout);
+      expect(env.invalidations.length).toBe(1);
+      expect(env.mm.mmapLock.isLocked()).toBe(false);
+      return ret;
+    }
+    expect(await call(1)).toBe(-EBUSY);
+    expect(await call(3)).toBe(0);
+    expect(await call(0)).toBe(0);
   });
 
   it('-EINTR with a fatal signal pending; the caller must not hold the mmap lock; timeout must be jiffies', async () => {

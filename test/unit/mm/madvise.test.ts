@@ -12,6 +12,7 @@ import {
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_HUGETLB,
+  MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
   Machine,
@@ -22,6 +23,7 @@ import {
   MMU_NOTIFY_CLEAR,
   PAGE_SIZE,
   PMD_SIZE,
+  PROT_NONE,
   PROT_READ,
   PROT_WRITE,
   VM_HUGEPAGE,
@@ -391,6 +393,19 @@ describe('MADV_COLLAPSE', () => {
     const end = BASE + PMD_SIZE;
     expect(await p.mmap(end - 6 * P, 6 * P, RW, FIXED, -1, 0)).toBe(end - 6 * P);
     expect(await p.madvise(end - P, P, MADV_COLLAPSE)).toBe(-EINVAL);
+  });
+
+  it('is -EINVAL in an anonymous VMA that never had a page (no anon_vma), 0 once it had one', async () => {
+    // Linux 6.12 in the kernel oracle (fuzz-2-109): a PROT_NONE mapping, MAP_POPULATE skipping it,
+    // has no anon_vma, and thp_vma_allowable_order outside a fault allows no order without one.
+    const { m, p } = await boot();
+    expect(await p.mmap(BASE, PMD_SIZE, PROT_NONE, FIXED | MAP_POPULATE, -1, 0)).toBe(BASE);
+    expect(await p.madvise(BASE, 311 * P, MADV_COLLAPSE)).toBe(-EINVAL);
+    expect(await p.mmap(BASE + PMD_SIZE, PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE + PMD_SIZE);
+    expect(await p.madvise(BASE + PMD_SIZE, PMD_SIZE, MADV_COLLAPSE)).toBe(-EINVAL);
+    await p.store32(BASE + PMD_SIZE + 5 * P, 7);
+    expect(await p.madvise(BASE + PMD_SIZE, PMD_SIZE, MADV_COLLAPSE)).toBe(0);
+    expect(leafAt(m, p.mm, BASE + PMD_SIZE).level).toBe(2);
   });
 
   it('is -EINVAL on a VM_NOHUGEPAGE range', async () => {

@@ -25,6 +25,7 @@ import {
   PROT_WRITE,
   SegmentationFault,
   TASK_SIZE,
+  VM_ACCOUNT,
   VM_DONTEXPAND,
   VM_EXEC,
   VM_HUGETLB,
@@ -168,7 +169,8 @@ describe('kinds of mapping', () => {
     const a = await p.mmap(0, 4 * P, RW | PROT_EXEC, ANON, -1, 0);
     const vma = p.mm.vmas[0]!;
     expect([vma.start, vma.end, vma.isAnonymous, vma.file]).toEqual([a, a + 4 * P, true, null]);
-    expect(vma.flags).toBe(VM_READ | VM_WRITE | VM_EXEC | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC);
+    // A private writable mapping is charged to the overcommit accounting (VM_ACCOUNT).
+    expect(vma.flags).toBe(VM_READ | VM_WRITE | VM_EXEC | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT);
     expect(diffAt(await p.read(a, 4 * P), zeros(4 * P))).toBe(-1);
     expect(m.pm.freeFrames).toBe(free0); // reads map the shared zero page
     expect(p.mm.rss[MM_ANONPAGES]).toBe(0);
