@@ -46,6 +46,8 @@ export interface BootOptions {
   readonly timeoutMs?: number;
   /** Called with each console line as it arrives. */
   readonly onLine?: (line: string) => void;
+  /** Appended to {@link GUEST_CMDLINE} for this boot (e.g. a RAM disk for swap, gigantic pages). */
+  readonly cmdline?: string;
 }
 
 function kvmUsable(): boolean {
@@ -146,7 +148,7 @@ function runQemu(
     '-initrd',
     initrd,
     '-append',
-    GUEST_CMDLINE,
+    options.cmdline === undefined ? GUEST_CMDLINE : `${GUEST_CMDLINE} ${options.cmdline}`,
   ];
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
