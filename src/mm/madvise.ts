@@ -301,6 +301,7 @@ async function madviseCollapse(vma: Vma, start: number, end: number): Promise<nu
   const mm = vma.mm;
   const k = mm.kernel;
   const pm = k.pm;
+  let lastFail = 0;
   for (let haddr = Math.ceil(start / PMD_SIZE) * PMD_SIZE; haddr + PMD_SIZE <= end; haddr += PMD_SIZE) {
     const vpn = haddr / PAGE_SIZE;
     let pmdOff = findEntry(k.pt, mm.pgd, vpn, 2);
@@ -312,6 +313,8 @@ async function madviseCollapse(vma: Vma, start: number, end: number): Promise<nu
     const table =
       pmdOff >= 0 && (k.pt.words[pmdOff]! & PTE_KIND_MASK) === PTE_TABLE ? k.pt.words[pmdOff + 1]! : 0;
     let ok = true;
+    let pages = 0;
+    let writable = false;
     if (table !== 0) {
       forEachPte(table, vpn, vpn + HPAGE_PMD_NR, (off) => {
         const e = k.pt.words[off]!;
@@ -320,12 +323,21 @@ async function madviseCollapse(vma: Vma, start: number, end: number): Promise<nu
         if (kind !== PTE_PRESENT) ok = false;
         else if ((e & PTE_SPECIAL) === 0) {
           const pfn = k.pt.words[off + 1]!;
+          pages++;
+          if ((e & PTE_WRITE) !== 0) writable = true;
           if ((pm.flags[pfn]! & PG_anon) === 0 || pm.refcount[pm.folioHead(pfn)]! > totalMapcount(pm, pfn))
             ok = false;
         }
       });
     }
     if (!ok) return -EAGAIN;
+    // hpage_collapse_scan_pmd: pages, but none mapped writable (all COW-shared after a fork),
+    // is SCAN_PAGE_RO; madvise_collapse goes on with the next block and fails at the end with
+    // madvise_collapse_errno(SCAN_PAGE_RO), -EINVAL.
+    if (pages > 0 && !writable) {
+      lastFail = -EINVAL;
+      continue;
+    }
     const head = pm.allocPages(HPAGE_PMD_ORDER);
     if (head === 0) return -ENOMEM;
     // alloc_charge_folio: SCAN_CGROUP_CHARGE_FAIL, which madvise_collapse_errno makes -EBUSY.
@@ -372,7 +384,7 @@ async function madviseCollapse(vma: Vma, start: number, end: number): Promise<nu
     mm.rss[MM_ANONPAGES]! += HPAGE_PMD_NR;
     mmuNotifierInvalidateRangeEnd(range);
   }
-  return 0;
+  return lastFail;
 }
 
 function totalMapcount(

@@ -14,7 +14,7 @@ import {
   type Process,
 } from '../../mm/index.ts';
 import { Pipe } from '../../mm/pipe.ts';
-import { EINVAL } from '../../sim/errno.ts';
+import { EAGAIN, EBUSY, EINVAL, ENOMEM } from '../../sim/errno.ts';
 import { GupTestPinLongterm, PIN_LONGTERM_TEST_FLAG_USE_FAST } from './gup-test.ts';
 import { CommPipes, type CowEnv, cowFork, memcmp, memcpyFrom, memset } from './runtime.ts';
 
@@ -257,6 +257,17 @@ export const testRoPinOnRoExclusive: TestFn = (env, mem, size) =>
 export const testRoFastPinOnRoExclusive: TestFn = (env, mem, size) =>
   doTestRoPin(env, mem, size, 'RO_PIN_TEST_RO_EXCLUSIVE', true);
 
+/** `strerror(-r)` for the errnos MADV_COLLAPSE returns. */
+function strerror(r: number): string {
+  const text: Record<number, string> = {
+    [-EINVAL]: 'Invalid argument',
+    [-EAGAIN]: 'Resource temporarily unavailable',
+    [-ENOMEM]: 'Cannot allocate memory',
+    [-EBUSY]: 'Device or resource busy',
+  };
+  return text[r] ?? `Unknown error ${-r}`;
+}
+
 /** `enum anon_thp_collapse_test`. */
 type AnonThpCollapseTest = 'UNSHARED' | 'FULLY_SHARED' | 'LOWER_SHARED' | 'UPPER_SHARED';
 
@@ -284,7 +295,7 @@ async function doTestAnonThpCollapse(
       // Collapse before actually COW-sharing the page.
       const r = await process.madvise(mem, size, MADV_COLLAPSE);
       if (r) {
-        ksft.skip(`MADV_COLLAPSE failed: errno ${-r}`);
+        ksft.skip(`MADV_COLLAPSE failed: ${strerror(r)}`);
         return;
       }
       break;
@@ -325,7 +336,7 @@ async function doTestAnonThpCollapse(
     // Collapse before anyone modified the COW-shared page.
     const r = await process.madvise(mem, size, MADV_COLLAPSE);
     if (r) {
-      ksft.skip(`MADV_COLLAPSE failed: errno ${-r}`);
+      ksft.skip(`MADV_COLLAPSE failed: ${strerror(r)}`);
       comm.parentReady.complete();
       await child.wait();
       return;
