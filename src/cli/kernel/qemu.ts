@@ -48,6 +48,8 @@ export interface BootOptions {
   readonly onLine?: (line: string) => void;
   /** Appended to {@link GUEST_CMDLINE} for this boot (e.g. a RAM disk for swap, gigantic pages). */
   readonly cmdline?: string;
+  /** Guest memory in MiB for this boot (default {@link GUEST_MEMORY_MIB}). */
+  readonly memoryMib?: number;
 }
 
 function kvmUsable(): boolean {
@@ -135,7 +137,7 @@ function runQemu(
     '-smp',
     '1',
     '-m',
-    String(GUEST_MEMORY_MIB),
+    String(options.memoryMib ?? GUEST_MEMORY_MIB),
     '-nodefaults',
     '-no-user-config',
     '-display',
