@@ -98,7 +98,9 @@ export async function runKernelCowSelftests(
   onLine?: (line: string) => void,
 ): Promise<KernelCowRun> {
   const guest = await bootGuest(artifacts, [{ path: 'job/run', data: COW_JOB, mode: 0o755 }], {
-    timeoutMs: 1_800_000,
+    // Three hours: under TCG on a loaded host the 1 GiB hugetlb cases (each touches 1-3 GiB)
+    // take minutes each; the 8 GiB boot got through 107 cases in 30 minutes at load 30.
+    timeoutMs: 10_800_000,
     cmdline: COW_CMDLINE,
     memoryMib: COW_GUEST_MEMORY_MIB,
     ...(onLine ? { onLine } : {}),
