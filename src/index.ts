@@ -51,6 +51,15 @@ export { isMutantId, MUTANT_IDS, type MutantId } from './mm/mutant.ts';
 export type { MmObserver } from './mm/observer.ts';
 export * from './notifier/index.ts';
 export {
+  type CowCase,
+  type CowOutcome,
+  type CowResult,
+  type CowRunOptions,
+  CowTap,
+  cowNotModelled,
+  listCowCases,
+} from './selftest/cow/index.ts';
+export {
   KselftestTap,
   listSelftests,
   runSelftest,

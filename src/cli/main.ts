@@ -37,9 +37,11 @@ import { CliError, CliUsageError, EXIT_SIGINT, EXIT_SIGTERM } from './errors.ts'
 import { NODE_HOST, runExplore } from './explore-command.ts';
 import { type CliIo, nodeIo, Progress } from './io.ts';
 import { KernelUnavailableError } from './kernel/artifacts.ts';
-import { kernelCommand, runKernel, selftestKernel } from './kernel/commands.ts';
+import { artifactsFor, kernelCommand, runKernel, selftestKernel } from './kernel/commands.ts';
+import { selftestCowKernel } from './kernel/cow-selftest.ts';
 import { runScenario, type StepReport } from './scenario/run.ts';
 import { formatIssue, ScenarioError } from './scenario/validate.ts';
+import { selftestCow } from './selftest-cow.ts';
 import { COMMANDS, overview } from './specs.ts';
 import { suggest } from './suggest.ts';
 import { summarizeTrace, TraceFile } from './tracing.ts';
@@ -255,7 +257,22 @@ export function matchesFilter(name: string, pattern: string): boolean {
   return new RegExp(`^${re}$`).test(name);
 }
 
+/** `hmmsim selftest --suite hmm|cow|all`: hmm-tests.c's port (the default), cow.c's, or both. */
 async function selftest(ctx: CommandContext): Promise<number> {
+  const suite = (ctx.options.suite as string | undefined) ?? 'hmm';
+  if (suite === 'hmm') return selftestHmm(ctx);
+  if (suite === 'all' && ctx.json)
+    throw new CliUsageError('--json reports one suite: give --suite hmm or --suite cow');
+  if (ctx.options.kernel && ctx.options.trace !== undefined)
+    throw new CliUsageError('--trace cannot be combined with --kernel');
+  const hmm = suite === 'all' ? await selftestHmm(ctx) : EXIT_OK;
+  const cow = ctx.options.kernel
+    ? await selftestCowKernel(ctx, await artifactsFor(ctx), matchesFilter)
+    : await selftestCow(ctx, matchesFilter);
+  return Math.max(hmm, cow);
+}
+
+async function selftestHmm(ctx: CommandContext): Promise<number> {
   if (ctx.options.kernel) {
     if (ctx.options.trace !== undefined) throw new CliUsageError('--trace cannot be combined with --kernel');
     return selftestKernel(ctx, matchesFilter);

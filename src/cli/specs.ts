@@ -71,13 +71,14 @@ export const SELFTEST: CommandSpec = {
   name: 'selftest',
   summary: "run the kernel's HMM self-tests (hmm-tests.c) and print TAP",
   usage: [
-    'selftest [--filter PATTERN] [--json] [--trace FILE]',
-    'selftest --kernel [--filter PATTERN] [--json]',
+    'selftest [--suite hmm|cow|all] [--filter PATTERN] [--json] [--trace FILE]',
+    'selftest --kernel [--suite hmm|cow|all] [--filter PATTERN] [--json]',
   ],
   positionals: { min: 0, max: 0, name: '' },
   details: [
     'Runs the port of tools/testing/selftests/mm/hmm-tests.c (every test, device-private and device-coherent variants) and prints the kselftest TAP output. PATTERN selects tests by name (hmm.hmm_device_private.anon_read): a substring, or a glob with * and ?.',
     "With --kernel, the real kernel's own hmm-tests (Linux 6.12, in QEMU) run too and both outcomes are printed test by test; hmmsim's tests of later kernels are marked as having no 6.12 counterpart. Exit 1 on any disagreement.",
+    "--suite cow runs the port of tools/testing/selftests/mm/cow.c instead (670 cases named by its [RUN] lines: COW after fork, vmsplice, R/O GUP pins, THP collapse, on base pages, THPs of every size, swap, hugetlb, the zero pages, memfds), printed as cow.c prints TAP (ok, not ok, # SKIP, # XFAIL); with --kernel the guest runs 6.12's cow with swap and huge pages and both outcomes are compared case by case. --suite all runs both suites.",
   ],
   options: [
     ...COMMON,
@@ -88,9 +89,16 @@ export const SELFTEST: CommandSpec = {
       placeholder: 'PATTERN',
       description: 'run only the tests whose name contains PATTERN (or matches it, with * and ?)',
     },
+    {
+      name: 'suite',
+      kind: 'choice',
+      choices: ['hmm', 'cow', 'all'],
+      description: 'which port: hmm-tests.c (hmm, the default), cow.c (cow) or both (all)',
+    },
   ],
   examples: [
     ['selftest', 'all 78 test instances'],
+    ['selftest --suite cow --filter "single PTE"', "cow.c's cases on a single PTE of a THP"],
     ['selftest --filter anon_read', 'anon_read, anon_read_prot, anon_read_multiple in both variants'],
     ['selftest --filter "hmm.hmm_device_coherent.*" --json', 'the coherent variant, as JSON'],
   ],

@@ -59,6 +59,10 @@ export const MAP_FIXED_NOREPLACE = 0x100000;
 export const MADV_DONTNEED = 4;
 /** Pages may be freed lazily if not written again. */
 export const MADV_FREE = 8;
+/** Do not inherit the range across fork (VM_DONTCOPY). */
+export const MADV_DONTFORK = 10;
+/** Undo MADV_DONTFORK. */
+export const MADV_DOFORK = 11;
 /** Allow THP. */
 export const MADV_HUGEPAGE = 14;
 /** Forbid THP. */
@@ -97,6 +101,8 @@ export const VM_PFNMAP = 0x400;
 export const VM_IO = 0x4000;
 /** Do not expand with mremap. */
 export const VM_DONTEXPAND = 0x40000;
+/** Not copied into a forked child (MADV_DONTFORK). */
+export const VM_DONTCOPY = 0x20000;
 /** Charged to the overcommit accounting (a private writable mapping: `accountable_mapping`). */
 export const VM_ACCOUNT = 0x100000;
 /** Mapped with MAP_NORESERVE: no accounting or huge-page reservation. */

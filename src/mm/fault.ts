@@ -38,6 +38,7 @@ import {
   mmuNotifierInvalidateRangeStart,
   mmuNotifierRangeInit,
 } from './mmu-notifier.ts';
+import { doAnonymousLargeFolio } from './mthp.ts';
 import { PG_anon, PG_anon_exclusive, PG_dirty, PG_lru, PG_swapbacked } from './page-flags.ts';
 import { pageLocked, trylockPage, unlockPage, waitOnPageLocked } from './page-lock.ts';
 import { ensureEntry, ensurePteUnderPmd, findEntry, walkToLeaf } from './page-table.ts';
@@ -109,7 +110,8 @@ function faultAfterPoint(vma: Vma, addr: number, flags: number): number | Promis
   if (k.bus.on) traceFaultBegin(vma, addr, write);
   k.work.pageFaults++;
   k.sched.clock.advance(k.costs.pageFaultNs);
-  if ((flags & FAULT_FLAG_UNSHARE) !== 0 && !write && !vma.isHugetlb) return unshareFault(vma, addr);
+  if ((flags & FAULT_FLAG_UNSHARE) !== 0 && !write)
+    return vma.isHugetlb ? hugetlbUnshareFault(vma, addr) : unshareFault(vma, addr);
   // do_anonymous_page / do_huge_pmd_anonymous_page on a missing page of a registered VMA.
   if (vma.uffd !== null && userfaultfdMissing(vma, addr)) return userfaultFault(vma, addr, flags);
   const result = vma.isHugetlb ? hugetlbFault(vma, addr, write) : faultPmd(vma, addr, write);
@@ -323,6 +325,9 @@ function doAnonymousPage(vma: Vma, addr: number, off: number, write: boolean): n
     k.pt.words[off + 1] = ZERO_PFN;
     return 0;
   }
+  // Multi-size THP (alloc_anon_folio): a large folio mapped by PTEs when a smaller size is on.
+  if (k.thpSizes.anySmallEnabled && doAnonymousLargeFolio(vma, addr, off, (vma.flags & VM_WRITE) !== 0) > 0)
+    return 0;
   const pfn = k.pm.allocPages(0);
   if (pfn === 0) return VM_FAULT_OOM;
   if (mm.memcg !== null && memCgroupCharge(k, mm, pfn, MEMCG_ANON, true) !== 0) {
@@ -804,8 +809,18 @@ async function removeDeviceExclusiveEntry(vma: Vma, addr: number, pfn: number): 
   return 0;
 }
 
-/** hugetlb_fault: map a huge page from the pool; copy-on-write for private mappings. */
-async function hugetlbFault(vma: Vma, addr: number, write: boolean): Promise<number> {
+/** hugetlb_fault with FAULT_FLAG_UNSHARE (a read-only GUP pin of a page that may be shared). */
+async function hugetlbUnshareFault(vma: Vma, addr: number): Promise<number> {
+  const r = await hugetlbFault(vma, addr, false, true);
+  traceFault(vma, addr, false, r);
+  return r;
+}
+
+/**
+ * hugetlb_fault: map a huge page from the pool; copy-on-write for private mappings. With
+ * `unshare`, a read-only entry is given an exclusive page that stays read-only (hugetlb_wp).
+ */
+async function hugetlbFault(vma: Vma, addr: number, write: boolean, unshare = false): Promise<number> {
   const mm = vma.mm;
   const k = mm.kernel;
   const pm = k.pm;
@@ -833,17 +848,21 @@ async function hugetlbFault(vma: Vma, addr: number, write: boolean): Promise<num
     return kind === PTE_HWPOISON ? VM_FAULT_HWPOISON : 0;
   }
   const head = k.pt.words[pmdOff + 1]!;
-  if (!write || (lo & PTE_WRITE) !== 0) {
+  if ((!write && !unshare) || (lo & PTE_WRITE) !== 0) {
     k.pt.words[pmdOff] = lo | PTE_YOUNG | (write ? PTE_DIRTY : 0);
     return 0;
   }
-  // hugetlb_wp: reuse when exclusive, else copy into a new huge page.
+  // hugetlb_wp: an unshare of an exclusive page has nothing to do.
+  if (unshare && (pm.flags[head]! & PG_anon_exclusive) !== 0) return 0;
+  // Reuse when this is the folio's only mapping. Not its refcount, deliberately: copying for
+  // unexpected (temporary) references could make fork()+exit() users run out of huge pages, so
+  // FOLL_GET users (vmsplice) can still see later writes — the kernel's known hugetlb leak.
   if (
     (pm.flags[head]! & PG_anon_exclusive) !== 0 ||
-    (pm.refcount[head] === 1 && pm.entireMapcount[head] === 1)
+    (pm.entireMapcount[head] === 1 && (pm.flags[head]! & PG_anon) !== 0)
   ) {
     pm.flags[head]! |= PG_anon_exclusive;
-    k.pt.words[pmdOff] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
+    if (!unshare) k.pt.words[pmdOff] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
     return 0;
   }
   // The owner's copy may not use the mapping's reservations (cow_from_owner); nor may a child,
@@ -872,7 +891,8 @@ async function hugetlbFault(vma: Vma, addr: number, write: boolean): Promise<num
   }
   initAnonFolio(vma, haddr, copy, false);
   k.hugetlb.clearRestoreReserve(copy);
-  k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG | PTE_WRITE | PTE_DIRTY;
+  // make_huge_pte(…, !unshare): an unshare copy is mapped read-only.
+  k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG | (unshare ? 0 : PTE_WRITE | PTE_DIRTY);
   k.pt.words[pmdOff + 1] = copy;
   pm.entireMapcount[head]!--;
   k.putPage(head);

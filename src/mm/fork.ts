@@ -16,6 +16,7 @@ import {
   MM_SWAPENTS,
   PAGE_SIZE,
   PTRS_PER_TABLE,
+  VM_DONTCOPY,
   VM_EXEC,
   VM_MIXEDMAP,
   VM_PFNMAP,
@@ -67,6 +68,7 @@ import { vmaDup } from './vma-ops.ts';
  */
 export async function dupMmap(parent: MmStruct, child: MmStruct): Promise<number> {
   for (const vma of [...parent.vmas]) {
+    if ((vma.flags & VM_DONTCOPY) !== 0) continue; // MADV_DONTFORK: the child has a hole there
     const copy = vmaDup(vma, child, vma.start, vma.end, vma.pgoff);
     // dup_userfaultfd without UFFD_FEATURE_EVENT_FORK: the child's VMA is not registered.
     copy.uffd = null;

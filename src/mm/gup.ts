@@ -148,16 +148,18 @@ function isCowMapping(flags: number): boolean {
  * `gup_must_unshare` for the page `pfn` found at `addr`: only a pin without FOLL_WRITE (a write
  * pin found a writable entry, which maps an exclusive page); an anonymous page must be
  * AnonExclusive; any other page (page cache, the zero page) must be unshared only by a
- * FOLL_LONGTERM pin in a COW mapping. hugetlb is left out (see docs/semantics.md).
+ * FOLL_LONGTERM pin in a COW mapping (hugetlb too: hugetlb_follow_page_mask unshares the same way).
  */
 export function gupMustUnshare(mm: MmStruct, vma: Vma, pfn: number, gupFlags: number): boolean {
-  if ((gupFlags & (FOLL_WRITE | FOLL_PIN)) !== FOLL_PIN || vma.isHugetlb) return false;
+  if ((gupFlags & (FOLL_WRITE | FOLL_PIN)) !== FOLL_PIN) return false;
   const pm = mm.kernel.pm;
   if (pm.isZeroPfn(pfn) || (pm.flags[pfn]! & PG_anon) === 0) {
     if ((gupFlags & FOLL_LONGTERM) === 0) return false;
     return isCowMapping(vma.flags);
   }
-  return (pm.flags[pfn]! & PG_anon_exclusive) === 0;
+  // A hugetlb folio keeps PageAnonExclusive on its head page only.
+  const page = vma.isHugetlb ? pm.folioHead(pfn) : pfn;
+  return (pm.flags[page]! & PG_anon_exclusive) === 0;
 }
 
 /**

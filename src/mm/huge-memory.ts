@@ -8,6 +8,7 @@
 import { AnonVma } from './anon-vma.ts';
 import {
   HPAGE_PMD_NR,
+  HPAGE_PMD_ORDER,
   PAGE_SIZE,
   PMD_SIZE,
   PTRS_PER_TABLE,
@@ -26,6 +27,7 @@ import {
   mmuNotifierInvalidateRangeStart,
   mmuNotifierRangeInit,
 } from './mmu-notifier.ts';
+import { thpOrderAllowed } from './mthp.ts';
 import { PG_anon, PG_hugetlb, PG_locked, PG_zone_device } from './page-flags.ts';
 import { findEntry } from './page-table.ts';
 import { indexDelta, ZERO_PFN } from './physmem.ts';
@@ -48,8 +50,8 @@ import type { Vma } from './vma.ts';
 /** True when an anonymous fault at `addr` may be served by a PMD-mapped THP (`thp_vma_allowable_order`). */
 export function thpEligible(k: Kernel, vma: Vma, addr: number): boolean {
   if (!vma.isAnonymous || vma.isHugetlb) return false;
-  if ((vma.flags & VM_NOHUGEPAGE) !== 0 || k.thp === 'never') return false;
-  if (k.thp === 'madvise' && (vma.flags & VM_HUGEPAGE) === 0) return false;
+  // The PMD size's own setting (hugepages-2048kB/enabled, `inherit` by default: the global one).
+  if (!thpOrderAllowed(k.thp, k.thpSizes, vma, HPAGE_PMD_ORDER)) return false;
   const haddr = Math.floor(addr / PMD_SIZE) * PMD_SIZE;
   return haddr >= vma.start && haddr + PMD_SIZE <= vma.end;
 }
@@ -123,9 +125,16 @@ export function deferredSplitFolio(k: Kernel, head: number): void {
   if (pm.order[head] === 0 || (pm.flags[head]! & (PG_anon | PG_hugetlb | PG_locked)) !== PG_anon) return;
   if (pm.entireMapcount[head] !== 0 || pm.refcount[head] === 0) return;
   const n = pm.folioNrPages(head);
+  // Partly mapped (`_nr_pages_mapped` below the folio's size): some page has no mapping left. A
+  // folio whose every page is still mapped somewhere (COW-shared after a fork) is not queued.
   let mapped = 0;
-  for (let i = 0; i < n; i++) mapped += pm.mapcount[head + i]!;
-  if (mapped === n || pm.refcount[head] !== mapped) return;
+  let pagesMapped = 0;
+  for (let i = 0; i < n; i++) {
+    const m = pm.mapcount[head + i]!;
+    mapped += m;
+    if (m > 0) pagesMapped++;
+  }
+  if (pagesMapped === n || pm.refcount[head] !== mapped) return;
   splitFolio(k, head);
 }
 
@@ -171,7 +180,8 @@ export async function trySplitFolio(
   await splitHugePmd(mm, haddr);
   if (pm.entireMapcount[head] !== 0) return false;
   let mapped = 0;
-  for (let i = 0; i < HPAGE_PMD_NR; i++) mapped += pm.mapcount[head + i]!;
+  const n = pm.folioNrPages(head);
+  for (let i = 0; i < n; i++) mapped += pm.mapcount[head + i]!;
   if (pm.refcount[head] !== mapped + extraRefs) return false;
   const locked = pm.flags[head]! & PG_locked;
   const anon = (pm.flags[head]! & (PG_anon | PG_zone_device)) === PG_anon;
@@ -179,7 +189,7 @@ export async function trySplitFolio(
   const family = anon ? k.mappings[pm.mapping[head]!] : undefined;
   splitFolio(k, head, extraRefs);
   pm.flags[head]! |= locked;
-  if (family instanceof AnonVma) await mapUnusedToZeropage(k, family, head, index, HPAGE_PMD_NR);
+  if (family instanceof AnonVma) await mapUnusedToZeropage(k, family, head, index, n);
   return true;
 }
 

@@ -71,6 +71,7 @@ export {
   mmapWriteUnlock,
 } from './mmap-lock.ts';
 export * from './mmu-notifier.ts';
+export { MTHP_MIN_ORDER, type ThpSizeMode, ThpSizeSettings } from './mthp.ts';
 export {
   lockPage as folioLock,
   pageLocked as folioTestLocked,
@@ -80,6 +81,7 @@ export {
 } from './page-lock.ts';
 export { PageTablePool } from './page-table.ts';
 export { FRAME_METADATA_BYTES, HUGE_ZERO_PFN, PhysMem, ZERO_PFN } from './physmem.ts';
+export { PIPE_DEF_BUFFERS, Pipe } from './pipe.ts';
 export { Process } from './process.ts';
 export { condResched, msleep, ndelay, udelay } from './resched.ts';
 export { AccessSignal, BusError, FatalSignalKill, OutOfMemoryKill, SegmentationFault } from './signals.ts';

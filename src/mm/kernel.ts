@@ -34,6 +34,7 @@ import {
   memCgroupUncharge,
 } from './memcontrol.ts';
 import { MmStruct } from './mm-struct.ts';
+import { ThpSizeSettings } from './mthp.ts';
 import { isMutantId, MUTANT_IDS, type MutantId } from './mutant.ts';
 import type { MmObserver } from './observer.ts';
 import { PG_anon, PG_hugetlb, PG_reserved, PG_swapbacked, PG_zone_device } from './page-flags.ts';
@@ -156,6 +157,8 @@ export class Kernel {
   readonly hugetlb: HugetlbPool;
   /** THP policy. */
   thp: ThpMode;
+  /** Per-size THP policy (`hugepages-<size>kB/enabled`; multi-size THP, src/mm/mthp.ts). */
+  readonly thpSizes = new ThpSizeSettings();
   /** The kernel followed where behaviour changed since 6.12 (see {@link KernelVersion}). */
   readonly kernelVersion: KernelVersion;
   /** The run's seeded random source. */

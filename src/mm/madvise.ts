@@ -9,6 +9,8 @@ import {
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
   MADV_COLLAPSE,
+  MADV_DOFORK,
+  MADV_DONTFORK,
   MADV_DONTNEED,
   MADV_FREE,
   MADV_HUGEPAGE,
@@ -19,8 +21,10 @@ import {
   PAGE_SIZE,
   PMD_SIZE,
   PTRS_PER_TABLE,
+  VM_DONTCOPY,
   VM_EXEC,
   VM_HUGEPAGE,
+  VM_IO,
   VM_NOHUGEPAGE,
   VM_PFNMAP,
   VM_READ,
@@ -53,12 +57,36 @@ import {
   PTE_YOUNG,
 } from './pte.ts';
 import type { Vma } from './vma.ts';
-import { isolateRange } from './vma-ops.ts';
+import { isolateRange, vmaMergeAnonNeighbours } from './vma-ops.ts';
 import { zapPte, zapVmaRange } from './zap.ts';
 
 /** True for advice values that need the mmap write lock (they change VMA flags). */
 export function madviseNeedsWriteLock(advice: number): boolean {
-  return advice === MADV_HUGEPAGE || advice === MADV_NOHUGEPAGE;
+  return changesVmaFlags(advice);
+}
+
+/** Advice that only changes VMA flags (madvise_update_vma). */
+function changesVmaFlags(advice: number): boolean {
+  return (
+    advice === MADV_HUGEPAGE ||
+    advice === MADV_NOHUGEPAGE ||
+    advice === MADV_DONTFORK ||
+    advice === MADV_DOFORK
+  );
+}
+
+/** The VMA flags `advice` asks for, from `f`. */
+function madviseVmaFlags(advice: number, f: number): number {
+  switch (advice) {
+    case MADV_HUGEPAGE:
+      return (f & ~VM_NOHUGEPAGE) | VM_HUGEPAGE;
+    case MADV_NOHUGEPAGE:
+      return (f & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;
+    case MADV_DONTFORK:
+      return f | VM_DONTCOPY;
+    default:
+      return f & ~VM_DONTCOPY; // MADV_DOFORK
+  }
 }
 
 const KNOWN = new Set([
@@ -68,6 +96,8 @@ const KNOWN = new Set([
   MADV_NOHUGEPAGE,
   MADV_PAGEOUT,
   MADV_COLLAPSE,
+  MADV_DONTFORK,
+  MADV_DOFORK,
 ]);
 
 /** `do_madvise` with the right mmap lock held (see {@link madviseNeedsWriteLock}). */
@@ -91,16 +121,21 @@ export async function doMadvise(
   }
   if (cursor < end) unmapped = true;
   let r = 0;
-  if (advice === MADV_HUGEPAGE || advice === MADV_NOHUGEPAGE) {
-    const want = (f: number): number =>
-      advice === MADV_HUGEPAGE ? (f & ~VM_NOHUGEPAGE) | VM_HUGEPAGE : (f & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;
+  if (changesVmaFlags(advice)) {
+    const want = (f: number): number => madviseVmaFlags(advice, f);
+    const fork = advice === MADV_DONTFORK || advice === MADV_DOFORK;
     for (const vma of [...mm.vmasIn(start, end)]) {
+      // MADV_DOFORK cannot make an I/O mapping inheritable (madvise_vma_behavior).
+      if (advice === MADV_DOFORK && (vma.flags & VM_IO) !== 0) return -EINVAL;
       // madvise_update_vma: a VMA whose flags do not change is left whole (no split, so a
       // PMD-mapped THP across the range's ends stays PMD-mapped).
       if (want(vma.flags) === vma.flags) continue;
       const vmas = await isolateRange(mm, Math.max(start, vma.start), Math.min(end, vma.end));
       if (typeof vmas === 'number') return vmas;
       for (const v of vmas) v.flags = want(v.flags);
+      // vma_modify_flags merges the changed VMAs with their neighbours (done here for the fork
+      // flags, whose self-tests depend on it; see docs/semantics.md).
+      if (fork) for (const v of vmas) if (mm.vmas.includes(v)) vmaMergeAnonNeighbours(v);
     }
   } else {
     for (const vma of mm.vmasIn(start, end)) {
@@ -210,7 +245,8 @@ async function madvisePageout(vma: Vma, start: number, end: number): Promise<num
     if (pm.order[pfn] !== 0) {
       // A PTE-mapped large folio: reclaim splits it when nothing else holds it.
       let mapped = 0;
-      for (let j = 0; j < HPAGE_PMD_NR; j++) mapped += pm.mapcount[head + j]!;
+      const n = pm.folioNrPages(head);
+      for (let j = 0; j < n; j++) mapped += pm.mapcount[head + j]!;
       if (pm.entireMapcount[head] !== 0 || pm.refcount[head] !== mapped) continue;
       splitFolio(k, head);
     }
@@ -267,6 +303,7 @@ async function madviseCollapse(vma: Vma, start: number, end: number): Promise<nu
   const mm = vma.mm;
   const k = mm.kernel;
   const pm = k.pm;
+  let lastFail = 0;
   for (let haddr = Math.ceil(start / PMD_SIZE) * PMD_SIZE; haddr + PMD_SIZE <= end; haddr += PMD_SIZE) {
     const vpn = haddr / PAGE_SIZE;
     let pmdOff = findEntry(k.pt, mm.pgd, vpn, 2);
@@ -278,6 +315,8 @@ async function madviseCollapse(vma: Vma, start: number, end: number): Promise<nu
     const table =
       pmdOff >= 0 && (k.pt.words[pmdOff]! & PTE_KIND_MASK) === PTE_TABLE ? k.pt.words[pmdOff + 1]! : 0;
     let ok = true;
+    let pages = 0;
+    let writable = false;
     if (table !== 0) {
       forEachPte(table, vpn, vpn + HPAGE_PMD_NR, (off) => {
         const e = k.pt.words[off]!;
@@ -286,12 +325,21 @@ async function madviseCollapse(vma: Vma, start: number, end: number): Promise<nu
         if (kind !== PTE_PRESENT) ok = false;
         else if ((e & PTE_SPECIAL) === 0) {
           const pfn = k.pt.words[off + 1]!;
+          pages++;
+          if ((e & PTE_WRITE) !== 0) writable = true;
           if ((pm.flags[pfn]! & PG_anon) === 0 || pm.refcount[pm.folioHead(pfn)]! > totalMapcount(pm, pfn))
             ok = false;
         }
       });
     }
     if (!ok) return -EAGAIN;
+    // hpage_collapse_scan_pmd: pages, but none mapped writable (all COW-shared after a fork),
+    // is SCAN_PAGE_RO; madvise_collapse goes on with the next block and fails at the end with
+    // madvise_collapse_errno(SCAN_PAGE_RO), -EINVAL.
+    if (pages > 0 && !writable) {
+      lastFail = -EINVAL;
+      continue;
+    }
     const head = pm.allocPages(HPAGE_PMD_ORDER);
     if (head === 0) return -ENOMEM;
     // alloc_charge_folio: SCAN_CGROUP_CHARGE_FAIL, which madvise_collapse_errno makes -EBUSY.
@@ -338,7 +386,7 @@ async function madviseCollapse(vma: Vma, start: number, end: number): Promise<nu
     mm.rss[MM_ANONPAGES]! += HPAGE_PMD_NR;
     mmuNotifierInvalidateRangeEnd(range);
   }
-  return 0;
+  return lastFail;
 }
 
 function totalMapcount(

@@ -51,7 +51,7 @@ import {
   PTE_WRITE,
 } from './pte.ts';
 import type { Vma } from './vma.ts';
-import { isolateRange } from './vma-ops.ts';
+import { isolateRange, vmaMergeAnonNeighbours } from './vma-ops.ts';
 
 /** PROT_SEM: accepted and ignored (the generic `arch_validate_prot`, which x86 uses). */
 const PROT_SEM = 0x8;
@@ -102,6 +102,8 @@ export async function doMprotect(mm: MmStruct, start: number, length: number, pr
       const vmas = await isolateRange(mm, cursor, to);
       if (typeof vmas === 'number') return vmas;
       await changeProtection(vmas[0]!, newFlags);
+      // vma_modify_flags: the changed VMA merges with neighbours that now match it (anonymous).
+      vmaMergeAnonNeighbours(vmas[0]!);
     }
     cursor = to;
   }

@@ -266,13 +266,15 @@ export class PhysMem {
   }
 
   /**
-   * Allocates a folio of `order` (0 or 9) with refcount 1 and clean metadata, or returns 0 when
-   * memory is exhausted (`alloc_pages` returning NULL).
+   * Allocates a folio of `order` (0 to 9) with refcount 1 and clean metadata, or returns 0 when
+   * memory is exhausted (`alloc_pages` returning NULL). Orders 1–8 (multi-size THP) take a
+   * naturally aligned run of free frames inside one 2 MiB block, as the buddy allocator would.
    */
   allocPages(order: number): number {
     if (order === 0) return this.allocOne();
     if (order === HPAGE_PMD_ORDER) return this.allocBlock();
-    throw new UsageError('allocPages(order)', `order ${order} is not supported (0 or ${HPAGE_PMD_ORDER})`);
+    if (Number.isInteger(order) && order > 0 && order < HPAGE_PMD_ORDER) return this.allocRun(order);
+    throw new UsageError('allocPages(order)', `order ${order} is not supported (0 to ${HPAGE_PMD_ORDER})`);
   }
 
   /** Returns a folio (all its pages) to the allocator; `pfn` must be its head. */
@@ -297,6 +299,10 @@ export class PhysMem {
       if (this.entireMapcount[p] !== 0) this.entireMapcount[p] = 0;
       if (this.private[p] !== 0) this.private[p] = 0;
       if (this.order[p] !== 0) this.order[p] = 0;
+    }
+    if (order !== 0 && order !== HPAGE_PMD_ORDER) {
+      for (let i = 0; i < n; i++) this.freeOne(pfn + i);
+      return;
     }
     if (order === HPAGE_PMD_ORDER) {
       const b = pfn / BLOCK_FRAMES;
@@ -710,6 +716,52 @@ export class PhysMem {
     }
     this.flags[pfn] = PG_allocated | PG_head;
     this.refcount[pfn] = 1;
+    return pfn;
+  }
+
+  /**
+   * An order-`order` folio (1–8) from an aligned free run: first in a partly used block (the
+   * buddy allocator splits the smallest free block it has), else in a free block; 0 when none.
+   */
+  private allocRun(order: number): number {
+    const n = 1 << order;
+    for (let i = this.nPartialBlocks - 1; i >= 0; i--) {
+      const b = this.partialBlocks[i]!;
+      if (this.blockFree[b]! < n) continue;
+      for (let off = 0; off < BLOCK_FRAMES; off += n)
+        if (this.runFree(b * BLOCK_FRAMES + off, n)) return this.takeRun(b, b * BLOCK_FRAMES + off, order);
+    }
+    if (this.nFreeBlocks === 0) return 0;
+    const b = this.popFreeBlock();
+    this.pushPartial(b);
+    return this.takeRun(b, b * BLOCK_FRAMES, order);
+  }
+
+  /** True when the `n` frames from `pfn` (aligned, inside one block) are all free. */
+  private runFree(pfn: number, n: number): boolean {
+    if (n >= 32) {
+      for (let w = pfn >>> 5; w < (pfn + n) >>> 5; w++) if (this.freeBits[w] !== -1) return false;
+      return true;
+    }
+    const mask = (n === 32 ? -1 : ((1 << n) - 1) << (pfn & 31)) | 0;
+    return (this.freeBits[pfn >>> 5]! & mask) === mask;
+  }
+
+  /** Marks the run of 2^order frames from `pfn` in block `b` allocated and sets up the folio. */
+  private takeRun(b: number, pfn: number, order: number): number {
+    const n = 1 << order;
+    for (let i = 0; i < n; i++) {
+      const p = pfn + i;
+      this.freeBits[p >>> 5]! &= ~(1 << (p & 31));
+      this.order[p] = order;
+      this.flags[p] = PG_allocated;
+    }
+    this.flags[pfn] = PG_allocated | PG_head;
+    this.refcount[pfn] = 1;
+    this.blockFree[b]! -= n;
+    if (this.blockFree[b] === 0) this.removePartial(b);
+    this.freeFrames -= n;
+    this.allocations += n;
     return pfn;
   }
 

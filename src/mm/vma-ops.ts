@@ -103,3 +103,43 @@ export async function isolateRange(mm: MmStruct, start: number, end: number): Pr
   }
   return mm.vmasIn(start, end);
 }
+
+/**
+ * `vma_merge_existing_range` after a flag change (`vma_modify_flags`), for anonymous VMAs only:
+ * `vma` absorbs its neighbours when they now have the same flags, the same (or no) anon family,
+ * the same userfaultfd context, and page offsets that continue each other, so a range split by
+ * one madvise() and restored by another is one VMA again. Returns the VMA that remains.
+ */
+export function vmaMergeAnonNeighbours(vma: Vma): Vma {
+  const mm = vma.mm;
+  const fits = (a: Vma, b: Vma): boolean =>
+    a.end === b.start &&
+    a.isAnonymous &&
+    b.isAnonymous &&
+    !a.isHugetlb &&
+    a.flags === b.flags &&
+    a.uffd === b.uffd &&
+    (a.anonVma === null || b.anonVma === null || a.anonVma === b.anonVma) &&
+    a.pgoff + (a.end - a.start) / PAGE_SIZE === b.pgoff;
+  let cur = vma;
+  const i = mm.vmas.indexOf(cur);
+  const next = mm.vmas[i + 1];
+  if (next !== undefined && fits(cur, next)) absorb(cur, next);
+  const prev = i > 0 ? mm.vmas[i - 1] : undefined;
+  if (prev !== undefined && fits(prev, cur)) {
+    absorb(prev, cur);
+    cur = prev;
+  }
+  return cur;
+}
+
+/** `a` takes over `b`'s range (right after its own) and `b` goes. */
+function absorb(a: Vma, b: Vma): void {
+  if (a.anonVma === null && b.anonVma !== null) {
+    a.anonVma = b.anonVma;
+    b.anonVma.vmas.add(a);
+  }
+  const end = b.end;
+  vmaRemove(b);
+  a.end = end;
+}

@@ -998,6 +998,9 @@ async function madviseBoth(p: MProc, start: number, length: number, advice: numb
         if (Math.ceil(s / PMD_SIZE) * PMD_SIZE + PMD_SIZE <= e) {
           allowed.add(-EAGAIN);
           allowed.add(-ENOMEM);
+          // A block whose pages are all mapped read-only (COW-shared after fork, PROT_READ or
+          // PROT_NONE): SCAN_PAGE_RO. The model does not track PTE write bits.
+          allowed.add(-EINVAL);
         }
       }
       if (!stopped) allowed.add(tail);

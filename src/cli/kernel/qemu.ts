@@ -46,6 +46,10 @@ export interface BootOptions {
   readonly timeoutMs?: number;
   /** Called with each console line as it arrives. */
   readonly onLine?: (line: string) => void;
+  /** Appended to {@link GUEST_CMDLINE} for this boot (e.g. a RAM disk for swap, gigantic pages). */
+  readonly cmdline?: string;
+  /** Guest memory in MiB for this boot (default {@link GUEST_MEMORY_MIB}). */
+  readonly memoryMib?: number;
 }
 
 function kvmUsable(): boolean {
@@ -133,7 +137,7 @@ function runQemu(
     '-smp',
     '1',
     '-m',
-    String(GUEST_MEMORY_MIB),
+    String(options.memoryMib ?? GUEST_MEMORY_MIB),
     '-nodefaults',
     '-no-user-config',
     '-display',
@@ -146,7 +150,7 @@ function runQemu(
     '-initrd',
     initrd,
     '-append',
-    GUEST_CMDLINE,
+    options.cmdline === undefined ? GUEST_CMDLINE : `${GUEST_CMDLINE} ${options.cmdline}`,
   ];
   const t0 = performance.now();
   return new Promise((resolve, reject) => {

@@ -362,6 +362,22 @@ describe('MADV_COLLAPSE', () => {
     expect(leafAt(m, p.mm, BASE).pfn).toBe(leaf.pfn); // still the same huge leaf after the reads
   });
 
+  it('is -EINVAL for a block whose pages are all mapped read-only (COW-shared after fork: SCAN_PAGE_RO)', async () => {
+    const { m, p } = await boot();
+    expect(await p.mmap(BASE, 2 * PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    for (const i of [0, 5, 511]) await p.store32(BASE + i * P, i + 1);
+    await p.store32(BASE + PMD_SIZE, 7);
+    const child = await p.fork();
+    // The second block gets one writable page again (its COW copy): it collapses, the first
+    // does not, and the call reports the first one's failure at the end.
+    await p.store32(BASE + PMD_SIZE + P, 8);
+    expect(await p.madvise(BASE, 2 * PMD_SIZE, MADV_COLLAPSE)).toBe(-EINVAL);
+    expect(leafAt(m, p.mm, BASE).level).toBe(1);
+    expect(leafAt(m, p.mm, BASE + PMD_SIZE).leaf).toBe(true);
+    expect(await p.load32(BASE + 511 * P)).toBe(512);
+    expect(await child.load32(BASE + PMD_SIZE)).toBe(7);
+  });
+
   it('only whole 2 MiB chunks inside the range are collapsed; a smaller range does nothing', async () => {
     const { m, p } = await boot();
     expect(await p.mmap(BASE, 2 * PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);

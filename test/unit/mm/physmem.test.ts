@@ -98,8 +98,37 @@ describe('page allocator', () => {
     expect(pm.freeFrames).toBe(free - HPAGE_PMD_NR);
   });
 
-  it('rejects orders other than 0 and 9', () => {
-    expect(() => mem().allocPages(1)).toThrow(UsageError);
+  it('rejects orders above 9 and non-integer orders', () => {
+    expect(() => mem().allocPages(10)).toThrow(UsageError);
+    expect(() => mem().allocPages(1.5)).toThrow(UsageError);
+  });
+
+  it('allocates naturally aligned multi-size folios (orders 1-8) inside partly used blocks first', () => {
+    const pm = mem();
+    const free = pm.freeFrames;
+    const small = pm.allocPages(0);
+    const a = pm.allocPages(4);
+    expect(a % 16).toBe(0);
+    // Same 2 MiB block as the small page: a partly used block is split before a free one.
+    expect(Math.floor(a / HPAGE_PMD_NR)).toBe(Math.floor(small / HPAGE_PMD_NR));
+    expect(pm.order[a + 15]).toBe(4);
+    expect(pm.folioHead(a + 9)).toBe(a);
+    expect(pm.flags[a]).toBe(PG_allocated | PG_head);
+    expect(pm.refcount[a]).toBe(1);
+    const b = pm.allocPages(8);
+    expect(b % 256).toBe(0);
+    expect(pm.freeFrames).toBe(free - 1 - 16 - 256);
+    // Every frame of one folio differs from every other allocation.
+    expect(b + 255 < a || b > a + 15).toBe(true);
+    pm.freePages(a);
+    pm.freePages(b);
+    pm.freePages(small);
+    expect(pm.freeFrames).toBe(free);
+    expect(pm.order[a + 15]).toBe(0);
+    // Every free frame is in a whole 2 MiB block again.
+    const heads: number[] = [];
+    for (let h = pm.allocPages(HPAGE_PMD_ORDER); h !== 0; h = pm.allocPages(HPAGE_PMD_ORDER)) heads.push(h);
+    expect(heads.length * HPAGE_PMD_NR).toBe(free);
   });
 
   it('returns 0 cleanly when memory is exhausted, and freeing restores every count', () => {
