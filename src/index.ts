@@ -33,13 +33,18 @@ export {
 } from './devices/dmirror/index.ts';
 export {
   GPUSVM_CHUNK_SIZES,
+  GPUSVM_COPY_NS_PER_PAGE,
+  GPUSVM_EVICT_TRIES,
+  GPUSVM_MIGRATE_TRIES,
   GPUSVM_NOTIFIER_SIZE,
   GPUSVM_PTE_WRITE_NS,
   GpuSvm,
+  GpuSvmAllocation,
   type GpuSvmMistake,
   GpuSvmNotifier,
   type GpuSvmOptions,
   GpuSvmRange,
+  GpuSvmVram,
 } from './devices/gpusvm/index.ts';
 export * from './devmem/index.ts';
 export * from './explore/index.ts';

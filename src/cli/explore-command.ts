@@ -5,7 +5,6 @@
  * `--workers` (the explorer core stays Node-free; the sharding lives here).
  * @module
  */
-import { Worker } from 'node:worker_threads';
 import {
   type ExploreOptions,
   type ExploreProgress,
@@ -16,6 +15,7 @@ import {
   formatAccount,
   MUTANTS,
   parseReplayToken,
+  planShares,
   type ReplayTokenData,
   replay,
   type Scenario,
@@ -26,13 +26,13 @@ import type { SchedulerHost } from '../sim/scheduler.ts';
 import { CliUsageError } from './args.ts';
 import { type CommandContext, EXIT_FAILED, EXIT_OK, openTrace, readScenario } from './context.ts';
 import { CliCheckFailed } from './errors.ts';
+import { type ExploreSource, workerThreadPool } from './explore-pool.ts';
 import {
   isModuleScenario,
   loadModuleScenario,
   mergeReportFiles,
   parseShard,
   type ShardSpec,
-  shardPlan,
 } from './explore-scale.ts';
 import { Progress } from './io.ts';
 import { StepFailure } from './scenario/run.ts';
@@ -40,30 +40,6 @@ import { toExploreScenario } from './scenario/to-explore.ts';
 import type { ExploreSpec } from './scenario/types.ts';
 import { suggest } from './suggest.ts';
 import type { TraceFile } from './tracing.ts';
-
-/** Where the scenario of an exploration comes from (what a worker needs to rebuild it). */
-export type ExploreSource =
-  | { readonly kind: 'file'; readonly path: string; readonly display: string }
-  | { readonly kind: 'module'; readonly path: string; readonly display: string }
-  | { readonly kind: 'mutant'; readonly id: string };
-
-/** The exploration options a worker runs with. */
-export interface ExploreShard {
-  readonly strategy: StrategyName;
-  readonly schedules: number;
-  readonly seconds?: number;
-  readonly seed: number;
-  readonly depth?: number;
-  readonly preemptionBound?: number;
-  readonly mutant: string | null;
-}
-
-/** Messages a worker posts. */
-export type WorkerMessage =
-  | { readonly type: 'progress'; readonly progress: ExploreProgress }
-  | { readonly type: 'report'; readonly report: ExploreReport }
-  | { readonly type: 'error'; readonly message: string }
-  | { readonly type: 'setup-failed'; readonly message: string };
 
 /**
  * The one-line failure of a scenario whose set-up (the steps before `threads`) missed an
@@ -76,15 +52,6 @@ export function setupFailure(e: unknown, file: string): string | null {
   return `FAIL ${file}:${f.source.line}: ${f.source.path} (${f.op}): ${f.detail} (in the set-up, before the threads race: no schedule was explored)`;
 }
 
-/** The report of a sharded exploration: the merged report plus each worker's. */
-export interface MergedReport extends ExploreReport {
-  readonly workers: readonly {
-    readonly seed: number;
-    readonly schedules: number;
-    readonly failed: boolean;
-  }[];
-}
-
 /** The budget of an exploration given neither a schedule count nor a time, here or in the scenario. */
 export const DEFAULT_SCHEDULES = 1000;
 
@@ -93,43 +60,6 @@ export const NODE_PAUSE = (): Promise<void> => new Promise((resolve) => setImmed
 
 /** Catches a simulated thread awaiting something outside the simulation. */
 export const NODE_HOST: SchedulerHost = { idle: (cb) => setImmediate(cb) };
-
-/** Merges shard reports: total schedules, the first failure by schedule order (then by worker). */
-export function mergeReports(reports: readonly ExploreReport[]): MergedReport {
-  const first = reports[0]!;
-  let failing: ExploreReport | null = null;
-  for (const r of reports) {
-    if (r.failure !== null && (failing === null || r.failure.schedule < failing.failure!.schedule))
-      failing = r;
-  }
-  return {
-    ...first,
-    seed: failing?.seed ?? first.seed,
-    schedules: reports.reduce((n, r) => n + r.schedules, 0),
-    exhausted: reports.every((r) => r.exhausted),
-    elapsedMs: Math.max(...reports.map((r) => r.elapsedMs)),
-    failure: failing?.failure ?? null,
-    workers: reports.map((r) => ({ seed: r.seed, schedules: r.schedules, failed: r.failure !== null })),
-  };
-}
-
-/** Splits `total` schedules among `n` workers (the first ones get one more when it does not divide). */
-export function splitBudget(total: number, n: number): number[] {
-  return Array.from({ length: n }, (_, i) => Math.floor(total / n) + (i < total % n ? 1 : 0)).filter(
-    (b) => b > 0,
-  );
-}
-
-/**
- * The worker's entry: the built `explore-worker.js` next to this module, or, when the CLI runs
- * from the TypeScript sources (tests, `scripts/hmmsim-dev.mjs`), a launcher that loads tsx first
- * (a worker thread does not inherit the main thread's loader).
- */
-function workerUrl(): URL {
-  return import.meta.url.endsWith('.ts')
-    ? new URL('../../scripts/explore-worker-dev.mjs', import.meta.url)
-    : new URL('./explore-worker.js', import.meta.url);
-}
 
 function mutantScenario(id: string): {
   scenario: Scenario<unknown>;
@@ -259,17 +189,8 @@ export async function runExplore(ctx: CommandContext): Promise<number> {
       `hmmsim: note: --workers ${asked} capped at ${workers} (${workers === cores ? `${cores} cores` : `${schedules} schedules`})\n`,
     );
   }
-  const shard: ExploreShard = {
-    strategy,
-    schedules: schedules ?? Number.POSITIVE_INFINITY,
-    ...(seconds === undefined ? {} : { seconds }),
-    seed,
-    ...(depth === undefined ? {} : { depth }),
-    ...(bound === undefined ? {} : { preemptionBound: bound }),
-    mutant,
-  };
   const label = source.kind === 'mutant' ? `--mutant ${source.id}` : source.display;
-  const plan = shardPlan(seed, schedules ?? Number.POSITIVE_INFINITY, shardOf, workers);
+  const plan = planShares(seed, schedules ?? Number.POSITIVE_INFINITY, shardOf, workers);
   if (plan.length === 0)
     throw new CliUsageError(
       `shard ${shardOf.index}/${shardOf.count} has no schedules of the budget`,
@@ -280,45 +201,39 @@ export async function runExplore(ctx: CommandContext): Promise<number> {
   ctx.print(
     `exploring ${scenario.name}${mutant ? ` with mutant ${mutant}` : ''}: strategy ${strategy}, seed ${seed}, budget ${budgetText}${workers > 1 ? ` on ${workers} workers` : ''}${shardOf.count > 1 ? `, shard ${shardOf.index}/${shardOf.count} (seeds ${plan.map((p) => p.seed).join(', ')})` : ''}`,
   );
-  let report: ExploreReport | MergedReport;
-  if (plan.length > 1) {
-    report = await exploreSharded(source, shard, plan, progress, ctx);
-  } else {
-    const trace = openTrace(ctx, o.trace);
-    try {
-      report = await explore({
-        ...traced(scenario, trace),
-        ...exploreOptions({ ...shard, ...plan[0]! }),
-        now: ctx.io.now,
-        host: NODE_HOST,
-        onProgress: (p) => progress.update(progressText(p)),
-        progressEvery: 10,
-        shouldStop: () => ctx.interrupted() !== null,
-        pause: NODE_PAUSE,
-      } as ExploreOptions<unknown>);
-    } catch (e) {
-      const failed = setupFailure(e, label);
-      throw failed === null ? e : new CliCheckFailed(failed);
-    } finally {
-      progress.done();
-      await trace?.close();
-    }
+  const trace = openTrace(ctx, o.trace);
+  let report: ExploreReport;
+  try {
+    // Workers go through explore() like any API user's: the core plans and merges the shares,
+    // the worker_threads pool only runs them.
+    report = await explore({
+      ...traced(scenario, trace),
+      strategy,
+      ...(schedules === undefined ? {} : { schedules }),
+      ...(seconds === undefined ? {} : { seconds }),
+      seed,
+      ...(depth === undefined ? {} : { depth }),
+      ...(bound === undefined ? {} : { preemptionBound: bound }),
+      mutant: mutant as ExploreOptions<unknown>['mutant'],
+      workers,
+      shard: shardOf,
+      ...(plan.length > 1 ? { pool: workerThreadPool(source) } : {}),
+      now: ctx.io.now,
+      host: NODE_HOST,
+      onProgress: (p) => progress.update(progressText(p)),
+      progressEvery: 10,
+      shouldStop: () => ctx.interrupted() !== null,
+      pause: NODE_PAUSE,
+    });
+  } catch (e) {
+    const failed = setupFailure(e, label);
+    throw failed === null ? e : new CliCheckFailed(failed);
+  } finally {
+    progress.done();
+    await trace?.close();
   }
   printReport(ctx, report, label);
   return report.failure === null ? EXIT_OK : EXIT_FAILED;
-}
-
-/** The explorer options of a shard. */
-export function exploreOptions(shard: ExploreShard): Partial<ExploreOptions<unknown>> {
-  return {
-    strategy: shard.strategy,
-    ...(Number.isFinite(shard.schedules) ? { schedules: shard.schedules } : {}),
-    ...(shard.seconds === undefined ? {} : { seconds: shard.seconds }),
-    seed: shard.seed,
-    ...(shard.depth === undefined ? {} : { depth: shard.depth }),
-    ...(shard.preemptionBound === undefined ? {} : { preemptionBound: shard.preemptionBound }),
-    mutant: shard.mutant as ExploreOptions<unknown>['mutant'],
-  };
 }
 
 function progressText(p: ExploreProgress): string {
@@ -326,61 +241,7 @@ function progressText(p: ExploreProgress): string {
   return `explore: ${p.schedules}${of} schedules, ${(p.elapsedMs / 1000).toFixed(1)} s${p.violations ? ', violation found' : ''}`;
 }
 
-async function exploreSharded(
-  source: ExploreSource,
-  shard: ExploreShard,
-  plan: readonly { seed: number; schedules: number }[],
-  progress: Progress,
-  ctx: CommandContext,
-): Promise<MergedReport> {
-  const started: Worker[] = [];
-  // An interrupt asks every worker to stop after its current schedule and report.
-  ctx.onInterrupt(() => {
-    for (const w of started) w.postMessage({ type: 'stop' });
-  });
-  const done = new Array<number>(plan.length).fill(0);
-  const budget = plan.reduce((n, p) => n + p.schedules, 0);
-  const url = workerUrl();
-  const reports = await Promise.all(
-    plan.map(
-      ({ schedules, seed }, i) =>
-        new Promise<ExploreReport>((resolve, reject) => {
-          const worker = new Worker(url, {
-            workerData: { source, shard: { ...shard, schedules, seed } },
-            // A larger young generation: each schedule allocates a fresh machine, and with the
-            // default semi-space most of them survive a scavenge (docs/performance.md).
-            resourceLimits: { maxYoungGenerationSizeMb: 64 },
-          });
-          started.push(worker);
-          if (ctx.interrupted() !== null) worker.postMessage({ type: 'stop' });
-          let report: ExploreReport | null = null;
-          worker.on('message', (m: WorkerMessage) => {
-            if (m.type === 'progress') {
-              done[i] = m.progress.schedules;
-              const total = done.reduce((a, b) => a + b, 0);
-              progress.update(
-                progressText({
-                  ...m.progress,
-                  schedules: total,
-                  budget: Number.isFinite(budget) ? budget : Infinity,
-                }),
-              );
-            } else if (m.type === 'report') report = m.report;
-            else if (m.type === 'setup-failed') reject(new CliCheckFailed(m.message));
-            else reject(new Error(`explore worker ${i}: ${m.message}`));
-          });
-          worker.on('error', reject);
-          worker.on('exit', (code) => {
-            if (report !== null) resolve(report);
-            else reject(new Error(`explore worker ${i} exited with code ${code} without a report`));
-          });
-        }),
-    ),
-  ).finally(() => progress.done());
-  return mergeReports(reports);
-}
-
-function printReport(ctx: CommandContext, report: ExploreReport | MergedReport, label: string): void {
+function printReport(ctx: CommandContext, report: ExploreReport, label: string): void {
   if (ctx.json) {
     ctx.emit({ command: 'explore', ok: report.failure === null, report });
     return;
@@ -392,7 +253,7 @@ function printReport(ctx: CommandContext, report: ExploreReport | MergedReport, 
   const coverage =
     c === undefined
       ? ''
-      : `coverage: ${c.pairs} distinct ordered pairs of ${c.points} preemption points, the last new one in schedule ${c.lastNewAt}`;
+      : `coverage: ${c.pairs} distinct ordered pairs of ${c.points} preemption points, the last new one in schedule ${c.lastNewAt}${report.workers === undefined ? '' : ' (of one worker: they run side by side)'}`;
   if (f === null) {
     ctx.print(`${report.schedules} schedules run in ${secs} s${exhausted}: no violation found`);
     if (coverage) ctx.print(coverage);
@@ -433,7 +294,9 @@ function runMerge(ctx: CommandContext): number {
         `  ${sh.file}: seed ${sh.seed}, ${sh.schedules} schedules${sh.failed ? ', VIOLATION' : ''}${sh.pairs === null ? '' : `, ${sh.pairs} pairs`}`,
       );
     ctx.print(
-      `coverage: at most ${m.coverage.sumPairs} distinct ordered pairs of preemption points (one shard alone saw up to ${m.coverage.maxPairs})`,
+      m.coverage.pairs === null
+        ? `coverage: at most ${m.coverage.sumPairs} distinct ordered pairs of preemption points (one shard alone saw up to ${m.coverage.maxPairs}; some report lists no pairs, so the union is unknown)`
+        : `coverage: ${m.coverage.pairs} distinct ordered pairs of ${m.coverage.points} preemption points in all shards together (one shard alone saw up to ${m.coverage.maxPairs})`,
     );
     if (m.failure === null) ctx.print('no violation found');
     else {

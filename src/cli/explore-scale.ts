@@ -3,14 +3,15 @@
  * from a module (`explore file.ts`), the deterministic share of one shard (`--shard I/N`), and
  * `explore merge`, which combines the JSON reports of shards into one.
  *
- * Shards partition the seed space as `--workers` does: with a base seed s, a shard I of N with W
- * local workers explores seeds s + I + k·N (k = 0 … W − 1), each with its share of the budget,
- * so N shards of one worker explore exactly what `--workers N` explores on one machine.
+ * Shards partition the seed space as `--workers` does (`planShares` of the explorer core): with a
+ * base seed s, a shard I of N with W local workers explores seeds s + I + k·N (k = 0 … W − 1),
+ * each with its share of the budget, so N shards of one worker explore exactly what
+ * `--workers N` explores on one machine.
  * @module
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import type { ExploreReport, Scenario } from '../explore/index.ts';
+import { type ExploreReport, type ExploreShard, type Scenario, uniteCoverage } from '../explore/index.ts';
 import { CliUsageError } from './args.ts';
 import { ScenarioError } from './scenario/validate.ts';
 
@@ -69,10 +70,7 @@ async function registerTypeScript(display: string): Promise<void> {
 }
 
 /** One shard of an exploration: index I (0-based) of N. */
-export interface ShardSpec {
-  readonly index: number;
-  readonly count: number;
-}
+export type ShardSpec = ExploreShard;
 
 /** Parses `--shard I/N` (0 ≤ I < N). */
 export function parseShard(text: string): ShardSpec {
@@ -84,32 +82,6 @@ export function parseShard(text: string): ShardSpec {
   if (count < 1 || index >= count)
     throw new CliUsageError(`option --shard: I must lie in 0 … N − 1 and N ≥ 1, got ${text}`, 'explore');
   return { index, count };
-}
-
-/** Splits `total` schedules among `n` (the first ones get one more when it does not divide). */
-function split(total: number, n: number): number[] {
-  return Array.from({ length: n }, (_, i) => Math.floor(total / n) + (i < total % n ? 1 : 0));
-}
-
-/**
- * The seeds and budgets of shard `shard` running `workers` local workers, out of `total`
- * schedules (Infinity: a time budget) from base seed `seed`. Global worker g = I + k·N gets seed
- * s + g and the g-th share of the budget among N·W; shares of 0 schedules are left out.
- */
-export function shardPlan(
-  seed: number,
-  total: number,
-  shard: ShardSpec,
-  workers: number,
-): { seed: number; schedules: number }[] {
-  const all = shard.count * workers;
-  const shares = Number.isFinite(total) ? split(total, all) : new Array<number>(all).fill(total);
-  const out: { seed: number; schedules: number }[] = [];
-  for (let k = 0; k < workers; k++) {
-    const g = shard.index + k * shard.count;
-    if (shares[g]! > 0) out.push({ seed: seed + g, schedules: shares[g]! });
-  }
-  return out;
 }
 
 /** What `explore merge` prints or emits. */
@@ -135,10 +107,16 @@ export interface MergeResult {
     pairs: number | null;
   }[];
   /**
-   * Coverage: the largest number of distinct pairs one shard saw (pairs of different shards
-   * overlap, so their sum is only an upper bound, given too).
+   * Coverage: the distinct ordered pairs of preemption points all shards saw together (`pairs`,
+   * the exact union; null when some report predates the pair lists), the largest number one
+   * shard saw, and their sum (an upper bound of the union: shards overlap).
    */
-  readonly coverage: { readonly maxPairs: number; readonly sumPairs: number };
+  readonly coverage: {
+    readonly pairs: number | null;
+    readonly points: number | null;
+    readonly maxPairs: number;
+    readonly sumPairs: number;
+  };
 }
 
 /** Reads the reports of an `explore --json` run (one report, or a merged one with workers). */
@@ -199,6 +177,7 @@ export function mergeReportFiles(files: readonly { abs: string; display: string 
   }
   const pairs = reports.map((r) => r.coverage?.pairs ?? null);
   const known = pairs.filter((p): p is number => p !== null);
+  const union = uniteCoverage(reports.map((r) => r.coverage));
   return {
     files: files.map((f) => f.display),
     scenario,
@@ -213,6 +192,11 @@ export function mergeReportFiles(files: readonly { abs: string; display: string 
       failed: r.failure !== null,
       pairs: pairs[i]!,
     })),
-    coverage: { maxPairs: known.length ? Math.max(...known) : 0, sumPairs: known.reduce((a, b) => a + b, 0) },
+    coverage: {
+      pairs: union?.pairs ?? null,
+      points: union?.points ?? null,
+      maxPairs: known.length ? Math.max(...known) : 0,
+      sumPairs: known.reduce((a, b) => a + b, 0),
+    },
   };
 }

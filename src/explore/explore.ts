@@ -31,6 +31,7 @@ import type {
   StrategyName,
   Violation,
 } from './types.ts';
+import { exploreWithWorkers, MAX_WORKERS, planShares } from './workers.ts';
 
 /** Default budget in schedules. */
 export const DEFAULT_SCHEDULES = 1000;
@@ -69,6 +70,9 @@ const EXPLORE_OPTION_NAMES: readonly string[] = Object.keys({
   oracles: true,
   shouldStop: true,
   pause: true,
+  workers: true,
+  pool: true,
+  shard: true,
 } satisfies Record<keyof ExploreOptions<unknown>, true>);
 
 /**
@@ -174,6 +178,36 @@ function validate(o: ExploreOptions<unknown>): void {
   }
   if (o.schedules === Number.POSITIVE_INFINITY && (o.seconds === undefined || o.now === undefined))
     fail('schedules', 'Infinity needs a time budget: seconds and now');
+  validateWorkers(o);
+}
+
+/** Checks `workers`, `pool` and `shard`. */
+function validateWorkers(o: ExploreOptions<unknown>): void {
+  if (o.workers !== undefined) {
+    checkInteger('workers', o.workers, 1);
+    if (o.workers > MAX_WORKERS) fail('workers', `must be at most ${MAX_WORKERS}, got ${o.workers}`);
+  }
+  if (
+    o.pool !== undefined &&
+    (typeof o.pool !== 'object' || o.pool === null || typeof o.pool.start !== 'function')
+  )
+    fail('pool', 'must be an object with start(share, events) (an ExplorePool)');
+  if (o.shard !== undefined) {
+    const sh = o.shard as unknown as Record<string, unknown> | null;
+    if (typeof sh !== 'object' || sh === null) fail('shard', 'must be { index, count }');
+    checkInteger('shard.count', sh.count, 1);
+    checkInteger('shard.index', sh.index, 0);
+    if ((sh.index as number) >= (sh.count as number))
+      fail('shard', `index must lie in 0 … count − 1, got ${String(sh.index)} of ${String(sh.count)}`);
+  }
+  const sharded = (o.workers ?? 1) > 1 || (o.shard?.count ?? 1) > 1;
+  if (sharded && o.strategy === 'exhaustive')
+    fail('workers', 'an exhaustive search runs on one worker (its schedules have no seed to share out)');
+  if (o.pool !== undefined && o.oracles !== undefined)
+    fail(
+      'oracles',
+      "cannot cross to a pool's workers (functions do not): the pool's workers choose their oracles",
+    );
 }
 
 /**
@@ -182,6 +216,31 @@ function validate(o: ExploreOptions<unknown>): void {
  */
 export async function explore<S>(options: ExploreOptions<S>): Promise<ExploreReport> {
   validate(options as ExploreOptions<unknown>);
+  if (options.workers !== undefined || options.shard !== undefined) {
+    const timed = options.seconds !== undefined && options.now !== undefined;
+    const total = options.schedules ?? (timed ? Number.POSITIVE_INFINITY : DEFAULT_SCHEDULES);
+    const plan = planShares(
+      options.seed ?? 1,
+      total,
+      options.shard ?? { index: 0, count: 1 },
+      options.workers ?? 1,
+    );
+    if (plan.length === 0)
+      fail(
+        'shard',
+        `shard ${options.shard!.index} of ${options.shard!.count} has no schedules of the budget`,
+      );
+    const { workers: _workers, shard: _shard, ...rest } = options;
+    if (plan.length > 1) return exploreWithWorkers(rest, plan, explore);
+    // One share runs here as a plain exploration: the same report as without workers.
+    const { pool: _pool, ...one } = rest;
+    const share = plan[0]!;
+    return explore({
+      ...one,
+      seed: share.seed,
+      ...(Number.isFinite(share.schedules) ? { schedules: share.schedules } : {}),
+    });
+  }
   const strategyName = options.strategy ?? 'portfolio';
   const seed = options.seed ?? 1;
   const mutant: MutantId | null = options.mutant ?? null;
@@ -208,7 +267,7 @@ export async function explore<S>(options: ExploreOptions<S>): Promise<ExploreRep
   let schedules = 0;
   let failing: { result: ScheduleResult; schedule: number } | null = null;
   const stop = options.shouldStop;
-  while (schedules < budget && (!timed || elapsed() < deadlineMs) && !(stop?.() ?? false)) {
+  while (schedules < budget && (!timed || elapsed() < deadlineMs) && !(stop?.(schedules) ?? false)) {
     const chooser = strategy.next();
     if (chooser === null) break;
     const result = await runSchedule(options, chooser, { seed, mutant, oracles, host, coverage, bufferPool });
@@ -247,7 +306,7 @@ export async function explore<S>(options: ExploreOptions<S>): Promise<ExploreRep
     exhausted: strategy.exhausted,
     elapsedMs: elapsed(),
     failure,
-    coverage: { pairs: coverage.size, points: coverage.points, lastNewAt: coverage.lastNewAt },
+    coverage: coverage.report(),
   };
 }
 

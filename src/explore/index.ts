@@ -5,7 +5,7 @@
  * @module
  */
 export { type AccountTextOptions, formatAccount } from './account.ts';
-export { InterleavingCoverage } from './coverage.ts';
+export { InterleavingCoverage, uniteCoverage } from './coverage.ts';
 export {
   DEFAULT_PROGRESS_EVERY,
   DEFAULT_SCHEDULES,
@@ -53,11 +53,18 @@ export { RandomStrategy } from './strategies/random.ts';
 export { type Chooser, isPreemption, type Strategy } from './strategies/strategy.ts';
 export type {
   AccountStep,
+  CoveragePair,
   ExploreCoverage,
   ExploreFailure,
   ExploreOptions,
+  ExplorePool,
   ExploreProgress,
   ExploreReport,
+  ExploreShard,
+  ExploreShare,
+  ExploreShareEvents,
+  ExploreShareRun,
+  ExploreWorkerSummary,
   Scenario,
   ScenarioEnv,
   ScenarioThread,
@@ -65,3 +72,13 @@ export type {
   StrategyName,
   Violation,
 } from './types.ts';
+export {
+  type ExploreShareHooks,
+  exploreShare,
+  inThreadPool,
+  MAX_WORKERS,
+  mergeShareReports,
+  planShares,
+  type SharePlan,
+  splitBudget,
+} from './workers.ts';

@@ -101,15 +101,34 @@ export interface ExploreOptions<S = unknown> extends Scenario<S> {
   /** Oracles attached to every schedule (default `defaultOracles()` of src/explore/oracles). */
   readonly oracles?: readonly Oracle[];
   /**
-   * Asked before each schedule: true ends the exploration there (an interrupt), and the report
-   * covers the schedules run so far.
+   * Asked before each schedule with the number run so far: true ends the exploration there (an
+   * interrupt, or a worker told to stop after some schedule), and the report covers the
+   * schedules run so far.
    */
-  readonly shouldStop?: () => boolean;
+  readonly shouldStop?: (schedules: number) => boolean;
   /**
    * Awaited every `progressEvery` schedules: the host lets its event loop run (signals, output,
    * messages) — a run of promise jobs alone would hold them back until the end.
    */
   readonly pause?: () => Promise<void>;
+  /**
+   * Workers (default 1): the budget is split into this many shares, share k exploring seed
+   * `seed + k` (see {@link ExploreShard}), run by `pool`. The report is the same whichever pool
+   * runs them (and however fast): the first failure by schedule, then by worker.
+   */
+  readonly workers?: number;
+  /**
+   * Runs the shares of an exploration with workers (default: one after another in this thread).
+   * A host supplies one built on its threads: worker_threads in Node (as the CLI does), Web
+   * Workers in a browser.
+   */
+  readonly pool?: ExplorePool;
+  /**
+   * This exploration is shard `index` of `count` (default 0 of 1): its workers are the global
+   * workers `index + k·count`, so `count` shards of W workers explore what `count·W` workers
+   * would on one machine.
+   */
+  readonly shard?: ExploreShard;
 }
 
 /** One step of an interleaving, as the account of a failure shows it. */
@@ -204,7 +223,25 @@ export interface ExploreReport {
    * from reports made before it existed).
    */
   readonly coverage?: ExploreCoverage;
+  /** With several workers: each worker's seed, schedules counted, and whether its failure won. */
+  readonly workers?: readonly ExploreWorkerSummary[];
 }
+
+/** One worker's part of an exploration with workers. */
+export interface ExploreWorkerSummary {
+  /** The worker's seed. */
+  readonly seed: number;
+  /** Schedules counted (those it ran before the winning failure's place in the merge order). */
+  readonly schedules: number;
+  /** True when this worker found the reported failure. */
+  readonly failed: boolean;
+}
+
+/**
+ * One ordered pair of preemption points: where a thread gave up the CPU, where the next thread
+ * resumed, and the schedule (1-based count) that first saw the pair.
+ */
+export type CoveragePair = readonly [from: string, to: string, firstAt: number];
 
 /** Interleaving coverage of an exploration (see {@link ExploreReport.coverage}). */
 export interface ExploreCoverage {
@@ -220,4 +257,69 @@ export interface ExploreCoverage {
    * means more schedules of this strategy have stopped finding new interleavings.
    */
   readonly lastNewAt: number;
+  /**
+   * Every pair seen, with the schedule that first saw it, so that the coverage of workers and
+   * shards unites exactly (absent from reports made before it existed).
+   */
+  readonly seen?: readonly CoveragePair[];
+}
+
+/** Shard `index` (0-based) of `count`. */
+export interface ExploreShard {
+  /** This shard, 0 … count − 1. */
+  readonly index: number;
+  /** Shards in all. */
+  readonly count: number;
+}
+
+/**
+ * What one worker explores: plain data (it crosses to another thread by structured clone), the
+ * scenario named rather than carried — the pool's worker rebuilds it from its own source.
+ */
+export interface ExploreShare {
+  /** The worker, 0 … workers − 1 (the merge order among workers). */
+  readonly worker: number;
+  /** The scenario's name (the worker checks that it rebuilt the same one). */
+  readonly scenario: string;
+  /** Strategy. */
+  readonly strategy: StrategyName;
+  /** This worker's seed. */
+  readonly seed: number;
+  /** This worker's budget in schedules (Infinity: only the time budget). */
+  readonly schedules: number;
+  /** Time budget in seconds of the worker's clock, if any. */
+  readonly seconds?: number;
+  /** PCT depth, if given. */
+  readonly depth?: number;
+  /** Exhaustive bound, if given (never used: exhaustive search is not sharded). */
+  readonly preemptionBound?: number;
+  /** The mutant switched on, or null. */
+  readonly mutant: MutantId | null;
+  /** Shrink the worker's first failure. */
+  readonly shrink: boolean;
+  /** Schedules between the worker's progress reports. */
+  readonly progressEvery: number;
+}
+
+/** What a pool reports while a share runs. */
+export interface ExploreShareEvents {
+  /** The share's own progress (its schedules so far). */
+  progress(progress: ExploreProgress): void;
+}
+
+/** A share being run by a pool. */
+export interface ExploreShareRun {
+  /** The share's report (as {@link exploreShare} returns it in the worker). */
+  readonly report: Promise<ExploreReport>;
+  /**
+   * The share may stop once it has run `schedules` schedules (it may run a few more before it
+   * hears of it: they are cut from the merge). Called again with smaller numbers.
+   */
+  stopAfter(schedules: number): void;
+}
+
+/** Runs the shares of an exploration with workers; see the module comment. */
+export interface ExplorePool {
+  /** Starts one share (the pool may queue it until a worker is free). */
+  start(share: ExploreShare, events: ExploreShareEvents): ExploreShareRun;
 }

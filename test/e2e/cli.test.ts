@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { explore, findMutant } from '../../src/explore/index.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 // From the TypeScript sources (no build needed); test/package checks the built bin.
@@ -292,5 +293,18 @@ describe('hmmsim explore', () => {
     expect(report.schedules).toBe(
       report.workers.reduce((n: number, w: { schedules: number }) => n + w.schedules, 0),
     );
+    // The worker threads go through explore({ workers }): the same report as its default pool,
+    // which runs the shares one after another in this thread.
+    const spec = findMutant('D2')!;
+    const here = await explore({
+      ...spec.scenario,
+      strategy: spec.strategy,
+      schedules: spec.schedules,
+      mutant: 'D2',
+      workers: 2,
+    });
+    const { elapsedMs: _a, ...there } = report;
+    const { elapsedMs: _b, ...mine } = JSON.parse(JSON.stringify(here));
+    expect(there).toEqual(mine);
   });
 });

@@ -18,8 +18,12 @@
  * - **no physical-to-virtual back-pointers**: a range knows its pages, a page never knows the
  *   range or address that maps it; the invalidation carries the virtual addresses.
  *
- * Device memory (migration to VRAM, `migrate_to_ram`, eviction) is not modelled here: this
- * driver mirrors system memory only (docs/semantics.md).
+ * - **device memory** (with `vramPages`): a GPU fault first migrates the range to VRAM
+ *   (migrate.ts; at most {@link GPUSVM_MIGRATE_TRIES} attempts per fault, falling back to system
+ *   memory when VRAM cannot be had or not every page could be collected), then learns the range's
+ *   pages — VRAM or system, whatever the core says now — from `hmm_range_fault`; the garbage
+ *   collector moves a partially unmapped range's VRAM pages back before it removes the range;
+ *   a CPU touch of a VRAM page runs `migrate_to_ram`; {@link GpuSvm.evict} gives VRAM back.
  *
  * The GPU page table implements the device-mirror contract, so the race explorer's oracles
  * check it; every GPU page-table write and GPU access passes a preemption point.
@@ -60,9 +64,11 @@ import {
   mmuIntervalSetSeq,
 } from '../../notifier/interval-notifier.ts';
 import { mmuNotifierRangeBlockable } from '../../notifier/subscriptions.ts';
-import { EAGAIN, EBUSY, EFAULT, ENOENT, EPERM } from '../../sim/errno.ts';
+import { EAGAIN, EBUSY, EFAULT, ENOENT, EOPNOTSUPP, EPERM } from '../../sim/errno.ts';
 import { UsageError } from '../../sim/errors.ts';
 import { RwSemaphore } from '../../sim/rw-semaphore.ts';
+import { gpusvmEvict, gpusvmMigrateToRam, gpusvmMigrateToVram } from './migrate.ts';
+import { type GpuSvmAllocation, GpuSvmVram } from './vram.ts';
 
 /** The chunk sizes of xe: 2 MiB, 64 KiB, 4 KiB (largest first). */
 export const GPUSVM_CHUNK_SIZES: readonly number[] = [PMD_SIZE, 64 * 1024, PAGE_SIZE];
@@ -70,6 +76,8 @@ export const GPUSVM_CHUNK_SIZES: readonly number[] = [PMD_SIZE, 64 * 1024, PAGE_
 export const GPUSVM_NOTIFIER_SIZE = 512 * 1024 * 1024;
 /** Virtual ns of one GPU page-table write. */
 export const GPUSVM_PTE_WRITE_NS = 100;
+/** Attempts to migrate a range to VRAM in one GPU fault before it goes on in system memory (xe: 3). */
+export const GPUSVM_MIGRATE_TRIES = 3;
 
 /** A deliberate mistake of the fault side (tests of the design principles), or null. */
 export type GpuSvmMistake =
@@ -79,6 +87,14 @@ export type GpuSvmMistake =
   | 'no read retry'
   /** The invalidate callback zaps only the part of a range the UNMAP covers, and keeps the range. */
   | 'no garbage collection'
+  /** After a migration to VRAM the range is bound to the new pages without asking hmm_range_fault. */
+  | 'assume range migrated'
+  /** A failed migration to VRAM (no VRAM, a page not collected) fails the GPU fault. */
+  | 'no devmem fallback'
+  /** `migrate_to_ram` takes the notifier lock, a driver lock, around the core's migration. */
+  | 'driver lock in migrate_to_ram'
+  /** Eviction migrates through the address the allocation was migrated to (a back-pointer). */
+  | 'evict by virtual address'
   | null;
 
 /** `struct drm_gpusvm_notifier`: one interval notifier over an aligned block of notifierSize. */
@@ -118,6 +134,8 @@ export class GpuSvmRange {
   bound = false;
   /** The notifier sequence the pages were got under. */
   notifierSeq = 0;
+  /** `flags.has_devmem_pages`: the last get_pages found only VRAM pages of this GPU. */
+  inVram = false;
 
   constructor(notifier: GpuSvmNotifier, start: number, end: number) {
     this.notifier = notifier;
@@ -144,6 +162,11 @@ export interface GpuSvmOptions {
   readonly mistake?: GpuSvmMistake;
   /** Name in reports (default 'gpusvm'). */
   readonly name?: string;
+  /**
+   * Pages of VRAM (device-private memory) the GPU has; GPU faults migrate ranges there (the
+   * policy of xe for a VRAM-preferred range). Default: none, system memory only.
+   */
+  readonly vramPages?: number;
 }
 
 function isPow2Multiple(n: number, of: number): boolean {
@@ -173,6 +196,10 @@ export class GpuSvm implements DeviceMirror {
   /** Ranges waiting for the garbage collector. */
   readonly garbage: GpuSvmRange[] = [];
   readonly reportsUpdates = true;
+  /** The GPU's VRAM, or null without `vramPages`. */
+  readonly vram: GpuSvmVram | null;
+  /** The owner of its device-private pages (`device_private_page_owner`): the SVM itself. */
+  readonly owner: unknown = this;
   private closed = false;
 
   constructor(kernel: Kernel, mm: MmStruct, options: GpuSvmOptions = {}) {
@@ -201,6 +228,10 @@ export class GpuSvm implements DeviceMirror {
     this.mistake = options.mistake ?? null;
     this.name = options.name ?? 'gpusvm';
     this.notifierLock = new RwSemaphore(kernel.sched, `${this.name} notifier_lock`);
+    this.vram =
+      options.vramPages === undefined
+        ? null
+        : new GpuSvmVram(kernel, this, options.vramPages, (vmf) => gpusvmMigrateToRam(this, vmf));
     deviceMirrorRegister(kernel, this);
   }
 
@@ -334,11 +365,26 @@ export class GpuSvm implements DeviceMirror {
           this.notifierLock.upRead();
           return -EAGAIN;
         }
+        // VRAM pages of two allocations in one range: the caller evicts the range and retries.
+        let allocation: GpuSvmAllocation | null = null;
+        let devicePages = 0;
+        for (let i = 0; i < range.npages; i++) {
+          const w = hmm.hmmPfns[i]!;
+          const a = (w & HMM_PFN_VALID) !== 0n ? (this.vram?.allocationOf(hmmPfnToPfn(w)) ?? null) : null;
+          if (a === null) continue;
+          if (allocation !== null && a !== allocation) {
+            this.notifierLock.upRead();
+            return -EOPNOTSUPP;
+          }
+          allocation = a;
+          devicePages++;
+        }
         for (let i = 0; i < range.npages; i++) {
           const w = hmm.hmmPfns[i]!;
           range.pfns[i] = (w & HMM_PFN_VALID) !== 0n ? hmmPfnToPfn(w) : 0;
           range.writable[i] = (w & HMM_PFN_WRITE) !== 0n ? 1 : 0;
         }
+        range.inVram = devicePages === range.npages;
         range.notifierSeq = hmm.notifierSeq;
         range.pagesValid = true;
         this.notifierLock.upRead();
@@ -357,6 +403,7 @@ export class GpuSvm implements DeviceMirror {
   async handleFault(addr: number, write: boolean, vaStart = 0, vaEnd = 2 ** 47): Promise<number> {
     if (this.closed) return -ENOENT;
     const deadline = new RetryDeadline(this.kernel, `${this.name} fault at 0x${addr.toString(16)}`);
+    let migrateTries = GPUSVM_MIGRATE_TRIES;
     for (;;) {
       if (deadline.expired()) return -EBUSY;
       await this.garbageCollect();
@@ -366,32 +413,115 @@ export class GpuSvm implements DeviceMirror {
       if (found === -EAGAIN) continue;
       if (typeof found === 'number') return found;
       const range = found;
+      if (this.vram !== null && !range.inVram && migrateTries > 0) {
+        migrateTries--;
+        const m = await gpusvmMigrateToVram(this, range);
+        if (m.ret !== 0) {
+          if (this.mistake === 'no devmem fallback') return m.ret;
+          // VRAM could not be had, or the CPU mappings changed: try again, and after the last
+          // attempt go on in system memory.
+          continue;
+        }
+        if (this.mistake === 'assume range migrated' && m.allocation !== null) {
+          // The mistake: every page taken to be in the new block, as if all of them had moved.
+          await this.notifierLock.downRead();
+          for (let i = 0; i < range.npages; i++) {
+            range.pfns[i] = m.allocation.pfnFirst + i;
+            range.writable[i] = 1;
+          }
+          range.pagesValid = !range.unmapped;
+          range.inVram = true;
+          this.notifierLock.upRead();
+          const bound = await this.bind(range, addr, write);
+          if (bound === -EAGAIN) continue;
+          return bound;
+        }
+      }
       const ret = await this.getPages(range, write);
+      if (ret === -EOPNOTSUPP) {
+        // VRAM pages of two allocations: move the range back to system memory and start over.
+        await this.evictRange(range);
+        continue;
+      }
       // -EFAULT / -EPERM: the CPU mappings changed under the range (a munmap whose UNMAP
       // invalidation has not come yet, an mprotect): start over; the retry finds the range
       // unmapped and collected, or no VMA at all.
       if (ret === -EAGAIN || ret === -EFAULT || ret === -EPERM) continue;
       if (ret !== 0) return ret;
-      // Bind: under the notifier lock, only if the pages are still valid
-      // (drm_gpusvm_range_pages_valid: the flags an invalidation clears).
-      await this.notifierLock.downRead();
-      const valid = range.pagesValid && !range.unmapped;
-      if (!valid && this.mistake !== 'bind without pages valid') {
-        this.notifierLock.upRead();
-        continue;
-      }
-      if (write && !range.writable[Math.floor((addr - range.start) / PAGE_SIZE)]) {
-        this.notifierLock.upRead();
-        return -EFAULT;
-      }
-      // The GPU page-table writes: the hardware sees the entries as they are written.
-      this.kernel.sched.clock.advance(GPUSVM_PTE_WRITE_NS * range.npages);
-      await condResched(this.kernel, `${this.name} GPU page-table write`);
-      range.bound = true;
-      deviceMirrorUpdated(this.kernel, this);
-      this.notifierLock.upRead();
-      return 0;
+      const bound = await this.bind(range, addr, write);
+      if (bound === -EAGAIN) continue;
+      return bound;
     }
+  }
+
+  /**
+   * Binds `range` in the GPU page table under the notifier lock, only if its pages are still
+   * valid (drm_gpusvm_range_pages_valid: the flags an invalidation clears); -EAGAIN otherwise.
+   */
+  private async bind(range: GpuSvmRange, addr: number, write: boolean): Promise<number> {
+    await this.notifierLock.downRead();
+    const valid = range.pagesValid && !range.unmapped;
+    if (!valid && this.mistake !== 'bind without pages valid') {
+      this.notifierLock.upRead();
+      return -EAGAIN;
+    }
+    if (write && !range.writable[Math.floor((addr - range.start) / PAGE_SIZE)]) {
+      this.notifierLock.upRead();
+      return -EFAULT;
+    }
+    // The GPU page-table writes: the hardware sees the entries as they are written.
+    this.kernel.sched.clock.advance(GPUSVM_PTE_WRITE_NS * range.npages);
+    await condResched(this.kernel, `${this.name} GPU page-table write`);
+    range.bound = true;
+    deviceMirrorUpdated(this.kernel, this);
+    this.notifierLock.upRead();
+    return 0;
+  }
+
+  /**
+   * `drm_gpusvm_range_evict`: faults every page of `range` in without a device-private owner, so
+   * the core migrates its VRAM pages back (`migrate_to_ram`), retrying while the notifier says
+   * the CPU page table changed, until HMM_RANGE_DEFAULT_TIMEOUT.
+   */
+  async evictRange(range: GpuSvmRange): Promise<number> {
+    const hmm: HmmRange = {
+      notifier: range.notifier.notifier,
+      notifierSeq: 0,
+      start: range.start,
+      end: range.end,
+      hmmPfns: new BigUint64Array(range.npages),
+      defaultFlags: HMM_PFN_REQ_FAULT,
+      pfnFlagsMask: 0n,
+      devPrivateOwner: null,
+    };
+    const deadline = new RetryDeadline(this.kernel, `${this.name} range evict`);
+    if (!mmgetNotZero(this.mm)) return -EFAULT;
+    try {
+      await mmapReadLock(this.mm);
+      let ret = -EBUSY;
+      while (ret === -EBUSY && !deadline.expired()) {
+        hmm.notifierSeq = await mmuIntervalReadBegin(hmm.notifier);
+        ret = await hmmRangeFault(hmm);
+      }
+      mmapReadUnlock(this.mm);
+      return ret;
+    } finally {
+      await mmput(this.mm);
+    }
+  }
+
+  /**
+   * Gives VRAM back (`drm_pagemap_evict_to_ram` of every allocation, as under memory pressure):
+   * 0, or -EBUSY when some page was still held after the last pass. No-op without VRAM.
+   */
+  async evict(): Promise<number> {
+    if (this.vram === null) return 0;
+    let ret = 0;
+    for (const a of [...this.vram.allocations.values()]) {
+      const r = await gpusvmEvict(this, a);
+      if (r !== 0) ret = r;
+    }
+    return ret;
   }
 
   /**
@@ -419,6 +549,7 @@ export class GpuSvm implements DeviceMirror {
         }
         r.bound = false;
         r.pagesValid = false;
+        r.inVram = false;
         changed = true;
         if (range.event === MMU_NOTIFY_UNMAP && !r.unmapped) {
           r.unmapped = true;
@@ -438,6 +569,9 @@ export class GpuSvm implements DeviceMirror {
   async garbageCollect(): Promise<void> {
     while (this.garbage.length > 0) {
       const r = this.garbage.shift()!;
+      // Partial unmap: the pages still mapped go back to system memory before the range goes
+      // (no range splitting: the next fault makes a range that fits the new VMA).
+      if (this.vram !== null && this.hasVramPages(r)) await this.evictRange(r);
       await this.notifierLock.downWrite();
       r.notifier.ranges.delete(r.start);
       const empty = r.notifier.ranges.size === 0 && this.notifiers.get(r.notifier.start) === r.notifier;
@@ -445,6 +579,13 @@ export class GpuSvm implements DeviceMirror {
       this.notifierLock.upWrite();
       if (empty) await mmuIntervalNotifierRemove(r.notifier.notifier);
     }
+  }
+
+  /** True when the last get_pages of `range` found some VRAM page of this GPU. */
+  private hasVramPages(range: GpuSvmRange): boolean {
+    for (let i = 0; i < range.npages; i++)
+      if (range.pfns[i] !== 0 && this.vram!.allocationOf(range.pfns[i]!) !== null) return true;
+    return false;
   }
 
   /**

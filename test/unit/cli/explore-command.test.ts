@@ -1,8 +1,12 @@
-/** Sharding of `hmmsim explore --workers`: budget split and report merge; the selftest filter. */
+/** Sharding of `hmmsim explore --workers` (the core's plan and merge); the selftest filter. */
 import { describe, expect, it } from 'vitest';
-import { mergeReports, splitBudget } from '../../../src/cli/explore-command.ts';
 import { matchesFilter } from '../../../src/cli/main.ts';
-import type { ExploreFailure, ExploreReport } from '../../../src/explore/index.ts';
+import {
+  type ExploreFailure,
+  type ExploreReport,
+  mergeShareReports as mergeReports,
+  splitBudget,
+} from '../../../src/explore/index.ts';
 
 const report = (seed: number, schedules: number, failAt: number | null): ExploreReport => ({
   scenario: 's',
@@ -25,19 +29,20 @@ const report = (seed: number, schedules: number, failAt: number | null): Explore
 describe('explore --workers', () => {
   it('splits a budget among workers', () => {
     expect(splitBudget(1000, 3)).toEqual([334, 333, 333]);
-    expect(splitBudget(2, 4)).toEqual([1, 1]);
+    expect(splitBudget(2, 4)).toEqual([1, 1, 0, 0]);
   });
 
-  it('merges reports: total schedules, the first failure by schedule order, then by worker', () => {
+  it('merges reports: the first failure by schedule order, then by worker; each cut where it puts them', () => {
     const m = mergeReports([report(1, 50, null), report(2, 8, 7), report(3, 8, 7), report(4, 3, 2)]);
-    expect(m.schedules).toBe(69);
+    // Worker 3 failed in its schedule 2: workers before it count schedules 0 … 2, the later none.
+    expect(m.schedules).toBe(12);
     expect(m.failure?.token).toBe('t4');
     expect(m.seed).toBe(4);
     expect(m.elapsedMs).toBe(40);
     expect(m.workers).toEqual([
-      { seed: 1, schedules: 50, failed: false },
-      { seed: 2, schedules: 8, failed: true },
-      { seed: 3, schedules: 8, failed: true },
+      { seed: 1, schedules: 3, failed: false },
+      { seed: 2, schedules: 3, failed: false },
+      { seed: 3, schedules: 3, failed: false },
       { seed: 4, schedules: 3, failed: true },
     ]);
     expect(mergeReports([report(1, 5, 3), report(2, 5, 3)]).failure?.token).toBe('t1');

@@ -1,7 +1,7 @@
-/** The seed and budget plan of `--shard I/N` (src/cli/explore-scale.ts). */
+/** The seed and budget plan of `--shard I/N` (the core's planShares) and its parsing. */
 import { describe, expect, it } from 'vitest';
-import { splitBudget } from '../../../src/cli/explore-command.ts';
-import { isModuleScenario, parseShard, shardPlan } from '../../../src/cli/explore-scale.ts';
+import { isModuleScenario, parseShard } from '../../../src/cli/explore-scale.ts';
+import { planShares as shardPlan, splitBudget } from '../../../src/explore/index.ts';
 
 describe('shard plans', () => {
   it('N shards of one worker explore what --workers N explores: seeds s+i, the same shares', () => {
