@@ -580,11 +580,10 @@ export class Engine {
       if (faultsHere === 0) continue;
       blocks++;
       this.faultsInBlocks += faultsHere;
-      const r = this.serviceBlock(block, 'fault');
-      pages += r.pages;
-      prefetched += r.prefetched;
-      transfers += r.transfers;
-      if (r.firstTouch) newBlocks++;
+      pages += this.serviceBlock(block, 'fault');
+      prefetched += this.svcPrefetched;
+      transfers += this.svcTransfers;
+      if (this.svcFirstTouch) newBlocks++;
       if (this.replayPolicy === 'block') this.replay();
     }
     this.counters.duplicates += dups;
@@ -626,6 +625,17 @@ export class Engine {
   }
 
   private readonly lastUtlbSlot = new Int32Array(1024);
+  /** The prefetchers' input, reused for every block (a fresh object per block costs measurably). */
+  private readonly pin: { -readonly [K in keyof PrefetchInput]: PrefetchInput[K] } = {
+    resident: this.faulted,
+    residentOff: 0,
+    faulted: this.faulted,
+    faultedOff: 0,
+    thrashing: null,
+    thrashingOff: 0,
+    blockPages: BLOCK_PAGES,
+    firstTouchPreferred: false,
+  };
 
   private prefetchKind(): string {
     if (this.evictionsStarted) {
@@ -643,16 +653,13 @@ export class Engine {
     destOff: number,
     firstTouchPreferred: boolean,
   ): void {
-    const inp: PrefetchInput = {
-      resident: destResident,
-      residentOff: destOff,
-      faulted: this.faulted,
-      faultedOff: 0,
-      thrashing: null,
-      thrashingOff: 0,
-      blockPages: Math.min(BLOCK_PAGES, this.b.pageCount - (block << BLOCK_SHIFT)),
-      firstTouchPreferred,
-    };
+    const inp = this.pin;
+    inp.resident = destResident;
+    inp.residentOff = destOff;
+    inp.faulted = this.faulted;
+    inp.faultedOff = 0;
+    inp.blockPages = Math.min(BLOCK_PAGES, this.b.pageCount - (block << BLOCK_SHIFT));
+    inp.firstTouchPreferred = firstTouchPreferred;
     const m = this.migrate;
     switch (this.prefetchKind()) {
       case 'density': {
@@ -689,40 +696,58 @@ export class Engine {
     }
   }
 
-  /** Services the faulted pages (`this.faulted`) of `block`; returns what it did. */
-  private serviceBlock(
-    block: number,
-    cause: 'fault' | 'hint',
-  ): { pages: number; prefetched: number; transfers: number; firstTouch: boolean } {
+  /** What the last {@link serviceBlock} did (fields, not a result object: it runs per block per batch). */
+  private svcPrefetched = 0;
+  private svcTransfers = 0;
+  private svcFirstTouch = false;
+
+  /**
+   * Services the faulted pages (`this.faulted`) of `block`; returns the pages migrated and leaves
+   * the prefetched pages, transfers and first touch in `svc…`.
+   */
+  private serviceBlock(block: number, cause: 'fault' | 'hint'): number {
     const base = block * BLOCK_WORDS;
     const populated = this.b.populated;
-    let nowhere = true;
-    for (let i = 0; i < BLOCK_WORDS; i++) if (populated[base + i] !== 0) nowhere = false;
-    const firstTouchPreferred = nowhere && this.o.preferGpu !== undefined && this.o.preferGpu[block] === 1;
-    if (cause === 'hint') this.migrate.set(this.faulted);
-    else this.computeMigrateMask(block, this.b.gpuResident, base, firstTouchPreferred);
-    const m = this.migrate;
-    let need = 0;
-    for (let i = 0; i < BLOCK_WORDS; i++) {
-      m[i]! &= ~(this.b.gpuResident[base + i]! | this.remote[base + i]!);
-      need += popcount32(m[i]!);
+    const resident = this.b.gpuResident;
+    const remote = this.remote;
+    let firstTouchPreferred = false;
+    if (this.o.preferGpu !== undefined && this.o.preferGpu[block] === 1) {
+      firstTouchPreferred = true;
+      for (let i = 0; i < BLOCK_WORDS; i++) if (populated[base + i] !== 0) firstTouchPreferred = false;
     }
+    if (cause === 'hint') this.migrate.set(this.faulted);
+    else this.computeMigrateMask(block, resident, base, firstTouchPreferred);
+    const m = this.migrate;
+    const f = this.faulted;
+    let need = 0;
     let prefetched = 0;
-    for (let i = 0; i < BLOCK_WORDS; i++) prefetched += popcount32(m[i]! & ~this.faulted[i]!);
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      const w = m[i]! & ~(resident[base + i]! | remote[base + i]!);
+      m[i] = w;
+      if (w !== 0) {
+        need += popcount32(w);
+        prefetched += popcount32(w & ~f[i]!);
+      }
+    }
     this.counters.bytesPrefetched += prefetched * WL_PAGE_SIZE;
+    this.svcPrefetched = prefetched;
+    this.svcTransfers = 0;
+    this.svcFirstTouch = false;
     this.charge('blockFixed', this.cost.blockFixed());
     if (this.mapRemote) {
       // Map system memory pages for the GPU (nouveau, dmirror): walk with hmm_range_fault, write PTEs.
-      for (let i = 0; i < BLOCK_WORDS; i++) this.remote[base + i]! |= m[i]!;
+      for (let i = 0; i < BLOCK_WORDS; i++) remote[base + i]! |= m[i]!;
       this.charge('cpuUnmap', this.kc.hmmRangeFaultPassNs + need * this.kc.hmmRangeFaultPageNs);
       this.charge('pteUpdate', this.cost.pteUpdate(need));
       this.charge('tlbInvalidate', this.cost.tlbInvalidate(1));
-      return { pages: 0, prefetched: 0, transfers: 0, firstTouch: false };
+      this.svcPrefetched = 0;
+      return 0;
     }
     while (this.usedPages + need > this.o.capacityPages) this.evictOne(block);
     // Pages that hold data are copied; the faulted ones first, then the rest (P1 nvprof trace:
     // each fault's 4 KiB page is copied before the remainder of the region).
-    for (let i = 0; i < BLOCK_WORDS; i++) this.copyMask[i] = m[i]! & populated[base + i]!;
+    const c = this.copyMask;
+    for (let i = 0; i < BLOCK_WORDS; i++) c[i] = m[i]! & populated[base + i]!;
     const res = this.b.migrateToGpu(block, m, 0, cause === 'hint' ? 'hint' : 'fault');
     this.usedPages += res.pages;
     this.evictor.onMigrateIn(block, m, 0);
@@ -741,15 +766,23 @@ export class Engine {
     this.charge('zero', this.cost.zero(res.zeroed));
     this.charge('dmaMap', this.cost.dmaMap(res.dmaMapped));
     let transfers = 0;
-    const c = this.copyMask;
-    for (let i = 0; i < BLOCK_WORDS; i++) this.scratch[i] = c[i]! & this.faulted[i]!;
-    transfers += this.copyMaskRuns('h2d', block, this.scratch, cause);
-    for (let i = 0; i < BLOCK_WORDS; i++) this.scratch[i] = c[i]! & ~this.faulted[i]!;
-    transfers += this.copyMaskRuns('h2d', block, this.scratch, cause === 'hint' ? 'hint' : 'prefetch');
+    const sc = this.scratch;
+    let rest = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      sc[i] = c[i]! & f[i]!;
+      rest |= c[i]! & ~f[i]!;
+    }
+    transfers += this.copyMaskRuns('h2d', block, sc, cause);
+    if (rest !== 0) {
+      for (let i = 0; i < BLOCK_WORDS; i++) sc[i] = c[i]! & ~f[i]!;
+      transfers += this.copyMaskRuns('h2d', block, sc, cause === 'hint' ? 'hint' : 'prefetch');
+    }
     this.charge('pteUpdate', this.cost.pteUpdate(res.pages));
     this.charge('tlbInvalidate', this.cost.tlbInvalidate(1));
     this.counters.pagesMigratedH2D += res.pages;
-    return { pages: res.pages, prefetched, transfers, firstTouch: res.firstTouch };
+    this.svcTransfers = transfers;
+    this.svcFirstTouch = res.firstTouch;
+    return res.pages;
   }
 
   private evictOne(exclude: number): void {
