@@ -90,9 +90,15 @@ const stream: Generator = {
           const off = base + blk * chunk;
           if (off >= bytes) break;
           const sm = blk % ctx.sms;
-          t.push(sm, pageOf(b, off), 0);
-          t.push(sm, pageOf(c, off), 0);
-          t.push(sm, pageOf(a, off), ACC_WRITE | ACC_DEP);
+          // A block's chunk spans chunk/4 KiB pages (two for 1024 doubles): its warps load every
+          // page of b and c, then store every page of a.
+          const p0 = Math.floor(off / WL_PAGE_SIZE);
+          const p1 = Math.floor((Math.min(bytes, off + chunk) - 1) / WL_PAGE_SIZE);
+          for (let p = p0; p <= p1; p++) {
+            t.push(sm, pageOf(b, p * WL_PAGE_SIZE), 0);
+            t.push(sm, pageOf(c, p * WL_PAGE_SIZE), 0);
+          }
+          for (let p = p0; p <= p1; p++) t.push(sm, pageOf(a, p * WL_PAGE_SIZE), ACC_WRITE | ACC_DEP);
         }
       }
       out.push(t.build());
