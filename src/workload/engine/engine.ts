@@ -4,8 +4,8 @@
  *
  * GPU side. Each SM walks its access list; a page that is neither GPU-resident nor remotely
  * mapped raises a replayable far fault and the SM keeps issuing independent accesses (Allen & Ge
- * SC21 §3.2), until an access depends on an outstanding fault (`ACC_DEP`: a store of loaded
- * values, SC21 Listing 2), its μTLB holds `utlbMaxOutstanding` faults, or it raised
+ * SC21 §3.2), until an access depends on an outstanding load fault (`ACC_DEP`: a store of
+ * loaded values, SC21 Listing 2; stores set no register, so nothing waits on them), its μTLB holds `utlbMaxOutstanding` faults, or it raised
  * `smMaxOutstanding` new faults since the last replay (the per-SM rate limiter). SMs raise faults
  * round-robin, so a batch mixes SMs. A replay makes every SM retry its outstanding accesses:
  * resolved ones complete, unresolved ones fault again.
@@ -66,6 +66,17 @@ export interface Counters {
   blocksPerBatch: number;
   /** Mean non-duplicate coalesced faults per serviced VA block. */
   faultsPerBlock: number;
+  /**
+   * Mean distinct VA blocks among a batch's fetched faults, serviced or not (Allen & Ge SC21
+   * Table 3 "VABlock/Batch").
+   */
+  vaBlocksPerBatch: number;
+  /**
+   * Fetched faults (duplicates included) per VA block of their batch: SC21 Table 3
+   * "Faults/VABlock". Table 3 × Table 2 confirm the definition: for all seven codes, VA blocks per
+   * batch × faults per VA block = faults per SM per batch × 80 SMs, the raw batch size.
+   */
+  faultsPerVaBlock: number;
   bytesH2D: number;
   bytesD2H: number;
   /** H2D bytes of pages migrated without a fault of their own (prefetch and big-page growth). */
@@ -99,6 +110,8 @@ function emptyCounters(): Counters {
     batches: 0,
     blocksPerBatch: 0,
     faultsPerBlock: 0,
+    vaBlocksPerBatch: 0,
+    faultsPerVaBlock: 0,
     bytesH2D: 0,
     bytesD2H: 0,
     bytesPrefetched: 0,
@@ -190,6 +203,7 @@ export class Engine {
   private readonly computeNs: number;
   private blocksInBatches = 0;
   private faultsInBlocks = 0;
+  private vaBlocksInBatches = 0;
   private accessesTotal = 0;
   private lastProgress = 0;
   private minFaultsSeen: Uint16Array;
@@ -321,6 +335,10 @@ export class Engine {
     const pending = new Int32Array(sms * pendCap);
     const pendAccess = new Uint8Array(sms * pendCap);
     const pendCount = new Int32Array(sms);
+    // Outstanding loads per SM: a dependent access waits for these only. A store sets no
+    // register, so later instructions never wait on a faulting store (SC21 Listing 2: the FADD
+    // stalls on the two loads' registers, and the warp's 32 stores then fault together).
+    const pendReads = new Int32Array(sms);
     const utlbCount = new Int32Array(Math.ceil(sms / this.smsPerUtlb));
     const raised = new Int32Array(sms);
     this.accessesTotal += trace.pages.length;
@@ -351,6 +369,7 @@ export class Engine {
           const page = pending[base + i]!;
           if (isValid(page)) {
             utlbCount[(s / this.smsPerUtlb) | 0]!--;
+            if (pendAccess[base + i] === ACCESS_READ) pendReads[s]!--;
             if (needsAccess) this.evictor.onAccess(page);
             progress = true;
           } else {
@@ -377,7 +396,7 @@ export class Engine {
           while (i < end) {
             const page = trace.pages[i]!;
             const fl = trace.flags[i]!;
-            if ((fl & ACC_DEP) !== 0 && pendCount[s]! > 0) break;
+            if ((fl & ACC_DEP) !== 0 && pendReads[s]! > 0) break;
             if (isValid(page)) {
               if (needsAccess) this.evictor.onAccess(page);
               hits++;
@@ -403,6 +422,7 @@ export class Engine {
             pending[base + pendCount[s]!] = page;
             pendAccess[base + pendCount[s]!] = access;
             pendCount[s]!++;
+            if (access === ACCESS_READ) pendReads[s]!++;
             utlbCount[u]!++;
             raised[s]!++;
             this.pushFault(page, s, access);
@@ -555,9 +575,11 @@ export class Engine {
       map: this.breakdown.pteUpdate + this.breakdown.populate + this.breakdown.dmaMap,
     };
     let newBlocks = 0;
+    let vaBlocks = 0;
     let k = 0;
     while (k < kept) {
       const block = Math.floor(key[k]! / 4) >>> BLOCK_SHIFT;
+      vaBlocks++;
       this.faulted.fill(0);
       let faultsHere = 0;
       let lastPage = -1;
@@ -592,6 +614,10 @@ export class Engine {
     this.counters.blocksServiced += blocks;
     this.counters.blocksPerBatch = this.blocksInBatches / this.counters.batches;
     this.counters.faultsPerBlock = this.blocksInBatches > 0 ? this.faultsInBlocks / this.blocksInBatches : 0;
+    this.vaBlocksInBatches += vaBlocks;
+    this.counters.vaBlocksPerBatch = this.vaBlocksInBatches / this.counters.batches;
+    this.counters.faultsPerVaBlock =
+      this.vaBlocksInBatches > 0 ? this.counters.faults / this.vaBlocksInBatches : 0;
     evictions = this.counters.evictions - evictions;
     if (this.obs?.onBatch) {
       this.obs.onBatch({

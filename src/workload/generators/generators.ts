@@ -415,9 +415,12 @@ export function findGenerator(name: string): Generator | undefined {
   return GENERATORS.find((g) => g.name === name);
 }
 
-/** Writes and reads of a hand-made trace: `pages` in order on SM 0, each dependent (serialized). */
-export function serialTrace(name: string, pages: readonly number[], write = false): KernelTrace {
+/**
+ * Reads of a hand-made trace: `pages` in order on SM 0, each depending on the one before
+ * (pointer chasing), so they fault one at a time.
+ */
+export function serialTrace(name: string, pages: readonly number[]): KernelTrace {
   const t = new TraceBuilder(name, 1);
-  for (const p of pages) t.push(0, p, ACC_DEP | (write ? ACC_WRITE : 0));
+  for (const p of pages) t.push(0, p, ACC_DEP);
   return t.build();
 }
