@@ -44,6 +44,7 @@ import {
   windowPrefetch,
 } from '../policy/prefetch.ts';
 import type { PolicyParams } from '../policy/presets.ts';
+import { HINT_PIN, HINT_THROTTLE, PROC_CPU, PROC_GPU, ThrashingDetector } from '../policy/thrashing.ts';
 import { maskRuns } from '../residency/fast-backend.ts';
 import * as units from '../units.ts';
 import type { KernelWork, ResidencyBackend } from './backend.ts';
@@ -83,9 +84,12 @@ export interface Counters {
   bytesPrefetched: number;
   /** Eviction operations (root chunks, or UVM Smart's units). */
   evictions: number;
-  /** Thrashing throttles and pins (thrashing detection is not modelled yet: always 0). */
+  /** Thrashing throttle hints (nvidia-uvm `num_throttle`), GPU and CPU faults together. */
   throttles: number;
+  /** Thrashing pin hints (nvidia-uvm `num_pin_local` + `num_pin_remote`). */
   pins: number;
+  /** Pages found thrashing (nvidia-uvm `num_thrashing`). */
+  thrashingDetected: number;
   /** Notifier invalidations (the backend's count). */
   invalidations: number;
   /** -EBUSY retries (functional tier only). */
@@ -118,6 +122,7 @@ function emptyCounters(): Counters {
     evictions: 0,
     throttles: 0,
     pins: 0,
+    thrashingDetected: 0,
     invalidations: 0,
     ebusyRetries: 0,
     replays: 0,
@@ -167,6 +172,11 @@ export class Engine {
   private readonly obs: RunObserver | undefined;
   private readonly evictor: Evictor;
   private readonly rng: Prng;
+  /** nvidia-uvm's thrashing detection and prevention (disabled for the other drivers). */
+  private readonly thr: ThrashingDetector;
+  /** Faults the thrashing detector throttled in the current batch, and the earliest end of their throttling. */
+  private batchThrottled = 0;
+  private batchThrottleEnd = Number.POSITIVE_INFINITY;
   /** Pages the GPU maps remotely (map-remote placement): accesses hit without migration. */
   private readonly remote: Uint32Array;
   private usedPages = 0;
@@ -221,6 +231,20 @@ export class Engine {
       this.rng,
     );
     this.remote = new Uint32Array(o.backend.blockCount * BLOCK_WORDS);
+    const lapseNs = o.policy.thrashingLapseUs.value * 1000;
+    this.thr = new ThrashingDetector(
+      {
+        enable: o.policy.thrashingEnable.value !== 0,
+        threshold: Math.min(7, Math.max(1, Math.floor(o.policy.thrashingThreshold.value))),
+        pinThreshold: Math.min(255, Math.max(1, Math.floor(o.policy.thrashingPinThreshold.value))),
+        lapseNs,
+        napNs: o.policy.thrashingNap.value * lapseNs,
+        epochNs: o.policy.thrashingEpoch.value * lapseNs,
+        pinNs: o.policy.thrashingPin.value * lapseNs,
+        maxResets: o.policy.thrashingMaxResets.value,
+      },
+      o.backend.blockCount,
+    );
     const cap = Math.max(1, Math.floor(o.policy.faultBufferEntries.value));
     this.fbPage = new Int32Array(cap);
     this.fbSm = new Int32Array(cap);
@@ -485,12 +509,24 @@ export class Engine {
   /** One run of the bottom half (`uvm_parent_gpu_service_replayable_faults`). */
   private serviceFaults(): void {
     let batches = 0;
+    let throttledBatches = 0;
     let replayed = false;
     const maxBatches = Math.max(1, this.p.maxBatchesPerService.value);
-    while (batches < maxBatches && this.fbCount > 0) {
+    const maxThrottled = Math.max(1, this.p.maxThrottlePerService.value);
+    while (batches < maxBatches && throttledBatches < maxThrottled && this.fbCount > 0) {
       replayed = false;
+      this.batchThrottled = 0;
+      this.batchThrottleEnd = Number.POSITIVE_INFINITY;
+      const blocksBefore = this.counters.blocksServiced;
       const dups = this.serviceBatch();
       batches++;
+      if (this.batchThrottled > 0) {
+        throttledBatches++;
+        // Only throttled faults in the batch: the GPU would replay them and fault again until the
+        // throttling period ends; the model lets the time pass instead of spinning.
+        if (this.counters.blocksServiced === blocksBefore && this.batchThrottleEnd > this.now)
+          this.charge('throttle', this.batchThrottleEnd - this.now);
+      }
       if (this.replayPolicy === 'batch') {
         this.replay();
         replayed = true;
@@ -507,6 +543,39 @@ export class Engine {
       }
     }
     if (!replayed) this.replay();
+  }
+
+  /**
+   * Asks the thrashing detector about each faulted page of `block` (`this.faulted`), as
+   * `service_fault_batch_block_locked` does: a throttled page is not serviced (the GPU faults on
+   * it again after the replay), a page pinned in CPU memory is mapped remotely instead of
+   * migrated, a page pinned on the GPU migrates as usual. Returns the faulted pages left.
+   */
+  private thrashingHints(block: number): number {
+    const f = this.faulted;
+    const base = block * BLOCK_WORDS;
+    let left = 0;
+    for (let w = 0; w < BLOCK_WORDS; w++) {
+      let word = f[w]!;
+      while (word !== 0) {
+        const bit = word & -word;
+        word &= word - 1;
+        const rel = w * 32 + (31 - Math.clz32(bit));
+        const h = this.thr.hint(block, rel, PROC_GPU, PROC_CPU, this.now);
+        if (h === HINT_THROTTLE) {
+          f[w]! &= ~bit;
+          this.batchThrottled++;
+          this.batchThrottleEnd = Math.min(this.batchThrottleEnd, this.thr.throttleEnd(block, rel));
+        } else if (h === HINT_PIN && this.thr.pinResidency === PROC_CPU) {
+          f[w]! &= ~bit;
+          this.remote[base + w]! |= bit;
+          this.charge('pteUpdate', this.cost.pteUpdate(1));
+        } else {
+          left++;
+        }
+      }
+    }
+    return left;
   }
 
   /** Fetches, coalesces, sorts and services one batch; returns its duplicates. */
@@ -599,6 +668,7 @@ export class Engine {
         this.faulted[rel >>> 5]! |= 1 << (rel & 31);
         faultsHere++;
       }
+      if (faultsHere > 0 && this.thr.tracked(block)) faultsHere = this.thrashingHints(block);
       if (faultsHere === 0) continue;
       blocks++;
       this.faultsInBlocks += faultsHere;
@@ -686,6 +756,8 @@ export class Engine {
     inp.faultedOff = 0;
     inp.blockPages = Math.min(BLOCK_PAGES, this.b.pageCount - (block << BLOCK_SHIFT));
     inp.firstTouchPreferred = firstTouchPreferred;
+    // Thrashing pages are neither grown nor prefetched (uvm_perf_prefetch.c).
+    inp.thrashing = this.thr.thrashingMask(block);
     const m = this.migrate;
     switch (this.prefetchKind()) {
       case 'density': {
@@ -776,6 +848,9 @@ export class Engine {
     for (let i = 0; i < BLOCK_WORDS; i++) c[i] = m[i]! & populated[base + i]!;
     const res = this.b.migrateToGpu(block, m, 0, cause === 'hint' ? 'hint' : 'fault');
     this.usedPages += res.pages;
+    // Thrashing detection sees the copied pages (fault and prefetch causes); a hint resets them.
+    if (cause === 'hint') this.thr.onUserMigration(block, m);
+    else this.thr.onMigration(block, c, PROC_GPU, this.now);
     this.evictor.onMigrateIn(block, m, 0);
     const unmapStart = this.now;
     this.charge('cpuUnmap', this.cost.cpuUnmap(res.cpuUnmapped) + this.kernelWork(res.kernel));
@@ -878,7 +953,9 @@ export class Engine {
         const rel = p & (BLOCK_PAGES - 1);
         touched[rel >>> 5]! |= 1 << (rel & 31);
       }
-      if (write) {
+      // HMM mirrors (map-remote placement) lose the written pages; a page nvidia-uvm pinned in
+      // CPU memory stays mapped by the GPU.
+      if (write && this.mapRemote) {
         let inval = false;
         for (let i = 0; i < BLOCK_WORDS; i++) {
           if ((this.remote[base + i]! & touched[i]!) !== 0) {
@@ -910,6 +987,16 @@ export class Engine {
     const base = block * BLOCK_WORDS;
     const resident = this.b.gpuResident;
     this.counters.cpuFaults++;
+    // uvm_vm_fault: a throttled CPU sleeps until the throttling period ends, then faults again.
+    let pinCpu = false;
+    if (this.thr.tracked(block)) {
+      let h = this.thr.hint(block, rel, PROC_CPU, PROC_GPU, this.now);
+      if (h === HINT_THROTTLE) {
+        this.charge('throttle', this.thr.throttleEnd(block, rel) - this.now);
+        h = this.thr.hint(block, rel, PROC_CPU, PROC_GPU, this.now);
+      }
+      pinCpu = h === HINT_PIN && this.thr.pinResidency === PROC_CPU;
+    }
     // The prefetcher runs with the CPU as destination: resident there = has data, not on the GPU.
     const cpuRes = this.copyMask;
     for (let i = 0; i < BLOCK_WORDS; i++) cpuRes[i] = this.b.populated[base + i]! & ~resident[base + i]!;
@@ -946,6 +1033,9 @@ export class Engine {
     this.copyMaskRuns('d2h', block, this.evMask, 'cpu-fault');
     const res = this.b.cpuAccess(block, m, 0, false);
     this.charge('cpuFault', this.kernelWork(res.kernel));
+    this.thr.onMigration(block, m, PROC_CPU, this.now);
+    // Pinned in CPU memory: the GPU maps the page remotely from now on.
+    if (pinCpu) this.remote[base + (rel >>> 5)]! |= 1 << (rel & 31);
     this.usedPages -= res.migratedBack;
     this.counters.pagesMigratedD2H += res.migratedBack;
     let empty = true;
@@ -980,6 +1070,9 @@ export class Engine {
 
   /** Final counters with the backend's. */
   finish(): Counters {
+    this.counters.throttles = this.thr.stats.throttles;
+    this.counters.pins = this.thr.stats.pins;
+    this.counters.thrashingDetected = this.thr.stats.detected;
     this.counters.invalidations = this.b.counters.invalidations;
     this.counters.ebusyRetries = this.b.counters.ebusyRetries;
     return this.counters;
