@@ -187,6 +187,16 @@ export class Engine {
   private readonly fbAccess: Uint8Array;
   private fbGet = 0;
   private fbCount = 0;
+  /**
+   * Entries raised but not stored: with `batch-flush` only the first `batchSize` entries after a
+   * flush are ever fetched (the flush drops the rest before the GPU raises more), so the buffer
+   * stores those and only counts the others — identical results, without writing and dropping
+   * thousands of re-raised faults per batch.
+   */
+  private fbDropped = 0;
+  private readonly fbStoreMax: number;
+  /** Per page: the last SM (+1) that started waiting for it, 0 when none (see runKernel). */
+  private readonly pendSm: Int32Array;
   // Batch scratch.
   private readonly bPage: Int32Array;
   private readonly bSm: Int32Array;
@@ -231,6 +241,7 @@ export class Engine {
       this.rng,
     );
     this.remote = new Uint32Array(o.backend.blockCount * BLOCK_WORDS);
+    this.pendSm = new Int32Array(o.backend.blockCount * BLOCK_PAGES);
     const lapseNs = o.policy.thrashingLapseUs.value * 1000;
     this.thr = new ThrashingDetector(
       {
@@ -254,6 +265,7 @@ export class Engine {
     this.bSm = new Int32Array(bs);
     this.bAccess = new Uint8Array(bs);
     this.bKey = new Float64Array(bs);
+    this.fbStoreMax = o.policy.replayPolicy.value === 'batch-flush' ? Math.min(bs, cap) : cap;
     this.sms = Math.max(1, Math.floor(o.platform.sms.value));
     this.smsPerUtlb = Math.max(1, Math.floor(o.platform.smsPerUtlb.value));
     const utlbs = Math.ceil(this.sms / this.smsPerUtlb);
@@ -359,6 +371,7 @@ export class Engine {
     const pending = new Int32Array(sms * pendCap);
     const pendAccess = new Uint8Array(sms * pendCap);
     const pendCount = new Int32Array(sms);
+    const pendSm = this.pendSm;
     // Outstanding loads per SM: a dependent access waits for these only. A store sets no
     // register, so later instructions never wait on a faulting store (SC21 Listing 2: the FADD
     // stalls on the two loads' registers, and the warp's 32 stores then fault together).
@@ -392,6 +405,7 @@ export class Engine {
         for (let i = 0; i < pendCount[s]!; i++) {
           const page = pending[base + i]!;
           if (isValid(page)) {
+            if (pendSm[page] === s + 1) pendSm[page] = 0;
             utlbCount[(s / this.smsPerUtlb) | 0]!--;
             if (pendAccess[base + i] === ACCESS_READ) pendReads[s]!--;
             if (needsAccess) this.evictor.onAccess(page);
@@ -427,13 +441,18 @@ export class Engine {
               i++;
               continue;
             }
-            // Another access to a page this SM already waits for: no new fault.
+            // Another access to a page this SM already waits for: no new fault. `pendSm` holds the
+            // last SM (+1) that started waiting for the page; only a page another SM marked
+            // needs the list scanned.
             const base = s * pendCap;
-            let dup = false;
-            for (let k = 0; k < pendCount[s]!; k++) {
-              if (pending[base + k] === page) {
-                dup = true;
-                break;
+            const mark = pendSm[page]!;
+            let dup = mark === s + 1;
+            if (mark !== 0 && !dup) {
+              for (let k = 0; k < pendCount[s]!; k++) {
+                if (pending[base + k] === page) {
+                  dup = true;
+                  break;
+                }
               }
             }
             if (dup) {
@@ -441,9 +460,10 @@ export class Engine {
               continue;
             }
             if (raised[s]! >= this.smMax || utlbCount[u]! >= this.utlbMax || pendCount[s]! >= pendCap) break;
-            if (this.fbCount >= this.fbPage.length) break;
+            if (this.fbCount + this.fbDropped >= this.fbPage.length) break;
             const access = (fl & ACC_WRITE) !== 0 ? ACCESS_WRITE : ACCESS_READ;
             pending[base + pendCount[s]!] = page;
+            pendSm[page] = s + 1;
             pendAccess[base + pendCount[s]!] = access;
             pendCount[s]!++;
             if (access === ACCESS_READ) pendReads[s]!++;
@@ -492,7 +512,11 @@ export class Engine {
   private roundFn: (() => boolean) | null = null;
 
   private pushFault(page: number, sm: number, access: number): void {
-    if (this.fbCount >= this.fbPage.length) return;
+    if (this.fbCount + this.fbDropped >= this.fbPage.length) return;
+    if (this.fbCount >= this.fbStoreMax) {
+      this.fbDropped++;
+      return;
+    }
     const i = (this.fbGet + this.fbCount) % this.fbPage.length;
     this.fbPage[i] = page;
     this.fbSm[i] = sm;
@@ -537,6 +561,7 @@ export class Engine {
         this.counters.flushes++;
         this.fbGet = (this.fbGet + this.fbCount) % this.fbPage.length;
         this.fbCount = 0;
+        this.fbDropped = 0;
         void dups;
         this.replay();
         replayed = true;
