@@ -250,16 +250,26 @@ export class FastBackend implements ResidencyBackend {
       this.cpuMapped[base + i]! |= m;
     }
     const runs: number[] = [];
+    let callbacks = 0;
     if (migratedBack > 0) {
-      maskRuns(t, 0, runs);
-      this.counters.invalidations++;
+      if (this.options.hmm) {
+        // An HMM device's migrate_to_ram moves the faulting page only (lib/test_hmm.c
+        // dmirror_devmem_fault: one migrate_vma of one page, one MIGRATE invalidation): each page
+        // of the region comes back by its own CPU fault, one transfer and one callback each.
+        for (let i = 0; i < migratedBack; i++) runs.push(1);
+        callbacks = migratedBack;
+        this.counters.invalidations += migratedBack;
+      } else {
+        maskRuns(t, 0, runs);
+        this.counters.invalidations++;
+      }
     }
     return {
       migratedBack,
       runs,
       populated,
       faults,
-      kernel: { ptes: 0, ranges: 0, shootdowns: 0, callbacks: 0, pages: migratedBack, folios: migratedBack },
+      kernel: { ptes: 0, ranges: 0, shootdowns: 0, callbacks, pages: migratedBack, folios: migratedBack },
     };
   }
 }
