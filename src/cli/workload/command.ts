@@ -137,7 +137,7 @@ export function formatRun(r: RunResult): string[] {
     `time ${(r.timeNs / 1e6).toFixed(3)} ms`,
     '',
     `faults ${c.faults} (coalesced ${c.faultsCoalesced}, duplicates ${c.duplicates}) in ${c.batches} batches: ${c.blocksPerBatch.toFixed(2)} VA blocks/batch, ${c.faultsPerBlock.toFixed(2)} faults/block (SC21 Table 3: ${c.vaBlocksPerBatch.toFixed(2)} VA blocks/batch, ${c.faultsPerVaBlock.toFixed(2)} fetched faults/VA block)`,
-    `H2D ${(c.bytesH2D / 2 ** 20).toFixed(1)} MiB (prefetched ${(c.bytesPrefetched / 2 ** 20).toFixed(1)} MiB), D2H ${(c.bytesD2H / 2 ** 20).toFixed(1)} MiB, evictions ${c.evictions}, CPU faults ${c.cpuFaults}, replays ${c.replays}, invalidations ${c.invalidations}`,
+    `H2D ${(c.bytesH2D / 2 ** 20).toFixed(1)} MiB (prefetched ${(c.bytesPrefetched / 2 ** 20).toFixed(1)} MiB), D2H ${(c.bytesD2H / 2 ** 20).toFixed(1)} MiB, evictions ${c.evictions}, thrashing detections ${c.thrashingDetected} (throttles ${c.throttles}, pins ${c.pins}), CPU faults ${c.cpuFaults}, replays ${c.replays}, invalidations ${c.invalidations}`,
     `copy engines busy: H2D ${pct(r.linkUtilization.h2d)}, D2H ${pct(r.linkUtilization.d2h)}`,
     '',
     'time by component:',
