@@ -29,6 +29,7 @@ export const COST_COMPONENTS = [
   'cpuFault',
   'compute',
   'cpuPhase',
+  'throttle',
 ] as const;
 
 /** One named component. */

@@ -92,7 +92,11 @@ export interface ResidencyBackend {
   /** Counters the backend owns. */
   readonly counters: BackendCounters;
 
-  /** Makes the pages of `mask` (words at `maskOff`) of block `block` GPU-resident and mapped. */
+  /**
+   * Makes the pages of `mask` (words at `maskOff`) of block `block` GPU-resident and mapped. The
+   * result is valid until the next call: a backend may reuse the object (the fast tier does, it
+   * runs once per VA block per batch).
+   */
   migrateToGpu(block: number, mask: Uint32Array, maskOff: number, cause: MigrationCause): GpuMigration;
   /**
    * Moves the GPU-resident pages of `mask` (words at `maskOff`) of `block` to the CPU — the whole

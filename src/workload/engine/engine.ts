@@ -4,8 +4,8 @@
  *
  * GPU side. Each SM walks its access list; a page that is neither GPU-resident nor remotely
  * mapped raises a replayable far fault and the SM keeps issuing independent accesses (Allen & Ge
- * SC21 §3.2), until an access depends on an outstanding fault (`ACC_DEP`: a store of loaded
- * values, SC21 Listing 2), its μTLB holds `utlbMaxOutstanding` faults, or it raised
+ * SC21 §3.2), until an access depends on an outstanding load fault (`ACC_DEP`: a store of
+ * loaded values, SC21 Listing 2; stores set no register, so nothing waits on them), its μTLB holds `utlbMaxOutstanding` faults, or it raised
  * `smMaxOutstanding` new faults since the last replay (the per-SM rate limiter). SMs raise faults
  * round-robin, so a batch mixes SMs. A replay makes every SM retry its outstanding accesses:
  * resolved ones complete, unresolved ones fault again.
@@ -44,6 +44,7 @@ import {
   windowPrefetch,
 } from '../policy/prefetch.ts';
 import type { PolicyParams } from '../policy/presets.ts';
+import { HINT_PIN, HINT_THROTTLE, PROC_CPU, PROC_GPU, ThrashingDetector } from '../policy/thrashing.ts';
 import { maskRuns } from '../residency/fast-backend.ts';
 import * as units from '../units.ts';
 import type { KernelWork, ResidencyBackend } from './backend.ts';
@@ -66,15 +67,29 @@ export interface Counters {
   blocksPerBatch: number;
   /** Mean non-duplicate coalesced faults per serviced VA block. */
   faultsPerBlock: number;
+  /**
+   * Mean distinct VA blocks among a batch's fetched faults, serviced or not (Allen & Ge SC21
+   * Table 3 "VABlock/Batch").
+   */
+  vaBlocksPerBatch: number;
+  /**
+   * Fetched faults (duplicates included) per VA block of their batch: SC21 Table 3
+   * "Faults/VABlock". Table 3 × Table 2 confirm the definition: for all seven codes, VA blocks per
+   * batch × faults per VA block = faults per SM per batch × 80 SMs, the raw batch size.
+   */
+  faultsPerVaBlock: number;
   bytesH2D: number;
   bytesD2H: number;
   /** H2D bytes of pages migrated without a fault of their own (prefetch and big-page growth). */
   bytesPrefetched: number;
   /** Eviction operations (root chunks, or UVM Smart's units). */
   evictions: number;
-  /** Thrashing throttles and pins (thrashing detection is not modelled yet: always 0). */
+  /** Thrashing throttle hints (nvidia-uvm `num_throttle`), GPU and CPU faults together. */
   throttles: number;
+  /** Thrashing pin hints (nvidia-uvm `num_pin_local` + `num_pin_remote`). */
   pins: number;
+  /** Pages found thrashing (nvidia-uvm `num_thrashing`). */
+  thrashingDetected: number;
   /** Notifier invalidations (the backend's count). */
   invalidations: number;
   /** -EBUSY retries (functional tier only). */
@@ -99,12 +114,15 @@ function emptyCounters(): Counters {
     batches: 0,
     blocksPerBatch: 0,
     faultsPerBlock: 0,
+    vaBlocksPerBatch: 0,
+    faultsPerVaBlock: 0,
     bytesH2D: 0,
     bytesD2H: 0,
     bytesPrefetched: 0,
     evictions: 0,
     throttles: 0,
     pins: 0,
+    thrashingDetected: 0,
     invalidations: 0,
     ebusyRetries: 0,
     replays: 0,
@@ -154,6 +172,11 @@ export class Engine {
   private readonly obs: RunObserver | undefined;
   private readonly evictor: Evictor;
   private readonly rng: Prng;
+  /** nvidia-uvm's thrashing detection and prevention (disabled for the other drivers). */
+  private readonly thr: ThrashingDetector;
+  /** Faults the thrashing detector throttled in the current batch, and the earliest end of their throttling. */
+  private batchThrottled = 0;
+  private batchThrottleEnd = Number.POSITIVE_INFINITY;
   /** Pages the GPU maps remotely (map-remote placement): accesses hit without migration. */
   private readonly remote: Uint32Array;
   private usedPages = 0;
@@ -164,6 +187,16 @@ export class Engine {
   private readonly fbAccess: Uint8Array;
   private fbGet = 0;
   private fbCount = 0;
+  /**
+   * Entries raised but not stored: with `batch-flush` only the first `batchSize` entries after a
+   * flush are ever fetched (the flush drops the rest before the GPU raises more), so the buffer
+   * stores those and only counts the others — identical results, without writing and dropping
+   * thousands of re-raised faults per batch.
+   */
+  private fbDropped = 0;
+  private readonly fbStoreMax: number;
+  /** Per page: the last SM (+1) that started waiting for it, 0 when none (see runKernel). */
+  private readonly pendSm: Int32Array;
   // Batch scratch.
   private readonly bPage: Int32Array;
   private readonly bSm: Int32Array;
@@ -190,6 +223,7 @@ export class Engine {
   private readonly computeNs: number;
   private blocksInBatches = 0;
   private faultsInBlocks = 0;
+  private vaBlocksInBatches = 0;
   private accessesTotal = 0;
   private lastProgress = 0;
   private minFaultsSeen: Uint16Array;
@@ -207,6 +241,21 @@ export class Engine {
       this.rng,
     );
     this.remote = new Uint32Array(o.backend.blockCount * BLOCK_WORDS);
+    this.pendSm = new Int32Array(o.backend.blockCount * BLOCK_PAGES);
+    const lapseNs = o.policy.thrashingLapseUs.value * 1000;
+    this.thr = new ThrashingDetector(
+      {
+        enable: o.policy.thrashingEnable.value !== 0,
+        threshold: Math.min(7, Math.max(1, Math.floor(o.policy.thrashingThreshold.value))),
+        pinThreshold: Math.min(255, Math.max(1, Math.floor(o.policy.thrashingPinThreshold.value))),
+        lapseNs,
+        napNs: o.policy.thrashingNap.value * lapseNs,
+        epochNs: o.policy.thrashingEpoch.value * lapseNs,
+        pinNs: o.policy.thrashingPin.value * lapseNs,
+        maxResets: o.policy.thrashingMaxResets.value,
+      },
+      o.backend.blockCount,
+    );
     const cap = Math.max(1, Math.floor(o.policy.faultBufferEntries.value));
     this.fbPage = new Int32Array(cap);
     this.fbSm = new Int32Array(cap);
@@ -216,6 +265,7 @@ export class Engine {
     this.bSm = new Int32Array(bs);
     this.bAccess = new Uint8Array(bs);
     this.bKey = new Float64Array(bs);
+    this.fbStoreMax = o.policy.replayPolicy.value === 'batch-flush' ? Math.min(bs, cap) : cap;
     this.sms = Math.max(1, Math.floor(o.platform.sms.value));
     this.smsPerUtlb = Math.max(1, Math.floor(o.platform.smsPerUtlb.value));
     const utlbs = Math.ceil(this.sms / this.smsPerUtlb);
@@ -321,6 +371,11 @@ export class Engine {
     const pending = new Int32Array(sms * pendCap);
     const pendAccess = new Uint8Array(sms * pendCap);
     const pendCount = new Int32Array(sms);
+    const pendSm = this.pendSm;
+    // Outstanding loads per SM: a dependent access waits for these only. A store sets no
+    // register, so later instructions never wait on a faulting store (SC21 Listing 2: the FADD
+    // stalls on the two loads' registers, and the warp's 32 stores then fault together).
+    const pendReads = new Int32Array(sms);
     const utlbCount = new Int32Array(Math.ceil(sms / this.smsPerUtlb));
     const raised = new Int32Array(sms);
     this.accessesTotal += trace.pages.length;
@@ -350,7 +405,9 @@ export class Engine {
         for (let i = 0; i < pendCount[s]!; i++) {
           const page = pending[base + i]!;
           if (isValid(page)) {
+            if (pendSm[page] === s + 1) pendSm[page] = 0;
             utlbCount[(s / this.smsPerUtlb) | 0]!--;
+            if (pendAccess[base + i] === ACCESS_READ) pendReads[s]!--;
             if (needsAccess) this.evictor.onAccess(page);
             progress = true;
           } else {
@@ -377,20 +434,25 @@ export class Engine {
           while (i < end) {
             const page = trace.pages[i]!;
             const fl = trace.flags[i]!;
-            if ((fl & ACC_DEP) !== 0 && pendCount[s]! > 0) break;
+            if ((fl & ACC_DEP) !== 0 && pendReads[s]! > 0) break;
             if (isValid(page)) {
               if (needsAccess) this.evictor.onAccess(page);
               hits++;
               i++;
               continue;
             }
-            // Another access to a page this SM already waits for: no new fault.
+            // Another access to a page this SM already waits for: no new fault. `pendSm` holds the
+            // last SM (+1) that started waiting for the page; only a page another SM marked
+            // needs the list scanned.
             const base = s * pendCap;
-            let dup = false;
-            for (let k = 0; k < pendCount[s]!; k++) {
-              if (pending[base + k] === page) {
-                dup = true;
-                break;
+            const mark = pendSm[page]!;
+            let dup = mark === s + 1;
+            if (mark !== 0 && !dup) {
+              for (let k = 0; k < pendCount[s]!; k++) {
+                if (pending[base + k] === page) {
+                  dup = true;
+                  break;
+                }
               }
             }
             if (dup) {
@@ -398,11 +460,13 @@ export class Engine {
               continue;
             }
             if (raised[s]! >= this.smMax || utlbCount[u]! >= this.utlbMax || pendCount[s]! >= pendCap) break;
-            if (this.fbCount >= this.fbPage.length) break;
+            if (this.fbCount + this.fbDropped >= this.fbPage.length) break;
             const access = (fl & ACC_WRITE) !== 0 ? ACCESS_WRITE : ACCESS_READ;
             pending[base + pendCount[s]!] = page;
+            pendSm[page] = s + 1;
             pendAccess[base + pendCount[s]!] = access;
             pendCount[s]!++;
+            if (access === ACCESS_READ) pendReads[s]!++;
             utlbCount[u]!++;
             raised[s]!++;
             this.pushFault(page, s, access);
@@ -448,7 +512,11 @@ export class Engine {
   private roundFn: (() => boolean) | null = null;
 
   private pushFault(page: number, sm: number, access: number): void {
-    if (this.fbCount >= this.fbPage.length) return;
+    if (this.fbCount + this.fbDropped >= this.fbPage.length) return;
+    if (this.fbCount >= this.fbStoreMax) {
+      this.fbDropped++;
+      return;
+    }
     const i = (this.fbGet + this.fbCount) % this.fbPage.length;
     this.fbPage[i] = page;
     this.fbSm[i] = sm;
@@ -465,12 +533,24 @@ export class Engine {
   /** One run of the bottom half (`uvm_parent_gpu_service_replayable_faults`). */
   private serviceFaults(): void {
     let batches = 0;
+    let throttledBatches = 0;
     let replayed = false;
     const maxBatches = Math.max(1, this.p.maxBatchesPerService.value);
-    while (batches < maxBatches && this.fbCount > 0) {
+    const maxThrottled = Math.max(1, this.p.maxThrottlePerService.value);
+    while (batches < maxBatches && throttledBatches < maxThrottled && this.fbCount > 0) {
       replayed = false;
+      this.batchThrottled = 0;
+      this.batchThrottleEnd = Number.POSITIVE_INFINITY;
+      const blocksBefore = this.counters.blocksServiced;
       const dups = this.serviceBatch();
       batches++;
+      if (this.batchThrottled > 0) {
+        throttledBatches++;
+        // Only throttled faults in the batch: the GPU would replay them and fault again until the
+        // throttling period ends; the model lets the time pass instead of spinning.
+        if (this.counters.blocksServiced === blocksBefore && this.batchThrottleEnd > this.now)
+          this.charge('throttle', this.batchThrottleEnd - this.now);
+      }
       if (this.replayPolicy === 'batch') {
         this.replay();
         replayed = true;
@@ -481,12 +561,46 @@ export class Engine {
         this.counters.flushes++;
         this.fbGet = (this.fbGet + this.fbCount) % this.fbPage.length;
         this.fbCount = 0;
+        this.fbDropped = 0;
         void dups;
         this.replay();
         replayed = true;
       }
     }
     if (!replayed) this.replay();
+  }
+
+  /**
+   * Asks the thrashing detector about each faulted page of `block` (`this.faulted`), as
+   * `service_fault_batch_block_locked` does: a throttled page is not serviced (the GPU faults on
+   * it again after the replay), a page pinned in CPU memory is mapped remotely instead of
+   * migrated, a page pinned on the GPU migrates as usual. Returns the faulted pages left.
+   */
+  private thrashingHints(block: number): number {
+    const f = this.faulted;
+    const base = block * BLOCK_WORDS;
+    let left = 0;
+    for (let w = 0; w < BLOCK_WORDS; w++) {
+      let word = f[w]!;
+      while (word !== 0) {
+        const bit = word & -word;
+        word &= word - 1;
+        const rel = w * 32 + (31 - Math.clz32(bit));
+        const h = this.thr.hint(block, rel, PROC_GPU, PROC_CPU, this.now);
+        if (h === HINT_THROTTLE) {
+          f[w]! &= ~bit;
+          this.batchThrottled++;
+          this.batchThrottleEnd = Math.min(this.batchThrottleEnd, this.thr.throttleEnd(block, rel));
+        } else if (h === HINT_PIN && this.thr.pinResidency === PROC_CPU) {
+          f[w]! &= ~bit;
+          this.remote[base + w]! |= bit;
+          this.charge('pteUpdate', this.cost.pteUpdate(1));
+        } else {
+          left++;
+        }
+      }
+    }
+    return left;
   }
 
   /** Fetches, coalesces, sorts and services one batch; returns its duplicates. */
@@ -555,9 +669,11 @@ export class Engine {
       map: this.breakdown.pteUpdate + this.breakdown.populate + this.breakdown.dmaMap,
     };
     let newBlocks = 0;
+    let vaBlocks = 0;
     let k = 0;
     while (k < kept) {
       const block = Math.floor(key[k]! / 4) >>> BLOCK_SHIFT;
+      vaBlocks++;
       this.faulted.fill(0);
       let faultsHere = 0;
       let lastPage = -1;
@@ -577,14 +693,14 @@ export class Engine {
         this.faulted[rel >>> 5]! |= 1 << (rel & 31);
         faultsHere++;
       }
+      if (faultsHere > 0 && this.thr.tracked(block)) faultsHere = this.thrashingHints(block);
       if (faultsHere === 0) continue;
       blocks++;
       this.faultsInBlocks += faultsHere;
-      const r = this.serviceBlock(block, 'fault');
-      pages += r.pages;
-      prefetched += r.prefetched;
-      transfers += r.transfers;
-      if (r.firstTouch) newBlocks++;
+      pages += this.serviceBlock(block, 'fault');
+      prefetched += this.svcPrefetched;
+      transfers += this.svcTransfers;
+      if (this.svcFirstTouch) newBlocks++;
       if (this.replayPolicy === 'block') this.replay();
     }
     this.counters.duplicates += dups;
@@ -593,6 +709,10 @@ export class Engine {
     this.counters.blocksServiced += blocks;
     this.counters.blocksPerBatch = this.blocksInBatches / this.counters.batches;
     this.counters.faultsPerBlock = this.blocksInBatches > 0 ? this.faultsInBlocks / this.blocksInBatches : 0;
+    this.vaBlocksInBatches += vaBlocks;
+    this.counters.vaBlocksPerBatch = this.vaBlocksInBatches / this.counters.batches;
+    this.counters.faultsPerVaBlock =
+      this.vaBlocksInBatches > 0 ? this.counters.faults / this.vaBlocksInBatches : 0;
     evictions = this.counters.evictions - evictions;
     if (this.obs?.onBatch) {
       this.obs.onBatch({
@@ -626,6 +746,17 @@ export class Engine {
   }
 
   private readonly lastUtlbSlot = new Int32Array(1024);
+  /** The prefetchers' input, reused for every block (a fresh object per block costs measurably). */
+  private readonly pin: { -readonly [K in keyof PrefetchInput]: PrefetchInput[K] } = {
+    resident: this.faulted,
+    residentOff: 0,
+    faulted: this.faulted,
+    faultedOff: 0,
+    thrashing: null,
+    thrashingOff: 0,
+    blockPages: BLOCK_PAGES,
+    firstTouchPreferred: false,
+  };
 
   private prefetchKind(): string {
     if (this.evictionsStarted) {
@@ -643,16 +774,15 @@ export class Engine {
     destOff: number,
     firstTouchPreferred: boolean,
   ): void {
-    const inp: PrefetchInput = {
-      resident: destResident,
-      residentOff: destOff,
-      faulted: this.faulted,
-      faultedOff: 0,
-      thrashing: null,
-      thrashingOff: 0,
-      blockPages: Math.min(BLOCK_PAGES, this.b.pageCount - (block << BLOCK_SHIFT)),
-      firstTouchPreferred,
-    };
+    const inp = this.pin;
+    inp.resident = destResident;
+    inp.residentOff = destOff;
+    inp.faulted = this.faulted;
+    inp.faultedOff = 0;
+    inp.blockPages = Math.min(BLOCK_PAGES, this.b.pageCount - (block << BLOCK_SHIFT));
+    inp.firstTouchPreferred = firstTouchPreferred;
+    // Thrashing pages are neither grown nor prefetched (uvm_perf_prefetch.c).
+    inp.thrashing = this.thr.thrashingMask(block);
     const m = this.migrate;
     switch (this.prefetchKind()) {
       case 'density': {
@@ -689,42 +819,63 @@ export class Engine {
     }
   }
 
-  /** Services the faulted pages (`this.faulted`) of `block`; returns what it did. */
-  private serviceBlock(
-    block: number,
-    cause: 'fault' | 'hint',
-  ): { pages: number; prefetched: number; transfers: number; firstTouch: boolean } {
+  /** What the last {@link serviceBlock} did (fields, not a result object: it runs per block per batch). */
+  private svcPrefetched = 0;
+  private svcTransfers = 0;
+  private svcFirstTouch = false;
+
+  /**
+   * Services the faulted pages (`this.faulted`) of `block`; returns the pages migrated and leaves
+   * the prefetched pages, transfers and first touch in `svc…`.
+   */
+  private serviceBlock(block: number, cause: 'fault' | 'hint'): number {
     const base = block * BLOCK_WORDS;
     const populated = this.b.populated;
-    let nowhere = true;
-    for (let i = 0; i < BLOCK_WORDS; i++) if (populated[base + i] !== 0) nowhere = false;
-    const firstTouchPreferred = nowhere && this.o.preferGpu !== undefined && this.o.preferGpu[block] === 1;
-    if (cause === 'hint') this.migrate.set(this.faulted);
-    else this.computeMigrateMask(block, this.b.gpuResident, base, firstTouchPreferred);
-    const m = this.migrate;
-    let need = 0;
-    for (let i = 0; i < BLOCK_WORDS; i++) {
-      m[i]! &= ~(this.b.gpuResident[base + i]! | this.remote[base + i]!);
-      need += popcount32(m[i]!);
+    const resident = this.b.gpuResident;
+    const remote = this.remote;
+    let firstTouchPreferred = false;
+    if (this.o.preferGpu !== undefined && this.o.preferGpu[block] === 1) {
+      firstTouchPreferred = true;
+      for (let i = 0; i < BLOCK_WORDS; i++) if (populated[base + i] !== 0) firstTouchPreferred = false;
     }
+    if (cause === 'hint') this.migrate.set(this.faulted);
+    else this.computeMigrateMask(block, resident, base, firstTouchPreferred);
+    const m = this.migrate;
+    const f = this.faulted;
+    let need = 0;
     let prefetched = 0;
-    for (let i = 0; i < BLOCK_WORDS; i++) prefetched += popcount32(m[i]! & ~this.faulted[i]!);
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      const w = m[i]! & ~(resident[base + i]! | remote[base + i]!);
+      m[i] = w;
+      if (w !== 0) {
+        need += popcount32(w);
+        prefetched += popcount32(w & ~f[i]!);
+      }
+    }
     this.counters.bytesPrefetched += prefetched * WL_PAGE_SIZE;
+    this.svcPrefetched = prefetched;
+    this.svcTransfers = 0;
+    this.svcFirstTouch = false;
     this.charge('blockFixed', this.cost.blockFixed());
     if (this.mapRemote) {
       // Map system memory pages for the GPU (nouveau, dmirror): walk with hmm_range_fault, write PTEs.
-      for (let i = 0; i < BLOCK_WORDS; i++) this.remote[base + i]! |= m[i]!;
+      for (let i = 0; i < BLOCK_WORDS; i++) remote[base + i]! |= m[i]!;
       this.charge('cpuUnmap', this.kc.hmmRangeFaultPassNs + need * this.kc.hmmRangeFaultPageNs);
       this.charge('pteUpdate', this.cost.pteUpdate(need));
       this.charge('tlbInvalidate', this.cost.tlbInvalidate(1));
-      return { pages: 0, prefetched: 0, transfers: 0, firstTouch: false };
+      this.svcPrefetched = 0;
+      return 0;
     }
     while (this.usedPages + need > this.o.capacityPages) this.evictOne(block);
     // Pages that hold data are copied; the faulted ones first, then the rest (P1 nvprof trace:
     // each fault's 4 KiB page is copied before the remainder of the region).
-    for (let i = 0; i < BLOCK_WORDS; i++) this.copyMask[i] = m[i]! & populated[base + i]!;
+    const c = this.copyMask;
+    for (let i = 0; i < BLOCK_WORDS; i++) c[i] = m[i]! & populated[base + i]!;
     const res = this.b.migrateToGpu(block, m, 0, cause === 'hint' ? 'hint' : 'fault');
     this.usedPages += res.pages;
+    // Thrashing detection sees the copied pages (fault and prefetch causes); a hint resets them.
+    if (cause === 'hint') this.thr.onUserMigration(block, m);
+    else this.thr.onMigration(block, c, PROC_GPU, this.now);
     this.evictor.onMigrateIn(block, m, 0);
     const unmapStart = this.now;
     this.charge('cpuUnmap', this.cost.cpuUnmap(res.cpuUnmapped) + this.kernelWork(res.kernel));
@@ -741,15 +892,23 @@ export class Engine {
     this.charge('zero', this.cost.zero(res.zeroed));
     this.charge('dmaMap', this.cost.dmaMap(res.dmaMapped));
     let transfers = 0;
-    const c = this.copyMask;
-    for (let i = 0; i < BLOCK_WORDS; i++) this.scratch[i] = c[i]! & this.faulted[i]!;
-    transfers += this.copyMaskRuns('h2d', block, this.scratch, cause);
-    for (let i = 0; i < BLOCK_WORDS; i++) this.scratch[i] = c[i]! & ~this.faulted[i]!;
-    transfers += this.copyMaskRuns('h2d', block, this.scratch, cause === 'hint' ? 'hint' : 'prefetch');
+    const sc = this.scratch;
+    let rest = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      sc[i] = c[i]! & f[i]!;
+      rest |= c[i]! & ~f[i]!;
+    }
+    transfers += this.copyMaskRuns('h2d', block, sc, cause);
+    if (rest !== 0) {
+      for (let i = 0; i < BLOCK_WORDS; i++) sc[i] = c[i]! & ~f[i]!;
+      transfers += this.copyMaskRuns('h2d', block, sc, cause === 'hint' ? 'hint' : 'prefetch');
+    }
     this.charge('pteUpdate', this.cost.pteUpdate(res.pages));
     this.charge('tlbInvalidate', this.cost.tlbInvalidate(1));
     this.counters.pagesMigratedH2D += res.pages;
-    return { pages: res.pages, prefetched, transfers, firstTouch: res.firstTouch };
+    this.svcTransfers = transfers;
+    this.svcFirstTouch = res.firstTouch;
+    return res.pages;
   }
 
   private evictOne(exclude: number): void {
@@ -819,7 +978,9 @@ export class Engine {
         const rel = p & (BLOCK_PAGES - 1);
         touched[rel >>> 5]! |= 1 << (rel & 31);
       }
-      if (write) {
+      // HMM mirrors (map-remote placement) lose the written pages; a page nvidia-uvm pinned in
+      // CPU memory stays mapped by the GPU.
+      if (write && this.mapRemote) {
         let inval = false;
         for (let i = 0; i < BLOCK_WORDS; i++) {
           if ((this.remote[base + i]! & touched[i]!) !== 0) {
@@ -851,6 +1012,16 @@ export class Engine {
     const base = block * BLOCK_WORDS;
     const resident = this.b.gpuResident;
     this.counters.cpuFaults++;
+    // uvm_vm_fault: a throttled CPU sleeps until the throttling period ends, then faults again.
+    let pinCpu = false;
+    if (this.thr.tracked(block)) {
+      let h = this.thr.hint(block, rel, PROC_CPU, PROC_GPU, this.now);
+      if (h === HINT_THROTTLE) {
+        this.charge('throttle', this.thr.throttleEnd(block, rel) - this.now);
+        h = this.thr.hint(block, rel, PROC_CPU, PROC_GPU, this.now);
+      }
+      pinCpu = h === HINT_PIN && this.thr.pinResidency === PROC_CPU;
+    }
     // The prefetcher runs with the CPU as destination: resident there = has data, not on the GPU.
     const cpuRes = this.copyMask;
     for (let i = 0; i < BLOCK_WORDS; i++) cpuRes[i] = this.b.populated[base + i]! & ~resident[base + i]!;
@@ -887,6 +1058,9 @@ export class Engine {
     this.copyMaskRuns('d2h', block, this.evMask, 'cpu-fault');
     const res = this.b.cpuAccess(block, m, 0, false);
     this.charge('cpuFault', this.kernelWork(res.kernel));
+    this.thr.onMigration(block, m, PROC_CPU, this.now);
+    // Pinned in CPU memory: the GPU maps the page remotely from now on.
+    if (pinCpu) this.remote[base + (rel >>> 5)]! |= 1 << (rel & 31);
     this.usedPages -= res.migratedBack;
     this.counters.pagesMigratedD2H += res.migratedBack;
     let empty = true;
@@ -921,6 +1095,9 @@ export class Engine {
 
   /** Final counters with the backend's. */
   finish(): Counters {
+    this.counters.throttles = this.thr.stats.throttles;
+    this.counters.pins = this.thr.stats.pins;
+    this.counters.thrashingDetected = this.thr.stats.detected;
     this.counters.invalidations = this.b.counters.invalidations;
     this.counters.ebusyRetries = this.b.counters.ebusyRetries;
     return this.counters;

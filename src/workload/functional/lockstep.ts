@@ -107,7 +107,8 @@ export class RecordingBackend implements ResidencyBackend {
       block,
       mask: m,
       cause,
-      result,
+      // A copy: the fast backend reuses its result object from call to call.
+      result: { ...result, kernel: { ...result.kernel } },
       after: blockBitmaps(this.inner, block),
     });
     return result;

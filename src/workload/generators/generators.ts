@@ -90,9 +90,15 @@ const stream: Generator = {
           const off = base + blk * chunk;
           if (off >= bytes) break;
           const sm = blk % ctx.sms;
-          t.push(sm, pageOf(b, off), 0);
-          t.push(sm, pageOf(c, off), 0);
-          t.push(sm, pageOf(a, off), ACC_WRITE | ACC_DEP);
+          // A block's chunk spans chunk/4 KiB pages (two for 1024 doubles): its warps load every
+          // page of b and c, then store every page of a.
+          const p0 = Math.floor(off / WL_PAGE_SIZE);
+          const p1 = Math.floor((Math.min(bytes, off + chunk) - 1) / WL_PAGE_SIZE);
+          for (let p = p0; p <= p1; p++) {
+            t.push(sm, pageOf(b, p * WL_PAGE_SIZE), 0);
+            t.push(sm, pageOf(c, p * WL_PAGE_SIZE), 0);
+          }
+          for (let p = p0; p <= p1; p++) t.push(sm, pageOf(a, p * WL_PAGE_SIZE), ACC_WRITE | ACC_DEP);
         }
       }
       out.push(t.build());
@@ -409,9 +415,12 @@ export function findGenerator(name: string): Generator | undefined {
   return GENERATORS.find((g) => g.name === name);
 }
 
-/** Writes and reads of a hand-made trace: `pages` in order on SM 0, each dependent (serialized). */
-export function serialTrace(name: string, pages: readonly number[], write = false): KernelTrace {
+/**
+ * Reads of a hand-made trace: `pages` in order on SM 0, each depending on the one before
+ * (pointer chasing), so they fault one at a time.
+ */
+export function serialTrace(name: string, pages: readonly number[]): KernelTrace {
   const t = new TraceBuilder(name, 1);
-  for (const p of pages) t.push(0, p, ACC_DEP | (write ? ACC_WRITE : 0));
+  for (const p of pages) t.push(0, p, ACC_DEP);
   return t.build();
 }

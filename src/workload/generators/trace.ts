@@ -7,7 +7,7 @@
 
 /** The access is a write. */
 export const ACC_WRITE = 1;
-/** The access depends on the SM's earlier accesses (e.g. a store of loaded values): it issues only when none of the SM's faults is outstanding. */
+/** The access depends on the SM's earlier loads (e.g. a store of loaded values): it issues only when none of the SM's load faults is outstanding (a store sets no register, so nothing waits on a store). */
 export const ACC_DEP = 2;
 
 /** One kernel launch. */

@@ -33,6 +33,14 @@ export interface PolicyParams extends ParamSet {
   readonly oversubPrefetch: Param<string>;
   readonly placement: Param<string>;
   readonly cpuFaultGrowPages: Param<number>;
+  readonly thrashingEnable: Param<number>;
+  readonly thrashingThreshold: Param<number>;
+  readonly thrashingPinThreshold: Param<number>;
+  readonly thrashingLapseUs: Param<number>;
+  readonly thrashingNap: Param<number>;
+  readonly thrashingEpoch: Param<number>;
+  readonly thrashingPin: Param<number>;
+  readonly thrashingMaxResets: Param<number>;
 }
 
 /** A policy preset. */
@@ -46,6 +54,51 @@ const RF = 'nvidia-uvm uvm_gpu_replayable_faults.c';
 const PF = 'nvidia-uvm uvm_perf_prefetch.c';
 const PMM = 'nvidia-uvm uvm_pmm_gpu.c pick_root_chunk_to_evict';
 const UVMS = 'UVM Smart gpu-sim.cc / configs/GeForceGTX1080Ti/gpgpusim.config';
+const TH = 'nvidia-uvm uvm_perf_thrashing.c';
+
+/** nvidia-uvm's thrashing detection and prevention tunables, with their module defaults. */
+function thrashingParams(enable: number, source: string) {
+  return {
+    thrashingEnable: num(enable, 'bool', 'thrashing detection, throttling and pinning', source),
+    thrashingThreshold: num(
+      3,
+      'events',
+      'consecutive migrations of a page less than a lapse apart that make it thrashing (at most 7)',
+      `${TH} uvm_perf_thrashing_threshold`,
+    ),
+    thrashingPinThreshold: num(
+      10,
+      'throttles',
+      'throttles of a page before it is pinned',
+      `${TH} uvm_perf_thrashing_pin_threshold`,
+    ),
+    thrashingLapseUs: num(
+      500,
+      'µs',
+      'two migrations of a page closer than this are a thrashing event',
+      `${TH} uvm_perf_thrashing_lapse_usec`,
+    ),
+    thrashingNap: num(1, '× lapse', 'length of a throttling period', `${TH} uvm_perf_thrashing_nap`),
+    thrashingEpoch: num(
+      2000,
+      '× lapse',
+      "time without thrashing after which a block's tracking is dropped",
+      `${TH} uvm_perf_thrashing_epoch`,
+    ),
+    thrashingPin: num(
+      300,
+      '× lapse',
+      'how long a page stays pinned (0 = forever)',
+      `${TH} uvm_perf_thrashing_pin`,
+    ),
+    thrashingMaxResets: num(
+      4,
+      'count',
+      "times a block's tracking may be dropped",
+      `${TH} uvm_perf_thrashing_max_resets`,
+    ),
+  };
+}
 
 function nvidiaBase(): PolicyParams {
   return {
@@ -147,6 +200,7 @@ function nvidiaBase(): PolicyParams {
       'pages a CPU fault migrates back at least (64 KiB big page around the fault)',
       'P1 nvprof trace: CPU read-back is 4 KiB + 60 KiB DtoH per touched block; density prefetcher with the CPU as destination',
     ),
+    ...thrashingParams(1, `${TH} uvm_perf_thrashing_enable`),
   };
 }
 
@@ -188,6 +242,7 @@ function uvmsmart(name: string, prefetch: string, description: string): PolicyPr
         'same as nvidia-uvm; UVM Smart README: CPU page tables not simulated',
         true,
       ),
+      ...thrashingParams(0, 'UVM Smart gpu-sim.cc: no thrashing detection'),
     },
   };
 }
@@ -234,6 +289,7 @@ function hmmDriver(
         'mm/memory.c do_swap_page → pgmap->ops->migrate_to_ram',
         true,
       ),
+      ...thrashingParams(0, 'HMM drivers (xe, amdkfd, nouveau, dmirror) have no thrashing detection'),
     },
   };
 }

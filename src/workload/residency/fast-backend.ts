@@ -16,10 +16,13 @@ import type {
   MigrationCause,
   ResidencyBackend,
 } from '../engine/backend.ts';
+import { NO_KERNEL_WORK } from '../engine/backend.ts';
 import * as units from '../units.ts';
 
 // Local copies: imported bindings are read through getters by some loaders, too slow in hot loops.
 const { BLOCK_PAGES, BLOCK_SHIFT, BLOCK_WORDS, popcount32 } = units;
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Appends the contiguous runs of `m` (words at off) to `runs`, in page counts. */
 export function maskRuns(m: Uint32Array, off: number, runs: number[]): void {
@@ -41,43 +44,73 @@ export function maskRuns(m: Uint32Array, off: number, runs: number[]): void {
  * run has empty slots to fill (`migrate_vma_pages` inserting pages), one TLB flush when present
  * PTEs were replaced by migration entries; no zapped PTEs (migration entries, not unmap); one
  * folio per page, except an untouched whole 2 MiB block, which moves as one compound hole.
+ * `cpuMapped` and `populated` are read at words `off…`; the result is written into `out`.
  */
 export function migrateVmaWork(
   want: Uint32Array,
   cpuMapped: Uint32Array,
   populated: Uint32Array,
   blockPages: number,
+  off = 0,
+  out: Mutable<KernelWork> = { ...NO_KERNEL_WORK },
 ): KernelWork {
   let shootdowns = 0;
   let callbacks = 0;
   let pages = 0;
   let folios = 0;
+  // The run being walked: its first page (−1 = none), whether any of its pages is CPU-mapped,
+  // whether any is a hole. Runs are found a word at a time: the lowest set bit starts one, the
+  // lowest clear bit above it ends it (bit tricks, no per-page loop).
   let start = -1;
   let mapped = false;
   let holes = false;
-  for (let p = 0; p <= BLOCK_PAGES; p++) {
-    const on = p < BLOCK_PAGES && ((want[p >>> 5]! >>> (p & 31)) & 1) === 1;
-    if (on) {
+  for (let w = 0; w < BLOCK_WORDS; w++) {
+    let rest = want[w]!;
+    let bit = 0;
+    while (bit < 32) {
       if (start < 0) {
-        start = p;
+        if (rest === 0) break;
+        // Start a run at the lowest set bit.
+        bit = 31 - Math.clz32(rest & -rest);
+        start = w * 32 + bit;
         mapped = false;
         holes = false;
       }
-      if ((cpuMapped[p >>> 5]! >>> (p & 31)) & 1) mapped = true;
-      if (((populated[p >>> 5]! >>> (p & 31)) & 1) === 0) holes = true;
-      continue;
+      // Extent of the run inside this word: from `bit` up to the first clear bit.
+      const inv = ~rest & (bit === 0 ? 0xffffffff : ~((1 << bit) - 1));
+      const stop = inv === 0 ? 32 : 31 - Math.clz32(inv & -inv);
+      const span =
+        stop === 32 ? (bit === 0 ? 0xffffffff : ~((1 << bit) - 1)) : ((1 << stop) - 1) & ~((1 << bit) - 1);
+      if ((cpuMapped[off + w]! & span) !== 0) mapped = true;
+      if ((~populated[off + w]! & span) !== 0) holes = true;
+      if (stop === 32) break; // the run may go on in the next word
+      // The run ends at page w*32+stop.
+      const n = w * 32 + stop - start;
+      callbacks += holes ? 2 : 1;
+      if (mapped) shootdowns++;
+      pages += n;
+      folios += n;
+      start = -1;
+      rest &= stop === 31 ? 0 : ~((1 << (stop + 1)) - 1);
+      bit = stop + 1;
     }
-    if (start < 0) continue;
-    const n = p - start;
+  }
+  if (start >= 0) {
+    const n = BLOCK_PAGES - start;
     callbacks += holes ? 2 : 1;
     if (mapped) shootdowns++;
     pages += n;
     let untouched = n === BLOCK_PAGES && blockPages === BLOCK_PAGES;
-    for (let i = 0; untouched && i < BLOCK_WORDS; i++) if (populated[i] !== 0) untouched = false;
+    for (let i = 0; untouched && i < BLOCK_WORDS; i++) if (populated[off + i] !== 0) untouched = false;
     folios += untouched ? 1 : n;
-    start = -1;
   }
-  return { ptes: 0, ranges: 0, shootdowns, callbacks, pages, folios };
+  out.ptes = 0;
+  out.ranges = 0;
+  out.shootdowns = shootdowns;
+  out.callbacks = callbacks;
+  out.pages = pages;
+  out.folios = folios;
+  return out;
 }
 
 /** The fast tier's {@link ResidencyBackend}. */
@@ -91,8 +124,17 @@ export class FastBackend implements ResidencyBackend {
   readonly counters: BackendCounters = { invalidations: 0, ebusyRetries: 0 };
   private readonly tmp = new Uint32Array(BLOCK_WORDS);
   private readonly want = new Uint32Array(BLOCK_WORDS);
-  private readonly mapped0 = new Uint32Array(BLOCK_WORDS);
-  private readonly populated0 = new Uint32Array(BLOCK_WORDS);
+  // migrateToGpu's result, reused from call to call (the interface allows it).
+  private readonly work: Mutable<KernelWork> = { ...NO_KERNEL_WORK };
+  private readonly migration: Mutable<GpuMigration> = {
+    pages: 0,
+    cpuUnmapped: 0,
+    zeroed: 0,
+    copied: 0,
+    firstTouch: false,
+    dmaMapped: 0,
+    kernel: this.work,
+  };
 
   /**
    * @param pageCount pages of the footprint
@@ -120,41 +162,47 @@ export class FastBackend implements ResidencyBackend {
 
   migrateToGpu(block: number, mask: Uint32Array, maskOff: number, _cause: MigrationCause): GpuMigration {
     const base = block * BLOCK_WORDS;
-    const want0 = this.want;
-    const cpuMapped0 = this.mapped0;
-    const populated0 = this.populated0;
+    const want = this.want;
+    const resident = this.gpuResident;
+    const cpuMapped = this.cpuMapped;
+    const populated = this.populated;
+    let any = 0;
     for (let i = 0; i < BLOCK_WORDS; i++) {
-      want0[i] = mask[maskOff + i]! & ~this.gpuResident[base + i]!;
-      cpuMapped0[i] = this.cpuMapped[base + i]!;
-      populated0[i] = this.populated[base + i]!;
+      const w = mask[maskOff + i]! & ~resident[base + i]!;
+      want[i] = w;
+      any |= w;
     }
+    // The kernel's work is read off the state before the move.
+    const kernel = this.work;
+    if (any === 0) Object.assign(kernel, NO_KERNEL_WORK);
+    else migrateVmaWork(want, cpuMapped, populated, this.blockPages(block), base, kernel);
     let pages = 0;
     let cpuUnmapped = 0;
     let zeroed = 0;
-    for (let i = 0; i < BLOCK_WORDS; i++) {
-      const want = mask[maskOff + i]! & ~this.gpuResident[base + i]!;
-      if (want === 0) continue;
-      pages += popcount32(want);
-      cpuUnmapped += popcount32(want & this.cpuMapped[base + i]!);
-      zeroed += popcount32(want & ~this.populated[base + i]!);
-      this.gpuResident[base + i]! |= want;
-      this.cpuMapped[base + i]! &= ~want;
-      this.populated[base + i]! |= want;
+    if (any !== 0) {
+      for (let i = 0; i < BLOCK_WORDS; i++) {
+        const w = want[i]!;
+        if (w === 0) continue;
+        pages += popcount32(w);
+        cpuUnmapped += popcount32(w & cpuMapped[base + i]!);
+        zeroed += popcount32(w & ~populated[base + i]!);
+        resident[base + i]! |= w;
+        cpuMapped[base + i]! &= ~w;
+        populated[base + i]! |= w;
+      }
     }
     const firstTouch = pages > 0 && this.gpuTouched[block] === 0;
     if (firstTouch) this.gpuTouched[block] = 1;
-    const kernel = migrateVmaWork(want0, cpuMapped0, populated0, this.blockPages(block));
     // Every MIGRATE invalidation reaches the GPU's own mirror (which ignores its own migrations).
     this.counters.invalidations += kernel.callbacks;
-    return {
-      pages,
-      cpuUnmapped,
-      zeroed,
-      copied: pages - zeroed,
-      firstTouch,
-      dmaMapped: firstTouch ? this.blockPages(block) : 0,
-      kernel,
-    };
+    const r = this.migration;
+    r.pages = pages;
+    r.cpuUnmapped = cpuUnmapped;
+    r.zeroed = zeroed;
+    r.copied = pages - zeroed;
+    r.firstTouch = firstTouch;
+    r.dmaMapped = firstTouch ? this.blockPages(block) : 0;
+    return r;
   }
 
   evictToCpu(block: number, mask: Uint32Array, maskOff: number): Eviction {
@@ -202,16 +250,26 @@ export class FastBackend implements ResidencyBackend {
       this.cpuMapped[base + i]! |= m;
     }
     const runs: number[] = [];
+    let callbacks = 0;
     if (migratedBack > 0) {
-      maskRuns(t, 0, runs);
-      this.counters.invalidations++;
+      if (this.options.hmm) {
+        // An HMM device's migrate_to_ram moves the faulting page only (lib/test_hmm.c
+        // dmirror_devmem_fault: one migrate_vma of one page, one MIGRATE invalidation): each page
+        // of the region comes back by its own CPU fault, one transfer and one callback each.
+        for (let i = 0; i < migratedBack; i++) runs.push(1);
+        callbacks = migratedBack;
+        this.counters.invalidations += migratedBack;
+      } else {
+        maskRuns(t, 0, runs);
+        this.counters.invalidations++;
+      }
     }
     return {
       migratedBack,
       runs,
       populated,
       faults,
-      kernel: { ptes: 0, ranges: 0, shootdowns: 0, callbacks: 0, pages: migratedBack, folios: migratedBack },
+      kernel: { ptes: 0, ranges: 0, shootdowns: 0, callbacks, pages: migratedBack, folios: migratedBack },
     };
   }
 }

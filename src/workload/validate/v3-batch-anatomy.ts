@@ -58,20 +58,20 @@ export const V3_BATCH: ValidationTarget = {
       const c = r.counters;
       const batchTime = r.timeNs - r.breakdownNs.cpuPhase;
       got.set(w.label, {
-        blocks: c.blocksPerBatch,
-        faults: c.faultsPerBlock,
+        blocks: c.vaBlocksPerBatch,
+        faults: c.faultsPerVaBlock,
         copyShare: r.breakdownNs.copyH2D / batchTime,
       });
       points.push(
         checkPoint(
           `${w.label} (${w.gen} ${w.footprint}) VA blocks/batch`,
           w.blocksPerBatch,
-          r3(c.blocksPerBatch),
+          r3(c.vaBlocksPerBatch),
           e.tolerance,
         ),
       );
       points.push(
-        checkPoint(`${w.label} faults/VA block`, w.faultsPerBlock, r3(c.faultsPerBlock), e.tolerance),
+        checkPoint(`${w.label} faults/VA block`, w.faultsPerBlock, r3(c.faultsPerVaBlock), e.tolerance),
       );
     }
     const order = e.ordering.map((l) => got.get(l)?.blocks ?? 0);

@@ -7,9 +7,9 @@
  *
  * Oversubscribed runs (1.5×, evictions) compare with the fast tier in HMM mode (`hmm: true`:
  * evicted pages come back mapped, as `migrate_vma` leaves them), which is what the functional
- * tier is; UVM's own eviction leaves them unmapped and is not comparable. CPU fault-back after a
- * GPU kernel is outside the test: dmirror's `migrate_to_ram` moves one page per fault where the
- * model's driver moves the policy's region (docs/workload-functional.md).
+ * tier is; UVM's own eviction leaves them unmapped and is not comparable. CPU read-back of
+ * GPU-resident data compares the same way: under HMM every page of the policy's region comes back
+ * by its own fault and `migrate_to_ram` of that page (docs/workload-functional.md).
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -19,6 +19,7 @@ import {
   runWorkload,
   runWorkloadFunctional,
 } from '../../../src/workload/index.ts';
+import type { WorkloadSpec } from '../../../src/workload/spec.ts';
 
 const FOOTPRINT = 4 * 1024 * 1024;
 
@@ -63,5 +64,44 @@ describe('differential: oversubscribed (evictions), fast tier in HMM mode', () =
       backend: (p) => new FastBackend(p, { hmm: true }),
     });
     expect(fast.counters.evictions).toBeGreaterThan(0);
+  });
+});
+
+describe('differential: CPU read-back of GPU-resident data, fast tier in HMM mode', () => {
+  const readBack = (policy: string): WorkloadSpec => ({
+    name: 'read-back',
+    policy,
+    allocations: [{ name: 'x', size: 4 * 1024 * 1024, init: 'cpu' }],
+    steps: [
+      { kernel: 'k', gen: 'random-page', arrays: ['x'], args: {} },
+      { cpu: 'read', array: 'x', threads: 1 },
+      { kernel: 'k2', gen: 'random-page', arrays: ['x'], args: {} },
+      { cpu: 'write', array: 'x', threads: 2 },
+    ],
+  });
+  for (const platform of ['pascal-pcie3', 'dmirror-cpu-copy']) {
+    for (const policy of ['nvidia-uvm', 'xe-gpusvm']) {
+      it(`${policy} on ${platform}: identical counters and time`, async () => {
+        const spec = readBack(policy);
+        const fast = runWorkload(spec, { platform, backend: (p) => new FastBackend(p, { hmm: true }) });
+        const functional = await runWorkloadFunctional(spec, { platform });
+        expect(functional.functional.divergences).toEqual([]);
+        expect(fast.counters.cpuFaults).toBeGreaterThan(0);
+        expect(functional.counters).toEqual(fast.counters);
+        expect(Math.abs(functional.timeNs / fast.timeNs - 1)).toBeLessThanOrEqual(0.01);
+      });
+    }
+  }
+
+  it('an HMM device brings a region back page by page; UVM in one migration per run', () => {
+    const region = new Uint32Array(16);
+    region[0] = 0xffff; // pages 0-15, GPU-resident
+    const hmm = new FastBackend(512, { hmm: true });
+    const uvm = new FastBackend(512);
+    for (const b of [hmm, uvm]) b.migrateToGpu(0, region, 0, 'fault');
+    const h = hmm.cpuAccess(0, region, 0, false);
+    const u = uvm.cpuAccess(0, region, 0, false);
+    expect([h.migratedBack, h.runs.length, h.kernel.callbacks]).toEqual([16, 16, 16]);
+    expect([u.migratedBack, u.runs, u.kernel.callbacks]).toEqual([16, [16], 0]);
   });
 });
