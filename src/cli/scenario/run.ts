@@ -19,7 +19,14 @@ import { Prng } from '../../sim/prng.ts';
 import type { SchedulerHost } from '../../sim/scheduler.ts';
 import type { SimThread } from '../../sim/thread.ts';
 import { type CounterSnapshot, RunCounters } from '../counters.ts';
-import { MADVISE_ADVICE, mapFlagsOf, protOf } from './constants.ts';
+import {
+  actingProcess,
+  DMIRROR_COMMANDS,
+  MADVISE_ADVICE,
+  mapFlagsOf,
+  protOf,
+  stepRange,
+} from './constants.ts';
 import { describePattern, firstMismatch, patternBytes } from './patterns.ts';
 import { parseSize } from './schema.ts';
 import type { DeviceRangeOp, Expect, RetValue, ScenarioDoc, SourceRef, Step } from './types.ts';
@@ -265,7 +272,7 @@ class StepContext<S extends Step = Step> {
 
   /** The process `name` (or `fallback`, or the first one), alive. */
   proc(name: string | undefined, fallback?: string): { name: string; p: Process } {
-    const n = name ?? fallback ?? this.state.doc.processes[0]!;
+    const n = actingProcess(this.state.doc, name, fallback);
     const p = this.state.processes.get(n);
     if (p === undefined) return this.fail(`process "${n}" does not exist yet`);
     if (p.exited) return this.fail(`process "${n}" has exited`);
@@ -281,8 +288,7 @@ class StepContext<S extends Step = Step> {
   /** The pages a range field set names. */
   range(f: { mapping: string; page?: number | undefined; pages?: number | undefined }) {
     const m = this.mapping(f.mapping);
-    const page = f.page ?? 0;
-    const pages = f.pages ?? m.pages - page;
+    const { page, pages } = stepRange(f, m.pages);
     return { m, addr: m.addr + page * PAGE_SIZE, pages, label: `${f.mapping}[${page}..${page + pages})` };
   }
 
@@ -391,23 +397,22 @@ const fileCall = async (c: StepContext<StepOf<'release' | 'setFlags'>>): Promise
 /** What a dmirror command over a range returns. */
 type DeviceResult = { ret: number; cpages: number; faults: number; data?: Uint8Array; prot?: Uint8Array };
 
-/** The dmirror commands over a range, by step operation, with their uapi names. */
-const DEVICE_COMMANDS: {
-  readonly [Op in DeviceRangeOp | 'deviceWrite']: {
-    readonly name: string;
-    readonly call: (f: DmirrorFile, addr: number, pages: number, s: StepOf<Op>) => Promise<DeviceResult>;
-  };
+/** The dmirror commands over a range, by step operation. */
+const DEVICE_CALLS: {
+  readonly [Op in DeviceRangeOp | 'deviceWrite']: (
+    f: DmirrorFile,
+    addr: number,
+    pages: number,
+    s: StepOf<Op>,
+  ) => Promise<DeviceResult>;
 } = {
-  deviceRead: { name: 'READ', call: (f, addr, pages) => f.read(addr, pages) },
-  deviceWrite: {
-    name: 'WRITE',
-    call: (f, addr, pages, s) => f.write(addr, pages, patternBytes(s.pattern, pages * PAGE_SIZE)),
-  },
-  migrateToDev: { name: 'MIGRATE_TO_DEV', call: (f, addr, pages) => f.migrateToDev(addr, pages) },
-  migrateToSys: { name: 'MIGRATE_TO_SYS', call: (f, addr, pages) => f.migrateToSys(addr, pages) },
-  snapshot: { name: 'SNAPSHOT', call: (f, addr, pages) => f.snapshot(addr, pages) },
-  exclusive: { name: 'EXCLUSIVE', call: (f, addr, pages) => f.exclusive(addr, pages) },
-  checkExclusive: { name: 'CHECK_EXCLUSIVE', call: (f, addr, pages) => f.checkExclusive(addr, pages) },
+  deviceRead: (f, addr, pages) => f.read(addr, pages),
+  deviceWrite: (f, addr, pages, s) => f.write(addr, pages, patternBytes(s.pattern, pages * PAGE_SIZE)),
+  migrateToDev: (f, addr, pages) => f.migrateToDev(addr, pages),
+  migrateToSys: (f, addr, pages) => f.migrateToSys(addr, pages),
+  snapshot: (f, addr, pages) => f.snapshot(addr, pages),
+  exclusive: (f, addr, pages) => f.exclusive(addr, pages),
+  checkExclusive: (f, addr, pages) => f.checkExclusive(addr, pages),
 };
 
 /** A dmirror command over a range, and the checks of what it returned. */
@@ -416,8 +421,8 @@ const deviceCall = async (c: StepContext<StepOf<DeviceRangeOp | 'deviceWrite'>>)
   const f = c.file(s.file);
   const r = c.range(s);
   const e = s.expect;
-  const command = DEVICE_COMMANDS[s.op] as (typeof DEVICE_COMMANDS)['deviceWrite'];
-  const res = await command.call(f, r.addr, r.pages, s as StepOf<'deviceWrite'>);
+  const call = DEVICE_CALLS[s.op] as (typeof DEVICE_CALLS)['deviceWrite'];
+  const res = await call(f, r.addr, r.pages, s as StepOf<'deviceWrite'>);
   c.state.counters.deviceCommand(s.op, res);
   c.out.result = {
     ret: res.ret,
@@ -446,7 +451,7 @@ const deviceCall = async (c: StepContext<StepOf<DeviceRangeOp | 'deviceWrite'>>)
     if (i >= 0) c.fail(`snapshot byte of page ${i} is ${protName(got[i]!)}, expected ${protName(want[i]!)}`);
     c.checked.push('prot');
   }
-  let text = `${command.name} ${r.label}: ret ${errnoName(res.ret)}, cpages ${res.cpages}, faults ${res.faults}`;
+  let text = `${DMIRROR_COMMANDS[s.op].uapi} ${r.label}: ret ${errnoName(res.ret)}, cpages ${res.cpages}, faults ${res.faults}`;
   if (s.op === 'snapshot' && res.ret === 0) text += `; ${summarizeProt(res.prot!)}`;
   return { actor: s.file, text };
 };
