@@ -1,7 +1,7 @@
 /**
- * The mirror oracle (bug-catalogue §5 rules 1, 3 and 4): outside an invalidation, every
- * translation of every registered device mirror (`DeviceMirror`: dmirror's files and any driver's
- * own) agrees with the CPU page table of the mirrored mm at the same address — it names the page
+ * The mirror oracle (rules 1, 3 and 4 of docs/bug-catalogue.md#invariants-the-oracles-check):
+ * outside an invalidation, every translation of every registered device mirror (`DeviceMirror`:
+ * dmirror's files and any driver's own) agrees with the CPU page table of the mirrored mm at the same address — it names the page
  * the CPU maps (a system or device-coherent page, the zero page; for a device-private page of the
  * mirror's own owner, the frame through which the device reaches it; the page of a
  * device-exclusive entry), it is writable only where the CPU entry is writable (or a writable
