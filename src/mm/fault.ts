@@ -69,18 +69,6 @@ import { zapHugePmd } from './zap.ts';
 /** Internal: a huge-page path declined; continue at PTE level (VM_FAULT_FALLBACK). */
 const FALLBACK = -1;
 
-/** Faults handled since boot, by outcome (a statistic for traces and benchmarks). */
-export const faultStats = {
-  /** Faults handled. */
-  total: 0,
-  /** Faults that mapped a new THP. */
-  thp: 0,
-  /** Copy-on-write breaks. */
-  cow: 0,
-  /** Pages read back from swap. */
-  swapin: 0,
-};
-
 /**
  * Internal: the non-sleeping part of a fault reached a branch that sleeps (a page-lock wait, a
  * notifier invalidation, a huge PMD split, a driver's `migrate_to_ram`). It returns this before
@@ -110,7 +98,7 @@ export function handleMmFaultNoWait(vma: Vma, addr: number, flags: number): numb
 }
 
 function faultAfterPoint(vma: Vma, addr: number, flags: number): number | Promise<number> {
-  faultStats.total++;
+  vma.mm.kernel.stats.fault.total++;
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   addr = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
   const k = vma.mm.kernel;
@@ -383,7 +371,7 @@ function doHugePmdAnonymousPage(vma: Vma, haddr: number, pmdOff: number, write: 
     PTE_PRESENT | PTE_LEAF | PTE_YOUNG | PTE_DIRTY | ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
   k.pt.words[pmdOff + 1] = head;
   mm.rss[MM_ANONPAGES]! += HPAGE_PMD_NR;
-  faultStats.thp++;
+  vma.mm.kernel.stats.fault.thp++;
   return 0;
 }
 
@@ -438,7 +426,7 @@ async function doHugeZeroWpPmd(vma: Vma, haddr: number, lo: number, zero: number
       PTE_PRESENT | PTE_LEAF | PTE_YOUNG | PTE_DIRTY | ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
     w[pmdOff + 1] = head;
     mm.rss[MM_ANONPAGES]! += HPAGE_PMD_NR;
-    faultStats.thp++;
+    vma.mm.kernel.stats.fault.thp++;
   }
   mmuNotifierInvalidateRangeEnd(range);
   return r;
@@ -641,7 +629,7 @@ function wpPageCopyInstall(
     if (large) deferredSplitFolio(k, head);
   }
   mmuNotifierInvalidateRangeEnd(range);
-  faultStats.cow++;
+  vma.mm.kernel.stats.fault.cow++;
   return 0;
 }
 
@@ -670,7 +658,7 @@ function doSwapPage(vma: Vma, addr: number, off: number, slot: number, write: bo
   k.swap.free(slot);
   mm.rss[MM_SWAPENTS]!--;
   mm.rss[MM_ANONPAGES]!++;
-  faultStats.swapin++;
+  vma.mm.kernel.stats.fault.swapin++;
   return 0;
 }
 

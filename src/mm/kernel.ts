@@ -8,6 +8,7 @@
 
 import { UsageError } from '../sim/errors.ts';
 import { EventBus } from '../sim/event-bus.ts';
+import type { Mutex } from '../sim/mutex.ts';
 import { Prng } from '../sim/prng.ts';
 import { Scheduler, type SchedulerOptions } from '../sim/scheduler.ts';
 import { suggest } from '../sim/suggest.ts';
@@ -21,6 +22,7 @@ import {
   type KernelWorkCounts,
   newKernelWork,
 } from './costs.ts';
+import { type KernelStats, newKernelStats } from './stats.ts';
 import type { DeviceMirror } from './device-mirror.ts';
 import type { MmEvent } from './events.ts';
 import { SimFile } from './file.ts';
@@ -188,6 +190,13 @@ export class Kernel {
   readonly costs: KernelCostHooks = { ...DEFAULT_KERNEL_COSTS };
   /** How often each cost was incurred since boot (counted even when the cost is zero). */
   readonly work: KernelWorkCounts = newKernelWork();
+  /** What this kernel counted since boot: faults by outcome, hmm_range_fault walks. */
+  readonly stats: KernelStats = newKernelStats();
+  /**
+   * Locks that exist only in mutated drivers (race-explorer mutants; e.g. M9's driver-wide lock
+   * in dmirror), by name, made on first use. Empty on a machine without such a mutant.
+   */
+  readonly mutantLocks = new Map<string, Mutex>();
   private nextMmId = 1;
   private isDisposed = false;
 
