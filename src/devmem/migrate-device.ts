@@ -65,7 +65,7 @@ import { removeMigrationPtes, tryToMigrate } from '../mm/rmap.ts';
 import { staleTlbFlush, staleTlbInsert } from '../mm/stale-tlb.ts';
 import type { Vma } from '../mm/vma.ts';
 import { EINVAL } from '../sim/errno.ts';
-import { UsageError } from '../sim/errors.ts';
+import { kernelBug, UsageError } from '../sim/errors.ts';
 import {
   MIGRATE_PFN_COMPOUND,
   MIGRATE_PFN_MIGRATE,
@@ -474,7 +474,7 @@ function rewind(args: MigrateVma, firstSlot: number): boolean {
   // turned into migration entries, which the second pass skips, so restore them first.
   for (let i = firstSlot; i < args.npages; i++) {
     if (migratePfnToPage(args.src[i]!) !== 0)
-      throw new Error('migrate collect: cannot rewind over collected pages');
+      kernelBug('migrate collect: cannot rewind over collected pages');
     if (mpfnHas(args.src[i]!, MIGRATE_PFN_MIGRATE)) args.cpages--;
   }
   args.npages = firstSlot;

@@ -7,6 +7,8 @@
  * Result: 0 (handled, or retry: the caller re-checks the page tables), or VM_FAULT_* error bits.
  * @module
  */
+
+import { kernelBug } from '../sim/errors.ts';
 import { anonVmaPrepare } from './anon-vma.ts';
 import {
   FAULT_FLAG_UNSHARE,
@@ -251,7 +253,7 @@ function handlePteFaultNoSleep(vma: Vma, addr: number, off: number, write: boole
     case PTE_HWPOISON:
       return VM_FAULT_HWPOISON;
     default:
-      throw new Error(`handle_mm_fault: unexpected PTE kind ${lo & PTE_KIND_MASK}`);
+      kernelBug(`handle_mm_fault: unexpected PTE kind ${lo & PTE_KIND_MASK}`);
   }
 }
 
@@ -275,7 +277,7 @@ async function handlePteFaultSleeping(vma: Vma, addr: number, off: number, write
     case PTE_DEVICE_EXCLUSIVE:
       return removeDeviceExclusiveEntry(vma, addr, hi);
     default:
-      throw new Error(`handle_mm_fault: PTE kind ${lo & PTE_KIND_MASK} has no sleeping branch`);
+      kernelBug(`handle_mm_fault: PTE kind ${lo & PTE_KIND_MASK} has no sleeping branch`);
   }
 }
 

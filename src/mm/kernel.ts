@@ -6,7 +6,7 @@
  * @module
  */
 
-import { UsageError } from '../sim/errors.ts';
+import { kernelBug, UsageError } from '../sim/errors.ts';
 import { EventBus } from '../sim/event-bus.ts';
 import type { Mutex } from '../sim/mutex.ts';
 import { Prng } from '../sim/prng.ts';
@@ -22,7 +22,6 @@ import {
   type KernelWorkCounts,
   newKernelWork,
 } from './costs.ts';
-import { type KernelStats, newKernelStats } from './stats.ts';
 import type { DeviceMirror } from './device-mirror.ts';
 import type { MmEvent } from './events.ts';
 import { SimFile } from './file.ts';
@@ -40,6 +39,7 @@ import type { MmObserver } from './observer.ts';
 import { PG_anon, PG_hugetlb, PG_reserved, PG_swapbacked, PG_zone_device } from './page-flags.ts';
 import { PageTablePool } from './page-table.ts';
 import { maxHugetlbPages, PhysMem } from './physmem.ts';
+import { type KernelStats, newKernelStats } from './stats.ts';
 import { SwapDevice } from './swap.ts';
 
 /** THP policy (/sys/kernel/mm/transparent_hugepage/enabled). */
@@ -337,7 +337,7 @@ export class Kernel {
     if ((f & PG_reserved) !== 0) return;
     const r = --pm.refcount[head]!;
     if (r > 0) return;
-    if (r < 0) throw new Error(`refcount underflow on pfn ${head}`);
+    if (r < 0) kernelBug(`refcount underflow on pfn ${head}`);
     this.freeFolio(head);
   }
 
@@ -347,7 +347,7 @@ export class Kernel {
     const f = this.pm.flags[head]!;
     if ((f & PG_zone_device) !== 0) {
       const pgmap = this.pgmapOf(head);
-      if (pgmap === null) throw new Error(`device pfn ${head} has no pagemap`);
+      if (pgmap === null) kernelBug(`device pfn ${head} has no pagemap`);
       pgmap.pageFree(head);
     } else if ((f & PG_hugetlb) !== 0) this.hugetlb.release(head);
     else this.pm.freePages(head);

@@ -9,7 +9,7 @@
  * Contents live in 64 KiB chunks allocated the first time a frame in them holds data.
  * @module
  */
-import { UsageError } from '../sim/errors.ts';
+import { kernelBug, UsageError } from '../sim/errors.ts';
 import { givePooled, takePooled } from './buffer-pool.ts';
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE } from './constants.ts';
 import { PG_allocated, PG_hasdata, PG_head, PG_locked, PG_reserved } from './page-flags.ts';
@@ -508,7 +508,7 @@ export class PhysMem {
       this.flags[pfn] = PG_allocated;
       return pfn;
     }
-    throw new Error(`allocator corrupt: block ${b} listed partial but has no free frame`);
+    kernelBug(`allocator corrupt: block ${b} listed partial but has no free frame`);
   }
 
   private allocBlock(): number {

@@ -13,7 +13,7 @@ import { MADV_HUGEPAGE, MADV_NOHUGEPAGE, MAP_ANONYMOUS, PAGE_SIZE, PMD_SIZE } fr
 import type { Process } from '../../mm/process.ts';
 import { AccessSignal } from '../../mm/signals.ts';
 import { errnoName } from '../../sim/errno.ts';
-import { SimulationError } from '../../sim/errors.ts';
+import { KernelBug, SimulationError } from '../../sim/errors.ts';
 import { RandomPolicy, RoundRobinPolicy, RunToBlockPolicy, type SchedulePolicy } from '../../sim/policy.ts';
 import { Prng } from '../../sim/prng.ts';
 import type { SchedulerHost } from '../../sim/scheduler.ts';
@@ -239,7 +239,8 @@ async function runStep(state: ScenarioState, s: Step, thread: string | null): Pr
   try {
     await runStepBody(state, s, thread, out);
   } catch (e) {
-    if (e instanceof SimulationError && !(e instanceof StepFailure)) {
+    // A broken kernel invariant is the simulator's failure, not the scenario's: it stays an internal error.
+    if (e instanceof SimulationError && !(e instanceof StepFailure) && !(e instanceof KernelBug)) {
       throw new StepFailure(s.source, s.op, `${e.name}: ${e.message}`);
     }
     throw e;
