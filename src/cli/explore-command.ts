@@ -33,6 +33,7 @@ import {
   parseShard,
   type ShardSpec,
   shardPlan,
+  splitEvenly,
 } from './explore-scale.ts';
 import { Progress } from './io.ts';
 import { StepFailure } from './scenario/run.ts';
@@ -115,9 +116,7 @@ export function mergeReports(reports: readonly ExploreReport[]): MergedReport {
 
 /** Splits `total` schedules among `n` workers (the first ones get one more when it does not divide). */
 export function splitBudget(total: number, n: number): number[] {
-  return Array.from({ length: n }, (_, i) => Math.floor(total / n) + (i < total % n ? 1 : 0)).filter(
-    (b) => b > 0,
-  );
+  return splitEvenly(total, n).filter((b) => b > 0);
 }
 
 /**

@@ -87,7 +87,7 @@ export function parseShard(text: string): ShardSpec {
 }
 
 /** Splits `total` schedules among `n` (the first ones get one more when it does not divide). */
-function split(total: number, n: number): number[] {
+export function splitEvenly(total: number, n: number): number[] {
   return Array.from({ length: n }, (_, i) => Math.floor(total / n) + (i < total % n ? 1 : 0));
 }
 
@@ -103,7 +103,7 @@ export function shardPlan(
   workers: number,
 ): { seed: number; schedules: number }[] {
   const all = shard.count * workers;
-  const shares = Number.isFinite(total) ? split(total, all) : new Array<number>(all).fill(total);
+  const shares = Number.isFinite(total) ? splitEvenly(total, all) : new Array<number>(all).fill(total);
   const out: { seed: number; schedules: number }[] = [];
   for (let k = 0; k < workers; k++) {
     const g = shard.index + k * shard.count;
