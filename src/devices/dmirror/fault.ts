@@ -165,16 +165,31 @@ export async function dmirrorFault(
   end: number,
   write: boolean,
 ): Promise<number> {
+  return faultInBatches(dmirror, start, end, write, 0, (range) => dmirrorRangeFault(dmirror, range));
+}
+
+/**
+ * The batch loop of `dmirror_fault` and `dmirror_fault_unlocked`: holds the mirrored mm alive
+ * while faulting `[start, end)` 32 pages at a time with `faultBatch`, and stops at the first
+ * error. Returns `gone` when the mm has already gone.
+ */
+async function faultInBatches(
+  dmirror: DmirrorFile,
+  start: number,
+  end: number,
+  write: boolean,
+  gone: number,
+  faultBatch: (range: HmmRange) => Promise<number>,
+): Promise<number> {
   const mm = dmirror.notifier.mm!;
   const range = dmirrorFaultRange(dmirror, write);
-  // The mm is the mirrored process's: hold it alive while faulting.
-  if (!mmgetNotZero(mm)) return 0;
+  if (!mmgetNotZero(mm)) return gone;
   let ret = 0;
   try {
     for (let addr = start; addr < end; addr = range.end) {
       range.start = addr;
       range.end = Math.min(addr + DMIRROR_FAULT_BATCH * PAGE_SIZE, end);
-      ret = await dmirrorRangeFault(dmirror, range);
+      ret = await faultBatch(range);
       if (ret !== 0) break;
     }
   } finally {
@@ -220,19 +235,7 @@ export async function dmirrorFaultUnlocked(
   write: boolean,
   timeout: number,
 ): Promise<number> {
-  const mm = dmirror.notifier.mm!;
-  const range = dmirrorFaultRange(dmirror, write);
-  if (!mmgetNotZero(mm)) return -EFAULT;
-  let ret = 0;
-  try {
-    for (let addr = start; addr < end; addr = range.end) {
-      range.start = addr;
-      range.end = Math.min(addr + DMIRROR_FAULT_BATCH * PAGE_SIZE, end);
-      ret = await dmirrorRangeFaultUnlocked(dmirror, range, timeout);
-      if (ret !== 0) break;
-    }
-  } finally {
-    await mmput(mm);
-  }
-  return ret;
+  return faultInBatches(dmirror, start, end, write, -EFAULT, (range) =>
+    dmirrorRangeFaultUnlocked(dmirror, range, timeout),
+  );
 }
