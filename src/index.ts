@@ -76,6 +76,8 @@ export * from './sim/errno.ts';
 export {
   DeadlockError,
   ExternalAwaitError,
+  KernelBug,
+  kernelBug,
   SimulationError,
   StepBudgetError,
   SyscallError,

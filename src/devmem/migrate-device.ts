@@ -65,7 +65,7 @@ import { removeMigrationPtes, tryToMigrate } from '../mm/rmap.ts';
 import { staleTlbFlush, staleTlbInsert } from '../mm/stale-tlb.ts';
 import type { Vma } from '../mm/vma.ts';
 import { EINVAL } from '../sim/errno.ts';
-import { UsageError } from '../sim/errors.ts';
+import { kernelBug, UsageError } from '../sim/errors.ts';
 import {
   MIGRATE_PFN_COMPOUND,
   MIGRATE_PFN_MIGRATE,
@@ -428,7 +428,7 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
         pm.flags[page]! &= ~PG_anon_exclusive;
       }
       args.cpages++;
-      // M3 (bug-catalogue §3.3; fixed by fd35ca3d12cc): the PTE's dirty bit reaches neither the
+      // M3 (docs/bug-catalogue.md; fixed by fd35ca3d12cc): the PTE's dirty bit reaches neither the
       // page nor the migration entry (migration entries carried no dirty bit before 6.1).
       const dirty = k.mutant === 'M3' ? 0 : PTE_DIRTY;
       if ((lo & dirty) !== 0) pm.flags[page]! |= PG_dirty;
@@ -440,7 +440,7 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
       const keep = kind === PTE_PRESENT ? lo & (dirty | PTE_YOUNG | PTE_SOFT_DIRTY) : lo & PTE_SOFT_DIRTY;
       k.pt.words[off] = mkind | keep;
       k.pt.words[off + 1] = page;
-      // M2 (bug-catalogue §3.3; fixed by 60bae7370896): the CPU keeps the cleared translation
+      // M2 (docs/bug-catalogue.md; fixed by 60bae7370896): the CPU keeps the cleared translation
       // until the flush below, done after the page-table lock is dropped.
       if (k.mutant === 'M2' && kind === PTE_PRESENT)
         staleTlbInsert(mm, addr / PAGE_SIZE, page, (lo & PTE_WRITE) !== 0);
@@ -474,7 +474,7 @@ function rewind(args: MigrateVma, firstSlot: number): boolean {
   // turned into migration entries, which the second pass skips, so restore them first.
   for (let i = firstSlot; i < args.npages; i++) {
     if (migratePfnToPage(args.src[i]!) !== 0)
-      throw new Error('migrate collect: cannot rewind over collected pages');
+      kernelBug('migrate collect: cannot rewind over collected pages');
     if (mpfnHas(args.src[i]!, MIGRATE_PFN_MIGRATE)) args.cpages--;
   }
   args.npages = firstSlot;

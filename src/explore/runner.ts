@@ -24,7 +24,7 @@ import { Machine } from '../machine.ts';
 import type { BufferPool } from '../mm/buffer-pool.ts';
 import type { MmEvent } from '../mm/events.ts';
 import type { MutantId } from '../mm/mutant.ts';
-import { DeadlockError, ExternalAwaitError, StepBudgetError, UsageError } from '../sim/errors.ts';
+import { DeadlockError, ExternalAwaitError, KernelBug, StepBudgetError, UsageError } from '../sim/errors.ts';
 import type { SchedulePolicy } from '../sim/policy.ts';
 import type { SchedulerHost, SwitchObserver } from '../sim/scheduler.ts';
 import type { SimThread } from '../sim/thread.ts';
@@ -328,9 +328,9 @@ function afterRaceFailed(
   else violate('scenario', `${phase}: ${describeError(err)}`);
 }
 
-/** True for the error a kernel-internal assertion throws (`VM_BUG_ON`, `lockdep_assert_held`…). */
+/** True for the error a broken kernel invariant throws (`BUG()`, `VM_BUG_ON`: a {@link KernelBug}). */
 function isKernelAssertion(err: unknown): boolean {
-  return err instanceof Error && err.name === 'KernelAssertionError';
+  return err instanceof KernelBug;
 }
 
 /** `Name: message`, for an error of any kind. */

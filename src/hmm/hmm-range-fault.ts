@@ -80,18 +80,6 @@ export const HMM_WALK_PASS_NS = DEFAULT_KERNEL_COSTS.hmmRangeFaultPassNs;
 /** @see HMM_WALK_PASS_NS */
 export const HMM_WALK_PAGE_NS = DEFAULT_KERNEL_COSTS.hmmRangeFaultPageNs;
 
-/** Walk statistics since boot (for traces and benchmarks). */
-export const hmmStats = {
-  /** hmmRangeFault calls. */
-  calls: 0,
-  /** Walks of the range (a restart after a fault is another pass). */
-  passes: 0,
-  /** Pages handed to handle_mm_fault. */
-  faults: 0,
-  /** Calls that returned -EBUSY. */
-  ebusy: 0,
-};
-
 /**
  * `hmm_range_fault(range)`: 0 when every word of `range.hmmPfns` describes its page, or -EBUSY
  * (the interval was invalidated: restart from `mmuIntervalReadBegin`), -EFAULT (a requested page
@@ -109,11 +97,11 @@ export async function hmmRangeFault(range: HmmRange): Promise<number> {
  */
 export async function hmmRangeFaultLocked(range: HmmRange, locked: HmmLocked | null): Promise<number> {
   const walk = new HmmVmaWalk(range, locked);
-  hmmStats.calls++;
+  walk.k.stats.hmm.calls++;
   const sched = walk.k.sched;
   if (walk.k.bus.on) traceHmmRangeFault(walk.k, 'B', range, 0);
   for (;;) {
-    hmmStats.passes++;
+    walk.k.stats.hmm.passes++;
     const p = sched.point('hmm_range_fault');
     if (p) await p;
     const c = walk.k.costs;
@@ -122,7 +110,7 @@ export async function hmmRangeFaultLocked(range: HmmRange, locked: HmmLocked | n
     walk.k.work.hmmPages += pages;
     sched.clock.advance(c.hmmRangeFaultPassNs + c.hmmRangeFaultPageNs * pages);
     if (mmuIntervalCheckRetry(range.notifier, range.notifierSeq)) {
-      hmmStats.ebusy++;
+      walk.k.stats.hmm.ebusy++;
       if (walk.k.bus.on) traceHmmRangeFault(walk.k, 'E', range, -EBUSY);
       return -EBUSY;
     }
@@ -277,7 +265,7 @@ class HmmVmaWalk {
       flags |= FAULT_FLAG_WRITE;
     }
     for (; addr < end; addr += PAGE_SIZE) {
-      hmmStats.faults++;
+      this.k.stats.hmm.faults++;
       const r = await handleMmFault(vma, addr, flags);
       if ((r & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)) !== 0) {
         this.locked!.value = false;

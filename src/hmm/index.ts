@@ -20,6 +20,6 @@ export {
 } from './hmm-pfn.ts';
 export { hmmPfnsAlloc, hmmPfnsFree } from './hmm-pfns-alloc.ts';
 export type { HmmRange } from './hmm-range.ts';
-export { HMM_WALK_PAGE_NS, HMM_WALK_PASS_NS, hmmRangeFault, hmmStats } from './hmm-range-fault.ts';
+export { HMM_WALK_PAGE_NS, HMM_WALK_PASS_NS, hmmRangeFault } from './hmm-range-fault.ts';
 export { hmmRangeFaultUnlockedTimeout, NSEC_PER_JIFFY } from './hmm-range-fault-unlocked.ts';
 export { RetryDeadline } from './retry-deadline.ts';

@@ -7,6 +7,8 @@
  * Result: 0 (handled, or retry: the caller re-checks the page tables), or VM_FAULT_* error bits.
  * @module
  */
+
+import { kernelBug } from '../sim/errors.ts';
 import { anonVmaPrepare } from './anon-vma.ts';
 import {
   FAULT_FLAG_UNSHARE,
@@ -70,18 +72,6 @@ import { zapHugePmd } from './zap.ts';
 /** Internal: a huge-page path declined; continue at PTE level (VM_FAULT_FALLBACK). */
 const FALLBACK = -1;
 
-/** Faults handled since boot, by outcome (a statistic for traces and benchmarks). */
-export const faultStats = {
-  /** Faults handled. */
-  total: 0,
-  /** Faults that mapped a new THP. */
-  thp: 0,
-  /** Copy-on-write breaks. */
-  cow: 0,
-  /** Pages read back from swap. */
-  swapin: 0,
-};
-
 /**
  * `handle_mm_fault(vma, addr, flags)`: resolves one fault at `addr` inside `vma`. The caller has
  * checked the VMA's permissions and holds the mmap lock.
@@ -103,7 +93,7 @@ export function handleMmFaultNoWait(vma: Vma, addr: number, flags: number): numb
 }
 
 function faultAfterPoint(vma: Vma, addr: number, flags: number): number | Promise<number> {
-  faultStats.total++;
+  vma.mm.kernel.stats.fault.total++;
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   addr = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
   const k = vma.mm.kernel;
@@ -267,7 +257,7 @@ function handlePteFault(vma: Vma, addr: number, off: number, write: boolean): nu
     case PTE_HWPOISON:
       return VM_FAULT_HWPOISON;
     default:
-      throw new Error(`handle_mm_fault: unexpected PTE kind ${lo & PTE_KIND_MASK}`);
+      kernelBug(`handle_mm_fault: unexpected PTE kind ${lo & PTE_KIND_MASK}`);
   }
 }
 
@@ -366,7 +356,7 @@ function doHugePmdAnonymousPage(vma: Vma, haddr: number, pmdOff: number, write: 
     PTE_PRESENT | PTE_LEAF | PTE_YOUNG | PTE_DIRTY | ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
   k.pt.words[pmdOff + 1] = head;
   mm.rss[MM_ANONPAGES]! += HPAGE_PMD_NR;
-  faultStats.thp++;
+  vma.mm.kernel.stats.fault.thp++;
   return 0;
 }
 
@@ -421,7 +411,7 @@ async function doHugeZeroWpPmd(vma: Vma, haddr: number, lo: number, zero: number
       PTE_PRESENT | PTE_LEAF | PTE_YOUNG | PTE_DIRTY | ((vma.flags & VM_WRITE) !== 0 ? PTE_WRITE : 0);
     w[pmdOff + 1] = head;
     mm.rss[MM_ANONPAGES]! += HPAGE_PMD_NR;
-    faultStats.thp++;
+    vma.mm.kernel.stats.fault.thp++;
   }
   mmuNotifierInvalidateRangeEnd(range);
   return r;
@@ -625,7 +615,7 @@ function wpPageCopyInstall(
     if (large) deferredSplitFolio(k, head);
   }
   mmuNotifierInvalidateRangeEnd(range);
-  faultStats.cow++;
+  vma.mm.kernel.stats.fault.cow++;
   return 0;
 }
 
@@ -654,7 +644,7 @@ function doSwapPage(vma: Vma, addr: number, off: number, slot: number, write: bo
   k.swap.free(slot);
   mm.rss[MM_SWAPENTS]!--;
   mm.rss[MM_ANONPAGES]!++;
-  faultStats.swapin++;
+  vma.mm.kernel.stats.fault.swapin++;
   return 0;
 }
 

@@ -232,7 +232,7 @@ function copyPte(src: Vma, dst: Vma, off: number, vpn: number, cow: boolean): bo
   const hi = k.pt.words[off + 1]!;
   let kind = lo & PTE_KIND_MASK;
   if (kind === PTE_DEVICE_EXCLUSIVE && k.mutant === 'F2') {
-    // F2 (bug-catalogue §3.4; fix: restore the PTE first, try_restore_exclusive_pte): the entry is
+    // F2 (docs/bug-catalogue.md; fix: restore the PTE first, try_restore_exclusive_pte): the entry is
     // copied as it is, so parent and child share the page, each restoring it writable on access.
     pm.mapcount[hi]!++;
     k.getPage(hi);
@@ -291,7 +291,7 @@ function copyPte(src: Vma, dst: Vma, off: number, vpn: number, cow: boolean): bo
     if ((pm.flags[hi]! & PG_anon) !== 0) pm.flags[hi]! &= ~PG_anon_exclusive;
     if (cow) lo = (lo & ~PTE_KIND_MASK) | PTE_DEVICE_PRIVATE_READ;
     if (cow && k.mutant === 'F1') {
-      // F1 (bug-catalogue §3.4; fix: set_pte_at(src_mm) in copy_nonpresent_pte): only the child's
+      // F1 (docs/bug-catalogue.md; fix: set_pte_at(src_mm) in copy_nonpresent_pte): only the child's
       // copy is made read-only; the parent keeps its writable entry.
       const dstOff = ensureEntry(k.pt, dst.mm.pgd, vpn, 1);
       k.pt.words[dstOff] = lo;

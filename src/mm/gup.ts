@@ -10,7 +10,7 @@
  * @module
  */
 import { EFAULT, EMLINK, ENOMEM } from '../sim/errno.ts';
-import { UsageError } from '../sim/errors.ts';
+import { kernelBug, UsageError } from '../sim/errors.ts';
 import { translate } from './access.ts';
 import {
   FAULT_FLAG_REMOTE,
@@ -85,7 +85,7 @@ export async function getUserPages(
           if (pages.length > 0) return pages;
           return (r & VM_FAULT_OOM) !== 0 ? -ENOMEM : -EFAULT;
         }
-        if (tries > 1000) throw new Error(`getUserPages: no progress at 0x${addr.toString(16)}`);
+        if (tries > 1000) kernelBug(`getUserPages: no progress at 0x${addr.toString(16)}`);
         continue;
       }
       if (t >= 0 && !k.pm.isZeroPfn(t)) {
@@ -109,7 +109,7 @@ export async function getUserPages(
         if (pages.length > 0) return pages;
         return (r & VM_FAULT_OOM) !== 0 ? -ENOMEM : -EFAULT;
       }
-      if (tries > 1000) throw new Error(`getUserPages: no progress at 0x${addr.toString(16)}`);
+      if (tries > 1000) kernelBug(`getUserPages: no progress at 0x${addr.toString(16)}`);
     }
     if (!k.pm.isZeroPfn(pfn)) {
       if ((gupFlags & FOLL_PIN) !== 0) k.pm.refcount[k.pm.folioHead(pfn)]! += GUP_PIN_COUNTING_BIAS;

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { kernelBug } from '../sim/errors.ts';
 import { AnonVma } from './anon-vma.ts';
 import {
   HPAGE_PMD_NR,
@@ -68,7 +69,7 @@ export function splitHugePmdLocked(k: Kernel, pmdOff: number): boolean {
   const kind = lo & PTE_KIND_MASK;
   const head = pool.words[pmdOff + 1]!;
   const pm = k.pm;
-  if ((pm.flags[head]! & PG_hugetlb) !== 0) throw new Error('hugetlb PMDs are never split');
+  if ((pm.flags[head]! & PG_hugetlb) !== 0) kernelBug('hugetlb PMDs are never split');
   const t = pool.alloc();
   const w = pool.words;
   const base = t * PTRS_PER_TABLE * 2;
@@ -92,7 +93,7 @@ export function splitHugePmdLocked(k: Kernel, pmdOff: number): boolean {
       pm.entireMapcount[head]!--;
       for (let i = 0; i < HPAGE_PMD_NR; i++) pm.mapcount[head + i]!++;
       pm.refcount[head]! += HPAGE_PMD_NR - 1;
-    } else if (!isMigrationKind(kind)) throw new Error(`cannot split PMD entry of kind ${kind}`);
+    } else if (!isMigrationKind(kind)) kernelBug(`cannot split PMD entry of kind ${kind}`);
   }
   w[pmdOff] = PTE_TABLE;
   w[pmdOff + 1] = t;

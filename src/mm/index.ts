@@ -24,7 +24,7 @@ export {
 } from './device-mirror.ts';
 export type { MmEvent } from './events.ts';
 export { mmdrop, mmget, mmgetNotZero, mmgrab, mmput } from './exit.ts';
-export { faultStats, handleMmFault } from './fault.ts';
+export { handleMmFault } from './fault.ts';
 export type { FileOperations, OpenFile } from './fdtable.ts';
 export { SimFile } from './file.ts';
 export { folioGet, folioPut, folioRefCount, getPage, putPage } from './folio-ref.ts';
@@ -85,6 +85,7 @@ export { PIPE_DEF_BUFFERS, Pipe } from './pipe.ts';
 export { Process } from './process.ts';
 export { condResched, msleep, ndelay, udelay } from './resched.ts';
 export { AccessSignal, BusError, FatalSignalKill, OutOfMemoryKill, SegmentationFault } from './signals.ts';
+export { type FaultStats, type HmmStats, type KernelStats, newKernelStats } from './stats.ts';
 export {
   UFFD_API,
   UFFD_EVENT_PAGEFAULT,

@@ -6,8 +6,9 @@
  * @module
  */
 
-import { UsageError } from '../sim/errors.ts';
+import { kernelBug, UsageError } from '../sim/errors.ts';
 import { EventBus } from '../sim/event-bus.ts';
+import type { Mutex } from '../sim/mutex.ts';
 import { Prng } from '../sim/prng.ts';
 import { Scheduler, type SchedulerOptions } from '../sim/scheduler.ts';
 import { suggest } from '../sim/suggest.ts';
@@ -40,6 +41,7 @@ import type { MmObserver } from './observer.ts';
 import { PG_anon, PG_hugetlb, PG_reserved, PG_swapbacked, PG_zone_device } from './page-flags.ts';
 import { PageTablePool } from './page-table.ts';
 import { maxHugetlbPages, PhysMem } from './physmem.ts';
+import { type KernelStats, newKernelStats } from './stats.ts';
 import { SwapDevice } from './swap.ts';
 
 /** THP policy (/sys/kernel/mm/transparent_hugepage/enabled). */
@@ -199,6 +201,13 @@ export class Kernel {
   readonly costs: KernelCostHooks = { ...DEFAULT_KERNEL_COSTS };
   /** How often each cost was incurred since boot (counted even when the cost is zero). */
   readonly work: KernelWorkCounts = newKernelWork();
+  /** What this kernel counted since boot: faults by outcome, hmm_range_fault walks. */
+  readonly stats: KernelStats = newKernelStats();
+  /**
+   * Locks that exist only in mutated drivers (race-explorer mutants; e.g. M9's driver-wide lock
+   * in dmirror), by name, made on first use. Empty on a machine without such a mutant.
+   */
+  readonly mutantLocks = new Map<string, Mutex>();
   private nextMmId = 1;
   private isDisposed = false;
 
@@ -340,7 +349,7 @@ export class Kernel {
     if ((f & PG_reserved) !== 0) return;
     const r = --pm.refcount[head]!;
     if (r > 0) return;
-    if (r < 0) throw new Error(`refcount underflow on pfn ${head}`);
+    if (r < 0) kernelBug(`refcount underflow on pfn ${head}`);
     this.freeFolio(head);
   }
 
@@ -350,7 +359,7 @@ export class Kernel {
     const f = this.pm.flags[head]!;
     if ((f & PG_zone_device) !== 0) {
       const pgmap = this.pgmapOf(head);
-      if (pgmap === null) throw new Error(`device pfn ${head} has no pagemap`);
+      if (pgmap === null) kernelBug(`device pfn ${head} has no pagemap`);
       pgmap.pageFree(head);
     } else if ((f & PG_hugetlb) !== 0) this.hugetlb.release(head);
     else this.pm.freePages(head);

@@ -42,6 +42,11 @@ export class MmStruct {
   mmfUnstable = false;
   /** The memory cgroup new pages of this address space are charged to (its owner's); null: none. */
   memcg: MemCgroup | null = null;
+  /**
+   * The M2 mutant's stale TLB of this address space (`./stale-tlb.ts`): vpn → pfn · 2 + writable.
+   * Null unless that mutant left a translation behind.
+   */
+  staleTlb: Map<number, number> | null = null;
 
   /** @internal created by `Kernel.newMm` */
   constructor(kernel: Kernel, id: number, pgd: number) {

@@ -10,7 +10,7 @@
  * for pages holding only a few 32-bit words, which keep them apart (sparse-words.ts).
  * @module
  */
-import { UsageError } from '../sim/errors.ts';
+import { kernelBug, UsageError } from '../sim/errors.ts';
 import type { BufferPool } from './buffer-pool.ts';
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE } from './constants.ts';
 import { PG_allocated, PG_hasdata, PG_head, PG_locked, PG_reserved } from './page-flags.ts';
@@ -699,7 +699,7 @@ export class PhysMem {
       this.flags[pfn] = PG_allocated;
       return pfn;
     }
-    throw new Error(`allocator corrupt: block ${b} listed partial but has no free frame`);
+    kernelBug(`allocator corrupt: block ${b} listed partial but has no free frame`);
   }
 
   private allocBlock(): number {

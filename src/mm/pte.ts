@@ -1,8 +1,8 @@
 /**
  * Page-table entry encoding. An entry is two 32-bit words (8 bytes, like the hardware): `lo`
  * holds the kind and the bits, `hi` the payload (pfn, swap slot or lower table). The kinds cover
- * every state of spec §1: none, table pointer, present (possibly a PMD/PUD leaf), and the
- * non-present "swap-like" entries.
+ * every state a kernel page-table entry can be in: none, table pointer, present (possibly a
+ * PMD/PUD leaf), and the non-present "swap-like" entries.
  * @module
  */
 

@@ -5,6 +5,8 @@
  * is freed with its last reference (see docs/semantics.md).
  * @module
  */
+
+import { kernelBug } from '../sim/errors.ts';
 import { PAGE_SIZE } from './constants.ts';
 
 const CHUNK_SLOTS = 512;
@@ -69,7 +71,7 @@ export class SwapDevice {
 
   /** `swap_free`: drops one reference; the slot is freed at zero. */
   free(slot: number): void {
-    if (this.swapMap[slot] === 0) throw new Error(`swap slot ${slot} freed twice`);
+    if (this.swapMap[slot] === 0) kernelBug(`swap slot ${slot} freed twice`);
     if (--this.swapMap[slot]! === 0) {
       this.hasData[slot] = 0;
       this.freeSlots.push(slot);

@@ -4,6 +4,7 @@
  * @module
  */
 import { EINVAL } from '../sim/errno.ts';
+import { kernelBug } from '../sim/errors.ts';
 import { PAGE_SIZE, PMD_SIZE } from './constants.ts';
 import type { SimFile } from './file.ts';
 import { truncateInodePages } from './filemap.ts';
@@ -69,8 +70,7 @@ export function fileRelease(mm: MmStruct, file: SimFile): void {
  * driver refusing).
  */
 export async function splitVma(vma: Vma, addr: number): Promise<Vma | number> {
-  if (addr <= vma.start || addr >= vma.end)
-    throw new Error(`splitVma: 0x${addr.toString(16)} not inside the VMA`);
+  if (addr <= vma.start || addr >= vma.end) kernelBug(`splitVma: 0x${addr.toString(16)} not inside the VMA`);
   if (vma.isHugetlb && addr % PMD_SIZE !== 0) return -EINVAL;
   if (vma.vmOps?.maySplit && !vma.vmOps.maySplit(vma, addr)) return -EINVAL;
   if (!vma.isHugetlb && addr % PMD_SIZE !== 0)

@@ -4,6 +4,8 @@
  * first (CLEAR over the 2 MiB span, nested in the caller's own invalidation).
  * @module
  */
+
+import { kernelBug } from '../sim/errors.ts';
 import { HPAGE_PMD_NR, MM_SWAPENTS, PAGE_SIZE, PTRS_PER_TABLE } from './constants.ts';
 import { deferredSplitFolio, splitHugePmd } from './huge-memory.ts';
 import { hugetlbZapRestoreReserve } from './hugetlb.ts';
@@ -68,7 +70,7 @@ export function zapPte(mm: MmStruct, off: number): number {
     case PTE_DEVICE_EXCLUSIVE:
       return dropPageMapping(mm, hi);
     default:
-      throw new Error(`zapPte: unexpected entry kind ${lo & PTE_KIND_MASK} at offset ${off}`);
+      kernelBug(`zapPte: unexpected entry kind ${lo & PTE_KIND_MASK} at offset ${off}`);
   }
 }
 
@@ -106,7 +108,7 @@ export function zapHugePmd(mm: MmStruct, off: number): void {
     pm.entireMapcount[head]!--;
     mm.rss[k.mmCounterOf(head)]! -= HPAGE_PMD_NR;
     k.putPage(head);
-  } else throw new Error(`zapHugePmd: unexpected entry kind ${kind}`);
+  } else kernelBug(`zapHugePmd: unexpected entry kind ${kind}`);
 }
 
 /**

@@ -15,7 +15,7 @@
  * overlapping intervals are contiguous in start order.
  * @module
  */
-import { UsageError } from '../sim/errors.ts';
+import { kernelBug, UsageError } from '../sim/errors.ts';
 
 /**
  * One interval in an {@link IntervalTree} (`struct interval_tree_node`). Set `start` and `last`
@@ -189,22 +189,20 @@ export class IntervalTree<T> {
     const check = (n: IntervalTreeNode<T> | null, parent: IntervalTreeNode<T> | null): number => {
       if (n === null) return 0;
       count++;
-      if (!n.inTree) throw new Error('interval tree: linked node not marked inTree');
-      if (n.parent !== parent) throw new Error(`interval tree: bad parent link at [${n.start}, ${n.last}]`);
-      if (n.left !== null && n.left.start > n.start)
-        throw new Error('interval tree: left child starts later');
-      if (n.right !== null && n.right.start < n.start)
-        throw new Error('interval tree: right child starts earlier');
+      if (!n.inTree) kernelBug('interval tree: linked node not marked inTree');
+      if (n.parent !== parent) kernelBug(`interval tree: bad parent link at [${n.start}, ${n.last}]`);
+      if (n.left !== null && n.left.start > n.start) kernelBug('interval tree: left child starts later');
+      if (n.right !== null && n.right.start < n.start) kernelBug('interval tree: right child starts earlier');
       const hl = check(n.left, n);
       const hr = check(n.right, n);
-      if (Math.abs(hl - hr) > 1) throw new Error('interval tree: AVL balance broken');
-      if (n.height !== 1 + Math.max(hl, hr)) throw new Error('interval tree: stale height');
+      if (Math.abs(hl - hr) > 1) kernelBug('interval tree: AVL balance broken');
+      if (n.height !== 1 + Math.max(hl, hr)) kernelBug('interval tree: stale height');
       const max = Math.max(n.last, n.left?.subtreeLast ?? n.last, n.right?.subtreeLast ?? n.last);
-      if (n.subtreeLast !== max) throw new Error('interval tree: stale subtreeLast');
+      if (n.subtreeLast !== max) kernelBug('interval tree: stale subtreeLast');
       return n.height;
     };
     check(this.root, null);
-    if (count !== this.size) throw new Error(`interval tree: size ${this.size} but ${count} nodes linked`);
+    if (count !== this.size) kernelBug(`interval tree: size ${this.size} but ${count} nodes linked`);
   }
 
   /** Recomputes height and subtreeLast from `n` up to the root, rebalancing on the way. */

@@ -84,15 +84,12 @@ export const HMM_TESTS_ORDER: readonly string[] = [
 /** The fixtures in declaration order (`FIXTURE(hmm)` before `FIXTURE(hmm2)`). */
 const FIXTURE_ORDER = ['hmm', 'hmm2'];
 
-let ordered: readonly SelftestCase[] | undefined;
-
 /**
  * Every case of the suite, 78 of them, in the order the kselftest harness runs them: fixture by
  * fixture (hmm, hmm2), within a fixture variant by variant (device-private, then
  * device-coherent), within a variant test by test in hmm-tests.c's declaration order.
  */
 export function listSelftests(): readonly SelftestCase[] {
-  if (ordered !== undefined) return ordered;
   const definitions = SELFTEST_FILES.flatMap((f) => f.definitions);
   const rank = (test: string): number => {
     const i = HMM_TESTS_ORDER.indexOf(test);
@@ -108,8 +105,7 @@ export function listSelftests(): readonly SelftestCase[] {
     for (const variant of variants)
       for (const d of mine) cases.push(...d.cases.filter((c) => c.variant === variant));
   }
-  ordered = Object.freeze(cases);
-  return ordered;
+  return Object.freeze(cases);
 }
 
 /** The outcome of one case, as {@link runSelftest} reports it. */

@@ -58,3 +58,20 @@ export class SyscallError extends SimulationError {
     this.errno = errno;
   }
 }
+
+/**
+ * A broken kernel invariant: what `BUG()` / `VM_BUG_ON()` stop a real kernel for (a page-table
+ * entry of a kind that cannot be there, a refcount going below zero, a corrupt allocator list). It
+ * is never the caller's fault (that is a {@link UsageError}) and never an errno result: the
+ * simulation itself is wrong. The race explorer reports it as an `assertion` violation wherever
+ * it is thrown (a racing thread, the scenario's check or teardown).
+ */
+export class KernelBug extends SimulationError {
+  /** `'KernelBug'`, for messages and `instanceof`-free checks. */
+  override name = 'KernelBug';
+}
+
+/** `BUG()`: throws a {@link KernelBug} saying which invariant broke. */
+export function kernelBug(message: string): never {
+  throw new KernelBug(message);
+}

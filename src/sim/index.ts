@@ -4,7 +4,15 @@
  */
 export { NSEC_PER_MSEC, VirtualClock } from './clock.ts';
 export * from './errno.ts';
-export { DeadlockError, ExternalAwaitError, SimulationError, StepBudgetError, UsageError } from './errors.ts';
+export {
+  DeadlockError,
+  ExternalAwaitError,
+  KernelBug,
+  kernelBug,
+  SimulationError,
+  StepBudgetError,
+  UsageError,
+} from './errors.ts';
 export { EventBus, type EventListener } from './event-bus.ts';
 export { Mutex } from './mutex.ts';
 export { RandomPolicy, RoundRobinPolicy, RunToBlockPolicy, type SchedulePolicy } from './policy.ts';

@@ -6,17 +6,16 @@
  * @module
  */
 import { PAGE_SIZE } from '../../mm/constants.ts';
-import { MADVISE_ADVICE, mapFlagsOf, protOf } from '../scenario/constants.ts';
+import {
+  actingProcess,
+  DMIRROR_COMMANDS,
+  MADVISE_ADVICE,
+  mapFlagsOf,
+  protOf,
+  stepRange,
+} from '../scenario/constants.ts';
 import { parseSize } from '../scenario/schema.ts';
-import type {
-  MmapFields,
-  MmapProt,
-  Pattern,
-  PatternSpec,
-  ScenarioDoc,
-  SourceRef,
-  Step,
-} from '../scenario/types.ts';
+import type { MmapFields, Pattern, PatternSpec, ScenarioDoc, SourceRef, Step } from '../scenario/types.ts';
 import { mappingPages } from '../scenario/validate.ts';
 
 /** A step the kernel runner cannot express. */
@@ -54,18 +53,6 @@ const RUNNER_MAX_MAPS = 64;
 const RUNNER_MAX_FILES = 16;
 const RUNNER_MAX_SEGMENTS = 8;
 const RUNNER_MAX_BYTES = 16;
-
-/** The runner's numbers of the dmirror commands. */
-const IOCTL = {
-  deviceRead: 0,
-  deviceWrite: 1,
-  migrateToDev: 2,
-  migrateToSys: 3,
-  snapshot: 4,
-  exclusive: 5,
-  checkExclusive: 6,
-  release: 7,
-} as const;
 
 /** `name` made safe for the program's one-word field. */
 const word = (name: string): string => name.replace(/[^\w.-]/g, '_') || 'scenario';
@@ -115,8 +102,7 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
   };
   const rangeOf = (source: SourceRef, f: { mapping: string; page?: number; pages?: number }) => {
     const m = mapOf(source, f.mapping);
-    const page = f.page ?? 0;
-    const pages = f.pages ?? m.pages - page;
+    const { page, pages } = stepRange(f, m.pages);
     if (pages > RUNNER_MAX_PAGES)
       refuse(source, `a range of ${pages} pages is above the runner's ${RUNNER_MAX_PAGES}`);
     return `${m.id} ${page} ${pages}`;
@@ -143,7 +129,7 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
   };
 
   const mmap = (s: MmapFields & { source: SourceRef; op: string }): void => {
-    const proc = s.process ?? doc.processes[0]!;
+    const proc = actingProcess(doc, s.process);
     const slot = slotOf(s.source, proc);
     const pages = mappingPages(s);
     if (pages > RUNNER_MAX_PAGES)
@@ -162,7 +148,7 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
     const procFor = (name: string | undefined, mapping?: string): number =>
       slotOf(
         s.source,
-        name ?? (mapping === undefined ? undefined : maps.get(mapping)?.process) ?? doc.processes[0]!,
+        actingProcess(doc, name, mapping === undefined ? undefined : maps.get(mapping)?.process),
       );
     switch (s.op) {
       case 'mmap':
@@ -198,7 +184,7 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
         return undefined;
       }
       case 'fork': {
-        const parent = s.process ?? doc.processes[0]!;
+        const parent = actingProcess(doc, s.process);
         const pslot = slotOf(s.source, parent);
         if (slots.has(s.child)) refuse(s.source, `process "${s.child}" already exists`);
         if (slots.size >= RUNNER_MAX_SLOTS) refuse(s.source, `more than ${RUNNER_MAX_SLOTS} processes`);
@@ -216,7 +202,7 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
         // Virtual time only: sequential steps on the kernel do not depend on it.
         return undefined;
       case 'open': {
-        const slot = slotOf(s.source, s.process ?? doc.processes[0]!);
+        const slot = slotOf(s.source, actingProcess(doc, s.process));
         if (nextFile >= RUNNER_MAX_FILES) refuse(s.source, `more than ${RUNNER_MAX_FILES} opens`);
         const id = nextFile++;
         files.set(s.file, { id, slot });
@@ -231,7 +217,7 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
       }
       case 'release': {
         const f = files.get(s.file) ?? refuse(s.source, `file "${s.file}" is not open`);
-        emit(s, `ioctl ${f.slot} ${f.id} ${IOCTL.release}`);
+        emit(s, `ioctl ${f.slot} ${f.id} ${DMIRROR_COMMANDS.release.runner}`);
         return undefined;
       }
       case 'setFlags':
@@ -247,7 +233,7 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
       default: {
         const f = files.get(s.file) ?? refuse(s.source, `file "${s.file}" is not open`);
         const data = s.op === 'deviceWrite' ? ` ${pattern(s.source, s.pattern)}` : '';
-        emit(s, `ioctl ${f.slot} ${f.id} ${IOCTL[s.op]} ${rangeOf(s.source, s)}${data}`);
+        emit(s, `ioctl ${f.slot} ${f.id} ${DMIRROR_COMMANDS[s.op].runner} ${rangeOf(s.source, s)}${data}`);
       }
     }
   };

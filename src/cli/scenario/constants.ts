@@ -21,7 +21,7 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../mm/constants.ts';
-import type { MadviseAdvice, MmapFlag, MmapProt } from './types.ts';
+import type { MadviseAdvice, MmapFlag, MmapProt, RangeFields, ScenarioDoc } from './types.ts';
 
 /** `PROT_*` of each protection name. */
 export const PROT_BITS: Readonly<Record<MmapProt, number>> = {
@@ -56,3 +56,34 @@ export const protOf = (list: readonly MmapProt[]): number => list.reduce((p, n) 
 /** The mmap flag bits of a list of names. */
 export const mapFlagsOf = (list: readonly MmapFlag[]): number =>
   list.reduce((f, n) => f | MAP_FLAG_BITS[n], 0);
+
+/**
+ * The dmirror commands of scenario steps: the command's name in the uapi (`HMM_DMIRROR_<name>`)
+ * and its number in the kernel runner's program (`kernel/runner/hmmsim-runner.c`; none for a
+ * command 6.12's test_hmm lacks).
+ */
+export const DMIRROR_COMMANDS = {
+  deviceRead: { uapi: 'READ', runner: 0 },
+  deviceWrite: { uapi: 'WRITE', runner: 1 },
+  migrateToDev: { uapi: 'MIGRATE_TO_DEV', runner: 2 },
+  migrateToSys: { uapi: 'MIGRATE_TO_SYS', runner: 3 },
+  snapshot: { uapi: 'SNAPSHOT', runner: 4 },
+  exclusive: { uapi: 'EXCLUSIVE', runner: 5 },
+  checkExclusive: { uapi: 'CHECK_EXCLUSIVE', runner: 6 },
+  release: { uapi: 'RELEASE', runner: 7 },
+  setFlags: { uapi: 'FLAGS', runner: undefined },
+} as const;
+
+/** The pages a range step names in a mapping of `total` pages: from `page` (0), `pages` (the rest). */
+export function stepRange(f: RangeFields, total: number): { readonly page: number; readonly pages: number } {
+  const page = f.page ?? 0;
+  return { page, pages: f.pages ?? total - page };
+}
+
+/**
+ * The process a step acts as: the one it names, else the one that mapped its mapping, else the
+ * scenario's first process.
+ */
+export function actingProcess(doc: ScenarioDoc, named: string | undefined, mapper?: string): string {
+  return named ?? mapper ?? doc.processes[0]!;
+}

@@ -13,16 +13,23 @@ import { MADV_HUGEPAGE, MADV_NOHUGEPAGE, MAP_ANONYMOUS, PAGE_SIZE, PMD_SIZE } fr
 import type { Process } from '../../mm/process.ts';
 import { AccessSignal } from '../../mm/signals.ts';
 import { errnoName } from '../../sim/errno.ts';
-import { SimulationError } from '../../sim/errors.ts';
+import { KernelBug, SimulationError } from '../../sim/errors.ts';
 import { RandomPolicy, RoundRobinPolicy, RunToBlockPolicy, type SchedulePolicy } from '../../sim/policy.ts';
 import { Prng } from '../../sim/prng.ts';
 import type { SchedulerHost } from '../../sim/scheduler.ts';
 import type { SimThread } from '../../sim/thread.ts';
 import { type CounterSnapshot, RunCounters } from '../counters.ts';
-import { MADVISE_ADVICE, mapFlagsOf, protOf } from './constants.ts';
+import {
+  actingProcess,
+  DMIRROR_COMMANDS,
+  MADVISE_ADVICE,
+  mapFlagsOf,
+  protOf,
+  stepRange,
+} from './constants.ts';
 import { describePattern, firstMismatch, patternBytes } from './patterns.ts';
 import { parseSize } from './schema.ts';
-import type { Expect, MmapFields, MmapProt, RetValue, ScenarioDoc, SourceRef, Step } from './types.ts';
+import type { DeviceRangeOp, Expect, RetValue, ScenarioDoc, SourceRef, Step } from './types.ts';
 import { mappingPages, protByte } from './validate.ts';
 
 /** One completed step, as the timeline shows it. */
@@ -232,7 +239,8 @@ async function runStep(state: ScenarioState, s: Step, thread: string | null): Pr
   try {
     await runStepBody(state, s, thread, out);
   } catch (e) {
-    if (e instanceof SimulationError && !(e instanceof StepFailure)) {
+    // A broken kernel invariant is the simulator's failure, not the scenario's: it stays an internal error.
+    if (e instanceof SimulationError && !(e instanceof StepFailure) && !(e instanceof KernelBug)) {
       throw new StepFailure(s.source, s.op, `${e.name}: ${e.message}`);
     }
     throw e;
@@ -242,6 +250,369 @@ async function runStep(state: ScenarioState, s: Step, thread: string | null): Pr
   }
 }
 
+/** A step of one operation. */
+type StepOf<Op extends Step['op']> = Extract<Step, { op: Op }>;
+
+/**
+ * What a step handler works with: the running scenario, the step, the thread running it, and
+ * the checks that fail the step with a message naming it.
+ */
+class StepContext<S extends Step = Step> {
+  /** Expectations checked so far. */
+  readonly checked: string[] = [];
+  constructor(
+    readonly state: ScenarioState,
+    readonly s: S,
+    readonly thread: string | null,
+    readonly out: { result: StepResult },
+  ) {}
+
+  fail(detail: string): never {
+    throw new StepFailure(this.s.source, this.s.op, detail);
+  }
+
+  /** The process `name` (or `fallback`, or the first one), alive. */
+  proc(name: string | undefined, fallback?: string): { name: string; p: Process } {
+    const n = actingProcess(this.state.doc, name, fallback);
+    const p = this.state.processes.get(n);
+    if (p === undefined) return this.fail(`process "${n}" does not exist yet`);
+    if (p.exited) return this.fail(`process "${n}" has exited`);
+    return { name: n, p };
+  }
+
+  mapping(name: string): MappingState {
+    const m = this.state.mappings.get(name);
+    if (m === undefined) return this.fail(`mapping "${name}" does not exist (yet)`);
+    return m;
+  }
+
+  /** The pages a range field set names. */
+  range(f: { mapping: string; page?: number | undefined; pages?: number | undefined }) {
+    const m = this.mapping(f.mapping);
+    const { page, pages } = stepRange(f, m.pages);
+    return { m, addr: m.addr + page * PAGE_SIZE, pages, label: `${f.mapping}[${page}..${page + pages})` };
+  }
+
+  file(name: string): DmirrorFile {
+    const f = this.state.files.get(name);
+    if (f === undefined) return this.fail(`file "${name}" is not open`);
+    return f;
+  }
+
+  checkRet(e: Expect | undefined, ret: number, mustSucceed: boolean): void {
+    if (e?.ret !== undefined) {
+      const want = (Array.isArray(e.ret) ? e.ret : [e.ret]) as RetValue[];
+      if (!want.some((w) => retNumber(w) === ret)) {
+        this.fail(
+          `expected ret ${want.map((w) => errnoName(retNumber(w))).join(' or ')}, got ${errnoName(ret)}`,
+        );
+      }
+      this.checked.push('ret');
+    } else if (mustSucceed && ret < 0 && !this.state.lenient) {
+      this.fail(
+        `${this.s.op} failed with ${errnoName(ret)} (add "expect": {"ret": "${errnoName(ret)}"} if that is intended)`,
+      );
+    }
+  }
+
+  checkField(name: 'cpages' | 'faults', want: number | undefined, got: number): void {
+    if (want === undefined) return;
+    if (want !== got) this.fail(`expected ${name} ${want}, got ${got}`);
+    this.checked.push(name);
+  }
+
+  checkData(e: Expect | undefined, data: Uint8Array, ok: boolean): void {
+    if (e?.data === undefined) return;
+    if (!ok) this.fail('expected data, but the command failed and returned none');
+    const bad = firstMismatch(data, e.data);
+    if (bad !== undefined) this.fail(`data differs from ${describePattern(e.data)}: ${bad}`);
+    this.checked.push('data');
+  }
+
+  /** A CPU access: catches the signal it may raise and checks it against expect.signal. */
+  async cpu<T>(fn: () => Promise<T>): Promise<{ value?: T; signal?: string }> {
+    const want = this.s.expect?.signal;
+    try {
+      const value = await this.state.counters.cpuAccess(fn);
+      if (want !== undefined) this.fail(`expected ${want}, but the access succeeded`);
+      return { value };
+    } catch (e) {
+      if (!(e instanceof AccessSignal)) throw e;
+      const sig = e.name === 'BusError' ? 'SIGBUS' : e.name === 'SegmentationFault' ? 'SIGSEGV' : e.name;
+      this.out.result = { ...this.out.result, signal: sig };
+      if (this.state.lenient && want === undefined) return { signal: sig };
+      if (want !== sig) this.fail(`${e.message}${want ? ` (expected ${want})` : ''}`);
+      this.checked.push('signal');
+      return { signal: sig };
+    }
+  }
+}
+
+/** What a step did: who acted and a line for the timeline. */
+interface Done {
+  readonly actor: string;
+  readonly text: string;
+}
+
+/** Runs one operation's step. */
+type StepHandler<Op extends Step['op']> = (c: StepContext<StepOf<Op>>) => Promise<Done>;
+
+/** munmap, mprotect and madvise: a system call over a range. */
+const rangeCall = async (c: StepContext<StepOf<'munmap' | 'mprotect' | 'madvise'>>): Promise<Done> => {
+  const { s } = c;
+  const r = c.range(s);
+  const { name: actor, p } = c.proc(s.process, r.m.process);
+  const len = r.pages * PAGE_SIZE;
+  const ret =
+    s.op === 'munmap'
+      ? await p.munmap(r.addr, len)
+      : s.op === 'mprotect'
+        ? await p.mprotect(r.addr, len, protOf(s.prot))
+        : await p.madvise(r.addr, len, MADVISE_ADVICE[s.advice]);
+  c.out.result = { ret };
+  c.checkRet(s.expect, ret, true);
+  const what = s.op === 'mprotect' ? ` ${s.prot.join('|')}` : s.op === 'madvise' ? ` ${s.advice}` : '';
+  return { actor, text: `${s.op} ${r.label}${what}: ${errnoName(ret)}` };
+};
+
+/** RELEASE and FLAGS: dmirror commands without a range. */
+const fileCall = async (c: StepContext<StepOf<'release' | 'setFlags'>>): Promise<Done> => {
+  const { s } = c;
+  const f = c.file(s.file);
+  const flags =
+    s.op === 'setFlags'
+      ? typeof s.flags === 'number'
+        ? s.flags
+        : s.flags.reduce((n) => n | HMM_DMIRROR_FLAG_FAIL_ALLOC, 0)
+      : 0;
+  const res = s.op === 'release' ? await f.release() : await f.setFlags(flags);
+  c.state.counters.deviceCommand(s.op, res);
+  c.out.result = { ret: res.ret };
+  c.checkRet(s.expect, res.ret, false);
+  return {
+    actor: s.file,
+    text: `${s.op === 'release' ? 'RELEASE' : `FLAGS ${flags}`}: ret ${errnoName(res.ret)}`,
+  };
+};
+
+/** What a dmirror command over a range returns. */
+type DeviceResult = { ret: number; cpages: number; faults: number; data?: Uint8Array; prot?: Uint8Array };
+
+/** The dmirror commands over a range, by step operation. */
+const DEVICE_CALLS: {
+  readonly [Op in DeviceRangeOp | 'deviceWrite']: (
+    f: DmirrorFile,
+    addr: number,
+    pages: number,
+    s: StepOf<Op>,
+  ) => Promise<DeviceResult>;
+} = {
+  deviceRead: (f, addr, pages) => f.read(addr, pages),
+  deviceWrite: (f, addr, pages, s) => f.write(addr, pages, patternBytes(s.pattern, pages * PAGE_SIZE)),
+  migrateToDev: (f, addr, pages) => f.migrateToDev(addr, pages),
+  migrateToSys: (f, addr, pages) => f.migrateToSys(addr, pages),
+  snapshot: (f, addr, pages) => f.snapshot(addr, pages),
+  exclusive: (f, addr, pages) => f.exclusive(addr, pages),
+  checkExclusive: (f, addr, pages) => f.checkExclusive(addr, pages),
+};
+
+/** A dmirror command over a range, and the checks of what it returned. */
+const deviceCall = async (c: StepContext<StepOf<DeviceRangeOp | 'deviceWrite'>>): Promise<Done> => {
+  const { s } = c;
+  const f = c.file(s.file);
+  const r = c.range(s);
+  const e = s.expect;
+  const call = DEVICE_CALLS[s.op] as (typeof DEVICE_CALLS)['deviceWrite'];
+  const res = await call(f, r.addr, r.pages, s as StepOf<'deviceWrite'>);
+  c.state.counters.deviceCommand(s.op, res);
+  c.out.result = {
+    ret: res.ret,
+    cpages: res.cpages,
+    faults: res.faults,
+    ...(res.data === undefined ? {} : { data: res.data }),
+    ...(res.prot === undefined ? {} : { prot: res.prot }),
+  };
+  c.checkRet(e, res.ret, false);
+  const results = ['cpages', 'faults', 'data', 'prot'].filter((k) => e?.[k as keyof Expect] !== undefined);
+  // cpages, faults, data and prot are checked on success; a failure expect.ret allows skips them.
+  if (res.ret !== 0 && e?.ret === undefined && results.length > 0) {
+    c.fail(`expected ${results.join(', ')}, but the command failed with ${errnoName(res.ret)}`);
+  }
+  if (res.ret === 0) {
+    c.checkField('cpages', e?.cpages, res.cpages);
+    c.checkField('faults', e?.faults, res.faults);
+    if (res.data !== undefined) c.checkData(e, res.data, true);
+  }
+  if (e?.prot !== undefined && res.ret === 0) {
+    const want = e.prot.flatMap((p) =>
+      typeof p === 'object' ? new Array<number>(p.pages).fill(protByte(p.prot)) : [protByte(p)],
+    );
+    const got = res.prot!;
+    const i = want.findIndex((b, k) => got[k] !== b);
+    if (i >= 0) c.fail(`snapshot byte of page ${i} is ${protName(got[i]!)}, expected ${protName(want[i]!)}`);
+    c.checked.push('prot');
+  }
+  let text = `${DMIRROR_COMMANDS[s.op].uapi} ${r.label}: ret ${errnoName(res.ret)}, cpages ${res.cpages}, faults ${res.faults}`;
+  if (s.op === 'snapshot' && res.ret === 0) text += `; ${summarizeProt(res.prot!)}`;
+  return { actor: s.file, text };
+};
+
+/** Every step operation's handler. */
+const STEP_HANDLERS: { readonly [Op in Step['op']]: StepHandler<Op> } = {
+  mmap: async (c) => {
+    const { s: m, state } = c;
+    const { name: actor, p } = c.proc(m.process);
+    const pages = mappingPages(m);
+    const length = pages * PAGE_SIZE;
+    const flags = mapFlagsOf(m.flags);
+    let fd = -1;
+    if ((flags & MAP_ANONYMOUS) === 0) {
+      fd = await p.createTmpFile(length, state.doc.machine.tmpfs === true);
+      if (fd < 0) c.fail(`creating the backing file failed with ${errnoName(fd)}`);
+    }
+    const pmd = m.align === 'pmd';
+    let addr = await p.mmap(0, pmd ? length + PMD_SIZE : length, protOf(m.prot), flags, fd, 0);
+    c.out.result = { ret: Math.min(addr, 0) };
+    c.checkRet(m.expect, Math.min(addr, 0), true);
+    if (addr >= 0 && pmd) {
+      const aligned = Math.ceil(addr / PMD_SIZE) * PMD_SIZE;
+      if (aligned > addr) await p.munmap(addr, aligned - addr);
+      const tail = addr + length + PMD_SIZE - (aligned + length);
+      if (tail > 0) await p.munmap(aligned + length, tail);
+      addr = aligned;
+    }
+    if (addr >= 0 && m.thp !== undefined) {
+      const r = await p.madvise(addr, length, m.thp === 'hugepage' ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+      if (r !== 0) c.fail(`madvise(${m.thp}) failed with ${errnoName(r)}`);
+    }
+    if (addr >= 0) state.mappings.set(m.name, { addr, pages, process: actor });
+    const text =
+      addr >= 0
+        ? `mmap ${m.name}: ${pages} pages at ${hex(addr)} (${m.prot.join('|')}, ${m.flags.join('|')}${m.thp ? `, ${m.thp}` : ''})`
+        : `mmap ${m.name}: ${errnoName(addr)}`;
+    return { actor, text };
+  },
+  munmap: rangeCall,
+  mprotect: rangeCall,
+  madvise: rangeCall,
+  write: async (c) => {
+    const { s } = c;
+    const r = c.range(s);
+    const { name: actor, p } = c.proc(s.process, r.m.process);
+    const res = await c.cpu(() => p.write(r.addr, patternBytes(s.pattern, r.pages * PAGE_SIZE)));
+    return {
+      actor,
+      text: `CPU write ${r.label} ${describePattern(s.pattern)}${res.signal ? `: ${res.signal}` : ''}`,
+    };
+  },
+  read: async (c) => {
+    const { s } = c;
+    const r = c.range(s);
+    const { name: actor, p } = c.proc(s.process, r.m.process);
+    const res = await c.cpu(() => p.read(r.addr, r.pages * PAGE_SIZE));
+    if (res.value !== undefined) c.out.result = { data: res.value };
+    if (res.value !== undefined) c.checkData(s.expect, res.value, true);
+    return { actor, text: `CPU read ${r.label}${res.signal ? `: ${res.signal}` : ''}` };
+  },
+  store32: async (c) => {
+    const { s } = c;
+    const { actor, p, addr, at } = word(c);
+    const res = await c.cpu(() => p.store32(addr, s.value));
+    return { actor, text: `CPU store32 ${s.value} at ${at}${res.signal ? `: ${res.signal}` : ''}` };
+  },
+  load32: async (c) => {
+    const { s } = c;
+    const { actor, p, addr, at } = word(c);
+    const res = await c.cpu(() => p.load32(addr));
+    if (res.value !== undefined) c.out.result = { value: res.value };
+    if (res.value !== undefined && s.expect?.value !== undefined) {
+      if (res.value !== s.expect.value) c.fail(`expected value ${s.expect.value}, got ${res.value}`);
+      c.checked.push('value');
+    }
+    return { actor, text: `CPU load32 at ${at}: ${res.signal ?? res.value}` };
+  },
+  fork: async (c) => {
+    const { name: actor, p } = c.proc(c.s.process);
+    const child = await c.state.counters.cpuAccess(() => p.fork());
+    c.state.processes.set(c.s.child, child);
+    c.out.result = { ret: 0 };
+    return { actor, text: `fork: child "${c.s.child}" (pid ${child.pid})` };
+  },
+  exit: async (c) => {
+    const { name: actor, p } = c.proc(c.s.process);
+    await p.exit();
+    c.out.result = { ret: 0 };
+    return { actor, text: 'exit' };
+  },
+  sleep: async (c) => {
+    await c.state.machine.sched.sleep(c.s.ns);
+    return { actor: c.thread ?? 'main', text: `sleep ${c.s.ns} ns` };
+  },
+  open: async (c) => {
+    const { s, state } = c;
+    const device = state.devices.get(s.device)!;
+    const { name: pname, p } = c.proc(s.process);
+    const f = await device.open(p);
+    state.files.set(s.file, f);
+    c.out.result = { ret: 0 };
+    return { actor: s.file, text: `open ${device.name} for "${pname}": fd ${f.fd}` };
+  },
+  close: async (c) => {
+    await c.file(c.s.file).close();
+    c.state.files.delete(c.s.file);
+    c.out.result = { ret: 0 };
+    return { actor: c.s.file, text: 'close' };
+  },
+  release: fileCall,
+  setFlags: fileCall,
+  deviceRead: deviceCall,
+  deviceWrite: deviceCall,
+  migrateToDev: deviceCall,
+  migrateToSys: deviceCall,
+  snapshot: deviceCall,
+  exclusive: deviceCall,
+  checkExclusive: deviceCall,
+  threads: async (c) => {
+    const { s, state } = c;
+    const { machine } = state;
+    if (c.thread !== null) c.fail('threads cannot be nested');
+    const policy: SchedulePolicy =
+      s.schedule === 'round-robin'
+        ? new RoundRobinPolicy()
+        : s.schedule === 'random'
+          ? new RandomPolicy(new Prng(s.seed ?? state.doc.machine.seed ?? 1))
+          : new RunToBlockPolicy();
+    const saved = machine.sched.policy;
+    machine.sched.policy = policy;
+    const spawned: SimThread[] = Object.entries(s.threads).map(([name, steps]) =>
+      machine.sched.spawn(name, () => runSteps(state, steps, name)),
+    );
+    let first: unknown;
+    for (const t of spawned) {
+      try {
+        await machine.sched.join(t);
+      } catch (e) {
+        first ??= e;
+      }
+    }
+    machine.sched.policy = saved;
+    if (first !== undefined) throw first;
+    return {
+      actor: 'main',
+      text: `threads ${Object.keys(s.threads).join(', ')} (${s.schedule ?? 'run-to-block'}) finished`,
+    };
+  },
+};
+
+/** The process and address of a store32/load32, and how the timeline names the place. */
+function word(c: StepContext<StepOf<'store32' | 'load32'>>) {
+  const { s } = c;
+  const m = c.mapping(s.mapping);
+  const { name: actor, p } = c.proc(s.process, m.process);
+  const addr = m.addr + (s.page ?? 0) * PAGE_SIZE + (s.offset ?? 0);
+  return { actor, p, addr, at: `${s.mapping}[${s.page ?? 0}]${s.offset ? `+${s.offset}` : ''}` };
+}
+
 async function runStepBody(
   state: ScenarioState,
   s: Step,
@@ -249,328 +620,10 @@ async function runStepBody(
   out: { result: StepResult },
 ): Promise<void> {
   const { machine, counters } = state;
-  const checked: string[] = [];
-  const fail = (detail: string): never => {
-    throw new StepFailure(s.source, s.op, detail);
-  };
-  const proc = (name: string | undefined, fallback?: string): { name: string; p: Process } => {
-    const n = name ?? fallback ?? state.doc.processes[0]!;
-    const p = state.processes.get(n);
-    if (p === undefined) return fail(`process "${n}" does not exist yet`);
-    if (p.exited) return fail(`process "${n}" has exited`);
-    return { name: n, p };
-  };
-  const mapping = (name: string): MappingState => {
-    const m = state.mappings.get(name);
-    if (m === undefined) return fail(`mapping "${name}" does not exist (yet)`);
-    return m;
-  };
-  const range = (f: { mapping: string; page?: number; pages?: number }) => {
-    const m = mapping(f.mapping);
-    const page = f.page ?? 0;
-    const pages = f.pages ?? m.pages - page;
-    return { m, addr: m.addr + page * PAGE_SIZE, pages, label: `${f.mapping}[${page}..${page + pages})` };
-  };
-  const file = (name: string): DmirrorFile => {
-    const f = state.files.get(name);
-    if (f === undefined) return fail(`file "${name}" is not open`);
-    return f;
-  };
-  const checkRet = (e: Expect | undefined, ret: number, mustSucceed: boolean): void => {
-    if (e?.ret !== undefined) {
-      const want = (Array.isArray(e.ret) ? e.ret : [e.ret]) as RetValue[];
-      if (!want.some((w) => retNumber(w) === ret)) {
-        fail(`expected ret ${want.map((w) => errnoName(retNumber(w))).join(' or ')}, got ${errnoName(ret)}`);
-      }
-      checked.push('ret');
-    } else if (mustSucceed && ret < 0 && !state.lenient) {
-      fail(
-        `${s.op} failed with ${errnoName(ret)} (add "expect": {"ret": "${errnoName(ret)}"} if that is intended)`,
-      );
-    }
-  };
-  const checkField = (name: 'cpages' | 'faults', want: number | undefined, got: number): void => {
-    if (want === undefined) return;
-    if (want !== got) fail(`expected ${name} ${want}, got ${got}`);
-    checked.push(name);
-  };
-  const checkData = (e: Expect | undefined, data: Uint8Array, ok: boolean): void => {
-    if (e?.data === undefined) return;
-    if (!ok) fail('expected data, but the command failed and returned none');
-    const bad = firstMismatch(data, e.data);
-    if (bad !== undefined) fail(`data differs from ${describePattern(e.data)}: ${bad}`);
-    checked.push('data');
-  };
-  // A CPU access: catches the signal it may raise and checks it against expect.signal.
-  const cpu = async <T>(fn: () => Promise<T>): Promise<{ value?: T; signal?: string }> => {
-    try {
-      const value = await counters.cpuAccess(fn);
-      if (s.expect?.signal !== undefined) fail(`expected ${s.expect.signal}, but the access succeeded`);
-      return { value };
-    } catch (e) {
-      if (!(e instanceof AccessSignal)) throw e;
-      const sig = e.name === 'BusError' ? 'SIGBUS' : e.name === 'SegmentationFault' ? 'SIGSEGV' : e.name;
-      out.result = { ...out.result, signal: sig };
-      if (state.lenient && s.expect?.signal === undefined) return { signal: sig };
-      if (s.expect?.signal !== sig)
-        fail(`${e.message}${s.expect?.signal ? ` (expected ${s.expect.signal})` : ''}`);
-      checked.push('signal');
-      return { signal: sig };
-    }
-  };
   const inv0 = { ...counters.invalidations };
-  let actor = '';
-  let text = '';
-
-  switch (s.op) {
-    case 'mmap': {
-      const { name: pname, p } = proc(s.process);
-      actor = pname;
-      const m = s as MmapFields;
-      const pages = mappingPages(m);
-      const length = pages * PAGE_SIZE;
-      const flags = mapFlagsOf(m.flags);
-      let fd = -1;
-      if ((flags & MAP_ANONYMOUS) === 0) {
-        fd = await p.createTmpFile(length, state.doc.machine.tmpfs === true);
-        if (fd < 0) fail(`creating the backing file failed with ${errnoName(fd)}`);
-      }
-      const pmd = m.align === 'pmd';
-      let addr = await p.mmap(0, pmd ? length + PMD_SIZE : length, protOf(m.prot), flags, fd, 0);
-      out.result = { ret: Math.min(addr, 0) };
-      checkRet(s.expect, Math.min(addr, 0), true);
-      if (addr >= 0 && pmd) {
-        const aligned = Math.ceil(addr / PMD_SIZE) * PMD_SIZE;
-        if (aligned > addr) await p.munmap(addr, aligned - addr);
-        const tail = addr + length + PMD_SIZE - (aligned + length);
-        if (tail > 0) await p.munmap(aligned + length, tail);
-        addr = aligned;
-      }
-      if (addr >= 0 && m.thp !== undefined) {
-        const r = await p.madvise(addr, length, m.thp === 'hugepage' ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-        if (r !== 0) fail(`madvise(${m.thp}) failed with ${errnoName(r)}`);
-      }
-      if (addr >= 0) state.mappings.set(m.name, { addr, pages, process: pname });
-      text =
-        addr >= 0
-          ? `mmap ${m.name}: ${pages} pages at ${hex(addr)} (${m.prot.join('|')}, ${m.flags.join('|')}${m.thp ? `, ${m.thp}` : ''})`
-          : `mmap ${m.name}: ${errnoName(addr)}`;
-      break;
-    }
-    case 'munmap':
-    case 'mprotect':
-    case 'madvise': {
-      const r = range(s);
-      const { name: pname, p } = proc(s.process, r.m.process);
-      actor = pname;
-      const len = r.pages * PAGE_SIZE;
-      const ret =
-        s.op === 'munmap'
-          ? await p.munmap(r.addr, len)
-          : s.op === 'mprotect'
-            ? await p.mprotect(r.addr, len, protOf(s.prot))
-            : await p.madvise(r.addr, len, MADVISE_ADVICE[s.advice]);
-      out.result = { ret };
-      checkRet(s.expect, ret, true);
-      const what = s.op === 'mprotect' ? ` ${s.prot.join('|')}` : s.op === 'madvise' ? ` ${s.advice}` : '';
-      text = `${s.op} ${r.label}${what}: ${errnoName(ret)}`;
-      break;
-    }
-    case 'write': {
-      const r = range(s);
-      const { name: pname, p } = proc(s.process, r.m.process);
-      actor = pname;
-      const res = await cpu(() => p.write(r.addr, patternBytes(s.pattern, r.pages * PAGE_SIZE)));
-      text = `CPU write ${r.label} ${describePattern(s.pattern)}${res.signal ? `: ${res.signal}` : ''}`;
-      break;
-    }
-    case 'read': {
-      const r = range(s);
-      const { name: pname, p } = proc(s.process, r.m.process);
-      actor = pname;
-      const res = await cpu(() => p.read(r.addr, r.pages * PAGE_SIZE));
-      if (res.value !== undefined) out.result = { data: res.value };
-      if (res.value !== undefined) checkData(s.expect, res.value, true);
-      text = `CPU read ${r.label}${res.signal ? `: ${res.signal}` : ''}`;
-      break;
-    }
-    case 'store32':
-    case 'load32': {
-      const m = mapping(s.mapping);
-      const { name: pname, p } = proc(s.process, m.process);
-      actor = pname;
-      const addr = m.addr + (s.page ?? 0) * PAGE_SIZE + (s.offset ?? 0);
-      const at = `${s.mapping}[${s.page ?? 0}]${s.offset ? `+${s.offset}` : ''}`;
-      if (s.op === 'store32') {
-        const res = await cpu(() => p.store32(addr, s.value));
-        text = `CPU store32 ${s.value} at ${at}${res.signal ? `: ${res.signal}` : ''}`;
-      } else {
-        const res = await cpu(() => p.load32(addr));
-        if (res.value !== undefined) out.result = { value: res.value };
-        if (res.value !== undefined && s.expect?.value !== undefined) {
-          if (res.value !== s.expect.value) fail(`expected value ${s.expect.value}, got ${res.value}`);
-          checked.push('value');
-        }
-        text = `CPU load32 at ${at}: ${res.signal ?? res.value}`;
-      }
-      break;
-    }
-    case 'fork': {
-      const { name: pname, p } = proc(s.process);
-      actor = pname;
-      const child = await counters.cpuAccess(() => p.fork());
-      state.processes.set(s.child, child);
-      out.result = { ret: 0 };
-      text = `fork: child "${s.child}" (pid ${child.pid})`;
-      break;
-    }
-    case 'exit': {
-      const { name: pname, p } = proc(s.process);
-      actor = pname;
-      await p.exit();
-      out.result = { ret: 0 };
-      text = 'exit';
-      break;
-    }
-    case 'sleep':
-      actor = thread ?? 'main';
-      await machine.sched.sleep(s.ns);
-      text = `sleep ${s.ns} ns`;
-      break;
-    case 'open': {
-      const device = state.devices.get(s.device)!;
-      const { name: pname, p } = proc(s.process);
-      actor = s.file;
-      const f = await device.open(p);
-      state.files.set(s.file, f);
-      out.result = { ret: 0 };
-      text = `open ${device.name} for "${pname}": fd ${f.fd}`;
-      break;
-    }
-    case 'close':
-      actor = s.file;
-      await file(s.file).close();
-      state.files.delete(s.file);
-      out.result = { ret: 0 };
-      text = 'close';
-      break;
-    case 'release':
-    case 'setFlags': {
-      const f = file(s.file);
-      actor = s.file;
-      const flags =
-        s.op === 'setFlags'
-          ? typeof s.flags === 'number'
-            ? s.flags
-            : s.flags.reduce((n) => n | HMM_DMIRROR_FLAG_FAIL_ALLOC, 0)
-          : 0;
-      const res = s.op === 'release' ? await f.release() : await f.setFlags(flags);
-      counters.deviceCommand(s.op, res);
-      out.result = { ret: res.ret };
-      checkRet(s.expect, res.ret, false);
-      text = `${s.op === 'release' ? 'RELEASE' : `FLAGS ${flags}`}: ret ${errnoName(res.ret)}`;
-      break;
-    }
-    case 'threads': {
-      if (thread !== null) fail('threads cannot be nested');
-      actor = 'main';
-      const policy: SchedulePolicy =
-        s.schedule === 'round-robin'
-          ? new RoundRobinPolicy()
-          : s.schedule === 'random'
-            ? new RandomPolicy(new Prng(s.seed ?? state.doc.machine.seed ?? 1))
-            : new RunToBlockPolicy();
-      const saved = machine.sched.policy;
-      machine.sched.policy = policy;
-      const spawned: SimThread[] = Object.entries(s.threads).map(([name, steps]) =>
-        machine.sched.spawn(name, () => runSteps(state, steps, name)),
-      );
-      let first: unknown;
-      for (const t of spawned) {
-        try {
-          await machine.sched.join(t);
-        } catch (e) {
-          first ??= e;
-        }
-      }
-      machine.sched.policy = saved;
-      if (first !== undefined) throw first;
-      text = `threads ${Object.keys(s.threads).join(', ')} (${s.schedule ?? 'run-to-block'}) finished`;
-      break;
-    }
-    default: {
-      // Device commands over a range.
-      const f = file(s.file);
-      const r = range(s);
-      actor = s.file;
-      const e = s.expect;
-      let res: { ret: number; cpages: number; faults: number; data?: Uint8Array; prot?: Uint8Array };
-      switch (s.op) {
-        case 'deviceRead':
-          res = await f.read(r.addr, r.pages);
-          break;
-        case 'deviceWrite':
-          res = await f.write(r.addr, r.pages, patternBytes(s.pattern, r.pages * PAGE_SIZE));
-          break;
-        case 'migrateToDev':
-          res = await f.migrateToDev(r.addr, r.pages);
-          break;
-        case 'migrateToSys':
-          res = await f.migrateToSys(r.addr, r.pages);
-          break;
-        case 'snapshot':
-          res = await f.snapshot(r.addr, r.pages);
-          break;
-        case 'exclusive':
-          res = await f.exclusive(r.addr, r.pages);
-          break;
-        default:
-          res = await f.checkExclusive(r.addr, r.pages);
-      }
-      counters.deviceCommand(s.op, res);
-      out.result = {
-        ret: res.ret,
-        cpages: res.cpages,
-        faults: res.faults,
-        ...(res.data === undefined ? {} : { data: res.data }),
-        ...(res.prot === undefined ? {} : { prot: res.prot }),
-      };
-      checkRet(e, res.ret, false);
-      const results = ['cpages', 'faults', 'data', 'prot'].filter(
-        (k) => e?.[k as keyof Expect] !== undefined,
-      );
-      // cpages, faults, data and prot are checked on success; a failure expect.ret allows skips them.
-      if (res.ret !== 0 && e?.ret === undefined && results.length > 0) {
-        fail(`expected ${results.join(', ')}, but the command failed with ${errnoName(res.ret)}`);
-      }
-      if (res.ret === 0) {
-        checkField('cpages', e?.cpages, res.cpages);
-        checkField('faults', e?.faults, res.faults);
-        if (res.data !== undefined) checkData(e, res.data, true);
-      }
-      if (e?.prot !== undefined && res.ret === 0) {
-        const want = e.prot.flatMap((p) =>
-          typeof p === 'object' ? new Array<number>(p.pages).fill(protByte(p.prot)) : [protByte(p)],
-        );
-        const got = res.prot!;
-        const i = want.findIndex((b, k) => got[k] !== b);
-        if (i >= 0)
-          fail(`snapshot byte of page ${i} is ${protName(got[i]!)}, expected ${protName(want[i]!)}`);
-        checked.push('prot');
-      }
-      const name = {
-        deviceRead: 'READ',
-        deviceWrite: 'WRITE',
-        migrateToDev: 'MIGRATE_TO_DEV',
-        migrateToSys: 'MIGRATE_TO_SYS',
-        snapshot: 'SNAPSHOT',
-        exclusive: 'EXCLUSIVE',
-        checkExclusive: 'CHECK_EXCLUSIVE',
-      }[s.op];
-      text = `${name} ${r.label}: ret ${errnoName(res.ret)}, cpages ${res.cpages}, faults ${res.faults}`;
-      if (s.op === 'snapshot' && res.ret === 0) text += `; ${summarizeProt(res.prot!)}`;
-    }
-  }
+  const c = new StepContext(state, s, thread, out);
+  const handler = STEP_HANDLERS[s.op] as StepHandler<Step['op']>;
+  let { actor, text } = await handler(c);
   if (thread === null && s.op !== 'threads') {
     const inv = Object.entries(counters.invalidations)
       .map(([k, v]) => [k, v - (inv0[k] ?? 0)] as const)
@@ -584,7 +637,7 @@ async function runStepBody(
     source: s.source,
     op: s.op,
     text: s.note ? `${text} — ${s.note}` : text,
-    checked,
+    checked: c.checked,
   });
 }
 

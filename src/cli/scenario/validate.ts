@@ -8,348 +8,66 @@
 import { PAGE_SIZE } from '../../mm/constants.ts';
 import { DEFAULT_MEMORY, MAX_SWAP } from '../../mm/kernel.ts';
 import { MAX_MEMORY, MIN_MEMORY, maxHugetlbPages } from '../../mm/physmem.ts';
+import { MAX_ISSUES, ScenarioError, type ScenarioIssue } from '../json-file/issues.ts';
+import { type JsonFile, parseJsonFile } from '../json-file/parse.ts';
+import { bracketPath, checkFile, type FieldPath, issueAt, nodeAt } from '../json-file/schema.ts';
 import { suggest } from '../suggest.ts';
-import { type JsonNode, JsonSyntaxError, parseJsonWithPositions, toValue } from './json-with-positions.ts';
 import { patternPages } from './patterns.ts';
-import { type ObjectSchema, PROT_BYTE_NAMES, parseSize, SCENARIO, type Schema, STEP } from './schema.ts';
+import { type FileStep, PROT_BYTE_NAMES, parseSize, SCENARIO, type ScenarioFile } from './schema.ts';
 import type { Expect, MmapFields, PatternSpec, ProtSpec, ScenarioDoc, SourceRef, Step } from './types.ts';
 
-/** One problem found in a scenario file. */
-export interface ScenarioIssue {
-  readonly file: string;
-  readonly line: number;
-  readonly column: number;
-  /** Field path (`steps[3].op`), empty for the document itself or a syntax error. */
-  readonly path: string;
-  readonly message: string;
-}
-
-/** `file:line:column: path: message`. */
-export function formatIssue(i: ScenarioIssue): string {
-  return `${i.file}:${i.line}:${i.column}: ${i.path === '' ? '' : `${i.path}: `}${i.message}`;
-}
-
-/** A scenario file that is not valid; `issues` lists every problem found. */
-export class ScenarioError extends Error {
-  override readonly name = 'ScenarioError';
-  readonly issues: readonly ScenarioIssue[];
-  constructor(issues: readonly ScenarioIssue[]) {
-    super(issues.map(formatIssue).join('\n'));
-    this.issues = issues;
-  }
-}
-
-const MAX_ISSUES = 20;
+export { formatIssue, ScenarioError, type ScenarioIssue } from '../json-file/issues.ts';
 
 /**
  * Parses and validates the text of a scenario file. Returns the scenario, or throws a
  * {@link ScenarioError} listing every problem (at most 20).
  */
 export function loadScenario(text: string, file: string): ScenarioDoc {
-  let root: JsonNode;
-  try {
-    root = parseJsonWithPositions(text);
-  } catch (e) {
-    if (e instanceof JsonSyntaxError) {
-      throw new ScenarioError([
-        { file, line: e.pos.line, column: e.pos.column, path: '', message: `JSON syntax error: ${e.detail}` },
-      ]);
-    }
-    throw e;
-  }
-  const v = new Validator(file);
-  v.check(root, SCENARIO, '');
-  if (v.issues.length === 0) {
-    const doc = build(root, file);
-    new NameChecker(v, root).run(doc);
-    if (v.issues.length === 0) return doc;
-  }
-  throw new ScenarioError(v.issues.slice(0, MAX_ISSUES));
+  const json = parseJsonFile(text, file);
+  const r = checkFile(SCENARIO, json, file);
+  if (!r.ok) throw new ScenarioError(r.issues);
+  const doc = build(r.output, json, file);
+  const issues: ScenarioIssue[] = [];
+  new NameChecker(json, file, issues).run(doc);
+  if (issues.length === 0) return doc;
+  throw new ScenarioError(issues.slice(0, MAX_ISSUES));
 }
 
-const join = (path: string, key: string): string =>
-  path === '' ? key : /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
-
-function show(node: JsonNode): string {
-  switch (node.kind) {
-    case 'object':
-      return 'an object';
-    case 'array':
-      return 'an array';
-    case 'null':
-      return 'null';
-    case 'string':
-      return JSON.stringify(node.value);
-    default:
-      return String(node.value);
-  }
-}
-
-function kindOf(schema: Schema): JsonNode['kind'] | 'integer' {
-  switch (schema.type) {
-    case 'string':
-      return 'string';
-    case 'integer':
-      return 'integer';
-    case 'boolean':
-      return 'boolean';
-    case 'array':
-      return 'array';
-    default:
-      return 'object';
-  }
-}
-
-function expected(schema: Schema): string {
-  switch (schema.type) {
-    case 'string':
-      return schema.enum
-        ? `a ${schema.noun ?? 'string'} (${schema.enum.join(', ')})`
-        : `a string (${schema.description})`;
-    case 'integer': {
-      const { minimum: lo, maximum: hi } = schema;
-      const bound =
-        lo !== undefined && hi !== undefined
-          ? ` from ${lo} to ${hi}`
-          : lo !== undefined
-            ? lo === 0
-              ? ' ≥ 0'
-              : ` ≥ ${lo}`
-            : hi !== undefined
-              ? ` ≤ ${hi}`
-              : '';
-      return `an integer${bound} (${schema.description})`;
-    }
-    case 'boolean':
-      return 'true or false';
-    case 'array':
-      return `an array (${schema.description})`;
-    case 'oneOf':
-      return schema.description;
-    case 'ref':
-      return 'a step';
-    default:
-      return `an object (${schema.description})`;
-  }
-}
-
-class Validator {
-  readonly issues: ScenarioIssue[] = [];
-  constructor(readonly file: string) {}
-
-  report(node: { pos: { line: number; column: number } }, path: string, message: string): undefined {
-    this.issues.push({ file: this.file, line: node.pos.line, column: node.pos.column, path, message });
-    return undefined;
-  }
-
-  check(node: JsonNode, schema: Schema, path: string): undefined {
-    if (this.issues.length >= MAX_ISSUES) return;
-    switch (schema.type) {
-      case 'ref':
-        return this.check(node, STEP, path);
-      case 'oneOf': {
-        const want = node.kind === 'number' && Number.isInteger(node.value) ? 'integer' : node.kind;
-        const variant = schema.variants.find((s) => kindOf(s) === want);
-        if (variant === undefined) {
-          return this.report(node, path, `expected ${schema.description}, got ${show(node)}`);
-        }
-        return this.check(node, variant, path);
-      }
-      case 'string': {
-        if (node.kind !== 'string')
-          return this.report(node, path, `expected ${expected(schema)}, got ${show(node)}`);
-        if (schema.enum && !schema.enum.includes(node.value)) {
-          const s = suggest(node.value, schema.enum);
-          return this.report(
-            node,
-            path,
-            `unknown ${schema.noun ?? 'value'} ${JSON.stringify(node.value)} (${s ? `did you mean "${s}"? ` : ''}expected one of ${schema.enum.join(', ')})`,
-          );
-        }
-        const problem = schema.check?.(node.value);
-        if (problem !== undefined) this.report(node, path, problem);
-        return;
-      }
-      case 'integer': {
-        if (node.kind !== 'number' || !Number.isInteger(node.value)) {
-          return this.report(node, path, `expected ${expected(schema)}, got ${show(node)}`);
-        }
-        if (
-          (schema.minimum !== undefined && node.value < schema.minimum) ||
-          (schema.maximum !== undefined && node.value > schema.maximum)
-        ) {
-          return this.report(node, path, `expected ${expected(schema)}, got ${node.value}`);
-        }
-        return;
-      }
-      case 'boolean':
-        if (node.kind !== 'boolean') this.report(node, path, `expected true or false, got ${show(node)}`);
-        return;
-      case 'array': {
-        if (node.kind !== 'array')
-          return this.report(node, path, `expected ${expected(schema)}, got ${show(node)}`);
-        if (schema.minItems !== undefined && node.items.length < schema.minItems) {
-          return this.report(node, path, `expected at least ${schema.minItems} element(s), got none`);
-        }
-        node.items.forEach((item, i) => {
-          this.check(item, schema.items, `${path}[${i}]`);
-        });
-        return;
-      }
-      case 'tagged': {
-        if (node.kind !== 'object')
-          return this.report(node, path, `expected ${expected(schema)}, got ${show(node)}`);
-        const tags = Object.keys(schema.variants);
-        const tag = node.properties.find((p) => p.key === schema.tag);
-        if (tag === undefined) {
-          return this.report(
-            node,
-            path,
-            `missing "${schema.tag}" (the ${schema.noun}: one of ${tags.join(', ')})`,
-          );
-        }
-        const tagPath = join(path, schema.tag);
-        if (tag.value.kind !== 'string') {
-          return this.report(
-            tag.value,
-            tagPath,
-            `expected the ${schema.noun} as a string, got ${show(tag.value)}`,
-          );
-        }
-        const variant = schema.variants[tag.value.value];
-        if (variant === undefined || !Object.hasOwn(schema.variants, tag.value.value)) {
-          const s = suggest(tag.value.value, tags);
-          return this.report(
-            tag.value,
-            tagPath,
-            `unknown ${schema.noun} ${JSON.stringify(tag.value.value)} (${s ? `did you mean "${s}"? ` : ''}expected one of ${tags.join(', ')})`,
-          );
-        }
-        return this.object(node, variant, path, schema.tag, `${tag.value.value} step`);
-      }
-      case 'object':
-        if (node.kind !== 'object')
-          return this.report(node, path, `expected ${expected(schema)}, got ${show(node)}`);
-        return this.object(node, schema, path, undefined, schema.description);
-    }
-  }
-
-  private object(
-    node: JsonNode & { kind: 'object' },
-    schema: ObjectSchema,
-    path: string,
-    tag: string | undefined,
-    what: string,
-  ): undefined {
-    const known = Object.keys(schema.properties);
-    for (const p of node.properties) {
-      if (p.key === tag) continue;
-      const sub = Object.hasOwn(schema.properties, p.key) ? schema.properties[p.key] : schema.additional;
-      if (sub === undefined) {
-        const s = suggest(p.key, known);
-        this.issues.push({
-          file: this.file,
-          line: p.keyPos.line,
-          column: p.keyPos.column,
-          path: join(path, p.key),
-          message: `unknown property in ${what} (${s ? `did you mean "${s}"?` : `expected one of ${known.join(', ')}`})`,
-        });
-        continue;
-      }
-      this.check(p.value, sub, join(path, p.key));
-    }
-    const has = (k: string): boolean => node.properties.some((p) => p.key === k);
-    for (const r of schema.required ?? []) {
-      if (!has(r)) this.report(node, path, `missing required property "${r}" in ${what}`);
-    }
-    for (const group of schema.atMostOne ?? []) {
-      const given = group.filter(has);
-      if (given.length > 1)
-        this.report(node, path, `give only one of ${given.map((g) => `"${g}"`).join(', ')}`);
-    }
-    for (const group of schema.exactlyOne ?? []) {
-      const given = group.filter(has);
-      if (given.length !== 1) {
-        this.report(
-          node,
-          path,
-          given.length === 0
-            ? `${what} needs one of ${group.map((g) => `"${g}"`).join(', ')}`
-            : `give only one of ${given.map((g) => `"${g}"`).join(', ')}`,
-        );
-      }
-    }
-  }
-}
-
-/** Converts a schema-valid document into a {@link ScenarioDoc}, recording where each step is. */
-function build(root: JsonNode, file: string): ScenarioDoc {
-  const raw = toValue(root) as Record<string, unknown>;
-  const ref = (node: JsonNode, path: string): SourceRef => ({
-    path,
-    line: node.pos.line,
-    column: node.pos.column,
-  });
-  const steps = (node: JsonNode | undefined, path: string): Step[] => {
-    if (node === undefined || node.kind !== 'array') return [];
-    return node.items.map((item, i) => {
-      const p = `${path}[${i}]`;
-      const value = toValue(item) as Record<string, unknown>;
-      if (value.op === 'threads') {
-        const threadsNode = prop(item, 'threads')!;
-        const threads: Record<string, Step[]> = {};
-        if (threadsNode.kind === 'object') {
-          for (const t of threadsNode.properties)
-            threads[t.key] = steps(
-              t.value,
-              `${p}.threads${/^[A-Za-z_$][\w$]*$/.test(t.key) ? `.${t.key}` : `[${JSON.stringify(t.key)}]`}`,
-            );
-        }
-        value.threads = threads;
-      }
-      return { ...value, source: ref(item, p) } as unknown as Step;
-    });
+/** Adds to a schema-valid file where each step and mapping was written, and the defaults. */
+function build(f: ScenarioFile, json: JsonFile, file: string): ScenarioDoc {
+  const ref = (path: FieldPath): SourceRef => {
+    const node = nodeAt(json.doc, path);
+    return { path: bracketPath(path), line: node.loc.start.line, column: node.loc.start.column };
   };
-  const mappingsNode = prop(root, 'mappings');
-  const mappings =
-    mappingsNode?.kind === 'array'
-      ? mappingsNode.items.map((m, i) => ({
-          ...(toValue(m) as unknown as MmapFields),
-          source: ref(m, `mappings[${i}]`),
-        }))
-      : [];
+  const steps = (list: readonly FileStep[], path: FieldPath): Step[] =>
+    list.map((s, i): Step => {
+      const p = [...path, i];
+      if (s.op !== 'threads') return { ...s, source: ref(p) };
+      const threads: Record<string, readonly Step[]> = {};
+      for (const [t, ts] of Object.entries(s.threads)) threads[t] = steps(ts, [...p, 'threads', t]);
+      return { ...s, threads, source: ref(p) };
+    });
   const fileBase = file.replace(/^.*[\\/]/, '').replace(/\.json$/, '');
   return {
-    name: (raw.name as string | undefined) ?? fileBase,
-    ...(raw.description === undefined ? {} : { description: raw.description as string }),
-    machine: (raw.machine as ScenarioDoc['machine'] | undefined) ?? {},
-    devices: (raw.devices as ScenarioDoc['devices'] | undefined) ?? [],
-    processes: (raw.processes as string[] | undefined) ?? ['process'],
-    mappings,
-    steps: steps(prop(root, 'steps'), 'steps'),
-    ...(raw.explore === undefined ? {} : { explore: raw.explore as ScenarioDoc['explore'] }),
+    name: f.name ?? fileBase,
+    ...(f.description === undefined ? {} : { description: f.description }),
+    machine: f.machine ?? {},
+    devices: f.devices ?? [],
+    processes: f.processes ?? ['process'],
+    mappings: (f.mappings ?? []).map((m, i) => ({ ...m, source: ref(['mappings', i]) })),
+    steps: steps(f.steps, ['steps']),
+    ...(f.explore === undefined ? {} : { explore: f.explore }),
     file,
   };
 }
 
-function prop(node: JsonNode, key: string): JsonNode | undefined {
-  return node.kind === 'object' ? node.properties.find((p) => p.key === key)?.value : undefined;
-}
-
-/** Follows a field path (`steps[3].threads.reader[0].mapping`) from the root to a node. */
-function nodeAt(root: JsonNode, path: string): JsonNode {
-  let node = root;
+/** A field path (`steps[3].threads.reader[0].mapping`) as keys and indices. */
+function parsePath(path: string): FieldPath {
+  const out: (string | number)[] = [];
   for (const m of path.matchAll(/([A-Za-z_$][\w$]*)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]/g)) {
-    const next =
-      m[2] !== undefined
-        ? node.kind === 'array'
-          ? node.items[Number(m[2])]
-          : undefined
-        : prop(node, m[1] ?? JSON.parse(`"${m[3]}"`));
-    if (next === undefined) return node;
-    node = next;
+    out.push(m[2] !== undefined ? Number(m[2]) : (m[1] ?? (JSON.parse(`"${m[3]}"`) as string)));
   }
-  return node;
+  return out;
 }
 
 /** Pages of an mmap's length. */
@@ -375,12 +93,13 @@ class NameChecker {
   private readonly mappings = new Map<string, number>();
   private readonly files = new Set<string>();
   constructor(
-    private readonly v: Validator,
-    private readonly root: JsonNode,
+    private readonly json: JsonFile,
+    private readonly file: string,
+    private readonly issues: ScenarioIssue[],
   ) {}
 
   private fail(path: string, message: string): void {
-    this.v.report(nodeAt(this.root, path), path, message);
+    this.issues.push(issueAt(this.file, nodeAt(this.json.doc, parsePath(path)), path, message));
   }
 
   private known(what: string, name: string, set: Iterable<string>, path: string): boolean {

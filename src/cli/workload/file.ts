@@ -6,7 +6,6 @@
  * described in docs/workload.md.
  * @module
  */
-import { type AnyNode, type DocumentNode, type MemberNode, parse as parseJson } from '@humanwhocodes/momoa';
 import * as v from 'valibot';
 import { findGenerator, GENERATORS } from '../../workload/generators/generators.ts';
 import {
@@ -17,8 +16,18 @@ import {
   type WorkloadSpec,
 } from '../../workload/index.ts';
 import { parseSize } from '../../workload/units.ts';
-import { ScenarioError, type ScenarioIssue } from '../scenario/validate.ts';
+import { ScenarioError, type ScenarioIssue } from '../json-file/issues.ts';
+import { parseJsonFile } from '../json-file/parse.ts';
+import { checkFile, dottedPath, type FieldPath, issueAt, keyAt, nodeAt, obj } from '../json-file/schema.ts';
 import { suggest } from '../suggest.ts';
+
+/** "unknown field" with a suggestion, the workload file's way of saying it. */
+const unknownField = (key: string, known: readonly string[]): string => {
+  const s = suggest(key, known);
+  return `unknown field "${key}"${s ? ` (did you mean "${s}"?)` : ''}`;
+};
+const record = <E extends v.ObjectEntries>(what: string, entries: E) =>
+  obj(what, entries, { unknown: unknownField });
 
 const size = v.union([
   v.pipe(v.number(), v.integer(), v.minValue(1)),
@@ -31,7 +40,7 @@ const size = v.union([
   ),
 ]);
 
-const allocation = v.strictObject({
+const allocation = record('an allocation', {
   name: v.pipe(v.string(), v.minLength(1)),
   size,
   init: v.optional(v.picklist(['cpu', 'none'])),
@@ -39,18 +48,18 @@ const allocation = v.strictObject({
   preferredLocation: v.optional(v.picklist(['gpu', 'cpu'])),
 });
 
-const kernelStep = v.strictObject({
+const kernelStep = record('a kernel step', {
   kernel: v.pipe(v.string(), v.minLength(1)),
   gen: v.string(),
   arrays: v.array(v.string()),
   args: v.optional(v.record(v.string(), v.number())),
 });
-const cpuStep = v.strictObject({
+const cpuStep = record('a CPU step', {
   cpu: v.picklist(['read', 'write']),
   array: v.string(),
   threads: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
 });
-const prefetchStep = v.strictObject({ prefetch: v.string(), to: v.optional(v.literal('gpu')) });
+const prefetchStep = record('a prefetch step', { prefetch: v.string(), to: v.optional(v.literal('gpu')) });
 
 type FileStep =
   | v.InferOutput<typeof kernelStep>
@@ -58,17 +67,28 @@ type FileStep =
   | v.InferOutput<typeof prefetchStep>
   | { repeat: number; steps: FileStep[] };
 
-const step: v.GenericSchema<FileStep> = v.lazy(() =>
-  v.union([
-    kernelStep,
-    cpuStep,
-    prefetchStep,
-    v.strictObject({ repeat: v.pipe(v.number(), v.integer(), v.minValue(1)), steps: v.array(step) }),
-  ]),
-);
+const repeatStep: v.GenericSchema<unknown, Extract<FileStep, { repeat: number }>> = record('a repeat step', {
+  repeat: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  steps: v.array(v.lazy(() => step)),
+});
+
+const STEP_KINDS = { kernel: kernelStep, cpu: cpuStep, prefetch: prefetchStep, repeat: repeatStep };
+
+/** A step is told by the key that names its kind; its other fields are then checked as that kind's. */
+const step: v.GenericSchema<unknown, FileStep> = v.lazy((input) => {
+  const kind =
+    typeof input === 'object' && input !== null
+      ? Object.keys(STEP_KINDS).find((k) => Object.hasOwn(input, k))
+      : undefined;
+  return kind !== undefined
+    ? STEP_KINDS[kind as keyof typeof STEP_KINDS]
+    : v.never(
+        'a step is one of {kernel, gen, arrays, args}, {cpu, array, threads}, {prefetch, to} or {repeat, steps}',
+      );
+});
 
 /** The schema of a workload file. */
-export const WORKLOAD_FILE = v.strictObject({
+export const WORKLOAD_FILE = record('a workload', {
   $schema: v.optional(v.string()),
   name: v.pipe(v.string(), v.minLength(1)),
   description: v.optional(v.string()),
@@ -85,114 +105,15 @@ export const WORKLOAD_FILE = v.strictObject({
 /** A workload file as written. */
 export type WorkloadFile = v.InferOutput<typeof WORKLOAD_FILE>;
 
-const STEP_KEYS: Record<string, readonly string[]> = {
-  kernel: ['kernel', 'gen', 'arrays', 'args'],
-  cpu: ['cpu', 'array', 'threads'],
-  prefetch: ['prefetch', 'to'],
-  repeat: ['repeat', 'steps'],
-};
-const TOP_KEYS = [
-  '$schema',
-  'name',
-  'description',
-  'platform',
-  'policy',
-  'set',
-  'oversub',
-  'oversubMode',
-  'seed',
-  'allocations',
-  'steps',
-];
-const ALLOC_KEYS = ['name', 'size', 'init', 'initThreads', 'preferredLocation'];
-
-/** The node at `path` in the document, or the deepest existing one. */
-function nodeAt(doc: DocumentNode, path: readonly (string | number)[]): AnyNode {
-  let n: AnyNode = doc.body;
-  for (const k of path) {
-    if (n.type === 'Object') {
-      const m: MemberNode | undefined = n.members.find(
-        (mm) => mm.name.type === 'String' && mm.name.value === k,
-      );
-      if (!m) return n;
-      n = m.value;
-    } else if (n.type === 'Array' && typeof k === 'number' && n.elements[k]) {
-      n = n.elements[k]!.value;
-    } else return n;
-  }
-  return n;
-}
-
-/** The key node of member `key` at `path` (for unknown-key messages). */
-function keyAt(doc: DocumentNode, path: readonly (string | number)[], key: string): AnyNode {
-  const n = nodeAt(doc, path);
-  if (n.type === 'Object') {
-    const m = n.members.find((mm) => mm.name.type === 'String' && mm.name.value === key);
-    if (m) return m.name;
-  }
-  return n;
-}
-
-const dotted = (path: readonly (string | number)[]): string => path.map(String).join('.');
-
-/** Which keys are allowed for the object at `path` (for "did you mean"). */
-function knownKeys(raw: unknown, path: readonly (string | number)[]): readonly string[] {
-  if (path.length === 0) return TOP_KEYS;
-  if (path[0] === 'allocations' && path.length === 2) return ALLOC_KEYS;
-  if (path[0] === 'steps' || path.includes('steps')) {
-    let o: unknown = raw;
-    for (const k of path) o = (o as Record<string | number, unknown>)?.[k];
-    if (o && typeof o === 'object') {
-      for (const [kind, keys] of Object.entries(STEP_KEYS)) if (kind in o) return keys;
-    }
-    return Object.values(STEP_KEYS).flat();
-  }
-  return [];
-}
-
 /** Parses and validates a workload file; throws a {@link ScenarioError} listing every problem. */
 export function loadWorkloadFile(text: string, file: string): WorkloadSpec {
-  let doc: DocumentNode;
-  try {
-    doc = parseJson(text, { mode: 'json' });
-  } catch (e) {
-    const err = e as Error & { line?: number; column?: number };
-    throw new ScenarioError([
-      {
-        file,
-        line: err.line ?? 1,
-        column: err.column ?? 1,
-        path: '',
-        message: `invalid JSON: ${err.message.replace(/ \(\d+:\d+\)$/, '')}`,
-      },
-    ]);
-  }
-  const raw = JSON.parse(text) as unknown;
+  const json = parseJsonFile(text, file, 'invalid JSON');
+  const r = checkFile(WORKLOAD_FILE, json, file, dottedPath);
+  if (!r.ok) throw new ScenarioError(r.issues);
   const issues: ScenarioIssue[] = [];
-  const at = (path: readonly (string | number)[], message: string, node?: AnyNode): void => {
-    const n = node ?? nodeAt(doc, path);
-    issues.push({ file, line: n.loc.start.line, column: n.loc.start.column, path: dotted(path), message });
+  const at = (path: FieldPath, message: string, node = nodeAt(json.doc, path)): void => {
+    issues.push(issueAt(file, node, dottedPath(path), message));
   };
-  const r = v.safeParse(WORKLOAD_FILE, raw);
-  if (!r.success) {
-    for (const i of r.issues.slice(0, 20)) {
-      const path = (i.path ?? []).map((p) => p.key as string | number);
-      if (i.type === 'strict_object' && i.expected === 'never') {
-        const key = String(path[path.length - 1]);
-        const parent = path.slice(0, -1);
-        const s = suggest(key, knownKeys(raw, parent));
-        at(path, `unknown field "${key}"${s ? ` (did you mean "${s}"?)` : ''}`, keyAt(doc, parent, key));
-      } else if (i.type === 'union' && path.length >= 2 && path.includes('steps')) {
-        at(
-          path,
-          'a step is one of {kernel, gen, arrays, args}, {cpu, array, threads}, {prefetch, to} or {repeat, steps}',
-        );
-      } else {
-        at(path, i.message);
-      }
-    }
-    throw new ScenarioError(issues);
-  }
   const f = r.output;
   // Names the schema cannot know: platform, policy, parameters, generators, allocations.
   const checkName = (
@@ -211,7 +132,11 @@ export function loadWorkloadFile(text: string, file: string): WorkloadSpec {
   for (const k of Object.keys(f.set ?? {})) {
     if (!keys.includes(k)) {
       const s = suggest(k, keys);
-      at(['set', k], `unknown parameter "${k}"${s ? ` (did you mean "${s}"?)` : ''}`, keyAt(doc, ['set'], k));
+      at(
+        ['set', k],
+        `unknown parameter "${k}"${s ? ` (did you mean "${s}"?)` : ''}`,
+        keyAt(json.doc, ['set'], k),
+      );
     }
   }
   const names = new Set<string>();
@@ -248,7 +173,7 @@ export function loadWorkloadFile(text: string, file: string): WorkloadSpec {
             at(
               [...p, 'args', k],
               `generator ${g.name} has no argument "${k}"${sg ? ` (did you mean "${sg}"?)` : ` (it has ${Object.keys(g.args).join(', ')})`}`,
-              keyAt(doc, [...p, 'args'], k),
+              keyAt(json.doc, [...p, 'args'], k),
             );
           }
         }

@@ -17,6 +17,7 @@ import {
 } from '../../devmem/memremap.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE } from '../../mm/constants.ts';
 import { EINVAL, ENOMEM } from '../../sim/errno.ts';
+import { kernelBug } from '../../sim/errors.ts';
 import type { DmirrorDevice } from './device.ts';
 import { HMM_DMIRROR_MEMORY_DEVICE_COHERENT, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE } from './uapi.ts';
 
@@ -79,7 +80,7 @@ export async function dmirrorAllocateChunk(
  * the chunk lock yet). 0 or a negative errno.
  */
 export function dmirrorDeviceInitChunk(mdevice: DmirrorDevice): number {
-  if (!mdevice.devmemLock.trylock()) throw new Error(`${mdevice.name}: devmem_lock held at device init`);
+  if (!mdevice.devmemLock.trylock()) kernelBug(`${mdevice.name}: devmem_lock held at device init`);
   try {
     // Without a page to take, the result is 0 or a negative errno.
     return dmirrorAllocateChunkLocked(mdevice, false, false);

@@ -11,7 +11,7 @@ import type { DevPagemapOps } from '../../devmem/memremap.ts';
 import { PAGE_SIZE } from '../../mm/constants.ts';
 import type { Kernel } from '../../mm/kernel.ts';
 import { Process } from '../../mm/process.ts';
-import { UsageError } from '../../sim/errors.ts';
+import { kernelBug, UsageError } from '../../sim/errors.ts';
 import { Mutex } from '../../sim/mutex.ts';
 import { DEVMEM_CHUNK_SIZE, type DmirrorChunk, dmirrorDeviceInitChunk } from './chunk.ts';
 import { DEFAULT_DMIRROR_COSTS, type DmirrorCosts } from './cost.ts';
@@ -85,7 +85,7 @@ export class DmirrorDevice {
     this.devmemLock = new Mutex(kernel.sched, `devmem_lock of hmm_dmirror${minor}`);
     // dmirror_device_init: the list of free ZONE_DEVICE pages starts with one chunk.
     const ret = dmirrorDeviceInitChunk(this);
-    if (ret !== 0) throw new Error(`${this.name}: dmirror_allocate_chunk failed with ${ret}`);
+    if (ret !== 0) kernelBug(`${this.name}: dmirror_allocate_chunk failed with ${ret}`);
   }
 
   /** The device's name, `hmm_dmirrorN`. */

@@ -59,7 +59,7 @@ export function dmirrorDoFault(dmirror: DmirrorFile, range: HmmRange): number {
     let tag = DPT_XA_TAG_READ;
     if ((hi & HI_WRITE) !== 0) tag = DPT_XA_TAG_WRITE;
     else if (wantWrite) return -EFAULT;
-    // D11 (bug-catalogue §3.2): write permission taken from the VMA (VM_WRITE), not HMM_PFN_WRITE.
+    // D11 (docs/bug-catalogue.md): write permission taken from the VMA (VM_WRITE), not HMM_PFN_WRITE.
     if (k.mutant === 'D11' && (range.notifier.mm!.vmaLookup((first + i) * PAGE_SIZE)?.flags ?? 0) & VM_WRITE)
       tag = DPT_XA_TAG_WRITE;
     // A device-private page of this device is reported, not faulted: the device reaches its data
@@ -80,7 +80,7 @@ export async function dmirrorRangeFault(dmirror: DmirrorFile, range: HmmRange): 
   const mm = range.notifier.mm!;
   const k = mm.kernel;
   if (k.mutant === 'M9') {
-    // M9 (bug-catalogue §3.3): a driver-private lock held across the device fault, also taken by
+    // M9 (docs/bug-catalogue.md): a driver-private lock held across the device fault, also taken by
     // migrate_to_ram (devmem-fault.ts).
     const lock = dmirrorMigrateLock(dmirror.mdevice);
     await lock.lock();
@@ -100,10 +100,10 @@ async function rangeFault(dmirror: DmirrorFile, range: HmmRange): Promise<number
   const clock = k.sched.clock;
   const startedAt = clock.now;
   const timeout = startedAt + HMM_RANGE_DEFAULT_TIMEOUT * NSEC_PER_MSEC;
-  // D1 (bug-catalogue §3.2): mmu_interval_read_begin hoisted out of the loop, the seq never refreshed.
+  // D1 (docs/bug-catalogue.md): mmu_interval_read_begin hoisted out of the loop, the seq never refreshed.
   if (k.mutant === 'D1') range.notifierSeq = await mmuIntervalReadBegin(range.notifier);
   for (;;) {
-    // time_after(jiffies, timeout); L1 (liveness, bug-catalogue §3 list): the deadline forgotten.
+    // time_after(jiffies, timeout); L1 (docs/bug-catalogue.md): the deadline forgotten.
     if (clock.now > timeout && k.mutant !== 'L1') {
       const o = k.observer;
       if (o?.retryTimeout) o.retryTimeout(`dmirror_range_fault [${range.start}, ${range.end})`);
@@ -129,7 +129,7 @@ async function rangeFault(dmirror: DmirrorFile, range: HmmRange): Promise<number
       return ret;
     }
     await dmirror.mutex.lock();
-    // D2 (bug-catalogue §3.2): device PTEs committed without mmu_interval_read_retry.
+    // D2 (docs/bug-catalogue.md): device PTEs committed without mmu_interval_read_retry.
     if (k.mutant !== 'D2' && mmuIntervalReadRetry(range.notifier, range.notifierSeq)) {
       dmirror.mutex.unlock();
       continue;
@@ -137,7 +137,7 @@ async function rangeFault(dmirror: DmirrorFile, range: HmmRange): Promise<number
     break;
   }
   if (k.mutant === 'D6') {
-    // D6 (bug-catalogue §3.2): the pages of the hmm pfns used after the notifier lock is dropped;
+    // D6 (docs/bug-catalogue.md): the pages of the hmm pfns used after the notifier lock is dropped;
     // the kernel may be preempted right after mutex_unlock.
     dmirror.mutex.unlock();
     await k.sched.yield('dmirror_do_fault after mutex_unlock');
@@ -174,16 +174,31 @@ export async function dmirrorFault(
   end: number,
   write: boolean,
 ): Promise<number> {
+  return faultInBatches(dmirror, start, end, write, 0, (range) => dmirrorRangeFault(dmirror, range));
+}
+
+/**
+ * The batch loop of `dmirror_fault` and `dmirror_fault_unlocked`: holds the mirrored mm alive
+ * while faulting `[start, end)` 32 pages at a time with `faultBatch`, and stops at the first
+ * error. Returns `gone` when the mm has already gone.
+ */
+async function faultInBatches(
+  dmirror: DmirrorFile,
+  start: number,
+  end: number,
+  write: boolean,
+  gone: number,
+  faultBatch: (range: HmmRange) => Promise<number>,
+): Promise<number> {
   const mm = dmirror.notifier.mm!;
   const range = dmirrorFaultRange(dmirror, write);
-  // The mm is the mirrored process's: hold it alive while faulting.
-  if (!mmgetNotZero(mm)) return 0;
+  if (!mmgetNotZero(mm)) return gone;
   let ret = 0;
   try {
     for (let addr = start; addr < end; addr = range.end) {
       range.start = addr;
       range.end = Math.min(addr + range.hmmPfns.length * PAGE_SIZE, end);
-      ret = await dmirrorRangeFault(dmirror, range);
+      ret = await faultBatch(range);
       if (ret !== 0) break;
     }
   } finally {
@@ -229,19 +244,7 @@ export async function dmirrorFaultUnlocked(
   write: boolean,
   timeout: number,
 ): Promise<number> {
-  const mm = dmirror.notifier.mm!;
-  const range = dmirrorFaultRange(dmirror, write);
-  if (!mmgetNotZero(mm)) return -EFAULT;
-  let ret = 0;
-  try {
-    for (let addr = start; addr < end; addr = range.end) {
-      range.start = addr;
-      range.end = Math.min(addr + range.hmmPfns.length * PAGE_SIZE, end);
-      ret = await dmirrorRangeFaultUnlocked(dmirror, range, timeout);
-      if (ret !== 0) break;
-    }
-  } finally {
-    await mmput(mm);
-  }
-  return ret;
+  return faultInBatches(dmirror, start, end, write, -EFAULT, (range) =>
+    dmirrorRangeFaultUnlocked(dmirror, range, timeout),
+  );
 }

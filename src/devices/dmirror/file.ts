@@ -20,7 +20,7 @@ import type { MmStruct } from '../../mm/mm-struct.ts';
 import type { Process } from '../../mm/process.ts';
 import { mmuIntervalNotifierInsert, mmuIntervalNotifierRemove } from '../../notifier/interval-notifier.ts';
 import { EINVAL } from '../../sim/errno.ts';
-import { UsageError } from '../../sim/errors.ts';
+import { kernelBug, UsageError } from '../../sim/errors.ts';
 import { Mutex } from '../../sim/mutex.ts';
 import { dmirrorCheckAtomic } from './check-exclusive.ts';
 import type { HmmDmirrorCmd } from './cmd.ts';
@@ -111,7 +111,7 @@ export class DmirrorFile implements DeviceMirror {
       DMIRROR_NOTIFIER_LENGTH,
       dmirrorMinOps,
     );
-    if (ret !== 0) throw new Error(`mmu_interval_notifier_insert failed with ${ret}`);
+    if (ret !== 0) kernelBug(`mmu_interval_notifier_insert failed with ${ret}`);
     dmirror.fd = process.openDevice(dmirror.fops);
     deviceMirrorRegister(process.kernel, dmirror);
     return dmirror;

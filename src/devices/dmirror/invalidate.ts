@@ -38,7 +38,7 @@ export function dmirrorIntervalInvalidate(
   const dmirror = dmirrorOfNotifier(mni);
   // Device-private pages this device migrates are handled by the migration itself.
   if (range.event === MMU_NOTIFY_MIGRATE && range.owner === dmirror.mdevice) return true;
-  // D5 (bug-catalogue §3.2): sleeps on the mutex even when the range may not block.
+  // D5 (docs/bug-catalogue.md): sleeps on the mutex even when the range may not block.
   if (!range.blockable && dmirror.mdevice.kernel.mutant !== 'D5') {
     if (!dmirror.mutex.trylock()) return false;
     update(dmirror, mni, range, curSeq);
@@ -57,10 +57,10 @@ function update(
   curSeq: number,
 ): void {
   const k = dmirror.mdevice.kernel;
-  // D3 (bug-catalogue §3.2): the callback forgets mmu_interval_set_seq.
+  // D3 (docs/bug-catalogue.md): the callback forgets mmu_interval_set_seq.
   if (k.mutant !== 'D3') mmuIntervalSetSeq(mni, curSeq);
   if (k.mutant === 'D4') {
-    // D4 (bug-catalogue §3.2): returns before the device's update is done; a device worker
+    // D4 (docs/bug-catalogue.md): returns before the device's update is done; a device worker
     // erases the entries later, whenever it gets to run.
     dmirror.mutex.unlock();
     const { start, end } = range;

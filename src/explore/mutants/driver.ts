@@ -1,8 +1,7 @@
 /**
  * Driver-side mutants (variants of dmirror, src/devices/dmirror) and their scenarios. Each is a
- * mistake a real HMM driver made (bug-catalogue §3.2, §3.3 and the liveness mutants of its
- * suggested set), switched on by `kernel.mutant` at one place in dmirror, and the race that
- * exposes it (`./scenarios-driver`).
+ * mistake a real HMM driver made (docs/bug-catalogue.md), switched on by
+ * `kernel.mutant` at one place in dmirror, and the race that exposes it (`./scenarios-driver`).
  * @module
  */
 import {
@@ -114,7 +113,7 @@ export const DRIVER_MUTANTS: readonly MutantSpec[] = [
   {
     id: 'L1',
     title: 'unbounded retry: the fault loop without its HMM_RANGE_DEFAULT_TIMEOUT deadline',
-    source: 'bug-catalogue §3 suggested set ("unbounded retry without timeout"); hmm.rst caller pattern',
+    source: 'Documentation/mm/hmm.rst caller pattern: the retry loop bounded by HMM_RANGE_DEFAULT_TIMEOUT',
     side: 'driver',
     site: 'src/devices/dmirror/fault.ts rangeFault (dmirror_range_fault)',
     oracle: 'liveness',

@@ -1,6 +1,6 @@
 /**
  * What the oracles need to read from a machine without changing it: the CPU page-table entry
- * mapping an address (decoded into scratch fields, no allocation), the registered device mirrors, the
+ * mapping an address (decoded into a caller-owned `CpuEntry`, no allocation), the registered device mirrors, the
  * invalidations in progress per mm, whether a frame is still in use, and the words of messages.
  * @module
  */
@@ -17,22 +17,28 @@ export function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
 
-/** The decoded CPU entry of the last {@link readCpuEntry}: its lo word (kind and bits). */
-export let cpuLo = 0;
-/** The page the last {@link readCpuEntry}'s entry names for the address (subpage of a leaf), or 0. */
-export let cpuPfn = 0;
-/** Level of the last {@link readCpuEntry}'s entry (1 PTE, 2 PMD, 3 PUD); 0 when the mm has no tables. */
-export let cpuLevel = 0;
+/**
+ * A decoded CPU entry, filled by {@link readCpuEntry}. Each oracle owns one and reuses it, so that
+ * reading an entry allocates nothing and no two machines share the result.
+ */
+export class CpuEntry {
+  /** The entry's lo word (kind and bits). */
+  lo = 0;
+  /** The page the entry names for the address (subpage of a leaf), or 0. */
+  pfn = 0;
+  /** Level of the entry (1 PTE, 2 PMD, 3 PUD); 0 when the mm has no tables. */
+  level = 0;
+}
 
 /**
- * Reads the CPU entry translating virtual page `vpn` of `mm` into {@link cpuLo}, {@link cpuPfn}
- * and {@link cpuLevel}; returns its kind (PTE_NONE when nothing maps it or the mm is gone).
+ * Reads the CPU entry translating virtual page `vpn` of `mm` into `out`; returns its kind
+ * (PTE_NONE when nothing maps it or the mm is gone).
  */
-export function readCpuEntry(k: Kernel, mm: MmStruct, vpn: number): number {
+export function readCpuEntry(k: Kernel, mm: MmStruct, vpn: number, out: CpuEntry): number {
   if (mm.pgd === 0) {
-    cpuLo = 0;
-    cpuPfn = 0;
-    cpuLevel = 0;
+    out.lo = 0;
+    out.pfn = 0;
+    out.level = 0;
     return PTE_NONE;
   }
   const leaf = walkLeaf(k.pt, mm.pgd, vpn);
@@ -40,23 +46,23 @@ export function readCpuEntry(k: Kernel, mm: MmStruct, vpn: number): number {
   const level = leafLevel(leaf);
   const lo = k.pt.words[off]!;
   const hi = k.pt.words[off + 1]!;
-  cpuLo = lo;
-  cpuLevel = level;
+  out.lo = lo;
+  out.level = level;
   const kind = lo & PTE_KIND_MASK;
-  cpuPfn = kind === PTE_NONE ? 0 : level === 1 ? hi : hi + (vpn % LEVEL_PAGES[level]);
+  out.pfn = kind === PTE_NONE ? 0 : level === 1 ? hi : hi + (vpn % LEVEL_PAGES[level]);
   return kind;
 }
 
-/** The last {@link readCpuEntry}'s entry in words: `present pfn 1234 writable (PMD)`. */
-export function describeCpuEntry(): string {
-  const kind = cpuLo & PTE_KIND_MASK;
+/** An entry in words: `present pfn 1234 writable (PMD)`. */
+export function describeCpuEntry(e: CpuEntry): string {
+  const kind = e.lo & PTE_KIND_MASK;
   if (kind === PTE_NONE) return 'none';
-  const bits: string[] = [PTE_KIND_NAMES[kind] ?? `kind ${kind}`, `pfn ${cpuPfn}`];
-  if ((cpuLo & PTE_WRITE) !== 0) bits.push('writable');
+  const bits: string[] = [PTE_KIND_NAMES[kind] ?? `kind ${kind}`, `pfn ${e.pfn}`];
+  if ((e.lo & PTE_WRITE) !== 0) bits.push('writable');
   else bits.push('read-only');
-  if ((cpuLo & PTE_PROTNONE) !== 0) bits.push('protnone');
-  if (cpuLevel === 2) bits.push('(PMD)');
-  if (cpuLevel === 3) bits.push('(PUD)');
+  if ((e.lo & PTE_PROTNONE) !== 0) bits.push('protnone');
+  if (e.level === 2) bits.push('(PMD)');
+  if (e.level === 3) bits.push('(PUD)');
   return bits.join(' ');
 }
 

@@ -8,14 +8,14 @@ import type { Oracle } from '../oracle.ts';
 import { assertionOracle } from './assertion.ts';
 import { balanceOracle } from './balance.ts';
 import { livenessOracle } from './liveness.ts';
-import { lostDataOracle } from './lost-data.ts';
+import { pooledLostDataOracle } from './lost-data.ts';
 import { mirrorOracle } from './mirror.ts';
 import { useAfterFreeOracle } from './use-after-free.ts';
 
 export { assertionOracle } from './assertion.ts';
 export { balanceOracle, balanceProblems } from './balance.ts';
 export { livenessOracle } from './liveness.ts';
-export { lostDataOracle } from './lost-data.ts';
+export { lostDataOracle, pooledLostDataOracle } from './lost-data.ts';
 export { mirrorEntryMismatch, mirrorOracle } from './mirror.ts';
 export { attachObserver, OBSERVER_HOOKS, ObserverHub } from './observer-hub.ts';
 export { useAfterFreeOracle } from './use-after-free.ts';
@@ -25,5 +25,12 @@ export { useAfterFreeOracle } from './use-after-free.ts';
  * use-after-free, lost-data, balance, assertion and liveness.
  */
 export function defaultOracles(): Oracle[] {
-  return [mirrorOracle, useAfterFreeOracle, lostDataOracle, balanceOracle, assertionOracle, livenessOracle];
+  return [
+    mirrorOracle,
+    useAfterFreeOracle,
+    pooledLostDataOracle(),
+    balanceOracle,
+    assertionOracle,
+    livenessOracle,
+  ];
 }

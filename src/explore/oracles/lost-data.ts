@@ -30,7 +30,7 @@ import type { DeviceMirror } from '../../mm/device-mirror.ts';
 import type { MmStruct } from '../../mm/mm-struct.ts';
 import type { MmObserver } from '../../mm/observer.ts';
 import type { Oracle, OracleContext, OracleInstance } from '../oracle.ts';
-import { accessName, describeCpuEntry, forEachMirror, hex, readCpuEntry } from './cpu-view.ts';
+import { accessName, CpuEntry, describeCpuEntry, forEachMirror, hex, readCpuEntry } from './cpu-view.ts';
 import { attachObserver } from './observer-hub.ts';
 
 /** The oracle's name in violations. */
@@ -38,7 +38,7 @@ const NAME = 'lost-data';
 
 /** Slots a fresh {@link ShadowStore} holds before it first grows. */
 const STORE_INITIAL_SLOTS = 8;
-/** Stores kept for reuse by later schedules (see {@link takeStore}). */
+/** Stores kept for reuse by later schedules (see {@link StorePool}). */
 const STORE_POOL_MAX = 4;
 
 /**
@@ -114,18 +114,24 @@ class ShadowStore {
   }
 }
 
-/** Stores given back by detached oracles (never shared by two live oracles). */
-const storePool: ShadowStore[] = [];
+/**
+ * Stores given back by detached oracles, for the later schedules of one exploration (never shared
+ * by two live oracles). Owned by the oracle factory that one exploration uses, not by the module,
+ * so that explorations running side by side do not share stores.
+ */
+class StorePool {
+  private readonly stores: ShadowStore[] = [];
 
-/** A store with no slot in use: a pooled one, or a new one. */
-function takeStore(): ShadowStore {
-  return storePool.pop() ?? new ShadowStore();
-}
+  /** A store with no slot in use: a pooled one, or a new one. */
+  take(): ShadowStore {
+    return this.stores.pop() ?? new ShadowStore();
+  }
 
-/** Gives `store` back to the pool once its oracle no longer uses it. */
-function returnStore(store: ShadowStore): void {
-  store.reset();
-  if (storePool.length < STORE_POOL_MAX) storePool.push(store);
+  /** Gives `store` back once its oracle no longer uses it. */
+  give(store: ShadowStore): void {
+    store.reset();
+    if (this.stores.length < STORE_POOL_MAX) this.stores.push(store);
+  }
 }
 
 /** `a device read of <mirror> through pfn <pfn>` (or write). */
@@ -193,15 +199,13 @@ function pageAlign(n: number): number {
   return Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
 }
 
-/** Scratch for the 32-bit hooks. */
-const WORD = new Uint8Array(4);
-
-function le32(value: number): Uint8Array {
-  WORD[0] = value & 0xff;
-  WORD[1] = (value >>> 8) & 0xff;
-  WORD[2] = (value >>> 16) & 0xff;
-  WORD[3] = value >>> 24;
-  return WORD;
+/** `value` as four little-endian bytes, in `word` (the caller's scratch). */
+function le32(word: Uint8Array, value: number): Uint8Array {
+  word[0] = value & 0xff;
+  word[1] = (value >>> 8) & 0xff;
+  word[2] = (value >>> 16) & 0xff;
+  word[3] = value >>> 24;
+  return word;
 }
 
 /**
@@ -214,9 +218,14 @@ class LostData implements MmObserver, OracleInstance {
   /** The slots of every shadow, taken on the first write recorded. */
   private store: ShadowStore | null = null;
   private reported = false;
+  /** Scratch for the 32-bit hooks. */
+  private readonly word = new Uint8Array(4);
   private detachFromHub: (() => void) | null = null;
 
-  constructor(ctx: OracleContext) {
+  constructor(
+    ctx: OracleContext,
+    private readonly pool: StorePool | null,
+  ) {
     this.ctx = ctx;
     this.detachFromHub = attachObserver(ctx.machine, this);
   }
@@ -228,7 +237,7 @@ class LostData implements MmObserver, OracleInstance {
     this.detachFromHub = null;
     this.shadows.clear();
     if (this.store !== null) {
-      returnStore(this.store);
+      this.pool?.give(this.store);
       this.store = null;
     }
   }
@@ -245,7 +254,7 @@ class LostData implements MmObserver, OracleInstance {
   private storeOf(): ShadowStore {
     let store = this.store;
     if (store === null) {
-      store = takeStore();
+      store = this.pool?.take() ?? new ShadowStore();
       this.store = store;
     }
     return store;
@@ -335,7 +344,7 @@ class LostData implements MmObserver, OracleInstance {
   }
 
   userWrite32(mm: MmStruct, addr: number, value: number): void {
-    this.record(mm, addr, le32(value), null, 0);
+    this.record(mm, addr, le32(this.word, value), null, 0);
   }
 
   userRead(mm: MmStruct, addr: number, data: Uint8Array): void {
@@ -343,7 +352,7 @@ class LostData implements MmObserver, OracleInstance {
   }
 
   userRead32(mm: MmStruct, addr: number, value: number): void {
-    this.check(mm, addr, le32(value), null, 0, true);
+    this.check(mm, addr, le32(this.word, value), null, 0, true);
   }
 
   deviceAccess(
@@ -472,8 +481,9 @@ function describeLoss(
   writer: string,
   reader: string,
 ): string {
-  readCpuEntry(machine, mm, Math.floor(addr / PAGE_SIZE));
-  const states = [`the CPU entry is ${describeCpuEntry()}`];
+  const cpu = new CpuEntry();
+  readCpuEntry(machine, mm, Math.floor(addr / PAGE_SIZE), cpu);
+  const states = [`the CPU entry is ${describeCpuEntry(cpu)}`];
   const vpn = Math.floor(addr / PAGE_SIZE);
   forEachMirror(machine, (mirror) => {
     if (mirror.mm !== mm) return;
@@ -484,5 +494,14 @@ function describeLoss(
   return `${reader} of mm ${mm.id} at ${hex(addr)} returned ${hex(got)} but the last value written there was ${hex(want)} (by ${writer}); ${states.join('; ')}`;
 }
 
-/** The lost-data oracle (see the module comment). */
-export const lostDataOracle: Oracle = (ctx: OracleContext): OracleInstance => new LostData(ctx);
+/** The lost-data oracle (see the module comment); each schedule allocates its own shadow store. */
+export const lostDataOracle: Oracle = (ctx: OracleContext): OracleInstance => new LostData(ctx, null);
+
+/**
+ * The lost-data oracle for the schedules of one exploration: a detached schedule's shadow store
+ * goes to the next one, so that a schedule normally allocates no slab.
+ */
+export function pooledLostDataOracle(): Oracle {
+  const pool = new StorePool();
+  return (ctx: OracleContext): OracleInstance => new LostData(ctx, pool);
+}

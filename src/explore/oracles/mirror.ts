@@ -1,7 +1,7 @@
 /**
- * The mirror oracle (bug-catalogue §5 rules 1, 3 and 4): outside an invalidation, every
- * translation of every registered device mirror (`DeviceMirror`: dmirror's files and any driver's
- * own) agrees with the CPU page table of the mirrored mm at the same address — it names the page
+ * The mirror oracle (rules 1, 3 and 4 of docs/bug-catalogue.md#invariants-the-oracles-check):
+ * outside an invalidation, every translation of every registered device mirror (`DeviceMirror`:
+ * dmirror's files and any driver's own) agrees with the CPU page table of the mirrored mm at the same address — it names the page
  * the CPU maps (a system or device-coherent page, the zero page; for a device-private page of the
  * mirror's own owner, the frame through which the device reaches it; the page of a
  * device-exclusive entry), it is writable only where the CPU entry is writable (or a writable
@@ -38,8 +38,7 @@ import type { Oracle, OracleContext, OracleInstance } from '../oracle.ts';
 import {
   ActiveInvalidations,
   accessName,
-  cpuLo,
-  cpuPfn,
+  CpuEntry,
   describeCpuEntry,
   hex,
   readCpuEntry,
@@ -59,11 +58,14 @@ export function mirrorEntryMismatch(
   vpn: number,
   pfn: number,
   access: number,
+  cpu: CpuEntry = new CpuEntry(),
 ): string | null {
   const mm = mirror.mm;
   const k = mm.kernel;
   if (mm.exited || mm.pgd === 0) return `the mm ${mm.id} has been torn down`;
-  const kind = readCpuEntry(k, mm, vpn);
+  const kind = readCpuEntry(k, mm, vpn, cpu);
+  const cpuPfn = cpu.pfn;
+  const cpuLo = cpu.lo;
   if (isMigrationKind(kind)) return null;
   let expected: number;
   let writable: boolean;
@@ -99,6 +101,8 @@ class MirrorOracle implements MmObserver, OracleInstance {
   /** Something that can break the agreement of a reporting mirror happened since the last check. */
   private dirty = true;
   private reported = false;
+  /** Scratch for the CPU entry a check reads (owned here: no allocation per check). */
+  private readonly cpu = new CpuEntry();
   private readonly detachFromHub: () => void;
   /** Scratch of the translation walk (kept on the instance: the visitor is built once). */
   private when = '';
@@ -106,7 +110,7 @@ class MirrorOracle implements MmObserver, OracleInstance {
   private readonly visit = (vpn: number, pfn: number, access: number): void => {
     const mirror = this.current!;
     if (this.reported || this.active.covers(mirror.mm, vpn * PAGE_SIZE)) return;
-    const why = mirrorEntryMismatch(mirror, vpn, pfn, access);
+    const why = mirrorEntryMismatch(mirror, vpn, pfn, access, this.cpu);
     if (why !== null) this.report(this.when, mirror, vpn, pfn, access, why);
   };
 
@@ -128,7 +132,7 @@ class MirrorOracle implements MmObserver, OracleInstance {
     const addr = vpn * PAGE_SIZE;
     this.ctx.violate(
       NAME,
-      `${when}: ${mirror.name} maps ${hex(addr)} to pfn ${pfn} (${accessName(access)}) but the CPU entry of mm ${mirror.mm.id} there is ${describeCpuEntry()}, with no invalidation of ${hex(addr)} in progress: ${why}`,
+      `${when}: ${mirror.name} maps ${hex(addr)} to pfn ${pfn} (${accessName(access)}) but the CPU entry of mm ${mirror.mm.id} there is ${describeCpuEntry(this.cpu)}, with no invalidation of ${hex(addr)} in progress: ${why}`,
     );
   }
 
@@ -167,7 +171,7 @@ class MirrorOracle implements MmObserver, OracleInstance {
     if (this.reported || this.active.covers(mm, addr)) return;
     const vpn = Math.floor(addr / PAGE_SIZE);
     const access = write ? DEVICE_ACCESS_WRITE : 0;
-    const why = mirrorEntryMismatch(mirror, vpn, pfn, access);
+    const why = mirrorEntryMismatch(mirror, vpn, pfn, access, this.cpu);
     // An atomic translation serves the device's reads and writes: only the frame must agree.
     if (why !== null && !why.startsWith('the CPU holds a device-exclusive entry'))
       this.report(write ? 'device write' : 'device read', mirror, vpn, pfn, access, why);

@@ -95,6 +95,13 @@ describe('loadScenario', () => {
     ]);
   });
 
+  it('lists every unknown property, each at its name', () => {
+    expect(issues(doc('{ "op": "munmap", "mapping": "buf", "pagse": 2, "paeg": 1 }'))).toEqual([
+      'x.json:9:41: steps[0].pagse: unknown property in munmap step (did you mean "pages"?)',
+      'x.json:9:53: steps[0].paeg: unknown property in munmap step (did you mean "page"?)',
+    ]);
+  });
+
   it('checks names and ranges in step order', () => {
     expect(
       issues(

@@ -1,5 +1,5 @@
 /**
- * Device-exclusive access (spec §7): make_device_exclusive and every way the core ends it — CPU
+ * Device-exclusive access (mm/rmap.c make_device_exclusive, mm/memory.c): make_device_exclusive and every way the core ends it — CPU
  * read and write, another device, fork, munmap, mprotect — each with the invalidation it raises.
  */
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * CPU access to device-private memory (spec §5.3–5.5): faults migrate pages back through the
+ * CPU access to device-private memory (mm/memory.c do_swap_page, mm/memremap.c): faults migrate pages back through the
  * pagemap's migrate_to_ram (page locked and referenced); fork, mprotect, munmap and exit handle
  * device-private entries; rss counts them as anonymous pages.
  */

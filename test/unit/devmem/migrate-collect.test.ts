@@ -1,5 +1,5 @@
 /**
- * migrate_vma_setup's argument checks and its collect walk (spec §6.2, collect table): what each
+ * migrate_vma_setup's argument checks and its collect walk (mm/migrate_device.c migrate_vma_collect_pmd): what each
  * CPU state writes in `src`, how `cpages` counts, and the MIGRATE invalidation around the walk.
  */
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * Eviction without VMAs (spec §6.6): migrate_device_range collects the device pfns in use and
+ * Eviction without VMAs (mm/migrate_device.c migrate_device_range, 6.1+): migrate_device_range collects the device pfns in use and
  * unmaps them everywhere through rmap; migrate_device_pages / _finalize complete the move. And
  * migrate_device_coherent_folio, the single-folio variant long-term GUP uses.
  */

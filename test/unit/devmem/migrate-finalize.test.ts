@@ -1,5 +1,5 @@
 /**
- * migrate_vma_finalize (spec §6.5): migration entries become mappings of the new pages
+ * migrate_vma_finalize (mm/migrate_device.c migrate_vma_finalize): migration entries become mappings of the new pages
  * (device-private entries for device-private memory, present PTEs otherwise) or of the old page
  * for failed slots; old pages are freed (device ones through pageFree), destinations unlocked,
  * every reference balanced, and no migration entry is left behind.

@@ -1,5 +1,5 @@
 /**
- * migrate_vma_pages (spec §6.4): slots without a destination, insertion into empty slots (with
+ * migrate_vma_pages (mm/migrate_device.c migrate_vma_pages): slots without a destination, insertion into empty slots (with
  * its MIGRATE invalidation and its aborts), compound sources and destinations, file pages, and
  * folio_migrate_mapping's reference check.
  */

@@ -1,5 +1,5 @@
 /**
- * migrate_device_unmap as migrate_vma_setup runs it (spec §6.2, "Unmap / pin check"): LRU
+ * migrate_device_unmap as migrate_vma_setup runs it (mm/migrate_device.c migrate_device_unmap): LRU
  * isolation, rmap unmapping of other mappings (try_to_migrate, CLEAR), and the restore of pages
  * that are pinned, still mapped or not isolatable.
  */

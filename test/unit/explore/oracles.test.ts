@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, xaTagPointer } from '../../../src/devices/dmirror/pt.ts';
 import type { Oracle, OracleInstance } from '../../../src/explore/oracle.ts';
-import { cpuPfn, readCpuEntry } from '../../../src/explore/oracles/cpu-view.ts';
+import { CpuEntry, readCpuEntry } from '../../../src/explore/oracles/cpu-view.ts';
 import {
   assertionOracle,
   attachObserver,
@@ -80,8 +80,9 @@ function pattern(n: number, seed: number): Uint8Array {
 
 /** The pfn the CPU maps at `addr` of `p`. */
 function cpuPage(m: Machine, p: Process, addr: number): number {
-  readCpuEntry(m, p.mm, addr / PAGE_SIZE);
-  return cpuPfn;
+  const cpu = new CpuEntry();
+  readCpuEntry(m, p.mm, addr / PAGE_SIZE, cpu);
+  return cpu.pfn;
 }
 
 describe('correct runs report nothing (all default oracles, balance included)', () => {

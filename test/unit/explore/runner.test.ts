@@ -4,7 +4,7 @@ import { defaultTeardown, runSchedule, ScenarioError } from '../../../src/explor
 import { ListChooser } from '../../../src/explore/strategies/list.ts';
 import type { Scenario } from '../../../src/explore/types.ts';
 import { Machine } from '../../../src/machine.ts';
-import { UsageError } from '../../../src/sim/errors.ts';
+import { kernelBug, UsageError } from '../../../src/sim/errors.ts';
 import { Mutex } from '../../../src/sim/mutex.ts';
 import { type Counter, counterScenario, readVersusMunmap, SMALL_MACHINE } from './scenarios.ts';
 
@@ -285,5 +285,28 @@ describe('cheap machines: the dmirror chunkSize knob', () => {
     expect(() => m.addDmirrorDevice({ chunkSize: chunkSize as number })).toThrow(
       /addDmirrorDevice\(options.chunkSize\): must be a positive multiple of 2 MiB/,
     );
+  });
+});
+
+describe('runSchedule: broken kernel invariants', () => {
+  it('reports a KernelBug as an assertion violation, in a racing thread and in check', async () => {
+    const inThread = await run(
+      threadsDoing('bug in a thread', {
+        async a() {
+          kernelBug('refcount underflow on pfn 7');
+        },
+      }),
+    );
+    expect(inThread.violation).toMatchObject({
+      oracle: 'assertion',
+      message: expect.stringContaining('KernelBug: refcount underflow on pfn 7'),
+    });
+    const inCheck = await run(
+      threadsDoing('bug in check', { async a() {} }, { check: () => kernelBug('stale interval tree') }),
+    );
+    expect(inCheck.violation).toMatchObject({
+      oracle: 'assertion',
+      message: expect.stringContaining('KernelBug: stale interval tree'),
+    });
   });
 });

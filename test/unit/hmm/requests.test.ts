@@ -19,7 +19,6 @@ import {
   HMM_PFN_VALID,
   HMM_PFN_WRITE,
   hmmRangeFault,
-  hmmStats,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_HUGETLB,
@@ -308,11 +307,11 @@ describe('§3.4 over-faulting', () => {
     const n = 600;
     const input = repeat(0n, n);
     input[3] = V;
-    const before = hmmStats.faults;
+    const before = env.machine.stats.hmm.faults;
     const c = await callRangeFault(env, BASE, n, { pfnFlagsMask: V | W, input });
     expect(c.ret).toBe(0);
     expect(c.faults).toEqual(faultsFrom(BASE + 3 * P, PMD_PAGES - 3, false));
-    expect(hmmStats.faults - before).toBe(PMD_PAGES - 3);
+    expect(env.machine.stats.hmm.faults - before).toBe(PMD_PAGES - 3);
     expect(words(c.pfns)).toEqual([
       BigInt(pfn0) | HMM_PFN_VALID | HMM_PFN_WRITE,
       0n,

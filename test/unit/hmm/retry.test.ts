@@ -15,7 +15,6 @@ import {
   HMM_PFN_VALID,
   HMM_PFN_WRITE,
   hmmRangeFault,
-  hmmStats,
   MADV_DONTNEED,
   MMU_NOTIFY_CLEAR,
   mmapReadLock,
@@ -69,7 +68,7 @@ describe('§3.1/§3.2 -EBUSY on a stale notifier_seq', () => {
       owner: null,
     });
     const input = [V, V | W, 0x1234n, 0n];
-    const passes = hmmStats.passes;
+    const passes = env.machine.stats.hmm.passes;
     const c = await callRangeFault(env, BASE, 4, {
       defaultFlags: V,
       pfnFlagsMask: V | W,
@@ -79,7 +78,7 @@ describe('§3.1/§3.2 -EBUSY on a stale notifier_seq', () => {
     expect(c.ret).toBe(-EBUSY);
     expect(words(c.pfns)).toEqual(input);
     expect(c.faults).toEqual([]);
-    expect(hmmStats.passes - passes).toBe(1);
+    expect(env.machine.stats.hmm.passes - passes).toBe(1);
     // A new read_begin makes the same call succeed.
     const again = await callRangeFault(env, BASE, 4, {});
     expect(again.ret).toBe(0);

@@ -1,6 +1,6 @@
 /**
  * For each mm operation, the invalidations an interval subscription over the whole address
- * space sees (spec §4.5): event, range and blockability, in order.
+ * space sees (docs/notifiers.md#which-operations-send-which-events): event, range and blockability, in order.
  */
 import { describe, expect, it } from 'vitest';
 import { Machine } from '../../../src/machine.ts';
@@ -81,7 +81,7 @@ const PV = MMU_NOTIFY_EVENT_NAMES[MMU_NOTIFY_PROTECTION_VMA]!;
 const PP = MMU_NOTIFY_EVENT_NAMES[MMU_NOTIFY_PROTECTION_PAGE]!;
 const REL = MMU_NOTIFY_EVENT_NAMES[MMU_NOTIFY_RELEASE]!;
 
-describe('events an interval subscription sees, per mm operation (spec §4.5)', () => {
+describe('events an interval subscription sees, per mm operation (docs/notifiers.md#which-operations-send-which-events)', () => {
   it('mmap and first-touch faults (none → present) raise nothing', async () => {
     const { p, seen } = await setup();
     const a = await p.mmap(0, 4 * PAGE_SIZE, RW, ANON, -1, 0);
