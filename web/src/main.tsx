@@ -4,11 +4,11 @@
  * @module
  */
 import { render } from 'preact';
-import { App } from './app.tsx';
 import { EXAMPLES } from './examples.ts';
 import {
   cursor,
   mode,
+  pageReady,
   playing,
   recording,
   runExample,
@@ -47,8 +47,6 @@ window.__hmmsim = {
   bench: () => import('./bench.ts'),
 };
 
-render(<App />, document.getElementById('app')!);
-
 async function open(): Promise<void> {
   const q = new URLSearchParams(location.search);
   const token = q.get('token');
@@ -63,13 +61,22 @@ async function open(): Promise<void> {
     const name = q.get('scenario') ?? (EXAMPLES.has('migrate') ? 'migrate' : [...EXAMPLES.keys()][0]!);
     await runExample(name, atText === null ? { step } : Number(atText));
   }
+}
+// The worker starts recording before the page's views are even loaded: this module is small
+// (the store and the worker client), the views come in their own chunk while the worker runs.
+const opened = open();
+const rendered = import('./app.tsx').then(({ App }) => {
+  render(<App />, document.getElementById('app')!);
+  performance.mark('hmmsim:app-rendered');
+});
+void Promise.all([opened, rendered]).then(() =>
   requestAnimationFrame(() => {
     window.__hmmsim.firstRenderMs = performance.now();
     window.__hmmsim.ready = true;
+    pageReady.value = true;
     document.documentElement.dataset.ready = 'true';
-  });
-}
-void open();
+  }),
+);
 
 window.addEventListener('keydown', (e) => {
   const t = e.target as HTMLElement;

@@ -5,8 +5,9 @@
  */
 
 import type { ExploreReport, StrategyName } from '../../src/explore/types.ts';
-import type { Exact, Invalid, RaceRecording } from './model/jobs.ts';
+import type { Exact, RaceRecording } from './model/jobs.ts';
 import type { Recording } from './model/recorder.ts';
+import type { Invalid } from './model/scenario-text.ts';
 
 /** A request to the worker. */
 export type Request =

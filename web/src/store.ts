@@ -6,8 +6,9 @@
 import { computed, signal } from '@preact/signals';
 import type { ExploreReport } from '../../src/explore/types.ts';
 import { EXAMPLES } from './examples.ts';
-import type { Exact, Invalid, RaceRecording } from './model/jobs.ts';
+import type { Exact, RaceRecording } from './model/jobs.ts';
 import type { Recording } from './model/recorder.ts';
+import type { Invalid } from './model/scenario-text.ts';
 import { SeekState, type StateSummary } from './model/seek.ts';
 import type { Reply, Request } from './protocol.ts';
 
@@ -24,6 +25,7 @@ class SimClient {
 
   private get w(): Worker {
     if (!this.worker) {
+      performance.mark('hmmsim:worker-start');
       this.worker = new Worker(new URL('./workers/sim.worker.ts', import.meta.url), { type: 'module' });
       this.worker.onmessage = (e: MessageEvent<Reply>) => {
         const p = this.pending.get(e.data.id);
@@ -33,6 +35,7 @@ class SimClient {
           return;
         }
         this.pending.delete(e.data.id);
+        performance.mark(`hmmsim:reply-${e.data.kind}`);
         p.resolve(e.data);
       };
       this.worker.onerror = (e) => {
@@ -91,6 +94,8 @@ export const exploreReport = signal<ExploreReport | null>(null);
 export const exploreProgress = signal<string>('');
 export const exact = signal<Exact | null>(null);
 export const narration = signal<string[]>([]);
+/** True once the first recording is drawn (heavier views, like the editor, load after it). */
+export const pageReady = signal(false);
 /** Wall-clock ms of the last recording. */
 export const recordMs = signal(0);
 
