@@ -15,6 +15,7 @@ import {
   runToken,
   seek,
   seekState,
+  selected,
   stepBy,
   stepOnce,
   summary,
@@ -31,6 +32,8 @@ declare global {
       cursor: () => number;
       rows: () => number;
       summary: () => unknown;
+      /** The selected flat page index (-1: none). */
+      selected: () => number;
       /** The in-page measurements of `npm run bench:web`, loaded on demand. */
       bench: () => Promise<typeof import('./bench.ts')>;
     };
@@ -44,6 +47,7 @@ window.__hmmsim = {
   cursor: () => cursor.value,
   rows: () => recording.value?.rows.length ?? 0,
   summary: () => summary.value,
+  selected: () => selected.value,
   bench: () => import('./bench.ts'),
 };
 
@@ -80,7 +84,7 @@ void Promise.all([opened, rendered]).then(() =>
 
 window.addEventListener('keydown', (e) => {
   const t = e.target as HTMLElement;
-  if (t.closest('input, textarea, select, .cm-editor')) return;
+  if (t.closest('input, textarea, select, .cm-editor, [data-grid]')) return;
   if (!seekState.value) return;
   if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
     const saved = stepBy.value;

@@ -38,6 +38,11 @@ export type Request =
       readonly row: number;
       readonly pid: number;
       readonly addr: number;
+    }
+  | {
+      readonly id: number;
+      readonly kind: 'trace';
+      readonly source: { readonly text: string; readonly file: string } | { readonly token: string };
     };
 
 /** A reply from the worker. */
@@ -55,4 +60,5 @@ export type Reply =
   | { readonly id: number; readonly kind: 'progress'; readonly schedules: number }
   | { readonly id: number; readonly kind: 'exact'; readonly exact: Exact | null }
   | { readonly id: number; readonly kind: 'timed'; readonly ms: number[] }
+  | { readonly id: number; readonly kind: 'traced'; readonly json: string }
   | { readonly id: number; readonly kind: 'error'; readonly message: string };

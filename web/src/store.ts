@@ -247,11 +247,22 @@ export async function fetchExact(): Promise<void> {
   const reg = rec.regions.find((r) => i >= r.at && i < r.at + r.pages) ?? rec.regions[0];
   if (!reg) return;
   const addr = reg.addr + Math.max(0, i - reg.at) * 4096;
-  const source = race.value
+  const r = await sim.request({ kind: 'exact', source: runSource(), row: s.at - 1, pid: reg.pid, addr });
+  if (r.kind === 'exact') exact.value = r.exact;
+}
+
+/** Where the loaded run comes from, for the worker to run it again (exact reads, traces). */
+function runSource(): { text: string; file: string } | { token: string } {
+  return race.value
     ? { token: race.value.token }
     : { text: scenarioText.value, file: `${scenarioName.value}.json` };
-  const r = await sim.request({ kind: 'exact', source, row: s.at - 1, pid: reg.pid, addr });
-  if (r.kind === 'exact') exact.value = r.exact;
+}
+
+/** The Chrome trace (JSON) of the loaded run, as `hmmsim run --trace` writes it. */
+export async function traceJson(): Promise<string> {
+  const r = await sim.request({ kind: 'trace', source: runSource() });
+  if (r.kind !== 'traced') throw new Error(r.kind === 'error' ? r.message : 'no trace');
+  return r.json;
 }
 
 let urlTimer: ReturnType<typeof setTimeout> | null = null;

@@ -7,6 +7,7 @@
  */
 
 import type { ScenarioState } from '../../../src/cli/scenario/run.ts';
+import { runScenario } from '../../../src/cli/scenario/run.ts';
 import { toExploreScenario } from '../../../src/cli/scenario/to-explore.ts';
 import type { ScenarioDoc } from '../../../src/cli/scenario/types.ts';
 import { formatAccount } from '../../../src/explore/account.ts';
@@ -23,8 +24,11 @@ import { PAGE_SIZE, PTRS_PER_TABLE } from '../../../src/mm/constants.ts';
 import { levelIndex, type PtLevel } from '../../../src/mm/page-table.ts';
 import type { Process } from '../../../src/mm/process.ts';
 import { PTE_KIND_MASK, PTE_KIND_NAMES, PTE_LEAF, PTE_TABLE } from '../../../src/mm/pte.ts';
+import { DEFAULT_TRACE_SPACING_NS, traceMachine } from '../../../src/trace/machine.ts';
+import { ChromeTraceWriter } from '../../../src/trace/writer.ts';
 import { recordScenario } from './record-run.ts';
 import { Recorder, type Recording } from './recorder.ts';
+import { parseScenario } from './scenario-text.ts';
 
 /** One decision point of a replayed schedule. */
 export interface Decision {
@@ -271,4 +275,39 @@ export async function exactReplay(
       (out = readExact(m, [...m.processes, ...(r.state ? r.state.processes.values() : [])], row, pid, addr)),
   });
   return out;
+}
+
+/**
+ * The Chrome trace (JSON text) of a scenario run or a token's replay, as `hmmsim run --trace`
+ * writes it (same process name, same display spacing): Perfetto and chrome://tracing open it.
+ */
+export async function traceRun(
+  source: { readonly text: string; readonly file: string } | { readonly token: string },
+  docs: readonly ScenarioDoc[],
+): Promise<string> {
+  const chunks: string[] = [];
+  const writer = new ChromeTraceWriter((c) => chunks.push(c));
+  writer.begin();
+  const attach = (m: Machine, name: string) =>
+    traceMachine(m, writer, { name, spacingNs: DEFAULT_TRACE_SPACING_NS });
+  if ('token' in source) {
+    const data = parseReplayToken(source.token);
+    const scenario = scenarioOf(data, docs);
+    await replay(
+      {
+        ...scenario,
+        setup(machine, env) {
+          attach(machine, `${scenario.name} replay`);
+          return scenario.setup(machine, env);
+        },
+      },
+      source.token,
+    );
+  } else {
+    const doc = parseScenario(source.text, source.file);
+    if ('kind' in doc) throw new Error(doc.messages.join('\n'));
+    await runScenario(doc, { onMachine: (m) => attach(m, `scenario ${doc.name}`) });
+  }
+  writer.end();
+  return chunks.join('');
 }

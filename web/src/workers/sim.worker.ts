@@ -103,6 +103,11 @@ async function handle(q: Request): Promise<void> {
       post({ id: q.id, kind: 'explored', report });
       return;
     }
+    case 'trace': {
+      const { traceRun } = await jobs();
+      post({ id: q.id, kind: 'traced', json: await traceRun(q.source, exampleDocs()) });
+      return;
+    }
     case 'exact': {
       const { exactReplay, exactScenario } = await jobs();
       let exact = null;
