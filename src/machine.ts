@@ -40,6 +40,11 @@ export class Machine extends Kernel {
     super(options);
   }
 
+  /** Records a forked child in {@link processes}. */
+  override taskForked(child: Process): void {
+    this.processes.push(child);
+  }
+
   /** Creates a process with an empty address space (a {@link UsageError} once disposed). */
   async createProcess(): Promise<Process> {
     if (this.disposed) {

@@ -6,15 +6,11 @@
 import { createWriteStream, openSync, readFileSync, type WriteStream } from 'node:fs';
 import type { Machine } from '../machine.ts';
 import { ChromeTraceWriter, type TraceDetach, traceMachine } from '../trace/index.ts';
+import { DEFAULT_TRACE_SPACING_NS } from '../trace/machine.ts';
 import { CliUsageError } from './args.ts';
 
-/**
- * Display time the CLI's traces add per event unless `--trace-spacing` says otherwise: CPU-side
- * work (faults, system calls, invalidations) costs no virtual time yet, and zero-width slices
- * are invisible in a viewer; 10 ns each gives them a width (timestamps then run ahead of the
- * virtual clock; `--trace-spacing 0` keeps them exact).
- */
-export const DEFAULT_TRACE_SPACING_NS = 10;
+/** Re-exported from the trace layer, where the browser's trace export uses it too. */
+export { DEFAULT_TRACE_SPACING_NS };
 
 /** A trace file being written. */
 export class TraceFile {

@@ -41,6 +41,7 @@ import type { MmObserver } from './observer.ts';
 import { PG_anon, PG_hugetlb, PG_reserved, PG_swapbacked, PG_zone_device } from './page-flags.ts';
 import { PageTablePool } from './page-table.ts';
 import { maxHugetlbPages, PhysMem } from './physmem.ts';
+import type { Process } from './process.ts';
 import { type KernelStats, newKernelStats } from './stats.ts';
 import { SwapDevice } from './swap.ts';
 
@@ -177,6 +178,12 @@ export class Kernel {
   coherentMigrator: CoherentMigrator | null = null;
   /** Live address spaces. */
   readonly mms = new Set<MmStruct>();
+
+  /**
+   * `copy_process` putting the new task on the task list: `fork` calls it with the child once
+   * the child's address space is built. The {@link Machine} keeps its process list with it.
+   */
+  taskForked(_child: Process): void {}
   /** Memory cgroups and folio charges; null until the first group is created. */
   memcg: MemcgState | null = null;
   /**

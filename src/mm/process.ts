@@ -212,6 +212,7 @@ export class Process {
       if (open.file !== null) open.file.refs++;
       child.fds.set(fd, open);
     }
+    k.taskForked(child);
     this.traceSyscall('fork', [], child.pid);
     if (observed) {
       const o = k.observer;

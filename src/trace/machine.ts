@@ -56,6 +56,14 @@ export interface TraceMachineOptions {
   spacingNs?: number;
 }
 
+/**
+ * Display time the CLI's traces add per event unless `--trace-spacing` says otherwise: CPU-side
+ * work (faults, system calls, invalidations) costs no virtual time yet, and zero-width slices
+ * are invisible in a viewer; 10 ns each gives them a width (timestamps then run ahead of the
+ * virtual clock; `--trace-spacing 0` keeps them exact).
+ */
+export const DEFAULT_TRACE_SPACING_NS = 10;
+
 /** Detaches a tracer: closes its open slices, writes final counter values, stops listening. */
 export type TraceDetach = () => void;
 

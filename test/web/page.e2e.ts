@@ -5,11 +5,13 @@
  * `hmmsim explore`, the `hmmsim web` command, and no console errors anywhere.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatIssue, loadScenario, type ScenarioError } from '../../src/cli/scenario/validate.ts';
 import { layout } from '../../web/src/geometry.ts';
+import { filterRows, NO_FILTER, ROW_TYPES } from '../../web/src/model/log-filter.ts';
 import type { CpuSummary } from '../../web/src/model/pages.ts';
 import { recordScenario } from '../../web/src/model/record-run.ts';
 import { SeekState } from '../../web/src/model/seek.ts';
@@ -183,6 +185,112 @@ describe('race: a replay token from hmmsim explore reproduces in the page', () =
     expect(await page.getAttribute('#race-result', 'data-violation')).toBe(
       cliFork.code === 1 ? 'mirror' : '',
     );
+    await page.close();
+    expect(s.errors).toEqual([]);
+  });
+});
+
+describe('trace export', () => {
+  it('downloads the run as a Chrome trace equal to hmmsim run --trace', async () => {
+    const page = await s.open('?scenario=migrate&step=end');
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#trace-download')]);
+    expect(dl.suggestedFilename()).toBe('migrate.trace.json');
+    const fromPage = JSON.parse(readFileSync((await dl.path())!, 'utf8'));
+    const dir = mkdtempSync(path.join(tmpdir(), 'hmmsim-trace-'));
+    try {
+      const file = path.join(dir, 'cli.json');
+      const cli = await hmmsim(['run', path.join(ROOT, 'examples/scenarios/migrate.json'), '--trace', file]);
+      expect(cli.code).toBe(0);
+      const fromCli = JSON.parse(readFileSync(file, 'utf8'));
+      expect(fromPage.traceEvents.length).toBeGreaterThan(100);
+      expect(fromPage.traceEvents).toEqual(fromCli.traceEvents);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await page.close();
+    expect(s.errors).toEqual([]);
+  });
+});
+
+describe('event log filter', () => {
+  it('keeps the rows of the checked types, with the text, touching the selected page — as Node filters them', async () => {
+    const rec = await recordScenario(loadScenario(text('migrate'), 'migrate.json'));
+    const page = await s.open('?scenario=migrate&step=end');
+    const matches = async () => Number(await page.getAttribute('#event-log', 'data-matches'));
+    expect(await matches()).toBe(rec.rows.length);
+    for (const t of ROW_TYPES)
+      if (t !== 'invalidate_start') await page.click(`#event-log input[data-type=${t}]`);
+    const only = new Set(['invalidate_start']);
+    expect(await matches()).toBe(filterRows(rec, { types: only, text: '', page: -1 }).length);
+    expect(await matches()).toBe(rec.rows.filter((r) => r.type === 'invalidate_start').length);
+    const classes = await page.$$eval('#event-log .row', (rs) => rs.map((r) => r.className));
+    expect(classes.length).toBeGreaterThan(0);
+    for (const c of classes) expect(c).toMatch(/\binvalidate_start\b/);
+    await page.fill('#log-text', 'migrate');
+    expect(await matches()).toBe(filterRows(rec, { types: only, text: 'migrate', page: -1 }).length);
+    // Every type again, no text, only the rows that touched one page of the map.
+    for (const t of ROW_TYPES)
+      if (t !== 'invalidate_start') await page.click(`#event-log input[data-type=${t}]`);
+    await page.fill('#log-text', '');
+    await page.locator('canvas[data-view=cpu-map]').click({ position: { x: 40, y: 40 } });
+    const sel = await page.evaluate(() => window.__hmmsim.selected());
+    expect(sel).toBeGreaterThanOrEqual(0);
+    await page.check('#log-page');
+    const want = filterRows(rec, { types: NO_FILTER.types, text: '', page: sel }).length;
+    expect(want).toBeGreaterThan(0);
+    expect(want).toBeLessThan(rec.rows.length);
+    expect(await matches()).toBe(want);
+    await page.close();
+    expect(s.errors).toEqual([]);
+  });
+});
+
+describe('filmstrip', () => {
+  it('has a thumbnail per step end; a click goes to that step', async () => {
+    const name = 'fork_device_private';
+    const truth: CpuSummary[] = [];
+    const rec = await recordScenario(loadScenario(text(name), `${name}.json`), {
+      onStepEnd: (i, c) => (truth[i] = c),
+    });
+    const page = await s.open(`?scenario=${name}&step=end`);
+    expect(await page.locator('#filmstrip .thumb').count()).toBe(rec.steps + 1);
+    for (const k of [0, 2, rec.steps]) {
+      await page.click(`#filmstrip .thumb[data-step="${k}"]`);
+      expect(await pageState(page)).toEqual({ scenario: name, step: k, steps: rec.steps, cpu: truth[k] });
+    }
+    // The thumbnails show different states (pages went to the device and back).
+    const urls = await page.$$eval('#filmstrip canvas', (cs) =>
+      cs.map((c) => (c as HTMLCanvasElement).toDataURL()),
+    );
+    expect(new Set(urls).size).toBeGreaterThan(1);
+    await page.close();
+    expect(s.errors).toEqual([]);
+  });
+});
+
+describe('keyboard', () => {
+  it('moves the selected page over the map grid with the arrow keys, without stepping', async () => {
+    const page = await s.open('?scenario=migrate&step=end');
+    const at = await page.evaluate(() => window.__hmmsim.cursor());
+    const pages = await page.evaluate(() => window.__hmmsim.rows() >= 0 && window.__hmmsim.summary());
+    expect(pages).toBeTruthy();
+    await page.focus('canvas[data-view=cpu-map]');
+    const sel = () => page.evaluate(() => window.__hmmsim.selected());
+    await page.keyboard.press('ArrowRight');
+    expect(await sel()).toBe(0);
+    await page.keyboard.press('ArrowRight');
+    expect(await sel()).toBe(1);
+    const cols = Number(await page.getAttribute('canvas[data-view=cpu-map]', 'data-cols'));
+    await page.keyboard.press('ArrowDown');
+    expect(await sel()).toBe(1 + cols);
+    await page.keyboard.press('ArrowLeft');
+    expect(await sel()).toBe(cols);
+    expect(await page.textContent('#selection')).toContain(`page ${cols} of`);
+    await page.keyboard.press('End');
+    const rec = await recordScenario(loadScenario(text('migrate'), 'migrate.json'));
+    expect(await sel()).toBe(rec.pages - 1);
+    // The arrows moved the selection, not the cursor.
+    expect(await page.evaluate(() => window.__hmmsim.cursor())).toBe(at);
     await page.close();
     expect(s.errors).toEqual([]);
   });

@@ -7,6 +7,7 @@
 import { mode } from './store.ts';
 import { Controls } from './views/Controls.tsx';
 import { Editor } from './views/Editor.tsx';
+import { Filmstrip } from './views/Filmstrip.tsx';
 import { Learn } from './views/Learn.tsx';
 import { Maps } from './views/MapView.tsx';
 import { EventLog, Frames, Inspector, Notifiers } from './views/Panels.tsx';
@@ -30,6 +31,7 @@ export function App() {
           <Notifiers />
         </div>
       </main>
+      <Filmstrip />
       <Timeline />
       <div class="bottom">
         <EventLog />

@@ -4,17 +4,18 @@
  * @module
  */
 import { render } from 'preact';
-import { App } from './app.tsx';
 import { EXAMPLES } from './examples.ts';
 import {
   cursor,
   mode,
+  pageReady,
   playing,
   recording,
   runExample,
   runToken,
   seek,
   seekState,
+  selected,
   stepBy,
   stepOnce,
   summary,
@@ -31,6 +32,8 @@ declare global {
       cursor: () => number;
       rows: () => number;
       summary: () => unknown;
+      /** The selected flat page index (-1: none). */
+      selected: () => number;
       /** The in-page measurements of `npm run bench:web`, loaded on demand. */
       bench: () => Promise<typeof import('./bench.ts')>;
     };
@@ -44,10 +47,9 @@ window.__hmmsim = {
   cursor: () => cursor.value,
   rows: () => recording.value?.rows.length ?? 0,
   summary: () => summary.value,
+  selected: () => selected.value,
   bench: () => import('./bench.ts'),
 };
-
-render(<App />, document.getElementById('app')!);
 
 async function open(): Promise<void> {
   const q = new URLSearchParams(location.search);
@@ -63,17 +65,26 @@ async function open(): Promise<void> {
     const name = q.get('scenario') ?? (EXAMPLES.has('migrate') ? 'migrate' : [...EXAMPLES.keys()][0]!);
     await runExample(name, atText === null ? { step } : Number(atText));
   }
+}
+// The worker starts recording before the page's views are even loaded: this module is small
+// (the store and the worker client), the views come in their own chunk while the worker runs.
+const opened = open();
+const rendered = import('./app.tsx').then(({ App }) => {
+  render(<App />, document.getElementById('app')!);
+  performance.mark('hmmsim:app-rendered');
+});
+void Promise.all([opened, rendered]).then(() =>
   requestAnimationFrame(() => {
     window.__hmmsim.firstRenderMs = performance.now();
     window.__hmmsim.ready = true;
+    pageReady.value = true;
     document.documentElement.dataset.ready = 'true';
-  });
-}
-void open();
+  }),
+);
 
 window.addEventListener('keydown', (e) => {
   const t = e.target as HTMLElement;
-  if (t.closest('input, textarea, select, .cm-editor')) return;
+  if (t.closest('input, textarea, select, .cm-editor, [data-grid]')) return;
   if (!seekState.value) return;
   if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
     const saved = stepBy.value;

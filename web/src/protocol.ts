@@ -5,8 +5,9 @@
  */
 
 import type { ExploreReport, StrategyName } from '../../src/explore/types.ts';
-import type { Exact, Invalid, RaceRecording } from './model/jobs.ts';
+import type { Exact, RaceRecording } from './model/jobs.ts';
 import type { Recording } from './model/recorder.ts';
+import type { Invalid } from './model/scenario-text.ts';
 
 /** A request to the worker. */
 export type Request =
@@ -37,6 +38,11 @@ export type Request =
       readonly row: number;
       readonly pid: number;
       readonly addr: number;
+    }
+  | {
+      readonly id: number;
+      readonly kind: 'trace';
+      readonly source: { readonly text: string; readonly file: string } | { readonly token: string };
     };
 
 /** A reply from the worker. */
@@ -54,4 +60,5 @@ export type Reply =
   | { readonly id: number; readonly kind: 'progress'; readonly schedules: number }
   | { readonly id: number; readonly kind: 'exact'; readonly exact: Exact | null }
   | { readonly id: number; readonly kind: 'timed'; readonly ms: number[] }
+  | { readonly id: number; readonly kind: 'traced'; readonly json: string }
   | { readonly id: number; readonly kind: 'error'; readonly message: string };

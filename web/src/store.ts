@@ -6,8 +6,9 @@
 import { computed, signal } from '@preact/signals';
 import type { ExploreReport } from '../../src/explore/types.ts';
 import { EXAMPLES } from './examples.ts';
-import type { Exact, Invalid, RaceRecording } from './model/jobs.ts';
+import type { Exact, RaceRecording } from './model/jobs.ts';
 import type { Recording } from './model/recorder.ts';
+import type { Invalid } from './model/scenario-text.ts';
 import { SeekState, type StateSummary } from './model/seek.ts';
 import type { Reply, Request } from './protocol.ts';
 
@@ -24,6 +25,7 @@ class SimClient {
 
   private get w(): Worker {
     if (!this.worker) {
+      performance.mark('hmmsim:worker-start');
       this.worker = new Worker(new URL('./workers/sim.worker.ts', import.meta.url), { type: 'module' });
       this.worker.onmessage = (e: MessageEvent<Reply>) => {
         const p = this.pending.get(e.data.id);
@@ -33,6 +35,7 @@ class SimClient {
           return;
         }
         this.pending.delete(e.data.id);
+        performance.mark(`hmmsim:reply-${e.data.kind}`);
         p.resolve(e.data);
       };
       this.worker.onerror = (e) => {
@@ -91,6 +94,8 @@ export const exploreReport = signal<ExploreReport | null>(null);
 export const exploreProgress = signal<string>('');
 export const exact = signal<Exact | null>(null);
 export const narration = signal<string[]>([]);
+/** True once the first recording is drawn (heavier views, like the editor, load after it). */
+export const pageReady = signal(false);
 /** Wall-clock ms of the last recording. */
 export const recordMs = signal(0);
 
@@ -242,11 +247,22 @@ export async function fetchExact(): Promise<void> {
   const reg = rec.regions.find((r) => i >= r.at && i < r.at + r.pages) ?? rec.regions[0];
   if (!reg) return;
   const addr = reg.addr + Math.max(0, i - reg.at) * 4096;
-  const source = race.value
+  const r = await sim.request({ kind: 'exact', source: runSource(), row: s.at - 1, pid: reg.pid, addr });
+  if (r.kind === 'exact') exact.value = r.exact;
+}
+
+/** Where the loaded run comes from, for the worker to run it again (exact reads, traces). */
+function runSource(): { text: string; file: string } | { token: string } {
+  return race.value
     ? { token: race.value.token }
     : { text: scenarioText.value, file: `${scenarioName.value}.json` };
-  const r = await sim.request({ kind: 'exact', source, row: s.at - 1, pid: reg.pid, addr });
-  if (r.kind === 'exact') exact.value = r.exact;
+}
+
+/** The Chrome trace (JSON) of the loaded run, as `hmmsim run --trace` writes it. */
+export async function traceJson(): Promise<string> {
+  const r = await sim.request({ kind: 'trace', source: runSource() });
+  if (r.kind !== 'traced') throw new Error(r.kind === 'error' ? r.message : 'no trace');
+  return r.json;
 }
 
 let urlTimer: ReturnType<typeof setTimeout> | null = null;

@@ -101,6 +101,18 @@ describe('fork of private anonymous memory', () => {
     expect(c.mm.rss[MM_FILEPAGES]).toBe(2);
   });
 
+  it('a forked child joins the machine’s process list (copy_process adds the task)', async () => {
+    const { m, p } = await boot();
+    expect(await p.mmap(A, 2 * P, RW, FIXED, -1, 0)).toBe(A);
+    const c = await p.fork();
+    const g = await c.fork();
+    expect(m.processes).toEqual([p, c, g]);
+    await c.exit();
+    // An exited task stays listed (it is marked exited), as before for created processes.
+    expect(m.processes).toEqual([p, c, g]);
+    expect(c.exited).toBe(true);
+  });
+
   it('a grandchild shares the pages too; each writer gets its own copy', async () => {
     const { p } = await boot();
     expect(await p.mmap(A, P, RW, FIXED, -1, 0)).toBe(A);
@@ -264,6 +276,7 @@ describe('fork when the copy of a pinned page finds no memory', () => {
     expect(err).toBeInstanceOf(SyscallError);
     expect((err as SyscallError).errno).toBe(ENOMEM);
     expect(m.mms.size).toBe(mms); // the child's mm is gone
+    expect(m.processes).toEqual([p]); // and no task was added
     for (const f of hog) m.pm.freePages(f);
     expect(await p.load32(A)).toBe(7);
     expect(await p.load32(A + P)).toBe(8);

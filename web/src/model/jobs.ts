@@ -7,14 +7,9 @@
  */
 
 import type { ScenarioState } from '../../../src/cli/scenario/run.ts';
+import { runScenario } from '../../../src/cli/scenario/run.ts';
 import { toExploreScenario } from '../../../src/cli/scenario/to-explore.ts';
 import type { ScenarioDoc } from '../../../src/cli/scenario/types.ts';
-import {
-  formatIssue,
-  loadScenario,
-  ScenarioError,
-  type ScenarioIssue,
-} from '../../../src/cli/scenario/validate.ts';
 import { formatAccount } from '../../../src/explore/account.ts';
 import { explore, replay } from '../../../src/explore/explore.ts';
 import { findMutant } from '../../../src/explore/mutants/index.ts';
@@ -29,38 +24,11 @@ import { PAGE_SIZE, PTRS_PER_TABLE } from '../../../src/mm/constants.ts';
 import { levelIndex, type PtLevel } from '../../../src/mm/page-table.ts';
 import type { Process } from '../../../src/mm/process.ts';
 import { PTE_KIND_MASK, PTE_KIND_NAMES, PTE_LEAF, PTE_TABLE } from '../../../src/mm/pte.ts';
-import { type RecordOptions, recordScenario } from './record-run.ts';
+import { DEFAULT_TRACE_SPACING_NS, traceMachine } from '../../../src/trace/machine.ts';
+import { ChromeTraceWriter } from '../../../src/trace/writer.ts';
+import { recordScenario } from './record-run.ts';
 import { Recorder, type Recording } from './recorder.ts';
-
-/** A scenario's text could not be used: the CLI's own issues, with line and column. */
-export interface Invalid {
-  readonly kind: 'invalid';
-  readonly issues: readonly ScenarioIssue[];
-  /** The issues as `hmmsim run` prints them. */
-  readonly messages: readonly string[];
-}
-
-/** Parses and validates scenario text like `hmmsim run` does. */
-export function parseScenario(text: string, file: string): ScenarioDoc | Invalid {
-  try {
-    return loadScenario(text, file);
-  } catch (e) {
-    if (e instanceof ScenarioError)
-      return { kind: 'invalid', issues: e.issues, messages: e.issues.map(formatIssue) };
-    throw e;
-  }
-}
-
-/** Records the scenario in `text`. */
-export async function recordText(
-  text: string,
-  file: string,
-  options: RecordOptions = {},
-): Promise<Recording | Invalid> {
-  const doc = parseScenario(text, file);
-  if ('kind' in doc) return doc;
-  return recordScenario(doc, options);
-}
+import { parseScenario } from './scenario-text.ts';
 
 /** One decision point of a replayed schedule. */
 export interface Decision {
@@ -99,7 +67,7 @@ export function scenarioOf(data: ReplayTokenData, docs: readonly ScenarioDoc[]):
 export async function replayToken(
   token: string,
   docs: readonly ScenarioDoc[],
-  probe?: { row: number; at: (machine: Machine, rec: Recorder) => void },
+  probe?: { row: number | 'every'; at: (machine: Machine, rec: Recorder, row: number) => void },
 ): Promise<RaceRecording> {
   const data = parseReplayToken(token);
   const scenario = scenarioOf(data, docs);
@@ -109,7 +77,7 @@ export async function replayToken(
     async setup(machine, env) {
       const r: Recorder = new Recorder(machine, {
         onRow: (row) => {
-          if (probe && row === probe.row) probe.at(machine, r);
+          if (probe && (probe.row === 'every' || row === probe.row)) probe.at(machine, r, row);
         },
       });
       rec = r;
@@ -307,4 +275,39 @@ export async function exactReplay(
       (out = readExact(m, [...m.processes, ...(r.state ? r.state.processes.values() : [])], row, pid, addr)),
   });
   return out;
+}
+
+/**
+ * The Chrome trace (JSON text) of a scenario run or a token's replay, as `hmmsim run --trace`
+ * writes it (same process name, same display spacing): Perfetto and chrome://tracing open it.
+ */
+export async function traceRun(
+  source: { readonly text: string; readonly file: string } | { readonly token: string },
+  docs: readonly ScenarioDoc[],
+): Promise<string> {
+  const chunks: string[] = [];
+  const writer = new ChromeTraceWriter((c) => chunks.push(c));
+  writer.begin();
+  const attach = (m: Machine, name: string) =>
+    traceMachine(m, writer, { name, spacingNs: DEFAULT_TRACE_SPACING_NS });
+  if ('token' in source) {
+    const data = parseReplayToken(source.token);
+    const scenario = scenarioOf(data, docs);
+    await replay(
+      {
+        ...scenario,
+        setup(machine, env) {
+          attach(machine, `${scenario.name} replay`);
+          return scenario.setup(machine, env);
+        },
+      },
+      source.token,
+    );
+  } else {
+    const doc = parseScenario(source.text, source.file);
+    if ('kind' in doc) throw new Error(doc.messages.join('\n'));
+    await runScenario(doc, { onMachine: (m) => attach(m, `scenario ${doc.name}`) });
+  }
+  writer.end();
+  return chunks.join('');
 }

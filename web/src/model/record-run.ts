@@ -24,6 +24,8 @@ export interface RecordOptions extends RecorderOptions {
   readonly onStep?: (r: StepReport) => void;
   /** Called at every step end with the machine's own summary (the Node-side truth for tests). */
   readonly onStepEnd?: (step: number, summary: CpuSummary) => void;
+  /** Called after every row is recorded, with the recorder (tests compare its reads). */
+  readonly everyRow?: (row: number, rec: Recorder) => void;
   /** Called once, right after row `row` is recorded, with the live machine and recorder. */
   readonly probe?: {
     readonly row: number;
@@ -40,6 +42,7 @@ export async function recordScenario(doc: ScenarioDoc, options: RecordOptions = 
     ...options,
     onRow: (row) => {
       options.onRow?.(row);
+      options.everyRow?.(row, rec);
       if (probe && row === probe.row) probe.at(machine, rec, state);
     },
   });

@@ -20,6 +20,7 @@ import type { MmStruct } from '../../../src/mm/mm-struct.ts';
 import { MMU_NOTIFY_EVENT_NAMES } from '../../../src/mm/mmu-notifier.ts';
 import type { Process } from '../../../src/mm/process.ts';
 import { DC_STALE, Dc, Pc, readDeviceStates, readPageStates } from './pages.ts';
+import { RawWords, type Stretch, stretches, type TableWrites, watchMapWrites } from './table-watch.ts';
 
 /** A stretch of one process's address space the maps show: a named mapping or an unnamed VMA. */
 export interface Region {
@@ -201,15 +202,31 @@ export class Recorder {
   private readonly notifiers: NotifierInfo[][] = [];
   private curOpen: OpenRange[] = [];
   private curNotif: NotifierInfo[] = [];
-  private notifKey = '';
+  /** The numbers the notifier state was last built from (rebuilt when one differs). */
+  private readonly notifKey = new KeyList();
   private count = [0, 0, 0, 0, 0];
   private readonly threads = new Set<string>();
   private readonly devices = new Set<string>();
   private sinceRead = 0;
-  private structKey = '';
+  /** The numbers the regions were last discovered from (processes, VMAs, files). */
+  private readonly structKey = new KeyList();
   /** Address spaces by pid and device files by name, refreshed with the regions. */
   private mmByPid = new Map<number, MmStruct>();
   private fileByName = new Map<string, DmirrorFile>();
+  /** {@link processes} and {@link files} as of the last structure change (they follow it). */
+  private procList: { name: string; p: Process }[] = [];
+  private fileList: { name: string; f: DmirrorFile }[] = [];
+  /** The raw page-table words last decoded, and each region's 2 MiB stretches. */
+  private readonly raw = new RawWords();
+  private regionStretches: Stretch[][] = [];
+  /** Writes to each file's device table since the last read. */
+  private readonly ptWatch = new Map<DmirrorFile, TableWrites>();
+  /** Flat indices of the pages whose CPU state changed at this read. */
+  private readonly cpuChanged: number[] = [];
+  /** The open invalidations at the last read (device staleness depends on them). */
+  private readOpen: OpenRange[] = [];
+  /** Set when the structure changed: the next read decodes everything. */
+  private fullRead = true;
   private readonly exactPages: number;
   private readonly maxRows: number;
   private readonly onRow: ((row: number) => void) | undefined;
@@ -235,6 +252,8 @@ export class Recorder {
   detach(): void {
     this.unsubscribe?.();
     this.unsubscribe = null;
+    for (const w of this.ptWatch.values()) w.unwatch();
+    this.ptWatch.clear();
   }
 
   /** Closes scenario step `index` (0 = setup) with a `step` row, read exactly. */
@@ -343,10 +362,9 @@ export class Recorder {
     const r = this.rows.length;
     this.rows.push(row);
     this.deltaStart.push(this.dIndex.n);
-    const key = this.structureKey();
-    if (key !== this.structKey) {
-      this.structKey = key;
+    if (this.structureChanged()) {
       this.discoverRegions(r);
+      this.fullRead = true;
     }
     const every = Math.max(1, Math.ceil(this.pages / this.exactPages));
     this.sinceRead++;
@@ -360,6 +378,7 @@ export class Recorder {
     for (const c of this.count) this.countsCol.push(c);
     this.open.push(this.curOpen);
     if (row.type !== 'fault' && row.type !== 'counter') this.readNotifiers();
+    // A fault changes no notifier state, and the tables only at the fault's own row.
     this.notifiers.push(this.curNotif);
     this.onRow?.(r);
   }
@@ -372,19 +391,27 @@ export class Recorder {
     return [...all].map((p) => ({ name: named.get(p) ?? `pid ${p.pid}`, p }));
   }
 
-  /** A cheap fingerprint of the structure the regions follow: processes, VMAs, device files. */
-  private structureKey(): string {
-    let k = '';
-    const procs = this.state
-      ? new Set([...this.machine.processes, ...this.state.processes.values()])
-      : this.machine.processes;
-    for (const p of procs) {
-      k += `${p.pid}${p.mm.exited ? 'x' : ''}:`;
-      for (const v of p.mm.vmas) k += `${v.start},${v.end};`;
+  /** Whether the structure the regions follow (processes, their VMAs, device files) changed. */
+  private structureChanged(): boolean {
+    const k = this.structKey;
+    k.begin();
+    // Both lists, duplicates and all: the key only has to change when the structure does.
+    for (const p of this.machine.processes) this.addStructure(p);
+    if (this.state) for (const p of this.state.processes.values()) this.addStructure(p);
+    for (const d of this.machine.dmirrorDevices) k.add(d.mirrors.size);
+    k.add(this.state ? this.state.mappings.size : -1);
+    return k.end();
+  }
+
+  private addStructure(p: Process): void {
+    const k = this.structKey;
+    k.add(p.pid);
+    k.add(p.mm.exited ? 1 : 0);
+    k.add(p.mm.vmas.length);
+    for (const v of p.mm.vmas) {
+      k.add(v.start);
+      k.add(v.end);
     }
-    for (const d of this.machine.dmirrorDevices) k += `|${d.mirrors.size}`;
-    if (this.state) k += `|${this.state.mappings.size}`;
-    return k;
   }
 
   private files(): { name: string; f: DmirrorFile }[] {
@@ -445,7 +472,11 @@ export class Recorder {
     }
     if (added) this.grow();
     this.mmByPid = new Map(procs.map((x) => [x.p.pid, x.p.mm]));
-    this.fileByName = new Map(this.files().map((x) => [x.name, x.f]));
+    this.procList = procs;
+    this.fileList = this.files();
+    this.fileByName = new Map(this.fileList.map((x) => [x.name, x.f]));
+    for (const { f } of this.fileList) if (!this.ptWatch.has(f)) this.ptWatch.set(f, watchMapWrites(f.pt));
+    this.regionStretches = this.regions.map((r) => stretches(r.addr, r.pages, r.at));
   }
 
   /**
@@ -511,6 +542,7 @@ export class Recorder {
     this.sPfns = new Float64Array(n);
     this.sDev = new Uint8Array(n);
     this.sDpfn = new Float64Array(n);
+    this.raw.reset(n);
     void old;
   }
 
@@ -532,6 +564,15 @@ export class Recorder {
     }
   }
 
+  /**
+   * The states as recorded so far (after the last read row): live views, valid until the next
+   * row. A test compares them with {@link snapshot} to check that reading only what changed
+   * misses nothing.
+   */
+  recorded(): PageSnapshot {
+    return { codes: this.codes, pfns: this.pfns, dev: this.dev, dpfn: this.dpfn };
+  }
+
   /** The regions' states read directly from the machine now (what a seek must reproduce). */
   snapshot(): PageSnapshot {
     this.readNow();
@@ -543,10 +584,90 @@ export class Recorder {
     };
   }
 
+  /**
+   * Reads what changed since the last read and records it as this row's changes. A 2 MiB
+   * stretch's CPU states are decoded again only when its raw page-table words differ; its device
+   * entries only when its CPU states changed, its part of the file's table was written, or an
+   * invalidation over it opened or closed (the stale rule reads all three). After a structure
+   * change (processes, VMAs, files) everything is decoded.
+   */
   private readAndDiff(): void {
-    this.readNow();
-    const { codes, pfns, dev, dpfn, sCodes, sPfns, sDev, sDpfn, count } = this;
-    for (let i = 0; i < this.pages; i++) {
+    const full = this.fullRead;
+    this.fullRead = false;
+    if (full) this.raw.forget();
+    // Invalidations that opened or closed since the last read (by identity: the lists share them).
+    const toggled: OpenRange[] = [];
+    if (this.readOpen !== this.curOpen) {
+      for (const o of this.curOpen) if (!this.readOpen.includes(o)) toggled.push(o);
+      for (const o of this.readOpen) if (!this.curOpen.includes(o)) toggled.push(o);
+      this.readOpen = this.curOpen;
+    }
+    for (const w of this.ptWatch.values()) w.take();
+    const regions = this.regions;
+    for (let ri = 0; ri < regions.length; ri++) {
+      const r = regions[ri]!;
+      const mm = this.mmByPid.get(r.pid)!;
+      const sts = this.regionStretches[ri]!;
+      for (const st of sts) {
+        const dirty = mm.exited ? full : this.raw.changed(mm, st) || full;
+        if (!dirty) continue;
+        readPageStates(mm, st.vpn * PAGE_SIZE, st.n, this.sCodes, this.sPfns, st.o);
+        this.diffCpu(st.o, st.o + st.n);
+      }
+      const f = r.file === null ? undefined : this.fileByName.get(r.file);
+      if (!f) {
+        if (full) {
+          this.sDev.fill(Dc.None, r.at, r.at + r.pages);
+          this.sDpfn.fill(0, r.at, r.at + r.pages);
+          this.diffDev(r.at, r.at + r.pages);
+        }
+        continue;
+      }
+      const w = this.ptWatch.get(f)!;
+      const open: number[] = [];
+      for (const o of this.curOpen) if (o.mm === r.mm) open.push(o.start, o.end);
+      if (full) {
+        this.readDevice(f, r, 0, r.pages, open);
+        continue;
+      }
+      // The pages whose CPU state changed, the part of the table written, the ranges toggled.
+      const ch = this.cpuChanged;
+      for (let j = 0; j < ch.length; j++) {
+        const k = ch[j]! - r.at;
+        if (k >= 0 && k < r.pages) this.readDevice(f, r, k, k + 1, open);
+      }
+      const vpn0 = r.addr / PAGE_SIZE;
+      if (w.lo <= w.hi) this.readDevice(f, r, w.lo - vpn0, w.hi + 1 - vpn0, open);
+      for (const o of toggled)
+        if (o.mm === r.mm)
+          this.readDevice(f, r, (o.start - r.addr) / PAGE_SIZE, (o.end - r.addr) / PAGE_SIZE, open);
+    }
+    this.cpuChanged.length = 0;
+  }
+
+  /** Reads and records the device entries of region pages `[k0, k1)` (clamped to the region). */
+  private readDevice(f: DmirrorFile, r: Region, k0: number, k1: number, open: readonly number[]): void {
+    const a = Math.max(0, Math.floor(k0));
+    const b = Math.min(r.pages, Math.ceil(k1));
+    if (a >= b) return;
+    readDeviceStates(
+      f,
+      r.addr + a * PAGE_SIZE,
+      b - a,
+      this.sDev,
+      this.sDpfn,
+      r.at + a,
+      this.codes,
+      this.pfns,
+      open,
+    );
+    this.diffDev(r.at + a, r.at + b);
+  }
+
+  /** Records the CPU changes of flat pages `[a, b)` read into the scratch. */
+  private diffCpu(a: number, b: number): void {
+    const { codes, pfns, sCodes, sPfns, count } = this;
+    for (let i = a; i < b; i++) {
       if (codes[i] !== sCodes[i] || pfns[i] !== sPfns[i]) {
         this.dIndex.push(i);
         this.dOldCode.push(codes[i]!);
@@ -557,7 +678,15 @@ export class Recorder {
         countCode(count, sCodes[i]!, 1);
         codes[i] = sCodes[i]!;
         pfns[i] = sPfns[i]!;
+        this.cpuChanged.push(i);
       }
+    }
+  }
+
+  /** Records the device changes of flat pages `[a, b)` read into the scratch. */
+  private diffDev(a: number, b: number): void {
+    const { dev, dpfn, sDev, sDpfn, count } = this;
+    for (let i = a; i < b; i++) {
       if (dev[i] !== sDev[i] || dpfn[i] !== sDpfn[i]) {
         this.dIndex.push(-i - 1);
         this.dOldCode.push(dev[i]!);
@@ -575,19 +704,33 @@ export class Recorder {
   }
 
   private readNotifiers(): void {
+    // Compare the numbers first, from the live objects; build the arrays only when one differs.
+    const k = this.notifKey;
+    k.begin();
+    for (const { p } of this.procList) {
+      const subs = notifierCounters(p);
+      if (subs === null) continue;
+      k.add(p.mm.id);
+      k.add(subs.invalidateSeq ?? 0);
+      k.add(subs.activeInvalidateRanges ?? 0);
+      for (const { f } of this.fileList) {
+        if (f.process.mm !== p.mm || f.notifier.mm === null) continue;
+        k.add(f.id);
+        k.add(f.notifier.start);
+        k.add(f.notifier.last);
+        k.add(f.notifier.invalidateSeq);
+      }
+    }
+    if (!k.end()) return;
     const out: NotifierInfo[] = [];
-    const files = this.files();
-    for (const { p } of this.processes()) {
-      const subs = p.mm.notifierSubscriptions as unknown as {
-        invalidateSeq?: number;
-        activeInvalidateRanges?: number;
-      } | null;
+    for (const { p } of this.procList) {
+      const subs = notifierCounters(p);
       if (subs === null) continue;
       out.push({
         mm: p.mm.id,
         seq: subs.invalidateSeq ?? 0,
         active: subs.activeInvalidateRanges ?? 0,
-        subs: files
+        subs: this.fileList
           .filter((f) => f.f.process.mm === p.mm && f.f.notifier.mm !== null)
           .map((f) => ({
             file: f.name,
@@ -597,15 +740,7 @@ export class Recorder {
           })),
       });
     }
-    let key = '';
-    for (const n of out) {
-      key += `${n.mm}:${n.seq}:${n.active};`;
-      for (const s of n.subs) key += `${s.file}:${s.start}:${s.last}:${s.seq},`;
-    }
-    if (key !== this.notifKey) {
-      this.notifKey = key;
-      this.curNotif = out;
-    }
+    this.curNotif = out;
   }
 
   /** The finished recording. */
@@ -646,6 +781,51 @@ export interface PageSnapshot {
   readonly pfns: Float64Array;
   readonly dev: Uint8Array;
   readonly dpfn: Float64Array;
+}
+
+/**
+ * A list of numbers compared with the previous list as it is rebuilt, without allocating: the
+ * recorder's cheap "did this change?" over structures it reads after every row.
+ */
+class KeyList {
+  private xs: number[] = [];
+  private n = 0;
+  private differs = false;
+
+  begin(): void {
+    this.n = 0;
+    this.differs = false;
+  }
+
+  add(x: number): void {
+    if (this.n < this.xs.length) {
+      if (this.xs[this.n] !== x) {
+        this.xs[this.n] = x;
+        this.differs = true;
+      }
+    } else {
+      this.xs.push(x);
+      this.differs = true;
+    }
+    this.n++;
+  }
+
+  /** Whether the list built since {@link begin} differs from the one before (the first always does). */
+  end(): boolean {
+    if (this.n !== this.xs.length) {
+      this.xs.length = this.n;
+      this.differs = true;
+    }
+    return this.differs;
+  }
+}
+
+/** The notifier counters of a process's mm, or null when nothing subscribed. */
+function notifierCounters(p: Process): { invalidateSeq?: number; activeInvalidateRanges?: number } | null {
+  return p.mm.notifierSubscriptions as unknown as {
+    invalidateSeq?: number;
+    activeInvalidateRanges?: number;
+  } | null;
 }
 
 /** Adds `d` to the summary count `code` belongs to (present, device-private, swap). */

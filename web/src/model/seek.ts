@@ -124,6 +124,11 @@ export class SeekState {
     return done;
   }
 
+  /** The page states after step `k` (0: after the set-up), from its keyframe; null past the last. */
+  stepFrame(k: number): PageSnapshot | null {
+    return this.keys[k + 1]?.snap ?? null;
+  }
+
   /** The cursor of the state after `step` steps (`end` for all of them). */
   atStep(step: number | 'end'): number {
     const marks = this.rec.marks;

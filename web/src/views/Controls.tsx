@@ -20,6 +20,7 @@ import {
   stepOnce,
   summary,
 } from '../store.ts';
+import { downloadTrace, openInPerfetto } from '../trace-export.ts';
 
 /** The bar. */
 export function Controls() {
@@ -141,6 +142,24 @@ export function Controls() {
           {at}/{total}
           {row ? ` · ${(row.time / 1000).toFixed(1)} µs · ${row.thread || '—'} · ${row.text}` : ''}
         </span>
+      </span>
+      <span class="export">
+        <button
+          type="button"
+          id="trace-download"
+          title="the run as a Chrome trace (JSON)"
+          onClick={() => void downloadTrace()}
+        >
+          ⤓ trace
+        </button>
+        <button
+          type="button"
+          id="perfetto"
+          title="open the run's trace in ui.perfetto.dev"
+          onClick={() => void openInPerfetto()}
+        >
+          Perfetto
+        </button>
       </span>
       <pre id="state" data-cursor={at}>
         {summary.value ? JSON.stringify(summary.value) : ''}

@@ -1,19 +1,21 @@
 /**
  * The scenario editor: CodeMirror 6 with JSON highlighting and, as lint diagnostics at their line,
  * the messages `hmmsim run` prints for the same text (the CLI's own validator runs on each edit).
- * Loaded lazily: the maps do not wait for it.
+ * Loaded lazily, once the first recording is drawn: the maps do not wait for it.
  * @module
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { parseScenario } from '../model/jobs.ts';
-import { runText, scenarioName, scenarioText } from '../store.ts';
+import { parseScenario } from '../model/scenario-text.ts';
+import { pageReady, runText, scenarioName, scenarioText } from '../store.ts';
 
 /** The editor with its Run button. */
 export function Editor() {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<{ text: () => string; set: (t: string) => void } | null>(null);
   const [problems, setProblems] = useState<string[]>([]);
+  const ready = pageReady.value;
   useEffect(() => {
+    if (!ready) return;
     let destroyed = false;
     let destroy = () => {};
     void (async () => {
@@ -64,7 +66,7 @@ export function Editor() {
       destroyed = true;
       destroy();
     };
-  }, []);
+  }, [ready]);
   useEffect(() => {
     const v = view.current;
     if (v && v.text() !== scenarioText.value) v.set(scenarioText.value);

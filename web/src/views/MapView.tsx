@@ -75,23 +75,68 @@ export function Maps() {
     const i = hit(lay, e.clientX - b.left, e.clientY - b.top);
     if (i >= 0) selected.value = i;
   };
+  // Keyboard: the map is a grid of pages (focus it with Tab); arrows move the selection a page or
+  // a row, Home/End to the first/last page; the selection is announced (aria-live) below.
+  const key = (e: KeyboardEvent) => {
+    if (!rec || !lay) return;
+    // With nothing selected, the first key selects the first page.
+    const first = selected.value < 0;
+    const cur = first ? 0 : selected.value;
+    let to = cur;
+    if (e.key === 'ArrowRight') to = cur + 1;
+    else if (e.key === 'ArrowLeft') to = cur - 1;
+    else if (e.key === 'ArrowDown') to = cur + lay.cols;
+    else if (e.key === 'ArrowUp') to = cur - lay.cols;
+    else if (e.key === 'Home') to = 0;
+    else if (e.key === 'End') to = rec.pages - 1;
+    else return;
+    e.preventDefault();
+    e.stopPropagation();
+    selected.value = first ? 0 : Math.max(0, Math.min(rec.pages - 1, to));
+  };
   if (!rec) return <div class="empty">no run loaded</div>;
+  const selText = (() => {
+    if (sel < 0 || !s) return 'no page selected';
+    const r = rec.regions.find((g) => sel >= g.at && sel < g.at + g.pages);
+    if (!r) return 'no page selected';
+    const va = r.addr + (sel - r.at) * 4096;
+    return `page ${sel - r.at} of ${r.name} (${r.process}) at 0x${va.toString(16)}: CPU ${PAGE_CODE_NAMES[s.codes[sel]!]}, device ${DEVICE_CODE_NAMES[s.dev[sel]! & 7]}`;
+  })();
   return (
     <div class="maps">
       <div class="maprow">
         <figure>
           <figcaption>CPU page tables (row = one PTE table, 2 MiB)</figcaption>
           <div class="scroll">
-            <canvas ref={cpuRef} data-view="cpu-map" onClick={click} />
+            <canvas
+              ref={cpuRef}
+              data-view="cpu-map"
+              data-grid="pages"
+              tabIndex={0}
+              aria-label="CPU page tables: arrow keys move the selected page"
+              onClick={click}
+              onKeyDown={key}
+            />
           </div>
         </figure>
         <figure>
           <figcaption>Device mirror (dmirror page table)</figcaption>
           <div class="scroll">
-            <canvas ref={devRef} data-view="device-map" onClick={click} />
+            <canvas
+              ref={devRef}
+              data-view="device-map"
+              data-grid="pages"
+              tabIndex={0}
+              aria-label="device mirror: arrow keys move the selected page"
+              onClick={click}
+              onKeyDown={key}
+            />
           </div>
         </figure>
       </div>
+      <p id="selection" class="selection" aria-live="polite">
+        {selText}
+      </p>
       <div class="legend">
         <label>
           zoom{' '}

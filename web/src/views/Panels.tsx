@@ -4,6 +4,7 @@
  * @module
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { filterRows, NO_FILTER, ROW_TYPES, windowAround } from '../model/log-filter.ts';
 import { deviceCodeName, PAGE_CODE_NAMES } from '../model/pages.ts';
 import { FRAME_COLOURS, lut } from '../palette.ts';
 import { cursor, exact, fetchExact, recording, seek, seekState, selected } from '../store.ts';
@@ -215,44 +216,79 @@ export function Frames() {
   );
 }
 
-/** The event log around the cursor, with a filter; a click seeks there. */
+/** The event log around the cursor, filtered by row type, text and the selected page; a click seeks there. */
 export function EventLog() {
   const rec = recording.value;
   const at = cursor.value;
-  const [filter, setFilter] = useState('');
+  const sel = selected.value;
+  const [types, setTypes] = useState<ReadonlySet<string>>(NO_FILTER.types);
+  const [text, setText] = useState('');
+  const [onPage, setOnPage] = useState(false);
+  const page = onPage ? sel : -1;
+  // Over the whole recording, once per filter change; stepping only moves the window.
+  const matches = useMemo(
+    () => (rec ? filterRows(rec, { types, text, page }) : new Int32Array(0)),
+    [rec, types, text, page],
+  );
   if (!rec) return null;
-  // A window of rows around the cursor (no scrolling container: nothing forces a layout per step).
-  const from = Math.max(0, at - 12);
-  const to = Math.min(rec.rows.length, from + 24);
-  const rows: number[] = [];
-  for (let r = from; r < to; r++) rows.push(r);
+  const rows = windowAround(matches, at, 24);
+  const toggle = (t: string) => {
+    const next = new Set(types);
+    if (next.has(t)) next.delete(t);
+    else next.add(t);
+    setTypes(next);
+  };
   return (
-    <section class="panel log" id="event-log">
+    <section class="panel log" id="event-log" data-matches={matches.length}>
       <h3>
-        Event log <small>({rec.rows.length} events; around the cursor)</small>
+        Event log{' '}
+        <small>
+          ({matches.length === rec.rows.length ? rec.rows.length : `${matches.length} of ${rec.rows.length}`}{' '}
+          events; around the cursor)
+        </small>
       </h3>
-      <input placeholder="filter (text)" onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />
+      <div class="filters">
+        <input
+          id="log-text"
+          placeholder="filter (text)"
+          onInput={(e) => setText((e.target as HTMLInputElement).value)}
+        />
+        <label title="only rows that changed the selected page or name its address">
+          <input
+            type="checkbox"
+            id="log-page"
+            checked={onPage}
+            onChange={(e) => setOnPage((e.target as HTMLInputElement).checked)}
+          />{' '}
+          selected page
+        </label>
+        {ROW_TYPES.map((t) => (
+          <label>
+            <input type="checkbox" data-type={t} checked={types.has(t)} onChange={() => toggle(t)} />
+            {t}
+          </label>
+        ))}
+      </div>
       <div class="rows">
-        {rows
-          .filter((r) => filter === '' || rec.rows[r]!.text.includes(filter))
-          .map((r) => {
-            const row = rec.rows[r]!;
-            return (
-              <button
-                type="button"
-                class={`row ${row.type}${r === at - 1 ? ' cur' : ''}`}
-                onClick={() => seek(r + 1)}
-              >
-                <span class="n">#{r + 1}</span>
-                <span class="t">{(row.time / 1000).toFixed(2)}µs</span>
-                <span class="th">{row.thread}</span>
-                <span>{row.text}</span>
-                {rec.deltaStart[r + 1]! > rec.deltaStart[r]! && (
-                  <span class="d"> Δ{rec.deltaStart[r + 1]! - rec.deltaStart[r]!}</span>
-                )}
-              </button>
-            );
-          })}
+        {[...rows].map((r) => {
+          const row = rec.rows[r]!;
+          return (
+            <button
+              type="button"
+              data-row={r}
+              class={`row ${row.type}${r === at - 1 ? ' cur' : ''}`}
+              onClick={() => seek(r + 1)}
+            >
+              <span class="n">#{r + 1}</span>
+              <span class="t">{(row.time / 1000).toFixed(2)}µs</span>
+              <span class="th">{row.thread}</span>
+              <span>{row.text}</span>
+              {rec.deltaStart[r + 1]! > rec.deltaStart[r]! && (
+                <span class="d"> Δ{rec.deltaStart[r + 1]! - rec.deltaStart[r]!}</span>
+              )}
+            </button>
+          );
+        })}
       </div>
     </section>
   );

@@ -3,20 +3,15 @@
  * answers the requests of {@link Request}. Recordings go back by structured clone.
  * @module
  */
-import { runDemoDetailed } from '../../../src/cli/demo.ts';
 import { runScenario } from '../../../src/cli/scenario/run.ts';
 import type { ScenarioDoc } from '../../../src/cli/scenario/types.ts';
 import { EXAMPLES } from '../examples.ts';
-import {
-  exactReplay,
-  exactScenario,
-  exploreIn,
-  parseScenario,
-  recordText,
-  replayToken,
-} from '../model/jobs.ts';
 import { Recorder } from '../model/recorder.ts';
+import { parseScenario, recordText } from '../model/scenario-text.ts';
 import type { Reply, Request } from '../protocol.ts';
+
+/** Replays, exploration and exact re-runs load on first use: a first recording does not wait for them. */
+const jobs = () => import('../model/jobs.ts');
 
 const post = (r: Reply): void => (self as unknown as Worker).postMessage(r);
 
@@ -41,6 +36,7 @@ async function handle(q: Request): Promise<void> {
     case 'demo': {
       let rec: Recorder | null = null;
       const narration: string[] = [];
+      const { runDemoDetailed } = await import('../../../src/cli/demo.ts');
       await runDemoDetailed({
         print: (l) => {
           narration.push(l);
@@ -78,6 +74,7 @@ async function handle(q: Request): Promise<void> {
       return;
     }
     case 'replay': {
+      const { replayToken } = await jobs();
       const race = await replayToken(q.token, exampleDocs());
       post({ id: q.id, kind: 'race', race, ms: performance.now() - t0 });
       return;
@@ -93,6 +90,7 @@ async function handle(q: Request): Promise<void> {
         }
         what = { doc: d };
       }
+      const { exploreIn } = await jobs();
       const report = await exploreIn(
         what,
         {
@@ -105,7 +103,13 @@ async function handle(q: Request): Promise<void> {
       post({ id: q.id, kind: 'explored', report });
       return;
     }
+    case 'trace': {
+      const { traceRun } = await jobs();
+      post({ id: q.id, kind: 'traced', json: await traceRun(q.source, exampleDocs()) });
+      return;
+    }
     case 'exact': {
+      const { exactReplay, exactScenario } = await jobs();
       let exact = null;
       if ('token' in q.source) exact = await exactReplay(q.source.token, exampleDocs(), q.row, q.pid, q.addr);
       else {

@@ -690,7 +690,7 @@ export const lazyfreeVersusFailedMigration: Scenario<DeviceState> = {
 export interface ForkState extends DeviceState {
   /** The child's value of page 0 after the parent wrote it. */
   childValue: number | null;
-  /** The child, once forked (not in `machine.processes`: the teardown exits it). */
+  /** The child, once forked (the teardown exits it before the parent). */
   child: Process | null;
 }
 

@@ -1,0 +1,45 @@
+/**
+ * Scenario text to a recording, as `hmmsim run` reads it: the CLI's own parser and validator,
+ * then the recorder. Kept apart from the other jobs so that the page's worker starts with only
+ * what a first recording needs (replays, exploration and re-runs load when first asked for).
+ * @module
+ */
+import type { ScenarioDoc } from '../../../src/cli/scenario/types.ts';
+import {
+  formatIssue,
+  loadScenario,
+  ScenarioError,
+  type ScenarioIssue,
+} from '../../../src/cli/scenario/validate.ts';
+import { type RecordOptions, recordScenario } from './record-run.ts';
+import type { Recording } from './recorder.ts';
+
+/** A scenario's text could not be used: the CLI's own issues, with line and column. */
+export interface Invalid {
+  readonly kind: 'invalid';
+  readonly issues: readonly ScenarioIssue[];
+  /** The issues as `hmmsim run` prints them. */
+  readonly messages: readonly string[];
+}
+
+/** Parses and validates scenario text like `hmmsim run` does. */
+export function parseScenario(text: string, file: string): ScenarioDoc | Invalid {
+  try {
+    return loadScenario(text, file);
+  } catch (e) {
+    if (e instanceof ScenarioError)
+      return { kind: 'invalid', issues: e.issues, messages: e.issues.map(formatIssue) };
+    throw e;
+  }
+}
+
+/** Records the scenario in `text`. */
+export async function recordText(
+  text: string,
+  file: string,
+  options: RecordOptions = {},
+): Promise<Recording | Invalid> {
+  const doc = parseScenario(text, file);
+  if ('kind' in doc) return doc;
+  return recordScenario(doc, options);
+}
