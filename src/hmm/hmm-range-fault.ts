@@ -252,10 +252,10 @@ class HmmVmaWalk {
    */
   private async vmaFault(addr: number, end: number, required: number, vma: Vma): Promise<number> {
     this.faultedAt = addr;
-    // H1 (bug-catalogue §3.1; fixed by be957c886d92): `last` not set before -EBUSY, so the restart
+    // H1 (docs/bug-catalogue.md#hmm_range_fault-core; fixed by be957c886d92): `last` not set before -EBUSY, so the restart
     // re-reads words already written by this call as requests.
     if (this.k.mutant !== 'H1') this.last = addr;
-    // H2 (bug-catalogue §3.1; "do not unconditionally set pfns when returning EBUSY", 5.7): the
+    // H2 (docs/bug-catalogue.md#hmm_range_fault-core; "do not unconditionally set pfns when returning EBUSY", 5.7): the
     // words of [addr, end) set to HMM_PFN_NONE before faulting, destroying their requests.
     if (this.k.mutant === 'H2') this.pfnsFill(addr, end, 0);
     let flags = FAULT_FLAG_REMOTE;
@@ -304,7 +304,7 @@ class HmmVmaWalk {
     const required = this.rangeNeedFault(addr, end, 0);
     if (vma === null) {
       if (required !== 0) return -EFAULT;
-      // H8 (bug-catalogue §3.1; "mm/hmm: return error for non-vma snapshots", 5.7): a snapshot of
+      // H8 (docs/bug-catalogue.md#hmm_range_fault-core; "mm/hmm: return error for non-vma snapshots", 5.7): a snapshot of
       // a hole without a VMA reads as HMM_PFN_NONE instead of HMM_PFN_ERROR.
       return this.pfnsFill(addr, end, this.k.mutant === 'H8' ? 0 : HI_ERROR);
     }
@@ -315,10 +315,10 @@ class HmmVmaWalk {
   private walkVma(vma: Vma, addr: number, end: number): number | Promise<number> {
     // hmm_vma_walk_test: VMAs without struct pages behind them, or unreadable, are errors.
     if (vma.isIoOrPfnmap || (vma.flags & VM_READ) === 0) {
-      // H5 (bug-catalogue §3.1; "add missing call to hmm_range_need_fault() before returning
+      // H5 (docs/bug-catalogue.md#hmm_range_fault-core; "add missing call to hmm_range_need_fault() before returning
       // EFAULT", 5.7): an unreadable VMA fails the call whether or not a page of it was requested.
       if (this.k.mutant === 'H5' && (vma.flags & VM_READ) === 0) return -EFAULT;
-      // H3 (bug-catalogue §3.1; "return -EFAULT when setting HMM_PFN_ERROR on requested valid
+      // H3 (docs/bug-catalogue.md#hmm_range_fault-core; "return -EFAULT when setting HMM_PFN_ERROR on requested valid
       // pages", 5.7): ERROR set on requested pages and 0 returned.
       if (this.rangeNeedFault(addr, end, 0) !== 0 && this.k.mutant !== 'H3') return -EFAULT;
       this.pfnsFill(addr, end, HI_ERROR);
@@ -526,7 +526,7 @@ class HmmVmaWalk {
     head: number,
   ): number | Promise<number> {
     const devPrivate = isDevicePrivateKind(kind);
-    // H9 (bug-catalogue §3.1; fixed by 08ddddda667b): the owner check dropped.
+    // H9 (docs/bug-catalogue.md#hmm_range_fault-core; fixed by 08ddddda667b): the owner check dropped.
     if (
       devPrivate &&
       (this.k.pgmapOf(head)?.owner === this.range.devPrivateOwner || this.k.mutant === 'H9')
@@ -560,7 +560,7 @@ class HmmVmaWalk {
       }
       if ((lo & PTE_SPECIAL) !== 0 && !k.pm.isZeroPfn(pfn)) {
         // No struct page behind it (vm_normal_page() is NULL): an error, or -EFAULT if requested.
-        // H4 (bug-catalogue §3.1; "add missing call to hmm_pte_need_fault in HMM_PFN_SPECIAL
+        // H4 (docs/bug-catalogue.md#hmm_range_fault-core; "add missing call to hmm_pte_need_fault in HMM_PFN_SPECIAL
         // handling", 5.7): -EFAULT at once, requested or not, so a snapshot fails.
         if (k.mutant === 'H4' || (this.mayFault && this.pteNeedFault(inHi, 0) !== 0)) return -EFAULT;
         newHi = HI_ERROR;
@@ -575,7 +575,7 @@ class HmmVmaWalk {
       }
     } else {
       const pfn = words[off + 1]!;
-      // H9 (bug-catalogue §3.1; fixed by 08ddddda667b): the owner check dropped, every device's
+      // H9 (docs/bug-catalogue.md#hmm_range_fault-core; fixed by 08ddddda667b): the owner check dropped, every device's
       // private pages reported as the caller's own.
       if (
         isDevicePrivateKind(kind) &&
@@ -587,7 +587,7 @@ class HmmVmaWalk {
       } else {
         const required = this.mayFault ? this.pteNeedFault(inHi, 0) : 0;
         if (required !== 0) {
-          // H10 (bug-catalogue §3.1; "mm/hmm: fault non-owner device private entries", 2022): another
+          // H10 (docs/bug-catalogue.md#hmm_range_fault-core; "mm/hmm: fault non-owner device private entries", 2022): another
           // owner's device-private entry falls through to -EFAULT instead of migrate_to_ram.
           if (
             kind === PTE_SWAP ||

@@ -17,7 +17,7 @@ import {
   UsageError,
 } from '../../../src/index.ts';
 
-describe('hmm_pfns constants (spec §2.2, 6.16+ layout)', () => {
+describe('hmm_pfns constants (docs/hmm-range-fault.md#the-word-616-layout)', () => {
   it('VALID is bit 63, WRITE bit 62, ERROR bit 61 (exact values)', () => {
     expect(HMM_PFN_VALID).toBe(0x8000_0000_0000_0000n);
     expect(HMM_PFN_WRITE).toBe(0x4000_0000_0000_0000n);
@@ -56,7 +56,7 @@ describe('hmm_pfns constants (spec §2.2, 6.16+ layout)', () => {
   });
 });
 
-describe('hmmPfnToPfn (spec §2.2: pfn = word & ~HMM_PFN_FLAGS)', () => {
+describe('hmmPfnToPfn (docs/hmm-range-fault.md#the-word-616-layout: pfn = word & ~HMM_PFN_FLAGS)', () => {
   it('strips every flag and the order field', () => {
     expect(hmmPfnToPfn(HMM_PFN_VALID | HMM_PFN_WRITE | (9n << 53n) | 0x1234n)).toBe(0x1234);
     expect(hmmPfnToPfn(HMM_PFN_ERROR)).toBe(0);
@@ -76,7 +76,7 @@ describe('hmmPfnToPfn (spec §2.2: pfn = word & ~HMM_PFN_FLAGS)', () => {
   });
 });
 
-describe('hmmPfnToMapOrder (spec §2.2: the 5-bit field at bits 53..57)', () => {
+describe('hmmPfnToMapOrder (docs/hmm-range-fault.md#the-word-616-layout: the 5-bit field at bits 53..57)', () => {
   it('reads order 0, 9 and 18', () => {
     expect(hmmPfnToMapOrder(HMM_PFN_VALID | 42n)).toBe(0);
     expect(hmmPfnToMapOrder(HMM_PFN_VALID | HMM_PFN_WRITE | (9n << 53n) | 42n)).toBe(9);

@@ -1,5 +1,5 @@
 /**
- * hmm_range_fault on hugetlb mappings (spec §3.5 "hugetlb"): order-9 words, the
+ * hmm_range_fault on hugetlb mappings (docs/hmm-range-fault.md#pud-level-and-hugetlb): order-9 words, the
  * first-page-request quirk, and non-present huge entries reported as pfn bits with the order
  * but without VALID.
  */

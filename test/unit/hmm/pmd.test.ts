@@ -1,5 +1,5 @@
 /**
- * hmm_range_fault, PMD and PUD levels: one test per row of spec §3.5's PMD table (and the PUD
+ * hmm_range_fault, PMD and PUD levels: one test per row of the PMD table of docs/hmm-range-fault.md#pmd-level-hmm_vma_walk_pmd (and the PUD
  * paragraph), each without and with a fault request, asserting whole output words (order bits
  * included) or the exact errno.
  */

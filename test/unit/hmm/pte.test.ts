@@ -1,5 +1,5 @@
 /**
- * hmm_range_fault, PTE level: one test per row of spec §3.5's PTE table, each without and with a
+ * hmm_range_fault, PTE level: one test per row of the PTE table of docs/hmm-range-fault.md#pte-level-hmm_vma_handle_pte, each without and with a
  * fault request, asserting whole output words (bigint equality) or the exact errno.
  */
 import { describe, expect, it } from 'vitest';

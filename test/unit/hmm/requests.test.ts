@@ -1,5 +1,5 @@
 /**
- * How hmm_range_fault reads its input (spec §2.3: the effective-request formula, the fault
+ * How hmm_range_fault reads its input (docs/hmm-range-fault.md#2-what-is-faulted: the effective-request formula, the fault
  * requirement table, the short-cut), writes its output (§2.4: sticky bits kept, everything else
  * replaced), and how much it faults (§3.4 over-faulting, per-page requests through
  * pfn_flags_mask, the Documentation/mm/hmm.rst example).

@@ -1,5 +1,5 @@
 /**
- * hmm_range_fault at the VMA level (spec §3.3): gaps without a VMA, the per-VMA test (unreadable,
+ * hmm_range_fault at the VMA level (docs/hmm-range-fault.md#vma-level): gaps without a VMA, the per-VMA test (unreadable,
  * VM_IO, VM_PFNMAP), holes of missing page tables inside a VMA, and the -EPERM write check of
  * §3.4 step 2.
  */
