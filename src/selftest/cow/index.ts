@@ -157,11 +157,8 @@ function pushThpSize(env: CowEnv, size: number): void {
   env.machine.thpSizes.set(size / 1024, 'always');
 }
 
-let all: readonly CowCase[] | undefined;
-
-/** Every case of cow.c, in the order it runs them (670). */
+/** Every case of cow.c, in the order it runs them (670); built anew on each call (no module state). */
 export function listCowCases(): readonly CowCase[] {
-  if (all !== undefined) return all;
   const cases: CowCase[] = [];
   for (const [desc, fn] of ANON_TEST_CASES) {
     cases.push(cowCase(`${desc} ... with base page`, desc, (env) => doRunWithBasePage(env, fn, false)));
@@ -205,8 +202,7 @@ export function listCowCases(): readonly CowCase[] {
         ),
       );
   }
-  all = Object.freeze(cases);
-  return all;
+  return Object.freeze(cases);
 }
 
 /** The cases hmmsim does not run, with why: reported as skipped, by name. */
