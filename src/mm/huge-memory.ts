@@ -14,8 +14,6 @@ import {
   PMD_SIZE,
   PTRS_PER_TABLE,
   VM_EXEC,
-  VM_HUGEPAGE,
-  VM_NOHUGEPAGE,
   VM_READ,
   VM_WRITE,
 } from './constants.ts';
