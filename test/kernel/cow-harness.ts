@@ -26,7 +26,9 @@ export function portCowToVitest(title: string, select: (c: CowCase) => boolean):
         const r = await c.run({ kernelVersion: '6.12' });
         const want = expectedCowOutcome(c);
         expect(`${r.outcome}: ${r.message}`).toMatch(new RegExp(`^${want}: `));
-        if (want === 'skip') expect(r.message).toContain('not modelled');
+        // A case hmmsim does not model says so; the one 6.12 skips says what 6.12 says.
+        if (c.notModelled !== undefined) expect(r.message).toContain('not modelled');
+        else if (want === 'skip') expect(r.message).toBe('MADV_COLLAPSE failed: Invalid argument');
       });
   });
 }
