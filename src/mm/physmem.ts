@@ -344,7 +344,7 @@ export class PhysMem {
   }
 
   /**
-   * Copies the sparse slot of a frame holding a few words ({@link SPARSE_STRIDE} words: the
+   * Copies the sparse slot of a frame holding a few words (`SPARSE_STRIDE` words: the
    * count, then (word index, value) pairs) into `dst[dstOff..]` and returns true; returns false
    * when the frame holds no data or a 4 KiB slot.
    */
