@@ -565,4 +565,27 @@ describe('the driver windows follow the kernel version (lib/test_hmm.c)', () => 
     expect(await passes('mainline', 'snapshot')).toBe(4);
     expect(await passes('6.12', 'snapshot')).toBe(2);
   });
+
+  // The migration window: 512 pages in mainline (the device-private THP series), 64 in 6.12
+  // (`src_pfns[64]`). Each window is one migrate_vma_setup, hence one MMU_NOTIFY_MIGRATE
+  // invalidation reaching dmirror's interval notifier.
+  async function migrateInvalidations(kernelVersion: 'mainline' | '6.12') {
+    const machine = new Machine({ memory: 64 * 1024 * 1024, hugetlbPages: 0, kernelVersion });
+    const device = machine.addDmirrorDevice();
+    const process = await machine.createProcess();
+    const file = await device.open(process);
+    const n = 100;
+    const addr = await process.mmap(0, n * PAGE_SIZE, RW, ANON, -1, 0);
+    await process.write(addr, new Uint8Array(n * PAGE_SIZE).fill(3));
+    const before = machine.work.notifierCallbacks;
+    expect((await file.migrateToDev(addr, n)).ret).toBe(0);
+    const toDev = machine.work.notifierCallbacks - before;
+    expect((await file.migrateToSys(addr, n)).ret).toBe(0);
+    return [toDev, machine.work.notifierCallbacks - before - toDev];
+  }
+
+  it('MIGRATE_TO_DEV and MIGRATE_TO_SYS of 100 pages: one window in mainline, two in 6.12', async () => {
+    expect(await migrateInvalidations('mainline')).toEqual([1, 1]);
+    expect(await migrateInvalidations('6.12')).toEqual([2, 2]);
+  });
 });
