@@ -244,7 +244,8 @@ export class PhysMem {
     this.freeFrames = (nBlocks - 2) * BLOCK_FRAMES;
     this.flags.fill(PG_reserved | PG_allocated, 0, 2 * BLOCK_FRAMES);
     this.refcount[ZERO_PFN] = 1;
-    this.flags[HUGE_ZERO_PFN] |= PG_head;
+    // The huge zero folio's head: reserved and allocated like every frame filled above.
+    this.flags[HUGE_ZERO_PFN] = PG_reserved | PG_allocated | PG_head;
     this.refcount[HUGE_ZERO_PFN] = 1;
     this.order.fill(HPAGE_PMD_ORDER, HUGE_ZERO_PFN, HUGE_ZERO_PFN + BLOCK_FRAMES);
   }
