@@ -6,13 +6,15 @@
  *
  * Layout per frame: refcount (4 B), mapcount (4 B), entire mapcount (4 B), flags (4 B),
  * mapping id (4 B), index (8 B), private (4 B), order (1 B) and one bit of free bitmap: 33 B.
- * Contents live in 64 KiB chunks allocated the first time a frame in them holds data, except
- * for pages holding only a few 32-bit words, which keep them apart (sparse-words.ts).
+ * Contents live in 4 KiB slots of 64 KiB chunks, shared by reference between frames until one
+ * of them writes (content-slots.ts), except for pages holding only a few 32-bit words, which keep
+ * them apart (sparse-words.ts).
  * @module
  */
 import { kernelBug, UsageError } from '../sim/errors.ts';
 import type { BufferPool } from './buffer-pool.ts';
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE } from './constants.ts';
+import { ContentSlots } from './content-slots.ts';
 import { PG_allocated, PG_hasdata, PG_head, PG_locked, PG_reserved } from './page-flags.ts';
 import { SPARSE_FULL, SPARSE_STRIDE, SPARSE_WORDS, SparseWords } from './sparse-words.ts';
 
@@ -48,18 +50,6 @@ export const FRAME_METADATA_BYTES = 4 * 7 + 1 + 1 / 8;
 export function indexDelta(storedIndex: number, pgoff: number): number {
   return (storedIndex - (pgoff % 2 ** 32)) | 0;
 }
-
-/**
- * Frames per content chunk, as a shift: 16 frames, 64 KiB. Small chunks keep a small machine
- * cheap (a 2 MiB chunk costs ~90 µs to allocate, a 64 KiB one ~3 µs, and the race explorer
- * builds a machine per schedule); per byte stored the cost is about the same.
- */
-const CONTENT_CHUNK_SHIFT = 4;
-/** Frames per content chunk. */
-const CONTENT_CHUNK_FRAMES = 1 << CONTENT_CHUNK_SHIFT;
-
-/** Bytes of a content chunk. */
-const CONTENT_CHUNK_BYTES = CONTENT_CHUNK_FRAMES * PAGE_SIZE;
 
 /** A zero-filled page, returned for reads of pages without stored data. */
 const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
@@ -183,8 +173,11 @@ export class PhysMem {
   private nPartialBlocks = 0;
   private partialPos: Int32Array;
   private freeBlockPos: Int32Array;
-  /** Content chunks of 64 KiB, indexed by pfn >> CONTENT_CHUNK_SHIFT. */
-  private chunks: (Uint8Array | undefined)[] = [];
+  /**
+   * The 4 KiB content slots (64 KiB chunks: a 2 MiB chunk costs ~90 µs to allocate, a 64 KiB one
+   * ~3 µs, and the race explorer builds a machine per schedule).
+   */
+  private readonly slots: ContentSlots;
   /** Pages holding only a few words keep them here instead of in a 4 KiB slot. */
   private readonly sparse = new SparseWords();
   /** Scratch for the bytes of an unaligned 32-bit access to sparse words. */
@@ -217,6 +210,7 @@ export class PhysMem {
     const n = nBlocks * BLOCK_FRAMES;
     this.nrFrames = n;
     this.ramFrames = n;
+    this.slots = new ContentSlots(pool);
     const f = frameArrays(n, pool);
     this.frames = f;
     this.refcount = f.refcount;
@@ -300,6 +294,8 @@ export class PhysMem {
       if (this.entireMapcount[p] !== 0) this.entireMapcount[p] = 0;
       if (this.private[p] !== 0) this.private[p] = 0;
       if (this.order[p] !== 0) this.order[p] = 0;
+      // A slot shared with another frame (the destination of a migration) is theirs now.
+      this.slots.dropShared(p);
     }
     if (order !== 0 && order !== HPAGE_PMD_ORDER) {
       for (let i = 0; i < n; i++) this.freeOne(pfn + i);
@@ -345,24 +341,13 @@ export class PhysMem {
   }
 
   /**
-   * Copies the sparse slot of a frame holding a few words (`SPARSE_STRIDE` words: the
-   * count, then (word index, value) pairs) into `dst[dstOff..]` and returns true; returns false
-   * when the frame holds no data or a 4 KiB slot.
+   * The frame's bytes for writing: its own slot in the content store, zeroed the first time. Write
+   * through it at once: a later copy of the frame may share the slot.
    */
-  copySparseWords(pfn: number, dst: Int32Array, dstOff: number): boolean {
-    if ((this.flags[pfn]! & PG_hasdata) === 0) return false;
-    const s = this.sparseSlot(pfn);
-    if (s < 0) return false;
-    const slab = this.sparse.slab;
-    for (let i = 0; i < SPARSE_STRIDE; i++) dst[dstOff + i] = slab[s + i]!;
-    return true;
-  }
-
-  /** The frame's bytes for writing: its slot in the content store, zeroed the first time. */
   writableBytes(pfn: number): Uint8Array {
-    const chunk = this.chunkForWrite(pfn, false);
-    const off = (pfn & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE;
-    return chunk.subarray(off, off + PAGE_SIZE);
+    const s = this.slotForWrite(pfn, false);
+    const off = this.slots.offset(s);
+    return this.slots.chunk(s).subarray(off, off + PAGE_SIZE);
   }
 
   /**
@@ -377,13 +362,14 @@ export class PhysMem {
       this.sparseInto(s, 0, page, 0, PAGE_SIZE);
       return page;
     }
-    const off = (pfn & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE;
-    return this.chunks[pfn >>> CONTENT_CHUNK_SHIFT]!.subarray(off, off + PAGE_SIZE);
+    const slot = this.slots.slotOf(pfn);
+    const off = this.slots.offset(slot);
+    return this.slots.chunk(slot).subarray(off, off + PAGE_SIZE);
   }
 
   /**
    * Copies the contents of frame `src` to frame `dst` (copy_highpage): sparse words as sparse
-   * words, a 4 KiB slot into a slot without zeroing it first.
+   * words, a 4 KiB slot by sharing it (see content-slots.ts).
    */
   copyPage(dst: number, src: number): void {
     if ((this.flags[src]! & PG_hasdata) === 0) {
@@ -395,22 +381,24 @@ export class PhysMem {
       const d = this.sparse.ensureSlot(dst, this.nrFrames);
       this.sparse.slab.copyWithin(d, s, s + SPARSE_STRIDE);
       this.flags[dst]! |= PG_hasdata;
+      this.slots.dropShared(dst);
       return;
     }
-    const chunk = this.chunkForWrite(dst, true);
-    const off = (dst & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE;
-    const from = this.chunks[src >>> CONTENT_CHUNK_SHIFT]!;
-    const fromOff = (src & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE;
-    if (from === chunk) chunk.copyWithin(off, fromOff, fromOff + PAGE_SIZE);
-    else chunk.set(from.subarray(fromOff, fromOff + PAGE_SIZE), off);
+    if (dst === src) return;
+    this.slots.share(dst, this.nrFrames, this.slots.slotOf(src));
+    const d = this.sparse.slot(dst);
+    if (d >= 0) this.sparse.slab[d] = SPARSE_FULL;
+    this.flags[dst]! |= PG_hasdata;
   }
 
   /** Copies `n` bytes from `src[srcOff..]` into the frame at `pageOff`. */
   writeBytes(pfn: number, pageOff: number, src: Uint8Array, srcOff: number, n: number): void {
     if (n <= 4 * SPARSE_WORDS && this.writeSparse(pfn, pageOff, src, srcOff, n)) return;
-    const chunk = this.chunkForWrite(pfn, n === PAGE_SIZE);
-    const off = (pfn & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE + pageOff;
-    chunk.set(n === src.length && srcOff === 0 ? src : src.subarray(srcOff, srcOff + n), off);
+    const slot = this.slotForWrite(pfn, n === PAGE_SIZE);
+    const off = this.slots.offset(slot) + pageOff;
+    this.slots
+      .chunk(slot)
+      .set(n === src.length && srcOff === 0 ? src : src.subarray(srcOff, srcOff + n), off);
   }
 
   /** Stores a little-endian 32-bit value at `pageOff` (at most PAGE_SIZE - 4) of the frame. */
@@ -453,8 +441,9 @@ export class PhysMem {
       b[3] = value >>> 24;
       if (this.writeSparse(pfn, pageOff, b, 0, 4)) return;
     }
-    const chunk = this.chunkForWrite(pfn, false);
-    const off = (pfn & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE + pageOff;
+    const slot = this.slotForWrite(pfn, false);
+    const chunk = this.slots.chunk(slot);
+    const off = this.slots.offset(slot) + pageOff;
     chunk[off] = value;
     chunk[off + 1] = value >>> 8;
     chunk[off + 2] = value >>> 16;
@@ -478,8 +467,9 @@ export class PhysMem {
       this.sparseInto(s, pageOff, b, 0, 4);
       return (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
     }
-    const c = this.chunks[pfn >>> CONTENT_CHUNK_SHIFT]!;
-    const off = (pfn & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE + pageOff;
+    const slot = this.slots.slotOf(pfn);
+    const c = this.slots.chunk(slot);
+    const off = this.slots.offset(slot) + pageOff;
     return (c[off]! | (c[off + 1]! << 8) | (c[off + 2]! << 16) | (c[off + 3]! << 24)) >>> 0;
   }
 
@@ -549,37 +539,27 @@ export class PhysMem {
   }
 
   /**
-   * The content chunk holding the frame, ready for a write to its 4 KiB slot: allocated the
-   * first time; the slot zeroed when the frame holds no data yet (stale bytes of an earlier use
-   * of the slot must read as zeros) unless the caller overwrites the whole page (`whole`), and
-   * given the frame's sparse words when it held some.
+   * The frame's 4 KiB slot, its own (see content-slots.ts) and ready for a write: the slot zeroed
+   * when the frame holds no data yet (stale bytes of an earlier use of the slot must read as
+   * zeros) unless the caller overwrites the whole page (`whole`), and given the frame's sparse
+   * words when it held some; a shared slot's bytes copied first unless `whole`.
    */
-  private chunkForWrite(pfn: number, whole: boolean): Uint8Array {
-    const c = pfn >>> CONTENT_CHUNK_SHIFT;
-    let chunk = this.chunks[c];
-    if (chunk === undefined) chunk = this.newChunk(c);
+  private slotForWrite(pfn: number, whole: boolean): number {
     const flags = this.flags[pfn]!;
     const sparse = (flags & PG_hasdata) === 0 ? this.sparse.slot(pfn) : this.sparseSlot(pfn);
-    if ((flags & PG_hasdata) === 0 || sparse >= 0) {
+    const full = (flags & PG_hasdata) !== 0 && sparse < 0;
+    const slot = this.slots.own(pfn, this.nrFrames, full && !whole);
+    if (!full) {
       if (!whole) {
-        const off = (pfn & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE;
+        const chunk = this.slots.chunk(slot);
+        const off = this.slots.offset(slot);
         chunk.fill(0, off, off + PAGE_SIZE);
         if ((flags & PG_hasdata) !== 0) this.sparseInto(sparse, 0, chunk, off, PAGE_SIZE);
       }
       if (sparse >= 0) this.sparse.slab[sparse] = SPARSE_FULL;
       this.flags[pfn] = flags | PG_hasdata;
     }
-    return chunk;
-  }
-
-  /**
-   * Allocates content chunk `c`. Its bytes need not be zero: a frame's slot is zeroed (or
-   * wholly overwritten) the first time the frame holds data, and never read before.
-   */
-  private newChunk(c: number): Uint8Array {
-    const chunk = this.pool?.take<Uint8Array>('content chunk') ?? new Uint8Array(CONTENT_CHUNK_BYTES);
-    this.chunks[c] = chunk;
-    return chunk;
+    return slot;
   }
 
   /** Copies `n` bytes of the frame from `pageOff` into `dst[dstOff..]`. */
@@ -594,14 +574,49 @@ export class PhysMem {
       this.sparseInto(s, pageOff, dst, dstOff, n);
       return;
     }
-    const c = this.chunks[pfn >>> CONTENT_CHUNK_SHIFT]!;
-    const off = (pfn & (CONTENT_CHUNK_FRAMES - 1)) * PAGE_SIZE + pageOff;
-    dst.set(c.subarray(off, off + n), dstOff);
+    const slot = this.slots.slotOf(pfn);
+    const off = this.slots.offset(slot) + pageOff;
+    dst.set(this.slots.chunk(slot).subarray(off, off + n), dstOff);
   }
 
-  /** Makes the frame read as zeros (clear_page) without touching its content slot. */
+  /** Makes the frame read as zeros (clear_page) without writing its content slot. */
   clearPage(pfn: number): void {
     this.flags[pfn]! &= ~PG_hasdata;
+    this.slots.dropShared(pfn);
+  }
+
+  /**
+   * Saves frame `pfn`'s contents for a snapshot without copying 4 KiB: 0 when it holds no data;
+   * 1 when it holds sparse words, copied into `dst[dstOff..]` ({@link SPARSE_STRIDE} words, room
+   * the caller made); else `-slot - 1` for its 4 KiB slot, pinned until {@link unpinSlots} (or
+   * the snapshot's collection) releases it. A frame writing a pinned slot gets a copy first.
+   */
+  saveForSnapshot(pfn: number, dst: Int32Array, dstOff: number): number {
+    if ((this.flags[pfn]! & PG_hasdata) === 0) return 0;
+    const s = this.sparseSlot(pfn);
+    if (s < 0) return -this.slots.pin(pfn) - 1;
+    const slab = this.sparse.slab;
+    for (let i = 0; i < SPARSE_STRIDE; i++) dst[dstOff + i] = slab[s + i]!;
+    return 1;
+  }
+
+  /** Copies pinned slot `slot` (see {@link saveForSnapshot}) into `dst[dstOff..]`. */
+  readPinnedSlot(slot: number, dst: Uint8Array, dstOff: number): void {
+    const off = this.slots.offset(slot);
+    dst.set(this.slots.chunk(slot).subarray(off, off + PAGE_SIZE), dstOff);
+  }
+
+  /**
+   * Releases, when `owner` is collected, the pins of the slots listed in `refs` as `-slot - 1`
+   * (other entries are ignored), unless {@link unpinSlots} released them first.
+   */
+  registerPins(owner: object, refs: Int32Array): void {
+    this.slots.register(owner, refs);
+  }
+
+  /** Releases the pins `owner` registered with {@link registerPins}. */
+  unpinSlots(owner: object, refs: Int32Array): void {
+    this.slots.unregister(owner, refs);
   }
 
   // ---- device memory -------------------------------------------------------------------------
@@ -649,11 +664,9 @@ export class PhysMem {
       pool.give(`allocator ${a.freeBlocks.length}`, a, a.all.length);
       for (const f of this.retired) pool.give(`frames ${f.order.length}`, f, f.all.length);
       pool.give(`frames ${this.frames.order.length}`, this.frames, this.frames.all.length);
-      for (const chunk of this.chunks)
-        if (chunk !== undefined) pool.give('content chunk', chunk, chunk.length);
     }
+    this.slots.dispose();
     this.retired = [];
-    this.chunks = [];
     this.sparse.clear();
     this.refcount = NO_I32;
     this.mapcount = NO_I32;
