@@ -51,17 +51,46 @@ export interface RmapHit {
   level: 1 | 2;
 }
 
+/** A visitor of {@link rmapWalkVisit}: one entry (`off`, `level`) at `addr` of `vma`, with the walk's two arguments. */
+export type RmapVisit = (
+  k: Kernel,
+  vma: Vma,
+  addr: number,
+  off: number,
+  level: 1 | 2,
+  a: number,
+  b: number,
+) => void;
+
 /**
  * rmap_walk: every entry that refers to a page of the folio headed by `head` — present
  * mappings, device-private and device-exclusive entries, and migration entries.
  */
 export function rmapWalk(k: Kernel, head: number): RmapHit[] {
+  const hits: RmapHit[] = [];
+  rmapWalkVisit(
+    k,
+    head,
+    (_k, vma, addr, off, level) => {
+      hits.push({ vma, addr, off, level });
+    },
+    0,
+    0,
+  );
+  return hits;
+}
+
+/**
+ * {@link rmapWalk} without a list: calls `visit` for each entry, in the same order, passing `a`
+ * and `b` through (so a caller on a hot path needs no closure and nothing is allocated per
+ * entry). `visit` may rewrite the entry it is given: the walk looks at each entry once.
+ */
+export function rmapWalkVisit(k: Kernel, head: number, visit: RmapVisit, a: number, b: number): void {
   const pm = k.pm;
   const owner = k.mappings[pm.mapping[head]!];
-  if (owner === undefined) return [];
+  if (owner === undefined) return;
   const vmas = owner instanceof AnonVma ? owner.vmas : owner.mappings;
   const nr = pm.folioNrPages(head);
-  const hits: RmapHit[] = [];
   const words = k.pt.words;
   for (const vma of vmas) {
     if (vma.mm.pgd === 0) continue;
@@ -70,7 +99,7 @@ export function rmapWalk(k: Kernel, head: number): RmapHit[] {
     if (nr > 1 && first % PMD_SIZE === 0 && first >= vma.start && first + PMD_SIZE <= vma.end) {
       const off = findEntry(k.pt, vma.mm.pgd, first / PAGE_SIZE, 2);
       if (off >= 0 && (words[off]! & PTE_LEAF) !== 0 && words[off + 1] === head) {
-        hits.push({ vma, addr: first, off, level: 2 });
+        visit(k, vma, first, off, 2, a, b);
         continue;
       }
     }
@@ -82,10 +111,9 @@ export function rmapWalk(k: Kernel, head: number): RmapHit[] {
       const kind = words[off]! & PTE_KIND_MASK;
       if (words[off + 1] !== head + i || !kindHasPage(kind)) continue;
       if (kind === PTE_PRESENT && pm.isZeroPfn(head + i)) continue;
-      hits.push({ vma, addr, off, level: 1 });
+      visit(k, vma, addr, off, 1, a, b);
     }
   }
-  return hits;
 }
 
 /**
@@ -175,42 +203,53 @@ function folioMapped(k: Kernel, head: number): boolean {
  * iff the migration entry was. Each mapping takes a reference and a mapcount on `dst`.
  */
 export function removeMigrationPtes(k: Kernel, src: number, dst: number): void {
+  rmapWalkVisit(k, src, removeMigrationPte, src, dst);
+}
+
+/** One entry of {@link removeMigrationPtes} (remove_migration_pte). */
+function removeMigrationPte(
+  k: Kernel,
+  vma: Vma,
+  _addr: number,
+  off: number,
+  level: 1 | 2,
+  src: number,
+  dst: number,
+): void {
   const pm = k.pm;
+  const words = k.pt.words;
+  const lo = words[off]!;
+  const kind = lo & PTE_KIND_MASK;
+  if (!isMigrationKind(kind)) return;
   const dstPrivate = (pm.flags[dst]! & PG_zone_device) !== 0 && (k.pgmapOf(dst)?.isPrivate ?? false);
-  for (const hit of rmapWalk(k, src)) {
-    const words = k.pt.words;
-    const lo = words[hit.off]!;
-    const kind = lo & PTE_KIND_MASK;
-    if (!isMigrationKind(kind)) continue;
-    const oldPfn = words[hit.off + 1]!;
-    const newPfn = dst + (oldPfn - src);
-    const writable = kind === PTE_MIGRATION_WRITE && (hit.vma.flags & VM_WRITE) !== 0;
-    let e: number;
-    if (dstPrivate) e = writable ? PTE_DEVICE_PRIVATE_WRITE : PTE_DEVICE_PRIVATE_READ;
-    else {
-      const access = (hit.vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
-      e = PTE_PRESENT | (!access ? PTE_PROTNONE : writable ? PTE_WRITE : 0) | (lo & (PTE_DIRTY | PTE_YOUNG));
-    }
-    e |= lo & PTE_SOFT_DIRTY;
-    if (kind !== PTE_MIGRATION_READ && (pm.flags[newPfn]! & PG_anon) !== 0)
-      pm.flags[newPfn]! |= PG_anon_exclusive;
-    if (hit.level === 2) {
-      k.pt.words[hit.off] = e | PTE_LEAF;
-      k.pt.words[hit.off + 1] = dst;
-      pm.entireMapcount[dst]!++;
-      if (k.mmCounterOf(dst) !== k.mmCounterOf(src)) {
-        hit.vma.mm.rss[k.mmCounterOf(src)]! -= HPAGE_PMD_NR;
-        hit.vma.mm.rss[k.mmCounterOf(dst)]! += HPAGE_PMD_NR;
-      }
-    } else {
-      k.pt.words[hit.off] = e;
-      k.pt.words[hit.off + 1] = newPfn;
-      pm.mapcount[newPfn]!++;
-      if (k.mmCounterOf(newPfn) !== k.mmCounterOf(oldPfn)) {
-        hit.vma.mm.rss[k.mmCounterOf(oldPfn)]!--;
-        hit.vma.mm.rss[k.mmCounterOf(newPfn)]!++;
-      }
-    }
-    k.getPage(dst);
+  const oldPfn = words[off + 1]!;
+  const newPfn = dst + (oldPfn - src);
+  const writable = kind === PTE_MIGRATION_WRITE && (vma.flags & VM_WRITE) !== 0;
+  let e: number;
+  if (dstPrivate) e = writable ? PTE_DEVICE_PRIVATE_WRITE : PTE_DEVICE_PRIVATE_READ;
+  else {
+    const access = (vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
+    e = PTE_PRESENT | (!access ? PTE_PROTNONE : writable ? PTE_WRITE : 0) | (lo & (PTE_DIRTY | PTE_YOUNG));
   }
+  e |= lo & PTE_SOFT_DIRTY;
+  if (kind !== PTE_MIGRATION_READ && (pm.flags[newPfn]! & PG_anon) !== 0)
+    pm.flags[newPfn]! |= PG_anon_exclusive;
+  if (level === 2) {
+    words[off] = e | PTE_LEAF;
+    words[off + 1] = dst;
+    pm.entireMapcount[dst]!++;
+    if (k.mmCounterOf(dst) !== k.mmCounterOf(src)) {
+      vma.mm.rss[k.mmCounterOf(src)]! -= HPAGE_PMD_NR;
+      vma.mm.rss[k.mmCounterOf(dst)]! += HPAGE_PMD_NR;
+    }
+  } else {
+    words[off] = e;
+    words[off + 1] = newPfn;
+    pm.mapcount[newPfn]!++;
+    if (k.mmCounterOf(newPfn) !== k.mmCounterOf(oldPfn)) {
+      vma.mm.rss[k.mmCounterOf(oldPfn)]!--;
+      vma.mm.rss[k.mmCounterOf(newPfn)]!++;
+    }
+  }
+  k.getPage(dst);
 }
