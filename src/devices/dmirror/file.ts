@@ -33,7 +33,7 @@ import { dmirrorMinOps } from './invalidate.ts';
 import { dmirrorMigrateToDevice } from './migrate-to-device.ts';
 import { dmirrorMigrateToSystem } from './migrate-to-system.ts';
 import { dmirrorFopsMmap } from './mmap.ts';
-import { type DmirrorPt, DPT_XA_TAG_ATOMIC, DPT_XA_TAG_WRITE, xaPointerTag, xaUntagPointer } from './pt.ts';
+import { DmirrorPt, DPT_XA_TAG_ATOMIC, DPT_XA_TAG_WRITE, xaPointerTag, xaUntagPointer } from './pt.ts';
 import { dmirrorRead, dmirrorReadUnlocked, dmirrorWrite } from './read-write.ts';
 import { dmirrorSnapshot } from './snapshot.ts';
 import type { DmirrorDataResult, DmirrorResult, DmirrorSnapshotResult } from './uapi.ts';
@@ -62,7 +62,7 @@ export class DmirrorFile implements DeviceMirror {
   /** The process that opened the file; its mm is the one mirrored. */
   readonly process: Process;
   /** `pt`: the device page table (virtual page number → pfn and tag). */
-  readonly pt: DmirrorPt = new Map();
+  readonly pt = new DmirrorPt();
   /** `notifier`: the interval subscription over the whole mirrored address space. */
   readonly notifier: DmirrorInterval;
   /** `mutex`: protects `pt` and orders commits against invalidations. */

@@ -120,16 +120,23 @@ export interface TableWrites {
   unwatch(): void;
 }
 
+/** A table keyed by numbers whose writes go through these methods (a Map, or `DmirrorPt`). */
+export interface WatchableTable<V> {
+  set(k: number, v: V): unknown;
+  delete(k: number): boolean;
+  clear(): void;
+}
+
 /**
  * Watches writes (`set`, `delete`, `clear`) to a Map keyed by numbers by wrapping those methods
  * on the instance, keeping the range of keys written (`clear`: all). The recorder watches each
  * dmirror file's device table (`dmirror->pt`, keyed by virtual page number) this way.
  */
-export function watchMapWrites<V>(map: Map<number, V>): TableWrites {
+export function watchMapWrites<V>(map: WatchableTable<V>): TableWrites {
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
   const out = { lo, hi } as { lo: number; hi: number } & TableWrites;
-  const own = map as Map<number, V> & Record<'set' | 'delete' | 'clear', unknown>;
+  const own = map as WatchableTable<V> & Record<'set' | 'delete' | 'clear', unknown>;
   const set = map.set;
   const del = map.delete;
   const clear = map.clear;
