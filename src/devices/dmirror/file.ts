@@ -133,14 +133,14 @@ export class DmirrorFile implements DeviceMirror {
    */
   forEachTranslation(visit: (vpn: number, pfn: number, access: number) => void): void {
     if (this.released) return;
-    for (const [vpn, entry] of this.pt) {
+    this.pt.forEach((entry, vpn) => {
       const tag = xaPointerTag(entry);
       visit(
         vpn,
         xaUntagPointer(entry),
         tag === DPT_XA_TAG_WRITE ? DEVICE_ACCESS_WRITE : tag === DPT_XA_TAG_ATOMIC ? DEVICE_ACCESS_ATOMIC : 0,
       );
-    }
+    });
   }
 
   /** The device reaches a device-private page of its own through the page's backing page. */

@@ -167,6 +167,34 @@ export class DmirrorPt {
       if (this.words[base + i] !== 0) this.delete(lo + i);
   }
 
+  /**
+   * Calls `visit(entry, vpn)` for every entry in insertion order (as `Map.forEach` would),
+   * without allocating when the leaves already hold the entries in that order (the usual case:
+   * pages mapped in address order). `visit` must not change the table.
+   */
+  forEach(visit: (entry: number, vpn: number) => void): void {
+    let last = 0;
+    for (const l of this.dir.values()) {
+      const base = l << LEAF_SHIFT;
+      for (let i = base; i < base + LEAF_ENTRIES; i++) {
+        if (this.words[i] === 0) continue;
+        const q = this.seqs[i]!;
+        if (q < last) {
+          for (const [vpn, entry] of this.ordered()) visit(entry, vpn);
+          return;
+        }
+        last = q;
+      }
+    }
+    for (const [key, l] of this.dir) {
+      const base = l << LEAF_SHIFT;
+      for (let i = 0; i < LEAF_ENTRIES; i++) {
+        const e = this.words[base + i]!;
+        if (e !== 0) visit(e - 1, key * LEAF_ENTRIES + i);
+      }
+    }
+  }
+
   /** Every (page number, entry) pair, sorted by insertion order. */
   private ordered(): [number, number][] {
     const out: [number, number][] = [];
