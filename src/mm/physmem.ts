@@ -589,7 +589,7 @@ export class PhysMem {
 
   /**
    * Saves frame `pfn`'s contents for a snapshot without copying 4 KiB: 0 when it holds no data;
-   * 1 when it holds sparse words, copied into `dst[dstOff..]` ({@link SPARSE_STRIDE} words, room
+   * 1 when it holds sparse words, copied into `dst[dstOff..]` (`SPARSE_STRIDE` words, room
    * the caller made); else `-slot - 1` for its 4 KiB slot, pinned until {@link unpinSlots} (or
    * the snapshot's collection) releases it. A frame writing a pinned slot gets a copy first.
    */
