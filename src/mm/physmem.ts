@@ -60,10 +60,23 @@ const NO_U32 = new Uint32Array(0);
 const NO_I16 = new Int16Array(0);
 const NO_U8 = new Uint8Array(0);
 
-/** The per-frame metadata arrays of {@link PhysMem}, for `n` frames. */
+/**
+ * The per-frame metadata arrays of {@link PhysMem}: views of the first `n` frames of one buffer
+ * laid out for `capacity` frames (each array starts at a multiple of `capacity`), so that frames
+ * can be added up to `capacity` by making longer views of the same, already zeroed, bytes.
+ */
 interface FrameArrays {
-  /** All of them, as bytes (one buffer). */
+  /** All of them, as bytes (one buffer of `capacity` × 29 bytes). */
   all: Uint8Array;
+  /** Frames the buffer has room for. */
+  capacity: number;
+  /**
+   * The views made first on this buffer (what the pool files and hands out), or null for those
+   * first views themselves.
+   */
+  base: FrameArrays | null;
+  /** On the first views: the longer views {@link PhysMem.addFrames} last made on the buffer (kept for reuse). */
+  grown: FrameArrays | null;
   refcount: Int32Array;
   mapcount: Int32Array;
   entireMapcount: Int32Array;
@@ -75,28 +88,44 @@ interface FrameArrays {
 }
 
 /**
- * The per-frame metadata arrays of `n` frames as views of one zeroed buffer: one allocation
- * instead of eight (each typed-array allocation costs about 1.5 µs, which counts when the race
- * explorer builds a machine per schedule). Same bytes per frame.
+ * Frames of room a new set of frame arrays gets beyond what it holds: one 2 MiB block, what a
+ * small device chunk needs (the race explorer's machines add one per schedule), so that adding
+ * it makes new views instead of a new buffer and a copy of every array. 15 KB of metadata.
+ */
+const FRAME_HEADROOM = BLOCK_FRAMES;
+
+/** Views of the first `n` frames of the arrays laid out for `capacity` frames in `all`. */
+function frameViews(all: Uint8Array, capacity: number, n: number, base: FrameArrays | null): FrameArrays {
+  const buf = all.buffer;
+  return {
+    all,
+    capacity,
+    base,
+    grown: null,
+    refcount: new Int32Array(buf, 0, n),
+    mapcount: new Int32Array(buf, 4 * capacity, n),
+    entireMapcount: new Int32Array(buf, 8 * capacity, n),
+    flags: new Int32Array(buf, 12 * capacity, n),
+    mapping: new Int32Array(buf, 16 * capacity, n),
+    index: new Uint32Array(buf, 20 * capacity, n),
+    private: new Int32Array(buf, 24 * capacity, n),
+    order: new Uint8Array(buf, 28 * capacity, n),
+  };
+}
+
+/**
+ * Zeroed per-frame metadata arrays of `n` frames with room for `n` + {@link FRAME_HEADROOM}, as
+ * views of one buffer: one allocation instead of eight (each typed-array allocation costs about
+ * 1.5 µs, which counts when the race explorer builds a machine per schedule). Same bytes per frame.
  */
 function frameArrays(n: number, pool: BufferPool | null): FrameArrays {
-  const pooled = pool?.take<FrameArrays>(`frames ${n}`);
+  const capacity = n + FRAME_HEADROOM;
+  const pooled = pool?.take<FrameArrays>(`frames ${capacity}`);
   if (pooled !== undefined) {
     pooled.all.fill(0);
     return pooled;
   }
-  const buf = new ArrayBuffer(n * 29);
-  return {
-    all: new Uint8Array(buf),
-    refcount: new Int32Array(buf, 0, n),
-    mapcount: new Int32Array(buf, 4 * n, n),
-    entireMapcount: new Int32Array(buf, 8 * n, n),
-    flags: new Int32Array(buf, 12 * n, n),
-    mapping: new Int32Array(buf, 16 * n, n),
-    index: new Uint32Array(buf, 20 * n, n),
-    private: new Int32Array(buf, 24 * n, n),
-    order: new Uint8Array(buf, 28 * n, n),
-  };
+  return frameViews(new Uint8Array(capacity * 29), capacity, n, null);
 }
 
 /** The allocator's arrays of {@link PhysMem}, for `nBlocks` blocks. */
@@ -630,24 +659,35 @@ export class PhysMem {
   addFrames(nrPages: number): number {
     const first = Math.ceil(this.nrFrames / BLOCK_FRAMES) * BLOCK_FRAMES;
     const n = first + Math.ceil(nrPages / BLOCK_FRAMES) * BLOCK_FRAMES;
-    const f = frameArrays(n, this.pool);
-    this.retired.push(this.frames);
+    const old = this.frames;
+    let f: FrameArrays;
+    if (n <= old.capacity) {
+      // Longer views of the same bytes: the frames above the old count were never written (zero).
+      // The views made for the same count on this buffer before (another machine's) serve again.
+      const base = old.base ?? old;
+      const grown = base.grown;
+      f = grown !== null && grown.order.length === n ? grown : frameViews(old.all, old.capacity, n, base);
+      base.grown = f;
+    } else {
+      f = frameArrays(n, this.pool);
+      this.retired.push(old);
+      f.refcount.set(this.refcount);
+      f.mapcount.set(this.mapcount);
+      f.entireMapcount.set(this.entireMapcount);
+      f.flags.set(this.flags);
+      f.mapping.set(this.mapping);
+      f.index.set(this.index);
+      f.private.set(this.private);
+      f.order.set(this.order);
+    }
     this.frames = f;
-    f.refcount.set(this.refcount);
     this.refcount = f.refcount;
-    f.mapcount.set(this.mapcount);
     this.mapcount = f.mapcount;
-    f.entireMapcount.set(this.entireMapcount);
     this.entireMapcount = f.entireMapcount;
-    f.flags.set(this.flags);
     this.flags = f.flags;
-    f.mapping.set(this.mapping);
     this.mapping = f.mapping;
-    f.index.set(this.index);
     this.index = f.index;
-    f.private.set(this.private);
     this.private = f.private;
-    f.order.set(this.order);
     this.order = f.order;
     this.nrFrames = n;
     return first;
@@ -664,8 +704,9 @@ export class PhysMem {
     const pool = this.pool;
     if (pool !== null) {
       pool.give(`allocator ${a.freeBlocks.length}`, a, a.all.length);
-      for (const f of this.retired) pool.give(`frames ${f.order.length}`, f, f.all.length);
-      pool.give(`frames ${this.frames.order.length}`, this.frames, this.frames.all.length);
+      // The first views of each buffer are what the pool keeps (a taker wants them).
+      for (const f of this.retired) pool.give(`frames ${f.capacity}`, f.base ?? f, f.all.length);
+      pool.give(`frames ${this.frames.capacity}`, this.frames.base ?? this.frames, this.frames.all.length);
     }
     this.slots.dispose();
     this.retired = [];

@@ -34,7 +34,7 @@ type Hook = (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?
 /** Per hook (index in {@link OBSERVER_HOOKS}): calls it on every member of the hub it is called on. */
 const DISPATCH: readonly Hook[] = OBSERVER_HOOKS.map((name, h): Hook => {
   return function (this: ObserverHub, a, b, c, d, e, f) {
-    const owners = this.owners[h]!;
+    const owners = this.owners[h]! as MmObserver[];
     for (let i = 0; i < owners.length; i++) {
       const o = owners[i]!;
       (o[name] as Hook).call(o, a, b, c, d, e, f);
@@ -45,59 +45,57 @@ const DISPATCH: readonly Hook[] = OBSERVER_HOOKS.map((name, h): Hook => {
 /** The fan-out observer installed as `kernel.observer` (see the module comment). */
 export class ObserverHub implements MmObserver {
   /** Fans out {@link MmObserver.userRead} (absent while no member provides it). */
-  declare userRead?: MmObserver['userRead'];
+  userRead?: MmObserver['userRead'] = undefined;
   /** Fans out {@link MmObserver.userWrite} (absent while no member provides it). */
-  declare userWrite?: MmObserver['userWrite'];
+  userWrite?: MmObserver['userWrite'] = undefined;
   /** Fans out {@link MmObserver.userRead32} (absent while no member provides it). */
-  declare userRead32?: MmObserver['userRead32'];
+  userRead32?: MmObserver['userRead32'] = undefined;
   /** Fans out {@link MmObserver.userWrite32} (absent while no member provides it). */
-  declare userWrite32?: MmObserver['userWrite32'];
+  userWrite32?: MmObserver['userWrite32'] = undefined;
   /** Fans out {@link MmObserver.deviceAccess} (absent while no member provides it). */
-  declare deviceAccess?: MmObserver['deviceAccess'];
+  deviceAccess?: MmObserver['deviceAccess'] = undefined;
   /** Fans out {@link MmObserver.mirrorUpdate} (absent while no member provides it). */
-  declare mirrorUpdate?: MmObserver['mirrorUpdate'];
+  mirrorUpdate?: MmObserver['mirrorUpdate'] = undefined;
   /** Fans out {@link MmObserver.invalidateStart} (absent while no member provides it). */
-  declare invalidateStart?: MmObserver['invalidateStart'];
+  invalidateStart?: MmObserver['invalidateStart'] = undefined;
   /** Fans out {@link MmObserver.invalidateEnd} (absent while no member provides it). */
-  declare invalidateEnd?: MmObserver['invalidateEnd'];
+  invalidateEnd?: MmObserver['invalidateEnd'] = undefined;
   /** Fans out {@link MmObserver.pageFreed} (absent while no member provides it). */
-  declare pageFreed?: MmObserver['pageFreed'];
+  pageFreed?: MmObserver['pageFreed'] = undefined;
   /** Fans out {@link MmObserver.syscallBegin} (absent while no member provides it). */
-  declare syscallBegin?: MmObserver['syscallBegin'];
+  syscallBegin?: MmObserver['syscallBegin'] = undefined;
   /** Fans out {@link MmObserver.syscallEnd} (absent while no member provides it). */
-  declare syscallEnd?: MmObserver['syscallEnd'];
+  syscallEnd?: MmObserver['syscallEnd'] = undefined;
   /** Fans out {@link MmObserver.forked} (absent while no member provides it). */
-  declare forked?: MmObserver['forked'];
+  forked?: MmObserver['forked'] = undefined;
   /** Fans out {@link MmObserver.kernelAssert} (absent while no member provides it). */
-  declare kernelAssert?: MmObserver['kernelAssert'];
+  kernelAssert?: MmObserver['kernelAssert'] = undefined;
   /** Fans out {@link MmObserver.retryTimeout} (absent while no member provides it). */
-  declare retryTimeout?: MmObserver['retryTimeout'];
+  retryTimeout?: MmObserver['retryTimeout'] = undefined;
   /** Fans out {@link MmObserver.retryAttempt} (absent while no member provides it). */
-  declare retryAttempt?: MmObserver['retryAttempt'];
+  retryAttempt?: MmObserver['retryAttempt'] = undefined;
   /** The observers attached, in attachment order (calls reach them in this order). */
   readonly members: MmObserver[] = [];
   /**
    * @internal Per hook (index in {@link OBSERVER_HOOKS}): the members providing it, in attachment
-   * order (the live list the hook's dispatch walks).
+   * order (the live list the hook's dispatch walks); null until some member provides the hook.
+   * Every hook field above starts undefined, so the object keeps one shape; the lists are made
+   * on first use (the explorer attaches its oracles to a fresh machine every schedule).
    */
-  readonly owners: MmObserver[][] = [];
-
-  constructor() {
-    // Every hook present from the start (undefined while unwatched): the object keeps one shape.
-    const self = this as unknown as Record<string, Hook | undefined>;
-    for (let h = 0; h < OBSERVER_HOOKS.length; h++) {
-      self[OBSERVER_HOOKS[h]!] = undefined;
-      this.owners.push([]);
-    }
-  }
+  readonly owners: (MmObserver[] | null)[] = new Array<MmObserver[] | null>(OBSERVER_HOOKS.length).fill(null);
 
   /** Adds `observer` and exposes its hooks. */
   add(observer: MmObserver): void {
     this.members.push(observer);
     for (let h = 0; h < OBSERVER_HOOKS.length; h++) {
       if (observer[OBSERVER_HOOKS[h]!] === undefined) continue;
-      this.owners[h]!.push(observer);
-      this.expose(h);
+      let list = this.owners[h] ?? null;
+      if (list === null) {
+        list = [];
+        this.owners[h] = list;
+      }
+      list.push(observer);
+      if (list.length === 1) this.expose(h, true);
     }
   }
 
@@ -107,18 +105,20 @@ export class ObserverHub implements MmObserver {
     if (i < 0) return this.members.length === 0;
     this.members.splice(i, 1);
     for (let h = 0; h < OBSERVER_HOOKS.length; h++) {
-      const j = this.owners[h]!.indexOf(observer);
+      const list = this.owners[h] ?? null;
+      if (list === null) continue;
+      const j = list.indexOf(observer);
       if (j < 0) continue;
-      this.owners[h]!.splice(j, 1);
-      this.expose(h);
+      list.splice(j, 1);
+      if (list.length === 0) this.expose(h, false);
     }
     return this.members.length === 0;
   }
 
-  /** Installs hook `h`: absent while no member provides it, else its dispatch. */
-  private expose(h: number): void {
+  /** Installs hook `h` (its dispatch) or removes it (absent: no member provides it). */
+  private expose(h: number, on: boolean): void {
     const self = this as unknown as Record<string, Hook | undefined>;
-    self[OBSERVER_HOOKS[h]!] = this.owners[h]!.length === 0 ? undefined : DISPATCH[h];
+    self[OBSERVER_HOOKS[h]!] = on ? DISPATCH[h] : undefined;
   }
 }
 

@@ -84,3 +84,27 @@ describe('freePgtables with a floor and a ceiling', () => {
     expect(pool.inUse).toBe(1);
   });
 });
+
+describe('freePgtables skipping empty entries four at a time', () => {
+  it('frees tables at every position of a group of four, and at the ends of a partial range', () => {
+    // One mapped page under PGD entry g, PUD entry u and PMD entry d, for every g, u, d around
+    // the groups' edges (the walk skips four none entries at once when their lo words are 0).
+    const positions = [0, 1, 2, 3, 4, 5, 7, 8, 255, 256, 508, 509, 510, 511];
+    for (const g of [0, 1, 3, 4, 254, 255]) {
+      for (const u of positions) {
+        const d = positions[(g + u) % positions.length]!;
+        const pool = new PageTablePool();
+        const pgd = pool.alloc();
+        const vpn = g * 512 ** 3 + u * 512 ** 2 + d * 512 + 7;
+        ensureEntry(pool, pgd, vpn, 1);
+        expect(pool.inUse).toBe(4);
+        // A range ending just past the page (a partial last group) and exit's whole space.
+        freePgtables(pool, pgd, vpn, vpn + 1, 0, 2 ** 36);
+        expect(pool.inUse, `g ${g} u ${u} d ${d}`).toBe(1);
+        ensureEntry(pool, pgd, vpn, 1);
+        freePgtables(pool, pgd, 0, 2 ** 35 + 1);
+        expect(pool.inUse, `g ${g} u ${u} d ${d} (whole space)`).toBe(1);
+      }
+    }
+  });
+});

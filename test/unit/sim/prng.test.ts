@@ -36,6 +36,11 @@ describe('Prng', () => {
     ]);
   });
 
+  it('keeps the seeding of the lowest and highest 32-bit seeds (splitmix32 of the seed)', () => {
+    expect(draw(new Prng(0), 4)).toEqual([3809008728, 1133695204, 53579671, 2891528803]);
+    expect(draw(new Prng(0xffff_ffff), 4)).toEqual([835879718, 1921286648, 2356205009, 1885780724]);
+  });
+
   it('gives different sequences for different seeds', () => {
     const firsts = new Set<number>();
     for (let seed = 0; seed < 200; seed++) firsts.add(new Prng(seed).nextU32());
