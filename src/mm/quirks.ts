@@ -88,6 +88,18 @@ export const NO_KERNEL_QUIRKS: KernelQuirks = Object.freeze({
  * none at all. Every result has the same shape, so the sites stay monomorphic.
  */
 export function kernelQuirks(mutant: MutantId | null): KernelQuirks {
-  const flag = mutant === null ? undefined : KERNEL_QUIRK_OF[mutant];
-  return flag === undefined ? NO_KERNEL_QUIRKS : Object.freeze({ ...NO_KERNEL_QUIRKS, [flag]: true });
+  return chooseQuirks(NO_KERNEL_QUIRKS, KERNEL_QUIRK_OF, mutant);
+}
+
+/**
+ * The set of flags `none` with `mutant`'s flag (looked up in `flagOf`) turned on; `none` itself
+ * when the mutant has no flag in this set. Kernel and driver quirk sets are both made with it.
+ */
+export function chooseQuirks<Q extends object>(
+  none: Q,
+  flagOf: Readonly<Partial<Record<MutantId, keyof Q>>>,
+  mutant: MutantId | null,
+): Q {
+  const flag = mutant === null ? undefined : flagOf[mutant];
+  return flag === undefined ? none : Object.freeze({ ...none, [flag]: true });
 }

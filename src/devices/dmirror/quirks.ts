@@ -11,6 +11,7 @@
  * @module
  */
 import type { MutantId } from '../../mm/mutant.ts';
+import { chooseQuirks } from '../../mm/quirks.ts';
 
 /** One flag per driver-side mutant: true turns the mistake on. */
 export interface DmirrorQuirks {
@@ -62,6 +63,5 @@ export const NO_DMIRROR_QUIRKS: DmirrorQuirks = Object.freeze({
 
 /** dmirror's failpoints for `mutant`: its one flag set, or none for a kernel-side mutant or none. */
 export function dmirrorQuirks(mutant: MutantId | null): DmirrorQuirks {
-  const flag = mutant === null ? undefined : DMIRROR_QUIRK_OF[mutant];
-  return flag === undefined ? NO_DMIRROR_QUIRKS : Object.freeze({ ...NO_DMIRROR_QUIRKS, [flag]: true });
+  return chooseQuirks(NO_DMIRROR_QUIRKS, DMIRROR_QUIRK_OF, mutant);
 }

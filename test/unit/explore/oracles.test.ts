@@ -85,6 +85,25 @@ function cpuPage(m: Machine, p: Process, addr: number): number {
   return cpu.pfn;
 }
 
+/**
+ * A machine watched by `oracles` whose device mirror keeps an entry over a frame munmap freed,
+ * announced by a mirror update and checked at the next switch; how many walks that took.
+ */
+async function staleOverFreed(oracles: readonly Oracle[]) {
+  const w = watched(oracles);
+  const p = await w.machine.createProcess();
+  const f = await w.device.open(p);
+  const a = await anon(p);
+  await p.write(a, pattern(SIZE, 1));
+  const pfn = cpuPage(w.machine, p, a);
+  await p.munmap(a, SIZE);
+  f.pt.set(a / PAGE_SIZE, xaTagPointer(pfn, DPT_XA_TAG_READ));
+  const walks = vi.spyOn(f, 'forEachTranslation');
+  w.machine.observer!.mirrorUpdate!(f);
+  w.atSwitch();
+  return { violations: w.violations, walks: walks.mock.calls.length, pfn };
+}
+
 describe('correct runs report nothing (all default oracles, balance included)', () => {
   for (const coherent of [false, true]) {
     const kind = coherent ? 'device-coherent' : 'device-private';
@@ -269,37 +288,12 @@ describe('use-after-free oracle', () => {
   });
 
   it('reports a mirror entry naming a freed frame at the next switch', async () => {
-    const w = watched([useAfterFreeOracle]);
-    const p = await w.machine.createProcess();
-    const f = await w.device.open(p);
-    const a = await anon(p);
-    await p.write(a, pattern(SIZE, 1));
-    const pfn = cpuPage(w.machine, p, a);
-    await p.munmap(a, SIZE);
-    f.pt.set(a / PAGE_SIZE, xaTagPointer(pfn, DPT_XA_TAG_READ));
-    w.machine.observer!.mirrorUpdate!(f);
-    w.atSwitch();
-    expect(w.violations[0]!.message).toContain(`to pfn ${pfn} (READ) but frame ${pfn} is free`);
+    const w = await staleOverFreed([useAfterFreeOracle]);
+    expect(w.violations[0]!.message).toContain(`to pfn ${w.pfn} (READ) but frame ${w.pfn} is free`);
   });
 });
 
 describe('mirror and use-after-free share one translation walk', () => {
-  /** A machine with a stale mirror entry over a freed frame, watched by `oracles`. */
-  async function staleOverFreed(oracles: readonly Oracle[]) {
-    const w = watched(oracles);
-    const p = await w.machine.createProcess();
-    const f = await w.device.open(p);
-    const a = await anon(p);
-    await p.write(a, pattern(SIZE, 1));
-    const pfn = cpuPage(w.machine, p, a);
-    await p.munmap(a, SIZE);
-    f.pt.set(a / PAGE_SIZE, xaTagPointer(pfn, DPT_XA_TAG_READ));
-    const walks = vi.spyOn(f, 'forEachTranslation');
-    w.machine.observer!.mirrorUpdate!(f);
-    w.atSwitch();
-    return { violations: w.violations, walks: walks.mock.calls.length };
-  }
-
   it('walks the translations once for both, and each reports what it reports alone, in its turn', async () => {
     const alone = [
       ...(await staleOverFreed([mirrorOracle])).violations,
