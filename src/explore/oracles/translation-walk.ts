@@ -39,8 +39,8 @@ export class TranslationWalk implements MmObserver {
   private readonly checkers: TranslationChecker[] = [];
   /** Per checker: whether it wants every mirror in the current walk. */
   private readonly all: boolean[] = [];
-  /** Checkers whose turn at the current moment is still to come: their verdict is ready. */
-  private readonly served = new Set<TranslationChecker>();
+  /** Per checker: its turn at the current moment is still to come, its verdict ready. */
+  private readonly served: boolean[] = [];
   private readonly detachFromHub: () => void;
   /** A mirror was updated or a page freed since the last walk. */
   private dirty = true;
@@ -77,6 +77,7 @@ export class TranslationWalk implements MmObserver {
   subscribe(checker: TranslationChecker): () => void {
     this.checkers.push(checker);
     this.all.push(false);
+    this.served.push(false);
     let subscribed = true;
     return () => {
       if (!subscribed) return;
@@ -84,7 +85,7 @@ export class TranslationWalk implements MmObserver {
       const i = this.checkers.indexOf(checker);
       this.checkers.splice(i, 1);
       this.all.splice(i, 1);
-      this.served.delete(checker);
+      this.served.splice(i, 1);
       if (this.checkers.length === 0) this.detachFromHub();
     };
   }
@@ -94,18 +95,23 @@ export class TranslationWalk implements MmObserver {
    * the mirrors for every checker unless an earlier checker's turn at this moment already did.
    */
   serve(checker: TranslationChecker, when: string, all: boolean): void {
-    if (this.served.delete(checker)) return;
-    this.served.clear();
+    const checkers = this.checkers;
+    const served = this.served;
+    const me = checkers.indexOf(checker);
+    if (served[me]) {
+      served[me] = false;
+      return;
+    }
     const everything = all || this.dirty;
     this.dirty = false;
-    const checkers = this.checkers;
     let due = false;
     for (let i = 0; i < checkers.length; i++) {
       const c = checkers[i]!;
+      served[i] = false;
       if (c.found) continue;
       this.all[i] = c.begin(everything);
       due = true;
-      if (c !== checker) this.served.add(c);
+      if (i !== me) served[i] = true;
     }
     if (!due) return;
     this.when = when;
