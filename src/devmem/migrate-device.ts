@@ -430,7 +430,7 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
       args.cpages++;
       // M3 (docs/bug-catalogue.md; fixed by fd35ca3d12cc): the PTE's dirty bit reaches neither the
       // page nor the migration entry (migration entries carried no dirty bit before 6.1).
-      const dirty = k.mutant === 'M3' ? 0 : PTE_DIRTY;
+      const dirty = k.quirks.collectDropsDirty ? 0 : PTE_DIRTY;
       if ((lo & dirty) !== 0) pm.flags[page]! |= PG_dirty;
       const mkind = mpfnHas(mpfn, MIGRATE_PFN_WRITE)
         ? PTE_MIGRATION_WRITE
@@ -442,7 +442,7 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
       k.pt.words[off + 1] = page;
       // M2 (docs/bug-catalogue.md; fixed by 60bae7370896): the CPU keeps the cleared translation
       // until the flush below, done after the page-table lock is dropped.
-      if (k.mutant === 'M2' && kind === PTE_PRESENT)
+      if (k.quirks.collectFlushesAfterUnlock && kind === PTE_PRESENT)
         staleTlbInsert(mm, addr / PAGE_SIZE, page, (lo & PTE_WRITE) !== 0);
       if (kind === PTE_PRESENT) unmapped++;
       pm.mapcount[page]!--;
@@ -454,7 +454,7 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
     next(args, mpfn);
   }
   if (unmapped > 0) k.chargeTlbShootdown();
-  if (k.mutant === 'M2') {
+  if (k.quirks.collectFlushesAfterUnlock) {
     // M2: pte_unmap_unlock, then flush_tlb_range: other threads may run in between.
     const p = k.sched.point('migrate_vma_collect_pmd: flush_tlb_range after pte_unmap_unlock');
     if (p) await p;
@@ -517,7 +517,7 @@ function migrateVmaCheckPage(k: Kernel, page: number, faultPage: number): boolea
   const pm = k.pm;
   const head = pm.folioHead(page);
   // M1 (CVE-2022-3523): the fault path holds no reference, and none is expected of it.
-  let extra = 1 + (page === faultPage && k.mutant !== 'M1' ? 1 : 0);
+  let extra = 1 + (page === faultPage && !k.quirks.devicePrivateFaultUnreferenced ? 1 : 0);
   if ((pm.flags[head]! & PG_zone_device) !== 0) extra++;
   if ((pm.flags[head]! & PG_file) !== 0) extra++;
   return pm.refcount[head]! - extra <= totalMapcount(k, head);
@@ -703,7 +703,8 @@ async function migrateDevicePagesInternal(
       continue;
     }
     // M1 (CVE-2022-3523): the fault path holds no reference, and none is expected of it.
-    const extra = migrate !== null && migrate.faultPage === page && k.mutant !== 'M1' ? 1 : 0;
+    const extra =
+      migrate !== null && migrate.faultPage === page && !k.quirks.devicePrivateFaultUnreferenced ? 1 : 0;
     for (let j = 0; j < nr && i + j < npages; j++) {
       if (!mpfnHas(src[i + j]!, MIGRATE_PFN_MIGRATE)) continue;
       const s = migratePfnToPage(src[i + j]!);

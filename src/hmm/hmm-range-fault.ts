@@ -251,13 +251,15 @@ class HmmVmaWalk {
    * -EBUSY so the next pass re-reads the tables from `addr`.
    */
   private async vmaFault(addr: number, end: number, required: number, vma: Vma): Promise<number> {
+    const quirks = this.k.quirks;
     this.faultedAt = addr;
-    // H1 (docs/bug-catalogue.md#hmm_range_fault-core; fixed by be957c886d92): `last` not set before -EBUSY, so the restart
-    // re-reads words already written by this call as requests.
-    if (this.k.mutant !== 'H1') this.last = addr;
-    // H2 (docs/bug-catalogue.md#hmm_range_fault-core; "do not unconditionally set pfns when returning EBUSY", 5.7): the
-    // words of [addr, end) set to HMM_PFN_NONE before faulting, destroying their requests.
-    if (this.k.mutant === 'H2') this.pfnsFill(addr, end, 0);
+    // Failpoint H1 (docs/bug-catalogue.md#hmm_range_fault-core; fixed by be957c886d92): `last` not
+    // set before -EBUSY, so the restart re-reads words already written by this call as requests.
+    if (!quirks.walkLastNotSet) this.last = addr;
+    // Failpoint H2 (docs/bug-catalogue.md#hmm_range_fault-core; "do not unconditionally set pfns
+    // when returning EBUSY", 5.7): the words of [addr, end) set to HMM_PFN_NONE before faulting,
+    // destroying their requests.
+    if (quirks.pfnsClearedBeforeFault) this.pfnsFill(addr, end, 0);
     let flags = FAULT_FLAG_REMOTE;
     if (this.locked !== null) flags |= FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE;
     if ((required & HMM_NEED_WRITE_FAULT) !== 0) {
@@ -304,9 +306,10 @@ class HmmVmaWalk {
     const required = this.rangeNeedFault(addr, end, 0);
     if (vma === null) {
       if (required !== 0) return -EFAULT;
-      // H8 (docs/bug-catalogue.md#hmm_range_fault-core; "mm/hmm: return error for non-vma snapshots", 5.7): a snapshot of
-      // a hole without a VMA reads as HMM_PFN_NONE instead of HMM_PFN_ERROR.
-      return this.pfnsFill(addr, end, this.k.mutant === 'H8' ? 0 : HI_ERROR);
+      // Failpoint H8 (docs/bug-catalogue.md#hmm_range_fault-core; "mm/hmm: return error for
+      // non-vma snapshots", 5.7): a snapshot of a hole without a VMA reads as HMM_PFN_NONE.
+      if (this.k.quirks.holeWithoutVmaReadsNone) return this.pfnsFill(addr, end, 0);
+      return this.pfnsFill(addr, end, HI_ERROR);
     }
     if (required !== 0) return this.vmaFault(addr, end, required, vma);
     return this.pfnsFill(addr, end, 0);
@@ -315,12 +318,15 @@ class HmmVmaWalk {
   private walkVma(vma: Vma, addr: number, end: number): number | Promise<number> {
     // hmm_vma_walk_test: VMAs without struct pages behind them, or unreadable, are errors.
     if (vma.isIoOrPfnmap || (vma.flags & VM_READ) === 0) {
-      // H5 (docs/bug-catalogue.md#hmm_range_fault-core; "add missing call to hmm_range_need_fault() before returning
-      // EFAULT", 5.7): an unreadable VMA fails the call whether or not a page of it was requested.
-      if (this.k.mutant === 'H5' && (vma.flags & VM_READ) === 0) return -EFAULT;
-      // H3 (docs/bug-catalogue.md#hmm_range_fault-core; "return -EFAULT when setting HMM_PFN_ERROR on requested valid
-      // pages", 5.7): ERROR set on requested pages and 0 returned.
-      if (this.rangeNeedFault(addr, end, 0) !== 0 && this.k.mutant !== 'H3') return -EFAULT;
+      const quirks = this.k.quirks;
+      // Failpoint H5 (docs/bug-catalogue.md#hmm_range_fault-core; "add missing call to
+      // hmm_range_need_fault() before returning EFAULT", 5.7): an unreadable VMA fails the call
+      // whether or not a page of it was requested.
+      if (quirks.unreadableVmaAlwaysFaults && (vma.flags & VM_READ) === 0) return -EFAULT;
+      // Failpoint H3 (docs/bug-catalogue.md#hmm_range_fault-core; "return -EFAULT when setting
+      // HMM_PFN_ERROR on requested valid pages", 5.7): ERROR set on requested pages and 0 returned.
+      if (quirks.errorOnRequestedPages) return this.pfnsFill(addr, end, HI_ERROR);
+      if (this.rangeNeedFault(addr, end, 0) !== 0) return -EFAULT;
       this.pfnsFill(addr, end, HI_ERROR);
       return 0;
     }
@@ -526,11 +532,7 @@ class HmmVmaWalk {
     head: number,
   ): number | Promise<number> {
     const devPrivate = isDevicePrivateKind(kind);
-    // H9 (docs/bug-catalogue.md#hmm_range_fault-core; fixed by 08ddddda667b): the owner check dropped.
-    if (
-      devPrivate &&
-      (this.k.pgmapOf(head)?.owner === this.range.devPrivateOwner || this.k.mutant === 'H9')
-    ) {
+    if (devPrivate && this.ownsDevicePrivate(head)) {
       const cpuHi = (devicePrivateToHmmPfnFlags(kind) | hmmPfnFlagsOrder(HPAGE_PMD_ORDER)) >>> 0;
       this.pfnsFillPfn(start, end, head + ((start / PAGE_SIZE) % HPAGE_PMD_NR), cpuHi);
       return 0;
@@ -560,9 +562,10 @@ class HmmVmaWalk {
       }
       if ((lo & PTE_SPECIAL) !== 0 && !k.pm.isZeroPfn(pfn)) {
         // No struct page behind it (vm_normal_page() is NULL): an error, or -EFAULT if requested.
-        // H4 (docs/bug-catalogue.md#hmm_range_fault-core; "add missing call to hmm_pte_need_fault in HMM_PFN_SPECIAL
-        // handling", 5.7): -EFAULT at once, requested or not, so a snapshot fails.
-        if (k.mutant === 'H4' || (this.mayFault && this.pteNeedFault(inHi, 0) !== 0)) return -EFAULT;
+        // Failpoint H4 (docs/bug-catalogue.md#hmm_range_fault-core; "add missing call to
+        // hmm_pte_need_fault in HMM_PFN_SPECIAL handling", 5.7): -EFAULT at once, requested or not.
+        if (k.quirks.specialPteAlwaysFaults) return -EFAULT;
+        if (this.mayFault && this.pteNeedFault(inHi, 0) !== 0) return -EFAULT;
         newHi = HI_ERROR;
       } else {
         newLo = pfn;
@@ -575,25 +578,18 @@ class HmmVmaWalk {
       }
     } else {
       const pfn = words[off + 1]!;
-      // H9 (docs/bug-catalogue.md#hmm_range_fault-core; fixed by 08ddddda667b): the owner check dropped, every device's
-      // private pages reported as the caller's own.
-      if (
-        isDevicePrivateKind(kind) &&
-        (k.pgmapOf(pfn)?.owner === this.range.devPrivateOwner || k.mutant === 'H9')
-      ) {
+      if (isDevicePrivateKind(kind) && this.ownsDevicePrivate(pfn)) {
         // Device-private pages of the caller's own device are reported, never faulted.
         newLo = pfn;
         newHi = devicePrivateToHmmPfnFlags(kind);
       } else {
         const required = this.mayFault ? this.pteNeedFault(inHi, 0) : 0;
         if (required !== 0) {
-          // H10 (docs/bug-catalogue.md#hmm_range_fault-core; "mm/hmm: fault non-owner device private entries", 2022): another
-          // owner's device-private entry falls through to -EFAULT instead of migrate_to_ram.
-          if (
-            kind === PTE_SWAP ||
-            (isDevicePrivateKind(kind) && k.mutant !== 'H10') ||
-            kind === PTE_DEVICE_EXCLUSIVE
-          )
+          // Failpoint H10 (docs/bug-catalogue.md#hmm_range_fault-core; "mm/hmm: fault non-owner
+          // device private entries", 2022): another owner's device-private entry answered with
+          // -EFAULT instead of migrate_to_ram.
+          if (k.quirks.foreignDevicePrivateNotFaulted && isDevicePrivateKind(kind)) return -EFAULT;
+          if (kind === PTE_SWAP || isDevicePrivateKind(kind) || kind === PTE_DEVICE_EXCLUSIVE)
             return this.vmaFault(addr, end, required, vma);
           if (isMigrationKind(kind)) return this.migrationWait(addr, pfn);
           return -EFAULT;
@@ -603,6 +599,17 @@ class HmmVmaWalk {
     w[2 * i] = newLo;
     w[2 * i + 1] = ((inHi & HI_INOUT) | newHi) >>> 0;
     return 0;
+  }
+
+  /**
+   * Whether device page `pfn` belongs to the caller's device (`pgmap->owner ==
+   * range->dev_private_owner`): such pages are reported, never faulted.
+   */
+  private ownsDevicePrivate(pfn: number): boolean {
+    // Failpoint H9 (docs/bug-catalogue.md#hmm_range_fault-core; fixed by 08ddddda667b): the owner
+    // check dropped, every device's private pages reported as the caller's own.
+    if (this.k.quirks.devicePrivateOwnerIgnored) return true;
+    return this.k.pgmapOf(pfn)?.owner === this.range.devPrivateOwner;
   }
 
   /** A PTE under migration: wait for it (migration_entry_wait), then resume at `addr`. */

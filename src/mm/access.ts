@@ -32,8 +32,9 @@ import { staleTlbLookup } from './stale-tlb.ts';
  * (and dirty) bit; -1 when the access would fault.
  */
 export function translate(mm: MmStruct, vpn: number, write: boolean): number {
-  // M2 (docs/bug-catalogue.md; fixed by 60bae7370896): a translation the migration collect left cached.
-  if (mm.kernel.mutant === 'M2') {
+  // Failpoint M2 (docs/bug-catalogue.md; fixed by 60bae7370896): a translation the migration
+  // collect left cached.
+  if (mm.kernel.quirks.collectFlushesAfterUnlock) {
     const pfn = staleTlbLookup(mm, vpn, write);
     if (pfn >= 0) return pfn;
   }

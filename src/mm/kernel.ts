@@ -42,6 +42,7 @@ import { PG_anon, PG_hugetlb, PG_reserved, PG_swapbacked, PG_zone_device } from 
 import { PageTablePool } from './page-table.ts';
 import { maxHugetlbPages, PhysMem } from './physmem.ts';
 import type { Process } from './process.ts';
+import { type KernelQuirks, kernelQuirks } from './quirks.ts';
 import { type KernelStats, newKernelStats } from './stats.ts';
 import { SwapDevice } from './swap.ts';
 
@@ -188,9 +189,12 @@ export class Kernel {
   memcg: MemcgState | null = null;
   /**
    * The deliberate mistake active on this machine (a race-explorer mutant), or null for the
-   * kernel's behaviour. Core and driver code test it at the mistake's one site.
+   * kernel's behaviour. Chosen when the machine is built; the code reads {@link quirks} (and
+   * dmirror its device's), never the id.
    */
-  mutant: MutantId | null = null;
+  readonly mutant: MutantId | null;
+  /** The kernel-side failpoints {@link mutant} turns on (`./quirks.ts`); all false without one. */
+  readonly quirks: KernelQuirks;
   /**
    * Hooks of the race explorer's oracles (null when nobody checks). Producers test it first, so
    * an unobserved machine pays one branch per hook site.
@@ -263,6 +267,7 @@ export class Kernel {
     if (mutant !== null && !isMutantId(mutant))
       throw new UsageError('mutant', `unknown mutant ${String(mutant)}; known: ${MUTANT_IDS.join(', ')}`);
     this.mutant = mutant;
+    this.quirks = kernelQuirks(mutant);
     const kernelVersion = options.kernelVersion ?? 'mainline';
     if (!KERNEL_VERSIONS.includes(kernelVersion))
       throw new UsageError(

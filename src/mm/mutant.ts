@@ -2,9 +2,10 @@
  * Deliberate mistakes the race explorer can switch on, one at a time, to show that its oracles
  * and scenarios catch the bugs HMM and its drivers really had. The ids name the bug's family
  * (H = hmm_range_fault, D = driver retry protocol, M = device memory and migration, F = fork and
- * device-exclusive; L = liveness mistakes of our own naming). Core code tests
- * `kernel.mutant === '<id>'` at the one place the mistake lives; with no mutant active that costs
- * one comparison. Descriptions, sources and kill scenarios live in `src/explore/mutants`.
+ * device-exclusive; L = liveness mistakes of our own naming). A machine turns its
+ * mutant's id into failpoint flags once, when it is built: the kernel's in `kernel.quirks`
+ * (`./quirks.ts`), dmirror's in each device's `quirks`; code reads a flag, never the id.
+ * Descriptions, sources, sites and kill scenarios live in `src/explore/mutants`.
  * @module
  */
 

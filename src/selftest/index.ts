@@ -4,9 +4,7 @@
  * vitest suite (`test/kernel/`) and `hmmsim selftest` run these same cases.
  * @module
  */
-import type { Machine } from '../machine.ts';
-import { SelftestAssertionError } from './expect.ts';
-import type { SelftestCase, SelftestFile, SelftestRunOptions } from './harness.ts';
+import type { SelftestCase, SelftestFile } from './harness.ts';
 import { selftests as anon } from './tests/anon.ts';
 import { selftests as benchmark } from './tests/benchmark.ts';
 import { selftests as child } from './tests/child.ts';
@@ -19,6 +17,7 @@ import { selftests as userfaultfd } from './tests/userfaultfd.ts';
 
 export { deepEqual, expect, formatValue, SelftestAssertionError, type SelftestMatchers } from './expect.ts';
 export type { SelftestCase, SelftestDefinition, SelftestFile, SelftestRunOptions } from './harness.ts';
+export { describeSelftestFailure, runSelftest, type SelftestResult } from './run.ts';
 export { KselftestTap } from './tap.ts';
 
 /** The port's files, each a {@link SelftestFile} of tests in its declaration order. */
@@ -106,67 +105,4 @@ export function listSelftests(): readonly SelftestCase[] {
       for (const d of mine) cases.push(...d.cases.filter((c) => c.variant === variant));
   }
   return Object.freeze(cases);
-}
-
-/** The outcome of one case, as {@link runSelftest} reports it. */
-export interface SelftestResult {
-  /** The case's name, `hmm.hmm_device_private.anon_read`. */
-  name: string;
-  /** Whether the case passed. */
-  ok: boolean;
-  /**
-   * Why it failed, in the kselftest harness's words, one report per line: for a failed
-   * assertion `anon.ts:44:anon_read:Expected -14 == 0` (where, which test, what) then
-   * `anon_read: Test terminated by assertion`; for a simulated SIGSEGV or SIGBUS the error then
-   * `… Test terminated unexpectedly by signal 11` (or 7); for anything else the error then
-   * `… Test failed`. Undefined when the case passed.
-   */
-  error?: string;
-  /** Virtual time the case's machines ran, in nanoseconds (summed over its machines). */
-  virtualNs: number;
-}
-
-/** Signal numbers of the access errors the simulation throws for what the kernel would signal. */
-const SIGNALS: Record<string, number> = { SegmentationFault: 11, BusError: 7 };
-
-/**
- * The failure report of `test` that threw `error`, in the kselftest harness's words (see
- * {@link SelftestResult.error}).
- */
-export function describeSelftestFailure(test: string, error: unknown): string {
-  if (error instanceof SelftestAssertionError) {
-    const where = error.location === undefined ? '' : `${error.location}:`;
-    return `${where}${test}:${error.message}\n${test}: Test terminated by assertion`;
-  }
-  const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  const signal = error instanceof Error ? SIGNALS[error.name] : undefined;
-  const end = signal === undefined ? 'Test failed' : `Test terminated unexpectedly by signal ${signal}`;
-  return `${test}: ${what}\n${test}: ${end}`;
-}
-
-/**
- * Runs one case and reports how it went, never throwing for the case's failure: a failed
- * assertion or any error the body throws makes `ok` false with the report in `error`.
- * `options.onMachine` is called with every machine the case creates, as by
- * {@link SelftestCase.run}.
- */
-export async function runSelftest(
-  selftest: SelftestCase,
-  options?: SelftestRunOptions,
-): Promise<SelftestResult> {
-  const machines: Machine[] = [];
-  const onMachine = (machine: Machine): void => {
-    machines.push(machine);
-    options?.onMachine?.(machine);
-  };
-  let error: string | undefined;
-  try {
-    await selftest.run({ ...options, onMachine });
-  } catch (e) {
-    error = describeSelftestFailure(selftest.test, e);
-  }
-  const virtualNs = machines.reduce((sum, m) => sum + m.sched.clock.now, 0);
-  return error === undefined
-    ? { name: selftest.name, ok: true, virtualNs }
-    : { name: selftest.name, ok: false, error, virtualNs };
 }

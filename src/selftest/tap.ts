@@ -3,8 +3,8 @@
  * kselftest.h), line for line, for the self-test port's results.
  * @module
  */
-import type { SelftestCase } from './harness.ts';
-import type { SelftestResult } from './index.ts';
+import type { SelftestCase } from './harness/registry.ts';
+import type { SelftestResult } from './run.ts';
 
 /**
  * Writes a run's report as the kselftest harness prints it:

@@ -17,6 +17,7 @@ import { DEVMEM_CHUNK_SIZE, type DmirrorChunk, dmirrorDeviceInitChunk } from './
 import { DEFAULT_DMIRROR_COSTS, type DmirrorCosts } from './cost.ts';
 import { dmirrorDevmemOps } from './devmem-ops.ts';
 import { DmirrorFile } from './file.ts';
+import { type DmirrorQuirks, dmirrorQuirks } from './quirks.ts';
 import { HMM_DMIRROR_MEMORY_DEVICE_COHERENT, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE } from './uapi.ts';
 
 /** `DMIRROR_NDEVICES`: the module registers at most four devices. */
@@ -74,10 +75,13 @@ export class DmirrorDevice {
    * {@link DEFAULT_DMIRROR_COSTS}; `addDmirrorDevice({ costs })` or assign fields to change them).
    */
   readonly costs: DmirrorCosts = { ...DEFAULT_DMIRROR_COSTS };
+  /** The driver-side failpoints the machine's mutant turns on (`./quirks.ts`); all false without one. */
+  readonly quirks: DmirrorQuirks;
 
   /** @internal use `machine.addDmirrorDevice` */
   constructor(kernel: Kernel, minor: number, coherent: boolean, chunkSize: number = DEVMEM_CHUNK_SIZE) {
     this.kernel = kernel;
+    this.quirks = dmirrorQuirks(kernel.mutant);
     this.chunkPages = chunkSize / PAGE_SIZE;
     this.minor = minor;
     this.coherent = coherent;

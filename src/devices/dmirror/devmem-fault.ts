@@ -174,7 +174,7 @@ export async function dmirrorDevmemFault(vmf: VmFault): Promise<number> {
   if (order !== 0) args.flags |= MIGRATE_VMA_SELECT_COMPOUND;
   // In practice setup fails only for a broken VMA.
   if ((await migrateVmaSetup(args)) !== 0) return VM_FAULT_SIGBUS;
-  if (k.mutant === 'M9') {
+  if (mdevice.quirks.driverLockAcrossFault) {
     // M9 (docs/bug-catalogue.md): a driver-private lock in migrate_to_ram, taken with the faulting
     // page locked and its migration entries installed.
     const lock = dmirrorMigrateLock(mdevice);

@@ -53,14 +53,16 @@ export function dmirrorDoFault(dmirror: DmirrorFile, range: HmmRange): number {
   const first = range.start / PAGE_SIZE;
   const n = (range.end - range.start) / PAGE_SIZE;
   const k = dmirror.mdevice.kernel;
+  const writeFromVma = dmirror.mdevice.quirks.writeFromVmaFlags;
   for (let i = 0; i < n; i++) {
     const hi = w32[2 * i + 1]!;
     // hmm_range_fault guarantees VALID (and no ERROR) for every requested page on success.
     let tag = DPT_XA_TAG_READ;
     if ((hi & HI_WRITE) !== 0) tag = DPT_XA_TAG_WRITE;
     else if (wantWrite) return -EFAULT;
-    // D11 (docs/bug-catalogue.md): write permission taken from the VMA (VM_WRITE), not HMM_PFN_WRITE.
-    if (k.mutant === 'D11' && (range.notifier.mm!.vmaLookup((first + i) * PAGE_SIZE)?.flags ?? 0) & VM_WRITE)
+    // Failpoint D11 (docs/bug-catalogue.md): write permission taken from the VMA (VM_WRITE), not
+    // HMM_PFN_WRITE.
+    if (writeFromVma && (range.notifier.mm!.vmaLookup((first + i) * PAGE_SIZE)?.flags ?? 0) & VM_WRITE)
       tag = DPT_XA_TAG_WRITE;
     // A device-private page of this device is reported, not faulted: the device reaches its data
     // through the backing page (BACKING_PAGE), as MIGRATE_TO_DEV maps it.
@@ -77,11 +79,9 @@ export function dmirrorDoFault(dmirror: DmirrorFile, range: HmmRange): number {
  * `hmmRangeFault` is returned as is.
  */
 export async function dmirrorRangeFault(dmirror: DmirrorFile, range: HmmRange): Promise<number> {
-  const mm = range.notifier.mm!;
-  const k = mm.kernel;
-  if (k.mutant === 'M9') {
-    // M9 (docs/bug-catalogue.md): a driver-private lock held across the device fault, also taken by
-    // migrate_to_ram (devmem-fault.ts).
+  // Failpoint M9 (docs/bug-catalogue.md): a driver-private lock held across the device fault, also
+  // taken by migrate_to_ram (devmem-fault.ts).
+  if (dmirror.mdevice.quirks.driverLockAcrossFault) {
     const lock = dmirrorMigrateLock(dmirror.mdevice);
     await lock.lock();
     try {
@@ -93,18 +93,28 @@ export async function dmirrorRangeFault(dmirror: DmirrorFile, range: HmmRange): 
   return rangeFault(dmirror, range);
 }
 
-/** The retry loop of {@link dmirrorRangeFault}. */
+/**
+ * The retry loop of {@link dmirrorRangeFault}, hmm.rst's: read the sequence, walk under the mmap
+ * lock (again on -EBUSY), and commit under the mutex unless an invalidation came in between. The
+ * failpoints of dmirror's driver-side mutants (`./quirks.ts`) each sit in a statement of their own.
+ */
 async function rangeFault(dmirror: DmirrorFile, range: HmmRange): Promise<number> {
   const mm = range.notifier.mm!;
   const k = mm.kernel;
+  const quirks = dmirror.mdevice.quirks;
   const clock = k.sched.clock;
   const startedAt = clock.now;
-  const timeout = startedAt + HMM_RANGE_DEFAULT_TIMEOUT * NSEC_PER_MSEC;
-  // D1 (docs/bug-catalogue.md): mmu_interval_read_begin hoisted out of the loop, the seq never refreshed.
-  if (k.mutant === 'D1') range.notifierSeq = await mmuIntervalReadBegin(range.notifier);
+  // Failpoint L1 (docs/bug-catalogue.md): the deadline forgotten.
+  const timeout = quirks.retryWithoutDeadline
+    ? Infinity
+    : startedAt + HMM_RANGE_DEFAULT_TIMEOUT * NSEC_PER_MSEC;
+  // Failpoint D1 (docs/bug-catalogue.md): mmu_interval_read_begin hoisted out of the loop, the
+  // sequence never refreshed.
+  const readBeginOnce = quirks.readBeginHoisted;
+  if (readBeginOnce) range.notifierSeq = await mmuIntervalReadBegin(range.notifier);
   for (;;) {
-    // time_after(jiffies, timeout); L1 (docs/bug-catalogue.md): the deadline forgotten.
-    if (clock.now > timeout && k.mutant !== 'L1') {
+    // time_after(jiffies, timeout)
+    if (clock.now > timeout) {
       const o = k.observer;
       if (o?.retryTimeout) o.retryTimeout(`dmirror_range_fault [${range.start}, ${range.end})`);
       return -EBUSY;
@@ -116,7 +126,7 @@ async function rangeFault(dmirror: DmirrorFile, range: HmmRange): Promise<number
         startedAt,
         HMM_RANGE_DEFAULT_TIMEOUT * NSEC_PER_MSEC,
       );
-    if (k.mutant !== 'D1') range.notifierSeq = await mmuIntervalReadBegin(range.notifier);
+    if (!readBeginOnce) range.notifierSeq = await mmuIntervalReadBegin(range.notifier);
     await mmapReadLock(mm);
     let ret: number;
     try {
@@ -129,16 +139,17 @@ async function rangeFault(dmirror: DmirrorFile, range: HmmRange): Promise<number
       return ret;
     }
     await dmirror.mutex.lock();
-    // D2 (docs/bug-catalogue.md): device PTEs committed without mmu_interval_read_retry.
-    if (k.mutant !== 'D2' && mmuIntervalReadRetry(range.notifier, range.notifierSeq)) {
+    // Failpoint D2 (docs/bug-catalogue.md): device PTEs committed without mmu_interval_read_retry.
+    if (quirks.commitWithoutReadRetry) break;
+    if (mmuIntervalReadRetry(range.notifier, range.notifierSeq)) {
       dmirror.mutex.unlock();
       continue;
     }
     break;
   }
-  if (k.mutant === 'D6') {
-    // D6 (docs/bug-catalogue.md): the pages of the hmm pfns used after the notifier lock is dropped;
-    // the kernel may be preempted right after mutex_unlock.
+  // Failpoint D6 (docs/bug-catalogue.md): the pages of the hmm pfns used after the notifier lock is
+  // dropped; the kernel may be preempted right after mutex_unlock.
+  if (quirks.pagesUsedAfterUnlock) {
     dmirror.mutex.unlock();
     await k.sched.yield('dmirror_do_fault after mutex_unlock');
     return dmirrorDoFault(dmirror, range);

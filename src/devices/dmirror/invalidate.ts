@@ -38,8 +38,9 @@ export function dmirrorIntervalInvalidate(
   const dmirror = dmirrorOfNotifier(mni);
   // Device-private pages this device migrates are handled by the migration itself.
   if (range.event === MMU_NOTIFY_MIGRATE && range.owner === dmirror.mdevice) return true;
-  // D5 (docs/bug-catalogue.md): sleeps on the mutex even when the range may not block.
-  if (!range.blockable && dmirror.mdevice.kernel.mutant !== 'D5') {
+  // Failpoint D5 (docs/bug-catalogue.md): sleeps on the mutex even when the range may not block.
+  const mayBlock = range.blockable || dmirror.mdevice.quirks.invalidateSleepsUnblockable;
+  if (!mayBlock) {
     if (!dmirror.mutex.trylock()) return false;
     update(dmirror, mni, range, curSeq);
     return true;
@@ -57,11 +58,12 @@ function update(
   curSeq: number,
 ): void {
   const k = dmirror.mdevice.kernel;
-  // D3 (docs/bug-catalogue.md): the callback forgets mmu_interval_set_seq.
-  if (k.mutant !== 'D3') mmuIntervalSetSeq(mni, curSeq);
-  if (k.mutant === 'D4') {
-    // D4 (docs/bug-catalogue.md): returns before the device's update is done; a device worker
-    // erases the entries later, whenever it gets to run.
+  const quirks = dmirror.mdevice.quirks;
+  // Failpoint D3 (docs/bug-catalogue.md): the callback forgets mmu_interval_set_seq.
+  if (!quirks.invalidateWithoutSetSeq) mmuIntervalSetSeq(mni, curSeq);
+  // Failpoint D4 (docs/bug-catalogue.md): returns before the device's update is done; a device
+  // worker erases the entries later, whenever it gets to run.
+  if (quirks.invalidateBeforeFlush) {
     dmirror.mutex.unlock();
     const { start, end } = range;
     k.sched.spawn(`${dmirror.mdevice.name} tlb flush`, async () => {

@@ -1,7 +1,7 @@
 /**
  * Driver-side mutants (variants of dmirror, src/devices/dmirror) and their scenarios. Each is a
  * mistake a real HMM driver made (docs/bug-catalogue.md), switched on by
- * `kernel.mutant` at one place in dmirror, and the race that exposes it (`./scenarios-driver`).
+ * a flag of the device's `quirks` (src/devices/dmirror/quirks.ts) at one place in dmirror, and the race that exposes it (`./scenarios-driver`).
  * @module
  */
 import {
@@ -104,7 +104,7 @@ export const DRIVER_MUTANTS: readonly MutantSpec[] = [
     source:
       'Documentation/gpu/rfc/gpusvm.rst: "a driver-exclusive lock in migrate_to_ram produced a stable livelock"; rely on the core-MM page lock only',
     side: 'driver',
-    site: 'src/devices/dmirror/devmem-fault.ts dmirrorDevmemFault and fault.ts dmirrorRangeFault',
+    site: 'src/devices/dmirror/devmem-fault.ts dmirrorDevmemFault (dmirror_devmem_fault); src/devices/dmirror/fault.ts dmirrorRangeFault (dmirror_range_fault)',
     oracle: 'liveness',
     scenario: cpuFaultVersusDeviceRead,
     strategy: 'random',

@@ -1,7 +1,7 @@
 /**
  * Kernel-side mutants (switches in src/mm, src/hmm, src/devmem) and their scenarios. Each is a
  * mistake the kernel really made (docs/bug-catalogue.md, by area), switched on by
- * `kernel.mutant` at the place the fix changed, and the race that exposes it
+ * a flag of `kernel.quirks` (src/mm/quirks.ts) at the place the fix changed, and the race that exposes it
  * (`./scenarios-kernel`). What each switch does, and the modelling two of them needed (a stale
  * TLB for M2, dirty-less migration entries for M3), is written down in docs/semantics.md
  * ("Mutants: kernel side").
@@ -100,7 +100,7 @@ export const KERNEL_MUTANTS: readonly MutantSpec[] = [
     title: 'device-private pages of another driver treated as own',
     source: '"mm/hmm: check the device private page owner in hmm_range_fault()" (08ddddda667b, 5.7)',
     side: 'kernel',
-    site: 'src/hmm/hmm-range-fault.ts HmmVmaWalk.handlePte, handleAbsentPmd (hmm_vma_handle_pte)',
+    site: 'src/hmm/hmm-range-fault.ts HmmVmaWalk.ownsDevicePrivate (hmm_vma_handle_pte, hmm_vma_handle_absent_pmd)',
     oracle: 'scenario',
     scenario: snapshotVersusOtherDeviceMigration,
     strategy: 'random',
@@ -134,7 +134,7 @@ export const KERNEL_MUTANTS: readonly MutantSpec[] = [
     title: 'no reference taken on the faulting device-private page before `migrate_to_ram`',
     source: 'CVE-2022-3523; "mm/memory.c: fix race when faulting a device private page" (16ce101db85d)',
     side: 'kernel',
-    site: 'src/mm/fault.ts doDevicePrivateFault (do_swap_page); src/devmem/migrate-device.ts expected references',
+    site: 'src/mm/fault.ts doDevicePrivateFault (do_swap_page); src/devmem/migrate-device.ts migrateVmaCheckPage, migrateDevicePagesInternal (the expected references)',
     oracle: 'assertion',
     scenario: cpuFaultVersusDontneed,
     strategy: 'random',
@@ -145,7 +145,7 @@ export const KERNEL_MUTANTS: readonly MutantSpec[] = [
     title: 'PTE cleared in `migrate_vma_collect_pmd()` but the TLB flushed after dropping the PTL',
     source: '"mm/migrate_device.c: flush TLB while holding PTL" (60bae7370896, 2022, stable)',
     side: 'kernel',
-    site: 'src/devmem/migrate-device.ts collectPtes (migrate_vma_collect_pmd); src/mm/stale-tlb.ts',
+    site: 'src/devmem/migrate-device.ts collectPtes (migrate_vma_collect_pmd); src/mm/access.ts translate (the stale TLB)',
     oracle: 'lost-data',
     scenario: collectVersusDontneedAndWrite,
     strategy: 'random',

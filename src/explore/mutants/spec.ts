@@ -16,7 +16,12 @@ export interface MutantSpec {
   readonly source: string;
   /** 'kernel' for a switch in mm/hmm/devmem, 'driver' for a variant of dmirror. */
   readonly side: 'kernel' | 'driver';
-  /** The file and function holding the switch. */
+  /**
+   * Where the failpoint is read: `file Function[, Function]` (a method as `Class.method`),
+   * optionally followed by the kernel's names in parentheses; several files separated by `; `.
+   * `test/architecture/failpoints.test.ts` checks that the mutant's quirk flag is read there and
+   * nowhere else.
+   */
   readonly site: string;
   /** The oracle expected to report it ('mirror', 'lost-data', 'liveness', …). */
   readonly oracle: string;

@@ -44,6 +44,7 @@ import {
   readCpuEntry,
 } from './cpu-view.ts';
 import { attachObserver } from './observer-hub.ts';
+import { type TranslationChecker, type TranslationWalk, translationWalk } from './translation-walk.ts';
 
 /** The oracle's name in violations. */
 const NAME = 'mirror';
@@ -95,59 +96,63 @@ export function mirrorEntryMismatch(
 }
 
 /** One schedule's mirror oracle (see the module comment). */
-class MirrorOracle implements MmObserver, OracleInstance {
+class MirrorOracle implements MmObserver, OracleInstance, TranslationChecker {
   private readonly ctx: OracleContext;
   private readonly active = new ActiveInvalidations();
-  /** Something that can break the agreement of a reporting mirror happened since the last check. */
+  /**
+   * An invalidation ended since the last check: the reporting mirrors are due too (mirror updates
+   * and freed pages are the shared walk's to watch).
+   */
   private dirty = true;
   private reported = false;
+  /** The verdict of the last translation walk, reported in this oracle's turn. */
+  private verdict: string | null = null;
+  found = false;
   /** Scratch for the CPU entry a check reads (owned here: no allocation per check). */
   private readonly cpu = new CpuEntry();
   private readonly detachFromHub: () => void;
-  /** Scratch of the translation walk (kept on the instance: the visitor is built once). */
-  private when = '';
-  private current: DeviceMirror | null = null;
-  private readonly visit = (vpn: number, pfn: number, access: number): void => {
-    const mirror = this.current!;
-    if (this.reported || this.active.covers(mirror.mm, vpn * PAGE_SIZE)) return;
-    const why = mirrorEntryMismatch(mirror, vpn, pfn, access, this.cpu);
-    if (why !== null) this.report(this.when, mirror, vpn, pfn, access, why);
-  };
+  private readonly walk: TranslationWalk;
+  private readonly leaveWalk: () => void;
 
   constructor(ctx: OracleContext) {
     this.ctx = ctx;
     this.detachFromHub = attachObserver(ctx.machine, this);
+    this.walk = translationWalk(ctx.machine);
+    this.leaveWalk = this.walk.subscribe(this);
   }
 
-  private report(
-    when: string,
-    mirror: DeviceMirror,
-    vpn: number,
-    pfn: number,
-    access: number,
-    why: string,
-  ): void {
+  /** Why `mirror`'s translation disagrees with the CPU, in words (reads {@link cpu}). */
+  private message(when: string, mirror: DeviceMirror, vpn: number, pfn: number, access: number, why: string) {
+    const addr = vpn * PAGE_SIZE;
+    return `${when}: ${mirror.name} maps ${hex(addr)} to pfn ${pfn} (${accessName(access)}) but the CPU entry of mm ${mirror.mm.id} there is ${describeCpuEntry(this.cpu)}, with no invalidation of ${hex(addr)} in progress: ${why}`;
+  }
+
+  private report(message: string): void {
     if (this.reported) return;
     this.reported = true;
-    const addr = vpn * PAGE_SIZE;
-    this.ctx.violate(
-      NAME,
-      `${when}: ${mirror.name} maps ${hex(addr)} to pfn ${pfn} (${accessName(access)}) but the CPU entry of mm ${mirror.mm.id} there is ${describeCpuEntry(this.cpu)}, with no invalidation of ${hex(addr)} in progress: ${why}`,
-    );
+    this.found = true;
+    this.ctx.violate(NAME, message);
   }
 
-  /** Checks the mirrors: all of them (`all`), or only those that do not report their updates. */
+  begin(all: boolean): boolean {
+    const due = all || this.dirty;
+    this.dirty = false;
+    return due;
+  }
+
+  visit(mirror: DeviceMirror, vpn: number, pfn: number, access: number, when: string): void {
+    if (this.active.covers(mirror.mm, vpn * PAGE_SIZE)) return;
+    const why = mirrorEntryMismatch(mirror, vpn, pfn, access, this.cpu);
+    if (why === null) return;
+    this.verdict = this.message(when, mirror, vpn, pfn, access, why);
+    this.found = true;
+  }
+
+  /** This oracle's turn at a checking moment: the shared walk's verdict, reported. */
   private check(when: string, all: boolean): void {
-    if (all) this.dirty = false;
-    this.when = when;
-    const mirrors = this.ctx.machine.deviceMirrors;
-    for (let i = 0; i < mirrors.length && !this.reported; i++) {
-      const mirror = mirrors[i]!;
-      if (!all && mirror.reportsUpdates === true) continue;
-      this.current = mirror;
-      mirror.forEachTranslation(this.visit);
-    }
-    this.current = null;
+    if (this.reported) return;
+    this.walk.serve(this, when, all);
+    if (this.verdict !== null) this.report(this.verdict);
   }
 
   invalidateStart(range: MmuNotifierRange): void {
@@ -159,14 +164,6 @@ class MirrorOracle implements MmObserver, OracleInstance {
     this.dirty = true;
   }
 
-  mirrorUpdate(): void {
-    this.dirty = true;
-  }
-
-  pageFreed(): void {
-    this.dirty = true;
-  }
-
   deviceAccess(mirror: DeviceMirror, mm: MmStruct, addr: number, pfn: number, write: boolean): void {
     if (this.reported || this.active.covers(mm, addr)) return;
     const vpn = Math.floor(addr / PAGE_SIZE);
@@ -174,22 +171,23 @@ class MirrorOracle implements MmObserver, OracleInstance {
     const why = mirrorEntryMismatch(mirror, vpn, pfn, access, this.cpu);
     // An atomic translation serves the device's reads and writes: only the frame must agree.
     if (why !== null && !why.startsWith('the CPU holds a device-exclusive entry'))
-      this.report(write ? 'device write' : 'device read', mirror, vpn, pfn, access, why);
+      this.report(this.message(write ? 'device write' : 'device read', mirror, vpn, pfn, access, why));
   }
 
   atPoint(): void {
-    if (!this.reported) this.check('at a preemption point', this.dirty);
+    this.check('at a preemption point', false);
   }
 
   atSwitch(): void {
-    if (!this.reported) this.check('at a context switch', this.dirty);
+    this.check('at a context switch', false);
   }
 
   atEnd(): void {
-    if (!this.reported) this.check('at the end of the run', true);
+    this.check('at the end of the run', true);
   }
 
   detach(): void {
+    this.leaveWalk();
     this.detachFromHub();
   }
 }

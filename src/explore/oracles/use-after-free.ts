@@ -16,57 +16,51 @@ import type { MmObserver } from '../../mm/observer.ts';
 import type { Oracle, OracleContext, OracleInstance } from '../oracle.ts';
 import { accessName, describeFreedFrame, frameInUse, hex } from './cpu-view.ts';
 import { attachObserver } from './observer-hub.ts';
+import { type TranslationChecker, type TranslationWalk, translationWalk } from './translation-walk.ts';
 
 /** The oracle's name in violations. */
 const NAME = 'use-after-free';
 
 /** One schedule's use-after-free oracle (see the module comment). */
-class UseAfterFree implements MmObserver, OracleInstance {
+class UseAfterFree implements MmObserver, OracleInstance, TranslationChecker {
   private readonly ctx: OracleContext;
-  private dirty = true;
   private reported = false;
+  /** The verdict of the last translation walk, reported in this oracle's turn. */
+  private verdict: string | null = null;
+  found = false;
   private readonly detachFromHub: () => void;
-  private when = '';
-  private current: DeviceMirror | null = null;
-  private readonly visit = (vpn: number, pfn: number, access: number): void => {
-    if (this.reported || frameInUse(this.ctx.machine, pfn)) return;
-    const mirror = this.current!;
-    this.report(
-      `${this.when}: ${mirror.name} maps ${hex(vpn * PAGE_SIZE)} of mm ${mirror.mm.id} to pfn ${pfn} (${accessName(access)}) but ${describeFreedFrame(this.ctx.machine, pfn)}`,
-    );
-  };
+  private readonly walk: TranslationWalk;
+  private readonly leaveWalk: () => void;
 
   constructor(ctx: OracleContext) {
     this.ctx = ctx;
     this.detachFromHub = attachObserver(ctx.machine, this);
+    this.walk = translationWalk(ctx.machine);
+    this.leaveWalk = this.walk.subscribe(this);
   }
 
   private report(message: string): void {
     if (this.reported) return;
     this.reported = true;
+    this.found = true;
     this.ctx.violate(NAME, message);
   }
 
-  /** Checks the mirrors: all of them (`all`), or only those that do not report their updates. */
+  begin(all: boolean): boolean {
+    return all;
+  }
+
+  visit(mirror: DeviceMirror, vpn: number, pfn: number, access: number, when: string): void {
+    if (frameInUse(this.ctx.machine, pfn)) return;
+    this.verdict = `${when}: ${mirror.name} maps ${hex(vpn * PAGE_SIZE)} of mm ${mirror.mm.id} to pfn ${pfn} (${accessName(access)}) but ${describeFreedFrame(this.ctx.machine, pfn)}`;
+    this.found = true;
+  }
+
+  /** This oracle's turn at a checking moment: the shared walk's verdict, reported. */
   private check(when: string, all: boolean): void {
-    if (all) this.dirty = false;
-    this.when = when;
-    const mirrors = this.ctx.machine.deviceMirrors;
-    for (let i = 0; i < mirrors.length && !this.reported; i++) {
-      const mirror = mirrors[i]!;
-      if (!all && mirror.reportsUpdates === true) continue;
-      this.current = mirror;
-      mirror.forEachTranslation(this.visit);
-    }
-    this.current = null;
-  }
-
-  mirrorUpdate(): void {
-    this.dirty = true;
-  }
-
-  pageFreed(): void {
-    this.dirty = true;
+    if (this.reported) return;
+    this.walk.serve(this, when, all);
+    if (this.verdict !== null) this.report(this.verdict);
   }
 
   deviceAccess(mirror: DeviceMirror, mm: MmStruct, addr: number, pfn: number, write: boolean): void {
@@ -77,18 +71,19 @@ class UseAfterFree implements MmObserver, OracleInstance {
   }
 
   atPoint(): void {
-    if (!this.reported) this.check('at a preemption point', this.dirty);
+    this.check('at a preemption point', false);
   }
 
   atSwitch(): void {
-    if (!this.reported) this.check('at a context switch', this.dirty);
+    this.check('at a context switch', false);
   }
 
   atEnd(): void {
-    if (!this.reported) this.check('at the end of the run', true);
+    this.check('at the end of the run', true);
   }
 
   detach(): void {
+    this.leaveWalk();
     this.detachFromHub();
   }
 }
