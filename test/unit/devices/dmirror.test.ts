@@ -511,6 +511,26 @@ describe('kernelVersion 6.12: EXCLUSIVE as 6.12 does it (make_device_exclusive_r
     }
   });
 
+  it('hugetlb: GUP refuses FOLL_SPLIT_PMD before faulting, so the page stays as it was (fuzz-4)', async () => {
+    // check_vma_flags() returns -EOPNOTSUPP for FOLL_SPLIT_PMD on a hugetlb VMA (6.12 and
+    // mainline): nothing is faulted in, an unpopulated page snapshots NONE, a populated one
+    // keeps its writable PMD-sized mapping.
+    for (const version of ['6.12', 'mainline'] as const) {
+      for (const populated of [false, true]) {
+        const { process, file } = await setup612(version);
+        const addr = await process.mmap(0, PMD_SIZE, RW, ANON | MAP_HUGETLB, -1, 0);
+        if (populated) await process.store32(addr + PAGE_SIZE, 3);
+        const r = await file.exclusive(addr + PAGE_SIZE, 1);
+        expect([version, r.ret]).toEqual([version, version === '6.12' ? -EBUSY : -EOPNOTSUPP]);
+        const s = await file.snapshot(addr, 2);
+        expect(s.ret).toBe(0);
+        const prot = populated ? HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD : HMM_DMIRROR_PROT_NONE;
+        expect([version, populated, ...s.prot]).toEqual([version, populated, prot, prot]);
+        if (populated) expect(await process.load32(addr + PAGE_SIZE)).toBe(3);
+      }
+    }
+  });
+
   it('a THP: the head page (and its whole folio) is made exclusive and mapped ATOMIC, the tail pages are not', async () => {
     const { process, file } = await setup612('6.12');
     const a = await process.mmap(0, 2 * PMD_SIZE, RW, ANON, -1, 0);
