@@ -41,7 +41,7 @@ import {
   mmuNotifierInvalidateRangeStart,
   mmuNotifierRangeInit,
 } from './mmu-notifier.ts';
-import { PG_anon, PG_dirty, PG_lazyfree } from './page-flags.ts';
+import { PG_anon, PG_dirty, PG_lazyfree, PG_zone_device } from './page-flags.ts';
 import { ensureEntry, findEntry } from './page-table.ts';
 import { collectPmds } from './pgwalk.ts';
 import {
@@ -223,12 +223,12 @@ async function madviseFree(vma: Vma, start: number, end: number): Promise<number
  * MADV_PAGEOUT: reclaims the exclusive anonymous pages of the range (shrink_folio_list): each is
  * unmapped (CLEAR over the page, as try_to_unmap announces it), written to a swap slot unless it
  * is a clean lazy-free page (then it is simply dropped), and freed. Without a free swap slot a
- * page stays. Shared, pinned and file pages are left in place.
+ * page stays. Shared and pinned pages are left in place; file pages, see {@link madvisePageoutFile}.
  */
 async function madvisePageout(vma: Vma, start: number, end: number): Promise<number> {
   // can_madv_lru_vma: hugetlb and raw PFN mappings cannot be reclaimed.
   if (vma.isHugetlb || (vma.flags & VM_PFNMAP) !== 0) return -EINVAL;
-  if (!vma.isAnonymous) return 0;
+  if (!vma.isAnonymous) return madvisePageoutFile(vma, start, end);
   const mm = vma.mm;
   const k = mm.kernel;
   const pm = k.pm;
@@ -276,6 +276,39 @@ async function madvisePageout(vma: Vma, start: number, end: number): Promise<num
         }
       }
     }
+    mmuNotifierInvalidateRangeEnd(range);
+  }
+  return 0;
+}
+
+/**
+ * MADV_PAGEOUT of a file or shmem mapping (found by the kernel oracle, fuzz-6-106): each page-cache
+ * page of the range mapped by this PTE only (`folio_mapcount() == folio_nr_pages()`) goes to
+ * `shrink_folio_list`, whose `try_to_unmap` clears its PTE (CLEAR over the page) before it looks
+ * at writeback; the page itself stays in the page cache (shmem without swap: `shmem_writepage`
+ * redirties it; hmmsim writes back no file page), so the next access faults it in again with the
+ * same data. Pages copied on write in a private file mapping are anonymous: left in place here
+ * (as anonymous pages without swap are). The process may page out the file
+ * (`can_do_file_pageout`: hmmsim's processes own the files they map).
+ */
+async function madvisePageoutFile(vma: Vma, start: number, end: number): Promise<number> {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const pm = k.pm;
+  for (let addr = start; addr < end; addr += PAGE_SIZE) {
+    const off = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 1);
+    if (off < 0) continue;
+    const lo = k.pt.words[off]!;
+    if ((lo & PTE_KIND_MASK) !== PTE_PRESENT || (lo & PTE_SPECIAL) !== 0) continue;
+    const pfn = k.pt.words[off + 1]!;
+    // vm_normal_folio: no zero page, no device memory; an anonymous (COW) page needs swap.
+    if (pm.isZeroPfn(pfn) || (pm.flags[pfn]! & (PG_anon | PG_zone_device)) !== 0) continue;
+    if (pm.order[pfn] !== 0 || pm.mapcount[pfn] !== 1) continue;
+    const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, addr, addr + PAGE_SIZE);
+    await mmuNotifierInvalidateRangeStart(range);
+    const off2 = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 1);
+    if (off2 >= 0 && k.pt.words[off2 + 1] === pfn && (k.pt.words[off2]! & PTE_KIND_MASK) === PTE_PRESENT)
+      zapPte(mm, off2);
     mmuNotifierInvalidateRangeEnd(range);
   }
   return 0;
