@@ -31,7 +31,8 @@ import {
   VM_WRITE,
 } from './constants.ts';
 import { initAnonFolio } from './fault.ts';
-import { splitFolio, splitHugePmd } from './huge-memory.ts';
+import { splitFolio, splitHugePmd, trySplitFolio } from './huge-memory.ts';
+import type { Kernel } from './kernel.ts';
 import { MEMCG_ANON, memCgroupCharge } from './memcontrol.ts';
 import type { MmStruct } from './mm-struct.ts';
 import { pageAlign } from './mmap.ts';
@@ -248,6 +249,11 @@ async function madvisePageout(vma: Vma, start: number, end: number): Promise<num
       const n = pm.folioNrPages(head);
       for (let j = 0; j < n; j++) mapped += pm.mapcount[head + j]!;
       if (pm.entireMapcount[head] !== 0 || pm.refcount[head] !== mapped) continue;
+      if (pageoutSplitsFolio(k, head, addr - (pfn - head) * PAGE_SIZE, start, end)) {
+        // split_folio: its zero-filled pages come back as the shared zero page; look again.
+        if (await trySplitFolio(mm, head, Math.floor(addr / PMD_SIZE) * PMD_SIZE, 0)) addr -= PAGE_SIZE;
+        continue;
+      }
       splitFolio(k, head);
     }
     if (pm.refcount[pfn] !== 1) continue;
@@ -279,6 +285,21 @@ async function madvisePageout(vma: Vma, start: number, end: number): Promise<num
     mmuNotifierInvalidateRangeEnd(range);
   }
   return 0;
+}
+
+/**
+ * Whether MADV_PAGEOUT splits the large anonymous folio `head` (mapped from `headAddr`) as Linux
+ * does, with `split_folio()` and so RMP_USE_SHARED_ZEROPAGE (6.12 and mainline): when the range
+ * [start, end) holds only part of it (`madvise_cold_or_pageout_pte_range`), or when reclaim
+ * cannot add it to swap whole (`shrink_folio_list`'s fallback when `add_to_swap()` fails: here,
+ * fewer free slots than its pages). A lazy-free folio is discarded whole, never split. Otherwise
+ * Linux swaps the folio out whole (THP_SWAP), which hmmsim does page by page without the remap.
+ */
+function pageoutSplitsFolio(k: Kernel, head: number, headAddr: number, start: number, end: number): boolean {
+  const n = k.pm.folioNrPages(head);
+  if (headAddr < start || headAddr + n * PAGE_SIZE > end) return true;
+  if ((k.pm.flags[head]! & PG_lazyfree) !== 0) return false;
+  return k.swap.nrSlots - k.swap.inUse < n;
 }
 
 /**

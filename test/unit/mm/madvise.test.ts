@@ -309,6 +309,41 @@ describe('MADV_PAGEOUT', () => {
     expect(m.swap.inUse).toBe(0);
   });
 
+  it('splits a THP it cannot swap whole with split_folio: zero-filled pages become the zero page', async () => {
+    // No swap: shrink_folio_list's add_to_swap() fails and split_folio_to_list() splits the
+    // folio (RMP_USE_SHARED_ZEROPAGE); the written pages stay, as nothing can take them.
+    const { m, p } = await boot({ thp: 'always' });
+    expect(await p.mmap(BASE, PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    await p.store32(BASE + 3 * P, 7);
+    expect(await p.madvise(BASE, PMD_SIZE, MADV_PAGEOUT)).toBe(0);
+    const zero = leafAt(m, p.mm, BASE).pfn;
+    expect(m.pm.isZeroPfn(zero)).toBe(true);
+    expect(
+      [0, 1, 2, 4, 511].map((i) => leafAt(m, p.mm, BASE + i * P)).every((e) => e.special && !e.write),
+    ).toBe(true);
+    const kept = leafAt(m, p.mm, BASE + 3 * P);
+    expect([kept.level, kept.special, kept.write]).toEqual([1, false, true]);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(1);
+    expect(await p.load32(BASE + 3 * P)).toBe(7);
+    expect(await p.load32(BASE + 4 * P)).toBe(0);
+  });
+
+  it('splits a THP only part of which is in the range, whatever the swap: the zero pages outside it too', async () => {
+    // madvise_cold_or_pageout_pte_range: split_folio() when the range holds part of the folio,
+    // then the pages in the range are reclaimed (to swap).
+    const { m, p } = await boot({ swap: 4 * MiB, thp: 'always' });
+    expect(await p.mmap(BASE, PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    await p.store32(BASE + 3 * P, 7);
+    await p.store32(BASE + 300 * P, 9);
+    expect(await p.madvise(BASE, 4 * P, MADV_PAGEOUT)).toBe(0);
+    expect(leafAt(m, p.mm, BASE + 3 * P).kind).toBe(KIND_SWAP);
+    expect(m.swap.inUse).toBe(1);
+    for (const i of [0, 4, 299, 511]) expect(m.pm.isZeroPfn(leafAt(m, p.mm, BASE + i * P).pfn)).toBe(true);
+    expect(leafAt(m, p.mm, BASE + 300 * P).write).toBe(true);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(1);
+    expect([await p.load32(BASE + 3 * P), await p.load32(BASE + 300 * P)]).toEqual([7, 9]);
+  });
+
   it('is -EINVAL on hugetlb', async () => {
     const { p } = await boot({ swap: MiB, hugetlbPages: 1 });
     const huge = await p.mmap(0, PMD_SIZE, RW, ANON | MAP_HUGETLB, -1, 0);
