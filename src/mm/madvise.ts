@@ -236,10 +236,9 @@ async function madvisePageout(vma: Vma, start: number, end: number): Promise<num
   // Reclaim splits THPs that would go to swap.
   for (let a = Math.floor(start / PMD_SIZE) * PMD_SIZE; a < end; a += PMD_SIZE) await splitHugePmd(mm, a);
   for (let addr = start; addr < end; addr += PAGE_SIZE) {
-    const off = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 1);
+    const off = normalPteAt(mm, addr);
     if (off < 0) continue;
     const lo = k.pt.words[off]!;
-    if ((lo & PTE_KIND_MASK) !== PTE_PRESENT || (lo & PTE_SPECIAL) !== 0) continue;
     const pfn = k.pt.words[off + 1]!;
     const head = pm.folioHead(pfn);
     if ((pm.flags[pfn]! & PG_anon) === 0 || pm.mapcount[pfn] !== 1) continue;
@@ -287,6 +286,15 @@ async function madvisePageout(vma: Vma, start: number, end: number): Promise<num
   return 0;
 }
 
+/** The offset of the PTE at `addr` when it is present and not special (a struct page's), else -1. */
+function normalPteAt(mm: MmStruct, addr: number): number {
+  const words = mm.kernel.pt.words;
+  const off = findEntry(mm.kernel.pt, mm.pgd, addr / PAGE_SIZE, 1);
+  if (off < 0 || (words[off]! & PTE_KIND_MASK) !== PTE_PRESENT || (words[off]! & PTE_SPECIAL) !== 0)
+    return -1;
+  return off;
+}
+
 /**
  * Whether MADV_PAGEOUT splits the large anonymous folio `head` (mapped from `headAddr`) as Linux
  * does, with `split_folio()` and so RMP_USE_SHARED_ZEROPAGE (6.12 and mainline): when the range
@@ -317,10 +325,8 @@ async function madvisePageoutFile(vma: Vma, start: number, end: number): Promise
   const k = mm.kernel;
   const pm = k.pm;
   for (let addr = start; addr < end; addr += PAGE_SIZE) {
-    const off = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 1);
+    const off = normalPteAt(mm, addr);
     if (off < 0) continue;
-    const lo = k.pt.words[off]!;
-    if ((lo & PTE_KIND_MASK) !== PTE_PRESENT || (lo & PTE_SPECIAL) !== 0) continue;
     const pfn = k.pt.words[off + 1]!;
     // vm_normal_folio: no zero page, no device memory; an anonymous (COW) page needs swap.
     if (pm.isZeroPfn(pfn) || (pm.flags[pfn]! & (PG_anon | PG_zone_device)) !== 0) continue;
