@@ -6,7 +6,7 @@
  */
 import { HMM_WALK_PAGE_NS, HMM_WALK_PASS_NS } from '../hmm/hmm-range-fault.ts';
 import { PAGE_SIZE, PMD_SIZE } from '../mm/constants.ts';
-import { FOLL_GET, FOLL_WRITE, getUserPages } from '../mm/gup.ts';
+import { FOLL_GET, FOLL_SPLIT_PMD, FOLL_WRITE, getUserPages } from '../mm/gup.ts';
 import { splitHugePmd } from '../mm/huge-memory.ts';
 import type { MmStruct } from '../mm/mm-struct.ts';
 import {
@@ -36,7 +36,8 @@ import { UsageError } from '../sim/errors.ts';
  * breaking COW, revoking another device's exclusivity), then replaces its PTE with a
  * device-exclusive entry, announced as EXCLUSIVE with `owner`. Resolves to the page's pfn —
  * returned locked and referenced, the caller unlocks and puts it — or -errno (-EOPNOTSUPP for a
- * page that is not anonymous, or hugetlb). The caller holds the mmap read lock.
+ * page that is not anonymous, or hugetlb: GUP refuses FOLL_SPLIT_PMD on a hugetlb VMA before
+ * faulting anything in). The caller holds the mmap read lock.
  */
 export async function makeDeviceExclusive(mm: MmStruct, addr: number, owner: unknown): Promise<number> {
   if (!mm.mmapLock.heldByCurrent())
@@ -48,13 +49,13 @@ export async function makeDeviceExclusive(mm: MmStruct, addr: number, owner: unk
     // A page walk and a fault, like one pass of hmm_range_fault: a loop calling only this
     // function sees time pass, so its HMM_RANGE_DEFAULT_TIMEOUT can expire.
     k.sched.clock.advance(HMM_WALK_PASS_NS + HMM_WALK_PAGE_NS);
-    // FOLL_SPLIT_PMD: the entry must be a PTE.
+    // FOLL_SPLIT_PMD: the entry must be a PTE (a hugetlb VMA is refused by GUP, unfaulted).
     const pmdOff = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 2);
     const vma = mm.vmaLookup(addr);
     if (pmdOff >= 0 && (k.pt.words[pmdOff]! & PTE_LEAF) !== 0 && vma !== null && !vma.isHugetlb) {
       await splitHugePmd(mm, Math.floor(addr / PMD_SIZE) * PMD_SIZE);
     }
-    const pages = await getUserPages(mm, addr, 1, FOLL_GET | FOLL_WRITE);
+    const pages = await getUserPages(mm, addr, 1, FOLL_GET | FOLL_WRITE | FOLL_SPLIT_PMD);
     if (typeof pages === 'number') return pages;
     const pfn = pages[0]!;
     if ((pm.flags[pfn]! & PG_anon) === 0 || (pm.flags[pfn]! & PG_hugetlb) !== 0) {
@@ -115,7 +116,7 @@ export async function makeDeviceExclusiveRange(
     if (pmdOff >= 0 && (k.pt.words[pmdOff]! & PTE_LEAF) !== 0 && vma !== null && !vma.isHugetlb) {
       await splitHugePmd(mm, Math.floor(addr / PMD_SIZE) * PMD_SIZE);
     }
-    const got = await getUserPages(mm, addr, 1, FOLL_GET | FOLL_WRITE);
+    const got = await getUserPages(mm, addr, 1, FOLL_GET | FOLL_WRITE | FOLL_SPLIT_PMD);
     if (typeof got === 'number') {
       if (pages.length === 0) return got;
       break;

@@ -9,7 +9,7 @@
  * first.
  * @module
  */
-import { EFAULT, EMLINK, ENOMEM } from '../sim/errno.ts';
+import { EFAULT, EMLINK, ENOMEM, EOPNOTSUPP } from '../sim/errno.ts';
 import { kernelBug, UsageError } from '../sim/errors.ts';
 import { translate } from './access.ts';
 import {
@@ -123,11 +123,14 @@ export async function getUserPages(
 /**
  * `check_vma_flags`: 0, or -EFAULT when GUP may not access `vma` (VM_IO/VM_PFNMAP; a write without
  * VM_WRITE unless FOLL_FORCE on a COW mapping; a read without VM_READ unless FOLL_FORCE with
- * VM_MAYREAD). Unlike a CPU access, VM_WRITE or VM_EXEC do not make a VMA readable for GUP.
+ * VM_MAYREAD), or -EOPNOTSUPP for FOLL_SPLIT_PMD on hugetlb ("mm/gup: reject FOLL_SPLIT_PMD with
+ * hugetlb VMAs", also in 6.12's stable tree): refused before anything is faulted in. Unlike a CPU
+ * access, VM_WRITE or VM_EXEC do not make a VMA readable for GUP.
  */
 export function checkVmaFlags(vma: Vma, gupFlags: number): number {
   const f = vma.flags;
   if (vma.isIoOrPfnmap) return -EFAULT;
+  if ((gupFlags & FOLL_SPLIT_PMD) !== 0 && vma.isHugetlb) return -EOPNOTSUPP;
   const force = (gupFlags & FOLL_FORCE) !== 0;
   if ((gupFlags & FOLL_WRITE) !== 0) {
     if ((f & VM_WRITE) === 0) {

@@ -44,6 +44,7 @@ import {
   PTE_WRITE,
   PTE_YOUNG,
 } from './pte.ts';
+import { rmapWalk } from './rmap.ts';
 import type { Vma } from './vma.ts';
 
 /** True when an anonymous fault at `addr` may be served by a PMD-mapped THP (`thp_vma_allowable_order`). */
@@ -162,9 +163,10 @@ export function splitFolio(k: Kernel, head: number, extraRefs = 0): void {
 }
 
 /**
- * split_folio for a folio the caller holds `extraRefs` references to (and possibly locks): the
- * PMD mapping, if any, is split first (CLEAR); the split fails (false) when someone else holds a
- * reference (a pin) or another process maps it with a PMD.
+ * split_folio for a folio the caller holds `extraRefs` references to (and possibly locks): its PMD
+ * mappings are split first (CLEAR each), `haddr`'s in `mm` then every other one (`unmap_folio`'s
+ * TTU_SPLIT_HUGE_PMD reaches each process mapping it, e.g. a child after fork: fuzz-7-13); the
+ * split fails (false) when someone else holds a reference (a pin).
  */
 export async function trySplitFolio(
   mm: MmStruct,
@@ -177,6 +179,7 @@ export async function trySplitFolio(
   if (pm.order[head] === 0) return true;
   if ((pm.flags[head]! & PG_hugetlb) !== 0) return false;
   await splitHugePmd(mm, haddr);
+  for (const hit of rmapWalk(k, head)) if (hit.level === 2) await splitHugePmd(hit.vma.mm, hit.addr);
   if (pm.entireMapcount[head] !== 0) return false;
   let mapped = 0;
   const n = pm.folioNrPages(head);

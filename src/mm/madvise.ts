@@ -31,7 +31,8 @@ import {
   VM_WRITE,
 } from './constants.ts';
 import { initAnonFolio } from './fault.ts';
-import { splitFolio, splitHugePmd } from './huge-memory.ts';
+import { splitFolio, splitHugePmd, trySplitFolio } from './huge-memory.ts';
+import type { Kernel } from './kernel.ts';
 import { MEMCG_ANON, memCgroupCharge } from './memcontrol.ts';
 import type { MmStruct } from './mm-struct.ts';
 import { pageAlign } from './mmap.ts';
@@ -41,7 +42,7 @@ import {
   mmuNotifierInvalidateRangeStart,
   mmuNotifierRangeInit,
 } from './mmu-notifier.ts';
-import { PG_anon, PG_dirty, PG_lazyfree } from './page-flags.ts';
+import { PG_anon, PG_dirty, PG_lazyfree, PG_zone_device } from './page-flags.ts';
 import { ensureEntry, findEntry } from './page-table.ts';
 import { collectPmds } from './pgwalk.ts';
 import {
@@ -223,22 +224,21 @@ async function madviseFree(vma: Vma, start: number, end: number): Promise<number
  * MADV_PAGEOUT: reclaims the exclusive anonymous pages of the range (shrink_folio_list): each is
  * unmapped (CLEAR over the page, as try_to_unmap announces it), written to a swap slot unless it
  * is a clean lazy-free page (then it is simply dropped), and freed. Without a free swap slot a
- * page stays. Shared, pinned and file pages are left in place.
+ * page stays. Shared and pinned pages are left in place; file pages, see {@link madvisePageoutFile}.
  */
 async function madvisePageout(vma: Vma, start: number, end: number): Promise<number> {
   // can_madv_lru_vma: hugetlb and raw PFN mappings cannot be reclaimed.
   if (vma.isHugetlb || (vma.flags & VM_PFNMAP) !== 0) return -EINVAL;
-  if (!vma.isAnonymous) return 0;
+  if (!vma.isAnonymous) return madvisePageoutFile(vma, start, end);
   const mm = vma.mm;
   const k = mm.kernel;
   const pm = k.pm;
   // Reclaim splits THPs that would go to swap.
   for (let a = Math.floor(start / PMD_SIZE) * PMD_SIZE; a < end; a += PMD_SIZE) await splitHugePmd(mm, a);
   for (let addr = start; addr < end; addr += PAGE_SIZE) {
-    const off = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 1);
+    const off = normalPteAt(mm, addr);
     if (off < 0) continue;
     const lo = k.pt.words[off]!;
-    if ((lo & PTE_KIND_MASK) !== PTE_PRESENT || (lo & PTE_SPECIAL) !== 0) continue;
     const pfn = k.pt.words[off + 1]!;
     const head = pm.folioHead(pfn);
     if ((pm.flags[pfn]! & PG_anon) === 0 || pm.mapcount[pfn] !== 1) continue;
@@ -248,6 +248,11 @@ async function madvisePageout(vma: Vma, start: number, end: number): Promise<num
       const n = pm.folioNrPages(head);
       for (let j = 0; j < n; j++) mapped += pm.mapcount[head + j]!;
       if (pm.entireMapcount[head] !== 0 || pm.refcount[head] !== mapped) continue;
+      if (pageoutSplitsFolio(k, head, addr - (pfn - head) * PAGE_SIZE, start, end)) {
+        // split_folio: its zero-filled pages come back as the shared zero page; look again.
+        if (await trySplitFolio(mm, head, Math.floor(addr / PMD_SIZE) * PMD_SIZE, 0)) addr -= PAGE_SIZE;
+        continue;
+      }
       splitFolio(k, head);
     }
     if (pm.refcount[pfn] !== 1) continue;
@@ -276,6 +281,61 @@ async function madvisePageout(vma: Vma, start: number, end: number): Promise<num
         }
       }
     }
+    mmuNotifierInvalidateRangeEnd(range);
+  }
+  return 0;
+}
+
+/** The offset of the PTE at `addr` when it is present and not special (a struct page's), else -1. */
+function normalPteAt(mm: MmStruct, addr: number): number {
+  const words = mm.kernel.pt.words;
+  const off = findEntry(mm.kernel.pt, mm.pgd, addr / PAGE_SIZE, 1);
+  if (off < 0 || (words[off]! & PTE_KIND_MASK) !== PTE_PRESENT || (words[off]! & PTE_SPECIAL) !== 0)
+    return -1;
+  return off;
+}
+
+/**
+ * Whether MADV_PAGEOUT splits the large anonymous folio `head` (mapped from `headAddr`) as Linux
+ * does, with `split_folio()` and so RMP_USE_SHARED_ZEROPAGE (6.12 and mainline): when the range
+ * [start, end) holds only part of it (`madvise_cold_or_pageout_pte_range`), or when reclaim
+ * cannot add it to swap whole (`shrink_folio_list`'s fallback when `add_to_swap()` fails: here,
+ * fewer free slots than its pages). A lazy-free folio is discarded whole, never split. Otherwise
+ * Linux swaps the folio out whole (THP_SWAP), which hmmsim does page by page without the remap.
+ */
+function pageoutSplitsFolio(k: Kernel, head: number, headAddr: number, start: number, end: number): boolean {
+  const n = k.pm.folioNrPages(head);
+  if (headAddr < start || headAddr + n * PAGE_SIZE > end) return true;
+  if ((k.pm.flags[head]! & PG_lazyfree) !== 0) return false;
+  return k.swap.nrSlots - k.swap.inUse < n;
+}
+
+/**
+ * MADV_PAGEOUT of a file or shmem mapping (found by the kernel oracle, fuzz-6-106): each page-cache
+ * page of the range mapped by this PTE only (`folio_mapcount() == folio_nr_pages()`) goes to
+ * `shrink_folio_list`, whose `try_to_unmap` clears its PTE (CLEAR over the page) before it looks
+ * at writeback; the page itself stays in the page cache (shmem without swap: `shmem_writepage`
+ * redirties it; hmmsim writes back no file page), so the next access faults it in again with the
+ * same data. Pages copied on write in a private file mapping are anonymous: left in place here
+ * (as anonymous pages without swap are). The process may page out the file
+ * (`can_do_file_pageout`: hmmsim's processes own the files they map).
+ */
+async function madvisePageoutFile(vma: Vma, start: number, end: number): Promise<number> {
+  const mm = vma.mm;
+  const k = mm.kernel;
+  const pm = k.pm;
+  for (let addr = start; addr < end; addr += PAGE_SIZE) {
+    const off = normalPteAt(mm, addr);
+    if (off < 0) continue;
+    const pfn = k.pt.words[off + 1]!;
+    // vm_normal_folio: no zero page, no device memory; an anonymous (COW) page needs swap.
+    if (pm.isZeroPfn(pfn) || (pm.flags[pfn]! & (PG_anon | PG_zone_device)) !== 0) continue;
+    if (pm.order[pfn] !== 0 || pm.mapcount[pfn] !== 1) continue;
+    const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, addr, addr + PAGE_SIZE);
+    await mmuNotifierInvalidateRangeStart(range);
+    const off2 = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 1);
+    if (off2 >= 0 && k.pt.words[off2 + 1] === pfn && (k.pt.words[off2]! & PTE_KIND_MASK) === PTE_PRESENT)
+      zapPte(mm, off2);
     mmuNotifierInvalidateRangeEnd(range);
   }
   return 0;

@@ -106,31 +106,50 @@ export async function isolateRange(mm: MmStruct, start: number, end: number): Pr
 
 /**
  * `vma_merge_existing_range` after a flag change (`vma_modify_flags`), for anonymous VMAs only:
- * `vma` absorbs its neighbours when they now have the same flags, the same (or no) anon family,
- * the same userfaultfd context, and page offsets that continue each other, so a range split by
- * one madvise() and restored by another is one VMA again. Returns the VMA that remains.
+ * `vma` absorbs its neighbours when they now have the same flags, compatible anon_vmas (see
+ * {@link anonVmasMergeable}), the same userfaultfd context, and page offsets that continue each
+ * other, so a range split by one madvise() and restored by another is one VMA again. When both
+ * neighbours qualify, their own anon_vmas must also be compatible (`can_vma_merge_right`), else
+ * only the previous one merges. Returns the VMA that remains.
  */
 export function vmaMergeAnonNeighbours(vma: Vma): Vma {
   const mm = vma.mm;
-  const fits = (a: Vma, b: Vma): boolean =>
+  const fits = (a: Vma, b: Vma, tgt: Vma): boolean =>
     a.end === b.start &&
     a.isAnonymous &&
     b.isAnonymous &&
     !a.isHugetlb &&
     a.flags === b.flags &&
     a.uffd === b.uffd &&
-    (a.anonVma === null || b.anonVma === null || a.anonVma === b.anonVma) &&
+    anonVmasMergeable(vma, tgt) &&
     a.pgoff + (a.end - a.start) / PAGE_SIZE === b.pgoff;
-  let cur = vma;
-  const i = mm.vmas.indexOf(cur);
+  const i = mm.vmas.indexOf(vma);
   const next = mm.vmas[i + 1];
-  if (next !== undefined && fits(cur, next)) absorb(cur, next);
   const prev = i > 0 ? mm.vmas[i - 1] : undefined;
-  if (prev !== undefined && fits(prev, cur)) {
-    absorb(prev, cur);
-    cur = prev;
-  }
-  return cur;
+  const left = prev !== undefined && fits(prev, vma, prev);
+  const right =
+    next !== undefined &&
+    fits(vma, next, next) &&
+    (!left || prev.anonVma === null || next.anonVma === null || prev.anonVma === next.anonVma);
+  if (right) absorb(vma, next);
+  if (!left) return vma;
+  absorb(prev, vma);
+  return prev;
+}
+
+/**
+ * `is_mergeable_anon_vma` for the VMA `src` whose flags changed and the neighbour `tgt` it would
+ * merge with. The same anon_vma (or none on both sides) always merges. With one side faulted:
+ * Linux 6.12 requires `tgt` to be the faulted one, with a singular anon_vma chain (not a fork
+ * child's VMA), so a faulted VMA never merges into an unfaulted neighbour; mainline (879bca0a2c4f,
+ * "mm/vma: fix incorrectly disallowed anonymous VMA merges", v6.16) merges either way as long as
+ * the faulted side has no anon_vmas cloned from a parent (`vma_had_uncowed_parents`).
+ */
+function anonVmasMergeable(src: Vma, tgt: Vma): boolean {
+  if (src.anonVma === tgt.anonVma) return true;
+  if (src.anonVma !== null && tgt.anonVma !== null) return false;
+  if (src.mm.kernel.kernelVersion === '6.12') return tgt.anonVma !== null && !tgt.anonVmaFromParent;
+  return !(src.anonVma !== null ? src : tgt).anonVmaFromParent;
 }
 
 /** `a` takes over `b`'s range (right after its own) and `b` goes. */

@@ -209,7 +209,9 @@ export function compareScenario(
       divergences.push({ source: step.source, op: step.op, field, kernel: kv, hmmsim: hv });
     };
     const before = divergences.length;
-    if (k === undefined || h === undefined || k.unmapped) {
+    if (k?.unmapped === true && h?.unmapped === true) {
+      // Neither ran it: the mapping's mmap failed on both sides (compared at the mmap).
+    } else if (k === undefined || h === undefined || k.unmapped || h.unmapped) {
       diverge(
         'result',
         k === undefined ? '(none: the runner stopped)' : describeResult(k, step.op),

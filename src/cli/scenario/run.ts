@@ -61,6 +61,22 @@ export interface StepResult {
   readonly prot?: Uint8Array;
   readonly value?: number;
   readonly signal?: string;
+  /** Not run (lenient runs only): the step names a mapping whose mmap failed. */
+  readonly unmapped?: boolean;
+}
+
+/**
+ * Thrown by a lenient run's step that names a mapping whose mmap failed: the step is not run,
+ * as the kernel oracle's runner does not run it.
+ */
+class MappingNeverMapped extends Error {
+  override readonly name = 'MappingNeverMapped';
+  constructor(
+    readonly mapping: string,
+    readonly actor: string,
+  ) {
+    super(`mapping "${mapping}" was never mapped`);
+  }
 }
 
 /** A failed expectation (or an impossible step), naming the step. */
@@ -87,6 +103,8 @@ export class ScenarioState {
   readonly processes = new Map<string, Process>();
   readonly devices = new Map<string, DmirrorDevice>();
   readonly mappings = new Map<string, MappingState>();
+  /** Mappings whose mmap failed, with the process that asked for them. */
+  readonly failedMappings = new Map<string, string>();
   readonly files = new Map<string, DmirrorFile>();
   readonly counters: RunCounters;
   /** Called with each step's result (see {@link RunScenarioOptions.onResult}). */
@@ -282,7 +300,11 @@ class StepContext<S extends Step = Step> {
 
   mapping(name: string): MappingState {
     const m = this.state.mappings.get(name);
-    if (m === undefined) return this.fail(`mapping "${name}" does not exist (yet)`);
+    if (m === undefined) {
+      const actor = this.state.failedMappings.get(name);
+      if (this.state.lenient && actor !== undefined) throw new MappingNeverMapped(name, actor);
+      return this.fail(`mapping "${name}" does not exist (yet)`);
+    }
     return m;
   }
 
@@ -486,6 +508,7 @@ const STEP_HANDLERS: { readonly [Op in Step['op']]: StepHandler<Op> } = {
       if (r !== 0) c.fail(`madvise(${m.thp}) failed with ${errnoName(r)}`);
     }
     if (addr >= 0) state.mappings.set(m.name, { addr, pages, process: actor });
+    else state.failedMappings.set(m.name, actor);
     const text =
       addr >= 0
         ? `mmap ${m.name}: ${pages} pages at ${hex(addr)} (${m.prot.join('|')}, ${m.flags.join('|')}${m.thp ? `, ${m.thp}` : ''})`
@@ -623,7 +646,15 @@ async function runStepBody(
   const inv0 = { ...counters.invalidations };
   const c = new StepContext(state, s, thread, out);
   const handler = STEP_HANDLERS[s.op] as StepHandler<Step['op']>;
-  let { actor, text } = await handler(c);
+  let report: { actor: string; text: string };
+  try {
+    report = await handler(c);
+  } catch (e) {
+    if (!(e instanceof MappingNeverMapped)) throw e;
+    out.result = { unmapped: true };
+    report = { actor: e.actor, text: `${s.op}: not run, ${e.message}` };
+  }
+  let { actor, text } = report;
   if (thread === null && s.op !== 'threads') {
     const inv = Object.entries(counters.invalidations)
       .map(([k, v]) => [k, v - (inv0[k] ?? 0)] as const)

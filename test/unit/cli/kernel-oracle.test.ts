@@ -134,6 +134,61 @@ describe('compareScenario', () => {
     expect(diff.divergences[0]!.source.line).toBeGreaterThan(1);
   });
 
+  it('a step on a mapping whose mmap failed on both sides is run by neither, and agrees (fuzz-5-133)', async () => {
+    // Two huge pages, three private hugetlb mappings: the third mmap is -ENOMEM (no reservation
+    // left), and both the runner and hmmsim leave the later steps on it unrun.
+    const doc = loadScenario(
+      JSON.stringify({
+        name: 'unmapped',
+        machine: { hugetlbPages: 2 },
+        devices: [{ name: 'd', type: 'private' }],
+        processes: ['p'],
+        steps: [
+          ...['a', 'b', 'c'].map((name) => ({
+            op: 'mmap',
+            name,
+            flags: ['private', 'anonymous', 'hugetlb'],
+            pages: 512,
+            prot: ['read', 'write'],
+          })),
+          { op: 'open', device: 'd', process: 'p', file: 'f' },
+          { op: 'migrateToDev', file: 'f', mapping: 'c', page: 0, pages: 1 },
+          { op: 'write', mapping: 'a', page: 0, pages: 1, pattern: { int32: 1 } },
+        ],
+      }),
+      'unmapped.json',
+    );
+    const [program] = compileBatch([doc]);
+    const h = await runOnHmmsim(doc);
+    expect(h.failure).toBeNull();
+    expect([h.results.get('steps[2]'), h.results.get('steps[4]')]).toEqual([
+      { ret: -12 },
+      { unmapped: true },
+    ]);
+    const lines = [
+      '@@R {"id":0,"ret":0}',
+      '@@R {"id":1,"ret":0}',
+      '@@R {"id":2,"ret":-12}',
+      '@@R {"id":3,"ret":3}',
+    ];
+    // The kernel's answer to step 4 (on the never-mapped mapping), then step 5's.
+    const withStep4 = (step4: string) =>
+      compareScenario(
+        doc,
+        program!,
+        parseRunnerOutput([...lines, step4, '@@R {"id":5}']),
+        h.results,
+        h.failure,
+      );
+    const agree = withStep4('@@R {"id":4,"unmapped":true}');
+    expect(agree.divergences).toEqual([]);
+    expect(agree.steps).toBe(6);
+    const ran = withStep4('@@R {"id":4,"ret":0,"cpages":1,"faults":0}');
+    expect(ran.divergences.map((d) => [d.source.path, d.field, d.hmmsim])).toEqual([
+      ['steps[4]', 'result', '(not run: its mapping was never mapped)'],
+    ]);
+  });
+
   it('reports where the data differ', async () => {
     const doc = example('anon_write');
     const [program] = compileBatch([doc]);

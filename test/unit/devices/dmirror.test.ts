@@ -457,6 +457,27 @@ describe('kernelVersion 6.12: MIGRATE_TO_DEV as 6.12 does it', () => {
   });
 });
 
+describe('split_folio splits the PMD of every process mapping the THP (unmap_folio; fuzz-7-13)', () => {
+  it('MIGRATE_TO_DEV over part of a THP shared with a child by PMD: split, the pages migrate', async () => {
+    for (const kernelVersion of ['6.12', 'mainline'] as const) {
+      const machine = new Machine({ memory: 64 * 1024 * 1024, thp: 'always', kernelVersion });
+      const file = await machine.addDmirrorDevice().open(await machine.createProcess());
+      const process = file.process;
+      const a = await process.mmap(0, 2 * PMD_SIZE, RW, ANON, -1, 0);
+      const base = Math.ceil(a / PMD_SIZE) * PMD_SIZE;
+      await process.store32(base + 39 * PAGE_SIZE, 49777);
+      const child = await process.fork();
+      const r = await file.migrateToDev(base + 97 * PAGE_SIZE, 129);
+      expect([kernelVersion, r.ret, r.cpages]).toEqual([kernelVersion, 0, 129]);
+      // The split remapped the zero-filled pages to the zero page in both processes.
+      const snap = await file.snapshot(base + 38 * PAGE_SIZE, 2);
+      expect([...snap.prot]).toEqual([HMM_DMIRROR_PROT_ZERO | HMM_DMIRROR_PROT_READ, HMM_DMIRROR_PROT_READ]);
+      expect(await child.load32(base + 39 * PAGE_SIZE)).toBe(49777);
+      expect(await child.load32(base + 100 * PAGE_SIZE)).toBe(0);
+    }
+  });
+});
+
 describe('kernelVersion 6.12: EXCLUSIVE as 6.12 does it (make_device_exclusive_range, -EBUSY)', () => {
   async function setup612(kernelVersion: 'mainline' | '6.12') {
     const machine = new Machine({ memory: 64 * 1024 * 1024, thp: 'always', hugetlbPages: 1, kernelVersion });
@@ -507,6 +528,26 @@ describe('kernelVersion 6.12: EXCLUSIVE as 6.12 does it (make_device_exclusive_r
         const addr = await map(process);
         const r = await file.exclusive(addr, name === 'unmapped' ? 1 : 4);
         expect([name, version, r.ret]).toEqual([name, version, version === '6.12' ? -EBUSY : mainline]);
+      }
+    }
+  });
+
+  it('hugetlb: GUP refuses FOLL_SPLIT_PMD before faulting, so the page stays as it was (fuzz-4)', async () => {
+    // check_vma_flags() returns -EOPNOTSUPP for FOLL_SPLIT_PMD on a hugetlb VMA (6.12 and
+    // mainline): nothing is faulted in, an unpopulated page snapshots NONE, a populated one
+    // keeps its writable PMD-sized mapping.
+    for (const version of ['6.12', 'mainline'] as const) {
+      for (const populated of [false, true]) {
+        const { process, file } = await setup612(version);
+        const addr = await process.mmap(0, PMD_SIZE, RW, ANON | MAP_HUGETLB, -1, 0);
+        if (populated) await process.store32(addr + PAGE_SIZE, 3);
+        const r = await file.exclusive(addr + PAGE_SIZE, 1);
+        expect([version, r.ret]).toEqual([version, version === '6.12' ? -EBUSY : -EOPNOTSUPP]);
+        const s = await file.snapshot(addr, 2);
+        expect(s.ret).toBe(0);
+        const prot = populated ? HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD : HMM_DMIRROR_PROT_NONE;
+        expect([version, populated, ...s.prot]).toEqual([version, populated, prot, prot]);
+        if (populated) expect(await process.load32(addr + PAGE_SIZE)).toBe(3);
       }
     }
   });

@@ -309,17 +309,91 @@ describe('MADV_PAGEOUT', () => {
     expect(m.swap.inUse).toBe(0);
   });
 
-  it('is -EINVAL on hugetlb; file pages are not reclaimed', async () => {
+  it('splits a THP it cannot swap whole with split_folio: zero-filled pages become the zero page', async () => {
+    // No swap: shrink_folio_list's add_to_swap() fails and split_folio_to_list() splits the
+    // folio (RMP_USE_SHARED_ZEROPAGE); the written pages stay, as nothing can take them.
+    const { m, p } = await boot({ thp: 'always' });
+    expect(await p.mmap(BASE, PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    await p.store32(BASE + 3 * P, 7);
+    expect(await p.madvise(BASE, PMD_SIZE, MADV_PAGEOUT)).toBe(0);
+    const zero = leafAt(m, p.mm, BASE).pfn;
+    expect(m.pm.isZeroPfn(zero)).toBe(true);
+    expect(
+      [0, 1, 2, 4, 511].map((i) => leafAt(m, p.mm, BASE + i * P)).every((e) => e.special && !e.write),
+    ).toBe(true);
+    const kept = leafAt(m, p.mm, BASE + 3 * P);
+    expect([kept.level, kept.special, kept.write]).toEqual([1, false, true]);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(1);
+    expect(await p.load32(BASE + 3 * P)).toBe(7);
+    expect(await p.load32(BASE + 4 * P)).toBe(0);
+  });
+
+  it('splits a THP only part of which is in the range, whatever the swap: the zero pages outside it too', async () => {
+    // madvise_cold_or_pageout_pte_range: split_folio() when the range holds part of the folio,
+    // then the pages in the range are reclaimed (to swap).
+    const { m, p } = await boot({ swap: 4 * MiB, thp: 'always' });
+    expect(await p.mmap(BASE, PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    await p.store32(BASE + 3 * P, 7);
+    await p.store32(BASE + 300 * P, 9);
+    expect(await p.madvise(BASE, 4 * P, MADV_PAGEOUT)).toBe(0);
+    expect(leafAt(m, p.mm, BASE + 3 * P).kind).toBe(KIND_SWAP);
+    expect(m.swap.inUse).toBe(1);
+    for (const i of [0, 4, 299, 511]) expect(m.pm.isZeroPfn(leafAt(m, p.mm, BASE + i * P).pfn)).toBe(true);
+    expect(leafAt(m, p.mm, BASE + 300 * P).write).toBe(true);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(1);
+    expect([await p.load32(BASE + 3 * P), await p.load32(BASE + 300 * P)]).toEqual([7, 9]);
+  });
+
+  it('is -EINVAL on hugetlb', async () => {
     const { p } = await boot({ swap: MiB, hugetlbPages: 1 });
     const huge = await p.mmap(0, PMD_SIZE, RW, ANON | MAP_HUGETLB, -1, 0);
     await p.store32(huge, 1);
     expect(await p.madvise(huge, PMD_SIZE, MADV_PAGEOUT)).toBe(-EINVAL);
     expect(await p.load32(huge)).toBe(1);
-    const fd = await p.createTmpFile(P);
-    const f = await p.mmap(0, P, RW, MAP_SHARED, fd, 0);
-    await p.store32(f, 2);
-    expect(await p.madvise(f, P, MADV_PAGEOUT)).toBe(0);
-    expect(p.mm.rss[MM_FILEPAGES]).toBe(1);
+  });
+
+  it('unmaps file and shmem pages mapped once, which stay in the page cache (fuzz-6-106)', async () => {
+    // try_to_unmap clears the PTE before writeback is looked at; shmem without swap and file
+    // pages stay cached, and the next access maps the same page again.
+    for (const shared of [false, true]) {
+      const { m, p } = await boot();
+      const fd = await p.createTmpFile(3 * P);
+      const f = shared
+        ? await p.mmap(0, 3 * P, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+        : await p.mmap(0, 3 * P, RW, MAP_SHARED, fd, 0);
+      const counter = shared ? MM_SHMEMPAGES : MM_FILEPAGES;
+      await p.store32(f, 2);
+      await p.load32(f + P);
+      const page0 = leafAt(m, p.mm, f).pfn;
+      // Page 2 is also mapped a second time: folio_mapcount() is 2, it is left alone.
+      const g = shared ? -1 : await p.mmap(0, P, RW, MAP_SHARED, fd, 2 * P);
+      if (!shared) await p.load32(g);
+      await p.load32(f + 2 * P);
+      const rec = recordInvalidations(m);
+      expect(await p.madvise(f, 3 * P, MADV_PAGEOUT)).toBe(0);
+      rec.stop();
+      const left = shared ? 0 : 2;
+      expect([shared, p.mm.rss[counter]]).toEqual([shared, left]);
+      expect(rec.events.map((e) => [e.event, e.start - f, e.end - f])).toEqual(
+        [0, 1, 2].slice(0, shared ? 3 : 2).map((i) => [MMU_NOTIFY_CLEAR, i * P, (i + 1) * P]),
+      );
+      expect(leafAt(m, p.mm, f).kind).toBe(0);
+      expect(await p.load32(f)).toBe(2);
+      expect(leafAt(m, p.mm, f).pfn).toBe(page0);
+      expect(p.mm.rss[counter]).toBe(left + 1);
+    }
+  });
+
+  it('leaves the anonymous copy of a private file page in place without swap', async () => {
+    const { m, p } = await boot();
+    const fd = await p.createTmpFile(2 * P);
+    const f = await p.mmap(0, 2 * P, RW, MAP_PRIVATE, fd, 0);
+    await p.store32(f, 3); // an anonymous copy
+    await p.load32(f + P); // the page-cache page
+    expect(await p.madvise(f, 2 * P, MADV_PAGEOUT)).toBe(0);
+    expect([p.mm.rss[MM_ANONPAGES], p.mm.rss[MM_FILEPAGES]]).toEqual([1, 0]);
+    expect(leafAt(m, p.mm, f).kind).not.toBe(0);
+    expect(await p.load32(f)).toBe(3);
   });
 });
 

@@ -14,6 +14,7 @@ import {
   MMAP_BASE,
   PAGE_SIZE,
   PMD_SIZE,
+  PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
 } from '../../../src/index.ts';
@@ -135,5 +136,64 @@ describe('anonymous mappings of whole 2 MiB blocks are 2 MiB aligned (thp_get_un
     expect(await p.munmap(a + 2 * PMD_SIZE, PMD_SIZE)).toBe(0);
     const h = await p.mmap(0, PMD_SIZE, RW, ANON | MAP_HUGETLB, -1, 0);
     expect(h).toBe(a - PMD_SIZE);
+  });
+});
+
+describe('mprotect merges with the neighbours (vma_merge_existing_range) as each kernel version does', () => {
+  const RWX = RW | PROT_EXEC;
+  /** A 6-page mapping whose pages `faulted` are written; `mid` (2..3) is RWX, then RW again. */
+  async function split(kernelVersion: '6.12' | 'mainline', faulted: number[], child = false) {
+    const m = smallMachine({ memory: 64 * 1024 * 1024, kernelVersion });
+    let p = await m.createProcess();
+    const a = await p.mmap(0, 6 * P, RW, ANON, -1, 0);
+    expect(await p.mprotect(a + 2 * P, 2 * P, RWX)).toBe(0);
+    for (const i of faulted) await p.store32(a + i * P, 1);
+    if (child) p = await p.fork();
+    expect(await p.mprotect(a + 2 * P, 2 * P, RW)).toBe(0);
+    return { p, a };
+  }
+
+  it('a faulted VMA merges into unfaulted neighbours in mainline only (879bca0a2c4f)', async () => {
+    for (const version of ['6.12', 'mainline'] as const) {
+      const { p, a } = await split(version, [2]);
+      expect([version, layout(p)]).toEqual([
+        version,
+        version === '6.12'
+          ? [
+              [a, a + 2 * P],
+              [a + 2 * P, a + 4 * P],
+              [a + 4 * P, a + 6 * P],
+            ]
+          : [[a, a + 6 * P]],
+      ]);
+    }
+  });
+
+  it('an unfaulted VMA merges with faulted neighbours in both (their chains are singular)', async () => {
+    for (const version of ['6.12', 'mainline'] as const) {
+      const { p, a } = await split(version, [0]);
+      expect([version, layout(p)]).toEqual([version, [[a, a + 6 * P]]]);
+    }
+  });
+
+  it("neither merges a fork child's faulted VMA with an unfaulted one (anon_vmas cloned from the parent)", async () => {
+    for (const version of ['6.12', 'mainline'] as const) {
+      const { p, a } = await split(version, [2], true);
+      expect([version, layout(p).length]).toEqual([version, 3]);
+      expect(layout(p)[0]).toEqual([a, a + 2 * P]);
+    }
+  });
+
+  it('both neighbours faulted with different anon_vmas: only the previous one merges', async () => {
+    for (const version of ['6.12', 'mainline'] as const) {
+      const { p, a } = await split(version, [0, 5]);
+      expect([version, layout(p)]).toEqual([
+        version,
+        [
+          [a, a + 4 * P],
+          [a + 4 * P, a + 6 * P],
+        ],
+      ]);
+    }
   });
 });
