@@ -29,6 +29,8 @@ export interface Region {
   /** Process name (the scenario's), or `pid N`. */
   readonly process: string;
   readonly pid: number;
+  /** The pid of the process that forked this one, or null (a process the scenario created). */
+  readonly parent: number | null;
   readonly addr: number;
   readonly pages: number;
   /** Index of the region's first page in the flat state arrays. */
@@ -232,6 +234,8 @@ export class Recorder {
   private readonly onRow: ((row: number) => void) | undefined;
   private unsubscribe: (() => void) | null = null;
   private step = 0;
+  /** Child pid → the pid that forked it (from each successful fork's system call). */
+  private readonly parentOf = new Map<number, number>();
   /** The scenario state once setup made it (names of processes, mappings, files). */
   state: ScenarioState | null = null;
   private readonly t0 = performance.now();
@@ -312,6 +316,8 @@ export class Recorder {
         break;
       }
       case 'syscall':
+        // fork() returns the child's pid in the parent, whose pid is its mm's id.
+        if (e.name === 'fork' && e.result > 0) this.parentOf.set(e.result, e.mm);
         row = {
           type: 'syscall',
           time: e.time,
@@ -480,10 +486,19 @@ export class Recorder {
   }
 
   /**
-   * Names regions after the scenario's mappings: a mapping gets its name only once its mmap
-   * returned, after the rows that made its region.
+   * Names regions after the scenario's mappings and processes, and links forked children to
+   * their parent: a mapping gets its name only once its mmap returned, and a forked child its
+   * scenario name only once fork returned, both after the rows that made its regions.
    */
   private relabel(): void {
+    const names = new Map<number, string>();
+    if (this.state) for (const [n, p] of this.state.processes) names.set(p.pid, n);
+    for (const [i, r] of this.regions.entries())
+      this.regions[i] = {
+        ...r,
+        process: names.get(r.pid) ?? r.process,
+        parent: this.parentOf.get(r.pid) ?? null,
+      };
     if (!this.state) return;
     const maps = [...this.state.mappings];
     for (const [i, r] of this.regions.entries()) {
@@ -516,10 +531,10 @@ export class Recorder {
     return parts;
   }
 
-  private addRegion(r: Omit<Region, 'at' | 'since' | 'file' | 'mm'>, row: number): void {
+  private addRegion(r: Omit<Region, 'at' | 'since' | 'file' | 'mm' | 'parent'>, row: number): void {
     const mm =
       this.mmByPid.get(r.pid)?.id ?? this.processes().find((x) => x.p.pid === r.pid)?.p.mm.id ?? r.pid;
-    this.regions.push({ ...r, mm, at: this.pages, since: row, file: null });
+    this.regions.push({ ...r, mm, at: this.pages, since: row, file: null, parent: null });
     this.pages += r.pages;
   }
 

@@ -6,6 +6,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { filterRows, NO_FILTER, ROW_TYPES, windowAround } from '../model/log-filter.ts';
 import { deviceCodeName, PAGE_CODE_NAMES } from '../model/pages.ts';
+import { processLabel } from '../model/process-label.ts';
 import { FRAME_COLOURS, lut } from '../palette.ts';
 import { cursor, exact, fetchExact, recording, seek, seekState, selected } from '../store.ts';
 
@@ -55,7 +56,7 @@ export function Inspector() {
       <dl>
         <dt>page</dt>
         <dd>
-          {reg.process} · {reg.name} [{i - reg.at}] · VA {hex(addr)}
+          {processLabel(reg)} · {reg.name} [{i - reg.at}] · VA {hex(addr)}
         </dd>
         <dt>indices</dt>
         <dd>
