@@ -8,6 +8,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runScenario } from '../../src/cli/scenario/run.ts';
 import { loadScenario } from '../../src/cli/scenario/validate.ts';
+import { Pc, readPageStates } from '../../web/src/model/pages.ts';
+import { recordScenario } from '../../web/src/model/record-run.ts';
+import { MOVE_COLOURS } from '../../web/src/palette.ts';
 import { type Session, startSession } from './browser.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -54,6 +57,127 @@ describe('process labels', () => {
     expect(await page.textContent('#inspector dd')).toContain(
       `${forkStep.child} (pid ${child}) · child of pid ${parent} (fork) · buffer [1023]`,
     );
+    await page.close();
+    expect(s.errors).toEqual([]);
+  });
+});
+
+/** Pages whose CPU entry went between RAM and device-private memory in step `k` (1-based), read from the page tables in Node. */
+async function movesInStep(name: string, k: number): Promise<Map<number, [number, number]>> {
+  const doc = loadScenario(scenarioText(name), `${name}.json`);
+  const ends: { codes: Uint8Array; pfns: Float64Array }[] = [];
+  let machine: import('../../src/machine.ts').Machine | null = null;
+  await runScenario(doc, {
+    onMachine: (m) => (machine = m),
+    onStep: () => {
+      const mm = machine!.processes[0]!.mm;
+      const v = mm.vmas[0]!;
+      const pages = (v.end - v.start) / 4096;
+      const codes = new Uint8Array(pages);
+      const pfns = new Float64Array(pages);
+      readPageStates(mm, v.start, pages, codes, pfns, 0);
+      ends.push({ codes, pfns });
+    },
+  });
+  // The set-up's mappings report first; then one report per top-level step (none nest here).
+  const setup = ends.length - doc.steps.length;
+  const before = ends[setup + k - 2]!;
+  const after = ends[setup + k - 1]!;
+  const ram = (c: number) => c === Pc.PresentRo || c === Pc.PresentRw;
+  const dev = (c: number) => c === Pc.DevicePrivateRo || c === Pc.DevicePrivateRw;
+  const out = new Map<number, [number, number]>();
+  for (let i = 0; i < before.codes.length; i++) {
+    const a = before.codes[i]!;
+    const b = after.codes[i]!;
+    if ((ram(a) && dev(b)) || (dev(a) && ram(b))) out.set(i, [before.pfns[i]!, after.pfns[i]!]);
+  }
+  return out;
+}
+
+/** The moves the page lists, page by page, with their direction and state. */
+async function pageMoves(page: import('playwright-core').Page) {
+  const runs = await page.$$eval('#migrations li', (ls) =>
+    ls.map((l) => {
+      const d = (l as HTMLElement).dataset;
+      return {
+        first: Number(d.firstPage),
+        pages: Number(d.pages),
+        from: Number(d.from),
+        to: Number(d.to),
+        dFrom: Number(d.dFrom),
+        dTo: Number(d.dTo),
+        dir: d.dir!,
+        state: d.state!,
+      };
+    }),
+  );
+  const moves = new Map<number, [number, number]>();
+  for (const r of runs)
+    for (let j = 0; j < r.pages; j++) moves.set(r.first + j, [r.from + j * r.dFrom, r.to + j * r.dTo]);
+  return { runs, moves };
+}
+
+/** Canvas pixels of the frame map painted in an arrow colour. */
+async function arrowPixels(page: import('playwright-core').Page): Promise<number> {
+  return page.locator('canvas[data-view=frames]').evaluate((c: HTMLCanvasElement, colours) => {
+    const want = colours.map((h) => [1, 3, 5].map((o) => Number.parseInt(h.slice(o, o + 2), 16)));
+    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4)
+      if (want.some((w) => w[0] === d[i] && w[1] === d[i + 1] && w[2] === d[i + 2])) n++;
+    return n;
+  }, Object.values(MOVE_COLOURS));
+}
+
+describe('migration arrows', () => {
+  it('draws RAM → device moves from each source frame to its destination for the step that migrated', async () => {
+    const truth = await movesInStep('migrate', 3);
+    expect(truth.size).toBe(1024);
+    const page = await s.open('?scenario=migrate&step=3');
+    const { runs, moves } = await pageMoves(page);
+    expect(runs.length).toBeGreaterThan(0);
+    for (const r of runs) expect([r.dir, r.state]).toEqual(['to-device', 'done']);
+    expect(moves).toEqual(truth);
+    expect(await arrowPixels(page)).toBeGreaterThan(0);
+    // The step before moved nothing: no arrows.
+    await page.click('#back');
+    await page.waitForSelector('canvas[data-view=frames][data-runs="0"]');
+    expect(await page.locator('#migrations li').count()).toBe(0);
+    expect(await arrowPixels(page)).toBe(0);
+    await page.close();
+    expect(s.errors).toEqual([]);
+  });
+
+  it('shows a migrate_vma in progress (migration entries installed) before its destination is mapped', async () => {
+    const truth = await movesInStep('migrate', 3);
+    const rec = await recordScenario(loadScenario(scenarioText('migrate'), 'migrate.json'));
+    const step3 = rec.marks[2]!.row;
+    const pagesRow = rec.rows.findIndex((r, i) => i > step3 && r.text.startsWith('▸ migrate_vma_pages'));
+    const finalized = rec.rows.findIndex((r, i) => i > step3 && r.text.startsWith('◂ migrate_finalize'));
+    expect(pagesRow).toBeGreaterThan(0);
+    const page = await s.open('?scenario=migrate&step=2');
+    await page.evaluate((n) => window.__hmmsim.seek(n), pagesRow + 1);
+    let { runs, moves } = await pageMoves(page);
+    // The first 2 MiB chunk has its migration entries; its destination is not mapped yet.
+    expect(runs.map((r) => [r.dir, r.state])).toEqual([['to-device', 'in progress']]);
+    expect(moves.size).toBe(512);
+    for (const [i, m] of moves) expect(m).toEqual(truth.get(i));
+    await page.evaluate((n) => window.__hmmsim.seek(n), finalized + 1);
+    ({ runs, moves } = await pageMoves(page));
+    expect(runs.every((r) => r.state === 'done')).toBe(true);
+    expect(moves.size).toBe(512);
+    await page.close();
+    expect(s.errors).toEqual([]);
+  });
+
+  it('draws device → RAM moves when CPU faults bring pages back', async () => {
+    const truth = await movesInStep('migrate_fault', 4);
+    expect(truth.size).toBe(512);
+    const page = await s.open('?scenario=migrate_fault&step=4');
+    const { runs, moves } = await pageMoves(page);
+    for (const r of runs) expect([r.dir, r.state]).toEqual(['to-ram', 'done']);
+    expect(moves).toEqual(truth);
+    expect(await arrowPixels(page)).toBeGreaterThan(0);
     await page.close();
     expect(s.errors).toEqual([]);
   });

@@ -129,6 +129,8 @@ export interface Recording {
   readonly exact: Uint8Array;
   /** Machine facts for the frame map and the inspector. */
   readonly ramFrames: number;
+  /** Frames of RAM and device memory together, at the end of the run (pfns are below it). */
+  readonly nrFrames: number;
   readonly threads: string[];
   readonly devices: string[];
   /** The first failure (failed expectation or error), or null. */
@@ -781,6 +783,7 @@ export class Recorder {
       counts: this.countsCol.done(),
       exact: this.exactCol.done(),
       ramFrames: this.machine.pm.ramFrames,
+      nrFrames: this.machine.pm.nrFrames,
       threads: [...this.threads],
       devices: [...this.devices],
       failure,
