@@ -7,11 +7,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runScenario } from '../../src/cli/scenario/run.ts';
-import { loadScenario } from '../../src/cli/scenario/validate.ts';
-import { Pc, readPageStates } from '../../web/src/model/pages.ts';
+import { formatIssue, loadScenario, type ScenarioError } from '../../src/cli/scenario/validate.ts';
+import { type CpuSummary, Pc, readPageStates } from '../../web/src/model/pages.ts';
 import { recordScenario } from '../../web/src/model/record-run.ts';
 import { MOVE_COLOURS } from '../../web/src/palette.ts';
-import { type Session, startSession } from './browser.ts';
+import { pageState, type Session, startSession } from './browser.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const scenarioText = (n: string) => readFileSync(path.join(ROOT, 'examples/scenarios', `${n}.json`), 'utf8');
@@ -178,6 +178,114 @@ describe('migration arrows', () => {
     for (const r of runs) expect([r.dir, r.state]).toEqual(['to-ram', 'done']);
     expect(moves).toEqual(truth);
     expect(await arrowPixels(page)).toBeGreaterThan(0);
+    await page.close();
+    expect(s.errors).toEqual([]);
+  });
+});
+
+/** Replaces the editor's text and waits for its lint to run. */
+async function typeScenario(page: import('playwright-core').Page, text: string): Promise<void> {
+  await page.waitForSelector('.cm-content');
+  await page.click('.cm-content');
+  await page.keyboard.press('Control+A');
+  await page.keyboard.insertText(text);
+}
+
+/** The #state summaries after each step of `text`, computed in Node. */
+async function truthOf(text: string, file: string): Promise<{ steps: number; cpu: CpuSummary[] }> {
+  const cpu: CpuSummary[] = [];
+  const rec = await recordScenario(loadScenario(text, file), { onStepEnd: (i, c) => (cpu[i] = c) });
+  return { steps: rec.steps, cpu };
+}
+
+describe('saved scenarios and share links', () => {
+  const half = scenarioText('migrate').replace(/1024/g, '512');
+
+  it('saves an edited scenario under a name, lists it after a reload, loads and deletes it', async () => {
+    const truth = await truthOf(half, 'migrate.json');
+    const page = await s.open('?scenario=anon_read&step=end');
+    await typeScenario(page, half);
+    await page.fill('#save-name', 'half migrate');
+    await page.click('#save');
+    expect(await page.locator('#saved li').allTextContents()).toEqual([
+      expect.stringContaining('half migrate'),
+    ]);
+    await page.close();
+    // A new page of the same browser profile: still there; loading it records it.
+    const again = await s.open('?scenario=anon_read&step=end');
+    await again.waitForSelector('#saved li[data-name="half migrate"]');
+    await again.click('#saved li[data-name="half migrate"] button.load');
+    await again.waitForFunction(() => document.querySelector('#state')?.textContent?.includes('"migrate"'));
+    expect(await pageState(again)).toEqual({
+      scenario: 'migrate',
+      step: truth.steps,
+      steps: truth.steps,
+      cpu: truth.cpu[truth.steps],
+    });
+    await again.click('#saved li[data-name="half migrate"] button.delete');
+    expect(await again.locator('#saved li').count()).toBe(0);
+    await again.close();
+    const third = await s.open('?scenario=anon_read&step=end');
+    await third.waitForSelector('#save');
+    expect(await third.locator('#saved li').count()).toBe(0);
+    await third.close();
+    expect(s.errors).toEqual([]);
+  });
+
+  it('a share link opens the scenario it carries, at the step it names', async () => {
+    const truth = await truthOf(half, 'migrate.json');
+    const page = await s.open('?scenario=anon_read&step=end');
+    await typeScenario(page, half);
+    await page.click('#share');
+    const link = await page.inputValue('#share-link');
+    expect(link).toMatch(/\?share=[A-Za-z0-9_-]+$/);
+    // Smaller than the text it carries.
+    expect(link.length).toBeLessThan(half.length);
+    await page.close();
+    const opened = await s.open(`${link.slice(link.indexOf('?'))}&step=3`);
+    expect(await pageState(opened)).toEqual({
+      scenario: 'migrate',
+      step: 3,
+      steps: truth.steps,
+      cpu: truth.cpu[3],
+    });
+    await opened.waitForSelector('.cm-content');
+    expect(await opened.evaluate(() => document.querySelector('.cm-content')?.textContent)).toContain(
+      '"pages": 512',
+    );
+    // The URL keeps the link as the user steps (to the last step: step=end).
+    await opened.click('#forward');
+    await opened.waitForFunction(() => location.search.includes('step=end'));
+    expect(new URL(opened.url()).searchParams.get('share')).toBe(new URL(link).searchParams.get('share'));
+    await opened.close();
+    expect(s.errors).toEqual([]);
+  });
+
+  it('a damaged link says so; a link to an invalid scenario shows the validation errors at their lines', async () => {
+    const cut = await s.open('?share=not*base64');
+    await cut.waitForSelector('#link-error');
+    expect(await cut.textContent('#link-error')).toMatch(/^the share link is damaged/);
+    await cut.close();
+    const garbled = await s.open('?share=AAAAAAAAAAAA');
+    await garbled.waitForSelector('#link-error');
+    expect(await garbled.textContent('#link-error')).toMatch(
+      /^the share link is damaged: its scenario does not decompress/,
+    );
+    await garbled.close();
+    // A well-formed link to a scenario with a mistake: the CLI's messages, as for a file.
+    const bad = scenarioText('migrate').replace('"migrateToDev"', '"migrate_to_dev"');
+    let expected: string[] = [];
+    try {
+      loadScenario(bad, 'migrate.json');
+    } catch (e) {
+      expected = (e as ScenarioError).issues.map(formatIssue);
+    }
+    expect(expected.length).toBeGreaterThan(0);
+    const { encodeShare } = await import('../../web/src/model/share.ts');
+    const page = await s.open(`?share=${await encodeShare(bad)}`);
+    await page.waitForSelector('.cm-lintRange-error', { timeout: 30_000 });
+    expect(await page.locator('#problems li').allTextContents()).toEqual(expected);
+    expect(await page.isDisabled('#run')).toBe(true);
     await page.close();
     expect(s.errors).toEqual([]);
   });

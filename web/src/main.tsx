@@ -1,6 +1,6 @@
 /**
  * Entry point: mounts the page, opens what the URL names (`?scenario=NAME&step=N|end`,
- * `&at=ROW`, or `?token=hx1…`), wires the keys, and exposes `window.__hmmsim` for tests.
+ * `&at=ROW`, `?share=…` a shared scenario, or `?token=hx1…`), wires the keys, and exposes `window.__hmmsim` for tests.
  * @module
  */
 import { render } from 'preact';
@@ -12,6 +12,7 @@ import {
   playing,
   recording,
   runExample,
+  runShared,
   runToken,
   seek,
   seekState,
@@ -58,9 +59,12 @@ async function open(): Promise<void> {
   const atText = q.get('at');
   const step: number | 'end' =
     stepText === null || stepText === 'end' ? 'end' : Math.max(0, Number.parseInt(stepText, 10) || 0);
+  const share = q.get('share');
   if (token) {
     mode.value = 'race';
     await runToken(token, atText === null ? undefined : Number(atText));
+  } else if (share !== null) {
+    await runShared(share, atText === null ? { step } : Number(atText));
   } else {
     const name = q.get('scenario') ?? (EXAMPLES.has('migrate') ? 'migrate' : [...EXAMPLES.keys()][0]!);
     await runExample(name, atText === null ? { step } : Number(atText));
