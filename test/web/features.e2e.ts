@@ -11,7 +11,7 @@ import { formatIssue, loadScenario, type ScenarioError } from '../../src/cli/sce
 import { type CpuSummary, Pc, readPageStates } from '../../web/src/model/pages.ts';
 import { recordScenario } from '../../web/src/model/record-run.ts';
 import { MOVE_COLOURS } from '../../web/src/palette.ts';
-import { pageState, type Session, startSession } from './browser.ts';
+import { hmmsim, pageState, type Session, startSession } from './browser.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const scenarioText = (n: string) => readFileSync(path.join(ROOT, 'examples/scenarios', `${n}.json`), 'utf8');
@@ -286,6 +286,66 @@ describe('saved scenarios and share links', () => {
     await page.waitForSelector('.cm-lintRange-error', { timeout: 30_000 });
     expect(await page.locator('#problems li').allTextContents()).toEqual(expected);
     expect(await page.isDisabled('#run')).toBe(true);
+    await page.close();
+    expect(s.errors).toEqual([]);
+  });
+});
+
+describe('race lanes', () => {
+  it("lays mutant D2's failing schedule across thread lanes, marks preemptions and the violation, and steps through it", async () => {
+    const found = await hmmsim(['explore', '--mutant', 'D2', '--json']);
+    expect(found.code).toBe(1);
+    const token: string = JSON.parse(found.out).report.failure.shrunkToken;
+    const cli = await hmmsim(['explore', '--mutant', 'D2', '--replay', token]);
+    expect(cli.code).toBe(1);
+    // The CLI's account: `N [  t µs] #k name  what` per step.
+    const lines = cli.out
+      .split('\n')
+      .map((l) => /^\s*(\d+) \[\s*[\d.]+ µs\] (#\d+ \S+)\s+(?:» )?(.*)$/.exec(l))
+      .filter((m) => m !== null)
+      .map((m) => ({ thread: m[2]!, what: m[3]! }));
+    expect(lines.length).toBeGreaterThan(10);
+    const threads: string[] = [];
+    for (const l of lines) if (!threads.includes(l.thread)) threads.push(l.thread);
+    const page = await s.open(`?token=${encodeURIComponent(token)}`);
+    expect(await page.textContent('#race-token')).toBe(token);
+    const svg = page.locator('#race-lanes svg');
+    expect(Number(await svg.getAttribute('data-lanes'))).toBe(threads.length);
+    expect(Number(await svg.getAttribute('data-steps'))).toBe(lines.length);
+    const marks = await page.$$eval('#race-lanes g.step', (gs) =>
+      gs.map((g) => ({
+        lane: Number((g as SVGElement).dataset.lane),
+        kind: (g as SVGElement).dataset.kind!,
+      })),
+    );
+    expect(marks.map((m) => threads[m.lane])).toEqual(lines.map((l) => l.thread));
+    const where = (pred: (i: number) => boolean) => lines.map((_, i) => i).filter(pred);
+    const preempts = where((i) => / PREEMPT → /.test(lines[i]!.what));
+    expect(preempts.length).toBeGreaterThan(0);
+    expect(where((i) => marks[i]!.kind === 'preempt')).toEqual(preempts);
+    const violation = lines.findIndex((l) => l.what.startsWith('violation ('));
+    expect(violation).toBeGreaterThan(0);
+    expect(where((i) => marks[i]!.kind === 'violation')).toEqual([violation]);
+    expect(where((i) => marks[i]!.kind === 'switch')).toEqual(
+      where((i) => lines[i]!.what.startsWith('switch from')),
+    );
+    // Step through the schedule from its start: the mirror agrees with the CPU until the violation.
+    const stale = async () => Number(await page.getAttribute('canvas[data-view=device-map]', 'data-stale'));
+    const stepText = () => page.textContent('#race-step-text');
+    await page.click('#race-first');
+    expect(await page.getAttribute('#race-step-text', 'data-step')).toBe('0');
+    expect(await stale()).toBe(0);
+    for (let j = 1; j <= violation; j++) {
+      await page.click('#race-next');
+      expect(await page.getAttribute('#race-step-text', 'data-step')).toBe(String(j));
+      expect(await stepText()).toContain(`step ${j + 1}/${lines.length} · ${lines[j]!.thread} · `);
+    }
+    expect(await stale()).toBeGreaterThan(0);
+    await page.click('#race-prev');
+    expect(await page.getAttribute('#race-step-text', 'data-step')).toBe(String(violation - 1));
+    // A click on a step goes there.
+    await page.click(`#race-lanes g.step[data-step="${violation}"]`);
+    expect(await page.getAttribute('#race-step-text', 'data-step')).toBe(String(violation));
     await page.close();
     expect(s.errors).toEqual([]);
   });

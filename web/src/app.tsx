@@ -4,7 +4,7 @@
  * @module
  */
 
-import { mode } from './store.ts';
+import { mode, race } from './store.ts';
 import { Controls } from './views/Controls.tsx';
 import { Editor } from './views/Editor.tsx';
 import { Filmstrip } from './views/Filmstrip.tsx';
@@ -12,6 +12,7 @@ import { Learn } from './views/Learn.tsx';
 import { Maps } from './views/MapView.tsx';
 import { EventLog, Frames, Inspector, Notifiers } from './views/Panels.tsx';
 import { Race } from './views/Race.tsx';
+import { RaceLanes } from './views/RaceLanes.tsx';
 import { SpaceTime, Timeline } from './views/Timeline.tsx';
 
 /** The whole page. */
@@ -31,7 +32,7 @@ export function App() {
           <Notifiers />
         </div>
       </main>
-      <Filmstrip />
+      {mode.value === 'race' && race.value ? <RaceLanes /> : <Filmstrip />}
       <Timeline />
       <div class="bottom">
         <EventLog />

@@ -90,6 +90,8 @@ export const speed = signal(60);
 /** Step unit for ◀ ▶. */
 export const stepBy = signal<'step' | 'event' | 'change'>('step');
 export const race = signal<RaceRecording | null>(null);
+/** The race's account step last stepped to (-1: none; the lanes then follow the cursor). */
+export const raceStep = signal(-1);
 export const exploreReport = signal<ExploreReport | null>(null);
 export const exploreProgress = signal<string>('');
 export const exact = signal<Exact | null>(null);
@@ -239,6 +241,7 @@ export async function runToken(token: string, at?: number): Promise<boolean> {
   }
   if (r.kind !== 'race') return false;
   race.value = r.race;
+  raceStep.value = -1;
   mode.value = 'race';
   scenarioName.value = r.race.data.scenario;
   recordMs.value = r.ms;

@@ -129,7 +129,7 @@ export interface Recording {
   readonly exact: Uint8Array;
   /** Machine facts for the frame map and the inspector. */
   readonly ramFrames: number;
-  /** Frames of RAM and device memory together, at the end of the run (pfns are below it). */
+  /** Frames of RAM and device memory together, the most the run had (every pfn is below it). */
   readonly nrFrames: number;
   readonly threads: string[];
   readonly devices: string[];
@@ -241,6 +241,8 @@ export class Recorder {
   /** The scenario state once setup made it (names of processes, mappings, files). */
   state: ScenarioState | null = null;
   private readonly t0 = performance.now();
+  /** Frames of RAM and device memory, the most seen so far. */
+  private nrFrames = 0;
   /** Set when reading stopped at {@link RecorderOptions.maxRows}. */
   truncated = false;
 
@@ -271,6 +273,17 @@ export class Recorder {
     );
     this.marks.push({ row, op, line, text });
     this.step++;
+  }
+
+  /**
+   * Adds a row that is no bus event, read exactly: a moment the page must show although nothing
+   * was emitted then (an oracle finding a violation at a preemption point).
+   */
+  moment(thread: string, name: string, text: string): void {
+    this.addRow(
+      { type: 'instant', time: this.machine.sched.clock.now, thread, name, text, step: this.step },
+      true,
+    );
   }
 
   private onEvent(e: MmEvent): void {
@@ -368,6 +381,9 @@ export class Recorder {
 
   private addRow(row: Row, significant: boolean): void {
     const r = this.rows.length;
+    // The largest the frame space got (device memory is added as it is used; an explorer run
+    // releases all of it at its end).
+    if (this.machine.pm.nrFrames > this.nrFrames) this.nrFrames = this.machine.pm.nrFrames;
     this.rows.push(row);
     this.deltaStart.push(this.dIndex.n);
     if (this.structureChanged()) {
@@ -783,7 +799,7 @@ export class Recorder {
       counts: this.countsCol.done(),
       exact: this.exactCol.done(),
       ramFrames: this.machine.pm.ramFrames,
-      nrFrames: this.machine.pm.nrFrames,
+      nrFrames: Math.max(this.nrFrames, this.machine.pm.nrFrames),
       threads: [...this.threads],
       devices: [...this.devices],
       failure,

@@ -199,7 +199,7 @@ export function Frames() {
   const states = ex && ex.row === at - 1 ? ex.frames : null;
   useEffect(() => {
     const c = ref.current;
-    if (!c || !rec) return;
+    if (!c || !rec || nr <= 0) return;
     const size = frameCanvasSize(nr);
     if (c.width !== size.width || c.height !== size.height) {
       c.width = size.width;
