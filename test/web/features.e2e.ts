@@ -3,11 +3,13 @@
  * without the page's own model: process labels after fork, migration arrows in the frame map,
  * saved scenarios and share links, the race lanes, workload runs.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runScenario } from '../../src/cli/scenario/run.ts';
-import { formatIssue, loadScenario, type ScenarioError } from '../../src/cli/scenario/validate.ts';
+import { formatIssue, loadScenario, ScenarioError } from '../../src/cli/scenario/validate.ts';
+import { loadWorkloadFile } from '../../src/cli/workload/file.ts';
+import { runWorkload } from '../../src/workload/index.ts';
 import { type CpuSummary, Pc, readPageStates } from '../../web/src/model/pages.ts';
 import { recordScenario } from '../../web/src/model/record-run.ts';
 import { MOVE_COLOURS } from '../../web/src/palette.ts';
@@ -346,6 +348,70 @@ describe('race lanes', () => {
     // A click on a step goes there.
     await page.click(`#race-lanes g.step[data-step="${violation}"]`);
     expect(await page.getAttribute('#race-step-text', 'data-step')).toBe(String(violation));
+    await page.close();
+    expect(s.errors).toEqual([]);
+  });
+});
+
+describe('workload runs', () => {
+  const dir = path.join(ROOT, 'examples/workloads');
+  const workloads = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.replace(/\.json$/, ''));
+  const workloadText = (n: string) => readFileSync(path.join(dir, `${n}.json`), 'utf8');
+
+  it.each(workloads)(
+    '%s runs in the page with the counters and batches the CLI gets in Node',
+    async (name) => {
+      const spec = loadWorkloadFile(workloadText(name), `${name}.json`);
+      let batches = 0;
+      const truth = runWorkload(spec, { observer: { onBatch: () => batches++ } });
+      const page = await s.open(`?workload=${name}`);
+      await page.waitForSelector(`#workload-result[data-workload="${spec.name}"]`);
+      const counters = await page.$$eval('#workload-counters tr[data-counter]', (rs) =>
+        Object.fromEntries(
+          rs.map((r) => [(r as HTMLElement).dataset.counter!, Number((r as HTMLElement).dataset.value)]),
+        ),
+      );
+      expect(counters).toEqual(truth.counters);
+      expect(Number(await page.getAttribute('#workload-chart', 'data-points'))).toBe(batches);
+      expect(batches).toBeGreaterThan(0);
+      await page.close();
+      expect(s.errors).toEqual([]);
+    },
+  );
+
+  it('shows the progress of a long run and cancels it; a workload with a mistake shows the CLI message', async () => {
+    const page = await s.open('?workload=small');
+    await page.waitForSelector('#workload-result[data-workload="small-stencil"]');
+    // BabelStream's triad twenty times over: tens of seconds.
+    const long = workloadText('stream').replace('"repeat": 2', '"repeat": 40');
+    expect(long).not.toBe(workloadText('stream'));
+    await page.fill('#workload-text', long);
+    await page.click('#workload-run');
+    await page.waitForFunction(
+      () => Number(document.querySelector('#workload-progress')?.getAttribute('data-done')) > 0,
+      null,
+      { timeout: 120_000 },
+    );
+    expect(await page.isDisabled('#workload-run')).toBe(true);
+    await page.click('#workload-cancel');
+    expect(await page.textContent('#workload-status')).toBe('cancelled');
+    expect(await page.isDisabled('#workload-run')).toBe(false);
+    // The last finished run stays shown.
+    expect(await page.getAttribute('#workload-result', 'data-workload')).toBe('small-stencil');
+    const bad = workloadText('small').replace('"nvidia-uvm"', '"nvidia_uvm"');
+    let expected: string[] = [];
+    try {
+      loadWorkloadFile(bad, 'custom.json');
+    } catch (e) {
+      if (e instanceof ScenarioError) expected = e.issues.map(formatIssue);
+    }
+    expect(expected.length).toBeGreaterThan(0);
+    await page.fill('#workload-text', bad);
+    await page.click('#workload-run');
+    await page.waitForSelector('#workload-problems li');
+    expect(await page.locator('#workload-problems li').allTextContents()).toEqual(expected);
     await page.close();
     expect(s.errors).toEqual([]);
   });

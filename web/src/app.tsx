@@ -14,6 +14,7 @@ import { EventLog, Frames, Inspector, Notifiers } from './views/Panels.tsx';
 import { Race } from './views/Race.tsx';
 import { RaceLanes } from './views/RaceLanes.tsx';
 import { SpaceTime, Timeline } from './views/Timeline.tsx';
+import { WorkloadPanel, WorkloadResults } from './views/Workload.tsx';
 
 /** The whole page. */
 export function App() {
@@ -22,11 +23,17 @@ export function App() {
       <Controls />
       <main>
         <div class="left">
-          {mode.value === 'learn' ? <Learn /> : mode.value === 'race' ? <Race /> : <Editor />}
+          {mode.value === 'learn' ? (
+            <Learn />
+          ) : mode.value === 'race' ? (
+            <Race />
+          ) : mode.value === 'workload' ? (
+            <WorkloadPanel />
+          ) : (
+            <Editor />
+          )}
         </div>
-        <div class="centre">
-          <Maps />
-        </div>
+        <div class="centre">{mode.value === 'workload' ? <WorkloadResults /> : <Maps />}</div>
         <div class="right">
           <Inspector />
           <Notifiers />

@@ -1,6 +1,7 @@
 /**
  * Entry point: mounts the page, opens what the URL names (`?scenario=NAME&step=N|end`,
- * `&at=ROW`, `?share=…` a shared scenario, or `?token=hx1…`), wires the keys, and exposes `window.__hmmsim` for tests.
+ * `&at=ROW`, `?share=…` a shared scenario, `?token=hx1…`, or `?workload=NAME` an example
+ * workload, run), wires the keys, and exposes `window.__hmmsim` for tests.
  * @module
  */
 import { render } from 'preact';
@@ -60,7 +61,12 @@ async function open(): Promise<void> {
   const step: number | 'end' =
     stepText === null || stepText === 'end' ? 'end' : Math.max(0, Number.parseInt(stepText, 10) || 0);
   const share = q.get('share');
-  if (token) {
+  const workload = q.get('workload');
+  if (workload !== null) {
+    mode.value = 'workload';
+    const { loadWorkload, runWorkloadInPage, workloadText } = await import('./workload-store.ts');
+    if (loadWorkload(workload)) await runWorkloadInPage(workloadText.value, workload);
+  } else if (token) {
     mode.value = 'race';
     await runToken(token, atText === null ? undefined : Number(atText));
   } else if (share !== null) {

@@ -68,7 +68,7 @@ class SimClient {
 export const sim = new SimClient();
 
 /** Which mode the page is in. */
-export type Mode = 'explore' | 'learn' | 'race';
+export type Mode = 'explore' | 'learn' | 'race' | 'workload';
 
 export const mode = signal<Mode>('explore');
 /** Name of the loaded example, `custom`, `demo`, or a token's scenario. */

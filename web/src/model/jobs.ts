@@ -16,12 +16,12 @@ import { explore, replay } from '../../../src/explore/explore.ts';
 import { findMutant } from '../../../src/explore/mutants/index.ts';
 import type { Oracle } from '../../../src/explore/oracle.ts';
 import { defaultOracles } from '../../../src/explore/oracles/index.ts';
-import { threadName } from '../../../src/explore/runner.ts';
 import {
   formatReplayToken,
   parseReplayToken,
   type ReplayTokenData,
 } from '../../../src/explore/replay-token.ts';
+import { threadName } from '../../../src/explore/runner.ts';
 import type { ExploreReport, Scenario, StrategyName, Violation } from '../../../src/explore/types.ts';
 import type { Machine } from '../../../src/machine.ts';
 import { PAGE_SIZE, PTRS_PER_TABLE } from '../../../src/mm/constants.ts';
