@@ -187,7 +187,10 @@ export function Frames() {
   const ex = exact.value;
   const ref = useRef<HTMLCanvasElement>(null);
   const log = useMemo(() => (rec ? findMoves(rec) : null), [rec]);
-  const runs = useMemo(() => (rec && log ? movesAt(rec, log, at) : []), [rec, log, at]);
+  const found = useMemo(() => (rec && log ? movesAt(rec, log, at) : []), [rec, log, at]);
+  // Most steps change no run: keep the same array then, so the map is not repainted.
+  const key = found.map((r) => `${r.firstPage}+${r.pages}${r.done ? 'd' : 'p'}`).join(' ');
+  const runs = useMemo(() => found, [key]);
   // The inspector reads the selected page's walk (and the frames with it); with no page
   // selected, read the frames alone.
   useEffect(() => {
@@ -214,8 +217,7 @@ export function Frames() {
       runs,
     });
     c.dataset.runs = String(runs.length);
-    c.dataset.cursor = String(at);
-  }, [rec, nr, states, runs, at]);
+  }, [rec, nr, states, runs]);
   if (!rec) return null;
   const used = states ? states.reduce((a, f) => a + (f === 1 || f === 2 ? 1 : 0), 0) : 0;
   const dev = states ? states.reduce((a, f) => a + (f === 4 ? 1 : 0), 0) : 0;
