@@ -37,13 +37,13 @@ describe('race account → recording rows', () => {
         } else expect(st.what, `step ${j + 1}`).toMatch(NOTE);
       }
       expect(events).toBeGreaterThan(0);
-    // A mirror violation is visible at its own step: the device maps a page the CPU does not back.
-    const v = steps.findIndex((st) => st.what.startsWith('violation ('));
-    expect(v).toBeGreaterThan(0);
-    if (race.violation?.oracle === 'mirror') {
-      const stale = race.recording.counts[(race.stepAt[v]! - 1) * COUNTS + 4]!;
-      expect(stale).toBeGreaterThan(0);
-    }
+      // A mirror violation is visible at its own step: the device maps a page the CPU does not back.
+      const v = steps.findIndex((st) => st.what.startsWith('violation ('));
+      expect(v).toBeGreaterThan(0);
+      if (race.violation?.oracle === 'mirror') {
+        const stale = race.recording.counts[(race.stepAt[v]! - 1) * COUNTS + 4]!;
+        expect(stale).toBeGreaterThan(0);
+      }
     },
   );
 });
