@@ -2,6 +2,7 @@
  * Shared set-up of the browser tests: Debian's Chromium driven by playwright-core (never a
  * downloaded browser), the built page served on 127.0.0.1 by `hmmsim web`'s own static server.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -81,4 +82,17 @@ export async function startSession(viewport = { width: 1500, height: 1000 }): Pr
 /** The page's `#state` summary. */
 export async function pageState(page: Page): Promise<unknown> {
   return JSON.parse((await page.textContent('#state')) ?? 'null');
+}
+
+/** Runs the built `hmmsim …` and resolves to its output (exit code checked by the caller). */
+export function hmmsim(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const root = path.resolve(import.meta.dirname, '../..');
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [path.join(root, 'bin/hmmsim.mjs'), ...args], { cwd: root });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('close', (code) => resolve({ code: code ?? -1, out, err }));
+  });
 }

@@ -16,7 +16,7 @@ import type { CpuSummary } from '../../web/src/model/pages.ts';
 import { recordScenario } from '../../web/src/model/record-run.ts';
 import { SeekState } from '../../web/src/model/seek.ts';
 import { DEVICE_COLOURS, PAGE_COLOURS } from '../../web/src/palette.ts';
-import { pageState, type Session, startSession } from './browser.ts';
+import { hmmsim, pageState, type Session, startSession } from './browser.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const dir = path.join(ROOT, 'examples/scenarios');
@@ -33,18 +33,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await s?.close();
 });
-
-/** Runs `hmmsim …` and resolves to its stdout (exit code checked by the caller). */
-function hmmsim(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [path.join(ROOT, 'bin/hmmsim.mjs'), ...args], { cwd: ROOT });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('close', (code) => resolve({ code: code ?? -1, out, err }));
-  });
-}
 
 describe('URL and #state contract, every example against Node', () => {
   it.each(names)('%s', async (name) => {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { mode } from './store.ts';
+import { mode, race } from './store.ts';
 import { Controls } from './views/Controls.tsx';
 import { Editor } from './views/Editor.tsx';
 import { Filmstrip } from './views/Filmstrip.tsx';
@@ -12,7 +12,9 @@ import { Learn } from './views/Learn.tsx';
 import { Maps } from './views/MapView.tsx';
 import { EventLog, Frames, Inspector, Notifiers } from './views/Panels.tsx';
 import { Race } from './views/Race.tsx';
+import { RaceLanes } from './views/RaceLanes.tsx';
 import { SpaceTime, Timeline } from './views/Timeline.tsx';
+import { WorkloadPanel, WorkloadResults } from './views/Workload.tsx';
 
 /** The whole page. */
 export function App() {
@@ -21,17 +23,23 @@ export function App() {
       <Controls />
       <main>
         <div class="left">
-          {mode.value === 'learn' ? <Learn /> : mode.value === 'race' ? <Race /> : <Editor />}
+          {mode.value === 'learn' ? (
+            <Learn />
+          ) : mode.value === 'race' ? (
+            <Race />
+          ) : mode.value === 'workload' ? (
+            <WorkloadPanel />
+          ) : (
+            <Editor />
+          )}
         </div>
-        <div class="centre">
-          <Maps />
-        </div>
+        <div class="centre">{mode.value === 'workload' ? <WorkloadResults /> : <Maps />}</div>
         <div class="right">
           <Inspector />
           <Notifiers />
         </div>
       </main>
-      <Filmstrip />
+      {mode.value === 'race' && race.value ? <RaceLanes /> : <Filmstrip />}
       <Timeline />
       <div class="bottom">
         <EventLog />

@@ -29,6 +29,7 @@ export async function mapFrames(
     name: '1 GiB',
     process: 'bench',
     pid: 1,
+    parent: null,
     mm: 1,
     addr: 0x7f0000000000,
     pages,

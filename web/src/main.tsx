@@ -1,6 +1,7 @@
 /**
  * Entry point: mounts the page, opens what the URL names (`?scenario=NAME&step=N|end`,
- * `&at=ROW`, or `?token=hx1…`), wires the keys, and exposes `window.__hmmsim` for tests.
+ * `&at=ROW`, `?share=…` a shared scenario, `?token=hx1…`, or `?workload=NAME` an example
+ * workload, run), wires the keys, and exposes `window.__hmmsim` for tests.
  * @module
  */
 import { render } from 'preact';
@@ -12,6 +13,7 @@ import {
   playing,
   recording,
   runExample,
+  runShared,
   runToken,
   seek,
   seekState,
@@ -58,9 +60,17 @@ async function open(): Promise<void> {
   const atText = q.get('at');
   const step: number | 'end' =
     stepText === null || stepText === 'end' ? 'end' : Math.max(0, Number.parseInt(stepText, 10) || 0);
-  if (token) {
+  const share = q.get('share');
+  const workload = q.get('workload');
+  if (workload !== null) {
+    mode.value = 'workload';
+    const { loadWorkload, runWorkloadInPage, workloadText } = await import('./workload-store.ts');
+    if (loadWorkload(workload)) await runWorkloadInPage(workloadText.value, workload);
+  } else if (token) {
     mode.value = 'race';
     await runToken(token, atText === null ? undefined : Number(atText));
+  } else if (share !== null) {
+    await runShared(share, atText === null ? { step } : Number(atText));
   } else {
     const name = q.get('scenario') ?? (EXAMPLES.has('migrate') ? 'migrate' : [...EXAMPLES.keys()][0]!);
     await runExample(name, atText === null ? { step } : Number(atText));

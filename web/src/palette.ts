@@ -49,3 +49,6 @@ export function lut(colours: Record<number, string>): Uint32Array {
   for (const [k, v] of Object.entries(colours)) t[Number(k)] = rgba32(v);
   return t;
 }
+
+/** Colours of the frame map's migration arrows: RAM → device memory, and back. */
+export const MOVE_COLOURS = { toDevice: '#d81b60', toRam: '#117733' } as const;

@@ -8,6 +8,7 @@ import type { ExploreReport, StrategyName } from '../../src/explore/types.ts';
 import type { Exact, RaceRecording } from './model/jobs.ts';
 import type { Recording } from './model/recorder.ts';
 import type { Invalid } from './model/scenario-text.ts';
+import type { WorkloadOutcome } from './model/workload-run.ts';
 
 /** A request to the worker. */
 export type Request =
@@ -62,3 +63,16 @@ export type Reply =
   | { readonly id: number; readonly kind: 'timed'; readonly ms: number[] }
   | { readonly id: number; readonly kind: 'traced'; readonly json: string }
   | { readonly id: number; readonly kind: 'error'; readonly message: string };
+
+/** A request to the workload worker (one run per worker). */
+export interface WorkloadRequest {
+  readonly text: string;
+  readonly file: string;
+}
+
+/** A reply from the workload worker. */
+export type WorkloadReply =
+  | { readonly kind: 'progress'; readonly done: number; readonly total: number }
+  | { readonly kind: 'done'; readonly outcome: Extract<WorkloadOutcome, { kind: 'done' }> }
+  | { readonly kind: 'invalid'; readonly messages: readonly string[] }
+  | { readonly kind: 'error'; readonly message: string };

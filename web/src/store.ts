@@ -68,7 +68,7 @@ class SimClient {
 export const sim = new SimClient();
 
 /** Which mode the page is in. */
-export type Mode = 'explore' | 'learn' | 'race';
+export type Mode = 'explore' | 'learn' | 'race' | 'workload';
 
 export const mode = signal<Mode>('explore');
 /** Name of the loaded example, `custom`, `demo`, or a token's scenario. */
@@ -90,6 +90,8 @@ export const speed = signal(60);
 /** Step unit for ◀ ▶. */
 export const stepBy = signal<'step' | 'event' | 'change'>('step');
 export const race = signal<RaceRecording | null>(null);
+/** The race's account step last stepped to (-1: none; the lanes then follow the cursor). */
+export const raceStep = signal(-1);
 export const exploreReport = signal<ExploreReport | null>(null);
 export const exploreProgress = signal<string>('');
 export const exact = signal<Exact | null>(null);
@@ -98,6 +100,10 @@ export const narration = signal<string[]>([]);
 export const pageReady = signal(false);
 /** Wall-clock ms of the last recording. */
 export const recordMs = signal(0);
+/** Why the scenario a link named could not be opened (a damaged share link), or null. */
+export const linkError = signal<string | null>(null);
+/** The scenario a share link opened: its text and the link's parameter (kept in the URL while unchanged). */
+export const shared = signal<{ readonly text: string; readonly param: string } | null>(null);
 
 /** The `#state` summary at the cursor. */
 export const summary = computed<StateSummary | null>(() => {
@@ -168,6 +174,7 @@ export async function runText(
   scenarioName.value = name;
   scenarioText.value = text;
   status.value = `running ${name}…`;
+  linkError.value = null;
   const r = await sim.request({ kind: 'record', text, file: `${name}.json` });
   if (r.kind === 'invalid') {
     invalid.value = r.invalid;
@@ -186,6 +193,32 @@ export async function runText(
   status.value = `${name}: ${r.rec.rows.length} events, ${r.rec.steps} steps, recorded in ${r.ms.toFixed(0)} ms${r.rec.failure ? ` — FAILED: ${r.rec.failure}` : ''}`;
   syncUrl();
   return true;
+}
+
+/** Opens the scenario of a share link (`?share=…`); a damaged link says why instead. */
+export async function runShared(param: string, at?: number | { step: number | 'end' }): Promise<boolean> {
+  const { decodeShare } = await import('./model/share.ts');
+  let text: string;
+  try {
+    text = await decodeShare(param);
+  } catch (e) {
+    linkError.value = e instanceof Error ? e.message : String(e);
+    status.value = linkError.value;
+    return false;
+  }
+  linkError.value = null;
+  shared.value = { text, param };
+  return runText(scenarioNameOf(text) ?? 'shared', text, at);
+}
+
+/** The `name` field of scenario text, when it parses and has one made of file-name characters. */
+export function scenarioNameOf(text: string): string | null {
+  try {
+    const n = (JSON.parse(text) as { name?: unknown }).name;
+    return typeof n === 'string' && /^[\w.-]{1,80}$/.test(n) ? n : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Loads example `name`. */
@@ -208,6 +241,7 @@ export async function runToken(token: string, at?: number): Promise<boolean> {
   }
   if (r.kind !== 'race') return false;
   race.value = r.race;
+  raceStep.value = -1;
   mode.value = 'race';
   scenarioName.value = r.race.data.scenario;
   recordMs.value = r.ms;
@@ -266,7 +300,10 @@ export async function traceJson(): Promise<string> {
 }
 
 let urlTimer: ReturnType<typeof setTimeout> | null = null;
-/** Keeps `?scenario=NAME&step=N` (and `at=` between step ends, `token=` in Race mode) current. */
+/**
+ * Keeps `?scenario=NAME&step=N` (and `at=` between step ends, `token=` in Race mode, `share=`
+ * for a shared scenario) current; an edited scenario has no URL of its own (Share makes one).
+ */
 export function syncUrl(): void {
   if (urlTimer) return;
   urlTimer = setTimeout(() => {
@@ -274,8 +311,11 @@ export function syncUrl(): void {
     const s = seekState.value;
     if (!s) return;
     const q = new URLSearchParams();
+    const sh = shared.value;
     if (race.value) q.set('token', race.value.token);
-    else if (EXAMPLES.has(scenarioName.value)) q.set('scenario', scenarioName.value);
+    else if (sh && sh.text === scenarioText.value) q.set('share', sh.param);
+    else if (EXAMPLES.has(scenarioName.value) && EXAMPLES.get(scenarioName.value) === scenarioText.value)
+      q.set('scenario', scenarioName.value);
     else return;
     const step = s.step();
     q.set('step', s.at === s.atStep('end') && s.at === s.rec.rows.length ? 'end' : String(step));

@@ -11,13 +11,17 @@ import { runScenario } from '../../../src/cli/scenario/run.ts';
 import { toExploreScenario } from '../../../src/cli/scenario/to-explore.ts';
 import type { ScenarioDoc } from '../../../src/cli/scenario/types.ts';
 import { formatAccount } from '../../../src/explore/account.ts';
+import { describeEvent } from '../../../src/explore/describe-event.ts';
 import { explore, replay } from '../../../src/explore/explore.ts';
 import { findMutant } from '../../../src/explore/mutants/index.ts';
+import type { Oracle } from '../../../src/explore/oracle.ts';
+import { defaultOracles } from '../../../src/explore/oracles/index.ts';
 import {
   formatReplayToken,
   parseReplayToken,
   type ReplayTokenData,
 } from '../../../src/explore/replay-token.ts';
+import { threadName } from '../../../src/explore/runner.ts';
 import type { ExploreReport, Scenario, StrategyName, Violation } from '../../../src/explore/types.ts';
 import type { Machine } from '../../../src/machine.ts';
 import { PAGE_SIZE, PTRS_PER_TABLE } from '../../../src/mm/constants.ts';
@@ -49,6 +53,20 @@ export interface RaceRecording {
   /** The account as `hmmsim explore --replay` prints it. */
   readonly account: string;
   readonly accountSteps: readonly { time: number; thread: string; what: string }[];
+  /**
+   * For each account step, the cursor (rows applied) that shows the machine just after it: a bus
+   * event's own row, or for a note (decision, switch, violation) the last event before it.
+   */
+  readonly stepAt: readonly number[];
+  /** Whether each account step is a bus event (else a note of the explorer's). */
+  readonly stepIsEvent: readonly boolean[];
+}
+
+/** A bus event of a race (its account line) or the violation's moment (`what` null), with its row. */
+export interface RaceMoment {
+  readonly what: string | null;
+  readonly time: number;
+  readonly row: number;
 }
 
 /** The explorer scenario a token names: its mutant's, or the scenario document's. */
@@ -87,9 +105,61 @@ export async function replayToken(
       return s;
     },
   };
-  const result = await replay(wrapped, token);
+  // The bus events of the race, in order, with the row the recorder gave each (the recorder
+  // subscribed first, so its row exists when this listener runs; the account subscribes after),
+  // and the moment an oracle reported the violation (a row of its own: the state then may differ
+  // from the last event's, e.g. a device table written under a lock, with no event).
+  const events: RaceMoment[] = [];
+  let unsubscribe: (() => void) | null = null;
+  let raceStart = 0;
+  const rows = () => (rec as Recorder | null)?.rows.length ?? 0;
+  const watched: Oracle = (ctx) => {
+    let reported = false;
+    const inner = defaultOracles().map((o) =>
+      o({
+        machine: ctx.machine,
+        violate: (oracle, message) => {
+          const r = rec as Recorder | null;
+          if (!reported && r) {
+            reported = true;
+            r.moment(
+              threadName(ctx.machine.sched.current),
+              'violation',
+              `${oracle} oracle: violation found here`,
+            );
+            events.push({ what: null, time: ctx.machine.sched.clock.now, row: rows() - 1 });
+          }
+          ctx.violate(oracle, message);
+        },
+      }),
+    );
+    return {
+      started() {
+        raceStart = rows();
+        unsubscribe = ctx.machine.bus.subscribe((e) =>
+          events.push({ what: describeEvent(e), time: e.time, row: rows() - 1 }),
+        );
+        for (const o of inner) o.started?.();
+      },
+      atPoint() {
+        for (const o of inner) o.atPoint?.();
+      },
+      atSwitch() {
+        for (const o of inner) o.atSwitch?.();
+      },
+      atEnd() {
+        for (const o of inner) o.atEnd?.();
+      },
+      detach() {
+        unsubscribe?.();
+        for (const o of inner) o.detach?.();
+      },
+    };
+  };
+  const result = await replay(wrapped, token, { oracles: [watched] });
   const r = rec as Recorder | null;
   if (r === null) throw new Error('the replay built no machine');
+  const { stepAt, stepIsEvent } = accountRows(result.account, events, raceStart);
   const recording = r.finish(
     scenario.name,
     0,
@@ -109,7 +179,49 @@ export async function replayToken(
         : `\nVIOLATION (${result.violation.oracle}): ${result.violation.message}`
     }`,
     accountSteps: result.account,
+    stepAt,
+    stepIsEvent,
   };
+}
+
+/**
+ * Maps account steps to cursors: the account's bus-event steps are the race's bus events in
+ * order (same description, same time); every other step is a note shown at the event before it.
+ */
+export function accountRows(
+  account: readonly { time: number; what: string }[],
+  events: readonly RaceMoment[],
+  raceStart: number,
+): { stepAt: number[]; stepIsEvent: boolean[] } {
+  const stepAt: number[] = [];
+  const stepIsEvent: boolean[] = [];
+  let k = 0;
+  let at = raceStart;
+  for (const st of account) {
+    // The violation's own row comes just before the runner's note of it; a moment the account
+    // does not note (the runner kept an earlier violation) is passed over by the next event.
+    const m = events[k];
+    if (m !== undefined && m.what === null) {
+      if (st.what.startsWith('violation (')) {
+        at = m.row + 1;
+        k++;
+        stepAt.push(at);
+        stepIsEvent.push(false);
+        continue;
+      }
+      const n = events[k + 1];
+      if (n !== undefined && n.what === st.what && n.time === st.time) k++;
+    }
+    const e = events[k];
+    const isEvent = e !== undefined && e.what === st.what && e.time === st.time;
+    if (isEvent) {
+      at = e.row + 1;
+      k++;
+    }
+    stepAt.push(at);
+    stepIsEvent.push(isEvent);
+  }
+  return { stepAt, stepIsEvent };
 }
 
 function isScenarioState(s: unknown): s is ScenarioState {

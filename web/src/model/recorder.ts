@@ -29,6 +29,8 @@ export interface Region {
   /** Process name (the scenario's), or `pid N`. */
   readonly process: string;
   readonly pid: number;
+  /** The pid of the process that forked this one, or null (a process the scenario created). */
+  readonly parent: number | null;
   readonly addr: number;
   readonly pages: number;
   /** Index of the region's first page in the flat state arrays. */
@@ -127,6 +129,8 @@ export interface Recording {
   readonly exact: Uint8Array;
   /** Machine facts for the frame map and the inspector. */
   readonly ramFrames: number;
+  /** Frames of RAM and device memory together, the most the run had (every pfn is below it). */
+  readonly nrFrames: number;
   readonly threads: string[];
   readonly devices: string[];
   /** The first failure (failed expectation or error), or null. */
@@ -232,9 +236,13 @@ export class Recorder {
   private readonly onRow: ((row: number) => void) | undefined;
   private unsubscribe: (() => void) | null = null;
   private step = 0;
+  /** Child pid → the pid that forked it (from each successful fork's system call). */
+  private readonly parentOf = new Map<number, number>();
   /** The scenario state once setup made it (names of processes, mappings, files). */
   state: ScenarioState | null = null;
   private readonly t0 = performance.now();
+  /** Frames of RAM and device memory, the most seen so far. */
+  private nrFrames = 0;
   /** Set when reading stopped at {@link RecorderOptions.maxRows}. */
   truncated = false;
 
@@ -265,6 +273,17 @@ export class Recorder {
     );
     this.marks.push({ row, op, line, text });
     this.step++;
+  }
+
+  /**
+   * Adds a row that is no bus event, read exactly: a moment the page must show although nothing
+   * was emitted then (an oracle finding a violation at a preemption point).
+   */
+  moment(thread: string, name: string, text: string): void {
+    this.addRow(
+      { type: 'instant', time: this.machine.sched.clock.now, thread, name, text, step: this.step },
+      true,
+    );
   }
 
   private onEvent(e: MmEvent): void {
@@ -312,6 +331,8 @@ export class Recorder {
         break;
       }
       case 'syscall':
+        // fork() returns the child's pid in the parent, whose pid is its mm's id.
+        if (e.name === 'fork' && e.result > 0) this.parentOf.set(e.result, e.mm);
         row = {
           type: 'syscall',
           time: e.time,
@@ -360,6 +381,9 @@ export class Recorder {
 
   private addRow(row: Row, significant: boolean): void {
     const r = this.rows.length;
+    // The largest the frame space got (device memory is added as it is used; an explorer run
+    // releases all of it at its end).
+    if (this.machine.pm.nrFrames > this.nrFrames) this.nrFrames = this.machine.pm.nrFrames;
     this.rows.push(row);
     this.deltaStart.push(this.dIndex.n);
     if (this.structureChanged()) {
@@ -480,10 +504,19 @@ export class Recorder {
   }
 
   /**
-   * Names regions after the scenario's mappings: a mapping gets its name only once its mmap
-   * returned, after the rows that made its region.
+   * Names regions after the scenario's mappings and processes, and links forked children to
+   * their parent: a mapping gets its name only once its mmap returned, and a forked child its
+   * scenario name only once fork returned, both after the rows that made its regions.
    */
   private relabel(): void {
+    const names = new Map<number, string>();
+    if (this.state) for (const [n, p] of this.state.processes) names.set(p.pid, n);
+    for (const [i, r] of this.regions.entries())
+      this.regions[i] = {
+        ...r,
+        process: names.get(r.pid) ?? r.process,
+        parent: this.parentOf.get(r.pid) ?? null,
+      };
     if (!this.state) return;
     const maps = [...this.state.mappings];
     for (const [i, r] of this.regions.entries()) {
@@ -516,10 +549,10 @@ export class Recorder {
     return parts;
   }
 
-  private addRegion(r: Omit<Region, 'at' | 'since' | 'file' | 'mm'>, row: number): void {
+  private addRegion(r: Omit<Region, 'at' | 'since' | 'file' | 'mm' | 'parent'>, row: number): void {
     const mm =
       this.mmByPid.get(r.pid)?.id ?? this.processes().find((x) => x.p.pid === r.pid)?.p.mm.id ?? r.pid;
-    this.regions.push({ ...r, mm, at: this.pages, since: row, file: null });
+    this.regions.push({ ...r, mm, at: this.pages, since: row, file: null, parent: null });
     this.pages += r.pages;
   }
 
@@ -766,6 +799,7 @@ export class Recorder {
       counts: this.countsCol.done(),
       exact: this.exactCol.done(),
       ramFrames: this.machine.pm.ramFrames,
+      nrFrames: Math.max(this.nrFrames, this.machine.pm.nrFrames),
       threads: [...this.threads],
       devices: [...this.devices],
       failure,

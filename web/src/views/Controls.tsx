@@ -4,7 +4,7 @@
  * @module
  */
 import { useEffect } from 'preact/hooks';
-import { EXAMPLES } from '../examples.ts';
+import { EXAMPLES, WORKLOADS } from '../examples.ts';
 import {
   cursor,
   mode,
@@ -21,6 +21,7 @@ import {
   summary,
 } from '../store.ts';
 import { downloadTrace, openInPerfetto } from '../trace-export.ts';
+import { loadWorkload, workloadName } from '../workload-store.ts';
 
 /** The bar. */
 export function Controls() {
@@ -54,7 +55,7 @@ export function Controls() {
     <header>
       <strong class="brand">hmmsim</strong>
       <div class="modes" role="tablist">
-        {(['learn', 'explore', 'race'] as const).map((m) => (
+        {(['learn', 'explore', 'race', 'workload'] as const).map((m) => (
           <button
             type="button"
             role="tab"
@@ -63,6 +64,7 @@ export function Controls() {
             onClick={() => {
               mode.value = m;
               if (m === 'learn') void runDemo();
+              if (m === 'workload' && !workloadName.value) loadWorkload([...WORKLOADS.keys()][0] ?? '');
             }}
           >
             {m[0]!.toUpperCase() + m.slice(1)}

@@ -5,15 +5,71 @@
  * @module
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { deleteSaved, listSaved, loadSaved, type SavedScenario, saveScenario } from '../model/saved.ts';
 import { parseScenario } from '../model/scenario-text.ts';
-import { pageReady, runText, scenarioName, scenarioText } from '../store.ts';
+import { encodeShare } from '../model/share.ts';
+import {
+  linkError,
+  pageReady,
+  runText,
+  scenarioName,
+  scenarioNameOf,
+  scenarioText,
+  shared,
+} from '../store.ts';
+
+/** The browser's storage, or null where it is disabled (reading it can throw). */
+function storage(): Storage | null {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
+}
 
 /** The editor with its Run button. */
 export function Editor() {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<{ text: () => string; set: (t: string) => void } | null>(null);
   const [problems, setProblems] = useState<string[]>([]);
+  const [saved, setSaved] = useState<SavedScenario[]>(() => {
+    const st = storage();
+    return st ? listSaved(st) : [];
+  });
+  const [saveName, setSaveName] = useState('');
+  const [note, setNote] = useState('');
+  const [link, setLink] = useState('');
   const ready = pageReady.value;
+  const currentText = () => view.current?.text() ?? scenarioText.value;
+  const save = () => {
+    const st = storage();
+    const text = currentText();
+    const name = saveName.trim() || scenarioNameOf(text) || scenarioName.value || 'custom';
+    if (!st) {
+      setNote('this browser keeps no local storage here: download the scenario instead');
+      return;
+    }
+    try {
+      saveScenario(st, name, text);
+      setSaved(listSaved(st));
+      setNote(`saved "${name}" in this browser`);
+    } catch (e) {
+      setNote((e as Error).message);
+    }
+  };
+  const share = async () => {
+    const text = currentText();
+    const param = await encodeShare(text);
+    shared.value = { text, param };
+    const url = `${location.origin}${location.pathname}?share=${param}`;
+    setLink(url);
+    try {
+      await navigator.clipboard.writeText(url);
+      setNote('link copied');
+    } catch {
+      setNote('copy the link below');
+    }
+  };
   useEffect(() => {
     if (!ready) return;
     let destroyed = false;
@@ -89,10 +145,68 @@ export function Editor() {
       </h3>
       <div ref={host} class="cm-host" />
       <ul class="problems" id="problems">
+        {linkError.value && <li id="link-error">{linkError.value}</li>}
         {problems.map((p) => (
           <li>{p}</li>
         ))}
       </ul>
+      <div class="saving">
+        <input
+          id="save-name"
+          placeholder="name to save under"
+          value={saveName}
+          onInput={(e) => setSaveName((e.target as HTMLInputElement).value)}
+        />{' '}
+        <button type="button" id="save" onClick={save} title="keep this scenario in this browser">
+          Save
+        </button>{' '}
+        <button type="button" id="share" onClick={() => void share()} title="a link that opens this scenario">
+          Share link
+        </button>{' '}
+        <span class="hint" id="save-note">
+          {note}
+        </span>
+        {link && (
+          <input
+            id="share-link"
+            readOnly
+            value={link}
+            onFocus={(e) => (e.target as HTMLInputElement).select()}
+          />
+        )}
+        <ul id="saved" class="saved">
+          {saved.map((x) => (
+            <li data-name={x.name}>
+              <button
+                type="button"
+                class="link load"
+                title={`saved ${x.saved}`}
+                onClick={() => {
+                  const st = storage();
+                  const got = st ? loadSaved(st, x.name) : null;
+                  if (got) void runText(scenarioNameOf(got.text) ?? x.name, got.text);
+                }}
+              >
+                {x.name}
+              </button>{' '}
+              <button
+                type="button"
+                class="link delete"
+                title={`delete "${x.name}" from this browser`}
+                onClick={() => {
+                  const st = storage();
+                  if (!st) return;
+                  deleteSaved(st, x.name);
+                  setSaved(listSaved(st));
+                  setNote(`deleted "${x.name}"`);
+                }}
+              >
+                delete
+              </button>
+            </li>
+          ))}
+        </ul>
+      </div>
     </section>
   );
 }

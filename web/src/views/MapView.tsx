@@ -6,6 +6,7 @@
 import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { fitLayout, hit, type Layout, layout } from '../geometry.ts';
 import { DEVICE_CODE_NAMES, PAGE_CODE_NAMES } from '../model/pages.ts';
+import { bandLabel, processLabel } from '../model/process-label.ts';
 import { DEVICE_COLOURS, lut, PAGE_COLOURS } from '../palette.ts';
 import { paintMap, staleEntries } from '../render/map.ts';
 import { cursor, recording, seekState, selected } from '../store.ts';
@@ -36,8 +37,7 @@ export function Maps() {
     setLay(l);
     const open = at > 0 ? rec.open[at - 1]! : [];
     const stale = staleEntries(s.dev);
-    const title = (dev: boolean) => (r: (typeof rec.regions)[number]) =>
-      `${r.process} · ${r.name} · ${r.pages} pages @ 0x${r.addr.toString(16)}${dev ? ` · ${r.file ?? 'no device file'}` : ''}`;
+    const title = (dev: boolean) => (r: (typeof rec.regions)[number]) => bandLabel(r, dev);
     for (const [ref, codes, table, dev] of [
       [cpuRef, s.codes, CPU_LUT, false],
       [devRef, s.dev, DEV_LUT, true],
@@ -100,7 +100,7 @@ export function Maps() {
     const r = rec.regions.find((g) => sel >= g.at && sel < g.at + g.pages);
     if (!r) return 'no page selected';
     const va = r.addr + (sel - r.at) * 4096;
-    return `page ${sel - r.at} of ${r.name} (${r.process}) at 0x${va.toString(16)}: CPU ${PAGE_CODE_NAMES[s.codes[sel]!]}, device ${DEVICE_CODE_NAMES[s.dev[sel]! & 7]}`;
+    return `page ${sel - r.at} of ${r.name} (${processLabel(r)}) at 0x${va.toString(16)}: CPU ${PAGE_CODE_NAMES[s.codes[sel]!]}, device ${DEVICE_CODE_NAMES[s.dev[sel]! & 7]}`;
   })();
   return (
     <div class="maps">
@@ -134,6 +134,11 @@ export function Maps() {
           </div>
         </figure>
       </div>
+      <ul id="map-bands" class="bands" aria-label="address ranges on the maps, top to bottom">
+        {rec.regions.map((r) => (
+          <li data-pid={r.pid}>{bandLabel(r, false)}</li>
+        ))}
+      </ul>
       <p id="selection" class="selection" aria-live="polite">
         {selText}
       </p>

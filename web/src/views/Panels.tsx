@@ -5,8 +5,11 @@
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { filterRows, NO_FILTER, ROW_TYPES, windowAround } from '../model/log-filter.ts';
+import { findMoves, movesAt } from '../model/migrations.ts';
 import { deviceCodeName, PAGE_CODE_NAMES } from '../model/pages.ts';
-import { FRAME_COLOURS, lut } from '../palette.ts';
+import { processLabel } from '../model/process-label.ts';
+import { FRAME_COLOURS, lut, MOVE_COLOURS, rgba32 } from '../palette.ts';
+import { FRAME_COLS, frameCanvasSize, paintFrames } from '../render/frames.ts';
 import { cursor, exact, fetchExact, recording, seek, seekState, selected } from '../store.ts';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
@@ -55,7 +58,7 @@ export function Inspector() {
       <dl>
         <dt>page</dt>
         <dd>
-          {reg.process} · {reg.name} [{i - reg.at}] · VA {hex(addr)}
+          {processLabel(reg)} · {reg.name} [{i - reg.at}] · VA {hex(addr)}
         </dd>
         <dt>indices</dt>
         <dd>
@@ -167,43 +170,92 @@ export function Notifiers() {
 }
 
 const FRAME_LUT = lut(Object.fromEntries(FRAME_COLOURS.map((c, i) => [i, c])));
+const FRAME_BACKGROUND = [rgba32('#e4e4e4'), rgba32('#efe6f3')] as const;
 
-/** Physical frames (RAM, then device memory) at the cursor, read exactly by re-running. */
+/** `0x…` of a frame range `first…last` (in the order the pages go). */
+const frameRange = (first: number, last: number) =>
+  first === last ? hex(first) : `${hex(first)}…${hex(last)}`;
+
+/**
+ * Physical frames (RAM, then device memory) at the cursor, read exactly by re-running, with the
+ * migrations of the cursor's step drawn from source to destination frames.
+ */
 export function Frames() {
+  const rec = recording.value;
+  const at = cursor.value;
+  const sel = selected.value;
   const ex = exact.value;
   const ref = useRef<HTMLCanvasElement>(null);
+  const log = useMemo(() => (rec ? findMoves(rec) : null), [rec]);
+  const found = useMemo(() => (rec && log ? movesAt(rec, log, at) : []), [rec, log, at]);
+  // Most steps change no run: keep the same array then, so the map is not repainted.
+  const key = found.map((r) => `${r.firstPage}+${r.pages}${r.done ? 'd' : 'p'}`).join(' ');
+  const runs = useMemo(() => found, [key]);
+  // The inspector reads the selected page's walk (and the frames with it); with no page
+  // selected, read the frames alone.
+  useEffect(() => {
+    if (sel >= 0 || at === 0) return;
+    const t = setTimeout(() => void fetchExact(), 150);
+    return () => clearTimeout(t);
+  }, [at, sel, rec]);
+  const nr = rec ? Math.max(rec.nrFrames, ex?.frames.length ?? 0) : 0;
+  const states = ex && ex.row === at - 1 ? ex.frames : null;
   useEffect(() => {
     const c = ref.current;
-    if (!c || !ex) return;
-    const n = ex.frames.length;
-    const cols = 512;
-    const rows = Math.ceil(n / cols);
-    c.width = cols;
-    c.height = rows;
-    const ctx = c.getContext('2d')!;
-    const img = ctx.createImageData(cols, rows);
-    const px = new Uint32Array(img.data.buffer);
-    for (let i = 0; i < n; i++) px[i] = FRAME_LUT[ex.frames[i]!]!;
-    ctx.putImageData(img, 0, 0);
-    c.style.height = `${Math.max(rows, 40)}px`;
-  }, [ex]);
-  if (!ex)
-    return (
-      <section class="panel">
-        <h3>Physical frames</h3>
-        <p class="hint">Select a page to read the frames at the cursor.</p>
-      </section>
-    );
-  const used = ex.frames.reduce((a, f) => a + (f === 1 || f === 2 ? 1 : 0), 0);
-  const dev = ex.frames.reduce((a, f) => a + (f === 4 ? 1 : 0), 0);
+    if (!c || !rec || nr <= 0) return;
+    const size = frameCanvasSize(nr);
+    if (c.width !== size.width || c.height !== size.height) {
+      c.width = size.width;
+      c.height = size.height;
+    }
+    paintFrames(c.getContext('2d')!, {
+      nrFrames: nr,
+      ramFrames: rec.ramFrames,
+      states,
+      lut: FRAME_LUT,
+      background: FRAME_BACKGROUND,
+      runs,
+    });
+    c.dataset.runs = String(runs.length);
+  }, [rec, nr, states, runs]);
+  if (!rec) return null;
+  const used = states ? states.reduce((a, f) => a + (f === 1 || f === 2 ? 1 : 0), 0) : 0;
+  const dev = states ? states.reduce((a, f) => a + (f === 4 ? 1 : 0), 0) : 0;
   return (
     <section class="panel" id="frames">
-      <h3>Physical frames at event {ex.row + 1}</h3>
+      <h3>Physical frames {states ? `at event ${at}` : ''}</h3>
       <p>
-        RAM {ex.ramFrames} frames ({used} in use) · device memory {ex.frames.length - ex.ramFrames} frames (
-        {dev} in use) · row = 512 frames
+        RAM {rec.ramFrames} frames{states ? ` (${used} in use)` : ''} · device memory {nr - rec.ramFrames}{' '}
+        frames{states ? ` (${dev} in use)` : ''} · row = 512 frames
+        {!states && at > 0 ? ' · reading the states at the cursor…' : ''}
       </p>
-      <canvas ref={ref} data-view="frames" style={{ width: '512px', imageRendering: 'pixelated' }} />
+      <ul id="migrations" class="moves">
+        {runs.map((r) => (
+          <li
+            data-first-page={r.firstPage}
+            data-pages={r.pages}
+            data-from={r.from}
+            data-to={r.to}
+            data-d-from={r.dFrom}
+            data-d-to={r.dTo}
+            data-dir={r.toDevice ? 'to-device' : 'to-ram'}
+            data-state={r.done ? 'done' : 'in progress'}
+            style={{ color: r.toDevice ? MOVE_COLOURS.toDevice : MOVE_COLOURS.toRam }}
+          >
+            {r.pages} page{r.pages === 1 ? '' : 's'}: {r.toDevice ? 'RAM' : 'device'} frames{' '}
+            {frameRange(r.from, r.from + r.dFrom * (r.pages - 1))} → {r.toDevice ? 'device' : 'RAM'} frames{' '}
+            {frameRange(r.to, r.to + r.dTo * (r.pages - 1))} (
+            {r.done ? 'done' : 'in progress: migration entries'})
+          </li>
+        ))}
+      </ul>
+      <div class="frames-scroll">
+        <canvas
+          ref={ref}
+          data-view="frames"
+          style={{ width: `${FRAME_COLS}px`, imageRendering: 'pixelated' }}
+        />
+      </div>
       <p class="legend">
         {['free', 'mapped', 'in use, unmapped', 'device free', 'device used'].map((n, i) => (
           <span class="key">
@@ -211,6 +263,14 @@ export function Frames() {
             {n}
           </span>
         ))}
+        <span class="key">
+          <i style={{ background: MOVE_COLOURS.toDevice }} />
+          migrating to device memory
+        </span>
+        <span class="key">
+          <i style={{ background: MOVE_COLOURS.toRam }} />
+          migrating to RAM
+        </span>
       </p>
     </section>
   );
