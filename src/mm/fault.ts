@@ -29,6 +29,7 @@ import {
 import { getFilePage } from './filemap.ts';
 import { deferredSplitFolio, splitHugePmd, thpEligible } from './huge-memory.ts';
 import { allocHugetlbFolio } from './hugetlb.ts';
+import { hugetlbfsGetFolio } from './hugetlbfs.ts';
 import type { Kernel } from './kernel.ts';
 import { MEMCG_ANON, memCgroupCharge } from './memcontrol.ts';
 import {
@@ -823,6 +824,23 @@ async function hugetlbFault(vma: Vma, addr: number, write: boolean, unshare = fa
   if (kind === PTE_NONE) {
     // hugetlb_no_page: a child whose page the owner took away (HPAGE_RESV_UNMAPPED) is killed.
     if (vma.hugetlbResvUnmapped) return VM_FAULT_SIGBUS;
+    const file = vma.file;
+    const idx = vma.pageIndex(haddr) / HPAGE_PMD_NR;
+    // A hugetlbfs file's page: a shared mapping maps the page cache folio (bringing one in if
+    // needed), writable in a writable VMA; a private one maps it read-only when the file holds it,
+    // and a write then copies it at once (hugetlb_wp).
+    if (file !== null && ((vma.flags & VM_MAYSHARE) !== 0 || file.pages.has(idx))) {
+      const folio = hugetlbfsGetFolio(k, file, idx);
+      if (folio === 0) return VM_FAULT_SIGBUS; // vmf_error(-ENOSPC)
+      pm.refcount[folio]!++;
+      pm.entireMapcount[folio]!++; // hugetlb_add_file_rmap
+      const shared = (vma.flags & VM_SHARED) !== 0;
+      k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG | (shared && wr ? PTE_WRITE | PTE_DIRTY : 0);
+      k.pt.words[pmdOff + 1] = folio;
+      mm.hugetlbPages += HPAGE_PMD_NR;
+      if (!write || shared) return 0;
+      return hugetlbFault(vma, addr, write, unshare);
+    }
     const head = allocHugetlbFolio(k.hugetlb, vma, haddr, false);
     if (head === 0) return VM_FAULT_SIGBUS; // vmf_error(-ENOSPC)
     initAnonFolio(vma, haddr, head, false);
@@ -857,7 +875,8 @@ async function hugetlbFault(vma: Vma, addr: number, write: boolean, unshare = fa
   }
   // The owner's copy may not use the mapping's reservations (cow_from_owner); nor may a child,
   // which has none: both need a free huge page no reservation holds.
-  const cowFromOwner = vma.hugetlbResvMap !== null;
+  // A page cache folio is no one's copy: the owner's copy of it uses the mapping's reservation.
+  const cowFromOwner = vma.hugetlbResvMap !== null && (pm.flags[head]! & PG_anon) !== 0;
   const copy = allocHugetlbFolio(k.hugetlb, vma, haddr, cowFromOwner);
   if (copy === 0) {
     if (!cowFromOwner) return VM_FAULT_SIGBUS; // vmf_error(-ENOSPC)
