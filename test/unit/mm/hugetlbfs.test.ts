@@ -18,7 +18,7 @@ import {
   unpinUserPage,
 } from '../../../src/mm/index.ts';
 import { PG_anon, PG_anon_exclusive } from '../../../src/mm/page-flags.ts';
-import { EINVAL, ENODEV, ENOMEM, ENOSPC } from '../../../src/sim/errno.ts';
+import { EBADF, EINVAL, ENODEV, ENOMEM, ENOSPC, EOPNOTSUPP } from '../../../src/sim/errno.ts';
 import { leafAt, MiB, smallMachine } from './helpers.ts';
 
 const RW = PROT_READ | PROT_WRITE;
@@ -128,5 +128,23 @@ describe('hugetlbfs memfd', () => {
     await p.munmap(again, PMD_SIZE);
     await p.close(fd);
     expect([m.hugetlb.freeHugePages, m.hugetlb.reserved]).toEqual([1, 0]);
+  });
+
+  it('fallocate on other files: tmpfs pages are allocated, a disk file only grows; bad arguments', async () => {
+    const { m, p, fd } = await hugetlbMemfd(0);
+    const tmp = await p.createTmpFile(0, true);
+    const disk = await p.createTmpFile(0);
+    const free = m.pm.freeFrames;
+    expect(await p.fallocate(tmp, 0, 4096, 2 * 4096)).toBe(0);
+    expect(m.pm.freeFrames).toBe(free - 2);
+    expect(await p.fallocate(disk, 0, 0, 5 * 4096)).toBe(0);
+    expect(m.pm.freeFrames).toBe(free - 2);
+    const buf = new Uint8Array(8);
+    expect(await p.pread(disk, buf, 5 * 4096 - 8)).toBe(8); // the file grew
+    expect(await p.pread(tmp, buf, 3 * 4096 - 8)).toBe(8);
+    expect(await p.fallocate(fd, 0, 0, PMD_SIZE)).toBe(-ENOSPC); // an empty pool
+    expect(await p.fallocate(tmp, 1, 0, 4096)).toBe(-EOPNOTSUPP);
+    expect(await p.fallocate(tmp, 0, 0, 0)).toBe(-EINVAL);
+    expect(await p.fallocate(99, 0, 0, 4096)).toBe(-EBADF);
   });
 });
