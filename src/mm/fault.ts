@@ -68,6 +68,7 @@ import {
   PTE_YOUNG,
 } from './pte.ts';
 import type { Vma } from './vma.ts';
+import { wpCanReuseLargeAnonFolio } from './wp-reuse.ts';
 import { zapHugePmd } from './zap.ts';
 
 /** Internal: a huge-page path declined; continue at PTE level (VM_FAULT_FALLBACK). */
@@ -474,7 +475,8 @@ async function unshareFault(vma: Vma, addr: number): Promise<number> {
       const small = pm.order[pfn] === 0;
       if (
         (pm.flags[pfn]! & PG_anon_exclusive) !== 0 ||
-        (small && pm.refcount[pfn] === 1 && pm.mapcount[pfn] === 1)
+        (small && pm.refcount[pfn] === 1 && pm.mapcount[pfn] === 1) ||
+        wpCanReuseLargeAnonFolio(vma, pfn)
       ) {
         pm.flags[pfn]! |= PG_anon_exclusive; // reuse: nothing to copy, the PTE stays read-only
         r = 0;
@@ -510,7 +512,11 @@ function doWpPage(vma: Vma, addr: number, off: number, lo: number, pfn: number):
   if ((f & PG_anon) !== 0) {
     const head = pm.folioHead(pfn);
     const small = head === pfn && pm.order[pfn] === 0;
-    if ((f & PG_anon_exclusive) !== 0 || (small && pm.refcount[pfn] === 1 && pm.mapcount[pfn] === 1)) {
+    if (
+      (f & PG_anon_exclusive) !== 0 ||
+      (small && pm.refcount[pfn] === 1 && pm.mapcount[pfn] === 1) ||
+      wpCanReuseLargeAnonFolio(vma, pfn)
+    ) {
       pm.flags[pfn]! |= PG_anon_exclusive; // wp_page_reuse: no invalidation needed
       w[off] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
       return 0;
