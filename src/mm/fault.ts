@@ -29,6 +29,7 @@ import {
 import { getFilePage } from './filemap.ts';
 import { deferredSplitFolio, splitHugePmd, thpEligible } from './huge-memory.ts';
 import { allocHugetlbFolio } from './hugetlb.ts';
+import { hugetlbfsGetFolio } from './hugetlbfs.ts';
 import type { Kernel } from './kernel.ts';
 import { MEMCG_ANON, memCgroupCharge } from './memcontrol.ts';
 import {
@@ -67,6 +68,7 @@ import {
   PTE_YOUNG,
 } from './pte.ts';
 import type { Vma } from './vma.ts';
+import { wpCanReuseLargeAnonFolio } from './wp-reuse.ts';
 import { zapHugePmd } from './zap.ts';
 
 /** Internal: a huge-page path declined; continue at PTE level (VM_FAULT_FALLBACK). */
@@ -473,7 +475,8 @@ async function unshareFault(vma: Vma, addr: number): Promise<number> {
       const small = pm.order[pfn] === 0;
       if (
         (pm.flags[pfn]! & PG_anon_exclusive) !== 0 ||
-        (small && pm.refcount[pfn] === 1 && pm.mapcount[pfn] === 1)
+        (small && pm.refcount[pfn] === 1 && pm.mapcount[pfn] === 1) ||
+        wpCanReuseLargeAnonFolio(vma, pfn)
       ) {
         pm.flags[pfn]! |= PG_anon_exclusive; // reuse: nothing to copy, the PTE stays read-only
         r = 0;
@@ -509,7 +512,11 @@ function doWpPage(vma: Vma, addr: number, off: number, lo: number, pfn: number):
   if ((f & PG_anon) !== 0) {
     const head = pm.folioHead(pfn);
     const small = head === pfn && pm.order[pfn] === 0;
-    if ((f & PG_anon_exclusive) !== 0 || (small && pm.refcount[pfn] === 1 && pm.mapcount[pfn] === 1)) {
+    if (
+      (f & PG_anon_exclusive) !== 0 ||
+      (small && pm.refcount[pfn] === 1 && pm.mapcount[pfn] === 1) ||
+      wpCanReuseLargeAnonFolio(vma, pfn)
+    ) {
       pm.flags[pfn]! |= PG_anon_exclusive; // wp_page_reuse: no invalidation needed
       w[off] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
       return 0;
@@ -827,6 +834,23 @@ async function hugetlbFault(vma: Vma, addr: number, write: boolean, unshare = fa
   if (kind === PTE_NONE) {
     // hugetlb_no_page: a child whose page the owner took away (HPAGE_RESV_UNMAPPED) is killed.
     if (vma.hugetlbResvUnmapped) return VM_FAULT_SIGBUS;
+    const file = vma.file;
+    const idx = vma.pageIndex(haddr) / HPAGE_PMD_NR;
+    // A hugetlbfs file's page: a shared mapping maps the page cache folio (bringing one in if
+    // needed), writable in a writable VMA; a private one maps it read-only when the file holds it,
+    // and a write then copies it at once (hugetlb_wp).
+    if (file !== null && ((vma.flags & VM_MAYSHARE) !== 0 || file.pages.has(idx))) {
+      const folio = hugetlbfsGetFolio(k, file, idx);
+      if (folio === 0) return VM_FAULT_SIGBUS; // vmf_error(-ENOSPC)
+      pm.refcount[folio]!++;
+      pm.entireMapcount[folio]!++; // hugetlb_add_file_rmap
+      const shared = (vma.flags & VM_SHARED) !== 0;
+      k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG | (shared && wr ? PTE_WRITE | PTE_DIRTY : 0);
+      k.pt.words[pmdOff + 1] = folio;
+      mm.hugetlbPages += HPAGE_PMD_NR;
+      if (!write || shared) return 0;
+      return hugetlbFault(vma, addr, write, unshare);
+    }
     const head = allocHugetlbFolio(k.hugetlb, vma, haddr, false);
     if (head === 0) return VM_FAULT_SIGBUS; // vmf_error(-ENOSPC)
     initAnonFolio(vma, haddr, head, false);
@@ -861,7 +885,8 @@ async function hugetlbFault(vma: Vma, addr: number, write: boolean, unshare = fa
   }
   // The owner's copy may not use the mapping's reservations (cow_from_owner); nor may a child,
   // which has none: both need a free huge page no reservation holds.
-  const cowFromOwner = vma.hugetlbResvMap !== null;
+  // A page cache folio is no one's copy: the owner's copy of it uses the mapping's reservation.
+  const cowFromOwner = vma.hugetlbResvMap !== null && (pm.flags[head]! & PG_anon) !== 0;
   const copy = allocHugetlbFolio(k.hugetlb, vma, haddr, cowFromOwner);
   if (copy === 0) {
     if (!cowFromOwner) return VM_FAULT_SIGBUS; // vmf_error(-ENOSPC)

@@ -14,17 +14,28 @@ export class SimFile {
   size: number;
   /** True for shmem (tmpfs, shared anonymous): its pages count as MM_SHMEMPAGES. */
   readonly shmem: boolean;
-  /** Page cache: file page index → pfn (0 = not cached). */
+  /**
+   * A hugetlbfs file (`memfd_create(MFD_HUGETLB)`): its page cache holds 2 MiB hugetlb folios,
+   * keyed by huge-page index, and its mappings are VM_HUGETLB.
+   */
+  readonly hugetlb: boolean;
+  /**
+   * hugetlbfs: huge-page indices a shared mapping reserved (the inode's reserve map) whose page
+   * is not in the page cache yet; the file gives them back to the pool when it goes away.
+   */
+  readonly hugetlbReserved = new Set<number>();
+  /** Page cache: file page index → pfn (0 = not cached); huge-page index for hugetlbfs. */
   readonly pages = new Map<number, number>();
   /** VMAs mapping this file (rmap). */
   readonly mappings = new Set<Vma>();
   /** Open file descriptors and mappings referring to it; the file is freed at zero. */
   refs = 0;
 
-  /** @param id mapping id; @param size bytes; @param shmem tmpfs/shared-anonymous */
-  constructor(id: number, size: number, shmem: boolean) {
+  /** @param id mapping id; @param size bytes; @param shmem tmpfs/shared-anonymous; @param hugetlb hugetlbfs */
+  constructor(id: number, size: number, shmem: boolean, hugetlb = false) {
     this.id = id;
     this.size = size;
     this.shmem = shmem;
+    this.hugetlb = hugetlb;
   }
 }

@@ -36,6 +36,9 @@ export function getFilePage(k: Kernel, file: SimFile, pgidx: number, mm: MmStruc
 export function truncateInodePages(k: Kernel, file: SimFile): void {
   for (const pfn of file.pages.values()) k.putPage(pfn);
   file.pages.clear();
+  // hugetlbfs (hugetlb_unreserve_pages at evict): reservations no page consumed go back.
+  k.hugetlb.unreserve(file.hugetlbReserved.size);
+  file.hugetlbReserved.clear();
 }
 
 /**

@@ -42,6 +42,7 @@ export {
   putUserPage,
   unpinUserPage,
 } from './gup.ts';
+export { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGE_SHIFT, MFD_HUGETLB } from './hugetlbfs.ts';
 export {
   DEFAULT_MEMORY,
   type DevPagemapHooks,

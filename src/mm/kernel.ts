@@ -334,9 +334,9 @@ export class Kernel {
     return a;
   }
 
-  /** A new file (`shmem` for tmpfs / shared anonymous memory). */
-  newFile(size: number, shmem: boolean): SimFile {
-    const f = new SimFile(this.mappings.length, size, shmem);
+  /** A new file (`shmem` for tmpfs / shared anonymous memory, `hugetlb` for hugetlbfs). */
+  newFile(size: number, shmem: boolean, hugetlb = false): SimFile {
+    const f = new SimFile(this.mappings.length, size, shmem, hugetlb);
     this.mappings.push(f);
     return f;
   }

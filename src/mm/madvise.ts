@@ -49,6 +49,7 @@ import {
   PTE_DIRTY,
   PTE_KIND_MASK,
   PTE_LEAF,
+  PTE_NONE,
   PTE_PRESENT,
   PTE_PROTNONE,
   PTE_SPECIAL,
@@ -346,7 +347,8 @@ async function madvisePageoutFile(vma: Vma, start: number, end: number): Promise
  * (collapse_huge_page): CLEAR over the chunk, contents copied (holes and zero pages read as
  * zeros, swap entries read back), the small pages released. -EAGAIN when a chunk holds a page
  * that cannot be collapsed (pinned, locked, under migration, on a device), -ENOMEM when no huge
- * page is free.
+ * page is free, -EINVAL when a chunk has no PTE table or no page mapped writable (those chunks
+ * are left as they are; 6.12 stops at an empty PMD).
  */
 async function madviseCollapse(vma: Vma, start: number, end: number): Promise<number> {
   if (!vma.isAnonymous || vma.isHugetlb || (vma.flags & VM_NOHUGEPAGE) !== 0) return -EINVAL;
@@ -367,15 +369,26 @@ async function madviseCollapse(vma: Vma, start: number, end: number): Promise<nu
   for (let haddr = Math.ceil(start / PMD_SIZE) * PMD_SIZE; haddr + PMD_SIZE <= end; haddr += PMD_SIZE) {
     const vpn = haddr / PAGE_SIZE;
     let pmdOff = findEntry(k.pt, mm.pgd, vpn, 2);
-    if (pmdOff >= 0 && (k.pt.words[pmdOff]! & PTE_LEAF) !== 0 && !pm.isZeroPfn(k.pt.words[pmdOff + 1]!))
+    // find_pmd_or_thp_or_none. No PMD table (mm_find_pmd finds no PUD): SCAN_PMD_NULL, which
+    // madvise_collapse skips and reports at the end as -EINVAL.
+    if (pmdOff < 0) {
+      lastFail = -EINVAL;
       continue;
-    if (pmdOff >= 0 && (k.pt.words[pmdOff]! & PTE_LEAF) !== 0) await splitHugePmd(mm, haddr);
+    }
+    // An empty PMD: SCAN_PMD_NONE. 6.12 stops there (not on madvise_collapse's list of results to
+    // go on after); mainline goes on with the next block ("mm/khugepaged: continue to collapse on
+    // SCAN_PMD_NONE"). Either way the call fails: -EINVAL.
+    if ((k.pt.words[pmdOff]! & PTE_KIND_MASK) === PTE_NONE) {
+      if (k.kernelVersion === '6.12') return -EINVAL;
+      lastFail = -EINVAL;
+      continue;
+    }
+    // A huge PMD (a THP or the huge zero page: pmd_trans_huge): SCAN_PMD_MAPPED, counted as done.
+    if ((k.pt.words[pmdOff]! & PTE_LEAF) !== 0) continue;
     // Check every entry first.
-    pmdOff = findEntry(k.pt, mm.pgd, vpn, 2);
     const table =
       pmdOff >= 0 && (k.pt.words[pmdOff]! & PTE_KIND_MASK) === PTE_TABLE ? k.pt.words[pmdOff + 1]! : 0;
     let ok = true;
-    let pages = 0;
     let writable = false;
     if (table !== 0) {
       forEachPte(table, vpn, vpn + HPAGE_PMD_NR, (off) => {
@@ -385,7 +398,6 @@ async function madviseCollapse(vma: Vma, start: number, end: number): Promise<nu
         if (kind !== PTE_PRESENT) ok = false;
         else if ((e & PTE_SPECIAL) === 0) {
           const pfn = k.pt.words[off + 1]!;
-          pages++;
           if ((e & PTE_WRITE) !== 0) writable = true;
           if ((pm.flags[pfn]! & PG_anon) === 0 || pm.refcount[pm.folioHead(pfn)]! > totalMapcount(pm, pfn))
             ok = false;
@@ -393,10 +405,10 @@ async function madviseCollapse(vma: Vma, start: number, end: number): Promise<nu
       });
     }
     if (!ok) return -EAGAIN;
-    // hpage_collapse_scan_pmd: pages, but none mapped writable (all COW-shared after a fork),
-    // is SCAN_PAGE_RO; madvise_collapse goes on with the next block and fails at the end with
-    // madvise_collapse_errno(SCAN_PAGE_RO), -EINVAL.
-    if (pages > 0 && !writable) {
+    // hpage_collapse_scan_pmd: no page mapped writable (all COW-shared after a fork, or none but
+    // empty, zero-page and swap entries) is SCAN_PAGE_RO; madvise_collapse goes on with the next
+    // block and fails at the end with madvise_collapse_errno(SCAN_PAGE_RO), -EINVAL.
+    if (!writable) {
       lastFail = -EINVAL;
       continue;
     }

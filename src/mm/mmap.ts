@@ -39,6 +39,7 @@ import {
 import { handleMmFaultNoWait } from './fault.ts';
 import type { OpenFile } from './fdtable.ts';
 import { hugetlbReservePages } from './hugetlb.ts';
+import { hugetlbfsReservePages } from './hugetlbfs.ts';
 import type { MmStruct } from './mm-struct.ts';
 import {
   MMU_NOTIFY_UNMAP,
@@ -102,21 +103,27 @@ export async function doMmap(
   if (type !== MAP_SHARED && type !== MAP_PRIVATE && type !== MAP_SHARED_VALIDATE) return -EINVAL;
   const shared = type !== MAP_PRIVATE;
   if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) !== 0) return -EINVAL;
-  const hugetlb = (flags & MAP_HUGETLB) !== 0;
   const anonymous = (flags & MAP_ANONYMOUS) !== 0;
+  let open: OpenFile | undefined;
+  if (!anonymous) {
+    open = fdLookup();
+    if (open === undefined) return -EBADF;
+  }
+  // A hugetlbfs file maps hugetlb whether MAP_HUGETLB is given or not (ksys_mmap_pgoff).
+  const hugetlbFile = open?.file?.hugetlb === true;
+  const hugetlb = (flags & MAP_HUGETLB) !== 0 || hugetlbFile;
   const align = hugetlb ? PMD_SIZE : PAGE_SIZE;
   const len = Math.ceil(length / align) * align;
   if (len > TASK_SIZE) return -ENOMEM;
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
   if (fixed && addr % align !== 0) return -EINVAL;
-  let open: OpenFile | undefined;
-  if (!anonymous) {
-    open = fdLookup();
-    if (open === undefined) return -EBADF;
-    if (hugetlb) return -EINVAL; // MAP_HUGETLB needs anonymous memory or a hugetlbfs file
+  if (open !== undefined) {
+    if (hugetlb && !hugetlbFile) return -EINVAL; // MAP_HUGETLB needs anonymous memory or a hugetlbfs file
+    if (hugetlbFile && offset % PMD_SIZE !== 0) return -EINVAL; // hugetlbfs_file_mmap
     if (open.file === null && open.fops?.mmap === undefined) return -ENODEV;
   }
-  if (hugetlb && shared) return -EOPNOTSUPP; // shared hugetlb (hugetlbfs files) is not modelled
+  // Shared anonymous hugetlb (an unlinked hugetlbfs file of its own) is not modelled.
+  if (hugetlb && shared && !hugetlbFile) return -EOPNOTSUPP;
 
   // Placement.
   let start: number;
@@ -173,7 +180,12 @@ export async function doMmap(
     return start;
   }
   if (open!.file !== null) {
-    vmaCreate(mm, start, start + len, vmFlags, offset / PAGE_SIZE, open!.file, null);
+    const vma = vmaCreate(mm, start, start + len, vmFlags, offset / PAGE_SIZE, open!.file, null);
+    // hugetlbfs_file_mmap reserves the huge pages the mapping may need; without them mmap fails.
+    if (hugetlbFile && hugetlbfsReservePages(k, vma, open!.file) < 0) {
+      vmaRemove(vma);
+      return -ENOMEM;
+    }
     return start;
   }
   const vma = vmaCreate(mm, start, start + len, vmFlags, offset / PAGE_SIZE, null, null);

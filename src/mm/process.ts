@@ -5,13 +5,21 @@
  * @module
  */
 
-import { EBADF, EINVAL } from '../sim/errno.ts';
+import { EBADF, EINVAL, ENODEV, ENOSPC, EOPNOTSUPP } from '../sim/errno.ts';
 import { SyscallError, UsageError } from '../sim/errors.ts';
 import { cpuLoad32, cpuRead, cpuStore32, cpuWrite } from './access.ts';
+import { PAGE_SIZE, PMD_SIZE } from './constants.ts';
 import { mmput } from './exit.ts';
 import type { FileOperations, OpenFile } from './fdtable.ts';
-import { filemapRead, filemapWrite } from './filemap.ts';
+import { filemapRead, filemapWrite, getFilePage } from './filemap.ts';
 import { dupMmap } from './fork.ts';
+import {
+  hugetlbfsFallocate,
+  MFD_ALLOW_SEALING,
+  MFD_CLOEXEC,
+  MFD_HUGE_SHIFT,
+  MFD_HUGETLB,
+} from './hugetlbfs.ts';
 import type { Kernel } from './kernel.ts';
 import { doMadvise, madviseNeedsWriteLock } from './madvise.ts';
 import { MemCgroup } from './memcontrol.ts';
@@ -244,6 +252,58 @@ export class Process {
     const file = this.kernel.newFile(size, tmpfs === true);
     file.refs++;
     return this.installFd({ file, fops: null, refs: 1 });
+  }
+
+  /**
+   * `memfd_create(2)`: a new, empty anonymous file; returns its fd. A tmpfs (shmem) file, or with
+   * `MFD_HUGETLB` a hugetlbfs file of 2 MiB pages (the size bits from `MFD_HUGE_SHIFT` may name
+   * 2 MiB, or nothing for the default; hmmsim has no other hugetlb size: -ENODEV, as a kernel
+   * without that hstate). -EINVAL for unknown flags or size bits without `MFD_HUGETLB`.
+   */
+  async memfdCreate(flags: number): Promise<number> {
+    this.check('memfdCreate', { flags });
+    const sizeLog = flags >>> MFD_HUGE_SHIFT;
+    const rest = flags & ((1 << MFD_HUGE_SHIFT) - 1);
+    let r: number;
+    if ((rest & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB)) !== 0) r = -EINVAL;
+    else if ((rest & MFD_HUGETLB) === 0 && sizeLog !== 0) r = -EINVAL;
+    else if ((rest & MFD_HUGETLB) !== 0 && sizeLog !== 0 && 2 ** sizeLog !== PMD_SIZE) r = -ENODEV;
+    else {
+      const hugetlb = (rest & MFD_HUGETLB) !== 0;
+      const file = this.kernel.newFile(0, !hugetlb, hugetlb);
+      file.refs++;
+      r = this.installFd({ file, fops: null, refs: 1 });
+    }
+    return this.traceSyscall('memfdCreate', [flags], r);
+  }
+
+  /**
+   * `fallocate(2)` with mode 0: allocates `[offset, offset + len)` of the file at `fd` and grows
+   * the file to cover it. A hugetlbfs file puts zeroed huge pages in its page cache (-ENOSPC when
+   * the pool has none free), a tmpfs file zeroed pages (-ENOSPC without memory); a disk file only
+   * grows (its blocks are not modelled). -EBADF, -ENODEV (not a file), -EINVAL (negative offset or
+   * length not positive), -EOPNOTSUPP for any other mode (not modelled).
+   */
+  async fallocate(fd: number, mode: number, offset: number, len: number): Promise<number> {
+    this.check('fallocate', { fd, mode, offset, len });
+    const open = this.fds.get(fd);
+    const file = open?.file ?? null;
+    let r = 0;
+    if (open === undefined) r = -EBADF;
+    else if (file === null) r = -ENODEV;
+    else if (offset < 0 || len <= 0) r = -EINVAL;
+    else if (mode !== 0) r = -EOPNOTSUPP;
+    else if (file.hugetlb) r = hugetlbfsFallocate(this.kernel, file, offset, len);
+    else {
+      if (file.shmem)
+        for (let i = Math.floor(offset / PAGE_SIZE); i < Math.ceil((offset + len) / PAGE_SIZE); i++)
+          if (getFilePage(this.kernel, file, i, this.mm) === 0) {
+            r = -ENOSPC;
+            break;
+          }
+      if (r === 0 && offset + len > file.size) file.size = offset + len;
+    }
+    return this.traceSyscall('fallocate', [fd, mode, offset, len], r);
   }
 
   /**

@@ -25,6 +25,8 @@ export const EBUSY = 16;
 export const EINVAL = 22;
 /** No such device. */
 export const ENODEV = 19;
+/** No space left on device (a hugetlbfs file finds no free huge page). */
+export const ENOSPC = 28;
 /** No such process (the address space has gone). */
 export const ESRCH = 3;
 /** File exists (UFFDIO_COPY onto a populated page). */
@@ -52,6 +54,7 @@ const NAMES: Record<number, string> = {
   [ESRCH]: 'ESRCH',
   [EEXIST]: 'EEXIST',
   [EOVERFLOW]: 'EOVERFLOW',
+  [ENOSPC]: 'ENOSPC',
   [EOPNOTSUPP]: 'EOPNOTSUPP',
 };
 

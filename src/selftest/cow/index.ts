@@ -16,6 +16,7 @@ import {
   doRunWithThp,
   runWithHugetlb,
   runWithHugeZeropage,
+  runWithMemfdHugetlb,
   runWithShmemFile,
   runWithZeropage,
   type ThpRun,
@@ -55,8 +56,6 @@ export const COW_HUGETLB_SIZES: readonly number[] = [PMD_SIZE, 1024 * 1024 * 102
 
 const GIGANTIC =
   'hmmsim models one hugetlb size, 2 MiB (PMD-mapped); 1 GiB pages (PUD-mapped hugetlb) are not modelled';
-const HUGETLB_FILE =
-  'hmmsim models private anonymous hugetlb only; hugetlbfs files (memfd_create(MFD_HUGETLB)) are not modelled';
 
 /** `anon_test_cases[]`, without the two io_uring tests (LOCAL_CONFIG_HAVE_LIBURING unset). */
 const ANON_TEST_CASES: readonly [string, t.TestFn][] = [
@@ -197,8 +196,8 @@ export function listCowCases(): readonly CowCase[] {
         cowCase(
           `${desc} ... with memfd hugetlb (${size / 1024} kB)`,
           desc,
-          async () => {},
-          size === PMD_SIZE ? HUGETLB_FILE : `${HUGETLB_FILE}; nor are 1 GiB pages`,
+          (env) => runWithMemfdHugetlb(env, fn, size),
+          size === PMD_SIZE ? undefined : GIGANTIC,
         ),
       );
   }

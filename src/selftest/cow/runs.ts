@@ -2,7 +2,7 @@
  * The memory cow.c runs each test function on (its `run_with_*` and `do_run_with_*`): a base page,
  * swapped out or not; a THP of each size — PMD-mapped, PTE-mapped, a single PTE of it, swapped
  * out, partly mremap()'ed or partly shared with a child; hugetlb; and for the non-anonymous tests
- * the shared zero page, a memfd, a tmpfile and the huge zero page.
+ * the shared zero page, a memfd, a tmpfile, the huge zero page and a hugetlb memfd.
  * @module
  */
 import {
@@ -16,6 +16,8 @@ import {
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
+  MFD_HUGE_SHIFT,
+  MFD_HUGETLB,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
   PAGE_SIZE,
@@ -264,6 +266,37 @@ export async function runWithHugeZeropage(env: CowEnv, fn: NonAnonTestFn): Promi
 }
 
 /**
+ * What `run_with_memfd`, `run_with_tmpfile` and `run_with_memfd_hugetlb` share: the file at `fd`
+ * mapped private read-write (`mem`) and shared read-only (`smem`), both faulted in by a read, the
+ * test run on them, both unmapped. A failed private mapping is reported with `privateFailed`.
+ */
+async function runOnFileMappings(
+  env: CowEnv,
+  fn: NonAnonTestFn,
+  fd: number,
+  size: number,
+  privateFailed: () => void,
+): Promise<void> {
+  const { process: p, ksft } = env;
+  // Create a private mapping of the memfd.
+  const mem = await p.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  if (mem < 0) {
+    privateFailed();
+    return;
+  }
+  const smem = await p.mmap(0, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (smem < 0) ksft.fail('mmap() failed');
+  else {
+    // Fault the page in.
+    await p.read(mem, 1);
+    await p.read(smem, 1);
+    await fn(env, mem, smem, size);
+    await p.munmap(smem, size);
+  }
+  await p.munmap(mem, size);
+}
+
+/**
  * `run_with_memfd` and `run_with_tmpfile`: a one-page file of zeroes (`memfd_create`, or
  * `tmpfile()` on the guest's tmpfs `/tmp`: both shmem files), mapped private read-write and
  * shared read-only, both faulted in by a read.
@@ -272,20 +305,25 @@ export async function runWithShmemFile(env: CowEnv, fn: NonAnonTestFn): Promise<
   const { process: p, ksft } = env;
   // File consists of a single page filled with zeroes (memfd_create/tmpfile + fallocate).
   const fd = await p.createTmpFile(pagesize, true);
-  // Create a private mapping of the memfd.
-  const mem = await p.mmap(0, pagesize, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  if (mem < 0) ksft.fail('mmap() failed');
-  else {
-    const smem = await p.mmap(0, pagesize, PROT_READ, MAP_SHARED, fd, 0);
-    if (smem < 0) ksft.fail('mmap() failed');
-    else {
-      // Fault the page in.
-      await p.read(mem, 1);
-      await p.read(smem, 1);
-      await fn(env, mem, smem, pagesize);
-      await p.munmap(smem, pagesize);
-    }
-    await p.munmap(mem, pagesize);
+  await runOnFileMappings(env, fn, fd, pagesize, () => ksft.fail('mmap() failed'));
+  await p.close(fd);
+}
+
+/** `run_with_memfd_hugetlb`: one huge page of a hugetlbfs memfd, mapped private R/W and shared R/O. */
+export async function runWithMemfdHugetlb(
+  env: CowEnv,
+  fn: NonAnonTestFn,
+  hugetlbsize: number,
+): Promise<void> {
+  const { process: p, ksft } = env;
+  const flags = MFD_HUGETLB | (Math.log2(hugetlbsize) << MFD_HUGE_SHIFT);
+  const fd = await p.memfdCreate(flags);
+  if (fd < 0) {
+    ksft.skip('memfd_create() failed');
+    return;
   }
+  // File consists of a single page filled with zeroes.
+  if (await p.fallocate(fd, 0, 0, hugetlbsize)) ksft.skip('need more free huge pages');
+  else await runOnFileMappings(env, fn, fd, hugetlbsize, () => ksft.skip('need more free huge pages'));
   await p.close(fd);
 }

@@ -498,6 +498,51 @@ describe('MADV_COLLAPSE', () => {
     expect(leafAt(m, p.mm, BASE + PMD_SIZE).level).toBe(2);
   });
 
+  it('is -EINVAL for a block of empty, zero-page or swap entries only (no writable page: SCAN_PAGE_RO)', async () => {
+    for (const kernelVersion of ['6.12', 'mainline'] as const) {
+      const { m, p } = await boot({ kernelVersion, swap: MiB });
+      expect(await p.mmap(BASE, 2 * PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+      // Block 0: zero pages and one swap entry; block 1: one written page, so it collapses.
+      for (const i of [0, 9, 511]) await p.load32(BASE + i * P);
+      await p.store32(BASE + 3 * P, 5);
+      expect(await p.madvise(BASE + 3 * P, P, MADV_PAGEOUT)).toBe(0);
+      await p.store32(BASE + PMD_SIZE + 8 * P, 6);
+      expect(await p.madvise(BASE, 2 * PMD_SIZE, MADV_COLLAPSE)).toBe(-EINVAL);
+      expect(leafAt(m, p.mm, BASE).level).toBe(1);
+      expect(leafAt(m, p.mm, BASE + P).kind).toBe(0); // still empty
+      expect(leafAt(m, p.mm, BASE + PMD_SIZE).level).toBe(2);
+      expect(await p.load32(BASE + 3 * P)).toBe(5);
+      expect(await p.load32(BASE + PMD_SIZE + 8 * P)).toBe(6);
+    }
+  });
+
+  it('an empty PMD (SCAN_PMD_NONE) ends the call with -EINVAL in 6.12; mainline goes on to the next block', async () => {
+    for (const [kernelVersion, level] of [
+      ['6.12', 1],
+      ['mainline', 2],
+    ] as const) {
+      const { m, p } = await boot({ kernelVersion });
+      expect(await p.mmap(BASE, 2 * PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+      // Block 1 has a page (and the PMD table exists); block 0's PMD entry stays none.
+      await p.store32(BASE + PMD_SIZE + 8 * P, 6);
+      expect([leafAt(m, p.mm, BASE).level, leafAt(m, p.mm, BASE).kind]).toEqual([2, 0]);
+      expect(await p.madvise(BASE, 2 * PMD_SIZE, MADV_COLLAPSE)).toBe(-EINVAL);
+      expect(leafAt(m, p.mm, BASE + PMD_SIZE).level).toBe(level);
+      expect(await p.load32(BASE + PMD_SIZE + 8 * P)).toBe(6);
+    }
+  });
+
+  it('a huge zero PMD counts as collapsed (SCAN_PMD_MAPPED) and stays the huge zero page', async () => {
+    const { m, p } = await boot({ thp: 'always' });
+    expect(await p.mmap(BASE, PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
+    await p.load32(BASE + 7 * P);
+    const before = leafAt(m, p.mm, BASE);
+    expect([before.level, before.write]).toEqual([2, false]);
+    expect(m.pm.isZeroPfn(before.pfn)).toBe(true);
+    expect(await p.madvise(BASE, PMD_SIZE, MADV_COLLAPSE)).toBe(0);
+    expect(leafAt(m, p.mm, BASE).pfn).toBe(before.pfn);
+  });
+
   it('is -EINVAL on a VM_NOHUGEPAGE range', async () => {
     const { m, p } = await boot();
     expect(await p.mmap(BASE, PMD_SIZE, RW, FIXED, -1, 0)).toBe(BASE);
