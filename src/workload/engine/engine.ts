@@ -24,8 +24,9 @@
 import { Prng } from '../../sim/prng.ts';
 import {
   type Breakdown,
+  COST_COMPONENTS,
+  type CostComponent,
   CostModel,
-  emptyBreakdown,
   type KernelCosts,
   kernelCosts,
   kernelMigrationNs,
@@ -45,14 +46,33 @@ import {
 } from '../policy/prefetch.ts';
 import type { PolicyParams } from '../policy/presets.ts';
 import { HINT_PIN, HINT_THROTTLE, PROC_CPU, PROC_GPU, ThrashingDetector } from '../policy/thrashing.ts';
-import { maskRuns } from '../residency/fast-backend.ts';
 import * as units from '../units.ts';
 import type { KernelWork, ResidencyBackend } from './backend.ts';
 import type { RunObserver } from './observer.ts';
 
 // Local copies: imported bindings are read through getters by some loaders, too slow in hot loops.
 const { ACC_DEP, ACC_WRITE } = trace;
-const { BLOCK_PAGES, BLOCK_SHIFT, BLOCK_WORDS, popcount32, WL_PAGE_SIZE } = units;
+const { BLOCK_PAGES, BLOCK_SHIFT, BLOCK_WORDS, maskNextClear, maskNextSet, popcount32, WL_PAGE_SIZE } = units;
+// Indices of the time components in the engine's breakdown array (COST_COMPONENTS order): a
+// typed array indexed by constants, where an object keyed by name made every charge a keyed store.
+const ix = (c: CostComponent): number => COST_COMPONENTS.indexOf(c);
+const T_BATCH_FIXED = ix('batchFixed');
+const T_FAULT_FETCH = ix('faultFetch');
+const T_BLOCK_FIXED = ix('blockFixed');
+const T_CPU_UNMAP = ix('cpuUnmap');
+const T_POPULATE = ix('populate');
+const T_ZERO = ix('zero');
+const T_DMA_MAP = ix('dmaMap');
+const T_COPY_H2D = ix('copyH2D');
+const T_COPY_D2H = ix('copyD2H');
+const T_PTE_UPDATE = ix('pteUpdate');
+const T_TLB_INVALIDATE = ix('tlbInvalidate');
+const T_REPLAY = ix('replay');
+const T_EVICTION = ix('eviction');
+const T_CPU_FAULT = ix('cpuFault');
+const T_COMPUTE = ix('compute');
+const T_CPU_PHASE = ix('cpuPhase');
+const T_THROTTLE = ix('throttle');
 
 /** The counters of a run (`counters` in `--json`). */
 export interface Counters {
@@ -162,7 +182,16 @@ export class Engine {
   /** Virtual time, ns. */
   now = 0;
   readonly counters: Counters = emptyCounters();
-  readonly breakdown: Breakdown = emptyBreakdown();
+  /** Time per component, ns, indexed like COST_COMPONENTS. */
+  private readonly bd = new Float64Array(COST_COMPONENTS.length);
+  /** Time per named component so far, ns. */
+  get breakdown(): Breakdown {
+    const b = {} as Breakdown;
+    COST_COMPONENTS.forEach((c, i) => {
+      b[c] = this.bd[i]!;
+    });
+    return b;
+  }
   /** Busy time of each copy engine, ns. */
   readonly engineBusy = { h2d: 0, d2h: 0 };
   private readonly cost: CostModel;
@@ -179,6 +208,17 @@ export class Engine {
   private batchThrottleEnd = Number.POSITIVE_INFINITY;
   /** Pages the GPU maps remotely (map-remote placement): accesses hit without migration. */
   private readonly remote: Uint32Array;
+  /** False until a page is first mapped remotely: lets hot loops skip reading `remote`. */
+  private remoteAny = false;
+  /**
+   * Per block: the value of `gainGen` when pages of the block last became valid for the GPU
+   * (migrated or remotely mapped). A pending access found invalid at a round stays invalid until
+   * its block gains pages, so a replay re-tests only accesses to blocks that gained since the last
+   * round — a read of this small array instead of a cache miss in the residency bitmaps.
+   */
+  private readonly blockGain: Uint32Array;
+  private gainGen = 0;
+  private lastRoundGen = 0;
   private usedPages = 0;
   private evictionsStarted = false;
   // Fault buffer (circular).
@@ -195,13 +235,12 @@ export class Engine {
    */
   private fbDropped = 0;
   private readonly fbStoreMax: number;
-  /** Per page: the last SM (+1) that started waiting for it, 0 when none (see runKernel). */
-  private readonly pendSm: Int32Array;
   // Batch scratch.
   private readonly bPage: Int32Array;
   private readonly bSm: Int32Array;
   private readonly bAccess: Uint8Array;
-  private readonly bKey: Float64Array;
+  /** Sort keys page × 4 + access: 32-bit when they fit (sorting them is twice as fast as doubles). */
+  private readonly bKey: Uint32Array | Float64Array;
   private readonly lastUtlbPage: Int32Array;
   private readonly lastUtlbStamp: Int32Array;
   private batchStamp = 0;
@@ -211,7 +250,6 @@ export class Engine {
   private readonly scratch = new Uint32Array(BLOCK_WORDS);
   private readonly copyMask = new Uint32Array(BLOCK_WORDS);
   private readonly evMask = new Uint32Array(BLOCK_WORDS);
-  private readonly runs: number[] = [];
   // Policy switches read once.
   private readonly replayPolicy: string;
   private readonly mapRemote: boolean;
@@ -241,7 +279,7 @@ export class Engine {
       this.rng,
     );
     this.remote = new Uint32Array(o.backend.blockCount * BLOCK_WORDS);
-    this.pendSm = new Int32Array(o.backend.blockCount * BLOCK_PAGES);
+    this.blockGain = new Uint32Array(o.backend.blockCount);
     const lapseNs = o.policy.thrashingLapseUs.value * 1000;
     this.thr = new ThrashingDetector(
       {
@@ -264,7 +302,7 @@ export class Engine {
     this.bPage = new Int32Array(bs);
     this.bSm = new Int32Array(bs);
     this.bAccess = new Uint8Array(bs);
-    this.bKey = new Float64Array(bs);
+    this.bKey = o.backend.pageCount * 4 <= 0xffffffff ? new Uint32Array(bs) : new Float64Array(bs);
     this.fbStoreMax = o.policy.replayPolicy.value === 'batch-flush' ? Math.min(bs, cap) : cap;
     this.sms = Math.max(1, Math.floor(o.platform.sms.value));
     this.smsPerUtlb = Math.max(1, Math.floor(o.platform.smsPerUtlb.value));
@@ -290,9 +328,9 @@ export class Engine {
     return this.usedPages;
   }
 
-  private charge(component: keyof Breakdown, ns: number): void {
+  private charge(component: number, ns: number): void {
     if (ns <= 0) return;
-    this.breakdown[component] += ns;
+    this.bd[component]! += ns;
     this.now += ns;
   }
 
@@ -310,7 +348,7 @@ export class Engine {
       });
     }
     this.engineBusy[dir] += ns;
-    this.charge(dir === 'h2d' ? 'copyH2D' : 'copyD2H', ns);
+    this.charge(dir === 'h2d' ? T_COPY_H2D : T_COPY_D2H, ns);
     if (dir === 'h2d') this.counters.bytesH2D += bytes;
     else this.counters.bytesD2H += bytes;
   }
@@ -318,36 +356,11 @@ export class Engine {
   /** Copies the pages of `m` (block-relative) as runs of contiguous pages; returns transfers. */
   private copyMaskRuns(dir: 'h2d' | 'd2h', block: number, m: Uint32Array, cause: string): number {
     let n = 0;
-    let runStart = -1;
-    for (let w = 0; w < BLOCK_WORDS; w++) {
-      const word = m[w]!;
-      // Whole words of zeros or ones need no bit walk.
-      if (word === 0) {
-        if (runStart >= 0) {
-          this.transfer(dir, (block << BLOCK_SHIFT) + runStart, w * 32 - runStart, cause);
-          n++;
-          runStart = -1;
-        }
-        continue;
-      }
-      if (word === 0xffffffff) {
-        if (runStart < 0) runStart = w * 32;
-        continue;
-      }
-      for (let bit = 0; bit < 32; bit++) {
-        const p = w * 32 + bit;
-        if ((word >>> bit) & 1) {
-          if (runStart < 0) runStart = p;
-        } else if (runStart >= 0) {
-          this.transfer(dir, (block << BLOCK_SHIFT) + runStart, p - runStart, cause);
-          n++;
-          runStart = -1;
-        }
-      }
-    }
-    if (runStart >= 0) {
-      this.transfer(dir, (block << BLOCK_SHIFT) + runStart, BLOCK_PAGES - runStart, cause);
+    for (let p = maskNextSet(m, 0, 0); p < BLOCK_PAGES; ) {
+      const q = maskNextClear(m, 0, p);
+      this.transfer(dir, (block << BLOCK_SHIFT) + p, q - p, cause);
       n++;
+      p = maskNextSet(m, 0, q);
     }
     return n;
   }
@@ -371,13 +384,13 @@ export class Engine {
     const pending = new Int32Array(sms * pendCap);
     const pendAccess = new Uint8Array(sms * pendCap);
     const pendCount = new Int32Array(sms);
-    const pendSm = this.pendSm;
     // Outstanding loads per SM: a dependent access waits for these only. A store sets no
     // register, so later instructions never wait on a faulting store (SC21 Listing 2: the FADD
     // stalls on the two loads' registers, and the warp's 32 stores then fault together).
     const pendReads = new Int32Array(sms);
     const utlbCount = new Int32Array(Math.ceil(sms / this.smsPerUtlb));
     const raised = new Int32Array(sms);
+    const active = new Int32Array(sms);
     this.accessesTotal += trace.pages.length;
     const resident = this.b.gpuResident;
     const remote = this.remote;
@@ -385,9 +398,11 @@ export class Engine {
     let stuck = 0;
     let roundNo = 0;
 
+    const blockGain = this.blockGain;
+    let remoteAny = false;
     const isValid = (page: number): boolean => {
       const w = ((page >>> BLOCK_SHIFT) * BLOCK_WORDS) | ((page & (BLOCK_PAGES - 1)) >>> 5);
-      return (((resident[w]! | remote[w]!) >>> (page & 31)) & 1) === 1;
+      return ((((remoteAny ? remote[w]! : 0) | resident[w]!) >>> (page & 31)) & 1) === 1;
     };
 
     const round = (): boolean => {
@@ -397,6 +412,9 @@ export class Engine {
       // The order in which SMs' faults reach the buffer rotates from round to round (arbitration),
       // so that a flush does not always drop the same SMs' faults.
       const first = roundNo++ % sms;
+      remoteAny = this.remoteAny;
+      const since = this.lastRoundGen;
+      this.lastRoundGen = this.gainGen;
       for (let j = 0; j < sms; j++) {
         const s = (first + j) % sms;
         raised[s] = 0;
@@ -404,8 +422,7 @@ export class Engine {
         const base = s * pendCap;
         for (let i = 0; i < pendCount[s]!; i++) {
           const page = pending[base + i]!;
-          if (isValid(page)) {
-            if (pendSm[page] === s + 1) pendSm[page] = 0;
+          if (blockGain[page >>> BLOCK_SHIFT]! > since && isValid(page)) {
             utlbCount[(s / this.smsPerUtlb) | 0]!--;
             if (pendAccess[base + i] === ACCESS_READ) pendReads[s]!--;
             if (needsAccess) this.evictor.onAccess(page);
@@ -421,12 +438,17 @@ export class Engine {
         }
         pendCount[s] = k;
       }
-      // New accesses, SMs taking turns one fault at a time.
-      let more = true;
-      while (more) {
-        more = false;
-        for (let j = 0; j < sms; j++) {
-          const s = (first + j) % sms;
+      // New accesses, SMs taking turns one fault at a time. An SM that stops without raising a
+      // fault (end of its list, a dependency, a limit, a full buffer) stops at the same access
+      // in every later pass of this round, since nothing it waits on changes before the next
+      // replay: it leaves the list of active SMs, which keeps the rotation order.
+      let nActive = 0;
+      for (let j = 0; j < sms; j++) active[nActive++] = (first + j) % sms;
+      while (nActive > 0) {
+        let kept = 0;
+        for (let j = 0; j < nActive; j++) {
+          const s = active[j]!;
+          let raisedOne = false;
           const end = trace.smStart[s + 1]!;
           let i = pos[s]!;
           const u = (s / this.smsPerUtlb) | 0;
@@ -441,18 +463,16 @@ export class Engine {
               i++;
               continue;
             }
-            // Another access to a page this SM already waits for: no new fault. `pendSm` holds the
-            // last SM (+1) that started waiting for the page; only a page another SM marked
-            // needs the list scanned.
+            // Another access to a page this SM already waits for: no new fault. The SM's list
+            // (at most utlbMaxOutstanding entries) is scanned: cheaper than a per-page table,
+            // whose random reads miss the cache on every new fault of a GB footprint.
             const base = s * pendCap;
-            const mark = pendSm[page]!;
-            let dup = mark === s + 1;
-            if (mark !== 0 && !dup) {
-              for (let k = 0; k < pendCount[s]!; k++) {
-                if (pending[base + k] === page) {
-                  dup = true;
-                  break;
-                }
+            const pc = pendCount[s]!;
+            let dup = false;
+            for (let k = pc - 1; k >= 0; k--) {
+              if (pending[base + k] === page) {
+                dup = true;
+                break;
               }
             }
             if (dup) {
@@ -463,7 +483,6 @@ export class Engine {
             if (this.fbCount + this.fbDropped >= this.fbPage.length) break;
             const access = (fl & ACC_WRITE) !== 0 ? ACCESS_WRITE : ACCESS_READ;
             pending[base + pendCount[s]!] = page;
-            pendSm[page] = s + 1;
             pendAccess[base + pendCount[s]!] = access;
             pendCount[s]!++;
             if (access === ACCESS_READ) pendReads[s]!++;
@@ -471,16 +490,18 @@ export class Engine {
             raised[s]!++;
             this.pushFault(page, s, access);
             i++;
-            more = true;
+            raisedOne = true;
             break;
           }
           if (i !== pos[s]) progress = true;
           this.counters.accesses += i - pos[s]!;
           compute = Math.max(compute, hits * this.computeNs);
           pos[s] = i;
+          if (raisedOne) active[kept++] = s;
         }
+        nActive = kept;
       }
-      this.charge('compute', compute);
+      this.charge(T_COMPUTE, compute);
       return progress;
     };
 
@@ -526,7 +547,7 @@ export class Engine {
 
   private replay(): void {
     this.counters.replays++;
-    this.charge('replay', this.cost.replay());
+    this.charge(T_REPLAY, this.cost.replay());
     this.roundFn?.();
   }
 
@@ -549,7 +570,7 @@ export class Engine {
         // Only throttled faults in the batch: the GPU would replay them and fault again until the
         // throttling period ends; the model lets the time pass instead of spinning.
         if (this.counters.blocksServiced === blocksBefore && this.batchThrottleEnd > this.now)
-          this.charge('throttle', this.batchThrottleEnd - this.now);
+          this.charge(T_THROTTLE, this.batchThrottleEnd - this.now);
       }
       if (this.replayPolicy === 'batch') {
         this.replay();
@@ -594,7 +615,9 @@ export class Engine {
         } else if (h === HINT_PIN && this.thr.pinResidency === PROC_CPU) {
           f[w]! &= ~bit;
           this.remote[base + w]! |= bit;
-          this.charge('pteUpdate', this.cost.pteUpdate(1));
+          this.remoteAny = true;
+          this.blockGain[block] = ++this.gainGen;
+          this.charge(T_PTE_UPDATE, this.cost.pteUpdate(1));
         } else {
           left++;
         }
@@ -649,8 +672,8 @@ export class Engine {
     this.fbCount -= n;
     this.counters.faults += n;
     this.counters.faultsCoalesced += kept;
-    this.charge('batchFixed', this.cost.batchFixed());
-    this.charge('faultFetch', this.cost.faultFetch(n));
+    this.charge(T_BATCH_FIXED, this.cost.batchFixed());
+    this.charge(T_FAULT_FETCH, this.cost.faultFetch(n));
     // Sort by (page, access).
     const key = this.bKey.subarray(0, kept);
     for (let k = 0; k < kept; k++) key[k] = this.bPage[k]! * 4 + this.bAccess[k]!;
@@ -664,9 +687,9 @@ export class Engine {
     let transfers = 0;
     const bytes0 = this.counters.bytesH2D + this.counters.bytesD2H;
     const t0 = {
-      copy: this.breakdown.copyH2D + this.breakdown.copyD2H,
-      unmap: this.breakdown.cpuUnmap,
-      map: this.breakdown.pteUpdate + this.breakdown.populate + this.breakdown.dmaMap,
+      copy: this.bd[T_COPY_H2D]! + this.bd[T_COPY_D2H]!,
+      unmap: this.bd[T_CPU_UNMAP]!,
+      map: this.bd[T_PTE_UPDATE]! + this.bd[T_POPULATE]! + this.bd[T_DMA_MAP]!,
     };
     let newBlocks = 0;
     let vaBlocks = 0;
@@ -674,7 +697,7 @@ export class Engine {
     while (k < kept) {
       const block = Math.floor(key[k]! / 4) >>> BLOCK_SHIFT;
       vaBlocks++;
-      this.faulted.fill(0);
+      for (let i = 0; i < BLOCK_WORDS; i++) this.faulted[i] = 0;
       let faultsHere = 0;
       let lastPage = -1;
       for (; k < kept && Math.floor(key[k]! / 4) >>> BLOCK_SHIFT === block; k++) {
@@ -686,7 +709,7 @@ export class Engine {
         lastPage = page;
         const rel = page & (BLOCK_PAGES - 1);
         const w = block * BLOCK_WORDS + (rel >>> 5);
-        if ((((this.b.gpuResident[w]! | this.remote[w]!) >>> (rel & 31)) & 1) === 1) {
+        if (((((this.remoteAny ? this.remote[w]! : 0) | this.b.gpuResident[w]!) >>> (rel & 31)) & 1) === 1) {
           dups++;
           continue;
         }
@@ -728,9 +751,9 @@ export class Engine {
         evictions,
         transfers,
         transferBytes: this.counters.bytesH2D + this.counters.bytesD2H - bytes0,
-        transferNs: this.breakdown.copyH2D + this.breakdown.copyD2H - t0.copy,
-        unmapNs: this.breakdown.cpuUnmap - t0.unmap,
-        mapNs: this.breakdown.pteUpdate + this.breakdown.populate + this.breakdown.dmaMap - t0.map,
+        transferNs: this.bd[T_COPY_H2D]! + this.bd[T_COPY_D2H]! - t0.copy,
+        unmapNs: this.bd[T_CPU_UNMAP]! - t0.unmap,
+        mapNs: this.bd[T_PTE_UPDATE]! + this.bd[T_POPULATE]! + this.bd[T_DMA_MAP]! - t0.map,
         newBlocks,
         replays: this.replayPolicy === 'block' ? blocks : 1,
       });
@@ -844,8 +867,9 @@ export class Engine {
     const f = this.faulted;
     let need = 0;
     let prefetched = 0;
+    const remoteAny = this.remoteAny;
     for (let i = 0; i < BLOCK_WORDS; i++) {
-      const w = m[i]! & ~(resident[base + i]! | remote[base + i]!);
+      const w = m[i]! & ~(resident[base + i]! | (remoteAny ? remote[base + i]! : 0));
       m[i] = w;
       if (w !== 0) {
         need += popcount32(w);
@@ -856,13 +880,15 @@ export class Engine {
     this.svcPrefetched = prefetched;
     this.svcTransfers = 0;
     this.svcFirstTouch = false;
-    this.charge('blockFixed', this.cost.blockFixed());
+    this.charge(T_BLOCK_FIXED, this.cost.blockFixed());
     if (this.mapRemote) {
       // Map system memory pages for the GPU (nouveau, dmirror): walk with hmm_range_fault, write PTEs.
       for (let i = 0; i < BLOCK_WORDS; i++) remote[base + i]! |= m[i]!;
-      this.charge('cpuUnmap', this.kc.hmmRangeFaultPassNs + need * this.kc.hmmRangeFaultPageNs);
-      this.charge('pteUpdate', this.cost.pteUpdate(need));
-      this.charge('tlbInvalidate', this.cost.tlbInvalidate(1));
+      this.remoteAny = true;
+      this.blockGain[block] = ++this.gainGen;
+      this.charge(T_CPU_UNMAP, this.kc.hmmRangeFaultPassNs + need * this.kc.hmmRangeFaultPageNs);
+      this.charge(T_PTE_UPDATE, this.cost.pteUpdate(need));
+      this.charge(T_TLB_INVALIDATE, this.cost.tlbInvalidate(1));
       this.svcPrefetched = 0;
       return 0;
     }
@@ -870,15 +896,23 @@ export class Engine {
     // Pages that hold data are copied; the faulted ones first, then the rest (P1 nvprof trace:
     // each fault's 4 KiB page is copied before the remainder of the region).
     const c = this.copyMask;
-    for (let i = 0; i < BLOCK_WORDS; i++) c[i] = m[i]! & populated[base + i]!;
+    const sc = this.scratch;
+    let rest = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      const ci = m[i]! & populated[base + i]!;
+      c[i] = ci;
+      sc[i] = ci & f[i]!;
+      rest |= ci & ~f[i]!;
+    }
     const res = this.b.migrateToGpu(block, m, 0, cause === 'hint' ? 'hint' : 'fault');
+    this.blockGain[block] = ++this.gainGen;
     this.usedPages += res.pages;
     // Thrashing detection sees the copied pages (fault and prefetch causes); a hint resets them.
     if (cause === 'hint') this.thr.onUserMigration(block, m);
     else this.thr.onMigration(block, c, PROC_GPU, this.now);
     this.evictor.onMigrateIn(block, m, 0);
     const unmapStart = this.now;
-    this.charge('cpuUnmap', this.cost.cpuUnmap(res.cpuUnmapped) + this.kernelWork(res.kernel));
+    this.charge(T_CPU_UNMAP, this.cost.cpuUnmap(res.cpuUnmapped) + this.kernelWork(res.kernel));
     if (res.cpuUnmapped > 0) {
       this.obs?.onSpan?.({
         track: 'cpu-unmap',
@@ -888,23 +922,16 @@ export class Engine {
         args: { pages: res.cpuUnmapped },
       });
     }
-    this.charge('populate', this.cost.populate(res.pages));
-    this.charge('zero', this.cost.zero(res.zeroed));
-    this.charge('dmaMap', this.cost.dmaMap(res.dmaMapped));
-    let transfers = 0;
-    const sc = this.scratch;
-    let rest = 0;
-    for (let i = 0; i < BLOCK_WORDS; i++) {
-      sc[i] = c[i]! & f[i]!;
-      rest |= c[i]! & ~f[i]!;
-    }
-    transfers += this.copyMaskRuns('h2d', block, sc, cause);
+    this.charge(T_POPULATE, this.cost.populate(res.pages));
+    this.charge(T_ZERO, this.cost.zero(res.zeroed));
+    this.charge(T_DMA_MAP, this.cost.dmaMap(res.dmaMapped));
+    let transfers = this.copyMaskRuns('h2d', block, sc, cause);
     if (rest !== 0) {
       for (let i = 0; i < BLOCK_WORDS; i++) sc[i] = c[i]! & ~f[i]!;
       transfers += this.copyMaskRuns('h2d', block, sc, cause === 'hint' ? 'hint' : 'prefetch');
     }
-    this.charge('pteUpdate', this.cost.pteUpdate(res.pages));
-    this.charge('tlbInvalidate', this.cost.tlbInvalidate(1));
+    this.charge(T_PTE_UPDATE, this.cost.pteUpdate(res.pages));
+    this.charge(T_TLB_INVALIDATE, this.cost.tlbInvalidate(1));
     this.counters.pagesMigratedH2D += res.pages;
     this.svcTransfers = transfers;
     this.svcFirstTouch = res.firstTouch;
@@ -926,22 +953,11 @@ export class Engine {
     this.evictor.onEvicted(b, ev, 0, empty);
     this.counters.evictions++;
     this.evictionsStarted = true;
-    this.charge('eviction', this.cost.evictBlock() + this.kernelWork(res.kernel));
+    this.charge(T_EVICTION, this.cost.evictBlock() + this.kernelWork(res.kernel));
+    // One transfer per run of the evicted mask (ev holds the requested pages; all were resident).
+    this.copyMaskRuns('d2h', b, ev, 'eviction');
     let off = 0;
-    this.runs.length = 0;
-    maskRuns(ev, 0, this.runs);
-    // Runs of the evicted mask (ev holds the requested pages; all were resident).
-    for (let p = 0; p < BLOCK_PAGES; ) {
-      if (((ev[p >>> 5]! >>> (p & 31)) & 1) === 0) {
-        p++;
-        continue;
-      }
-      let q = p;
-      while (q < BLOCK_PAGES && ((ev[q >>> 5]! >>> (q & 31)) & 1) === 1) q++;
-      this.transfer('d2h', (b << BLOCK_SHIFT) + p, q - p, 'eviction');
-      off += q - p;
-      p = q;
-    }
+    for (let i = 0; i < BLOCK_WORDS; i++) off += popcount32(ev[i]!);
     this.counters.pagesMigratedD2H += off;
     this.obs?.onSpan?.({
       track: 'eviction',
@@ -997,7 +1013,7 @@ export class Engine {
       shared += r.faults * this.kc.pageFaultNs + this.kernelWork(r.kernel);
       page = blockEnd;
     }
-    this.charge('cpuPhase', shared / Math.max(1, threads));
+    this.charge(T_CPU_PHASE, shared / Math.max(1, threads));
     this.obs?.onSpan?.({
       track: 'cpu',
       name,
@@ -1017,7 +1033,7 @@ export class Engine {
     if (this.thr.tracked(block)) {
       let h = this.thr.hint(block, rel, PROC_CPU, PROC_GPU, this.now);
       if (h === HINT_THROTTLE) {
-        this.charge('throttle', this.thr.throttleEnd(block, rel) - this.now);
+        this.charge(T_THROTTLE, this.thr.throttleEnd(block, rel) - this.now);
         h = this.thr.hint(block, rel, PROC_CPU, PROC_GPU, this.now);
       }
       pinCpu = h === HINT_PIN && this.thr.pinResidency === PROC_CPU;
@@ -1051,16 +1067,20 @@ export class Engine {
       windowPrefetch(inp, Math.max(1, Math.floor(this.p.cpuFaultGrowPages.value)), m, 0);
     }
     for (let i = 0; i < BLOCK_WORDS; i++) m[i]! &= resident[base + i]!;
-    this.charge('cpuFault', this.cost.cpuFault());
+    this.charge(T_CPU_FAULT, this.cost.cpuFault());
     for (let i = 0; i < BLOCK_WORDS; i++) this.evMask[i] = m[i]! & this.faulted[i]!;
     this.copyMaskRuns('d2h', block, this.evMask, 'cpu-fault');
     for (let i = 0; i < BLOCK_WORDS; i++) this.evMask[i] = m[i]! & ~this.faulted[i]!;
     this.copyMaskRuns('d2h', block, this.evMask, 'cpu-fault');
     const res = this.b.cpuAccess(block, m, 0, false);
-    this.charge('cpuFault', this.kernelWork(res.kernel));
+    this.charge(T_CPU_FAULT, this.kernelWork(res.kernel));
     this.thr.onMigration(block, m, PROC_CPU, this.now);
     // Pinned in CPU memory: the GPU maps the page remotely from now on.
-    if (pinCpu) this.remote[base + (rel >>> 5)]! |= 1 << (rel & 31);
+    if (pinCpu) {
+      this.remote[base + (rel >>> 5)]! |= 1 << (rel & 31);
+      this.remoteAny = true;
+      this.blockGain[block] = ++this.gainGen;
+    }
     this.usedPages -= res.migratedBack;
     this.counters.pagesMigratedD2H += res.migratedBack;
     let empty = true;
