@@ -51,7 +51,7 @@ import type { KernelWork, ResidencyBackend } from './backend.ts';
 import type { RunObserver } from './observer.ts';
 
 // Local copies: imported bindings are read through getters by some loaders, too slow in hot loops.
-const { ACC_DEP, ACC_WRITE } = trace;
+const { ACC_DEP, ACC_PREFETCH, ACC_WRITE } = trace;
 const { BLOCK_PAGES, BLOCK_SHIFT, BLOCK_WORDS, maskNextClear, maskNextSet, popcount32, WL_PAGE_SIZE } = units;
 // Indices of the time components in the engine's breakdown array (COST_COMPONENTS order): a
 // typed array indexed by constants, where an object keyed by name made every charge a keyed store.
@@ -123,6 +123,14 @@ export interface Counters {
   pagesMigratedD2H: number;
   /** GPU accesses simulated (hits and faults). */
   accesses: number;
+  /** Fetched faults of access type PREFETCH (L2 prefetch instructions), valid or not. */
+  prefetchFaults: number;
+  /** Prefetch faults on addresses outside the footprint (`num_invalid_prefetch_faults`). */
+  invalidPrefetchFaults: number;
+  /** Times the driver turned prefetch faults off (`uvm_parent_gpu_disable_prefetch_faults`). */
+  prefetchFaultsDisabled: number;
+  /** Prefetch accesses to invalid pages that raised no fault because prefetch faults were off. */
+  prefetchFaultsSuppressed: number;
   kernels: number;
 }
 
@@ -152,6 +160,10 @@ function emptyCounters(): Counters {
     cpuFaults: 0,
     pagesMigratedD2H: 0,
     accesses: 0,
+    prefetchFaults: 0,
+    invalidPrefetchFaults: 0,
+    prefetchFaultsDisabled: 0,
+    prefetchFaultsSuppressed: 0,
     kernels: 0,
   };
 }
@@ -174,8 +186,15 @@ export class EngineError extends Error {
   override readonly name = 'EngineError';
 }
 
+// Access types of fault entries as the observer reports them (FaultRecord.access).
 const ACCESS_READ = 0;
 const ACCESS_WRITE = 1;
+const ACCESS_PREFETCH = 2;
+/**
+ * Rank of an access type in the driver's order (uvm_fault_access_type_t: PREFETCH < READ <
+ * WRITE): the sort key's low bits and the coalescing choice of the most intrusive access.
+ */
+const accessRank = (a: number): number => (a === ACCESS_PREFETCH ? 0 : a + 1);
 
 /** The simulation of one run. */
 export class Engine {
@@ -220,6 +239,11 @@ export class Engine {
   private gainGen = 0;
   private lastRoundGen = 0;
   private usedPages = 0;
+  /** Whether the GPU reports prefetch faults, and since when it does not (ns). */
+  private prefetchFaultsOn = true;
+  private prefetchFaultsOffAt = 0;
+  /** Invalid prefetch faults fetched in the current batch. */
+  private batchInvalidPrefetch = 0;
   private evictionsStarted = false;
   // Fault buffer (circular).
   private readonly fbPage: Int32Array;
@@ -234,6 +258,8 @@ export class Engine {
    * thousands of re-raised faults per batch.
    */
   private fbDropped = 0;
+  /** Prefetch faults stored in the buffer (no SM waits for them, so they alone keep a kernel's servicing going). */
+  private fbPrefetch = 0;
   private readonly fbStoreMax: number;
   // Batch scratch.
   private readonly bPage: Int32Array;
@@ -302,7 +328,7 @@ export class Engine {
     this.bPage = new Int32Array(bs);
     this.bSm = new Int32Array(bs);
     this.bAccess = new Uint8Array(bs);
-    this.bKey = o.backend.pageCount * 4 <= 0xffffffff ? new Uint32Array(bs) : new Float64Array(bs);
+    this.bKey = (o.backend.pageCount + 1) * 4 <= 0xffffffff ? new Uint32Array(bs) : new Float64Array(bs);
     this.fbStoreMax = o.policy.replayPolicy.value === 'batch-flush' ? Math.min(bs, cap) : cap;
     this.sms = Math.max(1, Math.floor(o.platform.sms.value));
     this.smsPerUtlb = Math.max(1, Math.floor(o.platform.smsPerUtlb.value));
@@ -399,6 +425,7 @@ export class Engine {
     let roundNo = 0;
 
     const blockGain = this.blockGain;
+    const pageCount = this.b.pageCount;
     let remoteAny = false;
     const isValid = (page: number): boolean => {
       const w = ((page >>> BLOCK_SHIFT) * BLOCK_WORDS) | ((page & (BLOCK_PAGES - 1)) >>> 5);
@@ -456,6 +483,24 @@ export class Engine {
           while (i < end) {
             const page = trace.pages[i]!;
             const fl = trace.flags[i]!;
+            if ((fl & ACC_PREFETCH) !== 0) {
+              // An L2 prefetch: no stall, no limit, no retry; a fault only while prefetch faults are on.
+              if (page < pageCount && isValid(page)) {
+                hits++;
+                i++;
+                continue;
+              }
+              if (!this.prefetchFaultsOn) {
+                this.counters.prefetchFaultsSuppressed++;
+                i++;
+                continue;
+              }
+              if (this.fbCount + this.fbDropped >= this.fbPage.length) break;
+              this.pushFault(page, s, ACCESS_PREFETCH);
+              i++;
+              raisedOne = true;
+              break;
+            }
             if ((fl & ACC_DEP) !== 0 && pendReads[s]! > 0) break;
             if (isValid(page)) {
               if (needsAccess) this.evictor.onAccess(page);
@@ -526,6 +571,9 @@ export class Engine {
         this.obs.onProgress(this.counters.accesses, this.accessesTotal);
       }
     }
+    // Prefetch faults raised by the kernel's last accesses are still in the buffer: the driver
+    // services them (the pages migrate) although no SM waits for them.
+    while (this.fbPrefetch > 0) this.serviceFaults();
     this.roundFn = null;
     this.obs?.onSpan?.({ track: 'kernel', name: trace.name, startNs: start, durNs: this.now - start });
   }
@@ -543,6 +591,7 @@ export class Engine {
     this.fbSm[i] = sm;
     this.fbAccess[i] = access;
     this.fbCount++;
+    if (access === ACCESS_PREFETCH) this.fbPrefetch++;
   }
 
   private replay(): void {
@@ -563,7 +612,9 @@ export class Engine {
       this.batchThrottled = 0;
       this.batchThrottleEnd = Number.POSITIVE_INFINITY;
       const blocksBefore = this.counters.blocksServiced;
+      this.batchInvalidPrefetch = 0;
       const dups = this.serviceBatch();
+      this.enableDisablePrefetchFaults();
       batches++;
       if (this.batchThrottled > 0) {
         throttledBatches++;
@@ -583,12 +634,29 @@ export class Engine {
         this.fbGet = (this.fbGet + this.fbCount) % this.fbPage.length;
         this.fbCount = 0;
         this.fbDropped = 0;
+        this.fbPrefetch = 0;
         void dups;
         this.replay();
         replayed = true;
       }
     }
     if (!replayed) this.replay();
+  }
+
+  /**
+   * `enable_disable_prefetch_faults`, after each batch: when more than two thirds of a batch's
+   * capacity were invalid prefetch faults, the GPU stops reporting prefetch faults; at the first
+   * batch end more than `prefetchFaultsReenableLapseMs` later it reports them again.
+   */
+  private enableDisablePrefetchFaults(): void {
+    const lapseMs = this.p.prefetchFaultsReenableLapseMs.value;
+    if (this.prefetchFaultsOn && lapseMs > 0 && this.batchInvalidPrefetch * 3 > this.bPage.length * 2) {
+      this.prefetchFaultsOn = false;
+      this.prefetchFaultsOffAt = this.now;
+      this.counters.prefetchFaultsDisabled++;
+    } else if (!this.prefetchFaultsOn && this.now - this.prefetchFaultsOffAt > lapseMs * 1e6) {
+      this.prefetchFaultsOn = true;
+    }
   }
 
   /**
@@ -640,6 +708,16 @@ export class Engine {
       const page = this.fbPage[i]!;
       const sm = this.fbSm[i]!;
       const access = this.fbAccess[i]!;
+      if (access === ACCESS_PREFETCH) {
+        this.fbPrefetch--;
+        this.counters.prefetchFaults++;
+        // No VA block behind the address: an invalid prefetch (service_fault_batch_fatal marks it
+        // with mark_fault_invalid_prefetch; never cancelled, it vanishes on replay).
+        if (page >= this.b.pageCount) {
+          this.counters.invalidPrefetchFaults++;
+          this.batchInvalidPrefetch++;
+        }
+      }
       if (this.obs?.onFault) {
         this.obs.onFault({
           timeNs: this.now,
@@ -656,10 +734,15 @@ export class Engine {
         // fault in the batch (same page): the representative keeps the most intrusive access.
         if (this.lastUtlbStamp[u] === stamp && this.lastUtlbPage[u] === page) {
           const j = this.lastUtlbSlot[u]!;
-          if (access > this.bAccess[j]!) this.bAccess[j] = access;
+          if (accessRank(access) > accessRank(this.bAccess[j]!)) this.bAccess[j] = access;
           continue;
         }
-        if (kept > 0 && this.bPage[kept - 1] === page && access <= this.bAccess[kept - 1]!) continue;
+        if (
+          kept > 0 &&
+          this.bPage[kept - 1] === page &&
+          accessRank(access) <= accessRank(this.bAccess[kept - 1]!)
+        )
+          continue;
       }
       this.bPage[kept] = page;
       this.bSm[kept] = sm;
@@ -674,9 +757,11 @@ export class Engine {
     this.counters.faultsCoalesced += kept;
     this.charge(T_BATCH_FIXED, this.cost.batchFixed());
     this.charge(T_FAULT_FETCH, this.cost.faultFetch(n));
-    // Sort by (page, access).
+    // Sort by (page, access rank); invalid prefetches (beyond the footprint) sort last as one page.
     const key = this.bKey.subarray(0, kept);
-    for (let k = 0; k < kept; k++) key[k] = this.bPage[k]! * 4 + this.bAccess[k]!;
+    const pageCount = this.b.pageCount;
+    for (let k = 0; k < kept; k++)
+      key[k] = Math.min(this.bPage[k]!, pageCount) * 4 + accessRank(this.bAccess[k]!);
     key.sort();
     // Service per VA block.
     let dups = 0;
@@ -695,6 +780,7 @@ export class Engine {
     let vaBlocks = 0;
     let k = 0;
     while (k < kept) {
+      if (Math.floor(key[k]! / 4) >= pageCount) break; // invalid prefetches: nothing to service
       const block = Math.floor(key[k]! / 4) >>> BLOCK_SHIFT;
       vaBlocks++;
       for (let i = 0; i < BLOCK_WORDS; i++) this.faulted[i] = 0;

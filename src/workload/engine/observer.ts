@@ -54,7 +54,7 @@ export interface FaultRecord {
   readonly timeNs: number;
   /** Byte offset in the footprint. */
   readonly addr: number;
-  /** 0 read, 1 write. */
+  /** 0 read, 1 write, 2 prefetch (an L2 prefetch instruction). */
   readonly access: number;
   readonly utlb: number;
   readonly sm: number;

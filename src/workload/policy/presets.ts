@@ -28,6 +28,7 @@ export interface PolicyParams extends ParamSet {
   readonly prefetchEnable: Param<number>;
   readonly prefetchThreshold: Param<number>;
   readonly prefetchMinFaults: Param<number>;
+  readonly prefetchFaultsReenableLapseMs: Param<number>;
   readonly windowPages: Param<number>;
   readonly eviction: Param<string>;
   readonly oversubPrefetch: Param<string>;
@@ -169,6 +170,12 @@ function nvidiaBase(): PolicyParams {
       'faults',
       'fault migrations to the same processor before prefetching starts',
       `${PF} uvm_perf_prefetch_min_faults`,
+    ),
+    prefetchFaultsReenableLapseMs: num(
+      1000,
+      'ms',
+      'GPU prefetch faults (L2 prefetch instructions) are turned off after a batch whose invalid prefetch faults × 3 exceed batchSize × 2, and on again at the first batch end this long after; 0 = never off',
+      `${RF} uvm_perf_reenable_prefetch_faults_lapse_msec, enable_disable_prefetch_faults`,
     ),
     windowPages: num(
       1,

@@ -39,6 +39,10 @@ const EXPECTED: Record<
       pagesMigratedD2H: 0,
       accesses: 1048575,
       kernels: 1,
+      prefetchFaults: 0,
+      invalidPrefetchFaults: 0,
+      prefetchFaultsDisabled: 0,
+      prefetchFaultsSuppressed: 0,
     },
     breakdownNs: {
       batchFixed: 6207000,
@@ -88,6 +92,10 @@ const EXPECTED: Record<
       pagesMigratedD2H: 0,
       accesses: 1048576,
       kernels: 1,
+      prefetchFaults: 0,
+      invalidPrefetchFaults: 0,
+      prefetchFaultsDisabled: 0,
+      prefetchFaultsSuppressed: 0,
     },
     breakdownNs: {
       batchFixed: 12288000,
@@ -137,6 +145,10 @@ const EXPECTED: Record<
       pagesMigratedD2H: 350208,
       accesses: 1048575,
       kernels: 1,
+      prefetchFaults: 0,
+      invalidPrefetchFaults: 0,
+      prefetchFaultsDisabled: 0,
+      prefetchFaultsSuppressed: 0,
     },
     breakdownNs: {
       batchFixed: 6207000,
