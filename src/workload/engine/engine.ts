@@ -73,6 +73,7 @@ const T_CPU_FAULT = ix('cpuFault');
 const T_COMPUTE = ix('compute');
 const T_CPU_PHASE = ix('cpuPhase');
 const T_THROTTLE = ix('throttle');
+const T_REMOTE_ACCESS = ix('remoteAccess');
 
 /** The counters of a run (`counters` in `--json`). */
 export interface Counters {
@@ -131,6 +132,14 @@ export interface Counters {
   prefetchFaultsDisabled: number;
   /** Prefetch accesses to invalid pages that raised no fault because prefetch faults were off. */
   prefetchFaultsSuppressed: number;
+  /** GPU accesses to pages it maps remotely (system memory), nvidia-uvm placements only. */
+  remoteAccesses: number;
+  /** Access-counter notifications (a 2 MiB region reached `accessCounterThreshold` remote accesses). */
+  accessCounterNotifications: number;
+  /** Pages migrated to the GPU on access-counter notifications. */
+  accessCounterMigrations: number;
+  /** Evicted pages the GPU mapped remotely (`uvm_perf_map_remote_on_eviction`). */
+  remoteMapsOnEviction: number;
   kernels: number;
 }
 
@@ -164,6 +173,10 @@ function emptyCounters(): Counters {
     invalidPrefetchFaults: 0,
     prefetchFaultsDisabled: 0,
     prefetchFaultsSuppressed: 0,
+    remoteAccesses: 0,
+    accessCounterNotifications: 0,
+    accessCounterMigrations: 0,
+    remoteMapsOnEviction: 0,
     kernels: 0,
   };
 }
@@ -244,6 +257,19 @@ export class Engine {
   private prefetchFaultsOffAt = 0;
   /** Invalid prefetch faults fetched in the current batch. */
   private batchInvalidPrefetch = 0;
+  // Access counters (uvm_gpu_access_counters.c), on when the GPU has them and migrations are on.
+  private readonly acOn: boolean;
+  private readonly acThreshold: number;
+  private readonly acBatch: number;
+  private readonly mapRemoteOnEviction: boolean;
+  /** Per 2 MiB region (= VA block): remote accesses since its last notification. */
+  private readonly acCount: Int32Array;
+  /** Per region: the 64 KiB sub-regions (32 per 2 MiB) accessed remotely since the last notification. */
+  private readonly acRegions: Uint32Array;
+  private readonly acQueued: Uint8Array;
+  private readonly acQueue: number[] = [];
+  /** Time of one remote access on the H2D link (ns). */
+  private readonly remoteAccessNs: number;
   private evictionsStarted = false;
   // Fault buffer (circular).
   private readonly fbPage: Int32Array;
@@ -306,6 +332,17 @@ export class Engine {
     );
     this.remote = new Uint32Array(o.backend.blockCount * BLOCK_WORDS);
     this.blockGain = new Uint32Array(o.backend.blockCount);
+    const acMode = o.policy.accessCounterMigration.value;
+    this.acOn =
+      o.platform.accessCounters.value !== 0 &&
+      (acMode === 'on' || (acMode === 'default' && o.platform.ats.value !== 0));
+    this.acThreshold = Math.max(1, Math.min(65535, Math.floor(o.policy.accessCounterThreshold.value)));
+    this.acBatch = Math.max(1, Math.floor(o.policy.accessCounterBatchCount.value));
+    this.mapRemoteOnEviction = this.acOn && o.policy.mapRemoteOnEviction.value !== 0;
+    this.acCount = new Int32Array(this.acOn ? o.backend.blockCount : 0);
+    this.acRegions = new Uint32Array(this.acOn ? o.backend.blockCount : 0);
+    this.acQueued = new Uint8Array(this.acOn ? o.backend.blockCount : 0);
+    this.remoteAccessNs = o.platform.remoteAccessBytes.value / o.platform.h2dBytesPerNs.value;
     const lapseNs = o.policy.thrashingLapseUs.value * 1000;
     this.thr = new ThrashingDetector(
       {
@@ -440,6 +477,10 @@ export class Engine {
       // so that a flush does not always drop the same SMs' faults.
       const first = roundNo++ % sms;
       remoteAny = this.remoteAny;
+      // Accesses served by a remote mapping (nvidia-uvm placements: pins, eviction mappings) are
+      // timed on the link and feed the access counters.
+      const trackRemote = remoteAny && !this.mapRemote;
+      let remoteHits = 0;
       const since = this.lastRoundGen;
       this.lastRoundGen = this.gainGen;
       for (let j = 0; j < sms; j++) {
@@ -450,6 +491,7 @@ export class Engine {
         for (let i = 0; i < pendCount[s]!; i++) {
           const page = pending[base + i]!;
           if (blockGain[page >>> BLOCK_SHIFT]! > since && isValid(page)) {
+            if (trackRemote && this.remoteHit(page)) remoteHits++;
             utlbCount[(s / this.smsPerUtlb) | 0]!--;
             if (pendAccess[base + i] === ACCESS_READ) pendReads[s]!--;
             if (needsAccess) this.evictor.onAccess(page);
@@ -504,6 +546,7 @@ export class Engine {
             if ((fl & ACC_DEP) !== 0 && pendReads[s]! > 0) break;
             if (isValid(page)) {
               if (needsAccess) this.evictor.onAccess(page);
+              if (trackRemote && this.remoteHit(page)) remoteHits++;
               hits++;
               i++;
               continue;
@@ -547,6 +590,8 @@ export class Engine {
         nActive = kept;
       }
       this.charge(T_COMPUTE, compute);
+      // The SMs share the link: remote accesses of a round are timed one after the other.
+      this.charge(T_REMOTE_ACCESS, remoteHits * this.remoteAccessNs);
       return progress;
     };
 
@@ -558,6 +603,7 @@ export class Engine {
     this.roundFn = round;
     round();
     while (!done()) {
+      if (this.acQueue.length > 0) this.serviceAccessCounters();
       if (this.fbCount === 0) {
         if (!round() && this.fbCount === 0) {
           if (++stuck > 2) throw new EngineError(`kernel ${trace.name}: no SM can make progress (internal)`);
@@ -574,11 +620,88 @@ export class Engine {
     // Prefetch faults raised by the kernel's last accesses are still in the buffer: the driver
     // services them (the pages migrate) although no SM waits for them.
     while (this.fbPrefetch > 0) this.serviceFaults();
+    if (this.acQueue.length > 0) this.serviceAccessCounters();
     this.roundFn = null;
     this.obs?.onSpan?.({ track: 'kernel', name: trace.name, startNs: start, durNs: this.now - start });
   }
 
   private roundFn: (() => boolean) | null = null;
+
+  /**
+   * A GPU access served by a valid mapping: when the page is not GPU-resident (a remote mapping
+   * of system memory), counts it, and with access counters on adds it to its 2 MiB region's
+   * counter; at `accessCounterThreshold` the region raises a notification. Returns whether the
+   * access was remote.
+   */
+  private remoteHit(page: number): boolean {
+    const block = page >>> BLOCK_SHIFT;
+    const rel = page & (BLOCK_PAGES - 1);
+    if (((this.b.gpuResident[block * BLOCK_WORDS + (rel >>> 5)]! >>> (rel & 31)) & 1) === 1) return false;
+    this.counters.remoteAccesses++;
+    if (!this.acOn) return true;
+    this.acRegions[block]! |= 1 << (rel >>> 4);
+    if (++this.acCount[block]! >= this.acThreshold) {
+      this.acCount[block] = 0;
+      this.counters.accessCounterNotifications++;
+      if (this.acQueued[block] === 0) {
+        this.acQueued[block] = 1;
+        this.acQueue.push(block);
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Services the queued access-counter notifications in batches of `accessCounterBatchCount`
+   * (`uvm_service_access_counters` → `service_va_block_locked`): for each notified region, the
+   * pages of its remotely accessed 64 KiB sub-regions that are resident in system memory migrate
+   * to the GPU — no prefetching, throttled pages skipped, pages pinned in system memory left
+   * there (`expand_notification_block` for a 2 MiB physical backing, the model's assumption).
+   */
+  private serviceAccessCounters(): void {
+    const start = this.now;
+    const q = this.acQueue;
+    const populated = this.b.populated;
+    const resident = this.b.gpuResident;
+    for (let i = 0; i < q.length; i++) {
+      if (i % this.acBatch === 0) this.charge(T_BATCH_FIXED, this.cost.batchFixed());
+      const block = q[i]!;
+      this.acQueued[block] = 0;
+      const regions = this.acRegions[block]!;
+      this.acRegions[block] = 0;
+      const base = block * BLOCK_WORDS;
+      const f = this.faulted;
+      let any = 0;
+      // 32 sub-regions of 16 pages: two per 32-page word.
+      for (let w = 0; w < BLOCK_WORDS; w++) {
+        const bits = (regions >>> (2 * w)) & 3;
+        const span = (bits & 1 ? 0xffff : 0) | (bits & 2 ? 0xffff0000 : 0);
+        f[w] = span & populated[base + w]! & ~resident[base + w]!;
+        any |= f[w]!;
+      }
+      if (any === 0) continue;
+      if (this.thr.tracked(block)) {
+        for (let w = 0; w < BLOCK_WORDS; w++) {
+          let word = f[w]!;
+          while (word !== 0) {
+            const bit = word & -word;
+            word &= word - 1;
+            const rel = w * 32 + (31 - Math.clz32(bit));
+            const h = this.thr.hint(block, rel, PROC_GPU, PROC_CPU, this.now);
+            if (h === HINT_THROTTLE || (h === HINT_PIN && this.thr.pinResidency === PROC_CPU)) f[w]! &= ~bit;
+          }
+        }
+      }
+      this.counters.accessCounterMigrations += this.serviceBlock(block, 'access-counter');
+    }
+    q.length = 0;
+    this.obs?.onSpan?.({
+      track: 'fault-handler',
+      name: 'access counters',
+      startNs: start,
+      durNs: this.now - start,
+    });
+  }
 
   private pushFault(page: number, sm: number, access: number): void {
     if (this.fbCount + this.fbDropped >= this.fbPage.length) return;
@@ -937,7 +1060,7 @@ export class Engine {
    * Services the faulted pages (`this.faulted`) of `block`; returns the pages migrated and leaves
    * the prefetched pages, transfers and first touch in `svc…`.
    */
-  private serviceBlock(block: number, cause: 'fault' | 'hint'): number {
+  private serviceBlock(block: number, cause: 'fault' | 'hint' | 'access-counter'): number {
     const base = block * BLOCK_WORDS;
     const populated = this.b.populated;
     const resident = this.b.gpuResident;
@@ -947,13 +1070,14 @@ export class Engine {
       firstTouchPreferred = true;
       for (let i = 0; i < BLOCK_WORDS; i++) if (populated[base + i] !== 0) firstTouchPreferred = false;
     }
-    if (cause === 'hint') this.migrate.set(this.faulted);
+    if (cause !== 'fault') this.migrate.set(this.faulted);
     else this.computeMigrateMask(block, resident, base, firstTouchPreferred);
     const m = this.migrate;
     const f = this.faulted;
     let need = 0;
     let prefetched = 0;
-    const remoteAny = this.remoteAny;
+    // Remote mappings hold back a fault's migration, not an access counter's (it replaces them).
+    const remoteAny = this.remoteAny && cause !== 'access-counter';
     for (let i = 0; i < BLOCK_WORDS; i++) {
       const w = m[i]! & ~(resident[base + i]! | (remoteAny ? remote[base + i]! : 0));
       m[i] = w;
@@ -993,6 +1117,8 @@ export class Engine {
     const res = this.b.migrateToGpu(block, m, 0, cause === 'hint' ? 'hint' : 'fault');
     this.blockGain[block] = ++this.gainGen;
     this.usedPages += res.pages;
+    // The GPU's remote mappings of the migrated pages now point to its own memory.
+    if (cause === 'access-counter') for (let i = 0; i < BLOCK_WORDS; i++) remote[base + i]! &= ~m[i]!;
     // Thrashing detection sees the copied pages (fault and prefetch causes); a hint resets them.
     if (cause === 'hint') this.thr.onUserMigration(block, m);
     else this.thr.onMigration(block, c, PROC_GPU, this.now);
@@ -1045,6 +1171,15 @@ export class Engine {
     let off = 0;
     for (let i = 0; i < BLOCK_WORDS; i++) off += popcount32(ev[i]!);
     this.counters.pagesMigratedD2H += off;
+    if (this.mapRemoteOnEviction && off > 0) {
+      // block_add_eviction_mappings: the GPU maps the evicted pages in system memory remotely.
+      const rb = b * BLOCK_WORDS;
+      for (let i = 0; i < BLOCK_WORDS; i++) this.remote[rb + i]! |= ev[i]!;
+      this.remoteAny = true;
+      this.blockGain[b] = ++this.gainGen;
+      this.counters.remoteMapsOnEviction += off;
+      this.charge(T_PTE_UPDATE, this.cost.pteUpdate(off));
+    }
     this.obs?.onSpan?.({
       track: 'eviction',
       name: 'evict',

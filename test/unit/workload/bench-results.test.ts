@@ -43,6 +43,10 @@ const EXPECTED: Record<
       invalidPrefetchFaults: 0,
       prefetchFaultsDisabled: 0,
       prefetchFaultsSuppressed: 0,
+      remoteAccesses: 0,
+      accessCounterNotifications: 0,
+      accessCounterMigrations: 0,
+      remoteMapsOnEviction: 0,
     },
     breakdownNs: {
       batchFixed: 6207000,
@@ -62,6 +66,7 @@ const EXPECTED: Record<
       compute: 0,
       cpuPhase: 0,
       throttle: 0,
+      remoteAccess: 0,
     },
   },
   'random-4g': {
@@ -96,6 +101,10 @@ const EXPECTED: Record<
       invalidPrefetchFaults: 0,
       prefetchFaultsDisabled: 0,
       prefetchFaultsSuppressed: 0,
+      remoteAccesses: 0,
+      accessCounterNotifications: 0,
+      accessCounterMigrations: 0,
+      remoteMapsOnEviction: 0,
     },
     breakdownNs: {
       batchFixed: 12288000,
@@ -115,6 +124,7 @@ const EXPECTED: Record<
       compute: 0,
       cpuPhase: 0,
       throttle: 0,
+      remoteAccess: 0,
     },
   },
   'oversub-1.5': {
@@ -149,6 +159,10 @@ const EXPECTED: Record<
       invalidPrefetchFaults: 0,
       prefetchFaultsDisabled: 0,
       prefetchFaultsSuppressed: 0,
+      remoteAccesses: 0,
+      accessCounterNotifications: 0,
+      accessCounterMigrations: 0,
+      remoteMapsOnEviction: 0,
     },
     breakdownNs: {
       batchFixed: 6207000,
@@ -168,6 +182,7 @@ const EXPECTED: Record<
       compute: 0,
       cpuPhase: 0,
       throttle: 0,
+      remoteAccess: 0,
     },
   },
 };
