@@ -160,6 +160,7 @@ describe('hmmsim workload', () => {
     const names = new Set(trace.traceEvents.map((e: { name: string }) => e.name));
     expect(names).toContain('Unified Memory Memcpy HtoD');
     expect(names).toContain('Unified Memory GPU page faults');
+    expect(names).toContain('faults outstanding');
     expect(readFileSync(p, 'utf8')).toMatch(/^<svg/);
   });
 

@@ -530,6 +530,7 @@ function mergeObservers(list: readonly RunObserver[]): RunObserver {
   pick('onTransfer');
   pick('onFault');
   pick('onSpan');
+  pick('onSmGroup');
   pick('onProgress');
   return o;
 }

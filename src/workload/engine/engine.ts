@@ -590,6 +590,7 @@ export class Engine {
         nActive = kept;
       }
       this.charge(T_COMPUTE, compute);
+      if (groupSince !== null) smGroups(false);
       // The SMs share the link: remote accesses of a round are timed one after the other.
       this.charge(T_REMOTE_ACCESS, remoteHits * this.remoteAccessNs);
       return progress;
@@ -598,6 +599,36 @@ export class Engine {
     const done = (): boolean => {
       for (let s = 0; s < sms; s++) if (pos[s]! < trace.smStart[s + 1]! || pendCount[s]! > 0) return false;
       return true;
+    };
+
+    // SM-group spans for the observer (only when it asks: a pass over the μTLBs per round).
+    const utlbs = utlbCount.length;
+    const groupSince = this.obs?.onSmGroup ? new Float64Array(utlbs).fill(-1) : null;
+    const groupMax = new Int32Array(groupSince ? utlbs : 0);
+    const smGroups = (end: boolean): void => {
+      const obs = this.obs;
+      if (groupSince === null || !obs?.onSmGroup) return;
+      for (let u = 0; u < utlbs; u++) {
+        const out = end ? 0 : utlbCount[u]!;
+        const since = groupSince[u]!;
+        if (out > 0) {
+          if (since < 0) groupSince[u] = this.now;
+          if (out > groupMax[u]!) groupMax[u] = out;
+        } else if (since >= 0) {
+          const firstSm = u * this.smsPerUtlb;
+          obs.onSmGroup({
+            utlb: u,
+            firstSm,
+            sms: Math.min(this.smsPerUtlb, sms - firstSm),
+            startNs: since,
+            durNs: this.now - since,
+            maxOutstanding: groupMax[u]!,
+            kernel: trace.name,
+          });
+          groupSince[u] = -1;
+          groupMax[u] = 0;
+        }
+      }
     };
 
     this.roundFn = round;
@@ -621,6 +652,7 @@ export class Engine {
     // services them (the pages migrate) although no SM waits for them.
     while (this.fbPrefetch > 0) this.serviceFaults();
     if (this.acQueue.length > 0) this.serviceAccessCounters();
+    smGroups(true);
     this.roundFn = null;
     this.obs?.onSpan?.({ track: 'kernel', name: trace.name, startNs: start, durNs: this.now - start });
   }
