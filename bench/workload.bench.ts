@@ -21,7 +21,7 @@
  */
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { generatorWorkload, runWorkload } from '../src/workload/index.ts';
+import { generatorWorkload, type RunResult, runWorkload } from '../src/workload/index.ts';
 import { type Benchmark, type BenchResult, collectGarbage, summarize } from './harness.ts';
 
 const GIB = 1024 ** 3;
@@ -45,19 +45,38 @@ function reference(): number {
   return (8 * pages) / s;
 }
 
-function faultsPerSecond(
-  gen: string,
-  set: [string, number][],
-  oversub?: number,
-): { rate: number; cpuRate: number; faults: number } {
+/** One measured case: a generator over 4 GiB with settings and an oversubscription. */
+export interface WorkloadBenchCase {
+  readonly name: string;
+  readonly gen: string;
+  readonly set: readonly (readonly [string, number])[];
+  readonly oversub?: number;
+}
+
+/**
+ * The measured cases. `test/unit/workload/bench-results.test.ts` pins their counters and virtual
+ * times, so that speed work cannot change what they compute.
+ */
+export const WORKLOAD_BENCH_CASES: readonly WorkloadBenchCase[] = [
+  { name: 'stream-4g', gen: 'stream', set: [] },
+  { name: 'random-4g', gen: 'random-page', set: [['prefetchEnable', 0]] },
+  { name: 'oversub-1.5', gen: 'stream', set: [], oversub: 1.5 },
+];
+
+/** Runs one case (no timing). */
+export function runBenchCase(c: WorkloadBenchCase): RunResult {
+  return runWorkload(generatorWorkload(c.gen, 4 * GIB, {}), {
+    platform: 'titanv-pcie3',
+    set: c.set,
+    ...(c.oversub !== undefined ? { oversub: c.oversub } : {}),
+  });
+}
+
+function faultsPerSecond(c: WorkloadBenchCase): { rate: number; cpuRate: number; faults: number } {
   collectGarbage();
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  const r = runWorkload(generatorWorkload(gen, 4 * GIB, {}), {
-    platform: 'titanv-pcie3',
-    set,
-    ...(oversub !== undefined ? { oversub } : {}),
-  });
+  const r = runBenchCase(c);
   const s = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(c0);
   const cpuS = (cpu.user + cpu.system) / 1e6;
@@ -69,11 +88,6 @@ const bench: Benchmark = {
   description: 'workload model fast tier: simulated GPU faults per second on 4 GiB footprints',
   repetitions: 3,
   async run({ repetitions, warmup }) {
-    const cases: [string, string, [string, number][], number | undefined][] = [
-      ['stream-4g', 'stream', [], undefined],
-      ['random-4g', 'random-page', [['prefetchEnable', 0]], undefined],
-      ['oversub-1.5', 'stream', [], 1.5],
-    ];
     const out: BenchResult[] = [];
     const refs: number[] = [];
     for (let i = 0; i < warmup; i++) reference();
@@ -82,13 +96,14 @@ const bench: Benchmark = {
       note: 'random bit test-and-set on a 4 GiB page bitmap',
     });
     out.push(ref);
-    for (const [name, gen, set, oversub] of cases) {
-      for (let i = 0; i < warmup; i++) faultsPerSecond(gen, set, oversub);
+    for (const c of WORKLOAD_BENCH_CASES) {
+      const name = c.name;
+      for (let i = 0; i < warmup; i++) faultsPerSecond(c);
       const samples: number[] = [];
       const cpuSamples: number[] = [];
       let faults = 0;
       for (let i = 0; i < repetitions; i++) {
-        const r = faultsPerSecond(gen, set, oversub);
+        const r = faultsPerSecond(c);
         samples.push(r.rate);
         cpuSamples.push(r.cpuRate);
         faults = r.faults;

@@ -1,13 +1,18 @@
 /**
  * Chrome trace of a workload run: a {@link RunObserver} that writes the engine's events as
  * slices on tracks named like the GPU they model — kernels (the SM group), the fault handler
- * (one slice per batch), one track per copy engine, CPU unmaps, CPU phases, evictions — with
+ * (one slice per batch), one track per copy engine, CPU unmaps, CPU phases, evictions, and one
+ * track per SM group (the SMs sharing a μTLB) with a slice for each stretch of time its faults
+ * were outstanding — with
  * event names taken from CUPTI's unified-memory counter kinds (`Unified Memory Memcpy HtoD`,
  * `Unified Memory GPU page faults`…) and counters of bytes transferred.
  * @module
  */
 import type { RunObserver } from '../workload/engine/observer.ts';
 import type { ChromeTraceWriter } from './writer.ts';
+
+/** Thread ids of the SM-group tracks start here (after the fixed tracks), one per μTLB. */
+const SM_GROUP_TID = 100;
 
 const TRACKS = {
   kernel: [1, 'SMs (kernels)'],
@@ -26,8 +31,29 @@ export function traceWorkload(writer: ChromeTraceWriter, name: string): RunObser
   for (const [tid, label] of Object.values(TRACKS)) writer.threadName(pid, tid, label, tid);
   let h2d = 0;
   let d2h = 0;
+  // SM-group tracks are named when first used (the observer does not know the GPU's size).
+  const named = new Set<number>();
   const us = (ns: number): number => ns / 1000;
   return {
+    onSmGroup(g) {
+      const tid = SM_GROUP_TID + g.utlb;
+      if (!named.has(tid)) {
+        named.add(tid);
+        const last = g.firstSm + g.sms - 1;
+        const sms = g.sms > 1 ? `SMs ${g.firstSm}–${last}` : `SM ${g.firstSm}`;
+        writer.threadName(pid, tid, `μTLB ${g.utlb} (${sms})`, tid);
+      }
+      writer.event({
+        name: 'faults outstanding',
+        ph: 'X',
+        pid,
+        tid,
+        ts: us(g.startNs),
+        dur: us(g.durNs),
+        cat: 'uvm',
+        args: { maxOutstanding: g.maxOutstanding, kernel: g.kernel },
+      });
+    },
     onSpan(s) {
       const [tid] = TRACKS[s.track];
       const label =

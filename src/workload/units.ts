@@ -41,6 +41,33 @@ export function maskCountRange(words: Uint32Array, off: number, first: number, c
   return c;
 }
 
+/**
+ * The first page ≥ `from` set in the block mask at `off` (`BLOCK_PAGES` when none): a word at a
+ * time, the lowest set bit found with `clz32`, so sparse masks cost no per-page loop.
+ */
+export function maskNextSet(words: Uint32Array, off: number, from: number): number {
+  let w = from >>> 5;
+  if (w >= BLOCK_WORDS) return BLOCK_PAGES;
+  let word = words[off + w]! & (~0 << (from & 31));
+  while (word === 0) {
+    if (++w === BLOCK_WORDS) return BLOCK_PAGES;
+    word = words[off + w]!;
+  }
+  return w * 32 + 31 - Math.clz32(word & -word);
+}
+
+/** The first page ≥ `from` clear in the block mask at `off` (`BLOCK_PAGES` when none). */
+export function maskNextClear(words: Uint32Array, off: number, from: number): number {
+  let w = from >>> 5;
+  if (w >= BLOCK_WORDS) return BLOCK_PAGES;
+  let word = ~words[off + w]! & (~0 << (from & 31));
+  while (word === 0) {
+    if (++w === BLOCK_WORDS) return BLOCK_PAGES;
+    word = ~words[off + w]!;
+  }
+  return w * 32 + 31 - Math.clz32(word & -word);
+}
+
 /** Sets page `p` in the block mask at `off`. */
 export function maskSet(words: Uint32Array, off: number, p: number): void {
   words[off + (p >>> 5)]! |= 1 << (p & 31);

@@ -104,6 +104,20 @@ describe('hmmsim workload', () => {
     expect(JSON.parse(r.stdout).workload).toBe('small-stencil');
   });
 
+  it('runs the access-counter example: fewer faults than with the default policy (no ATS: off)', async () => {
+    const file = path.join(ROOT, 'examples/workloads/access-counters.json');
+    const on = await run([file, '--json']);
+    const off = await run([file, '--set', 'accessCounterMigration=default', '--json']);
+    expect(on.code).toBe(0);
+    expect(off.code).toBe(0);
+    const a = JSON.parse(on.stdout).counters;
+    const b = JSON.parse(off.stdout).counters;
+    expect(a.accessCounterNotifications).toBeGreaterThan(0);
+    expect(a.remoteMapsOnEviction).toBeGreaterThan(0);
+    expect(b.accessCounterNotifications).toBe(0);
+    expect(a.faults).toBeLessThan(b.faults);
+  });
+
   it('sweeps (cartesian, an array), shards and merges them back in order', async () => {
     const args = [
       '--gen',
@@ -160,6 +174,7 @@ describe('hmmsim workload', () => {
     const names = new Set(trace.traceEvents.map((e: { name: string }) => e.name));
     expect(names).toContain('Unified Memory Memcpy HtoD');
     expect(names).toContain('Unified Memory GPU page faults');
+    expect(names).toContain('faults outstanding');
     expect(readFileSync(p, 'utf8')).toMatch(/^<svg/);
   });
 

@@ -8,6 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChromeTraceWriter, traceWorkload } from '../../trace/index.ts';
 import {
+  ACC_PREFETCH,
+  ACC_WRITE,
   COST_COMPONENTS,
   EngineError,
   GENERATORS,
@@ -70,6 +72,7 @@ function faultCsvWorkload(text: string, file: string, sms: number): WorkloadSpec
   const lines = text.split(/\r?\n/);
   const addrs: number[] = [];
   const smOf: number[] = [];
+  const flagsOf: number[] = [];
   lines.forEach((line, i) => {
     const cols = line.split(',');
     if (cols[0] !== 'f') return;
@@ -89,6 +92,9 @@ function faultCsvWorkload(text: string, file: string, sms: number): WorkloadSpec
     }
     addrs.push(a);
     smOf.push((utlb * 2 + (client % 2)) % sms);
+    // Access type as uvm_fault_access_type_t: 0 prefetch, 1 read, 2 write, 3–4 atomics.
+    const access = Number(cols[4] ?? 1);
+    flagsOf.push(access === 0 ? ACC_PREFETCH : access >= 2 ? ACC_WRITE : 0);
   });
   if (addrs.length === 0)
     throw new ScenarioError([
@@ -97,7 +103,7 @@ function faultCsvWorkload(text: string, file: string, sms: number): WorkloadSpec
   const base = Math.floor(Math.min(...addrs) / 2 ** 21) * 2 ** 21;
   const top = Math.max(...addrs) + 4096;
   const t = new TraceBuilder('replay', sms);
-  for (const [i, a] of addrs.entries()) t.push(smOf[i]!, Math.floor((a - base) / 4096));
+  for (const [i, a] of addrs.entries()) t.push(smOf[i]!, Math.floor((a - base) / 4096), flagsOf[i]!);
   return {
     name: path.basename(file),
     allocations: [{ name: 'trace', size: Math.ceil((top - base) / 2 ** 21) * 2 ** 21, init: 'cpu' }],
@@ -524,6 +530,7 @@ function mergeObservers(list: readonly RunObserver[]): RunObserver {
   pick('onTransfer');
   pick('onFault');
   pick('onSpan');
+  pick('onSmGroup');
   pick('onProgress');
   return o;
 }

@@ -91,7 +91,7 @@ export function batchRow(b: BatchRecord): string {
 
 /**
  * One uvm-eval fault record: `f`, address (hex), timestamp, fault type (1 = invalid PTE), access
- * type (1 read, 2 write as nvidia-uvm's uvm_fault_access_type_t), access mask, instances, client
+ * type (0 prefetch, 1 read, 2 write as nvidia-uvm's uvm_fault_access_type_t), access mask, instances, client
  * type, MMU engine type, client id (the SM within its μTLB), MMU engine id, μTLB id, GPC, channel,
  * VEID.
  */
@@ -101,7 +101,7 @@ export function faultRow(f: FaultRecord): string {
     f.addr.toString(16),
     Math.round(f.timeNs),
     1,
-    f.access === 1 ? 2 : 1,
+    f.access === 1 ? 2 : f.access === 2 ? 0 : 1,
     0,
     1,
     0,

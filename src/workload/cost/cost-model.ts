@@ -30,6 +30,7 @@ export const COST_COMPONENTS = [
   'compute',
   'cpuPhase',
   'throttle',
+  'remoteAccess',
 ] as const;
 
 /** One named component. */

@@ -26,6 +26,12 @@ export interface PlatformParams extends ParamSet {
   readonly deviceMemory: Param<number>;
   /** GPU compute time per page-sized access wave (0 = fault-bound: only memory management is timed) (ns). */
   readonly computeNsPerAccess: Param<number>;
+  /** The GPU has access counters (notifications of remote accesses) (bool). */
+  readonly accessCounters: Param<number>;
+  /** The system has ATS (address translation services: the GPU walks the CPU page tables) (bool). */
+  readonly ats: Param<number>;
+  /** Bytes one GPU access to a remotely mapped page moves over the link (bytes). */
+  readonly remoteAccessBytes: Param<number>;
   // link
   /** Copy-time model: affine t0 + s/B, or UVM Smart atan curve. */
   readonly linkModel: Param<string>;
@@ -194,7 +200,17 @@ interface LinkFigures {
 function pciePreset(
   name: string,
   description: string,
-  gpu: { sms: number; smsSource: string; memGiB: number; memSource: string; unverified: boolean },
+  gpu: {
+    sms: number;
+    smsSource: string;
+    memGiB: number;
+    memSource: string;
+    unverified: boolean;
+    accessCounters: number;
+    accessCountersSource: string;
+    ats?: number;
+    atsSource?: string;
+  },
   link: LinkFigures,
   serviceUnverified: boolean,
   serviceNote: string,
@@ -226,6 +242,28 @@ function pciePreset(
         'ns',
         'GPU compute time per page-sized access wave (0 = fault-bound: only memory management is timed)',
         'workload parameter; not calibrated',
+      ),
+      accessCounters: num(
+        gpu.accessCounters,
+        'bool',
+        'the GPU has access counters (notifications after a threshold of remote accesses per 2 MiB region)',
+        gpu.accessCountersSource,
+        gpu.accessCounters !== 0 && gpu.unverified,
+      ),
+      ats: num(
+        gpu.ats ?? 0,
+        'bool',
+        'ATS (the GPU translates through the CPU page tables); nvidia-uvm turns access-counter migrations on by default only with ATS',
+        gpu.atsSource ??
+          'x86 with a discrete PCIe GPU: no ATS (uvm_ats.c g_uvm_global.ats.supported from the platform)',
+        gpu.ats !== undefined && gpu.unverified,
+      ),
+      remoteAccessBytes: num(
+        4096,
+        'bytes',
+        'bytes one page-granular GPU access to a remotely mapped page moves over the H2D link (timed at the link bandwidth, shared by all SMs)',
+        'model assumption: a page-granular access reads the whole page; zero-copy moves 128 B lines (ARIADNE §III-B), so a sparse access moves less',
+        true,
       ),
       linkModel: choice(
         'affine',
@@ -427,6 +465,9 @@ export const PLATFORMS: readonly Platform[] = [
     'GTX 1080 Ti (Pascal, 28 SMs, 11 GiB) on PCIe 3.0 x16; calibrated on the UVM Smart nvprof traces',
     {
       sms: 28,
+      accessCounters: 0,
+      accessCountersSource:
+        'Pascal has no access counters (nvidia-uvm access_counters_supported is set from the GPU; the counters came with Volta)',
       smsSource: 'GTX 1080 Ti specification (28 SMs)',
       memGiB: 11,
       memSource: 'GTX 1080 Ti specification (11 GiB)',
@@ -441,6 +482,9 @@ export const PLATFORMS: readonly Platform[] = [
     'Titan V (Volta, 80 SMs, 12 GiB) on PCIe 3.0 x16 — the SC21 machine; link and service costs taken from pascal-pcie3',
     {
       sms: 80,
+      accessCounters: 1,
+      accessCountersSource:
+        "Volta and later have access counters (nvidia-uvm uvm_gpu_access_counters.c; the open modules' HAL table uvm_hal.c starts at Turing, Volta support is in the closed-source driver SC21 used)",
       smsSource: 'Titan V specification (80 SMs); SC21 Table 2 maximum 3.20 = 256/80',
       memGiB: 12,
       memSource: 'Titan V specification (12 GiB HBM2)',
@@ -460,6 +504,9 @@ export const PLATFORMS: readonly Platform[] = [
     'RTX A5000 (Ampere, 64 SMs, 24 GiB) on PCIe 4.0 x16 — the ARIADNE machine (unverified link)',
     {
       sms: 64,
+      accessCounters: 1,
+      accessCountersSource:
+        'nvidia-uvm uvm_hal.c access_counter_buffer_table (Turing and later); uvm_gpu.c access_counters_supported',
       smsSource: 'RTX A5000 specification (64 SMs)',
       memGiB: 24,
       memSource: 'RTX A5000 specification (24 GiB)',
@@ -482,6 +529,9 @@ export const PLATFORMS: readonly Platform[] = [
     'H100 PCIe (Hopper, 114 SMs, 80 GiB) on PCIe 5.0 x16 (unverified link)',
     {
       sms: 114,
+      accessCounters: 1,
+      accessCountersSource:
+        'nvidia-uvm uvm_hal.c access_counter_buffer_table (Turing and later); uvm_gpu.c access_counters_supported',
       smsSource: 'H100 PCIe specification (114 SMs)',
       memGiB: 80,
       memSource: 'H100 PCIe specification (80 GB)',
@@ -504,6 +554,11 @@ export const PLATFORMS: readonly Platform[] = [
     'GH200 (Hopper, 132 SMs, 96 GiB) on NVLink-C2C (unverified link)',
     {
       sms: 132,
+      accessCounters: 1,
+      accessCountersSource:
+        'nvidia-uvm uvm_hal.c access_counter_buffer_table (Turing and later); uvm_gpu.c access_counters_supported',
+      ats: 1,
+      atsSource: 'Grace Hopper: ATS over NVLink-C2C (uvm_ats.c g_uvm_global.ats.supported)',
       smsSource: 'GH200 specification (132 SMs)',
       memGiB: 96,
       memSource: 'GH200 specification (96 GB HBM3)',
@@ -531,6 +586,8 @@ function dmirrorPreset(): Platform {
     "the kernel's HMM test driver (lib/test_hmm.c): device memory is system RAM and copies are CPU copies",
     {
       sms: 1,
+      accessCounters: 0,
+      accessCountersSource: 'dmirror has no access counters (lib/test_hmm.c)',
       smsSource: 'dmirror has one fault path (one "SM")',
       memGiB: 1,
       memSource: 'dmirror device-private chunks are allocated on demand; 1 GiB default',

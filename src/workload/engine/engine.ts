@@ -24,8 +24,9 @@
 import { Prng } from '../../sim/prng.ts';
 import {
   type Breakdown,
+  COST_COMPONENTS,
+  type CostComponent,
   CostModel,
-  emptyBreakdown,
   type KernelCosts,
   kernelCosts,
   kernelMigrationNs,
@@ -45,14 +46,34 @@ import {
 } from '../policy/prefetch.ts';
 import type { PolicyParams } from '../policy/presets.ts';
 import { HINT_PIN, HINT_THROTTLE, PROC_CPU, PROC_GPU, ThrashingDetector } from '../policy/thrashing.ts';
-import { maskRuns } from '../residency/fast-backend.ts';
 import * as units from '../units.ts';
 import type { KernelWork, ResidencyBackend } from './backend.ts';
 import type { RunObserver } from './observer.ts';
 
 // Local copies: imported bindings are read through getters by some loaders, too slow in hot loops.
-const { ACC_DEP, ACC_WRITE } = trace;
-const { BLOCK_PAGES, BLOCK_SHIFT, BLOCK_WORDS, popcount32, WL_PAGE_SIZE } = units;
+const { ACC_DEP, ACC_PREFETCH, ACC_WRITE } = trace;
+const { BLOCK_PAGES, BLOCK_SHIFT, BLOCK_WORDS, maskNextClear, maskNextSet, popcount32, WL_PAGE_SIZE } = units;
+// Indices of the time components in the engine's breakdown array (COST_COMPONENTS order): a
+// typed array indexed by constants, where an object keyed by name made every charge a keyed store.
+const ix = (c: CostComponent): number => COST_COMPONENTS.indexOf(c);
+const T_BATCH_FIXED = ix('batchFixed');
+const T_FAULT_FETCH = ix('faultFetch');
+const T_BLOCK_FIXED = ix('blockFixed');
+const T_CPU_UNMAP = ix('cpuUnmap');
+const T_POPULATE = ix('populate');
+const T_ZERO = ix('zero');
+const T_DMA_MAP = ix('dmaMap');
+const T_COPY_H2D = ix('copyH2D');
+const T_COPY_D2H = ix('copyD2H');
+const T_PTE_UPDATE = ix('pteUpdate');
+const T_TLB_INVALIDATE = ix('tlbInvalidate');
+const T_REPLAY = ix('replay');
+const T_EVICTION = ix('eviction');
+const T_CPU_FAULT = ix('cpuFault');
+const T_COMPUTE = ix('compute');
+const T_CPU_PHASE = ix('cpuPhase');
+const T_THROTTLE = ix('throttle');
+const T_REMOTE_ACCESS = ix('remoteAccess');
 
 /** The counters of a run (`counters` in `--json`). */
 export interface Counters {
@@ -103,6 +124,22 @@ export interface Counters {
   pagesMigratedD2H: number;
   /** GPU accesses simulated (hits and faults). */
   accesses: number;
+  /** Fetched faults of access type PREFETCH (L2 prefetch instructions), valid or not. */
+  prefetchFaults: number;
+  /** Prefetch faults on addresses outside the footprint (`num_invalid_prefetch_faults`). */
+  invalidPrefetchFaults: number;
+  /** Times the driver turned prefetch faults off (`uvm_parent_gpu_disable_prefetch_faults`). */
+  prefetchFaultsDisabled: number;
+  /** Prefetch accesses to invalid pages that raised no fault because prefetch faults were off. */
+  prefetchFaultsSuppressed: number;
+  /** GPU accesses to pages it maps remotely (system memory), nvidia-uvm placements only. */
+  remoteAccesses: number;
+  /** Access-counter notifications (a 2 MiB region reached `accessCounterThreshold` remote accesses). */
+  accessCounterNotifications: number;
+  /** Pages migrated to the GPU on access-counter notifications. */
+  accessCounterMigrations: number;
+  /** Evicted pages the GPU mapped remotely (`uvm_perf_map_remote_on_eviction`). */
+  remoteMapsOnEviction: number;
   kernels: number;
 }
 
@@ -132,6 +169,14 @@ function emptyCounters(): Counters {
     cpuFaults: 0,
     pagesMigratedD2H: 0,
     accesses: 0,
+    prefetchFaults: 0,
+    invalidPrefetchFaults: 0,
+    prefetchFaultsDisabled: 0,
+    prefetchFaultsSuppressed: 0,
+    remoteAccesses: 0,
+    accessCounterNotifications: 0,
+    accessCounterMigrations: 0,
+    remoteMapsOnEviction: 0,
     kernels: 0,
   };
 }
@@ -154,15 +199,31 @@ export class EngineError extends Error {
   override readonly name = 'EngineError';
 }
 
+// Access types of fault entries as the observer reports them (FaultRecord.access).
 const ACCESS_READ = 0;
 const ACCESS_WRITE = 1;
+const ACCESS_PREFETCH = 2;
+/**
+ * Rank of an access type in the driver's order (uvm_fault_access_type_t: PREFETCH < READ <
+ * WRITE): the sort key's low bits and the coalescing choice of the most intrusive access.
+ */
+const accessRank = (a: number): number => (a === ACCESS_PREFETCH ? 0 : a + 1);
 
 /** The simulation of one run. */
 export class Engine {
   /** Virtual time, ns. */
   now = 0;
   readonly counters: Counters = emptyCounters();
-  readonly breakdown: Breakdown = emptyBreakdown();
+  /** Time per component, ns, indexed like COST_COMPONENTS. */
+  private readonly bd = new Float64Array(COST_COMPONENTS.length);
+  /** Time per named component so far, ns. */
+  get breakdown(): Breakdown {
+    const b = {} as Breakdown;
+    COST_COMPONENTS.forEach((c, i) => {
+      b[c] = this.bd[i]!;
+    });
+    return b;
+  }
   /** Busy time of each copy engine, ns. */
   readonly engineBusy = { h2d: 0, d2h: 0 };
   private readonly cost: CostModel;
@@ -179,7 +240,36 @@ export class Engine {
   private batchThrottleEnd = Number.POSITIVE_INFINITY;
   /** Pages the GPU maps remotely (map-remote placement): accesses hit without migration. */
   private readonly remote: Uint32Array;
+  /** False until a page is first mapped remotely: lets hot loops skip reading `remote`. */
+  private remoteAny = false;
+  /**
+   * Per block: the value of `gainGen` when pages of the block last became valid for the GPU
+   * (migrated or remotely mapped). A pending access found invalid at a round stays invalid until
+   * its block gains pages, so a replay re-tests only accesses to blocks that gained since the last
+   * round — a read of this small array instead of a cache miss in the residency bitmaps.
+   */
+  private readonly blockGain: Uint32Array;
+  private gainGen = 0;
+  private lastRoundGen = 0;
   private usedPages = 0;
+  /** Whether the GPU reports prefetch faults, and since when it does not (ns). */
+  private prefetchFaultsOn = true;
+  private prefetchFaultsOffAt = 0;
+  /** Invalid prefetch faults fetched in the current batch. */
+  private batchInvalidPrefetch = 0;
+  // Access counters (uvm_gpu_access_counters.c), on when the GPU has them and migrations are on.
+  private readonly acOn: boolean;
+  private readonly acThreshold: number;
+  private readonly acBatch: number;
+  private readonly mapRemoteOnEviction: boolean;
+  /** Per 2 MiB region (= VA block): remote accesses since its last notification. */
+  private readonly acCount: Int32Array;
+  /** Per region: the 64 KiB sub-regions (32 per 2 MiB) accessed remotely since the last notification. */
+  private readonly acRegions: Uint32Array;
+  private readonly acQueued: Uint8Array;
+  private readonly acQueue: number[] = [];
+  /** Time of one remote access on the H2D link (ns). */
+  private readonly remoteAccessNs: number;
   private evictionsStarted = false;
   // Fault buffer (circular).
   private readonly fbPage: Int32Array;
@@ -194,14 +284,15 @@ export class Engine {
    * thousands of re-raised faults per batch.
    */
   private fbDropped = 0;
+  /** Prefetch faults stored in the buffer (no SM waits for them, so they alone keep a kernel's servicing going). */
+  private fbPrefetch = 0;
   private readonly fbStoreMax: number;
-  /** Per page: the last SM (+1) that started waiting for it, 0 when none (see runKernel). */
-  private readonly pendSm: Int32Array;
   // Batch scratch.
   private readonly bPage: Int32Array;
   private readonly bSm: Int32Array;
   private readonly bAccess: Uint8Array;
-  private readonly bKey: Float64Array;
+  /** Sort keys page × 4 + access: 32-bit when they fit (sorting them is twice as fast as doubles). */
+  private readonly bKey: Uint32Array | Float64Array;
   private readonly lastUtlbPage: Int32Array;
   private readonly lastUtlbStamp: Int32Array;
   private batchStamp = 0;
@@ -211,7 +302,6 @@ export class Engine {
   private readonly scratch = new Uint32Array(BLOCK_WORDS);
   private readonly copyMask = new Uint32Array(BLOCK_WORDS);
   private readonly evMask = new Uint32Array(BLOCK_WORDS);
-  private readonly runs: number[] = [];
   // Policy switches read once.
   private readonly replayPolicy: string;
   private readonly mapRemote: boolean;
@@ -241,7 +331,18 @@ export class Engine {
       this.rng,
     );
     this.remote = new Uint32Array(o.backend.blockCount * BLOCK_WORDS);
-    this.pendSm = new Int32Array(o.backend.blockCount * BLOCK_PAGES);
+    this.blockGain = new Uint32Array(o.backend.blockCount);
+    const acMode = o.policy.accessCounterMigration.value;
+    this.acOn =
+      o.platform.accessCounters.value !== 0 &&
+      (acMode === 'on' || (acMode === 'default' && o.platform.ats.value !== 0));
+    this.acThreshold = Math.max(1, Math.min(65535, Math.floor(o.policy.accessCounterThreshold.value)));
+    this.acBatch = Math.max(1, Math.floor(o.policy.accessCounterBatchCount.value));
+    this.mapRemoteOnEviction = this.acOn && o.policy.mapRemoteOnEviction.value !== 0;
+    this.acCount = new Int32Array(this.acOn ? o.backend.blockCount : 0);
+    this.acRegions = new Uint32Array(this.acOn ? o.backend.blockCount : 0);
+    this.acQueued = new Uint8Array(this.acOn ? o.backend.blockCount : 0);
+    this.remoteAccessNs = o.platform.remoteAccessBytes.value / o.platform.h2dBytesPerNs.value;
     const lapseNs = o.policy.thrashingLapseUs.value * 1000;
     this.thr = new ThrashingDetector(
       {
@@ -264,7 +365,7 @@ export class Engine {
     this.bPage = new Int32Array(bs);
     this.bSm = new Int32Array(bs);
     this.bAccess = new Uint8Array(bs);
-    this.bKey = new Float64Array(bs);
+    this.bKey = (o.backend.pageCount + 1) * 4 <= 0xffffffff ? new Uint32Array(bs) : new Float64Array(bs);
     this.fbStoreMax = o.policy.replayPolicy.value === 'batch-flush' ? Math.min(bs, cap) : cap;
     this.sms = Math.max(1, Math.floor(o.platform.sms.value));
     this.smsPerUtlb = Math.max(1, Math.floor(o.platform.smsPerUtlb.value));
@@ -290,9 +391,9 @@ export class Engine {
     return this.usedPages;
   }
 
-  private charge(component: keyof Breakdown, ns: number): void {
+  private charge(component: number, ns: number): void {
     if (ns <= 0) return;
-    this.breakdown[component] += ns;
+    this.bd[component]! += ns;
     this.now += ns;
   }
 
@@ -310,7 +411,7 @@ export class Engine {
       });
     }
     this.engineBusy[dir] += ns;
-    this.charge(dir === 'h2d' ? 'copyH2D' : 'copyD2H', ns);
+    this.charge(dir === 'h2d' ? T_COPY_H2D : T_COPY_D2H, ns);
     if (dir === 'h2d') this.counters.bytesH2D += bytes;
     else this.counters.bytesD2H += bytes;
   }
@@ -318,36 +419,11 @@ export class Engine {
   /** Copies the pages of `m` (block-relative) as runs of contiguous pages; returns transfers. */
   private copyMaskRuns(dir: 'h2d' | 'd2h', block: number, m: Uint32Array, cause: string): number {
     let n = 0;
-    let runStart = -1;
-    for (let w = 0; w < BLOCK_WORDS; w++) {
-      const word = m[w]!;
-      // Whole words of zeros or ones need no bit walk.
-      if (word === 0) {
-        if (runStart >= 0) {
-          this.transfer(dir, (block << BLOCK_SHIFT) + runStart, w * 32 - runStart, cause);
-          n++;
-          runStart = -1;
-        }
-        continue;
-      }
-      if (word === 0xffffffff) {
-        if (runStart < 0) runStart = w * 32;
-        continue;
-      }
-      for (let bit = 0; bit < 32; bit++) {
-        const p = w * 32 + bit;
-        if ((word >>> bit) & 1) {
-          if (runStart < 0) runStart = p;
-        } else if (runStart >= 0) {
-          this.transfer(dir, (block << BLOCK_SHIFT) + runStart, p - runStart, cause);
-          n++;
-          runStart = -1;
-        }
-      }
-    }
-    if (runStart >= 0) {
-      this.transfer(dir, (block << BLOCK_SHIFT) + runStart, BLOCK_PAGES - runStart, cause);
+    for (let p = maskNextSet(m, 0, 0); p < BLOCK_PAGES; ) {
+      const q = maskNextClear(m, 0, p);
+      this.transfer(dir, (block << BLOCK_SHIFT) + p, q - p, cause);
       n++;
+      p = maskNextSet(m, 0, q);
     }
     return n;
   }
@@ -371,13 +447,13 @@ export class Engine {
     const pending = new Int32Array(sms * pendCap);
     const pendAccess = new Uint8Array(sms * pendCap);
     const pendCount = new Int32Array(sms);
-    const pendSm = this.pendSm;
     // Outstanding loads per SM: a dependent access waits for these only. A store sets no
     // register, so later instructions never wait on a faulting store (SC21 Listing 2: the FADD
     // stalls on the two loads' registers, and the warp's 32 stores then fault together).
     const pendReads = new Int32Array(sms);
     const utlbCount = new Int32Array(Math.ceil(sms / this.smsPerUtlb));
     const raised = new Int32Array(sms);
+    const active = new Int32Array(sms);
     this.accessesTotal += trace.pages.length;
     const resident = this.b.gpuResident;
     const remote = this.remote;
@@ -385,9 +461,12 @@ export class Engine {
     let stuck = 0;
     let roundNo = 0;
 
+    const blockGain = this.blockGain;
+    const pageCount = this.b.pageCount;
+    let remoteAny = false;
     const isValid = (page: number): boolean => {
       const w = ((page >>> BLOCK_SHIFT) * BLOCK_WORDS) | ((page & (BLOCK_PAGES - 1)) >>> 5);
-      return (((resident[w]! | remote[w]!) >>> (page & 31)) & 1) === 1;
+      return ((((remoteAny ? remote[w]! : 0) | resident[w]!) >>> (page & 31)) & 1) === 1;
     };
 
     const round = (): boolean => {
@@ -397,6 +476,13 @@ export class Engine {
       // The order in which SMs' faults reach the buffer rotates from round to round (arbitration),
       // so that a flush does not always drop the same SMs' faults.
       const first = roundNo++ % sms;
+      remoteAny = this.remoteAny;
+      // Accesses served by a remote mapping (nvidia-uvm placements: pins, eviction mappings) are
+      // timed on the link and feed the access counters.
+      const trackRemote = remoteAny && !this.mapRemote;
+      let remoteHits = 0;
+      const since = this.lastRoundGen;
+      this.lastRoundGen = this.gainGen;
       for (let j = 0; j < sms; j++) {
         const s = (first + j) % sms;
         raised[s] = 0;
@@ -404,8 +490,8 @@ export class Engine {
         const base = s * pendCap;
         for (let i = 0; i < pendCount[s]!; i++) {
           const page = pending[base + i]!;
-          if (isValid(page)) {
-            if (pendSm[page] === s + 1) pendSm[page] = 0;
+          if (blockGain[page >>> BLOCK_SHIFT]! > since && isValid(page)) {
+            if (trackRemote && this.remoteHit(page)) remoteHits++;
             utlbCount[(s / this.smsPerUtlb) | 0]!--;
             if (pendAccess[base + i] === ACCESS_READ) pendReads[s]!--;
             if (needsAccess) this.evictor.onAccess(page);
@@ -421,12 +507,17 @@ export class Engine {
         }
         pendCount[s] = k;
       }
-      // New accesses, SMs taking turns one fault at a time.
-      let more = true;
-      while (more) {
-        more = false;
-        for (let j = 0; j < sms; j++) {
-          const s = (first + j) % sms;
+      // New accesses, SMs taking turns one fault at a time. An SM that stops without raising a
+      // fault (end of its list, a dependency, a limit, a full buffer) stops at the same access
+      // in every later pass of this round, since nothing it waits on changes before the next
+      // replay: it leaves the list of active SMs, which keeps the rotation order.
+      let nActive = 0;
+      for (let j = 0; j < sms; j++) active[nActive++] = (first + j) % sms;
+      while (nActive > 0) {
+        let kept = 0;
+        for (let j = 0; j < nActive; j++) {
+          const s = active[j]!;
+          let raisedOne = false;
           const end = trace.smStart[s + 1]!;
           let i = pos[s]!;
           const u = (s / this.smsPerUtlb) | 0;
@@ -434,25 +525,42 @@ export class Engine {
           while (i < end) {
             const page = trace.pages[i]!;
             const fl = trace.flags[i]!;
+            if ((fl & ACC_PREFETCH) !== 0) {
+              // An L2 prefetch: no stall, no limit, no retry; a fault only while prefetch faults are on.
+              if (page < pageCount && isValid(page)) {
+                hits++;
+                i++;
+                continue;
+              }
+              if (!this.prefetchFaultsOn) {
+                this.counters.prefetchFaultsSuppressed++;
+                i++;
+                continue;
+              }
+              if (this.fbCount + this.fbDropped >= this.fbPage.length) break;
+              this.pushFault(page, s, ACCESS_PREFETCH);
+              i++;
+              raisedOne = true;
+              break;
+            }
             if ((fl & ACC_DEP) !== 0 && pendReads[s]! > 0) break;
             if (isValid(page)) {
               if (needsAccess) this.evictor.onAccess(page);
+              if (trackRemote && this.remoteHit(page)) remoteHits++;
               hits++;
               i++;
               continue;
             }
-            // Another access to a page this SM already waits for: no new fault. `pendSm` holds the
-            // last SM (+1) that started waiting for the page; only a page another SM marked
-            // needs the list scanned.
+            // Another access to a page this SM already waits for: no new fault. The SM's list
+            // (at most utlbMaxOutstanding entries) is scanned: cheaper than a per-page table,
+            // whose random reads miss the cache on every new fault of a GB footprint.
             const base = s * pendCap;
-            const mark = pendSm[page]!;
-            let dup = mark === s + 1;
-            if (mark !== 0 && !dup) {
-              for (let k = 0; k < pendCount[s]!; k++) {
-                if (pending[base + k] === page) {
-                  dup = true;
-                  break;
-                }
+            const pc = pendCount[s]!;
+            let dup = false;
+            for (let k = pc - 1; k >= 0; k--) {
+              if (pending[base + k] === page) {
+                dup = true;
+                break;
               }
             }
             if (dup) {
@@ -463,7 +571,6 @@ export class Engine {
             if (this.fbCount + this.fbDropped >= this.fbPage.length) break;
             const access = (fl & ACC_WRITE) !== 0 ? ACCESS_WRITE : ACCESS_READ;
             pending[base + pendCount[s]!] = page;
-            pendSm[page] = s + 1;
             pendAccess[base + pendCount[s]!] = access;
             pendCount[s]!++;
             if (access === ACCESS_READ) pendReads[s]!++;
@@ -471,16 +578,21 @@ export class Engine {
             raised[s]!++;
             this.pushFault(page, s, access);
             i++;
-            more = true;
+            raisedOne = true;
             break;
           }
           if (i !== pos[s]) progress = true;
           this.counters.accesses += i - pos[s]!;
           compute = Math.max(compute, hits * this.computeNs);
           pos[s] = i;
+          if (raisedOne) active[kept++] = s;
         }
+        nActive = kept;
       }
-      this.charge('compute', compute);
+      this.charge(T_COMPUTE, compute);
+      if (groupSince !== null) smGroups(false);
+      // The SMs share the link: remote accesses of a round are timed one after the other.
+      this.charge(T_REMOTE_ACCESS, remoteHits * this.remoteAccessNs);
       return progress;
     };
 
@@ -489,9 +601,40 @@ export class Engine {
       return true;
     };
 
+    // SM-group spans for the observer (only when it asks: a pass over the μTLBs per round).
+    const utlbs = utlbCount.length;
+    const groupSince = this.obs?.onSmGroup ? new Float64Array(utlbs).fill(-1) : null;
+    const groupMax = new Int32Array(groupSince ? utlbs : 0);
+    const smGroups = (end: boolean): void => {
+      const obs = this.obs;
+      if (groupSince === null || !obs?.onSmGroup) return;
+      for (let u = 0; u < utlbs; u++) {
+        const out = end ? 0 : utlbCount[u]!;
+        const since = groupSince[u]!;
+        if (out > 0) {
+          if (since < 0) groupSince[u] = this.now;
+          if (out > groupMax[u]!) groupMax[u] = out;
+        } else if (since >= 0) {
+          const firstSm = u * this.smsPerUtlb;
+          obs.onSmGroup({
+            utlb: u,
+            firstSm,
+            sms: Math.min(this.smsPerUtlb, sms - firstSm),
+            startNs: since,
+            durNs: this.now - since,
+            maxOutstanding: groupMax[u]!,
+            kernel: trace.name,
+          });
+          groupSince[u] = -1;
+          groupMax[u] = 0;
+        }
+      }
+    };
+
     this.roundFn = round;
     round();
     while (!done()) {
+      if (this.acQueue.length > 0) this.serviceAccessCounters();
       if (this.fbCount === 0) {
         if (!round() && this.fbCount === 0) {
           if (++stuck > 2) throw new EngineError(`kernel ${trace.name}: no SM can make progress (internal)`);
@@ -505,11 +648,92 @@ export class Engine {
         this.obs.onProgress(this.counters.accesses, this.accessesTotal);
       }
     }
+    // Prefetch faults raised by the kernel's last accesses are still in the buffer: the driver
+    // services them (the pages migrate) although no SM waits for them.
+    while (this.fbPrefetch > 0) this.serviceFaults();
+    if (this.acQueue.length > 0) this.serviceAccessCounters();
+    smGroups(true);
     this.roundFn = null;
     this.obs?.onSpan?.({ track: 'kernel', name: trace.name, startNs: start, durNs: this.now - start });
   }
 
   private roundFn: (() => boolean) | null = null;
+
+  /**
+   * A GPU access served by a valid mapping: when the page is not GPU-resident (a remote mapping
+   * of system memory), counts it, and with access counters on adds it to its 2 MiB region's
+   * counter; at `accessCounterThreshold` the region raises a notification. Returns whether the
+   * access was remote.
+   */
+  private remoteHit(page: number): boolean {
+    const block = page >>> BLOCK_SHIFT;
+    const rel = page & (BLOCK_PAGES - 1);
+    if (((this.b.gpuResident[block * BLOCK_WORDS + (rel >>> 5)]! >>> (rel & 31)) & 1) === 1) return false;
+    this.counters.remoteAccesses++;
+    if (!this.acOn) return true;
+    this.acRegions[block]! |= 1 << (rel >>> 4);
+    if (++this.acCount[block]! >= this.acThreshold) {
+      this.acCount[block] = 0;
+      this.counters.accessCounterNotifications++;
+      if (this.acQueued[block] === 0) {
+        this.acQueued[block] = 1;
+        this.acQueue.push(block);
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Services the queued access-counter notifications in batches of `accessCounterBatchCount`
+   * (`uvm_service_access_counters` → `service_va_block_locked`): for each notified region, the
+   * pages of its remotely accessed 64 KiB sub-regions that are resident in system memory migrate
+   * to the GPU — no prefetching, throttled pages skipped, pages pinned in system memory left
+   * there (`expand_notification_block` for a 2 MiB physical backing, the model's assumption).
+   */
+  private serviceAccessCounters(): void {
+    const start = this.now;
+    const q = this.acQueue;
+    const populated = this.b.populated;
+    const resident = this.b.gpuResident;
+    for (let i = 0; i < q.length; i++) {
+      if (i % this.acBatch === 0) this.charge(T_BATCH_FIXED, this.cost.batchFixed());
+      const block = q[i]!;
+      this.acQueued[block] = 0;
+      const regions = this.acRegions[block]!;
+      this.acRegions[block] = 0;
+      const base = block * BLOCK_WORDS;
+      const f = this.faulted;
+      let any = 0;
+      // 32 sub-regions of 16 pages: two per 32-page word.
+      for (let w = 0; w < BLOCK_WORDS; w++) {
+        const bits = (regions >>> (2 * w)) & 3;
+        const span = (bits & 1 ? 0xffff : 0) | (bits & 2 ? 0xffff0000 : 0);
+        f[w] = span & populated[base + w]! & ~resident[base + w]!;
+        any |= f[w]!;
+      }
+      if (any === 0) continue;
+      if (this.thr.tracked(block)) {
+        for (let w = 0; w < BLOCK_WORDS; w++) {
+          let word = f[w]!;
+          while (word !== 0) {
+            const bit = word & -word;
+            word &= word - 1;
+            const rel = w * 32 + (31 - Math.clz32(bit));
+            const h = this.thr.hint(block, rel, PROC_GPU, PROC_CPU, this.now);
+            if (h === HINT_THROTTLE || (h === HINT_PIN && this.thr.pinResidency === PROC_CPU)) f[w]! &= ~bit;
+          }
+        }
+      }
+      this.counters.accessCounterMigrations += this.serviceBlock(block, 'access-counter');
+    }
+    q.length = 0;
+    this.obs?.onSpan?.({
+      track: 'fault-handler',
+      name: 'access counters',
+      startNs: start,
+      durNs: this.now - start,
+    });
+  }
 
   private pushFault(page: number, sm: number, access: number): void {
     if (this.fbCount + this.fbDropped >= this.fbPage.length) return;
@@ -522,11 +746,12 @@ export class Engine {
     this.fbSm[i] = sm;
     this.fbAccess[i] = access;
     this.fbCount++;
+    if (access === ACCESS_PREFETCH) this.fbPrefetch++;
   }
 
   private replay(): void {
     this.counters.replays++;
-    this.charge('replay', this.cost.replay());
+    this.charge(T_REPLAY, this.cost.replay());
     this.roundFn?.();
   }
 
@@ -542,14 +767,16 @@ export class Engine {
       this.batchThrottled = 0;
       this.batchThrottleEnd = Number.POSITIVE_INFINITY;
       const blocksBefore = this.counters.blocksServiced;
+      this.batchInvalidPrefetch = 0;
       const dups = this.serviceBatch();
+      this.enableDisablePrefetchFaults();
       batches++;
       if (this.batchThrottled > 0) {
         throttledBatches++;
         // Only throttled faults in the batch: the GPU would replay them and fault again until the
         // throttling period ends; the model lets the time pass instead of spinning.
         if (this.counters.blocksServiced === blocksBefore && this.batchThrottleEnd > this.now)
-          this.charge('throttle', this.batchThrottleEnd - this.now);
+          this.charge(T_THROTTLE, this.batchThrottleEnd - this.now);
       }
       if (this.replayPolicy === 'batch') {
         this.replay();
@@ -562,12 +789,29 @@ export class Engine {
         this.fbGet = (this.fbGet + this.fbCount) % this.fbPage.length;
         this.fbCount = 0;
         this.fbDropped = 0;
+        this.fbPrefetch = 0;
         void dups;
         this.replay();
         replayed = true;
       }
     }
     if (!replayed) this.replay();
+  }
+
+  /**
+   * `enable_disable_prefetch_faults`, after each batch: when more than two thirds of a batch's
+   * capacity were invalid prefetch faults, the GPU stops reporting prefetch faults; at the first
+   * batch end more than `prefetchFaultsReenableLapseMs` later it reports them again.
+   */
+  private enableDisablePrefetchFaults(): void {
+    const lapseMs = this.p.prefetchFaultsReenableLapseMs.value;
+    if (this.prefetchFaultsOn && lapseMs > 0 && this.batchInvalidPrefetch * 3 > this.bPage.length * 2) {
+      this.prefetchFaultsOn = false;
+      this.prefetchFaultsOffAt = this.now;
+      this.counters.prefetchFaultsDisabled++;
+    } else if (!this.prefetchFaultsOn && this.now - this.prefetchFaultsOffAt > lapseMs * 1e6) {
+      this.prefetchFaultsOn = true;
+    }
   }
 
   /**
@@ -594,7 +838,9 @@ export class Engine {
         } else if (h === HINT_PIN && this.thr.pinResidency === PROC_CPU) {
           f[w]! &= ~bit;
           this.remote[base + w]! |= bit;
-          this.charge('pteUpdate', this.cost.pteUpdate(1));
+          this.remoteAny = true;
+          this.blockGain[block] = ++this.gainGen;
+          this.charge(T_PTE_UPDATE, this.cost.pteUpdate(1));
         } else {
           left++;
         }
@@ -617,6 +863,16 @@ export class Engine {
       const page = this.fbPage[i]!;
       const sm = this.fbSm[i]!;
       const access = this.fbAccess[i]!;
+      if (access === ACCESS_PREFETCH) {
+        this.fbPrefetch--;
+        this.counters.prefetchFaults++;
+        // No VA block behind the address: an invalid prefetch (service_fault_batch_fatal marks it
+        // with mark_fault_invalid_prefetch; never cancelled, it vanishes on replay).
+        if (page >= this.b.pageCount) {
+          this.counters.invalidPrefetchFaults++;
+          this.batchInvalidPrefetch++;
+        }
+      }
       if (this.obs?.onFault) {
         this.obs.onFault({
           timeNs: this.now,
@@ -633,10 +889,15 @@ export class Engine {
         // fault in the batch (same page): the representative keeps the most intrusive access.
         if (this.lastUtlbStamp[u] === stamp && this.lastUtlbPage[u] === page) {
           const j = this.lastUtlbSlot[u]!;
-          if (access > this.bAccess[j]!) this.bAccess[j] = access;
+          if (accessRank(access) > accessRank(this.bAccess[j]!)) this.bAccess[j] = access;
           continue;
         }
-        if (kept > 0 && this.bPage[kept - 1] === page && access <= this.bAccess[kept - 1]!) continue;
+        if (
+          kept > 0 &&
+          this.bPage[kept - 1] === page &&
+          accessRank(access) <= accessRank(this.bAccess[kept - 1]!)
+        )
+          continue;
       }
       this.bPage[kept] = page;
       this.bSm[kept] = sm;
@@ -649,11 +910,13 @@ export class Engine {
     this.fbCount -= n;
     this.counters.faults += n;
     this.counters.faultsCoalesced += kept;
-    this.charge('batchFixed', this.cost.batchFixed());
-    this.charge('faultFetch', this.cost.faultFetch(n));
-    // Sort by (page, access).
+    this.charge(T_BATCH_FIXED, this.cost.batchFixed());
+    this.charge(T_FAULT_FETCH, this.cost.faultFetch(n));
+    // Sort by (page, access rank); invalid prefetches (beyond the footprint) sort last as one page.
     const key = this.bKey.subarray(0, kept);
-    for (let k = 0; k < kept; k++) key[k] = this.bPage[k]! * 4 + this.bAccess[k]!;
+    const pageCount = this.b.pageCount;
+    for (let k = 0; k < kept; k++)
+      key[k] = Math.min(this.bPage[k]!, pageCount) * 4 + accessRank(this.bAccess[k]!);
     key.sort();
     // Service per VA block.
     let dups = 0;
@@ -664,17 +927,18 @@ export class Engine {
     let transfers = 0;
     const bytes0 = this.counters.bytesH2D + this.counters.bytesD2H;
     const t0 = {
-      copy: this.breakdown.copyH2D + this.breakdown.copyD2H,
-      unmap: this.breakdown.cpuUnmap,
-      map: this.breakdown.pteUpdate + this.breakdown.populate + this.breakdown.dmaMap,
+      copy: this.bd[T_COPY_H2D]! + this.bd[T_COPY_D2H]!,
+      unmap: this.bd[T_CPU_UNMAP]!,
+      map: this.bd[T_PTE_UPDATE]! + this.bd[T_POPULATE]! + this.bd[T_DMA_MAP]!,
     };
     let newBlocks = 0;
     let vaBlocks = 0;
     let k = 0;
     while (k < kept) {
+      if (Math.floor(key[k]! / 4) >= pageCount) break; // invalid prefetches: nothing to service
       const block = Math.floor(key[k]! / 4) >>> BLOCK_SHIFT;
       vaBlocks++;
-      this.faulted.fill(0);
+      for (let i = 0; i < BLOCK_WORDS; i++) this.faulted[i] = 0;
       let faultsHere = 0;
       let lastPage = -1;
       for (; k < kept && Math.floor(key[k]! / 4) >>> BLOCK_SHIFT === block; k++) {
@@ -686,7 +950,7 @@ export class Engine {
         lastPage = page;
         const rel = page & (BLOCK_PAGES - 1);
         const w = block * BLOCK_WORDS + (rel >>> 5);
-        if ((((this.b.gpuResident[w]! | this.remote[w]!) >>> (rel & 31)) & 1) === 1) {
+        if (((((this.remoteAny ? this.remote[w]! : 0) | this.b.gpuResident[w]!) >>> (rel & 31)) & 1) === 1) {
           dups++;
           continue;
         }
@@ -728,9 +992,9 @@ export class Engine {
         evictions,
         transfers,
         transferBytes: this.counters.bytesH2D + this.counters.bytesD2H - bytes0,
-        transferNs: this.breakdown.copyH2D + this.breakdown.copyD2H - t0.copy,
-        unmapNs: this.breakdown.cpuUnmap - t0.unmap,
-        mapNs: this.breakdown.pteUpdate + this.breakdown.populate + this.breakdown.dmaMap - t0.map,
+        transferNs: this.bd[T_COPY_H2D]! + this.bd[T_COPY_D2H]! - t0.copy,
+        unmapNs: this.bd[T_CPU_UNMAP]! - t0.unmap,
+        mapNs: this.bd[T_PTE_UPDATE]! + this.bd[T_POPULATE]! + this.bd[T_DMA_MAP]! - t0.map,
         newBlocks,
         replays: this.replayPolicy === 'block' ? blocks : 1,
       });
@@ -828,7 +1092,7 @@ export class Engine {
    * Services the faulted pages (`this.faulted`) of `block`; returns the pages migrated and leaves
    * the prefetched pages, transfers and first touch in `svc…`.
    */
-  private serviceBlock(block: number, cause: 'fault' | 'hint'): number {
+  private serviceBlock(block: number, cause: 'fault' | 'hint' | 'access-counter'): number {
     const base = block * BLOCK_WORDS;
     const populated = this.b.populated;
     const resident = this.b.gpuResident;
@@ -838,14 +1102,16 @@ export class Engine {
       firstTouchPreferred = true;
       for (let i = 0; i < BLOCK_WORDS; i++) if (populated[base + i] !== 0) firstTouchPreferred = false;
     }
-    if (cause === 'hint') this.migrate.set(this.faulted);
+    if (cause !== 'fault') this.migrate.set(this.faulted);
     else this.computeMigrateMask(block, resident, base, firstTouchPreferred);
     const m = this.migrate;
     const f = this.faulted;
     let need = 0;
     let prefetched = 0;
+    // Remote mappings hold back a fault's migration, not an access counter's (it replaces them).
+    const remoteAny = this.remoteAny && cause !== 'access-counter';
     for (let i = 0; i < BLOCK_WORDS; i++) {
-      const w = m[i]! & ~(resident[base + i]! | remote[base + i]!);
+      const w = m[i]! & ~(resident[base + i]! | (remoteAny ? remote[base + i]! : 0));
       m[i] = w;
       if (w !== 0) {
         need += popcount32(w);
@@ -856,13 +1122,15 @@ export class Engine {
     this.svcPrefetched = prefetched;
     this.svcTransfers = 0;
     this.svcFirstTouch = false;
-    this.charge('blockFixed', this.cost.blockFixed());
+    this.charge(T_BLOCK_FIXED, this.cost.blockFixed());
     if (this.mapRemote) {
       // Map system memory pages for the GPU (nouveau, dmirror): walk with hmm_range_fault, write PTEs.
       for (let i = 0; i < BLOCK_WORDS; i++) remote[base + i]! |= m[i]!;
-      this.charge('cpuUnmap', this.kc.hmmRangeFaultPassNs + need * this.kc.hmmRangeFaultPageNs);
-      this.charge('pteUpdate', this.cost.pteUpdate(need));
-      this.charge('tlbInvalidate', this.cost.tlbInvalidate(1));
+      this.remoteAny = true;
+      this.blockGain[block] = ++this.gainGen;
+      this.charge(T_CPU_UNMAP, this.kc.hmmRangeFaultPassNs + need * this.kc.hmmRangeFaultPageNs);
+      this.charge(T_PTE_UPDATE, this.cost.pteUpdate(need));
+      this.charge(T_TLB_INVALIDATE, this.cost.tlbInvalidate(1));
       this.svcPrefetched = 0;
       return 0;
     }
@@ -870,15 +1138,25 @@ export class Engine {
     // Pages that hold data are copied; the faulted ones first, then the rest (P1 nvprof trace:
     // each fault's 4 KiB page is copied before the remainder of the region).
     const c = this.copyMask;
-    for (let i = 0; i < BLOCK_WORDS; i++) c[i] = m[i]! & populated[base + i]!;
+    const sc = this.scratch;
+    let rest = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      const ci = m[i]! & populated[base + i]!;
+      c[i] = ci;
+      sc[i] = ci & f[i]!;
+      rest |= ci & ~f[i]!;
+    }
     const res = this.b.migrateToGpu(block, m, 0, cause === 'hint' ? 'hint' : 'fault');
+    this.blockGain[block] = ++this.gainGen;
     this.usedPages += res.pages;
+    // The GPU's remote mappings of the migrated pages now point to its own memory.
+    if (cause === 'access-counter') for (let i = 0; i < BLOCK_WORDS; i++) remote[base + i]! &= ~m[i]!;
     // Thrashing detection sees the copied pages (fault and prefetch causes); a hint resets them.
     if (cause === 'hint') this.thr.onUserMigration(block, m);
     else this.thr.onMigration(block, c, PROC_GPU, this.now);
     this.evictor.onMigrateIn(block, m, 0);
     const unmapStart = this.now;
-    this.charge('cpuUnmap', this.cost.cpuUnmap(res.cpuUnmapped) + this.kernelWork(res.kernel));
+    this.charge(T_CPU_UNMAP, this.cost.cpuUnmap(res.cpuUnmapped) + this.kernelWork(res.kernel));
     if (res.cpuUnmapped > 0) {
       this.obs?.onSpan?.({
         track: 'cpu-unmap',
@@ -888,23 +1166,16 @@ export class Engine {
         args: { pages: res.cpuUnmapped },
       });
     }
-    this.charge('populate', this.cost.populate(res.pages));
-    this.charge('zero', this.cost.zero(res.zeroed));
-    this.charge('dmaMap', this.cost.dmaMap(res.dmaMapped));
-    let transfers = 0;
-    const sc = this.scratch;
-    let rest = 0;
-    for (let i = 0; i < BLOCK_WORDS; i++) {
-      sc[i] = c[i]! & f[i]!;
-      rest |= c[i]! & ~f[i]!;
-    }
-    transfers += this.copyMaskRuns('h2d', block, sc, cause);
+    this.charge(T_POPULATE, this.cost.populate(res.pages));
+    this.charge(T_ZERO, this.cost.zero(res.zeroed));
+    this.charge(T_DMA_MAP, this.cost.dmaMap(res.dmaMapped));
+    let transfers = this.copyMaskRuns('h2d', block, sc, cause);
     if (rest !== 0) {
       for (let i = 0; i < BLOCK_WORDS; i++) sc[i] = c[i]! & ~f[i]!;
       transfers += this.copyMaskRuns('h2d', block, sc, cause === 'hint' ? 'hint' : 'prefetch');
     }
-    this.charge('pteUpdate', this.cost.pteUpdate(res.pages));
-    this.charge('tlbInvalidate', this.cost.tlbInvalidate(1));
+    this.charge(T_PTE_UPDATE, this.cost.pteUpdate(res.pages));
+    this.charge(T_TLB_INVALIDATE, this.cost.tlbInvalidate(1));
     this.counters.pagesMigratedH2D += res.pages;
     this.svcTransfers = transfers;
     this.svcFirstTouch = res.firstTouch;
@@ -926,23 +1197,21 @@ export class Engine {
     this.evictor.onEvicted(b, ev, 0, empty);
     this.counters.evictions++;
     this.evictionsStarted = true;
-    this.charge('eviction', this.cost.evictBlock() + this.kernelWork(res.kernel));
+    this.charge(T_EVICTION, this.cost.evictBlock() + this.kernelWork(res.kernel));
+    // One transfer per run of the evicted mask (ev holds the requested pages; all were resident).
+    this.copyMaskRuns('d2h', b, ev, 'eviction');
     let off = 0;
-    this.runs.length = 0;
-    maskRuns(ev, 0, this.runs);
-    // Runs of the evicted mask (ev holds the requested pages; all were resident).
-    for (let p = 0; p < BLOCK_PAGES; ) {
-      if (((ev[p >>> 5]! >>> (p & 31)) & 1) === 0) {
-        p++;
-        continue;
-      }
-      let q = p;
-      while (q < BLOCK_PAGES && ((ev[q >>> 5]! >>> (q & 31)) & 1) === 1) q++;
-      this.transfer('d2h', (b << BLOCK_SHIFT) + p, q - p, 'eviction');
-      off += q - p;
-      p = q;
-    }
+    for (let i = 0; i < BLOCK_WORDS; i++) off += popcount32(ev[i]!);
     this.counters.pagesMigratedD2H += off;
+    if (this.mapRemoteOnEviction && off > 0) {
+      // block_add_eviction_mappings: the GPU maps the evicted pages in system memory remotely.
+      const rb = b * BLOCK_WORDS;
+      for (let i = 0; i < BLOCK_WORDS; i++) this.remote[rb + i]! |= ev[i]!;
+      this.remoteAny = true;
+      this.blockGain[b] = ++this.gainGen;
+      this.counters.remoteMapsOnEviction += off;
+      this.charge(T_PTE_UPDATE, this.cost.pteUpdate(off));
+    }
     this.obs?.onSpan?.({
       track: 'eviction',
       name: 'evict',
@@ -997,7 +1266,7 @@ export class Engine {
       shared += r.faults * this.kc.pageFaultNs + this.kernelWork(r.kernel);
       page = blockEnd;
     }
-    this.charge('cpuPhase', shared / Math.max(1, threads));
+    this.charge(T_CPU_PHASE, shared / Math.max(1, threads));
     this.obs?.onSpan?.({
       track: 'cpu',
       name,
@@ -1017,7 +1286,7 @@ export class Engine {
     if (this.thr.tracked(block)) {
       let h = this.thr.hint(block, rel, PROC_CPU, PROC_GPU, this.now);
       if (h === HINT_THROTTLE) {
-        this.charge('throttle', this.thr.throttleEnd(block, rel) - this.now);
+        this.charge(T_THROTTLE, this.thr.throttleEnd(block, rel) - this.now);
         h = this.thr.hint(block, rel, PROC_CPU, PROC_GPU, this.now);
       }
       pinCpu = h === HINT_PIN && this.thr.pinResidency === PROC_CPU;
@@ -1051,16 +1320,20 @@ export class Engine {
       windowPrefetch(inp, Math.max(1, Math.floor(this.p.cpuFaultGrowPages.value)), m, 0);
     }
     for (let i = 0; i < BLOCK_WORDS; i++) m[i]! &= resident[base + i]!;
-    this.charge('cpuFault', this.cost.cpuFault());
+    this.charge(T_CPU_FAULT, this.cost.cpuFault());
     for (let i = 0; i < BLOCK_WORDS; i++) this.evMask[i] = m[i]! & this.faulted[i]!;
     this.copyMaskRuns('d2h', block, this.evMask, 'cpu-fault');
     for (let i = 0; i < BLOCK_WORDS; i++) this.evMask[i] = m[i]! & ~this.faulted[i]!;
     this.copyMaskRuns('d2h', block, this.evMask, 'cpu-fault');
     const res = this.b.cpuAccess(block, m, 0, false);
-    this.charge('cpuFault', this.kernelWork(res.kernel));
+    this.charge(T_CPU_FAULT, this.kernelWork(res.kernel));
     this.thr.onMigration(block, m, PROC_CPU, this.now);
     // Pinned in CPU memory: the GPU maps the page remotely from now on.
-    if (pinCpu) this.remote[base + (rel >>> 5)]! |= 1 << (rel & 31);
+    if (pinCpu) {
+      this.remote[base + (rel >>> 5)]! |= 1 << (rel & 31);
+      this.remoteAny = true;
+      this.blockGain[block] = ++this.gainGen;
+    }
     this.usedPages -= res.migratedBack;
     this.counters.pagesMigratedD2H += res.migratedBack;
     let empty = true;

@@ -54,7 +54,7 @@ export interface FaultRecord {
   readonly timeNs: number;
   /** Byte offset in the footprint. */
   readonly addr: number;
-  /** 0 read, 1 write. */
+  /** 0 read, 1 write, 2 prefetch (an L2 prefetch instruction). */
   readonly access: number;
   readonly utlb: number;
   readonly sm: number;
@@ -70,12 +70,31 @@ export interface SpanRecord {
   readonly args?: Record<string, number | string>;
 }
 
+/**
+ * A span during which an SM group (the SMs sharing one μTLB) had faults outstanding: from the
+ * round in which its first fault was raised to the replay after which none was left.
+ */
+export interface SmGroupRecord {
+  /** μTLB index; its SMs are `utlb × smsPerUtlb …` (`firstSm`, `sms`). */
+  readonly utlb: number;
+  readonly firstSm: number;
+  readonly sms: number;
+  readonly startNs: number;
+  readonly durNs: number;
+  /** Most faults outstanding at once in the span. */
+  readonly maxOutstanding: number;
+  /** Kernel name. */
+  readonly kernel: string;
+}
+
 /** Receives the engine's events. */
 export interface RunObserver {
   onBatch?(b: BatchRecord): void;
   onTransfer?(t: TransferRecord): void;
   onFault?(f: FaultRecord): void;
   onSpan?(s: SpanRecord): void;
+  /** SM-group waits (one span per μTLB per stretch of outstanding faults). */
+  onSmGroup?(g: SmGroupRecord): void;
   /** Called every few thousand faults with the accesses done and the total known so far. */
   onProgress?(done: number, total: number): void;
 }

@@ -114,6 +114,11 @@ export function runWorkload(spec: WorkloadSpec, opts: RunOptions = {}): RunResul
     pages += Math.ceil(n / BLOCK_PAGES) * BLOCK_PAGES;
   });
   if (pages === 0) throw new WorkloadError('the workload allocates nothing', 'allocations');
+  if (pages >= 2 ** 28)
+    throw new WorkloadError(
+      `the footprint is ${pages} pages; at most 2^28 (1 TiB) are supported`,
+      'allocations',
+    );
   const footprint = spec.allocations.reduce((s, a) => s + Math.ceil(a.size / WL_PAGE_SIZE) * WL_PAGE_SIZE, 0);
   const oversub = opts.oversub ?? spec.oversub;
   const mode = opts.oversubMode ?? spec.oversubMode ?? 'shrink';

@@ -14,7 +14,7 @@ import { type KernelTrace, TraceBuilder } from './trace.ts';
 
 // Local copies: imported bindings are read through getters by some loaders, too slow in hot loops.
 const { WL_PAGE_SIZE } = units;
-const { ACC_DEP, ACC_WRITE } = trace;
+const { ACC_DEP, ACC_PREFETCH, ACC_WRITE } = trace;
 
 /** One array of the footprint, as pages. */
 export interface ArrayView {
@@ -132,9 +132,16 @@ const blockStream: Generator = {
       'Volta: 2048 threads and at most 32 blocks per SM, so 32 blocks of 64 threads',
     ),
     iterations: num(1, 'count', 'kernel launches', 'workload choice'),
+    l2PrefetchAhead: num(
+      0,
+      'pages',
+      'each thread first issues an L2 prefetch (prefetch.global.L2) of the page this many pages ahead in the array, unclamped (past the footprint it is an invalid prefetch); 0 = none',
+      'Allen & Ge SC21 Fig. 5 (prefetch instructions fill a batch from one warp); workload choice',
+    ),
   },
   generate(ctx) {
     const [d] = ctx.arrays as [ArrayView];
+    const ahead = Math.max(0, Math.floor(ctx.args.l2PrefetchAhead!));
     const resident = ctx.sms * ctx.args.blocksPerSm!;
     const per = ctx.args.chunkPages! > 0 ? ctx.args.chunkPages! : Math.ceil(d.pages / resident);
     const blocks = Math.ceil(d.pages / per);
@@ -146,7 +153,9 @@ const blockStream: Generator = {
         for (let i = 0; i < per; i++) {
           for (let blk = wave; blk < waveEnd; blk++) {
             const p = blk * per + i;
-            if (p < d.pages) t.push(blk % ctx.sms, d.first + p, 0);
+            if (p >= d.pages) continue;
+            if (ahead > 0) t.push(blk % ctx.sms, d.first + p + ahead, ACC_PREFETCH);
+            t.push(blk % ctx.sms, d.first + p, 0);
           }
         }
       }

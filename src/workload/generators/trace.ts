@@ -10,6 +10,15 @@ export const ACC_WRITE = 1;
 /** The access depends on the SM's earlier loads (e.g. a store of loaded values): it issues only when none of the SM's load faults is outstanding (a store sets no register, so nothing waits on a store). */
 export const ACC_DEP = 2;
 
+/**
+ * The access is an L2 prefetch instruction (`prefetch.global.L2`): when its page is not valid it
+ * raises a fault of access type PREFETCH (if the driver has prefetch faults on), and the SM
+ * neither waits for it nor retries it after a replay — a prefetch fault "disappears on replay"
+ * (nvidia-uvm `uvm_gpu_replayable_faults.c`), and prefetches bypass the μTLB and per-SM limits
+ * (Allen & Ge SC21 Fig. 5). Its page may lie beyond the footprint: an invalid prefetch.
+ */
+export const ACC_PREFETCH = 4;
+
 /** One kernel launch. */
 export interface KernelTrace {
   /** Kernel name (for reports and traces). */
@@ -20,11 +29,14 @@ export interface KernelTrace {
   readonly smStart: Int32Array;
   /** Global page index of each access. */
   readonly pages: Int32Array;
-  /** {@link ACC_WRITE} | {@link ACC_DEP} per access. */
+  /** {@link ACC_WRITE} | {@link ACC_DEP} | {@link ACC_PREFETCH} per access. */
   readonly flags: Uint8Array;
 }
 
-/** Builds a {@link KernelTrace}, collapsing an SM's immediate repeats of the same page and flags. */
+/**
+ * Builds a {@link KernelTrace}, collapsing an SM's immediate repeats of the same page and flags.
+ * Pages are below 2^28 (1 TiB footprints).
+ */
 export class TraceBuilder {
   private readonly bufs: Int32Array[];
   private readonly lens: Int32Array;
@@ -40,7 +52,7 @@ export class TraceBuilder {
   push(sm: number, page: number, flags = 0): void {
     let b = this.bufs[sm]!;
     const n = this.lens[sm]!;
-    const enc = page * 4 + flags;
+    const enc = page * 8 + flags;
     if (n > 0 && b[n - 1] === enc) return;
     if (n === b.length) {
       const nb = new Int32Array(b.length * 2);
@@ -70,8 +82,8 @@ export class TraceBuilder {
       smStart[s] = k;
       const b = this.bufs[s]!;
       for (let i = 0; i < this.lens[s]!; i++) {
-        pages[k] = b[i]! >>> 2;
-        flags[k] = b[i]! & 3;
+        pages[k] = b[i]! >>> 3;
+        flags[k] = b[i]! & 7;
         k++;
       }
     }

@@ -28,6 +28,11 @@ export interface PolicyParams extends ParamSet {
   readonly prefetchEnable: Param<number>;
   readonly prefetchThreshold: Param<number>;
   readonly prefetchMinFaults: Param<number>;
+  readonly prefetchFaultsReenableLapseMs: Param<number>;
+  readonly accessCounterMigration: Param<string>;
+  readonly accessCounterThreshold: Param<number>;
+  readonly accessCounterBatchCount: Param<number>;
+  readonly mapRemoteOnEviction: Param<number>;
   readonly windowPages: Param<number>;
   readonly eviction: Param<string>;
   readonly oversubPrefetch: Param<string>;
@@ -170,6 +175,12 @@ function nvidiaBase(): PolicyParams {
       'fault migrations to the same processor before prefetching starts',
       `${PF} uvm_perf_prefetch_min_faults`,
     ),
+    prefetchFaultsReenableLapseMs: num(
+      1000,
+      'ms',
+      'GPU prefetch faults (L2 prefetch instructions) are turned off after a batch whose invalid prefetch faults × 3 exceed batchSize × 2, and on again at the first batch end this long after; 0 = never off',
+      `${RF} uvm_perf_reenable_prefetch_faults_lapse_msec, enable_disable_prefetch_faults`,
+    ),
     windowPages: num(
       1,
       'pages',
@@ -201,6 +212,38 @@ function nvidiaBase(): PolicyParams {
       'P1 nvprof trace: CPU read-back is 4 KiB + 60 KiB DtoH per touched block; density prefetcher with the CPU as destination',
     ),
     ...thrashingParams(1, `${TH} uvm_perf_thrashing_enable`),
+    ...accessCounterParams('default', `${AC} uvm_perf_access_counter_migration_enable, is_migration_enabled`),
+  };
+}
+
+const AC = 'nvidia-uvm uvm_gpu_access_counters.c';
+
+function accessCounterParams(migration: 'default' | 'off' | 'on', source: string) {
+  return {
+    accessCounterMigration: choice(
+      migration,
+      ['default', 'off', 'on'],
+      'migrations on access-counter notifications: default = the driver policy (uvm_perf_access_counter_migration_enable = -1: on only with ATS), off (0), on (1); needs a GPU with access counters',
+      source,
+    ),
+    accessCounterThreshold: num(
+      256,
+      'accesses',
+      'remote accesses to a 2 MiB region (UVM_PERF_ACCESS_COUNTER_GRANULARITY) that raise a notification',
+      `${AC} uvm_perf_access_counter_threshold (UVM_PERF_ACCESS_COUNTER_THRESHOLD_DEFAULT)`,
+    ),
+    accessCounterBatchCount: num(
+      256,
+      'notifications',
+      'notifications fetched and serviced per batch',
+      `${AC} uvm_perf_access_counter_batch_count`,
+    ),
+    mapRemoteOnEviction: num(
+      1,
+      'bool',
+      'after an eviction the GPU maps the evicted pages remotely (only while access-counter migrations are on)',
+      'nvidia-uvm uvm_va_block.c uvm_perf_map_remote_on_eviction, uvm_va_space_map_remote_on_eviction',
+    ),
   };
 }
 
@@ -243,6 +286,7 @@ function uvmsmart(name: string, prefetch: string, description: string): PolicyPr
         true,
       ),
       ...thrashingParams(0, 'UVM Smart gpu-sim.cc: no thrashing detection'),
+      ...accessCounterParams('off', "UVM Smart's access counters (-enable_dma) are not modelled"),
     },
   };
 }
@@ -290,6 +334,10 @@ function hmmDriver(
         true,
       ),
       ...thrashingParams(0, 'HMM drivers (xe, amdkfd, nouveau, dmirror) have no thrashing detection'),
+      ...accessCounterParams(
+        'off',
+        'HMM drivers (xe, amdkfd, nouveau, dmirror) have no access-counter migrations',
+      ),
     },
   };
 }

@@ -67,6 +67,23 @@ describe('differential: oversubscribed (evictions), fast tier in HMM mode', () =
   });
 });
 
+describe('differential: access counters and remote mapping on eviction, fast tier in HMM mode', () => {
+  it('stream ×3 at 12 MiB, 1.5× oversubscription, accessCounterMigration=on: identical counters and time', async () => {
+    const spec = generatorWorkload('stream', 12 * 1024 * 1024, { iterations: 3 });
+    const opts = {
+      platform: 'titanv-pcie3',
+      oversub: 1.5,
+      set: [['accessCounterMigration', 'on']] as [string, string][],
+    };
+    const fast = runWorkload(spec, { ...opts, backend: (p) => new FastBackend(p, { hmm: true }) });
+    const functional = await runWorkloadFunctional(spec, opts);
+    expect(fast.counters.accessCounterMigrations).toBeGreaterThan(0);
+    expect(functional.functional.divergences).toEqual([]);
+    expect(functional.counters).toEqual(fast.counters);
+    expect(Math.abs(functional.timeNs / fast.timeNs - 1)).toBeLessThanOrEqual(0.01);
+  });
+});
+
 describe('differential: CPU read-back of GPU-resident data, fast tier in HMM mode', () => {
   const readBack = (policy: string): WorkloadSpec => ({
     name: 'read-back',
