@@ -15,7 +15,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const TMP = mkdtempSync(path.join(tmpdir(), 'hmmsim-pack-'));
 const CONSUMER = path.join(TMP, 'consumer');
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-afterAll(() => rmSync(TMP, { recursive: true, force: true }));
+// Removing the consumer's node_modules takes seconds when the disk is busy.
+afterAll(() => rmSync(TMP, { recursive: true, force: true }), 120_000);
 
 interface Result {
   code: number;
