@@ -18,6 +18,7 @@ export * from './functional/run-functional.ts';
 export * from './generators/generators.ts';
 export * from './generators/trace.ts';
 export * from './params.ts';
+export * from './policy/advice.ts';
 export * from './policy/eviction.ts';
 export * from './policy/prefetch.ts';
 export * from './policy/presets.ts';

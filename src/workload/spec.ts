@@ -15,8 +15,18 @@ export interface AllocationSpec {
   readonly init: 'cpu' | 'none';
   /** CPU threads of the init phase. */
   readonly initThreads?: number;
-  /** `cudaMemAdviseSetPreferredLocation`: with `gpu`, a first touch populates the whole block on the GPU. */
+  /**
+   * `cudaMemAdviseSetPreferredLocation`: with `gpu`, a first touch populates the whole block on
+   * the GPU; with `cpu`, GPU faults leave the pages in system memory (populated there on first
+   * touch) and map them remotely, and access counters do not migrate them.
+   */
   readonly preferredLocation?: 'gpu' | 'cpu';
+  /**
+   * `cudaMemAdviseSetAccessedBy(gpu)`: the GPU keeps a mapping of the pages wherever they are
+   * resident in system memory (mapped after CPU faults and evictions), so its accesses to them
+   * are remote and never migrate them; only access counters (when on) and prefetch hints do.
+   */
+  readonly accessedBy?: 'gpu';
 }
 
 /** A kernel launch made by a generator over some allocations. */

@@ -234,6 +234,14 @@ describe('hmmsim workload', () => {
       /bad.json:2:\d+: allocations.0.size: expected a size/,
     ],
     [
+      '{"name": "x",\n "allocations": [{"name": "a", "size": "4MiB", "accessedBy": "cpu"}],\n "steps": []}',
+      /bad.json:2:\d+: allocations.0.accessedBy: expected "gpu" \(cudaMemAdviseSetAccessedBy of the GPU; the CPU cannot map GPU memory over PCIe/,
+    ],
+    [
+      '{"name": "x",\n "allocations": [{"name": "a", "size": "4MiB", "readMostly": true}],\n "steps": []}',
+      /bad.json:2:\d+: allocations.0.readMostly: cudaMemAdviseSetReadMostly \(read duplication\) is not modelled/,
+    ],
+    [
       '{"name": "x",\n "allocations": [{"name": "a", "size": "4MiB"}],\n "steps": [{"kernel": "k", "gen": "stream", "arrays": ["a", "b", "c"]}]}',
       /bad.json:3:\d+: steps.0.arrays.1: unknown allocation "b"/,
     ],

@@ -46,6 +46,18 @@ const allocation = record('an allocation', {
   init: v.optional(v.picklist(['cpu', 'none'])),
   initThreads: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
   preferredLocation: v.optional(v.picklist(['gpu', 'cpu'])),
+  accessedBy: v.optional(
+    v.picklist(
+      ['gpu'],
+      'expected "gpu" (cudaMemAdviseSetAccessedBy of the GPU; the CPU cannot map GPU memory over PCIe, so accessedBy "cpu" is not modelled)',
+    ),
+  ),
+  readMostly: v.optional(
+    v.custom<never>(
+      () => false,
+      'cudaMemAdviseSetReadMostly (read duplication) is not modelled: a page is resident in one place in both tiers (see docs/workload.md)',
+    ),
+  ),
 });
 
 const kernelStep = record('a kernel step', {
@@ -204,6 +216,7 @@ export function loadWorkloadFile(text: string, file: string): WorkloadSpec {
       init: a.init ?? 'cpu',
       ...(a.initThreads !== undefined ? { initThreads: a.initThreads } : {}),
       ...(a.preferredLocation !== undefined ? { preferredLocation: a.preferredLocation } : {}),
+      ...(a.accessedBy !== undefined ? { accessedBy: a.accessedBy } : {}),
     })),
     steps: f.steps.map(toStep),
   };

@@ -34,6 +34,12 @@ import {
 import type { PlatformParams } from '../cost/platform.ts';
 import type { KernelTrace } from '../generators/trace.ts';
 import * as trace from '../generators/trace.ts';
+import {
+  ADVISE_ACCESSED_BY_GPU,
+  ADVISE_PREFER_CPU,
+  accessedByMapsAfterMigration,
+  splitGpuFaultResidency,
+} from '../policy/advice.ts';
 import { createEvictor, type EvictionPolicyName, type Evictor } from '../policy/eviction.ts';
 import {
   densityPrefetch,
@@ -140,6 +146,12 @@ export interface Counters {
   accessCounterMigrations: number;
   /** Evicted pages the GPU mapped remotely (`uvm_perf_map_remote_on_eviction`). */
   remoteMapsOnEviction: number;
+  /**
+   * Pages the GPU mapped remotely in system memory because of memory advice instead of migrating
+   * them: AccessedBy mappings after CPU faults and evictions, and GPU faults kept in system memory
+   * by AccessedBy or a CPU preferred location (`block_select_processor_residency`).
+   */
+  adviceRemoteMaps: number;
   kernels: number;
 }
 
@@ -177,6 +189,7 @@ function emptyCounters(): Counters {
     accessCounterNotifications: 0,
     accessCounterMigrations: 0,
     remoteMapsOnEviction: 0,
+    adviceRemoteMaps: 0,
     kernels: 0,
   };
 }
@@ -191,6 +204,12 @@ export interface EngineOptions {
   readonly seed: number;
   /** Per block: 1 when its preferred location is the GPU (cudaMemAdviseSetPreferredLocation). */
   readonly preferGpu?: Uint8Array;
+  /**
+   * Per block: memory advice bits (`ADVISE_PREFER_GPU`, `ADVISE_PREFER_CPU`,
+   * `ADVISE_ACCESSED_BY_GPU` of `policy/advice.ts`). `ADVISE_PREFER_GPU` here is the same as
+   * `preferGpu`.
+   */
+  readonly advice?: Uint8Array;
   readonly observer?: RunObserver;
 }
 
@@ -262,6 +281,8 @@ export class Engine {
   private readonly acThreshold: number;
   private readonly acBatch: number;
   private readonly mapRemoteOnEviction: boolean;
+  /** System memory backed by 4 KiB CPU chunks: a notification migrates its own page only. */
+  private readonly acChunk4k: boolean;
   /** Per 2 MiB region (= VA block): remote accesses since its last notification. */
   private readonly acCount: Int32Array;
   /** Per region: the 64 KiB sub-regions (32 per 2 MiB) accessed remotely since the last notification. */
@@ -271,6 +292,10 @@ export class Engine {
   /** Time of one remote access on the H2D link (ns). */
   private readonly remoteAccessNs: number;
   private evictionsStarted = false;
+  /** Per block: memory advice bits (policy/advice.ts), or null when no allocation has advice. */
+  private readonly advice: Uint8Array | null;
+  private readonly advRemote = new Uint32Array(BLOCK_WORDS);
+  private readonly advPopulate = new Uint32Array(BLOCK_WORDS);
   // Fault buffer (circular).
   private readonly fbPage: Int32Array;
   private readonly fbSm: Int32Array;
@@ -339,6 +364,7 @@ export class Engine {
     this.acThreshold = Math.max(1, Math.min(65535, Math.floor(o.policy.accessCounterThreshold.value)));
     this.acBatch = Math.max(1, Math.floor(o.policy.accessCounterBatchCount.value));
     this.mapRemoteOnEviction = this.acOn && o.policy.mapRemoteOnEviction.value !== 0;
+    this.acChunk4k = o.policy.cpuChunkSize.value === '4k';
     this.acCount = new Int32Array(this.acOn ? o.backend.blockCount : 0);
     this.acRegions = new Uint32Array(this.acOn ? o.backend.blockCount : 0);
     this.acQueued = new Uint8Array(this.acOn ? o.backend.blockCount : 0);
@@ -379,6 +405,9 @@ export class Engine {
     this.mapRemote = o.policy.placement.value === 'map-remote';
     this.replayAll = o.policy.replayScope.value === 'all';
     this.minFaultsSeen = new Uint16Array(o.backend.blockCount);
+    // Advice changes where nvidia-uvm places faulted pages; map-remote drivers map everything remotely anyway.
+    this.advice =
+      o.advice !== undefined && !this.mapRemote && o.advice.some((a) => a !== 0) ? o.advice : null;
     if (!this.mapRemote && o.capacityPages < 2 * BLOCK_PAGES) {
       throw new EngineError(
         `device memory for the footprint is ${(o.capacityPages * WL_PAGE_SIZE) / 1024 ** 2} MiB: at least 4 MiB (two 2 MiB chunks) is needed to make progress`,
@@ -688,7 +717,12 @@ export class Engine {
    * (`uvm_service_access_counters` → `service_va_block_locked`): for each notified region, the
    * pages of its remotely accessed 64 KiB sub-regions that are resident in system memory migrate
    * to the GPU — no prefetching, throttled pages skipped, pages pinned in system memory left
-   * there (`expand_notification_block` for a 2 MiB physical backing, the model's assumption).
+   * there (`expand_notification_block` when system memory is backed by 2 MiB CPU chunks,
+   * `cpuChunkSize` = 2m). With 4 KiB CPU chunks (`cpuChunkSize` = 4k) the driver takes only the
+   * page at the notification's address, which the model takes to be the region's base: that page
+   * migrates when it is in system memory, and a notification whose page is already on the GPU
+   * migrates nothing. A region whose preferred location is the CPU stays there
+   * (`block_select_processor_residency`).
    */
   private serviceAccessCounters(): void {
     const start = this.now;
@@ -703,13 +737,21 @@ export class Engine {
       this.acRegions[block] = 0;
       const base = block * BLOCK_WORDS;
       const f = this.faulted;
+      if (this.advice !== null && (this.advice[block]! & ADVISE_PREFER_CPU) !== 0) continue;
       let any = 0;
-      // 32 sub-regions of 16 pages: two per 32-page word.
-      for (let w = 0; w < BLOCK_WORDS; w++) {
-        const bits = (regions >>> (2 * w)) & 3;
-        const span = (bits & 1 ? 0xffff : 0) | (bits & 2 ? 0xffff0000 : 0);
-        f[w] = span & populated[base + w]! & ~resident[base + w]!;
-        any |= f[w]!;
+      if (this.acChunk4k) {
+        // The notification's page alone (expand_notification_block: physical size != granularity).
+        f.fill(0);
+        f[0] = 1 & populated[base]! & ~resident[base]!;
+        any = f[0]!;
+      } else {
+        // 32 sub-regions of 16 pages: two per 32-page word.
+        for (let w = 0; w < BLOCK_WORDS; w++) {
+          const bits = (regions >>> (2 * w)) & 3;
+          const span = (bits & 1 ? 0xffff : 0) | (bits & 2 ? 0xffff0000 : 0);
+          f[w] = span & populated[base + w]! & ~resident[base + w]!;
+          any |= f[w]!;
+        }
       }
       if (any === 0) continue;
       if (this.thr.tracked(block)) {
@@ -961,6 +1003,17 @@ export class Engine {
       if (faultsHere === 0) continue;
       blocks++;
       this.faultsInBlocks += faultsHere;
+      const adv = this.advice === null ? 0 : this.advice[block]!;
+      if (
+        (adv & (ADVISE_PREFER_CPU | ADVISE_ACCESSED_BY_GPU)) !== 0 &&
+        this.adviseRemote(block, adv) === faultsHere
+      ) {
+        // Every faulted page stays in system memory: the block is serviced by mappings alone.
+        this.charge(T_BLOCK_FIXED, this.cost.blockFixed());
+        this.charge(T_TLB_INVALIDATE, this.cost.tlbInvalidate(1));
+        if (this.replayPolicy === 'block') this.replay();
+        continue;
+      }
       pages += this.serviceBlock(block, 'fault');
       prefetched += this.svcPrefetched;
       transfers += this.svcTransfers;
@@ -1108,8 +1161,9 @@ export class Engine {
     const f = this.faulted;
     let need = 0;
     let prefetched = 0;
-    // Remote mappings hold back a fault's migration, not an access counter's (it replaces them).
-    const remoteAny = this.remoteAny && cause !== 'access-counter';
+    // Remote mappings hold back a fault's migration (a remotely mapped page does not fault), not
+    // an access counter's or a cudaMemPrefetchAsync's: those migrate and replace the mapping.
+    const remoteAny = this.remoteAny && cause === 'fault';
     for (let i = 0; i < BLOCK_WORDS; i++) {
       const w = m[i]! & ~(resident[base + i]! | (remoteAny ? remote[base + i]! : 0));
       m[i] = w;
@@ -1150,7 +1204,8 @@ export class Engine {
     this.blockGain[block] = ++this.gainGen;
     this.usedPages += res.pages;
     // The GPU's remote mappings of the migrated pages now point to its own memory.
-    if (cause === 'access-counter') for (let i = 0; i < BLOCK_WORDS; i++) remote[base + i]! &= ~m[i]!;
+    if (cause !== 'fault' && this.remoteAny)
+      for (let i = 0; i < BLOCK_WORDS; i++) remote[base + i]! &= ~m[i]!;
     // Thrashing detection sees the copied pages (fault and prefetch causes); a hint resets them.
     if (cause === 'hint') this.thr.onUserMigration(block, m);
     else this.thr.onMigration(block, c, PROC_GPU, this.now);
@@ -1182,6 +1237,57 @@ export class Engine {
     return res.pages;
   }
 
+  /**
+   * GPU faults of `block` (`this.faulted`) whose pages the driver keeps in system memory because
+   * of advice (AccessedBy, CPU preferred location): pages resident nowhere are first populated
+   * there (preferred location CPU), then the GPU maps them remotely; they leave `this.faulted`.
+   * Returns the pages so mapped.
+   */
+  private adviseRemote(block: number, adv: number): number {
+    const n = splitGpuFaultResidency(
+      adv,
+      this.faulted,
+      this.b.populated,
+      block * BLOCK_WORDS,
+      this.advRemote,
+      this.advPopulate,
+    );
+    if (n === 0) return 0;
+    let fresh = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) fresh |= this.advPopulate[i]!;
+    if (fresh !== 0) {
+      const r = this.b.cpuAccess(block, this.advPopulate, 0, true);
+      this.charge(T_POPULATE, this.cost.populate(r.populated));
+      this.charge(T_ZERO, this.cost.zero(r.populated));
+      this.charge(T_CPU_UNMAP, this.kernelWork(r.kernel));
+    }
+    this.adviceMap(block, this.advRemote);
+    return n;
+  }
+
+  /**
+   * Maps the pages of `mask` of `block` that hold data in system memory for the GPU (remote
+   * mappings made because of advice), charging one PTE write per page. Returns the pages newly
+   * mapped.
+   */
+  private adviceMap(block: number, mask: Uint32Array): number {
+    const base = block * BLOCK_WORDS;
+    let n = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      const w =
+        mask[i]! & this.b.populated[base + i]! & ~this.b.gpuResident[base + i]! & ~this.remote[base + i]!;
+      if (w === 0) continue;
+      this.remote[base + i]! |= w;
+      n += popcount32(w);
+    }
+    if (n === 0) return 0;
+    this.remoteAny = true;
+    this.blockGain[block] = ++this.gainGen;
+    this.counters.adviceRemoteMaps += n;
+    this.charge(T_PTE_UPDATE, this.cost.pteUpdate(n));
+    return n;
+  }
+
   private evictOne(exclude: number): void {
     const ev = this.evMask;
     const b = this.evictor.pickVictim(exclude, this.b.gpuResident, ev);
@@ -1203,7 +1309,11 @@ export class Engine {
     let off = 0;
     for (let i = 0; i < BLOCK_WORDS; i++) off += popcount32(ev[i]!);
     this.counters.pagesMigratedD2H += off;
-    if (this.mapRemoteOnEviction && off > 0) {
+    if (off > 0 && this.advice !== null && accessedByMapsAfterMigration(this.advice[b]!, true)) {
+      // block_add_eviction_mappings: AccessedBy mappings are re-established (uvm_va_block_set_accessed_by);
+      // the map-remote-on-eviction set excludes accessed-by processors.
+      this.adviceMap(b, ev);
+    } else if (this.mapRemoteOnEviction && off > 0) {
       // block_add_eviction_mappings: the GPU maps the evicted pages in system memory remotely.
       const rb = b * BLOCK_WORDS;
       for (let i = 0; i < BLOCK_WORDS; i++) this.remote[rb + i]! |= ev[i]!;
@@ -1264,6 +1374,8 @@ export class Engine {
       }
       const r = this.b.cpuAccess(block, touched, 0, write);
       shared += r.faults * this.kc.pageFaultNs + this.kernelWork(r.kernel);
+      if (this.advice !== null && accessedByMapsAfterMigration(this.advice[block]!, false))
+        this.adviceMap(block, touched);
       page = blockEnd;
     }
     this.charge(T_CPU_PHASE, shared / Math.max(1, threads));
@@ -1327,6 +1439,8 @@ export class Engine {
     this.copyMaskRuns('d2h', block, this.evMask, 'cpu-fault');
     const res = this.b.cpuAccess(block, m, 0, false);
     this.charge(T_CPU_FAULT, this.kernelWork(res.kernel));
+    if (this.advice !== null && accessedByMapsAfterMigration(this.advice[block]!, false))
+      this.adviceMap(block, m);
     this.thr.onMigration(block, m, PROC_CPU, this.now);
     // Pinned in CPU memory: the GPU maps the page remotely from now on.
     if (pinCpu) {

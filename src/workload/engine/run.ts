@@ -10,6 +10,7 @@ import { findPlatform, type PlatformParams } from '../cost/platform.ts';
 import { findGenerator, GENERATORS } from '../generators/generators.ts';
 import type { KernelTrace } from '../generators/trace.ts';
 import { type ParamSet, withParam } from '../params.ts';
+import { ADVISE_ACCESSED_BY_GPU, ADVISE_PREFER_CPU, ADVISE_PREFER_GPU } from '../policy/advice.ts';
 import { findPolicy, type PolicyParams } from '../policy/presets.ts';
 import { FastBackend } from '../residency/fast-backend.ts';
 import type { Step, WorkloadSpec } from '../spec.ts';
@@ -139,11 +140,18 @@ export function runWorkload(spec: WorkloadSpec, opts: RunOptions = {}): RunResul
   const seed = opts.seed ?? spec.seed ?? 1;
   const backend = opts.backend ? opts.backend(pages) : new FastBackend(pages);
   const preferGpu = new Uint8Array(Math.ceil(pages / BLOCK_PAGES));
+  const advice = new Uint8Array(preferGpu.length);
   for (const a of spec.allocations) {
-    if (a.preferredLocation !== 'gpu') continue;
+    const bits =
+      (a.preferredLocation === 'gpu' ? ADVISE_PREFER_GPU : 0) |
+      (a.preferredLocation === 'cpu' ? ADVISE_PREFER_CPU : 0) |
+      (a.accessedBy === 'gpu' ? ADVISE_ACCESSED_BY_GPU : 0);
+    if (bits === 0) continue;
     const r = first.get(a.name)!;
-    for (let b = r.first >>> BLOCK_SHIFT; b < Math.ceil((r.first + r.pages) / BLOCK_PAGES); b++)
-      preferGpu[b] = 1;
+    for (let b = r.first >>> BLOCK_SHIFT; b < Math.ceil((r.first + r.pages) / BLOCK_PAGES); b++) {
+      advice[b] = bits;
+      if (a.preferredLocation === 'gpu') preferGpu[b] = 1;
+    }
   }
   const engine = new Engine({
     platform,
@@ -152,6 +160,7 @@ export function runWorkload(spec: WorkloadSpec, opts: RunOptions = {}): RunResul
     backend,
     seed,
     preferGpu,
+    advice,
     ...(opts.observer ? { observer: opts.observer } : {}),
   });
   const rng = new Prng(seed ^ 0x5eed);

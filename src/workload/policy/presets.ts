@@ -33,6 +33,7 @@ export interface PolicyParams extends ParamSet {
   readonly accessCounterThreshold: Param<number>;
   readonly accessCounterBatchCount: Param<number>;
   readonly mapRemoteOnEviction: Param<number>;
+  readonly cpuChunkSize: Param<string>;
   readonly windowPages: Param<number>;
   readonly eviction: Param<string>;
   readonly oversubPrefetch: Param<string>;
@@ -243,6 +244,13 @@ function accessCounterParams(migration: 'default' | 'off' | 'on', source: string
       'bool',
       'after an eviction the GPU maps the evicted pages remotely (only while access-counter migrations are on)',
       'nvidia-uvm uvm_va_block.c uvm_perf_map_remote_on_eviction, uvm_va_space_map_remote_on_eviction',
+    ),
+    cpuChunkSize: choice(
+      '2m',
+      ['2m', '4k'],
+      'CPU chunks backing system memory: 2m = a 2 MiB chunk per block, so an access-counter notification migrates the remotely accessed 64 KiB sub-regions; 4k = 4 KiB chunks, so it migrates the page at its address only (the model takes the region base; the driver asserts only 64 KiB alignment)',
+      `${AC} expand_notification_block (uvm_va_block_get_physical_size != granularity); nvidia-uvm uvm_pmm_sysmem.c uvm_cpu_chunk_allocation_sizes (4k = 0x1000)`,
+      true,
     ),
   };
 }

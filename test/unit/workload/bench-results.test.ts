@@ -47,6 +47,7 @@ const EXPECTED: Record<
       accessCounterNotifications: 0,
       accessCounterMigrations: 0,
       remoteMapsOnEviction: 0,
+      adviceRemoteMaps: 0,
     },
     breakdownNs: {
       batchFixed: 6207000,
@@ -105,6 +106,7 @@ const EXPECTED: Record<
       accessCounterNotifications: 0,
       accessCounterMigrations: 0,
       remoteMapsOnEviction: 0,
+      adviceRemoteMaps: 0,
     },
     breakdownNs: {
       batchFixed: 12288000,
@@ -163,6 +165,7 @@ const EXPECTED: Record<
       accessCounterNotifications: 0,
       accessCounterMigrations: 0,
       remoteMapsOnEviction: 0,
+      adviceRemoteMaps: 0,
     },
     breakdownNs: {
       batchFixed: 6207000,

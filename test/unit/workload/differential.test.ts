@@ -122,3 +122,38 @@ describe('differential: CPU read-back of GPU-resident data, fast tier in HMM mod
     expect([u.migratedBack, u.runs, u.kernel.callbacks]).toEqual([16, [16], 0]);
   });
 });
+
+describe('differential: memory advice (AccessedBy, preferred location CPU), fast tier in HMM mode', () => {
+  // The advice decides which pages migrate and which the GPU maps in system memory; populating
+  // pages there for a CPU preferred location is a backend call the functional tier replays on the
+  // real kernel. AccessedBy mappings are made after the CPU init (d), after evictions (b, at 2.5×
+  // oversubscription) and after CPU faults (the read-back of b).
+  const spec: WorkloadSpec = {
+    name: 'advice',
+    oversub: 2.5,
+    allocations: [
+      { name: 'a', size: 4 * 1024 * 1024, init: 'none' },
+      { name: 'b', size: 4 * 1024 * 1024, init: 'none', accessedBy: 'gpu' },
+      { name: 'c', size: 4 * 1024 * 1024, init: 'none', preferredLocation: 'cpu' },
+      { name: 'd', size: 4 * 1024 * 1024, init: 'cpu', accessedBy: 'gpu' },
+    ],
+    steps: [
+      { kernel: 'k', gen: 'stream', arrays: ['a', 'b', 'd'], args: {} },
+      { kernel: 'k2', gen: 'random-page', arrays: ['c'], args: {} },
+      { cpu: 'read', array: 'b', threads: 1 },
+      { kernel: 'k3', gen: 'stream', arrays: ['a', 'b', 'd'], args: {} },
+    ],
+  };
+  for (const platform of ['pascal-pcie3', 'titanv-pcie3']) {
+    it(`${platform}: identical counters and time`, async () => {
+      const fast = runWorkload(spec, { platform, backend: (p) => new FastBackend(p, { hmm: true }) });
+      const functional = await runWorkloadFunctional(spec, { platform });
+      expect(fast.counters.adviceRemoteMaps).toBeGreaterThan(1024);
+      expect(fast.counters.evictions).toBeGreaterThan(0);
+      expect(fast.counters.cpuFaults).toBeGreaterThan(0);
+      expect(functional.functional.divergences).toEqual([]);
+      expect(functional.counters).toEqual(fast.counters);
+      expect(Math.abs(functional.timeNs / fast.timeNs - 1)).toBeLessThanOrEqual(0.01);
+    });
+  }
+});
