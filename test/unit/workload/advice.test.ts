@@ -264,3 +264,32 @@ describe('access-counter notifications with 4 KiB CPU chunks (expand_notificatio
     expect(r.second).toBe(1);
   });
 });
+
+describe('AccessedBy and thrashing (uvm_perf_thrashing.c)', () => {
+  // A kernel touches 64 pages, then the CPU writes them, 40 times (examples/workloads/ping-pong.json).
+  const pingPong = (accessedBy: boolean): WorkloadSpec => ({
+    name: 'ping-pong',
+    allocations: [{ name: 'x', size: 256 * 1024, init: 'cpu', ...(accessedBy ? { accessedBy: 'gpu' } : {}) }],
+    steps: [
+      {
+        repeat: 40,
+        steps: [
+          { kernel: 'touch', gen: 'block-stream', arrays: ['x'], args: { chunkPages: 1, blocksPerSm: 1 } },
+          { cpu: 'write', array: 'x', threads: 1 },
+        ],
+      },
+    ],
+  });
+
+  it('the pages never move, so nothing thrashes: no throttles or pins, only remote accesses', () => {
+    const plain = runWorkload(pingPong(false), { platform: 'pascal-pcie3' });
+    const ab = runWorkload(pingPong(true), { platform: 'pascal-pcie3' });
+    expect(plain.counters.thrashingDetected).toBeGreaterThan(0);
+    expect(ab.counters.thrashingDetected).toBe(0);
+    expect([ab.counters.throttles, ab.counters.pins, ab.counters.faults, ab.counters.cpuFaults]).toEqual([
+      0, 0, 0, 0,
+    ]);
+    expect(ab.counters.remoteAccesses).toBe(40 * 64);
+    expect(ab.timeNs).toBeLessThan(plain.timeNs);
+  });
+});
