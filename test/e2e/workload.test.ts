@@ -104,6 +104,16 @@ describe('hmmsim workload', () => {
     expect(JSON.parse(r.stdout).workload).toBe('small-stencil');
   });
 
+  it('runs the AccessedBy example: the GPU reads the advised inputs remotely, and the report says so', async () => {
+    const file = path.join(ROOT, 'examples/workloads/accessed-by.json');
+    const text = await run([file]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^remote accesses [1-9]\d*, .* by advice [1-9]\d*$/m);
+    const json = JSON.parse((await run([file, '--json'])).stdout).counters;
+    expect(json.adviceRemoteMaps).toBeGreaterThan(0);
+    expect(json.evictions).toBe(0);
+  });
+
   it('runs the access-counter example: fewer faults than with the default policy (no ATS: off)', async () => {
     const file = path.join(ROOT, 'examples/workloads/access-counters.json');
     const on = await run([file, '--json']);

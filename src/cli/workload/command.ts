@@ -145,9 +145,14 @@ export function formatRun(r: RunResult): string[] {
     `faults ${c.faults} (coalesced ${c.faultsCoalesced}, duplicates ${c.duplicates}) in ${c.batches} batches: ${c.blocksPerBatch.toFixed(2)} VA blocks/batch, ${c.faultsPerBlock.toFixed(2)} faults/block (SC21 Table 3: ${c.vaBlocksPerBatch.toFixed(2)} VA blocks/batch, ${c.faultsPerVaBlock.toFixed(2)} fetched faults/VA block)`,
     `H2D ${(c.bytesH2D / 2 ** 20).toFixed(1)} MiB (prefetched ${(c.bytesPrefetched / 2 ** 20).toFixed(1)} MiB), D2H ${(c.bytesD2H / 2 ** 20).toFixed(1)} MiB, evictions ${c.evictions}, thrashing detections ${c.thrashingDetected} (throttles ${c.throttles}, pins ${c.pins}), CPU faults ${c.cpuFaults}, replays ${c.replays}, invalidations ${c.invalidations}`,
     `copy engines busy: H2D ${pct(r.linkUtilization.h2d)}, D2H ${pct(r.linkUtilization.d2h)}`,
-    '',
-    'time by component:',
   ];
+  // Remote mappings (access counters, eviction, thrashing pins, memory advice), when there are any.
+  if (c.remoteAccesses > 0 || c.remoteMapsOnEviction > 0 || c.adviceRemoteMaps > 0) {
+    lines.push(
+      `remote accesses ${c.remoteAccesses}, access-counter notifications ${c.accessCounterNotifications} (${c.accessCounterMigrations} pages migrated), pages mapped remotely: on eviction ${c.remoteMapsOnEviction}, by advice ${c.adviceRemoteMaps}`,
+    );
+  }
+  lines.push('', 'time by component:');
   for (const k of COST_COMPONENTS) {
     const v = r.breakdownNs[k];
     if (v > 0) lines.push(`  ${k.padEnd(14)} ${us(v).padStart(16)}  ${pct(v / r.timeNs).padStart(8)}`);
