@@ -17,6 +17,10 @@
  * UPDATE_PUT when duplicates exceed `updatePutRatio` % of the batch; stop a service after
  * `maxBatchesPerService` batches.
  *
+ * Memory advice (`policy/advice.ts`): AccessedBy and a CPU preferred location keep faulted pages
+ * in system memory, mapped remotely for the GPU; AccessedBy also maps pages whenever they become
+ * resident in system memory (CPU faults, evictions).
+ *
  * Time: each step of a batch is charged in sequence by the cost model (copies on the H2D or D2H
  * copy engine); kernels are fault-bound unless `computeNsPerAccess` is set.
  * @module
