@@ -623,6 +623,19 @@ export class Engine {
         nActive = kept;
       }
       this.charge(T_COMPUTE, compute);
+      if (this.obs?.onRound) {
+        // Every outstanding access is raised again by a replay (replayScope all); else the new ones.
+        let faults = 0;
+        let smsRaising = 0;
+        let maxPerSm = 0;
+        for (let s = 0; s < sms; s++) {
+          const n = this.replayAll ? pendCount[s]! : raised[s]!;
+          faults += n;
+          if (n > 0) smsRaising++;
+          if (n > maxPerSm) maxPerSm = n;
+        }
+        this.obs.onRound({ timeNs: this.now, faults, sms: smsRaising, maxPerSm });
+      }
       if (groupSince !== null) smGroups(false);
       // The SMs share the link: remote accesses of a round are timed one after the other.
       this.charge(T_REMOTE_ACCESS, remoteHits * this.remoteAccessNs);

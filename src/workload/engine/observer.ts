@@ -87,6 +87,20 @@ export interface SmGroupRecord {
   readonly kernel: string;
 }
 
+/**
+ * The faults the GPU raised in one round — at a kernel's start or after a replay: accesses retried
+ * and faulting again plus new faults, prefetch faults not included.
+ */
+export interface RoundRecord {
+  readonly timeNs: number;
+  /** Faults raised by all SMs. */
+  readonly faults: number;
+  /** SMs that raised at least one. */
+  readonly sms: number;
+  /** Most faults raised by one SM. */
+  readonly maxPerSm: number;
+}
+
 /** Receives the engine's events. */
 export interface RunObserver {
   onBatch?(b: BatchRecord): void;
@@ -95,6 +109,8 @@ export interface RunObserver {
   onSpan?(s: SpanRecord): void;
   /** SM-group waits (one span per μTLB per stretch of outstanding faults). */
   onSmGroup?(g: SmGroupRecord): void;
+  /** One round of the GPU's fault issue (how many faults a replay brings into the buffer). */
+  onRound?(r: RoundRecord): void;
   /** Called every few thousand faults with the accesses done and the total known so far. */
   onProgress?(done: number, total: number): void;
 }
