@@ -125,7 +125,6 @@ export async function doMadvise(
   let r = 0;
   if (changesVmaFlags(advice)) {
     const want = (f: number): number => madviseVmaFlags(advice, f);
-    const fork = advice === MADV_DONTFORK || advice === MADV_DOFORK;
     for (const vma of [...mm.vmasIn(start, end)]) {
       // MADV_DOFORK cannot make an I/O mapping inheritable (madvise_vma_behavior).
       if (advice === MADV_DOFORK && (vma.flags & VM_IO) !== 0) return -EINVAL;
@@ -135,9 +134,9 @@ export async function doMadvise(
       const vmas = await isolateRange(mm, Math.max(start, vma.start), Math.min(end, vma.end));
       if (typeof vmas === 'number') return vmas;
       for (const v of vmas) v.flags = want(v.flags);
-      // vma_modify_flags merges the changed VMAs with their neighbours (done here for the fork
-      // flags, whose self-tests depend on it; see docs/semantics.md).
-      if (fork) for (const v of vmas) if (mm.vmas.includes(v)) vmaMergeAnonNeighbours(v);
+      // madvise_update_vma → vma_modify_flags merges the changed VMAs with their neighbours, for
+      // every advice that changes VMA flags.
+      for (const v of vmas) if (mm.vmas.includes(v)) vmaMergeAnonNeighbours(v);
     }
   } else {
     for (const vma of mm.vmasIn(start, end)) {
