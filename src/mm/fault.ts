@@ -26,8 +26,9 @@ import {
   VM_SHARED,
   VM_WRITE,
 } from './constants.ts';
+import { deferredSplitFolio, deferredSplitScan } from './deferred-split.ts';
 import { getFilePage } from './filemap.ts';
-import { deferredSplitFolio, splitHugePmd, thpEligible } from './huge-memory.ts';
+import { splitHugePmd, thpEligible } from './huge-memory.ts';
 import { allocHugetlbFolio } from './hugetlb.ts';
 import { hugetlbfsGetFolio } from './hugetlbfs.ts';
 import type { Kernel } from './kernel.ts';
@@ -106,7 +107,7 @@ function faultAfterPoint(vma: Vma, addr: number, flags: number): number | Promis
     return vma.isHugetlb ? hugetlbUnshareFault(vma, addr) : unshareFault(vma, addr);
   // do_anonymous_page / do_huge_pmd_anonymous_page on a missing page of a registered VMA.
   if (vma.uffd !== null && userfaultfdMissing(vma, addr)) return userfaultFault(vma, addr, flags);
-  const result = vma.isHugetlb ? hugetlbFault(vma, addr, write) : faultPmd(vma, addr, write);
+  const result = vma.isHugetlb ? hugetlbFault(vma, addr, write) : faultPmdReclaim(vma, addr, write);
   if (typeof result === 'number') {
     traceFault(vma, addr, write, result);
     return result;
@@ -115,6 +116,29 @@ function faultAfterPoint(vma: Vma, addr: number, flags: number): number | Promis
     traceFault(vma, addr, write, r);
     return r;
   });
+}
+
+/**
+ * {@link faultPmd}, with direct reclaim when it ran out of memory: the page allocator, finding no
+ * free page, reclaims before it fails (`__alloc_pages_direct_reclaim`), and the only memory hmmsim
+ * reclaims there is the deferred-split queue's (the shrinker splits partly unmapped THPs and frees
+ * their unmapped pages). The fault then runs again; it changed nothing before its allocation.
+ */
+function faultPmdReclaim(vma: Vma, addr: number, write: boolean): number | Promise<number> {
+  const k = vma.mm.kernel;
+  const result = faultPmd(vma, addr, write);
+  if (k.deferredSplitQueue.size === 0) return result;
+  if (typeof result === 'number')
+    return (result & VM_FAULT_OOM) !== 0 ? reclaimAndRetry(vma, addr, write, result) : result;
+  return result.then((r) => ((r & VM_FAULT_OOM) !== 0 ? reclaimAndRetry(vma, addr, write, r) : r));
+}
+
+async function reclaimAndRetry(vma: Vma, addr: number, write: boolean, result: number): Promise<number> {
+  const k = vma.mm.kernel;
+  // Only a shortage of free pages reclaims here; a memory cgroup at its limit does not (its own
+  // reclaim is not modelled: docs/semantics.md).
+  if (k.pm.freeFrames !== 0 || (await deferredSplitScan(k)) === 0) return result;
+  return faultPmd(vma, addr, write);
 }
 
 /** Opens the fault's span; the `fault` event of {@link traceFault} closes it. */

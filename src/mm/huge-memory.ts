@@ -1,7 +1,8 @@
 /**
  * Transparent huge pages (mm/huge_memory.c): when a fault may use a PMD mapping, splitting a PMD
  * mapping into PTEs (`__split_huge_pmd`, announced as CLEAR over the 2 MiB span), and splitting a
- * large folio that is no longer mapped whole (`split_folio`, as the deferred-split shrinker would).
+ * large folio (`split_folio`: for migration, reclaim and the deferred-split shrinker,
+ * src/mm/deferred-split.ts).
  * @module
  */
 
@@ -27,7 +28,7 @@ import {
   mmuNotifierRangeInit,
 } from './mmu-notifier.ts';
 import { thpOrderAllowed } from './mthp.ts';
-import { PG_anon, PG_hugetlb, PG_locked, PG_zone_device } from './page-flags.ts';
+import { PG_anon, PG_hugetlb, PG_locked, PG_partially_mapped, PG_zone_device } from './page-flags.ts';
 import { findEntry } from './page-table.ts';
 import { indexDelta, ZERO_PFN } from './physmem.ts';
 import {
@@ -116,35 +117,17 @@ export async function splitHugePmd(mm: MmStruct, haddr: number): Promise<void> {
 }
 
 /**
- * The deferred-split shrinker, run at once: a large anonymous folio that is no longer mapped by
- * a PMD and has unmapped pages is split into small pages, and the unmapped ones are freed.
- * Folios with extra references (pins, the page lock) are left alone, like `split_folio` failing.
- */
-export function deferredSplitFolio(k: Kernel, head: number): void {
-  const pm = k.pm;
-  if (pm.order[head] === 0 || (pm.flags[head]! & (PG_anon | PG_hugetlb | PG_locked)) !== PG_anon) return;
-  if (pm.entireMapcount[head] !== 0 || pm.refcount[head] === 0) return;
-  const n = pm.folioNrPages(head);
-  // Partly mapped (`_nr_pages_mapped` below the folio's size): some page has no mapping left. A
-  // folio whose every page is still mapped somewhere (COW-shared after a fork) is not queued.
-  let mapped = 0;
-  let pagesMapped = 0;
-  for (let i = 0; i < n; i++) {
-    const m = pm.mapcount[head + i]!;
-    mapped += m;
-    if (m > 0) pagesMapped++;
-  }
-  if (pagesMapped === n || pm.refcount[head] !== mapped) return;
-  splitFolio(k, head);
-}
-
-/**
  * `split_folio`: turns a large folio whose references are exactly its PTE mappings into small
  * folios, each holding the references of its own mappings; pages left without any are freed.
  */
 export function splitFolio(k: Kernel, head: number, extraRefs = 0): void {
   const pm = k.pm;
   const n = pm.folioNrPages(head);
+  // A split folio leaves the deferred-split queue (src/mm/deferred-split.ts).
+  if ((pm.flags[head]! & PG_partially_mapped) !== 0) {
+    pm.flags[head]! &= ~PG_partially_mapped;
+    k.deferredSplitQueue.delete(head);
+  }
   pm.splitFolioMetadata(head);
   memCgroupSplit(k, head, n);
   // __split_unmapped_folio tells the driver of a device-private folio (pgmap folio_split) before

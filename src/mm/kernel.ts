@@ -38,7 +38,14 @@ import { MmStruct } from './mm-struct.ts';
 import { ThpSizeSettings } from './mthp.ts';
 import { isMutantId, MUTANT_IDS, type MutantId } from './mutant.ts';
 import type { MmObserver } from './observer.ts';
-import { PG_anon, PG_hugetlb, PG_reserved, PG_swapbacked, PG_zone_device } from './page-flags.ts';
+import {
+  PG_anon,
+  PG_hugetlb,
+  PG_partially_mapped,
+  PG_reserved,
+  PG_swapbacked,
+  PG_zone_device,
+} from './page-flags.ts';
 import { PageTablePool } from './page-table.ts';
 import { maxHugetlbPages, PhysMem } from './physmem.ts';
 import type { Process } from './process.ts';
@@ -179,6 +186,12 @@ export class Kernel {
   coherentMigrator: CoherentMigrator | null = null;
   /** Live address spaces. */
   readonly mms = new Set<MmStruct>();
+  /**
+   * The deferred-split queue (`ds_queue->split_queue`, one per node and memory cgroup in Linux):
+   * heads of partly unmapped large anonymous folios, oldest first, waiting for the shrinker
+   * (src/mm/deferred-split.ts).
+   */
+  readonly deferredSplitQueue = new Set<number>();
 
   /**
    * `copy_process` putting the new task on the task list: `fork` calls it with the child once
@@ -369,6 +382,8 @@ export class Kernel {
   freeFolio(head: number): void {
     if (this.memcg !== null) memCgroupUncharge(this, head);
     const f = this.pm.flags[head]!;
+    // folio_unqueue_deferred_split, as the last reference goes.
+    if ((f & PG_partially_mapped) !== 0) this.deferredSplitQueue.delete(head);
     if ((f & PG_zone_device) !== 0) {
       const pgmap = this.pgmapOf(head);
       if (pgmap === null) kernelBug(`device pfn ${head} has no pagemap`);

@@ -42,7 +42,7 @@ import {
   mmuNotifierInvalidateRangeStart,
   mmuNotifierRangeInit,
 } from './mmu-notifier.ts';
-import { PG_anon, PG_dirty, PG_lazyfree, PG_zone_device } from './page-flags.ts';
+import { PG_anon, PG_dirty, PG_lazyfree, PG_partially_mapped, PG_zone_device } from './page-flags.ts';
 import { ensureEntry, findEntry } from './page-table.ts';
 import { collectPmds } from './pgwalk.ts';
 import {
@@ -125,7 +125,6 @@ export async function doMadvise(
   let r = 0;
   if (changesVmaFlags(advice)) {
     const want = (f: number): number => madviseVmaFlags(advice, f);
-    const fork = advice === MADV_DONTFORK || advice === MADV_DOFORK;
     for (const vma of [...mm.vmasIn(start, end)]) {
       // MADV_DOFORK cannot make an I/O mapping inheritable (madvise_vma_behavior).
       if (advice === MADV_DOFORK && (vma.flags & VM_IO) !== 0) return -EINVAL;
@@ -135,9 +134,9 @@ export async function doMadvise(
       const vmas = await isolateRange(mm, Math.max(start, vma.start), Math.min(end, vma.end));
       if (typeof vmas === 'number') return vmas;
       for (const v of vmas) v.flags = want(v.flags);
-      // vma_modify_flags merges the changed VMAs with their neighbours (done here for the fork
-      // flags, whose self-tests depend on it; see docs/semantics.md).
-      if (fork) for (const v of vmas) if (mm.vmas.includes(v)) vmaMergeAnonNeighbours(v);
+      // madvise_update_vma → vma_modify_flags merges the changed VMAs with their neighbours, for
+      // every advice that changes VMA flags.
+      for (const v of vmas) if (mm.vmas.includes(v)) vmaMergeAnonNeighbours(v);
     }
   } else {
     for (const vma of mm.vmasIn(start, end)) {
@@ -301,13 +300,16 @@ function normalPteAt(mm: MmStruct, addr: number): number {
  * does, with `split_folio()` and so RMP_USE_SHARED_ZEROPAGE (6.12 and mainline): when the range
  * [start, end) holds only part of it (`madvise_cold_or_pageout_pte_range`), or when reclaim
  * cannot add it to swap whole (`shrink_folio_list`'s fallback when `add_to_swap()` fails: here,
- * fewer free slots than its pages). A lazy-free folio is discarded whole, never split. Otherwise
+ * fewer free slots than its pages), or when it is partly unmapped (queued for the deferred split). A lazy-free folio is discarded whole, never split. Otherwise
  * Linux swaps the folio out whole (THP_SWAP), which hmmsim does page by page without the remap.
  */
 function pageoutSplitsFolio(k: Kernel, head: number, headAddr: number, start: number, end: number): boolean {
   const n = k.pm.folioNrPages(head);
   if (headAddr < start || headAddr + n * PAGE_SIZE > end) return true;
   if ((k.pm.flags[head]! & PG_lazyfree) !== 0) return false;
+  // A partly unmapped folio on the deferred-split queue is split right away: its unmapped pages
+  // are freed without I/O.
+  if ((k.pm.flags[head]! & PG_partially_mapped) !== 0) return true;
   return k.swap.nrSlots - k.swap.inUse < n;
 }
 

@@ -31,3 +31,8 @@ export const PG_zone_device = 1 << 11;
 export const PG_head = 1 << 12;
 /** Page-cache page of a shmem (tmpfs / shared anonymous) file. */
 export const PG_swapbacked = 1 << 13;
+/**
+ * Head of a large anonymous folio on the deferred-split queue because some of its pages are no
+ * longer mapped (`PG_partially_mapped`, set by `deferred_split_folio(folio, true)`).
+ */
+export const PG_partially_mapped = 1 << 14;

@@ -7,7 +7,8 @@
 
 import { kernelBug } from '../sim/errors.ts';
 import { HPAGE_PMD_NR, MM_SWAPENTS, PAGE_SIZE, PTRS_PER_TABLE } from './constants.ts';
-import { deferredSplitFolio, splitHugePmd } from './huge-memory.ts';
+import { deferredSplitFolio } from './deferred-split.ts';
+import { splitHugePmd } from './huge-memory.ts';
 import { hugetlbZapRestoreReserve } from './hugetlb.ts';
 import type { MmStruct } from './mm-struct.ts';
 import { PG_dirty, PG_hugetlb } from './page-flags.ts';
@@ -102,6 +103,8 @@ export function zapHugePmd(mm: MmStruct, off: number): void {
     if ((pm.flags[head]! & PG_hugetlb) !== 0) mm.hugetlbPages -= HPAGE_PMD_NR;
     else mm.rss[k.mmCounterOf(head)]! -= HPAGE_PMD_NR;
     k.putPage(head);
+    // The last PMD mapping gone while other processes map only some pages by PTEs: queued.
+    deferredSplitFolio(k, head);
   } else if (kind >= PTE_MIGRATION_READ && kind <= PTE_MIGRATION_WRITE) {
     mm.rss[k.mmCounterOf(head)]! -= HPAGE_PMD_NR;
   } else if (kind === PTE_DEVICE_PRIVATE_READ || kind === PTE_DEVICE_PRIVATE_WRITE) {

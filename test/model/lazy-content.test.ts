@@ -6,7 +6,11 @@
  * swap-out and swap-in, exit).
  */
 import { describe, expect, it } from 'vitest';
-import { HMM_DMIRROR_FLAG_FAIL_ALLOC } from '../../src/devices/dmirror/uapi.ts';
+import {
+  HMM_DMIRROR_FLAG_FAIL_ALLOC,
+  HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL,
+  HMM_DMIRROR_PROT_WRITE,
+} from '../../src/devices/dmirror/uapi.ts';
 import { Machine } from '../../src/machine.ts';
 import { BufferPool } from '../../src/mm/buffer-pool.ts';
 import {
@@ -21,7 +25,7 @@ import {
 import { ContentSnapshot } from '../../src/mm/content-snapshot.ts';
 import { PhysMem } from '../../src/mm/physmem.ts';
 import type { Process } from '../../src/mm/process.ts';
-import { ENOENT } from '../../src/sim/errno.ts';
+import { EFAULT, ENOENT } from '../../src/sim/errno.ts';
 import { Prng } from '../../src/sim/prng.ts';
 
 /** A write size: mostly a few bytes (the sparse path), sometimes up to a page or two. */
@@ -39,6 +43,8 @@ function randomBytes(r: Prng, n: number): Uint8Array {
   return b;
 }
 
+const NOTHING = new Uint8Array(0);
+
 function firstDifference(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
   return -1;
@@ -46,6 +52,8 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
 
 const KINDS = [
   'device read',
+  'device write',
+  'device write refused',
   'exit',
   'failed migrate',
   'fork',
@@ -318,6 +326,50 @@ describe('lazy page contents against a byte model', () => {
           const n = 1 + r.nextInt(NPAGES - first);
           expect(await pr.p.madvise(addr + first * PAGE_SIZE, n * PAGE_SIZE, MADV_PAGEOUT)).toBe(0);
           if (pr.p.mm.rss[MM_SWAPENTS]! > 0) kinds.add('swapped');
+        } else if (k < 97) {
+          // A device WRITE through the parent's mirror. hmm_range_fault reports a page the device
+          // holds read-only in its private memory (after fork) without faulting it, so
+          // dmirror_do_fault refuses the write with -EFAULT, unless the walk met a page needing a
+          // fault before it: hmm_vma_fault then faults every page to the end of the range, the
+          // device pages included (migrated back). The pages written before the refused one (those
+          // the device already maps writable) keep the new data.
+          kinds.add('device write');
+          const first = r.nextInt(NPAGES);
+          const n = 1 + r.nextInt(NPAGES - first);
+          const before = (await file.snapshot(addr + first * PAGE_SIZE, n)).prot;
+          const readOnlyLocal = (b: number): boolean =>
+            (b & 0xf0) === HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL && (b & HMM_DMIRROR_PROT_WRITE) === 0;
+          const refused = before.findIndex(readOnlyLocal);
+          const fails =
+            refused >= 0 &&
+            before.subarray(0, refused).every((b) => (b & HMM_DMIRROR_PROT_WRITE) !== 0 || readOnlyLocal(b));
+          const data = randomBytes(r, n * PAGE_SIZE);
+          const res = await file.write(addr + first * PAGE_SIZE, n, data);
+          const model = procs[0]!.bytes;
+          if (!fails) {
+            expect(res.ret, `${where}: device WRITE`).toBe(0);
+            model.set(data, first * PAGE_SIZE);
+          } else {
+            expect(res.ret, `${where}: device WRITE`).toBe(-EFAULT);
+            kinds.add('device write refused');
+            // Every page before the first refused one is mapped writable: a device READ of them
+            // faults nothing. Each holds the new data or the old, the new ones first.
+            const got = refused === 0 ? NOTHING : (await file.read(addr + first * PAGE_SIZE, refused)).data;
+            let written = 0;
+            while (
+              written < refused &&
+              firstDifference(
+                got.subarray(written * PAGE_SIZE, (written + 1) * PAGE_SIZE),
+                data.subarray(written * PAGE_SIZE, (written + 1) * PAGE_SIZE),
+              ) === -1
+            )
+              written++;
+            model.set(data.subarray(0, written * PAGE_SIZE), first * PAGE_SIZE);
+            const rest = model.subarray((first + written) * PAGE_SIZE, (first + refused) * PAGE_SIZE);
+            expect(firstDifference(got.subarray(written * PAGE_SIZE), rest), `${where}: refused WRITE`).toBe(
+              -1,
+            );
+          }
         } else {
           kinds.add('device read');
           const first = r.nextInt(NPAGES);

@@ -265,6 +265,23 @@ describe('fuzz generator', () => {
         if (st.op === 'deviceRead' || st.op === 'deviceWrite') expect(migrated.has(key)).toBe(false);
       }
     }
+    // No EXCLUSIVE on a mapping after a migrateToDev of it to a coherent device (6.12 loses a
+    // reference when that device-exclusive entry is zapped, and a later RELEASE never returns).
+    let coherentMigrations = 0;
+    for (const s of generateFuzzScenarios(200, 10)) {
+      const deviceOf = new Map<string, string>();
+      const coherent = new Set<string>();
+      for (const st of s.steps) {
+        if (st.op === 'open') deviceOf.set(st.file as string, st.device as string);
+        const type = s.devices.find((d) => d.name === deviceOf.get(st.file as string))?.type;
+        if (st.op === 'migrateToDev' && type === 'coherent') {
+          coherent.add(st.mapping as string);
+          coherentMigrations++;
+        }
+        if (st.op === 'exclusive') expect(coherent.has(st.mapping as string), s.name).toBe(false);
+      }
+    }
+    expect(coherentMigrations).toBeGreaterThan(10);
     for (const s of scenarios.slice(0, 10)) {
       const h = await runOnHmmsim(loadScenario(scenarioText(s), `${s.name}.json`));
       expect(h.failure).toBeNull();

@@ -356,6 +356,60 @@ describe('SNAPSHOT bytes (dmirror_mkentry)', () => {
   });
 });
 
+describe('WRITE over pages the device holds read-only (device-private, after fork)', () => {
+  // hmm_vma_handle_pte reports a device-private page of the caller's own device without faulting
+  // it, writable or not; dmirror_do_fault then refuses a write request answered without
+  // HMM_PFN_WRITE (-EFAULT, with a WARN in the kernel). A page needing a fault earlier in the walk
+  // makes hmm_vma_fault fault every page to the end of the range, the device pages included.
+  async function forked() {
+    const { process, file } = await setup();
+    const addr = await process.mmap(0, 4 * PAGE_SIZE, RW, ANON, -1, 0);
+    for (let i = 0; i < 4; i++) await process.store32(addr + i * PAGE_SIZE, i + 1);
+    expect((await file.migrateToDev(addr + PAGE_SIZE, 2)).ret).toBe(0);
+    const child = await process.fork();
+    const local = HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_READ;
+    expect([...(await file.snapshot(addr, 4)).prot]).toEqual([
+      HMM_DMIRROR_PROT_READ,
+      local,
+      local,
+      HMM_DMIRROR_PROT_READ,
+    ]);
+    return { process, child, file, addr, local };
+  }
+
+  it('starting at the device page: -EFAULT, nothing written, the pages stay on the device', async () => {
+    const { process, child, file, addr, local } = await forked();
+    const r = await file.write(addr + PAGE_SIZE, 3, new Uint8Array(3 * PAGE_SIZE).fill(9));
+    expect(r.ret).toBe(-EFAULT);
+    expect([...(await file.snapshot(addr, 4)).prot].slice(1, 3)).toEqual([local, local]);
+    for (let i = 0; i < 4; i++) {
+      expect(await process.load32(addr + i * PAGE_SIZE)).toBe(i + 1);
+      expect(await child.load32(addr + i * PAGE_SIZE)).toBe(i + 1);
+    }
+  });
+
+  it('starting at a copy-on-write page: every page is faulted for writing, the device pages migrate back', async () => {
+    const { process, child, file, addr } = await forked();
+    expect(await file.write(addr, 4, new Uint8Array(4 * PAGE_SIZE).fill(9))).toMatchObject({
+      ret: 0,
+      cpages: 4,
+    });
+    expect([...(await file.snapshot(addr, 4)).prot]).toEqual(Array(4).fill(HMM_DMIRROR_PROT_WRITE));
+    for (let i = 0; i < 4; i++) {
+      expect(await process.load32(addr + i * PAGE_SIZE)).toBe(0x09090909);
+      expect(await child.load32(addr + i * PAGE_SIZE)).toBe(i + 1);
+    }
+  });
+
+  it('pages the device maps writable before the refused one are written', async () => {
+    const { process, file, addr } = await forked();
+    expect((await file.write(addr, 1, new Uint8Array(PAGE_SIZE).fill(7))).ret).toBe(0);
+    expect((await file.write(addr, 2, new Uint8Array(2 * PAGE_SIZE).fill(9))).ret).toBe(-EFAULT);
+    expect(await process.load32(addr)).toBe(0x09090909);
+    expect(await process.load32(addr + PAGE_SIZE)).toBe(2);
+  });
+});
+
 describe('mprotect and device-private entries (change_pte_range)', () => {
   it('RW → RWX makes a writable device-private entry read-only: the snapshot reads DEV_PRIVATE_LOCAL without WRITE', async () => {
     const { process, file } = await setup();

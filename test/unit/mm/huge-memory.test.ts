@@ -7,6 +7,7 @@ import {
   MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
   MAP_FIXED,
+  MAP_POPULATE,
   MAP_PRIVATE,
   MM_ANONPAGES,
   PAGE_SIZE,
@@ -14,10 +15,11 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../../src/mm/constants.ts';
+import { deferredSplitScan } from '../../../src/mm/deferred-split.ts';
 import { splitHugePmd, thpEligible } from '../../../src/mm/huge-memory.ts';
 import type { ThpMode } from '../../../src/mm/kernel.ts';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFY_PROTECTION_PAGE } from '../../../src/mm/mmu-notifier.ts';
-import { PG_anon, PG_anon_exclusive } from '../../../src/mm/page-flags.ts';
+import { PG_anon, PG_anon_exclusive, PG_partially_mapped } from '../../../src/mm/page-flags.ts';
 import { trylockPage, unlockPage } from '../../../src/mm/page-lock.ts';
 import { HUGE_ZERO_PFN, ZERO_PFN } from '../../../src/mm/physmem.ts';
 import { PTE_LEAF, PTE_MIGRATION_WRITE, PTE_PRESENT, PTE_TABLE } from '../../../src/mm/pte.ts';
@@ -329,21 +331,61 @@ describe('THP split', () => {
     expect(rec.events.length).toBe(1);
   });
 
-  it('munmap of part of a THP splits the PMD, then the folio; unmapped pages are freed', async () => {
+  it('munmap of part of a THP splits the PMD; the folio waits on the deferred-split queue until the shrinker runs', async () => {
     const { m, p } = await thpProcess('always');
     await p.write(A, new Uint8Array([1]));
+    await p.write(A + 5 * PAGE_SIZE, new Uint8Array([2]));
     const head = leafAt(m, p.mm, A).pfn;
     const free = m.pm.freeFrames;
     expect(await p.munmap(A, 2 * PAGE_SIZE)).toBe(0);
     expect(p.mm.rss[MM_ANONPAGES]).toBe(HPAGE_PMD_NR - 2);
-    expect(m.pm.freeFrames).toBe(free + 2);
-    expect(m.pm.order[head + 2]).toBe(0);
-    expect(m.pm.refcount[head + 2]).toBe(1);
-    expect(m.pm.mapcount[head + 2]).toBe(1);
-    // Zero-filled, it is still mapped as itself: Linux's deferred-split shrinker would remap it to
-    // the zero page (split_folio), but only under memory pressure, which hmmsim does not model
-    // (the kernel oracle reads WRITE there after a partial munmap).
+    // deferred_split_folio: still one large folio mapped by PTEs, its unmapped pages allocated.
+    expect(m.pm.freeFrames).toBe(free);
+    expect(m.pm.order[head]).toBe(HPAGE_PMD_ORDER);
+    expect(m.pm.flags[head]! & PG_partially_mapped).not.toBe(0);
+    expect([...m.deferredSplitQueue]).toEqual([head]);
     expect(pteAt(m, p.mm, A + 2 * PAGE_SIZE).pfn).toBe(head + 2);
+    // The shrinker (memory pressure): split_folio frees the unmapped pages and maps the
+    // zero-filled ones to the shared zero page (RMP_USE_SHARED_ZEROPAGE), freeing them too.
+    expect(await deferredSplitScan(m)).toBe(1);
+    expect(m.deferredSplitQueue.size).toBe(0);
+    expect(m.pm.order[head + 5]).toBe(0);
+    expect(m.pm.flags[head + 5]! & PG_partially_mapped).toBe(0);
+    expect(pteAt(m, p.mm, A + 2 * PAGE_SIZE).pfn).toBe(ZERO_PFN);
+    expect(pteAt(m, p.mm, A + 5 * PAGE_SIZE).pfn).toBe(head + 5);
+    expect(m.pm.freeFrames).toBe(free + HPAGE_PMD_NR - 1);
+    expect(p.mm.rss[MM_ANONPAGES]).toBe(1);
+    expect((await p.read(A + 5 * PAGE_SIZE, 1))[0]).toBe(2);
+  });
+
+  it('the queued folio is dropped from the queue when its last mapping goes', async () => {
+    const { m, p } = await thpProcess('always');
+    await p.write(A, new Uint8Array([1]));
+    const free = m.pm.freeFrames;
+    expect(await p.munmap(A + PAGE_SIZE, PAGE_SIZE)).toBe(0);
+    expect(m.deferredSplitQueue.size).toBe(1);
+    expect(await p.munmap(A, PMD_SIZE)).toBe(0);
+    expect(m.deferredSplitQueue.size).toBe(0);
+    expect(m.pm.freeFrames).toBe(free + HPAGE_PMD_NR);
+  });
+
+  it('a fault that finds no free page runs the shrinker and retries (direct reclaim)', async () => {
+    const { m, p } = await thpProcess('always');
+    await p.write(A, new Uint8Array([1]));
+    expect(await p.munmap(A + PAGE_SIZE, PMD_SIZE - PAGE_SIZE)).toBe(0);
+    expect(m.deferredSplitQueue.size).toBe(1);
+    // Take every free page, then fault one more in.
+    const other = await m.createProcess();
+    const len = m.pm.freeFrames * PAGE_SIZE;
+    const b = await other.mmap(0, len, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    expect(m.pm.freeFrames).toBe(0);
+    expect(m.deferredSplitQueue.size).toBe(1);
+    const c = await other.mmap(0, PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    await other.write(c, new Uint8Array([9]));
+    expect(m.deferredSplitQueue.size).toBe(0);
+    expect(m.pm.freeFrames).toBe(HPAGE_PMD_NR - 2);
+    expect((await p.read(A, 1))[0]).toBe(1);
+    expect(b).toBeGreaterThan(0);
   });
 });
 
