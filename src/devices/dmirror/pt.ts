@@ -231,7 +231,9 @@ export class DmirrorPt {
     if (l === undefined) {
       l = this.nLeaves++;
       if (l === this.counts.length) {
-        const n = Math.max(4, 2 * l);
+        // One leaf first (8 KiB with its sequence numbers): most tables, like the race explorer's
+        // one-page READs, never hold a second leaf.
+        const n = Math.max(1, 2 * l);
         const words = new Float64Array(n << LEAF_SHIFT);
         words.set(this.words);
         this.words = words;
