@@ -219,6 +219,8 @@ export class GraphSnapshot {
     for (let i = 0; i < maps.length; i++) {
       const m = maps[i]!;
       const entries = this.mapEntries[i]!;
+      // Clearing allocates a new hash table: most maps are unchanged, so compare first.
+      if (sameMap(m, entries)) continue;
       m.clear();
       for (let k = 0; k < entries.length; k += 2) m.set(entries[k], entries[k + 1]);
     }
@@ -226,6 +228,7 @@ export class GraphSnapshot {
     for (let i = 0; i < sets.length; i++) {
       const s = sets[i]!;
       const values = this.setValues[i]!;
+      if (sameSet(s, values)) continue;
       s.clear();
       for (let k = 0; k < values.length; k++) s.add(values[k]);
     }
@@ -237,4 +240,23 @@ export class GraphSnapshot {
 /** Deletes the keys of `o` not in `keys` (inherited enumerable keys are never recorded). */
 function resetKeys(o: Record<string, unknown>, keys: readonly string[]): void {
   for (const k of Object.keys(o)) if (!keys.includes(k)) delete o[k];
+}
+
+/** True when `m` holds exactly `entries` (keys and values alternating) in that order. */
+function sameMap(m: Map<unknown, unknown>, entries: readonly unknown[]): boolean {
+  if (m.size * 2 !== entries.length) return false;
+  let k = 0;
+  for (const [key, value] of m) {
+    if (key !== entries[k] || value !== entries[k + 1]) return false;
+    k += 2;
+  }
+  return true;
+}
+
+/** True when `s` holds exactly `values` in that order. */
+function sameSet(s: Set<unknown>, values: readonly unknown[]): boolean {
+  if (s.size !== values.length) return false;
+  let k = 0;
+  for (const v of s) if (v !== values[k++]) return false;
+  return true;
 }
