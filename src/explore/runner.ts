@@ -1,6 +1,7 @@
 /**
- * Runs one schedule of a scenario: a fresh machine, the oracles attached, `setup` without
- * preemption, the threads racing under a {@link Chooser}, then `check`, `teardown` and the
+ * Runs schedules of a scenario: a fresh machine, the oracles attached, `setup` without
+ * preemption (or, for `explore`'s later schedules, that machine restored as setup left it: see
+ * {@link ScheduleRunner}), the threads racing under a {@link Chooser}, then `check`, `teardown` and the
  * end-of-run oracles without preemption. Returns the choices made (enough to replay the run),
  * the first violation, and on request the account of the interleaving.
  *

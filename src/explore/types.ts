@@ -21,8 +21,9 @@ export interface ScenarioEnv {
 export type ScenarioThread<S> = (state: S, machine: Machine) => Promise<void>;
 
 /**
- * A race to explore. The explorer creates a fresh {@link Machine} for every schedule (from
- * `machine`, with the run's seed and mutant), runs `setup` on it without preemption, then starts
+ * A race to explore. Every schedule starts from a {@link Machine} (from `machine`, with the run's
+ * seed and mutant) on which `setup` ran without preemption — built and set up for the first
+ * schedule, restored to that post-setup state for the others (see `snapshot`) — then starts
  * `threads` together under the strategy's choices, waits for all of them, runs `check` and
  * `teardown` without preemption, and finally the end-of-run oracles (balance).
  */
