@@ -208,6 +208,8 @@ export async function runExplore(ctx: CommandContext): Promise<number> {
     // the worker_threads pool only runs them.
     report = await explore({
       ...traced(scenario, trace),
+      // A trace follows the machine each schedule's setup builds: no post-setup snapshot then.
+      ...(trace === null ? {} : { snapshot: false }),
       strategy,
       ...(schedules === undefined ? {} : { schedules }),
       ...(seconds === undefined ? {} : { seconds }),

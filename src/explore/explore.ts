@@ -14,7 +14,7 @@ import { InterleavingCoverage } from './coverage.ts';
 import type { Oracle } from './oracle.ts';
 import { defaultOracles } from './oracles/index.ts';
 import { formatReplayToken, parseReplayToken, trimChoices } from './replay-token.ts';
-import { runSchedule } from './runner.ts';
+import { runSchedule, ScheduleRunner } from './runner.ts';
 import { shrinkSchedule } from './shrink.ts';
 import { ExhaustiveStrategy } from './strategies/exhaustive.ts';
 import { ListChooser } from './strategies/list.ts';
@@ -53,6 +53,7 @@ const EXPLORE_OPTION_NAMES: readonly string[] = Object.keys({
   threads: true,
   check: true,
   teardown: true,
+  snapshot: true,
   stepBudget: true,
   maxVirtualTime: true,
   strategy: true,
@@ -129,6 +130,8 @@ export function validateScenario(scenario: Scenario<unknown>, call: string): voi
     bad('check', 'must be a function');
   if (scenario.teardown !== undefined && typeof scenario.teardown !== 'function')
     bad('teardown', 'must be a function');
+  if (scenario.snapshot !== undefined && typeof scenario.snapshot !== 'boolean')
+    bad('snapshot', `must be a boolean, got ${String(scenario.snapshot)}`);
   if (
     scenario.stepBudget !== undefined &&
     (!Number.isSafeInteger(scenario.stepBudget) || scenario.stepBudget <= 0)
@@ -267,24 +270,32 @@ export async function explore<S>(options: ExploreOptions<S>): Promise<ExploreRep
   let schedules = 0;
   let failing: { result: ScheduleResult; schedule: number } | null = null;
   const stop = options.shouldStop;
-  while (schedules < budget && (!timed || elapsed() < deadlineMs) && !(stop?.(schedules) ?? false)) {
-    const chooser = strategy.next();
-    if (chooser === null) break;
-    const result = await runSchedule(options, chooser, { seed, mutant, oracles, host, coverage, bufferPool });
-    coverage.endSchedule();
-    strategy.done(result);
-    schedules++;
-    if (result.violation !== null) failing = { result, schedule: schedules - 1 };
-    if (options.onProgress && (schedules % every === 0 || failing !== null)) {
-      options.onProgress({
-        schedules,
-        budget,
-        elapsedMs: elapsed(),
-        violations: failing === null ? 0 : 1,
-      });
+  // After the first schedule, each one restores the machine as setup left it (see ScheduleRunner),
+  // unless the scenario opts out or the oracles are the caller's (their state may hide in closures).
+  const reuse = options.snapshot !== false && options.oracles === undefined;
+  const runner = new ScheduleRunner(options, { seed, mutant, oracles, host, coverage, bufferPool }, reuse);
+  try {
+    while (schedules < budget && (!timed || elapsed() < deadlineMs) && !(stop?.(schedules) ?? false)) {
+      const chooser = strategy.next();
+      if (chooser === null) break;
+      const result = await runner.run(chooser);
+      coverage.endSchedule();
+      strategy.done(result);
+      schedules++;
+      if (result.violation !== null) failing = { result, schedule: schedules - 1 };
+      if (options.onProgress && (schedules % every === 0 || failing !== null)) {
+        options.onProgress({
+          schedules,
+          budget,
+          elapsedMs: elapsed(),
+          violations: failing === null ? 0 : 1,
+        });
+      }
+      if (failing !== null) break;
+      if (options.pause && schedules % every === 0) await options.pause();
     }
-    if (failing !== null) break;
-    if (options.pause && schedules % every === 0) await options.pause();
+  } finally {
+    runner.dispose();
   }
 
   let failure: ExploreFailure | null = null;

@@ -21,8 +21,9 @@ export interface ScenarioEnv {
 export type ScenarioThread<S> = (state: S, machine: Machine) => Promise<void>;
 
 /**
- * A race to explore. The explorer creates a fresh {@link Machine} for every schedule (from
- * `machine`, with the run's seed and mutant), runs `setup` on it without preemption, then starts
+ * A race to explore. Every schedule starts from a {@link Machine} (from `machine`, with the run's
+ * seed and mutant) on which `setup` ran without preemption — built and set up for the first
+ * schedule, restored to that post-setup state for the others (see `snapshot`) — then starts
  * `threads` together under the strategy's choices, waits for all of them, runs `check` and
  * `teardown` without preemption, and finally the end-of-run oracles (balance).
  */
@@ -44,6 +45,17 @@ export interface Scenario<S = unknown> {
    * Default: close every dmirror file still open and exit every live process.
    */
   teardown?(state: S, machine: Machine): Promise<void> | void;
+  /**
+   * Restore the machine instead of setting it up again (default true): `explore` runs `setup`
+   * once, records the machine, the state `setup` returned and the oracles as they stand, and puts
+   * them back before every later schedule — each schedule still starts from exactly what `setup`
+   * built, at a fraction of the cost. It relies on the scenario keeping what its threads, `check`
+   * and `teardown` change in the machine or in that state (not in variables its functions close
+   * over), and on `setup` doing nothing outside the machine that a schedule needs done again.
+   * false: build and set up a fresh machine for every schedule. Schedules run with the caller's
+   * own `oracles`, replays and shrinking always use fresh machines.
+   */
+  readonly snapshot?: boolean;
   /** Preemption points allowed per schedule before a liveness violation (default 200,000). */
   readonly stepBudget?: number;
   /** Virtual nanoseconds the threads may take before a liveness violation (default 500 ms). */

@@ -43,13 +43,15 @@ const LEAF_ENTRIES = 1 << LEAF_SHIFT;
 export class DmirrorPt {
   /** Leaf key (`vpn / 512`) → leaf number. */
   private readonly dir = new Map<number, number>();
+  // Room for one leaf from the start (8 KiB): most tables, like the race explorer's one-page
+  // READs, never need a second, and the explorer's restored machine then allocates nothing here.
   /** Per leaf, 512 entries: the tagged entry plus one, 0 for none. */
-  private words = new Float64Array(0);
+  private words = new Float64Array(LEAF_ENTRIES);
   /** Per leaf, 512 entries: when the entry was first set (insertion order). */
-  private seqs = new Float64Array(0);
+  private seqs = new Float64Array(LEAF_ENTRIES);
   /** Per leaf: its key, and how many entries it holds. */
-  private leafKeys = new Float64Array(0);
-  private counts = new Int32Array(0);
+  private leafKeys = new Float64Array(1);
+  private counts = new Int32Array(1);
   /** Leaves without entries, to be reused. */
   private freeLeaves: number[] = [];
   private nLeaves = 0;
@@ -231,7 +233,7 @@ export class DmirrorPt {
     if (l === undefined) {
       l = this.nLeaves++;
       if (l === this.counts.length) {
-        const n = Math.max(4, 2 * l);
+        const n = Math.max(1, 2 * l);
         const words = new Float64Array(n << LEAF_SHIFT);
         words.set(this.words);
         this.words = words;

@@ -11,15 +11,21 @@ import type { MmObserver } from '../../mm/observer.ts';
 import type { Oracle, OracleContext, OracleInstance } from '../oracle.ts';
 import { attachObserver } from './observer-hub.ts';
 
+/** Its state is a field, not a closure's variable: the explorer's post-setup snapshot restores fields. */
+class AssertionOracle implements MmObserver, OracleInstance {
+  private reported = false;
+  readonly detach: () => void;
+
+  constructor(private readonly ctx: OracleContext) {
+    this.detach = attachObserver(ctx.machine, this);
+  }
+
+  kernelAssert(what: string): void {
+    if (this.reported) return;
+    this.reported = true;
+    this.ctx.violate('assertion', what);
+  }
+}
+
 /** The assertion oracle (see the module comment): the first failed kernel assertion is a violation. */
-export const assertionOracle: Oracle = (ctx: OracleContext): OracleInstance => {
-  let reported = false;
-  const observer: MmObserver = {
-    kernelAssert(what) {
-      if (reported) return;
-      reported = true;
-      ctx.violate('assertion', what);
-    },
-  };
-  return { detach: attachObserver(ctx.machine, observer) };
-};
+export const assertionOracle: Oracle = (ctx: OracleContext): OracleInstance => new AssertionOracle(ctx);

@@ -11,6 +11,7 @@
  */
 import type { DmirrorChunk } from '../../devices/dmirror/chunk.ts';
 import type { Machine } from '../../machine.ts';
+import type { MmuNotifierRange } from '../../mm/mmu-notifier.ts';
 import type { MmObserver } from '../../mm/observer.ts';
 import { PG_allocated, PG_locked, PG_reserved } from '../../mm/page-flags.ts';
 import type { Oracle, OracleContext, OracleInstance } from '../oracle.ts';
@@ -104,25 +105,34 @@ export function balanceProblems(m: Machine, baseline: Baseline, active?: ActiveI
   return out;
 }
 
+/**
+ * The balance oracle's instance. Its state (the baseline, the invalidations in progress) is in
+ * fields, not in variables its hooks close over: the explorer's post-setup snapshot restores
+ * fields.
+ */
+class BalanceOracle implements MmObserver, OracleInstance {
+  private readonly baseline: Baseline;
+  private readonly active = new ActiveInvalidations();
+  readonly detach: () => void;
+
+  constructor(private readonly ctx: OracleContext) {
+    this.baseline = takeBaseline(ctx.machine);
+    this.detach = attachObserver(ctx.machine, this);
+  }
+
+  invalidateStart(range: MmuNotifierRange): void {
+    this.active.start(range.mm, range.start, range.end);
+  }
+
+  invalidateEnd(range: MmuNotifierRange): void {
+    this.active.end(range.mm, range.start, range.end);
+  }
+
+  atEnd(): void {
+    const problems = balanceProblems(this.ctx.machine, this.baseline, this.active);
+    if (problems.length > 0) this.ctx.violate(NAME, `after teardown: ${problems.join('; ')}`);
+  }
+}
+
 /** The balance oracle (see the module comment). The baseline is taken when it is made, before setup. */
-export const balanceOracle: Oracle = (ctx: OracleContext): OracleInstance => {
-  const machine = ctx.machine;
-  const baseline = takeBaseline(machine);
-  const active = new ActiveInvalidations();
-  const observer: MmObserver = {
-    invalidateStart(range) {
-      active.start(range.mm, range.start, range.end);
-    },
-    invalidateEnd(range) {
-      active.end(range.mm, range.start, range.end);
-    },
-  };
-  const detach = attachObserver(machine, observer);
-  return {
-    atEnd() {
-      const problems = balanceProblems(machine, baseline, active);
-      if (problems.length > 0) ctx.violate(NAME, `after teardown: ${problems.join('; ')}`);
-    },
-    detach,
-  };
-};
+export const balanceOracle: Oracle = (ctx: OracleContext): OracleInstance => new BalanceOracle(ctx);

@@ -12,20 +12,26 @@ import type { MmObserver } from '../../mm/observer.ts';
 import type { Oracle, OracleContext, OracleInstance } from '../oracle.ts';
 import { attachObserver } from './observer-hub.ts';
 
+/** Its state is a field, not a closure's variable: the explorer's post-setup snapshot restores fields. */
+class LivenessOracle implements MmObserver, OracleInstance {
+  private reported = false;
+  readonly detach: () => void;
+
+  constructor(private readonly ctx: OracleContext) {
+    this.detach = attachObserver(ctx.machine, this);
+  }
+
+  retryAttempt(where: string, startedAt: number, timeoutNs: number): void {
+    const clock = this.ctx.machine.sched.clock;
+    if (this.reported || clock.now <= startedAt + timeoutNs) return;
+    this.reported = true;
+    const ms = (clock.now - startedAt) / 1e6;
+    this.ctx.violate(
+      'liveness',
+      `${where}: still retrying ${ms.toFixed(3)} ms after its first attempt, past its ${timeoutNs / 1e6} ms timeout (an unbounded retry loop)`,
+    );
+  }
+}
+
 /** The liveness oracle (see the module comment). */
-export const livenessOracle: Oracle = (ctx: OracleContext): OracleInstance => {
-  let reported = false;
-  const clock = ctx.machine.sched.clock;
-  const observer: MmObserver = {
-    retryAttempt(where, startedAt, timeoutNs) {
-      if (reported || clock.now <= startedAt + timeoutNs) return;
-      reported = true;
-      const ms = (clock.now - startedAt) / 1e6;
-      ctx.violate(
-        'liveness',
-        `${where}: still retrying ${ms.toFixed(3)} ms after its first attempt, past its ${timeoutNs / 1e6} ms timeout (an unbounded retry loop)`,
-      );
-    },
-  };
-  return { detach: attachObserver(ctx.machine, observer) };
-};
+export const livenessOracle: Oracle = (ctx: OracleContext): OracleInstance => new LivenessOracle(ctx);

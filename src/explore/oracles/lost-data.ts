@@ -36,8 +36,11 @@ import { attachObserver } from './observer-hub.ts';
 /** The oracle's name in violations. */
 const NAME = 'lost-data';
 
-/** Slots a fresh {@link ShadowStore} holds before it first grows. */
-const STORE_INITIAL_SLOTS = 8;
+/**
+ * Slots a fresh {@link ShadowStore} holds before it first grows: few, since the explorer's
+ * post-setup snapshot copies the store's bytes back before every schedule.
+ */
+const STORE_INITIAL_SLOTS = 2;
 /** Stores kept for reuse by later schedules (see {@link StorePool}). */
 const STORE_POOL_MAX = 4;
 

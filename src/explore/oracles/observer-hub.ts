@@ -136,10 +136,10 @@ export function attachObserver(k: Kernel, observer: MmObserver): () => void {
     k.observer = hub;
   }
   hub.add(observer);
-  let attached = true;
+  // Whether it is still attached is read from the hub, not kept in a variable of this closure:
+  // the explorer's post-setup snapshot restores the hub, never a closure's variables.
   return () => {
-    if (!attached) return;
-    attached = false;
+    if (!hub.members.includes(observer)) return;
     if (hub.remove(observer) && k.observer === hub) k.observer = null;
   };
 }

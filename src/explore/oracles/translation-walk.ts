@@ -78,11 +78,11 @@ export class TranslationWalk implements MmObserver {
     this.checkers.push(checker);
     this.all.push(false);
     this.served.push(false);
-    let subscribed = true;
+    // Whether it is still subscribed is read from the list, not kept in a variable of this
+    // closure: the explorer's post-setup snapshot restores the list, never a closure's variables.
     return () => {
-      if (!subscribed) return;
-      subscribed = false;
       const i = this.checkers.indexOf(checker);
+      if (i < 0) return;
       this.checkers.splice(i, 1);
       this.all.splice(i, 1);
       this.served.splice(i, 1);

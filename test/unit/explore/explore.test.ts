@@ -37,6 +37,7 @@ describe('explore: options', () => {
     [{ name: '' }, 'explore(name)'],
     [{ stepBudget: 0 }, 'explore(stepBudget)'],
     [{ oracles: [1] }, 'explore(options.oracles)'],
+    [{ snapshot: 'yes' }, 'explore(snapshot)'],
   ])('rejects %o', async (bad, what) => {
     const err = await usageError({ ...atomic, ...bad });
     expect(err.what).toBe(what);
