@@ -2,9 +2,11 @@
  * Race mode's exploration on Web Workers, in a real browser: the page's report (failure, replay
  * tokens, schedules, workers, coverage) equals Node's for the same seed, budget and workers —
  * the CLI's with one worker, the core's in-thread pool with two — the workers are real Web
- * Workers that all end, and Stop ends a long run with the report of what ran.
+ * Workers that all end, Stop ends a long run with the report of what ran, and the report saved
+ * from the page is `hmmsim explore --json`'s, which `hmmsim explore merge` reads.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page, Worker } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -107,6 +109,29 @@ describe('Race mode explores on Web Workers', () => {
     );
     await page.waitForFunction(() => !document.querySelector('#explore')?.hasAttribute('disabled'));
     await expect.poll(() => pool.alive()).toBe(0);
+    // ⤓ report saves it as hmmsim explore --json writes it, and hmmsim explore merge reads it.
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#explore-download')]);
+    expect(dl.suggestedFilename()).toBe(`mutant-M2-seed${node.seed}.explore.json`);
+    const saved = JSON.parse(readFileSync((await dl.path())!, 'utf8'));
+    expect({ ...saved, report: stable(saved.report) }).toEqual({
+      command: 'explore',
+      ok: false,
+      report: stable(node),
+    });
+    const dir = mkdtempSync(path.join(tmpdir(), 'hmmsim-report-'));
+    try {
+      const pageFile = path.join(dir, 'page.json');
+      writeFileSync(pageFile, readFileSync((await dl.path())!, 'utf8'));
+      const other = await hmmsim(['explore', '--mutant', 'M2', '--schedules', '10', '--seed', '9', '--json']);
+      const cliFile = path.join(dir, 'cli.json');
+      writeFileSync(cliFile, other.out);
+      const merged = await hmmsim(['explore', 'merge', pageFile, cliFile, '--json']);
+      const m = JSON.parse(merged.out).merge;
+      expect(m.scenario).toBe(node.scenario);
+      expect(m.schedules).toBe(node.schedules + JSON.parse(other.out).report.schedules);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     await page.close();
     expect(s.errors).toEqual([]);
   });

@@ -9,6 +9,7 @@ import { signal } from '@preact/signals';
 import { MUTANTS } from '../../../src/explore/mutants/index.ts';
 import type { ExploreReport, StrategyName } from '../../../src/explore/types.ts';
 import { exploreProgress, exploreReport, runToken, scenarioName, scenarioText } from '../store.ts';
+import { saveJson } from '../trace-export.ts';
 import { defaultWorkers, explorePooled, MAX_PAGE_WORKERS, type PooledRun } from '../workers/explore-pool.ts';
 
 /** Schedules run so far (summed over workers) of the budget, or null when nothing runs. */
@@ -22,6 +23,18 @@ let current: { run: PooledRun; flags: { stop: boolean; mine: boolean } } | null 
 export function stableReport(r: ExploreReport): Omit<ExploreReport, 'elapsedMs'> {
   const { elapsedMs: _elapsed, ...rest } = r;
   return rest;
+}
+
+/**
+ * The report as `hmmsim explore --json` writes it (what `hmmsim explore merge` reads), and the
+ * file it is saved as.
+ */
+export function reportFile(r: ExploreReport): { name: string; json: string } {
+  return {
+    // A mutant's scenario name is a sentence: the file is named after the mutant instead.
+    name: `${r.mutant ? `mutant-${r.mutant}` : r.scenario.replace(/[^\w.-]+/g, '_')}-seed${r.seed}.explore.json`,
+    json: `${JSON.stringify({ command: 'explore', ok: r.failure === null, report: r }, null, 2)}\n`,
+  };
 }
 
 /** The report in the words `hmmsim explore` prints it (elapsed time aside). */
@@ -244,6 +257,17 @@ export function RaceExplore({ setToken }: { setToken: (token: string) => void })
       {report && (
         <div id="explore-report" data-json={JSON.stringify(stableReport(report))}>
           <pre class="report">{reportLines(report).join('\n')}</pre>
+          <button
+            type="button"
+            id="explore-download"
+            title="the report as hmmsim explore --json writes it (hmmsim explore merge reads it)"
+            onClick={() => {
+              const f = reportFile(report);
+              saveJson(f.name, f.json);
+            }}
+          >
+            ⤓ report
+          </button>{' '}
           {report.failure && (
             <>
               <button
