@@ -2,7 +2,8 @@
  * Race mode's explorer: what to explore (this scenario or a mutant's), the strategy, budget, seed
  * and number of Web Workers; the run's progress, per worker too; Stop (every worker stops after
  * its current schedule and the report covers what ran, as Ctrl+C does to `hmmsim explore`); and
- * the report as `hmmsim explore` prints it. A violation's shrunk token is then replayed.
+ * the report, after the lines `hmmsim explore` prints, and saved as its `--json`. A violation's
+ * shrunk token is then replayed.
  * @module
  */
 import { signal } from '@preact/signals';
@@ -37,7 +38,7 @@ export function reportFile(r: ExploreReport): { name: string; json: string } {
   };
 }
 
-/** The report in the words `hmmsim explore` prints it (elapsed time aside). */
+/** The report, after the lines `hmmsim explore` prints (elapsed time aside, each worker's part added). */
 export function reportLines(r: ExploreReport): string[] {
   const f = r.failure;
   const lines = [
