@@ -30,19 +30,13 @@ afterAll(async () => {
 async function lit(page: Page, at: number): Promise<{ line: number; text: string } | null> {
   await page.evaluate((n) => window.__hmmsim.seek(n), at);
   await page.waitForFunction((n) => window.__hmmsim.cursor() === n, at);
-  // The editor follows the cursor after a render.
-  await page.waitForFunction(
-    () => {
-      const host = document.querySelector('.cm-host') as HTMLElement | null;
-      const n = host?.dataset.stepLine ?? '';
-      const el = document.querySelector('.cm-step-line');
-      return n === '' ? el === null : el !== null;
-    },
-    null,
-    { timeout: 10_000 },
-  );
+  // The editor follows the cursor after a render, and says for which cursor it lit a line.
+  await page.waitForSelector(`.cm-host[data-step-at="${at}"]`, { timeout: 10_000 });
   const n = await page.getAttribute('.cm-host', 'data-step-line');
-  if (!n) return null;
+  if (!n) {
+    expect(await page.locator('.cm-step-line').count()).toBe(0);
+    return null;
+  }
   return { line: Number(n), text: (await page.textContent('.cm-step-line')) ?? '' };
 }
 

@@ -183,16 +183,20 @@ export function Editor() {
     const v = view.current;
     if (v && v.text() !== scenarioText.value) v.set(scenarioText.value);
   }, [scenarioText.value]);
-  // Light the step under the cursor while the editor shows the text that was recorded.
-  const line = stepLineAt(recording.value, cursor.value, race.value === null);
-  const [lit, setLit] = useState<number | null>(null);
+  // Light the step under the cursor while the editor shows the text that was recorded. The
+  // host's data-step-line and data-step-at say which line is lit for which cursor (tests).
+  const at = cursor.value;
+  const line = stepLineAt(recording.value, at, race.value === null);
   useEffect(() => {
     const v = view.current;
-    if (!v) return;
+    if (!v || !host.current) return;
     const shown = v.text() === scenarioText.value ? line : null;
     v.light(shown);
-    setLit(shown);
+    host.current.dataset.stepLine = shown === null ? '' : String(shown);
   }, [line, editorReady, scenarioText.value]);
+  useEffect(() => {
+    if (view.current && host.current) host.current.dataset.stepAt = String(at);
+  }, [at, line, editorReady, scenarioText.value]);
   return (
     <section class="panel editor" id="editor">
       <h3>
@@ -209,7 +213,7 @@ export function Editor() {
           ▶ Run
         </button>
       </h3>
-      <div ref={host} class="cm-host" data-step-line={lit ?? ''} />
+      <div ref={host} class="cm-host" />
       <ul class="problems" id="problems">
         {linkError.value && <li id="link-error">{linkError.value}</li>}
         {problems.map((p) => (
