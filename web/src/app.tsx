@@ -1,6 +1,7 @@
 /**
  * The page: the bar on top; the maps and, beside them, the inspector; the mode's panel (editor,
- * race, narration); the timeline, notifiers, event log, frames and space-time below.
+ * race, narration); the timeline, notifiers, event log, frames and space-time below. Workload
+ * mode is the bar, the workload's panel and its results, nothing of a scenario's.
  * @module
  */
 
@@ -18,22 +19,31 @@ import { WorkloadPanel, WorkloadResults } from './views/Workload.tsx';
 
 /** The whole page. */
 export function App() {
+  // A workload run has no page tables, events or steps: its mode shows its own panels only.
+  if (mode.value === 'workload')
+    return (
+      <div class="app">
+        <Controls />
+        <main class="workload-main">
+          <div class="left">
+            <WorkloadPanel />
+          </div>
+          <div class="centre">
+            <WorkloadResults />
+          </div>
+        </main>
+      </div>
+    );
   return (
     <div class="app">
       <Controls />
       <main>
         <div class="left">
-          {mode.value === 'learn' ? (
-            <Learn />
-          ) : mode.value === 'race' ? (
-            <Race />
-          ) : mode.value === 'workload' ? (
-            <WorkloadPanel />
-          ) : (
-            <Editor />
-          )}
+          {mode.value === 'learn' ? <Learn /> : mode.value === 'race' ? <Race /> : <Editor />}
         </div>
-        <div class="centre">{mode.value === 'workload' ? <WorkloadResults /> : <Maps />}</div>
+        <div class="centre">
+          <Maps />
+        </div>
         <div class="right">
           <Inspector />
           <Notifiers />

@@ -12,18 +12,23 @@ function fileName(): string {
   return `${scenarioName.value || 'run'}.trace.json`;
 }
 
-/** Saves the loaded run's trace as `NAME.trace.json`. */
-export async function downloadTrace(): Promise<void> {
-  status.value = 'tracing…';
-  const json = await traceJson();
+/** Saves `json` as a download named `name`. */
+export function saveJson(name: string, json: string): void {
   const url = URL.createObjectURL(new Blob([json], { type: 'application/json' }));
   const a = document.createElement('a');
   a.href = url;
-  a.download = fileName();
+  a.download = name;
   document.body.appendChild(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** Saves the loaded run's trace as `NAME.trace.json`. */
+export async function downloadTrace(): Promise<void> {
+  status.value = 'tracing…';
+  const json = await traceJson();
+  saveJson(fileName(), json);
   status.value = `trace of ${scenarioName.value}: ${json.length} bytes, saved as ${fileName()}`;
 }
 

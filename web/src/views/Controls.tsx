@@ -1,6 +1,7 @@
 /**
  * The top bar: mode, scenario picker, stepping (⏮ ◀ ▶ ⏭, play, speed, step unit, go to event),
- * and the `#state` summary the page keeps current (the machine-readable contract).
+ * and the `#state` summary the page keeps current (the machine-readable contract). In Workload
+ * mode the bar shows the modes only.
  * @module
  */
 import { useEffect } from 'preact/hooks';
@@ -22,6 +23,9 @@ import {
 } from '../store.ts';
 import { downloadTrace, openInPerfetto } from '../trace-export.ts';
 import { loadWorkload, workloadName } from '../workload-store.ts';
+
+/** The example a page without a scenario opens (as the page does without a URL). */
+const firstExample = (): string => (EXAMPLES.has('migrate') ? 'migrate' : ([...EXAMPLES.keys()][0] ?? ''));
 
 /** The bar. */
 export function Controls() {
@@ -51,8 +55,10 @@ export function Controls() {
     return () => cancelAnimationFrame(raf);
   }, [playing.value]);
   const row = at > 0 && rec ? rec.rows[at - 1] : null;
+  // A workload has no scenario to pick, step through or trace: its bar is the modes only
+  // (style.css hides the rest; `#state` stays in the page).
   return (
-    <header>
+    <header class={mode.value === 'workload' ? 'workload-bar' : undefined}>
       <strong class="brand">hmmsim</strong>
       <div class="modes" role="tablist">
         {(['learn', 'explore', 'race', 'workload'] as const).map((m) => (
@@ -65,6 +71,8 @@ export function Controls() {
               mode.value = m;
               if (m === 'learn') void runDemo();
               if (m === 'workload' && !workloadName.value) loadWorkload([...WORKLOADS.keys()][0] ?? '');
+              // A page opened on a workload has no scenario yet: the other modes start with one.
+              if ((m === 'explore' || m === 'race') && !recording.value) void runExample(firstExample());
             }}
           >
             {m[0]!.toUpperCase() + m.slice(1)}

@@ -1,16 +1,21 @@
 /**
  * The scenario editor: CodeMirror 6 with JSON highlighting and, as lint diagnostics at their line,
- * the messages `hmmsim run` prints for the same text (the CLI's own validator runs on each edit).
+ * the messages `hmmsim run` prints for the same text (the CLI's own validator runs on each edit);
+ * the line of the step under the cursor is lit.
  * Loaded lazily, once the first recording is drawn: the maps do not wait for it.
  * @module
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
+import type { Recording } from '../model/recorder.ts';
 import { deleteSaved, listSaved, loadSaved, type SavedScenario, saveScenario } from '../model/saved.ts';
 import { parseScenario } from '../model/scenario-text.ts';
 import { encodeShare } from '../model/share.ts';
 import {
+  cursor,
   linkError,
   pageReady,
+  race,
+  recording,
   runText,
   scenarioName,
   scenarioNameOf,
@@ -27,10 +32,27 @@ function storage(): Storage | null {
   }
 }
 
+/**
+ * The source line of the top-level step under the cursor — the step the last applied event
+ * belongs to — or null at the start, in the set-up, or for a recording that is not the editor's
+ * scenario (`ofScenario` false: a race's replay).
+ */
+export function stepLineAt(rec: Recording | null, at: number, ofScenario: boolean): number | null {
+  if (!rec || !ofScenario || at <= 0) return null;
+  // Marks are the step ends in order (the set-up's first); the last applied row is at − 1.
+  const k = rec.marks.findIndex((m) => m.row >= at - 1);
+  return k >= 1 ? (rec.marks[k]?.line ?? null) : null;
+}
+
 /** The editor with its Run button. */
 export function Editor() {
   const host = useRef<HTMLDivElement>(null);
-  const view = useRef<{ text: () => string; set: (t: string) => void } | null>(null);
+  const view = useRef<{
+    text: () => string;
+    set: (t: string) => void;
+    light: (line: number | null) => void;
+  } | null>(null);
+  const [editorReady, setEditorReady] = useState(false);
   const [problems, setProblems] = useState<string[]>([]);
   const [saved, setSaved] = useState<SavedScenario[]>(() => {
     const st = storage();
@@ -75,14 +97,38 @@ export function Editor() {
     let destroyed = false;
     let destroy = () => {};
     void (async () => {
-      const [{ EditorView, basicSetup }, { json }, { linter, lintGutter }, { EditorState }] =
-        await Promise.all([
-          import('codemirror'),
-          import('@codemirror/lang-json'),
-          import('@codemirror/lint'),
-          import('@codemirror/state'),
-        ]);
+      const [
+        { EditorView, basicSetup },
+        { json },
+        { linter, lintGutter },
+        { EditorState, StateEffect, StateField },
+        { Decoration },
+      ] = await Promise.all([
+        import('codemirror'),
+        import('@codemirror/lang-json'),
+        import('@codemirror/lint'),
+        import('@codemirror/state'),
+        import('@codemirror/view'),
+      ]);
       if (destroyed || !host.current) return;
+      // The line of the step under the cursor, lit (a line decoration set by an effect).
+      const setStepLine = StateEffect.define<number | null>();
+      const litLine = Decoration.line({ class: 'cm-step-line' });
+      const stepLine = StateField.define({
+        create: () => Decoration.none,
+        update(deco, tr) {
+          // An edit unlights it: the recording's lines no longer name the text's steps.
+          let d = tr.docChanged ? Decoration.none : deco;
+          for (const e of tr.effects)
+            if (e.is(setStepLine))
+              d =
+                e.value === null || e.value > tr.state.doc.lines
+                  ? Decoration.none
+                  : Decoration.set([litLine.range(tr.state.doc.line(e.value).from)]);
+          return d;
+        },
+        provide: (f) => EditorView.decorations.from(f),
+      });
       const lint = linter(
         (v) => {
           const text = v.state.doc.toString();
@@ -108,14 +154,24 @@ export function Editor() {
       const ev = new EditorView({
         state: EditorState.create({
           doc: scenarioText.value,
-          extensions: [basicSetup, json(), lintGutter(), lint],
+          extensions: [basicSetup, json(), lintGutter(), lint, stepLine],
         }),
         parent: host.current,
       });
       view.current = {
         text: () => ev.state.doc.toString(),
         set: (t) => ev.dispatch({ changes: { from: 0, to: ev.state.doc.length, insert: t } }),
+        light: (line) => {
+          const pos = line === null || line > ev.state.doc.lines ? null : ev.state.doc.line(line).from;
+          ev.dispatch({
+            effects: [
+              setStepLine.of(line),
+              ...(pos === null ? [] : [EditorView.scrollIntoView(pos, { y: 'nearest' })]),
+            ],
+          });
+        },
       };
+      setEditorReady(true);
       destroy = () => ev.destroy();
     })();
     return () => {
@@ -127,6 +183,20 @@ export function Editor() {
     const v = view.current;
     if (v && v.text() !== scenarioText.value) v.set(scenarioText.value);
   }, [scenarioText.value]);
+  // Light the step under the cursor while the editor shows the text that was recorded. The
+  // host's data-step-line and data-step-at say which line is lit for which cursor (tests).
+  const at = cursor.value;
+  const line = stepLineAt(recording.value, at, race.value === null);
+  useEffect(() => {
+    const v = view.current;
+    if (!v || !host.current) return;
+    const shown = v.text() === scenarioText.value ? line : null;
+    v.light(shown);
+    host.current.dataset.stepLine = shown === null ? '' : String(shown);
+  }, [line, editorReady, scenarioText.value]);
+  useEffect(() => {
+    if (view.current && host.current) host.current.dataset.stepAt = String(at);
+  }, [at, line, editorReady, scenarioText.value]);
   return (
     <section class="panel editor" id="editor">
       <h3>

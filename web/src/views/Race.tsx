@@ -5,19 +5,9 @@
  * @module
  */
 import { useState } from 'preact/hooks';
-import { MUTANTS } from '../../../src/explore/mutants/index.ts';
 import { whatIf } from '../model/jobs.ts';
-import {
-  exploreProgress,
-  exploreReport,
-  race,
-  runToken,
-  scenarioName,
-  scenarioText,
-  seek,
-  sim,
-  status,
-} from '../store.ts';
+import { race, runToken, seek, status } from '../store.ts';
+import { RaceExplore } from './RaceExplore.tsx';
 
 /** A decision point of an account: where, what was picked, among which candidates. */
 interface DecisionPoint {
@@ -49,88 +39,10 @@ export function decisions(steps: readonly { thread: string; what: string }[]): D
 export function Race() {
   const r = race.value;
   const [token, setToken] = useState(r?.token ?? '');
-  const [mutant, setMutant] = useState('');
-  const [schedules, setSchedules] = useState(300);
-  const [seed, setSeed] = useState(1);
-  const report = exploreReport.value;
-  const runExplore = async () => {
-    exploreReport.value = null;
-    exploreProgress.value = 'exploring…';
-    const q = mutant
-      ? { kind: 'explore' as const, mutant, schedules, seed }
-      : {
-          kind: 'explore' as const,
-          text: scenarioText.value,
-          file: `${scenarioName.value}.json`,
-          schedules,
-          seed,
-        };
-    const rep = await sim.request(q, (n) => (exploreProgress.value = `${n} schedules…`));
-    if (rep.kind === 'explored') {
-      exploreReport.value = rep.report;
-      const f = rep.report.failure;
-      exploreProgress.value = f
-        ? `violation (${f.violation.oracle}) at schedule ${f.schedule} of ${rep.report.schedules}`
-        : `no violation in ${rep.report.schedules} schedules`;
-      if (f) {
-        setToken(f.shrunkToken);
-        await runToken(f.shrunkToken);
-      }
-    } else if (rep.kind === 'invalid') exploreProgress.value = rep.invalid.messages.join('\n');
-    else if (rep.kind === 'error') exploreProgress.value = rep.message;
-  };
   return (
     <section class="panel race" id="race">
       <h3>Race</h3>
-      <div class="row">
-        <label>
-          explore{' '}
-          <select
-            value={mutant}
-            onChange={(e) => setMutant((e.target as HTMLSelectElement).value)}
-            id="mutant"
-          >
-            <option value="">this scenario</option>
-            {MUTANTS.map((m) => (
-              <option value={m.id}>
-                {m.id} — {m.title.replace(/`/g, '').slice(0, 60)}
-              </option>
-            ))}
-          </select>
-        </label>{' '}
-        <label>
-          schedules{' '}
-          <input
-            type="number"
-            min={1}
-            value={schedules}
-            onInput={(e) => setSchedules(Number((e.target as HTMLInputElement).value))}
-          />
-        </label>{' '}
-        <label>
-          seed{' '}
-          <input
-            type="number"
-            min={0}
-            value={seed}
-            onInput={(e) => setSeed(Number((e.target as HTMLInputElement).value))}
-          />
-        </label>{' '}
-        <button type="button" id="explore" onClick={() => void runExplore()}>
-          ⚑ Explore
-        </button>{' '}
-        <button
-          type="button"
-          onClick={() => {
-            sim.reset();
-            exploreProgress.value = 'stopped';
-          }}
-        >
-          Stop
-        </button>
-        <span id="explore-progress"> {exploreProgress.value}</span>
-      </div>
-      {report?.failure && <pre class="account">{report.failure.text}</pre>}
+      <RaceExplore setToken={setToken} />
       <form
         class="row"
         onSubmit={(e) => {

@@ -2,8 +2,8 @@
  * The race lanes (Race mode, in place of the filmstrip): one lane per simulated thread, the
  * replayed schedule's account as steps across them — bus events, the explorer's decisions
  * (preemptions marked), the switches between threads drawn as the jump from lane to lane — with
- * the violating step flagged and the replay token above. Stepping through the account moves the
- * page's cursor to the machine state after each step.
+ * the violating step flagged and the replay token above. Stepping through the account (by step
+ * or by decision point) moves the page's cursor to the machine state after each step.
  * @module
  */
 import { cursor, race, raceStep, seek } from '../store.ts';
@@ -40,6 +40,16 @@ export function goToRaceStep(j: number): void {
   const k = Math.max(0, Math.min(r.accountSteps.length - 1, j));
   raceStep.value = k;
   seek(r.stepAt[k]!);
+}
+
+/**
+ * The decision step (a decision point of the schedule, preempting or not) after `cur` (dir 1) or
+ * before it (dir −1), or −1 when there is none.
+ */
+export function nextDecision(kinds: readonly StepKind[], cur: number, dir: 1 | -1): number {
+  for (let j = cur + dir; j >= 0 && j < kinds.length; j += dir)
+    if (kinds[j] === 'decision' || kinds[j] === 'preempt') return j;
+  return -1;
 }
 
 /** The lanes. */
@@ -86,6 +96,24 @@ export function RaceLanes() {
         >
           ▶
         </button>
+        <button
+          type="button"
+          id="race-prev-decision"
+          title="previous decision point of the schedule"
+          disabled={nextDecision(kinds, cur, -1) < 0}
+          onClick={() => goToRaceStep(nextDecision(kinds, cur, -1))}
+        >
+          ◀ decision
+        </button>
+        <button
+          type="button"
+          id="race-next-decision"
+          title="next decision point of the schedule"
+          disabled={nextDecision(kinds, cur, 1) < 0}
+          onClick={() => goToRaceStep(nextDecision(kinds, cur, 1))}
+        >
+          decision ▶
+        </button>
         {violation >= 0 && (
           <button
             type="button"
@@ -119,6 +147,24 @@ export function RaceLanes() {
               </text>
             </g>
           ))}
+          <button
+            type="button"
+            id="race-prev-decision"
+            title="previous decision point of the schedule"
+            disabled={nextDecision(kinds, cur, -1) < 0}
+            onClick={() => goToRaceStep(nextDecision(kinds, cur, -1))}
+          >
+            ◀ decision
+          </button>
+          <button
+            type="button"
+            id="race-next-decision"
+            title="next decision point of the schedule"
+            disabled={nextDecision(kinds, cur, 1) < 0}
+            onClick={() => goToRaceStep(nextDecision(kinds, cur, 1))}
+          >
+            decision ▶
+          </button>
           {violation >= 0 && (
             <rect
               class="violation-band"
