@@ -300,26 +300,36 @@ export async function traceJson(): Promise<string> {
 }
 
 let urlTimer: ReturnType<typeof setTimeout> | null = null;
+/** When the oldest URL change not yet written was asked for (performance.now), or -1. */
+let urlSince = -1;
 /**
  * Keeps `?scenario=NAME&step=N` (and `at=` between step ends, `token=` in Race mode, `share=`
  * for a shared scenario) current; an edited scenario has no URL of its own (Share makes one).
+ * Written once the cursor has rested 200 ms (at most a second after a move): `replaceState`
+ * costs milliseconds, more than a whole step, and stepping or playing must not pay it each time.
  */
 export function syncUrl(): void {
-  if (urlTimer) return;
-  urlTimer = setTimeout(() => {
-    urlTimer = null;
-    const s = seekState.value;
-    if (!s) return;
-    const q = new URLSearchParams();
-    const sh = shared.value;
-    if (race.value) q.set('token', race.value.token);
-    else if (sh && sh.text === scenarioText.value) q.set('share', sh.param);
-    else if (EXAMPLES.has(scenarioName.value) && EXAMPLES.get(scenarioName.value) === scenarioText.value)
-      q.set('scenario', scenarioName.value);
-    else return;
-    const step = s.step();
-    q.set('step', s.at === s.atStep('end') && s.at === s.rec.rows.length ? 'end' : String(step));
-    if (s.at !== s.atStep(step)) q.set('at', String(s.at));
-    history.replaceState(null, '', `?${q.toString()}`);
-  }, 150);
+  const now = performance.now();
+  if (urlSince < 0) urlSince = now;
+  if (urlTimer) clearTimeout(urlTimer);
+  urlTimer = setTimeout(
+    () => {
+      urlTimer = null;
+      urlSince = -1;
+      const s = seekState.value;
+      if (!s) return;
+      const q = new URLSearchParams();
+      const sh = shared.value;
+      if (race.value) q.set('token', race.value.token);
+      else if (sh && sh.text === scenarioText.value) q.set('share', sh.param);
+      else if (EXAMPLES.has(scenarioName.value) && EXAMPLES.get(scenarioName.value) === scenarioText.value)
+        q.set('scenario', scenarioName.value);
+      else return;
+      const step = s.step();
+      q.set('step', s.at === s.atStep('end') && s.at === s.rec.rows.length ? 'end' : String(step));
+      if (s.at !== s.atStep(step)) q.set('at', String(s.at));
+      history.replaceState(null, '', `?${q.toString()}`);
+    },
+    Math.max(0, Math.min(200, urlSince + 1000 - now)),
+  );
 }
