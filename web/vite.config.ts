@@ -27,6 +27,7 @@ function startWorkerEarly(): Plugin {
     var q = new URLSearchParams(location.search);
     if (q.has('token') || q.has('share') || q.has('workload')) return;
     var name = q.get('scenario') || 'migrate';
+    performance.mark('hmmsim:worker-start');
     var w = new Worker(${JSON.stringify(`./${file}`)}, { type: 'module' });
     var early = { worker: w, name: name, replies: [], failed: null };
     w.onmessage = function (e) { early.replies.push(e.data); };
