@@ -74,32 +74,40 @@ describe('map pixels', () => {
     for (const step of [1, 3]) {
       st.seek(st.atStep(step));
       const page = await s.open(`?scenario=${name}&step=${step}`);
-      for (const [view, codes, colours] of [
-        ['cpu-map', st.codes, PAGE_COLOURS],
-        ['device-map', st.dev, DEVICE_COLOURS],
-      ] as const) {
-        const canvas = page.locator(`canvas[data-view=${view}]`);
-        const ppx = Number(await canvas.getAttribute('data-ppx'));
-        const cols = Number(await canvas.getAttribute('data-cols'));
-        const l = layout(rec.regions, ppx, cols);
-        const samples = [0, 5, 511, 512, 1023].map((i) => {
-          const b = l.bands[0]!;
-          // A point inside the cell, off its grid lines and outlines.
-          return {
-            i,
-            x: (i % cols) * ppx + Math.floor(ppx / 2),
-            y: b.top + Math.floor(i / cols) * ppx + Math.floor(ppx / 2),
-          };
-        });
-        const got = await canvas.evaluate((c: HTMLCanvasElement, pts) => {
-          const ctx = c.getContext('2d')!;
-          return pts.map((p) => {
-            const d = ctx.getImageData(p.x, p.y, 1, 1).data;
-            return `#${[d[0], d[1], d[2]].map((v) => v!.toString(16).padStart(2, '0')).join('')}`;
+      // Fitted (cells drawn scaled) and at one pixel a page (cells put straight on the canvas).
+      for (const zoom of ['0', '1'])
+        for (const [view, codes, colours] of [
+          ['cpu-map', st.codes, PAGE_COLOURS],
+          ['device-map', st.dev, DEVICE_COLOURS],
+        ] as const) {
+          if (zoom !== '0') {
+            await page.selectOption('.maps .legend select', zoom);
+            await page.waitForSelector(`canvas[data-view=${view}][data-ppx="${zoom}"]`);
+          }
+          const canvas = page.locator(`canvas[data-view=${view}]`);
+          const ppx = Number(await canvas.getAttribute('data-ppx'));
+          const cols = Number(await canvas.getAttribute('data-cols'));
+          const l = layout(rec.regions, ppx, cols);
+          const samples = [0, 5, 511, 512, 1023].map((i) => {
+            const b = l.bands[0]!;
+            // A point inside the cell, off its grid lines and outlines.
+            return {
+              i,
+              x: (i % cols) * ppx + Math.floor(ppx / 2),
+              y: b.top + Math.floor(i / cols) * ppx + Math.floor(ppx / 2),
+            };
           });
-        }, samples);
-        expect(got, `${view} at step ${step}`).toEqual(samples.map((p) => colours[codes[p.i]!]));
-      }
+          const got = await canvas.evaluate((c: HTMLCanvasElement, pts) => {
+            const ctx = c.getContext('2d')!;
+            return pts.map((p) => {
+              const d = ctx.getImageData(p.x, p.y, 1, 1).data;
+              return `#${[d[0], d[1], d[2]].map((v) => v!.toString(16).padStart(2, '0')).join('')}`;
+            });
+          }, samples);
+          expect(got, `${view} at step ${step}, zoom ${zoom}`).toEqual(
+            samples.map((p) => colours[codes[p.i]!]),
+          );
+        }
       await page.close();
     }
     expect(s.errors).toEqual([]);

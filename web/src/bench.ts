@@ -84,6 +84,26 @@ export async function mapFrames(
 }
 
 /**
+ * The reference for {@link mapFrames}: an empty requestAnimationFrame loop for `ms`
+ * milliseconds in the same page, frames a second — what the browser delivers with no work at all
+ * (headless Chromium's frame pacing on a loaded host drops frames of its own).
+ */
+export async function rafFrames(ms = 3000): Promise<{ fps: number; frames: number }> {
+  let frames = 0;
+  const fps = await new Promise<number>((resolve) => {
+    let start = -1;
+    const frame = (t: number) => {
+      if (start < 0) start = t;
+      frames++;
+      if (t - start < ms) requestAnimationFrame(frame);
+      else resolve(((frames - 1) / (t - start)) * 1000);
+    };
+    requestAnimationFrame(frame);
+  });
+  return { fps, frames };
+}
+
+/**
  * Seeks `n` times (one step back or forward, or a random jump), timing each until the page has
  * re-rendered. Each seek is timed `tries` times (going back to where it started in between) and
  * the fastest counts: on a shared machine the slower tries measure the scheduler, not the page.

@@ -13,6 +13,8 @@ import type { WorkloadOutcome } from './model/workload-run.ts';
 /** A request to the worker. */
 export type Request =
   | { readonly id: number; readonly kind: 'record'; readonly text: string; readonly file: string }
+  /** Records an example by name (the page's first request, posted before its modules load). */
+  | { readonly id: number; readonly kind: 'record-example'; readonly name: string }
   | { readonly id: number; readonly kind: 'demo' }
   | {
       readonly id: number;

@@ -17,34 +17,92 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 type Pending = { resolve: (r: Reply) => void; onProgress?: (n: number) => void };
 
+/**
+ * What the built page's first script started (see web/vite.config.ts): the worker, the example
+ * it is recording (request id 0), the replies that came before the store took it over, and why
+ * the worker failed, if it did.
+ */
+interface EarlyStart {
+  readonly worker: Worker;
+  readonly name: string;
+  readonly replies: Reply[];
+  readonly failed: string | null;
+}
+
+declare global {
+  interface Window {
+    __hmmsimEarly?: EarlyStart;
+  }
+}
+
 /** The worker client: one request at a time per kind is enough for the page. */
 class SimClient {
   private worker: Worker | null = null;
   private next = 1;
   private readonly pending = new Map<number, Pending>();
+  /** The example the early worker is recording as request 0, until that is taken. */
+  private early: string | null = null;
 
   private get w(): Worker {
     if (!this.worker) {
-      performance.mark('hmmsim:worker-start');
-      this.worker = new Worker(new URL('./workers/sim.worker.ts', import.meta.url), { type: 'module' });
-      this.worker.onmessage = (e: MessageEvent<Reply>) => {
-        const p = this.pending.get(e.data.id);
-        if (!p) return;
-        if (e.data.kind === 'progress') {
-          p.onProgress?.(e.data.schedules);
-          return;
-        }
-        this.pending.delete(e.data.id);
-        performance.mark(`hmmsim:reply-${e.data.kind}`);
-        p.resolve(e.data);
-      };
-      this.worker.onerror = (e) => {
-        for (const [id, p] of this.pending)
-          p.resolve({ id, kind: 'error', message: e.message || 'worker error' });
-        this.pending.clear();
-      };
+      const early = window.__hmmsimEarly;
+      window.__hmmsimEarly = undefined;
+      if (early) {
+        this.worker = early.worker;
+        this.early = early.name;
+      } else {
+        performance.mark('hmmsim:worker-start');
+        this.worker = new Worker(new URL('./workers/sim.worker.ts', import.meta.url), { type: 'module' });
+      }
+      const w = this.worker;
+      w.onmessage = (e: MessageEvent<Reply>) => this.reply(e.data);
+      w.onerror = (e) => this.fail(e.message || 'worker error');
+      if (early) {
+        for (const r of early.replies) this.reply(r);
+        if (early.failed !== null) this.fail(early.failed);
+      }
     }
     return this.worker;
+  }
+
+  private reply(r: Reply): void {
+    const p = this.pending.get(r.id);
+    if (!p) {
+      // The early recording's answer, come before anyone asked for it (see takeEarly).
+      if (r.id === 0 && r.kind !== 'progress') this.earlyReply = r;
+      return;
+    }
+    if (r.kind === 'progress') {
+      p.onProgress?.(r.schedules);
+      return;
+    }
+    this.pending.delete(r.id);
+    performance.mark(`hmmsim:reply-${r.kind}`);
+    p.resolve(r);
+  }
+
+  private fail(message: string): void {
+    for (const [id, p] of this.pending) p.resolve({ id, kind: 'error', message });
+    this.pending.clear();
+    if (this.early !== null) this.earlyReply = { id: 0, kind: 'error', message };
+  }
+
+  /** The early recording's reply when it came before {@link takeEarly} asked for it. */
+  private earlyReply: Reply | null = null;
+
+  /**
+   * The recording of example `name` the page's first script asked for, when it did (once);
+   * otherwise null, and the caller asks for the recording itself.
+   */
+  takeEarly(name: string): Promise<Reply> | null {
+    // Reading the getter adopts the early worker (and sets `early`) on first use.
+    void this.w;
+    if (this.early !== name) return null;
+    this.early = null;
+    const done = this.earlyReply;
+    this.earlyReply = null;
+    if (done) return Promise.resolve(done);
+    return new Promise((resolve) => this.pending.set(0, { resolve }));
   }
 
   request(q: DistributiveOmit<Request, 'id'>, onProgress?: (n: number) => void): Promise<Reply> {
@@ -59,6 +117,8 @@ class SimClient {
   reset(): void {
     this.worker?.terminate();
     this.worker = null;
+    this.early = null;
+    this.earlyReply = null;
     for (const [id, p] of this.pending) p.resolve({ id, kind: 'error', message: 'stopped' });
     this.pending.clear();
   }
@@ -175,7 +235,9 @@ export async function runText(
   scenarioText.value = text;
   status.value = `running ${name}…`;
   linkError.value = null;
-  const r = await sim.request({ kind: 'record', text, file: `${name}.json` });
+  // An example the page's first script already started recording is taken from there.
+  const early = EXAMPLES.get(name) === text ? sim.takeEarly(name) : null;
+  const r = await (early ?? sim.request({ kind: 'record', text, file: `${name}.json` }));
   if (r.kind === 'invalid') {
     invalid.value = r.invalid;
     status.value = `${name}: ${r.invalid.messages.length} problem(s) in the scenario`;
@@ -300,26 +362,36 @@ export async function traceJson(): Promise<string> {
 }
 
 let urlTimer: ReturnType<typeof setTimeout> | null = null;
+/** When the oldest URL change not yet written was asked for (performance.now), or -1. */
+let urlSince = -1;
 /**
  * Keeps `?scenario=NAME&step=N` (and `at=` between step ends, `token=` in Race mode, `share=`
  * for a shared scenario) current; an edited scenario has no URL of its own (Share makes one).
+ * Written once the cursor has rested 200 ms (at most a second after a move): `replaceState`
+ * costs milliseconds, more than a whole step, and stepping or playing must not pay it each time.
  */
 export function syncUrl(): void {
-  if (urlTimer) return;
-  urlTimer = setTimeout(() => {
-    urlTimer = null;
-    const s = seekState.value;
-    if (!s) return;
-    const q = new URLSearchParams();
-    const sh = shared.value;
-    if (race.value) q.set('token', race.value.token);
-    else if (sh && sh.text === scenarioText.value) q.set('share', sh.param);
-    else if (EXAMPLES.has(scenarioName.value) && EXAMPLES.get(scenarioName.value) === scenarioText.value)
-      q.set('scenario', scenarioName.value);
-    else return;
-    const step = s.step();
-    q.set('step', s.at === s.atStep('end') && s.at === s.rec.rows.length ? 'end' : String(step));
-    if (s.at !== s.atStep(step)) q.set('at', String(s.at));
-    history.replaceState(null, '', `?${q.toString()}`);
-  }, 150);
+  const now = performance.now();
+  if (urlSince < 0) urlSince = now;
+  if (urlTimer) clearTimeout(urlTimer);
+  urlTimer = setTimeout(
+    () => {
+      urlTimer = null;
+      urlSince = -1;
+      const s = seekState.value;
+      if (!s) return;
+      const q = new URLSearchParams();
+      const sh = shared.value;
+      if (race.value) q.set('token', race.value.token);
+      else if (sh && sh.text === scenarioText.value) q.set('share', sh.param);
+      else if (EXAMPLES.has(scenarioName.value) && EXAMPLES.get(scenarioName.value) === scenarioText.value)
+        q.set('scenario', scenarioName.value);
+      else return;
+      const step = s.step();
+      q.set('step', s.at === s.atStep('end') && s.at === s.rec.rows.length ? 'end' : String(step));
+      if (s.at !== s.atStep(step)) q.set('at', String(s.at));
+      history.replaceState(null, '', `?${q.toString()}`);
+    },
+    Math.max(0, Math.min(200, urlSince + 1000 - now)),
+  );
 }

@@ -641,11 +641,20 @@ export class Recorder {
       const r = regions[ri]!;
       const mm = this.mmByPid.get(r.pid)!;
       const sts = this.regionStretches[ri]!;
+      const raw = this.raw;
       for (const st of sts) {
-        const dirty = mm.exited ? full : this.raw.changed(mm, st) || full;
-        if (!dirty) continue;
-        readPageStates(mm, st.vpn * PAGE_SIZE, st.n, this.sCodes, this.sPfns, st.o);
-        this.diffCpu(st.o, st.o + st.n);
+        let lo = 0;
+        let hi = st.n;
+        if (!mm.exited) {
+          if (!raw.changed(mm, st) && !full) continue;
+          // Only the pages whose words changed (all of them on a full read).
+          if (!full) {
+            lo = raw.lo;
+            hi = raw.hi;
+          }
+        } else if (!full) continue;
+        readPageStates(mm, (st.vpn + lo) * PAGE_SIZE, hi - lo, this.sCodes, this.sPfns, st.o + lo);
+        this.diffCpu(st.o + lo, st.o + hi);
       }
       const f = r.file === null ? undefined : this.fileByName.get(r.file);
       if (!f) {

@@ -62,10 +62,21 @@ export class RawWords {
   }
 
   /**
+   * After {@link changed} returned true: the pages `[lo, hi)` of the stretch (offsets from its
+   * first page) whose words may differ — the whole stretch when the entry above changed, else
+   * the first to the last PTE that differs. Decoding only them is exact: a page's state depends
+   * on its own PTE and the entries above it (and on the VMAs, whose changes force a full read).
+   */
+  lo = 0;
+  hi = 0;
+
+  /**
    * Whether the words under stretch `s` of `mm` differ from the last look (the first look
    * always differs); keeps the current words either way. The stretch's key is its flat index.
    */
   changed(mm: MmStruct, s: Stretch): boolean {
+    this.lo = 0;
+    this.hi = s.n;
     const pool = mm.kernel.pt;
     const w = pool.words;
     const u = s.o * 3;
@@ -78,7 +89,7 @@ export class RawWords {
     const lo = off < 0 ? 0 : w[off]!;
     const hi = off < 0 ? 0 : w[off + 1]!;
     const up = this.upper;
-    let differs = up[u] !== level || up[u + 1] !== lo || up[u + 2] !== hi;
+    const differs = up[u] !== level || up[u + 1] !== lo || up[u + 2] !== hi;
     up[u] = level;
     up[u + 1] = lo;
     up[u + 2] = hi;
@@ -97,16 +108,33 @@ export class RawWords {
     }
     const n = s.n;
     const o = s.o;
-    if (!differs) differs = !sameEntries(v, e, p, o, n);
-    if (differs) p.set(v.subarray(e, e + n), o);
-    return differs;
+    if (differs) {
+      p.set(v.subarray(e, e + n), o);
+      return true;
+    }
+    const first = firstDiff(v, e, p, o, n);
+    if (first === n) return false;
+    const last = lastDiff(v, e, p, o, n);
+    // Only the PTEs between the first and the last difference need decoding (and keeping).
+    p.set(v.subarray(e + first, e + last + 1), o + first);
+    this.lo = first;
+    this.hi = last + 1;
+    return true;
   }
 }
 
-/** Whether `a[i…i+n)` equals `b[j…j+n)` (a tight loop the JIT keeps monomorphic). */
-function sameEntries(a: Float64Array, i: number, b: Float64Array, j: number, n: number): boolean {
-  for (let k = 0; k < n; k++) if (a[i + k] !== b[j + k]) return false;
-  return true;
+/** The first k < n with `a[i+k] !== b[j+k]`, or n (a tight loop the JIT keeps monomorphic). */
+function firstDiff(a: Float64Array, i: number, b: Float64Array, j: number, n: number): number {
+  let k = 0;
+  while (k < n && a[i + k] === b[j + k]) k++;
+  return k;
+}
+
+/** The last k < n with `a[i+k] !== b[j+k]` (there is one). */
+function lastDiff(a: Float64Array, i: number, b: Float64Array, j: number, n: number): number {
+  let k = n - 1;
+  while (k > 0 && a[i + k] === b[j + k]) k--;
+  return k;
 }
 
 /** The keys written to a watched table. */

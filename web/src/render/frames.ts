@@ -26,22 +26,38 @@ export interface FramePaint {
   readonly runs: readonly MoveRun[];
 }
 
-/** Paints the frame map on a canvas sized to it (see {@link frameCanvasSize}). */
-export function paintFrames(ctx: CanvasRenderingContext2D, p: FramePaint): void {
-  const rows = Math.ceil(p.nrFrames / FRAME_COLS);
-  const img = ctx.createImageData(FRAME_COLS, rows);
+/** The cells of a frame map at one pixel a frame (what {@link paintFrames} scales up). */
+export type FrameCells = OffscreenCanvas;
+
+/**
+ * Draws the cells alone, one pixel a frame: they change only with the frame states (a re-run),
+ * not with the cursor, so the view keeps them and a step only blits them and draws the arrows.
+ */
+export function frameCells(p: Omit<FramePaint, 'runs'>): FrameCells {
+  const rows = Math.max(1, Math.ceil(p.nrFrames / FRAME_COLS));
+  const cells = new OffscreenCanvas(FRAME_COLS, rows);
+  const x = cells.getContext('2d')!;
+  const img = x.createImageData(FRAME_COLS, rows);
   const px = new Uint32Array(img.data.buffer);
   for (let i = 0; i < p.nrFrames; i++) {
     const st = p.states && i < p.states.length ? p.states[i] : undefined;
     px[i] = st === undefined ? p.background[i >= p.ramFrames ? 1 : 0] : p.lut[st]!;
   }
-  // Cells first at one pixel a frame, then scaled up without smoothing.
-  const tmp = new OffscreenCanvas(FRAME_COLS, rows);
-  tmp.getContext('2d')!.putImageData(img, 0, 0);
+  x.putImageData(img, 0, 0);
+  return cells;
+}
+
+/** Paints the frame map on a canvas sized to it (see {@link frameCanvasSize}): cells, then arrows. */
+export function paintFrames(
+  ctx: CanvasRenderingContext2D,
+  cells: FrameCells,
+  runs: readonly MoveRun[],
+): void {
+  // Cells at one pixel a frame, scaled up without smoothing.
   ctx.imageSmoothingEnabled = false;
   ctx.clearRect(0, 0, ctx.canvas.width, ctx.canvas.height);
-  ctx.drawImage(tmp, 0, 0, FRAME_COLS * FRAME_SCALE, rows * FRAME_SCALE);
-  for (const [k, r] of p.runs.entries()) drawRun(ctx, r, k);
+  ctx.drawImage(cells, 0, 0, cells.width * FRAME_SCALE, cells.height * FRAME_SCALE);
+  for (const [k, r] of runs.entries()) drawRun(ctx, r, k);
 }
 
 /** Canvas size of a frame map. */

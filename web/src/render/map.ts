@@ -23,6 +23,9 @@ export interface MapPaint {
   readonly title: (r: Region) => string;
 }
 
+/** Opaque white as a little-endian RGBA pixel. */
+const WHITE = 0xffffffff;
+
 /** Scratch canvases per band width×height (reused between frames). */
 const scratch = new Map<
   string,
@@ -57,11 +60,19 @@ export function paintMap(ctx: CanvasRenderingContext2D, p: MapPaint): void {
     ctx.fillText(p.title(r), 2, b.y + LABEL / 2);
     const s = scratchFor(l.cols, b.rows);
     const px = new Uint32Array(s.img.data.buffer);
-    px.fill(0);
     const n = r.pages;
     for (let i = 0; i < n; i++) px[i] = lut[codes[r.at + i]!]!;
-    s.x.putImageData(s.img, 0, 0);
-    ctx.drawImage(s.c, 0, b.top, l.cols * l.ppx, b.rows * l.ppx);
+    if (l.ppx === 1) {
+      // One pixel a page (the 1 GiB view): the cells go straight onto the canvas, no scaled
+      // copy. putImageData replaces pixels, so the cells past the last page are the canvas's
+      // white, as the drawn path leaves them.
+      px.fill(WHITE, n);
+      ctx.putImageData(s.img, 0, b.top);
+    } else {
+      px.fill(0, n);
+      s.x.putImageData(s.img, 0, 0);
+      ctx.drawImage(s.c, 0, b.top, l.cols * l.ppx, b.rows * l.ppx);
+    }
     if (l.ppx >= 8) {
       ctx.strokeStyle = 'rgba(255,255,255,0.7)';
       ctx.lineWidth = 1;

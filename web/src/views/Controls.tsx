@@ -145,7 +145,10 @@ export function Controls() {
           }}
         >
           <label>
-            event # <input name="n" id="goto" type="number" min={0} max={total} value={at} />
+            {/* The cursor is the placeholder, not the value: setting an input's value on every
+                step moves its selection, and each selectionchange makes the editor read the
+                document's selection (a forced layout). */}
+            event # <input name="n" id="goto" type="number" min={0} max={total} placeholder={String(at)} />
           </label>
         </form>
         <span class="pos" id="position">

@@ -3,7 +3,7 @@
  * so a page sits at the same place on both.
  * @module
  */
-import { useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { fitLayout, hit, type Layout, layout } from '../geometry.ts';
 import { DEVICE_CODE_NAMES, PAGE_CODE_NAMES } from '../model/pages.ts';
 import { bandLabel, processLabel } from '../model/process-label.ts';
@@ -20,21 +20,27 @@ export function Maps() {
   const cpuRef = useRef<HTMLCanvasElement>(null);
   const devRef = useRef<HTMLCanvasElement>(null);
   const [zoom, setZoom] = useState(0);
-  const [lay, setLay] = useState<Layout | null>(null);
   const rec = recording.value;
   const s = seekState.value;
   const at = cursor.value;
   const sel = selected.value;
   const W = 520;
   const H = 460;
+  // The geometry changes with the recording and the zoom only (kept in a memo, not in state set
+  // by the paint: that would render the maps a second time on every step).
+  const lay = useMemo<Layout | null>(
+    () =>
+      !rec
+        ? null
+        : zoom === 0
+          ? fitLayout(rec.regions, W, H)
+          : layout(rec.regions, zoom, Math.max(8, Math.min(512, 2 ** Math.floor(Math.log2(W / zoom))))),
+    [rec, zoom],
+  );
   // Painted in a layout effect: the maps are current as soon as the render commits.
   useLayoutEffect(() => {
-    if (!rec || !s) return;
-    const l =
-      zoom === 0
-        ? fitLayout(rec.regions, W, H)
-        : layout(rec.regions, zoom, Math.max(8, Math.min(512, 2 ** Math.floor(Math.log2(W / zoom)))));
-    setLay(l);
+    if (!rec || !s || !lay) return;
+    const l = lay;
     const open = at > 0 ? rec.open[at - 1]! : [];
     const stale = staleEntries(s.dev);
     const title = (dev: boolean) => (r: (typeof rec.regions)[number]) => bandLabel(r, dev);
@@ -67,7 +73,7 @@ export function Maps() {
       c.dataset.cols = String(l.cols);
       c.dataset.cursor = String(at);
     }
-  }, [rec, s, at, sel, zoom]);
+  }, [rec, s, at, sel, lay]);
   const click = (e: MouseEvent) => {
     if (!lay) return;
     const c = e.currentTarget as HTMLCanvasElement;

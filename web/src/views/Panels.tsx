@@ -9,7 +9,7 @@ import { findMoves, movesAt } from '../model/migrations.ts';
 import { deviceCodeName, PAGE_CODE_NAMES } from '../model/pages.ts';
 import { processLabel } from '../model/process-label.ts';
 import { FRAME_COLOURS, lut, MOVE_COLOURS, rgba32 } from '../palette.ts';
-import { FRAME_COLS, frameCanvasSize, paintFrames } from '../render/frames.ts';
+import { FRAME_COLS, frameCanvasSize, frameCells, paintFrames } from '../render/frames.ts';
 import { cursor, exact, fetchExact, recording, seek, seekState, selected } from '../store.ts';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
@@ -200,24 +200,31 @@ export function Frames() {
   }, [at, sel, rec]);
   const nr = rec ? Math.max(rec.nrFrames, ex?.frames.length ?? 0) : 0;
   const states = ex && ex.row === at - 1 ? ex.frames : null;
+  // The cells change with the frame states only; a step blits them and draws its arrows.
+  const cells = useMemo(
+    () =>
+      rec && nr > 0
+        ? frameCells({
+            nrFrames: nr,
+            ramFrames: rec.ramFrames,
+            states,
+            lut: FRAME_LUT,
+            background: FRAME_BACKGROUND,
+          })
+        : null,
+    [rec, nr, states],
+  );
   useEffect(() => {
     const c = ref.current;
-    if (!c || !rec || nr <= 0) return;
+    if (!c || !cells) return;
     const size = frameCanvasSize(nr);
     if (c.width !== size.width || c.height !== size.height) {
       c.width = size.width;
       c.height = size.height;
     }
-    paintFrames(c.getContext('2d')!, {
-      nrFrames: nr,
-      ramFrames: rec.ramFrames,
-      states,
-      lut: FRAME_LUT,
-      background: FRAME_BACKGROUND,
-      runs,
-    });
+    paintFrames(c.getContext('2d')!, cells, runs);
     c.dataset.runs = String(runs.length);
-  }, [rec, nr, states, runs]);
+  }, [cells, runs]);
   if (!rec) return null;
   const used = states ? states.reduce((a, f) => a + (f === 1 || f === 2 ? 1 : 0), 0) : 0;
   const dev = states ? states.reduce((a, f) => a + (f === 4 ? 1 : 0), 0) : 0;
@@ -335,6 +342,7 @@ export function EventLog() {
           return (
             <button
               type="button"
+              key={r}
               data-row={r}
               class={`row ${row.type}${r === at - 1 ? ' cur' : ''}`}
               onClick={() => seek(r + 1)}

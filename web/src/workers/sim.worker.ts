@@ -27,8 +27,15 @@ function exampleDocs(): ScenarioDoc[] {
 async function handle(q: Request): Promise<void> {
   const t0 = performance.now();
   switch (q.kind) {
-    case 'record': {
-      const r = await recordText(q.text, q.file);
+    case 'record':
+    case 'record-example': {
+      const text = q.kind === 'record' ? q.text : EXAMPLES.get(q.name);
+      const file = q.kind === 'record' ? q.file : `${q.name}.json`;
+      if (text === undefined) {
+        post({ id: q.id, kind: 'error', message: `no example scenario named "${file.slice(0, -5)}"` });
+        return;
+      }
+      const r = await recordText(text, file);
       if ('kind' in r) post({ id: q.id, kind: 'invalid', invalid: r });
       else post({ id: q.id, kind: 'recorded', rec: r, ms: performance.now() - t0 });
       return;
