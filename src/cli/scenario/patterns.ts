@@ -31,17 +31,33 @@ export function patternPages(spec: PatternSpec): number | undefined {
   return n;
 }
 
+/**
+ * Whether this host stores a 32-bit word least significant byte first, as patterns are defined;
+ * then words are written through a `Uint32Array` (one store a word) instead of a `DataView`.
+ */
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 function onePattern(pattern: Pattern, length: number): Uint8Array {
   const out = new Uint8Array(length);
-  const view = new DataView(out.buffer);
   if ('fill' in pattern) out.fill(pattern.fill);
   else if ('bytes' in pattern) {
-    for (let i = 0; i < length; i++) out[i] = pattern.bytes[i % pattern.bytes.length]!;
+    // Write one period, then double the written prefix: a few copies instead of a modulo a byte.
+    const period = Math.min(pattern.bytes.length, length);
+    for (let i = 0; i < period; i++) out[i] = pattern.bytes[i]!;
+    for (let have = period; have < length; have *= 2) out.copyWithin(have, 0, Math.min(have, length - have));
   } else if ('int32' in pattern) {
     const step = pattern.step ?? 1;
-    for (let k = 0; k * 4 + 4 <= length; k++) view.setUint32(k * 4, (pattern.int32 + k * step) >>> 0, true);
+    const words = length >>> 2;
+    if (LITTLE_ENDIAN_HOST) {
+      const w = new Uint32Array(out.buffer, 0, words);
+      for (let k = 0; k < words; k++) w[k] = pattern.int32 + k * step;
+    } else {
+      const view = new DataView(out.buffer);
+      for (let k = 0; k < words; k++) view.setUint32(k * 4, (pattern.int32 + k * step) >>> 0, true);
+    }
   } else {
     const step = pattern.step ?? 1;
+    const view = new DataView(out.buffer);
     for (let p = 0; p * PAGE_SIZE + 4 <= length; p++) {
       view.setUint32(p * PAGE_SIZE, (pattern.pageInt32 + p * step) >>> 0, true);
     }
@@ -73,7 +89,7 @@ export function firstMismatch(actual: Uint8Array, spec: PatternSpec): string | u
   const words = (Array.isArray(spec) ? (spec as readonly Pattern[]) : [spec as Pattern]).some(
     (p) => 'int32' in p || 'pageInt32' in p,
   );
-  for (let i = 0; i < actual.length; i++) {
+  for (let i = firstDifference(actual, want); i < actual.length; i++) {
     if (actual[i] !== want[i]) {
       const w = i & ~3;
       const page = Math.floor(i / PAGE_SIZE);
@@ -86,4 +102,18 @@ export function firstMismatch(actual: Uint8Array, spec: PatternSpec): string | u
     }
   }
   return undefined;
+}
+
+/**
+ * A lower bound on the first index where `a` and `b` (of `a`'s length) differ: whole words are
+ * compared four bytes at a time while `a` is word-aligned, the rest is left to the byte loop.
+ */
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  if ((a.byteOffset & 3) !== 0 || (b.byteOffset & 3) !== 0) return 0;
+  const n = a.length >>> 2;
+  const wa = new Uint32Array(a.buffer, a.byteOffset, n);
+  const wb = new Uint32Array(b.buffer, b.byteOffset, n);
+  let k = 0;
+  while (k < n && wa[k] === wb[k]) k++;
+  return k * 4;
 }

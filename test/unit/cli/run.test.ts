@@ -171,6 +171,44 @@ describe('patterns', () => {
     );
   });
 
+  it('agrees with a byte-at-a-time reference at every length, step and mismatch position', () => {
+    const ref = (spec: { int32: number; step: number } | { bytes: number[] }, n: number) => {
+      const out = new Uint8Array(n);
+      if ('bytes' in spec) for (let i = 0; i < n; i++) out[i] = spec.bytes[i % spec.bytes.length]!;
+      else
+        for (let k = 0; k * 4 + 4 <= n; k++) {
+          const v = (spec.int32 + k * spec.step) >>> 0;
+          for (let b = 0; b < 4; b++) out[k * 4 + b] = (v >>> (8 * b)) & 0xff;
+        }
+      return out;
+    };
+    for (const n of [0, 1, 3, 4, 5, 7, 8, 13, 4096, 4099]) {
+      for (const spec of [
+        { int32: 7, step: 1 },
+        { int32: -3, step: -5 },
+        { int32: 2 ** 31 - 2, step: 3 },
+        { bytes: [1] },
+        { bytes: [9, 8, 7] },
+        { bytes: [1, 2, 3, 4, 5, 6, 7] },
+      ]) {
+        expect(Array.from(patternBytes(spec, n))).toEqual(Array.from(ref(spec, n)));
+        expect(firstMismatch(ref(spec, n), spec)).toBeUndefined();
+        // A changed byte at every position, in an aligned and in an unaligned copy.
+        for (let at = 0; at < Math.min(n, 9); at++) {
+          for (const shift of [0, 1]) {
+            const buf = new Uint8Array(n + shift);
+            buf.set(ref(spec, n), shift);
+            const data = buf.subarray(shift);
+            data[at] = data[at]! ^ 0x40;
+            expect(firstMismatch(data, spec)).toMatch(new RegExp(`(byte|word) ${'int32' in spec ? '' : at}`));
+            if (!('int32' in spec)) expect(firstMismatch(data, spec)).toContain(`byte ${at} (`);
+            else if (at + 4 - (at % 4) <= n) expect(firstMismatch(data, spec)).toContain(`word ${at >> 2} (`);
+          }
+        }
+      }
+    }
+  });
+
   it('names snapshot bytes', () => {
     expect(protName(0x22)).toBe('DEV_PRIVATE_LOCAL|WRITE');
     expect(protName(0x11)).toBe('ZERO|READ');
