@@ -78,7 +78,7 @@ export interface KernelOptions {
    * command line (default 0). Each takes a 1 GiB-aligned gigantic run of free memory; the first
    * GiB never qualifies (it holds the zero pages), so N pages need at least N + 1 GiB of memory.
    */
-  hugetlbGiganticPages?: number;
+  giganticPages?: number;
   /** THP policy (default 'madvise'). */
   thp?: ThpMode;
   /** Seed of everything random in the run (default 1). */
@@ -151,7 +151,7 @@ const KERNEL_OPTION_NAMES: readonly string[] = Object.keys({
   memory: true,
   swap: true,
   hugetlbPages: true,
-  hugetlbGiganticPages: true,
+  giganticPages: true,
   thp: true,
   seed: true,
   scheduler: true,
@@ -258,8 +258,8 @@ export class Kernel {
       throw new UsageError('swap', `must be at most ${MAX_SWAP} bytes (64 GiB), got ${swap}`);
     const hugetlbPages = options.hugetlbPages ?? 2;
     checkNonNegativeInteger('hugetlbPages', hugetlbPages);
-    const giganticPages = options.hugetlbGiganticPages ?? 0;
-    checkNonNegativeInteger('hugetlbGiganticPages', giganticPages);
+    const giganticPages = options.giganticPages ?? 0;
+    checkNonNegativeInteger('giganticPages', giganticPages);
     const thp = options.thp ?? 'madvise';
     if (thp !== 'always' && thp !== 'madvise' && thp !== 'never') {
       throw new UsageError('thp', `must be 'always', 'madvise' or 'never', got ${String(thp)}`);
@@ -276,7 +276,7 @@ export class Kernel {
     this.hugetlbGigantic = new HugetlbPool(this.pm, giganticPages, HPAGE_PUD_ORDER);
     if (this.hugetlbGigantic.nrHugePages < giganticPages)
       throw new UsageError(
-        'hugetlbGiganticPages',
+        'giganticPages',
         `${giganticPages} 1 GiB pages do not fit in ${memory} bytes of memory (each needs a free 1 GiB-aligned GiB; the first holds the zero pages)`,
       );
     this.hugetlb = new HugetlbPool(this.pm, hugetlbPages);

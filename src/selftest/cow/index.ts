@@ -112,7 +112,7 @@ function cowMachine(options: CowRunOptions | undefined, gigantic: boolean): Mach
     memory: gigantic ? 3 * GIGANTIC_SIZE : 64 * 1024 * 1024,
     swap: 32 * 1024 * 1024,
     hugetlbPages: 4,
-    hugetlbGiganticPages: gigantic ? 2 : 0,
+    giganticPages: gigantic ? 2 : 0,
     thp: 'always',
     kernelVersion: options?.kernelVersion ?? 'mainline',
   });

@@ -32,7 +32,7 @@ import {
 
 /** A machine with one 1 GiB page and a 1 GiB private hugetlb mapping at BASE (1 GiB-aligned). */
 async function gigantic(): Promise<Env> {
-  const env = await setupEnv({ memory: 2 * PUD_SIZE, hugetlbGiganticPages: 1 });
+  const env = await setupEnv({ memory: 2 * PUD_SIZE, giganticPages: 1 });
   const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_1GB | MAP_FIXED;
   expect(await env.proc.mmap(BASE, PUD_SIZE, PROT_READ | PROT_WRITE, flags, -1, 0)).toBe(BASE);
   return env;

@@ -48,7 +48,7 @@ const B = 8 * GiB;
 
 /** A machine with `pages` gigantic pages (memory: one GiB more than they take) and a process. */
 async function gigantic(pages: number) {
-  const m = smallMachine({ memory: (pages + 1) * GiB, hugetlbGiganticPages: pages });
+  const m = smallMachine({ memory: (pages + 1) * GiB, giganticPages: pages });
   const p = await m.createProcess();
   return { m, p };
 }
@@ -78,7 +78,7 @@ describe('the 1 GiB pool (hugepagesz=1G hugepages=N)', () => {
     const { m } = await gigantic(2);
     expect([m.hugetlbGigantic.nrHugePages, m.hugetlbGigantic.freeHugePages]).toEqual([2, 2]);
     expect([m.hugetlbGigantic.size, m.hugetlbGigantic.level, m.hugetlbGigantic.order]).toEqual([GiB, 3, 18]);
-    expect(() => smallMachine({ memory: 2 * GiB, hugetlbGiganticPages: 2 })).toThrow(/hugetlbGiganticPages/);
+    expect(() => smallMachine({ memory: 2 * GiB, giganticPages: 2 })).toThrow(/giganticPages/);
   });
 });
 
