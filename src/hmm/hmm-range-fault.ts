@@ -14,7 +14,6 @@ import {
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
   PAGE_SIZE,
-  PMD_SIZE,
   PTRS_PER_TABLE,
   VM_FAULT_COMPLETED,
   VM_FAULT_ERROR,
@@ -25,6 +24,7 @@ import {
 } from '../mm/constants.ts';
 import { DEFAULT_KERNEL_COSTS } from '../mm/costs.ts';
 import { handleMmFault } from '../mm/fault.ts';
+import { hstateVma } from '../mm/hugetlb.ts';
 import type { Kernel } from '../mm/kernel.ts';
 import type { MmStruct } from '../mm/mm-struct.ts';
 import { waitOnPageLocked } from '../mm/page-lock.ts';
@@ -627,21 +627,24 @@ class HmmVmaWalk {
    */
   private walkHugetlb(vma: Vma, addr: number, end: number): number | Promise<number> {
     const k = this.k;
+    // walk_hugetlb_range steps by the VMA's huge page size; the entry is a PMD leaf (2 MiB) or
+    // a PUD leaf (1 GiB), and the order reported is huge_page_order(hstate_vma(vma)): 9 or 18.
+    const h = hstateVma(vma);
     while (addr < end) {
-      const next = Math.min((Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE, end);
-      const pmdOff = findEntry(k.pt, this.mm.pgd, addr / PAGE_SIZE, 2);
+      const next = Math.min((Math.floor(addr / h.size) + 1) * h.size, end);
+      const pmdOff = findEntry(k.pt, this.mm.pgd, addr / PAGE_SIZE, h.level);
       let r: number | Promise<number>;
       if (pmdOff < 0) r = this.walkHole(addr, next, vma);
       else {
         const lo = k.pt.words[pmdOff]!;
         // hmm_vma_walk_hugetlb_entry: pte_to_hmm_pfn_flags of the huge entry, with its order.
-        const cpuHi = (pteToHmmPfnFlags(lo) | hmmPfnFlagsOrder(HPAGE_PMD_ORDER)) >>> 0;
+        const cpuHi = (pteToHmmPfnFlags(lo) | hmmPfnFlagsOrder(h.order)) >>> 0;
         const i = addr / PAGE_SIZE - this.startPage;
         const required = this.mayFault ? this.pteNeedFault(this.w32[2 * i + 1]!, cpuHi) : 0;
         if (required !== 0) r = this.vmaFault(addr, next, required, vma);
         else {
           const base = (lo & PTE_KIND_MASK) === PTE_PRESENT ? k.pt.words[pmdOff + 1]! : 0;
-          this.pfnsFillPfn(addr, next, base + ((addr / PAGE_SIZE) % HPAGE_PMD_NR), cpuHi);
+          this.pfnsFillPfn(addr, next, base + ((addr / PAGE_SIZE) % h.pagesPerHugePage), cpuHi);
           r = 0;
         }
       }

@@ -5,6 +5,8 @@
  * as the hardware would.
  * @module
  */
+
+import { UsageError } from '../sim/errors.ts';
 import {
   FAULT_FLAG_ALLOW_RETRY,
   FAULT_FLAG_KILLABLE,
@@ -20,6 +22,7 @@ import {
   VM_READ,
   VM_WRITE,
 } from './constants.ts';
+import { ContentSnapshot } from './content-snapshot.ts';
 import { handleMmFaultNoWait } from './fault.ts';
 import type { MmStruct } from './mm-struct.ts';
 import { leafLevel, leafOffset, walkLeaf } from './page-table.ts';
@@ -165,57 +168,96 @@ function deliverFaultSignal(r: number, addr: number, write: boolean): void {
     throw new SegmentationFault(addr, write, 'the fault handler refused the access');
 }
 
-/** Reads `length` bytes at `addr` as the CPU would. */
-export async function cpuRead(mm: MmStruct, addr: number, length: number): Promise<Uint8Array> {
-  const out = new Uint8Array(length);
-  const pm = mm.kernel.pm;
+/**
+ * Visits `[addr, addr + length)` page by page as the CPU accesses it: each part of a page is
+ * handed to `access` with the frame it translates to (`pfn`), its offset in the page, how many
+ * bytes came before it and its length, once the translation exists — faulting first (and
+ * retrying) when it does not. What the CPU does with the bytes is `access`'s.
+ */
+async function cpuAccess(
+  mm: MmStruct,
+  addr: number,
+  length: number,
+  write: boolean,
+  access: (pfn: number, pageOff: number, done: number, n: number, a: number) => void,
+): Promise<void> {
   const sched = mm.kernel.sched;
+  const point = write ? 'cpu write' : 'cpu read';
   let done = 0;
   while (done < length) {
     const a = addr + done;
     const vpn = Math.floor(a / PAGE_SIZE);
     const pageOff = a - vpn * PAGE_SIZE;
     const n = Math.min(PAGE_SIZE - pageOff, length - done);
-    const p = sched.point('cpu read');
+    const p = sched.point(point);
     if (p) await p;
-    const pfn = translate(mm, vpn, false);
+    const pfn = translate(mm, vpn, write);
     if (pfn < 0) {
-      const f = userFaultNoWait(mm, a, false);
+      const f = userFaultNoWait(mm, a, write);
       if (f) await f;
       continue;
     }
+    access(pfn, pageOff, done, n, a);
+    done += n;
+  }
+}
+
+/** Reads `length` bytes at `addr` as the CPU would. */
+export async function cpuRead(mm: MmStruct, addr: number, length: number): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  const pm = mm.kernel.pm;
+  await cpuAccess(mm, addr, length, false, (pfn, pageOff, done, n, a) => {
     pm.readBytes(pfn, pageOff, out, done, n);
     const o = mm.kernel.observer;
     if (o?.userRead) o.userRead(mm, a, out.subarray(done, done + n));
-    done += n;
-  }
+  });
   return out;
 }
 
 /** Writes `data` at `addr` as the CPU would. */
 export async function cpuWrite(mm: MmStruct, addr: number, data: Uint8Array): Promise<void> {
   const pm = mm.kernel.pm;
-  const sched = mm.kernel.sched;
-  const length = data.length;
-  let done = 0;
-  while (done < length) {
-    const a = addr + done;
-    const vpn = Math.floor(a / PAGE_SIZE);
-    const pageOff = a - vpn * PAGE_SIZE;
-    const n = Math.min(PAGE_SIZE - pageOff, length - done);
-    const p = sched.point('cpu write');
-    if (p) await p;
-    const pfn = translate(mm, vpn, true);
-    if (pfn < 0) {
-      const f = userFaultNoWait(mm, a, true);
-      if (f) await f;
-      continue;
-    }
+  await cpuAccess(mm, addr, data.length, true, (pfn, pageOff, done, n, a) => {
     pm.writeBytes(pfn, pageOff, data, done, n);
     const o = mm.kernel.observer;
     if (o?.userWrite) o.userWrite(mm, a, data.subarray(done, done + n));
-    done += n;
-  }
+  });
+}
+
+/**
+ * `memset(addr, byte, length)` as the CPU would do it: the same faults and accessed/dirty bits as
+ * a {@link cpuWrite} of `length` bytes of `byte`, without a buffer of that length (whole pages
+ * share one content slot per value: a 1 GiB page costs no 1 GiB of host memory).
+ */
+export async function cpuFill(mm: MmStruct, addr: number, byte: number, length: number): Promise<void> {
+  const pm = mm.kernel.pm;
+  let page: Uint8Array | null = null;
+  await cpuAccess(mm, addr, length, true, (pfn, pageOff, _done, n, a) => {
+    pm.fillBytes(pfn, pageOff, byte, n);
+    const o = mm.kernel.observer;
+    if (o?.userWrite) {
+      page ??= new Uint8Array(PAGE_SIZE).fill(byte);
+      o.userWrite(mm, a, page.subarray(0, n));
+    }
+  });
+}
+
+/**
+ * Reads the `npages` pages from the page-aligned `addr` as the CPU would (the faults and accessed
+ * bits of a {@link cpuRead}), into a {@link ContentSnapshot}: what a copy of them holds, kept
+ * without copying (a 1 GiB range costs its page references, not 1 GiB).
+ */
+export async function cpuReadSnapshot(mm: MmStruct, addr: number, npages: number): Promise<ContentSnapshot> {
+  if (addr % PAGE_SIZE !== 0)
+    throw new UsageError('cpuReadSnapshot(addr)', `must be page-aligned, got ${addr}`);
+  const pm = mm.kernel.pm;
+  const snap = new ContentSnapshot(npages);
+  await cpuAccess(mm, addr, npages * PAGE_SIZE, false, (pfn, _pageOff, done, _n, a) => {
+    snap.save(pm, done / PAGE_SIZE, pfn);
+    const o = mm.kernel.observer;
+    if (o?.userRead) o.userRead(mm, a, pm.readableBytes(pfn));
+  });
+  return snap;
 }
 
 /** The four bytes of a little-endian 32-bit value. */

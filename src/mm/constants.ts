@@ -52,6 +52,14 @@ export const MAP_NORESERVE = 0x4000;
 export const MAP_POPULATE = 0x8000;
 /** Back with pages from the hugetlb pool. */
 export const MAP_HUGETLB = 0x40000;
+/** The log2 of a MAP_HUGETLB page size sits in the mmap flags from this bit (0: the default size). */
+export const MAP_HUGE_SHIFT = 26;
+/** Mask of the size log2 after shifting by {@link MAP_HUGE_SHIFT}. */
+export const MAP_HUGE_MASK = 0x3f;
+/** MAP_HUGETLB with 2 MiB pages. */
+export const MAP_HUGE_2MB = 21 << MAP_HUGE_SHIFT;
+/** MAP_HUGETLB with 1 GiB pages (PUD-mapped). */
+export const MAP_HUGE_1GB = 30 << MAP_HUGE_SHIFT;
 /** Like MAP_FIXED but fail with EEXIST instead of replacing. */
 export const MAP_FIXED_NOREPLACE = 0x100000;
 

@@ -46,6 +46,11 @@ export class ContentSlots {
   /** Pins of snapshots not yet released, released when their snapshot is collected. */
   private registry: FinalizationRegistry<Int32Array> | null = null;
   private disposed = false;
+  /**
+   * Slots of pages filled with one byte value (see {@link constant}), by value: each holds one
+   * reference of its own, so a frame naming one always copies it before writing.
+   */
+  private readonly constants = new Map<number, number>();
 
   constructor(private readonly pool: BufferPool | null) {}
 
@@ -92,6 +97,22 @@ export class ContentSlots {
     if (dst >= this.of.length) this.grow(nrFrames);
     this.of[dst] = s;
     this.refs[s]!++;
+  }
+
+  /**
+   * The slot of a page whose 4096 bytes are all `byte`, made on first use and kept (its own
+   * reference) until {@link dispose}: a `memset` of many pages names it from every frame instead
+   * of filling a slot per frame (a 1 GiB page would otherwise cost 1 GiB of host memory).
+   */
+  constant(byte: number): number {
+    let s = this.constants.get(byte);
+    if (s === undefined) {
+      s = this.alloc();
+      this.chunk(s).fill(byte, this.offset(s), this.offset(s) + PAGE_SIZE);
+      this.refs[s] = 1;
+      this.constants.set(byte, s);
+    }
+    return s;
   }
 
   /** Frame `pfn` drops its slot if the slot is shared (the frame no longer holds data). */
@@ -155,6 +176,7 @@ export class ContentSlots {
       else pool?.give(POOL_KEY, chunk, chunk.length);
     }
     this.disposed = true;
+    this.constants.clear();
     this.chunks = kept;
     this.of = new Int32Array(0);
     this.refs = new Int32Array(0);

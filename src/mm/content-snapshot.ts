@@ -54,28 +54,52 @@ export class ContentSnapshot {
     }
   }
 
+  /**
+   * Page `i`'s content slot while it is pinned (−slot − 1, negative), else 0: two pages naming
+   * the same pinned slot of the same memory hold the same bytes (a comparison need not read them).
+   */
+  pinnedRef(i: number): number {
+    return this.built === null && this.pm !== null ? Math.min(0, this.ref[i]!) : 0;
+  }
+
+  /** The memory whose slots this snapshot pins (null when none is pinned or it was built). */
+  get memory(): PhysMem | null {
+    return this.built === null ? this.pm : null;
+  }
+
+  /**
+   * Copies page `i` as saved into `dst[dstOff..]` (4096 bytes), without building the whole
+   * buffer; `zeroed`: those bytes of `dst` are zeros already.
+   */
+  pageInto(i: number, dst: Uint8Array, dstOff: number, zeroed = false): void {
+    if (this.built !== null) {
+      dst.set(this.built.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), dstOff);
+      return;
+    }
+    const r = this.ref[i]!;
+    if (r < 0) {
+      this.pm!.readPinnedSlot(-r - 1, dst, dstOff);
+      return;
+    }
+    if (!zeroed) dst.fill(0, dstOff, dstOff + PAGE_SIZE);
+    if (r === 0) return;
+    const s = (r - 1) * SPARSE_STRIDE;
+    const count = this.words[s]!;
+    for (let j = 0; j < count; j++) {
+      const at = dstOff + this.words[s + 1 + 2 * j]! * 4;
+      const v = this.words[s + 2 + 2 * j]!;
+      dst[at] = v;
+      dst[at + 1] = v >>> 8;
+      dst[at + 2] = v >>> 16;
+      dst[at + 3] = v >>> 24;
+    }
+  }
+
   /** The saved pages as one buffer, built on the first call. */
   bytes(): Uint8Array {
     if (this.built !== null) return this.built;
     const out = new Uint8Array(this.npages * PAGE_SIZE);
-    for (let i = 0; i < this.npages; i++) {
-      const r = this.ref[i]!;
-      const base = i * PAGE_SIZE;
-      if (r < 0) {
-        this.pm!.readPinnedSlot(-r - 1, out, base);
-      } else if (r > 0) {
-        const s = (r - 1) * SPARSE_STRIDE;
-        const count = this.words[s]!;
-        for (let j = 0; j < count; j++) {
-          const at = base + this.words[s + 1 + 2 * j]! * 4;
-          const v = this.words[s + 2 + 2 * j]!;
-          out[at] = v;
-          out[at + 1] = v >>> 8;
-          out[at + 2] = v >>> 16;
-          out[at + 3] = v >>> 24;
-        }
-      }
-    }
+    for (let i = 0; i < this.npages; i++) this.pageInto(i, out, i * PAGE_SIZE, true);
     this.built = out;
     this.words = new Int32Array(0);
     if (this.pm !== null) this.pm.unpinSlots(this, this.ref);

@@ -29,7 +29,7 @@ import {
 import { deferredSplitFolio, deferredSplitScan } from './deferred-split.ts';
 import { getFilePage } from './filemap.ts';
 import { splitHugePmd, thpEligible } from './huge-memory.ts';
-import { allocHugetlbFolio } from './hugetlb.ts';
+import { allocHugetlbFolio, hstateVma } from './hugetlb.ts';
 import { hugetlbfsGetFolio } from './hugetlbfs.ts';
 import type { Kernel } from './kernel.ts';
 import { MEMCG_ANON, memCgroupCharge } from './memcontrol.ts';
@@ -314,16 +314,16 @@ export function initAnonPage(vma: Vma, addr: number, pfn: number): void {
 }
 
 /**
- * folio_add_new_anon_rmap for a PMD mapping: every page of the PMD-sized folio at `head` becomes
+ * folio_add_new_anon_rmap for a PMD (or PUD) mapping: every page of the `nr`-page folio at `head` becomes
  * an exclusive anonymous page of `vma` at `haddr` onwards (on the LRU unless `lru` is false:
  * hugetlb and device folios are not), with one entire mapping.
  */
-export function initAnonFolio(vma: Vma, haddr: number, head: number, lru: boolean): void {
+export function initAnonFolio(vma: Vma, haddr: number, head: number, lru: boolean, nr = HPAGE_PMD_NR): void {
   const pm = vma.mm.kernel.pm;
   const anon = anonVmaPrepare(vma);
   const index = vma.pageIndex(haddr);
   const bits = PG_anon | PG_anon_exclusive | (lru ? PG_lru : 0);
-  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+  for (let i = 0; i < nr; i++) {
     pm.flags[head + i]! |= bits;
     pm.mapping[head + i] = anon.id;
     pm.index[head + i] = index + i;
@@ -842,15 +842,19 @@ async function hugetlbUnshareFault(vma: Vma, addr: number): Promise<number> {
 }
 
 /**
- * hugetlb_fault: map a huge page from the pool; copy-on-write for private mappings. With
- * `unshare`, a read-only entry is given an exclusive page that stays read-only (hugetlb_wp).
+ * hugetlb_fault: map a huge page from the pool of the VMA's size; copy-on-write for private
+ * mappings. The huge entry is a PMD leaf for 2 MiB pages and a PUD leaf for 1 GiB ones
+ * (huge_pte_alloc). With `unshare`, a read-only entry is given an exclusive page that stays
+ * read-only (hugetlb_wp).
  */
 async function hugetlbFault(vma: Vma, addr: number, write: boolean, unshare = false): Promise<number> {
   const mm = vma.mm;
   const k = mm.kernel;
   const pm = k.pm;
-  const haddr = Math.floor(addr / PMD_SIZE) * PMD_SIZE;
-  const pmdOff = ensureEntry(k.pt, mm.pgd, haddr / PAGE_SIZE, 2);
+  const h = hstateVma(vma);
+  const nr = h.pagesPerHugePage;
+  const haddr = Math.floor(addr / h.size) * h.size;
+  const pmdOff = ensureEntry(k.pt, mm.pgd, haddr / PAGE_SIZE, h.level);
   if (pmdOff < 0) return VM_FAULT_SIGBUS;
   const lo = k.pt.words[pmdOff]!;
   const kind = lo & PTE_KIND_MASK;
@@ -859,7 +863,7 @@ async function hugetlbFault(vma: Vma, addr: number, write: boolean, unshare = fa
     // hugetlb_no_page: a child whose page the owner took away (HPAGE_RESV_UNMAPPED) is killed.
     if (vma.hugetlbResvUnmapped) return VM_FAULT_SIGBUS;
     const file = vma.file;
-    const idx = vma.pageIndex(haddr) / HPAGE_PMD_NR;
+    const idx = vma.pageIndex(haddr) / nr;
     // A hugetlbfs file's page: a shared mapping maps the page cache folio (bringing one in if
     // needed), writable in a writable VMA; a private one maps it read-only when the file holds it,
     // and a write then copies it at once (hugetlb_wp).
@@ -871,17 +875,17 @@ async function hugetlbFault(vma: Vma, addr: number, write: boolean, unshare = fa
       const shared = (vma.flags & VM_SHARED) !== 0;
       k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG | (shared && wr ? PTE_WRITE | PTE_DIRTY : 0);
       k.pt.words[pmdOff + 1] = folio;
-      mm.hugetlbPages += HPAGE_PMD_NR;
+      mm.hugetlbPages += nr;
       if (!write || shared) return 0;
       return hugetlbFault(vma, addr, write, unshare);
     }
-    const head = allocHugetlbFolio(k.hugetlb, vma, haddr, false);
+    const head = allocHugetlbFolio(h, vma, haddr, false);
     if (head === 0) return VM_FAULT_SIGBUS; // vmf_error(-ENOSPC)
-    initAnonFolio(vma, haddr, head, false);
-    k.hugetlb.clearRestoreReserve(head); // hugetlb_add_new_anon_rmap
+    initAnonFolio(vma, haddr, head, false, nr);
+    h.clearRestoreReserve(head); // hugetlb_add_new_anon_rmap
     k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG | (write && wr ? PTE_WRITE | PTE_DIRTY : 0);
     k.pt.words[pmdOff + 1] = head;
-    mm.hugetlbPages += HPAGE_PMD_NR;
+    mm.hugetlbPages += nr;
     return 0;
   }
   if (kind !== PTE_PRESENT) {
@@ -911,7 +915,7 @@ async function hugetlbFault(vma: Vma, addr: number, write: boolean, unshare = fa
   // which has none: both need a free huge page no reservation holds.
   // A page cache folio is no one's copy: the owner's copy of it uses the mapping's reservation.
   const cowFromOwner = vma.hugetlbResvMap !== null && (pm.flags[head]! & PG_anon) !== 0;
-  const copy = allocHugetlbFolio(k.hugetlb, vma, haddr, cowFromOwner);
+  const copy = allocHugetlbFolio(h, vma, haddr, cowFromOwner);
   if (copy === 0) {
     if (!cowFromOwner) return VM_FAULT_SIGBUS; // vmf_error(-ENOSPC)
     // The owner keeps its page: unmap_ref_private takes it from the forked children sharing it
@@ -924,16 +928,17 @@ async function hugetlbFault(vma: Vma, addr: number, write: boolean, unshare = fa
     k.pt.words[pmdOff] = lo | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
     return 0;
   }
-  for (let i = 0; i < HPAGE_PMD_NR; i++) pm.copyPage(copy + i, head + i);
-  const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, haddr, haddr + PMD_SIZE);
+  // copy_user_large_folio: every page of the folio (content slots are shared, not copied).
+  for (let i = 0; i < nr; i++) pm.copyPage(copy + i, head + i);
+  const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_CLEAR, haddr, haddr + h.size);
   await mmuNotifierInvalidateRangeStart(range);
   if (k.pt.words[pmdOff] !== lo || k.pt.words[pmdOff + 1] !== head) {
     k.putPage(copy);
     mmuNotifierInvalidateRangeEnd(range);
     return 0;
   }
-  initAnonFolio(vma, haddr, copy, false);
-  k.hugetlb.clearRestoreReserve(copy);
+  initAnonFolio(vma, haddr, copy, false, nr);
+  h.clearRestoreReserve(copy);
   // make_huge_pte(…, !unshare): an unshare copy is mapped read-only.
   k.pt.words[pmdOff] = PTE_PRESENT | PTE_LEAF | PTE_YOUNG | (unshare ? 0 : PTE_WRITE | PTE_DIRTY);
   k.pt.words[pmdOff + 1] = copy;
@@ -960,9 +965,10 @@ async function unmapRefPrivate(vma: Vma, head: number, haddr: number): Promise<v
     const addr = other.start + (index - other.pgoff) * PAGE_SIZE;
     if (addr < other.start || addr >= other.end) continue;
     const mm = other.mm;
-    const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_UNMAP, addr, addr + PMD_SIZE);
+    const h = hstateVma(other);
+    const range = mmuNotifierRangeInit(mm, MMU_NOTIFY_UNMAP, addr, addr + h.size);
     await mmuNotifierInvalidateRangeStart(range);
-    const off = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, 2);
+    const off = findEntry(k.pt, mm.pgd, addr / PAGE_SIZE, h.level);
     if (
       off >= 0 &&
       (k.pt.words[off]! & (PTE_KIND_MASK | PTE_LEAF)) === (PTE_PRESENT | PTE_LEAF) &&

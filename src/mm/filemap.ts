@@ -6,6 +6,7 @@
 import { ENOMEM } from '../sim/errno.ts';
 import { PAGE_SIZE } from './constants.ts';
 import type { SimFile } from './file.ts';
+import { hstateOrder } from './hugetlb.ts';
 import type { Kernel } from './kernel.ts';
 import { MEMCG_FILE, MEMCG_SHMEM, memCgroupCharge } from './memcontrol.ts';
 import type { MmStruct } from './mm-struct.ts';
@@ -37,7 +38,7 @@ export function truncateInodePages(k: Kernel, file: SimFile): void {
   for (const pfn of file.pages.values()) k.putPage(pfn);
   file.pages.clear();
   // hugetlbfs (hugetlb_unreserve_pages at evict): reservations no page consumed go back.
-  k.hugetlb.unreserve(file.hugetlbReserved.size);
+  hstateOrder(k, file.hugetlbOrder).unreserve(file.hugetlbReserved.size);
   file.hugetlbReserved.clear();
 }
 

@@ -27,6 +27,7 @@ import {
 import { initAnonPage } from './fault.ts';
 import { GUP_PIN_COUNTING_BIAS } from './gup-bias.ts';
 import { splitHugePmd } from './huge-memory.ts';
+import { hstateVma } from './hugetlb.ts';
 import type { Kernel } from './kernel.ts';
 import { MEMCG_ANON, memCgroupCharge } from './memcontrol.ts';
 import type { MmStruct } from './mm-struct.ts';
@@ -186,22 +187,26 @@ function hugePmdMaybePinned(k: Kernel, lo: number, head: number): boolean {
   return anonExclusive && pm.refcount[head]! >= GUP_PIN_COUNTING_BIAS;
 }
 
-/** copy_huge_pmd / copy_hugetlb_page_range: the child shares the huge page. */
+/**
+ * copy_huge_pmd / copy_hugetlb_page_range: the child shares the huge page. A hugetlb VMA's entry
+ * is a PMD leaf or, for 1 GiB pages, a PUD leaf (the child's goes at the same level).
+ */
 function copyHugePmd(src: Vma, dst: Vma, pmdOff: number, vpn: number, cow: boolean): void {
   const k = src.mm.kernel;
   const pm = k.pm;
   let lo = k.pt.words[pmdOff]!;
   const head = k.pt.words[pmdOff + 1]!;
   const kind = lo & PTE_KIND_MASK;
-  const dstOff = ensureEntry(k.pt, dst.mm.pgd, vpn, 2);
+  const dstOff = ensureEntry(k.pt, dst.mm.pgd, vpn, src.isHugetlb ? hstateVma(src).level : 2);
   if (kind === PTE_PRESENT) {
     if (!pm.isZeroPfn(head)) {
       pm.entireMapcount[head]!++;
       pm.refcount[head]!++;
-      if ((pm.flags[head]! & PG_hugetlb) !== 0) dst.mm.hugetlbPages += HPAGE_PMD_NR;
+      const nr = pm.folioNrPages(head);
+      if ((pm.flags[head]! & PG_hugetlb) !== 0) dst.mm.hugetlbPages += nr;
       else dst.mm.rss[k.mmCounterOf(head)]! += HPAGE_PMD_NR;
       if (cow && (pm.flags[head]! & PG_anon) !== 0)
-        for (let j = 0; j < HPAGE_PMD_NR; j++) pm.flags[head + j]! &= ~PG_anon_exclusive;
+        for (let j = 0; j < nr; j++) pm.flags[head + j]! &= ~PG_anon_exclusive;
     }
     if (cow) lo &= ~PTE_WRITE;
   } else if (kind >= PTE_MIGRATION_READ && kind <= PTE_MIGRATION_WRITE) {

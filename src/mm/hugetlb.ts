@@ -1,18 +1,30 @@
 /**
- * The hugetlb pool (mm/hugetlb.c): 2 MiB pages reserved at boot for MAP_HUGETLB, with
- * reservations taken at mmap time so that faults do not fail later.
+ * The hugetlb pools (mm/hugetlb.c), one per huge page size (`struct hstate`): 2 MiB pages, mapped
+ * by a PMD leaf, and 1 GiB (gigantic) pages, mapped by a PUD leaf, reserved at boot for
+ * MAP_HUGETLB and hugetlbfs files, with reservations taken at mmap time so that faults do not
+ * fail later.
  * @module
  */
 import { ENOMEM } from '../sim/errno.ts';
-import { HPAGE_PMD_NR, PMD_SIZE, VM_NORESERVE } from './constants.ts';
+import { HPAGE_PMD_ORDER, HPAGE_PUD_ORDER, PAGE_SIZE, VM_NORESERVE } from './constants.ts';
+import type { Kernel } from './kernel.ts';
 import { PG_allocated, PG_anon, PG_head, PG_hugetlb } from './page-flags.ts';
+import type { PtLevel } from './page-table.ts';
 import type { PhysMem } from './physmem.ts';
 import type { Vma } from './vma.ts';
 
-/** Pool of default-size (2 MiB) huge pages (`struct hstate`). */
+/** Pool of huge pages of one size (`struct hstate`): 2 MiB (order 9) or 1 GiB (order 18). */
 export class HugetlbPool {
-  /** Pages in the pool. */
+  /** Pages in the pool (`nr_hugepages`). */
   readonly nrHugePages: number;
+  /** `huge_page_order`: 9 (2 MiB) or 18 (1 GiB). */
+  readonly order: number;
+  /** `pages_per_huge_page`. */
+  readonly pagesPerHugePage: number;
+  /** `huge_page_size` in bytes. */
+  readonly size: number;
+  /** The page-table level whose leaf maps one of its pages: 2 (PMD) or 3 (PUD). */
+  readonly level: PtLevel;
   /** Free huge pages (head pfns). */
   private readonly free: number[] = [];
   /**
@@ -24,14 +36,21 @@ export class HugetlbPool {
   private readonly restoreReserve = new Set<number>();
   private readonly pm: PhysMem;
 
-  /** Reserves `count` huge pages from `pm` (fewer if memory runs out). */
-  constructor(pm: PhysMem, count: number) {
+  /**
+   * Reserves `count` huge pages of `order` from `pm` (fewer if memory runs out): 2 MiB pages from
+   * the page allocator, gigantic ones as aligned runs of free memory, as boot does.
+   */
+  constructor(pm: PhysMem, count: number, order: number = HPAGE_PMD_ORDER) {
     this.pm = pm;
+    this.order = order;
+    this.pagesPerHugePage = 2 ** order;
+    this.size = this.pagesPerHugePage * PAGE_SIZE;
+    this.level = order === HPAGE_PUD_ORDER ? 3 : 2;
     for (let i = 0; i < count; i++) {
-      const pfn = pm.allocPages(9);
+      const pfn = order > HPAGE_PMD_ORDER ? pm.allocGigantic(order) : pm.allocPages(order);
       if (pfn === 0) break;
       pm.refcount[pfn] = 0;
-      for (let j = 0; j < HPAGE_PMD_NR; j++) pm.flags[pfn + j]! |= PG_hugetlb;
+      for (let j = 0; j < this.pagesPerHugePage; j++) pm.flags[pfn + j]! |= PG_hugetlb;
       this.free.push(pfn);
     }
     this.nrHugePages = this.free.length;
@@ -115,7 +134,7 @@ export class HugetlbPool {
    */
   release(pfn: number): void {
     const pm = this.pm;
-    for (let j = 0; j < HPAGE_PMD_NR; j++) {
+    for (let j = 0; j < this.pagesPerHugePage; j++) {
       pm.mapcount[pfn + j] = 0;
       pm.flags[pfn + j] = PG_hugetlb | PG_allocated | (j === 0 ? PG_head : 0);
       pm.mapping[pfn + j] = 0;
@@ -143,7 +162,28 @@ export class ResvMap {
 
 /** `vma_hugecache_offset`: the huge-page index of `addr` in the mapping. */
 export function vmaHugecacheOffset(vma: Vma, addr: number): number {
-  return Math.floor(vma.pageIndex(addr) / HPAGE_PMD_NR);
+  return Math.floor(vma.pageIndex(addr) / 2 ** vma.hugetlbOrder);
+}
+
+/** `hstate_vma`: the pool of the huge page size `vma` maps. */
+export function hstateVma(vma: Vma): HugetlbPool {
+  return hstateOrder(vma.mm.kernel, vma.hugetlbOrder);
+}
+
+/** The pool of huge pages of `order` (9 or 18) of `k`. */
+export function hstateOrder(k: Kernel, order: number): HugetlbPool {
+  return order === HPAGE_PUD_ORDER ? k.hugetlbGigantic : k.hugetlb;
+}
+
+/**
+ * `size_to_hstate` for the size log2 of MAP_HUGE_* / MFD_HUGE_* bits: the order of the huge page
+ * size it names (0 names the default, 2 MiB), or -1 when there is no such size. x86-64 has both
+ * sizes (the 1 GiB hstate exists with gbpages whether or not boot reserved pages for it).
+ */
+export function hugetlbOrderOfSizeLog(sizeLog: number): number {
+  if (sizeLog === 0 || sizeLog === HPAGE_PMD_ORDER + 12) return HPAGE_PMD_ORDER;
+  if (sizeLog === HPAGE_PUD_ORDER + 12) return HPAGE_PUD_ORDER;
+  return -1;
 }
 
 /**
@@ -154,7 +194,7 @@ export function vmaHugecacheOffset(vma: Vma, addr: number): number {
  */
 export function hugetlbReservePages(pool: HugetlbPool, vma: Vma): number {
   if ((vma.flags & VM_NORESERVE) !== 0) return 0;
-  if (!pool.reserve(vma.size / PMD_SIZE)) return -ENOMEM;
+  if (!pool.reserve(vma.size / pool.size)) return -ENOMEM;
   vma.hugetlbResvMap = new ResvMap();
   return 0;
 }

@@ -1,14 +1,14 @@
 /**
  * hugetlbfs files (fs/hugetlbfs/inode.c, mm/hugetlb.c): the file `memfd_create(MFD_HUGETLB)`
- * makes, its page cache of 2 MiB hugetlb folios (filled by `fallocate`), and the reservations of
+ * makes, its page cache of hugetlb folios of its size, 2 MiB or 1 GiB (filled by `fallocate`), and the reservations of
  * its mappings — a private mapping reserves one huge page per huge page it maps (its copies on
  * write use them), a shared one the huge pages the file does not hold yet.
  * @module
  */
 import { ENOMEM, ENOSPC } from '../sim/errno.ts';
-import { HPAGE_PMD_NR, PMD_SIZE, VM_MAYSHARE, VM_NORESERVE } from './constants.ts';
+import { VM_MAYSHARE, VM_NORESERVE } from './constants.ts';
 import type { SimFile } from './file.ts';
-import { hugetlbReservePages } from './hugetlb.ts';
+import { hstateOrder, hugetlbReservePages } from './hugetlb.ts';
 import type { Kernel } from './kernel.ts';
 import type { Vma } from './vma.ts';
 
@@ -31,16 +31,18 @@ export function hugetlbfsGetFolio(k: Kernel, file: SimFile, idx: number): number
   const cached = file.pages.get(idx);
   if (cached !== undefined) return cached;
   const reserved = file.hugetlbReserved.has(idx);
-  const head = k.hugetlb.alloc(reserved);
+  const h = hstateOrder(k, file.hugetlbOrder);
+  const head = h.alloc(reserved);
   if (head === 0) return 0;
   // A reservation the page consumed is not given back when the page is freed (it stays cached
   // until the file goes away, and the inode's reserve map has accounted it).
-  k.hugetlb.clearRestoreReserve(head);
+  h.clearRestoreReserve(head);
   file.hugetlbReserved.delete(idx);
   const pm = k.pm;
-  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+  const nr = h.pagesPerHugePage;
+  for (let i = 0; i < nr; i++) {
     pm.mapping[head + i] = file.id;
-    pm.index[head + i] = idx * HPAGE_PMD_NR + i;
+    pm.index[head + i] = idx * nr + i;
   }
   file.pages.set(idx, head);
   return head;
@@ -52,8 +54,9 @@ export function hugetlbfsGetFolio(k: Kernel, file: SimFile, idx: number): number
  * the pool has no page for one (the pages added before it stay).
  */
 export function hugetlbfsFallocate(k: Kernel, file: SimFile, offset: number, len: number): number {
-  const first = Math.floor(offset / PMD_SIZE);
-  const end = Math.ceil((offset + len) / PMD_SIZE);
+  const size = hstateOrder(k, file.hugetlbOrder).size;
+  const first = Math.floor(offset / size);
+  const end = Math.ceil((offset + len) / size);
   for (let idx = first; idx < end; idx++) if (hugetlbfsGetFolio(k, file, idx) === 0) return -ENOSPC;
   if (offset + len > file.size) file.size = offset + len;
   return 0;
@@ -66,13 +69,14 @@ export function hugetlbfsFallocate(k: Kernel, file: SimFile, offset: number, len
  * pages cannot cover them.
  */
 export function hugetlbfsReservePages(k: Kernel, vma: Vma, file: SimFile): number {
-  if ((vma.flags & VM_MAYSHARE) === 0) return hugetlbReservePages(k.hugetlb, vma);
+  const h = hstateOrder(k, file.hugetlbOrder);
+  if ((vma.flags & VM_MAYSHARE) === 0) return hugetlbReservePages(h, vma);
   if ((vma.flags & VM_NORESERVE) !== 0) return 0;
-  const first = vma.pgoff / HPAGE_PMD_NR;
+  const first = vma.pgoff / h.pagesPerHugePage;
   const missing: number[] = [];
-  for (let idx = first; idx < first + vma.size / PMD_SIZE; idx++)
+  for (let idx = first; idx < first + vma.size / h.size; idx++)
     if (!file.pages.has(idx) && !file.hugetlbReserved.has(idx)) missing.push(idx);
-  if (!k.hugetlb.reserve(missing.length)) return -ENOMEM;
+  if (!h.reserve(missing.length)) return -ENOMEM;
   for (const idx of missing) file.hugetlbReserved.add(idx);
   return 0;
 }

@@ -15,7 +15,14 @@ import { suggest } from '../sim/suggest.ts';
 import { WaitQueue } from '../sim/wait-queue.ts';
 import { AnonVma } from './anon-vma.ts';
 import type { BufferPool } from './buffer-pool.ts';
-import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, PAGE_SIZE } from './constants.ts';
+import {
+  HPAGE_PMD_ORDER,
+  HPAGE_PUD_ORDER,
+  MM_ANONPAGES,
+  MM_FILEPAGES,
+  MM_SHMEMPAGES,
+  PAGE_SIZE,
+} from './constants.ts';
 import {
   checkKernelCosts,
   DEFAULT_KERNEL_COSTS,
@@ -26,7 +33,7 @@ import {
 import type { DeviceMirror } from './device-mirror.ts';
 import type { MmEvent } from './events.ts';
 import { SimFile } from './file.ts';
-import { HugetlbPool } from './hugetlb.ts';
+import { HugetlbPool, hstateOrder } from './hugetlb.ts';
 import {
   createMemCgroup,
   type MemCgroup,
@@ -73,6 +80,12 @@ export interface KernelOptions {
   swap?: number;
   /** 2 MiB huge pages reserved for MAP_HUGETLB (default 2). */
   hugetlbPages?: number;
+  /**
+   * 1 GiB (gigantic) huge pages reserved at boot, as `hugepagesz=1G hugepages=N` on the kernel
+   * command line (default 0). Each takes a 1 GiB-aligned gigantic run of free memory; the first
+   * GiB never qualifies (it holds the zero pages), so N pages need at least N + 1 GiB of memory.
+   */
+  giganticPages?: number;
   /** THP policy (default 'madvise'). */
   thp?: ThpMode;
   /** Seed of everything random in the run (default 1). */
@@ -145,6 +158,7 @@ const KERNEL_OPTION_NAMES: readonly string[] = Object.keys({
   memory: true,
   swap: true,
   hugetlbPages: true,
+  giganticPages: true,
   thp: true,
   seed: true,
   scheduler: true,
@@ -164,8 +178,10 @@ export class Kernel {
   readonly pt: PageTablePool;
   /** Swap space. */
   readonly swap: SwapDevice;
-  /** hugetlb pool. */
+  /** hugetlb pool of the default size, 2 MiB. */
   readonly hugetlb: HugetlbPool;
+  /** hugetlb pool of 1 GiB (gigantic) pages, mapped by PUD leaves. */
+  readonly hugetlbGigantic: HugetlbPool;
   /** THP policy. */
   thp: ThpMode;
   /** Per-size THP policy (`hugepages-<size>kB/enabled`; multi-size THP, src/mm/mthp.ts). */
@@ -255,6 +271,8 @@ export class Kernel {
       throw new UsageError('swap', `must be at most ${MAX_SWAP} bytes (64 GiB), got ${swap}`);
     const hugetlbPages = options.hugetlbPages ?? 2;
     checkNonNegativeInteger('hugetlbPages', hugetlbPages);
+    const giganticPages = options.giganticPages ?? 0;
+    checkNonNegativeInteger('giganticPages', giganticPages);
     const thp = options.thp ?? 'madvise';
     if (thp !== 'always' && thp !== 'madvise' && thp !== 'never') {
       throw new UsageError('thp', `must be 'always', 'madvise' or 'never', got ${String(thp)}`);
@@ -267,6 +285,13 @@ export class Kernel {
     this.pm = new PhysMem(memory, pool);
     this.pt = new PageTablePool(undefined, pool);
     this.swap = new SwapDevice(swap);
+    // Gigantic pages first: boot reserves them from memblock before anything else is allocated.
+    this.hugetlbGigantic = new HugetlbPool(this.pm, giganticPages, HPAGE_PUD_ORDER);
+    if (this.hugetlbGigantic.nrHugePages < giganticPages)
+      throw new UsageError(
+        'giganticPages',
+        `${giganticPages} 1 GiB pages do not fit in ${memory} bytes of memory (each needs a free 1 GiB-aligned GiB; the first holds the zero pages)`,
+      );
     this.hugetlb = new HugetlbPool(this.pm, hugetlbPages);
     if (this.hugetlb.nrHugePages < hugetlbPages) {
       throw new UsageError(
@@ -348,8 +373,8 @@ export class Kernel {
   }
 
   /** A new file (`shmem` for tmpfs / shared anonymous memory, `hugetlb` for hugetlbfs). */
-  newFile(size: number, shmem: boolean, hugetlb = false): SimFile {
-    const f = new SimFile(this.mappings.length, size, shmem, hugetlb);
+  newFile(size: number, shmem: boolean, hugetlb = false, hugetlbOrder = HPAGE_PMD_ORDER): SimFile {
+    const f = new SimFile(this.mappings.length, size, shmem, hugetlb, hugetlbOrder);
     this.mappings.push(f);
     return f;
   }
@@ -388,7 +413,7 @@ export class Kernel {
       const pgmap = this.pgmapOf(head);
       if (pgmap === null) kernelBug(`device pfn ${head} has no pagemap`);
       pgmap.pageFree(head);
-    } else if ((f & PG_hugetlb) !== 0) this.hugetlb.release(head);
+    } else if ((f & PG_hugetlb) !== 0) hstateOrder(this, this.pm.order[head]!).release(head);
     else this.pm.freePages(head);
     const o = this.observer;
     if (o?.pageFreed) o.pageFreed(head);

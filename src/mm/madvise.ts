@@ -32,6 +32,7 @@ import {
 } from './constants.ts';
 import { initAnonFolio } from './fault.ts';
 import { splitFolio, splitHugePmd, trySplitFolio } from './huge-memory.ts';
+import { hstateVma } from './hugetlb.ts';
 import type { Kernel } from './kernel.ts';
 import { MEMCG_ANON, memCgroupCharge } from './memcontrol.ts';
 import type { MmStruct } from './mm-struct.ts';
@@ -157,8 +158,9 @@ async function madviseDontneed(vma: Vma, start: number, end: number): Promise<nu
   if (vma.isHugetlb) {
     // madvise_dontneed_free_valid_vma: the start must be huge-page aligned; the end is rounded
     // down so that a length rounded to base pages never drops a huge page only partly covered.
-    if (start % PMD_SIZE !== 0) return -EINVAL;
-    end = Math.floor(end / PMD_SIZE) * PMD_SIZE;
+    const size = hstateVma(vma).size;
+    if (start % size !== 0) return -EINVAL;
+    end = Math.floor(end / size) * size;
     if (start >= end) return 0;
   }
   const range = mmuNotifierRangeInit(vma.mm, MMU_NOTIFY_CLEAR, start, end);

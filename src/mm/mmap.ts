@@ -7,9 +7,12 @@
 import { EBADF, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP } from '../sim/errno.ts';
 import {
   FAULT_FLAG_WRITE,
+  HPAGE_PMD_ORDER,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
+  MAP_HUGE_MASK,
+  MAP_HUGE_SHIFT,
   MAP_HUGETLB,
   MAP_NORESERVE,
   MAP_POPULATE,
@@ -38,7 +41,7 @@ import {
 } from './constants.ts';
 import { handleMmFaultNoWait } from './fault.ts';
 import type { OpenFile } from './fdtable.ts';
-import { hugetlbReservePages } from './hugetlb.ts';
+import { hstateVma, hugetlbOrderOfSizeLog, hugetlbReservePages } from './hugetlb.ts';
 import { hugetlbfsReservePages } from './hugetlbfs.ts';
 import type { MmStruct } from './mm-struct.ts';
 import {
@@ -112,14 +115,22 @@ export async function doMmap(
   // A hugetlbfs file maps hugetlb whether MAP_HUGETLB is given or not (ksys_mmap_pgoff).
   const hugetlbFile = open?.file?.hugetlb === true;
   const hugetlb = (flags & MAP_HUGETLB) !== 0 || hugetlbFile;
-  const align = hugetlb ? PMD_SIZE : PAGE_SIZE;
+  // ksys_mmap_pgoff: an anonymous MAP_HUGETLB names its page size in the MAP_HUGE_* bits
+  // (hstate_sizelog; -EINVAL for a size there is no hstate of); a hugetlbfs file has its own.
+  const hugetlbOrder = hugetlbFile
+    ? open!.file!.hugetlbOrder
+    : hugetlb
+      ? hugetlbOrderOfSizeLog((flags >>> MAP_HUGE_SHIFT) & MAP_HUGE_MASK)
+      : HPAGE_PMD_ORDER;
+  if (hugetlbOrder < 0) return -EINVAL;
+  const align = hugetlb ? PAGE_SIZE * 2 ** hugetlbOrder : PAGE_SIZE;
   const len = Math.ceil(length / align) * align;
   if (len > TASK_SIZE) return -ENOMEM;
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
   if (fixed && addr % align !== 0) return -EINVAL;
   if (open !== undefined) {
     if (hugetlb && !hugetlbFile) return -EINVAL; // MAP_HUGETLB needs anonymous memory or a hugetlbfs file
-    if (hugetlbFile && offset % PMD_SIZE !== 0) return -EINVAL; // hugetlbfs_file_mmap
+    if (hugetlbFile && offset % align !== 0) return -EINVAL; // hugetlbfs_file_mmap
     if (open.file === null && open.fops?.mmap === undefined) return -ENODEV;
   }
   // Shared anonymous hugetlb (an unlinked hugetlbfs file of its own) is not modelled.
@@ -164,9 +175,10 @@ export async function doMmap(
       vmaCreate(mm, start, start + len, vmFlags, 0, file, null);
     } else if (hugetlb) {
       const vma = vmaCreate(mm, start, start + len, vmFlags, start / PAGE_SIZE, null, null);
+      vma.hugetlbOrder = hugetlbOrder;
       // hugetlbfs_file_mmap reserves the mapping's huge pages; without enough, mmap fails after
       // a MAP_FIXED has already unmapped what was there (vms_clean_up_area ran first).
-      if (hugetlb && hugetlbReservePages(k.hugetlb, vma) < 0) {
+      if (hugetlb && hugetlbReservePages(hstateVma(vma), vma) < 0) {
         vmaRemove(vma);
         return -ENOMEM;
       }
@@ -181,6 +193,7 @@ export async function doMmap(
   }
   if (open!.file !== null) {
     const vma = vmaCreate(mm, start, start + len, vmFlags, offset / PAGE_SIZE, open!.file, null);
+    vma.hugetlbOrder = hugetlbOrder;
     // hugetlbfs_file_mmap reserves the huge pages the mapping may need; without them mmap fails.
     if (hugetlbFile && hugetlbfsReservePages(k, vma, open!.file) < 0) {
       vmaRemove(vma);

@@ -20,7 +20,7 @@ import {
   VM_SHARED,
 } from './constants.ts';
 import { splitHugePmd } from './huge-memory.ts';
-import { clearVmaResvHugePages, hugetlbVmOpOpen } from './hugetlb.ts';
+import { clearVmaResvHugePages, hstateVma, hugetlbVmOpOpen } from './hugetlb.ts';
 import type { MmStruct } from './mm-struct.ts';
 import { doMunmap, pageAlign } from './mmap.ts';
 import {
@@ -74,9 +74,10 @@ export async function doMremap(
   if (vma === null) return -EFAULT;
   if (vma.isHugetlb) {
     // align_hugetlb: lengths round up to the huge page size; a hugetlb mapping never grows.
-    oldSize = Math.ceil(oldSize / PMD_SIZE) * PMD_SIZE;
-    newSize = Math.ceil(newSize / PMD_SIZE) * PMD_SIZE;
-    if (oldAddr % PMD_SIZE !== 0 || newAddr % PMD_SIZE !== 0) return -EINVAL;
+    const size = hstateVma(vma).size;
+    oldSize = Math.ceil(oldSize / size) * size;
+    newSize = Math.ceil(newSize / size) * size;
+    if (oldAddr % size !== 0 || newAddr % size !== 0) return -EINVAL;
     if (newSize > oldSize) return -EINVAL;
   }
   const dontUnmap = (flags & MREMAP_DONTUNMAP) !== 0;
@@ -103,7 +104,7 @@ export async function doMremap(
     const target =
       (flags & MREMAP_FIXED) !== 0
         ? newAddr
-        : mm.getUnmappedArea(newSize, vma.isHugetlb ? PMD_SIZE : PAGE_SIZE);
+        : mm.getUnmappedArea(newSize, vma.isHugetlb ? hstateVma(vma).size : PAGE_SIZE);
     if (target < 0) return -ENOMEM;
     return moveVma(mm, oldAddr, oldSize, target, newSize, dontUnmap);
   }
@@ -124,7 +125,7 @@ export async function doMremap(
     return oldAddr;
   }
   if ((flags & MREMAP_MAYMOVE) === 0) return -ENOMEM;
-  const target = mm.getUnmappedArea(newSize, vma.isHugetlb ? PMD_SIZE : PAGE_SIZE);
+  const target = mm.getUnmappedArea(newSize, vma.isHugetlb ? hstateVma(vma).size : PAGE_SIZE);
   if (target < 0) return -ENOMEM;
   return moveVma(mm, oldAddr, oldSize, target, newSize, false);
 }
@@ -201,7 +202,8 @@ async function movePageTables(old: Vma, oldAddr: number, newAddr: number, len: n
     const lo = w()[pmd.off]!;
     const dstVpn = newVpn + (pmd.from - oldVpn);
     if ((lo & PTE_LEAF) !== 0) {
-      const dst = ensureEntry(k.pt, mm.pgd, dstVpn, 2);
+      // move_hugetlb_page_tables moves a 1 GiB page's PUD leaf as a PUD leaf.
+      const dst = ensureEntry(k.pt, mm.pgd, dstVpn, old.isHugetlb ? hstateVma(old).level : 2);
       w()[dst] = lo;
       w()[dst + 1] = w()[pmd.off + 1]!;
       w()[pmd.off] = 0;

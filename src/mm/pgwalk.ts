@@ -4,13 +4,15 @@
  */
 import { PTRS_PER_TABLE } from './constants.ts';
 import { LEVEL_PAGES, type PageTablePool, type PtLevel } from './page-table.ts';
-import { PTE_KIND_MASK, PTE_NONE, PTE_TABLE } from './pte.ts';
+import { PTE_KIND_MASK, PTE_LEAF, PTE_NONE, PTE_TABLE } from './pte.ts';
 
 /**
  * Collects the PMD entries that are not none and whose 2 MiB span intersects the virtual page
- * range `[startVpn, endVpn)`. Returns flattened triples (word offset of the PMD entry, first vpn of
- * the part of its span inside the range, end vpn of that part). Offsets stay valid across pool
- * growth (tables are never moved), as long as the PMD table itself is not freed.
+ * range `[startVpn, endVpn)`, and the PUD leaves (1 GiB hugetlb pages) in their place. Returns
+ * flattened triples (word offset of the entry, first vpn of the part of its span inside the range,
+ * end vpn of that part): a huge leaf's entry has PTE_LEAF at either level, and a PUD leaf's span is
+ * its folio's (1 GiB). Offsets stay valid across pool growth (tables are never moved), as long as
+ * the table itself is not freed.
  */
 export function collectPmds(pool: PageTablePool, pgd: number, startVpn: number, endVpn: number): number[] {
   const out: number[] = [];
@@ -36,7 +38,8 @@ function collect(
     const kind = w[off]! & PTE_KIND_MASK;
     if (kind === PTE_NONE) continue;
     const entryVpn = baseVpn + i * span;
-    if (level === 2) {
+    // A PUD leaf (hugetlb's 1 GiB page) stands where a PMD table would be.
+    if (level === 2 || (level === 3 && (w[off]! & PTE_LEAF) !== 0)) {
       out.push(off, Math.max(startVpn, entryVpn), Math.min(endVpn, entryVpn + span));
     } else if (kind === PTE_TABLE) {
       collect(pool, w[off + 1]!, (level - 1) as PtLevel, entryVpn, startVpn, endVpn, out);

@@ -301,6 +301,40 @@ export class PhysMem {
     throw new UsageError('allocPages(order)', `order ${order} is not supported (0 to ${HPAGE_PMD_ORDER})`);
   }
 
+  /**
+   * A gigantic folio of `order` (above 9: 1 GiB is 18) for the hugetlb pool at boot
+   * (`alloc_bootmem_huge_page`: memblock hands out naturally aligned runs, from the top of memory):
+   * the highest aligned run of wholly free 2 MiB blocks, with refcount 1; 0 when none. The pool
+   * keeps it for the machine's life (hmmsim never shrinks a pool), so {@link freePages} never sees one.
+   */
+  allocGigantic(order: number): number {
+    const blocks = 1 << (order - HPAGE_PMD_ORDER);
+    for (
+      let first = Math.floor(this.ramFrames / BLOCK_FRAMES / blocks) * blocks - blocks;
+      first >= 0;
+      first -= blocks
+    ) {
+      let free = true;
+      for (let b = first; b < first + blocks && free; b++) free = this.freeBlockPos[b]! >= 0;
+      if (!free) continue;
+      for (let b = first; b < first + blocks; b++) {
+        this.removeFreeBlock(b);
+        this.freeBits.fill(0, b * BLOCK_WORDS, (b + 1) * BLOCK_WORDS);
+        this.blockFree[b] = 0;
+      }
+      const pfn = first * BLOCK_FRAMES;
+      const n = blocks * BLOCK_FRAMES;
+      this.order.fill(order, pfn, pfn + n);
+      this.flags.fill(PG_allocated, pfn, pfn + n);
+      this.flags[pfn] = PG_allocated | PG_head;
+      this.refcount[pfn] = 1;
+      this.freeFrames -= n;
+      this.allocations += n;
+      return pfn;
+    }
+    return 0;
+  }
+
   /** Returns a folio (all its pages) to the allocator; `pfn` must be its head. */
   freePages(pfn: number): void {
     const order = this.order[pfn]!;
@@ -420,6 +454,26 @@ export class PhysMem {
     const d = this.sparse.slot(dst);
     if (d >= 0) this.sparse.slab[d] = SPARSE_FULL;
     this.flags[dst]! |= PG_hasdata;
+  }
+
+  /**
+   * Sets `n` bytes of the frame from `pageOff` to `byte` (memset). A whole page of one non-zero
+   * value names that value's shared slot (content-slots.ts) instead of filling a slot of its own;
+   * a whole page of zeros holds no data.
+   */
+  fillBytes(pfn: number, pageOff: number, byte: number, n: number): void {
+    if (n !== PAGE_SIZE) {
+      this.writeBytes(pfn, pageOff, new Uint8Array(n).fill(byte), 0, n);
+      return;
+    }
+    if ((byte & 0xff) === 0) {
+      this.clearPage(pfn);
+      return;
+    }
+    this.slots.share(pfn, this.nrFrames, this.slots.constant(byte & 0xff));
+    const d = this.sparse.slot(pfn);
+    if (d >= 0) this.sparse.slab[d] = SPARSE_FULL;
+    this.flags[pfn]! |= PG_hasdata;
   }
 
   /** Copies `n` bytes from `src[srcOff..]` into the frame at `pageOff`. */
@@ -840,6 +894,15 @@ export class PhysMem {
   private pushFreeBlock(b: number): void {
     this.freeBlockPos[b] = this.nFreeBlocks;
     this.freeBlocks[this.nFreeBlocks++] = b;
+  }
+
+  /** Takes block `b` off the free-block stack wherever it is (the last block moves into its place). */
+  private removeFreeBlock(b: number): void {
+    const pos = this.freeBlockPos[b]!;
+    const last = this.freeBlocks[--this.nFreeBlocks]!;
+    this.freeBlocks[pos] = last;
+    this.freeBlockPos[last] = pos;
+    this.freeBlockPos[b] = -1;
   }
 
   private popFreeBlock(): number {

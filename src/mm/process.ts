@@ -8,11 +8,12 @@
 import { EBADF, EINVAL, ENODEV, ENOSPC, EOPNOTSUPP } from '../sim/errno.ts';
 import { SyscallError, UsageError } from '../sim/errors.ts';
 import { cpuLoad32, cpuRead, cpuStore32, cpuWrite } from './access.ts';
-import { PAGE_SIZE, PMD_SIZE } from './constants.ts';
+import { PAGE_SIZE } from './constants.ts';
 import { mmput } from './exit.ts';
 import type { FileOperations, OpenFile } from './fdtable.ts';
 import { filemapRead, filemapWrite, getFilePage } from './filemap.ts';
 import { dupMmap } from './fork.ts';
+import { hugetlbOrderOfSizeLog } from './hugetlb.ts';
 import {
   hugetlbfsFallocate,
   MFD_ALLOW_SEALING,
@@ -256,9 +257,9 @@ export class Process {
 
   /**
    * `memfd_create(2)`: a new, empty anonymous file; returns its fd. A tmpfs (shmem) file, or with
-   * `MFD_HUGETLB` a hugetlbfs file of 2 MiB pages (the size bits from `MFD_HUGE_SHIFT` may name
-   * 2 MiB, or nothing for the default; hmmsim has no other hugetlb size: -ENODEV, as a kernel
-   * without that hstate). -EINVAL for unknown flags or size bits without `MFD_HUGETLB`.
+   * `MFD_HUGETLB` a hugetlbfs file of huge pages of the size the bits from `MFD_HUGE_SHIFT` name:
+   * 2 MiB (also for no bits: the default) or 1 GiB; any other size -ENODEV, as a kernel without
+   * that hstate. -EINVAL for unknown flags or size bits without `MFD_HUGETLB`.
    */
   async memfdCreate(flags: number): Promise<number> {
     this.check('memfdCreate', { flags });
@@ -267,10 +268,10 @@ export class Process {
     let r: number;
     if ((rest & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB)) !== 0) r = -EINVAL;
     else if ((rest & MFD_HUGETLB) === 0 && sizeLog !== 0) r = -EINVAL;
-    else if ((rest & MFD_HUGETLB) !== 0 && sizeLog !== 0 && 2 ** sizeLog !== PMD_SIZE) r = -ENODEV;
+    else if ((rest & MFD_HUGETLB) !== 0 && hugetlbOrderOfSizeLog(sizeLog) < 0) r = -ENODEV;
     else {
       const hugetlb = (rest & MFD_HUGETLB) !== 0;
-      const file = this.kernel.newFile(0, !hugetlb, hugetlb);
+      const file = this.kernel.newFile(0, !hugetlb, hugetlb, hugetlb ? hugetlbOrderOfSizeLog(sizeLog) : 9);
       file.refs++;
       r = this.installFd({ file, fops: null, refs: 1 });
     }

@@ -9,7 +9,7 @@ import { PAGE_SIZE, PMD_SIZE } from './constants.ts';
 import type { SimFile } from './file.ts';
 import { truncateInodePages } from './filemap.ts';
 import { splitHugePmd } from './huge-memory.ts';
-import { hugetlbVmOpClose, hugetlbVmOpOpen } from './hugetlb.ts';
+import { hstateVma, hugetlbVmOpClose, hugetlbVmOpOpen } from './hugetlb.ts';
 import type { MmStruct } from './mm-struct.ts';
 import { Vma, type VmOperations } from './vma.ts';
 
@@ -36,6 +36,7 @@ export function vmaCreate(
 export function vmaDup(src: Vma, mm: MmStruct, start: number, end: number, pgoff: number): Vma {
   const vma = vmaCreate(mm, start, end, src.flags, pgoff, src.file, src.vmOps);
   vma.uffd = src.uffd;
+  vma.hugetlbOrder = src.hugetlbOrder;
   if (src.anonVma !== null) {
     vma.anonVma = src.anonVma;
     vma.anonVmaFromParent = src.anonVmaFromParent;
@@ -50,7 +51,7 @@ export function vmaRemove(vma: Vma): void {
   mm.removeVma(vma);
   if (vma.anonVma !== null) vma.anonVma.vmas.delete(vma);
   vma.vmOps?.close?.(vma);
-  if (vma.isHugetlb) hugetlbVmOpClose(mm.kernel.hugetlb, vma);
+  if (vma.isHugetlb) hugetlbVmOpClose(hstateVma(vma), vma);
   const file = vma.file;
   if (file !== null) {
     file.mappings.delete(vma);
@@ -71,7 +72,7 @@ export function fileRelease(mm: MmStruct, file: SimFile): void {
  */
 export async function splitVma(vma: Vma, addr: number): Promise<Vma | number> {
   if (addr <= vma.start || addr >= vma.end) kernelBug(`splitVma: 0x${addr.toString(16)} not inside the VMA`);
-  if (vma.isHugetlb && addr % PMD_SIZE !== 0) return -EINVAL;
+  if (vma.isHugetlb && addr % hstateVma(vma).size !== 0) return -EINVAL;
   if (vma.vmOps?.maySplit && !vma.vmOps.maySplit(vma, addr)) return -EINVAL;
   if (!vma.isHugetlb && addr % PMD_SIZE !== 0)
     await splitHugePmd(vma.mm, Math.floor(addr / PMD_SIZE) * PMD_SIZE);

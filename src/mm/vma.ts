@@ -64,6 +64,11 @@ export class Vma {
    * pool had none for its copy-on-write; a later fault on a missing page is SIGBUS.
    */
   hugetlbResvUnmapped = false;
+  /**
+   * hugetlb: the order of the huge page size it maps (`huge_page_order(hstate_vma(vma))`): 9 for
+   * 2 MiB pages (PMD leaves), 18 for 1 GiB pages (PUD leaves).
+   */
+  hugetlbOrder = 9;
   /** The userfaultfd context the VMA is registered with (VM_UFFD_MISSING), or null. */
   uffd: Userfaultfd | null = null;
 

@@ -9,7 +9,7 @@ import { kernelBug } from '../sim/errors.ts';
 import { HPAGE_PMD_NR, MM_SWAPENTS, PAGE_SIZE, PTRS_PER_TABLE } from './constants.ts';
 import { deferredSplitFolio } from './deferred-split.ts';
 import { splitHugePmd } from './huge-memory.ts';
-import { hugetlbZapRestoreReserve } from './hugetlb.ts';
+import { hstateVma, hugetlbZapRestoreReserve } from './hugetlb.ts';
 import type { MmStruct } from './mm-struct.ts';
 import { PG_dirty, PG_hugetlb } from './page-flags.ts';
 import { findEntry } from './page-table.ts';
@@ -86,7 +86,10 @@ function dropPageMapping(mm: MmStruct, pfn: number): number {
   return large && pm.refcount[head]! > 0 ? head : 0;
 }
 
-/** Clears a huge leaf (THP, huge zero page, hugetlb, PMD migration entry) at PMD offset `off`. */
+/**
+ * Clears a huge leaf (THP, huge zero page, hugetlb, PMD migration entry) at PMD offset `off`, or
+ * a 1 GiB hugetlb page's PUD leaf (its folio's size is what is unaccounted).
+ */
 export function zapHugePmd(mm: MmStruct, off: number): void {
   const k = mm.kernel;
   const w = k.pt.words;
@@ -100,7 +103,7 @@ export function zapHugePmd(mm: MmStruct, off: number): void {
     if (pm.isZeroPfn(head)) return;
     if ((lo & PTE_DIRTY) !== 0) pm.flags[head]! |= PG_dirty;
     pm.entireMapcount[head]!--;
-    if ((pm.flags[head]! & PG_hugetlb) !== 0) mm.hugetlbPages -= HPAGE_PMD_NR;
+    if ((pm.flags[head]! & PG_hugetlb) !== 0) mm.hugetlbPages -= pm.folioNrPages(head);
     else mm.rss[k.mmCounterOf(head)]! -= HPAGE_PMD_NR;
     k.putPage(head);
     // The last PMD mapping gone while other processes map only some pages by PTEs: queued.
@@ -148,7 +151,7 @@ export async function zapVmaRange(vma: Vma, start: number, end: number): Promise
     if ((lo & PTE_LEAF) !== 0) {
       // __unmap_hugepage_range: an owner's anonymous huge page gets its reservation back.
       if (vma.isHugetlb && (lo & PTE_KIND_MASK) === PTE_PRESENT)
-        hugetlbZapRestoreReserve(k.hugetlb, vma, from * PAGE_SIZE, k.pt.words[pmdOff + 1]!);
+        hugetlbZapRestoreReserve(hstateVma(vma), vma, from * PAGE_SIZE, k.pt.words[pmdOff + 1]!);
       count.entries++;
       if ((lo & PTE_KIND_MASK) === PTE_PRESENT) count.present++;
       zapHugePmd(mm, pmdOff);

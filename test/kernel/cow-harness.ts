@@ -2,9 +2,10 @@
  * The vitest side of the COW self-test port (src/selftest/cow/): one test per case of
  * selftests/mm/cow.c, titled by its `[RUN]` line, expecting what Linux 6.12 reports: pass, but an
  * expected failure (XFAIL) for the four vmsplice() tests on hugetlb (the kernel's known leak:
- * hugetlb_wp reuses a page mapped once whatever its other references), a skip where 6.12's
- * MADV_COLLAPSE refuses (a THP whose every PTE is read-only after fork), and a skip, with its
- * reason, for the cases hmmsim does not model.
+ * hugetlb_wp reuses a page mapped once whatever its other references) on both hugetlb sizes,
+ * 2 MiB and 1 GiB, and a skip where 6.12's MADV_COLLAPSE refuses (a THP whose every PTE is
+ * read-only after fork). hmmsim models every case (`cowNotModelled()` is empty); a case it did not
+ * would be expected to skip with its reason.
  */
 import { describe, expect, it } from 'vitest';
 import { type CowCase, type CowOutcome, listCowCases } from '../../src/selftest/cow/index.ts';

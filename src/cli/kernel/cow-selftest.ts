@@ -197,9 +197,11 @@ export async function selftestCowKernel(
     `# hmmsim: ${mine.length} cases: ${summary('hmmsim')} (${explained.length} differ: not modelled)`,
   );
   ctx.print(
-    disagree.length === 0
-      ? `# agreement: every case agrees but the ${explained.length} hmmsim does not model`
-      : `# DISAGREEMENT in ${disagree.length}: ${disagree.map((r) => r.name).join(', ')}`,
+    disagree.length > 0
+      ? `# DISAGREEMENT in ${disagree.length}: ${disagree.map((r) => r.name).join(', ')}`
+      : explained.length === 0
+        ? `# agreement: all ${rows.length} cases agree`
+        : `# agreement: every case agrees but the ${explained.length} hmmsim does not model`,
   );
   for (const r of disagree) {
     const kr = k.results.find((x) => x.name === r.name);

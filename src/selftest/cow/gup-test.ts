@@ -5,6 +5,8 @@
  * contents out as they are now, `PIN_LONGTERM_TEST_STOP` unpins them. One instance per open file.
  * @module
  */
+
+import { ContentSnapshot } from '../../mm/content-snapshot.ts';
 import {
   FOLL_LONGTERM,
   FOLL_PIN,
@@ -58,7 +60,8 @@ export class GupTestPinLongterm {
           this.stop();
           return got;
         }
-        pages.push(...got);
+        // One at a time: a 1 GiB range is 262144 pages, too many arguments for a spread.
+        for (const pfn of got) pages.push(pfn);
       }
     } finally {
       mmapReadUnlock(mm);
@@ -66,12 +69,15 @@ export class GupTestPinLongterm {
     return 0;
   }
 
-  /** `ioctl(PIN_LONGTERM_TEST_READ, &buf)`: the pinned pages' contents now, or -EINVAL if none. */
-  read(): Uint8Array | number {
+  /**
+   * `ioctl(PIN_LONGTERM_TEST_READ, &buf)`: the pinned pages' contents now (a snapshot: what the
+   * copy into `buf` holds, without copying), or -EINVAL if none.
+   */
+  read(): ContentSnapshot | number {
     if (this.pages === null) return -EINVAL;
     const pm = this.process.kernel.pm;
-    const out = new Uint8Array(this.pages.length * PAGE_SIZE);
-    for (const [i, pfn] of this.pages.entries()) out.set(pm.readableBytes(pfn), i * PAGE_SIZE);
+    const out = new ContentSnapshot(this.pages.length);
+    for (const [i, pfn] of this.pages.entries()) out.save(pm, i, pfn);
     return out;
   }
 

@@ -13,6 +13,7 @@ import {
   MADV_NOHUGEPAGE,
   MADV_PAGEOUT,
   MAP_ANONYMOUS,
+  MAP_HUGE_SHIFT,
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -184,10 +185,11 @@ export async function doRunWithThp(env: CowEnv, fn: TestFn, thpRun: ThpRun, thps
   }
 }
 
-/** `run_with_hugetlb` (2 MiB: the size hmmsim's hugetlb pool has). */
+/** `run_with_hugetlb`: a private anonymous huge page of 2 MiB (PMD-mapped) or 1 GiB (PUD-mapped). */
 export async function runWithHugetlb(env: CowEnv, fn: TestFn, hugetlbsize: number): Promise<void> {
   const { process: p, ksft } = env;
-  const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+  // `flags |= __builtin_ctzll(hugetlbsize) << MAP_HUGE_SHIFT`.
+  const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (Math.log2(hugetlbsize) << MAP_HUGE_SHIFT);
   const mem = await p.mmap(0, hugetlbsize, PROT_READ | PROT_WRITE, flags, -1, 0);
   if (mem < 0) {
     ksft.skip('need more free huge pages');

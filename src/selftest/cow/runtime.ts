@@ -6,7 +6,9 @@
  * @module
  */
 import type { Machine } from '../../machine.ts';
-import type { Process } from '../../mm/index.ts';
+import { cpuFill, cpuReadSnapshot } from '../../mm/access.ts';
+import type { ContentSnapshot } from '../../mm/content-snapshot.ts';
+import { PAGE_SIZE, type Process } from '../../mm/index.ts';
 import { Completion } from '../../sim/wait-queue.ts';
 import { PM_PRESENT, PM_SWAP, pagemapGetEntry } from '../harness.ts';
 
@@ -129,19 +131,49 @@ export async function cowFork(env: CowEnv, body: (child: Process) => Promise<num
   return { process: child, wait: () => env.machine.sched.join(thread) };
 }
 
-/** `memset(mem, c, size)` through the CPU. */
+/**
+ * A copy of user memory the test keeps (`memcpy(old, mem, size)`), or bytes read from a pipe:
+ * a {@link ContentSnapshot} of whole pages (exactly what a copy holds, without copying: the
+ * 1 GiB hugetlb cases would need gigabytes of host memory) or plain bytes.
+ */
+export type CowBuf = ContentSnapshot | Uint8Array;
+
+/** `memset(mem, c, size)` through the CPU (the faults of the writes; no buffer of `size`). */
 export async function memset(p: Process, addr: number, c: number, size: number): Promise<void> {
-  await p.write(addr, new Uint8Array(size).fill(c));
+  await cpuFill(p.mm, addr, c, size);
 }
 
-/** `memcpy(buf, mem, size)` through the CPU: a copy of what the process reads there. */
-export async function memcpyFrom(p: Process, addr: number, size: number): Promise<Uint8Array> {
-  return (await p.read(addr, size)).slice();
+/** `memcpy(buf, mem, size)` through the CPU: a copy of what the process reads there (whole pages). */
+export async function memcpyFrom(p: Process, addr: number, size: number): Promise<CowBuf> {
+  if (addr % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) return (await p.read(addr, size)).slice();
+  return cpuReadSnapshot(p.mm, addr, size / PAGE_SIZE);
 }
 
-/** `memcmp(a, b, n)`: 0 when the first `n` bytes are equal, else the sign of the first difference. */
-export function memcmp(a: Uint8Array, b: Uint8Array, n: number): number {
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+/** Page `i` of `b` into `scratch`, or `b`'s own bytes of that page. */
+function pageOf(b: CowBuf, i: number, scratch: Uint8Array): Uint8Array {
+  if (b instanceof Uint8Array) return b.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE);
+  b.pageInto(i, scratch, 0);
+  return scratch;
+}
+
+/**
+ * `memcmp(a, b, n)`: 0 when the first `n` bytes are equal, else the sign of the first difference.
+ * Pages of two snapshots naming the same content slot are equal without reading them.
+ */
+export function memcmp(a: CowBuf, b: CowBuf, n: number): number {
+  const sa = new Uint8Array(PAGE_SIZE);
+  const sb = new Uint8Array(PAGE_SIZE);
+  const sameMemory = !(a instanceof Uint8Array) && !(b instanceof Uint8Array) && a.memory === b.memory;
+  for (let i = 0; i * PAGE_SIZE < n; i++) {
+    if (sameMemory) {
+      const r = (a as ContentSnapshot).pinnedRef(i);
+      if (r !== 0 && r === (b as ContentSnapshot).pinnedRef(i)) continue;
+    }
+    const pa = pageOf(a, i, sa);
+    const pb = pageOf(b, i, sb);
+    const len = Math.min(PAGE_SIZE, n - i * PAGE_SIZE);
+    for (let j = 0; j < len; j++) if (pa[j] !== pb[j]) return pa[j]! < pb[j]! ? -1 : 1;
+  }
   return 0;
 }
 

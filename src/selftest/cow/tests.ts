@@ -36,7 +36,7 @@ export async function childMemcmpFn(
   const old = await memcpyFrom(child, mem, size);
   comm.childReady.complete();
   await comm.parentReady.waitForCompletion();
-  return memcmp(old, await child.read(mem, size), size);
+  return memcmp(old, await memcpyFrom(child, mem, size), size);
 }
 
 /** `child_vmsplice_memcmp_fn`: vmsplice() the range (a R/O reference), unmap it, read it back later. */
@@ -229,7 +229,8 @@ async function doTestRoPin(
     // Read back the content via the pin and test if we observed the modification.
     const tmp = gup.read();
     if (typeof tmp === 'number') ksft.fail('PIN_LONGTERM_TEST_READ failed');
-    else ksft.result(!memcmp(await process.read(mem, size), tmp, size), 'Longterm R/O pin is reliable');
+    else
+      ksft.result(!memcmp(await memcpyFrom(process, mem, size), tmp, size), 'Longterm R/O pin is reliable');
     if (gup.stop()) ksft.print('[INFO] PIN_LONGTERM_TEST_STOP failed');
   }
   if (test === 'RO_PIN_TEST_SHARED' && child !== null) {
@@ -366,7 +367,10 @@ export const testAnonThpCollapseUpperShared: TestFn = (env, mem, size) =>
 export const testCow: NonAnonTestFn = async (env, mem, smem, size) => {
   const old = await memcpyFrom(env.process, smem, size);
   await memset(env.process, mem, 0xff, size);
-  env.ksft.result(!memcmp(await env.process.read(smem, size), old, size), 'Other mapping not modified');
+  env.ksft.result(
+    !memcmp(await memcpyFrom(env.process, smem, size), old, size),
+    'Other mapping not modified',
+  );
 };
 
 /** `test_ro_pin`. */

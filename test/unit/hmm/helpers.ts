@@ -228,6 +228,17 @@ export function mustEntry(env: Env, addr: number, level: PtLevel = 1): RawEntry 
   return e;
 }
 
+/**
+ * The head pfn of the huge page mapped at `addr` by a present leaf at `level` (2: PMD, 3: PUD),
+ * writable or not as `writable` says; fails the test otherwise.
+ */
+export function hugeLeafHead(env: Env, addr: number, level: PtLevel, writable: boolean): number {
+  const e = mustEntry(env, addr, level);
+  expect(e.kind).toBe(PTE_PRESENT);
+  expect(e.lo & (PTE_LEAF | PTE_WRITE)).toBe(PTE_LEAF | (writable ? PTE_WRITE : 0));
+  return e.hi;
+}
+
 /** Writes a raw entry for `addr` at `level`, allocating the tables above it. */
 export function setEntry(env: Env, addr: number, lo: number, hi: number, level: PtLevel = 1): void {
   const k = env.machine;

@@ -18,13 +18,13 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../../src/index.ts';
-import { PTE_LEAF, PTE_PRESENT, PTE_WRITE } from '../../../src/mm/pte.ts';
 import {
   BASE,
   callRangeFault,
   consecutive,
   type Env,
   faultsFrom,
+  hugeLeafHead,
   mustEntry,
   ORDER_PMD,
   P,
@@ -59,10 +59,7 @@ async function hugetlbEnv(): Promise<Env> {
 
 /** The head pfn of the huge page mapped at `addr` (fails if none). */
 function hugeHead(env: Env, addr: number, writable: boolean): number {
-  const e = mustEntry(env, addr, 2);
-  expect(e.kind).toBe(PTE_PRESENT);
-  expect(e.lo & (PTE_LEAF | PTE_WRITE)).toBe(PTE_LEAF | (writable ? PTE_WRITE : 0));
-  return e.hi;
+  return hugeLeafHead(env, addr, 2, writable);
 }
 
 describe('§3.5 hugetlb: present huge entries are order-9 words', () => {
