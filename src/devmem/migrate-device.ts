@@ -334,7 +334,8 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
   // Present PTEs replaced by migration entries: flush_tlb_range once for the table if any.
   let unmapped = 0;
   for (let addr = start; addr < end; addr += PAGE_SIZE) {
-    const off = (t * PTRS_PER_TABLE + ((addr / PAGE_SIZE) % PTRS_PER_TABLE)) * 2;
+    // `&` rather than `%`: the page number is a non-negative integer, and `%` on a double is slow.
+    const off = (t * PTRS_PER_TABLE + ((addr / PAGE_SIZE) & (PTRS_PER_TABLE - 1))) * 2;
     const lo = k.pt.words[off]!;
     const kind = lo & PTE_KIND_MASK;
     let mpfn = 0;

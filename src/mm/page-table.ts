@@ -17,8 +17,14 @@ export const LEVEL_PAGES = [0, 1, 512, 512 * 512, 512 * 512 * 512] as const;
 
 /** Index of the entry for virtual page number `vpn` in a table of `level`. */
 export function levelIndex(vpn: number, level: PtLevel): number {
-  return (vpn / LEVEL_PAGES[level]) & (PTRS_PER_TABLE - 1);
+  return (vpn * LEVEL_SCALE[level]) & (PTRS_PER_TABLE - 1);
 }
+
+/**
+ * `1 / LEVEL_PAGES[level]`: exact (powers of two), so multiplying by it gives the quotient
+ * bit for bit while costing a multiplication instead of a division on every step of a walk.
+ */
+const LEVEL_SCALE = [0, 1, 1 / 512, 1 / (512 * 512), 1 / (512 * 512 * 512)] as const;
 
 /**
  * Tables a pool holds before it moves into WebAssembly memory as it grows: creating a memory and

@@ -26,7 +26,9 @@ export function xaTagPointer(pfn: number, tag: number): number {
 
 /** `xa_untag_pointer`: the pfn of an entry. */
 export function xaUntagPointer(entry: number): number {
-  return (entry - (entry % 4)) / 4;
+  // Entries are non-negative integers: the floor of the quotient is the pfn (`%` on a double
+  // would be a call to fmod on the migration's read-back).
+  return Math.floor(entry / 4);
 }
 
 /** `xa_pointer_tag`: the tag of an entry. */
@@ -64,9 +66,10 @@ export class DmirrorPt {
 
   /** The entry of `vpn`, undefined when it has none. */
   get(vpn: number): number | undefined {
-    const l = this.leaf(Math.floor(vpn / LEAF_ENTRIES));
+    const key = Math.floor(vpn / LEAF_ENTRIES);
+    const l = this.leaf(key);
     if (l < 0) return undefined;
-    const e = this.words[(l << LEAF_SHIFT) + (vpn % LEAF_ENTRIES)]!;
+    const e = this.words[(l << LEAF_SHIFT) + (vpn - key * LEAF_ENTRIES)]!;
     return e === 0 ? undefined : e - 1;
   }
 
@@ -80,7 +83,8 @@ export class DmirrorPt {
     const key = Math.floor(vpn / LEAF_ENTRIES);
     let l = this.leaf(key);
     if (l < 0) l = this.newLeaf(key);
-    const i = (l << LEAF_SHIFT) + (vpn % LEAF_ENTRIES);
+    // `vpn - key * 512` is `vpn % 512` without fmod (exact: 512 is a power of two).
+    const i = (l << LEAF_SHIFT) + (vpn - key * LEAF_ENTRIES);
     if (this.words[i] === 0) {
       this.seqs[i] = this.nextSeq++;
       this.counts[l]!++;
