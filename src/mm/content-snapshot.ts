@@ -36,12 +36,18 @@ export class ContentSnapshot {
 
   /** Saves the current contents of frame `pfn` as page `i` (each page once). */
   save(pm: PhysMem, i: number, pfn: number): void {
-    if (this.nWords + SPARSE_STRIDE > this.words.length) {
-      const w = new Int32Array(Math.max(64 * SPARSE_STRIDE, this.words.length * 2));
+    let r = pm.saveForSnapshot(pfn, this.words, this.nWords);
+    if (r === 2) {
+      // Room is made only for a page that holds sparse words, for all the pages still to come
+      // at once (a range of sparse pages, like a migration's read-back, then grows the array
+      // once, not by doubling — each new buffer costs zeroing, copying and page faults); a
+      // snapshot of 4 KiB or empty pages allocates nothing here.
+      const need = Math.max(64, this.npages - i) * SPARSE_STRIDE;
+      const w = new Int32Array(Math.max(need, this.words.length * 2));
       w.set(this.words);
       this.words = w;
+      r = pm.saveForSnapshot(pfn, this.words, this.nWords);
     }
-    const r = pm.saveForSnapshot(pfn, this.words, this.nWords);
     if (r === 1) {
       this.ref[i] = this.nWords / SPARSE_STRIDE + 1;
       this.nWords += SPARSE_STRIDE;

@@ -674,14 +674,16 @@ export class PhysMem {
 
   /**
    * Saves frame `pfn`'s contents for a snapshot without copying 4 KiB: 0 when it holds no data;
-   * 1 when it holds sparse words, copied into `dst[dstOff..]` (`SPARSE_STRIDE` words, room
-   * the caller made); else `-slot - 1` for its 4 KiB slot, pinned until {@link unpinSlots} (or
-   * the snapshot's collection) releases it. A frame writing a pinned slot gets a copy first.
+   * 1 when it holds sparse words, copied into `dst[dstOff..]` (`SPARSE_STRIDE` words); 2 when it
+   * holds sparse words but `dst` has no room for them at `dstOff` (nothing copied); else
+   * `-slot - 1` for its 4 KiB slot, pinned until {@link unpinSlots} (or the snapshot's
+   * collection) releases it. A frame writing a pinned slot gets a copy first.
    */
   saveForSnapshot(pfn: number, dst: Int32Array, dstOff: number): number {
     if ((this.flags[pfn]! & PG_hasdata) === 0) return 0;
     const s = this.sparseSlot(pfn);
     if (s < 0) return -this.slots.pin(pfn) - 1;
+    if (dstOff + SPARSE_STRIDE > dst.length) return 2;
     const slab = this.sparse.slab;
     for (let i = 0; i < SPARSE_STRIDE; i++) dst[dstOff + i] = slab[s + i]!;
     return 1;
