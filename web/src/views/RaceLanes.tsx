@@ -147,24 +147,6 @@ export function RaceLanes() {
               </text>
             </g>
           ))}
-          <button
-            type="button"
-            id="race-prev-decision"
-            title="previous decision point of the schedule"
-            disabled={nextDecision(kinds, cur, -1) < 0}
-            onClick={() => goToRaceStep(nextDecision(kinds, cur, -1))}
-          >
-            ◀ decision
-          </button>
-          <button
-            type="button"
-            id="race-next-decision"
-            title="next decision point of the schedule"
-            disabled={nextDecision(kinds, cur, 1) < 0}
-            onClick={() => goToRaceStep(nextDecision(kinds, cur, 1))}
-          >
-            decision ▶
-          </button>
           {violation >= 0 && (
             <rect
               class="violation-band"
