@@ -121,6 +121,9 @@ export class FastBackend implements ResidencyBackend {
   readonly cpuMapped: Uint32Array;
   readonly populated: Uint32Array;
   readonly gpuTouched: Uint8Array;
+  // 1 where the block's GPU copy is one 2 MiB device folio (it arrived as one compound hole):
+  // evicting all of it then moves one folio, as migrate_vma does on the functional tier.
+  private readonly gpuFolio: Uint8Array;
   readonly counters: BackendCounters = { invalidations: 0, ebusyRetries: 0 };
   private readonly tmp = new Uint32Array(BLOCK_WORDS);
   private readonly want = new Uint32Array(BLOCK_WORDS);
@@ -153,6 +156,7 @@ export class FastBackend implements ResidencyBackend {
     this.cpuMapped = new Uint32Array(words);
     this.populated = new Uint32Array(words);
     this.gpuTouched = new Uint8Array(this.blockCount);
+    this.gpuFolio = new Uint8Array(this.blockCount);
   }
 
   /** Pages of block `b` inside the footprint. */
@@ -193,6 +197,7 @@ export class FastBackend implements ResidencyBackend {
     }
     const firstTouch = pages > 0 && this.gpuTouched[block] === 0;
     if (firstTouch) this.gpuTouched[block] = 1;
+    if (pages === BLOCK_PAGES && kernel.folios === 1) this.gpuFolio[block] = 1;
     // Every MIGRATE invalidation reaches the GPU's own mirror (which ignores its own migrations).
     this.counters.invalidations += kernel.callbacks;
     const r = this.migration;
@@ -216,14 +221,17 @@ export class FastBackend implements ResidencyBackend {
     }
     const runs: number[] = [];
     maskRuns(t, 0, runs);
+    const whole = pages === BLOCK_PAGES && this.gpuFolio[block] === 1;
+    this.gpuFolio[block] = 0;
     if (this.options.hmm) {
+      const folios = whole ? 1 : pages;
       // migrate_vma per run: one MIGRATE invalidation each; the pages come back mapped.
       for (let i = 0; i < BLOCK_WORDS; i++) this.cpuMapped[base + i]! |= t[i]!;
       this.counters.invalidations += runs.length;
       return {
         pages,
         runs,
-        kernel: { ptes: 0, ranges: 0, shootdowns: 0, callbacks: runs.length, pages, folios: pages },
+        kernel: { ptes: 0, ranges: 0, shootdowns: 0, callbacks: runs.length, pages, folios },
       };
     }
     // Evicted pages land in CPU memory unmapped: the next CPU access maps them (a minor fault).

@@ -14,6 +14,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   FastBackend,
+  FunctionalBackend,
+  findPlatform,
   GENERATORS,
   generatorWorkload,
   runWorkload,
@@ -120,6 +122,25 @@ describe('differential: CPU read-back of GPU-resident data, fast tier in HMM mod
     const u = uvm.cpuAccess(0, region, 0, false);
     expect([h.migratedBack, h.runs.length, h.kernel.callbacks]).toEqual([16, 16, 16]);
     expect([u.migratedBack, u.runs, u.kernel.callbacks]).toEqual([16, [16], 0]);
+  });
+});
+
+describe('fast tier in HMM mode: a block that arrived as one device folio', () => {
+  // An untouched aligned 2 MiB block migrates as one compound hole, so its GPU copy is one device
+  // folio, which migrate_vma evicts as one folio: both tiers, call by call.
+  it('is evicted as one folio', async () => {
+    const all = new Uint32Array(16).fill(0xffffffff);
+    const fast = new FastBackend(512, { hmm: true });
+    const real = await FunctionalBackend.create({
+      pageCount: 512,
+      platform: findPlatform('pascal-pcie3')!.params,
+    });
+    expect(fast.migrateToGpu(0, all, 0, 'fault').kernel.folios).toBe(1);
+    expect((await real.migrateToGpu(0, all, 0, 'fault')).kernel.folios).toBe(1);
+    const want = { pages: 512, folios: 1, callbacks: 1 };
+    expect(fast.evictToCpu(0, all, 0).kernel).toMatchObject(want);
+    expect((await real.evictToCpu(0, all, 0)).kernel).toMatchObject(want);
+    await real.close();
   });
 });
 
