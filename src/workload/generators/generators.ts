@@ -56,51 +56,94 @@ function pageOf(a: ArrayView, off: number): number {
   return a.first + Math.min(a.pages - 1, Math.floor(off / WL_PAGE_SIZE));
 }
 
-/** Grid-stride triad `a[i] = b[i] + s·c[i]`: reads of b and c, then the dependent write of a. */
+/**
+ * Pages `[off, off + bytes)` of array `a` spans, in ascending order, pushed for `sm`. The first
+ * push carries `firstFlags` (e.g. a dependency), the rest `flags`.
+ */
+function pushRange(
+  t: TraceBuilder,
+  sm: number,
+  a: ArrayView,
+  off: number,
+  bytes: number,
+  flags: number,
+  firstFlags = flags,
+): void {
+  const p0 = Math.floor(off / WL_PAGE_SIZE);
+  const p1 = Math.floor((off + bytes - 1) / WL_PAGE_SIZE);
+  for (let p = p0; p <= p1; p++) t.push(sm, pageOf(a, p * WL_PAGE_SIZE), p === p0 ? firstFlags : flags);
+}
+
+/**
+ * Thread blocks dispatched round-robin over the SMs, `resident` at a time: block `b` runs on SM
+ * `b mod sms` in wave `⌊b / resident⌋`. The hardware's dispatch order is not published; a new
+ * wave starts when the previous one is done (blocks of a wave finish at about the same time).
+ * Calls `wave(first, end)` for each wave.
+ */
+function forEachWave(blocks: number, resident: number, wave: (first: number, end: number) => void): void {
+  for (let w = 0; w < blocks; w += resident) wave(w, Math.min(blocks, w + resident));
+}
+
+const BABELSTREAM = 'uvm-eval archive/benchmarksv3/stream (BabelStream, the SC21 stream code)';
+
+/**
+ * BabelStream's triad as uvm-eval runs it (`CUDAStream.cu` `triad_kernel`): one element per
+ * thread, `a[i] = b[i] + scalar · c[i]`, launched as `array_size / TBSIZE` blocks of TBSIZE threads
+ * (no grid-stride loop). A block's 1024 doubles are 8 KiB, two pages of each array: its warps
+ * load the pages of b and c (independent loads, issued together) and then store a, which waits for
+ * both loads. The warps of all resident blocks of an SM run concurrently, so an SM issues every
+ * load of its resident blocks before their stores.
+ */
 const stream: Generator = {
   name: 'stream',
-  description: `grid-stride triad a = b + s·c over three arrays (BabelStream triad; ${OVERSUBS} "streaming")`,
+  description: `BabelStream triad a = b + s·c, one element per thread, array_size ÷ TBSIZE blocks (${BABELSTREAM}; ${OVERSUBS} "streaming")`,
   arrays: ['a', 'b', 'c'],
   args: {
     threadsPerBlock: num(
       1024,
       'threads',
       'threads per thread block, one element each',
-      'BabelStream CUDA TBSIZE 1024',
+      `${BABELSTREAM}: CUDAStream.h TBSIZE 1024`,
     ),
     blocksPerSm: num(
       2,
       'blocks',
-      'resident thread blocks per SM (2048 threads ÷ 1024)',
-      'Volta/Pascal: 2048 resident threads per SM',
+      'resident thread blocks per SM',
+      'Volta (Titan V): 2048 threads, 32 blocks, 65,536 registers per SM; the kernel uses 16 registers per thread (uvm-eval benchmarksv3/stream/copy.nvprof: BabelStream copy_kernel, registersPerThread 16, blockX 1024), so min(2048 ÷ 1024, 65536 ÷ (16 × 1024), 32) = 2',
     ),
-    elementBytes: num(8, 'bytes', 'element size', 'BabelStream default: double'),
-    iterations: num(1, 'count', 'kernel launches', 'workload choice'),
+    elementBytes: num(8, 'bytes', 'element size', `${BABELSTREAM}: main.cpp runs double unless --float`),
+    iterations: num(1, 'count', 'kernel launches', 'workload choice (uvm-eval runs -n 1 --triad-only)'),
   },
   generate(ctx) {
     const [a, b, c] = ctx.arrays as [ArrayView, ArrayView, ArrayView];
-    const chunk = ctx.args.threadsPerBlock! * ctx.args.elementBytes!;
-    const grid = ctx.sms * ctx.args.blocksPerSm!;
+    const e = ctx.args.elementBytes!;
+    const tpb = Math.max(1, Math.floor(ctx.args.threadsPerBlock!));
+    const chunk = tpb * e;
+    const bytes = Math.floor(Math.min(a.bytes, b.bytes, c.bytes) / e) * e;
+    const blocks = Math.ceil(bytes / chunk);
+    const resident = ctx.sms * Math.max(1, Math.floor(ctx.args.blocksPerSm!));
     const out: KernelTrace[] = [];
     for (let it = 0; it < ctx.args.iterations!; it++) {
       const t = new TraceBuilder(`${ctx.name}#${it}`, ctx.sms);
-      const bytes = Math.min(a.bytes, b.bytes, c.bytes);
-      for (let base = 0; base < bytes; base += grid * chunk) {
-        for (let blk = 0; blk < grid; blk++) {
-          const off = base + blk * chunk;
-          if (off >= bytes) break;
+      forEachWave(blocks, resident, (first, end) => {
+        // Loads of every resident block (its warps load b then c, page by page), then the
+        // stores, which wait for the loads.
+        for (let blk = first; blk < end; blk++) {
+          const off = blk * chunk;
+          const len = Math.min(chunk, bytes - off);
           const sm = blk % ctx.sms;
-          // A block's chunk spans chunk/4 KiB pages (two for 1024 doubles): its warps load every
-          // page of b and c, then store every page of a.
           const p0 = Math.floor(off / WL_PAGE_SIZE);
-          const p1 = Math.floor((Math.min(bytes, off + chunk) - 1) / WL_PAGE_SIZE);
+          const p1 = Math.floor((off + len - 1) / WL_PAGE_SIZE);
           for (let p = p0; p <= p1; p++) {
             t.push(sm, pageOf(b, p * WL_PAGE_SIZE), 0);
             t.push(sm, pageOf(c, p * WL_PAGE_SIZE), 0);
           }
-          for (let p = p0; p <= p1; p++) t.push(sm, pageOf(a, p * WL_PAGE_SIZE), ACC_WRITE | ACC_DEP);
         }
-      }
+        for (let blk = first; blk < end; blk++) {
+          const off = blk * chunk;
+          pushRange(t, blk % ctx.sms, a, off, Math.min(chunk, bytes - off), ACC_WRITE | ACC_DEP);
+        }
+      });
       out.push(t.build());
     }
     return out;
@@ -225,85 +268,82 @@ const stencil2d: Generator = {
   },
 };
 
+const CUTLASS_SIMT =
+  "CUTLASS include/cutlass/gemm/device/default_gemm_configuration.h, OpClassSimt (SGEMM) default; cuBLAS's own kernel is not public";
+
 /**
- * Tiled C = A·B on column-major n×n matrices, like cuBLAS sgemm: thread block (i, j) owns a
- * `tileM`×`tileN` tile of C, steps k by `tileK` loading a `tileM`×`tileK` tile of A (`tileK`
- * columns of contiguous elements) and a `tileK`×`tileN` tile of B (`tileN` columns, a few
- * elements each, so B touches many pages), then writes its C tile. blockIdx.x runs over i fastest.
+ * cuBLAS `cublasSgemm(N, N)` on square column-major n×n matrices, as uvm-eval's `matrixMul2.cu`
+ * calls it (β = 0, so C is only written), with the tiled structure every SGEMM shares and
+ * CUTLASS documents: thread block (x, y) owns the `tileM`×`tileN` tile of C at M tile x and N tile
+ * y (`GemmIdentityThreadblockSwizzle`: blockIdx.x runs over M), and steps k by `tileK`, loading
+ * per k-step an A tile (`tileK` columns of `tileM` contiguous floats: one page or two per column)
+ * and a B tile (`tileN` columns of `tileK` floats: a page per column), A before B (each thread
+ * issues its A loads, then its B loads). With two stages (global → registers → shared memory)
+ * the loads of k-step t+1 are issued after the barrier that follows storing k-step t, so they
+ * wait for k-step t's loads. The warps of an SM's resident blocks run together: each k-step
+ * issues the A tiles of all of them, then their B tiles. The epilogue writes the C tile.
  */
 const gemmTiles: Generator = {
   name: 'gemm-tiles',
   description:
-    'column-major tiled GEMM C = A·B (cuBLAS sgemm-like 128×128×8 tiles): B tiles touch many pages and blocks',
+    'cuBLAS-style column-major SGEMM C = A·B (uvm-eval matrixMul2.cu cublasSgemm; CUTLASS SIMT 128×128×8 tiles, 2 stages)',
   arrays: ['A', 'B', 'C'],
   args: {
-    tileM: num(
-      128,
-      'elements',
-      'C tile rows per thread block',
-      'cuBLAS sgemm 128×128 tiles (workload choice)',
-    ),
-    tileN: num(
-      128,
-      'elements',
-      'C tile columns per thread block',
-      'cuBLAS sgemm 128×128 tiles (workload choice)',
-    ),
-    tileK: num(8, 'elements', 'k step', 'cuBLAS sgemm k-step 8 (workload choice)'),
+    tileM: num(128, 'elements', 'C tile rows per thread block (threadblock shape M)', CUTLASS_SIMT),
+    tileN: num(128, 'elements', 'C tile columns per thread block (threadblock shape N)', CUTLASS_SIMT),
+    tileK: num(8, 'elements', 'k step per main-loop iteration (threadblock shape K)', CUTLASS_SIMT),
     blocksPerSm: num(
-      1,
+      2,
       'blocks',
-      'resident thread blocks per SM (large shared-memory tiles)',
-      'workload choice',
+      'resident thread blocks per SM',
+      "Volta (Titan V): 2048 threads, 65,536 registers and 96 KiB shared memory per SM; a block has 256 threads (CUTLASS SIMT warp shape 32×64×8: 4 × 2 warps) and 16 KiB of shared memory (2 stages × (128×8 + 8×128) × 4 B); at 128 registers per thread (an 8×8 thread tile's 64 accumulators plus fragments; cuBLAS's count is not published) 65,536 ÷ (256 × 128) = 2 blocks",
+      true,
     ),
-    elementBytes: eb,
+    elementBytes: num(4, 'bytes', 'element size', 'sgemm: float (uvm-eval matrixMul2.cu)'),
   },
   generate(ctx) {
     const [A, B, C] = ctx.arrays as [ArrayView, ArrayView, ArrayView];
     const e = ctx.args.elementBytes!;
+    // matrixMul2.cu runs -wA=-hA=-wB=-hB=psize: three square matrices of n² elements.
     const n = Math.floor(Math.sqrt(Math.min(A.bytes, B.bytes, C.bytes) / e));
     const TM = Math.max(1, Math.min(ctx.args.tileM!, n));
     const TN = Math.max(1, Math.min(ctx.args.tileN!, n));
     const TK = Math.max(1, Math.min(ctx.args.tileK!, n));
-    const ti = Math.ceil(n / TM);
-    const tj = Math.ceil(n / TN);
-    const resident = ctx.sms * ctx.args.blocksPerSm!;
-    const colPages = (
-      m: ArrayView,
-      col: number,
-      row0: number,
-      rows: number,
-      sm: number,
-      t: TraceBuilder,
-      flags: number,
-    ): void => {
-      for (let off = (col * n + row0) * e; off < (col * n + row0 + rows) * e; off += WL_PAGE_SIZE)
-        t.push(sm, pageOf(m, off), flags);
-      t.push(sm, pageOf(m, (col * n + row0 + rows) * e - 1), flags);
-    };
+    const gridX = Math.ceil(n / TM);
+    const blocks = gridX * Math.ceil(n / TN);
+    const resident = ctx.sms * Math.max(1, Math.floor(ctx.args.blocksPerSm!));
+    // Element (r, c) of a column-major n×n matrix (leading dimension n) is at (c·n + r)·e.
+    const col = (c: number, r: number): number => (c * n + r) * e;
     const t = new TraceBuilder(ctx.name, ctx.sms);
-    const total = ti * tj;
-    for (let wave = 0; wave < total; wave += resident) {
-      const end = Math.min(total, wave + resident);
+    // Only the first access of a k-step after the first waits (for the SM's earlier loads).
+    const dep = new Uint8Array(ctx.sms);
+    forEachWave(blocks, resident, (first, end) => {
       for (let kk = 0; kk < n; kk += TK) {
-        for (let blk = wave; blk < end; blk++) {
-          const i = blk % ti;
-          const j = Math.floor(blk / ti);
+        const kn = Math.min(TK, n - kk);
+        dep.fill(kk > 0 ? ACC_DEP : 0);
+        for (let blk = first; blk < end; blk++) {
           const sm = blk % ctx.sms;
+          const i = blk % gridX;
           const rows = Math.min(TM, n - i * TM);
-          for (let c = kk; c < Math.min(n, kk + TK); c++) colPages(A, c, i * TM, rows, sm, t, 0);
-          for (let c = j * TN; c < Math.min(n, (j + 1) * TN); c++)
-            colPages(B, c, kk, Math.min(TK, n - kk), sm, t, 0);
+          for (let c = kk; c < kk + kn; c++) {
+            pushRange(t, sm, A, col(c, i * TM), rows * e, 0, dep[sm]!);
+            dep[sm] = 0;
+          }
+        }
+        for (let blk = first; blk < end; blk++) {
+          const sm = blk % ctx.sms;
+          const j = Math.floor(blk / gridX);
+          for (let c = j * TN; c < Math.min(n, (j + 1) * TN); c++) pushRange(t, sm, B, col(c, kk), kn * e, 0);
         }
       }
-      for (let blk = wave; blk < end; blk++) {
-        const i = blk % ti;
-        const j = Math.floor(blk / ti);
-        for (let c = j * TN; c < Math.min(n, (j + 1) * TN); c++) {
-          colPages(C, c, i * TM, Math.min(TM, n - i * TM), blk % ctx.sms, t, ACC_WRITE | ACC_DEP);
-        }
+      for (let blk = first; blk < end; blk++) {
+        const i = blk % gridX;
+        const j = Math.floor(blk / gridX);
+        const rows = Math.min(TM, n - i * TM);
+        for (let c = j * TN; c < Math.min(n, (j + 1) * TN); c++)
+          pushRange(t, blk % ctx.sms, C, col(c, i * TM), rows * e, ACC_WRITE | ACC_DEP);
       }
-    }
+    });
     return [t.build()];
   },
 };
