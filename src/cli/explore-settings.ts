@@ -5,13 +5,11 @@
  * function as the CLI and shows the same messages.
  * @module
  */
+import { DEFAULT_SCHEDULES } from '../explore/explore.ts';
 import type { MutantSpec } from '../explore/mutants/spec.ts';
 import type { StrategyName } from '../explore/types.ts';
 import { CliUsageError } from './errors.ts';
 import type { ExploreSpec } from './scenario/types.ts';
-
-/** The budget of an exploration given neither a schedule count nor a time, here or in the scenario. */
-export const DEFAULT_SCHEDULES = 1000;
 
 /** The options of `hmmsim explore` that choose what to run, as given (absent: not given). */
 export interface ExploreFlags {
