@@ -211,4 +211,28 @@ describe('a thread awaiting something outside the simulation', () => {
     await page.close();
     expect(s.errors).toEqual([]);
   });
+
+  it('a module that exports no scenario, or fails to load, is refused with the CLI’s message', async () => {
+    const page = await s.open(`?scenario=${RACE}`);
+    const pool = watchPoolWorkers(page);
+    await fillRace(page, { source: '@module' });
+    for (const [name, text] of [
+      ['empty.mjs', 'export default {};\n'],
+      ['throws.mjs', "throw new Error('broken module');\n"],
+    ] as const) {
+      const file = path.join(TMP, name);
+      writeFileSync(file, text);
+      const r = await hmmsim(['explore', file]);
+      expect(r.code).toBe(3);
+      const url = `data:text/javascript,${encodeURIComponent(text)}`;
+      await page.fill('#module-url', url);
+      await page.click('#explore');
+      await page.waitForFunction(() => !document.querySelector('#explore')?.hasAttribute('disabled'));
+      // The same message, after the file's name (the page names the module by its URL).
+      expect(await page.textContent('#explore-progress')).toBe(`${url}${r.err.trim().slice(file.length)}`);
+    }
+    expect(pool.started()).toBe(0);
+    await page.close();
+    expect(s.errors).toEqual([]);
+  });
 });
