@@ -289,7 +289,7 @@ function NumberField(p: {
   );
 }
 
-/** One option of `hmmsim explore` as a text field; its mistake, in the CLI's words, under it. */
+/** One option of `hmmsim explore` as a text field (its mistake is listed under the fields). */
 function OptionField(p: {
   field: Field;
   value: string;
@@ -311,11 +311,6 @@ function OptionField(p: {
         aria-describedby={p.issue === undefined ? undefined : `${p.field}-error`}
         onInput={(e) => p.set((e.target as HTMLInputElement).value)}
       />
-      {p.issue !== undefined && (
-        <span class="field-error" id={`${p.field}-error`} role="alert">
-          {p.issue}
-        </span>
-      )}
     </label>
   );
 }
@@ -375,7 +370,7 @@ export function RaceExplore({ setToken }: { setToken: (token: string) => void })
           </select>
         </label>
       </div>
-      <div class="row">
+      <div class="row options">
         {FIELDS.map((f) => (
           <OptionField
             key={f}
@@ -394,7 +389,18 @@ export function RaceExplore({ setToken }: { setToken: (token: string) => void })
           min={1}
           max={MAX_PAGE_WORKERS}
           set={(n) => set({ workers: n })}
-        />{' '}
+        />
+      </div>
+      {FIELDS.some((f) => issues[f] !== undefined) && (
+        <ul class="field-errors" role="alert">
+          {FIELDS.filter((f) => issues[f] !== undefined).map((f) => (
+            <li key={f} id={`${f}-error`}>
+              {issues[f]}
+            </li>
+          ))}
+        </ul>
+      )}
+      <div class="row">
         <button
           type="button"
           id="explore"
