@@ -153,6 +153,20 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
   return { options, positionals };
 }
 
+/**
+ * The value of option `--name` of `spec` written as `raw`, checked as {@link parseArgs} checks it
+ * (type, minimum, choices); a bad value throws the same {@link CliUsageError}. For forms that take
+ * a command's options one field at a time (the page's Race panel).
+ */
+export function optionValue(spec: CommandSpec, name: string, raw: string): string | number {
+  const o = allOptions(spec).find((x) => x.name === name);
+  if (o === undefined || o.kind === 'flag')
+    throw new Error(`${spec.name} has no option --${name} with a value`);
+  return convert(o, raw, (message) => {
+    throw new CliUsageError(message, spec.name);
+  });
+}
+
 function convert(o: OptionSpec, raw: string, fail: (m: string) => never): string | number {
   switch (o.kind) {
     case 'integer':

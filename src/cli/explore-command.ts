@@ -34,6 +34,7 @@ import {
   parseShard,
   type ShardSpec,
 } from './explore-scale.ts';
+import { exploreSettings, mutantDefaults } from './explore-settings.ts';
 import { Progress } from './io.ts';
 import { StepFailure } from './scenario/run.ts';
 import { toExploreScenario } from './scenario/to-explore.ts';
@@ -51,9 +52,6 @@ export function setupFailure(e: unknown, file: string): string | null {
   const f = e.cause;
   return `FAIL ${file}:${f.source.line}: ${f.source.path} (${f.op}): ${f.detail} (in the set-up, before the threads race: no schedule was explored)`;
 }
-
-/** The budget of an exploration given neither a schedule count nor a time, here or in the scenario. */
-export const DEFAULT_SCHEDULES = 1000;
 
 /** Lets Node's event loop run between schedules (signals, worker messages, a closed pipe). */
 export const NODE_PAUSE = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -145,30 +143,26 @@ export async function runExplore(ctx: CommandContext): Promise<number> {
     }
     const m = mutantScenario(id);
     scenario = m.scenario;
-    defaults = { strategy: m.strategy, schedules: m.schedules };
+    defaults = mutantDefaults(m);
     mutant = id;
     source = { kind: 'mutant', id };
   }
 
   if (token !== undefined) return replayOne(ctx, scenario, token, source);
 
-  const strategy = (o.strategy as StrategyName | undefined) ?? defaults.strategy ?? 'random';
-  const seconds = o.seconds as number | undefined;
-  // --seconds alone is a time budget: the scenario's (or mutant's) default schedule count
-  // applies only when no budget is given on the command line, and 1000 when it has none.
-  const schedules =
-    (o.schedules as number | undefined) ??
-    (seconds === undefined ? (defaults.schedules ?? DEFAULT_SCHEDULES) : undefined);
-  const seed = (o.seed as number | undefined) ?? defaults.seed ?? 1;
-  const depth = (o.depth as number | undefined) ?? defaults.depth;
-  const bound = (o.bound as number | undefined) ?? defaults.bound;
   const asked = (o.workers as number | undefined) ?? 1;
   const shardOf: ShardSpec = o.shard === undefined ? { index: 0, count: 1 } : parseShard(o.shard as string);
-  if (o.depth !== undefined && strategy !== 'pct')
-    throw new CliUsageError('--depth applies to --strategy pct', 'explore');
-  if (o.bound !== undefined && strategy !== 'exhaustive') {
-    throw new CliUsageError('--bound applies to --strategy exhaustive', 'explore');
-  }
+  const { strategy, schedules, seconds, seed, depth, bound } = exploreSettings(
+    {
+      strategy: o.strategy as StrategyName | undefined,
+      schedules: o.schedules as number | undefined,
+      seconds: o.seconds as number | undefined,
+      seed: o.seed as number | undefined,
+      depth: o.depth as number | undefined,
+      bound: o.bound as number | undefined,
+    },
+    defaults,
+  );
   if ((asked > 1 || shardOf.count > 1) && strategy === 'exhaustive') {
     throw new CliUsageError(
       '--workers shards a random or pct budget; exhaustive search runs on one worker',

@@ -25,7 +25,13 @@ export interface WorkerCommand {
 export type WorkerMessage =
   | { readonly type: 'progress'; readonly progress: ExploreProgress }
   | { readonly type: 'report'; readonly report: ExploreReport }
-  | { readonly type: 'error'; readonly message: string }
+  | {
+      readonly type: 'error';
+      /** `name: message`, printed as the CLI prints an internal error. */
+      readonly message: string;
+      /** The worker's stack, shown only under `HMMSIM_DEBUG=1` as the main thread's are. */
+      readonly stack?: string | undefined;
+    }
   | { readonly type: 'setup-failed'; readonly message: string };
 
 /**
@@ -56,7 +62,13 @@ export function workerThreadPool(source: ExploreSource): ExplorePool {
           if (m.type === 'progress') events.progress(m.progress);
           else if (m.type === 'report') got = m.report;
           else if (m.type === 'setup-failed') reject(new CliCheckFailed(m.message));
-          else reject(new Error(`explore worker ${share.worker}: ${m.message}`));
+          else {
+            const err = new Error(`explore worker ${share.worker}: ${m.message}`);
+            // The worker's frames (its stack repeats the message), for HMMSIM_DEBUG=1 only.
+            const frames = m.stack?.split('\n').filter((l) => /^\s+at /.test(l)) ?? [];
+            err.stack = [`${err.name}: ${err.message}`, '  in the worker:', ...frames].join('\n');
+            reject(err);
+          }
         });
         worker.on('error', reject);
         worker.on('exit', (code) => {

@@ -13,15 +13,11 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { type ExploreReport, type ExploreShard, type Scenario, uniteCoverage } from '../explore/index.ts';
 import { CliUsageError } from './args.ts';
-import { ScenarioError } from './scenario/validate.ts';
+import { exportedScenario, invalidFile, moduleLoadFailed } from './module-scenario.ts';
 
 /** True when `file` names a module (TypeScript or JavaScript) rather than a JSON scenario. */
 export function isModuleScenario(file: string): boolean {
   return /\.(ts|mts|cts|js|mjs|cjs)$/.test(file);
-}
-
-function invalid(file: string, message: string): never {
-  throw new ScenarioError([{ file, line: 1, column: 1, path: '', message }]);
 }
 
 /**
@@ -37,17 +33,9 @@ export async function loadModuleScenario(absPath: string, display: string): Prom
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes(absPath))
       throw new CliUsageError(`cannot read scenario module ${display}: no such file`, 'explore');
-    invalid(display, `the module failed to load: ${err instanceof Error ? err.message : String(e)}`);
+    moduleLoadFailed(display, err);
   }
-  const s = (mod.default ?? mod.scenario) as Partial<Scenario<unknown>> | undefined;
-  if (s === undefined)
-    invalid(display, 'the module exports no scenario (export default, or export const scenario)');
-  if (typeof s !== 'object' || s === null) invalid(display, 'the exported scenario is not an object');
-  if (typeof s.name !== 'string' || s.name === '') invalid(display, 'the exported scenario has no name');
-  if (typeof s.setup !== 'function') invalid(display, 'the exported scenario has no setup(machine, env)');
-  if (typeof s.threads !== 'object' || s.threads === null || Object.keys(s.threads).length === 0)
-    invalid(display, 'the exported scenario has no threads');
-  return s as Scenario<unknown>;
+  return exportedScenario(mod, display);
 }
 
 /**
@@ -135,7 +123,7 @@ function readReport(absPath: string, display: string): ExploreReport {
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    invalid(display, `not JSON: ${(e as Error).message}`);
+    invalidFile(display, `not JSON: ${(e as Error).message}`);
   }
   const report = (doc as { report?: unknown } | null)?.report as ExploreReport | undefined;
   if (
@@ -146,7 +134,7 @@ function readReport(absPath: string, display: string): ExploreReport {
     typeof report.schedules !== 'number' ||
     !('failure' in report)
   )
-    invalid(
+    invalidFile(
       display,
       'not the --json output of hmmsim explore (no "report" with scenario, seed, schedules, failure)',
     );
@@ -160,7 +148,7 @@ export function mergeReportFiles(files: readonly { abs: string; display: string 
   const scenario = reports[0]!.scenario;
   reports.forEach((r, i) => {
     if (r.scenario !== scenario)
-      invalid(
+      invalidFile(
         files[i]!.display,
         `the report is for scenario "${r.scenario}", not "${scenario}" like ${files[0]!.display}`,
       );

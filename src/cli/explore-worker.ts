@@ -44,5 +44,6 @@ try {
 } catch (e) {
   const failed = setupFailure(e, source.kind === 'mutant' ? `--mutant ${source.id}` : source.display);
   if (failed !== null) post({ type: 'setup-failed', message: failed });
-  else post({ type: 'error', message: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+  else if (e instanceof Error) post({ type: 'error', message: `${e.name}: ${e.message}`, stack: e.stack });
+  else post({ type: 'error', message: String(e) });
 }

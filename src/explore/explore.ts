@@ -35,6 +35,13 @@ import { exploreWithWorkers, MAX_WORKERS, planShares } from './workers.ts';
 
 /** Default budget in schedules. */
 export const DEFAULT_SCHEDULES = 1000;
+
+/** PCT's bug depth when none is given. */
+export const DEFAULT_PCT_DEPTH = 2;
+
+/** The exhaustive search's preemption bound when none is given. */
+export const DEFAULT_PREEMPTION_BOUND = 2;
+
 /** Default schedules between progress reports. */
 export const DEFAULT_PROGRESS_EVERY = 100;
 
@@ -83,8 +90,8 @@ const EXPLORE_OPTION_NAMES: readonly string[] = Object.keys({
 export function makeStrategy(
   name: StrategyName,
   seed: number,
-  depth = 2,
-  preemptionBound = 2,
+  depth = DEFAULT_PCT_DEPTH,
+  preemptionBound = DEFAULT_PREEMPTION_BOUND,
   threads = 2,
 ): Strategy {
   switch (name) {

@@ -7,6 +7,8 @@
 export { type AccountTextOptions, formatAccount } from './account.ts';
 export { InterleavingCoverage, uniteCoverage } from './coverage.ts';
 export {
+  DEFAULT_PCT_DEPTH,
+  DEFAULT_PREEMPTION_BOUND,
   DEFAULT_PROGRESS_EVERY,
   DEFAULT_SCHEDULES,
   explore,

@@ -14,12 +14,15 @@ const BIN = path.join(ROOT, 'scripts/hmmsim-dev.mjs');
 const TMP = mkdtempSync(path.join(tmpdir(), 'hmmsim-scale-'));
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
 
-function hmmsim(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function hmmsim(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 },
+      { cwd: ROOT, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...env } },
       (err, stdout, stderr) => {
         resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
       },
@@ -57,6 +60,31 @@ describe('hmmsim explore file.ts', () => {
 });
 
 describe('--shard I/N and explore merge', () => {
+  it('a worker whose thread awaits something outside the simulation: its error, no stack unless asked', async () => {
+    const file = path.join(TMP, 'awaits-outside.mjs');
+    writeFileSync(
+      file,
+      `export default {
+  name: 'awaits-outside',
+  setup() { return {}; },
+  threads: { waiter: async () => { await new Promise(() => {}); }, other: async () => {} },
+};
+`,
+    );
+    const r = await hmmsim(['explore', file, '--schedules', '4', '--workers', '2']);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(
+      /^hmmsim: internal error \(a bug in hmmsim, please report it\): Error: explore worker [01]: ScenarioError: scenario "awaits-outside": simulated thread #1 waiter awaited something outside the simulation/,
+    );
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stderr).toContain('Run with HMMSIM_DEBUG=1 for the stack trace.');
+    const debug = await hmmsim(['explore', file, '--schedules', '4', '--workers', '2'], {
+      HMMSIM_DEBUG: '1',
+    });
+    expect(debug.code).toBe(4);
+    expect(debug.stderr).toMatch(/\n {2}in the worker:\n\s+at /);
+  }, 120_000);
+
   it('two shards run the budget between them on distinct seeds; merge totals them', async () => {
     const files: string[] = [];
     for (const i of [0, 1]) {

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type BrowserContext, chromium, type Page, type Worker } from 'playwright-core';
 import { serveStatic, WEB_DIST, type WebServer } from '../../src/cli/web.ts';
 
 /** The browser the tests drive: $CHROMIUM_PATH, else Debian's /usr/bin/chromium. */
@@ -95,4 +95,17 @@ export function hmmsim(args: string[]): Promise<{ code: number; out: string; err
     p.stderr.on('data', (d) => (err += d));
     p.on('close', (code) => resolve({ code: code ?? -1, out, err }));
   });
+}
+
+/** The pool workers the page starts, and how many of them are still alive. */
+export function watchPoolWorkers(page: Page): { started: () => number; alive: () => number } {
+  const live = new Set<Worker>();
+  let started = 0;
+  page.on('worker', (w) => {
+    if (!w.url().includes('explore-pool.worker')) return;
+    started++;
+    live.add(w);
+    w.on('close', () => live.delete(w));
+  });
+  return { started: () => started, alive: () => live.size };
 }

@@ -8,14 +8,14 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Page, Worker } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toExploreScenario } from '../../src/cli/scenario/to-explore.ts';
 import { loadScenario } from '../../src/cli/scenario/validate.ts';
 import { explore } from '../../src/explore/explore.ts';
 import { findMutant } from '../../src/explore/mutants/index.ts';
 import type { ExploreOptions, ExploreReport, Scenario } from '../../src/explore/types.ts';
-import { hmmsim, type Session, startSession } from './browser.ts';
+import { hmmsim, type Session, startSession, watchPoolWorkers } from './browser.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const RACE_SCENARIO = 'device-read-vs-munmap';
@@ -32,19 +32,6 @@ afterAll(async () => {
 function stable(r: ExploreReport): unknown {
   const { elapsedMs: _e, ...rest } = r;
   return JSON.parse(JSON.stringify(rest));
-}
-
-/** The pool workers the page starts, and how many of them are still alive. */
-function watchPoolWorkers(page: Page): { started: () => number; alive: () => number } {
-  const live = new Set<Worker>();
-  let started = 0;
-  page.on('worker', (w) => {
-    if (!w.url().includes('explore-pool.worker')) return;
-    started++;
-    live.add(w);
-    w.on('close', () => live.delete(w));
-  });
-  return { started: () => started, alive: () => live.size };
 }
 
 /** Opens Race mode and explores with the controls set to `o`; resolves to the page's report. */

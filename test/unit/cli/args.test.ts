@@ -1,6 +1,6 @@
 /** Argument parsing of `hmmsim`: values, flags, errors with did-you-mean, and the help text. */
 import { describe, expect, it } from 'vitest';
-import { CliUsageError, EXIT_CODES, formatHelp, parseArgs } from '../../../src/cli/args.ts';
+import { CliUsageError, EXIT_CODES, formatHelp, optionValue, parseArgs } from '../../../src/cli/args.ts';
 import { COMMANDS, EXPLORE, RUN, TRACE_CMD } from '../../../src/cli/specs.ts';
 import { editDistance, suggest } from '../../../src/cli/suggest.ts';
 
@@ -13,6 +13,26 @@ const error = (fn: () => unknown): string => {
   }
   throw new Error('no error');
 };
+
+describe('optionValue', () => {
+  it('checks one option as parseArgs does, with the same messages', () => {
+    expect(optionValue(EXPLORE, 'depth', '3')).toBe(3);
+    expect(optionValue(EXPLORE, 'seconds', '0.5')).toBe(0.5);
+    for (const [name, raw] of [
+      ['depth', '0'],
+      ['bound', '-1'],
+      ['seconds', '0'],
+      ['seconds', 'abc'],
+      ['schedules', '1.5'],
+      ['seed', ''],
+    ] as const) {
+      const message = error(() => optionValue(EXPLORE, name, raw));
+      expect(message).toBe(error(() => parseArgs(EXPLORE, ['s.json', `--${name}=${raw}`])));
+    }
+    expect(error(() => optionValue(EXPLORE, 'depth', '0'))).toBe('option --depth must be at least 1, got 0');
+    expect(() => optionValue(EXPLORE, 'nosuch', '1')).toThrow('explore has no option --nosuch');
+  });
+});
 
 describe('parseArgs', () => {
   it('reads positionals, --name value, --name=value, flags and aliases', () => {

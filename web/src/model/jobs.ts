@@ -6,10 +6,11 @@
  * @module
  */
 
+import { type ExploreFlags, exploreSettings, mutantDefaults } from '../../../src/cli/explore-settings.ts';
 import type { ScenarioState } from '../../../src/cli/scenario/run.ts';
 import { runScenario } from '../../../src/cli/scenario/run.ts';
 import { toExploreScenario } from '../../../src/cli/scenario/to-explore.ts';
-import type { ScenarioDoc } from '../../../src/cli/scenario/types.ts';
+import type { ExploreSpec, ScenarioDoc } from '../../../src/cli/scenario/types.ts';
 import { formatAccount } from '../../../src/explore/account.ts';
 import { describeEvent } from '../../../src/explore/describe-event.ts';
 import { explore, replay } from '../../../src/explore/explore.ts';
@@ -22,7 +23,7 @@ import {
   type ReplayTokenData,
 } from '../../../src/explore/replay-token.ts';
 import { threadName } from '../../../src/explore/runner.ts';
-import type { ExploreReport, Scenario, StrategyName, Violation } from '../../../src/explore/types.ts';
+import type { ExploreReport, Scenario, Violation } from '../../../src/explore/types.ts';
 import type { Machine } from '../../../src/machine.ts';
 import { PAGE_SIZE, PTRS_PER_TABLE } from '../../../src/mm/constants.ts';
 import { levelIndex, type PtLevel } from '../../../src/mm/page-table.ts';
@@ -233,29 +234,38 @@ export function whatIf(data: ReplayTokenData, choices: readonly number[], i: num
   return formatReplayToken({ ...data, choices: [...choices.slice(0, i), choice] });
 }
 
-/** Explores a scenario document or a mutant's scenario in the page. */
+/**
+ * Explores a scenario document or a mutant's scenario in the page, with `hmmsim explore`'s
+ * settings: the options given over the document's `explore` defaults (or the mutant's strategy
+ * and budget), resolved and checked by the CLI's own {@link exploreSettings}.
+ */
 export async function exploreIn(
   what: { doc: ScenarioDoc } | { mutant: string },
-  options: { strategy?: StrategyName; schedules?: number; seed?: number },
+  options: ExploreFlags,
   onProgress?: (schedules: number) => void,
 ): Promise<ExploreReport> {
   let scenario: Scenario<unknown>;
   let mutant: string | null = null;
-  let strategy = options.strategy;
-  let schedules = options.schedules;
+  let defaults: ExploreSpec;
   if ('mutant' in what) {
     const spec = findMutant(what.mutant as never);
     if (!spec) throw new Error(`unknown mutant "${what.mutant}"`);
     scenario = spec.scenario as Scenario<unknown>;
     mutant = spec.id;
-    strategy ??= spec.strategy;
-    schedules ??= spec.schedules;
-  } else scenario = toExploreScenario(what.doc) as Scenario<unknown>;
+    defaults = mutantDefaults(spec);
+  } else {
+    scenario = toExploreScenario(what.doc) as Scenario<unknown>;
+    defaults = what.doc.explore ?? {};
+  }
+  const s = exploreSettings(options, defaults);
   return explore({
     ...scenario,
-    strategy: strategy ?? 'random',
-    schedules: schedules ?? 1000,
-    seed: options.seed ?? 1,
+    strategy: s.strategy,
+    ...(s.schedules === undefined ? {} : { schedules: s.schedules }),
+    ...(s.seconds === undefined ? {} : { seconds: s.seconds }),
+    seed: s.seed,
+    ...(s.depth === undefined ? {} : { depth: s.depth }),
+    ...(s.bound === undefined ? {} : { preemptionBound: s.bound }),
     mutant: mutant as never,
     now: () => performance.now(),
     progressEvery: 10,

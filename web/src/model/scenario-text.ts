@@ -27,10 +27,14 @@ export function parseScenario(text: string, file: string): ScenarioDoc | Invalid
   try {
     return loadScenario(text, file);
   } catch (e) {
-    if (e instanceof ScenarioError)
-      return { kind: 'invalid', issues: e.issues, messages: e.issues.map(formatIssue) };
+    if (e instanceof ScenarioError) return invalidOf(e);
     throw e;
   }
+}
+
+/** A scenario error's issues, with the lines `hmmsim` prints for them. */
+export function invalidOf(e: ScenarioError): Invalid {
+  return { kind: 'invalid', issues: e.issues, messages: e.issues.map(formatIssue) };
 }
 
 /** Records the scenario in `text`. */

@@ -7,13 +7,18 @@
  * This module only carries shares and replies across threads, and runs the exploration.
  * @module
  */
+
+import {
+  type ExploreFlags,
+  type ExploreSettings,
+  exploreSettings,
+} from '../../../src/cli/explore-settings.ts';
 import { explore } from '../../../src/explore/explore.ts';
 import type {
   ExploreOptions,
   ExplorePool,
   ExploreProgress,
   ExploreReport,
-  StrategyName,
 } from '../../../src/explore/types.ts';
 import type { Invalid } from '../model/scenario-text.ts';
 import {
@@ -91,12 +96,14 @@ export function webWorkerPool(
   };
 }
 
-/** How to explore, as the Race panel asks (the CLI's options of the same names). */
+/** How to explore, as the Race panel asks. */
 export interface PooledOptions {
-  /** Default: the mutant's, else the scenario file's `explore.strategy`, else random (as the CLI). */
-  readonly strategy?: StrategyName;
-  readonly schedules: number;
-  readonly seed: number;
+  /**
+   * The options of `hmmsim explore` given (strategy, schedules, seconds, seed, depth, bound);
+   * those not given take the source's defaults (a mutant's, the scenario file's `explore`), as
+   * the CLI's {@link exploreSettings} resolves them.
+   */
+  readonly flags: ExploreFlags;
   /** Web Workers; capped at the schedules (more have nothing to do, as in the CLI). */
   readonly workers: number;
   /** Summed progress of the shares. */
@@ -107,33 +114,52 @@ export interface PooledOptions {
   readonly shouldStop?: () => boolean;
 }
 
+/**
+ * The Web Workers an exploration with `settings` runs on when `asked` for: at most one per
+ * schedule, and one for an exhaustive search (its schedules have no seed to share out).
+ */
+export function pooledWorkers(asked: number, settings: ExploreSettings): number {
+  if (settings.strategy === 'exhaustive') return 1;
+  return Math.max(1, Math.min(asked, settings.schedules ?? Number.POSITIVE_INFINITY));
+}
+
 /** A running exploration: its outcome, and a way to tear its workers down. */
 export interface PooledRun {
-  /** The merged report, or the scenario text's issues. */
+  /**
+   * The merged report, or the issues of the scenario text or module. Rejects with the CLI's
+   * message for options that do not combine, and with a worker's error (every other worker is
+   * then ended).
+   */
   readonly done: Promise<ExploreReport | Invalid>;
   /** Terminates the workers at once (no report: `shouldStop` is the way to get one). */
   terminate(): void;
 }
 
 /**
- * Explores `source` on `workers` Web Workers through the core's {@link explore}: the core plans
- * the shares and merges their reports, so the report equals `hmmsim explore --workers N` (and the
- * in-thread run with the same workers) field for field, elapsed time aside. With one worker the
- * share's own report is the report (what `explore` does with one share), still off this thread.
+ * Explores `source` on Web Workers through the core's {@link explore}: the core plans the shares
+ * and merges their reports, so the report equals `hmmsim explore --workers N` with the same
+ * options (and the in-thread run with the same workers) field for field, elapsed time aside. With
+ * one worker the share's own report is the report (what `explore` does with one share), still
+ * off this thread.
  */
 export function explorePooled(source: PoolSource, o: PooledOptions): PooledRun {
   const pool = webWorkerPool(source, o.onShare);
   const run = async (): Promise<ExploreReport | Invalid> => {
-    const got = scenarioOfSource(source);
+    const got = await scenarioOfSource(source);
     if ('kind' in got) return got;
-    const workers = Math.max(1, Math.min(o.workers, o.schedules));
+    const s = exploreSettings(o.flags, got.defaults);
+    const workers = pooledWorkers(o.workers, s);
+    const budget = {
+      ...(s.schedules === undefined ? {} : { schedules: s.schedules }),
+      ...(s.seconds === undefined ? {} : { seconds: s.seconds }),
+      ...(s.depth === undefined ? {} : { depth: s.depth }),
+      ...(s.bound === undefined ? {} : { preemptionBound: s.bound }),
+    };
     const options: ExploreOptions<unknown> = {
       ...got.scenario,
-      strategy: o.strategy ?? got.strategy ?? 'random',
-      schedules: o.schedules,
-      seed: o.seed,
-      ...(got.depth === undefined ? {} : { depth: got.depth }),
-      ...(got.bound === undefined ? {} : { preemptionBound: got.bound }),
+      strategy: s.strategy,
+      ...budget,
+      seed: s.seed,
       mutant: got.mutant as ExploreOptions<unknown>['mutant'],
       now: () => performance.now(),
       progressEvery: 10,
@@ -147,11 +173,10 @@ export function explorePooled(source: PoolSource, o: PooledOptions): PooledRun {
       {
         worker: 0,
         scenario: got.scenario.name,
-        strategy: options.strategy!,
-        seed: o.seed,
-        schedules: o.schedules,
-        ...(got.depth === undefined ? {} : { depth: got.depth }),
-        ...(got.bound === undefined ? {} : { preemptionBound: got.bound }),
+        strategy: s.strategy,
+        seed: s.seed,
+        ...budget,
+        schedules: s.schedules ?? Number.POSITIVE_INFINITY,
         mutant: options.mutant ?? null,
         shrink: true,
         progressEvery: 10,
@@ -166,5 +191,12 @@ export function explorePooled(source: PoolSource, o: PooledOptions): PooledRun {
     if (o.shouldStop?.()) one.stopAfter(0);
     return one.report;
   };
-  return { done: run(), terminate: () => pool.terminate() };
+  return {
+    // A failed share fails the exploration: the other workers have nothing left to report to.
+    done: run().catch((e: unknown) => {
+      pool.terminate();
+      throw e;
+    }),
+    terminate: () => pool.terminate(),
+  };
 }
