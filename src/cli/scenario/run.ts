@@ -355,7 +355,7 @@ class StepContext<S extends Step = Step> {
   async cpu<T>(fn: () => Promise<T>): Promise<{ value?: T; signal?: string }> {
     const want = this.s.expect?.signal;
     try {
-      const value = await this.state.counters.cpuAccess(fn);
+      const value = await fn();
       if (want !== undefined) this.fail(`expected ${want}, but the access succeeded`);
       return { value };
     } catch (e) {
@@ -408,7 +408,7 @@ const fileCall = async (c: StepContext<StepOf<'release' | 'setFlags'>>): Promise
         : s.flags.reduce((n) => n | HMM_DMIRROR_FLAG_FAIL_ALLOC, 0)
       : 0;
   const res = s.op === 'release' ? await f.release() : await f.setFlags(flags);
-  c.state.counters.deviceCommand(s.op, res);
+  c.state.counters.deviceCommand(res);
   c.out.result = { ret: res.ret };
   c.checkRet(s.expect, res.ret, false);
   return {
@@ -446,7 +446,7 @@ const deviceCall = async (c: StepContext<StepOf<DeviceRangeOp | 'deviceWrite'>>)
   const e = s.expect;
   const call = DEVICE_CALLS[s.op] as (typeof DEVICE_CALLS)['deviceWrite'];
   const res = await call(f, r.addr, r.pages, s as StepOf<'deviceWrite'>);
-  c.state.counters.deviceCommand(s.op, res);
+  c.state.counters.deviceCommand(res);
   c.out.result = {
     ret: res.ret,
     cpages: res.cpages,
@@ -556,7 +556,7 @@ const STEP_HANDLERS: { readonly [Op in Step['op']]: StepHandler<Op> } = {
   },
   fork: async (c) => {
     const { name: actor, p } = c.proc(c.s.process);
-    const child = await c.state.counters.cpuAccess(() => p.fork());
+    const child = await p.fork();
     c.state.processes.set(c.s.child, child);
     c.out.result = { ret: 0 };
     return { actor, text: `fork: child "${c.s.child}" (pid ${child.pid})` };

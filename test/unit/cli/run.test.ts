@@ -139,6 +139,31 @@ describe('runScenario', () => {
     );
   });
 
+  it('counts every page a migration moved back from the device, whoever caused it', async () => {
+    const r = await runScenario(
+      scenario(
+        [
+          { op: 'write', mapping: 'buf', pattern: { int32: 0 } },
+          { op: 'open', device: 'd0', file: 'm0' },
+          { op: 'open', device: 'd1', file: 'm1' },
+          { op: 'migrateToDev', file: 'm0', mapping: 'buf', expect: { ret: 0, cpages: 4 } },
+          // Another device's hmm_range_fault faults d0's pages: migrate_to_ram, one page each.
+          { op: 'deviceWrite', file: 'm1', mapping: 'buf', pages: 1, pattern: { fill: 1 } },
+          { op: 'fork', process: 'parent', child: 'kid' },
+          // A CPU fault in the child: the page leaves the device for both processes at once.
+          { op: 'load32', process: 'kid', mapping: 'buf', page: 1, expect: { value: 1024 } },
+          { op: 'load32', mapping: 'buf', page: 1, expect: { value: 1024 } },
+          // MIGRATE_TO_SYS brings what is left; pages already in RAM are not counted again.
+          { op: 'migrateToSys', file: 'm0', mapping: 'buf', expect: { ret: 0, cpages: 2 } },
+          { op: 'migrateToSys', file: 'm0', mapping: 'buf', expect: { ret: 0, cpages: 0 } },
+        ],
+        { devices: [{ name: 'd0' }, { name: 'd1' }] },
+      ),
+    );
+    expect(r.failure).toBeNull();
+    expect(r.counters).toMatchObject({ migratedToDevice: 4, migratedFromDevice: 4, devicePages: 0 });
+  });
+
   it('gives a forked child the mappings by name', async () => {
     const r = await runScenario(
       scenario([
