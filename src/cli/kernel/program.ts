@@ -66,6 +66,12 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
   if (doc.machine.swap !== undefined && parseSize(doc.machine.swap) > 0) {
     refuse(top, 'machine.swap: the kernel guest has no swap device, so swap cannot be compared');
   }
+  if ((doc.machine.giganticPages ?? 0) > 0) {
+    refuse(
+      top,
+      'machine.giganticPages: the kernel guest reserves no 1 GiB pages at boot, so they cannot be compared',
+    );
+  }
   const lines = [
     `scenario ${word(doc.name)} ${doc.machine.thp ?? 'madvise'} ${doc.machine.hugetlbPages ?? 2}`,
   ];

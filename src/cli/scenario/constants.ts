@@ -12,6 +12,8 @@ import {
   MADV_NOHUGEPAGE,
   MADV_PAGEOUT,
   MAP_ANONYMOUS,
+  MAP_HUGE_1GB,
+  MAP_HUGE_2MB,
   MAP_HUGETLB,
   MAP_POPULATE,
   MAP_PRIVATE,
@@ -38,6 +40,8 @@ export const MAP_FLAG_BITS: Readonly<Record<MmapFlag, number>> = {
   anonymous: MAP_ANONYMOUS,
   populate: MAP_POPULATE,
   hugetlb: MAP_HUGETLB,
+  huge2MB: MAP_HUGE_2MB,
+  huge1GB: MAP_HUGE_1GB,
 };
 
 /** `MADV_*` of each advice name. */

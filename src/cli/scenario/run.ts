@@ -127,6 +127,7 @@ export function machineOptions(doc: ScenarioDoc): MachineOptions {
     ...(m.memory === undefined ? {} : { memory: parseSize(m.memory) }),
     ...(m.swap === undefined ? {} : { swap: parseSize(m.swap) }),
     ...(m.hugetlbPages === undefined ? {} : { hugetlbPages: m.hugetlbPages }),
+    ...(m.giganticPages === undefined ? {} : { giganticPages: m.giganticPages }),
     ...(m.thp === undefined ? {} : { thp: m.thp }),
     ...(m.seed === undefined ? {} : { seed: m.seed }),
     ...(m.kernelVersion === undefined ? {} : { kernelVersion: m.kernelVersion }),

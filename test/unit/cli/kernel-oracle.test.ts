@@ -82,6 +82,11 @@ describe('compileProgram', () => {
     expect(() => compileProgram(flags)).toThrow(/HMM_DMIRROR_FLAGS does not exist in Linux 6\.12/);
     const swap = loadScenario(JSON.stringify({ machine: { swap: '16MiB' }, steps: [] }), 'swap.json');
     expect(() => compileProgram(swap)).toThrow(/no swap device/);
+    const gigantic = loadScenario(
+      JSON.stringify({ machine: { memory: '2GiB', giganticPages: 1 }, steps: [] }),
+      'gigantic.json',
+    );
+    expect(() => compileProgram(gigantic)).toThrow(/machine\.giganticPages: .*reserves no 1 GiB pages/);
   });
 });
 

@@ -164,6 +164,43 @@ describe('runScenario', () => {
     expect(r.counters).toMatchObject({ migratedToDevice: 4, migratedFromDevice: 4, devicePages: 0 });
   });
 
+  it('maps a 1 GiB hugetlb page from the giganticPages pool', async () => {
+    const G = ['private', 'anonymous', 'hugetlb', 'huge1GB'];
+    const last = 262143;
+    const r = await runScenario(
+      scenario(
+        [
+          { op: 'store32', mapping: 'g', page: 0, value: 7 },
+          { op: 'store32', mapping: 'g', page: last, value: 9 },
+          { op: 'load32', mapping: 'g', page: last, expect: { value: 9 } },
+          OPEN,
+          // One PUD leaf: hmm_range_fault reports the 1 GiB order, the driver PUD.
+          {
+            op: 'snapshot',
+            file: 'm',
+            mapping: 'g',
+            page: last - 1,
+            pages: 2,
+            expect: { prot: [{ prot: 'PUD|WRITE', pages: 2 }] },
+          },
+          { op: 'deviceRead', file: 'm', mapping: 'g', pages: 1, expect: { ret: 0, cpages: 1, faults: 1 } },
+          // A split inside a hugetlb page is refused (hugetlb_vm_op_split).
+          { op: 'munmap', mapping: 'g', page: 1, pages: 1, expect: { ret: '-EINVAL' } },
+          // The pool's one page is taken: the reservation at mmap fails.
+          { op: 'mmap', name: 'g2', size: '1GiB', prot: ['read'], flags: G, expect: { ret: '-ENOMEM' } },
+        ],
+        {
+          machine: { memory: '2GiB', giganticPages: 1, hugetlbPages: 0 },
+          mappings: [{ name: 'g', size: '1GiB', prot: ['read', 'write'], flags: G }],
+        },
+      ),
+    );
+    expect(r.failure).toBeNull();
+    expect(r.counters.cpuFaults).toBe(1);
+    // hugetlb pages are not in rss.
+    expect(r.counters.residentPages).toBe(0);
+  });
+
   it('gives a forked child the mappings by name', async () => {
     const r = await runScenario(
       scenario([

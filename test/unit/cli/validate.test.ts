@@ -95,6 +95,35 @@ describe('loadScenario', () => {
     ]);
   });
 
+  it('checks the hugetlb pools against the memory, gigantic pages first', () => {
+    expect(issues('{"machine": {"memory": "2GiB", "giganticPages": 2}, "steps": []}')).toEqual([
+      'x.json:1:49: machine.giganticPages: 2 huge pages of 1 GiB do not fit in 2147483648 bytes of memory (at most 1: each takes a 1 GiB-aligned GiB, and the first holds the zero pages)',
+    ]);
+    expect(issues('{"machine": {"giganticPages": -1}, "steps": []}')).toEqual([
+      'x.json:1:31: machine.giganticPages: expected an integer ≥ 0 (1 GiB huge pages reserved at boot), got -1',
+    ]);
+    expect(
+      issues('{"machine": {"memory": "3GiB", "giganticPages": 2, "hugetlbPages": 511}, "steps": []}'),
+    ).toEqual([
+      'x.json:1:68: machine.hugetlbPages: 511 huge pages of 2 MiB do not fit in 3221225472 bytes of memory (at most 510: two 2 MiB blocks hold the zero pages, and 2 pages of 1 GiB take 2 GiB)',
+    ]);
+    expect(() =>
+      loadScenario(
+        '{"machine": {"memory": "3GiB", "giganticPages": 2, "hugetlbPages": 510}, "steps": []}',
+        'x.json',
+      ),
+    ).not.toThrow();
+    expect(
+      issues(
+        doc(
+          '{ "op": "mmap", "name": "g", "pages": 1, "prot": ["read"], "flags": ["anonymous", "hugetlb", "huge1G"] }',
+        ),
+      ),
+    ).toEqual([
+      'x.json:9:98: steps[0].flags[2]: unknown mmap flag "huge1G" (did you mean "huge1GB"? expected one of private, shared, anonymous, populate, hugetlb, huge2MB, huge1GB)',
+    ]);
+  });
+
   it('lists every unknown property, each at its name', () => {
     expect(issues(doc('{ "op": "munmap", "mapping": "buf", "pagse": 2, "paeg": 1 }'))).toEqual([
       'x.json:9:41: steps[0].pagse: unknown property in munmap step (did you mean "pages"?)',
