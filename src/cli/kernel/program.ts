@@ -11,6 +11,7 @@ import {
   DMIRROR_COMMANDS,
   MADVISE_ADVICE,
   mapFlagsOf,
+  mremapFlagsOf,
   protOf,
   stepRange,
 } from '../scenario/constants.ts';
@@ -162,6 +163,25 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
         return undefined;
       case 'munmap':
         emit(s, `munmap ${procFor(s.process, s.mapping)} ${rangeOf(s.source, s)}`);
+        return undefined;
+      case 'mremap': {
+        const slot = procFor(s.process, s.mapping);
+        const range = rangeOf(s.source, s);
+        const to = s.to === undefined ? '-1 0' : `${mapOf(s.source, s.to.mapping).id} ${s.to.page ?? 0}`;
+        if (s.newPages > RUNNER_MAX_PAGES)
+          refuse(s.source, `a mapping of ${s.newPages} pages is above the runner's ${RUNNER_MAX_PAGES}`);
+        if (nextMap >= RUNNER_MAX_MAPS) refuse(s.source, `more than ${RUNNER_MAX_MAPS} mmaps`);
+        const id = nextMap++;
+        maps.set(s.name, {
+          id,
+          process: actingProcess(doc, s.process, maps.get(s.mapping)?.process),
+          pages: s.newPages,
+        });
+        emit(s, `mremap ${slot} ${range} ${id} ${s.newPages} ${mremapFlagsOf(s.flags ?? [])} ${to}`);
+        return undefined;
+      }
+      case 'vmas':
+        emit(s, `vmas ${procFor(s.process, s.mapping)} ${rangeOf(s.source, s)}`);
         return undefined;
       case 'mprotect':
         emit(s, `mprotect ${procFor(s.process, s.mapping)} ${rangeOf(s.source, s)} ${protOf(s.prot)}`);

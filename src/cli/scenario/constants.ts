@@ -18,12 +18,15 @@ import {
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
+  MREMAP_DONTUNMAP,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
   PROT_EXEC,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
 } from '../../mm/constants.ts';
-import type { MadviseAdvice, MmapFlag, MmapProt, RangeFields, ScenarioDoc } from './types.ts';
+import type { MadviseAdvice, MmapFlag, MmapProt, MremapFlag, RangeFields, ScenarioDoc } from './types.ts';
 
 /** `PROT_*` of each protection name. */
 export const PROT_BITS: Readonly<Record<MmapProt, number>> = {
@@ -43,6 +46,17 @@ export const MAP_FLAG_BITS: Readonly<Record<MmapFlag, number>> = {
   huge2MB: MAP_HUGE_2MB,
   huge1GB: MAP_HUGE_1GB,
 };
+
+/** `MREMAP_*` of each mremap flag name. */
+export const MREMAP_FLAG_BITS: Readonly<Record<MremapFlag, number>> = {
+  maymove: MREMAP_MAYMOVE,
+  fixed: MREMAP_FIXED,
+  dontunmap: MREMAP_DONTUNMAP,
+};
+
+/** The mremap flag bits of a list of names. */
+export const mremapFlagsOf = (list: readonly MremapFlag[]): number =>
+  list.reduce((f, n) => f | MREMAP_FLAG_BITS[n], 0);
 
 /** `MADV_*` of each advice name. */
 export const MADVISE_ADVICE: Readonly<Record<MadviseAdvice, number>> = {

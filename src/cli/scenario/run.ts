@@ -9,7 +9,18 @@ import type { DmirrorDevice } from '../../devices/dmirror/device.ts';
 import type { DmirrorFile } from '../../devices/dmirror/file.ts';
 import { HMM_DMIRROR_FLAG_FAIL_ALLOC } from '../../devices/dmirror/uapi.ts';
 import { Machine, type MachineOptions } from '../../machine.ts';
-import { MADV_HUGEPAGE, MADV_NOHUGEPAGE, MAP_ANONYMOUS, PAGE_SIZE, PMD_SIZE } from '../../mm/constants.ts';
+import {
+  MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
+  MAP_ANONYMOUS,
+  PAGE_SIZE,
+  PMD_SIZE,
+  VM_EXEC,
+  VM_MAYSHARE,
+  VM_READ,
+  VM_WRITE,
+} from '../../mm/constants.ts';
+import type { MmStruct } from '../../mm/mm-struct.ts';
 import type { Process } from '../../mm/process.ts';
 import { AccessSignal } from '../../mm/signals.ts';
 import { errnoName } from '../../sim/errno.ts';
@@ -24,6 +35,7 @@ import {
   DMIRROR_COMMANDS,
   MADVISE_ADVICE,
   mapFlagsOf,
+  mremapFlagsOf,
   protOf,
   stepRange,
 } from './constants.ts';
@@ -61,6 +73,8 @@ export interface StepResult {
   readonly prot?: Uint8Array;
   readonly value?: number;
   readonly signal?: string;
+  /** The VMAs a `vmas` step found (see {@link vmaTexts}). */
+  readonly vmas?: readonly string[];
   /** Not run (lenient runs only): the step names a mapping whose mmap failed. */
   readonly unmapped?: boolean;
 }
@@ -517,6 +531,44 @@ const STEP_HANDLERS: { readonly [Op in Step['op']]: StepHandler<Op> } = {
     return { actor, text };
   },
   munmap: rangeCall,
+  mremap: async (c) => {
+    const { s, state } = c;
+    const r = c.range(s);
+    const { name: actor, p } = c.proc(s.process, r.m.process);
+    const to = s.to === undefined ? 0 : c.mapping(s.to.mapping).addr + (s.to.page ?? 0) * PAGE_SIZE;
+    const flags = s.flags ?? [];
+    const addr = await p.mremap(
+      r.addr,
+      r.pages * PAGE_SIZE,
+      s.newPages * PAGE_SIZE,
+      mremapFlagsOf(flags),
+      to,
+    );
+    c.out.result = { ret: Math.min(addr, 0) };
+    c.checkRet(s.expect, Math.min(addr, 0), true);
+    if (addr >= 0) state.mappings.set(s.name, { addr, pages: s.newPages, process: actor });
+    else state.failedMappings.set(s.name, actor);
+    const how = flags.length === 0 ? '' : ` (${flags.join('|')})`;
+    const text =
+      addr >= 0
+        ? `mremap ${r.label}${how} → ${s.name}: ${s.newPages} pages at ${hex(addr)}`
+        : `mremap ${r.label}${how}: ${errnoName(addr)}`;
+    return { actor, text };
+  },
+  vmas: async (c) => {
+    const { s } = c;
+    const r = c.range(s);
+    const { name: actor, p } = c.proc(s.process, r.m.process);
+    const vmas = vmaTexts(p.mm, r.addr, r.pages);
+    c.out.result = { vmas };
+    const want = s.expect?.vmas;
+    if (want !== undefined) {
+      if (want.join(', ') !== vmas.join(', '))
+        c.fail(`expected VMAs ${want.join(', ') || 'none'}, got ${vmas.join(', ') || 'none'}`);
+      c.checked.push('vmas');
+    }
+    return { actor, text: `VMAs over ${r.label}: ${vmas.join(', ') || 'none'}` };
+  },
   mprotect: rangeCall,
   madvise: rangeCall,
   write: async (c) => {
@@ -671,6 +723,22 @@ async function runStepBody(
     text: s.note ? `${text} — ${s.note}` : text,
     checked: c.checked,
   });
+}
+
+/**
+ * The VMAs of `mm` that meet the `pages` pages at `addr`, as /proc/pid/maps would list them:
+ * each as its first page relative to `addr`, its size in pages and its permissions
+ * (`"-2+8 rw-p"`; `s` for a VM_MAYSHARE mapping). The kernel oracle's runner prints the same.
+ */
+export function vmaTexts(mm: MmStruct, addr: number, pages: number): string[] {
+  const end = addr + pages * PAGE_SIZE;
+  const flag = (f: number, bit: number, c: string): string => ((f & bit) !== 0 ? c : '-');
+  return mm.vmas
+    .filter((v) => v.end > addr && v.start < end)
+    .map(
+      (v) =>
+        `${(v.start - addr) / PAGE_SIZE}+${v.size / PAGE_SIZE} ${flag(v.flags, VM_READ, 'r')}${flag(v.flags, VM_WRITE, 'w')}${flag(v.flags, VM_EXEC, 'x')}${(v.flags & VM_MAYSHARE) !== 0 ? 's' : 'p'}`,
+    );
 }
 
 /** A snapshot byte by name: `ZERO|READ`, `DEV_PRIVATE_LOCAL|WRITE`, `ERROR`. */

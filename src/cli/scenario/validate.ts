@@ -251,6 +251,26 @@ class NameChecker {
           this.range(s, path);
           this.expectations(s.expect, path, undefined, ['ret']);
           break;
+        case 'mremap': {
+          this.range(s, path);
+          const flags = s.flags ?? [];
+          const fixed = flags.includes('fixed');
+          if ((fixed || flags.includes('dontunmap')) && !flags.includes('maymove'))
+            this.fail(`${path}.flags`, '"fixed" and "dontunmap" need "maymove" (mremap returns -EINVAL)');
+          if (fixed && s.to === undefined) this.fail(path, '"fixed" needs "to": the new address');
+          if (!fixed && s.to !== undefined)
+            this.fail(`${path}.to`, '"to" is the new address of "fixed" only');
+          if (s.to !== undefined)
+            this.known('mapping', s.to.mapping, this.mappings.keys(), `${path}.to.mapping`);
+          if (this.mappings.has(s.name)) this.fail(`${path}.name`, `a mapping "${s.name}" already exists`);
+          this.mappings.set(s.name, s.newPages);
+          this.expectations(s.expect, path, undefined, ['ret']);
+          break;
+        }
+        case 'vmas':
+          this.range(s, path);
+          this.expectations(s.expect, path, undefined, ['vmas']);
+          break;
         case 'write':
           this.pattern(s.pattern, `${path}.pattern`, this.range(s, path));
           this.expectations(s.expect, path, undefined, ['signal']);

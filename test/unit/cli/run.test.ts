@@ -201,6 +201,58 @@ describe('runScenario', () => {
     expect(r.counters.residentPages).toBe(0);
   });
 
+  it('mremaps under a new name and lists the VMAs over a range', async () => {
+    const r = await runScenario(
+      scenario(
+        [
+          { op: 'write', mapping: 'buf', pattern: { int32: 0 } },
+          { op: 'munmap', mapping: 'x' },
+          {
+            op: 'mremap',
+            mapping: 'buf',
+            page: 1,
+            pages: 2,
+            name: 'mid',
+            newPages: 2,
+            flags: ['maymove', 'fixed'],
+            to: { mapping: 'x', page: 1 },
+          },
+          { op: 'vmas', mapping: 'buf', expect: { vmas: ['0+1 rw-p', '3+1 rw-p'] } },
+          { op: 'read', mapping: 'mid', expect: { data: { int32: 1024 } } },
+          // Back where it came from: one VMA again (copy_vma merges with both sides).
+          {
+            op: 'mremap',
+            mapping: 'mid',
+            name: 'back',
+            newPages: 2,
+            flags: ['maymove', 'fixed'],
+            to: { mapping: 'buf', page: 1 },
+          },
+          { op: 'vmas', mapping: 'buf', page: 1, pages: 1, expect: { vmas: ['-1+4 rw-p'] } },
+          { op: 'vmas', mapping: 'g', expect: { vmas: ['0+1 r--p'] } },
+          { op: 'mremap', mapping: 'buf', name: 'big', newPages: 8, expect: { ret: '-ENOMEM' } },
+          { op: 'vmas', mapping: 'big', expect: { vmas: [] } },
+        ],
+        {
+          mappings: [
+            { name: 'x', pages: 4, prot: ['read', 'write'], flags: ['private', 'anonymous'] },
+            { name: 'g', pages: 1, prot: ['read'], flags: ['private', 'anonymous'] },
+            { name: 'buf', pages: 4, prot: ['read', 'write'], flags: ['private', 'anonymous'] },
+          ],
+        },
+      ),
+    );
+    expect(r.failure).toEqual(
+      expect.objectContaining({ path: 'steps[9]', message: 'mapping "big" does not exist (yet)' }),
+    );
+    expect(r.steps.map((s) => s.checked.join(','))).toEqual([
+      ...['', '', '', '', '', ''],
+      ...['vmas', 'data', '', 'vmas', 'vmas', 'ret'],
+    ]);
+    expect(r.steps[5]!.text).toMatch(/^mremap buf\[1\.\.3\) \(maymove\|fixed\) → mid: 2 pages at 0x/);
+    expect(r.steps[6]!.text).toBe('VMAs over buf[0..4): 0+1 rw-p, 3+1 rw-p');
+  });
+
   it('gives a forked child the mappings by name', async () => {
     const r = await runScenario(
       scenario([

@@ -53,10 +53,10 @@ describe('loadScenario', () => {
 
   it('names an unknown operation, with a suggestion', () => {
     expect(issues(doc(OPEN, '{ "op": "migrate_to_dev", "file": "m", "mapping": "buf" }'))).toEqual([
-      'x.json:10:13: steps[1].op: unknown operation "migrate_to_dev" (did you mean "migrateToDev"? expected one of mmap, munmap, mprotect, madvise, write, read, store32, load32, fork, exit, sleep, open, close, deviceRead, deviceWrite, migrateToDev, migrateToSys, snapshot, exclusive, checkExclusive, release, setFlags, threads)',
+      'x.json:10:13: steps[1].op: unknown operation "migrate_to_dev" (did you mean "migrateToDev"? expected one of mmap, munmap, mremap, vmas, mprotect, madvise, write, read, store32, load32, fork, exit, sleep, open, close, deviceRead, deviceWrite, migrateToDev, migrateToSys, snapshot, exclusive, checkExclusive, release, setFlags, threads)',
     ]);
     expect(issues(doc('{ "mapping": "buf" }'))[0]).toBe(
-      'x.json:9:5: steps[0]: missing "op" (the operation: one of mmap, munmap, mprotect, madvise, write, read, store32, load32, fork, exit, sleep, open, close, deviceRead, deviceWrite, migrateToDev, migrateToSys, snapshot, exclusive, checkExclusive, release, setFlags, threads)',
+      'x.json:9:5: steps[0]: missing "op" (the operation: one of mmap, munmap, mremap, vmas, mprotect, madvise, write, read, store32, load32, fork, exit, sleep, open, close, deviceRead, deviceWrite, migrateToDev, migrateToSys, snapshot, exclusive, checkExclusive, release, setFlags, threads)',
     );
   });
 
@@ -121,6 +121,26 @@ describe('loadScenario', () => {
       ),
     ).toEqual([
       'x.json:9:98: steps[0].flags[2]: unknown mmap flag "huge1G" (did you mean "huge1GB"? expected one of private, shared, anonymous, populate, hugetlb, huge2MB, huge1GB)',
+    ]);
+  });
+
+  it('checks mremap: its flags, its target and its new name', () => {
+    expect(
+      issues(
+        doc(
+          '{ "op": "mremap", "mapping": "buf", "name": "a", "newPages": 2, "flags": ["fixed"] }',
+          '{ "op": "mremap", "mapping": "buf", "name": "buf", "newPages": 2, "to": { "mapping": "bfu" } }',
+        ),
+      ),
+    ).toEqual([
+      'x.json:9:78: steps[0].flags: "fixed" and "dontunmap" need "maymove" (mremap returns -EINVAL)',
+      'x.json:9:5: steps[0]: "fixed" needs "to": the new address',
+      'x.json:10:77: steps[1].to: "to" is the new address of "fixed" only',
+      'x.json:10:90: steps[1].to.mapping: unknown mapping "bfu" (did you mean "buf"?)',
+      'x.json:10:49: steps[1].name: a mapping "buf" already exists',
+    ]);
+    expect(issues(doc('{ "op": "vmas", "mapping": "buf", "expect": { "vmas": ["0+2 rw"] } }'))).toEqual([
+      'x.json:9:60: steps[0].expect.vmas[0]: "0+2 rw" is not a VMA (write FIRST+PAGES PERMS, e.g. "0+4 rw-p")',
     ]);
   });
 
