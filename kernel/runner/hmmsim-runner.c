@@ -27,6 +27,8 @@
  *   mremap P MAP PAGE PAGES NEWMAP NEWPAGES FLAGS TOMAP TOPAGE   (TOMAP -1: no new address; the
  *                                       result becomes mapping NEWMAP)
  *   vmas P MAP PAGE PAGES               the VMAs meeting the range, from /proc/self/maps
+ *   fallocate P MAP MODE OFFSET LENGTH  fallocate on the file of a file mapping (the agent that
+ *                                       mapped it keeps its descriptor; OFFSET in the file)
  *   write P MAP PAGE PAGES PATTERN | read P MAP PAGE PAGES
  *   store32 P MAP OFFSET VALUE | load32 P MAP OFFSET
  *   fork P CHILD_SLOT | exit P
@@ -72,7 +74,7 @@
 
 enum op {
 	OP_MMAP = 1, OP_MUNMAP, OP_MPROTECT, OP_MADVISE, OP_WRITE, OP_READ, OP_STORE32, OP_LOAD32,
-	OP_FORK, OP_EXIT, OP_OPEN, OP_CLOSE, OP_IOCTL, OP_QUIT, OP_MREMAP, OP_VMAS
+	OP_FORK, OP_EXIT, OP_OPEN, OP_CLOSE, OP_IOCTL, OP_QUIT, OP_MREMAP, OP_VMAS, OP_FALLOCATE
 };
 
 struct seg {
@@ -96,6 +98,7 @@ struct cmd {
 	long pages;
 	long a, b, c, d;
 	unsigned long addr2; /* mremap's new address (0: none) */
+	long map;            /* mmap, fallocate: the mapping id */
 	struct pattern pat;
 };
 
@@ -116,6 +119,7 @@ static struct slot slots[MAX_SLOTS];
 static unsigned long map_addr[MAX_MAPS];
 static long map_pages[MAX_MAPS];
 static int file_fd[MAX_FILES]; /* in the agent that opened it */
+static int map_fd[MAX_MAPS];   /* a file mapping's file, in the agent that mapped it */
 static int my_slot = -1;
 static unsigned char buf[BUF_BYTES];
 static unsigned char pat_buf[BUF_BYTES];
@@ -298,10 +302,15 @@ static long do_mmap(const struct cmd *c, unsigned long *addr_out)
 	}
 	char *p = mmap(NULL, align ? len + PMD : len, prot, flags, fd, 0);
 
+	if (p == MAP_FAILED) {
+		long e = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		return e;
+	}
 	if (fd >= 0)
-		close(fd);
-	if (p == MAP_FAILED)
-		return -errno;
+		map_fd[c->map] = fd; /* kept for fallocate, as hmmsim keeps it */
 	unsigned long a = (unsigned long)p;
 
 	if (align) {
@@ -480,6 +489,11 @@ static long agent_step(const struct cmd *c, struct reply *r)
 	}
 	case OP_VMAS:
 		emit_vmas(c);
+		break;
+	case OP_FALLOCATE:
+		ret = map_fd[c->map] < 0 ? -EBADF :
+		      fallocate(map_fd[c->map], (int)c->a, (off_t)c->b, (off_t)c->c) ? -errno : 0;
+		emit(",\"ret\":%ld", ret);
 		break;
 	case OP_MPROTECT:
 		ret = mprotect(addr, len, (int)c->a) ? -errno : 0;
@@ -732,6 +746,20 @@ static unsigned long range_addr(long map, long page, struct cmd *c)
 	return map_addr[map] ? map_addr[map] + page * PAGE : 0;
 }
 
+/* Sends a step that makes mapping MAP (PAGES pages) and records its address when it worked. */
+static void send_mapping(int slot, struct cmd *c, long map, long pages)
+{
+	struct reply r;
+
+	if (map < 0 || map >= MAX_MAPS)
+		die("step %ld: mapping id %ld out of range", c->id, map);
+	r = send_cmd(slot, c);
+	if (r.ret == 0) {
+		map_addr[map] = r.addr;
+		map_pages[map] = pages;
+	}
+}
+
 static void end_scenario(void)
 {
 	for (int i = 0; i < MAX_SLOTS; i++) {
@@ -759,19 +787,13 @@ static void run_step(char **s)
 		long map = next_num(s);
 
 		c.op = OP_MMAP;
+		c.map = map;
 		c.pages = next_num(s);
 		c.a = next_num(s);
 		c.b = next_num(s);
 		c.c = next_num(s);
 		c.d = next_num(s);
-		if (map < 0 || map >= MAX_MAPS)
-			die("step %ld: mapping id %ld out of range", c.id, map);
-		struct reply r = send_cmd(slot, &c);
-
-		if (r.ret == 0) {
-			map_addr[map] = r.addr;
-			map_pages[map] = c.pages;
-		}
+		send_mapping(slot, &c, map, c.pages);
 		return;
 	}
 	if (!strcmp(op, "mremap")) {
@@ -785,8 +807,6 @@ static void run_step(char **s)
 		tomap = next_num(s);
 		topage = next_num(s);
 		c.addr = range_addr(map, page, &c);
-		if (newmap < 0 || newmap >= MAX_MAPS)
-			die("step %ld: mapping id %ld out of range", c.id, newmap);
 		if (tomap >= 0) {
 			c.addr2 = range_addr(tomap, topage, &c);
 			if (!c.addr2)
@@ -796,15 +816,19 @@ static void run_step(char **s)
 			dprintf(1, "@@R {\"id\":%ld,\"unmapped\":true}\n", c.id);
 			return;
 		}
-		struct reply r = send_cmd(slot, &c);
-
-		if (r.ret == 0) {
-			map_addr[newmap] = r.addr;
-			map_pages[newmap] = c.a;
-		}
+		send_mapping(slot, &c, newmap, c.a);
 		return;
 	}
-	if (!strcmp(op, "vmas")) {
+	if (!strcmp(op, "fallocate")) {
+		long map = next_num(s);
+
+		c.op = OP_FALLOCATE;
+		c.map = map;
+		c.a = next_num(s);
+		c.b = next_num(s);
+		c.c = next_num(s);
+		c.addr = range_addr(map, 0, &c);
+	} else if (!strcmp(op, "vmas")) {
 		long map = next_num(s), page = next_num(s);
 
 		c.op = OP_VMAS;
@@ -895,6 +919,8 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < MAX_FILES; i++)
 		file_fd[i] = -1;
+	for (int i = 0; i < MAX_MAPS; i++)
+		map_fd[i] = -1;
 	signal(SIGCHLD, SIG_DFL);
 	align_free_top();
 	while (fgets(line, sizeof(line), f)) {

@@ -5,10 +5,11 @@
  * the step: concurrent threads, swap, and commands 6.12's test_hmm does not have.
  * @module
  */
-import { PAGE_SIZE } from '../../mm/constants.ts';
+import { MAP_ANONYMOUS, PAGE_SIZE } from '../../mm/constants.ts';
 import {
   actingProcess,
   DMIRROR_COMMANDS,
+  fallocateModeOf,
   MADVISE_ADVICE,
   mapFlagsOf,
   mremapFlagsOf,
@@ -80,6 +81,7 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
   const slots = new Map<string, number>();
   const exited = new Set<string>();
   const maps = new Map<string, { id: number; process: string; pages: number }>();
+  const fileMaps = new Set<number>();
   const files = new Map<string, { id: number; slot: number }>();
   const minors = new Map<string, number>();
   let nextMap = 0;
@@ -144,6 +146,7 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
     if (nextMap >= RUNNER_MAX_MAPS) refuse(s.source, `more than ${RUNNER_MAX_MAPS} mmaps`);
     const id = nextMap++;
     maps.set(s.name, { id, process: proc, pages });
+    if ((mapFlagsOf(s.flags) & MAP_ANONYMOUS) === 0) fileMaps.add(id);
     const prot = protOf(s.prot);
     const flags = mapFlagsOf(s.flags);
     const thp = s.thp === 'hugepage' ? 1 : s.thp === 'nohugepage' ? 2 : 0;
@@ -178,6 +181,22 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
           pages: s.newPages,
         });
         emit(s, `mremap ${slot} ${range} ${id} ${s.newPages} ${mremapFlagsOf(s.flags ?? [])} ${to}`);
+        return undefined;
+      }
+      case 'fallocate': {
+        const m = mapOf(s.source, s.mapping);
+        if (!fileMaps.has(m.id))
+          refuse(
+            s.source,
+            `mapping "${s.mapping}" has no file (fallocate needs a file mapping made by mmap)`,
+          );
+        const slot = procFor(s.process, s.mapping);
+        const { page, pages } = stepRange(s, m.pages);
+        const len = s.length ?? pages * PAGE_SIZE;
+        emit(
+          s,
+          `fallocate ${slot} ${m.id} ${fallocateModeOf(s.mode)} ${page * PAGE_SIZE + (s.offset ?? 0)} ${len}`,
+        );
         return undefined;
       }
       case 'vmas':

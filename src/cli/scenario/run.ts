@@ -33,6 +33,7 @@ import { type CounterSnapshot, RunCounters } from '../counters.ts';
 import {
   actingProcess,
   DMIRROR_COMMANDS,
+  fallocateModeOf,
   MADVISE_ADVICE,
   mapFlagsOf,
   mremapFlagsOf,
@@ -110,6 +111,8 @@ export interface MappingState {
   readonly addr: number;
   readonly pages: number;
   readonly process: string;
+  /** The backing file's descriptor, for a file mapping made by `mmap` (its offset 0 at `addr`). */
+  readonly fd?: number;
 }
 
 /** Everything a running scenario has built; the explorer adapter uses it as its state. */
@@ -522,7 +525,7 @@ const STEP_HANDLERS: { readonly [Op in Step['op']]: StepHandler<Op> } = {
       const r = await p.madvise(addr, length, m.thp === 'hugepage' ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
       if (r !== 0) c.fail(`madvise(${m.thp}) failed with ${errnoName(r)}`);
     }
-    if (addr >= 0) state.mappings.set(m.name, { addr, pages, process: actor });
+    if (addr >= 0) state.mappings.set(m.name, { addr, pages, process: actor, ...(fd >= 0 ? { fd } : {}) });
     else state.failedMappings.set(m.name, actor);
     const text =
       addr >= 0
@@ -554,6 +557,22 @@ const STEP_HANDLERS: { readonly [Op in Step['op']]: StepHandler<Op> } = {
         ? `mremap ${r.label}${how} → ${s.name}: ${s.newPages} pages at ${hex(addr)}`
         : `mremap ${r.label}${how}: ${errnoName(addr)}`;
     return { actor, text };
+  },
+  fallocate: async (c) => {
+    const { s } = c;
+    const r = c.range(s);
+    const { name: actor, p } = c.proc(s.process, r.m.process);
+    if (r.m.fd === undefined)
+      c.fail(`mapping "${s.mapping}" has no file (fallocate needs a file mapping made by mmap)`);
+    const offset = r.addr - r.m.addr + (s.offset ?? 0);
+    const len = s.length ?? r.pages * PAGE_SIZE;
+    const ret = await p.fallocate(r.m.fd!, fallocateModeOf(s.mode), offset, len);
+    c.out.result = { ret };
+    c.checkRet(s.expect, ret, true);
+    return {
+      actor,
+      text: `fallocate ${s.mode.join('|') || '0'} ${r.label} (bytes ${offset}+${len}): ${errnoName(ret)}`,
+    };
   },
   vmas: async (c) => {
     const { s } = c;

@@ -262,6 +262,26 @@ export const STEP = tagged('a step', 'op', 'operation', {
     ...common,
   }),
   vmas: step('vmas', { op: v.literal('vmas'), process, ...range, ...common }),
+  fallocate: step('fallocate', {
+    op: v.literal('fallocate'),
+    process,
+    ...range,
+    mode: arr(
+      'fallocate modes',
+      oneOfStrings('fallocate mode', [
+        'keepSize',
+        'punchHole',
+        'noHideStale',
+        'collapseRange',
+        'zeroRange',
+        'insertRange',
+        'unshareRange',
+      ]),
+    ),
+    offset: opt(int('bytes past the start of the range', 0, 4095)),
+    length: opt(int('bytes', 1)),
+    ...common,
+  }),
   mprotect: step('mprotect', { op: v.literal('mprotect'), process, ...range, prot: PROT_LIST, ...common }),
   madvise: step('madvise', {
     op: v.literal('madvise'),

@@ -267,6 +267,10 @@ class NameChecker {
           this.expectations(s.expect, path, undefined, ['ret']);
           break;
         }
+        case 'fallocate':
+          this.range(s, path);
+          this.expectations(s.expect, path, undefined, ['ret']);
+          break;
         case 'vmas':
           this.range(s, path);
           this.expectations(s.expect, path, undefined, ['vmas']);

@@ -253,6 +253,41 @@ describe('runScenario', () => {
     expect(r.steps[6]!.text).toBe('VMAs over buf[0..4): 0+1 rw-p, 3+1 rw-p');
   });
 
+  it('fallocates on the file of a file mapping; an anonymous mapping has none', async () => {
+    const r = await runScenario(
+      scenario(
+        [
+          { op: 'write', mapping: 'file', pattern: { int32: 1 } },
+          { op: 'fallocate', mapping: 'file', page: 1, pages: 2, mode: ['punchHole', 'keepSize'] },
+          {
+            op: 'read',
+            mapping: 'file',
+            expect: { data: [{ pages: 1, int32: 1 }, { pages: 2, fill: 0 }, { int32: 3073 }] },
+          },
+          { op: 'fallocate', mapping: 'file', mode: ['punchHole'], expect: { ret: '-EOPNOTSUPP' } },
+          { op: 'fallocate', mapping: 'file', offset: 4, length: 4, mode: ['punchHole', 'keepSize'] },
+          { op: 'load32', mapping: 'file', offset: 4, expect: { value: 0 } },
+          { op: 'load32', mapping: 'file', offset: 8, expect: { value: 3 } },
+          { op: 'fallocate', mapping: 'buf', mode: [] },
+        ],
+        {
+          machine: { tmpfs: true },
+          mappings: [
+            { name: 'buf', pages: 4, prot: ['read', 'write'], flags: ['private', 'anonymous'] },
+            { name: 'file', pages: 4, prot: ['read', 'write'], flags: ['shared'] },
+          ],
+        },
+      ),
+    );
+    expect(r.failure?.message).toBe(
+      'mapping "buf" has no file (fallocate needs a file mapping made by mmap)',
+    );
+    expect(r.failure?.path).toBe('steps[7]');
+    expect(r.steps[3]!.text).toBe(
+      'fallocate punchHole|keepSize file[1..3) (bytes 4096+8192): 0 [notifier: CLEAR]',
+    );
+  });
+
   it('gives a forked child the mappings by name', async () => {
     const r = await runScenario(
       scenario([

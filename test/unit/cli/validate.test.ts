@@ -53,10 +53,10 @@ describe('loadScenario', () => {
 
   it('names an unknown operation, with a suggestion', () => {
     expect(issues(doc(OPEN, '{ "op": "migrate_to_dev", "file": "m", "mapping": "buf" }'))).toEqual([
-      'x.json:10:13: steps[1].op: unknown operation "migrate_to_dev" (did you mean "migrateToDev"? expected one of mmap, munmap, mremap, vmas, mprotect, madvise, write, read, store32, load32, fork, exit, sleep, open, close, deviceRead, deviceWrite, migrateToDev, migrateToSys, snapshot, exclusive, checkExclusive, release, setFlags, threads)',
+      'x.json:10:13: steps[1].op: unknown operation "migrate_to_dev" (did you mean "migrateToDev"? expected one of mmap, munmap, mremap, vmas, fallocate, mprotect, madvise, write, read, store32, load32, fork, exit, sleep, open, close, deviceRead, deviceWrite, migrateToDev, migrateToSys, snapshot, exclusive, checkExclusive, release, setFlags, threads)',
     ]);
     expect(issues(doc('{ "mapping": "buf" }'))[0]).toBe(
-      'x.json:9:5: steps[0]: missing "op" (the operation: one of mmap, munmap, mremap, vmas, mprotect, madvise, write, read, store32, load32, fork, exit, sleep, open, close, deviceRead, deviceWrite, migrateToDev, migrateToSys, snapshot, exclusive, checkExclusive, release, setFlags, threads)',
+      'x.json:9:5: steps[0]: missing "op" (the operation: one of mmap, munmap, mremap, vmas, fallocate, mprotect, madvise, write, read, store32, load32, fork, exit, sleep, open, close, deviceRead, deviceWrite, migrateToDev, migrateToSys, snapshot, exclusive, checkExclusive, release, setFlags, threads)',
     );
   });
 
@@ -141,6 +141,12 @@ describe('loadScenario', () => {
     ]);
     expect(issues(doc('{ "op": "vmas", "mapping": "buf", "expect": { "vmas": ["0+2 rw"] } }'))).toEqual([
       'x.json:9:60: steps[0].expect.vmas[0]: "0+2 rw" is not a VMA (write FIRST+PAGES PERMS, e.g. "0+4 rw-p")',
+    ]);
+  });
+
+  it('names an unknown fallocate mode', () => {
+    expect(issues(doc('{ "op": "fallocate", "mapping": "buf", "mode": ["punchhole"] }'))).toEqual([
+      'x.json:9:53: steps[0].mode[0]: unknown fallocate mode "punchhole" (did you mean "punchHole"? expected one of keepSize, punchHole, noHideStale, collapseRange, zeroRange, insertRange, unshareRange)',
     ]);
   });
 
