@@ -24,6 +24,11 @@
  * Step ops:
  *   mmap P MAP PAGES PROT FLAGS ALIGN_PMD THP(0 none, 1 hugepage, 2 nohugepage)
  *   munmap P MAP PAGE PAGES | mprotect P MAP PAGE PAGES PROT | madvise P MAP PAGE PAGES ADVICE
+ *   mremap P MAP PAGE PAGES NEWMAP NEWPAGES FLAGS TOMAP TOPAGE   (TOMAP -1: no new address; the
+ *                                       result becomes mapping NEWMAP)
+ *   vmas P MAP PAGE PAGES               the VMAs meeting the range, from /proc/self/maps
+ *   fallocate P MAP MODE OFFSET LENGTH  fallocate on the file of a file mapping (the agent that
+ *                                       mapped it keeps its descriptor; OFFSET in the file)
  *   write P MAP PAGE PAGES PATTERN | read P MAP PAGE PAGES
  *   store32 P MAP OFFSET VALUE | load32 P MAP OFFSET
  *   fork P CHILD_SLOT | exit P
@@ -33,7 +38,8 @@
  * PATTERN is NSEG then per segment: PAGES (-1: the rest) KIND ARGS, with KIND f VALUE | i BASE STEP
  * | p BASE STEP | b N BYTE... (fill, int32 words, first word of each page, repeated bytes).
  * Results: {"id":ID,"ret":R,...} with cpages/faults (device commands that succeeded), data (pages
- * as FNV-1a hashes, run-length coded "h*n"), prot (snapshot bytes in hex), value, signal.
+ * as FNV-1a hashes, run-length coded "h*n"), prot (snapshot bytes in hex), value, signal, vmas
+ * (each VMA as its first page relative to the range, its pages and its permissions: "-2+8 rw-p").
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -68,7 +74,7 @@
 
 enum op {
 	OP_MMAP = 1, OP_MUNMAP, OP_MPROTECT, OP_MADVISE, OP_WRITE, OP_READ, OP_STORE32, OP_LOAD32,
-	OP_FORK, OP_EXIT, OP_OPEN, OP_CLOSE, OP_IOCTL, OP_QUIT
+	OP_FORK, OP_EXIT, OP_OPEN, OP_CLOSE, OP_IOCTL, OP_QUIT, OP_MREMAP, OP_VMAS, OP_FALLOCATE
 };
 
 struct seg {
@@ -91,6 +97,8 @@ struct cmd {
 	unsigned long addr;
 	long pages;
 	long a, b, c, d;
+	unsigned long addr2; /* mremap's new address (0: none) */
+	long map;            /* mmap, fallocate: the mapping id */
 	struct pattern pat;
 };
 
@@ -111,6 +119,7 @@ static struct slot slots[MAX_SLOTS];
 static unsigned long map_addr[MAX_MAPS];
 static long map_pages[MAX_MAPS];
 static int file_fd[MAX_FILES]; /* in the agent that opened it */
+static int map_fd[MAX_MAPS];   /* a file mapping's file, in the agent that mapped it */
 static int my_slot = -1;
 static unsigned char buf[BUF_BYTES];
 static unsigned char pat_buf[BUF_BYTES];
@@ -293,10 +302,15 @@ static long do_mmap(const struct cmd *c, unsigned long *addr_out)
 	}
 	char *p = mmap(NULL, align ? len + PMD : len, prot, flags, fd, 0);
 
+	if (p == MAP_FAILED) {
+		long e = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		return e;
+	}
 	if (fd >= 0)
-		close(fd);
-	if (p == MAP_FAILED)
-		return -errno;
+		map_fd[c->map] = fd; /* kept for fallocate, as hmmsim keeps it */
 	unsigned long a = (unsigned long)p;
 
 	if (align) {
@@ -400,6 +414,49 @@ static __attribute__((noinline)) void cpu_access(const struct cmd *c)
 		emit(",\"value\":%u", (unsigned)value);
 }
 
+/* The VMAs of this process meeting [c->addr, c->addr + c->pages pages), from /proc/self/maps. */
+static void emit_vmas(const struct cmd *c)
+{
+	unsigned long start = c->addr, end = c->addr + (unsigned long)c->pages * PAGE;
+	size_t len = 0;
+	int fd = open("/proc/self/maps", O_RDONLY);
+	int first = 1;
+
+	if (fd < 0)
+		die("step %ld: /proc/self/maps: %s", c->id, strerror(errno));
+	for (;;) {
+		ssize_t n = read(fd, buf + len, BUF_BYTES - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die("step %ld: reading /proc/self/maps: %s", c->id, strerror(errno));
+		if (n == 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	buf[len] = 0;
+	emit(",\"ret\":0,\"vmas\":[");
+	for (char *line = (char *)buf; *line;) {
+		char *nl = strchr(line, '\n');
+		unsigned long a, b;
+		char perms[5];
+
+		if (nl)
+			*nl = 0;
+		if (sscanf(line, "%lx-%lx %4s", &a, &b, perms) == 3 && b > start && a < end) {
+			emit("%s\"%ld+%lu %s\"", first ? "" : ",", ((long)a - (long)start) / (long)PAGE,
+			     (b - a) / PAGE, perms);
+			first = 0;
+		}
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	emit("]");
+}
+
 static long agent_step(const struct cmd *c, struct reply *r)
 {
 	void *addr = (void *)c->addr;
@@ -419,6 +476,23 @@ static long agent_step(const struct cmd *c, struct reply *r)
 		break;
 	case OP_MUNMAP:
 		ret = munmap(addr, len) ? -errno : 0;
+		emit(",\"ret\":%ld", ret);
+		break;
+	case OP_MREMAP: {
+		void *p = mremap(addr, len, (size_t)c->a * PAGE, (int)c->b, (void *)c->addr2);
+
+		ret = p == MAP_FAILED ? -errno : 0;
+		if (p != MAP_FAILED)
+			r->addr = (unsigned long)p;
+		emit(",\"ret\":%ld", ret);
+		break;
+	}
+	case OP_VMAS:
+		emit_vmas(c);
+		break;
+	case OP_FALLOCATE:
+		ret = map_fd[c->map] < 0 ? -EBADF :
+		      fallocate(map_fd[c->map], (int)c->a, (off_t)c->b, (off_t)c->c) ? -errno : 0;
 		emit(",\"ret\":%ld", ret);
 		break;
 	case OP_MPROTECT:
@@ -672,6 +746,20 @@ static unsigned long range_addr(long map, long page, struct cmd *c)
 	return map_addr[map] ? map_addr[map] + page * PAGE : 0;
 }
 
+/* Sends a step that makes mapping MAP (PAGES pages) and records its address when it worked. */
+static void send_mapping(int slot, struct cmd *c, long map, long pages)
+{
+	struct reply r;
+
+	if (map < 0 || map >= MAX_MAPS)
+		die("step %ld: mapping id %ld out of range", c->id, map);
+	r = send_cmd(slot, c);
+	if (r.ret == 0) {
+		map_addr[map] = r.addr;
+		map_pages[map] = pages;
+	}
+}
+
 static void end_scenario(void)
 {
 	for (int i = 0; i < MAX_SLOTS; i++) {
@@ -699,22 +787,54 @@ static void run_step(char **s)
 		long map = next_num(s);
 
 		c.op = OP_MMAP;
+		c.map = map;
 		c.pages = next_num(s);
 		c.a = next_num(s);
 		c.b = next_num(s);
 		c.c = next_num(s);
 		c.d = next_num(s);
-		if (map < 0 || map >= MAX_MAPS)
-			die("step %ld: mapping id %ld out of range", c.id, map);
-		struct reply r = send_cmd(slot, &c);
-
-		if (r.ret == 0) {
-			map_addr[map] = r.addr;
-			map_pages[map] = c.pages;
-		}
+		send_mapping(slot, &c, map, c.pages);
 		return;
 	}
-	if (!strcmp(op, "munmap") || !strcmp(op, "mprotect") || !strcmp(op, "madvise") ||
+	if (!strcmp(op, "mremap")) {
+		long map = next_num(s), page = next_num(s), newmap, tomap, topage;
+
+		c.op = OP_MREMAP;
+		c.pages = next_num(s);
+		newmap = next_num(s);
+		c.a = next_num(s);
+		c.b = next_num(s);
+		tomap = next_num(s);
+		topage = next_num(s);
+		c.addr = range_addr(map, page, &c);
+		if (tomap >= 0) {
+			c.addr2 = range_addr(tomap, topage, &c);
+			if (!c.addr2)
+				c.addr = 0; /* the target's mmap failed: not run */
+		}
+		if (!c.addr) {
+			dprintf(1, "@@R {\"id\":%ld,\"unmapped\":true}\n", c.id);
+			return;
+		}
+		send_mapping(slot, &c, newmap, c.a);
+		return;
+	}
+	if (!strcmp(op, "fallocate")) {
+		long map = next_num(s);
+
+		c.op = OP_FALLOCATE;
+		c.map = map;
+		c.a = next_num(s);
+		c.b = next_num(s);
+		c.c = next_num(s);
+		c.addr = range_addr(map, 0, &c);
+	} else if (!strcmp(op, "vmas")) {
+		long map = next_num(s), page = next_num(s);
+
+		c.op = OP_VMAS;
+		c.pages = next_num(s);
+		c.addr = range_addr(map, page, &c);
+	} else if (!strcmp(op, "munmap") || !strcmp(op, "mprotect") || !strcmp(op, "madvise") ||
 	    !strcmp(op, "write") || !strcmp(op, "read")) {
 		long map = next_num(s), page = next_num(s);
 
@@ -799,6 +919,8 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < MAX_FILES; i++)
 		file_fd[i] = -1;
+	for (int i = 0; i < MAX_MAPS; i++)
+		map_fd[i] = -1;
 	signal(SIGCHLD, SIG_DFL);
 	align_free_top();
 	while (fgets(line, sizeof(line), f)) {

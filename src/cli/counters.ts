@@ -13,9 +13,12 @@ export interface CounterSnapshot {
   readonly cpuFaults: number;
   /** mmu-notifier invalidations, by event name. */
   readonly invalidations: Readonly<Record<string, number>>;
-  /** Pages MIGRATE_TO_DEV moved to device memory. */
+  /** Pages device migrations moved into device memory (`kernel.stats.migrate.toDevice`). */
   readonly migratedToDevice: number;
-  /** Pages moved from device memory back to RAM (MIGRATE_TO_SYS, and CPU faults on device pages). */
+  /**
+   * Pages device migrations moved back to RAM (`kernel.stats.migrate.fromDevice`): MIGRATE_TO_SYS,
+   * and every migrate_to_ram a CPU fault or another device's hmm_range_fault caused.
+   */
   readonly migratedFromDevice: number;
   /** Device commands issued. */
   readonly deviceCommands: number;
@@ -33,14 +36,15 @@ export interface CounterSnapshot {
 export class RunCounters {
   cpuFaults = 0;
   readonly invalidations: Record<string, number> = {};
-  migratedToDevice = 0;
-  migratedFromDevice = 0;
   deviceCommands = 0;
   deviceFaults = 0;
   private readonly detach: () => void;
+  /** The kernel's migration counts when counting began. */
+  private readonly migrated0: { readonly toDevice: number; readonly fromDevice: number };
 
   /** Starts counting the events of `machine`. */
   constructor(readonly machine: Machine) {
+    this.migrated0 = { ...machine.stats.migrate };
     this.detach = machine.bus.subscribe((e) => {
       if (e.type === 'fault') this.cpuFaults++;
       else if (e.type === 'invalidate_start') {
@@ -50,31 +54,20 @@ export class RunCounters {
     });
   }
 
-  /** Device pages freed so far on every device. */
-  deviceFrees(): number {
-    return this.machine.dmirrorDevices.reduce((n, d) => n + d.cfree, 0);
-  }
-
   /** Accounts a device command's result. */
-  deviceCommand(op: string, result: { ret: number; cpages: number; faults: number }): void {
+  deviceCommand(result: { faults: number }): void {
     this.deviceCommands++;
     this.deviceFaults += result.faults;
-    if (result.ret !== 0) return;
-    if (op === 'migrateToDev') this.migratedToDevice += result.cpages;
-    else if (op === 'migrateToSys') this.migratedFromDevice += result.cpages;
   }
 
-  /**
-   * Runs a CPU access and counts the device pages it brought back (a CPU fault on a
-   * device-private page migrates it to RAM and frees the device page).
-   */
-  async cpuAccess<T>(fn: () => Promise<T>): Promise<T> {
-    const before = this.deviceFrees();
-    try {
-      return await fn();
-    } finally {
-      this.migratedFromDevice += this.deviceFrees() - before;
-    }
+  /** Pages moved into device memory since counting began. */
+  get migratedToDevice(): number {
+    return this.machine.stats.migrate.toDevice - this.migrated0.toDevice;
+  }
+
+  /** Pages moved from device memory to RAM since counting began. */
+  get migratedFromDevice(): number {
+    return this.machine.stats.migrate.fromDevice - this.migrated0.fromDevice;
   }
 
   /** The counters now. */

@@ -86,15 +86,13 @@ export async function runDemoDetailed(options: DemoOptions = {}): Promise<DemoRe
 
   print('1. the process maps 8 pages and writes them');
   const addr = await proc.mmap(0, n * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  await counters.cpuAccess(async () => {
-    for (let i = 0; i < n; i++) await proc.store32(addr + i * PAGE_SIZE, 1000 + i);
-  });
+  for (let i = 0; i < n; i++) await proc.store32(addr + i * PAGE_SIZE, 1000 + i);
   say('cpu', `wrote pages ${hex(addr)} … ${hex(addr + n * PAGE_SIZE)}`);
 
   print('\n2. the device mirrors them: READ runs hmm_range_fault and fills its page table');
   const file = await device.open(proc);
   let r = await file.read(addr, n);
-  counters.deviceCommand('deviceRead', r);
+  counters.deviceCommand(r);
   const words = (d: Uint8Array): string =>
     Array.from({ length: d.length / PAGE_SIZE }, (_, i) =>
       new DataView(d.buffer, d.byteOffset + i * PAGE_SIZE).getUint32(0, true),
@@ -107,18 +105,18 @@ export async function runDemoDetailed(options: DemoOptions = {}): Promise<DemoRe
   print('\n3. the CPU unmaps pages 2–3: the device is told, drops its entries, and faults again');
   await proc.munmap(addr + 2 * PAGE_SIZE, 2 * PAGE_SIZE);
   r = await file.read(addr, n);
-  counters.deviceCommand('deviceRead', r);
+  counters.deviceCommand(r);
   say('device', `READ ${n} pages across the hole: ret ${errnoName(r.ret)} (no VMA there)`);
   r = await file.read(addr + 4 * PAGE_SIZE, 4);
-  counters.deviceCommand('deviceRead', r);
+  counters.deviceCommand(r);
   say('device', `READ pages 4–7: ret ${r.ret}, cpages ${r.cpages}; data ${words(r.data)}`);
 
   print('\n4. pages 4–7 migrate to device memory: the CPU page table now holds device-private entries');
   const m = await file.migrateToDev(addr + 4 * PAGE_SIZE, 4);
-  counters.deviceCommand('migrateToDev', m);
+  counters.deviceCommand(m);
   say('device', `MIGRATE_TO_DEV 4 pages: ret ${m.ret}, cpages ${m.cpages}`);
   const s = await file.snapshot(addr, n);
-  counters.deviceCommand('snapshot', s);
+  counters.deviceCommand(s);
   const code = (b: number): string =>
     b === HMM_DMIRROR_PROT_ERROR
       ? 'ERR'
@@ -130,16 +128,16 @@ export async function runDemoDetailed(options: DemoOptions = {}): Promise<DemoRe
   say('device', `SNAPSHOT: ${Array.from(s.prot, code).join(' ')}`);
 
   print('\n5. the CPU reads page 5: a device-private fault migrates it back to RAM');
-  const v = await counters.cpuAccess(() => proc.load32(addr + 5 * PAGE_SIZE));
+  const v = await proc.load32(addr + 5 * PAGE_SIZE);
   say('cpu', `read ${v} at page 5`);
   const s2 = await file.snapshot(addr, n);
-  counters.deviceCommand('snapshot', s2);
+  counters.deviceCommand(s2);
   say('device', `SNAPSHOT: ${Array.from(s2.prot, code).join(' ')}`);
 
   print('\n6. fork with pages on the device; the child writes page 6 (device → RAM, then copy-on-write)');
   const child = await proc.fork();
-  await counters.cpuAccess(() => child.store32(addr + 6 * PAGE_SIZE, 42));
-  const parentReads = await counters.cpuAccess(() => proc.load32(addr + 6 * PAGE_SIZE));
+  await child.store32(addr + 6 * PAGE_SIZE, 42);
+  const parentReads = await proc.load32(addr + 6 * PAGE_SIZE);
   say('child', `wrote 42 to page 6; parent still reads ${parentReads}`);
   const before = counters.snapshot();
   await child.exit();

@@ -78,6 +78,7 @@ import {
   mpfnHas,
   mpfnSet,
 } from './migrate-pfn.ts';
+import { countDeviceMigrations } from './migrate-stats.ts';
 
 /** Select present system pages (and the zero page, and empty anonymous slots). */
 export const MIGRATE_VMA_SELECT_SYSTEM = 1;
@@ -905,6 +906,7 @@ function migrateDeviceFinalizeInternal(
   const pm = k.pm;
   const traced = k.bus.on;
   if (traced) traceMigrate(k, 'B', 'migrate_finalize', { npages, migrated: migratedPages(src, dst, npages) });
+  countDeviceMigrations(k, src, dst, npages);
   const faultFolio = faultPage ? pm.folioHead(faultPage) : 0;
   for (let i = 0; i < npages; i++) {
     const newpage = migratePfnToPage(dst[i]!);

@@ -49,16 +49,15 @@ export function hugetlbfsGetFolio(k: Kernel, file: SimFile, idx: number): number
 }
 
 /**
- * `hugetlbfs_fallocate` (mode 0): every huge page of `[offset, offset + len)` (rounded out to
- * huge pages) is put in the page cache, zeroed; the file grows to cover the range. -ENOSPC when
- * the pool has no page for one (the pages added before it stay).
+ * `hugetlbfs_fallocate`'s allocation: every huge page of `[offset, offset + len)` (rounded out to
+ * huge pages) is put in the page cache, zeroed (the caller grows the file unless
+ * FALLOC_FL_KEEP_SIZE). -ENOSPC when the pool has no page for one (the pages added before it stay).
  */
-export function hugetlbfsFallocate(k: Kernel, file: SimFile, offset: number, len: number): number {
+export function hugetlbfsAllocate(k: Kernel, file: SimFile, offset: number, len: number): number {
   const size = hstateOrder(k, file.hugetlbOrder).size;
   const first = Math.floor(offset / size);
   const end = Math.ceil((offset + len) / size);
   for (let idx = first; idx < end; idx++) if (hugetlbfsGetFolio(k, file, idx) === 0) return -ENOSPC;
-  if (offset + len > file.size) file.size = offset + len;
   return 0;
 }
 

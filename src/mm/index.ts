@@ -86,7 +86,13 @@ export { PIPE_DEF_BUFFERS, Pipe } from './pipe.ts';
 export { Process } from './process.ts';
 export { condResched, msleep, ndelay, udelay } from './resched.ts';
 export { AccessSignal, BusError, FatalSignalKill, OutOfMemoryKill, SegmentationFault } from './signals.ts';
-export { type FaultStats, type HmmStats, type KernelStats, newKernelStats } from './stats.ts';
+export {
+  type FaultStats,
+  type HmmStats,
+  type KernelStats,
+  type MigrateStats,
+  newKernelStats,
+} from './stats.ts';
 export {
   UFFD_API,
   UFFD_EVENT_PAGEFAULT,

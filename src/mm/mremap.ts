@@ -33,6 +33,7 @@ import { ensureEntry, findEntry } from './page-table.ts';
 import { collectPmds } from './pgwalk.ts';
 import { PTE_KIND_MASK, PTE_LEAF, PTE_TABLE } from './pte.ts';
 import type { Vma } from './vma.ts';
+import { mergeAttrsOf, vmaMergeRange } from './vma-merge.ts';
 import { isolateRange, vmaDup } from './vma-ops.ts';
 
 /**
@@ -121,7 +122,7 @@ export async function doMremap(
   // size (a shmem object's too) does not change: pages beyond its end fault with SIGBUS.
   const delta = newSize - oldSize;
   if (oldAddr + oldSize === vma.end && vma.end + delta <= TASK_SIZE && mm.isFree(vma.end, vma.end + delta)) {
-    vma.end += delta;
+    vmaMergeExtend(vma, delta);
     return oldAddr;
   }
   if ((flags & MREMAP_MAYMOVE) === 0) return -ENOMEM;
@@ -159,9 +160,7 @@ async function moveVma(
   const isolated = await isolateRange(mm, oldAddr, oldAddr + oldSize);
   if (typeof isolated === 'number') return isolated;
   const old = isolated[0]!;
-  // The new VMA shares the old one's backing, anon family and pgoff, so rmap finds moved pages.
-  const moved = vmaDup(old, mm, newAddr, newAddr + newSize, old.pgoff);
-  if (old.isHugetlb) hugetlbVmOpOpen(old, moved);
+  copyVma(old, newAddr, newSize);
   await movePageTables(old, oldAddr, newAddr, oldSize);
   // The reservations went with the new VMA: the old one must not give them back when unmapped.
   if (old.isHugetlb) clearVmaResvHugePages(old);
@@ -177,6 +176,40 @@ async function moveVma(
   const r = await doMunmap(mm, oldAddr, oldAddr + oldSize);
   if (r < 0) return r;
   return newAddr;
+}
+
+/**
+ * `vma_merge_extend` (mremap growing `vma` in place by `delta` bytes): the extension is merged
+ * into `vma` and, when the VMA after it now starts where it ends and is compatible
+ * (`vma_merge_new_range` with `vma` as prev), into that one too: one VMA, as /proc/pid/maps shows.
+ * Anonymous VMAs only (file, shared and hugetlb ones are not merged here: docs/semantics.md).
+ */
+function vmaMergeExtend(vma: Vma, delta: number): void {
+  const end = vma.end;
+  const pgoff = vma.pgoff + vma.size / PAGE_SIZE;
+  if (!vma.isAnonymous || vmaMergeRange(vma.mm, end, end + delta, mergeAttrsOf(vma), pgoff, vma) === null)
+    vma.end = end + delta;
+}
+
+/**
+ * `copy_vma`: the VMA of a move's destination `[newAddr, newAddr + newSize)` for the range
+ * `old`. The range keeps `old`'s page offset, so rmap finds the moved pages — unless `old` is
+ * anonymous and was never faulted (no anon_vma): then the offset follows the new address, which
+ * lets it merge where it lands. A compatible neighbour at the destination takes the range
+ * (`vma_merge_new_range`; anonymous ranges only); otherwise a copy of `old` is made, sharing its
+ * backing and anon family. Returns the VMA that now covers the destination.
+ */
+function copyVma(old: Vma, newAddr: number, newSize: number): Vma {
+  const mm = old.mm;
+  const pgoff = old.isAnonymous && old.anonVma === null ? newAddr / PAGE_SIZE : old.pgoff;
+  if (old.isAnonymous) {
+    const prev = newAddr >= PAGE_SIZE ? mm.findVma(newAddr - PAGE_SIZE) : null;
+    const merged = vmaMergeRange(mm, newAddr, newAddr + newSize, mergeAttrsOf(old), pgoff, prev);
+    if (merged !== null) return merged;
+  }
+  const moved = vmaDup(old, mm, newAddr, newAddr + newSize, pgoff);
+  if (old.isHugetlb) hugetlbVmOpOpen(old, moved);
+  return moved;
 }
 
 /** move_page_tables: entries move with their accounting untouched (same mm). */

@@ -13,7 +13,7 @@
  */
 import { kernelBug, UsageError } from '../sim/errors.ts';
 import type { BufferPool } from './buffer-pool.ts';
-import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE } from './constants.ts';
+import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE, PUD_SIZE } from './constants.ts';
 import { ContentSlots } from './content-slots.ts';
 import { PG_allocated, PG_hasdata, PG_head, PG_locked, PG_reserved } from './page-flags.ts';
 import { SPARSE_FULL, SPARSE_STRIDE, SPARSE_WORDS, SparseWords } from './sparse-words.ts';
@@ -38,6 +38,14 @@ export const MAX_MEMORY = 256 * 1024 ** 3;
 /** How many 2 MiB hugetlb pages fit in `bytes` of RAM (blocks 0 and 1 hold the zero pages). */
 export function maxHugetlbPages(bytes: number): number {
   return Math.max(0, Math.floor(bytes / (BLOCK_FRAMES * PAGE_SIZE)) - 2);
+}
+
+/**
+ * How many 1 GiB (gigantic) hugetlb pages boot can reserve in `bytes` of RAM: each takes a whole
+ * 1 GiB-aligned GiB, and the first GiB never qualifies (it holds the zero pages).
+ */
+export function maxGiganticPages(bytes: number): number {
+  return Math.max(0, Math.floor(bytes / PUD_SIZE) - 1);
 }
 
 /** Bytes of metadata per frame (the arrays below). */

@@ -10,12 +10,13 @@ import { SyscallError, UsageError } from '../sim/errors.ts';
 import { cpuLoad32, cpuRead, cpuStore32, cpuWrite } from './access.ts';
 import { PAGE_SIZE } from './constants.ts';
 import { mmput } from './exit.ts';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, fallocateModeCheck, punchHole } from './fallocate.ts';
 import type { FileOperations, OpenFile } from './fdtable.ts';
 import { filemapRead, filemapWrite, getFilePage } from './filemap.ts';
 import { dupMmap } from './fork.ts';
 import { hugetlbOrderOfSizeLog } from './hugetlb.ts';
 import {
-  hugetlbfsFallocate,
+  hugetlbfsAllocate,
   MFD_ALLOW_SEALING,
   MFD_CLOEXEC,
   MFD_HUGE_SHIFT,
@@ -279,11 +280,13 @@ export class Process {
   }
 
   /**
-   * `fallocate(2)` with mode 0: allocates `[offset, offset + len)` of the file at `fd` and grows
-   * the file to cover it. A hugetlbfs file puts zeroed huge pages in its page cache (-ENOSPC when
-   * the pool has none free), a tmpfs file zeroed pages (-ENOSPC without memory); a disk file only
-   * grows (its blocks are not modelled). -EBADF, -ENODEV (not a file), -EINVAL (negative offset or
-   * length not positive), -EOPNOTSUPP for any other mode (not modelled).
+   * `fallocate(2)`: allocates `[offset, offset + len)` of the file at `fd` and grows the file to
+   * cover it (not with FALLOC_FL_KEEP_SIZE), or with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+   * deallocates it (src/mm/fallocate.ts). A hugetlbfs file puts zeroed huge pages in its page
+   * cache (-ENOSPC when the pool has none free), a tmpfs file zeroed pages (-ENOSPC without
+   * memory); a disk file only grows (its blocks are not modelled, nor its other modes:
+   * -EOPNOTSUPP). -EBADF, -ENODEV (not a file), -EINVAL (negative offset or length not
+   * positive), and `vfs_fallocate`'s and shmem's answers to other modes (-EOPNOTSUPP, -EINVAL).
    */
   async fallocate(fd: number, mode: number, offset: number, len: number): Promise<number> {
     this.check('fallocate', { fd, mode, offset, len });
@@ -293,16 +296,20 @@ export class Process {
     if (open === undefined) r = -EBADF;
     else if (file === null) r = -ENODEV;
     else if (offset < 0 || len <= 0) r = -EINVAL;
-    else if (mode !== 0) r = -EOPNOTSUPP;
-    else if (file.hugetlb) r = hugetlbfsFallocate(this.kernel, file, offset, len);
+    else if (!file.shmem && !file.hugetlb) {
+      if (mode !== 0) r = -EOPNOTSUPP;
+      else if (offset + len > file.size) file.size = offset + len;
+    } else if (fallocateModeCheck(mode) !== 0) r = fallocateModeCheck(mode);
+    else if ((mode & FALLOC_FL_PUNCH_HOLE) !== 0) await punchHole(this.kernel, file, offset, len);
     else {
-      if (file.shmem)
+      if (file.hugetlb) r = hugetlbfsAllocate(this.kernel, file, offset, len);
+      else
         for (let i = Math.floor(offset / PAGE_SIZE); i < Math.ceil((offset + len) / PAGE_SIZE); i++)
           if (getFilePage(this.kernel, file, i, this.mm) === 0) {
             r = -ENOSPC;
             break;
           }
-      if (r === 0 && offset + len > file.size) file.size = offset + len;
+      if (r === 0 && (mode & FALLOC_FL_KEEP_SIZE) === 0 && offset + len > file.size) file.size = offset + len;
     }
     return this.traceSyscall('fallocate', [fd, mode, offset, len], r);
   }

@@ -119,7 +119,7 @@ describe('hmmsim run', () => {
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('');
     expect(r.stderr.split('\n')).toEqual([
-      'test/e2e/fixtures/bad.json:12:13: steps[3].op: unknown operation "migrate_to_dev" (did you mean "migrateToDev"? expected one of mmap, munmap, mprotect, madvise, write, read, store32, load32, fork, exit, sleep, open, close, deviceRead, deviceWrite, migrateToDev, migrateToSys, snapshot, exclusive, checkExclusive, release, setFlags, threads)',
+      'test/e2e/fixtures/bad.json:12:13: steps[3].op: unknown operation "migrate_to_dev" (did you mean "migrateToDev"? expected one of mmap, munmap, mremap, vmas, fallocate, mprotect, madvise, write, read, store32, load32, fork, exit, sleep, open, close, deviceRead, deviceWrite, migrateToDev, migrateToSys, snapshot, exclusive, checkExclusive, release, setFlags, threads)',
       'test/e2e/fixtures/bad.json:13:43: steps[4].pagse: unknown property in munmap step (did you mean "pages"?)',
       'test/e2e/fixtures/bad.json:14:63: steps[5].prot[1]: unknown protection "rw" (expected one of read, write, exec, none)',
       '',

@@ -2,7 +2,7 @@
  * Runs compiled scenarios on the real kernel (one guest boot for a whole batch) and on hmmsim, and
  * compares them step by step: return values, cpages and faults of device commands that succeeded,
  * the data CPU reads and device commands returned (page by page, as FNV-1a hashes), snapshot
- * bytes, loaded values and signals.
+ * bytes, loaded values, signals and VMA layouts.
  *
  * hmmsim runs each scenario as Linux 6.12 (`machine.kernelVersion: '6.12'` where the simulator
  * knows that option), leniently: a failing system call or a signal is an outcome to compare, not
@@ -39,6 +39,8 @@ export interface KernelStepResult {
   readonly prot?: string;
   readonly value?: number;
   readonly signal?: string;
+  /** VMAs over a range, as `vmas` steps report them (`"0+4 rw-p"`). */
+  readonly vmas?: readonly string[];
   /** The mmap worked but its THP hint (madvise) failed. */
   readonly hint?: boolean;
   /** Not run: the step's mapping was never mapped (its mmap failed). */
@@ -151,6 +153,7 @@ export function describeResult(r: KernelStepResult | StepResult | undefined, op:
     if (data !== undefined) parts.push(`data ${summarizeData(data)}`);
     const prot = r.prot === undefined ? undefined : typeof r.prot === 'string' ? hexBytes(r.prot) : r.prot;
     if (prot !== undefined) parts.push(`prot ${summarizeProt(prot)}`);
+    if (r.vmas !== undefined) parts.push(`VMAs ${r.vmas.join(', ') || 'none'}`);
   }
   return parts.length === 0 ? 'ok' : parts.join(', ');
 }
@@ -241,6 +244,8 @@ export function compareScenario(
             if (d !== null) diverge('data', d, '');
           }
         }
+        if (k.vmas !== undefined && k.vmas.join(', ') !== (h.vmas ?? []).join(', '))
+          diverge('vmas', k.vmas.join(', ') || 'none', (h.vmas ?? []).join(', ') || 'none');
         if (k.prot !== undefined) {
           const kp = hexBytes(k.prot);
           const hp = h.prot ?? new Uint8Array(0);

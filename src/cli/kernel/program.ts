@@ -5,12 +5,14 @@
  * the step: concurrent threads, swap, and commands 6.12's test_hmm does not have.
  * @module
  */
-import { PAGE_SIZE } from '../../mm/constants.ts';
+import { MAP_ANONYMOUS, PAGE_SIZE } from '../../mm/constants.ts';
 import {
   actingProcess,
   DMIRROR_COMMANDS,
+  fallocateModeOf,
   MADVISE_ADVICE,
   mapFlagsOf,
+  mremapFlagsOf,
   protOf,
   stepRange,
 } from '../scenario/constants.ts';
@@ -66,6 +68,12 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
   if (doc.machine.swap !== undefined && parseSize(doc.machine.swap) > 0) {
     refuse(top, 'machine.swap: the kernel guest has no swap device, so swap cannot be compared');
   }
+  if ((doc.machine.giganticPages ?? 0) > 0) {
+    refuse(
+      top,
+      'machine.giganticPages: the kernel guest reserves no 1 GiB pages at boot, so they cannot be compared',
+    );
+  }
   const lines = [
     `scenario ${word(doc.name)} ${doc.machine.thp ?? 'madvise'} ${doc.machine.hugetlbPages ?? 2}`,
   ];
@@ -73,6 +81,7 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
   const slots = new Map<string, number>();
   const exited = new Set<string>();
   const maps = new Map<string, { id: number; process: string; pages: number }>();
+  const fileMaps = new Set<number>();
   const files = new Map<string, { id: number; slot: number }>();
   const minors = new Map<string, number>();
   let nextMap = 0;
@@ -137,6 +146,7 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
     if (nextMap >= RUNNER_MAX_MAPS) refuse(s.source, `more than ${RUNNER_MAX_MAPS} mmaps`);
     const id = nextMap++;
     maps.set(s.name, { id, process: proc, pages });
+    if ((mapFlagsOf(s.flags) & MAP_ANONYMOUS) === 0) fileMaps.add(id);
     const prot = protOf(s.prot);
     const flags = mapFlagsOf(s.flags);
     const thp = s.thp === 'hugepage' ? 1 : s.thp === 'nohugepage' ? 2 : 0;
@@ -156,6 +166,41 @@ export function compileProgram(doc: ScenarioDoc, firstId = 0): Program {
         return undefined;
       case 'munmap':
         emit(s, `munmap ${procFor(s.process, s.mapping)} ${rangeOf(s.source, s)}`);
+        return undefined;
+      case 'mremap': {
+        const slot = procFor(s.process, s.mapping);
+        const range = rangeOf(s.source, s);
+        const to = s.to === undefined ? '-1 0' : `${mapOf(s.source, s.to.mapping).id} ${s.to.page ?? 0}`;
+        if (s.newPages > RUNNER_MAX_PAGES)
+          refuse(s.source, `a mapping of ${s.newPages} pages is above the runner's ${RUNNER_MAX_PAGES}`);
+        if (nextMap >= RUNNER_MAX_MAPS) refuse(s.source, `more than ${RUNNER_MAX_MAPS} mmaps`);
+        const id = nextMap++;
+        maps.set(s.name, {
+          id,
+          process: actingProcess(doc, s.process, maps.get(s.mapping)?.process),
+          pages: s.newPages,
+        });
+        emit(s, `mremap ${slot} ${range} ${id} ${s.newPages} ${mremapFlagsOf(s.flags ?? [])} ${to}`);
+        return undefined;
+      }
+      case 'fallocate': {
+        const m = mapOf(s.source, s.mapping);
+        if (!fileMaps.has(m.id))
+          refuse(
+            s.source,
+            `mapping "${s.mapping}" has no file (fallocate needs a file mapping made by mmap)`,
+          );
+        const slot = procFor(s.process, s.mapping);
+        const { page, pages } = stepRange(s, m.pages);
+        const len = s.length ?? pages * PAGE_SIZE;
+        emit(
+          s,
+          `fallocate ${slot} ${m.id} ${fallocateModeOf(s.mode)} ${page * PAGE_SIZE + (s.offset ?? 0)} ${len}`,
+        );
+        return undefined;
+      }
+      case 'vmas':
+        emit(s, `vmas ${procFor(s.process, s.mapping)} ${rangeOf(s.source, s)}`);
         return undefined;
       case 'mprotect':
         emit(s, `mprotect ${procFor(s.process, s.mapping)} ${rangeOf(s.source, s)} ${protOf(s.prot)}`);

@@ -12,16 +12,38 @@ import {
   MADV_NOHUGEPAGE,
   MADV_PAGEOUT,
   MAP_ANONYMOUS,
+  MAP_HUGE_1GB,
+  MAP_HUGE_2MB,
   MAP_HUGETLB,
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
+  MREMAP_DONTUNMAP,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
   PROT_EXEC,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
 } from '../../mm/constants.ts';
-import type { MadviseAdvice, MmapFlag, MmapProt, RangeFields, ScenarioDoc } from './types.ts';
+import {
+  FALLOC_FL_COLLAPSE_RANGE,
+  FALLOC_FL_INSERT_RANGE,
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_NO_HIDE_STALE,
+  FALLOC_FL_PUNCH_HOLE,
+  FALLOC_FL_UNSHARE_RANGE,
+  FALLOC_FL_ZERO_RANGE,
+} from '../../mm/fallocate.ts';
+import type {
+  FallocateMode,
+  MadviseAdvice,
+  MmapFlag,
+  MmapProt,
+  MremapFlag,
+  RangeFields,
+  ScenarioDoc,
+} from './types.ts';
 
 /** `PROT_*` of each protection name. */
 export const PROT_BITS: Readonly<Record<MmapProt, number>> = {
@@ -38,7 +60,35 @@ export const MAP_FLAG_BITS: Readonly<Record<MmapFlag, number>> = {
   anonymous: MAP_ANONYMOUS,
   populate: MAP_POPULATE,
   hugetlb: MAP_HUGETLB,
+  huge2MB: MAP_HUGE_2MB,
+  huge1GB: MAP_HUGE_1GB,
 };
+
+/** `FALLOC_FL_*` of each fallocate mode name. */
+export const FALLOC_MODE_BITS: Readonly<Record<FallocateMode, number>> = {
+  keepSize: FALLOC_FL_KEEP_SIZE,
+  punchHole: FALLOC_FL_PUNCH_HOLE,
+  noHideStale: FALLOC_FL_NO_HIDE_STALE,
+  collapseRange: FALLOC_FL_COLLAPSE_RANGE,
+  zeroRange: FALLOC_FL_ZERO_RANGE,
+  insertRange: FALLOC_FL_INSERT_RANGE,
+  unshareRange: FALLOC_FL_UNSHARE_RANGE,
+};
+
+/** The fallocate mode bits of a list of names. */
+export const fallocateModeOf = (list: readonly FallocateMode[]): number =>
+  list.reduce((f, n) => f | FALLOC_MODE_BITS[n], 0);
+
+/** `MREMAP_*` of each mremap flag name. */
+export const MREMAP_FLAG_BITS: Readonly<Record<MremapFlag, number>> = {
+  maymove: MREMAP_MAYMOVE,
+  fixed: MREMAP_FIXED,
+  dontunmap: MREMAP_DONTUNMAP,
+};
+
+/** The mremap flag bits of a list of names. */
+export const mremapFlagsOf = (list: readonly MremapFlag[]): number =>
+  list.reduce((f, n) => f | MREMAP_FLAG_BITS[n], 0);
 
 /** `MADV_*` of each advice name. */
 export const MADVISE_ADVICE: Readonly<Record<MadviseAdvice, number>> = {

@@ -9,7 +9,18 @@ import type { DmirrorDevice } from '../../devices/dmirror/device.ts';
 import type { DmirrorFile } from '../../devices/dmirror/file.ts';
 import { HMM_DMIRROR_FLAG_FAIL_ALLOC } from '../../devices/dmirror/uapi.ts';
 import { Machine, type MachineOptions } from '../../machine.ts';
-import { MADV_HUGEPAGE, MADV_NOHUGEPAGE, MAP_ANONYMOUS, PAGE_SIZE, PMD_SIZE } from '../../mm/constants.ts';
+import {
+  MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
+  MAP_ANONYMOUS,
+  PAGE_SIZE,
+  PMD_SIZE,
+  VM_EXEC,
+  VM_MAYSHARE,
+  VM_READ,
+  VM_WRITE,
+} from '../../mm/constants.ts';
+import type { MmStruct } from '../../mm/mm-struct.ts';
 import type { Process } from '../../mm/process.ts';
 import { AccessSignal } from '../../mm/signals.ts';
 import { errnoName } from '../../sim/errno.ts';
@@ -22,8 +33,10 @@ import { type CounterSnapshot, RunCounters } from '../counters.ts';
 import {
   actingProcess,
   DMIRROR_COMMANDS,
+  fallocateModeOf,
   MADVISE_ADVICE,
   mapFlagsOf,
+  mremapFlagsOf,
   protOf,
   stepRange,
 } from './constants.ts';
@@ -61,6 +74,8 @@ export interface StepResult {
   readonly prot?: Uint8Array;
   readonly value?: number;
   readonly signal?: string;
+  /** The VMAs a `vmas` step found (see {@link vmaTexts}). */
+  readonly vmas?: readonly string[];
   /** Not run (lenient runs only): the step names a mapping whose mmap failed. */
   readonly unmapped?: boolean;
 }
@@ -96,6 +111,8 @@ export interface MappingState {
   readonly addr: number;
   readonly pages: number;
   readonly process: string;
+  /** The backing file's descriptor, for a file mapping made by `mmap` (its offset 0 at `addr`). */
+  readonly fd?: number;
 }
 
 /** Everything a running scenario has built; the explorer adapter uses it as its state. */
@@ -127,6 +144,7 @@ export function machineOptions(doc: ScenarioDoc): MachineOptions {
     ...(m.memory === undefined ? {} : { memory: parseSize(m.memory) }),
     ...(m.swap === undefined ? {} : { swap: parseSize(m.swap) }),
     ...(m.hugetlbPages === undefined ? {} : { hugetlbPages: m.hugetlbPages }),
+    ...(m.giganticPages === undefined ? {} : { giganticPages: m.giganticPages }),
     ...(m.thp === undefined ? {} : { thp: m.thp }),
     ...(m.seed === undefined ? {} : { seed: m.seed }),
     ...(m.kernelVersion === undefined ? {} : { kernelVersion: m.kernelVersion }),
@@ -355,7 +373,7 @@ class StepContext<S extends Step = Step> {
   async cpu<T>(fn: () => Promise<T>): Promise<{ value?: T; signal?: string }> {
     const want = this.s.expect?.signal;
     try {
-      const value = await this.state.counters.cpuAccess(fn);
+      const value = await fn();
       if (want !== undefined) this.fail(`expected ${want}, but the access succeeded`);
       return { value };
     } catch (e) {
@@ -408,7 +426,7 @@ const fileCall = async (c: StepContext<StepOf<'release' | 'setFlags'>>): Promise
         : s.flags.reduce((n) => n | HMM_DMIRROR_FLAG_FAIL_ALLOC, 0)
       : 0;
   const res = s.op === 'release' ? await f.release() : await f.setFlags(flags);
-  c.state.counters.deviceCommand(s.op, res);
+  c.state.counters.deviceCommand(res);
   c.out.result = { ret: res.ret };
   c.checkRet(s.expect, res.ret, false);
   return {
@@ -446,7 +464,7 @@ const deviceCall = async (c: StepContext<StepOf<DeviceRangeOp | 'deviceWrite'>>)
   const e = s.expect;
   const call = DEVICE_CALLS[s.op] as (typeof DEVICE_CALLS)['deviceWrite'];
   const res = await call(f, r.addr, r.pages, s as StepOf<'deviceWrite'>);
-  c.state.counters.deviceCommand(s.op, res);
+  c.state.counters.deviceCommand(res);
   c.out.result = {
     ret: res.ret,
     cpages: res.cpages,
@@ -507,7 +525,7 @@ const STEP_HANDLERS: { readonly [Op in Step['op']]: StepHandler<Op> } = {
       const r = await p.madvise(addr, length, m.thp === 'hugepage' ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
       if (r !== 0) c.fail(`madvise(${m.thp}) failed with ${errnoName(r)}`);
     }
-    if (addr >= 0) state.mappings.set(m.name, { addr, pages, process: actor });
+    if (addr >= 0) state.mappings.set(m.name, { addr, pages, process: actor, ...(fd >= 0 ? { fd } : {}) });
     else state.failedMappings.set(m.name, actor);
     const text =
       addr >= 0
@@ -516,6 +534,60 @@ const STEP_HANDLERS: { readonly [Op in Step['op']]: StepHandler<Op> } = {
     return { actor, text };
   },
   munmap: rangeCall,
+  mremap: async (c) => {
+    const { s, state } = c;
+    const r = c.range(s);
+    const { name: actor, p } = c.proc(s.process, r.m.process);
+    const to = s.to === undefined ? 0 : c.mapping(s.to.mapping).addr + (s.to.page ?? 0) * PAGE_SIZE;
+    const flags = s.flags ?? [];
+    const addr = await p.mremap(
+      r.addr,
+      r.pages * PAGE_SIZE,
+      s.newPages * PAGE_SIZE,
+      mremapFlagsOf(flags),
+      to,
+    );
+    c.out.result = { ret: Math.min(addr, 0) };
+    c.checkRet(s.expect, Math.min(addr, 0), true);
+    if (addr >= 0) state.mappings.set(s.name, { addr, pages: s.newPages, process: actor });
+    else state.failedMappings.set(s.name, actor);
+    const how = flags.length === 0 ? '' : ` (${flags.join('|')})`;
+    const text =
+      addr >= 0
+        ? `mremap ${r.label}${how} → ${s.name}: ${s.newPages} pages at ${hex(addr)}`
+        : `mremap ${r.label}${how}: ${errnoName(addr)}`;
+    return { actor, text };
+  },
+  fallocate: async (c) => {
+    const { s } = c;
+    const r = c.range(s);
+    const { name: actor, p } = c.proc(s.process, r.m.process);
+    if (r.m.fd === undefined)
+      c.fail(`mapping "${s.mapping}" has no file (fallocate needs a file mapping made by mmap)`);
+    const offset = r.addr - r.m.addr + (s.offset ?? 0);
+    const len = s.length ?? r.pages * PAGE_SIZE;
+    const ret = await p.fallocate(r.m.fd!, fallocateModeOf(s.mode), offset, len);
+    c.out.result = { ret };
+    c.checkRet(s.expect, ret, true);
+    return {
+      actor,
+      text: `fallocate ${s.mode.join('|') || '0'} ${r.label} (bytes ${offset}+${len}): ${errnoName(ret)}`,
+    };
+  },
+  vmas: async (c) => {
+    const { s } = c;
+    const r = c.range(s);
+    const { name: actor, p } = c.proc(s.process, r.m.process);
+    const vmas = vmaTexts(p.mm, r.addr, r.pages);
+    c.out.result = { vmas };
+    const want = s.expect?.vmas;
+    if (want !== undefined) {
+      if (want.join(', ') !== vmas.join(', '))
+        c.fail(`expected VMAs ${want.join(', ') || 'none'}, got ${vmas.join(', ') || 'none'}`);
+      c.checked.push('vmas');
+    }
+    return { actor, text: `VMAs over ${r.label}: ${vmas.join(', ') || 'none'}` };
+  },
   mprotect: rangeCall,
   madvise: rangeCall,
   write: async (c) => {
@@ -556,7 +628,7 @@ const STEP_HANDLERS: { readonly [Op in Step['op']]: StepHandler<Op> } = {
   },
   fork: async (c) => {
     const { name: actor, p } = c.proc(c.s.process);
-    const child = await c.state.counters.cpuAccess(() => p.fork());
+    const child = await p.fork();
     c.state.processes.set(c.s.child, child);
     c.out.result = { ret: 0 };
     return { actor, text: `fork: child "${c.s.child}" (pid ${child.pid})` };
@@ -670,6 +742,22 @@ async function runStepBody(
     text: s.note ? `${text} — ${s.note}` : text,
     checked: c.checked,
   });
+}
+
+/**
+ * The VMAs of `mm` that meet the `pages` pages at `addr`, as /proc/pid/maps would list them:
+ * each as its first page relative to `addr`, its size in pages and its permissions
+ * (`"-2+8 rw-p"`; `s` for a VM_MAYSHARE mapping). The kernel oracle's runner prints the same.
+ */
+export function vmaTexts(mm: MmStruct, addr: number, pages: number): string[] {
+  const end = addr + pages * PAGE_SIZE;
+  const flag = (f: number, bit: number, c: string): string => ((f & bit) !== 0 ? c : '-');
+  return mm.vmas
+    .filter((v) => v.end > addr && v.start < end)
+    .map(
+      (v) =>
+        `${(v.start - addr) / PAGE_SIZE}+${v.size / PAGE_SIZE} ${flag(v.flags, VM_READ, 'r')}${flag(v.flags, VM_WRITE, 'w')}${flag(v.flags, VM_EXEC, 'x')}${(v.flags & VM_MAYSHARE) !== 0 ? 's' : 'p'}`,
+    );
 }
 
 /** A snapshot byte by name: `ZERO|READ`, `DEV_PRIVATE_LOCAL|WRITE`, `ERROR`. */

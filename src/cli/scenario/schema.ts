@@ -133,6 +133,14 @@ const retName = str('an errno name such as "-EFAULT"', (s) =>
     : `"${s}" is not an errno (expected 0 or one of ${ERRNO_NAMES.map((n) => `"-${n}"`).join(', ')})`,
 );
 
+/**
+ * A VMA as a `vmas` step reports it: its first page relative to the range's first page, its
+ * size in pages, and its permissions as /proc/pid/maps prints them (`"-2+8 rw-p"`).
+ */
+export const VMA_TEXT_RE = /^-?\d+\+\d+ [r-][w-][x-][ps]$/;
+const vmaText = (s: string): string | undefined =>
+  VMA_TEXT_RE.test(s) ? undefined : `"${s}" is not a VMA (write FIRST+PAGES PERMS, e.g. "0+4 rw-p")`;
+
 /** Expectations of a step; every field given is checked. */
 export const EXPECT = obj('expectations', {
   ret: opt(
@@ -158,6 +166,7 @@ export const EXPECT = obj('expectations', {
   ),
   value: opt(int('the 32-bit value', 0, 2 ** 32 - 1)),
   signal: opt(oneOfStrings('signal', ['SIGSEGV', 'SIGBUS'])),
+  vmas: opt(arr('VMAs as /proc/pid/maps shows them', str('a VMA such as "0+4 rw-p"', vmaText))),
 });
 
 const processName = name('a process name');
@@ -179,7 +188,15 @@ const MMAP_PROPERTIES = {
   prot: PROT_LIST,
   flags: arr(
     'mmap flags',
-    oneOfStrings('mmap flag', ['private', 'shared', 'anonymous', 'populate', 'hugetlb']),
+    oneOfStrings('mmap flag', [
+      'private',
+      'shared',
+      'anonymous',
+      'populate',
+      'hugetlb',
+      'huge2MB',
+      'huge1GB',
+    ]),
     1,
   ),
   align: opt(oneOfStrings('alignment', ['page', 'pmd'])),
@@ -229,6 +246,42 @@ export const STEP = tagged('a step', 'op', 'operation', {
     { what: 'mmap step', tag: 'op', exactlyOne: ['pages', 'size'] },
   ),
   munmap: step('munmap', { op: v.literal('munmap'), process, ...range, ...common }),
+  mremap: step('mremap', {
+    op: v.literal('mremap'),
+    process,
+    ...range,
+    name: name('the name of the remapped range'),
+    newPages: int('the new size in pages', 1),
+    flags: opt(arr('mremap flags', oneOfStrings('mremap flag', ['maymove', 'fixed', 'dontunmap']))),
+    to: opt(
+      obj('the new address (MREMAP_FIXED)', {
+        mapping: name('a mapping name'),
+        page: opt(int('pages from the mapping start', -(2 ** 20), 2 ** 20)),
+      }),
+    ),
+    ...common,
+  }),
+  vmas: step('vmas', { op: v.literal('vmas'), process, ...range, ...common }),
+  fallocate: step('fallocate', {
+    op: v.literal('fallocate'),
+    process,
+    ...range,
+    mode: arr(
+      'fallocate modes',
+      oneOfStrings('fallocate mode', [
+        'keepSize',
+        'punchHole',
+        'noHideStale',
+        'collapseRange',
+        'zeroRange',
+        'insertRange',
+        'unshareRange',
+      ]),
+    ),
+    offset: opt(int('bytes past the start of the range', 0, 4095)),
+    length: opt(int('bytes', 1)),
+    ...common,
+  }),
   mprotect: step('mprotect', { op: v.literal('mprotect'), process, ...range, prot: PROT_LIST, ...common }),
   madvise: step('madvise', {
     op: v.literal('madvise'),
@@ -306,6 +359,7 @@ export const SCENARIO = obj('a scenario', {
       memory: opt(size),
       swap: opt(size),
       hugetlbPages: opt(int('2 MiB huge pages reserved', 0)),
+      giganticPages: opt(int('1 GiB huge pages reserved at boot', 0)),
       thp: opt(oneOfStrings('THP policy', ['always', 'madvise', 'never'])),
       seed: opt(int('the machine seed', 0)),
       kernelVersion: opt(oneOfStrings('kernel version', ['mainline', '6.12'])),

@@ -54,6 +54,10 @@ export type MmapFields = v.InferOutput<typeof MAPPING>;
 export type MmapProt = MmapFields['prot'][number];
 /** An mmap flag name. */
 export type MmapFlag = MmapFields['flags'][number];
+/** A fallocate mode name. */
+export type FallocateMode = Extract<FileStep, { op: 'fallocate' }>['mode'][number];
+/** An mremap flag name. */
+export type MremapFlag = NonNullable<Extract<FileStep, { op: 'mremap' }>['flags']>[number];
 /** A madvise advice name. */
 export type MadviseAdvice = Extract<FileStep, { op: 'madvise' }>['advice'];
 /** A range of pages of a named mapping. */
@@ -61,7 +65,7 @@ export type RangeFields = Pick<Extract<FileStep, { op: 'munmap' }>, 'mapping' | 
 /** Device commands over a range that take no data in. */
 export type DeviceRangeOp = Exclude<
   Extract<FileStep, { file: string; mapping: string }>['op'],
-  'deviceWrite'
+  'deviceWrite' | 'mremap' | 'vmas' | 'fallocate'
 >;
 
 /** A `threads` step as the loader returns it: its threads' steps know where they were written too. */

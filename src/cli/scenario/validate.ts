@@ -5,9 +5,9 @@
  * Node-free: it takes the file's text and name.
  * @module
  */
-import { PAGE_SIZE } from '../../mm/constants.ts';
+import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../../mm/constants.ts';
 import { DEFAULT_MEMORY, MAX_SWAP } from '../../mm/kernel.ts';
-import { MAX_MEMORY, MIN_MEMORY, maxHugetlbPages } from '../../mm/physmem.ts';
+import { MAX_MEMORY, MIN_MEMORY, maxGiganticPages, maxHugetlbPages } from '../../mm/physmem.ts';
 import { MAX_ISSUES, ScenarioError, type ScenarioIssue } from '../json-file/issues.ts';
 import { type JsonFile, parseJsonFile } from '../json-file/parse.ts';
 import { bracketPath, checkFile, type FieldPath, issueAt, nodeAt } from '../json-file/schema.ts';
@@ -150,11 +150,24 @@ class NameChecker {
     if (m.swap !== undefined && parseSize(m.swap) > MAX_SWAP) {
       this.fail('machine.swap', `${shown(m.swap)} is more than the largest swap device, 64 GiB`);
     }
+    // Boot reserves the gigantic pages first; the 2 MiB pool takes what they leave.
+    const gigantic = m.giganticPages ?? 0;
+    const maxGigantic = maxGiganticPages(memory);
+    let giganticOk = true;
+    if (memoryOk && gigantic > maxGigantic) {
+      this.fail(
+        'machine.giganticPages',
+        `${gigantic} huge pages of 1 GiB do not fit in ${memory} bytes of memory (at most ${maxGigantic}: each takes a 1 GiB-aligned GiB, and the first holds the zero pages)`,
+      );
+      giganticOk = false;
+    }
     const huge = m.hugetlbPages;
-    if (memoryOk && huge !== undefined && huge > maxHugetlbPages(memory)) {
+    const maxHuge = Math.max(0, maxHugetlbPages(memory) - gigantic * (PUD_SIZE / PMD_SIZE));
+    if (memoryOk && giganticOk && huge !== undefined && huge > maxHuge) {
+      const taken = gigantic === 0 ? '' : `, and ${gigantic} pages of 1 GiB take ${gigantic} GiB`;
       this.fail(
         'machine.hugetlbPages',
-        `${huge} huge pages of 2 MiB do not fit in ${memory} bytes of memory (at most ${maxHugetlbPages(memory)}: two 2 MiB blocks hold the zero pages)`,
+        `${huge} huge pages of 2 MiB do not fit in ${memory} bytes of memory (at most ${maxHuge}: two 2 MiB blocks hold the zero pages${taken})`,
       );
     }
   }
@@ -237,6 +250,30 @@ class NameChecker {
         case 'madvise':
           this.range(s, path);
           this.expectations(s.expect, path, undefined, ['ret']);
+          break;
+        case 'mremap': {
+          this.range(s, path);
+          const flags = s.flags ?? [];
+          const fixed = flags.includes('fixed');
+          if ((fixed || flags.includes('dontunmap')) && !flags.includes('maymove'))
+            this.fail(`${path}.flags`, '"fixed" and "dontunmap" need "maymove" (mremap returns -EINVAL)');
+          if (fixed && s.to === undefined) this.fail(path, '"fixed" needs "to": the new address');
+          if (!fixed && s.to !== undefined)
+            this.fail(`${path}.to`, '"to" is the new address of "fixed" only');
+          if (s.to !== undefined)
+            this.known('mapping', s.to.mapping, this.mappings.keys(), `${path}.to.mapping`);
+          if (this.mappings.has(s.name)) this.fail(`${path}.name`, `a mapping "${s.name}" already exists`);
+          this.mappings.set(s.name, s.newPages);
+          this.expectations(s.expect, path, undefined, ['ret']);
+          break;
+        }
+        case 'fallocate':
+          this.range(s, path);
+          this.expectations(s.expect, path, undefined, ['ret']);
+          break;
+        case 'vmas':
+          this.range(s, path);
+          this.expectations(s.expect, path, undefined, ['vmas']);
           break;
         case 'write':
           this.pattern(s.pattern, `${path}.pattern`, this.range(s, path));

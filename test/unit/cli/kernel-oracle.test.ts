@@ -82,6 +82,11 @@ describe('compileProgram', () => {
     expect(() => compileProgram(flags)).toThrow(/HMM_DMIRROR_FLAGS does not exist in Linux 6\.12/);
     const swap = loadScenario(JSON.stringify({ machine: { swap: '16MiB' }, steps: [] }), 'swap.json');
     expect(() => compileProgram(swap)).toThrow(/no swap device/);
+    const gigantic = loadScenario(
+      JSON.stringify({ machine: { memory: '2GiB', giganticPages: 1 }, steps: [] }),
+      'gigantic.json',
+    );
+    expect(() => compileProgram(gigantic)).toThrow(/machine\.giganticPages: .*reserves no 1 GiB pages/);
   });
 });
 
@@ -132,6 +137,32 @@ describe('compareScenario', () => {
       ['steps[3]', 'prot', expect.stringMatching(/^page 0: WRITE /), 'DEV_PRIVATE_LOCAL|WRITE'],
     ]);
     expect(diff.divergences[0]!.source.line).toBeGreaterThan(1);
+  });
+
+  it('compiles mremap and vmas steps and compares the VMA layouts', async () => {
+    const file = 'kernel/regressions/mremap-merge.json';
+    const doc = loadScenario(readFileSync(file, 'utf8'), file);
+    const [program] = compileBatch([doc]);
+    const lines = program!.text.split('\n');
+    // The moved range becomes mapping 7; FIXED names its target as a page of mapping 0 or 2.
+    expect(lines).toContain('step 9 mremap 0 2 4 4 7 4 3 0 0');
+    expect(lines).toContain('step 12 mremap 0 7 0 4 8 4 3 2 4');
+    expect(lines).toContain('step 16 mremap 0 2 0 6 9 8 0 -1 0');
+    expect(lines).toContain('step 13 vmas 0 2 0 12');
+    const h = await runOnHmmsim(doc);
+    const kernel = [...h.results.values()].map((r, id) =>
+      r.vmas !== undefined
+        ? `@@R {"id":${id},"ret":0,"vmas":${JSON.stringify(r.vmas)}}`
+        : `@@R {"id":${id},"ret":0}`,
+    );
+    expect(
+      compareScenario(doc, program!, parseRunnerOutput(kernel), h.results, h.failure).divergences,
+    ).toEqual([]);
+    kernel[13] = '@@R {"id":13,"ret":0,"vmas":["0+4 rw-p","4+4 rw-p","8+4 rw-p"]}';
+    const diff = compareScenario(doc, program!, parseRunnerOutput(kernel), h.results, h.failure);
+    expect(diff.divergences.map((d) => [d.source.path, d.field, d.kernel, d.hmmsim])).toEqual([
+      ['steps[6]', 'vmas', '0+4 rw-p, 4+4 rw-p, 8+4 rw-p', '0+12 rw-p'],
+    ]);
   });
 
   it('a step on a mapping whose mmap failed on both sides is run by neither, and agrees (fuzz-5-133)', async () => {

@@ -139,6 +139,155 @@ describe('runScenario', () => {
     );
   });
 
+  it('counts every page a migration moved back from the device, whoever caused it', async () => {
+    const r = await runScenario(
+      scenario(
+        [
+          { op: 'write', mapping: 'buf', pattern: { int32: 0 } },
+          { op: 'open', device: 'd0', file: 'm0' },
+          { op: 'open', device: 'd1', file: 'm1' },
+          { op: 'migrateToDev', file: 'm0', mapping: 'buf', expect: { ret: 0, cpages: 4 } },
+          // Another device's hmm_range_fault faults d0's pages: migrate_to_ram, one page each.
+          { op: 'deviceWrite', file: 'm1', mapping: 'buf', pages: 1, pattern: { fill: 1 } },
+          { op: 'fork', process: 'parent', child: 'kid' },
+          // A CPU fault in the child: the page leaves the device for both processes at once.
+          { op: 'load32', process: 'kid', mapping: 'buf', page: 1, expect: { value: 1024 } },
+          { op: 'load32', mapping: 'buf', page: 1, expect: { value: 1024 } },
+          // MIGRATE_TO_SYS brings what is left; pages already in RAM are not counted again.
+          { op: 'migrateToSys', file: 'm0', mapping: 'buf', expect: { ret: 0, cpages: 2 } },
+          { op: 'migrateToSys', file: 'm0', mapping: 'buf', expect: { ret: 0, cpages: 0 } },
+        ],
+        { devices: [{ name: 'd0' }, { name: 'd1' }] },
+      ),
+    );
+    expect(r.failure).toBeNull();
+    expect(r.counters).toMatchObject({ migratedToDevice: 4, migratedFromDevice: 4, devicePages: 0 });
+  });
+
+  it('maps a 1 GiB hugetlb page from the giganticPages pool', async () => {
+    const G = ['private', 'anonymous', 'hugetlb', 'huge1GB'];
+    const last = 262143;
+    const r = await runScenario(
+      scenario(
+        [
+          { op: 'store32', mapping: 'g', page: 0, value: 7 },
+          { op: 'store32', mapping: 'g', page: last, value: 9 },
+          { op: 'load32', mapping: 'g', page: last, expect: { value: 9 } },
+          OPEN,
+          // One PUD leaf: hmm_range_fault reports the 1 GiB order, the driver PUD.
+          {
+            op: 'snapshot',
+            file: 'm',
+            mapping: 'g',
+            page: last - 1,
+            pages: 2,
+            expect: { prot: [{ prot: 'PUD|WRITE', pages: 2 }] },
+          },
+          { op: 'deviceRead', file: 'm', mapping: 'g', pages: 1, expect: { ret: 0, cpages: 1, faults: 1 } },
+          // A split inside a hugetlb page is refused (hugetlb_vm_op_split).
+          { op: 'munmap', mapping: 'g', page: 1, pages: 1, expect: { ret: '-EINVAL' } },
+          // The pool's one page is taken: the reservation at mmap fails.
+          { op: 'mmap', name: 'g2', size: '1GiB', prot: ['read'], flags: G, expect: { ret: '-ENOMEM' } },
+        ],
+        {
+          machine: { memory: '2GiB', giganticPages: 1, hugetlbPages: 0 },
+          mappings: [{ name: 'g', size: '1GiB', prot: ['read', 'write'], flags: G }],
+        },
+      ),
+    );
+    expect(r.failure).toBeNull();
+    expect(r.counters.cpuFaults).toBe(1);
+    // hugetlb pages are not in rss.
+    expect(r.counters.residentPages).toBe(0);
+  });
+
+  it('mremaps under a new name and lists the VMAs over a range', async () => {
+    const r = await runScenario(
+      scenario(
+        [
+          { op: 'write', mapping: 'buf', pattern: { int32: 0 } },
+          { op: 'munmap', mapping: 'x' },
+          {
+            op: 'mremap',
+            mapping: 'buf',
+            page: 1,
+            pages: 2,
+            name: 'mid',
+            newPages: 2,
+            flags: ['maymove', 'fixed'],
+            to: { mapping: 'x', page: 1 },
+          },
+          { op: 'vmas', mapping: 'buf', expect: { vmas: ['0+1 rw-p', '3+1 rw-p'] } },
+          { op: 'read', mapping: 'mid', expect: { data: { int32: 1024 } } },
+          // Back where it came from: one VMA again (copy_vma merges with both sides).
+          {
+            op: 'mremap',
+            mapping: 'mid',
+            name: 'back',
+            newPages: 2,
+            flags: ['maymove', 'fixed'],
+            to: { mapping: 'buf', page: 1 },
+          },
+          { op: 'vmas', mapping: 'buf', page: 1, pages: 1, expect: { vmas: ['-1+4 rw-p'] } },
+          { op: 'vmas', mapping: 'g', expect: { vmas: ['0+1 r--p'] } },
+          { op: 'mremap', mapping: 'buf', name: 'big', newPages: 8, expect: { ret: '-ENOMEM' } },
+          { op: 'vmas', mapping: 'big', expect: { vmas: [] } },
+        ],
+        {
+          mappings: [
+            { name: 'x', pages: 4, prot: ['read', 'write'], flags: ['private', 'anonymous'] },
+            { name: 'g', pages: 1, prot: ['read'], flags: ['private', 'anonymous'] },
+            { name: 'buf', pages: 4, prot: ['read', 'write'], flags: ['private', 'anonymous'] },
+          ],
+        },
+      ),
+    );
+    expect(r.failure).toEqual(
+      expect.objectContaining({ path: 'steps[9]', message: 'mapping "big" does not exist (yet)' }),
+    );
+    expect(r.steps.map((s) => s.checked.join(','))).toEqual([
+      ...['', '', '', '', '', ''],
+      ...['vmas', 'data', '', 'vmas', 'vmas', 'ret'],
+    ]);
+    expect(r.steps[5]!.text).toMatch(/^mremap buf\[1\.\.3\) \(maymove\|fixed\) → mid: 2 pages at 0x/);
+    expect(r.steps[6]!.text).toBe('VMAs over buf[0..4): 0+1 rw-p, 3+1 rw-p');
+  });
+
+  it('fallocates on the file of a file mapping; an anonymous mapping has none', async () => {
+    const r = await runScenario(
+      scenario(
+        [
+          { op: 'write', mapping: 'file', pattern: { int32: 1 } },
+          { op: 'fallocate', mapping: 'file', page: 1, pages: 2, mode: ['punchHole', 'keepSize'] },
+          {
+            op: 'read',
+            mapping: 'file',
+            expect: { data: [{ pages: 1, int32: 1 }, { pages: 2, fill: 0 }, { int32: 3073 }] },
+          },
+          { op: 'fallocate', mapping: 'file', mode: ['punchHole'], expect: { ret: '-EOPNOTSUPP' } },
+          { op: 'fallocate', mapping: 'file', offset: 4, length: 4, mode: ['punchHole', 'keepSize'] },
+          { op: 'load32', mapping: 'file', offset: 4, expect: { value: 0 } },
+          { op: 'load32', mapping: 'file', offset: 8, expect: { value: 3 } },
+          { op: 'fallocate', mapping: 'buf', mode: [] },
+        ],
+        {
+          machine: { tmpfs: true },
+          mappings: [
+            { name: 'buf', pages: 4, prot: ['read', 'write'], flags: ['private', 'anonymous'] },
+            { name: 'file', pages: 4, prot: ['read', 'write'], flags: ['shared'] },
+          ],
+        },
+      ),
+    );
+    expect(r.failure?.message).toBe(
+      'mapping "buf" has no file (fallocate needs a file mapping made by mmap)',
+    );
+    expect(r.failure?.path).toBe('steps[7]');
+    expect(r.steps[3]!.text).toBe(
+      'fallocate punchHole|keepSize file[1..3) (bytes 4096+8192): 0 [notifier: CLEAR]',
+    );
+  });
+
   it('gives a forked child the mappings by name', async () => {
     const r = await runScenario(
       scenario([

@@ -53,10 +53,10 @@ describe('loadScenario', () => {
 
   it('names an unknown operation, with a suggestion', () => {
     expect(issues(doc(OPEN, '{ "op": "migrate_to_dev", "file": "m", "mapping": "buf" }'))).toEqual([
-      'x.json:10:13: steps[1].op: unknown operation "migrate_to_dev" (did you mean "migrateToDev"? expected one of mmap, munmap, mprotect, madvise, write, read, store32, load32, fork, exit, sleep, open, close, deviceRead, deviceWrite, migrateToDev, migrateToSys, snapshot, exclusive, checkExclusive, release, setFlags, threads)',
+      'x.json:10:13: steps[1].op: unknown operation "migrate_to_dev" (did you mean "migrateToDev"? expected one of mmap, munmap, mremap, vmas, fallocate, mprotect, madvise, write, read, store32, load32, fork, exit, sleep, open, close, deviceRead, deviceWrite, migrateToDev, migrateToSys, snapshot, exclusive, checkExclusive, release, setFlags, threads)',
     ]);
     expect(issues(doc('{ "mapping": "buf" }'))[0]).toBe(
-      'x.json:9:5: steps[0]: missing "op" (the operation: one of mmap, munmap, mprotect, madvise, write, read, store32, load32, fork, exit, sleep, open, close, deviceRead, deviceWrite, migrateToDev, migrateToSys, snapshot, exclusive, checkExclusive, release, setFlags, threads)',
+      'x.json:9:5: steps[0]: missing "op" (the operation: one of mmap, munmap, mremap, vmas, fallocate, mprotect, madvise, write, read, store32, load32, fork, exit, sleep, open, close, deviceRead, deviceWrite, migrateToDev, migrateToSys, snapshot, exclusive, checkExclusive, release, setFlags, threads)',
     );
   });
 
@@ -92,6 +92,61 @@ describe('loadScenario', () => {
     ]);
     expect(issues('{"machine": {"memory": "lots"}, "steps": []}')).toEqual([
       'x.json:1:24: machine.memory: "lots" is not a size (write e.g. 4096, "64KiB", "4MiB", "16 pages")',
+    ]);
+  });
+
+  it('checks the hugetlb pools against the memory, gigantic pages first', () => {
+    expect(issues('{"machine": {"memory": "2GiB", "giganticPages": 2}, "steps": []}')).toEqual([
+      'x.json:1:49: machine.giganticPages: 2 huge pages of 1 GiB do not fit in 2147483648 bytes of memory (at most 1: each takes a 1 GiB-aligned GiB, and the first holds the zero pages)',
+    ]);
+    expect(issues('{"machine": {"giganticPages": -1}, "steps": []}')).toEqual([
+      'x.json:1:31: machine.giganticPages: expected an integer ≥ 0 (1 GiB huge pages reserved at boot), got -1',
+    ]);
+    expect(
+      issues('{"machine": {"memory": "3GiB", "giganticPages": 2, "hugetlbPages": 511}, "steps": []}'),
+    ).toEqual([
+      'x.json:1:68: machine.hugetlbPages: 511 huge pages of 2 MiB do not fit in 3221225472 bytes of memory (at most 510: two 2 MiB blocks hold the zero pages, and 2 pages of 1 GiB take 2 GiB)',
+    ]);
+    expect(() =>
+      loadScenario(
+        '{"machine": {"memory": "3GiB", "giganticPages": 2, "hugetlbPages": 510}, "steps": []}',
+        'x.json',
+      ),
+    ).not.toThrow();
+    expect(
+      issues(
+        doc(
+          '{ "op": "mmap", "name": "g", "pages": 1, "prot": ["read"], "flags": ["anonymous", "hugetlb", "huge1G"] }',
+        ),
+      ),
+    ).toEqual([
+      'x.json:9:98: steps[0].flags[2]: unknown mmap flag "huge1G" (did you mean "huge1GB"? expected one of private, shared, anonymous, populate, hugetlb, huge2MB, huge1GB)',
+    ]);
+  });
+
+  it('checks mremap: its flags, its target and its new name', () => {
+    expect(
+      issues(
+        doc(
+          '{ "op": "mremap", "mapping": "buf", "name": "a", "newPages": 2, "flags": ["fixed"] }',
+          '{ "op": "mremap", "mapping": "buf", "name": "buf", "newPages": 2, "to": { "mapping": "bfu" } }',
+        ),
+      ),
+    ).toEqual([
+      'x.json:9:78: steps[0].flags: "fixed" and "dontunmap" need "maymove" (mremap returns -EINVAL)',
+      'x.json:9:5: steps[0]: "fixed" needs "to": the new address',
+      'x.json:10:77: steps[1].to: "to" is the new address of "fixed" only',
+      'x.json:10:90: steps[1].to.mapping: unknown mapping "bfu" (did you mean "buf"?)',
+      'x.json:10:49: steps[1].name: a mapping "buf" already exists',
+    ]);
+    expect(issues(doc('{ "op": "vmas", "mapping": "buf", "expect": { "vmas": ["0+2 rw"] } }'))).toEqual([
+      'x.json:9:60: steps[0].expect.vmas[0]: "0+2 rw" is not a VMA (write FIRST+PAGES PERMS, e.g. "0+4 rw-p")',
+    ]);
+  });
+
+  it('names an unknown fallocate mode', () => {
+    expect(issues(doc('{ "op": "fallocate", "mapping": "buf", "mode": ["punchhole"] }'))).toEqual([
+      'x.json:9:53: steps[0].mode[0]: unknown fallocate mode "punchhole" (did you mean "punchHole"? expected one of keepSize, punchHole, noHideStale, collapseRange, zeroRange, insertRange, unshareRange)',
     ]);
   });
 

@@ -144,7 +144,8 @@ describe('hugetlbfs memfd', () => {
     expect(await p.pread(disk, buf, 5 * 4096 - 8)).toBe(8); // the file grew
     expect(await p.pread(tmp, buf, 3 * 4096 - 8)).toBe(8);
     expect(await p.fallocate(fd, 0, 0, PMD_SIZE)).toBe(-ENOSPC); // an empty pool
-    expect(await p.fallocate(tmp, 1, 0, 4096)).toBe(-EOPNOTSUPP);
+    expect(await p.fallocate(tmp, 0x10, 0, 4096)).toBe(-EOPNOTSUPP); // ZERO_RANGE: not on tmpfs
+    expect(await p.fallocate(disk, 1, 0, 4096)).toBe(-EOPNOTSUPP); // a disk file's modes: not modelled
     expect(await p.fallocate(tmp, 0, 0, 0)).toBe(-EINVAL);
     expect(await p.fallocate(99, 0, 0, 4096)).toBe(-EBADF);
   });

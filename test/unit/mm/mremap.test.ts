@@ -305,3 +305,97 @@ describe('mremap of huge pages', () => {
     expect(p.mm.hugetlbPages).toBe(512);
   });
 });
+
+describe('mremap merges (vma_merge_extend, copy_vma)', () => {
+  it('growing in place up to a compatible VMA gives one VMA', async () => {
+    const { p } = await boot();
+    const data = await filled(p, 8);
+    expect(await p.munmap(A + 2 * P, 2 * P)).toBe(0);
+    expect(await p.mremap(A, 2 * P, 4 * P, 0)).toBe(A);
+    expect(spans(p)).toEqual([[A, A + 8 * P]]);
+    expect(diffAt(await p.read(A + 4 * P, 4 * P), data.subarray(4 * P))).toBe(-1);
+    expect(diffAt(await p.read(A + 2 * P, 2 * P), zeros(2 * P))).toBe(-1);
+  });
+
+  it('growing in place stops short of a neighbour with other flags or a discontinuous offset', async () => {
+    const { p } = await boot();
+    await filled(p, 8);
+    expect(await p.munmap(A + 2 * P, 2 * P)).toBe(0);
+    expect(await p.mprotect(A + 4 * P, 4 * P, PROT_READ)).toBe(0);
+    expect(await p.mremap(A, 2 * P, 4 * P, 0)).toBe(A);
+    expect(spans(p)).toEqual([
+      [A, A + 4 * P],
+      [A + 4 * P, A + 8 * P],
+    ]);
+    // A separately mapped neighbour has its own anon_vma: no merge either.
+    const { p: q } = await boot();
+    await filled(q, 2);
+    await filled(q, 2, A + 4 * P);
+    expect(await q.mremap(A, 2 * P, 4 * P, 0)).toBe(A);
+    expect(spans(q)).toEqual([
+      [A, A + 4 * P],
+      [A + 4 * P, A + 6 * P],
+    ]);
+  });
+
+  it('a faulted VMA grown up to an unfaulted one: two VMAs in 6.12, one in mainline', async () => {
+    for (const [kernelVersion, want] of [
+      [
+        '6.12',
+        [
+          [A, A + 6 * P],
+          [A + 6 * P, A + 8 * P],
+        ],
+      ],
+      ['mainline', [[A, A + 8 * P]]],
+    ] as const) {
+      const { p } = await boot({ kernelVersion });
+      expect(await p.mmap(A, 8 * P, RW, FIXED, -1, 0)).toBe(A);
+      expect(await p.munmap(A + 4 * P, 2 * P)).toBe(0);
+      await p.store32(A, 1);
+      expect(await p.mremap(A, 4 * P, 6 * P, 0)).toBe(A);
+      expect(spans(p)).toEqual(want);
+    }
+  });
+
+  it('moving a faulted range back where it came from merges it with both sides', async () => {
+    const { p } = await boot();
+    const data = await filled(p, 12);
+    expect(await p.mremap(A + 4 * P, 4 * P, 4 * P, TO, B)).toBe(B);
+    expect(spans(p)).toEqual([
+      [A, A + 4 * P],
+      [A + 8 * P, A + 12 * P],
+      [B, B + 4 * P],
+    ]);
+    expect(await p.mremap(B, 4 * P, 4 * P, TO, A + 4 * P)).toBe(A + 4 * P);
+    expect(spans(p)).toEqual([[A, A + 12 * P]]);
+    const vma = p.mm.vmaLookup(A)!;
+    expect(vma.pgoff).toBe(A / P);
+    expect(diffAt(await p.read(A, 12 * P), data)).toBe(-1);
+    // rmap still finds every page through the one VMA: page-out and read back.
+    expect(await p.madvise(A, 12 * P, MADV_PAGEOUT)).toBe(0);
+    expect(diffAt(await p.read(A, 12 * P), data)).toBe(-1);
+  });
+
+  it('a faulted range moved next to a VMA of another anon_vma stays apart', async () => {
+    const { p } = await boot();
+    await filled(p, 4);
+    await filled(p, 4, B);
+    expect(await p.mremap(B, 4 * P, 4 * P, TO, A + 4 * P)).toBe(A + 4 * P);
+    expect(spans(p)).toEqual([
+      [A, A + 4 * P],
+      [A + 4 * P, A + 8 * P],
+    ]);
+  });
+
+  it('an unfaulted range takes the offset of its new address and merges there', async () => {
+    const { p } = await boot();
+    await filled(p, 4);
+    expect(await p.mmap(B, 4 * P, RW, FIXED, -1, 0)).toBe(B);
+    expect(await p.mremap(B, 4 * P, 4 * P, TO, A + 4 * P)).toBe(A + 4 * P);
+    expect(spans(p)).toEqual([[A, A + 8 * P]]);
+    expect(p.mm.vmaLookup(A)!.pgoff).toBe(A / P);
+    await p.store32(A + 5 * P, 3);
+    expect(await p.load32(A + 5 * P)).toBe(3);
+  });
+});
