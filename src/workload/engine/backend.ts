@@ -85,6 +85,14 @@ export interface Collapse {
   readonly kernel: KernelWork;
 }
 
+/** What read-duplicating pages from the GPU to the CPU did. */
+export interface CpuDuplication {
+  /** Pages the CPU got a copy of (mapped read-only); the GPU keeps its own. */
+  readonly pages: number;
+  /** Kernel-side work. */
+  readonly kernel: KernelWork;
+}
+
 /** Counters a backend owns. */
 export interface BackendCounters {
   /** mmu-notifier invalidations delivered to the GPU's mirror (functional tier) or modelled (fast tier). */
@@ -146,6 +154,12 @@ export interface ResidencyBackend {
    * dropped (unmapped on the CPU), the GPU copies stay and become the only ones.
    */
   collapseOnGpu(block: number, mask: Uint32Array, maskOff: number): Collapse;
+  /**
+   * Read-duplicates the GPU-resident pages of `mask` of `block` (none read-duplicated yet) to the
+   * CPU, as a CPU read fault on a read-mostly block does: the CPU gets a read-only copy, the GPU
+   * keeps its own (read-only too).
+   */
+  duplicateToCpu(block: number, mask: Uint32Array, maskOff: number): CpuDuplication;
   /** A CPU access (read or write) to the pages of `mask` of `block`: faults pages back, populates. */
   cpuAccess(block: number, mask: Uint32Array, maskOff: number, write: boolean): CpuAccess;
 }

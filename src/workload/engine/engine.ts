@@ -158,7 +158,10 @@ export interface Counters {
    * by AccessedBy or a CPU preferred location (`block_select_processor_residency`).
    */
   adviceRemoteMaps: number;
-  /** Pages copied to the GPU by read duplication (cudaMemAdviseSetReadMostly), the CPU copy kept. */
+  /**
+   * Pages read-duplicated (cudaMemAdviseSetReadMostly): copied to the faulting processor, the
+   * other copy kept — to the GPU on GPU faults, to the CPU on CPU faults.
+   */
   readDuplications: number;
   /** Read-duplicated pages whose copies a write (GPU or CPU) collapsed onto the writer. */
   duplicateCollapses: number;
@@ -1478,7 +1481,7 @@ export class Engine {
       for (let p = page; p < blockEnd; p++) {
         const rel = p & (BLOCK_PAGES - 1);
         const w = base + (rel >>> 5);
-        if ((((resident[w]! & ~dup[w]!) >>> (rel & 31)) & 1) === 1) this.cpuFaultBack(block, rel);
+        if ((((resident[w]! & ~dup[w]!) >>> (rel & 31)) & 1) === 1) this.cpuFaultBack(block, rel, write);
       }
       const touched = this.scratch2;
       touched.fill(0);
@@ -1543,10 +1546,16 @@ export class Engine {
     this.evictor.onEvicted(block, this.evMask, 0, empty);
   }
 
-  /** A CPU fault on GPU-resident page `rel` of `block`: migrates the fault region back. */
-  private cpuFaultBack(block: number, rel: number): void {
+  /**
+   * A CPU fault on GPU-resident page `rel` of `block`: migrates the fault region back. On a
+   * read-mostly block the region is read-duplicated instead (the GPU keeps its copies), except
+   * the faulting page of a write, which migrates.
+   */
+  private cpuFaultBack(block: number, rel: number, write: boolean): void {
     const base = block * BLOCK_WORDS;
     const resident = this.b.gpuResident;
+    const dup = this.b.readDuplicated;
+    const readMostly = this.advice !== null && (this.advice[block]! & ADVISE_READ_MOSTLY) !== 0;
     this.counters.cpuFaults++;
     // uvm_vm_fault: a throttled CPU sleeps until the throttling period ends, then faults again.
     let pinCpu = false;
@@ -1558,9 +1567,11 @@ export class Engine {
       }
       pinCpu = h === HINT_PIN && this.thr.pinResidency === PROC_CPU;
     }
-    // The prefetcher runs with the CPU as destination: resident there = has data, not on the GPU.
+    // The prefetcher runs with the CPU as destination: resident there = has data, not on the GPU
+    // only (read-duplicated pages are resident on both).
     const cpuRes = this.copyMask;
-    for (let i = 0; i < BLOCK_WORDS; i++) cpuRes[i] = this.b.populated[base + i]! & ~resident[base + i]!;
+    for (let i = 0; i < BLOCK_WORDS; i++)
+      cpuRes[i] = this.b.populated[base + i]! & ~(resident[base + i]! & ~dup[base + i]!);
     this.faulted.fill(0);
     this.faulted[rel >>> 5] = 1 << (rel & 31);
     const m = this.migrate;
@@ -1586,28 +1597,58 @@ export class Engine {
     } else {
       windowPrefetch(inp, Math.max(1, Math.floor(this.p.cpuFaultGrowPages.value)), m, 0);
     }
-    for (let i = 0; i < BLOCK_WORDS; i++) m[i]! &= resident[base + i]!;
+    for (let i = 0; i < BLOCK_WORDS; i++) m[i]! &= resident[base + i]! & ~dup[base + i]!;
     this.charge(T_CPU_FAULT, this.cost.cpuFault());
     for (let i = 0; i < BLOCK_WORDS; i++) this.evMask[i] = m[i]! & this.faulted[i]!;
     this.copyMaskRuns('d2h', block, this.evMask, 'cpu-fault');
     for (let i = 0; i < BLOCK_WORDS; i++) this.evMask[i] = m[i]! & ~this.faulted[i]!;
     this.copyMaskRuns('d2h', block, this.evMask, 'cpu-fault');
-    const res = this.b.cpuAccess(block, m, 0, false);
-    this.charge(T_CPU_FAULT, this.kernelWork(res.kernel));
+    // The pages that move: all of the region, or on a read-mostly block only a written faulting page.
+    let mv = m;
+    if (readMostly) {
+      mv = this.scratch;
+      let dupAny = 0;
+      for (let i = 0; i < BLOCK_WORDS; i++) {
+        const d = m[i]! & ~(write ? this.faulted[i]! : 0);
+        this.dupMask[i] = d;
+        mv[i] = m[i]! & ~d;
+        dupAny |= d;
+      }
+      if (dupAny !== 0) this.duplicateOnCpu(block);
+    }
+    const res = readMostly && !mv.some((w) => w !== 0) ? null : this.b.cpuAccess(block, mv, 0, false);
+    const migratedBack = res === null ? 0 : res.migratedBack;
+    if (res !== null) this.charge(T_CPU_FAULT, this.kernelWork(res.kernel));
     if (this.advice !== null && accessedByMapsAfterMigration(this.advice[block]!, false))
-      this.adviceMap(block, m);
-    this.thr.onMigration(block, m, PROC_CPU, this.now);
+      this.adviceMap(block, mv);
+    if (readMostly) this.thr.onUserMigration(block, m);
+    else this.thr.onMigration(block, m, PROC_CPU, this.now);
     // Pinned in CPU memory: the GPU maps the page remotely from now on.
     if (pinCpu) {
       this.remote[base + (rel >>> 5)]! |= 1 << (rel & 31);
       this.remoteAny = true;
       this.blockGain[block] = ++this.gainGen;
     }
-    this.usedPages -= res.migratedBack;
-    this.counters.pagesMigratedD2H += res.migratedBack;
+    this.usedPages -= migratedBack;
+    this.counters.pagesMigratedD2H += migratedBack;
     let empty = true;
     for (let i = 0; i < BLOCK_WORDS; i++) if (resident[base + i] !== 0) empty = false;
-    this.evictor.onEvicted(block, m, 0, empty);
+    this.evictor.onEvicted(block, mv, 0, empty);
+  }
+
+  /**
+   * Read duplication to the CPU of the pages in `this.dupMask` of `block` (their D2H copies are
+   * charged by the caller): the GPU keeps its copies, its write permission revoked (a PTE write
+   * each and a TLB invalidate, `block_prep_read_duplicate_mapping`); the CPU maps them read-only.
+   */
+  private duplicateOnCpu(block: number): void {
+    const r = this.b.duplicateToCpu(block, this.dupMask, 0);
+    this.charge(T_CPU_FAULT, this.kernelWork(r.kernel));
+    this.charge(T_PTE_UPDATE, this.cost.pteUpdate(r.pages));
+    this.charge(T_TLB_INVALIDATE, this.cost.tlbInvalidate(1));
+    this.counters.readDuplications += r.pages;
+    this.counters.pagesMigratedD2H += r.pages;
+    this.dupAny = true;
   }
 
   private readonly scratch2 = new Uint32Array(BLOCK_WORDS);

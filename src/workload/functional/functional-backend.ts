@@ -44,6 +44,7 @@ import type {
   BackendCounters,
   Collapse,
   CpuAccess,
+  CpuDuplication,
   Eviction,
   GpuMigration,
   KernelWork,
@@ -57,8 +58,10 @@ import { machineCosts } from './machine-costs.ts';
 export interface AsyncResidencyBackend
   extends Omit<
     ResidencyBackend,
-    'migrateToGpu' | 'evictToCpu' | 'cpuAccess' | 'duplicateToGpu' | 'collapseOnGpu'
+    'migrateToGpu' | 'evictToCpu' | 'cpuAccess' | 'duplicateToGpu' | 'collapseOnGpu' | 'duplicateToCpu'
   > {
+  /** @see ResidencyBackend.duplicateToCpu */
+  duplicateToCpu(block: number, mask: Uint32Array, maskOff: number): Promise<CpuDuplication>;
   /** @see ResidencyBackend.duplicateToGpu */
   duplicateToGpu(block: number, mask: Uint32Array, maskOff: number): Promise<GpuMigration>;
   /** @see ResidencyBackend.collapseOnGpu */
@@ -353,6 +356,18 @@ export class FunctionalBackend implements AsyncResidencyBackend {
           `functional tier: MIGRATE_TO_DEV of block ${block} pages ${first}+${count} failed (${r.ret})`,
         );
     });
+    return this.gpuMigrationResult(block, before, wasResident, cpuUnmapped, zeroed, firstTouch);
+  }
+
+  /** What a move or copy of pages of `block` to the GPU did, read back from the kernel. */
+  private gpuMigrationResult(
+    block: number,
+    before: KernelWorkCounts,
+    wasResident: number,
+    cpuUnmapped: number,
+    zeroed: number,
+    firstTouch: boolean,
+  ): GpuMigration {
     this.syncBlock(block);
     const pages = this.countResident(block) - wasResident;
     const kernel = this.workSince(before);
@@ -460,6 +475,44 @@ export class FunctionalBackend implements AsyncResidencyBackend {
     const before = this.work();
     const wasResident = this.countResident(block);
     const firstTouch = await this.firstTouch(block, want);
+    await this.protectAndCopy(block, want);
+    return this.gpuMigrationResult(block, before, wasResident, cpuUnmapped, 0, firstTouch);
+  }
+
+  /**
+   * Read duplication to the CPU (a CPU read fault on a read-mostly block): the pages come back
+   * through real CPU faults (the device's `migrate_to_ram`), then the device takes its copies
+   * again as {@link duplicateToGpu} does, so both hold the page and the CPU maps it read-only.
+   */
+  async duplicateToCpu(block: number, mask: Uint32Array, maskOff: number): Promise<CpuDuplication> {
+    this.syncBlock(block);
+    const base = block * BLOCK_WORDS;
+    const want = this.tmp;
+    let pages = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      want[i] = mask[maskOff + i]! & this.gpuResident[base + i]! & ~this.readDuplicated[base + i]!;
+      pages += popcount(want[i]!);
+    }
+    const before = this.work();
+    if (pages > 0) {
+      await FunctionalBackend.forRuns(want, async (first, count) => {
+        for (let q = first; q < first + count; q++) await this.process.read(this.addr(block, q), WORD.length);
+      });
+      await this.protectAndCopy(block, want);
+    }
+    this.syncBlock(block);
+    const kernel = this.workSince(before);
+    this.counters.invalidations += kernel.callbacks;
+    return { pages, kernel };
+  }
+
+  /**
+   * Per run of `want` (pages of `block` mapped on the CPU): write-protects the CPU's mapping,
+   * starts watching each page, and lets the device read the run (its copy); sets the pages'
+   * read-duplicated bits unless an invalidation came in between.
+   */
+  private async protectAndCopy(block: number, want: Uint32Array): Promise<void> {
+    const base = block * BLOCK_WORDS;
     await FunctionalBackend.forRuns(want, async (first, count) => {
       const addr = this.addr(block, first);
       const p = await this.process.mprotect(addr, count * PAGE_SIZE, PROT_READ);
@@ -477,19 +530,6 @@ export class FunctionalBackend implements AsyncResidencyBackend {
       }
     });
     await this.unwatchDropped(block);
-    this.syncBlock(block);
-    const pages = this.countResident(block) - wasResident;
-    const kernel = this.workSince(before);
-    this.counters.invalidations += kernel.callbacks;
-    return {
-      pages,
-      cpuUnmapped,
-      zeroed: 0,
-      copied: pages,
-      firstTouch,
-      dmaMapped: firstTouch ? this.blockPages(block) : 0,
-      kernel,
-    };
   }
 
   /**

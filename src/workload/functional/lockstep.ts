@@ -13,6 +13,7 @@ import type {
   BackendCounters,
   Collapse,
   CpuAccess,
+  CpuDuplication,
   Eviction,
   GpuMigration,
   KernelWork,
@@ -53,6 +54,13 @@ export type BackendCall =
       readonly block: number;
       readonly mask: Uint32Array;
       readonly result: Collapse;
+      readonly after: BlockBitmaps;
+    }
+  | {
+      readonly op: 'duplicateToCpu';
+      readonly block: number;
+      readonly mask: Uint32Array;
+      readonly result: CpuDuplication;
       readonly after: BlockBitmaps;
     }
   | {
@@ -133,6 +141,12 @@ export class RecordingBackend implements ResidencyBackend {
     });
     return result;
   }
+  duplicateToCpu(block: number, mask: Uint32Array, maskOff: number): CpuDuplication {
+    const m = mask.slice(maskOff, maskOff + BLOCK_WORDS);
+    const result = this.inner.duplicateToCpu(block, mask, maskOff);
+    this.calls.push({ op: 'duplicateToCpu', block, mask: m, result, after: blockBitmaps(this.inner, block) });
+    return result;
+  }
   collapseOnGpu(block: number, mask: Uint32Array, maskOff: number): Collapse {
     const m = mask.slice(maskOff, maskOff + BLOCK_WORDS);
     const result = this.inner.collapseOnGpu(block, mask, maskOff);
@@ -207,7 +221,7 @@ export interface LockstepReport {
   /** Disagreements of the first divergent call (empty when the tiers agree throughout). */
   readonly divergences: readonly Divergence[];
   /** The functional backend's results, in call order (as far as replayed). */
-  readonly results: readonly (GpuMigration | Eviction | CpuAccess | Collapse)[];
+  readonly results: readonly (GpuMigration | Eviction | CpuAccess | Collapse | CpuDuplication)[];
   /** Kernel work summed over the replayed calls, per tier. */
   readonly kernel: { readonly recorded: KernelWork; readonly functional: KernelWork };
 }
@@ -247,15 +261,16 @@ export async function replayLockstep(
   functional: AsyncResidencyBackend,
   fields: LockstepFields = {},
 ): Promise<LockstepReport> {
-  const results: (GpuMigration | Eviction | CpuAccess | Collapse)[] = [];
+  const results: (GpuMigration | Eviction | CpuAccess | Collapse | CpuDuplication)[] = [];
   let recordedWork = NO_WORK;
   let functionalWork = NO_WORK;
   for (let i = 0; i < calls.length; i++) {
     const c = calls[i]!;
-    let got: GpuMigration | Eviction | CpuAccess | Collapse;
+    let got: GpuMigration | Eviction | CpuAccess | Collapse | CpuDuplication;
     if (c.op === 'migrateToGpu') got = await functional.migrateToGpu(c.block, c.mask, 0, c.cause);
     else if (c.op === 'duplicateToGpu') got = await functional.duplicateToGpu(c.block, c.mask, 0);
     else if (c.op === 'collapseOnGpu') got = await functional.collapseOnGpu(c.block, c.mask, 0);
+    else if (c.op === 'duplicateToCpu') got = await functional.duplicateToCpu(c.block, c.mask, 0);
     else if (c.op === 'evictToCpu') got = await functional.evictToCpu(c.block, c.mask, 0);
     else got = await functional.cpuAccess(c.block, c.mask, 0, c.write);
     results.push(got);

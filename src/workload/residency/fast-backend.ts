@@ -11,6 +11,7 @@ import type {
   BackendCounters,
   Collapse,
   CpuAccess,
+  CpuDuplication,
   Eviction,
   GpuMigration,
   KernelWork,
@@ -314,6 +315,33 @@ export class FastBackend implements ResidencyBackend {
       this.cpuReadOnly[base + i]! &= ~w;
     }
     return { pages, cpuUnmapped, kernel };
+  }
+
+  duplicateToCpu(block: number, mask: Uint32Array, maskOff: number): CpuDuplication {
+    const base = block * BLOCK_WORDS;
+    const want = this.want;
+    let pages = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      want[i] = mask[maskOff + i]! & this.gpuResident[base + i]! & ~this.readDuplicated[base + i]!;
+      pages += popcount32(want[i]!);
+    }
+    const kernel: Mutable<KernelWork> = { ...NO_KERNEL_WORK, pages, folios: pages };
+    if (pages === 0) return { pages, kernel };
+    // The copies come back as a CPU fault brings pages back (under HMM one migrate_to_ram per
+    // page, one invalidation each; UVM one per region), then the CPU's write is revoked.
+    if (this.options.hmm) kernel.callbacks = pages;
+    else this.counters.invalidations++;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      this.cpuMapped[base + i]! |= want[i]!;
+      this.cpuReadOnly[base + i]! &= ~want[i]!;
+    }
+    protectWork(want, this.cpuReadOnly, this.cpuMapped, this.readDuplicated, base, true, kernel);
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      this.readDuplicated[base + i]! |= want[i]!;
+      this.cpuReadOnly[base + i]! |= want[i]!;
+    }
+    this.counters.invalidations += kernel.callbacks;
+    return { pages, kernel };
   }
 
   evictToCpu(block: number, mask: Uint32Array, maskOff: number): Eviction {

@@ -159,8 +159,9 @@ describe('differential: memory advice (AccessedBy, preferred location CPU), fast
 });
 
 describe('differential: read duplication (cudaMemAdviseSetReadMostly), fast tier in HMM mode', () => {
-  // Inputs b and c read-mostly: GPU reads duplicate them, the CPU writes b between kernels
-  // (collapse on the CPU), the triad writes a; at 1.5× the evictions drop duplicated pages.
+  // Inputs b and c read-mostly: GPU reads duplicate them, the second kernel writes b (collapse on
+  // the GPU), the CPU reads b back (duplication to the CPU) and writes it (collapse on the CPU);
+  // at 1.5× the evictions drop duplicated pages.
   const spec: WorkloadSpec = {
     name: 'read-mostly',
     allocations: [
@@ -174,6 +175,7 @@ describe('differential: read duplication (cudaMemAdviseSetReadMostly), fast tier
         steps: [
           { kernel: 'triad', gen: 'stream', arrays: ['a', 'b', 'c'], args: {} },
           { kernel: 'copy', gen: 'stream', arrays: ['b', 'c', 'a'], args: {} },
+          { cpu: 'read', array: 'b', threads: 1 },
           { cpu: 'write', array: 'b', threads: 1 },
         ],
       },

@@ -123,6 +123,37 @@ describe('read-mostly block: what each event does (driver table)', () => {
     expect(bit(b.readDuplicated, 5)).toBe(1);
   });
 
+  it('CPU read fault on a page only the GPU holds: duplicated to the CPU, the GPU keeps its copy', () => {
+    const { e, b } = setup({ initCpu: false });
+    e.runKernel(kernel([5], true)); // first touch on the GPU: one copy there
+    expect(bit(b.readDuplicated, 5)).toBe(0);
+    const resident = e.residentPages;
+    const d2h = e.counters.bytesD2H;
+    e.cpuAccess(5, 1, false, 1, 'r');
+    expect(e.counters.cpuFaults).toBe(1);
+    expect(e.counters.bytesD2H - d2h).toBe(4096);
+    expect(bit(b.gpuResident, 5)).toBe(1);
+    expect(bit(b.readDuplicated, 5)).toBe(1);
+    expect(bit(b.cpuReadOnly, 5)).toBe(1);
+    expect(e.residentPages).toBe(resident);
+    expect(e.counters.readDuplications).toBe(1);
+    // The GPU reads it again without a fault.
+    const faults = e.counters.faults;
+    e.runKernel(kernel([5]));
+    expect(e.counters.faults).toBe(faults);
+  });
+
+  it('CPU write fault on a page only the GPU holds: it migrates back (one copy)', () => {
+    const { e, b } = setup({ initCpu: false });
+    e.runKernel(kernel([5], true));
+    const resident = e.residentPages;
+    e.cpuAccess(5, 1, true, 1, 'w');
+    expect(bit(b.gpuResident, 5)).toBe(0);
+    expect(bit(b.readDuplicated, 5)).toBe(0);
+    expect(e.residentPages).toBe(resident - 1);
+    expect(e.counters.readDuplications).toBe(0);
+  });
+
   it('eviction of a duplicated block: freed without a copy back; the CPU keeps its read-only mapping', () => {
     const { e, b } = setup({ capacityPages: 1024 });
     e.runKernel(kernel(range(0, 512)));
