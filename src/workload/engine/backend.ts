@@ -93,6 +93,14 @@ export interface CpuDuplication {
   readonly kernel: KernelWork;
 }
 
+/** What the GPU's first use of a block without a migration did (a remote mapping). */
+export interface FirstTouch {
+  /** Pages DMA-mapped for the GPU: the whole block, or 0 when the GPU had touched it before. */
+  readonly dmaMapped: number;
+  /** Kernel-side work. */
+  readonly kernel: KernelWork;
+}
+
 /** Counters a backend owns. */
 export interface BackendCounters {
   /** mmu-notifier invalidations delivered to the GPU's mirror (functional tier) or modelled (fast tier). */
@@ -160,6 +168,13 @@ export interface ResidencyBackend {
    * keeps its own (read-only too).
    */
   duplicateToCpu(block: number, mask: Uint32Array, maskOff: number): CpuDuplication;
+  /**
+   * The GPU maps pages of `block` remotely (in system memory) for the first time: when it has
+   * not touched the block before, the block's CPU pages are DMA-mapped for it, as on a first
+   * migration (nvidia-uvm `uvm_va_block_map` → `uvm_va_block_gpu_state_get_alloc` →
+   * `block_gpu_map_phys_all_cpu_pages`), and the block counts as touched.
+   */
+  gpuFirstTouch(block: number): FirstTouch;
   /** A CPU access (read or write) to the pages of `mask` of `block`: faults pages back, populates. */
   cpuAccess(block: number, mask: Uint32Array, maskOff: number, write: boolean): CpuAccess;
 }

@@ -1409,6 +1409,10 @@ export class Engine {
     this.remoteAny = true;
     this.blockGain[block] = ++this.gainGen;
     this.counters.adviceRemoteMaps += n;
+    // The GPU's first mapping in the block DMA-maps the block's system memory for it, as a first
+    // migration does (uvm_va_block_map → uvm_va_block_gpu_state_get_alloc).
+    const t = this.b.gpuFirstTouch(block);
+    this.charge(T_DMA_MAP, this.cost.dmaMap(t.dmaMapped) + this.kernelWork(t.kernel));
     this.charge(T_PTE_UPDATE, this.cost.pteUpdate(n));
     return n;
   }

@@ -46,6 +46,7 @@ import type {
   CpuAccess,
   CpuDuplication,
   Eviction,
+  FirstTouch,
   GpuMigration,
   KernelWork,
   MigrationCause,
@@ -58,8 +59,16 @@ import { machineCosts } from './machine-costs.ts';
 export interface AsyncResidencyBackend
   extends Omit<
     ResidencyBackend,
-    'migrateToGpu' | 'evictToCpu' | 'cpuAccess' | 'duplicateToGpu' | 'collapseOnGpu' | 'duplicateToCpu'
+    | 'migrateToGpu'
+    | 'evictToCpu'
+    | 'cpuAccess'
+    | 'duplicateToGpu'
+    | 'collapseOnGpu'
+    | 'duplicateToCpu'
+    | 'gpuFirstTouch'
   > {
+  /** @see ResidencyBackend.gpuFirstTouch */
+  gpuFirstTouch(block: number): Promise<FirstTouch>;
   /** @see ResidencyBackend.duplicateToCpu */
   duplicateToCpu(block: number, mask: Uint32Array, maskOff: number): Promise<CpuDuplication>;
   /** @see ResidencyBackend.duplicateToGpu */
@@ -479,6 +488,13 @@ export class FunctionalBackend implements AsyncResidencyBackend {
     return this.gpuMigrationResult(block, before, wasResident, cpuUnmapped, 0, firstTouch);
   }
 
+  /** The GPU's first remote mapping in `block`: the driver mirrors the block's CPU mappings (SNAPSHOT). */
+  async gpuFirstTouch(block: number): Promise<FirstTouch> {
+    const before = this.work();
+    const touched = await this.firstTouch(block, ALL_PAGES);
+    return { dmaMapped: touched ? this.blockPages(block) : 0, kernel: this.workSince(before) };
+  }
+
   /**
    * Read duplication to the CPU (a CPU read fault on a read-mostly block): the pages come back
    * through real CPU faults (the device's `migrate_to_ram`), then the device takes its copies
@@ -661,6 +677,9 @@ export class FunctionalBackend implements AsyncResidencyBackend {
     this.machine.dispose();
   }
 }
+
+/** A mask of every page of a block. */
+const ALL_PAGES = new Uint32Array(BLOCK_WORDS).fill(0xffffffff);
 
 /** The word a CPU access reads or writes in each page. */
 const WORD = new Uint8Array([0x5a, 0x5a, 0x5a, 0x5a]);

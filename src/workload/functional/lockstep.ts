@@ -15,6 +15,7 @@ import type {
   CpuAccess,
   CpuDuplication,
   Eviction,
+  FirstTouch,
   GpuMigration,
   KernelWork,
   MigrationCause,
@@ -61,6 +62,12 @@ export type BackendCall =
       readonly block: number;
       readonly mask: Uint32Array;
       readonly result: CpuDuplication;
+      readonly after: BlockBitmaps;
+    }
+  | {
+      readonly op: 'gpuFirstTouch';
+      readonly block: number;
+      readonly result: FirstTouch;
       readonly after: BlockBitmaps;
     }
   | {
@@ -147,6 +154,11 @@ export class RecordingBackend implements ResidencyBackend {
     this.calls.push({ op: 'duplicateToCpu', block, mask: m, result, after: blockBitmaps(this.inner, block) });
     return result;
   }
+  gpuFirstTouch(block: number): FirstTouch {
+    const result = this.inner.gpuFirstTouch(block);
+    this.calls.push({ op: 'gpuFirstTouch', block, result, after: blockBitmaps(this.inner, block) });
+    return result;
+  }
   collapseOnGpu(block: number, mask: Uint32Array, maskOff: number): Collapse {
     const m = mask.slice(maskOff, maskOff + BLOCK_WORDS);
     const result = this.inner.collapseOnGpu(block, mask, maskOff);
@@ -221,7 +233,7 @@ export interface LockstepReport {
   /** Disagreements of the first divergent call (empty when the tiers agree throughout). */
   readonly divergences: readonly Divergence[];
   /** The functional backend's results, in call order (as far as replayed). */
-  readonly results: readonly (GpuMigration | Eviction | CpuAccess | Collapse | CpuDuplication)[];
+  readonly results: readonly (GpuMigration | Eviction | CpuAccess | Collapse | CpuDuplication | FirstTouch)[];
   /** Kernel work summed over the replayed calls, per tier. */
   readonly kernel: { readonly recorded: KernelWork; readonly functional: KernelWork };
 }
@@ -261,16 +273,17 @@ export async function replayLockstep(
   functional: AsyncResidencyBackend,
   fields: LockstepFields = {},
 ): Promise<LockstepReport> {
-  const results: (GpuMigration | Eviction | CpuAccess | Collapse | CpuDuplication)[] = [];
+  const results: (GpuMigration | Eviction | CpuAccess | Collapse | CpuDuplication | FirstTouch)[] = [];
   let recordedWork = NO_WORK;
   let functionalWork = NO_WORK;
   for (let i = 0; i < calls.length; i++) {
     const c = calls[i]!;
-    let got: GpuMigration | Eviction | CpuAccess | Collapse | CpuDuplication;
+    let got: GpuMigration | Eviction | CpuAccess | Collapse | CpuDuplication | FirstTouch;
     if (c.op === 'migrateToGpu') got = await functional.migrateToGpu(c.block, c.mask, 0, c.cause);
     else if (c.op === 'duplicateToGpu') got = await functional.duplicateToGpu(c.block, c.mask, 0);
     else if (c.op === 'collapseOnGpu') got = await functional.collapseOnGpu(c.block, c.mask, 0);
     else if (c.op === 'duplicateToCpu') got = await functional.duplicateToCpu(c.block, c.mask, 0);
+    else if (c.op === 'gpuFirstTouch') got = await functional.gpuFirstTouch(c.block);
     else if (c.op === 'evictToCpu') got = await functional.evictToCpu(c.block, c.mask, 0);
     else got = await functional.cpuAccess(c.block, c.mask, 0, c.write);
     results.push(got);

@@ -13,6 +13,7 @@ import type {
   CpuAccess,
   CpuDuplication,
   Eviction,
+  FirstTouch,
   GpuMigration,
   KernelWork,
   MigrationCause,
@@ -315,6 +316,12 @@ export class FastBackend implements ResidencyBackend {
       this.cpuReadOnly[base + i]! &= ~w;
     }
     return { pages, cpuUnmapped, kernel };
+  }
+
+  gpuFirstTouch(block: number): FirstTouch {
+    if (this.gpuTouched[block] !== 0) return { dmaMapped: 0, kernel: NO_KERNEL_WORK };
+    this.gpuTouched[block] = 1;
+    return { dmaMapped: this.blockPages(block), kernel: NO_KERNEL_WORK };
   }
 
   duplicateToCpu(block: number, mask: Uint32Array, maskOff: number): CpuDuplication {
