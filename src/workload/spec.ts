@@ -27,6 +27,12 @@ export interface AllocationSpec {
    * are remote and never migrate them; only access counters (when on) and prefetch hints do.
    */
   readonly accessedBy?: 'gpu';
+  /**
+   * `cudaMemAdviseSetReadMostly`: GPU read and prefetch faults copy the pages to the GPU and leave
+   * the system-memory copy mapped read-only (read duplication); a write by either side collapses
+   * the copies onto the writer (docs/workload.md, "Read duplication").
+   */
+  readonly readMostly?: boolean;
 }
 
 /** A kernel launch made by a generator over some allocations. */

@@ -152,6 +152,12 @@ export function formatRun(r: RunResult): string[] {
       `remote accesses ${c.remoteAccesses}, access-counter notifications ${c.accessCounterNotifications} (${c.accessCounterMigrations} pages migrated), pages mapped remotely: on eviction ${c.remoteMapsOnEviction}, by advice ${c.adviceRemoteMaps}`,
     );
   }
+  // Read duplication (cudaMemAdviseSetReadMostly), when there was any.
+  if (c.readDuplications > 0 || c.duplicateCollapses > 0) {
+    lines.push(
+      `read duplication: ${c.readDuplications} pages copied to the GPU with the CPU copy kept, ${c.duplicateCollapses} collapsed by writes, ${c.readDuplicatesEvicted} evicted without a copy back`,
+    );
+  }
   lines.push('', 'time by component:');
   for (const k of COST_COMPONENTS) {
     const v = r.breakdownNs[k];

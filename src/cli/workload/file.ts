@@ -52,12 +52,7 @@ const allocation = record('an allocation', {
       'expected "gpu" (cudaMemAdviseSetAccessedBy of the GPU; the CPU cannot map GPU memory over PCIe, so accessedBy "cpu" is not modelled)',
     ),
   ),
-  readMostly: v.optional(
-    v.custom<never>(
-      () => false,
-      'cudaMemAdviseSetReadMostly (read duplication) is not modelled: a page is resident in one place in both tiers (see docs/workload.md)',
-    ),
-  ),
+  readMostly: v.optional(v.boolean('expected true or false (cudaMemAdviseSetReadMostly: read duplication)')),
 });
 
 const kernelStep = record('a kernel step', {
@@ -217,6 +212,7 @@ export function loadWorkloadFile(text: string, file: string): WorkloadSpec {
       ...(a.initThreads !== undefined ? { initThreads: a.initThreads } : {}),
       ...(a.preferredLocation !== undefined ? { preferredLocation: a.preferredLocation } : {}),
       ...(a.accessedBy !== undefined ? { accessedBy: a.accessedBy } : {}),
+      ...(a.readMostly === true ? { readMostly: true } : {}),
     })),
     steps: f.steps.map(toStep),
   };

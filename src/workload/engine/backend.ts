@@ -43,8 +43,13 @@ export interface KernelWork {
 
 /** What evicting a block's GPU-resident pages to the CPU did. */
 export interface Eviction {
-  /** Pages copied back to the CPU. */
+  /** Pages freed on the GPU: those copied back (`runs`) and the read-duplicated ones (`dropped`). */
   readonly pages: number;
+  /**
+   * Read-duplicated pages among them: their system-memory copy is current, so they are freed
+   * without a copy (`block_copy_resident_pages` skips pages resident at the destination).
+   */
+  readonly dropped: number;
   /** Runs of contiguous pages (one D2H transfer each), in page counts. */
   readonly runs: readonly number[];
   /** Kernel-side work. */
@@ -59,8 +64,39 @@ export interface CpuAccess {
   readonly runs: readonly number[];
   /** Pages populated on the CPU for the first time (first touch). */
   readonly populated: number;
+  /**
+   * Read-duplicated pages the access wrote: their GPU copy is dropped without a copy (the CPU
+   * copy is current) and the CPU mapping becomes writable (one CPU fault each, counted in `faults`).
+   */
+  readonly collapsed: number;
   /** CPU page faults taken. */
   readonly faults: number;
+  /** Kernel-side work. */
+  readonly kernel: KernelWork;
+}
+
+/** What a GPU write to read-duplicated pages did (`break_read_duplication_in_region`). */
+export interface Collapse {
+  /** Pages whose system-memory copy was dropped; they stay GPU-resident, now writable. */
+  readonly pages: number;
+  /** Of those, pages the CPU mapped (read-only) and that were unmapped there. */
+  readonly cpuUnmapped: number;
+  /** Kernel-side work. */
+  readonly kernel: KernelWork;
+}
+
+/** What read-duplicating pages from the GPU to the CPU did. */
+export interface CpuDuplication {
+  /** Pages the CPU got a copy of (mapped read-only); the GPU keeps its own. */
+  readonly pages: number;
+  /** Kernel-side work. */
+  readonly kernel: KernelWork;
+}
+
+/** What the GPU's first use of a block without a migration did (a remote mapping). */
+export interface FirstTouch {
+  /** Pages DMA-mapped for the GPU: the whole block, or 0 when the GPU had touched it before. */
+  readonly dmaMapped: number;
   /** Kernel-side work. */
   readonly kernel: KernelWork;
 }
@@ -89,6 +125,16 @@ export interface ResidencyBackend {
   readonly populated: Uint32Array;
   /** 1 when the GPU has touched the block (its CPU pages are DMA-mapped for the GPU). */
   readonly gpuTouched: Uint8Array;
+  /**
+   * Read-duplicated pages (nvidia-uvm `read_duplicated_pages`): GPU-resident (set in
+   * `gpuResident` too, mapped read-only there) and resident in system memory as well.
+   */
+  readonly readDuplicated: Uint32Array;
+  /**
+   * Pages the CPU maps read-only: read-duplicated pages, and pages whose duplication an eviction
+   * broke (the CPU mapping stays read-only until a CPU write upgrades it, a CPU fault).
+   */
+  readonly cpuReadOnly: Uint32Array;
   /** Counters the backend owns. */
   readonly counters: BackendCounters;
 
@@ -103,6 +149,32 @@ export interface ResidencyBackend {
    * block for a root-chunk eviction, a page or a 64 KiB basic block for UVM Smart's policies.
    */
   evictToCpu(block: number, mask: Uint32Array, maskOff: number): Eviction;
+  /**
+   * Read-duplicates the pages of `mask` of `block` (each holding data in system memory, none
+   * GPU-resident) onto the GPU (`uvm_va_block_make_resident_read_duplicate`): copies them, keeps
+   * the system-memory copy and maps it read-only on the CPU (`block_prep_read_duplicate_mapping`
+   * revokes write: an unmap, then a read-only map). `cpuUnmapped` counts the CPU-writable pages so
+   * revoked; `zeroed` is 0. The result may be reused as for {@link migrateToGpu}.
+   */
+  duplicateToGpu(block: number, mask: Uint32Array, maskOff: number): GpuMigration;
+  /**
+   * A GPU write to the read-duplicated pages of `mask` of `block`: the system-memory copies are
+   * dropped (unmapped on the CPU), the GPU copies stay and become the only ones.
+   */
+  collapseOnGpu(block: number, mask: Uint32Array, maskOff: number): Collapse;
+  /**
+   * Read-duplicates the GPU-resident pages of `mask` of `block` (none read-duplicated yet) to the
+   * CPU, as a CPU read fault on a read-mostly block does: the CPU gets a read-only copy, the GPU
+   * keeps its own (read-only too).
+   */
+  duplicateToCpu(block: number, mask: Uint32Array, maskOff: number): CpuDuplication;
+  /**
+   * The GPU maps pages of `block` remotely (in system memory) for the first time: when it has
+   * not touched the block before, the block's CPU pages are DMA-mapped for it, as on a first
+   * migration (nvidia-uvm `uvm_va_block_map` → `uvm_va_block_gpu_state_get_alloc` →
+   * `block_gpu_map_phys_all_cpu_pages`), and the block counts as touched.
+   */
+  gpuFirstTouch(block: number): FirstTouch;
   /** A CPU access (read or write) to the pages of `mask` of `block`: faults pages back, populates. */
   cpuAccess(block: number, mask: Uint32Array, maskOff: number, write: boolean): CpuAccess;
 }

@@ -41,8 +41,10 @@ import * as trace from '../generators/trace.ts';
 import {
   ADVISE_ACCESSED_BY_GPU,
   ADVISE_PREFER_CPU,
+  ADVISE_READ_MOSTLY,
   accessedByMapsAfterMigration,
   splitGpuFaultResidency,
+  splitReadDuplicate,
 } from '../policy/advice.ts';
 import { createEvictor, type EvictionPolicyName, type Evictor } from '../policy/eviction.ts';
 import {
@@ -156,6 +158,15 @@ export interface Counters {
    * by AccessedBy or a CPU preferred location (`block_select_processor_residency`).
    */
   adviceRemoteMaps: number;
+  /**
+   * Pages read-duplicated (cudaMemAdviseSetReadMostly): copied to the faulting processor, the
+   * other copy kept — to the GPU on GPU faults, to the CPU on CPU faults.
+   */
+  readDuplications: number;
+  /** Read-duplicated pages whose copies a write (GPU or CPU) collapsed onto the writer. */
+  duplicateCollapses: number;
+  /** Read-duplicated pages evicted from the GPU: freed without a copy back. */
+  readDuplicatesEvicted: number;
   kernels: number;
 }
 
@@ -194,6 +205,9 @@ function emptyCounters(): Counters {
     accessCounterMigrations: 0,
     remoteMapsOnEviction: 0,
     adviceRemoteMaps: 0,
+    readDuplications: 0,
+    duplicateCollapses: 0,
+    readDuplicatesEvicted: 0,
     kernels: 0,
   };
 }
@@ -299,6 +313,11 @@ export class Engine {
   /** Per block: memory advice bits (policy/advice.ts), or null when no allocation has advice. */
   private readonly advice: Uint8Array | null;
   private readonly advRemote = new Uint32Array(BLOCK_WORDS);
+  /** True once a page was read-duplicated: lets hot loops skip reading `readDuplicated`. */
+  private dupAny = false;
+  /** Faulted pages of the block being serviced whose highest access is a write (read-mostly blocks). */
+  private readonly faultedWrite = new Uint32Array(BLOCK_WORDS);
+  private readonly dupMask = new Uint32Array(BLOCK_WORDS);
   private readonly advPopulate = new Uint32Array(BLOCK_WORDS);
   // Fault buffer (circular).
   private readonly fbPage: Int32Array;
@@ -501,6 +520,14 @@ export class Engine {
       const w = ((page >>> BLOCK_SHIFT) * BLOCK_WORDS) | ((page & (BLOCK_PAGES - 1)) >>> 5);
       return ((((remoteAny ? remote[w]! : 0) | resident[w]!) >>> (page & 31)) & 1) === 1;
     };
+    // A read-duplicated page is mapped read-only on the GPU: a write to it faults.
+    const dupBits = this.b.readDuplicated;
+    let dupAny = false;
+    const isValidFor = (page: number, write: boolean): boolean => {
+      if (!write || !dupAny) return isValid(page);
+      const w = ((page >>> BLOCK_SHIFT) * BLOCK_WORDS) | ((page & (BLOCK_PAGES - 1)) >>> 5);
+      return (((((remoteAny ? remote[w]! : 0) | resident[w]!) & ~dupBits[w]!) >>> (page & 31)) & 1) === 1;
+    };
 
     const round = (): boolean => {
       // Replay: every SM retries its outstanding accesses.
@@ -510,6 +537,7 @@ export class Engine {
       // so that a flush does not always drop the same SMs' faults.
       const first = roundNo++ % sms;
       remoteAny = this.remoteAny;
+      dupAny = this.dupAny;
       // Accesses served by a remote mapping (nvidia-uvm placements: pins, eviction mappings) are
       // timed on the link and feed the access counters.
       const trackRemote = remoteAny && !this.mapRemote;
@@ -523,7 +551,10 @@ export class Engine {
         const base = s * pendCap;
         for (let i = 0; i < pendCount[s]!; i++) {
           const page = pending[base + i]!;
-          if (blockGain[page >>> BLOCK_SHIFT]! > since && isValid(page)) {
+          if (
+            blockGain[page >>> BLOCK_SHIFT]! > since &&
+            isValidFor(page, pendAccess[base + i] === ACCESS_WRITE)
+          ) {
             if (trackRemote && this.remoteHit(page)) remoteHits++;
             utlbCount[(s / this.smsPerUtlb) | 0]!--;
             if (pendAccess[base + i] === ACCESS_READ) pendReads[s]!--;
@@ -577,7 +608,7 @@ export class Engine {
               break;
             }
             if ((fl & ACC_DEP) !== 0 && pendReads[s]! > 0) break;
-            if (isValid(page)) {
+            if (isValidFor(page, (fl & ACC_WRITE) !== 0)) {
               if (needsAccess) this.evictor.onAccess(page);
               if (trackRemote && this.remoteHit(page)) remoteHits++;
               hits++;
@@ -998,6 +1029,9 @@ export class Engine {
       const block = Math.floor(key[k]! / 4) >>> BLOCK_SHIFT;
       vaBlocks++;
       for (let i = 0; i < BLOCK_WORDS; i++) this.faulted[i] = 0;
+      const adv = this.advice === null ? 0 : this.advice[block]!;
+      const readMostly = (adv & ADVISE_READ_MOSTLY) !== 0;
+      if (readMostly) this.faultedWrite.fill(0);
       let faultsHere = 0;
       let lastPage = -1;
       for (; k < kept && Math.floor(key[k]! / 4) >>> BLOCK_SHIFT === block; k++) {
@@ -1009,19 +1043,32 @@ export class Engine {
         lastPage = page;
         const rel = page & (BLOCK_PAGES - 1);
         const w = block * BLOCK_WORDS + (rel >>> 5);
-        if (((((this.remoteAny ? this.remote[w]! : 0) | this.b.gpuResident[w]!) >>> (rel & 31)) & 1) === 1) {
+        let valid = (((this.remoteAny ? this.remote[w]! : 0) | this.b.gpuResident[w]!) >>> (rel & 31)) & 1;
+        if (readMostly) {
+          // The page's entries are sorted by access rank: the last is the most intrusive. A write
+          // needs write permission, which a read-duplicated page lacks on the GPU
+          // (uvm_va_block_page_is_gpu_authorized).
+          let j = k;
+          while (j + 1 < kept && Math.floor(key[j + 1]! / 4) === page) j++;
+          if (key[j]! - page * 4 === accessRank(ACCESS_WRITE)) {
+            if (((this.b.readDuplicated[w]! >>> (rel & 31)) & 1) === 1) valid = 0;
+            if (valid === 0) this.faultedWrite[rel >>> 5]! |= 1 << (rel & 31);
+          }
+        }
+        if (valid === 1) {
           dups++;
           continue;
         }
         this.faulted[rel >>> 5]! |= 1 << (rel & 31);
         faultsHere++;
       }
-      if (faultsHere > 0 && this.thr.tracked(block)) faultsHere = this.thrashingHints(block);
+      // Thrashing detection is off on read-duplicated ranges (uvm_perf_thrashing.c resets it).
+      if (faultsHere > 0 && !readMostly && this.thr.tracked(block)) faultsHere = this.thrashingHints(block);
       if (faultsHere === 0) continue;
       blocks++;
       this.faultsInBlocks += faultsHere;
-      const adv = this.advice === null ? 0 : this.advice[block]!;
       if (
+        !readMostly &&
         (adv & (ADVISE_PREFER_CPU | ADVISE_ACCESSED_BY_GPU)) !== 0 &&
         this.adviseRemote(block, adv) === faultsHere
       ) {
@@ -1217,41 +1264,102 @@ export class Engine {
       sc[i] = ci & f[i]!;
       rest |= ci & ~f[i]!;
     }
+    // Read-mostly blocks: read duplication first (uvm_va_block_service_copy), then the rest moves.
+    const readMostly = this.advice !== null && (this.advice[block]! & ADVISE_READ_MOSTLY) !== 0;
+    this.svcCollapseUnmapped = 0;
+    this.svcCollapseKernelNs = 0;
+    let dupPages = 0;
+    let dupUnmapped = 0;
+    let dupDmaMapped = 0;
+    let dupFirstTouch = false;
+    let dupKernelNs = 0;
+    if (readMostly) {
+      if (cause !== 'fault') this.faultedWrite.fill(0); // access counters and hints are PREFETCH
+      if (splitReadDuplicate(m, this.faultedWrite, populated, base, this.dupMask) > 0) {
+        const d = this.b.duplicateToGpu(block, this.dupMask, 0);
+        dupPages = d.pages;
+        dupUnmapped = d.cpuUnmapped;
+        dupDmaMapped = d.dmaMapped;
+        dupFirstTouch = d.firstTouch;
+        dupKernelNs = this.kernelWork(d.kernel);
+        this.counters.readDuplications += dupPages;
+        this.dupAny = true;
+      }
+    }
     const res = this.b.migrateToGpu(block, m, 0, cause === 'hint' ? 'hint' : 'fault');
+    let collapsed = 0;
+    if (readMostly) {
+      for (let i = 0; i < BLOCK_WORDS; i++) m[i]! |= this.dupMask[i]!;
+      if (cause === 'fault' && this.dupAny) collapsed = this.collapseWrites(block);
+    }
     this.blockGain[block] = ++this.gainGen;
-    this.usedPages += res.pages;
+    this.usedPages += res.pages + dupPages;
     // The GPU's remote mappings of the migrated pages now point to its own memory.
     if (cause !== 'fault' && this.remoteAny)
       for (let i = 0; i < BLOCK_WORDS; i++) remote[base + i]! &= ~m[i]!;
-    // Thrashing detection sees the copied pages (fault and prefetch causes); a hint resets them.
-    if (cause === 'hint') this.thr.onUserMigration(block, m);
+    // Thrashing detection sees the copied pages (fault and prefetch causes); a hint resets them,
+    // and so does read duplication (uvm_perf_thrashing.c: read_duplication ENABLED).
+    if (cause === 'hint' || readMostly) this.thr.onUserMigration(block, m);
     else this.thr.onMigration(block, c, PROC_GPU, this.now);
     this.evictor.onMigrateIn(block, m, 0);
     const unmapStart = this.now;
-    this.charge(T_CPU_UNMAP, this.cost.cpuUnmap(res.cpuUnmapped) + this.kernelWork(res.kernel));
-    if (res.cpuUnmapped > 0) {
+    const unmapped = res.cpuUnmapped + dupUnmapped + this.svcCollapseUnmapped;
+    this.charge(
+      T_CPU_UNMAP,
+      this.cost.cpuUnmap(unmapped) + this.kernelWork(res.kernel) + dupKernelNs + this.svcCollapseKernelNs,
+    );
+    if (unmapped > 0) {
       this.obs?.onSpan?.({
         track: 'cpu-unmap',
         name: 'unmap_mapping_range',
         startNs: unmapStart,
         durNs: this.now - unmapStart,
-        args: { pages: res.cpuUnmapped },
+        args: { pages: unmapped },
       });
     }
-    this.charge(T_POPULATE, this.cost.populate(res.pages));
+    this.charge(T_POPULATE, this.cost.populate(res.pages + dupPages));
     this.charge(T_ZERO, this.cost.zero(res.zeroed));
-    this.charge(T_DMA_MAP, this.cost.dmaMap(res.dmaMapped));
+    this.charge(T_DMA_MAP, this.cost.dmaMap(res.dmaMapped + dupDmaMapped));
     let transfers = this.copyMaskRuns('h2d', block, sc, cause);
     if (rest !== 0) {
       for (let i = 0; i < BLOCK_WORDS; i++) sc[i] = c[i]! & ~f[i]!;
       transfers += this.copyMaskRuns('h2d', block, sc, cause === 'hint' ? 'hint' : 'prefetch');
     }
-    this.charge(T_PTE_UPDATE, this.cost.pteUpdate(res.pages));
+    // Collapsed pages get their GPU mapping upgraded to read-write.
+    this.charge(T_PTE_UPDATE, this.cost.pteUpdate(res.pages + dupPages + collapsed));
     this.charge(T_TLB_INVALIDATE, this.cost.tlbInvalidate(1));
-    this.counters.pagesMigratedH2D += res.pages;
+    this.counters.pagesMigratedH2D += res.pages + dupPages;
     this.svcTransfers = transfers;
-    this.svcFirstTouch = res.firstTouch;
-    return res.pages;
+    this.svcFirstTouch = res.firstTouch || dupFirstTouch;
+    return res.pages + dupPages;
+  }
+
+  /** CPU unmaps and kernel time of the last {@link collapseWrites}, charged with the block's unmaps. */
+  private svcCollapseUnmapped = 0;
+  private svcCollapseKernelNs = 0;
+
+  /**
+   * GPU write faults on read-duplicated pages of `block` (`this.faulted` ∩ `this.faultedWrite`):
+   * the GPU keeps its copy, the system-memory copies are unmapped and dropped
+   * (`uvm_va_block_make_resident_copy` unmaps read-duplicated pages from the other processors,
+   * `break_read_duplication_in_region`); nothing is copied. Returns the pages collapsed.
+   */
+  private collapseWrites(block: number): number {
+    const base = block * BLOCK_WORDS;
+    const cm = this.evMask;
+    let any = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      cm[i] = this.faulted[i]! & this.faultedWrite[i]! & this.b.readDuplicated[base + i]!;
+      any |= cm[i]!;
+    }
+    this.svcCollapseUnmapped = 0;
+    this.svcCollapseKernelNs = 0;
+    if (any === 0) return 0;
+    const r = this.b.collapseOnGpu(block, cm, 0);
+    this.svcCollapseUnmapped = r.cpuUnmapped;
+    this.svcCollapseKernelNs = this.kernelWork(r.kernel);
+    this.counters.duplicateCollapses += r.pages;
+    return r.pages;
   }
 
   /**
@@ -1301,6 +1409,10 @@ export class Engine {
     this.remoteAny = true;
     this.blockGain[block] = ++this.gainGen;
     this.counters.adviceRemoteMaps += n;
+    // The GPU's first mapping in the block DMA-maps the block's system memory for it, as a first
+    // migration does (uvm_va_block_map → uvm_va_block_gpu_state_get_alloc).
+    const t = this.b.gpuFirstTouch(block);
+    this.charge(T_DMA_MAP, this.cost.dmaMap(t.dmaMapped) + this.kernelWork(t.kernel));
     this.charge(T_PTE_UPDATE, this.cost.pteUpdate(n));
     return n;
   }
@@ -1313,8 +1425,12 @@ export class Engine {
         'device memory full and nothing evictable (the footprint of one block exceeds it)',
       );
     const start = this.now;
+    // Read-duplicated pages are current in system memory: only the others are copied back.
+    const copy = this.copyMask;
+    for (let i = 0; i < BLOCK_WORDS; i++) copy[i] = ev[i]! & ~this.b.readDuplicated[b * BLOCK_WORDS + i]!;
     const res = this.b.evictToCpu(b, ev, 0);
     this.usedPages -= res.pages;
+    this.counters.readDuplicatesEvicted += res.dropped;
     let empty = true;
     for (let i = 0; i < BLOCK_WORDS; i++) if (this.b.gpuResident[b * BLOCK_WORDS + i] !== 0) empty = false;
     this.evictor.onEvicted(b, ev, 0, empty);
@@ -1322,10 +1438,10 @@ export class Engine {
     this.evictionsStarted = true;
     this.charge(T_EVICTION, this.cost.evictBlock() + this.kernelWork(res.kernel));
     // One transfer per run of the evicted mask (ev holds the requested pages; all were resident).
-    this.copyMaskRuns('d2h', b, ev, 'eviction');
+    this.copyMaskRuns('d2h', b, copy, 'eviction');
     let off = 0;
     for (let i = 0; i < BLOCK_WORDS; i++) off += popcount32(ev[i]!);
-    this.counters.pagesMigratedD2H += off;
+    this.counters.pagesMigratedD2H += off - res.dropped;
     if (off > 0 && this.advice !== null && accessedByMapsAfterMigration(this.advice[b]!, true)) {
       // block_add_eviction_mappings: AccessedBy mappings are re-established (uvm_va_block_set_accessed_by);
       // the map-remote-on-eviction set excludes accessed-by processors.
@@ -1364,9 +1480,12 @@ export class Engine {
       const block = page >>> BLOCK_SHIFT;
       const blockEnd = Math.min(first + count, (block + 1) << BLOCK_SHIFT);
       const base = block * BLOCK_WORDS;
+      // Read-duplicated pages are resident in system memory too: no fault back.
+      const dup = this.b.readDuplicated;
       for (let p = page; p < blockEnd; p++) {
         const rel = p & (BLOCK_PAGES - 1);
-        if (((resident[base + (rel >>> 5)]! >>> (rel & 31)) & 1) === 1) this.cpuFaultBack(block, rel);
+        const w = base + (rel >>> 5);
+        if ((((resident[w]! & ~dup[w]!) >>> (rel & 31)) & 1) === 1) this.cpuFaultBack(block, rel, write);
       }
       const touched = this.scratch2;
       touched.fill(0);
@@ -1389,8 +1508,17 @@ export class Engine {
           shared += this.kc.notifierCallbackNs + this.kc.tlbShootdownNs;
         }
       }
+      let dropped = 0;
+      if (write && this.dupAny) {
+        const cm = this.evMask;
+        for (let i = 0; i < BLOCK_WORDS; i++) {
+          cm[i] = touched[i]! & dup[base + i]!;
+          dropped |= cm[i]!;
+        }
+      }
       const r = this.b.cpuAccess(block, touched, 0, write);
       shared += r.faults * this.kc.pageFaultNs + this.kernelWork(r.kernel);
+      if (dropped !== 0) this.collapseOnCpu(block, r.collapsed);
       if (this.advice !== null && accessedByMapsAfterMigration(this.advice[block]!, false))
         this.adviceMap(block, touched);
       page = blockEnd;
@@ -1405,10 +1533,33 @@ export class Engine {
     });
   }
 
-  /** A CPU fault on GPU-resident page `rel` of `block`: migrates the fault region back. */
-  private cpuFaultBack(block: number, rel: number): void {
+  /**
+   * CPU writes collapsed `pages` read-duplicated pages of `block` (their mask in `this.evMask`):
+   * each write faulted on the read-only CPU mapping and the driver serviced it like any CPU fault
+   * (`uvm_va_block_cpu_fault`, charged in full, serialized), unmapping the GPU copy and dropping
+   * it without a copy; the GPU's memory for them is freed.
+   */
+  private collapseOnCpu(block: number, pages: number): void {
+    this.counters.cpuFaults += pages;
+    this.counters.duplicateCollapses += pages;
+    this.charge(T_CPU_FAULT, pages * this.cost.cpuFault());
+    this.usedPages -= pages;
+    let empty = true;
+    for (let i = 0; i < BLOCK_WORDS; i++)
+      if (this.b.gpuResident[block * BLOCK_WORDS + i] !== 0) empty = false;
+    this.evictor.onEvicted(block, this.evMask, 0, empty);
+  }
+
+  /**
+   * A CPU fault on GPU-resident page `rel` of `block`: migrates the fault region back. On a
+   * read-mostly block the region is read-duplicated instead (the GPU keeps its copies), except
+   * the faulting page of a write, which migrates.
+   */
+  private cpuFaultBack(block: number, rel: number, write: boolean): void {
     const base = block * BLOCK_WORDS;
     const resident = this.b.gpuResident;
+    const dup = this.b.readDuplicated;
+    const readMostly = this.advice !== null && (this.advice[block]! & ADVISE_READ_MOSTLY) !== 0;
     this.counters.cpuFaults++;
     // uvm_vm_fault: a throttled CPU sleeps until the throttling period ends, then faults again.
     let pinCpu = false;
@@ -1420,9 +1571,11 @@ export class Engine {
       }
       pinCpu = h === HINT_PIN && this.thr.pinResidency === PROC_CPU;
     }
-    // The prefetcher runs with the CPU as destination: resident there = has data, not on the GPU.
+    // The prefetcher runs with the CPU as destination: resident there = has data, not on the GPU
+    // only (read-duplicated pages are resident on both).
     const cpuRes = this.copyMask;
-    for (let i = 0; i < BLOCK_WORDS; i++) cpuRes[i] = this.b.populated[base + i]! & ~resident[base + i]!;
+    for (let i = 0; i < BLOCK_WORDS; i++)
+      cpuRes[i] = this.b.populated[base + i]! & ~(resident[base + i]! & ~dup[base + i]!);
     this.faulted.fill(0);
     this.faulted[rel >>> 5] = 1 << (rel & 31);
     const m = this.migrate;
@@ -1448,28 +1601,58 @@ export class Engine {
     } else {
       windowPrefetch(inp, Math.max(1, Math.floor(this.p.cpuFaultGrowPages.value)), m, 0);
     }
-    for (let i = 0; i < BLOCK_WORDS; i++) m[i]! &= resident[base + i]!;
+    for (let i = 0; i < BLOCK_WORDS; i++) m[i]! &= resident[base + i]! & ~dup[base + i]!;
     this.charge(T_CPU_FAULT, this.cost.cpuFault());
     for (let i = 0; i < BLOCK_WORDS; i++) this.evMask[i] = m[i]! & this.faulted[i]!;
     this.copyMaskRuns('d2h', block, this.evMask, 'cpu-fault');
     for (let i = 0; i < BLOCK_WORDS; i++) this.evMask[i] = m[i]! & ~this.faulted[i]!;
     this.copyMaskRuns('d2h', block, this.evMask, 'cpu-fault');
-    const res = this.b.cpuAccess(block, m, 0, false);
-    this.charge(T_CPU_FAULT, this.kernelWork(res.kernel));
+    // The pages that move: all of the region, or on a read-mostly block only a written faulting page.
+    let mv = m;
+    if (readMostly) {
+      mv = this.scratch;
+      let dupAny = 0;
+      for (let i = 0; i < BLOCK_WORDS; i++) {
+        const d = m[i]! & ~(write ? this.faulted[i]! : 0);
+        this.dupMask[i] = d;
+        mv[i] = m[i]! & ~d;
+        dupAny |= d;
+      }
+      if (dupAny !== 0) this.duplicateOnCpu(block);
+    }
+    const res = readMostly && !mv.some((w) => w !== 0) ? null : this.b.cpuAccess(block, mv, 0, false);
+    const migratedBack = res === null ? 0 : res.migratedBack;
+    if (res !== null) this.charge(T_CPU_FAULT, this.kernelWork(res.kernel));
     if (this.advice !== null && accessedByMapsAfterMigration(this.advice[block]!, false))
-      this.adviceMap(block, m);
-    this.thr.onMigration(block, m, PROC_CPU, this.now);
+      this.adviceMap(block, mv);
+    if (readMostly) this.thr.onUserMigration(block, m);
+    else this.thr.onMigration(block, m, PROC_CPU, this.now);
     // Pinned in CPU memory: the GPU maps the page remotely from now on.
     if (pinCpu) {
       this.remote[base + (rel >>> 5)]! |= 1 << (rel & 31);
       this.remoteAny = true;
       this.blockGain[block] = ++this.gainGen;
     }
-    this.usedPages -= res.migratedBack;
-    this.counters.pagesMigratedD2H += res.migratedBack;
+    this.usedPages -= migratedBack;
+    this.counters.pagesMigratedD2H += migratedBack;
     let empty = true;
     for (let i = 0; i < BLOCK_WORDS; i++) if (resident[base + i] !== 0) empty = false;
-    this.evictor.onEvicted(block, m, 0, empty);
+    this.evictor.onEvicted(block, mv, 0, empty);
+  }
+
+  /**
+   * Read duplication to the CPU of the pages in `this.dupMask` of `block` (their D2H copies are
+   * charged by the caller): the GPU keeps its copies, its write permission revoked (a PTE write
+   * each and a TLB invalidate, `block_prep_read_duplicate_mapping`); the CPU maps them read-only.
+   */
+  private duplicateOnCpu(block: number): void {
+    const r = this.b.duplicateToCpu(block, this.dupMask, 0);
+    this.charge(T_CPU_FAULT, this.kernelWork(r.kernel));
+    this.charge(T_PTE_UPDATE, this.cost.pteUpdate(r.pages));
+    this.charge(T_TLB_INVALIDATE, this.cost.tlbInvalidate(1));
+    this.counters.readDuplications += r.pages;
+    this.counters.pagesMigratedD2H += r.pages;
+    this.dupAny = true;
   }
 
   private readonly scratch2 = new Uint32Array(BLOCK_WORDS);

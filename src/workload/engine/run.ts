@@ -10,7 +10,12 @@ import { findPlatform, type PlatformParams } from '../cost/platform.ts';
 import { findGenerator, GENERATORS } from '../generators/generators.ts';
 import type { KernelTrace } from '../generators/trace.ts';
 import { type ParamSet, withParam } from '../params.ts';
-import { ADVISE_ACCESSED_BY_GPU, ADVISE_PREFER_CPU, ADVISE_PREFER_GPU } from '../policy/advice.ts';
+import {
+  ADVISE_ACCESSED_BY_GPU,
+  ADVISE_PREFER_CPU,
+  ADVISE_PREFER_GPU,
+  ADVISE_READ_MOSTLY,
+} from '../policy/advice.ts';
 import { findPolicy, type PolicyParams } from '../policy/presets.ts';
 import { FastBackend } from '../residency/fast-backend.ts';
 import type { Step, WorkloadSpec } from '../spec.ts';
@@ -145,7 +150,8 @@ export function runWorkload(spec: WorkloadSpec, opts: RunOptions = {}): RunResul
     const bits =
       (a.preferredLocation === 'gpu' ? ADVISE_PREFER_GPU : 0) |
       (a.preferredLocation === 'cpu' ? ADVISE_PREFER_CPU : 0) |
-      (a.accessedBy === 'gpu' ? ADVISE_ACCESSED_BY_GPU : 0);
+      (a.accessedBy === 'gpu' ? ADVISE_ACCESSED_BY_GPU : 0) |
+      (a.readMostly === true ? ADVISE_READ_MOSTLY : 0);
     if (bits === 0) continue;
     const r = first.get(a.name)!;
     for (let b = r.first >>> BLOCK_SHIFT; b < Math.ceil((r.first + r.pages) / BLOCK_PAGES); b++) {

@@ -24,16 +24,29 @@ import {
   PMD_SIZE,
   PROT_READ,
   PROT_WRITE,
+  VM_WRITE,
 } from '../../mm/constants.ts';
 import type { KernelWorkCounts } from '../../mm/costs.ts';
+import type { MmuNotifierRange } from '../../mm/mmu-notifier.ts';
 import { findEntry } from '../../mm/page-table.ts';
 import type { Process } from '../../mm/process.ts';
 import { isDevicePrivateKind, PTE_KIND_MASK, PTE_LEAF, PTE_PRESENT } from '../../mm/pte.ts';
+import {
+  MmuIntervalNotifier,
+  mmuIntervalNotifierInsert,
+  mmuIntervalNotifierRemove,
+  mmuIntervalReadBegin,
+  mmuIntervalReadRetry,
+  mmuIntervalSetSeq,
+} from '../../notifier/interval-notifier.ts';
 import type { PlatformParams } from '../cost/platform.ts';
 import type {
   BackendCounters,
+  Collapse,
   CpuAccess,
+  CpuDuplication,
   Eviction,
+  FirstTouch,
   GpuMigration,
   KernelWork,
   MigrationCause,
@@ -44,7 +57,24 @@ import { machineCosts } from './machine-costs.ts';
 
 /** {@link ResidencyBackend} with operations that take simulated time on a real kernel. */
 export interface AsyncResidencyBackend
-  extends Omit<ResidencyBackend, 'migrateToGpu' | 'evictToCpu' | 'cpuAccess'> {
+  extends Omit<
+    ResidencyBackend,
+    | 'migrateToGpu'
+    | 'evictToCpu'
+    | 'cpuAccess'
+    | 'duplicateToGpu'
+    | 'collapseOnGpu'
+    | 'duplicateToCpu'
+    | 'gpuFirstTouch'
+  > {
+  /** @see ResidencyBackend.gpuFirstTouch */
+  gpuFirstTouch(block: number): Promise<FirstTouch>;
+  /** @see ResidencyBackend.duplicateToCpu */
+  duplicateToCpu(block: number, mask: Uint32Array, maskOff: number): Promise<CpuDuplication>;
+  /** @see ResidencyBackend.duplicateToGpu */
+  duplicateToGpu(block: number, mask: Uint32Array, maskOff: number): Promise<GpuMigration>;
+  /** @see ResidencyBackend.collapseOnGpu */
+  collapseOnGpu(block: number, mask: Uint32Array, maskOff: number): Promise<Collapse>;
   /** @see ResidencyBackend.migrateToGpu */
   migrateToGpu(
     block: number,
@@ -102,6 +132,17 @@ export class FunctionalBackend implements AsyncResidencyBackend {
   readonly cpuMapped: Uint32Array;
   readonly populated: Uint32Array;
   readonly gpuTouched: Uint8Array;
+  /**
+   * Read-duplicated pages: the device copies the driver holds. The driver watches each with an
+   * interval notifier of its own (one page each, {@link dupWatch}): any invalidation of the page
+   * — whatever changes the CPU's mapping, a write-protection lift included — drops the copy in
+   * the callback.
+   */
+  readonly readDuplicated: Uint32Array;
+  /** The interval notifiers watching read-duplicated pages, by page number of the footprint. */
+  private readonly dupWatch = new Map<number, MmuIntervalNotifier>();
+  /** CPU-mapped pages whose VMA the driver write-protected (read from the VMAs). */
+  readonly cpuReadOnly: Uint32Array;
   readonly counters: BackendCounters = { invalidations: 0, ebusyRetries: 0 };
   /** What the attached oracles reported, in order. */
   readonly violations: FunctionalViolation[];
@@ -128,6 +169,8 @@ export class FunctionalBackend implements AsyncResidencyBackend {
     this.cpuMapped = new Uint32Array(words);
     this.populated = new Uint32Array(words);
     this.gpuTouched = new Uint8Array(this.blockCount);
+    this.readDuplicated = new Uint32Array(words);
+    this.cpuReadOnly = new Uint32Array(words);
   }
 
   /**
@@ -216,21 +259,40 @@ export class FunctionalBackend implements AsyncResidencyBackend {
     this.state.fill(NONE, n);
   }
 
-  /** Rewrites the bitmaps of `block` from the page table. */
+  /** Rewrites the bitmaps of `block` from the page table, the VMAs and the device's mirror. */
   private syncBlock(block: number): void {
     this.readBlock(block);
     const base = block * BLOCK_WORDS;
+    const mm = this.process.mm;
+    let vmaEnd = -1;
+    let writable = true;
     for (let i = 0; i < BLOCK_WORDS; i++) {
       let gpu = 0;
       let cpu = 0;
       let pop = 0;
+      let ro = 0;
+      let dup = 0;
+      const had = this.readDuplicated[base + i]!;
       for (let b = 0; b < 32; b++) {
-        const s = this.state[i * 32 + b]!;
+        const p = i * 32 + b;
+        const s = this.state[p]!;
         if (s === GPU) gpu |= 1 << b;
-        if (s === CPU) cpu |= 1 << b;
+        if (s === CPU) {
+          cpu |= 1 << b;
+          const a = this.addr(block, p);
+          if (a >= vmaEnd) {
+            const vma = mm.vmaLookup(a);
+            vmaEnd = vma === null ? a + PAGE_SIZE : vma.end;
+            writable = vma !== null && (vma.flags & VM_WRITE) !== 0;
+          }
+          if (!writable) ro |= 1 << b;
+          if (((had >>> b) & 1) === 1) dup |= 1 << b;
+        }
         if (s !== NONE) pop |= 1 << b;
       }
-      this.gpuResident[base + i] = gpu >>> 0;
+      this.readDuplicated[base + i] = dup >>> 0;
+      this.cpuReadOnly[base + i] = ro >>> 0;
+      this.gpuResident[base + i] = (gpu | dup) >>> 0;
       this.cpuMapped[base + i] = cpu >>> 0;
       // Data once written stays somewhere (the model never drops pages).
       this.populated[base + i] = (this.populated[base + i]! | pop) >>> 0;
@@ -292,14 +354,10 @@ export class FunctionalBackend implements AsyncResidencyBackend {
     }
     const before = this.work();
     const wasResident = this.countResident(block);
-    const firstTouch = this.gpuTouched[block] === 0 && want.some((x) => x !== 0);
-    if (firstTouch) {
-      // The GPU's first touch of the block: the driver mirrors the block's CPU mappings
-      // (hmm_range_fault without faulting), as a driver DMA-maps them.
-      this.gpuTouched[block] = 1;
-      const r = await this.file.snapshot(this.addr(block, 0), this.blockPages(block));
-      if (r.ret !== 0) throw new Error(`functional tier: SNAPSHOT of block ${block} failed (${r.ret})`);
-    }
+    // The GPU's first touch of the block: the driver mirrors the block's CPU mappings
+    // (hmm_range_fault without faulting), as a driver DMA-maps them.
+    const firstTouch = await this.firstTouch(block, want);
+    await this.liftProtection(block, want);
     await FunctionalBackend.forRuns(want, async (first, count) => {
       const r = await this.file.migrateToDev(this.addr(block, first), count);
       if (r.ret !== 0)
@@ -307,6 +365,18 @@ export class FunctionalBackend implements AsyncResidencyBackend {
           `functional tier: MIGRATE_TO_DEV of block ${block} pages ${first}+${count} failed (${r.ret})`,
         );
     });
+    return this.gpuMigrationResult(block, before, wasResident, cpuUnmapped, zeroed, firstTouch);
+  }
+
+  /** What a move or copy of pages of `block` to the GPU did, read back from the kernel. */
+  private gpuMigrationResult(
+    block: number,
+    before: KernelWorkCounts,
+    wasResident: number,
+    cpuUnmapped: number,
+    zeroed: number,
+    firstTouch: boolean,
+  ): GpuMigration {
     this.syncBlock(block);
     const pages = this.countResident(block) - wasResident;
     const kernel = this.workSince(before);
@@ -322,11 +392,206 @@ export class FunctionalBackend implements AsyncResidencyBackend {
     };
   }
 
+  /** The GPU's first touch of `block`: the driver mirrors the block's CPU mappings (SNAPSHOT). */
+  private async firstTouch(block: number, want: Uint32Array): Promise<boolean> {
+    if (this.gpuTouched[block] !== 0 || !want.some((x) => x !== 0)) return false;
+    this.gpuTouched[block] = 1;
+    const r = await this.file.snapshot(this.addr(block, 0), this.blockPages(block));
+    if (r.ret !== 0) throw new Error(`functional tier: SNAPSHOT of block ${block} failed (${r.ret})`);
+    return true;
+  }
+
+  /**
+   * Starts watching page `q` of `block` (an interval notifier over its 4 KiB whose callback drops
+   * the device copy); returns the sequence number to check the copy against.
+   */
+  private async watch(block: number, q: number): Promise<number> {
+    const key = block * BLOCK_PAGES + q;
+    let sub = this.dupWatch.get(key);
+    if (sub === undefined) {
+      sub = new MmuIntervalNotifier();
+      const word = block * BLOCK_WORDS + (q >>> 5);
+      const bit = 1 << (q & 31);
+      const ret = await mmuIntervalNotifierInsert(sub, this.process.mm, this.addr(block, q), PAGE_SIZE, {
+        invalidate: (s: MmuIntervalNotifier, _range: MmuNotifierRange, curSeq: number): boolean => {
+          mmuIntervalSetSeq(s, curSeq);
+          this.readDuplicated[word]! &= ~bit;
+          return true;
+        },
+      });
+      if (ret !== 0) throw new Error(`functional tier: mmu_interval_notifier_insert failed (${ret})`);
+      this.dupWatch.set(key, sub);
+    }
+    return mmuIntervalReadBegin(sub);
+  }
+
+  /** Stops watching the pages of `block` whose device copy is gone. */
+  private async unwatchDropped(block: number): Promise<void> {
+    for (let q = 0; q < BLOCK_PAGES; q++) {
+      const key = block * BLOCK_PAGES + q;
+      const sub = this.dupWatch.get(key);
+      if (sub === undefined) continue;
+      if (((this.readDuplicated[block * BLOCK_WORDS + (q >>> 5)]! >>> (q & 31)) & 1) === 1) continue;
+      this.dupWatch.delete(key);
+      await mmuIntervalNotifierRemove(sub);
+    }
+  }
+
+  /**
+   * Lifts the CPU's write protection of the pages of `m` of `block` that have it (mprotect back to
+   * read-write, per run: a PROTECTION_VMA invalidation, which drops the device's mirror of them);
+   * returns the pages lifted. Read-only VMAs hold CPU-mapped pages only: every path that takes a
+   * page away from the CPU lifts its protection first.
+   */
+  private async liftProtection(block: number, m: Uint32Array): Promise<number> {
+    const base = block * BLOCK_WORDS;
+    const wp = new Uint32Array(BLOCK_WORDS);
+    let n = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      wp[i] = m[i]! & this.cpuReadOnly[base + i]!;
+      n += popcount(wp[i]!);
+    }
+    if (n === 0) return 0;
+    await FunctionalBackend.forRuns(wp, async (first, count) => {
+      const p = await this.process.mprotect(
+        this.addr(block, first),
+        count * PAGE_SIZE,
+        PROT_READ | PROT_WRITE,
+      );
+      if (p !== 0)
+        throw new Error(`functional tier: mprotect(PROT_READ|PROT_WRITE) of block ${block} failed (${p})`);
+    });
+    await this.unwatchDropped(block);
+    this.syncBlock(block);
+    return n;
+  }
+
+  /**
+   * Read duplication, per run: the driver write-protects the CPU's mapping (`mprotect` to
+   * PROT_READ stands in for nvidia-uvm's revocation of CPU write on its own VMA: a
+   * PROTECTION_VMA invalidation), then the device faults the pages in read-only and copies them
+   * (dmirror READ: `hmm_range_fault` fills its mirror). The CPU page stays mapped, read-only.
+   */
+  async duplicateToGpu(block: number, mask: Uint32Array, maskOff: number): Promise<GpuMigration> {
+    this.syncBlock(block);
+    const base = block * BLOCK_WORDS;
+    const want = this.tmp;
+    let cpuUnmapped = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      want[i] = mask[maskOff + i]! & ~this.gpuResident[base + i]! & this.populated[base + i]!;
+      cpuUnmapped += popcount(want[i]! & this.cpuMapped[base + i]! & ~this.cpuReadOnly[base + i]!);
+    }
+    const before = this.work();
+    const wasResident = this.countResident(block);
+    const firstTouch = await this.firstTouch(block, want);
+    await this.protectAndCopy(block, want);
+    return this.gpuMigrationResult(block, before, wasResident, cpuUnmapped, 0, firstTouch);
+  }
+
+  /** The GPU's first remote mapping in `block`: the driver mirrors the block's CPU mappings (SNAPSHOT). */
+  async gpuFirstTouch(block: number): Promise<FirstTouch> {
+    const before = this.work();
+    const touched = await this.firstTouch(block, ALL_PAGES);
+    return { dmaMapped: touched ? this.blockPages(block) : 0, kernel: this.workSince(before) };
+  }
+
+  /**
+   * Read duplication to the CPU (a CPU read fault on a read-mostly block): the pages come back
+   * through real CPU faults (the device's `migrate_to_ram`), then the device takes its copies
+   * again as {@link duplicateToGpu} does, so both hold the page and the CPU maps it read-only.
+   */
+  async duplicateToCpu(block: number, mask: Uint32Array, maskOff: number): Promise<CpuDuplication> {
+    this.syncBlock(block);
+    const base = block * BLOCK_WORDS;
+    const want = this.tmp;
+    let pages = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      want[i] = mask[maskOff + i]! & this.gpuResident[base + i]! & ~this.readDuplicated[base + i]!;
+      pages += popcount(want[i]!);
+    }
+    const before = this.work();
+    if (pages > 0) {
+      await FunctionalBackend.forRuns(want, async (first, count) => {
+        for (let q = first; q < first + count; q++) await this.process.read(this.addr(block, q), WORD.length);
+      });
+      await this.protectAndCopy(block, want);
+    }
+    this.syncBlock(block);
+    const kernel = this.workSince(before);
+    this.counters.invalidations += kernel.callbacks;
+    return { pages, kernel };
+  }
+
+  /**
+   * Per run of `want` (pages of `block` mapped on the CPU): write-protects the CPU's mapping,
+   * starts watching each page, and lets the device read the run (its copy); sets the pages'
+   * read-duplicated bits unless an invalidation came in between.
+   */
+  private async protectAndCopy(block: number, want: Uint32Array): Promise<void> {
+    const base = block * BLOCK_WORDS;
+    await FunctionalBackend.forRuns(want, async (first, count) => {
+      const addr = this.addr(block, first);
+      const p = await this.process.mprotect(addr, count * PAGE_SIZE, PROT_READ);
+      if (p !== 0) throw new Error(`functional tier: mprotect(PROT_READ) of block ${block} failed (${p})`);
+      // The copies are watched from before they are taken (mmu_interval_read_begin … retry).
+      const seqs: number[] = [];
+      for (let q = first; q < first + count; q++) seqs.push(await this.watch(block, q));
+      const r = await this.file.read(addr, count);
+      if (r.ret !== 0)
+        throw new Error(`functional tier: READ of block ${block} pages ${first}+${count} failed (${r.ret})`);
+      for (let q = first; q < first + count; q++) {
+        const sub = this.dupWatch.get(block * BLOCK_PAGES + q)!;
+        if (!mmuIntervalReadRetry(sub, seqs[q - first]!))
+          this.readDuplicated[base + (q >>> 5)]! |= 1 << (q & 31);
+      }
+    });
+    await this.unwatchDropped(block);
+  }
+
+  /**
+   * A GPU write to read-duplicated pages, per run: the CPU's write protection is lifted
+   * (`mprotect` back to read-write: a PROTECTION_VMA invalidation, which drops the device's
+   * mirror), and the pages move to the device (`migrate_vma`: the CPU copy is unmapped and freed).
+   */
+  async collapseOnGpu(block: number, mask: Uint32Array, maskOff: number): Promise<Collapse> {
+    this.syncBlock(block);
+    const base = block * BLOCK_WORDS;
+    const want = this.tmp;
+    let cpuUnmapped = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      want[i] = mask[maskOff + i]! & this.readDuplicated[base + i]!;
+      cpuUnmapped += popcount(want[i]! & this.cpuMapped[base + i]!);
+    }
+    const before = this.work();
+    // liftProtection drops the mirror, so the copies are forgotten first: the pages move now.
+    const moving = want.slice();
+    await this.liftProtection(block, moving);
+    await FunctionalBackend.forRuns(moving, async (first, count) => {
+      const r = await this.file.migrateToDev(this.addr(block, first), count);
+      if (r.ret !== 0)
+        throw new Error(`functional tier: MIGRATE_TO_DEV (collapse) of block ${block} failed (${r.ret})`);
+    });
+    this.syncBlock(block);
+    let pages = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) pages += popcount(moving[i]! & this.gpuResident[base + i]!);
+    const kernel = this.workSince(before);
+    this.counters.invalidations += kernel.callbacks;
+    return { pages, cpuUnmapped, kernel };
+  }
+
   async evictToCpu(block: number, mask: Uint32Array, maskOff: number): Promise<Eviction> {
     this.syncBlock(block);
     const base = block * BLOCK_WORDS;
     const t = this.tmp;
-    for (let i = 0; i < BLOCK_WORDS; i++) t[i] = mask[maskOff + i]! & this.gpuResident[base + i]!;
+    // Read-duplicated pages: the device frees its copy; the CPU's (read-only) stays as it is.
+    let dropped = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      const dup = mask[maskOff + i]! & this.readDuplicated[base + i]!;
+      dropped += popcount(dup);
+      this.readDuplicated[base + i]! &= ~dup;
+      t[i] = mask[maskOff + i]! & this.gpuResident[base + i]! & ~dup;
+    }
+    if (dropped > 0) await this.unwatchDropped(block);
     const before = this.work();
     const wasResident = this.countResident(block);
     const runs = await FunctionalBackend.forRuns(t, async (first, count) => {
@@ -339,7 +604,7 @@ export class FunctionalBackend implements AsyncResidencyBackend {
     this.syncBlock(block);
     const kernel = this.workSince(before);
     this.counters.invalidations += kernel.callbacks;
-    return { pages: wasResident - this.countResident(block), runs, kernel };
+    return { pages: wasResident - this.countResident(block), dropped, runs, kernel };
   }
 
   async cpuAccess(block: number, mask: Uint32Array, maskOff: number, write: boolean): Promise<CpuAccess> {
@@ -353,6 +618,11 @@ export class FunctionalBackend implements AsyncResidencyBackend {
     }
     const before = this.work();
     const wasResident = this.countResident(block);
+    // A write to a write-protected page: the protection is lifted first (mprotect back to
+    // read-write stands in for nvidia-uvm's CPU write fault on its own VMA). Its PROTECTION_VMA
+    // invalidation reaches the device through the interval notifier and drops the device's copy.
+    const writeProtected = write ? await this.liftProtection(block, m) : 0;
+    const droppedCopies = wasResident - this.countResident(block);
     await FunctionalBackend.forRuns(m, async (first, count) => {
       const addr = this.addr(block, first);
       // One word per page: a real CPU access of every page of the run, in address order.
@@ -368,13 +638,15 @@ export class FunctionalBackend implements AsyncResidencyBackend {
     const runs: number[] = [];
     // Each device-private page the CPU touched came back through its own fault (migrate_to_ram
     // of the faulting page): one transfer per page.
-    const migratedBack = wasResident - this.countResident(block);
+    const migratedBack = wasResident - droppedCopies - this.countResident(block);
     for (let i = 0; i < migratedBack; i++) runs.push(1);
     return {
       migratedBack,
       runs,
       populated,
-      faults: this.machine.work.pageFaults - before.pageFaults,
+      collapsed: droppedCopies,
+      // The write-protection faults the mprotect stands in for, and the real ones.
+      faults: writeProtected + this.machine.work.pageFaults - before.pageFaults,
       kernel,
     };
   }
@@ -396,6 +668,8 @@ export class FunctionalBackend implements AsyncResidencyBackend {
    * frame given back), and gives the machine's memory back.
    */
   async close(): Promise<void> {
+    for (const sub of this.dupWatch.values()) await mmuIntervalNotifierRemove(sub);
+    this.dupWatch.clear();
     await this.file.close();
     await this.process.exit();
     for (const o of this.oracleInstances) o.atEnd?.();
@@ -403,6 +677,9 @@ export class FunctionalBackend implements AsyncResidencyBackend {
     this.machine.dispose();
   }
 }
+
+/** A mask of every page of a block. */
+const ALL_PAGES = new Uint32Array(BLOCK_WORDS).fill(0xffffffff);
 
 /** The word a CPU access reads or writes in each page. */
 const WORD = new Uint8Array([0x5a, 0x5a, 0x5a, 0x5a]);

@@ -11,8 +11,11 @@
  */
 import type {
   BackendCounters,
+  Collapse,
   CpuAccess,
+  CpuDuplication,
   Eviction,
+  FirstTouch,
   GpuMigration,
   KernelWork,
   MigrationCause,
@@ -26,6 +29,8 @@ export interface BlockBitmaps {
   readonly gpuResident: Uint32Array;
   readonly cpuMapped: Uint32Array;
   readonly populated: Uint32Array;
+  readonly readDuplicated: Uint32Array;
+  readonly cpuReadOnly: Uint32Array;
 }
 
 /** One recorded backend call, with what the recorded backend returned and left behind. */
@@ -36,6 +41,33 @@ export type BackendCall =
       readonly mask: Uint32Array;
       readonly cause: MigrationCause;
       readonly result: GpuMigration;
+      readonly after: BlockBitmaps;
+    }
+  | {
+      readonly op: 'duplicateToGpu';
+      readonly block: number;
+      readonly mask: Uint32Array;
+      readonly result: GpuMigration;
+      readonly after: BlockBitmaps;
+    }
+  | {
+      readonly op: 'collapseOnGpu';
+      readonly block: number;
+      readonly mask: Uint32Array;
+      readonly result: Collapse;
+      readonly after: BlockBitmaps;
+    }
+  | {
+      readonly op: 'duplicateToCpu';
+      readonly block: number;
+      readonly mask: Uint32Array;
+      readonly result: CpuDuplication;
+      readonly after: BlockBitmaps;
+    }
+  | {
+      readonly op: 'gpuFirstTouch';
+      readonly block: number;
+      readonly result: FirstTouch;
       readonly after: BlockBitmaps;
     }
   | {
@@ -55,7 +87,7 @@ export type BackendCall =
     };
 
 function blockBitmaps(
-  b: Pick<ResidencyBackend, 'gpuResident' | 'cpuMapped' | 'populated'>,
+  b: Pick<ResidencyBackend, 'gpuResident' | 'cpuMapped' | 'populated' | 'readDuplicated' | 'cpuReadOnly'>,
   block: number,
 ): BlockBitmaps {
   const a = block * BLOCK_WORDS;
@@ -63,6 +95,9 @@ function blockBitmaps(
     gpuResident: b.gpuResident.slice(a, a + BLOCK_WORDS),
     cpuMapped: b.cpuMapped.slice(a, a + BLOCK_WORDS),
     populated: b.populated.slice(a, a + BLOCK_WORDS),
+    readDuplicated: b.readDuplicated.slice(a, a + BLOCK_WORDS),
+    // Read-only matters where the CPU maps the page.
+    cpuReadOnly: b.cpuReadOnly.slice(a, a + BLOCK_WORDS).map((w, i) => w & b.cpuMapped[a + i]!),
   };
 }
 
@@ -94,6 +129,41 @@ export class RecordingBackend implements ResidencyBackend {
   }
   get gpuTouched(): Uint8Array {
     return this.inner.gpuTouched;
+  }
+  get readDuplicated(): Uint32Array {
+    return this.inner.readDuplicated;
+  }
+  get cpuReadOnly(): Uint32Array {
+    return this.inner.cpuReadOnly;
+  }
+  duplicateToGpu(block: number, mask: Uint32Array, maskOff: number): GpuMigration {
+    const m = mask.slice(maskOff, maskOff + BLOCK_WORDS);
+    const result = this.inner.duplicateToGpu(block, mask, maskOff);
+    this.calls.push({
+      op: 'duplicateToGpu',
+      block,
+      mask: m,
+      result: { ...result, kernel: { ...result.kernel } },
+      after: blockBitmaps(this.inner, block),
+    });
+    return result;
+  }
+  duplicateToCpu(block: number, mask: Uint32Array, maskOff: number): CpuDuplication {
+    const m = mask.slice(maskOff, maskOff + BLOCK_WORDS);
+    const result = this.inner.duplicateToCpu(block, mask, maskOff);
+    this.calls.push({ op: 'duplicateToCpu', block, mask: m, result, after: blockBitmaps(this.inner, block) });
+    return result;
+  }
+  gpuFirstTouch(block: number): FirstTouch {
+    const result = this.inner.gpuFirstTouch(block);
+    this.calls.push({ op: 'gpuFirstTouch', block, result, after: blockBitmaps(this.inner, block) });
+    return result;
+  }
+  collapseOnGpu(block: number, mask: Uint32Array, maskOff: number): Collapse {
+    const m = mask.slice(maskOff, maskOff + BLOCK_WORDS);
+    const result = this.inner.collapseOnGpu(block, mask, maskOff);
+    this.calls.push({ op: 'collapseOnGpu', block, mask: m, result, after: blockBitmaps(this.inner, block) });
+    return result;
   }
   get counters(): BackendCounters {
     return this.inner.counters;
@@ -163,7 +233,7 @@ export interface LockstepReport {
   /** Disagreements of the first divergent call (empty when the tiers agree throughout). */
   readonly divergences: readonly Divergence[];
   /** The functional backend's results, in call order (as far as replayed). */
-  readonly results: readonly (GpuMigration | Eviction | CpuAccess)[];
+  readonly results: readonly (GpuMigration | Eviction | CpuAccess | Collapse | CpuDuplication | FirstTouch)[];
   /** Kernel work summed over the replayed calls, per tier. */
   readonly kernel: { readonly recorded: KernelWork; readonly functional: KernelWork };
 }
@@ -203,13 +273,17 @@ export async function replayLockstep(
   functional: AsyncResidencyBackend,
   fields: LockstepFields = {},
 ): Promise<LockstepReport> {
-  const results: (GpuMigration | Eviction | CpuAccess)[] = [];
+  const results: (GpuMigration | Eviction | CpuAccess | Collapse | CpuDuplication | FirstTouch)[] = [];
   let recordedWork = NO_WORK;
   let functionalWork = NO_WORK;
   for (let i = 0; i < calls.length; i++) {
     const c = calls[i]!;
-    let got: GpuMigration | Eviction | CpuAccess;
+    let got: GpuMigration | Eviction | CpuAccess | Collapse | CpuDuplication | FirstTouch;
     if (c.op === 'migrateToGpu') got = await functional.migrateToGpu(c.block, c.mask, 0, c.cause);
+    else if (c.op === 'duplicateToGpu') got = await functional.duplicateToGpu(c.block, c.mask, 0);
+    else if (c.op === 'collapseOnGpu') got = await functional.collapseOnGpu(c.block, c.mask, 0);
+    else if (c.op === 'duplicateToCpu') got = await functional.duplicateToCpu(c.block, c.mask, 0);
+    else if (c.op === 'gpuFirstTouch') got = await functional.gpuFirstTouch(c.block);
     else if (c.op === 'evictToCpu') got = await functional.evictToCpu(c.block, c.mask, 0);
     else got = await functional.cpuAccess(c.block, c.mask, 0, c.write);
     results.push(got);
@@ -231,6 +305,8 @@ export async function replayLockstep(
     diff('gpuResident', c.after.gpuResident, after.gpuResident);
     diff('cpuMapped', c.after.cpuMapped, after.cpuMapped);
     diff('populated', c.after.populated, after.populated);
+    diff('readDuplicated', c.after.readDuplicated, after.readDuplicated);
+    diff('cpuReadOnly', c.after.cpuReadOnly, after.cpuReadOnly);
     if (divergences.length > 0)
       return {
         replayed: i + 1,

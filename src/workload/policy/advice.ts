@@ -13,9 +13,10 @@
  * 5. a preferred location (the CPU) is set → the page stays there, mapped remotely;
  * 6. otherwise → migrate to the GPU.
  *
- * Read duplication (cudaMemAdviseSetReadMostly) is the step before 1 in the driver; the model
- * does not have it (a page is resident in one place in both tiers; the driver itself has no read
- * duplication for HMM, `uvm_hmm.c`: "TODO: Bug 3660922").
+ * Read duplication (cudaMemAdviseSetReadMostly) is the step before 1 in the driver: on a
+ * read-mostly range (`uvm_va_policy_is_read_duplicate`) a read or prefetch fault always copies the
+ * page to the faulting processor and any other access gives it a local copy, so none of steps 1–6
+ * applies; see {@link splitReadDuplicate}.
  * @module
  */
 import { BLOCK_WORDS } from '../units.ts';
@@ -26,6 +27,38 @@ export const ADVISE_PREFER_GPU = 1;
 export const ADVISE_PREFER_CPU = 2;
 /** cudaMemAdviseSetAccessedBy(GPU). */
 export const ADVISE_ACCESSED_BY_GPU = 4;
+/** cudaMemAdviseSetReadMostly (`UVM_READ_DUPLICATION_ENABLED`). */
+export const ADVISE_READ_MOSTLY = 8;
+
+/**
+ * How the driver services the pages `bring` (block-relative words: faulted and prefetched pages
+ * of one block that are not GPU-resident) of a read-mostly block, after
+ * `block_select_processor_residency` (read duplication first: the faulting processor, whatever the
+ * preferred location or accessed-by) and `uvm_va_block_service_copy`: pages whose highest access
+ * is READ or PREFETCH (`written` clear; prefetched pages get the PREFETCH type) are
+ * read-duplicated (`uvm_va_block_make_resident_read_duplicate`, transfer mode COPY) when they hold
+ * data in system memory; the others — written pages, and pages resident nowhere, which
+ * `block_copy_set_first_touch_residency` populates at the destination without a second copy —
+ * migrate as usual. Writes `dupOut` (pages to duplicate) and removes them from `bring`; returns
+ * their number.
+ */
+export function splitReadDuplicate(
+  bring: Uint32Array,
+  written: Uint32Array,
+  populated: Uint32Array,
+  populatedOff: number,
+  dupOut: Uint32Array,
+): number {
+  let n = 0;
+  for (let i = 0; i < BLOCK_WORDS; i++) {
+    const d = bring[i]! & ~written[i]! & populated[populatedOff + i]!;
+    dupOut[i] = d;
+    if (d === 0) continue;
+    bring[i] = bring[i]! & ~d;
+    for (let w = d; w !== 0; w &= w - 1) n++;
+  }
+  return n;
+}
 
 /**
  * Splits the faulted pages of one block (`faulted`, block-relative words, none GPU-resident) by

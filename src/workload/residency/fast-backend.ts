@@ -9,8 +9,11 @@
  */
 import type {
   BackendCounters,
+  Collapse,
   CpuAccess,
+  CpuDuplication,
   Eviction,
+  FirstTouch,
   GpuMigration,
   KernelWork,
   MigrationCause,
@@ -113,6 +116,55 @@ export function migrateVmaWork(
   return out;
 }
 
+/**
+ * The kernel's work for changing the CPU's write protection of the pages of `m` (one block, words
+ * at 0) to `readOnly`, the way `mprotect` does it on the functional tier: the pages whose
+ * protection changes form VMA spans (maximal runs inside each run of `m`; pages already so
+ * protected are skipped, as mprotect skips VMAs whose flags do not change), and each span costs
+ * one PROTECTION_VMA invalidation (one notifier callback) and one TLB flush when a page of it is
+ * mapped. The driver watches each read-duplicated page with an interval notifier of its own
+ * (`dup`), so an invalidation of a span also calls back once per such page in it. `ro`, `mapped`
+ * and `dup` are read at words `off…`; the counts are added to `out`.
+ */
+export function protectWork(
+  m: Uint32Array,
+  ro: Uint32Array,
+  mapped: Uint32Array,
+  dup: Uint32Array,
+  off: number,
+  readOnly: boolean,
+  out: Mutable<KernelWork>,
+): void {
+  let inSpan = false;
+  let spanMapped = false;
+  for (let p = 0; p <= BLOCK_PAGES; p++) {
+    const w = p >>> 5;
+    const b = p & 31;
+    const change =
+      p < BLOCK_PAGES &&
+      ((m[w]! >>> b) & 1) === 1 &&
+      (((ro[off + w]! & mapped[off + w]!) >>> b) & 1) !== +readOnly;
+    if (change) {
+      if (!inSpan) {
+        inSpan = true;
+        spanMapped = false;
+      }
+      if (((mapped[off + w]! >>> b) & 1) === 1) spanMapped = true;
+      if (((dup[off + w]! >>> b) & 1) === 1) out.callbacks++;
+    } else if (inSpan) {
+      inSpan = false;
+      out.callbacks++;
+      if (spanMapped) out.shootdowns++;
+    }
+  }
+}
+
+/** True when some page of `m` (one block, words at 0) is mapped read-only (words at `off`). */
+function anyReadOnly(m: Uint32Array, ro: Uint32Array, mapped: Uint32Array, off: number): boolean {
+  for (let i = 0; i < BLOCK_WORDS; i++) if ((m[i]! & ro[off + i]! & mapped[off + i]!) !== 0) return true;
+  return false;
+}
+
 /** The fast tier's {@link ResidencyBackend}. */
 export class FastBackend implements ResidencyBackend {
   readonly tier = 'fast';
@@ -124,6 +176,8 @@ export class FastBackend implements ResidencyBackend {
   // 1 where the block's GPU copy is one 2 MiB device folio (it arrived as one compound hole):
   // evicting all of it then moves one folio, as migrate_vma does on the functional tier.
   private readonly gpuFolio: Uint8Array;
+  readonly readDuplicated: Uint32Array;
+  readonly cpuReadOnly: Uint32Array;
   readonly counters: BackendCounters = { invalidations: 0, ebusyRetries: 0 };
   private readonly tmp = new Uint32Array(BLOCK_WORDS);
   private readonly want = new Uint32Array(BLOCK_WORDS);
@@ -157,6 +211,8 @@ export class FastBackend implements ResidencyBackend {
     this.populated = new Uint32Array(words);
     this.gpuTouched = new Uint8Array(this.blockCount);
     this.gpuFolio = new Uint8Array(this.blockCount);
+    this.readDuplicated = new Uint32Array(words);
+    this.cpuReadOnly = new Uint32Array(words);
   }
 
   /** Pages of block `b` inside the footprint. */
@@ -179,7 +235,12 @@ export class FastBackend implements ResidencyBackend {
     // The kernel's work is read off the state before the move.
     const kernel = this.work;
     if (any === 0) Object.assign(kernel, NO_KERNEL_WORK);
-    else migrateVmaWork(want, cpuMapped, populated, this.blockPages(block), base, kernel);
+    else {
+      migrateVmaWork(want, cpuMapped, populated, this.blockPages(block), base, kernel);
+      // Write-protected pages (read duplication) get their protection lifted first.
+      if (anyReadOnly(want, this.cpuReadOnly, cpuMapped, base))
+        protectWork(want, this.cpuReadOnly, cpuMapped, this.readDuplicated, base, false, kernel);
+    }
     let pages = 0;
     let cpuUnmapped = 0;
     let zeroed = 0;
@@ -192,9 +253,16 @@ export class FastBackend implements ResidencyBackend {
         zeroed += popcount32(w & ~populated[base + i]!);
         resident[base + i]! |= w;
         cpuMapped[base + i]! &= ~w;
+        this.cpuReadOnly[base + i]! &= ~w;
         populated[base + i]! |= w;
       }
     }
+    return this.finishMigration(block, pages, cpuUnmapped, zeroed);
+  }
+
+  /** Fills the reused migration result (first touch, DMA map, invalidations). */
+  private finishMigration(block: number, pages: number, cpuUnmapped: number, zeroed: number): GpuMigration {
+    const kernel = this.work;
     const firstTouch = pages > 0 && this.gpuTouched[block] === 0;
     if (firstTouch) this.gpuTouched[block] = 1;
     if (pages === BLOCK_PAGES && kernel.folios === 1) this.gpuFolio[block] = 1;
@@ -210,49 +278,173 @@ export class FastBackend implements ResidencyBackend {
     return r;
   }
 
+  duplicateToGpu(block: number, mask: Uint32Array, maskOff: number): GpuMigration {
+    const base = block * BLOCK_WORDS;
+    const want = this.want;
+    for (let i = 0; i < BLOCK_WORDS; i++)
+      want[i] = mask[maskOff + i]! & ~this.gpuResident[base + i]! & this.populated[base + i]!;
+    Object.assign(this.work, NO_KERNEL_WORK);
+    protectWork(want, this.cpuReadOnly, this.cpuMapped, this.readDuplicated, base, true, this.work);
+    let pages = 0;
+    let revoked = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      const w = want[i]!;
+      if (w === 0) continue;
+      pages += popcount32(w);
+      // block_prep_read_duplicate_mapping: write revoked from the CPU where it could write.
+      revoked += popcount32(w & this.cpuMapped[base + i]! & ~this.cpuReadOnly[base + i]!);
+      this.gpuResident[base + i]! |= w;
+      this.readDuplicated[base + i]! |= w;
+      this.cpuReadOnly[base + i]! |= w & this.cpuMapped[base + i]!;
+    }
+    return this.finishMigration(block, pages, revoked, 0);
+  }
+
+  collapseOnGpu(block: number, mask: Uint32Array, maskOff: number): Collapse {
+    const base = block * BLOCK_WORDS;
+    const want = this.want;
+    for (let i = 0; i < BLOCK_WORDS; i++) want[i] = mask[maskOff + i]! & this.readDuplicated[base + i]!;
+    // The CPU's protection is lifted, then the pages move as a migration does (the CPU copy freed).
+    const kernel: Mutable<KernelWork> = { ...NO_KERNEL_WORK };
+    migrateVmaWork(want, this.cpuMapped, this.populated, this.blockPages(block), base, kernel);
+    protectWork(want, this.cpuReadOnly, this.cpuMapped, this.readDuplicated, base, false, kernel);
+    this.counters.invalidations += kernel.callbacks;
+    let pages = 0;
+    let cpuUnmapped = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      const w = want[i]!;
+      if (w === 0) continue;
+      pages += popcount32(w);
+      cpuUnmapped += popcount32(w & this.cpuMapped[base + i]!);
+      this.readDuplicated[base + i]! &= ~w;
+      this.cpuMapped[base + i]! &= ~w;
+      this.cpuReadOnly[base + i]! &= ~w;
+    }
+    return { pages, cpuUnmapped, kernel };
+  }
+
+  gpuFirstTouch(block: number): FirstTouch {
+    if (this.gpuTouched[block] !== 0) return { dmaMapped: 0, kernel: NO_KERNEL_WORK };
+    this.gpuTouched[block] = 1;
+    return { dmaMapped: this.blockPages(block), kernel: NO_KERNEL_WORK };
+  }
+
+  duplicateToCpu(block: number, mask: Uint32Array, maskOff: number): CpuDuplication {
+    const base = block * BLOCK_WORDS;
+    const want = this.want;
+    let pages = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      want[i] = mask[maskOff + i]! & this.gpuResident[base + i]! & ~this.readDuplicated[base + i]!;
+      pages += popcount32(want[i]!);
+    }
+    const kernel: Mutable<KernelWork> = { ...NO_KERNEL_WORK, pages, folios: pages };
+    if (pages === 0) return { pages, kernel };
+    // The copies come back as a CPU fault brings pages back (under HMM one migrate_to_ram per
+    // page, one invalidation each; UVM one per region), then the CPU's write is revoked.
+    if (this.options.hmm) kernel.callbacks = pages;
+    else this.counters.invalidations++;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      this.cpuMapped[base + i]! |= want[i]!;
+      this.cpuReadOnly[base + i]! &= ~want[i]!;
+    }
+    protectWork(want, this.cpuReadOnly, this.cpuMapped, this.readDuplicated, base, true, kernel);
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      this.readDuplicated[base + i]! |= want[i]!;
+      this.cpuReadOnly[base + i]! |= want[i]!;
+    }
+    this.counters.invalidations += kernel.callbacks;
+    return { pages, kernel };
+  }
+
   evictToCpu(block: number, mask: Uint32Array, maskOff: number): Eviction {
     const base = block * BLOCK_WORDS;
     const t = this.tmp;
     let pages = 0;
+    let dropped = 0;
     for (let i = 0; i < BLOCK_WORDS; i++) {
-      t[i] = mask[maskOff + i]! & this.gpuResident[base + i]!;
-      pages += popcount32(t[i]!);
-      this.gpuResident[base + i]! &= ~t[i]!;
+      const freed = mask[maskOff + i]! & this.gpuResident[base + i]!;
+      pages += popcount32(freed);
+      this.gpuResident[base + i]! &= ~freed;
+      // Read-duplicated pages are current in system memory: freed, not copied; the CPU keeps its
+      // read-only mapping (break_read_duplication_in_region).
+      const dup = freed & this.readDuplicated[base + i]!;
+      dropped += popcount32(dup);
+      this.readDuplicated[base + i]! &= ~dup;
+      t[i] = freed & ~dup;
     }
     const runs: number[] = [];
     maskRuns(t, 0, runs);
-    const whole = pages === BLOCK_PAGES && this.gpuFolio[block] === 1;
+    // A block that arrived as one device folio and is evicted whole (nothing dropped) moves as one.
+    const whole = pages === BLOCK_PAGES && dropped === 0 && this.gpuFolio[block] === 1;
     this.gpuFolio[block] = 0;
+    const moved = pages - dropped;
     if (this.options.hmm) {
-      const folios = whole ? 1 : pages;
+      const folios = whole ? 1 : moved;
       // migrate_vma per run: one MIGRATE invalidation each; the pages come back mapped.
       for (let i = 0; i < BLOCK_WORDS; i++) this.cpuMapped[base + i]! |= t[i]!;
       this.counters.invalidations += runs.length;
       return {
         pages,
+        dropped,
         runs,
-        kernel: { ptes: 0, ranges: 0, shootdowns: 0, callbacks: runs.length, pages, folios },
+        kernel: { ptes: 0, ranges: 0, shootdowns: 0, callbacks: runs.length, pages: moved, folios },
       };
     }
     // Evicted pages land in CPU memory unmapped: the next CPU access maps them (a minor fault).
-    return { pages, runs, kernel: { ptes: 0, ranges: 0, shootdowns: 0, callbacks: 0, pages, folios: pages } };
+    return {
+      pages,
+      dropped,
+      runs,
+      kernel: { ptes: 0, ranges: 0, shootdowns: 0, callbacks: 0, pages: moved, folios: moved },
+    };
   }
 
-  cpuAccess(block: number, mask: Uint32Array, maskOff: number, _write: boolean): CpuAccess {
+  cpuAccess(block: number, mask: Uint32Array, maskOff: number, write: boolean): CpuAccess {
     const base = block * BLOCK_WORDS;
     const t = this.tmp;
     t.fill(0);
     let migratedBack = 0;
     let populated = 0;
     let faults = 0;
+    let collapsed = 0;
+    const lift: Mutable<KernelWork> = { ...NO_KERNEL_WORK };
+    if (
+      write &&
+      anyReadOnly(mask.subarray(maskOff, maskOff + BLOCK_WORDS), this.cpuReadOnly, this.cpuMapped, base)
+    )
+      protectWork(
+        mask.subarray(maskOff, maskOff + BLOCK_WORDS),
+        this.cpuReadOnly,
+        this.cpuMapped,
+        this.readDuplicated,
+        base,
+        false,
+        lift,
+      );
     for (let i = 0; i < BLOCK_WORDS; i++) {
       const m = mask[maskOff + i]!;
       if (m === 0) continue;
-      const back = m & this.gpuResident[base + i]!;
+      const dup = this.readDuplicated[base + i]!;
+      const back = m & this.gpuResident[base + i]! & ~dup;
       t[i] = back;
       migratedBack += popcount32(back);
       populated += popcount32(m & ~this.populated[base + i]!);
-      faults += popcount32(m & ~this.cpuMapped[base + i]!);
+      if (write) {
+        // A write to a read-only mapping faults too; on a read-duplicated page the fault drops
+        // the GPU copy (the CPU copy is current) and maps the page writable.
+        const ro = m & this.cpuMapped[base + i]! & this.cpuReadOnly[base + i]!;
+        faults += popcount32((m & ~this.cpuMapped[base + i]!) | ro);
+        const c = m & dup;
+        collapsed += popcount32(c);
+        this.readDuplicated[base + i]! &= ~c;
+        this.gpuResident[base + i]! &= ~c;
+        this.cpuReadOnly[base + i]! &= ~m;
+      } else {
+        const fresh = m & ~this.cpuMapped[base + i]!;
+        faults += popcount32(fresh);
+        // A read fault maps read-only where the page is read-duplicated, else writable.
+        this.cpuReadOnly[base + i] = (this.cpuReadOnly[base + i]! & ~fresh) | (fresh & dup);
+      }
       this.gpuResident[base + i]! &= ~back;
       this.populated[base + i]! |= m;
       this.cpuMapped[base + i]! |= m;
@@ -272,12 +464,21 @@ export class FastBackend implements ResidencyBackend {
         this.counters.invalidations++;
       }
     }
+    this.counters.invalidations += lift.callbacks;
     return {
       migratedBack,
       runs,
       populated,
+      collapsed,
       faults,
-      kernel: { ptes: 0, ranges: 0, shootdowns: 0, callbacks, pages: migratedBack, folios: migratedBack },
+      kernel: {
+        ptes: 0,
+        ranges: 0,
+        shootdowns: lift.shootdowns,
+        callbacks: callbacks + lift.callbacks,
+        pages: migratedBack,
+        folios: migratedBack,
+      },
     };
   }
 }

@@ -117,6 +117,16 @@ describe('advice in runs (titanv-pcie3)', () => {
     expect(r.breakdownNs.remoteAccess).toBeGreaterThan(0);
   });
 
+  it('AccessedBy: the first remote mapping of a block DMA-maps it for the GPU, once (block_gpu_map_phys_all_cpu_pages)', () => {
+    const plain = runWorkload(spec({}), opts);
+    const r = runWorkload(spec({ accessedBy: 'gpu' }), opts);
+    const perPage = findPlatform('titanv-pcie3')!.params.dmaMapPerPageNs.value;
+    // Six 2 MiB blocks: a's two migrate, b's and c's four are mapped remotely; each is DMA-mapped
+    // once, whether by its first migration or by its first remote mapping.
+    expect(r.breakdownNs.dmaMap).toBeCloseTo(6 * 512 * perPage, 6);
+    expect(r.breakdownNs.dmaMap).toBeCloseTo(plain.breakdownNs.dmaMap, 6);
+  });
+
   it('AccessedBy with a GPU preferred location: the CPU-side mapping is not made, the GPU faults and migrates', () => {
     const r = runWorkload(spec({ accessedBy: 'gpu', preferredLocation: 'gpu' }), opts);
     expect(r.counters.adviceRemoteMaps).toBe(0);

@@ -48,6 +48,9 @@ const EXPECTED: Record<
       remoteMapsOnEviction: 0,
       adviceRemoteMaps: 0,
       kernels: 1,
+      readDuplications: 0,
+      duplicateCollapses: 0,
+      readDuplicatesEvicted: 0,
     },
     breakdownNs: {
       batchFixed: 6219000,
@@ -107,6 +110,9 @@ const EXPECTED: Record<
       accessCounterMigrations: 0,
       remoteMapsOnEviction: 0,
       adviceRemoteMaps: 0,
+      readDuplications: 0,
+      duplicateCollapses: 0,
+      readDuplicatesEvicted: 0,
     },
     breakdownNs: {
       batchFixed: 12288000,
@@ -166,6 +172,9 @@ const EXPECTED: Record<
       remoteMapsOnEviction: 0,
       adviceRemoteMaps: 0,
       kernels: 1,
+      readDuplications: 0,
+      duplicateCollapses: 0,
+      readDuplicatesEvicted: 0,
     },
     breakdownNs: {
       batchFixed: 6219000,

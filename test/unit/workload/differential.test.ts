@@ -178,3 +178,47 @@ describe('differential: memory advice (AccessedBy, preferred location CPU), fast
     });
   }
 });
+
+describe('differential: read duplication (cudaMemAdviseSetReadMostly), fast tier in HMM mode', () => {
+  // Inputs b and c read-mostly: GPU reads duplicate them, the second kernel writes b (collapse on
+  // the GPU), the CPU reads b back (duplication to the CPU) and writes it (collapse on the CPU);
+  // at 1.5× the evictions drop duplicated pages.
+  const spec: WorkloadSpec = {
+    name: 'read-mostly',
+    allocations: [
+      { name: 'a', size: 4 * 1024 * 1024, init: 'cpu' },
+      { name: 'b', size: 4 * 1024 * 1024, init: 'cpu', readMostly: true },
+      { name: 'c', size: 4 * 1024 * 1024, init: 'cpu', readMostly: true },
+    ],
+    steps: [
+      {
+        repeat: 2,
+        steps: [
+          { kernel: 'triad', gen: 'stream', arrays: ['a', 'b', 'c'], args: {} },
+          { kernel: 'copy', gen: 'stream', arrays: ['b', 'c', 'a'], args: {} },
+          { cpu: 'read', array: 'b', threads: 1 },
+          { cpu: 'write', array: 'b', threads: 1 },
+        ],
+      },
+    ],
+  };
+  for (const [platform, oversub] of [
+    ['pascal-pcie3', 1],
+    ['dmirror-cpu-copy', 1],
+    ['pascal-pcie3', 1.5],
+  ] as const) {
+    it(`${platform} at ${oversub}×: identical counters and time`, async () => {
+      const opts = { platform, oversub };
+      const fast = runWorkload(spec, { ...opts, backend: (p) => new FastBackend(p, { hmm: true }) });
+      const functional = await runWorkloadFunctional(spec, opts);
+      expect(functional.functional.divergences).toEqual([]);
+      expect(functional.functional.kernelWork.kernel).toEqual(functional.functional.kernelWork.model);
+      expect(fast.counters.readDuplications).toBeGreaterThan(0);
+      expect(fast.counters.duplicateCollapses).toBeGreaterThan(0);
+      if (oversub > 1) expect(fast.counters.readDuplicatesEvicted).toBeGreaterThan(0);
+      expect(functional.counters).toEqual(fast.counters);
+      expect(Math.abs(functional.timeNs / fast.timeNs - 1)).toBeLessThanOrEqual(0.01);
+      expect(functional.functional.violations).toEqual([]);
+    });
+  }
+});

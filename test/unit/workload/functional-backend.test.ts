@@ -109,6 +109,8 @@ describe('lockstep replay', () => {
       gpuResident: b.gpuResident.slice(block * 16, block * 16 + 16),
       cpuMapped: b.cpuMapped.slice(block * 16, block * 16 + 16),
       populated: b.populated.slice(block * 16, block * 16 + 16),
+      readDuplicated: b.readDuplicated.slice(block * 16, block * 16 + 16),
+      cpuReadOnly: b.cpuReadOnly.slice(block * 16, block * 16 + 16),
     });
     const init = await b.cpuAccess(1, ALL, 0, true);
     calls.push({ op: 'cpuAccess', block: 1, mask: ALL, write: true, result: init, after: bitmapsOf(1) });
