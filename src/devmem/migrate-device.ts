@@ -61,7 +61,7 @@ import {
   PTE_WRITE,
   PTE_YOUNG,
 } from '../mm/pte.ts';
-import { removeMigrationPtes, tryToMigrate } from '../mm/rmap.ts';
+import { RmapHint, removeMigrationPtes, removeMigrationPtesHinted, tryToMigrate } from '../mm/rmap.ts';
 import { staleTlbFlush, staleTlbInsert } from '../mm/stale-tlb.ts';
 import type { Vma } from '../mm/vma.ts';
 import { EINVAL } from '../sim/errno.ts';
@@ -906,6 +906,9 @@ function migrateDeviceFinalizeInternal(
   const traced = k.bus.on;
   if (traced) traceMigrate(k, 'B', 'migrate_finalize', { npages, migrated: migratedPages(src, dst, npages) });
   const faultFolio = faultPage ? pm.folioHead(faultPage) : 0;
+  // Neighbouring slots' pages are mapped by the same PTE table: remove_migration_ptes looks it
+  // up once (nothing below changes a page table or a VMA).
+  const hint = new RmapHint();
   for (let i = 0; i < npages; i++) {
     const newpage = migratePfnToPage(dst[i]!);
     const page = migratePfnToPage(src[i]!);
@@ -926,7 +929,7 @@ function migrateDeviceFinalizeInternal(
       d = s;
     }
     if ((pm.flags[d]! & PG_zone_device) === 0) pm.flags[d]! |= PG_lru;
-    removeMigrationPtes(k, s, d);
+    removeMigrationPtesHinted(k, s, d, hint);
     if (faultFolio !== s) unlockPage(k, s);
     k.putPage(s);
     if (d !== s) {

@@ -6,7 +6,15 @@
  * @module
  */
 import { AnonVma } from './anon-vma.ts';
-import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE, VM_EXEC, VM_READ, VM_WRITE } from './constants.ts';
+import {
+  HPAGE_PMD_NR,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PTRS_PER_TABLE,
+  VM_EXEC,
+  VM_READ,
+  VM_WRITE,
+} from './constants.ts';
 import { GUP_PIN_COUNTING_BIAS } from './gup-bias.ts';
 import type { Kernel } from './kernel.ts';
 import {
@@ -34,6 +42,7 @@ import {
   PTE_PRESENT,
   PTE_PROTNONE,
   PTE_SOFT_DIRTY,
+  PTE_TABLE,
   PTE_WRITE,
   PTE_YOUNG,
 } from './pte.ts';
@@ -206,11 +215,93 @@ export function removeMigrationPtes(k: Kernel, src: number, dst: number): void {
   rmapWalkVisit(k, src, removeMigrationPte, src, dst);
 }
 
-/** One entry of {@link removeMigrationPtes} (remove_migration_pte). */
+/**
+ * What {@link removeMigrationPtesHinted} remembers between calls: the single VMA of the last
+ * anonymous family it met, and the last PTE table it found (the mm's pgd, the PMD's key
+ * `vpn / 512`, the table). Valid only while no VMA and no page table above the PTEs changes: one
+ * per synchronous loop, as `migrate_vma_finalize`'s.
+ */
+export class RmapHint {
+  /** The family whose only VMA is {@link vma} (null: none yet). */
+  family: AnonVma | null = null;
+  /** That VMA. */
+  vma: Vma | null = null;
+  /** pgd of the mm whose table {@link table} is. */
+  pgd = -1;
+  /** `Math.floor(vpn / 512)` of the PMD pointing at {@link table} (-1: none). */
+  key = -1;
+  /** The PTE table. */
+  table = 0;
+}
+
+/**
+ * {@link removeMigrationPtes} for the page of an order-0 folio, for a caller doing it page after
+ * page (`migrate_vma_finalize`): when the folio's anonymous family has a single VMA (a process's
+ * own pages, never forked — the common case), the walk of that VMA is the entry at the page's
+ * address, found in the PTE table the previous page used when it is the same, instead of a
+ * four-level lookup (plus iterating the family) per page. Any other folio takes the whole walk.
+ * Visits exactly the entries {@link rmapWalkVisit} would, in the same order.
+ */
+export function removeMigrationPtesHinted(k: Kernel, src: number, dst: number, hint: RmapHint): void {
+  const pm = k.pm;
+  const owner = k.mappings[pm.mapping[src]!];
+  if (!(owner instanceof AnonVma) || owner.vmas.size !== 1 || pm.order[src] !== 0) {
+    rmapWalkVisit(k, src, removeMigrationPte, src, dst);
+    return;
+  }
+  if (hint.family !== owner) {
+    hint.family = owner;
+    for (const vma of owner.vmas) hint.vma = vma;
+  }
+  const vma = hint.vma!;
+  const pgd = vma.mm.pgd;
+  if (pgd === 0) return;
+  // The address rmapWalkVisit computes for a one-page folio, as a page number (exact: the VMA's
+  // start is page-aligned and every value an integer below 2^53).
+  const vpn = vma.start / PAGE_SIZE + indexDelta(pm.index[src]!, vma.pgoff);
+  const addr = vpn * PAGE_SIZE;
+  if (addr < vma.start || addr >= vma.end) return;
+  const key = Math.floor(vpn / PTRS_PER_TABLE);
+  const words = k.pt.words;
+  if (hint.pgd !== pgd || hint.key !== key) {
+    // findEntry(…, 1) without its last step: a PTE exists only under a PMD pointing at a table.
+    const pmdOff = findEntry(k.pt, pgd, vpn, 2);
+    if (pmdOff < 0) return;
+    const pmd = words[pmdOff]!;
+    if ((pmd & PTE_KIND_MASK) !== PTE_TABLE || (pmd & PTE_LEAF) !== 0) return;
+    hint.pgd = pgd;
+    hint.key = key;
+    hint.table = words[pmdOff + 1]!;
+  }
+  // `&` on the page number: its low 32 bits hold the index (as in collectPtes).
+  const off = (hint.table * PTRS_PER_TABLE + (vpn & (PTRS_PER_TABLE - 1))) * 2;
+  const kind = words[off]! & PTE_KIND_MASK;
+  if (words[off + 1] !== src || !kindHasPage(kind)) return;
+  if (kind === PTE_PRESENT && pm.isZeroPfn(src)) return;
+  removeMigrationPteAt(k, vma, off, 1, src, dst);
+}
+
+/** One entry of {@link removeMigrationPtes} (remove_migration_pte), as the walk's visitor. */
 function removeMigrationPte(
   k: Kernel,
   vma: Vma,
   _addr: number,
+  off: number,
+  level: 1 | 2,
+  src: number,
+  dst: number,
+): void {
+  removeMigrationPteAt(k, vma, off, level, src, dst);
+}
+
+/**
+ * remove_migration_pte on the entry at word offset `off` (a PMD entry for `level` 2) of `vma`.
+ * Takes no address (the entry is what it needs): a page address is a double above 2^31, boxed
+ * on every call that passes it.
+ */
+function removeMigrationPteAt(
+  k: Kernel,
+  vma: Vma,
   off: number,
   level: 1 | 2,
   src: number,
