@@ -674,19 +674,19 @@ export class PhysMem {
 
   /**
    * Saves frame `pfn`'s contents for a snapshot without copying 4 KiB: 0 when it holds no data;
-   * 1 when it holds sparse words, copied into `dst[dstOff..]` (`SPARSE_STRIDE` words); 2 when it
-   * holds sparse words but `dst` has no room for them at `dstOff` (nothing copied); else
-   * `-slot - 1` for its 4 KiB slot, pinned until {@link unpinSlots} (or the snapshot's
-   * collection) releases it. A frame writing a pinned slot gets a copy first.
+   * when it holds sparse words, their count (1 to `SPARSE_WORDS`), with their (word index, value)
+   * pairs copied into `pairs[0 .. 2 × count)`; else `-slot - 1` for its 4 KiB slot, pinned until
+   * {@link unpinSlots} (or the snapshot's collection) releases it. A frame writing a pinned slot
+   * gets a copy first.
    */
-  saveForSnapshot(pfn: number, dst: Int32Array, dstOff: number): number {
+  saveForSnapshot(pfn: number, pairs: Int32Array): number {
     if ((this.flags[pfn]! & PG_hasdata) === 0) return 0;
     const s = this.sparseSlot(pfn);
     if (s < 0) return -this.slots.pin(pfn) - 1;
-    if (dstOff + SPARSE_STRIDE > dst.length) return 2;
     const slab = this.sparse.slab;
-    for (let i = 0; i < SPARSE_STRIDE; i++) dst[dstOff + i] = slab[s + i]!;
-    return 1;
+    const count = slab[s]!;
+    for (let i = 0; i < 2 * count; i++) pairs[i] = slab[s + 1 + i]!;
+    return count;
   }
 
   /** Copies pinned slot `slot` (see {@link saveForSnapshot}) into `dst[dstOff..]`. */
