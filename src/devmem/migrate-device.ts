@@ -333,9 +333,13 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
   const firstSlot = args.npages;
   // Present PTEs replaced by migration entries: flush_tlb_range once for the table if any.
   let unmapped = 0;
-  for (let addr = start; addr < end; addr += PAGE_SIZE) {
-    // `&` rather than `%`: the page number is a non-negative integer, and `%` on a double is slow.
-    const off = (t * PTRS_PER_TABLE + ((addr / PAGE_SIZE) & (PTRS_PER_TABLE - 1))) * 2;
+  // The loop counts pages (small integers) and makes an address only where one is needed: in
+  // this async function, a double loop variable would be boxed on every iteration.
+  // `&` rather than `%`: the page number is a non-negative integer, and `%` on a double is slow.
+  const first = (t * PTRS_PER_TABLE + ((start / PAGE_SIZE) & (PTRS_PER_TABLE - 1))) * 2;
+  const n = (end - start) / PAGE_SIZE;
+  for (let p = 0; p < n; p++) {
+    const off = first + 2 * p;
     const lo = k.pt.words[off]!;
     const kind = lo & PTE_KIND_MASK;
     let mpfn = 0;
@@ -368,6 +372,7 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
           next(args, 0);
           continue;
         }
+        const addr = start + p * PAGE_SIZE;
         if (await splitForCollect(args, page, addr)) return rewind(args, firstSlot);
         collectSkip(args, addr, end);
         return false;
@@ -402,6 +407,7 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
           next(args, 0);
           continue;
         }
+        const addr = start + p * PAGE_SIZE;
         if (await splitForCollect(args, page, addr)) return rewind(args, firstSlot);
         collectSkip(args, addr, end);
         return false;
@@ -444,7 +450,7 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
       // M2 (docs/bug-catalogue.md; fixed by 60bae7370896): the CPU keeps the cleared translation
       // until the flush below, done after the page-table lock is dropped.
       if (k.quirks.collectFlushesAfterUnlock && kind === PTE_PRESENT)
-        staleTlbInsert(mm, addr / PAGE_SIZE, page, (lo & PTE_WRITE) !== 0);
+        staleTlbInsert(mm, start / PAGE_SIZE + p, page, (lo & PTE_WRITE) !== 0);
       if (kind === PTE_PRESENT) unmapped++;
       pm.mapcount[page]!--;
       k.putPage(page);
