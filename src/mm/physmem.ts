@@ -16,7 +16,7 @@ import type { BufferPool } from './buffer-pool.ts';
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE } from './constants.ts';
 import { ContentSlots } from './content-slots.ts';
 import { PG_allocated, PG_hasdata, PG_head, PG_locked, PG_reserved } from './page-flags.ts';
-import { SPARSE_FULL, SPARSE_STRIDE, SPARSE_WORDS, SparseWords } from './sparse-words.ts';
+import { SPARSE_FULL, SPARSE_WORDS, SparseWords } from './sparse-words.ts';
 
 /** Frames per allocation block (one PMD). */
 const BLOCK_FRAMES = HPAGE_PMD_NR;
@@ -444,9 +444,11 @@ export class PhysMem {
     const s = this.sparseSlot(src);
     if (s >= 0) {
       const d = this.sparse.ensureSlot(dst, this.nrFrames);
-      // Nine words: a loop is cheaper than copyWithin's call.
+      // The count and its pairs (the words after them mean nothing): a loop is cheaper than
+      // copyWithin's call.
       const slab = this.sparse.slab;
-      for (let i = 0; i < SPARSE_STRIDE; i++) slab[d + i] = slab[s + i]!;
+      const n = 1 + 2 * slab[s]!;
+      for (let i = 0; i < n; i++) slab[d + i] = slab[s + i]!;
       this.flags[dst]! |= PG_hasdata;
       this.slots.dropShared(dst);
       return;

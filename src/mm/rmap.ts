@@ -216,20 +216,20 @@ export function removeMigrationPtes(k: Kernel, src: number, dst: number): void {
 }
 
 /**
- * What {@link removeMigrationPtesHinted} remembers between calls: the single VMA of the last
- * anonymous family it met, and the last PTE table it found (the mm's pgd, the PMD's key
- * `vpn / 512`, the table). Valid only while no VMA and no page table above the PTEs changes: one
- * per synchronous loop, as `migrate_vma_finalize`'s.
+ * What {@link removeMigrationPtesHinted} remembers between calls: the last anonymous family it
+ * met that has a single VMA, and the last PTE table it found. Valid only while no VMA, no
+ * family and no page table above the PTEs changes: one per synchronous loop, as
+ * `migrate_vma_finalize`'s.
  */
 export class RmapHint {
-  /** The family whose only VMA is {@link vma} (null: none yet). */
-  family: AnonVma | null = null;
+  /** Mapping id of the family whose only VMA is {@link vma} (-1: none yet). */
+  mapping = -1;
   /** That VMA. */
   vma: Vma | null = null;
-  /** pgd of the mm whose table {@link table} is. */
+  /** pgd of the mm whose PTE table is {@link table} (-1: none yet). */
   pgd = -1;
-  /** `Math.floor(vpn / 512)` of the PMD pointing at {@link table} (-1: none). */
-  key = -1;
+  /** First page number the table maps. */
+  first = 0;
   /** The PTE table. */
   table = 0;
 }
@@ -244,14 +244,19 @@ export class RmapHint {
  */
 export function removeMigrationPtesHinted(k: Kernel, src: number, dst: number, hint: RmapHint): void {
   const pm = k.pm;
-  const owner = k.mappings[pm.mapping[src]!];
-  if (!(owner instanceof AnonVma) || owner.vmas.size !== 1 || pm.order[src] !== 0) {
+  const id = pm.mapping[src]!;
+  if (id !== hint.mapping) {
+    const owner = k.mappings[id];
+    if (!(owner instanceof AnonVma) || owner.vmas.size !== 1) {
+      rmapWalkVisit(k, src, removeMigrationPte, src, dst);
+      return;
+    }
+    hint.mapping = id;
+    for (const vma of owner.vmas) hint.vma = vma;
+  }
+  if (pm.order[src] !== 0) {
     rmapWalkVisit(k, src, removeMigrationPte, src, dst);
     return;
-  }
-  if (hint.family !== owner) {
-    hint.family = owner;
-    for (const vma of owner.vmas) hint.vma = vma;
   }
   const vma = hint.vma!;
   const pgd = vma.mm.pgd;
@@ -261,20 +266,18 @@ export function removeMigrationPtesHinted(k: Kernel, src: number, dst: number, h
   const vpn = vma.start / PAGE_SIZE + indexDelta(pm.index[src]!, vma.pgoff);
   const addr = vpn * PAGE_SIZE;
   if (addr < vma.start || addr >= vma.end) return;
-  const key = Math.floor(vpn / PTRS_PER_TABLE);
   const words = k.pt.words;
-  if (hint.pgd !== pgd || hint.key !== key) {
+  if (hint.pgd !== pgd || vpn < hint.first || vpn >= hint.first + PTRS_PER_TABLE) {
     // findEntry(…, 1) without its last step: a PTE exists only under a PMD pointing at a table.
     const pmdOff = findEntry(k.pt, pgd, vpn, 2);
     if (pmdOff < 0) return;
     const pmd = words[pmdOff]!;
     if ((pmd & PTE_KIND_MASK) !== PTE_TABLE || (pmd & PTE_LEAF) !== 0) return;
     hint.pgd = pgd;
-    hint.key = key;
+    hint.first = Math.floor(vpn / PTRS_PER_TABLE) * PTRS_PER_TABLE;
     hint.table = words[pmdOff + 1]!;
   }
-  // `&` on the page number: its low 32 bits hold the index (as in collectPtes).
-  const off = (hint.table * PTRS_PER_TABLE + (vpn & (PTRS_PER_TABLE - 1))) * 2;
+  const off = (hint.table * PTRS_PER_TABLE + (vpn - hint.first)) * 2;
   const kind = words[off]! & PTE_KIND_MASK;
   if (words[off + 1] !== src || !kindHasPage(kind)) return;
   if (kind === PTE_PRESENT && pm.isZeroPfn(src)) return;
