@@ -519,15 +519,18 @@ async function splitForCollect(args: MigrateVma, page: number, addr: number): Pr
   return ok;
 }
 
-/** migrate_vma_check_page: false when the page is pinned (more references than expected). */
-function migrateVmaCheckPage(k: Kernel, page: number, faultPage: number): boolean {
+/**
+ * migrate_vma_check_page: false when the page is pinned (more references than expected).
+ * `mapcount` is the folio's total mapcount, which the caller has just computed.
+ */
+function migrateVmaCheckPage(k: Kernel, page: number, faultPage: number, mapcount: number): boolean {
   const pm = k.pm;
   const head = pm.folioHead(page);
   // M1 (CVE-2022-3523): the fault path holds no reference, and none is expected of it.
   let extra = 1 + (page === faultPage && !k.quirks.devicePrivateFaultUnreferenced ? 1 : 0);
   if ((pm.flags[head]! & PG_zone_device) !== 0) extra++;
   if ((pm.flags[head]! & PG_file) !== 0) extra++;
-  return pm.refcount[head]! - extra <= totalMapcount(k, head);
+  return pm.refcount[head]! - extra <= mapcount;
 }
 
 function totalMapcount(k: Kernel, head: number): number {
@@ -579,8 +582,12 @@ async function migrateDeviceUnmap(
       // folio_isolate_lru takes a reference; the collect reference is dropped.
       pm.flags[head]! &= ~PG_lru;
     }
-    if (totalMapcount(k, head) > 0) await tryToMigrate(k, head);
-    if (totalMapcount(k, head) > 0 || !migrateVmaCheckPage(k, page, faultPage)) {
+    let mapped = totalMapcount(k, head);
+    if (mapped > 0) {
+      await tryToMigrate(k, head);
+      mapped = totalMapcount(k, head);
+    }
+    if (mapped > 0 || !migrateVmaCheckPage(k, page, faultPage, mapped)) {
       if (!zoneDevice) pm.flags[head]! |= PG_lru;
       src[i] = mpfnClear(src[i]!, MIGRATE_PFN_MIGRATE);
       restore++;
