@@ -61,7 +61,7 @@ import {
   PTE_WRITE,
   PTE_YOUNG,
 } from '../mm/pte.ts';
-import { removeMigrationPtes, tryToMigrate } from '../mm/rmap.ts';
+import { RmapHint, removeMigrationPtes, removeMigrationPtesHinted, tryToMigrate } from '../mm/rmap.ts';
 import { staleTlbFlush, staleTlbInsert } from '../mm/stale-tlb.ts';
 import type { Vma } from '../mm/vma.ts';
 import { EINVAL } from '../sim/errno.ts';
@@ -334,9 +334,13 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
   const firstSlot = args.npages;
   // Present PTEs replaced by migration entries: flush_tlb_range once for the table if any.
   let unmapped = 0;
-  for (let addr = start; addr < end; addr += PAGE_SIZE) {
-    // `&` rather than `%`: the page number is a non-negative integer, and `%` on a double is slow.
-    const off = (t * PTRS_PER_TABLE + ((addr / PAGE_SIZE) & (PTRS_PER_TABLE - 1))) * 2;
+  // The loop counts pages (small integers) and makes an address only where one is needed: in
+  // this async function, a double loop variable would be boxed on every iteration.
+  // `&` rather than `%`: the page number is a non-negative integer, and `%` on a double is slow.
+  const first = (t * PTRS_PER_TABLE + ((start / PAGE_SIZE) & (PTRS_PER_TABLE - 1))) * 2;
+  const n = (end - start) / PAGE_SIZE;
+  for (let p = 0; p < n; p++) {
+    const off = first + 2 * p;
     const lo = k.pt.words[off]!;
     const kind = lo & PTE_KIND_MASK;
     let mpfn = 0;
@@ -369,6 +373,7 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
           next(args, 0);
           continue;
         }
+        const addr = start + p * PAGE_SIZE;
         if (await splitForCollect(args, page, addr)) return rewind(args, firstSlot);
         collectSkip(args, addr, end);
         return false;
@@ -403,6 +408,7 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
           next(args, 0);
           continue;
         }
+        const addr = start + p * PAGE_SIZE;
         if (await splitForCollect(args, page, addr)) return rewind(args, firstSlot);
         collectSkip(args, addr, end);
         return false;
@@ -445,7 +451,7 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
       // M2 (docs/bug-catalogue.md; fixed by 60bae7370896): the CPU keeps the cleared translation
       // until the flush below, done after the page-table lock is dropped.
       if (k.quirks.collectFlushesAfterUnlock && kind === PTE_PRESENT)
-        staleTlbInsert(mm, addr / PAGE_SIZE, page, (lo & PTE_WRITE) !== 0);
+        staleTlbInsert(mm, start / PAGE_SIZE + p, page, (lo & PTE_WRITE) !== 0);
       if (kind === PTE_PRESENT) unmapped++;
       pm.mapcount[page]!--;
       k.putPage(page);
@@ -514,15 +520,18 @@ async function splitForCollect(args: MigrateVma, page: number, addr: number): Pr
   return ok;
 }
 
-/** migrate_vma_check_page: false when the page is pinned (more references than expected). */
-function migrateVmaCheckPage(k: Kernel, page: number, faultPage: number): boolean {
+/**
+ * migrate_vma_check_page: false when the page is pinned (more references than expected).
+ * `mapcount` is the folio's total mapcount, which the caller has just computed.
+ */
+function migrateVmaCheckPage(k: Kernel, page: number, faultPage: number, mapcount: number): boolean {
   const pm = k.pm;
   const head = pm.folioHead(page);
   // M1 (CVE-2022-3523): the fault path holds no reference, and none is expected of it.
   let extra = 1 + (page === faultPage && !k.quirks.devicePrivateFaultUnreferenced ? 1 : 0);
   if ((pm.flags[head]! & PG_zone_device) !== 0) extra++;
   if ((pm.flags[head]! & PG_file) !== 0) extra++;
-  return pm.refcount[head]! - extra <= totalMapcount(k, head);
+  return pm.refcount[head]! - extra <= mapcount;
 }
 
 function totalMapcount(k: Kernel, head: number): number {
@@ -574,8 +583,12 @@ async function migrateDeviceUnmap(
       // folio_isolate_lru takes a reference; the collect reference is dropped.
       pm.flags[head]! &= ~PG_lru;
     }
-    if (totalMapcount(k, head) > 0) await tryToMigrate(k, head);
-    if (totalMapcount(k, head) > 0 || !migrateVmaCheckPage(k, page, faultPage)) {
+    let mapped = totalMapcount(k, head);
+    if (mapped > 0) {
+      await tryToMigrate(k, head);
+      mapped = totalMapcount(k, head);
+    }
+    if (mapped > 0 || !migrateVmaCheckPage(k, page, faultPage, mapped)) {
       if (!zoneDevice) pm.flags[head]! |= PG_lru;
       src[i] = mpfnClear(src[i]!, MIGRATE_PFN_MIGRATE);
       restore++;
@@ -908,6 +921,9 @@ function migrateDeviceFinalizeInternal(
   if (traced) traceMigrate(k, 'B', 'migrate_finalize', { npages, migrated: migratedPages(src, dst, npages) });
   countDeviceMigrations(k, src, dst, npages);
   const faultFolio = faultPage ? pm.folioHead(faultPage) : 0;
+  // Neighbouring slots' pages are mapped by the same PTE table: remove_migration_ptes looks it
+  // up once (nothing below changes a page table or a VMA).
+  const hint = new RmapHint();
   for (let i = 0; i < npages; i++) {
     const newpage = migratePfnToPage(dst[i]!);
     const page = migratePfnToPage(src[i]!);
@@ -928,7 +944,7 @@ function migrateDeviceFinalizeInternal(
       d = s;
     }
     if ((pm.flags[d]! & PG_zone_device) === 0) pm.flags[d]! |= PG_lru;
-    removeMigrationPtes(k, s, d);
+    removeMigrationPtesHinted(k, s, d, hint);
     if (faultFolio !== s) unlockPage(k, s);
     k.putPage(s);
     if (d !== s) {

@@ -16,7 +16,7 @@ import type { BufferPool } from './buffer-pool.ts';
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE, PUD_SIZE } from './constants.ts';
 import { ContentSlots } from './content-slots.ts';
 import { PG_allocated, PG_hasdata, PG_head, PG_locked, PG_reserved } from './page-flags.ts';
-import { SPARSE_FULL, SPARSE_STRIDE, SPARSE_WORDS, SparseWords } from './sparse-words.ts';
+import { SPARSE_FULL, SPARSE_WORDS, SparseWords } from './sparse-words.ts';
 
 /** Frames per allocation block (one PMD). */
 const BLOCK_FRAMES = HPAGE_PMD_NR;
@@ -452,9 +452,11 @@ export class PhysMem {
     const s = this.sparseSlot(src);
     if (s >= 0) {
       const d = this.sparse.ensureSlot(dst, this.nrFrames);
-      // Nine words: a loop is cheaper than copyWithin's call.
+      // The count and its pairs (the words after them mean nothing): a loop is cheaper than
+      // copyWithin's call.
       const slab = this.sparse.slab;
-      for (let i = 0; i < SPARSE_STRIDE; i++) slab[d + i] = slab[s + i]!;
+      const n = 1 + 2 * slab[s]!;
+      for (let i = 0; i < n; i++) slab[d + i] = slab[s + i]!;
       this.flags[dst]! |= PG_hasdata;
       this.slots.dropShared(dst);
       return;
@@ -682,19 +684,19 @@ export class PhysMem {
 
   /**
    * Saves frame `pfn`'s contents for a snapshot without copying 4 KiB: 0 when it holds no data;
-   * 1 when it holds sparse words, copied into `dst[dstOff..]` (`SPARSE_STRIDE` words); 2 when it
-   * holds sparse words but `dst` has no room for them at `dstOff` (nothing copied); else
-   * `-slot - 1` for its 4 KiB slot, pinned until {@link unpinSlots} (or the snapshot's
-   * collection) releases it. A frame writing a pinned slot gets a copy first.
+   * when it holds sparse words, their count (1 to `SPARSE_WORDS`), with their (word index, value)
+   * pairs copied into `pairs[0 .. 2 × count)`; else `-slot - 1` for its 4 KiB slot, pinned until
+   * {@link unpinSlots} (or the snapshot's collection) releases it. A frame writing a pinned slot
+   * gets a copy first.
    */
-  saveForSnapshot(pfn: number, dst: Int32Array, dstOff: number): number {
+  saveForSnapshot(pfn: number, pairs: Int32Array): number {
     if ((this.flags[pfn]! & PG_hasdata) === 0) return 0;
     const s = this.sparseSlot(pfn);
     if (s < 0) return -this.slots.pin(pfn) - 1;
-    if (dstOff + SPARSE_STRIDE > dst.length) return 2;
     const slab = this.sparse.slab;
-    for (let i = 0; i < SPARSE_STRIDE; i++) dst[dstOff + i] = slab[s + i]!;
-    return 1;
+    const count = slab[s]!;
+    for (let i = 0; i < 2 * count; i++) pairs[i] = slab[s + 1 + i]!;
+    return count;
   }
 
   /** Copies pinned slot `slot` (see {@link saveForSnapshot}) into `dst[dstOff..]`. */

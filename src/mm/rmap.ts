@@ -6,7 +6,15 @@
  * @module
  */
 import { AnonVma } from './anon-vma.ts';
-import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE, VM_EXEC, VM_READ, VM_WRITE } from './constants.ts';
+import {
+  HPAGE_PMD_NR,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PTRS_PER_TABLE,
+  VM_EXEC,
+  VM_READ,
+  VM_WRITE,
+} from './constants.ts';
 import { GUP_PIN_COUNTING_BIAS } from './gup-bias.ts';
 import type { Kernel } from './kernel.ts';
 import {
@@ -34,6 +42,7 @@ import {
   PTE_PRESENT,
   PTE_PROTNONE,
   PTE_SOFT_DIRTY,
+  PTE_TABLE,
   PTE_WRITE,
   PTE_YOUNG,
 } from './pte.ts';
@@ -206,11 +215,96 @@ export function removeMigrationPtes(k: Kernel, src: number, dst: number): void {
   rmapWalkVisit(k, src, removeMigrationPte, src, dst);
 }
 
-/** One entry of {@link removeMigrationPtes} (remove_migration_pte). */
+/**
+ * What {@link removeMigrationPtesHinted} remembers between calls: the last anonymous family it
+ * met that has a single VMA, and the last PTE table it found. Valid only while no VMA, no
+ * family and no page table above the PTEs changes: one per synchronous loop, as
+ * `migrate_vma_finalize`'s.
+ */
+export class RmapHint {
+  /** Mapping id of the family whose only VMA is {@link vma} (-1: none yet). */
+  mapping = -1;
+  /** That VMA. */
+  vma: Vma | null = null;
+  /** pgd of the mm whose PTE table is {@link table} (-1: none yet). */
+  pgd = -1;
+  /** First page number the table maps. */
+  first = 0;
+  /** The PTE table. */
+  table = 0;
+}
+
+/**
+ * {@link removeMigrationPtes} for the page of an order-0 folio, for a caller doing it page after
+ * page (`migrate_vma_finalize`): when the folio's anonymous family has a single VMA (a process's
+ * own pages, never forked — the common case), the walk of that VMA is the entry at the page's
+ * address, found in the PTE table the previous page used when it is the same, instead of a
+ * four-level lookup (plus iterating the family) per page. Any other folio takes the whole walk.
+ * Visits exactly the entries {@link rmapWalkVisit} would, in the same order.
+ */
+export function removeMigrationPtesHinted(k: Kernel, src: number, dst: number, hint: RmapHint): void {
+  const pm = k.pm;
+  const id = pm.mapping[src]!;
+  if (id !== hint.mapping) {
+    const owner = k.mappings[id];
+    if (!(owner instanceof AnonVma) || owner.vmas.size !== 1) {
+      rmapWalkVisit(k, src, removeMigrationPte, src, dst);
+      return;
+    }
+    hint.mapping = id;
+    for (const vma of owner.vmas) hint.vma = vma;
+  }
+  if (pm.order[src] !== 0) {
+    rmapWalkVisit(k, src, removeMigrationPte, src, dst);
+    return;
+  }
+  const vma = hint.vma!;
+  const pgd = vma.mm.pgd;
+  if (pgd === 0) return;
+  // The address rmapWalkVisit computes for a one-page folio, as a page number (exact: the VMA's
+  // start is page-aligned and every value an integer below 2^53).
+  const vpn = vma.start / PAGE_SIZE + indexDelta(pm.index[src]!, vma.pgoff);
+  const addr = vpn * PAGE_SIZE;
+  if (addr < vma.start || addr >= vma.end) return;
+  const words = k.pt.words;
+  if (hint.pgd !== pgd || vpn < hint.first || vpn >= hint.first + PTRS_PER_TABLE) {
+    // findEntry(…, 1) without its last step: a PTE exists only under a PMD pointing at a table.
+    const pmdOff = findEntry(k.pt, pgd, vpn, 2);
+    if (pmdOff < 0) return;
+    const pmd = words[pmdOff]!;
+    if ((pmd & PTE_KIND_MASK) !== PTE_TABLE || (pmd & PTE_LEAF) !== 0) return;
+    hint.pgd = pgd;
+    hint.first = Math.floor(vpn / PTRS_PER_TABLE) * PTRS_PER_TABLE;
+    hint.table = words[pmdOff + 1]!;
+  }
+  const off = (hint.table * PTRS_PER_TABLE + (vpn - hint.first)) * 2;
+  const kind = words[off]! & PTE_KIND_MASK;
+  if (words[off + 1] !== src || !kindHasPage(kind)) return;
+  if (kind === PTE_PRESENT && pm.isZeroPfn(src)) return;
+  removeMigrationPteAt(k, vma, off, 1, src, dst);
+}
+
+/** One entry of {@link removeMigrationPtes} (remove_migration_pte), as the walk's visitor. */
 function removeMigrationPte(
   k: Kernel,
   vma: Vma,
   _addr: number,
+  off: number,
+  level: 1 | 2,
+  src: number,
+  dst: number,
+): void {
+  removeMigrationPteAt(k, vma, off, level, src, dst);
+}
+
+/**
+ * remove_migration_pte on the entry at word offset `off` (a PMD entry for `level` 2) of `vma`.
+ * Takes no address (the entry is what it needs): a page address is a double above 2^31, boxed
+ * on every call that passes it.
+ */
+function removeMigrationPteAt(
+  k: Kernel,
+  vma: Vma,
   off: number,
   level: 1 | 2,
   src: number,

@@ -53,19 +53,20 @@ export function dmirrorDevmemFaultAllocAndCopy(
   const pm = k.pm;
   const src = args.src;
   const dst = args.dst;
-  let i = 0;
-  for (let addr = args.start; addr < args.end && i < args.npages; ) {
+  // Slots are counted, and the page of slot `i` is `first + i`: a page address loop variable
+  // (a double) may be boxed on every iteration.
+  const first = args.start / PAGE_SIZE;
+  const n = Math.min(args.npages, (args.end - args.start) / PAGE_SIZE);
+  for (let i = 0; i < n; ) {
     let spage = migratePfnToPage(src[i]!);
     if (spage === 0 || !mpfnHas(src[i]!, MIGRATE_PFN_MIGRATE)) {
       // The kernel steps over a skipped slot by the order of the slot before it; a compound slot
       // is always alone in its range (a PMD-aligned batch or fault), so stepping by one is the same.
-      addr += PAGE_SIZE;
       i++;
       continue;
     }
     if (k.pgmapOf(spage) === null) {
       // Not device memory: WARN_ON in the kernel, and the slot is left alone.
-      addr += PAGE_SIZE;
       i++;
       continue;
     }
@@ -114,8 +115,7 @@ export function dmirrorDevmemFaultAllocAndCopy(
       } else {
         dstPage = dpage + j;
       }
-      if (dmirror !== null) dmirror.pt.delete(addr / PAGE_SIZE);
-      addr += PAGE_SIZE;
+      if (dmirror !== null) dmirror.pt.delete(first + i + j);
       pm.copyPage(dstPage, spage + j);
       dmirrorCharge(mdevice, 1, 0);
     }

@@ -73,13 +73,14 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
   const k = dmirror.mdevice.kernel;
   const src = args.src;
   const dst = args.dst;
-  let i = 0;
-  for (let addr = args.start; addr < args.end; ) {
+  // Slots, not addresses, are counted: a double loop variable of this async function would be
+  // boxed on every iteration.
+  const n = (args.end - args.start) / PAGE_SIZE;
+  for (let i = 0; i < n; ) {
     const w = src[i]!;
     const isLarge = mpfnHas(w, MIGRATE_PFN_COMPOUND);
     if (!mpfnHas(w, MIGRATE_PFN_MIGRATE)) {
       i++;
-      addr += PAGE_SIZE;
       continue;
     }
     // No source page: an unpopulated PTE or the zero page, to be zero-filled.
@@ -94,7 +95,6 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
     if (spage !== 0 && (k.pm.flags[spage]! & PG_zone_device) !== 0) {
       // WARN: "page already in device"; system selection never collects one.
       i++;
-      addr += PAGE_SIZE;
       continue;
     }
     let dpage: number;
@@ -109,13 +109,12 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
     if (dpage === 0) {
       if (!isLarge) {
         i++;
-        addr += PAGE_SIZE;
         continue;
       }
       // The THP (or hole) goes to single device pages, one per base page.
       const nr = spage === 0 ? HPAGE_PMD_NR : k.pm.folioNrPages(spage);
       const spfn = Math.floor(w / 2 ** MIGRATE_PFN_SHIFT);
-      for (let j = 0; j < nr && addr < args.end; j++) {
+      for (let j = 0; j < nr && i < n; j++) {
         const a = dmirrorDevmemAllocPage(dmirror, false);
         const d = typeof a === 'number' ? a : await a;
         dmirrorCharge(dmirror.mdevice, 0, 1);
@@ -127,7 +126,6 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
           copyOrClear(dmirror.mdevice, rpage, spage !== 0 ? spfn + j : 0);
         }
         i++;
-        addr += PAGE_SIZE;
       }
       continue;
     }
@@ -142,13 +140,11 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
       for (let j = 0; j < nr; j++) {
         copyOrClear(dmirror.mdevice, rpage + j, spage !== 0 ? spage + j : 0);
         i++;
-        addr += PAGE_SIZE;
       }
       continue;
     }
     copyOrClear(dmirror.mdevice, rpage, spage);
     i++;
-    addr += PAGE_SIZE;
   }
 }
 
@@ -163,11 +159,14 @@ export async function dmirrorMigrateFinalizeAndMap(args: MigrateVma, dmirror: Dm
   const src = args.src;
   const dst = args.dst;
   const startPfn = args.start / PAGE_SIZE;
-  const endPfn = args.end / PAGE_SIZE;
+  const n = (args.end - args.start) / PAGE_SIZE;
   await dmirror.mutex.lock();
   try {
-    for (let pfn = startPfn, i = 0; pfn < endPfn; pfn++, i++) {
+    // Counted by slot: a page-number loop variable (a double) would be boxed on every iteration
+    // of this async function's loop.
+    for (let i = 0; i < n; i++) {
       if (!mpfnHas(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
+      const pfn = startPfn + i;
       const dpage = migratePfnToPage(dst[i]!);
       if (dpage === 0) continue;
       const nr = mpfnHas(dst[i]!, MIGRATE_PFN_COMPOUND) ? k.pm.folioNrPages(dpage) : 1;

@@ -96,9 +96,11 @@ export class DmirrorPt {
 
   /** `xa_erase`: drops the entry of `vpn`; true when there was one. */
   delete(vpn: number): boolean {
-    const l = this.leaf(Math.floor(vpn / LEAF_ENTRIES));
+    const key = Math.floor(vpn / LEAF_ENTRIES);
+    const l = this.leaf(key);
     if (l < 0) return false;
-    const i = (l << LEAF_SHIFT) + (vpn % LEAF_ENTRIES);
+    // `vpn - key * 512` is `vpn % 512` without fmod (as in `set`).
+    const i = (l << LEAF_SHIFT) + (vpn - key * LEAF_ENTRIES);
     if (this.words[i] === 0) return false;
     this.words[i] = 0;
     this.size--;

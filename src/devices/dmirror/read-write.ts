@@ -78,8 +78,11 @@ export function dmirrorDoReadSnapshot(
   const pm = dmirror.process.kernel.pm;
   const pt = dmirror.pt;
   cmd.cpages = 0;
-  for (let vpn = start / PAGE_SIZE, last = end / PAGE_SIZE, i = 0; vpn < last; vpn++, i++) {
-    const entry = pt.get(vpn);
+  // Counted by page: a page-number loop variable (a double) may be boxed on every iteration.
+  const first = start / PAGE_SIZE;
+  const n = (end - start) / PAGE_SIZE;
+  for (let i = 0; i < n; i++) {
+    const entry = pt.get(first + i);
     if (entry === undefined) return -ENOENT;
     snapshot.save(pm, i, xaUntagPointer(entry));
     cmd.cpages++;
