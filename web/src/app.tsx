@@ -5,7 +5,7 @@
  * @module
  */
 
-import { mode, race } from './store.ts';
+import { mode, partial, race } from './store.ts';
 import { Controls } from './views/Controls.tsx';
 import { Editor } from './views/Editor.tsx';
 import { Filmstrip } from './views/Filmstrip.tsx';
@@ -49,13 +49,18 @@ export function App() {
           <Notifiers />
         </div>
       </main>
-      {mode.value === 'race' && race.value ? <RaceLanes /> : <Filmstrip />}
-      <Timeline />
-      <div class="bottom">
-        <EventLog />
-        <Frames />
-        <SpaceTime />
-      </div>
+      {/* What shows every event waits for the full recording (the first answer has the step ends). */}
+      {partial.value ? null : (
+        <>
+          {mode.value === 'race' && race.value ? <RaceLanes /> : <Filmstrip />}
+          <Timeline />
+          <div class="bottom">
+            <EventLog />
+            <Frames />
+            <SpaceTime />
+          </div>
+        </>
+      )}
     </div>
   );
 }
