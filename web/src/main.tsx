@@ -86,10 +86,14 @@ async function open(): Promise<void> {
 // The worker starts recording before the page's views are even loaded: this module is small
 // (the store and the worker client), the views come in their own chunk while the worker runs.
 const opened = open();
-const rendered = import('./app.tsx').then(({ App }) => {
+const app = import('./app.tsx').then(({ App }) => {
   render(<App />, document.getElementById('app')!);
   performance.mark('hmmsim:app-rendered');
 });
+// Ready once the views drawn have their modules too (see views/lazy.tsx).
+const rendered = Promise.all([app, opened])
+  .then(() => import('./views/lazy.tsx'))
+  .then((m) => m.viewsLoaded());
 // The first maps: a recording's first answer (its step ends) or the full one, whichever is in first.
 const shown = Promise.race([
   opened,
@@ -102,7 +106,7 @@ const shown = Promise.race([
     });
   }),
 ]);
-void Promise.all([shown, rendered]).then(() =>
+void Promise.all([shown, app]).then(() =>
   requestAnimationFrame(() => {
     window.__hmmsim.firstRenderMs = performance.now();
     performance.mark('hmmsim:first-render');
