@@ -32,7 +32,8 @@ function startWorkerEarly(): Plugin {
     var early = { worker: w, name: name, replies: [], failed: null };
     w.onmessage = function (e) { early.replies.push(e.data); };
     w.onerror = function (e) { early.failed = e.message || 'worker error'; };
-    w.postMessage({ id: 0, kind: 'record-example', name: name });
+    // The step ends first (painted at once), unless the URL names a row between them.
+    w.postMessage({ id: 0, kind: 'record-example', name: name, first: !q.has('at') });
     window.__hmmsimEarly = early;
   } catch (e) {}
 })();`;

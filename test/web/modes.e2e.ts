@@ -67,9 +67,10 @@ describe('Workload mode shows what belongs to it', () => {
     await page.waitForSelector('#workload-result[data-workload="small-stencil"]');
     expect(await visibleScenarioParts(page)).toEqual([]);
     await page.click('header .modes button:has-text("Explore")');
-    await page.waitForFunction(() => window.__hmmsim.rows() > 0);
+    // The views that show every event come with the full recording (after the step ends).
+    await page.waitForFunction(() => window.__hmmsim.rows() > 0 && !window.__hmmsim.partial());
     await page.waitForSelector('canvas[data-view=cpu-map]');
-    expect(await visibleScenarioParts(page)).toEqual(SCENARIO_PARTS);
+    await expect.poll(() => visibleScenarioParts(page)).toEqual(SCENARIO_PARTS);
     expect(await pageState(page)).toMatchObject({ scenario: 'migrate', step: 4 });
     await page.close();
     expect(s.errors).toEqual([]);

@@ -49,6 +49,45 @@ describe('recorder: the #state summary at every step end equals the machine', ()
   });
 });
 
+describe('recorder: the first answer (rows at step ends only) equals the full recording there', () => {
+  // The page paints this one first: its regions, labels and page states at every step end must
+  // be the full recording's, so the swap to the full recording changes nothing on screen.
+  it.each(files)('%s', async (f) => {
+    const { rec, truth } = await recorded(f);
+    const first = await recordScenario(doc(f), { stepsOnly: true });
+    expect(first.rows.length).toBe(first.marks.length);
+    expect(first.marks.map((m) => [m.op, m.line, m.text])).toEqual(
+      rec.marks.map((m) => [m.op, m.line, m.text]),
+    );
+    expect(first.regions.map(({ since: _, ...r }) => r)).toEqual(rec.regions.map(({ since: _, ...r }) => r));
+    expect([first.scenario, first.steps, first.pages, first.ramFrames, first.failure]).toEqual([
+      rec.scenario,
+      rec.steps,
+      rec.pages,
+      rec.ramFrames,
+      rec.failure,
+    ]);
+    expect(new Set(first.threads)).toEqual(new Set(rec.threads));
+    expect(new Set(first.devices)).toEqual(new Set(rec.devices));
+    const a = new SeekState(first);
+    const b = new SeekState(rec);
+    for (let k = 0; k <= rec.steps; k++) {
+      a.seek(a.atStep(k));
+      b.seek(b.atStep(k));
+      expect(a.summary()).toEqual({ scenario: rec.scenario, step: k, steps: rec.steps, cpu: truth[k] });
+      expect(a.summary()).toEqual(b.summary());
+      for (const key of ['codes', 'pfns', 'dev', 'dpfn'] as const)
+        expect(Buffer.from(a[key].buffer).equals(Buffer.from(b[key].buffer)), `${f} step ${k}: ${key}`).toBe(
+          true,
+        );
+      const i = a.at - 1;
+      const j = b.at - 1;
+      expect(first.open[i]).toEqual(rec.open[j]);
+      expect(first.notifiers[i]).toEqual(rec.notifiers[j]);
+    }
+  });
+});
+
 describe('recorder: reading only what changed misses nothing', () => {
   // Every row: the states the recorder keeps (it decodes a 2 MiB stretch only when its raw
   // words changed, device entries only where something they depend on did) equal a full read of

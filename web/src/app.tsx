@@ -5,17 +5,22 @@
  * @module
  */
 
-import { mode, race } from './store.ts';
+import { mode, partial, race } from './store.ts';
 import { Controls } from './views/Controls.tsx';
-import { Editor } from './views/Editor.tsx';
 import { Filmstrip } from './views/Filmstrip.tsx';
 import { Learn } from './views/Learn.tsx';
+import { lazyView } from './views/lazy.tsx';
 import { Maps } from './views/MapView.tsx';
 import { EventLog, Frames, Inspector, Notifiers } from './views/Panels.tsx';
-import { Race } from './views/Race.tsx';
-import { RaceLanes } from './views/RaceLanes.tsx';
-import { SpaceTime, Timeline } from './views/Timeline.tsx';
-import { WorkloadPanel, WorkloadResults } from './views/Workload.tsx';
+
+// Not needed for the first maps: loaded when first drawn (see views/lazy.tsx).
+const Editor = lazyView(() => import('./views/Editor.tsx').then((m) => m.Editor));
+const Race = lazyView(() => import('./views/Race.tsx').then((m) => m.Race));
+const RaceLanes = lazyView(() => import('./views/RaceLanes.tsx').then((m) => m.RaceLanes));
+const Timeline = lazyView(() => import('./views/Timeline.tsx').then((m) => m.Timeline));
+const SpaceTime = lazyView(() => import('./views/Timeline.tsx').then((m) => m.SpaceTime));
+const WorkloadPanel = lazyView(() => import('./views/Workload.tsx').then((m) => m.WorkloadPanel));
+const WorkloadResults = lazyView(() => import('./views/Workload.tsx').then((m) => m.WorkloadResults));
 
 /** The whole page. */
 export function App() {
@@ -49,13 +54,18 @@ export function App() {
           <Notifiers />
         </div>
       </main>
-      {mode.value === 'race' && race.value ? <RaceLanes /> : <Filmstrip />}
-      <Timeline />
-      <div class="bottom">
-        <EventLog />
-        <Frames />
-        <SpaceTime />
-      </div>
+      {/* What shows every event waits for the full recording (the first answer has the step ends). */}
+      {partial.value ? null : (
+        <>
+          {mode.value === 'race' && race.value ? <RaceLanes /> : <Filmstrip />}
+          <Timeline />
+          <div class="bottom">
+            <EventLog />
+            <Frames />
+            <SpaceTime />
+          </div>
+        </>
+      )}
     </div>
   );
 }

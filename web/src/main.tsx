@@ -4,12 +4,14 @@
  * workload, run), wires the keys, and exposes `window.__hmmsim` for tests.
  * @module
  */
+import { effect } from '@preact/signals';
 import { render } from 'preact';
 import { EXAMPLES } from './examples.ts';
 import {
   cursor,
   mode,
   pageReady,
+  partial,
   playing,
   recording,
   runExample,
@@ -28,8 +30,12 @@ declare global {
   interface Window {
     /** Test and automation hook: readiness and a few handles. */
     __hmmsim: {
+      /** True once what the URL names is fully loaded (the full recording, not only its step ends). */
       ready: boolean;
+      /** When the maps were first painted (page clock, ms from navigation start; 0 until then). */
       firstRenderMs: number;
+      /** Whether the page shows a recording's first answer (step ends only) for now. */
+      partial: () => boolean;
       seek: (n: number) => void;
       cursor: () => number;
       rows: () => number;
@@ -45,6 +51,7 @@ declare global {
 window.__hmmsim = {
   ready: false,
   firstRenderMs: 0,
+  partial: () => partial.value,
   seek,
   cursor: () => cursor.value,
   rows: () => recording.value?.rows.length ?? 0,
@@ -79,14 +86,36 @@ async function open(): Promise<void> {
 // The worker starts recording before the page's views are even loaded: this module is small
 // (the store and the worker client), the views come in their own chunk while the worker runs.
 const opened = open();
-const rendered = import('./app.tsx').then(({ App }) => {
+const app = import('./app.tsx').then(({ App }) => {
   render(<App />, document.getElementById('app')!);
   performance.mark('hmmsim:app-rendered');
 });
-void Promise.all([opened, rendered]).then(() =>
+// Ready once the views drawn have their modules too (see views/lazy.tsx).
+const rendered = Promise.all([app, opened])
+  .then(() => import('./views/lazy.tsx'))
+  .then((m) => m.viewsLoaded());
+// The first maps: a recording's first answer (its step ends) or the full one, whichever is in first.
+const shown = Promise.race([
+  opened,
+  new Promise<void>((resolve) => {
+    const stop = effect(() => {
+      if (recording.value) {
+        resolve();
+        queueMicrotask(() => stop());
+      }
+    });
+  }),
+]);
+void Promise.all([shown, app]).then(() =>
   requestAnimationFrame(() => {
     window.__hmmsim.firstRenderMs = performance.now();
+    performance.mark('hmmsim:first-render');
+  }),
+);
+void Promise.all([opened, rendered]).then(() =>
+  requestAnimationFrame(() => {
     window.__hmmsim.ready = true;
+    performance.mark('hmmsim:ready');
     pageReady.value = true;
     document.documentElement.dataset.ready = 'true';
   }),

@@ -12,9 +12,19 @@ import type { WorkloadOutcome } from './model/workload-run.ts';
 
 /** A request to the worker. */
 export type Request =
-  | { readonly id: number; readonly kind: 'record'; readonly text: string; readonly file: string }
+  /**
+   * Records a scenario. With `first`, the worker answers twice: first a recording with rows at
+   * the step ends only (`first`, quick: no row per event), then the full recording (`recorded`).
+   */
+  | {
+      readonly id: number;
+      readonly kind: 'record';
+      readonly text: string;
+      readonly file: string;
+      readonly first?: boolean;
+    }
   /** Records an example by name (the page's first request, posted before its modules load). */
-  | { readonly id: number; readonly kind: 'record-example'; readonly name: string }
+  | { readonly id: number; readonly kind: 'record-example'; readonly name: string; readonly first?: boolean }
   | { readonly id: number; readonly kind: 'demo' }
   | {
       readonly id: number;
@@ -57,6 +67,8 @@ export type Reply =
       readonly ms: number;
       readonly narration?: string[];
     }
+  /** The step ends of a recording asked for with `first`; its `recorded` reply follows. */
+  | { readonly id: number; readonly kind: 'first'; readonly rec: Recording; readonly ms: number }
   | { readonly id: number; readonly kind: 'invalid'; readonly invalid: Invalid }
   | { readonly id: number; readonly kind: 'race'; readonly race: RaceRecording; readonly ms: number }
   | { readonly id: number; readonly kind: 'explored'; readonly report: ExploreReport }

@@ -15,7 +15,14 @@ import type { Reply, Request } from './protocol.ts';
 /** Omit over each member of a union. */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-type Pending = { resolve: (r: Reply) => void; onProgress?: (n: number) => void };
+/** A recording's first answer (its step ends), before the full one. */
+type First = Extract<Reply, { kind: 'first' }>;
+
+type Pending = {
+  resolve: (r: Reply) => void;
+  onProgress?: (n: number) => void;
+  onFirst?: (r: First) => void;
+};
 
 /**
  * What the built page's first script started (see web/vite.config.ts): the worker, the example
@@ -69,11 +76,17 @@ class SimClient {
     const p = this.pending.get(r.id);
     if (!p) {
       // The early recording's answer, come before anyone asked for it (see takeEarly).
-      if (r.id === 0 && r.kind !== 'progress') this.earlyReply = r;
+      if (r.id === 0 && r.kind === 'first') this.earlyFirst = r;
+      else if (r.id === 0 && r.kind !== 'progress') this.earlyReply = r;
       return;
     }
     if (r.kind === 'progress') {
       p.onProgress?.(r.schedules);
+      return;
+    }
+    if (r.kind === 'first') {
+      performance.mark('hmmsim:reply-first');
+      p.onFirst?.(r);
       return;
     }
     this.pending.delete(r.id);
@@ -89,26 +102,39 @@ class SimClient {
 
   /** The early recording's reply when it came before {@link takeEarly} asked for it. */
   private earlyReply: Reply | null = null;
+  /** Its first answer (step ends), likewise. */
+  private earlyFirst: First | null = null;
 
   /**
    * The recording of example `name` the page's first script asked for, when it did (once);
    * otherwise null, and the caller asks for the recording itself.
    */
-  takeEarly(name: string): Promise<Reply> | null {
+  takeEarly(name: string, onFirst?: (r: First) => void): Promise<Reply> | null {
     // Reading the getter adopts the early worker (and sets `early`) on first use.
     void this.w;
     if (this.early !== name) return null;
     this.early = null;
     const done = this.earlyReply;
+    const first = this.earlyFirst;
     this.earlyReply = null;
+    this.earlyFirst = null;
     if (done) return Promise.resolve(done);
-    return new Promise((resolve) => this.pending.set(0, { resolve }));
+    if (first) onFirst?.(first);
+    return new Promise((resolve) => this.pending.set(0, { resolve, ...(onFirst ? { onFirst } : {}) }));
   }
 
-  request(q: DistributiveOmit<Request, 'id'>, onProgress?: (n: number) => void): Promise<Reply> {
+  request(
+    q: DistributiveOmit<Request, 'id'>,
+    onProgress?: (n: number) => void,
+    onFirst?: (r: First) => void,
+  ): Promise<Reply> {
     const id = this.next++;
     return new Promise((resolve) => {
-      this.pending.set(id, { resolve, ...(onProgress ? { onProgress } : {}) });
+      this.pending.set(id, {
+        resolve,
+        ...(onProgress ? { onProgress } : {}),
+        ...(onFirst ? { onFirst } : {}),
+      });
       this.w.postMessage({ ...q, id } as Request);
     });
   }
@@ -119,6 +145,7 @@ class SimClient {
     this.worker = null;
     this.early = null;
     this.earlyReply = null;
+    this.earlyFirst = null;
     for (const [id, p] of this.pending) p.resolve({ id, kind: 'error', message: 'stopped' });
     this.pending.clear();
   }
@@ -165,6 +192,14 @@ export const linkError = signal<string | null>(null);
 /** The scenario a share link opened: its text and the link's parameter (kept in the URL while unchanged). */
 export const shared = signal<{ readonly text: string; readonly param: string } | null>(null);
 
+/**
+ * True while the page shows a recording's first answer (its step ends only) and the full
+ * recording is still being made: moves by event or by change wait for it.
+ */
+export const partial = signal(false);
+/** A move asked for while {@link partial}, made once the full recording is loaded. */
+let deferred: (() => void) | null = null;
+
 /** The `#state` summary at the cursor. */
 export const summary = computed<StateSummary | null>(() => {
   cursor.value;
@@ -187,6 +222,17 @@ export function stepOnce(dir: 1 | -1): boolean {
   const s = seekState.value;
   const rec = recording.value;
   if (!s || !rec) return false;
+  if (partial.value && stepBy.value !== 'step') {
+    // The first answer has no rows between step ends: move once the full recording is in.
+    const unit = stepBy.value;
+    deferred = () => {
+      const saved = stepBy.value;
+      stepBy.value = unit;
+      stepOnce(dir);
+      stepBy.value = saved;
+    };
+    return true;
+  }
   const at = s.at;
   let to = at;
   if (stepBy.value === 'event') to = at + dir;
@@ -225,6 +271,9 @@ export function load(rec: Recording, at?: number | { step: number | 'end' }): vo
   exact.value = null;
 }
 
+/** Recordings asked for so far: an answer to an older one is not shown. */
+let runs = 0;
+
 /** Records the scenario text; shows its validation issues instead when it has some. */
 export async function runText(
   name: string,
@@ -235,9 +284,27 @@ export async function runText(
   scenarioText.value = text;
   status.value = `running ${name}…`;
   linkError.value = null;
+  const gen = ++runs;
+  // The step ends come first (see Request 'record'): shown at once when the cursor goes to a
+  // step end, then replaced by the full recording at the same step end.
+  const byStep = typeof at !== 'number';
+  const onFirst = (f: First): void => {
+    if (gen !== runs || !byStep) return;
+    invalid.value = null;
+    race.value = null;
+    load(f.rec, at);
+    partial.value = true;
+    status.value = `${name}: ${f.rec.steps} steps, recording every event…`;
+  };
   // An example the page's first script already started recording is taken from there.
-  const early = EXAMPLES.get(name) === text ? sim.takeEarly(name) : null;
-  const r = await (early ?? sim.request({ kind: 'record', text, file: `${name}.json` }));
+  const early = EXAMPLES.get(name) === text ? sim.takeEarly(name, onFirst) : null;
+  const r = await (early ??
+    sim.request({ kind: 'record', text, file: `${name}.json`, first: byStep }, undefined, onFirst));
+  if (gen !== runs) return false;
+  const shown = partial.value ? seekState.value : null;
+  partial.value = false;
+  const move = deferred;
+  deferred = null;
   if (r.kind === 'invalid') {
     invalid.value = r.invalid;
     status.value = `${name}: ${r.invalid.messages.length} problem(s) in the scenario`;
@@ -251,7 +318,15 @@ export async function runText(
   invalid.value = null;
   race.value = null;
   recordMs.value = r.ms;
-  load(r.rec, at);
+  if (shown) {
+    // The same step end in the full recording (the first answer's rows are the step ends), the
+    // same page selected: nothing on screen changes but what the full recording adds.
+    const sel = selected.value;
+    const j = shown.at;
+    load(r.rec, j === 0 ? 0 : (r.rec.marks[j - 1]?.row ?? r.rec.rows.length - 1) + 1);
+    selected.value = sel;
+  } else load(r.rec, at);
+  move?.();
   status.value = `${name}: ${r.rec.rows.length} events, ${r.rec.steps} steps, recorded in ${r.ms.toFixed(0)} ms${r.rec.failure ? ` — FAILED: ${r.rec.failure}` : ''}`;
   syncUrl();
   return true;
@@ -339,7 +414,8 @@ export async function fetchExact(): Promise<void> {
   const s = seekState.value;
   const rec = recording.value;
   const i = selected.value;
-  if (!s || !rec || s.at === 0) return;
+  // A first answer's rows are not the run's: the exact read waits for the full recording.
+  if (!s || !rec || s.at === 0 || partial.value) return;
   const reg = rec.regions.find((r) => i >= r.at && i < r.at + r.pages) ?? rec.regions[0];
   if (!reg) return;
   const addr = reg.addr + Math.max(0, i - reg.at) * 4096;

@@ -154,6 +154,13 @@ export interface RecorderOptions {
   readonly maxRows?: number;
   /** Called after each row is recorded, with its index (a probe reads the machine then). */
   readonly onRow?: (row: number) => void;
+  /**
+   * Rows only at step ends (and {@link Recorder.moment}s), no row per bus event: the page's first
+   * answer, which shows a step end before the full recording is done. The bus is still followed
+   * for what a step end's state depends on (regions appearing, forks, invalidations open), so
+   * the regions, their labels and the states at every step end are those of the full recording.
+   */
+  readonly stepsOnly?: boolean;
 }
 
 /** Growable typed column. */
@@ -234,6 +241,7 @@ export class Recorder {
   private readonly exactPages: number;
   private readonly maxRows: number;
   private readonly onRow: ((row: number) => void) | undefined;
+  private readonly stepsOnly: boolean;
   private unsubscribe: (() => void) | null = null;
   private step = 0;
   /** Child pid → the pid that forked it (from each successful fork's system call). */
@@ -253,7 +261,8 @@ export class Recorder {
     this.exactPages = options.exactPages ?? 65_536;
     this.maxRows = options.maxRows ?? 2_000_000;
     this.onRow = options.onRow;
-    this.unsubscribe = machine.bus.subscribe((e) => this.onEvent(e));
+    this.stepsOnly = options.stepsOnly ?? false;
+    this.unsubscribe = machine.bus.subscribe((e) => (this.stepsOnly ? this.follow(e) : this.onEvent(e)));
   }
 
   /** Stops listening. */
@@ -284,6 +293,39 @@ export class Recorder {
       { type: 'instant', time: this.machine.sched.clock.now, thread, name, text, step: this.step },
       true,
     );
+  }
+
+  /**
+   * A bus event in {@link RecorderOptions.stepsOnly} mode: no row, but what the full recording
+   * learns from it — the regions present after it (found at the same events, so in the same
+   * order), a fork's parent, the invalidations open, the threads and device tracks.
+   */
+  private follow(e: MmEvent): void {
+    if (e.type !== 'counter' && e.thread) this.threads.add(e.thread);
+    if (e.type === 'invalidate_start') {
+      const r = e.range;
+      const ev = MMU_NOTIFY_EVENT_NAMES[r.event] ?? String(r.event);
+      this.curOpen = [
+        ...this.curOpen,
+        { mm: r.mm.id, start: r.start, end: r.end, event: ev, thread: e.thread },
+      ];
+    } else if (e.type === 'invalidate_end') this.closeRange(e.range);
+    else if (e.type === 'syscall' && e.name === 'fork' && e.result > 0) this.parentOf.set(e.result, e.mm);
+    else if (e.type === 'span' && e.track) this.devices.add(e.track);
+    if (this.machine.pm.nrFrames > this.nrFrames) this.nrFrames = this.machine.pm.nrFrames;
+    if (this.structureChanged()) {
+      this.discoverRegions(this.rows.length);
+      this.fullRead = true;
+    }
+  }
+
+  private closeRange(r: {
+    readonly mm: { readonly id: number };
+    readonly start: number;
+    readonly end: number;
+  }): void {
+    const i = this.curOpen.findIndex((o) => o.mm === r.mm.id && o.start === r.start && o.end === r.end);
+    if (i >= 0) this.curOpen = this.curOpen.filter((_, j) => j !== i);
   }
 
   private onEvent(e: MmEvent): void {
@@ -324,10 +366,7 @@ export class Recorder {
             ...this.curOpen,
             { mm: r.mm.id, start: r.start, end: r.end, event: ev, thread: e.thread },
           ];
-        } else {
-          const i = this.curOpen.findIndex((o) => o.mm === r.mm.id && o.start === r.start && o.end === r.end);
-          if (i >= 0) this.curOpen = this.curOpen.filter((_, j) => j !== i);
-        }
+        } else this.closeRange(r);
         break;
       }
       case 'syscall':

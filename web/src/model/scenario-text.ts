@@ -1,6 +1,6 @@
 /**
- * Scenario text to a recording, as `hmmsim run` reads it: the CLI's own parser and validator,
- * then the recorder. Kept apart from the other jobs so that the page's worker starts with only
+ * Scenario text to a checked document, as `hmmsim run` reads it: the CLI's own parser and
+ * validator. Kept apart from the other jobs so that the page's worker starts with only
  * what a first recording needs (replays, exploration and re-runs load when first asked for).
  * @module
  */
@@ -11,8 +11,6 @@ import {
   ScenarioError,
   type ScenarioIssue,
 } from '../../../src/cli/scenario/validate.ts';
-import { type RecordOptions, recordScenario } from './record-run.ts';
-import type { Recording } from './recorder.ts';
 
 /** A scenario's text could not be used: the CLI's own issues, with line and column. */
 export interface Invalid {
@@ -35,15 +33,4 @@ export function parseScenario(text: string, file: string): ScenarioDoc | Invalid
 /** A scenario error's issues, with the lines `hmmsim` prints for them. */
 export function invalidOf(e: ScenarioError): Invalid {
   return { kind: 'invalid', issues: e.issues, messages: e.issues.map(formatIssue) };
-}
-
-/** Records the scenario in `text`. */
-export async function recordText(
-  text: string,
-  file: string,
-  options: RecordOptions = {},
-): Promise<Recording | Invalid> {
-  const doc = parseScenario(text, file);
-  if ('kind' in doc) return doc;
-  return recordScenario(doc, options);
 }

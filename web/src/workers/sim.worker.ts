@@ -6,8 +6,9 @@
 import { runScenario } from '../../../src/cli/scenario/run.ts';
 import type { ScenarioDoc } from '../../../src/cli/scenario/types.ts';
 import { EXAMPLES } from '../examples.ts';
+import { recordScenario } from '../model/record-run.ts';
 import { Recorder } from '../model/recorder.ts';
-import { parseScenario, recordText } from '../model/scenario-text.ts';
+import { parseScenario } from '../model/scenario-text.ts';
 import type { Reply, Request } from '../protocol.ts';
 
 /** Replays, exploration and exact re-runs load on first use: a first recording does not wait for them. */
@@ -35,9 +36,20 @@ async function handle(q: Request): Promise<void> {
         post({ id: q.id, kind: 'error', message: `no example scenario named "${file.slice(0, -5)}"` });
         return;
       }
-      const r = await recordText(text, file);
-      if ('kind' in r) post({ id: q.id, kind: 'invalid', invalid: r });
-      else post({ id: q.id, kind: 'recorded', rec: r, ms: performance.now() - t0 });
+      const doc = parseScenario(text, file);
+      if ('kind' in doc) {
+        post({ id: q.id, kind: 'invalid', invalid: doc });
+        return;
+      }
+      // The step ends first (a run with no row per event), for the page to paint at once.
+      if (q.first)
+        post({
+          id: q.id,
+          kind: 'first',
+          rec: await recordScenario(doc, { stepsOnly: true }),
+          ms: performance.now() - t0,
+        });
+      post({ id: q.id, kind: 'recorded', rec: await recordScenario(doc), ms: performance.now() - t0 });
       return;
     }
     case 'demo': {
