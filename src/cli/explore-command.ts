@@ -25,7 +25,7 @@ import { UsageError } from '../sim/errors.ts';
 import type { SchedulerHost } from '../sim/scheduler.ts';
 import { CliUsageError } from './args.ts';
 import { type CommandContext, EXIT_FAILED, EXIT_OK, openTrace, readScenario } from './context.ts';
-import { CliCheckFailed } from './errors.ts';
+import { CliCheckFailed, CliError, EXIT_SCENARIO } from './errors.ts';
 import { type ExploreSource, workerThreadPool } from './explore-pool.ts';
 import {
   isModuleScenario,
@@ -51,6 +51,15 @@ export function setupFailure(e: unknown, file: string): string | null {
   if (!(e instanceof ExploreScenarioError) || !(e.cause instanceof StepFailure)) return null;
   const f = e.cause;
   return `FAIL ${file}:${f.source.line}: ${f.source.path} (${f.op}): ${f.detail} (in the set-up, before the threads race: no schedule was explored)`;
+}
+
+/**
+ * A fault of the user's scenario found while exploring or replaying it (a thread awaiting
+ * something outside the simulation, a failing set-up step's error): an invalid input (exit 3),
+ * worded as the error itself, not an internal error of hmmsim. Any other error is returned as is.
+ */
+export function scenarioFault(e: unknown): unknown {
+  return e instanceof ExploreScenarioError ? new CliError(`${e.name}: ${e.message}`, EXIT_SCENARIO) : e;
 }
 
 /** Lets Node's event loop run between schedules (signals, worker messages, a closed pipe). */
@@ -223,7 +232,7 @@ export async function runExplore(ctx: CommandContext): Promise<number> {
     });
   } catch (e) {
     const failed = setupFailure(e, label);
-    throw failed === null ? e : new CliCheckFailed(failed);
+    throw failed === null ? scenarioFault(e) : new CliCheckFailed(failed);
   } finally {
     progress.done();
     await trace?.close();
@@ -325,7 +334,7 @@ async function replayOne(
     result = await replay(traced(scenario, trace), token, { host: NODE_HOST });
   } catch (e) {
     if (e instanceof UsageError) throw new CliUsageError(`bad --replay token: ${e.message}`, 'explore');
-    throw e;
+    throw scenarioFault(e);
   } finally {
     await trace?.close();
   }

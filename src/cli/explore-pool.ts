@@ -7,7 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { ExplorePool, ExploreProgress, ExploreReport, ExploreShare } from '../explore/index.ts';
-import { CliCheckFailed } from './errors.ts';
+import { CliCheckFailed, CliError, EXIT_SCENARIO } from './errors.ts';
 
 /** Where the scenario of an exploration comes from (what a worker needs to rebuild it). */
 export type ExploreSource =
@@ -31,6 +31,8 @@ export type WorkerMessage =
       readonly message: string;
       /** The worker's stack, shown only under `HMMSIM_DEBUG=1` as the main thread's are. */
       readonly stack?: string | undefined;
+      /** The error is the scenario's fault (the core's `ScenarioError`): exit 3, no stack. */
+      readonly scenario?: boolean;
     }
   | { readonly type: 'setup-failed'; readonly message: string };
 
@@ -62,6 +64,8 @@ export function workerThreadPool(source: ExploreSource): ExplorePool {
           if (m.type === 'progress') events.progress(m.progress);
           else if (m.type === 'report') got = m.report;
           else if (m.type === 'setup-failed') reject(new CliCheckFailed(m.message));
+          else if (m.scenario === true)
+            reject(new CliError(`explore worker ${share.worker}: ${m.message}`, EXIT_SCENARIO));
           else {
             const err = new Error(`explore worker ${share.worker}: ${m.message}`);
             // The worker's frames (its stack repeats the message), for HMMSIM_DEBUG=1 only.

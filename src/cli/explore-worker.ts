@@ -8,7 +8,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { type ExploreShare, explore, exploreShare, findMutant, type Scenario } from '../explore/index.ts';
+import {
+  type ExploreShare,
+  explore,
+  exploreShare,
+  findMutant,
+  type Scenario,
+  ScenarioError,
+} from '../explore/index.ts';
 import { NODE_HOST, NODE_PAUSE, setupFailure } from './explore-command.ts';
 import type { ExploreSource, WorkerCommand, WorkerMessage } from './explore-pool.ts';
 import { loadModuleScenario } from './explore-scale.ts';
@@ -44,6 +51,12 @@ try {
 } catch (e) {
   const failed = setupFailure(e, source.kind === 'mutant' ? `--mutant ${source.id}` : source.display);
   if (failed !== null) post({ type: 'setup-failed', message: failed });
-  else if (e instanceof Error) post({ type: 'error', message: `${e.name}: ${e.message}`, stack: e.stack });
+  else if (e instanceof Error)
+    post({
+      type: 'error',
+      message: `${e.name}: ${e.message}`,
+      stack: e.stack,
+      scenario: e instanceof ScenarioError,
+    });
   else post({ type: 'error', message: String(e) });
 }

@@ -178,7 +178,7 @@ describe('a thread awaiting something outside the simulation', () => {
     const file = path.join(TMP, 'awaits-outside.mjs');
     writeFileSync(file, HANG);
     const r = await hmmsim(['explore', file, '--schedules', '5', '--json']);
-    expect(r.code).toBe(4);
+    expect(r.code).toBe(3);
     const error = JSON.parse(r.out).error as string;
     expect(error).toMatch(/^ScenarioError: scenario "awaits-outside": simulated thread #1 waiter awaited/);
     const url = `data:text/javascript,${encodeURIComponent(HANG)}`;
