@@ -1636,9 +1636,26 @@ export class Engine {
       }
       if (dupAny !== 0) this.duplicateOnCpu(block);
     }
+    const was = this.scratch3;
+    let asked = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      was[i] = resident[base + i]! & ~dup[base + i]!;
+      asked += popcount32(mv[i]!);
+    }
     const res = readMostly && !mv.some((w) => w !== 0) ? null : this.b.cpuAccess(block, mv, 0, false);
     const migratedBack = res === null ? 0 : res.migratedBack;
     if (res !== null) this.charge(T_CPU_FAULT, this.kernelWork(res.kernel));
+    if (migratedBack > asked) {
+      // An HMM device's fault handler moved a whole device THP (the block arrived as one device
+      // folio): the pages beyond the region came back with it, copied in the same migration.
+      const extra = this.evMask;
+      for (let i = 0; i < BLOCK_WORDS; i++) {
+        extra[i] = was[i]! & ~resident[base + i]! & ~mv[i]!;
+        was[i] = mv[i]! | extra[i]!;
+      }
+      this.copyMaskRuns('d2h', block, extra, 'cpu-fault');
+      mv = was;
+    }
     if (this.advice !== null && accessedByMapsAfterMigration(this.advice[block]!, false))
       this.adviceMap(block, mv);
     if (readMostly) this.thr.onUserMigration(block, m);
@@ -1672,6 +1689,7 @@ export class Engine {
   }
 
   private readonly scratch2 = new Uint32Array(BLOCK_WORDS);
+  private readonly scratch3 = new Uint32Array(BLOCK_WORDS);
 
   /** `cudaMemPrefetchAsync` of pages `[first, first+count)` to the GPU: whole blocks, no faults. */
   prefetchToGpu(first: number, count: number): void {

@@ -637,9 +637,14 @@ export class FunctionalBackend implements AsyncResidencyBackend {
     this.counters.invalidations += kernel.callbacks;
     const runs: number[] = [];
     // Each device-private page the CPU touched came back through its own fault (migrate_to_ram
-    // of the faulting page): one transfer per page.
+    // of the faulting page): one transfer per page — except a PMD-mapped device THP, which
+    // dmirror_devmem_fault migrates whole (MIGRATE_VMA_SELECT_COMPOUND): one transfer of the
+    // folio. The kernel's count of folios migrated tells how many pages came back as THPs.
     const migratedBack = wasResident - droppedCopies - this.countResident(block);
-    for (let i = 0; i < migratedBack; i++) runs.push(1);
+    const thps =
+      kernel.folios < kernel.pages ? Math.round((kernel.pages - kernel.folios) / (BLOCK_PAGES - 1)) : 0;
+    for (let i = 0; i < thps; i++) runs.push(BLOCK_PAGES);
+    for (let i = 0; i < migratedBack - thps * BLOCK_PAGES; i++) runs.push(1);
     return {
       migratedBack,
       runs,

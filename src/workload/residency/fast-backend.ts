@@ -421,11 +421,30 @@ export class FastBackend implements ResidencyBackend {
         false,
         lift,
       );
+    // HMM: a CPU fault on a page of a PMD-mapped device-private THP migrates the whole folio
+    // (lib/test_hmm.c dmirror_devmem_fault: the range is the folio, ALIGN_DOWN to its size, with
+    // MIGRATE_VMA_SELECT_COMPOUND; order 0 only when the fault came through a PTE, i.e. the
+    // folio was split): one fault, one migrate_vma, one copy, and all of it mapped on return.
+    let folioBack = false;
+    if (this.options.hmm && this.gpuFolio[block] === 1) {
+      for (let i = 0; i < BLOCK_WORDS; i++)
+        if ((mask[maskOff + i]! & this.gpuResident[base + i]! & ~this.readDuplicated[base + i]!) !== 0)
+          folioBack = true;
+    }
+    if (folioBack) {
+      faults++;
+      this.gpuFolio[block] = 0;
+    }
     for (let i = 0; i < BLOCK_WORDS; i++) {
-      const m = mask[maskOff + i]!;
-      if (m === 0) continue;
       const dup = this.readDuplicated[base + i]!;
-      const back = m & this.gpuResident[base + i]! & ~dup;
+      const folio = folioBack ? this.gpuResident[base + i]! & ~dup : 0;
+      const mm = mask[maskOff + i]!;
+      if ((mm | folio) === 0) continue;
+      // The folio's pages are mapped by its one fault: only the other pages fault below.
+      this.cpuMapped[base + i]! |= folio;
+      this.populated[base + i]! |= folio;
+      const m = mm & ~folio;
+      const back = (m & this.gpuResident[base + i]! & ~dup) | folio;
       t[i] = back;
       migratedBack += popcount32(back);
       populated += popcount32(m & ~this.populated[base + i]!);
@@ -451,7 +470,11 @@ export class FastBackend implements ResidencyBackend {
     }
     const runs: number[] = [];
     let callbacks = 0;
-    if (migratedBack > 0) {
+    if (folioBack) {
+      runs.push(migratedBack);
+      callbacks = 1;
+      this.counters.invalidations++;
+    } else if (migratedBack > 0) {
       if (this.options.hmm) {
         // An HMM device's migrate_to_ram moves the faulting page only (lib/test_hmm.c
         // dmirror_devmem_fault: one migrate_vma of one page, one MIGRATE invalidation): each page
@@ -477,7 +500,7 @@ export class FastBackend implements ResidencyBackend {
         shootdowns: lift.shootdowns,
         callbacks: callbacks + lift.callbacks,
         pages: migratedBack,
-        folios: migratedBack,
+        folios: folioBack ? 1 : migratedBack,
       },
     };
   }

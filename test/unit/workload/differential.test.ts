@@ -222,3 +222,31 @@ describe('differential: read duplication (cudaMemAdviseSetReadMostly), fast tier
     });
   }
 });
+
+describe('differential: a CPU fault on a block that arrived as one device folio (HMM mode)', () => {
+  // cudaMemPrefetchAsync moves each untouched 2 MiB block as one compound hole: one device THP,
+  // PMD-mapped. The CPU's first touch of it faults through the PMD, and dmirror_devmem_fault
+  // migrates the whole folio back (MIGRATE_VMA_SELECT_COMPOUND): 512 pages, one copy, one fault
+  // per block — not the policy's region page by page.
+  const spec: WorkloadSpec = {
+    name: 'thp-back',
+    allocations: [{ name: 'a', size: 4 * 1024 * 1024, init: 'none' }],
+    steps: [
+      { prefetch: 'a', to: 'gpu' },
+      { cpu: 'read', array: 'a', threads: 1 },
+    ],
+  };
+  for (const platform of ['pascal-pcie3', 'dmirror-cpu-copy']) {
+    it(`${platform}: both tiers bring the whole folio back`, async () => {
+      const fast = runWorkload(spec, { platform, backend: (p) => new FastBackend(p, { hmm: true }) });
+      const functional = await runWorkloadFunctional(spec, { platform });
+      expect(functional.functional.divergences).toEqual([]);
+      expect(functional.functional.kernelWork.kernel).toEqual(functional.functional.kernelWork.model);
+      expect(fast.counters.cpuFaults).toBe(2);
+      expect(fast.counters.pagesMigratedD2H).toBe(1024);
+      expect(fast.counters.bytesD2H).toBe(4 * 1024 * 1024);
+      expect(functional.counters).toEqual(fast.counters);
+      expect(Math.abs(functional.timeNs / fast.timeNs - 1)).toBeLessThanOrEqual(0.01);
+    });
+  }
+});
