@@ -22,6 +22,8 @@ export interface PlatformParams extends ParamSet {
   readonly utlbMaxOutstanding: Param<number>;
   /** Per-SM fault rate limiter: new faults one SM raises per service round; 56 (the μTLB's limit) = none visible (count). */
   readonly smMaxOutstanding: Param<number>;
+  /** How thread blocks reach SMs: `dynamic` (the next block to the first free slot) or `static` (block b to SM b mod sms). */
+  readonly blockDispatch: Param<string>;
   /** Device memory available to managed data (bytes). */
   readonly deviceMemory: Param<number>;
   /** GPU compute time per page-sized access wave (0 = fault-bound: only memory management is timed) (ns). */
@@ -229,6 +231,12 @@ function pciePreset(
         'count',
         'per-SM fault rate limiter: new faults one SM raises per service round (56 = none below the μTLB limit)',
         `${SC21_DEF} names a per-SM limiter without quantifying it; uvm-eval's vector-add fault log (archive/benchmarksv3/abc/short_log_32_ts) shows one warp of one SM raising 56 faults before the first batch, so no per-SM limit below the μTLB's 56 is visible at the micro level`,
+      ),
+      blockDispatch: choice(
+        'dynamic',
+        ['dynamic', 'static'],
+        "how thread blocks reach SMs: dynamic = the first blocks round-robin over the SMs, then block after block (blockIdx order) to a slot as soon as its block completes; static = block b on SM b mod sms, in the slot the block sms × blocksPerSm before it frees (the engine's model before dispatch was modelled)",
+        'CUDA C++ Programming Guide (Hardware Implementation: thread blocks are distributed to multiprocessors with available execution capacity; as blocks terminate, new blocks are launched on the vacated multiprocessors); the order among free SMs is not published',
       ),
       deviceMemory: num(
         gpu.memGiB * 1024 ** 3,

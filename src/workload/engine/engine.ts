@@ -2,13 +2,17 @@
  * The engine: a GPU issue model, the replayable fault buffer, NVIDIA's fault-servicing loop and
  * a driver policy, on a virtual clock in ns.
  *
- * GPU side. Each SM walks its access list; a page that is neither GPU-resident nor remotely
- * mapped raises a replayable far fault and the SM keeps issuing independent accesses (Allen & Ge
- * SC21 §3.2), until an access depends on an outstanding load fault (`ACC_DEP`: a store of
- * loaded values, SC21 Listing 2; stores set no register, so nothing waits on them), its μTLB holds `utlbMaxOutstanding` faults, or it raised
- * `smMaxOutstanding` new faults since the last replay (the per-SM rate limiter). SMs raise faults
- * round-robin, so a batch mixes SMs. A replay makes every SM retry its outstanding accesses:
- * resolved ones complete, unresolved ones fault again.
+ * GPU side. A kernel is a list of thread blocks; each SM holds `blocksPerSm` of them, and a slot
+ * whose block completed takes the next block in index order (`blockDispatch` dynamic, the CUDA
+ * block scheduler) or the block static dispatch fixed to it. Each block walks its access list; a
+ * page that is neither GPU-resident nor remotely mapped raises a replayable far fault and the
+ * block keeps issuing independent accesses (Allen & Ge SC21 §3.2), until an access depends on an
+ * outstanding load fault of the block (`ACC_DEP`: a store of loaded values, SC21 Listing 2;
+ * stores set no register, so nothing waits on them), its SM's μTLB holds `utlbMaxOutstanding`
+ * faults, or its SM raised `smMaxOutstanding` new faults since the last replay (the per-SM rate
+ * limiter). SMs raise faults round-robin, and each SM round-robin over its blocks, so a batch
+ * mixes SMs. A replay makes every SM retry its outstanding accesses: resolved ones complete,
+ * unresolved ones fault again, reaching the buffer by the same turns.
  *
  * Driver side (`uvm_gpu_replayable_faults.c`): fetch up to `batchSize` entries; coalesce a fault
  * with the previous fault of the same μTLB on the same page; sort by page; service each 2 MiB VA
@@ -358,6 +362,8 @@ export class Engine {
   private readonly smsPerUtlb: number;
   private readonly utlbMax: number;
   private readonly smMax: number;
+  /** `blockDispatch` = static: block b runs on SM b mod sms. */
+  private readonly staticDispatch: boolean;
   private readonly computeNs: number;
   private blocksInBatches = 0;
   private faultsInBlocks = 0;
@@ -423,6 +429,7 @@ export class Engine {
     this.lastUtlbStamp = new Int32Array(utlbs).fill(-1);
     this.utlbMax = Math.max(1, Math.floor(o.platform.utlbMaxOutstanding.value));
     this.smMax = Math.max(1, Math.floor(o.platform.smMaxOutstanding.value));
+    this.staticDispatch = o.platform.blockDispatch.value === 'static';
     this.computeNs = o.platform.computeNsPerAccess.value;
     this.replayPolicy = o.policy.replayPolicy.value;
     this.mapRemote = o.policy.placement.value === 'map-remote';
@@ -493,16 +500,55 @@ export class Engine {
     const sms = Math.min(trace.sms, this.sms);
     if (trace.sms > this.sms)
       throw new EngineError(`kernel ${trace.name} uses ${trace.sms} SMs; the platform has ${this.sms}`);
-    const pos = new Int32Array(sms);
-    for (let s = 0; s < sms; s++) pos[s] = trace.smStart[s]!;
+    // Thread blocks and the SMs' slots (resident blocks). Each block is one ordered stream with its
+    // own scoreboard; an SM takes turns among its slots as the SMs take turns among themselves.
+    const bps = Math.max(1, Math.min(32, Math.floor(trace.blocksPerSm)));
+    const nBlocks = trace.blockStart.length - 1;
+    const nSlots = sms * bps;
+    const blockStart = trace.blockStart;
+    const tPages = trace.pages;
+    const tFlags = trace.flags;
+    const slotBlock = new Int32Array(nSlots).fill(-1);
+    const slotPos = new Int32Array(nSlots);
+    const slotEnd = new Int32Array(nSlots);
+    // Outstanding loads of a slot's block: a dependent access waits for these only. A store sets
+    // no register, so later instructions never wait on a faulting store (SC21 Listing 2: the FADD
+    // stalls on the two loads' registers, and the warp's 32 stores then fault together).
+    const slotReads = new Int32Array(nSlots);
+    // Outstanding accesses of a slot's block, loads and stores: it completes when none is left.
+    const slotOut = new Int32Array(nSlots);
+    const nextSlot = new Int32Array(sms);
+    let running = 0;
+    let nextBlock = 0;
+    const dispatch = (sl: number, b: number): void => {
+      slotBlock[sl] = b;
+      slotPos[sl] = blockStart[b]!;
+      slotEnd[sl] = blockStart[b + 1]!;
+      running++;
+    };
+    // At launch every slot is free: block b goes to SM b mod sms, slot ⌊b / sms⌋ (the first
+    // blocks spread over the SMs; the hardware's order is not published).
+    for (; nextBlock < Math.min(nBlocks, nSlots); nextBlock++)
+      dispatch((nextBlock % sms) * bps + Math.floor(nextBlock / sms), nextBlock);
+    // A slot whose block completed takes the next block in index order (dynamic), or the block
+    // nSlots further on, which static dispatch fixed to this SM and slot.
+    const staticDispatch = this.staticDispatch;
+    const refill = (sl: number): void => {
+      const done = slotBlock[sl]!;
+      slotBlock[sl] = -1;
+      running--;
+      if (staticDispatch) {
+        if (done + nSlots < nBlocks) dispatch(sl, done + nSlots);
+      } else if (nextBlock < nBlocks) dispatch(sl, nextBlock++);
+    };
     const pendCap = this.utlbMax;
+    // Per SM: its outstanding faults (pages), with the access type raised and the slots waiting
+    // on each (a bit per slot; reads separately, for dependencies).
     const pending = new Int32Array(sms * pendCap);
     const pendAccess = new Uint8Array(sms * pendCap);
+    const pendWait = new Uint32Array(sms * pendCap);
+    const pendWaitRead = new Uint32Array(sms * pendCap);
     const pendCount = new Int32Array(sms);
-    // Outstanding loads per SM: a dependent access waits for these only. A store sets no
-    // register, so later instructions never wait on a faulting store (SC21 Listing 2: the FADD
-    // stalls on the two loads' registers, and the warp's 32 stores then fault together).
-    const pendReads = new Int32Array(sms);
     const utlbCount = new Int32Array(Math.ceil(sms / this.smsPerUtlb));
     const raised = new Int32Array(sms);
     const active = new Int32Array(sms);
@@ -560,12 +606,22 @@ export class Engine {
           ) {
             if (trackRemote && this.remoteHit(page)) remoteHits++;
             utlbCount[(s / this.smsPerUtlb) | 0]!--;
-            if (pendAccess[base + i] === ACCESS_READ) pendReads[s]!--;
+            let wait = pendWait[base + i]!;
+            const waitRead = pendWaitRead[base + i]!;
+            while (wait !== 0) {
+              const bit = wait & -wait;
+              wait ^= bit;
+              const sl = s * bps + (31 - Math.clz32(bit));
+              slotOut[sl]!--;
+              if ((waitRead & bit) !== 0) slotReads[sl]!--;
+            }
             if (needsAccess) this.evictor.onAccess(page);
             progress = true;
           } else {
             pending[base + k] = page;
             pendAccess[base + k] = pendAccess[base + i]!;
+            pendWait[base + k] = pendWait[base + i]!;
+            pendWaitRead[base + k] = pendWaitRead[base + i]!;
             k++;
           }
         }
@@ -578,11 +634,12 @@ export class Engine {
       // Faults reach the buffer with SMs taking turns one fault at a time: the SMs write their
       // faults in parallel (uvm-eval's vector-add log: one SM's faults 14.5 ns apart), so in time
       // order parallel writers interleave. An SM's turn first re-raises its next outstanding
-      // fault (the replayed accesses are its oldest), then issues new accesses up to its next
-      // fault. An SM that stops without raising a fault (end of its list, a dependency, a limit,
-      // a full buffer) stops at the same access in every later pass of this round, since nothing
-      // it waits on changes before the next replay: it leaves the list of active SMs, which keeps
-      // the rotation order.
+      // fault (the replayed accesses are its oldest), then issues new accesses of its slots, from
+      // the slot after the one that raised its last fault, up to its next fault; a slot whose
+      // block completed takes the next block. An SM that stops without raising a fault (every
+      // slot at its block's end, a dependency, a limit, a full buffer) stops at the same accesses
+      // in every later pass of this round, since nothing they wait on changes before the next
+      // replay: it leaves the list of active SMs, which keeps the rotation order.
       let nActive = 0;
       for (let j = 0; j < sms; j++) active[nActive++] = (first + j) % sms;
       while (nActive > 0) {
@@ -598,73 +655,104 @@ export class Engine {
             continue;
           }
           let raisedOne = false;
-          const end = trace.smStart[s + 1]!;
-          let i = pos[s]!;
           const u = (s / this.smsPerUtlb) | 0;
+          const base = s * pendCap;
           let hits = 0;
-          while (i < end) {
-            const page = trace.pages[i]!;
-            const fl = trace.flags[i]!;
-            if ((fl & ACC_PREFETCH) !== 0) {
-              // An L2 prefetch: no stall, no limit, no retry; a fault only while prefetch faults are on.
-              if (page < pageCount && isValid(page)) {
+          for (let t = 0; t < bps && !raisedOne; t++) {
+            const slot = (nextSlot[s]! + t) % bps;
+            const sl = s * bps + slot;
+            const bit = 1 << slot;
+            if (slotBlock[sl]! < 0) continue;
+            let i = slotPos[sl]!;
+            let end = slotEnd[sl]!;
+            for (;;) {
+              if (i >= end) {
+                // The block's accesses are issued; it completes when none is outstanding.
+                if (slotOut[sl]! > 0) break;
+                this.counters.accesses += i - slotPos[sl]!;
+                refill(sl);
+                progress = true;
+                if (slotBlock[sl]! < 0) break;
+                i = slotPos[sl]!;
+                end = slotEnd[sl]!;
+                continue;
+              }
+              const page = tPages[i]!;
+              const fl = tFlags[i]!;
+              if ((fl & ACC_PREFETCH) !== 0) {
+                // An L2 prefetch: no stall, no limit, no retry; a fault only while prefetch faults are on.
+                if (page < pageCount && isValid(page)) {
+                  hits++;
+                  i++;
+                  continue;
+                }
+                if (!this.prefetchFaultsOn) {
+                  this.counters.prefetchFaultsSuppressed++;
+                  i++;
+                  continue;
+                }
+                if (this.fbCount + this.fbDropped >= this.fbPage.length) break;
+                this.pushFault(page, s, ACCESS_PREFETCH);
+                i++;
+                raisedOne = true;
+                break;
+              }
+              if ((fl & ACC_DEP) !== 0 && slotReads[sl]! > 0) break;
+              if (isValidFor(page, (fl & ACC_WRITE) !== 0)) {
+                if (needsAccess) this.evictor.onAccess(page);
+                if (trackRemote && this.remoteHit(page)) remoteHits++;
                 hits++;
                 i++;
                 continue;
               }
-              if (!this.prefetchFaultsOn) {
-                this.counters.prefetchFaultsSuppressed++;
+              // Another access to a page this SM already waits for: no new fault; the block waits
+              // for it too. The SM's list (at most utlbMaxOutstanding entries) is scanned: cheaper
+              // than a per-page table, whose random reads miss the cache on every new fault of a
+              // GB footprint.
+              const pc = pendCount[s]!;
+              let dup = -1;
+              for (let k = pc - 1; k >= 0; k--) {
+                if (pending[base + k] === page) {
+                  dup = base + k;
+                  break;
+                }
+              }
+              const read = (fl & ACC_WRITE) === 0;
+              if (dup >= 0) {
+                if ((pendWait[dup]! & bit) === 0) {
+                  pendWait[dup]! |= bit;
+                  slotOut[sl]!++;
+                }
+                if (read && (pendWaitRead[dup]! & bit) === 0) {
+                  pendWaitRead[dup]! |= bit;
+                  slotReads[sl]!++;
+                }
                 i++;
                 continue;
               }
+              if (raised[s]! >= this.smMax || utlbCount[u]! >= this.utlbMax || pc >= pendCap) break;
               if (this.fbCount + this.fbDropped >= this.fbPage.length) break;
-              this.pushFault(page, s, ACCESS_PREFETCH);
+              const access = read ? ACCESS_READ : ACCESS_WRITE;
+              pending[base + pc] = page;
+              pendAccess[base + pc] = access;
+              pendWait[base + pc] = bit;
+              pendWaitRead[base + pc] = read ? bit : 0;
+              pendCount[s] = pc + 1;
+              slotOut[sl]!++;
+              if (read) slotReads[sl]!++;
+              utlbCount[u]!++;
+              raised[s]!++;
+              this.pushFault(page, s, access);
               i++;
               raisedOne = true;
+              nextSlot[s] = (slot + 1) % bps;
               break;
             }
-            if ((fl & ACC_DEP) !== 0 && pendReads[s]! > 0) break;
-            if (isValidFor(page, (fl & ACC_WRITE) !== 0)) {
-              if (needsAccess) this.evictor.onAccess(page);
-              if (trackRemote && this.remoteHit(page)) remoteHits++;
-              hits++;
-              i++;
-              continue;
-            }
-            // Another access to a page this SM already waits for: no new fault. The SM's list
-            // (at most utlbMaxOutstanding entries) is scanned: cheaper than a per-page table,
-            // whose random reads miss the cache on every new fault of a GB footprint.
-            const base = s * pendCap;
-            const pc = pendCount[s]!;
-            let dup = false;
-            for (let k = pc - 1; k >= 0; k--) {
-              if (pending[base + k] === page) {
-                dup = true;
-                break;
-              }
-            }
-            if (dup) {
-              i++;
-              continue;
-            }
-            if (raised[s]! >= this.smMax || utlbCount[u]! >= this.utlbMax || pendCount[s]! >= pendCap) break;
-            if (this.fbCount + this.fbDropped >= this.fbPage.length) break;
-            const access = (fl & ACC_WRITE) !== 0 ? ACCESS_WRITE : ACCESS_READ;
-            pending[base + pendCount[s]!] = page;
-            pendAccess[base + pendCount[s]!] = access;
-            pendCount[s]!++;
-            if (access === ACCESS_READ) pendReads[s]!++;
-            utlbCount[u]!++;
-            raised[s]!++;
-            this.pushFault(page, s, access);
-            i++;
-            raisedOne = true;
-            break;
+            if (i !== slotPos[sl]) progress = true;
+            this.counters.accesses += i - slotPos[sl]!;
+            slotPos[sl] = i;
           }
-          if (i !== pos[s]) progress = true;
-          this.counters.accesses += i - pos[s]!;
           compute = Math.max(compute, hits * this.computeNs);
-          pos[s] = i;
           if (raisedOne) active[kept++] = s;
         }
         nActive = kept;
@@ -689,10 +777,8 @@ export class Engine {
       return progress;
     };
 
-    const done = (): boolean => {
-      for (let s = 0; s < sms; s++) if (pos[s]! < trace.smStart[s + 1]! || pendCount[s]! > 0) return false;
-      return true;
-    };
+    // Every block dispatched has completed (a slot refills as soon as its block completes).
+    const done = (): boolean => running === 0;
 
     // SM-group spans for the observer (only when it asks: a pass over the μTLBs per round).
     const utlbs = utlbCount.length;

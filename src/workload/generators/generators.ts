@@ -10,7 +10,7 @@ import type { Prng } from '../../sim/prng.ts';
 import { num, type ParamSet } from '../params.ts';
 import * as units from '../units.ts';
 import * as trace from './trace.ts';
-import { type KernelTrace, TraceBuilder } from './trace.ts';
+import { BlockTraceBuilder, type KernelTrace, TraceBuilder } from './trace.ts';
 
 // Local copies: imported bindings are read through getters by some loaders, too slow in hot loops.
 const { WL_PAGE_SIZE } = units;
@@ -56,52 +56,56 @@ function pageOf(a: ArrayView, off: number): number {
   return a.first + Math.min(a.pages - 1, Math.floor(off / WL_PAGE_SIZE));
 }
 
-/** Where a generator's accesses go: a {@link TraceBuilder}, or a filter in front of one. */
+/** Where a thread block's accesses go: a {@link BlockTraceBuilder}, or a filter in front of one. */
 interface AccessSink {
-  push(sm: number, page: number, flags: number): void;
+  push(page: number, flags: number): void;
 }
 
 /**
- * Passes on each SM's first access of a page and every write; a later read of a page the same SM
- * already read or wrote is left out, its dependency carried to the SM's next access. The engine
- * would find such a read valid (the SM waited for the page's fault before going on) as long as
- * nothing evicts the page, so without oversubscription the run is the same, with a much shorter
- * trace.
+ * Passes on a thread block's first access of a page and every write; a later read of a page the
+ * block already read or wrote is left out, its dependency carried to the block's next access.
+ * The engine would find such a read valid, or waiting on the block's own outstanding fault (no
+ * new fault, nothing more to wait for), as long as nothing evicts the page, so without
+ * oversubscription the run is the same (only the count of accesses differs), with a much
+ * shorter trace. Which SM runs a block is known only when the engine dispatches it, so an SM's
+ * reads of a page another of its blocks read are kept.
  */
 class FirstReads implements AccessSink {
-  private readonly seen: Uint32Array;
-  private readonly words: number;
-  private readonly carry: Uint8Array;
+  /** Per page: the stamp of the last block that read it. */
+  private readonly seen: Int32Array;
+  private stamp = 0;
+  private carry = 0;
   constructor(
-    private readonly t: TraceBuilder,
-    sms: number,
+    private readonly t: BlockTraceBuilder,
     pages: number,
   ) {
-    this.words = Math.ceil(pages / 32);
-    this.seen = new Uint32Array(sms * this.words);
-    this.carry = new Uint8Array(sms);
+    this.seen = new Int32Array(pages);
   }
 
-  push(sm: number, page: number, flags: number): void {
-    const w = sm * this.words + (page >>> 5);
-    const bit = 1 << (page & 31);
-    if ((flags & ACC_WRITE) === 0 && (this.seen[w]! & bit) !== 0) {
-      this.carry[sm]! |= flags & ACC_DEP;
+  /** Starts the next thread block (on the builder too). */
+  block(): void {
+    this.t.block();
+    this.stamp++;
+    this.carry = 0;
+  }
+
+  push(page: number, flags: number): void {
+    if ((flags & ACC_WRITE) === 0 && this.seen[page] === this.stamp) {
+      this.carry |= flags & ACC_DEP;
       return;
     }
-    this.seen[w]! |= bit;
-    this.t.push(sm, page, flags | this.carry[sm]!);
-    this.carry[sm] = 0;
+    this.seen[page] = this.stamp;
+    this.t.push(page, flags | this.carry);
+    this.carry = 0;
   }
 }
 
 /**
- * Pages `[off, off + bytes)` of array `a` spans, in ascending order, pushed for `sm`. The first
- * push carries `firstFlags` (e.g. a dependency), the rest `flags`.
+ * Pages `[off, off + bytes)` of array `a` spans, in ascending order, pushed to the current block.
+ * The first push carries `firstFlags` (e.g. a dependency), the rest `flags`.
  */
 function pushRange(
   t: AccessSink,
-  sm: number,
   a: ArrayView,
   off: number,
   bytes: number,
@@ -110,17 +114,12 @@ function pushRange(
 ): void {
   const p0 = Math.floor(off / WL_PAGE_SIZE);
   const p1 = Math.floor((off + bytes - 1) / WL_PAGE_SIZE);
-  for (let p = p0; p <= p1; p++) t.push(sm, pageOf(a, p * WL_PAGE_SIZE), p === p0 ? firstFlags : flags);
+  for (let p = p0; p <= p1; p++) t.push(pageOf(a, p * WL_PAGE_SIZE), p === p0 ? firstFlags : flags);
 }
 
-/**
- * Thread blocks dispatched round-robin over the SMs, `resident` at a time: block `b` runs on SM
- * `b mod sms` in wave `⌊b / resident⌋`. The hardware's dispatch order is not published; a new
- * wave starts when the previous one is done (blocks of a wave finish at about the same time).
- * Calls `wave(first, end)` for each wave.
- */
-function forEachWave(blocks: number, resident: number, wave: (first: number, end: number) => void): void {
-  for (let w = 0; w < blocks; w += resident) wave(w, Math.min(blocks, w + resident));
+/** Resident blocks per SM as a trace takes them: 1 to 32 (Volta's and Hopper's limit). */
+function slots(blocksPerSm: number): number {
+  return Math.max(1, Math.min(32, Math.floor(blocksPerSm)));
 }
 
 const BABELSTREAM = 'uvm-eval archive/benchmarksv3/stream (BabelStream, the SC21 stream code)';
@@ -130,8 +129,7 @@ const BABELSTREAM = 'uvm-eval archive/benchmarksv3/stream (BabelStream, the SC21
  * thread, `a[i] = b[i] + scalar · c[i]`, launched as `array_size / TBSIZE` blocks of TBSIZE threads
  * (no grid-stride loop). A block's 1024 doubles are 8 KiB, two pages of each array: its warps
  * load the pages of b and c (independent loads, issued together) and then store a, which waits for
- * both loads. The warps of all resident blocks of an SM run concurrently, so an SM issues every
- * load of its resident blocks before their stores.
+ * both loads.
  */
 const stream: Generator = {
   name: 'stream',
@@ -160,29 +158,22 @@ const stream: Generator = {
     const chunk = tpb * e;
     const bytes = Math.floor(Math.min(a.bytes, b.bytes, c.bytes) / e) * e;
     const blocks = Math.ceil(bytes / chunk);
-    const resident = ctx.sms * Math.max(1, Math.floor(ctx.args.blocksPerSm!));
     const out: KernelTrace[] = [];
     for (let it = 0; it < ctx.args.iterations!; it++) {
-      const t = new TraceBuilder(`${ctx.name}#${it}`, ctx.sms);
-      forEachWave(blocks, resident, (first, end) => {
-        // Loads of every resident block (its warps load b then c, page by page), then the
-        // stores, which wait for the loads.
-        for (let blk = first; blk < end; blk++) {
-          const off = blk * chunk;
-          const len = Math.min(chunk, bytes - off);
-          const sm = blk % ctx.sms;
-          const p0 = Math.floor(off / WL_PAGE_SIZE);
-          const p1 = Math.floor((off + len - 1) / WL_PAGE_SIZE);
-          for (let p = p0; p <= p1; p++) {
-            t.push(sm, pageOf(b, p * WL_PAGE_SIZE), 0);
-            t.push(sm, pageOf(c, p * WL_PAGE_SIZE), 0);
-          }
+      const t = new BlockTraceBuilder(`${ctx.name}#${it}`, ctx.sms, slots(ctx.args.blocksPerSm!));
+      for (let blk = 0; blk < blocks; blk++) {
+        // The block's warps load b then c, page by page; the stores wait for the loads.
+        t.block();
+        const off = blk * chunk;
+        const len = Math.min(chunk, bytes - off);
+        const p0 = Math.floor(off / WL_PAGE_SIZE);
+        const p1 = Math.floor((off + len - 1) / WL_PAGE_SIZE);
+        for (let p = p0; p <= p1; p++) {
+          t.push(pageOf(b, p * WL_PAGE_SIZE), 0);
+          t.push(pageOf(c, p * WL_PAGE_SIZE), 0);
         }
-        for (let blk = first; blk < end; blk++) {
-          const off = blk * chunk;
-          pushRange(t, blk % ctx.sms, a, off, Math.min(chunk, bytes - off), ACC_WRITE | ACC_DEP);
-        }
-      });
+        pushRange(t, a, off, len, ACC_WRITE | ACC_DEP);
+      }
       out.push(t.build());
     }
     return out;
@@ -193,8 +184,8 @@ const stream: Generator = {
  * Thread blocks each own a contiguous chunk of `chunkPages` pages and touch one page per thread
  * (SC21 "Regular": thread t touches page t, 256 pages per thread block); with `chunkPages` 0 the
  * footprint is split over the resident grid and each block walks its chunk page by page
- * (`uvm_oversubs.cu` "block_streaming"). Blocks run `blocksPerSm` at a time per SM, dispatched
- * round-robin; each SM interleaves its resident blocks.
+ * (`uvm_oversubs.cu` "block_streaming"). Blocks run `blocksPerSm` at a time per SM; the engine
+ * dispatches them and interleaves an SM's resident blocks.
  */
 const blockStream: Generator = {
   name: 'block-stream',
@@ -224,21 +215,20 @@ const blockStream: Generator = {
   generate(ctx) {
     const [d] = ctx.arrays as [ArrayView];
     const ahead = Math.max(0, Math.floor(ctx.args.l2PrefetchAhead!));
-    const resident = ctx.sms * ctx.args.blocksPerSm!;
+    const bps = slots(ctx.args.blocksPerSm!);
+    const resident = ctx.sms * bps;
     const per = ctx.args.chunkPages! > 0 ? ctx.args.chunkPages! : Math.ceil(d.pages / resident);
     const blocks = Math.ceil(d.pages / per);
     const out: KernelTrace[] = [];
     for (let it = 0; it < ctx.args.iterations!; it++) {
-      const t = new TraceBuilder(`${ctx.name}#${it}`, ctx.sms);
-      for (let wave = 0; wave < blocks; wave += resident) {
-        const waveEnd = Math.min(blocks, wave + resident);
+      const t = new BlockTraceBuilder(`${ctx.name}#${it}`, ctx.sms, bps);
+      for (let blk = 0; blk < blocks; blk++) {
+        t.block();
         for (let i = 0; i < per; i++) {
-          for (let blk = wave; blk < waveEnd; blk++) {
-            const p = blk * per + i;
-            if (p >= d.pages) continue;
-            if (ahead > 0) t.push(blk % ctx.sms, d.first + p + ahead, ACC_PREFETCH);
-            t.push(blk % ctx.sms, d.first + p, 0);
-          }
+          const p = blk * per + i;
+          if (p >= d.pages) break;
+          if (ahead > 0) t.push(d.first + p + ahead, ACC_PREFETCH);
+          t.push(d.first + p, 0);
         }
       }
       out.push(t.build());
@@ -319,8 +309,7 @@ const CUTLASS_SIMT =
  * and a B tile (`tileN` columns of `tileK` floats: a page per column), A before B (each thread
  * issues its A loads, then its B loads). With two stages (global → registers → shared memory)
  * the loads of k-step t+1 are issued after the barrier that follows storing k-step t, so they
- * wait for k-step t's loads. The warps of an SM's resident blocks run together: each k-step
- * issues the A tiles of all of them, then their B tiles. The epilogue writes the C tile.
+ * wait for k-step t's loads. The epilogue writes the C tile.
  */
 const gemmTiles: Generator = {
   name: 'gemm-tiles',
@@ -342,7 +331,7 @@ const gemmTiles: Generator = {
     retouch: num(
       1,
       'flag',
-      "1 = every access; 0 = an SM's repeated reads of a page are left out (the same run without oversubscription, where the page is still resident; under eviction it would have faulted again): makes the paper's n = 16384 (3 GiB) traceable",
+      "1 = every access; 0 = a thread block's repeated reads of a page are left out (the same run without oversubscription, where the page is still resident or its fault still outstanding; under eviction it would have faulted again): B's pages are read once per block instead of once per k-step",
       'simulation choice',
     ),
   },
@@ -356,32 +345,31 @@ const gemmTiles: Generator = {
     const TK = Math.max(1, Math.min(ctx.args.tileK!, n));
     const gridX = Math.ceil(n / TM);
     const blocks = gridX * Math.ceil(n / TN);
-    const resident = ctx.sms * Math.max(1, Math.floor(ctx.args.blocksPerSm!));
     // Element (r, c) of a column-major n×n matrix (leading dimension n) is at (c·n + r)·e.
     const col = (c: number, r: number): number => (c * n + r) * e;
-    const t = new TraceBuilder(ctx.name, ctx.sms);
+    const t = new BlockTraceBuilder(ctx.name, ctx.sms, slots(ctx.args.blocksPerSm!));
     const firstOnly = ctx.args.retouch! <= 0;
     let pages = 0;
     for (const m of [A, B, C]) pages = Math.max(pages, m.first + m.pages);
-    const sink: AccessSink = firstOnly ? new FirstReads(t, ctx.sms, pages) : t;
+    const filter = firstOnly ? new FirstReads(t, pages) : null;
+    const sink: AccessSink = filter ?? t;
     // B's rows kk… of every column lie in the same pages as the previous k-step's when the
     // columns are page-aligned and the row range stays in its page: with FirstReads, skip them.
     const alignedCols = (n * e) % WL_PAGE_SIZE === 0;
     const rowPage = (kk: number): number => Math.floor((kk * e) / WL_PAGE_SIZE);
-    // Only the first access of a k-step after the first waits (for the SM's earlier loads).
-    const dep = new Uint8Array(ctx.sms);
-    forEachWave(blocks, resident, (first, end) => {
+    for (let blk = 0; blk < blocks; blk++) {
+      if (filter) filter.block();
+      else t.block();
+      const i = blk % gridX;
+      const j = Math.floor(blk / gridX);
+      const rows = Math.min(TM, n - i * TM);
       for (let kk = 0; kk < n; kk += TK) {
         const kn = Math.min(TK, n - kk);
-        dep.fill(kk > 0 ? ACC_DEP : 0);
-        for (let blk = first; blk < end; blk++) {
-          const sm = blk % ctx.sms;
-          const i = blk % gridX;
-          const rows = Math.min(TM, n - i * TM);
-          for (let c = kk; c < kk + kn; c++) {
-            pushRange(sink, sm, A, col(c, i * TM), rows * e, 0, dep[sm]!);
-            dep[sm] = 0;
-          }
+        // Only the first access of a k-step after the first waits (for the block's earlier loads).
+        let dep = kk > 0 ? ACC_DEP : 0;
+        for (let c = kk; c < kk + kn; c++) {
+          pushRange(sink, A, col(c, i * TM), rows * e, 0, dep);
+          dep = 0;
         }
         const sameB =
           firstOnly &&
@@ -389,21 +377,12 @@ const gemmTiles: Generator = {
           kk > 0 &&
           rowPage(kk - TK) === rowPage(kk) &&
           rowPage(kk + kn - 1) === rowPage(kk);
-        for (let blk = first; blk < end && !sameB; blk++) {
-          const sm = blk % ctx.sms;
-          const j = Math.floor(blk / gridX);
-          for (let c = j * TN; c < Math.min(n, (j + 1) * TN); c++)
-            pushRange(sink, sm, B, col(c, kk), kn * e, 0);
-        }
+        if (sameB) continue;
+        for (let c = j * TN; c < Math.min(n, (j + 1) * TN); c++) pushRange(sink, B, col(c, kk), kn * e, 0);
       }
-      for (let blk = first; blk < end; blk++) {
-        const i = blk % gridX;
-        const j = Math.floor(blk / gridX);
-        const rows = Math.min(TM, n - i * TM);
-        for (let c = j * TN; c < Math.min(n, (j + 1) * TN); c++)
-          pushRange(sink, blk % ctx.sms, C, col(c, i * TM), rows * e, ACC_WRITE | ACC_DEP);
-      }
-    });
+      for (let c = j * TN; c < Math.min(n, (j + 1) * TN); c++)
+        pushRange(sink, C, col(c, i * TM), rows * e, ACC_WRITE | ACC_DEP);
+    }
     return [t.build()];
   },
 };

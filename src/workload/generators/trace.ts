@@ -25,17 +25,46 @@ export interface KernelTrace {
   readonly name: string;
   /** Number of SMs. */
   readonly sms: number;
-  /** SM `s`'s accesses are `[smStart[s], smStart[s+1])`. */
-  readonly smStart: Int32Array;
+  /**
+   * Thread blocks resident on one SM at a time: the SM's slots (1 to 32, Volta's and Hopper's
+   * limit). The GPU's block scheduler hands blocks to free slots in index order (the engine's
+   * `blockDispatch`).
+   */
+  readonly blocksPerSm: number;
+  /**
+   * Block `b`'s accesses are `[blockStart[b], blockStart[b+1])`: one ordered stream with its own
+   * scoreboard. A trace written per SM ({@link TraceBuilder}) has one block per SM and one slot,
+   * so block `s` is SM `s`'s whole list.
+   */
+  readonly blockStart: Int32Array;
   /** Global page index of each access. */
   readonly pages: Int32Array;
   /** {@link ACC_WRITE} | {@link ACC_DEP} | {@link ACC_PREFETCH} per access. */
   readonly flags: Uint8Array;
 }
 
+/** Page × 8 + flags of each access, collapsed to a {@link KernelTrace}. */
+function decode(
+  name: string,
+  sms: number,
+  blocksPerSm: number,
+  blockStart: Int32Array,
+  enc: Int32Array,
+  total: number,
+): KernelTrace {
+  const pages = new Int32Array(total);
+  const flags = new Uint8Array(total);
+  for (let i = 0; i < total; i++) {
+    pages[i] = enc[i]! >>> 3;
+    flags[i] = enc[i]! & 7;
+  }
+  return { name, sms, blocksPerSm, blockStart, pages, flags };
+}
+
 /**
- * Builds a {@link KernelTrace}, collapsing an SM's immediate repeats of the same page and flags.
- * Pages are below 2^28 (1 TiB footprints).
+ * Builds a {@link KernelTrace} written per SM (one block per SM, which runs on that SM),
+ * collapsing an SM's immediate repeats of the same page and flags. Pages are below 2^28 (1 TiB
+ * footprints).
  */
 export class TraceBuilder {
   private readonly bufs: Int32Array[];
@@ -74,20 +103,67 @@ export class TraceBuilder {
   /** The finished trace. */
   build(): KernelTrace {
     const total = this.length;
-    const smStart = new Int32Array(this.sms + 1);
-    const pages = new Int32Array(total);
-    const flags = new Uint8Array(total);
+    const start = new Int32Array(this.sms + 1);
+    const enc = new Int32Array(total);
     let k = 0;
     for (let s = 0; s < this.sms; s++) {
-      smStart[s] = k;
-      const b = this.bufs[s]!;
-      for (let i = 0; i < this.lens[s]!; i++) {
-        pages[k] = b[i]! >>> 3;
-        flags[k] = b[i]! & 7;
-        k++;
-      }
+      start[s] = k;
+      enc.set(this.bufs[s]!.subarray(0, this.lens[s]!), k);
+      k += this.lens[s]!;
     }
-    smStart[this.sms] = k;
-    return { name: this.name, sms: this.sms, smStart, pages, flags };
+    start[this.sms] = k;
+    return decode(this.name, this.sms, 1, start, enc, total);
+  }
+}
+
+/**
+ * Builds a {@link KernelTrace} of thread blocks, written one block after the other in block
+ * index order ({@link BlockTraceBuilder.block} starts the next), collapsing a block's immediate
+ * repeats of the same page and flags. Which SM runs a block is the engine's dispatch.
+ */
+export class BlockTraceBuilder {
+  private enc = new Int32Array(1024);
+  private n = 0;
+  private starts = new Int32Array(64);
+  private blocks = 0;
+  constructor(
+    readonly name: string,
+    readonly sms: number,
+    readonly blocksPerSm: number,
+  ) {}
+
+  /** Starts the next thread block. */
+  block(): void {
+    if (this.blocks + 1 >= this.starts.length) {
+      const ns = new Int32Array(this.starts.length * 2);
+      ns.set(this.starts);
+      this.starts = ns;
+    }
+    this.starts[this.blocks++] = this.n;
+  }
+
+  /** Appends an access of the current block to `page` with `flags`. */
+  push(page: number, flags = 0): void {
+    const e = page * 8 + flags;
+    if (this.n > (this.blocks > 0 ? this.starts[this.blocks - 1]! : 0) && this.enc[this.n - 1] === e) return;
+    if (this.n === this.enc.length) {
+      const ne = new Int32Array(this.enc.length * 2);
+      ne.set(this.enc);
+      this.enc = ne;
+    }
+    this.enc[this.n++] = e;
+  }
+
+  /** Accesses so far. */
+  get length(): number {
+    return this.n;
+  }
+
+  /** The finished trace. */
+  build(): KernelTrace {
+    const start = new Int32Array(this.blocks + 1);
+    start.set(this.starts.subarray(0, this.blocks));
+    start[this.blocks] = this.n;
+    return decode(this.name, this.sms, this.blocksPerSm, start, this.enc, this.n);
   }
 }

@@ -23,55 +23,31 @@ function run(gen: string, sms: number, pagesEach: number, args: Record<string, n
   return g.generate({ sms, arrays, args: { ...all, ...args }, rng: new Prng(1), name: gen });
 }
 
-/** SM `s`'s accesses as [page, flags]. */
-function sm(t: KernelTrace, s: number): [number, number][] {
+/** Thread block `b`'s accesses as [page, flags]. */
+function block(t: KernelTrace, b: number): [number, number][] {
   const out: [number, number][] = [];
-  for (let i = t.smStart[s]!; i < t.smStart[s + 1]!; i++) out.push([t.pages[i]!, t.flags[i]!]);
+  for (let i = t.blockStart[b]!; i < t.blockStart[b + 1]!; i++) out.push([t.pages[i]!, t.flags[i]!]);
   return out;
 }
 
 describe('stream (BabelStream triad, uvm-eval)', () => {
-  it('an SM loads b and c for every resident block, then stores a; blocks go round-robin to the SMs', () => {
-    // 8 pages per array, 1024 doubles (2 pages) per block: 4 blocks, 2 resident per SM on 2 SMs.
+  it('a block loads b and c for its two pages, then stores a; blocks in index order, 2 resident per SM', () => {
+    // 8 pages per array, 1024 doubles (2 pages) per block: 4 blocks.
     const [t] = run('stream', 2, 8);
     const b = 8;
     const c = 16;
     const W = ACC_WRITE | ACC_DEP;
-    // SM 0 runs blocks 0 (pages 0–1) and 2 (pages 4–5).
-    expect(sm(t!, 0)).toEqual([
+    expect(t!.blocksPerSm).toBe(2);
+    expect(t!.blockStart.length - 1).toBe(4);
+    expect(block(t!, 0)).toEqual([
       [b + 0, 0],
       [c + 0, 0],
       [b + 1, 0],
       [c + 1, 0],
-      [b + 4, 0],
-      [c + 4, 0],
-      [b + 5, 0],
-      [c + 5, 0],
       [0, W],
       [1, W],
-      [4, W],
-      [5, W],
     ]);
-    expect(sm(t!, 1).map(([p]) => p)).toEqual([
-      b + 2,
-      c + 2,
-      b + 3,
-      c + 3,
-      b + 6,
-      c + 6,
-      b + 7,
-      c + 7,
-      2,
-      3,
-      6,
-      7,
-    ]);
-  });
-
-  it('one resident block per SM: the next wave follows the previous one', () => {
-    const [t] = run('stream', 2, 8, { blocksPerSm: 1 });
-    // SM 0: block 0 (pages 0–1), then block 2 (pages 4–5) in the second wave.
-    expect(sm(t!, 0).map(([p]) => p)).toEqual([8, 16, 9, 17, 0, 1, 12, 20, 13, 21, 4, 5]);
+    expect(block(t!, 3).map(([p]) => p)).toEqual([b + 6, c + 6, b + 7, c + 7, 6, 7]);
   });
 });
 
@@ -82,32 +58,31 @@ describe('gemm-tiles (cuBLAS-style SGEMM, CUTLASS tiles)', () => {
   const A = 0;
   const B = 1024;
   const C = 2048;
-  const s0 = sm(t!, 0);
+  const b0 = block(t!, 0);
 
   it('per k-step, the A tile (one page per column) before the B tile; the next k-step waits', () => {
-    // SM 0 runs block 0 (M tile 0, N tile 0) in the first wave.
+    // Block 0: M tile 0, N tile 0.
     const range = (base: number, from: number, n: number): number[] =>
       Array.from({ length: n }, (_, i) => base + from + i);
-    const pages = s0.map(([p]) => p);
+    const pages = b0.map(([p]) => p);
+    expect(b0.length).toBe(2560);
     expect(pages.slice(0, 512)).toEqual(range(A, 0, 512));
     expect(pages.slice(512, 1024)).toEqual(range(B, 0, 512));
     // k-step 2: A columns 512…1023 (waiting for k-step 1's loads); B's rows 512…1023 of columns
     // 0…511 are the same pages as before (a column is one page), so the trace repeats them.
     expect(pages.slice(1024, 1536)).toEqual(range(A, 512, 512));
-    expect(s0[1024]![1]).toBe(ACC_DEP);
-    expect(s0.slice(1025, 2048).every(([, f]) => f === 0)).toBe(true);
+    expect(b0[1024]![1]).toBe(ACC_DEP);
+    expect(b0.slice(1025, 2048).every(([, f]) => f === 0)).toBe(true);
     expect(pages.slice(1536, 2048)).toEqual(range(B, 0, 512));
     // Epilogue: the C tile, written after the loads (β = 0: C is not read).
-    expect(s0.slice(2048, 2560)).toEqual(range(C, 0, 512).map((p) => [p, ACC_WRITE | ACC_DEP]));
+    expect(b0.slice(2048, 2560)).toEqual(range(C, 0, 512).map((p) => [p, ACC_WRITE | ACC_DEP]));
   });
 
-  it('blockIdx.x runs over M: SM 1 runs M tile 1 of N tile 0, then the second wave', () => {
-    const s1 = sm(t!, 1);
+  it('blockIdx.x runs over M: block 1 is M tile 1 of N tile 0, block 2 M tile 0 of N tile 1', () => {
+    const b1 = block(t!, 1);
     // M tile 1: rows 512…1023 of A's columns, the same pages as M tile 0 (one page per column).
-    expect(s1.slice(0, 512).map(([p]) => p)).toEqual(s0.slice(0, 512).map(([p]) => p));
-    // Second wave on SM 0: block 2 = M tile 0 of N tile 1, B columns 512…1023.
-    const wave2 = s0.slice(2560);
-    expect(wave2[512]![0]).toBe(B + 512);
+    expect(b1.slice(0, 512).map(([p]) => p)).toEqual(b0.slice(0, 512).map(([p]) => p));
+    expect(block(t!, 2)[512]![0]).toBe(B + 512);
   });
 });
 
