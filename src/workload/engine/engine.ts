@@ -1588,6 +1588,8 @@ export class Engine {
         const rel = p & (BLOCK_PAGES - 1);
         const w = base + (rel >>> 5);
         if ((((resident[w]! & ~dup[w]!) >>> (rel & 31)) & 1) === 1) this.cpuFaultBack(block, rel, write);
+        else if (write && this.dupAny && ((dup[w]! >>> (rel & 31)) & 1) === 1)
+          this.cpuWriteDuplicated(block, rel);
       }
       const touched = this.scratch2;
       touched.fill(0);
@@ -1653,28 +1655,16 @@ export class Engine {
   }
 
   /**
-   * A CPU fault on GPU-resident page `rel` of `block`: migrates the fault region back. On a
-   * read-mostly block the region is read-duplicated instead (the GPU keeps its copies), except
-   * the faulting page of a write, which migrates.
+   * The pages of `block` a CPU fault on page `rel` brings to the CPU (in `this.migrate`, with the
+   * faulting page in `this.faulted`): the prefetcher runs with the CPU as destination
+   * (`uvm_va_block_service_locked` → `uvm_perf_prefetch_get_hint_va_block`, for every fault whose
+   * pages go to one processor), restricted to pages on the GPU only.
    */
-  private cpuFaultBack(block: number, rel: number, write: boolean): void {
+  private cpuFaultRegion(block: number, rel: number): Uint32Array {
     const base = block * BLOCK_WORDS;
     const resident = this.b.gpuResident;
     const dup = this.b.readDuplicated;
-    const readMostly = this.advice !== null && (this.advice[block]! & ADVISE_READ_MOSTLY) !== 0;
-    this.counters.cpuFaults++;
-    // uvm_vm_fault: a throttled CPU sleeps until the throttling period ends, then faults again.
-    let pinCpu = false;
-    if (this.thr.tracked(block)) {
-      let h = this.thr.hint(block, rel, PROC_CPU, PROC_GPU, this.now);
-      if (h === HINT_THROTTLE) {
-        this.charge(T_THROTTLE, this.thr.throttleEnd(block, rel) - this.now);
-        h = this.thr.hint(block, rel, PROC_CPU, PROC_GPU, this.now);
-      }
-      pinCpu = h === HINT_PIN && this.thr.pinResidency === PROC_CPU;
-    }
-    // The prefetcher runs with the CPU as destination: resident there = has data, not on the GPU
-    // only (read-duplicated pages are resident on both).
+    // Resident on the CPU = has data, not on the GPU only (read-duplicated pages are on both).
     const cpuRes = this.copyMask;
     for (let i = 0; i < BLOCK_WORDS; i++)
       cpuRes[i] = this.b.populated[base + i]! & ~(resident[base + i]! & ~dup[base + i]!);
@@ -1704,6 +1694,50 @@ export class Engine {
       windowPrefetch(inp, Math.max(1, Math.floor(this.p.cpuFaultGrowPages.value)), m, 0);
     }
     for (let i = 0; i < BLOCK_WORDS; i++) m[i]! &= resident[base + i]! & ~dup[base + i]!;
+    return m;
+  }
+
+  /**
+   * A CPU write fault on read-duplicated page `rel` of `block` (the page itself collapses onto the
+   * CPU later, with the other written pages): the driver services it like any CPU fault, so the
+   * prefetcher runs with the CPU as destination, and the region's pages on the GPU only get the
+   * PREFETCH access type and, the range being read-mostly, are read-duplicated to the CPU
+   * (`uvm_va_block_service_locked`: prefetched pages join `read_duplicate_mask`).
+   */
+  private cpuWriteDuplicated(block: number, rel: number): void {
+    const m = this.cpuFaultRegion(block, rel);
+    let any = 0;
+    for (let i = 0; i < BLOCK_WORDS; i++) {
+      this.dupMask[i] = m[i]!;
+      any |= m[i]!;
+    }
+    if (any === 0) return;
+    this.copyMaskRuns('d2h', block, this.dupMask, 'cpu-fault');
+    this.duplicateOnCpu(block);
+  }
+
+  /**
+   * A CPU fault on GPU-resident page `rel` of `block`: migrates the fault region back. On a
+   * read-mostly block the region is read-duplicated instead (the GPU keeps its copies), except
+   * the faulting page of a write, which migrates.
+   */
+  private cpuFaultBack(block: number, rel: number, write: boolean): void {
+    const base = block * BLOCK_WORDS;
+    const resident = this.b.gpuResident;
+    const dup = this.b.readDuplicated;
+    const readMostly = this.advice !== null && (this.advice[block]! & ADVISE_READ_MOSTLY) !== 0;
+    this.counters.cpuFaults++;
+    // uvm_vm_fault: a throttled CPU sleeps until the throttling period ends, then faults again.
+    let pinCpu = false;
+    if (this.thr.tracked(block)) {
+      let h = this.thr.hint(block, rel, PROC_CPU, PROC_GPU, this.now);
+      if (h === HINT_THROTTLE) {
+        this.charge(T_THROTTLE, this.thr.throttleEnd(block, rel) - this.now);
+        h = this.thr.hint(block, rel, PROC_CPU, PROC_GPU, this.now);
+      }
+      pinCpu = h === HINT_PIN && this.thr.pinResidency === PROC_CPU;
+    }
+    const m = this.cpuFaultRegion(block, rel);
     this.charge(T_CPU_FAULT, this.cost.cpuFault());
     for (let i = 0; i < BLOCK_WORDS; i++) this.evMask[i] = m[i]! & this.faulted[i]!;
     this.copyMaskRuns('d2h', block, this.evMask, 'cpu-fault');

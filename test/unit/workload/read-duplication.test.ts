@@ -113,6 +113,35 @@ describe('read-mostly block: what each event does (driver table)', () => {
     expect(e.counters.duplicateCollapses).toBe(1);
   });
 
+  it("CPU write to a duplicated page runs the prefetcher: the region's GPU-only pages are read-duplicated", () => {
+    // uvm_va_block_service_locked runs the prefetcher for every fault whose pages go to one
+    // processor, CPU faults included; prefetched pages of a read-mostly range join the
+    // read-duplicate mask. Page 5 has CPU data, the rest of its 64 KiB big page was populated on
+    // the GPU by the GPU's faults.
+    const { e, b } = setup({ initCpu: false, prefetch: true });
+    e.cpuAccess(5, 1, true, 1, 'init 5');
+    e.runKernel(kernel([5, 6]));
+    expect(bit(b.readDuplicated, 5)).toBe(1);
+    for (const p of [0, 6, 15]) {
+      expect(bit(b.gpuResident, p)).toBe(1);
+      expect(bit(b.readDuplicated, p)).toBe(0);
+    }
+    const d2h = e.counters.bytesD2H;
+    const cpuFaults = e.counters.cpuFaults;
+    const dups = e.counters.readDuplications;
+    e.cpuAccess(5, 1, true, 1, 'w');
+    expect(e.counters.cpuFaults - cpuFaults).toBe(1);
+    expect(bit(b.readDuplicated, 5)).toBe(0);
+    expect(bit(b.gpuResident, 5)).toBe(0);
+    for (const p of [0, 6, 15]) {
+      expect(bit(b.gpuResident, p)).toBe(1);
+      expect(bit(b.readDuplicated, p)).toBe(1);
+      expect(bit(b.cpuReadOnly, p)).toBe(1);
+    }
+    expect(e.counters.readDuplications - dups).toBe(15);
+    expect(e.counters.bytesD2H - d2h).toBe(15 * 4096);
+  });
+
   it('CPU read of a duplicated page: nothing happens (no fault, no transfer)', () => {
     const { e, b } = setup();
     e.runKernel(kernel([5]));
