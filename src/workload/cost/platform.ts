@@ -235,7 +235,7 @@ function pciePreset(
       blockDispatch: choice(
         'dynamic',
         ['dynamic', 'static'],
-        "how thread blocks reach SMs: dynamic = the first blocks round-robin over the SMs, then block after block (blockIdx order) to a slot as soon as its block completes; static = block b on SM b mod sms, in the slot the block sms × blocksPerSm before it frees (the engine's model before dispatch was modelled)",
+        'how thread blocks reach SMs: dynamic = the first blocks round-robin over the SMs, then block after block (blockIdx order) to a slot as soon as its block completes; static = block b on SM b mod sms, in the slot the block sms × blocksPerSm before it frees (the placement the generators wrote before dispatch was modelled; no source)',
         'CUDA C++ Programming Guide (Hardware Implementation: thread blocks are distributed to multiprocessors with available execution capacity; as blocks terminate, new blocks are launched on the vacated multiprocessors); the order among free SMs is not published',
       ),
       deviceMemory: num(
