@@ -122,8 +122,11 @@ export class TraceBuilder {
  * repeats of the same page and flags. Which SM runs a block is the engine's dispatch.
  */
 export class BlockTraceBuilder {
-  private enc = new Int32Array(1024);
+  private pages = new Int32Array(1024);
+  private flags = new Uint8Array(1024);
   private n = 0;
+  /** Where the current block's accesses start (a repeat is collapsed only within a block). */
+  private cur = 0;
   private starts = new Int32Array(64);
   private blocks = 0;
   constructor(
@@ -140,18 +143,24 @@ export class BlockTraceBuilder {
       this.starts = ns;
     }
     this.starts[this.blocks++] = this.n;
+    this.cur = this.n;
   }
 
   /** Appends an access of the current block to `page` with `flags`. */
   push(page: number, flags = 0): void {
-    const e = page * 8 + flags;
-    if (this.n > (this.blocks > 0 ? this.starts[this.blocks - 1]! : 0) && this.enc[this.n - 1] === e) return;
-    if (this.n === this.enc.length) {
-      const ne = new Int32Array(this.enc.length * 2);
-      ne.set(this.enc);
-      this.enc = ne;
+    const n = this.n;
+    if (n > this.cur && this.pages[n - 1] === page && this.flags[n - 1] === flags) return;
+    if (n === this.pages.length) {
+      const np = new Int32Array(n * 2);
+      np.set(this.pages);
+      this.pages = np;
+      const nf = new Uint8Array(n * 2);
+      nf.set(this.flags);
+      this.flags = nf;
     }
-    this.enc[this.n++] = e;
+    this.pages[n] = page;
+    this.flags[n] = flags;
+    this.n = n + 1;
   }
 
   /** Accesses so far. */
@@ -161,9 +170,16 @@ export class BlockTraceBuilder {
 
   /** The finished trace. */
   build(): KernelTrace {
-    const start = new Int32Array(this.blocks + 1);
-    start.set(this.starts.subarray(0, this.blocks));
-    start[this.blocks] = this.n;
-    return decode(this.name, this.sms, this.blocksPerSm, start, this.enc, this.n);
+    const blockStart = new Int32Array(this.blocks + 1);
+    blockStart.set(this.starts.subarray(0, this.blocks));
+    blockStart[this.blocks] = this.n;
+    return {
+      name: this.name,
+      sms: this.sms,
+      blocksPerSm: this.blocksPerSm,
+      blockStart,
+      pages: this.pages.slice(0, this.n),
+      flags: this.flags.slice(0, this.n),
+    };
   }
 }
