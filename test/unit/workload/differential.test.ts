@@ -12,6 +12,7 @@
  * by its own fault and `migrate_to_ram` of that page (docs/workload-functional.md).
  */
 import { describe, expect, it } from 'vitest';
+import { ACC_WRITE, TraceBuilder } from '../../../src/workload/generators/trace.ts';
 import {
   FastBackend,
   FunctionalBackend,
@@ -245,6 +246,41 @@ describe('differential: a CPU fault on a block that arrived as one device folio 
       expect(fast.counters.cpuFaults).toBe(2);
       expect(fast.counters.pagesMigratedD2H).toBe(1024);
       expect(fast.counters.bytesD2H).toBe(4 * 1024 * 1024);
+      expect(functional.counters).toEqual(fast.counters);
+      expect(Math.abs(functional.timeNs / fast.timeNs - 1)).toBeLessThanOrEqual(0.01);
+    });
+  }
+});
+
+describe('differential: a CPU write to a read-duplicated page runs the prefetcher (HMM mode)', () => {
+  // x is read-mostly and written by the CPU first. The GPU reads page 0 (duplicated) and writes
+  // pages 1–15 (they migrate: on the GPU only). The CPU's write of x faults first on page 0, a
+  // duplicated page: the CPU-destination prefetcher's region holds pages 1–15, which are
+  // read-duplicated to the CPU before the writes collapse them.
+  const t = new TraceBuilder('k', 1);
+  t.push(0, 0, 0);
+  for (let p = 1; p < 16; p++) t.push(0, p, ACC_WRITE);
+  const spec: WorkloadSpec = {
+    name: 'write-dup',
+    allocations: [{ name: 'x', size: 2 * 1024 * 1024, init: 'cpu', readMostly: true }],
+    steps: [
+      { replay: t.build(), array: 'x' },
+      { cpu: 'write', array: 'x', threads: 1 },
+    ],
+  };
+  for (const platform of ['pascal-pcie3', 'dmirror-cpu-copy']) {
+    it(`${platform}: identical counters and time`, async () => {
+      const fast = runWorkload(spec, { platform, backend: (p) => new FastBackend(p, { hmm: true }) });
+      const functional = await runWorkloadFunctional(spec, { platform });
+      expect(functional.functional.divergences).toEqual([]);
+      expect(functional.functional.kernelWork.kernel).toEqual(functional.functional.kernelWork.model);
+      // On pascal-pcie3, page 0 by the GPU's read and pages 1–15 by the CPU write's prefetch (on
+      // dmirror-cpu-copy the GPU faults one at a time and its own prefetches duplicate more).
+      if (platform === 'pascal-pcie3') {
+        expect(fast.counters.readDuplications).toBe(16);
+        expect(fast.counters.duplicateCollapses).toBe(16);
+        expect(fast.counters.bytesD2H).toBe(15 * 4096);
+      }
       expect(functional.counters).toEqual(fast.counters);
       expect(Math.abs(functional.timeNs / fast.timeNs - 1)).toBeLessThanOrEqual(0.01);
     });
