@@ -922,8 +922,10 @@ function migrateDeviceFinalizeInternal(
   countDeviceMigrations(k, src, dst, npages);
   const faultFolio = faultPage ? pm.folioHead(faultPage) : 0;
   // Neighbouring slots' pages are mapped by the same PTE table: remove_migration_ptes looks it
-  // up once (nothing below changes a page table or a VMA).
-  const hint = new RmapHint();
+  // up once (nothing below changes a page table or a VMA). The machine's hint is reused (see
+  // Kernel.rmapHint); a call nested under this one (a page_free that migrates) would make its own.
+  const hint = k.rmapHint ?? new RmapHint();
+  k.rmapHint = null;
   for (let i = 0; i < npages; i++) {
     const newpage = migratePfnToPage(dst[i]!);
     const page = migratePfnToPage(src[i]!);
@@ -952,6 +954,8 @@ function migrateDeviceFinalizeInternal(
       k.putPage(d);
     }
   }
+  hint.reset();
+  k.rmapHint = hint;
   if (traced) traceMigrate(k, 'E', 'migrate_finalize', {});
 }
 

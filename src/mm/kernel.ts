@@ -57,6 +57,7 @@ import { PageTablePool } from './page-table.ts';
 import { maxHugetlbPages, PhysMem } from './physmem.ts';
 import type { Process } from './process.ts';
 import { type KernelQuirks, kernelQuirks } from './quirks.ts';
+import type { RmapHint } from './rmap.ts';
 import { type KernelStats, newKernelStats } from './stats.ts';
 import { SwapDevice } from './swap.ts';
 
@@ -248,6 +249,13 @@ export class Kernel {
    * in dmirror), by name, made on first use. Empty on a machine without such a mutant.
    */
   readonly mutantLocks = new Map<string, Mutex>();
+  /**
+   * The {@link RmapHint} `migrate_vma_finalize` reuses from one call to the next (null while a
+   * call holds it). One object for the machine's life instead of one per call: when every
+   * instance of a class has died, a full collection frees its hidden class too and the optimized
+   * code of the loops that used it is thrown away, to be recompiled on the next migration.
+   */
+  rmapHint: RmapHint | null = null;
   private nextMmId = 1;
   private isDisposed = false;
 

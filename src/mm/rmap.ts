@@ -232,6 +232,15 @@ export class RmapHint {
   first = 0;
   /** The PTE table. */
   table = 0;
+
+  /** Forgets what it remembered (and the VMA it held), for its next loop. */
+  reset(): void {
+    this.mapping = -1;
+    this.vma = null;
+    this.pgd = -1;
+    this.first = 0;
+    this.table = 0;
+  }
 }
 
 /**

@@ -26,3 +26,17 @@ export interface HmmDmirrorCmd {
   /** Out: device fault passes. */
   faults: number;
 }
+
+/** A command's argument as the driver has copied it in: the outputs zeroed, no contents yet. */
+export function hmmDmirrorCmd(addr: number, ptr: Uint8Array | null, npages: number): HmmDmirrorCmd {
+  // `contents` is there from the start: every argument keeps the hidden class it was made with.
+  return { addr, ptr, npages, contents: undefined, cpages: 0, faults: 0 };
+}
+
+/**
+ * An argument never used, frozen: it keeps that hidden class alive. Every argument dies with its
+ * command, and when the last one had died a full collection freed the hidden class with it and
+ * V8 threw away the optimized code that had seen it (MIGRATE_TO_DEV's read-back, MIGRATE_TO_SYS's
+ * batch loop), to be recompiled at the next command.
+ */
+const _KEEP_HIDDEN_CLASS = Object.freeze(hmmDmirrorCmd(2 ** 40, null, 0));

@@ -23,7 +23,7 @@ import { EINVAL } from '../../sim/errno.ts';
 import { kernelBug, UsageError } from '../../sim/errors.ts';
 import { Mutex } from '../../sim/mutex.ts';
 import { dmirrorCheckAtomic } from './check-exclusive.ts';
-import type { HmmDmirrorCmd } from './cmd.ts';
+import { type HmmDmirrorCmd, hmmDmirrorCmd } from './cmd.ts';
 import type { DmirrorDevice } from './device.ts';
 import { dmirrorBackingPage } from './devmem-alloc.ts';
 import { dmirrorDeviceEvictChunk, dmirrorDeviceRemoveChunks } from './evict.ts';
@@ -332,7 +332,7 @@ export class DmirrorFile implements DeviceMirror {
     if (addr % PAGE_SIZE !== 0) return -EINVAL;
     const a = toU64(addr);
     if (a >= ((a + (toU64(npages) << 12n)) & U64_MAX)) return -EINVAL;
-    return { addr, ptr, npages, cpages: 0, faults: 0 };
+    return hmmDmirrorCmd(addr, ptr, npages);
   }
 
   /**

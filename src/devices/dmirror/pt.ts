@@ -38,8 +38,9 @@ export function xaPointerTag(entry: number): number {
 
 /** Entries per leaf, as a shift. */
 const LEAF_SHIFT = 9;
-/** Entries per leaf. */
-const LEAF_ENTRIES = 1 << LEAF_SHIFT;
+/** Entries per leaf: pages `key * DPT_LEAF_ENTRIES` to `key * DPT_LEAF_ENTRIES + 511` share one. */
+export const DPT_LEAF_ENTRIES = 1 << LEAF_SHIFT;
+const LEAF_ENTRIES = DPT_LEAF_ENTRIES;
 
 /** The device page table: virtual page number → tagged entry (see {@link xaTagPointer}). */
 export class DmirrorPt {
@@ -67,9 +68,18 @@ export class DmirrorPt {
   /** The entry of `vpn`, undefined when it has none. */
   get(vpn: number): number | undefined {
     const key = Math.floor(vpn / LEAF_ENTRIES);
+    return this.getAt(key, vpn - key * LEAF_ENTRIES);
+  }
+
+  /**
+   * The entry of page `key * 512 + index` (`index` below 512), undefined when it has none: {@link get}
+   * for a caller walking a run of pages by leaf key and index, two small integers, where a page
+   * number (a double above 2^31) is boxed whenever it is passed to a call that is not inlined.
+   */
+  getAt(key: number, index: number): number | undefined {
     const l = this.leaf(key);
     if (l < 0) return undefined;
-    const e = this.words[(l << LEAF_SHIFT) + (vpn - key * LEAF_ENTRIES)]!;
+    const e = this.words[(l << LEAF_SHIFT) + index]!;
     return e === 0 ? undefined : e - 1;
   }
 

@@ -10,7 +10,7 @@ import { EFAULT, ENOENT, ENOMEM } from '../../sim/errno.ts';
 import type { HmmDmirrorCmd } from './cmd.ts';
 import { dmirrorFault, dmirrorFaultUnlocked } from './fault.ts';
 import type { DmirrorFile } from './file.ts';
-import { DPT_XA_TAG_WRITE, xaPointerTag, xaUntagPointer } from './pt.ts';
+import { DPT_LEAF_ENTRIES, DPT_XA_TAG_WRITE, xaPointerTag, xaUntagPointer } from './pt.ts';
 
 /** `struct dmirror_bounce`: the kernel-side copy of the user buffer. */
 export interface DmirrorBounce {
@@ -78,14 +78,21 @@ export function dmirrorDoReadSnapshot(
   const pm = dmirror.process.kernel.pm;
   const pt = dmirror.pt;
   cmd.cpages = 0;
-  // Counted by page: a page-number loop variable (a double) may be boxed on every iteration.
+  // Counted by page, and the table read by leaf key and index (small integers): a page number
+  // (a double above 2^31) would be boxed on every iteration that passes it to a call.
   const first = start / PAGE_SIZE;
   const n = (end - start) / PAGE_SIZE;
+  let key = Math.floor(first / DPT_LEAF_ENTRIES);
+  let index = first - key * DPT_LEAF_ENTRIES;
   for (let i = 0; i < n; i++) {
-    const entry = pt.get(first + i);
+    const entry = pt.getAt(key, index);
     if (entry === undefined) return -ENOENT;
     snapshot.save(pm, i, xaUntagPointer(entry));
     cmd.cpages++;
+    if (++index === DPT_LEAF_ENTRIES) {
+      key++;
+      index = 0;
+    }
   }
   return 0;
 }

@@ -1,10 +1,11 @@
 /**
  * The dmirror device page table (`DmirrorPt`) against a `Map`, the structure it replaced: the
  * same entries, sizes and iteration order (insertion order) after random sets, deletes, range
- * erasures and clears over page numbers far above 2^31.
+ * erasures and clears over page numbers far above 2^31, read by page number and by leaf key and
+ * index.
  */
 import { describe, expect, it } from 'vitest';
-import { DmirrorPt } from '../../../src/devices/dmirror/pt.ts';
+import { DmirrorPt, DPT_LEAF_ENTRIES } from '../../../src/devices/dmirror/pt.ts';
 import { Prng } from '../../../src/sim/prng.ts';
 
 describe('DmirrorPt', () => {
@@ -46,6 +47,8 @@ describe('DmirrorPt', () => {
       const v = vpn();
       expect(pt.get(v)).toBe(map.get(v));
       expect(pt.has(v)).toBe(map.has(v));
+      const key = Math.floor(v / DPT_LEAF_ENTRIES);
+      expect(pt.getAt(key, v - key * DPT_LEAF_ENTRIES)).toBe(map.get(v));
     }
   });
 });
