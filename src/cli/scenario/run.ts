@@ -5,6 +5,7 @@
  * share it.
  * @module
  */
+import { DEVMEM_CHUNK_SIZE } from '../../devices/dmirror/chunk.ts';
 import type { DmirrorDevice } from '../../devices/dmirror/device.ts';
 import type { DmirrorFile } from '../../devices/dmirror/file.ts';
 import { HMM_DMIRROR_FLAG_FAIL_ALLOC } from '../../devices/dmirror/uapi.ts';
@@ -137,10 +138,14 @@ export class ScenarioState {
   }
 }
 
-/** The machine options a scenario asks for. */
+/**
+ * The machine options a scenario asks for, and room in the frame arrays for its devices' first
+ * chunks (each device makes one at creation; a sizing hint with no effect on behaviour).
+ */
 export function machineOptions(doc: ScenarioDoc): MachineOptions {
   const m = doc.machine;
   return {
+    ...(doc.devices.length === 0 ? {} : { deviceMemory: doc.devices.length * DEVMEM_CHUNK_SIZE }),
     ...(m.memory === undefined ? {} : { memory: parseSize(m.memory) }),
     ...(m.swap === undefined ? {} : { swap: parseSize(m.swap) }),
     ...(m.hugetlbPages === undefined ? {} : { hugetlbPages: m.hugetlbPages }),
