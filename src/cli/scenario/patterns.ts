@@ -83,8 +83,38 @@ function describeOne(pattern: Pattern): string {
   return 'int32' in pattern ? `int32 from ${pattern.int32}${s}` : `page int32 from ${pattern.pageInt32}${s}`;
 }
 
+/**
+ * Whether `actual` holds exactly what a single `fill` or `int32` pattern stands for, read word
+ * by word against the pattern itself: without making the expected bytes (megabytes of fresh
+ * memory for a large range, which a browser pays for page by page). Undefined when it cannot
+ * tell cheaply (other patterns, segments, an unaligned view, a big-endian host).
+ */
+function matchesWithoutCopy(actual: Uint8Array, spec: PatternSpec): boolean | undefined {
+  if (Array.isArray(spec) || !LITTLE_ENDIAN_HOST || (actual.byteOffset & 3) !== 0) return undefined;
+  const p = spec as Pattern;
+  const words = actual.length >>> 2;
+  const w = new Uint32Array(actual.buffer, actual.byteOffset, words);
+  let k = 0;
+  if ('fill' in p) {
+    const v = (p.fill & 0xff) * 0x01010101;
+    while (k < words && w[k] === v) k++;
+    if (k < words) return false;
+    for (let i = words * 4; i < actual.length; i++) if (actual[i] !== (p.fill & 0xff)) return false;
+    return true;
+  }
+  if (!('int32' in p)) return undefined;
+  // As onePattern stores them: each word is (int32 + k·step) modulo 2^32; the bytes after the
+  // last whole word stay zero.
+  const step = p.step ?? 1;
+  while (k < words && w[k] === (p.int32 + k * step) >>> 0) k++;
+  if (k < words) return false;
+  for (let i = words * 4; i < actual.length; i++) if (actual[i] !== 0) return false;
+  return true;
+}
+
 /** Where `actual` first differs from `pattern`, in words, or undefined when it matches. */
 export function firstMismatch(actual: Uint8Array, spec: PatternSpec): string | undefined {
+  if (matchesWithoutCopy(actual, spec) === true) return undefined;
   const want = patternBytes(spec, actual.length);
   const words = (Array.isArray(spec) ? (spec as readonly Pattern[]) : [spec as Pattern]).some(
     (p) => 'int32' in p || 'pageInt32' in p,

@@ -318,6 +318,12 @@ describe('patterns', () => {
     expect(firstMismatch(new Uint8Array(8), { fill: 1 })).toBe(
       'byte 0 (page 0, byte 0) is 0x0, expected 0x1',
     );
+    // A fill is read word by word, then the bytes after the last whole word.
+    for (const at of [5, 8]) {
+      const d = patternBytes({ fill: 0xa5 }, 9);
+      d[at] = 0;
+      expect(firstMismatch(d, { fill: 0xa5 })).toBe(`byte ${at} (page 0, byte ${at}) is 0x0, expected 0xa5`);
+    }
   });
 
   it('agrees with a byte-at-a-time reference at every length, step and mismatch position', () => {
