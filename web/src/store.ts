@@ -271,7 +271,11 @@ export function load(rec: Recording, at?: number | { step: number | 'end' }): vo
   exact.value = null;
 }
 
-/** Recordings asked for so far: an answer to an older one is not shown. */
+/**
+ * Runs asked for so far (recordings, replays, the demo): an answer to an older one is not shown.
+ * The worker may answer out of order: a replay or the demo first loads a chunk of its own, and a
+ * recording asked for meanwhile is made and answered before it.
+ */
 let runs = 0;
 
 /** Records the scenario text; shows its validation issues instead when it has some. */
@@ -371,12 +375,17 @@ export function runExample(name: string, at?: number | { step: number | 'end' })
 /** Replays a token (Race mode). */
 export async function runToken(token: string, at?: number): Promise<boolean> {
   status.value = 'replaying…';
+  const gen = ++runs;
   const r = await sim.request({ kind: 'replay', token: token.trim() });
+  if (gen !== runs) return false;
   if (r.kind === 'error') {
     status.value = `token: ${r.message}`;
     return false;
   }
   if (r.kind !== 'race') return false;
+  // An older recording's first answer may be on screen: this replaces it.
+  partial.value = false;
+  deferred = null;
   race.value = r.race;
   raceStep.value = -1;
   mode.value = 'race';
@@ -397,12 +406,16 @@ export async function runToken(token: string, at?: number): Promise<boolean> {
 /** Loads the demo's narrated run (Learn mode). */
 export async function runDemo(): Promise<void> {
   status.value = 'running the demo…';
+  const gen = ++runs;
   const r = await sim.request({ kind: 'demo' });
+  if (gen !== runs) return;
   if (r.kind !== 'recorded') {
     status.value = r.kind === 'error' ? `error: ${r.message}` : 'demo failed';
     return;
   }
   scenarioName.value = 'demo';
+  partial.value = false;
+  deferred = null;
   narration.value = r.narration ?? [];
   race.value = null;
   load(r.rec, 0);
