@@ -4,7 +4,6 @@
  * @module
  */
 
-import type { ExploreReport, StrategyName } from '../../src/explore/types.ts';
 import type { Exact, RaceRecording } from './model/jobs.ts';
 import type { Recording } from './model/recorder.ts';
 import type { Invalid } from './model/scenario-text.ts';
@@ -36,16 +35,6 @@ export type Request =
   | { readonly id: number; readonly kind: 'replay'; readonly token: string }
   | {
       readonly id: number;
-      readonly kind: 'explore';
-      readonly text?: string;
-      readonly file?: string;
-      readonly mutant?: string;
-      readonly strategy?: StrategyName;
-      readonly schedules?: number;
-      readonly seed?: number;
-    }
-  | {
-      readonly id: number;
       readonly kind: 'exact';
       readonly source: { readonly text: string; readonly file: string } | { readonly token: string };
       readonly row: number;
@@ -71,8 +60,6 @@ export type Reply =
   | { readonly id: number; readonly kind: 'first'; readonly rec: Recording; readonly ms: number }
   | { readonly id: number; readonly kind: 'invalid'; readonly invalid: Invalid }
   | { readonly id: number; readonly kind: 'race'; readonly race: RaceRecording; readonly ms: number }
-  | { readonly id: number; readonly kind: 'explored'; readonly report: ExploreReport }
-  | { readonly id: number; readonly kind: 'progress'; readonly schedules: number }
   | { readonly id: number; readonly kind: 'exact'; readonly exact: Exact | null }
   | { readonly id: number; readonly kind: 'timed'; readonly ms: number[] }
   | { readonly id: number; readonly kind: 'traced'; readonly json: string }

@@ -20,7 +20,6 @@ type First = Extract<Reply, { kind: 'first' }>;
 
 type Pending = {
   resolve: (r: Reply) => void;
-  onProgress?: (n: number) => void;
   onFirst?: (r: First) => void;
 };
 
@@ -77,11 +76,7 @@ class SimClient {
     if (!p) {
       // The early recording's answer, come before anyone asked for it (see takeEarly).
       if (r.id === 0 && r.kind === 'first') this.earlyFirst = r;
-      else if (r.id === 0 && r.kind !== 'progress') this.earlyReply = r;
-      return;
-    }
-    if (r.kind === 'progress') {
-      p.onProgress?.(r.schedules);
+      else if (r.id === 0) this.earlyReply = r;
       return;
     }
     if (r.kind === 'first') {
@@ -123,18 +118,10 @@ class SimClient {
     return new Promise((resolve) => this.pending.set(0, { resolve, ...(onFirst ? { onFirst } : {}) }));
   }
 
-  request(
-    q: DistributiveOmit<Request, 'id'>,
-    onProgress?: (n: number) => void,
-    onFirst?: (r: First) => void,
-  ): Promise<Reply> {
+  request(q: DistributiveOmit<Request, 'id'>, onFirst?: (r: First) => void): Promise<Reply> {
     const id = this.next++;
     return new Promise((resolve) => {
-      this.pending.set(id, {
-        resolve,
-        ...(onProgress ? { onProgress } : {}),
-        ...(onFirst ? { onFirst } : {}),
-      });
+      this.pending.set(id, { resolve, ...(onFirst ? { onFirst } : {}) });
       this.w.postMessage({ ...q, id } as Request);
     });
   }
@@ -303,7 +290,7 @@ export async function runText(
   // An example the page's first script already started recording is taken from there.
   const early = EXAMPLES.get(name) === text ? sim.takeEarly(name, onFirst) : null;
   const r = await (early ??
-    sim.request({ kind: 'record', text, file: `${name}.json`, first: byStep }, undefined, onFirst));
+    sim.request({ kind: 'record', text, file: `${name}.json`, first: byStep }, onFirst));
   if (gen !== runs) return false;
   const shown = partial.value ? seekState.value : null;
   partial.value = false;

@@ -98,30 +98,6 @@ async function handle(q: Request): Promise<void> {
       post({ id: q.id, kind: 'race', race, ms: performance.now() - t0 });
       return;
     }
-    case 'explore': {
-      let what: { doc: ScenarioDoc } | { mutant: string };
-      if (q.mutant) what = { mutant: q.mutant };
-      else {
-        const d = parseScenario(q.text ?? '', q.file ?? 'scenario.json');
-        if ('kind' in d) {
-          post({ id: q.id, kind: 'invalid', invalid: d });
-          return;
-        }
-        what = { doc: d };
-      }
-      const { exploreIn } = await jobs();
-      const report = await exploreIn(
-        what,
-        {
-          ...(q.strategy ? { strategy: q.strategy } : {}),
-          ...(q.schedules ? { schedules: q.schedules } : {}),
-          ...(q.seed !== undefined ? { seed: q.seed } : {}),
-        },
-        (n) => post({ id: q.id, kind: 'progress', schedules: n }),
-      );
-      post({ id: q.id, kind: 'explored', report });
-      return;
-    }
     case 'trace': {
       const { traceRun } = await jobs();
       post({ id: q.id, kind: 'traced', json: await traceRun(q.source, exampleDocs()) });
