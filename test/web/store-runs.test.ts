@@ -67,6 +67,7 @@ beforeAll(async () => {
   g.window = globalThis;
   g.Worker = StandInWorker;
   g.history = { replaceState() {} };
+  g.requestAnimationFrame = (f: () => void) => setTimeout(f, 0);
   store = (await import(/* @vite-ignore */ STORE)) as Store;
   const dir = path.resolve(import.meta.dirname, '../../examples/scenarios');
   const load = (f: string) => loadScenario(readFileSync(path.join(dir, f), 'utf8'), f);
@@ -122,6 +123,10 @@ describe('an older run’s answer is not shown over a newer run’s', () => {
     const example = store.runExample('migrate');
     answer({ id: idOf('record'), kind: 'first', rec: migrate, ms: 1 });
     expect(store.partial.value).toBe(true);
+    // The worker records every event once the first answer is painted, and is told so.
+    await settle();
+    await settle();
+    expect(posted.at(-1)).toEqual({ id: idOf('record'), kind: 'painted' });
     const replay = store.runToken('hx1.stand-in');
     answer(raceReply(idOf('replay')));
     expect(await replay).toBe(true);

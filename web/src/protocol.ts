@@ -13,7 +13,8 @@ import type { WorkloadOutcome } from './model/workload-run.ts';
 export type Request =
   /**
    * Records a scenario. With `first`, the worker answers twice: first a recording with rows at
-   * the step ends only (`first`, quick: no row per event), then the full recording (`recorded`).
+   * the step ends only (`first`, quick: no row per event), then, once the page says `painted`,
+   * the full recording (`recorded`).
    */
   | {
       readonly id: number;
@@ -33,6 +34,11 @@ export type Request =
       readonly runs: number;
     }
   | { readonly id: number; readonly kind: 'replay'; readonly token: string }
+  /**
+   * The first answer of recording `id` is on screen (or was not shown): the worker records every
+   * event now. Not a request of its own: nothing answers it.
+   */
+  | { readonly id: number; readonly kind: 'painted' }
   | {
       readonly id: number;
       readonly kind: 'exact';

@@ -82,11 +82,23 @@ class SimClient {
     if (r.kind === 'first') {
       performance.mark('hmmsim:reply-first');
       p.onFirst?.(r);
+      this.painted(r.id);
       return;
     }
     this.pending.delete(r.id);
     performance.mark(`hmmsim:reply-${r.kind}`);
     p.resolve(r);
+  }
+
+  /**
+   * Tells the worker that the first answer of recording `id` is on screen (or was not shown), so
+   * it records every event now: after the next frame is painted, not while the page paints.
+   */
+  private painted(id: number): void {
+    const w = this.worker;
+    requestAnimationFrame(() =>
+      setTimeout(() => w?.postMessage({ id, kind: 'painted' } satisfies Request), 0),
+    );
   }
 
   private fail(message: string): void {
@@ -114,7 +126,10 @@ class SimClient {
     this.earlyReply = null;
     this.earlyFirst = null;
     if (done) return Promise.resolve(done);
-    if (first) onFirst?.(first);
+    if (first) {
+      onFirst?.(first);
+      this.painted(0);
+    }
     return new Promise((resolve) => this.pending.set(0, { resolve, ...(onFirst ? { onFirst } : {}) }));
   }
 
