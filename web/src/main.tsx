@@ -7,6 +7,7 @@
 import { effect } from '@preact/signals';
 import { render } from 'preact';
 import { EXAMPLES } from './examples.ts';
+import { warmFonts } from './render/warm-fonts.ts';
 import {
   cursor,
   mode,
@@ -90,6 +91,11 @@ const app = import('./app.tsx').then(({ App }) => {
   render(<App />, document.getElementById('app')!);
   performance.mark('hmmsim:app-rendered');
 });
+// While the worker runs, the fonts the first maps' frame needs are looked up (see warm-fonts.ts).
+let unwarm: (() => void) | null = null;
+void app.then(() => {
+  if (!recording.value) unwarm = warmFonts();
+});
 // Ready once the views drawn have their modules too (see views/lazy.tsx).
 const rendered = Promise.all([app, opened])
   .then(() => import('./views/lazy.tsx'))
@@ -114,6 +120,7 @@ void Promise.all([shown, app]).then(() =>
 );
 void Promise.all([opened, rendered]).then(() =>
   requestAnimationFrame(() => {
+    unwarm?.();
     window.__hmmsim.ready = true;
     performance.mark('hmmsim:ready');
     pageReady.value = true;
