@@ -10,6 +10,7 @@ import { EXAMPLES } from './examples.ts';
 import { warmFonts } from './render/warm-fonts.ts';
 import {
   cursor,
+  firstShown,
   mode,
   pageReady,
   partial,
@@ -116,8 +117,13 @@ void Promise.all([shown, app]).then(() =>
   requestAnimationFrame(() => {
     window.__hmmsim.firstRenderMs = performance.now();
     performance.mark('hmmsim:first-render');
+    // The editor loads once the frame after the first maps is out too.
+    requestAnimationFrame(() => setTimeout(() => (firstShown.value = true), 0));
   }),
 );
+void opened.finally(() => {
+  firstShown.value = true;
+});
 void Promise.all([opened, rendered]).then(() =>
   requestAnimationFrame(() => {
     unwarm?.();

@@ -187,6 +187,12 @@ export const exact = signal<Exact | null>(null);
 export const narration = signal<string[]>([]);
 /** True once the first recording is drawn (heavier views, like the editor, load after it). */
 export const pageReady = signal(false);
+/**
+ * True once the first maps are painted, or the first run ended without any: the editor (the
+ * CLI's scenario parser and CodeMirror, the page's largest chunks) loads then, not while the
+ * worker computes the first answer.
+ */
+export const firstShown = signal(false);
 /** Wall-clock ms of the last recording. */
 export const recordMs = signal(0);
 /** Why the scenario a link named could not be opened (a damaged share link), or null. */
