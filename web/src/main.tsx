@@ -34,7 +34,10 @@ declare global {
     __hmmsim: {
       /** True once what the URL names is fully loaded (the full recording, not only its step ends). */
       ready: boolean;
-      /** When the maps were first painted (page clock, ms from navigation start; 0 until then). */
+      /**
+       * When the frame showing the first maps was produced — its style, layout, paint and commit
+       * done (page clock, ms from navigation start; 0 until then).
+       */
       firstRenderMs: number;
       /** Whether the page shows a recording's first answer (step ends only) for now. */
       partial: () => boolean;
@@ -113,12 +116,20 @@ const shown = Promise.race([
     });
   }),
 ]);
+// The mark is taken once the maps' frame is produced: a frame callback runs at the start of the
+// frame, before its style, layout, paint and commit; a message posted from it runs as the next
+// task, after them (the usual "after next paint").
 void Promise.all([shown, app]).then(() =>
   requestAnimationFrame(() => {
-    window.__hmmsim.firstRenderMs = performance.now();
-    performance.mark('hmmsim:first-render');
-    // The editor loads once the frame after the first maps is out too.
-    requestAnimationFrame(() => setTimeout(() => (firstShown.value = true), 0));
+    const after = new MessageChannel();
+    after.port1.onmessage = () => {
+      after.port1.close();
+      window.__hmmsim.firstRenderMs = performance.now();
+      performance.mark('hmmsim:first-render');
+      // The editor loads once the frame after the first maps is out too.
+      requestAnimationFrame(() => setTimeout(() => (firstShown.value = true), 0));
+    };
+    after.port2.postMessage(null);
   }),
 );
 void opened.finally(() => {
