@@ -20,6 +20,76 @@ export function patternBytes(spec: PatternSpec, length: number): Uint8Array {
   return out;
 }
 
+/**
+ * Writes into `dst[0..n)` the bytes `at..at+n` of what {@link patternBytes}`(spec, length)` stands
+ * for, without making all `length` of them: a write of a large range then needs one small buffer
+ * reused chunk by chunk, not megabytes of fresh memory.
+ */
+export function patternInto(spec: PatternSpec, length: number, at: number, dst: Uint8Array, n: number): void {
+  if (!Array.isArray(spec)) {
+    onePatternInto(spec as Pattern, length, at, dst, 0, n);
+    return;
+  }
+  dst.fill(0, 0, n);
+  let start = 0;
+  for (const seg of spec as readonly Pattern[]) {
+    const len = Math.min(seg.pages === undefined ? length - start : seg.pages * PAGE_SIZE, length - start);
+    if (len <= 0) break;
+    // The part of this segment within [at, at + n).
+    const from = Math.max(at, start);
+    const to = Math.min(at + n, start + len);
+    if (from < to) onePatternInto(seg, len, from - start, dst, from - at, to - from);
+    start += len;
+  }
+}
+
+/** Bytes `at..at+n` of `onePattern(pattern, length)` into `dst[off..off+n)`. */
+function onePatternInto(
+  pattern: Pattern,
+  length: number,
+  at: number,
+  dst: Uint8Array,
+  off: number,
+  n: number,
+): void {
+  if ('fill' in pattern) {
+    dst.fill(pattern.fill, off, off + n);
+  } else if ('bytes' in pattern) {
+    // One period from the phase at `at`, then the written prefix doubled (whole periods each time).
+    const period = Math.min(pattern.bytes.length, length);
+    const first = Math.min(period, n);
+    for (let i = 0; i < first; i++) dst[off + i] = pattern.bytes[(at + i) % period]!;
+    for (let have = first; have < n; have *= 2)
+      dst.copyWithin(off + have, off, off + Math.min(have, n - have));
+  } else if ('int32' in pattern) {
+    const step = pattern.step ?? 1;
+    // Bytes past the last whole word stay zero, as in onePattern.
+    const words = length >>> 2;
+    if (LITTLE_ENDIAN_HOST && ((dst.byteOffset + off) & 3) === 0 && (at & 3) === 0 && (n & 3) === 0) {
+      const w = new Uint32Array(dst.buffer, dst.byteOffset + off, n >>> 2);
+      const k0 = at >>> 2;
+      for (let k = 0; k < w.length; k++) w[k] = k0 + k < words ? pattern.int32 + (k0 + k) * step : 0;
+      return;
+    }
+    for (let i = 0; i < n; i++) {
+      const x = at + i;
+      const k = x >>> 2;
+      dst[off + i] = k < words ? ((pattern.int32 + k * step) >>> ((x & 3) * 8)) & 0xff : 0;
+    }
+  } else {
+    const step = pattern.step ?? 1;
+    dst.fill(0, off, off + n);
+    // Each page's first word, where it lies within [at, at + n).
+    for (let p = Math.floor(at / PAGE_SIZE); p * PAGE_SIZE < at + n && p * PAGE_SIZE + 4 <= length; p++) {
+      const v = (pattern.pageInt32 + p * step) >>> 0;
+      for (let b = 0; b < 4; b++) {
+        const x = p * PAGE_SIZE + b;
+        if (x >= at && x < at + n) dst[off + x - at] = (v >>> (b * 8)) & 0xff;
+      }
+    }
+  }
+}
+
 /** Pages a list of segments covers (undefined when its last segment takes the rest). */
 export function patternPages(spec: PatternSpec): number | undefined {
   if (!Array.isArray(spec)) return (spec as Pattern).pages;

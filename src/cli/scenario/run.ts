@@ -41,7 +41,7 @@ import {
   protOf,
   stepRange,
 } from './constants.ts';
-import { describePattern, firstMismatch, patternBytes } from './patterns.ts';
+import { describePattern, firstMismatch, patternBytes, patternInto } from './patterns.ts';
 import { parseSize } from './schema.ts';
 import type { DeviceRangeOp, Expect, RetValue, ScenarioDoc, SourceRef, Step } from './types.ts';
 import { mappingPages, protByte } from './validate.ts';
@@ -599,7 +599,11 @@ const STEP_HANDLERS: { readonly [Op in Step['op']]: StepHandler<Op> } = {
     const { s } = c;
     const r = c.range(s);
     const { name: actor, p } = c.proc(s.process, r.m.process);
-    const res = await c.cpu(() => p.write(r.addr, patternBytes(s.pattern, r.pages * PAGE_SIZE)));
+    const length = r.pages * PAGE_SIZE;
+    // Made a page at a time as it is stored: a large range's pattern is no buffer of its size.
+    const res = await c.cpu(() =>
+      p.writeFrom(r.addr, length, (dst, done, n) => patternInto(s.pattern, length, done, dst, n)),
+    );
     return {
       actor,
       text: `CPU write ${r.label} ${describePattern(s.pattern)}${res.signal ? `: ${res.signal}` : ''}`,
