@@ -102,7 +102,7 @@ const bench: Benchmark = {
     results.push(
       summarize('first-render-in-page', 'ms', firstInPage, false, {
         goal: { op: '<=', value: 1000 },
-        note: 'the same, on the page clock: navigation start → the frame after the maps are drawn',
+        note: "the same, on the page clock: navigation start → the maps' frame produced (layout, paint, commit done)",
       }),
     );
     results.push(

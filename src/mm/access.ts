@@ -225,6 +225,29 @@ export async function cpuWrite(mm: MmStruct, addr: number, data: Uint8Array): Pr
 }
 
 /**
+ * A {@link cpuWrite} of `length` bytes that `produce` makes a chunk at a time: `produce(dst, done,
+ * n)` puts bytes `done..done+n` of the data into `dst[0..n)` (n ≤ PAGE_SIZE) just before they are
+ * stored. The same faults, scheduling points and stores in the same order as writing all the bytes
+ * at once, with one page-sized buffer instead of `length` bytes made up front (a large write's data
+ * is fresh host memory, costly in a browser worker).
+ */
+export async function cpuWriteFrom(
+  mm: MmStruct,
+  addr: number,
+  length: number,
+  produce: (dst: Uint8Array, done: number, n: number) => void,
+): Promise<void> {
+  const pm = mm.kernel.pm;
+  const page = new Uint8Array(PAGE_SIZE);
+  await cpuAccess(mm, addr, length, true, (pfn, pageOff, done, n, a) => {
+    produce(page, done, n);
+    pm.writeBytes(pfn, pageOff, page, 0, n);
+    const o = mm.kernel.observer;
+    if (o?.userWrite) o.userWrite(mm, a, page.subarray(0, n));
+  });
+}
+
+/**
  * `memset(addr, byte, length)` as the CPU would do it: the same faults and accessed/dirty bits as
  * a {@link cpuWrite} of `length` bytes of `byte`, without a buffer of that length (whole pages
  * share one content slot per value: a 1 GiB page costs no 1 GiB of host memory).

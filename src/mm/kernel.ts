@@ -54,7 +54,7 @@ import {
   PG_zone_device,
 } from './page-flags.ts';
 import { PageTablePool } from './page-table.ts';
-import { maxHugetlbPages, PhysMem } from './physmem.ts';
+import { MAX_MEMORY, maxHugetlbPages, PhysMem } from './physmem.ts';
 import type { Process } from './process.ts';
 import { type KernelQuirks, kernelQuirks } from './quirks.ts';
 import type { RmapHint } from './rmap.ts';
@@ -108,6 +108,15 @@ export interface KernelOptions {
    * allocated afresh. Has no effect on behaviour.
    */
   bufferPool?: BufferPool | null;
+  /**
+   * Bytes of device memory (ZONE_DEVICE chunks, e.g. one dmirror device's 256 MiB) the machine
+   * is expected to add: the frame metadata arrays are laid out for RAM plus this much from boot,
+   * so that adding the chunks makes longer views of them instead of new arrays and a copy of
+   * every frame's metadata. Default 0. A sizing hint only: it has no effect on behaviour (pfns
+   * and everything else are the same with or without it, and more device memory than this can
+   * still be added).
+   */
+  deviceMemory?: number;
 }
 
 /**
@@ -167,6 +176,7 @@ const KERNEL_OPTION_NAMES: readonly string[] = Object.keys({
   costs: true,
   kernelVersion: true,
   bufferPool: true,
+  deviceMemory: true,
 } satisfies Record<keyof KernelOptions, true>);
 
 /** Global memory-management state of one simulated machine. */
@@ -287,10 +297,17 @@ export class Kernel {
     }
     const seed = options.seed ?? 1;
     checkNonNegativeInteger('seed', seed);
+    const deviceMemory = options.deviceMemory ?? 0;
+    checkNonNegativeInteger('deviceMemory', deviceMemory);
+    if (deviceMemory > MAX_MEMORY)
+      throw new UsageError(
+        'deviceMemory',
+        `must be at most ${MAX_MEMORY} bytes (256 GiB), got ${deviceMemory}`,
+      );
     this.sched = new Scheduler(options.scheduler);
     this.pageWait = new WaitQueue(this.sched, 'page lock');
     const pool = options.bufferPool ?? null;
-    this.pm = new PhysMem(memory, pool);
+    this.pm = new PhysMem(memory, pool, Math.ceil(deviceMemory / PAGE_SIZE));
     this.pt = new PageTablePool(undefined, pool);
     this.swap = new SwapDevice(swap);
     // Gigantic pages first: boot reserves them from memblock before anything else is allocated.

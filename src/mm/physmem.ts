@@ -124,12 +124,13 @@ function frameViews(all: Uint8Array, capacity: number, n: number, base: FrameArr
 }
 
 /**
- * Zeroed per-frame metadata arrays of `n` frames with room for `n` + {@link FRAME_HEADROOM}, as
- * views of one buffer: one allocation instead of eight (each typed-array allocation costs about
- * 1.5 µs, which counts when the race explorer builds a machine per schedule). Same bytes per frame.
+ * Zeroed per-frame metadata arrays of `n` frames with room for `n` + `reserve` +
+ * {@link FRAME_HEADROOM}, as views of one buffer: one allocation instead of eight (each
+ * typed-array allocation costs about 1.5 µs, which counts when the race explorer builds a machine
+ * per schedule). Same bytes per frame.
  */
-function frameArrays(n: number, pool: BufferPool | null): FrameArrays {
-  const capacity = n + FRAME_HEADROOM;
+function frameArrays(n: number, pool: BufferPool | null, reserve = 0): FrameArrays {
+  const capacity = n + reserve + FRAME_HEADROOM;
   const pooled = pool?.take<FrameArrays>(`frames ${capacity}`);
   if (pooled !== undefined) {
     pooled.all.fill(0);
@@ -233,11 +234,15 @@ export class PhysMem {
 
   /**
    * Creates `bytes` of RAM (rounded down to whole 2 MiB blocks, at least 4 blocks), its arrays
-   * taken from `pool` when it has some, and given back to it by {@link dispose}.
+   * taken from `pool` when it has some, and given back to it by {@link dispose}. The frame
+   * arrays have room from the start for `deviceFrames` frames of device memory (rounded up to
+   * whole 2 MiB blocks, as {@link addFrames} adds them): adding that much copies nothing. A
+   * browser pays for every fresh page of memory touched, and a copy touches them all.
    */
   constructor(
     bytes: number,
     private readonly pool: BufferPool | null = null,
+    deviceFrames = 0,
   ) {
     if (!Number.isFinite(bytes) || bytes < MIN_MEMORY) {
       throw new UsageError('memory', `must be at least ${MIN_MEMORY} bytes (8 MiB), got ${bytes}`);
@@ -250,7 +255,7 @@ export class PhysMem {
     this.nrFrames = n;
     this.ramFrames = n;
     this.slots = new ContentSlots(pool);
-    const f = frameArrays(n, pool);
+    const f = frameArrays(n, pool, Math.ceil(deviceFrames / BLOCK_FRAMES) * BLOCK_FRAMES);
     this.frames = f;
     this.refcount = f.refcount;
     this.mapcount = f.mapcount;

@@ -7,7 +7,7 @@
 
 import { EBADF, EINVAL, ENODEV, ENOSPC, EOPNOTSUPP } from '../sim/errno.ts';
 import { SyscallError, UsageError } from '../sim/errors.ts';
-import { cpuLoad32, cpuRead, cpuStore32, cpuWrite } from './access.ts';
+import { cpuLoad32, cpuRead, cpuStore32, cpuWrite, cpuWriteFrom } from './access.ts';
 import { PAGE_SIZE } from './constants.ts';
 import { mmput } from './exit.ts';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, fallocateModeCheck, punchHole } from './fallocate.ts';
@@ -398,6 +398,23 @@ export class Process {
     checkAddress('write', addr);
     if (!(data instanceof Uint8Array)) throw new UsageError('write(data)', 'data must be a Uint8Array');
     return cpuWrite(this.mm, addr, data);
+  }
+
+  /**
+   * Writes `length` bytes as the CPU would, made a page at a time by `produce(dst, done, n)` (bytes
+   * `done..done+n` of the data into `dst[0..n)`; `dst` is reused, so keep no reference to it): the
+   * same faults and effects as {@link write} of all the bytes, without holding them all at once.
+   */
+  async writeFrom(
+    addr: number,
+    length: number,
+    produce: (dst: Uint8Array, done: number, n: number) => void,
+  ): Promise<void> {
+    this.checkLive('write');
+    checkAddress('write', addr);
+    checkInteger('write', 'length', length);
+    if (length < 0) throw new UsageError('write(length)', `must not be negative, got ${length}`);
+    return cpuWriteFrom(this.mm, addr, length, produce);
   }
 
   /** Loads a little-endian unsigned 32-bit value. */

@@ -1,5 +1,5 @@
 /**
- * `exploreIn` (what the page's worker and the Node tests explore with) takes a scenario file's
+ * `exploreIn` (what the Node tests explore with, resolving settings as Race mode does) takes a scenario file's
  * `explore` defaults as `hmmsim explore` does: its report equals the CLI's `--json` report for the
  * same file and options, field for field (elapsed time aside), and a misplaced option is refused
  * with the CLI's message.
@@ -12,7 +12,7 @@ import type { CliIo } from '../../src/cli/io.ts';
 import { main } from '../../src/cli/main.ts';
 import { loadScenario } from '../../src/cli/scenario/validate.ts';
 import type { ExploreReport } from '../../src/explore/types.ts';
-import { exploreIn } from '../../web/src/model/jobs.ts';
+import { exploreIn } from './explore-in.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const TMP = mkdtempSync(path.join(tmpdir(), 'hmmsim-explore-in-'));

@@ -3,8 +3,9 @@
  * the recording's row of the same bus event (or, for the explorer's notes, to the event before).
  */
 import { describe, expect, it } from 'vitest';
-import { exploreIn, replayToken } from '../../web/src/model/jobs.ts';
+import { replayToken } from '../../web/src/model/jobs.ts';
 import { COUNTS } from '../../web/src/model/recorder.ts';
+import { exploreIn } from './explore-in.ts';
 
 const NOTE = /^(threads start|decision \d+ at |switch from |violation \(|step budget spent )/;
 

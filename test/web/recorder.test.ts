@@ -8,12 +8,13 @@ import path from 'node:path';
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { loadScenario } from '../../src/cli/scenario/validate.ts';
-import { exploreIn, replayToken } from '../../web/src/model/jobs.ts';
+import { replayToken } from '../../web/src/model/jobs.ts';
 import type { CpuSummary } from '../../web/src/model/pages.ts';
 import { DC_STALE } from '../../web/src/model/pages.ts';
 import { recordScenario, rerunTo } from '../../web/src/model/record-run.ts';
 import type { Recorder, Recording } from '../../web/src/model/recorder.ts';
 import { SeekState } from '../../web/src/model/seek.ts';
+import { exploreIn } from './explore-in.ts';
 
 const dir = path.resolve(import.meta.dirname, '../../examples/scenarios');
 const files = readdirSync(dir)

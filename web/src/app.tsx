@@ -5,7 +5,7 @@
  * @module
  */
 
-import { mode, partial, race } from './store.ts';
+import { firstShown, mode, partial, race } from './store.ts';
 import { Controls } from './views/Controls.tsx';
 import { Filmstrip } from './views/Filmstrip.tsx';
 import { Learn } from './views/Learn.tsx';
@@ -44,7 +44,13 @@ export function App() {
       <Controls />
       <main>
         <div class="left">
-          {mode.value === 'learn' ? <Learn /> : mode.value === 'race' ? <Race /> : <Editor />}
+          {mode.value === 'learn' ? (
+            <Learn />
+          ) : mode.value === 'race' ? (
+            <Race />
+          ) : firstShown.value ? (
+            <Editor />
+          ) : null}
         </div>
         <div class="centre">
           <Maps />

@@ -7,8 +7,10 @@
 import { effect } from '@preact/signals';
 import { render } from 'preact';
 import { EXAMPLES } from './examples.ts';
+import { warmFonts } from './render/warm-fonts.ts';
 import {
   cursor,
+  firstShown,
   mode,
   pageReady,
   partial,
@@ -32,7 +34,10 @@ declare global {
     __hmmsim: {
       /** True once what the URL names is fully loaded (the full recording, not only its step ends). */
       ready: boolean;
-      /** When the maps were first painted (page clock, ms from navigation start; 0 until then). */
+      /**
+       * When the frame showing the first maps was produced — its style, layout, paint and commit
+       * done (page clock, ms from navigation start; 0 until then).
+       */
       firstRenderMs: number;
       /** Whether the page shows a recording's first answer (step ends only) for now. */
       partial: () => boolean;
@@ -90,6 +95,11 @@ const app = import('./app.tsx').then(({ App }) => {
   render(<App />, document.getElementById('app')!);
   performance.mark('hmmsim:app-rendered');
 });
+// While the worker runs, the fonts the first maps' frame needs are looked up (see warm-fonts.ts).
+let unwarm: (() => void) | null = null;
+void app.then(() => {
+  if (!recording.value) unwarm = warmFonts();
+});
 // Ready once the views drawn have their modules too (see views/lazy.tsx).
 const rendered = Promise.all([app, opened])
   .then(() => import('./views/lazy.tsx'))
@@ -106,14 +116,28 @@ const shown = Promise.race([
     });
   }),
 ]);
+// The mark is taken once the maps' frame is produced: a frame callback runs at the start of the
+// frame, before its style, layout, paint and commit; a message posted from it runs as the next
+// task, after them (the usual "after next paint").
 void Promise.all([shown, app]).then(() =>
   requestAnimationFrame(() => {
-    window.__hmmsim.firstRenderMs = performance.now();
-    performance.mark('hmmsim:first-render');
+    const after = new MessageChannel();
+    after.port1.onmessage = () => {
+      after.port1.close();
+      window.__hmmsim.firstRenderMs = performance.now();
+      performance.mark('hmmsim:first-render');
+      // The editor loads once the frame after the first maps is out too.
+      requestAnimationFrame(() => setTimeout(() => (firstShown.value = true), 0));
+    };
+    after.port2.postMessage(null);
   }),
 );
+void opened.finally(() => {
+  firstShown.value = true;
+});
 void Promise.all([opened, rendered]).then(() =>
   requestAnimationFrame(() => {
+    unwarm?.();
     window.__hmmsim.ready = true;
     performance.mark('hmmsim:ready');
     pageReady.value = true;

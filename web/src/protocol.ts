@@ -4,7 +4,6 @@
  * @module
  */
 
-import type { ExploreReport, StrategyName } from '../../src/explore/types.ts';
 import type { Exact, RaceRecording } from './model/jobs.ts';
 import type { Recording } from './model/recorder.ts';
 import type { Invalid } from './model/scenario-text.ts';
@@ -14,7 +13,8 @@ import type { WorkloadOutcome } from './model/workload-run.ts';
 export type Request =
   /**
    * Records a scenario. With `first`, the worker answers twice: first a recording with rows at
-   * the step ends only (`first`, quick: no row per event), then the full recording (`recorded`).
+   * the step ends only (`first`, quick: no row per event), then, once the page says `painted`,
+   * the full recording (`recorded`).
    */
   | {
       readonly id: number;
@@ -34,16 +34,11 @@ export type Request =
       readonly runs: number;
     }
   | { readonly id: number; readonly kind: 'replay'; readonly token: string }
-  | {
-      readonly id: number;
-      readonly kind: 'explore';
-      readonly text?: string;
-      readonly file?: string;
-      readonly mutant?: string;
-      readonly strategy?: StrategyName;
-      readonly schedules?: number;
-      readonly seed?: number;
-    }
+  /**
+   * The first answer of recording `id` is on screen (or was not shown): the worker records every
+   * event now. Not a request of its own: nothing answers it.
+   */
+  | { readonly id: number; readonly kind: 'painted' }
   | {
       readonly id: number;
       readonly kind: 'exact';
@@ -71,8 +66,6 @@ export type Reply =
   | { readonly id: number; readonly kind: 'first'; readonly rec: Recording; readonly ms: number }
   | { readonly id: number; readonly kind: 'invalid'; readonly invalid: Invalid }
   | { readonly id: number; readonly kind: 'race'; readonly race: RaceRecording; readonly ms: number }
-  | { readonly id: number; readonly kind: 'explored'; readonly report: ExploreReport }
-  | { readonly id: number; readonly kind: 'progress'; readonly schedules: number }
   | { readonly id: number; readonly kind: 'exact'; readonly exact: Exact | null }
   | { readonly id: number; readonly kind: 'timed'; readonly ms: number[] }
   | { readonly id: number; readonly kind: 'traced'; readonly json: string }

@@ -20,7 +20,6 @@ type First = Extract<Reply, { kind: 'first' }>;
 
 type Pending = {
   resolve: (r: Reply) => void;
-  onProgress?: (n: number) => void;
   onFirst?: (r: First) => void;
 };
 
@@ -77,21 +76,29 @@ class SimClient {
     if (!p) {
       // The early recording's answer, come before anyone asked for it (see takeEarly).
       if (r.id === 0 && r.kind === 'first') this.earlyFirst = r;
-      else if (r.id === 0 && r.kind !== 'progress') this.earlyReply = r;
-      return;
-    }
-    if (r.kind === 'progress') {
-      p.onProgress?.(r.schedules);
+      else if (r.id === 0) this.earlyReply = r;
       return;
     }
     if (r.kind === 'first') {
       performance.mark('hmmsim:reply-first');
       p.onFirst?.(r);
+      this.painted(r.id);
       return;
     }
     this.pending.delete(r.id);
     performance.mark(`hmmsim:reply-${r.kind}`);
     p.resolve(r);
+  }
+
+  /**
+   * Tells the worker that the first answer of recording `id` is on screen (or was not shown), so
+   * it records every event now: after the next frame is painted, not while the page paints.
+   */
+  private painted(id: number): void {
+    const w = this.worker;
+    requestAnimationFrame(() =>
+      setTimeout(() => w?.postMessage({ id, kind: 'painted' } satisfies Request), 0),
+    );
   }
 
   private fail(message: string): void {
@@ -119,22 +126,17 @@ class SimClient {
     this.earlyReply = null;
     this.earlyFirst = null;
     if (done) return Promise.resolve(done);
-    if (first) onFirst?.(first);
+    if (first) {
+      onFirst?.(first);
+      this.painted(0);
+    }
     return new Promise((resolve) => this.pending.set(0, { resolve, ...(onFirst ? { onFirst } : {}) }));
   }
 
-  request(
-    q: DistributiveOmit<Request, 'id'>,
-    onProgress?: (n: number) => void,
-    onFirst?: (r: First) => void,
-  ): Promise<Reply> {
+  request(q: DistributiveOmit<Request, 'id'>, onFirst?: (r: First) => void): Promise<Reply> {
     const id = this.next++;
     return new Promise((resolve) => {
-      this.pending.set(id, {
-        resolve,
-        ...(onProgress ? { onProgress } : {}),
-        ...(onFirst ? { onFirst } : {}),
-      });
+      this.pending.set(id, { resolve, ...(onFirst ? { onFirst } : {}) });
       this.w.postMessage({ ...q, id } as Request);
     });
   }
@@ -185,6 +187,12 @@ export const exact = signal<Exact | null>(null);
 export const narration = signal<string[]>([]);
 /** True once the first recording is drawn (heavier views, like the editor, load after it). */
 export const pageReady = signal(false);
+/**
+ * True once the first maps are painted, or the first run ended without any: the editor (the
+ * CLI's scenario parser and CodeMirror, the page's largest chunks) loads then, not while the
+ * worker computes the first answer.
+ */
+export const firstShown = signal(false);
 /** Wall-clock ms of the last recording. */
 export const recordMs = signal(0);
 /** Why the scenario a link named could not be opened (a damaged share link), or null. */
@@ -271,7 +279,11 @@ export function load(rec: Recording, at?: number | { step: number | 'end' }): vo
   exact.value = null;
 }
 
-/** Recordings asked for so far: an answer to an older one is not shown. */
+/**
+ * Runs asked for so far (recordings, replays, the demo): an answer to an older one is not shown.
+ * The worker may answer out of order: a replay or the demo first loads a chunk of its own, and a
+ * recording asked for meanwhile is made and answered before it.
+ */
 let runs = 0;
 
 /** Records the scenario text; shows its validation issues instead when it has some. */
@@ -299,7 +311,7 @@ export async function runText(
   // An example the page's first script already started recording is taken from there.
   const early = EXAMPLES.get(name) === text ? sim.takeEarly(name, onFirst) : null;
   const r = await (early ??
-    sim.request({ kind: 'record', text, file: `${name}.json`, first: byStep }, undefined, onFirst));
+    sim.request({ kind: 'record', text, file: `${name}.json`, first: byStep }, onFirst));
   if (gen !== runs) return false;
   const shown = partial.value ? seekState.value : null;
   partial.value = false;
@@ -371,12 +383,17 @@ export function runExample(name: string, at?: number | { step: number | 'end' })
 /** Replays a token (Race mode). */
 export async function runToken(token: string, at?: number): Promise<boolean> {
   status.value = 'replaying…';
+  const gen = ++runs;
   const r = await sim.request({ kind: 'replay', token: token.trim() });
+  if (gen !== runs) return false;
   if (r.kind === 'error') {
     status.value = `token: ${r.message}`;
     return false;
   }
   if (r.kind !== 'race') return false;
+  // An older recording's first answer may be on screen: this replaces it.
+  partial.value = false;
+  deferred = null;
   race.value = r.race;
   raceStep.value = -1;
   mode.value = 'race';
@@ -397,12 +414,16 @@ export async function runToken(token: string, at?: number): Promise<boolean> {
 /** Loads the demo's narrated run (Learn mode). */
 export async function runDemo(): Promise<void> {
   status.value = 'running the demo…';
+  const gen = ++runs;
   const r = await sim.request({ kind: 'demo' });
+  if (gen !== runs) return;
   if (r.kind !== 'recorded') {
     status.value = r.kind === 'error' ? `error: ${r.message}` : 'demo failed';
     return;
   }
   scenarioName.value = 'demo';
+  partial.value = false;
+  deferred = null;
   narration.value = r.narration ?? [];
   race.value = null;
   load(r.rec, 0);

@@ -20,6 +20,76 @@ export function patternBytes(spec: PatternSpec, length: number): Uint8Array {
   return out;
 }
 
+/**
+ * Writes into `dst[0..n)` the bytes `at..at+n` of what {@link patternBytes}`(spec, length)` stands
+ * for, without making all `length` of them: a write of a large range then needs one small buffer
+ * reused chunk by chunk, not megabytes of fresh memory.
+ */
+export function patternInto(spec: PatternSpec, length: number, at: number, dst: Uint8Array, n: number): void {
+  if (!Array.isArray(spec)) {
+    onePatternInto(spec as Pattern, length, at, dst, 0, n);
+    return;
+  }
+  dst.fill(0, 0, n);
+  let start = 0;
+  for (const seg of spec as readonly Pattern[]) {
+    const len = Math.min(seg.pages === undefined ? length - start : seg.pages * PAGE_SIZE, length - start);
+    if (len <= 0) break;
+    // The part of this segment within [at, at + n).
+    const from = Math.max(at, start);
+    const to = Math.min(at + n, start + len);
+    if (from < to) onePatternInto(seg, len, from - start, dst, from - at, to - from);
+    start += len;
+  }
+}
+
+/** Bytes `at..at+n` of `onePattern(pattern, length)` into `dst[off..off+n)`. */
+function onePatternInto(
+  pattern: Pattern,
+  length: number,
+  at: number,
+  dst: Uint8Array,
+  off: number,
+  n: number,
+): void {
+  if ('fill' in pattern) {
+    dst.fill(pattern.fill, off, off + n);
+  } else if ('bytes' in pattern) {
+    // One period from the phase at `at`, then the written prefix doubled (whole periods each time).
+    const period = Math.min(pattern.bytes.length, length);
+    const first = Math.min(period, n);
+    for (let i = 0; i < first; i++) dst[off + i] = pattern.bytes[(at + i) % period]!;
+    for (let have = first; have < n; have *= 2)
+      dst.copyWithin(off + have, off, off + Math.min(have, n - have));
+  } else if ('int32' in pattern) {
+    const step = pattern.step ?? 1;
+    // Bytes past the last whole word stay zero, as in onePattern.
+    const words = length >>> 2;
+    if (LITTLE_ENDIAN_HOST && ((dst.byteOffset + off) & 3) === 0 && (at & 3) === 0 && (n & 3) === 0) {
+      const w = new Uint32Array(dst.buffer, dst.byteOffset + off, n >>> 2);
+      const k0 = at >>> 2;
+      for (let k = 0; k < w.length; k++) w[k] = k0 + k < words ? pattern.int32 + (k0 + k) * step : 0;
+      return;
+    }
+    for (let i = 0; i < n; i++) {
+      const x = at + i;
+      const k = x >>> 2;
+      dst[off + i] = k < words ? ((pattern.int32 + k * step) >>> ((x & 3) * 8)) & 0xff : 0;
+    }
+  } else {
+    const step = pattern.step ?? 1;
+    dst.fill(0, off, off + n);
+    // Each page's first word, where it lies within [at, at + n).
+    for (let p = Math.floor(at / PAGE_SIZE); p * PAGE_SIZE < at + n && p * PAGE_SIZE + 4 <= length; p++) {
+      const v = (pattern.pageInt32 + p * step) >>> 0;
+      for (let b = 0; b < 4; b++) {
+        const x = p * PAGE_SIZE + b;
+        if (x >= at && x < at + n) dst[off + x - at] = (v >>> (b * 8)) & 0xff;
+      }
+    }
+  }
+}
+
 /** Pages a list of segments covers (undefined when its last segment takes the rest). */
 export function patternPages(spec: PatternSpec): number | undefined {
   if (!Array.isArray(spec)) return (spec as Pattern).pages;
@@ -83,8 +153,38 @@ function describeOne(pattern: Pattern): string {
   return 'int32' in pattern ? `int32 from ${pattern.int32}${s}` : `page int32 from ${pattern.pageInt32}${s}`;
 }
 
+/**
+ * Whether `actual` holds exactly what a single `fill` or `int32` pattern stands for, read word
+ * by word against the pattern itself: without making the expected bytes (megabytes of fresh
+ * memory for a large range, which a browser pays for page by page). Undefined when it cannot
+ * tell cheaply (other patterns, segments, an unaligned view, a big-endian host).
+ */
+function matchesWithoutCopy(actual: Uint8Array, spec: PatternSpec): boolean | undefined {
+  if (Array.isArray(spec) || !LITTLE_ENDIAN_HOST || (actual.byteOffset & 3) !== 0) return undefined;
+  const p = spec as Pattern;
+  const words = actual.length >>> 2;
+  const w = new Uint32Array(actual.buffer, actual.byteOffset, words);
+  let k = 0;
+  if ('fill' in p) {
+    const v = (p.fill & 0xff) * 0x01010101;
+    while (k < words && w[k] === v) k++;
+    if (k < words) return false;
+    for (let i = words * 4; i < actual.length; i++) if (actual[i] !== (p.fill & 0xff)) return false;
+    return true;
+  }
+  if (!('int32' in p)) return undefined;
+  // As onePattern stores them: each word is (int32 + k·step) modulo 2^32; the bytes after the
+  // last whole word stay zero.
+  const step = p.step ?? 1;
+  while (k < words && w[k] === (p.int32 + k * step) >>> 0) k++;
+  if (k < words) return false;
+  for (let i = words * 4; i < actual.length; i++) if (actual[i] !== 0) return false;
+  return true;
+}
+
 /** Where `actual` first differs from `pattern`, in words, or undefined when it matches. */
 export function firstMismatch(actual: Uint8Array, spec: PatternSpec): string | undefined {
+  if (matchesWithoutCopy(actual, spec) === true) return undefined;
   const want = patternBytes(spec, actual.length);
   const words = (Array.isArray(spec) ? (spec as readonly Pattern[]) : [spec as Pattern]).some(
     (p) => 'int32' in p || 'pageInt32' in p,

@@ -5,6 +5,7 @@
  * share it.
  * @module
  */
+import { DEVMEM_CHUNK_SIZE } from '../../devices/dmirror/chunk.ts';
 import type { DmirrorDevice } from '../../devices/dmirror/device.ts';
 import type { DmirrorFile } from '../../devices/dmirror/file.ts';
 import { HMM_DMIRROR_FLAG_FAIL_ALLOC } from '../../devices/dmirror/uapi.ts';
@@ -40,7 +41,7 @@ import {
   protOf,
   stepRange,
 } from './constants.ts';
-import { describePattern, firstMismatch, patternBytes } from './patterns.ts';
+import { describePattern, firstMismatch, patternBytes, patternInto } from './patterns.ts';
 import { parseSize } from './schema.ts';
 import type { DeviceRangeOp, Expect, RetValue, ScenarioDoc, SourceRef, Step } from './types.ts';
 import { mappingPages, protByte } from './validate.ts';
@@ -137,10 +138,14 @@ export class ScenarioState {
   }
 }
 
-/** The machine options a scenario asks for. */
+/**
+ * The machine options a scenario asks for, and room in the frame arrays for its devices' first
+ * chunks (each device makes one at creation; a sizing hint with no effect on behaviour).
+ */
 export function machineOptions(doc: ScenarioDoc): MachineOptions {
   const m = doc.machine;
   return {
+    ...(doc.devices.length === 0 ? {} : { deviceMemory: doc.devices.length * DEVMEM_CHUNK_SIZE }),
     ...(m.memory === undefined ? {} : { memory: parseSize(m.memory) }),
     ...(m.swap === undefined ? {} : { swap: parseSize(m.swap) }),
     ...(m.hugetlbPages === undefined ? {} : { hugetlbPages: m.hugetlbPages }),
@@ -594,7 +599,11 @@ const STEP_HANDLERS: { readonly [Op in Step['op']]: StepHandler<Op> } = {
     const { s } = c;
     const r = c.range(s);
     const { name: actor, p } = c.proc(s.process, r.m.process);
-    const res = await c.cpu(() => p.write(r.addr, patternBytes(s.pattern, r.pages * PAGE_SIZE)));
+    const length = r.pages * PAGE_SIZE;
+    // Made a page at a time as it is stored: a large range's pattern is no buffer of its size.
+    const res = await c.cpu(() =>
+      p.writeFrom(r.addr, length, (dst, done, n) => patternInto(s.pattern, length, done, dst, n)),
+    );
     return {
       actor,
       text: `CPU write ${r.label} ${describePattern(s.pattern)}${res.signal ? `: ${res.signal}` : ''}`,

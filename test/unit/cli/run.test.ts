@@ -1,7 +1,13 @@
 /** The scenario interpreter: steps, expectations and their failures, threads, patterns. */
 import { describe, expect, it } from 'vitest';
-import { describePattern, firstMismatch, patternBytes } from '../../../src/cli/scenario/patterns.ts';
+import {
+  describePattern,
+  firstMismatch,
+  patternBytes,
+  patternInto,
+} from '../../../src/cli/scenario/patterns.ts';
 import { protName, runScenario, summarizeProt } from '../../../src/cli/scenario/run.ts';
+import type { PatternSpec } from '../../../src/cli/scenario/types.ts';
 import { loadScenario } from '../../../src/cli/scenario/validate.ts';
 
 const scenario = (steps: unknown[], extra: Record<string, unknown> = {}) =>
@@ -318,6 +324,12 @@ describe('patterns', () => {
     expect(firstMismatch(new Uint8Array(8), { fill: 1 })).toBe(
       'byte 0 (page 0, byte 0) is 0x0, expected 0x1',
     );
+    // A fill is read word by word, then the bytes after the last whole word.
+    for (const at of [5, 8]) {
+      const d = patternBytes({ fill: 0xa5 }, 9);
+      d[at] = 0;
+      expect(firstMismatch(d, { fill: 0xa5 })).toBe(`byte ${at} (page 0, byte ${at}) is 0x0, expected 0xa5`);
+    }
   });
 
   it('agrees with a byte-at-a-time reference at every length, step and mismatch position', () => {
@@ -353,6 +365,45 @@ describe('patterns', () => {
             if (!('int32' in spec)) expect(firstMismatch(data, spec)).toContain(`byte ${at} (`);
             else if (at + 4 - (at % 4) <= n) expect(firstMismatch(data, spec)).toContain(`word ${at >> 2} (`);
           }
+        }
+      }
+    }
+  });
+
+  it('makes any span of a pattern chunk by chunk as patternBytes makes the whole', () => {
+    const specs = [
+      { fill: 0x5a },
+      { int32: 7, step: 1 },
+      { int32: -3, step: -5 },
+      { int32: 2 ** 31 - 2, step: 3 },
+      { pageInt32: 1000 },
+      { pageInt32: -1, step: 7 },
+      { bytes: [9, 8, 7] },
+      { bytes: [1, 2, 3, 4, 5, 6, 7] },
+      [{ pages: 1, fill: 0 }, { fill: 9 }],
+      [
+        { pages: 1, bytes: [1, 2, 3] },
+        { pages: 1, int32: 5 },
+        { pageInt32: 3, step: 2 },
+      ],
+      [{ pages: 1, int32: 1 }],
+    ] satisfies PatternSpec[];
+    for (const length of [4096, 3 * 4096, 4 * 4096 + 6]) {
+      for (const spec of specs) {
+        const whole = patternBytes(spec, length);
+        // Page-sized chunks from an aligned start (as a page-aligned write) and from odd starts
+        // (as a write that begins inside a page), into a dirty reused buffer.
+        for (const first of [4096, 1, 4093, 7]) {
+          const got = new Uint8Array(length);
+          const dst = new Uint8Array(4096).fill(0xee);
+          for (let done = 0; done < length; ) {
+            const n = Math.min(done === 0 ? first : 4096, length - done);
+            patternInto(spec, length, done, dst, n);
+            got.set(dst.subarray(0, n), done);
+            done += n;
+          }
+          // The first differing byte (-1: none), not a deep equality of kilobytes (slow).
+          expect(got.findIndex((b, i) => b !== whole[i])).toBe(-1);
         }
       }
     }

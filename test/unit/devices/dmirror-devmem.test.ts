@@ -134,6 +134,40 @@ describe('device memory (dmirror_allocate_chunk, free lists)', () => {
     expect(process.kernel.pm.readableBytes(pfn)[0]).toBe(6);
   });
 
+  it('room for the chunk reserved at boot (deviceMemory) changes no pfn and no event', async () => {
+    const run = async (deviceMemory: number) => {
+      const machine = new Machine({ memory: 64 * 1024 * 1024, hugetlbPages: 0, deviceMemory });
+      const events: string[] = [];
+      machine.bus.subscribe((e) => {
+        const f = e as unknown as Record<string, unknown>;
+        events.push(
+          Object.keys(f)
+            .map((k) => `${k}=${typeof f[k] === 'object' ? '' : String(f[k])}`)
+            .join(' '),
+        );
+      });
+      const device = machine.addDmirrorDevice();
+      const process = await machine.createProcess();
+      const file = await device.open(process);
+      const addr = await mapFilled(process, 600, true);
+      expect((await file.migrateToDev(addr, 600)).ret).toBe(0);
+      const pfns = [0, 1, 599].map((i) => entryOf(process, addr + i * PAGE_SIZE).pfn);
+      return {
+        events,
+        pfns,
+        chunks: device.devmemChunks.map((c) => c.pfnFirst),
+        frames: machine.pm.nrFrames,
+      };
+    };
+    const plain = await run(0);
+    expect(plain.chunks).toHaveLength(2);
+    expect(plain.events.length).toBeGreaterThan(100);
+    expect(await run(256 * 1024 * 1024)).toEqual(plain);
+    expect(await run(512 * 1024 * 1024)).toEqual(plain);
+    expect(() => new Machine({ deviceMemory: -1 })).toThrow(/deviceMemory/);
+    expect(() => new Machine({ deviceMemory: 2 ** 40 })).toThrow(/deviceMemory.*256 GiB/);
+  });
+
   it('charges copies and allocations to the virtual clock', async () => {
     const { machine, process, file } = await setup();
     const addr = await mapFilled(process, 3);

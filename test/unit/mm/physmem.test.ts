@@ -293,6 +293,23 @@ describe('addFrames (ZONE_DEVICE ranges)', () => {
     expect(pm.readableBytes(second + 1).subarray(0, 8)).toEqual(pattern(8));
   });
 
+  it('room reserved at boot for device frames: the same pfns and metadata, the arrays not copied', () => {
+    const plain = mem();
+    const sized = new PhysMem(16 * MiB, null, 3 * HPAGE_PMD_NR + 1);
+    for (const pm of [plain, sized]) pm.mapcount[pm.allocPages(0)] = 3;
+    const flags = sized.flags;
+    const firsts = [plain, sized].map((pm) => [pm.addFrames(10), pm.addFrames(2 * HPAGE_PMD_NR + 1)]);
+    expect(firsts[1]).toEqual(firsts[0]);
+    expect(sized.nrFrames).toBe(plain.nrFrames);
+    expect(sized.flags.buffer).toBe(flags.buffer);
+    expect(plain.flags.buffer).not.toBe(flags.buffer);
+    for (const k of ['refcount', 'mapcount', 'flags', 'order'] as const) expect(sized[k]).toEqual(plain[k]);
+    // More than was reserved still works (the arrays are copied then).
+    expect(sized.addFrames(2 * HPAGE_PMD_NR)).toBe(plain.addFrames(2 * HPAGE_PMD_NR));
+    expect(sized.flags.buffer).not.toBe(flags.buffer);
+    expect(sized.mapcount).toEqual(plain.mapcount);
+  });
+
   it('the allocator never hands out device frames', () => {
     const pm = mem();
     pm.addFrames(HPAGE_PMD_NR);

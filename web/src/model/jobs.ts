@@ -1,19 +1,18 @@
 /**
  * What the page's worker does, as plain async functions (the Node tests call the same ones):
- * record a scenario from its JSON text, replay a token with the recorder attached, explore a
- * scenario or a mutant, and re-run to a row to read what the recording does not keep (the
- * 4-level walk of one address, the physical frames).
+ * record a scenario from its JSON text, replay a token with the recorder attached, and re-run to
+ * a row to read what the recording does not keep (the 4-level walk of one address, the physical
+ * frames). Exploring runs in workers of its own (web/src/workers/explore-pool.ts).
  * @module
  */
 
-import { type ExploreFlags, exploreSettings, mutantDefaults } from '../../../src/cli/explore-settings.ts';
 import type { ScenarioState } from '../../../src/cli/scenario/run.ts';
 import { runScenario } from '../../../src/cli/scenario/run.ts';
 import { toExploreScenario } from '../../../src/cli/scenario/to-explore.ts';
-import type { ExploreSpec, ScenarioDoc } from '../../../src/cli/scenario/types.ts';
+import type { ScenarioDoc } from '../../../src/cli/scenario/types.ts';
 import { formatAccount } from '../../../src/explore/account.ts';
 import { describeEvent } from '../../../src/explore/describe-event.ts';
-import { explore, replay } from '../../../src/explore/explore.ts';
+import { replay } from '../../../src/explore/explore.ts';
 import { findMutant } from '../../../src/explore/mutants/index.ts';
 import type { Oracle } from '../../../src/explore/oracle.ts';
 import { defaultOracles } from '../../../src/explore/oracles/index.ts';
@@ -23,7 +22,7 @@ import {
   type ReplayTokenData,
 } from '../../../src/explore/replay-token.ts';
 import { threadName } from '../../../src/explore/runner.ts';
-import type { ExploreReport, Scenario, Violation } from '../../../src/explore/types.ts';
+import type { Scenario, Violation } from '../../../src/explore/types.ts';
 import type { Machine } from '../../../src/machine.ts';
 import { PAGE_SIZE, PTRS_PER_TABLE } from '../../../src/mm/constants.ts';
 import { levelIndex, type PtLevel } from '../../../src/mm/page-table.ts';
@@ -232,45 +231,6 @@ function isScenarioState(s: unknown): s is ScenarioState {
 /** The token of `data` with decision `i` changed to `choice` (later decisions fall back to the default). */
 export function whatIf(data: ReplayTokenData, choices: readonly number[], i: number, choice: number): string {
   return formatReplayToken({ ...data, choices: [...choices.slice(0, i), choice] });
-}
-
-/**
- * Explores a scenario document or a mutant's scenario in the page, with `hmmsim explore`'s
- * settings: the options given over the document's `explore` defaults (or the mutant's strategy
- * and budget), resolved and checked by the CLI's own {@link exploreSettings}.
- */
-export async function exploreIn(
-  what: { doc: ScenarioDoc } | { mutant: string },
-  options: ExploreFlags,
-  onProgress?: (schedules: number) => void,
-): Promise<ExploreReport> {
-  let scenario: Scenario<unknown>;
-  let mutant: string | null = null;
-  let defaults: ExploreSpec;
-  if ('mutant' in what) {
-    const spec = findMutant(what.mutant as never);
-    if (!spec) throw new Error(`unknown mutant "${what.mutant}"`);
-    scenario = spec.scenario as Scenario<unknown>;
-    mutant = spec.id;
-    defaults = mutantDefaults(spec);
-  } else {
-    scenario = toExploreScenario(what.doc) as Scenario<unknown>;
-    defaults = what.doc.explore ?? {};
-  }
-  const s = exploreSettings(options, defaults);
-  return explore({
-    ...scenario,
-    strategy: s.strategy,
-    ...(s.schedules === undefined ? {} : { schedules: s.schedules }),
-    ...(s.seconds === undefined ? {} : { seconds: s.seconds }),
-    seed: s.seed,
-    ...(s.depth === undefined ? {} : { depth: s.depth }),
-    ...(s.bound === undefined ? {} : { preemptionBound: s.bound }),
-    mutant: mutant as never,
-    now: () => performance.now(),
-    progressEvery: 10,
-    onProgress: (p) => onProgress?.(p.schedules),
-  });
 }
 
 /** One level of a page-table walk. */

@@ -23,6 +23,9 @@ export interface MapPaint {
   readonly title: (r: Region) => string;
 }
 
+/** The font of the maps' labels. */
+export const LABEL_FONT = '11px system-ui, sans-serif';
+
 /** Opaque white as a little-endian RGBA pixel. */
 const WHITE = 0xffffffff;
 
@@ -52,7 +55,7 @@ export function paintMap(ctx: CanvasRenderingContext2D, p: MapPaint): void {
   ctx.fillStyle = '#ffffff';
   ctx.fillRect(0, 0, W, H);
   ctx.imageSmoothingEnabled = false;
-  ctx.font = '11px system-ui, sans-serif';
+  ctx.font = LABEL_FONT;
   ctx.textBaseline = 'middle';
   for (const b of l.bands) {
     const r = b.region;

@@ -16,6 +16,15 @@ const jobs = () => import('../model/jobs.ts');
 
 const post = (r: Reply): void => (self as unknown as Worker).postMessage(r);
 
+/**
+ * Recordings whose first answer is out, by request id: each waits for the page's `painted` (its
+ * first answer is on screen) before recording every event. Made at once, the full recording
+ * would take a core from the page's thread while that paints.
+ */
+const waiting = new Map<number, () => void>();
+
+performance.mark('hmmsim:worker-evaluated');
+
 function exampleDocs(): ScenarioDoc[] {
   const out: ScenarioDoc[] = [];
   for (const [name, text] of EXAMPLES) {
@@ -42,13 +51,14 @@ async function handle(q: Request): Promise<void> {
         return;
       }
       // The step ends first (a run with no row per event), for the page to paint at once.
-      if (q.first)
-        post({
-          id: q.id,
-          kind: 'first',
-          rec: await recordScenario(doc, { stepsOnly: true }),
-          ms: performance.now() - t0,
-        });
+      if (q.first) {
+        performance.mark('hmmsim:first-run-start');
+        const rec = await recordScenario(doc, { stepsOnly: true });
+        performance.mark('hmmsim:first-run-end');
+        const painted = new Promise<void>((resolve) => waiting.set(q.id, resolve));
+        post({ id: q.id, kind: 'first', rec, ms: performance.now() - t0 });
+        await painted;
+      }
       post({ id: q.id, kind: 'recorded', rec: await recordScenario(doc), ms: performance.now() - t0 });
       return;
     }
@@ -98,30 +108,6 @@ async function handle(q: Request): Promise<void> {
       post({ id: q.id, kind: 'race', race, ms: performance.now() - t0 });
       return;
     }
-    case 'explore': {
-      let what: { doc: ScenarioDoc } | { mutant: string };
-      if (q.mutant) what = { mutant: q.mutant };
-      else {
-        const d = parseScenario(q.text ?? '', q.file ?? 'scenario.json');
-        if ('kind' in d) {
-          post({ id: q.id, kind: 'invalid', invalid: d });
-          return;
-        }
-        what = { doc: d };
-      }
-      const { exploreIn } = await jobs();
-      const report = await exploreIn(
-        what,
-        {
-          ...(q.strategy ? { strategy: q.strategy } : {}),
-          ...(q.schedules ? { schedules: q.schedules } : {}),
-          ...(q.seed !== undefined ? { seed: q.seed } : {}),
-        },
-        (n) => post({ id: q.id, kind: 'progress', schedules: n }),
-      );
-      post({ id: q.id, kind: 'explored', report });
-      return;
-    }
     case 'trace': {
       const { traceRun } = await jobs();
       post({ id: q.id, kind: 'traced', json: await traceRun(q.source, exampleDocs()) });
@@ -142,6 +128,11 @@ async function handle(q: Request): Promise<void> {
 }
 
 self.onmessage = (e: MessageEvent<Request>) => {
+  if (e.data.kind === 'painted') {
+    waiting.get(e.data.id)?.();
+    waiting.delete(e.data.id);
+    return;
+  }
   handle(e.data).catch((err: unknown) => {
     post({
       id: e.data.id,
