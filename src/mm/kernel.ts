@@ -260,8 +260,8 @@ export class Kernel {
    */
   readonly mutantLocks = new Map<string, Mutex>();
   /**
-   * The {@link RmapHint} `migrate_vma_finalize` reuses from one call to the next (null while a
-   * call holds it). One object for the machine's life instead of one per call: when every
+   * The rmap hint (`RmapHint` of rmap.ts) `migrate_vma_finalize` reuses from one call to the
+   * next (null while a call holds it). One object for the machine's life instead of one per call: when every
    * instance of a class has died, a full collection frees its hidden class too and the optimized
    * code of the loops that used it is thrown away, to be recompiled on the next migration.
    */
