@@ -1,7 +1,7 @@
 /**
  * The race explorer on a deliberately broken driver. The driver is examples/mirror-driver.ts
  * (Documentation/mm/hmm.rst's pattern) with one mistake switched on: it commits its device page
- * table without `mmu_interval_read_retry` (bug-catalogue D2). The scenario races the driver
+ * table without `mmu_interval_read_retry` (docs/mutants.md, D2). The scenario races the driver
  * populating one page against the CPU dropping that page (MADV_DONTNEED) and writing it again —
  * a new page. Afterwards the device must not map the old, freed page: the scenario's `check`
  * reads what the device would read through its page table and compares it with what the CPU

@@ -123,7 +123,7 @@ export async function driverRegister(
 
 /**
  * A deliberate mistake for examples/broken-driver.ts: 'no read_retry' commits the device page
- * table without checking `mmu_interval_read_retry` (bug-catalogue D2). null: the correct driver.
+ * table without checking `mmu_interval_read_retry` (docs/mutants.md, D2). null: the correct driver.
  */
 export type DriverMistake = 'no read_retry' | null;
 

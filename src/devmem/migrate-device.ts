@@ -436,7 +436,7 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
         pm.flags[page]! &= ~PG_anon_exclusive;
       }
       args.cpages++;
-      // M3 (docs/bug-catalogue.md; fixed by fd35ca3d12cc): the PTE's dirty bit reaches neither the
+      // M3 (docs/mutants.md; fixed by fd35ca3d12cc): the PTE's dirty bit reaches neither the
       // page nor the migration entry (migration entries carried no dirty bit before 6.1).
       const dirty = k.quirks.collectDropsDirty ? 0 : PTE_DIRTY;
       if ((lo & dirty) !== 0) pm.flags[page]! |= PG_dirty;
@@ -448,7 +448,7 @@ async function collectPtes(args: MigrateVma, pmdOff: number, start: number, end:
       const keep = kind === PTE_PRESENT ? lo & (dirty | PTE_YOUNG | PTE_SOFT_DIRTY) : lo & PTE_SOFT_DIRTY;
       k.pt.words[off] = mkind | keep;
       k.pt.words[off + 1] = page;
-      // M2 (docs/bug-catalogue.md; fixed by 60bae7370896): the CPU keeps the cleared translation
+      // M2 (docs/mutants.md; fixed by 60bae7370896): the CPU keeps the cleared translation
       // until the flush below, done after the page-table lock is dropped.
       if (k.quirks.collectFlushesAfterUnlock && kind === PTE_PRESENT)
         staleTlbInsert(mm, start / PAGE_SIZE + p, page, (lo & PTE_WRITE) !== 0);

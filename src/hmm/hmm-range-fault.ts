@@ -253,10 +253,10 @@ class HmmVmaWalk {
   private async vmaFault(addr: number, end: number, required: number, vma: Vma): Promise<number> {
     const quirks = this.k.quirks;
     this.faultedAt = addr;
-    // Failpoint H1 (docs/bug-catalogue.md#hmm_range_fault-core; fixed by be957c886d92): `last` not
+    // Failpoint H1 (docs/mutants.md#hmm_range_fault-core; fixed by be957c886d92): `last` not
     // set before -EBUSY, so the restart re-reads words already written by this call as requests.
     if (!quirks.walkLastNotSet) this.last = addr;
-    // Failpoint H2 (docs/bug-catalogue.md#hmm_range_fault-core; "do not unconditionally set pfns
+    // Failpoint H2 (docs/mutants.md#hmm_range_fault-core; "do not unconditionally set pfns
     // when returning EBUSY", 5.7): the words of [addr, end) set to HMM_PFN_NONE before faulting,
     // destroying their requests.
     if (quirks.pfnsClearedBeforeFault) this.pfnsFill(addr, end, 0);
@@ -306,7 +306,7 @@ class HmmVmaWalk {
     const required = this.rangeNeedFault(addr, end, 0);
     if (vma === null) {
       if (required !== 0) return -EFAULT;
-      // Failpoint H8 (docs/bug-catalogue.md#hmm_range_fault-core; "mm/hmm: return error for
+      // Failpoint H8 (docs/mutants.md#hmm_range_fault-core; "mm/hmm: return error for
       // non-vma snapshots", 5.7): a snapshot of a hole without a VMA reads as HMM_PFN_NONE.
       if (this.k.quirks.holeWithoutVmaReadsNone) return this.pfnsFill(addr, end, 0);
       return this.pfnsFill(addr, end, HI_ERROR);
@@ -319,11 +319,11 @@ class HmmVmaWalk {
     // hmm_vma_walk_test: VMAs without struct pages behind them, or unreadable, are errors.
     if (vma.isIoOrPfnmap || (vma.flags & VM_READ) === 0) {
       const quirks = this.k.quirks;
-      // Failpoint H5 (docs/bug-catalogue.md#hmm_range_fault-core; "add missing call to
+      // Failpoint H5 (docs/mutants.md#hmm_range_fault-core; "add missing call to
       // hmm_range_need_fault() before returning EFAULT", 5.7): an unreadable VMA fails the call
       // whether or not a page of it was requested.
       if (quirks.unreadableVmaAlwaysFaults && (vma.flags & VM_READ) === 0) return -EFAULT;
-      // Failpoint H3 (docs/bug-catalogue.md#hmm_range_fault-core; "return -EFAULT when setting
+      // Failpoint H3 (docs/mutants.md#hmm_range_fault-core; "return -EFAULT when setting
       // HMM_PFN_ERROR on requested valid pages", 5.7): ERROR set on requested pages and 0 returned.
       if (quirks.errorOnRequestedPages) return this.pfnsFill(addr, end, HI_ERROR);
       if (this.rangeNeedFault(addr, end, 0) !== 0) return -EFAULT;
@@ -562,7 +562,7 @@ class HmmVmaWalk {
       }
       if ((lo & PTE_SPECIAL) !== 0 && !k.pm.isZeroPfn(pfn)) {
         // No struct page behind it (vm_normal_page() is NULL): an error, or -EFAULT if requested.
-        // Failpoint H4 (docs/bug-catalogue.md#hmm_range_fault-core; "add missing call to
+        // Failpoint H4 (docs/mutants.md#hmm_range_fault-core; "add missing call to
         // hmm_pte_need_fault in HMM_PFN_SPECIAL handling", 5.7): -EFAULT at once, requested or not.
         if (k.quirks.specialPteAlwaysFaults) return -EFAULT;
         if (this.mayFault && this.pteNeedFault(inHi, 0) !== 0) return -EFAULT;
@@ -585,7 +585,7 @@ class HmmVmaWalk {
       } else {
         const required = this.mayFault ? this.pteNeedFault(inHi, 0) : 0;
         if (required !== 0) {
-          // Failpoint H10 (docs/bug-catalogue.md#hmm_range_fault-core; "mm/hmm: fault non-owner
+          // Failpoint H10 (docs/mutants.md#hmm_range_fault-core; "mm/hmm: fault non-owner
           // device private entries", 2022): another owner's device-private entry answered with
           // -EFAULT instead of migrate_to_ram.
           if (k.quirks.foreignDevicePrivateNotFaulted && isDevicePrivateKind(kind)) return -EFAULT;
@@ -606,7 +606,7 @@ class HmmVmaWalk {
    * range->dev_private_owner`): such pages are reported, never faulted.
    */
   private ownsDevicePrivate(pfn: number): boolean {
-    // Failpoint H9 (docs/bug-catalogue.md#hmm_range_fault-core; fixed by 08ddddda667b): the owner
+    // Failpoint H9 (docs/mutants.md#hmm_range_fault-core; fixed by 08ddddda667b): the owner
     // check dropped, every device's private pages reported as the caller's own.
     if (this.k.quirks.devicePrivateOwnerIgnored) return true;
     return this.k.pgmapOf(pfn)?.owner === this.range.devPrivateOwner;

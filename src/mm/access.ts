@@ -35,7 +35,7 @@ import { staleTlbLookup } from './stale-tlb.ts';
  * (and dirty) bit; -1 when the access would fault.
  */
 export function translate(mm: MmStruct, vpn: number, write: boolean): number {
-  // Failpoint M2 (docs/bug-catalogue.md; fixed by 60bae7370896): a translation the migration
+  // Failpoint M2 (docs/mutants.md; fixed by 60bae7370896): a translation the migration
   // collect left cached.
   if (mm.kernel.quirks.collectFlushesAfterUnlock) {
     const pfn = staleTlbLookup(mm, vpn, write);

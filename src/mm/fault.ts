@@ -751,7 +751,7 @@ async function doDevicePrivateFault(vma: Vma, addr: number, pfn: number, write: 
   const pgmap = k.pgmapOf(pfn);
   if (pgmap === null) return VM_FAULT_SIGBUS;
   const quirks = k.quirks;
-  // Failpoint M8 (docs/bug-catalogue.md#device-private-memory-and-migration; "mm/migrate: Trylock
+  // Failpoint M8 (docs/mutants.md#device-private-memory-and-migration; "mm/migrate: Trylock
   // device page in do_swap_page", 1afaeb82): the extra reference is taken before the page lock is
   // tried, so every thread faulting the page holds one, those only waiting for the lock too, and
   // the holder's migration finds references it does not expect and gives up; the fix takes the
@@ -759,7 +759,7 @@ async function doDevicePrivateFault(vma: Vma, addr: number, pfn: number, write: 
   const early = quirks.devicePrivateRefBeforeLock;
   if (early) k.getPage(pfn);
   if (!trylockPage(k, pfn)) {
-    // Failpoint H12 (docs/bug-catalogue.md#hmm_range_fault-core; "mm: Fix a hmm_range_fault()
+    // Failpoint H12 (docs/mutants.md#hmm_range_fault-core; "mm: Fix a hmm_range_fault()
     // livelock / starvation problem", 7.0): the fault returns at once and the access retries,
     // spinning while the holder runs or not.
     if (quirks.devicePrivateLockSpins) return 0;
@@ -767,7 +767,7 @@ async function doDevicePrivateFault(vma: Vma, addr: number, pfn: number, write: 
     if (early) k.putPage(pfn);
     return 0;
   }
-  // Failpoint M1 (docs/bug-catalogue.md#device-private-memory-and-migration, CVE-2022-3523; fixed
+  // Failpoint M1 (docs/mutants.md#device-private-memory-and-migration, CVE-2022-3523; fixed
   // by 16ce101db85d): no reference held across migrate_to_ram, so a concurrent zap can free the
   // page under it.
   const ref = !quirks.devicePrivateFaultUnreferenced;

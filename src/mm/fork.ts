@@ -236,7 +236,7 @@ function copyPte(src: Vma, dst: Vma, off: number, vpn: number, cow: boolean): bo
   let lo = k.pt.words[off]!;
   const hi = k.pt.words[off + 1]!;
   let kind = lo & PTE_KIND_MASK;
-  // Failpoint F2 (docs/bug-catalogue.md; fix: restore the PTE first, try_restore_exclusive_pte): the
+  // Failpoint F2 (docs/mutants.md; fix: restore the PTE first, try_restore_exclusive_pte): the
   // entry is copied as it is, so parent and child share the page, each restoring it writable on
   // access.
   if (kind === PTE_DEVICE_EXCLUSIVE && k.quirks.forkCopiesDeviceExclusive) {
@@ -296,7 +296,7 @@ function copyPte(src: Vma, dst: Vma, off: number, vpn: number, cow: boolean): bo
     // would reuse the page the child still maps.
     if ((pm.flags[hi]! & PG_anon) !== 0) pm.flags[hi]! &= ~PG_anon_exclusive;
     if (cow) lo = (lo & ~PTE_KIND_MASK) | PTE_DEVICE_PRIVATE_READ;
-    // Failpoint F1 (docs/bug-catalogue.md; fix: set_pte_at(src_mm) in copy_nonpresent_pte): only the
+    // Failpoint F1 (docs/mutants.md; fix: set_pte_at(src_mm) in copy_nonpresent_pte): only the
     // child's copy is made read-only; the parent keeps its writable entry.
     if (cow && k.quirks.forkParentStaysWritable) {
       const dstOff = ensureEntry(k.pt, dst.mm.pgd, vpn, 1);

@@ -1,6 +1,6 @@
 /**
  * The kernel's failpoints: the deliberate mistakes of the race explorer's kernel-side mutants
- * (`src/explore/mutants/kernel.ts`, docs/bug-catalogue.md), as one flag each. A machine chooses its
+ * (`src/explore/mutants/kernel.ts`, docs/mutants.md), as one flag each. A machine chooses its
  * set once, from its mutant id, when it is built (`kernel.quirks`); the canonical code reads one
  * flag at the place the kernel's fix changed, in a statement of its own, so the kernel's logic
  * around it stays as the kernel writes it. With no mutant every flag is false.

@@ -1,5 +1,5 @@
 /**
- * A minimal TLB for the M2 mutant (docs/bug-catalogue.md: `migrate_vma_collect_pmd` flushed the TLB
+ * A minimal TLB for the M2 mutant (docs/mutants.md: `migrate_vma_collect_pmd` flushed the TLB
  * after dropping the page-table lock). hmmsim has no TLB: a CPU access walks the page tables every
  * time, which is what a TLB flushed at every PTE change looks like. Only while M2 is active does a
  * PTE cleared by the migration collect leave a stale translation behind, per mm: the CPU keeps

@@ -1,7 +1,7 @@
 /**
  * Citations point into the repository: no comment, test or doc cites a numbered section of a
  * specification or catalogue that is not in the repo, every mutant has its row in
- * docs/bug-catalogue.md, and every `docs/<page>.md#<anchor>` named in the code, tests and docs is
+ * docs/mutants.md, and every `docs/<page>.md#<anchor>` named in the code, tests and docs is
  * a heading of that page.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -66,8 +66,8 @@ describe('citations', () => {
     expect(missing).toEqual([]);
   });
 
-  it('give every mutant its row in docs/bug-catalogue.md', () => {
-    const text = readFileSync(join(ROOT, 'docs/bug-catalogue.md'), 'utf8');
+  it('give every mutant its row in docs/mutants.md', () => {
+    const text = readFileSync(join(ROOT, 'docs/mutants.md'), 'utf8');
     expect(MUTANT_IDS.filter((id) => !new RegExp(`\\n\\| ${id} +\\|`).test(text))).toEqual([]);
   });
 });

@@ -175,7 +175,7 @@ export async function dmirrorDevmemFault(vmf: VmFault): Promise<number> {
   // In practice setup fails only for a broken VMA.
   if ((await migrateVmaSetup(args)) !== 0) return VM_FAULT_SIGBUS;
   if (mdevice.quirks.driverLockAcrossFault) {
-    // M9 (docs/bug-catalogue.md): a driver-private lock in migrate_to_ram, taken with the faulting
+    // M9 (docs/mutants.md): a driver-private lock in migrate_to_ram, taken with the faulting
     // page locked and its migration entries installed.
     const lock = dmirrorMigrateLock(mdevice);
     await lock.lock();

@@ -60,7 +60,7 @@ export function dmirrorDoFault(dmirror: DmirrorFile, range: HmmRange): number {
     let tag = DPT_XA_TAG_READ;
     if ((hi & HI_WRITE) !== 0) tag = DPT_XA_TAG_WRITE;
     else if (wantWrite) return -EFAULT;
-    // Failpoint D11 (docs/bug-catalogue.md): write permission taken from the VMA (VM_WRITE), not
+    // Failpoint D11 (docs/mutants.md): write permission taken from the VMA (VM_WRITE), not
     // HMM_PFN_WRITE.
     if (writeFromVma && (range.notifier.mm!.vmaLookup((first + i) * PAGE_SIZE)?.flags ?? 0) & VM_WRITE)
       tag = DPT_XA_TAG_WRITE;
@@ -79,7 +79,7 @@ export function dmirrorDoFault(dmirror: DmirrorFile, range: HmmRange): number {
  * `hmmRangeFault` is returned as is.
  */
 export async function dmirrorRangeFault(dmirror: DmirrorFile, range: HmmRange): Promise<number> {
-  // Failpoint M9 (docs/bug-catalogue.md): a driver-private lock held across the device fault, also
+  // Failpoint M9 (docs/mutants.md): a driver-private lock held across the device fault, also
   // taken by migrate_to_ram (devmem-fault.ts).
   if (dmirror.mdevice.quirks.driverLockAcrossFault) {
     const lock = dmirrorMigrateLock(dmirror.mdevice);
@@ -104,11 +104,11 @@ async function rangeFault(dmirror: DmirrorFile, range: HmmRange): Promise<number
   const quirks = dmirror.mdevice.quirks;
   const clock = k.sched.clock;
   const startedAt = clock.now;
-  // Failpoint L1 (docs/bug-catalogue.md): the deadline forgotten.
+  // Failpoint L1 (docs/mutants.md): the deadline forgotten.
   const timeout = quirks.retryWithoutDeadline
     ? Infinity
     : startedAt + HMM_RANGE_DEFAULT_TIMEOUT * NSEC_PER_MSEC;
-  // Failpoint D1 (docs/bug-catalogue.md): mmu_interval_read_begin hoisted out of the loop, the
+  // Failpoint D1 (docs/mutants.md): mmu_interval_read_begin hoisted out of the loop, the
   // sequence never refreshed.
   const readBeginOnce = quirks.readBeginHoisted;
   if (readBeginOnce) range.notifierSeq = await mmuIntervalReadBegin(range.notifier);
@@ -139,7 +139,7 @@ async function rangeFault(dmirror: DmirrorFile, range: HmmRange): Promise<number
       return ret;
     }
     await dmirror.mutex.lock();
-    // Failpoint D2 (docs/bug-catalogue.md): device PTEs committed without mmu_interval_read_retry.
+    // Failpoint D2 (docs/mutants.md): device PTEs committed without mmu_interval_read_retry.
     if (quirks.commitWithoutReadRetry) break;
     if (mmuIntervalReadRetry(range.notifier, range.notifierSeq)) {
       dmirror.mutex.unlock();
@@ -147,7 +147,7 @@ async function rangeFault(dmirror: DmirrorFile, range: HmmRange): Promise<number
     }
     break;
   }
-  // Failpoint D6 (docs/bug-catalogue.md): the pages of the hmm pfns used after the notifier lock is
+  // Failpoint D6 (docs/mutants.md): the pages of the hmm pfns used after the notifier lock is
   // dropped; the kernel may be preempted right after mutex_unlock.
   if (quirks.pagesUsedAfterUnlock) {
     dmirror.mutex.unlock();

@@ -38,7 +38,7 @@ export function dmirrorIntervalInvalidate(
   const dmirror = dmirrorOfNotifier(mni);
   // Device-private pages this device migrates are handled by the migration itself.
   if (range.event === MMU_NOTIFY_MIGRATE && range.owner === dmirror.mdevice) return true;
-  // Failpoint D5 (docs/bug-catalogue.md): sleeps on the mutex even when the range may not block.
+  // Failpoint D5 (docs/mutants.md): sleeps on the mutex even when the range may not block.
   const mayBlock = range.blockable || dmirror.mdevice.quirks.invalidateSleepsUnblockable;
   if (!mayBlock) {
     if (!dmirror.mutex.trylock()) return false;
@@ -59,9 +59,9 @@ function update(
 ): void {
   const k = dmirror.mdevice.kernel;
   const quirks = dmirror.mdevice.quirks;
-  // Failpoint D3 (docs/bug-catalogue.md): the callback forgets mmu_interval_set_seq.
+  // Failpoint D3 (docs/mutants.md): the callback forgets mmu_interval_set_seq.
   if (!quirks.invalidateWithoutSetSeq) mmuIntervalSetSeq(mni, curSeq);
-  // Failpoint D4 (docs/bug-catalogue.md): returns before the device's update is done; a device
+  // Failpoint D4 (docs/mutants.md): returns before the device's update is done; a device
   // worker erases the entries later, whenever it gets to run.
   if (quirks.invalidateBeforeFlush) {
     dmirror.mutex.unlock();

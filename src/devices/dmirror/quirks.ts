@@ -1,6 +1,6 @@
 /**
  * dmirror's failpoints: the mistakes of the race explorer's driver-side mutants
- * (`src/explore/mutants/driver.ts`, docs/bug-catalogue.md), as one flag each. A device chooses its
+ * (`src/explore/mutants/driver.ts`, docs/mutants.md), as one flag each. A device chooses its
  * set once, from the machine's mutant id, when it is plugged in (`mdevice.quirks`); the driver's
  * code reads one flag where the mistake lives, in a statement of its own, so `dmirror_range_fault`
  * and the invalidate callback keep lib/test_hmm.c's (and hmm.rst's) shape. The real driver has

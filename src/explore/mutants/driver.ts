@@ -1,6 +1,6 @@
 /**
  * Driver-side mutants (variants of dmirror, src/devices/dmirror) and their scenarios. Each is a
- * mistake a real HMM driver made (docs/bug-catalogue.md), switched on by
+ * mistake a real HMM driver made (docs/mutants.md), switched on by
  * a flag of the device's `quirks` (src/devices/dmirror/quirks.ts) at one place in dmirror, and the race that exposes it (`./scenarios-driver`).
  * @module
  */

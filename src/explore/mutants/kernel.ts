@@ -1,6 +1,6 @@
 /**
  * Kernel-side mutants (switches in src/mm, src/hmm, src/devmem) and their scenarios. Each is a
- * mistake the kernel really made (docs/bug-catalogue.md, by area), switched on by
+ * mistake the kernel really made (docs/mutants.md, by area), switched on by
  * a flag of `kernel.quirks` (src/mm/quirks.ts) at the place the fix changed, and the race that exposes it
  * (`./scenarios-kernel`). What each switch does, and the modelling two of them needed (a stale
  * TLB for M2, dirty-less migration entries for M3), is written down in docs/semantics.md

@@ -2,7 +2,7 @@
  * The liveness oracle's share of the explorer's liveness checks (the runner itself detects
  * deadlocks, exhausted step budgets and the virtual-time limit): a bounded retry loop that is
  * still retrying after its deadline ("every retry loop is bounded", rule 9 of
- * docs/bug-catalogue.md#invariants-the-oracles-check).
+ * docs/mutants.md#invariants-the-oracles-check).
  * dmirror's fault loop promises to give up with -EBUSY once `HMM_RANGE_DEFAULT_TIMEOUT`
  * (1000 ms) has passed; giving up is the correct outcome of a range that never settles, but an
  * attempt begun after the deadline means the bound is gone.

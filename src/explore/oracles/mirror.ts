@@ -1,5 +1,5 @@
 /**
- * The mirror oracle (rules 1, 3 and 4 of docs/bug-catalogue.md#invariants-the-oracles-check):
+ * The mirror oracle (rules 1, 3 and 4 of docs/mutants.md#invariants-the-oracles-check):
  * outside an invalidation, every translation of every registered device mirror (`DeviceMirror`:
  * dmirror's files and any driver's own) agrees with the CPU page table of the mirrored mm at the same address — it names the page
  * the CPU maps (a system or device-coherent page, the zero page; for a device-private page of the
